@@ -1,0 +1,115 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Expand replaces each %NAME% in s with lookup(NAME), as Windows and IIS do
+// for expanded attributes. A name lookup does not know is left as written,
+// "%NAME%" included, and so is a lone "%". lookup should match names without
+// regard to case, as Windows does.
+func Expand(s string, lookup func(name string) (string, bool)) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i+1:], '%')
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		name := s[i+1 : i+1+j]
+		if v, ok := lookup(name); ok && name != "" {
+			b.WriteString(s[:i])
+			b.WriteString(v)
+			s = s[i+j+2:]
+			continue
+		}
+		// Not a variable: keep the first '%' and look again from the second.
+		b.WriteString(s[:i+1+j])
+		s = s[i+1+j:]
+	}
+}
+
+// EnvLookup returns a case-insensitive lookup over a KEY=VALUE environment
+// list. Where a name appears more than once, the last one wins.
+func EnvLookup(env []string) func(string) (string, bool) {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[strings.ToUpper(k)] = v
+		}
+	}
+	return func(name string) (string, bool) {
+		v, ok := m[strings.ToUpper(name)]
+		return v, ok
+	}
+}
+
+// ResolveProgram turns a processPath, already %VAR%-expanded, into the path
+// of an executable file on this machine, so that a web.config published on
+// Windows runs unchanged:
+//   - backslashes become slashes (".\MyApp.exe" → "./MyApp.exe");
+//   - a relative path, or a bare name that exists in dir, resolves against
+//     dir, as ANCM tries the app folder first;
+//   - a bare name is otherwise looked up in pathEnv (the child's PATH);
+//   - where "X.exe" does not exist, "X" is tried (a self-contained app
+//     published for Linux has no extension; "dotnet.exe" finds "dotnet").
+//
+// It returns an error that names the processPath when nothing is found.
+func ResolveProgram(dir, processPath, pathEnv string) (string, error) {
+	p := strings.TrimSpace(strings.ReplaceAll(processPath, `\`, "/"))
+	if p == "" {
+		return "", errors.New("processPath is empty")
+	}
+	candidates := []string{p}
+	if ext := filepath.Ext(p); strings.EqualFold(ext, ".exe") {
+		candidates = append(candidates, strings.TrimSuffix(p, ext))
+	}
+	bare := !strings.Contains(p, "/")
+	for _, c := range candidates {
+		full := c
+		if !filepath.IsAbs(c) {
+			full = filepath.Join(dir, c)
+		}
+		if isFile(full) {
+			return full, nil
+		}
+	}
+	if bare {
+		for _, c := range candidates {
+			for _, d := range filepath.SplitList(pathEnv) {
+				if d == "" {
+					d = "."
+				}
+				full := filepath.Join(d, c)
+				if isExecutable(full) {
+					return full, nil
+				}
+			}
+		}
+		return "", fmt.Errorf("processPath %q: not found in %s or on PATH", processPath, dir)
+	}
+	return "", fmt.Errorf("processPath %q: no such file (looked for %s)", processPath, strings.Join(candidates, ", "))
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 && !errors.Is(err, fs.ErrNotExist)
+}

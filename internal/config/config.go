@@ -1,0 +1,116 @@
+// Package config holds the settings of one application, as read from the
+// <aspNetCore> element of its web.config (see package webconfig) or built from
+// a command line by "gatehouse run". It is a leaf package.
+package config
+
+import "time"
+
+// App is the effective configuration of one application. The zero value is
+// not useful; start from Default and overwrite what the file sets.
+//
+// Field comments are the user manual: each names the web.config attribute or
+// handlerSetting, its default, unit and range.
+type App struct {
+	// Dir is the absolute path of the app folder (the folder holding
+	// web.config). The process runs there; relative paths resolve against it.
+	Dir string
+	// File is the web.config path the settings came from ("" for "gatehouse run").
+	File string
+
+	// ProcessPath (processPath, required) is the program to run, as written,
+	// %VAR% not yet expanded. Windows spellings (".\MyApp.exe", "dotnet.exe")
+	// are accepted; see ResolveProgram.
+	ProcessPath string
+	// Arguments (arguments, default "") is the argument string as written,
+	// %VAR% not yet expanded. Args is its split, path-normalised form.
+	Arguments string
+	Args      []string
+
+	// StartupTimeLimit (startupTimeLimit, seconds, default 120, 0–3600): how
+	// long a starting process may take to become ready. 0 means "check once".
+	StartupTimeLimit time.Duration
+	// ShutdownTimeLimit (shutdownTimeLimit, seconds, default 10, 0–600): how
+	// long a stopping process gets after the shutdown event and SIGTERM before
+	// SIGKILL. 0 kills at once.
+	ShutdownTimeLimit time.Duration
+	// RapidFailsPerMinute (rapidFailsPerMinute, default 10, 0–100; larger
+	// values are clamped to 100): crashes allowed per one-minute window before
+	// restarts are refused until the window ends.
+	RapidFailsPerMinute int
+	// RequestTimeout (requestTimeout, hh:mm:ss, default 00:02:00, at most
+	// 360:00:00): inactivity timeout while waiting for the app (connect, send,
+	// response headers, each body read). 0 means no timeout.
+	RequestTimeout time.Duration
+	// StdoutLogEnabled (stdoutLogEnabled, default false): write the app's
+	// stdout and stderr to StdoutLogFile_<yyyyMMddHHmmss>_<pid>.log.
+	StdoutLogEnabled bool
+	// StdoutLogFile (stdoutLogFile, default ".\aspnetcore-stdout"): the log
+	// file prefix, as an absolute path (resolved against Dir, backslashes
+	// turned into slashes).
+	StdoutLogFile string
+	// ProcessesPerApplication (processesPerApplication, default 1, 1–100).
+	ProcessesPerApplication int
+	// DisableStartUpErrorPage (disableStartUpErrorPage, default false): send
+	// 502.5 with no body instead of the startup error page.
+	DisableStartUpErrorPage bool
+	// ForwardWindowsAuthToken (forwardWindowsAuthToken, default true): parsed
+	// for compatibility; Linux has no Windows token to forward.
+	ForwardWindowsAuthToken bool
+	// HostingModel (hostingModel, "" | "outofprocess" | "inprocess",
+	// lower-cased). Gatehouse always runs the app out of process.
+	HostingModel string
+
+	// Env holds <environmentVariables> in file order, values %VAR%-expanded
+	// against Gatehouse's environment. ClearEnv is set by <clear/>, which
+	// drops the entries listed before it.
+	Env []EnvVar
+	// HandlerSettings holds <handlerSettings>, keys lower-cased.
+	HandlerSettings map[string]string
+
+	// Gatehouse extensions, set in <handlerSettings> (names as in ANCM's
+	// style). See the README for each.
+
+	// ForwardResponseConnectionHeader (forwardResponseConnectionHeader,
+	// default false): pass the app's Connection response header through.
+	ForwardResponseConnectionHeader bool
+	// IdleTimeout (idleTimeout, hh:mm:ss or seconds, default 0 = off): stop the
+	// app after this long without requests; the next request starts it.
+	IdleTimeout time.Duration
+	// ReadinessProbe (readinessProbe, default "" = port accepts connections):
+	// a path, e.g. "/healthz", that must answer 2xx before the process gets
+	// requests.
+	ReadinessProbe string
+	// NotifyReady (notifyReady, default false): the process is ready when it
+	// sends READY=1 to NOTIFY_SOCKET (sd_notify).
+	NotifyReady bool
+	// MaxQueuedRequests (maxQueuedRequests, default 1000, 0 = no queue):
+	// requests that may wait for a starting app; past it they get 503.
+	MaxQueuedRequests int
+	// RetryIdempotentRequests (retryIdempotentRequests, default true): retry
+	// once on a new process a safe request whose process died under it.
+	RetryIdempotentRequests bool
+	// DrainTimeout (drainTimeout, hh:mm:ss or seconds, default = ShutdownTimeLimit):
+	// how long a recycled process may finish in-flight requests and WebSockets.
+	DrainTimeout time.Duration
+	// RestartMarker (restartMarker, default "" = none): a file whose change
+	// (e.g. touch) recycles the app; absolute path.
+	RestartMarker string
+	// StdoutLogMaxSize (stdoutLogMaxSize, bytes, default 0 = unlimited): a log
+	// file is closed and a new one started past this size.
+	StdoutLogMaxSize int64
+	// StdoutLogMaxFiles (stdoutLogMaxFiles, default 0 = keep all): log files
+	// kept per app; the oldest are deleted.
+	StdoutLogMaxFiles int
+	// SocketActivation (socketActivation, default false): Gatehouse binds the
+	// app's socket and passes it as LISTEN_FDS=1 / LISTEN_PID.
+	SocketActivation bool
+	// StartAtBoot (startAtBoot, default false): start the app when Gatehouse
+	// starts instead of on the first request.
+	StartAtBoot bool
+}
+
+// EnvVar is one <environmentVariable>.
+type EnvVar struct {
+	Name  string
+	Value string
+}
