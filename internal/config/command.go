@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +64,9 @@ func EnvLookup(env []string) func(string) (string, bool) {
 //     dir, as ANCM tries the app folder first;
 //   - a bare name is otherwise looked up in pathEnv (the child's PATH);
 //   - where "X.exe" does not exist, "X" is tried (a self-contained app
-//     published for Linux has no extension; "dotnet.exe" finds "dotnet").
+//     published for Linux has no extension; "dotnet.exe" finds "dotnet");
+//   - a Windows drive path ("C:\Program Files\dotnet\dotnet.exe") is
+//     looked up by its last element, as a bare name.
 //
 // It returns an error that names the processPath when nothing is found.
 func ResolveProgram(dir, processPath, pathEnv string) (string, error) {
@@ -73,11 +74,18 @@ func ResolveProgram(dir, processPath, pathEnv string) (string, error) {
 	if p == "" {
 		return "", errors.New("processPath is empty")
 	}
+	if len(p) >= 3 && p[1] == ':' && p[2] == '/' && ('a' <= p[0]|0x20 && p[0]|0x20 <= 'z') {
+		p = p[strings.LastIndexByte(p, '/')+1:]
+		if p == "" {
+			return "", fmt.Errorf("processPath %q names a folder", processPath)
+		}
+	}
 	candidates := []string{p}
 	if ext := filepath.Ext(p); strings.EqualFold(ext, ".exe") {
 		candidates = append(candidates, strings.TrimSuffix(p, ext))
 	}
 	bare := !strings.Contains(p, "/")
+	var tried []string
 	for _, c := range candidates {
 		full := c
 		if !filepath.IsAbs(c) {
@@ -86,6 +94,7 @@ func ResolveProgram(dir, processPath, pathEnv string) (string, error) {
 		if isFile(full) {
 			return full, nil
 		}
+		tried = append(tried, full)
 	}
 	if bare {
 		for _, c := range candidates {
@@ -101,7 +110,7 @@ func ResolveProgram(dir, processPath, pathEnv string) (string, error) {
 		}
 		return "", fmt.Errorf("processPath %q: not found in %s or on PATH", processPath, dir)
 	}
-	return "", fmt.Errorf("processPath %q: no such file (looked for %s)", processPath, strings.Join(candidates, ", "))
+	return "", fmt.Errorf("processPath %q: no such file (looked for %s)", processPath, strings.Join(tried, ", "))
 }
 
 func isFile(p string) bool {
@@ -111,5 +120,5 @@ func isFile(p string) bool {
 
 func isExecutable(p string) bool {
 	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 && !errors.Is(err, fs.ErrNotExist)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }

@@ -45,8 +45,8 @@ type App struct {
 	// stdout and stderr to StdoutLogFile_<yyyyMMddHHmmss>_<pid>.log.
 	StdoutLogEnabled bool
 	// StdoutLogFile (stdoutLogFile, default ".\aspnetcore-stdout"): the log
-	// file prefix, as an absolute path (resolved against Dir, backslashes
-	// turned into slashes).
+	// file prefix, as an absolute path (%VAR% expanded, a leading `\\?\`
+	// dropped, backslashes turned into slashes, resolved against Dir).
 	StdoutLogFile string
 	// ProcessesPerApplication (processesPerApplication, default 1, 1–100).
 	ProcessesPerApplication int
@@ -56,14 +56,18 @@ type App struct {
 	// ForwardWindowsAuthToken (forwardWindowsAuthToken, default true): parsed
 	// for compatibility; Linux has no Windows token to forward.
 	ForwardWindowsAuthToken bool
-	// HostingModel (hostingModel, "" | "outofprocess" | "inprocess",
-	// lower-cased). Gatehouse always runs the app out of process.
+	// HostingModel (hostingModel, "" | "outofprocess" | "inprocess", any
+	// case, lower-cased by Validate). Gatehouse always runs the app out of
+	// process.
 	HostingModel string
 
 	// Env holds <environmentVariables> in file order, values %VAR%-expanded
-	// against Gatehouse's environment. ClearEnv is set by <clear/>, which
-	// drops the entries listed before it.
-	Env []EnvVar
+	// against Gatehouse's environment. Names are unique without regard to
+	// case. ClearEnv is set by <clear/>, which drops the entries listed
+	// before it (the entries IIS would inherit from parent configs); it does
+	// not clear the environment the app inherits from Gatehouse.
+	Env      []EnvVar
+	ClearEnv bool
 	// HandlerSettings holds <handlerSettings>, keys lower-cased.
 	HandlerSettings map[string]string
 
@@ -93,10 +97,12 @@ type App struct {
 	// how long a recycled process may finish in-flight requests and WebSockets.
 	DrainTimeout time.Duration
 	// RestartMarker (restartMarker, default "" = none): a file whose change
-	// (e.g. touch) recycles the app; absolute path.
+	// (e.g. touch) recycles the app; absolute path (spelled and resolved as
+	// StdoutLogFile).
 	RestartMarker string
-	// StdoutLogMaxSize (stdoutLogMaxSize, bytes, default 0 = unlimited): a log
-	// file is closed and a new one started past this size.
+	// StdoutLogMaxSize (stdoutLogMaxSize, bytes or with a 1024-based suffix
+	// such as 512KB or 10MB, default 0 = unlimited): a log file is closed and
+	// a new one started past this size.
 	StdoutLogMaxSize int64
 	// StdoutLogMaxFiles (stdoutLogMaxFiles, default 0 = keep all): log files
 	// kept per app; the oldest are deleted.
@@ -107,6 +113,15 @@ type App struct {
 	// StartAtBoot (startAtBoot, default false): start the app when Gatehouse
 	// starts instead of on the first request.
 	StartAtBoot bool
+
+	// Set records which settings the source gave explicitly, keyed by the
+	// web.config name as spelled in the field comments above (attribute
+	// "startupTimeLimit", handlerSetting "drainTimeout", …). Unset names keep
+	// their defaults. Whoever fills an App (package webconfig, the command
+	// line) marks what it sets; WriteSettings reports it as the source, and
+	// Validate uses Set["drainTimeout"] to decide whether DrainTimeout
+	// follows ShutdownTimeLimit. A nil map means nothing was set.
+	Set map[string]bool
 }
 
 // EnvVar is one <environmentVariable>.

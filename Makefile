@@ -1,0 +1,22 @@
+# The two commands a newcomer needs:
+#   make run    build Gatehouse and serve the bundled example app on http://127.0.0.1:8080
+#   make test   vet and run every test with the race detector
+GO ?= go
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: build run test bench
+
+build:
+	$(GO) build -o bin/gatehouse ./cmd/gatehouse
+	$(GO) build -o examples/hello-go/hello-go ./examples/hello-go
+
+run: build
+	./bin/gatehouse serve --listen $(LISTEN) examples/hello-go
+
+test:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/proxy/

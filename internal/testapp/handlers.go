@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/gatehouse/gatehouse/integration"
+)
+
+// raw is what arrived before the integration middleware changed anything.
+type raw struct {
+	header     http.Header
+	remoteAddr string
+}
+
+type rawKey struct{}
+
+// recordRaw saves a copy of the request headers and peer address in the
+// context before next (the integration middleware) rewrites them.
+func recordRaw(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &raw{header: r.Header.Clone(), remoteAddr: r.RemoteAddr}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rawKey{}, rec)))
+	})
+}
+
+func (a *app) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", a.hello)
+	mux.HandleFunc("/env", handleEnv)
+	mux.HandleFunc("/headers", handleHeaders)
+	mux.HandleFunc("/pid", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, a.pid) })
+	mux.HandleFunc("/childpid", a.childpid)
+	mux.HandleFunc("/crash", handleCrash)
+	mux.HandleFunc("/sleep", handleSleep)
+	mux.HandleFunc("/stream", handleStream)
+	mux.HandleFunc("/echo", handleEcho)
+	mux.HandleFunc("/ws", a.handleWebSocket)
+	mux.HandleFunc("/healthz", a.healthz)
+	mux.HandleFunc("/big", handleBig)
+	return a.common(mux)
+}
+
+// common sets X-Pid on every response, so tests see which process answered,
+// and, while /healthz still says "not ready" (-ready-after), fails every
+// other request with 500: a proxy that sends requests before its readiness
+// probe passed is caught.
+func (a *app) common(next http.Handler) http.Handler {
+	pid := strconv.Itoa(a.pid)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Pid", pid)
+		if r.URL.Path != "/healthz" && time.Now().Before(a.readyAt) {
+			http.Error(w, "request before ready", http.StatusInternalServerError)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *app) hello(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "Hello from testapp pid=%d\n", a.pid)
+}
+
+func (a *app) childpid(w http.ResponseWriter, r *http.Request) {
+	if a.childPID == 0 {
+		http.Error(w, "no child (use -spawn-child)", http.StatusNotFound)
+		return
+	}
+	fmt.Fprintln(w, a.childPID)
+}
+
+func handleEnv(w http.ResponseWriter, r *http.Request) {
+	v, ok := os.LookupEnv(r.URL.Query().Get("name"))
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	_, _ = io.WriteString(w, v)
+}
+
+// headersReport is the JSON body of /headers.
+type headersReport struct {
+	Headers            http.Header `json:"headers"`
+	RawHeaders         http.Header `json:"raw_headers"`
+	RawXForwardedFor   []string    `json:"raw_x_forwarded_for"`
+	RawXForwardedProto []string    `json:"raw_x_forwarded_proto"`
+	RawRemoteAddr      string      `json:"raw_remote_addr"`
+	RemoteAddr         string      `json:"remote_addr"`
+	Scheme             string      `json:"scheme"`
+	PathBase           string      `json:"path_base"`
+	Path               string      `json:"path"`
+	Host               string      `json:"host"`
+	Proto              string      `json:"proto"`
+	ClientCertSubject  string      `json:"client_cert_subject,omitempty"`
+}
+
+func handleHeaders(w http.ResponseWriter, r *http.Request) {
+	rep := headersReport{
+		Headers:    r.Header,
+		RemoteAddr: r.RemoteAddr,
+		Scheme:     integration.Scheme(r),
+		PathBase:   integration.PathBase(r),
+		Path:       r.URL.Path,
+		Host:       r.Host,
+		Proto:      r.Proto,
+	}
+	if rec, ok := r.Context().Value(rawKey{}).(*raw); ok {
+		rep.RawHeaders = rec.header
+		rep.RawXForwardedFor = rec.header.Values("X-Forwarded-For")
+		rep.RawXForwardedProto = rec.header.Values("X-Forwarded-Proto")
+		rep.RawRemoteAddr = rec.remoteAddr
+	}
+	if c := integration.ClientCertificate(r); c != nil {
+		rep.ClientCertSubject = c.Subject.String()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(rep)
+}
+
+// handleCrash simulates a crash: the process exits at once, and the client
+// sees the connection close without a response.
+func handleCrash(w http.ResponseWriter, r *http.Request) {
+	os.Exit(3)
+}
+
+func handleSleep(w http.ResponseWriter, r *http.Request) {
+	d, err := time.ParseDuration(r.URL.Query().Get("d"))
+	if err != nil {
+		http.Error(w, "bad d: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	fmt.Printf("sleeping %s\n", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		fmt.Fprintf(w, "slept %s\n", d)
+	case <-r.Context().Done():
+	}
+}
+
+func handleStream(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("n"))
+	if err != nil || n < 0 {
+		n = 5
+	}
+	var delay time.Duration
+	if s := r.URL.Query().Get("delay"); s != "" {
+		if delay, err = time.ParseDuration(s); err != nil {
+			http.Error(w, "bad delay: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Trailer", "X-Trailer")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(w, "line %d\n", i)
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		if delay > 0 && i < n {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+	w.Header().Set("X-Trailer", "done")
+}
+
+// handleEcho copies the body back as it arrives, flushing after each read.
+func handleEcho(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex() // HTTP/1.1: read the body while writing the response
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	w.WriteHeader(http.StatusOK)
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := r.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (a *app) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	a.websockets.Add(1)
+	defer a.websockets.Done()
+	// Tests connect from anywhere; the origin check is not what they test.
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return // Accept has written the error response
+	}
+	defer c.CloseNow()
+	// On shutdown, close with 1001 Going Away; the Read below then ends.
+	defer context.AfterFunc(a.closing, func() {
+		_ = c.Close(websocket.StatusGoingAway, "server shutting down")
+	})()
+	for {
+		typ, msg, err := c.Read(r.Context())
+		if err != nil {
+			return
+		}
+		if err := c.Write(r.Context(), typ, msg); err != nil {
+			return
+		}
+	}
+}
+
+func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
+	if time.Now().Before(a.readyAt) {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+func handleBig(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
+	if err != nil || n < 0 {
+		http.Error(w, "bad n", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	var chunk [26 * 1260]byte // 32 760 bytes, a whole number of alphabets
+	for i := range chunk {
+		chunk[i] = 'a' + byte(i%26)
+	}
+	for n > 0 {
+		k := min(n, int64(len(chunk)))
+		if _, err := w.Write(chunk[:k]); err != nil {
+			return
+		}
+		n -= k
+	}
+}
