@@ -1,0 +1,195 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pages"
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+// StatusClientClosedRequest is the status logged when the client went away
+// before the answer was written (nginx's 499). Nothing is sent.
+const StatusClientClosedRequest = 499
+
+// queueFullRetryAfter is the Retry-After sent with 503.2 (queue full): the
+// queue moves at the speed of single requests, so soon.
+const queueFullRetryAfter = time.Second
+
+// StatusFor maps an error from a Backend or from forwarding to the status
+// and IIS sub-status Gatehouse answers with. It is pure; err should be
+// non-nil (nil gives 200, 0).
+//
+//	*StartError / ErrStartupFailed      502.5 startup failure page
+//	*RapidFailError / ErrRapidFails     503   with Retry-After (restarts paused)
+//	ErrShuttingDown                     503
+//	ErrQueueFull                        503.2 with Retry-After (IIS: concurrent request limit)
+//	*OfflineError / ErrOffline          503   app_offline.htm
+//	context.Canceled (client gone)      499   nothing written
+//	anything else (refused, reset,
+//	timeout, requestTimeout deadline)   502.3 bad gateway
+//
+// The rapid-fail cut-off is 503 rather than ANCM's 502.5: the app is not
+// failing to start, restarts are paused, and clients should come back after
+// Retry-After.
+func StatusFor(err error) (status, substatus int) {
+	switch {
+	case err == nil:
+		return http.StatusOK, 0
+	case errors.Is(err, upstream.ErrStartupFailed):
+		return http.StatusBadGateway, 5
+	case errors.Is(err, upstream.ErrRapidFails),
+		errors.Is(err, upstream.ErrShuttingDown),
+		errors.Is(err, upstream.ErrOffline):
+		return http.StatusServiceUnavailable, 0
+	case errors.Is(err, upstream.ErrQueueFull):
+		return http.StatusServiceUnavailable, 2
+	case errors.Is(err, context.Canceled):
+		return StatusClientClosedRequest, 0
+	default:
+		return http.StatusBadGateway, 3
+	}
+}
+
+// ErrorOptions tells WriteError how to answer and what to log.
+type ErrorOptions struct {
+	// DisableStartUpErrorPage: 502.5 is sent with an empty body.
+	DisableStartUpErrorPage bool
+	// HideStartupDetails leaves reason, exit status and output off the
+	// 502.5 page.
+	HideStartupDetails bool
+	// RequestTimeout is named on the 502.3 page when a timeout caused it.
+	RequestTimeout time.Duration
+	// PID is the app process involved, for the log; 0 if none.
+	PID int
+	// Log receives the one line about this failure; nil discards.
+	Log *slog.Logger
+}
+
+// WriteError is the single error funnel: it logs err once, with its cause,
+// and answers the client with the page for StatusFor(err). The client sees
+// only the page, never err's text, except for the start failure details
+// the 502.5 page is meant to show. If the client is already gone (r's
+// context is cancelled), nothing is written and the status is logged as 499.
+// WriteError must be called before anything was written to w.
+func WriteError(w http.ResponseWriter, r *http.Request, err error, opts ErrorOptions) {
+	status, sub := StatusFor(err)
+	if r.Context().Err() == context.Canceled {
+		status, sub = StatusClientClosedRequest, 0
+	}
+	logError(r, err, status, sub, opts)
+
+	switch status {
+	case StatusClientClosedRequest:
+		return
+	case http.StatusServiceUnavailable:
+		writeUnavailable(w, err)
+		return
+	}
+	if sub == 5 {
+		var se *upstream.StartError
+		errors.As(err, &se) // se stays nil for a bare ErrStartupFailed
+		pages.StartupFailure(w, se, pages.StartupOptions{
+			Disabled:    opts.DisableStartUpErrorPage,
+			HideDetails: opts.HideStartupDetails,
+		})
+		return
+	}
+	reason := "The connection to the app failed."
+	if isTimeout(err) && opts.RequestTimeout > 0 {
+		reason = "The app did not respond within requestTimeout (" + FormatTimeSpan(opts.RequestTimeout) + ")."
+	} else if isTimeout(err) {
+		reason = "The app did not respond in time."
+	}
+	pages.BadGateway(w, reason)
+}
+
+func writeUnavailable(w http.ResponseWriter, err error) {
+	var (
+		off *upstream.OfflineError
+		rf  *upstream.RapidFailError
+	)
+	switch {
+	case errors.As(err, &off):
+		pages.Offline(w, off.Body)
+	case errors.Is(err, upstream.ErrOffline):
+		pages.Offline(w, nil)
+	case errors.As(err, &rf):
+		pages.ServiceUnavailable(w, pages.Unavailable{
+			Reason: fmt.Sprintf("The app exited more than %d times within a minute (rapidFailsPerMinute); "+
+				"it will be started again when the window ends.", rf.Limit),
+			RetryAfter: max(rf.RetryAfter, time.Second),
+			LastExit:   rf.LastExit,
+		})
+	case errors.Is(err, upstream.ErrRapidFails):
+		pages.ServiceUnavailable(w, pages.Unavailable{Reason: "The app exited too often; restarts are paused.", RetryAfter: time.Minute})
+	case errors.Is(err, upstream.ErrQueueFull):
+		pages.ServiceUnavailable(w, pages.Unavailable{Reason: "Too many requests are waiting for the app.", RetryAfter: queueFullRetryAfter})
+	default:
+		pages.ServiceUnavailable(w, pages.Unavailable{Reason: "The app is shutting down."})
+	}
+}
+
+// logError writes the one log line for a failed request. Offline answers are
+// the normal state while app_offline.htm is present, so they are debug.
+func logError(r *http.Request, err error, status, sub int, opts ErrorOptions) {
+	if opts.Log == nil {
+		return
+	}
+	level := slog.LevelError
+	switch {
+	case status == StatusClientClosedRequest:
+		level = slog.LevelInfo
+	case errors.Is(err, upstream.ErrOffline):
+		level = slog.LevelDebug
+	case status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn
+	}
+	if !opts.Log.Enabled(r.Context(), level) {
+		return
+	}
+	code := strconv.Itoa(status)
+	if sub != 0 {
+		code += "." + strconv.Itoa(sub)
+	}
+	// r.Context() may be cancelled (client gone); logging must still happen.
+	opts.Log.LogAttrs(context.WithoutCancel(r.Context()), level, "request failed",
+		slog.Int("pid", opts.PID),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("status", code),
+		slog.Any("err", err),
+	)
+}
+
+// isTimeout reports whether err is a timeout: requestTimeout expiring as a
+// connection deadline, the Transport's response header timeout, or a
+// context deadline.
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// FormatTimeSpan formats d as ANCM writes requestTimeout, hh:mm:ss, with
+// milliseconds added when d is not whole seconds ("00:00:00.200").
+func FormatTimeSpan(d time.Duration) string {
+	d = d.Round(time.Millisecond)
+	h := int64(d / time.Hour)
+	m := int64(d/time.Minute) % 60
+	s := int64(d/time.Second) % 60
+	ms := int64(d/time.Millisecond) % 1000
+	if ms != 0 {
+		return fmt.Sprintf("%02d:%02d:%02d.%03d", h, m, s, ms)
+	}
+	return fmt.Sprintf("%02d:%02d:%02d", h, m, s)
+}

@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+func TestAcquireErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		err        error
+		disable    bool
+		wantStatus int
+		wantType   string
+		wantBody   []string
+		wantEmpty  bool
+		wantRetry  string
+	}{
+		{name: "startup failure", err: &upstream.StartError{Command: "dotnet app.dll", Reason: "process exited during startup", ExitCode: 1, Output: "boom <x>"},
+			wantStatus: 502, wantType: "text/html; charset=utf-8",
+			wantBody: []string{"HTTP Error 502.5 - ANCM Out-Of-Process Startup Failure", "exit code 1", "boom &lt;x&gt;"}},
+		{name: "startup failure page disabled", err: &upstream.StartError{Reason: "x"}, disable: true, wantStatus: 502, wantEmpty: true},
+		{name: "rapid fail", err: &upstream.RapidFailError{Limit: 10, RetryAfter: 30 * time.Second, LastExit: "pid 9 exited with code 3"},
+			wantStatus: 503, wantType: "text/html; charset=utf-8", wantRetry: "30", wantBody: []string{"pid 9 exited with code 3", "rapidFailsPerMinute"}},
+		{name: "shutting down", err: upstream.ErrShuttingDown, wantStatus: 503, wantType: "text/html; charset=utf-8", wantBody: []string{"shutting down"}},
+		{name: "queue full", err: upstream.ErrQueueFull, wantStatus: 503, wantType: "text/html; charset=utf-8", wantRetry: "1"},
+		{name: "offline", err: &upstream.OfflineError{Body: []byte("<p>back soon</p>")}, wantStatus: 503, wantType: "text/html", wantBody: []string{"<p>back soon</p>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := &Handler{Backend: &fakeBackend{acquire: func(int) (*upstream.Lease, error) { return nil, tt.err }}, DisableStartUpErrorPage: tt.disable}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if rec.Code != tt.wantStatus {
+				t.Errorf("status = %d, want %d", rec.Code, tt.wantStatus)
+			}
+			if got := rec.Header().Get("Content-Type"); got != tt.wantType {
+				t.Errorf("Content-Type = %q, want %q", got, tt.wantType)
+			}
+			if got := rec.Header().Get("Retry-After"); got != tt.wantRetry {
+				t.Errorf("Retry-After = %q, want %q", got, tt.wantRetry)
+			}
+			if tt.wantEmpty && rec.Body.Len() != 0 {
+				t.Errorf("body = %q, want empty", rec.Body)
+			}
+			for _, s := range tt.wantBody {
+				if !strings.Contains(rec.Body.String(), s) {
+					t.Errorf("body lacks %q", s)
+				}
+			}
+		})
+	}
+}
+
+func TestStatusFor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		err         error
+		status, sub int
+	}{
+		{"start error", &upstream.StartError{Reason: "x"}, 502, 5},
+		{"wrapped start error", errors.Join(errors.New("acquire"), &upstream.StartError{}), 502, 5},
+		{"bare startup sentinel", upstream.ErrStartupFailed, 502, 5},
+		{"rapid fail", &upstream.RapidFailError{Limit: 10}, 503, 0},
+		{"shutting down", upstream.ErrShuttingDown, 503, 0},
+		{"queue full", upstream.ErrQueueFull, 503, 2},
+		{"offline", &upstream.OfflineError{}, 503, 0},
+		{"client gone", context.Canceled, 499, 0},
+		{"client gone during forward", &BackendError{PID: 1, Err: context.Canceled}, 499, 0},
+		{"request timeout deadline", &BackendError{Err: context.DeadlineExceeded}, 502, 3},
+		{"conn deadline", &BackendError{Err: &net.OpError{Op: "read", Err: timeoutErr{}}}, 502, 3},
+		{"refused", &BackendError{Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, 502, 3},
+		{"reset", &BackendError{Err: io.ErrUnexpectedEOF}, 502, 3},
+		{"nil", nil, 200, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, sub := StatusFor(tt.err)
+			if status != tt.status || sub != tt.sub {
+				t.Errorf("StatusFor(%v) = %d.%d, want %d.%d", tt.err, status, sub, tt.status, tt.sub)
+			}
+		})
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestFormatTimeSpan(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{2 * time.Minute, "00:02:00"},
+		{200 * time.Millisecond, "00:00:00.200"},
+		{360 * time.Hour, "360:00:00"},
+		{time.Hour + time.Minute + time.Second, "01:01:01"},
+	}
+	for _, tt := range tests {
+		if got := FormatTimeSpan(tt.d); got != tt.want {
+			t.Errorf("FormatTimeSpan(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
