@@ -1,0 +1,17 @@
+package frontend
+
+import "net"
+
+// H3Addr returns the UDP address HTTP/3 is served on for a binding (tests only).
+func (s *Server) H3Addr(binding string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.cfg.Sites {
+		for _, b := range s.cfg.Sites[i].Bindings {
+			if l := s.listeners[b.ListenerKey()]; b.Name == binding && l != nil && l.udp != nil {
+				return l.udp.LocalAddr()
+			}
+		}
+	}
+	return nil
+}

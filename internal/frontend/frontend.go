@@ -1,0 +1,446 @@
+// Package frontend is Gatehouse's front door, the part HTTP.sys plays under
+// IIS: it binds the sites' listeners (HTTP/1.1, HTTP/2 over TLS and
+// cleartext, HTTP/3 over QUIC), terminates TLS with SNI and optional client
+// certificates, applies the request limits, routes each request by binding,
+// Host header and virtual path to an App, and writes the sites' access logs.
+//
+// Apps are opaque http.Handlers opened through an OpenFunc; the package
+// never looks inside them. Requests reach the app unchanged: the full path
+// (virtual path included), r.TLS with the peer certificates.
+package frontend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/gatehouse/gatehouse/internal/siteconfig"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// App is one mounted application (a web.config folder behind a virtual
+// path). ServeHTTP gets the request as the client sent it, with the full
+// path. Close is called once, after the app stopped receiving requests from
+// a new config (reload) or after the listeners drained (stop).
+type App interface {
+	http.Handler
+	Close(ctx context.Context) error
+}
+
+// AppSpec says which app to open.
+type AppSpec struct {
+	Site string
+	// Path is the virtual path, "/" or "/api" (ASPNETCORE_APPL_PATH).
+	Path string
+	// Dir is the absolute folder holding web.config.
+	Dir string
+	// HTTPSPort is the port of the site's https bindings as configured, 0 if
+	// it has none or several different ones (ASPNETCORE_ANCM_HTTPS_PORT).
+	HTTPSPort int
+}
+
+// OpenFunc opens an app. It should not start the app's process (ANCM starts
+// it on the first request); an error makes New or Reload fail.
+type OpenFunc func(ctx context.Context, spec AppSpec) (App, error)
+
+// ErrClosed is returned by Run and Reload once the server has stopped.
+var ErrClosed = errors.New("frontend: server closed")
+
+// Software is written into the W3C access log's #Software directive.
+const Software = "Gatehouse"
+
+type appKey struct{ site, path, dir string }
+
+type logKey struct{ path, format string }
+
+const (
+	stateNew = iota
+	stateRunning
+	stateStopped
+)
+
+// Server is the front door for one configuration at a time. Create it with
+// New; Run serves, Reload swaps the configuration while serving.
+type Server struct {
+	log      *slog.Logger
+	open     OpenFunc
+	conns    connCounter
+	hijacked hijackSet
+
+	mu          sync.Mutex // protects the fields below and serializes Run/Reload
+	state       int
+	cfg         *siteconfig.Config
+	apps        map[appKey]App
+	logs        map[logKey]*accessLog
+	sites       map[string]*siteRoute
+	sni         map[string]*hostTable[*tls.Config]
+	listeners   map[string]*listener
+	watcher     *fsnotify.Watcher
+	watchedDirs map[string]bool
+	tlsWatched  map[string]bool
+
+	wg sync.WaitGroup // acceptors, http servers, drains, the cert watcher
+}
+
+// New validates cfg, opens every app with open and the access logs, and
+// reads the certificates. It does not listen; Run does. On error, the apps
+// opened so far are closed again. log must not be nil.
+func New(cfg *siteconfig.Config, open OpenFunc, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("validate config: %w", err)
+	}
+	s := &Server{log: log, open: open, watchedDirs: map[string]bool{}}
+	p, err := s.prepare(context.Background(), cfg)
+	if err != nil {
+		p.rollback(context.Background())
+		return nil, err
+	}
+	s.commit(p)
+	return s, nil
+}
+
+// plan is a prepared configuration: apps and logs open, certificates read.
+type plan struct {
+	cfg     *siteconfig.Config
+	apps    map[appKey]App
+	logs    map[logKey]*accessLog
+	sites   map[string]*siteRoute
+	sni     map[string]*hostTable[*tls.Config]
+	newApps []App
+	newLogs []*accessLog
+}
+
+// prepare opens what cfg needs that the current config does not have.
+// Called with s.mu held (or before s is shared).
+func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, error) {
+	p := &plan{cfg: cfg, apps: map[appKey]App{}, logs: map[logKey]*accessLog{}, sites: map[string]*siteRoute{}}
+	lim := limitsOf(cfg)
+	for i := range cfg.Sites {
+		site := &cfg.Sites[i]
+		sr := &siteRoute{name: site.Name, redirect: site.RedirectToHTTPS, httpsPort: site.HTTPSPort(), lim: lim}
+		if al := site.AccessLog; al.Path != "" {
+			k := logKey{al.Path, al.Format}
+			l := p.logs[k]
+			if l == nil {
+				l = s.logs[k]
+			}
+			if l == nil {
+				var err error
+				if l, err = openAccessLog(al.Path, al.Format, Software); err != nil {
+					return p, fmt.Errorf("site %s: %w", site.Name, err)
+				}
+				p.newLogs = append(p.newLogs, l)
+			}
+			p.logs[k] = l
+			sr.log = l
+		}
+		for _, a := range site.Applications {
+			k := appKey{site.Name, a.Path, a.Dir}
+			app := s.apps[k]
+			if app == nil {
+				var err error
+				spec := AppSpec{Site: site.Name, Path: a.Path, Dir: a.Dir, HTTPSPort: site.HTTPSPort()}
+				if app, err = s.open(ctx, spec); err != nil {
+					return p, fmt.Errorf("open app %s%s: %w", site.Name, a.Path, err)
+				}
+				p.newApps = append(p.newApps, app)
+			}
+			p.apps[k] = app
+			sr.apps = append(sr.apps, appRoute{path: a.Path, app: app})
+		}
+		sortApps(sr.apps)
+		p.sites[site.Name] = sr
+	}
+	sni, err := buildSNI(cfg)
+	if err != nil {
+		return p, err
+	}
+	p.sni = sni
+	return p, nil
+}
+
+// rollback closes what prepare opened; p may be partial.
+func (p *plan) rollback(ctx context.Context) {
+	for _, a := range p.newApps {
+		_ = a.Close(ctx)
+	}
+	for _, l := range p.newLogs {
+		_ = l.close()
+	}
+}
+
+// commit makes p the current config. Called with s.mu held (or before s is
+// shared). Listeners are updated separately by publish.
+func (s *Server) commit(p *plan) {
+	s.cfg, s.apps, s.logs, s.sites, s.sni = p.cfg, p.apps, p.logs, p.sites, p.sni
+	s.conns.max.Store(int64(p.cfg.Limits.MaxConnections))
+}
+
+// settingsFor returns the server settings of a listener with scheme.
+func settingsFor(cfg *siteconfig.Config, scheme string) serverSettings {
+	// The handler enforces MaxRequestBytes exactly and logs the 431; the
+	// servers get twice as much as a hard cap so that their own refusal
+	// (unlogged, before any handler runs) only hits grossly oversized heads.
+	maxHeader := 2 * cfg.Limits.MaxRequestBytes
+	if maxHeader <= 0 {
+		maxHeader = http.DefaultMaxHeaderBytes
+	}
+	return serverSettings{
+		readHeader:  max(cfg.Timeouts.Header, 0),
+		idle:        max(cfg.Timeouts.Idle, 0),
+		maxHeader:   maxHeader,
+		http2:       !cfg.Protocols.DisableHTTP2,
+		h2c:         cfg.Protocols.H2C,
+		http3:       cfg.Protocols.HTTP3 && scheme == "https",
+		minTLS:      cfg.TLSMinVersion(),
+		shutdownDur: cfg.ShutdownTimeout,
+	}
+}
+
+// listenerBindings returns the first binding of every listener key in cfg.
+func listenerBindings(cfg *siteconfig.Config) map[string]*siteconfig.Binding {
+	out := map[string]*siteconfig.Binding{}
+	for i := range cfg.Sites {
+		for j := range cfg.Sites[i].Bindings {
+			b := &cfg.Sites[i].Bindings[j]
+			if out[b.ListenerKey()] == nil {
+				out[b.ListenerKey()] = b
+			}
+		}
+	}
+	return out
+}
+
+// bind opens the sockets of one listener.
+func (s *Server) bind(b *siteconfig.Binding, set serverSettings) (*listener, error) {
+	raw, err := net.Listen("tcp", b.ListenAddr())
+	if err != nil {
+		return nil, fmt.Errorf("listen %s (binding %s): %w", b.ListenerKey(), b.Name, err)
+	}
+	l := &listener{key: b.ListenerKey(), scheme: b.Scheme, srv: s, raw: raw, set: set}
+	if set.http3 {
+		if err := l.bindUDP(); err != nil {
+			_ = raw.Close()
+			return nil, fmt.Errorf("listen udp %s (binding %s): %w", b.ListenerKey(), b.Name, err)
+		}
+	}
+	return l, nil
+}
+
+// bindUDP opens the HTTP/3 socket on the TCP listener's address and port;
+// with a configured port 0 it falls back to any free UDP port.
+func (l *listener) bindUDP() error {
+	ta := l.raw.Addr().(*net.TCPAddr)
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: ta.IP, Port: ta.Port})
+	if err != nil {
+		udp, err = net.ListenUDP("udp", &net.UDPAddr{IP: ta.IP})
+		if err != nil {
+			return err
+		}
+	}
+	l.udp = udp
+	return nil
+}
+
+// start runs the listener's acceptor, first generation and HTTP/3 server.
+// Called with s.mu held, after publish stored its routes.
+func (s *Server) start(l *listener) {
+	g := l.newGeneration(l.set)
+	l.cur.Store(g)
+	base := l.baseTLSIfHTTPS()
+	s.wg.Go(func() { l.serve(g, base) })
+	s.wg.Go(func() { l.acceptLoop(s.log) })
+	if l.udp != nil {
+		s.startH3(l, l.set)
+	}
+}
+
+// startH3 serves HTTP/3 on l.udp. Called with s.mu held.
+func (s *Server) startH3(l *listener, set serverSettings) {
+	l.h3 = &http3.Server{
+		Handler:        l,
+		TLSConfig:      l.baseTLS(),
+		MaxHeaderBytes: set.maxHeader,
+		IdleTimeout:    set.idle,
+		Logger:         s.log,
+	}
+	h3, udp := l.h3, l.udp
+	s.wg.Go(func() { l.serveH3(h3, udp) })
+}
+
+// publish stores the routing tables of the current config into every
+// listener. Called with s.mu held.
+func (s *Server) publish() {
+	// Redirects go to the port the https binding really got (port 0 in tests).
+	for i := range s.cfg.Sites {
+		site := &s.cfg.Sites[i]
+		sr := s.sites[site.Name]
+		if !sr.redirect {
+			continue
+		}
+		for _, b := range site.Bindings {
+			if l := s.listeners[b.ListenerKey()]; b.Scheme == "https" && l != nil {
+				sr.httpsPort = l.raw.Addr().(*net.TCPAddr).Port
+				break
+			}
+		}
+	}
+	tabs := map[string]*lnRoutes{}
+	for i := range s.cfg.Sites {
+		site := &s.cfg.Sites[i]
+		for _, b := range site.Bindings {
+			t := tabs[b.ListenerKey()]
+			if t == nil {
+				t = &lnRoutes{}
+				tabs[b.ListenerKey()] = t
+			}
+			t.hosts.add(b.Host, s.sites[site.Name])
+		}
+	}
+	for key, l := range s.listeners {
+		t := tabs[key]
+		if t == nil {
+			continue // being retired
+		}
+		if l.udp != nil {
+			t.altSvc = `h3=":` + strconv.Itoa(l.udp.LocalAddr().(*net.UDPAddr).Port) + `"; ma=86400`
+		}
+		l.routes.Store(t)
+		if sni := s.sni[key]; sni != nil {
+			l.sni.Store(sni)
+		}
+	}
+}
+
+// Run binds every listener, serves until ctx ends, then shuts down in order:
+// stop accepting; http.Server.Shutdown (and HTTP/3 GOAWAY) with a budget of
+// ShutdownTimeout, after which remaining connections are closed; close
+// hijacked (WebSocket) connections; close every app; close the access logs.
+// It returns nil on a clean stop, the bind error if a listener cannot be
+// bound (apps are closed then too), or the apps' Close errors. Run may be
+// called once.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.state != stateNew {
+		s.mu.Unlock()
+		return fmt.Errorf("run: %w", ErrClosed)
+	}
+	s.state = stateRunning
+	s.listeners = map[string]*listener{}
+	for key, b := range listenerBindings(s.cfg) {
+		l, err := s.bind(b, settingsFor(s.cfg, b.Scheme))
+		if err != nil {
+			s.mu.Unlock()
+			return errors.Join(err, s.shutdown())
+		}
+		s.listeners[key] = l
+	}
+	s.publish()
+	for _, l := range s.listeners {
+		s.start(l)
+	}
+	if w, err := fsnotify.NewWatcher(); err != nil {
+		s.log.Warn("certificate files are not watched; reload to re-read them", "err", err)
+	} else {
+		s.watcher = w
+	}
+	s.updateWatches()
+	stop := make(chan struct{})
+	if s.watcher != nil {
+		w := s.watcher
+		s.wg.Go(func() { s.watchCerts(w, stop) })
+	}
+	for key, l := range s.listeners {
+		s.log.Info("listening", "listener", key, "addr", l.raw.Addr().String(), "http3", l.udp != nil)
+	}
+	s.mu.Unlock()
+
+	<-ctx.Done()
+	close(stop)
+	return s.shutdown()
+}
+
+// shutdown implements the stop sequence of Run.
+func (s *Server) shutdown() error {
+	s.mu.Lock()
+	s.state = stateStopped
+	ls, apps, logs, budget := s.listeners, s.apps, s.logs, s.cfg.ShutdownTimeout
+	w := s.watcher
+	s.mu.Unlock()
+
+	// 1. Stop accepting: the sockets close, queued clients are refused.
+	for _, l := range ls {
+		l.closed.Store(true)
+		_ = l.raw.Close()
+	}
+	// 2. Let in-flight requests finish within the budget.
+	ctx, cancel := context.WithTimeout(context.Background(), max(budget, 0))
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		g := l.cur.Load()
+		if g != nil {
+			wg.Go(func() {
+				if err := g.hs.Shutdown(ctx); err != nil {
+					_ = g.hs.Close()
+				}
+			})
+		}
+		if l.h3 != nil {
+			wg.Go(func() {
+				_ = l.h3.Shutdown(ctx)
+				_ = l.udp.Close()
+			})
+		} else if l.udp != nil {
+			_ = l.udp.Close()
+		}
+	}
+	wg.Wait()
+	cancel()
+	// 3. Hijacked connections are not tracked by http.Server.
+	if n := s.hijacked.closeAll(); n > 0 {
+		s.log.Info("closed hijacked connections", "count", n)
+	}
+	if w != nil {
+		_ = w.Close()
+	}
+	s.wg.Wait()
+	// 4. Apps last: nothing can reach them now.
+	actx, acancel := context.WithTimeout(context.Background(), max(budget, 0))
+	defer acancel()
+	var errs []error
+	for k, a := range apps {
+		if err := a.Close(actx); err != nil {
+			errs = append(errs, fmt.Errorf("close app %s%s: %w", k.site, k.path, err))
+		}
+	}
+	for _, l := range logs {
+		if err := l.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close access log: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Addrs returns the bound address of every binding by binding name. Empty
+// before Run has bound the listeners. HTTP/3 uses the UDP port announced in
+// Alt-Svc, which equals the TCP port unless the configured port was 0.
+func (s *Server) Addrs() map[string]net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]net.Addr{}
+	for i := range s.cfg.Sites {
+		for _, b := range s.cfg.Sites[i].Bindings {
+			if l := s.listeners[b.ListenerKey()]; l != nil {
+				out[b.Name] = l.raw.Addr()
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,421 @@
+package frontend_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/gatehouse/gatehouse/internal/frontend"
+	"github.com/gatehouse/gatehouse/internal/siteconfig"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// pki is a CA with a server certificate for the test names and a client
+// certificate, written as PEM files into dir.
+type pki struct {
+	dir        string
+	caPool     *x509.CertPool
+	caFile     string
+	certFile   string
+	keyFile    string
+	clientCert tls.Certificate
+	caKey      *ecdsa.PrivateKey
+	ca         *x509.Certificate
+}
+
+var serial atomic.Int64
+
+func newPKI(t *testing.T, dir string) *pki {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: "Test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTpl, caTpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	p := &pki{dir: dir, caPool: x509.NewCertPool(), caKey: caKey, ca: ca,
+		caFile: filepath.Join(dir, "ca.pem"), certFile: filepath.Join(dir, "server.pem"), keyFile: filepath.Join(dir, "server.key")}
+	p.caPool.AddCert(ca)
+	writePEM(t, p.caFile, "CERTIFICATE", caDER)
+	p.writeServerCert(t, "server one")
+	cert, key := p.issue(t, "client one", nil, x509.ExtKeyUsageClientAuth)
+	p.clientCert = tls.Certificate{Certificate: [][]byte{cert}, PrivateKey: key}
+	return p
+}
+
+// writeServerCert (re)writes the server certificate files with CommonName cn.
+func (p *pki) writeServerCert(t *testing.T, cn string) {
+	t.Helper()
+	der, key := p.issue(t, cn, []string{"localhost", "a.test", "*.b.test", "unknown.test", "c.test", "deep.x.b.test", "b.test"}, x509.ExtKeyUsageServerAuth)
+	kd, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Key first: the watcher debounces, so a reader sees both files new.
+	writePEM(t, p.keyFile, "EC PRIVATE KEY", kd)
+	writePEM(t, p.certFile, "CERTIFICATE", der)
+}
+
+func (p *pki) issue(t *testing.T, cn string, names []string, use x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: cn}, DNSNames: names,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{use},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der, key
+}
+
+func writePEM(t *testing.T, file, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeApp answers with a JSON echo of what it saw. Its behaviour can be
+// switched per request path.
+type fakeApp struct {
+	spec    frontend.AppSpec
+	closed  atomic.Int32
+	hits    atomic.Int64
+	block   chan struct{} // requests to /block wait for it
+	bodyErr atomic.Value  // error of the last body read
+}
+
+type echo struct {
+	Site, App, Path, Host, Query string
+	Method, Protocol             string
+	Proto                        int
+	TLS                          bool
+	PeerCN                       string
+	Body                         int
+}
+
+func (a *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.hits.Add(1)
+	if strings.HasSuffix(r.URL.Path, "/block") {
+		<-a.block
+	}
+	if strings.HasSuffix(r.URL.Path, "/ws") {
+		a.websocketEcho(w, r)
+		return
+	}
+	n, err := io.Copy(io.Discard, r.Body)
+	if err != nil {
+		a.bodyErr.Store(err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	e := echo{Site: a.spec.Site, App: a.spec.Path, Path: r.URL.Path, Host: r.Host, Query: r.URL.RawQuery,
+		Proto: r.ProtoMajor, TLS: r.TLS != nil, Body: int(n), Method: r.Method, Protocol: r.Header.Get(":protocol")}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		e.PeerCN = r.TLS.PeerCertificates[0].Subject.CommonName
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+// websocketEcho echoes messages until the connection ends.
+func (a *fakeApp) websocketEcho(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	for {
+		typ, msg, err := c.Read(r.Context())
+		if err != nil {
+			return
+		}
+		if err := c.Write(r.Context(), typ, msg); err != nil {
+			return
+		}
+	}
+}
+
+func (a *fakeApp) Close(context.Context) error {
+	a.closed.Add(1)
+	return nil
+}
+
+// opener records the apps it opened, by "site+path".
+type opener struct {
+	mu   sync.Mutex
+	apps map[string]*fakeApp
+	all  []*fakeApp
+	fail string // Dir that fails to open
+	// handler, if set, replaces fakeApp.ServeHTTP for all apps.
+	block chan struct{}
+}
+
+func newOpener() *opener {
+	return &opener{apps: map[string]*fakeApp{}, block: make(chan struct{})}
+}
+
+func (o *opener) open(_ context.Context, spec frontend.AppSpec) (frontend.App, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fail != "" && spec.Dir == o.fail {
+		return nil, errors.New("cannot open")
+	}
+	a := &fakeApp{spec: spec, block: o.block}
+	o.apps[spec.Site+spec.Path] = a
+	o.all = append(o.all, a)
+	return a, nil
+}
+
+func (o *opener) get(key string) *fakeApp {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.apps[key]
+}
+
+// env is a temp folder with app folders, certificates and a config file.
+type env struct {
+	dir string
+	pki *pki
+}
+
+func newEnv(t *testing.T, apps ...string) *env {
+	t.Helper()
+	e := &env{dir: t.TempDir()}
+	for _, a := range apps {
+		if err := os.MkdirAll(filepath.Join(e.dir, a), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(e.dir, a, "web.config"), []byte("<configuration/>"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.pki = newPKI(t, e.dir)
+	return e
+}
+
+// config writes yaml (with $CERT, $KEY, $CA replaced) and parses it.
+func (e *env) config(t *testing.T, yaml string) *siteconfig.Config {
+	t.Helper()
+	yaml = strings.NewReplacer("$CERT", e.pki.certFile, "$KEY", e.pki.keyFile, "$CA", e.pki.caFile).Replace(yaml)
+	file := filepath.Join(e.dir, "gatehouse.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := siteconfig.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// running is a Server under Run in a goroutine.
+type running struct {
+	*frontend.Server
+	stop func() error
+}
+
+func start(t *testing.T, cfg *siteconfig.Config, o *opener) *running {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s, err := frontend.New(cfg, o.open, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(10 * time.Second):
+				runErr = errors.New("Run did not return")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitFor(t, "listeners bound", func() bool { return len(s.Addrs()) > 0 })
+	return &running{Server: s, stop: stop}
+}
+
+// waitFor polls cond until it holds or 5 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mode is one client protocol of the test matrix.
+type mode string
+
+const (
+	h1     mode = "h1"
+	h2c    mode = "h2c"
+	https1 mode = "https1"
+	h2     mode = "h2"
+	h3     mode = "h3"
+)
+
+var allModes = []mode{h1, h2c, https1, h2, h3}
+
+func (m mode) tls() bool { return m == https1 || m == h2 || m == h3 }
+func (m mode) proto() int {
+	switch m {
+	case h2c, h2:
+		return 2
+	case h3:
+		return 3
+	}
+	return 1
+}
+
+// client returns an http.Client for mode that sends every request to addr
+// (TCP for h1/h2, UDP for h3) whatever the URL's host, with SNI = URL host.
+func client(t *testing.T, m mode, addr string, p *pki, withCert bool) *http.Client {
+	t.Helper()
+	tc := &tls.Config{RootCAs: p.caPool}
+	if withCert {
+		tc.Certificates = []tls.Certificate{p.clientCert}
+	}
+	var rt http.RoundTripper
+	switch m {
+	case h3:
+		tr := &http3.Transport{
+			TLSClientConfig: tc,
+			Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+				return quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
+			},
+		}
+		t.Cleanup(func() { _ = tr.Close() })
+		rt = tr
+	default:
+		tr := &http.Transport{
+			TLSClientConfig: tc,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			},
+			Protocols: new(http.Protocols),
+		}
+		switch m {
+		case h1, https1:
+			tr.Protocols.SetHTTP1(true)
+		case h2:
+			tr.Protocols.SetHTTP2(true)
+		case h2c:
+			tr.Protocols.SetUnencryptedHTTP2(true)
+		}
+		t.Cleanup(tr.CloseIdleConnections)
+		rt = tr
+	}
+	return &http.Client{Transport: rt, Timeout: 5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (m mode) url(host, path string) string {
+	if m.tls() {
+		return "https://" + host + path
+	}
+	return "http://" + host + path
+}
+
+// get does a request and returns status, headers and body.
+func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read body of %s: %v", req.URL, err)
+	}
+	return res, string(b)
+}
+
+func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return do(t, c, req)
+}
+
+func decode(t *testing.T, body string) echo {
+	t.Helper()
+	var e echo
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("not an app answer: %q", body)
+	}
+	return e
+}
+
+func addrOf(t *testing.T, s *running, binding string, m mode) string {
+	t.Helper()
+	if m == h3 {
+		a := s.H3Addr(binding)
+		if a == nil {
+			t.Fatalf("no HTTP/3 address for %s", binding)
+		}
+		return a.String()
+	}
+	a := s.Addrs()[binding]
+	if a == nil {
+		t.Fatalf("no address for binding %s in %v", binding, s.Addrs())
+	}
+	return a.String()
+}

@@ -1,0 +1,229 @@
+package frontend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+)
+
+// listener is one bound TCP socket (plus its UDP socket for HTTP/3) shared
+// by all bindings with the same scheme, address and port.
+//
+// One acceptor goroutine owns raw and hands each connection to the current
+// generation's http.Server. A reload that changes server-level settings
+// starts a new generation on the same socket and drains the old one, so no
+// connection is refused or dropped.
+type listener struct {
+	key    string // siteconfig.Binding.ListenerKey
+	scheme string // "http" or "https"
+	srv    *Server
+	raw    net.Listener
+
+	routes atomic.Pointer[lnRoutes]
+	sni    atomic.Pointer[hostTable[*tls.Config]] // https only
+
+	cur atomic.Pointer[generation]
+	set serverSettings // settings of cur; guarded by Server.mu
+
+	h3  *http3.Server  // nil unless HTTP/3 is on
+	udp net.PacketConn // the HTTP/3 socket
+	// pendingUDP is a socket bound by Reload for HTTP/3 being switched on,
+	// served once the reload commits. Guarded by Server.mu.
+	pendingUDP net.PacketConn
+	closed     atomic.Bool // raw was closed on purpose
+}
+
+// lnRoutes is what the request path of one listener reads, swapped whole
+// on reload.
+type lnRoutes struct {
+	hosts  hostTable[*siteRoute]
+	altSvc string // Alt-Svc response header when HTTP/3 is on, else ""
+}
+
+// serverSettings are the http.Server fields that cannot change while it runs.
+type serverSettings struct {
+	readHeader  time.Duration
+	idle        time.Duration
+	maxHeader   int
+	http2       bool
+	h2c         bool
+	http3       bool
+	minTLS      uint16
+	shutdownDur time.Duration
+}
+
+// generation is one http.Server serving a listener.
+type generation struct {
+	hs *http.Server
+	ln *chanListener
+}
+
+// chanListener is the net.Listener one generation's http.Server accepts from.
+type chanListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// Accept returns the next connection handed over by the acceptor.
+func (c *chanListener) Accept() (net.Conn, error) {
+	select {
+	case conn := <-c.ch:
+		return conn, nil
+	case <-c.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops this generation's Accept; the shared socket stays open. Safe to
+// call more than once.
+func (c *chanListener) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return nil
+}
+
+func (c *chanListener) Addr() net.Addr { return c.addr }
+
+// acceptLoop owns l.raw: it accepts until the socket is closed and hands each
+// connection to the current generation.
+func (l *listener) acceptLoop(log *slog.Logger) {
+	var backoff time.Duration
+	for {
+		c, err := l.raw.Accept()
+		if err != nil {
+			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Transient (EMFILE and the like): back off as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			log.Warn("accept", "listener", l.key, "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			<-t.C
+			continue
+		}
+		backoff = 0
+		l.handOver(l.srv.conns.track(c))
+	}
+}
+
+// handOver gives c to the current generation; if that one is being retired
+// it retries with its successor, and closes c when there is none.
+func (l *listener) handOver(c net.Conn) {
+	for {
+		g := l.cur.Load()
+		select {
+		case g.ln.ch <- c:
+			return
+		case <-g.ln.done:
+			if l.cur.Load() == g {
+				_ = c.Close() // shutting down
+				return
+			}
+		}
+	}
+}
+
+// newGeneration builds the http.Server for settings set.
+func (l *listener) newGeneration(set serverSettings) *generation {
+	ln := newChanListener(l.raw.Addr())
+	var p http.Protocols
+	p.SetHTTP1(true)
+	if l.scheme == "https" {
+		p.SetHTTP2(set.http2)
+	} else {
+		p.SetUnencryptedHTTP2(set.h2c)
+	}
+	hs := &http.Server{
+		Handler: l,
+		// ReadHeaderTimeout is the slow-loris guard (Timeouts.Header, HTTP.sys
+		// HeaderWait); 0 turns it off.
+		ReadHeaderTimeout: set.readHeader,
+		// IdleTimeout bounds keep-alive waits (Timeouts.Idle, HTTP.sys
+		// IdleConnection). ReadTimeout and WriteTimeout stay 0: bodies have
+		// their own inactivity timeout and responses may stream for long.
+		IdleTimeout: set.idle,
+		// A hard cap of twice Limits.MaxRequestBytes (see settingsFor); the
+		// handler enforces the exact limit and logs it.
+		MaxHeaderBytes: set.maxHeader,
+		Protocols:      &p,
+		ErrorLog:       slog.NewLogLogger(l.srv.log.Handler(), slog.LevelDebug),
+		ConnContext:    connContext,
+	}
+	return &generation{hs: hs, ln: ln}
+}
+
+// connContext attaches the connection's connInfo to its context.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*trackedConn); ok && tc.over {
+		return context.WithValue(ctx, connInfoKey{}, &connInfo{over: true})
+	}
+	return ctx
+}
+
+// serve runs g until it is shut down. Owned by Server.wg.
+func (l *listener) serve(g *generation, base *tls.Config) {
+	var ln net.Listener = g.ln
+	if base != nil {
+		ln = tls.NewListener(g.ln, base)
+	}
+	if err := g.hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		l.srv.log.Error("serve", "listener", l.key, "err", err)
+	}
+}
+
+// serveH3 runs the HTTP/3 server until it is shut down. Owned by Server.wg.
+func (l *listener) serveH3(h3 *http3.Server, udp net.PacketConn) {
+	if err := h3.Serve(udp); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		l.srv.log.Error("serve http3", "listener", l.key, "err", err)
+	}
+}
+
+// drain shuts g down gracefully within budget, then forcibly.
+func drain(g *generation, budget time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), max(budget, 0))
+	defer cancel()
+	if err := g.hs.Shutdown(ctx); err != nil {
+		_ = g.hs.Close()
+	}
+}
+
+// connCounter counts open client connections for Limits.MaxConnections.
+type connCounter struct {
+	open atomic.Int64
+	max  atomic.Int64 // <= 0: unlimited
+}
+
+// trackedConn decrements the counter once when closed.
+type trackedConn struct {
+	net.Conn
+	cc   *connCounter
+	over bool
+	once sync.Once
+}
+
+func (cc *connCounter) track(c net.Conn) net.Conn {
+	n := cc.open.Add(1)
+	m := cc.max.Load()
+	return &trackedConn{Conn: c, cc: cc, over: m > 0 && n > m}
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() { c.cc.open.Add(-1) })
+	return c.Conn.Close()
+}

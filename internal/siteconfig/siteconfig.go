@@ -1,0 +1,234 @@
+// Package siteconfig reads the Gatehouse front-door configuration: the sites,
+// their bindings (scheme, address, port, host name, certificates) and the
+// applications mounted under virtual paths, plus the request limits, timeouts
+// and protocol switches that HTTP.sys and IIS request filtering provide on
+// Windows.
+//
+// The file is YAML and strict: an unknown key, a duplicate binding or an app
+// folder without web.config is an error that names file:line. Relative paths
+// resolve against the folder of the config file. See doc.md for the user
+// manual; field comments below are its source.
+package siteconfig
+
+import (
+	"time"
+)
+
+// Defaults. Where IIS or HTTP.sys has a default, Gatehouse uses the same number.
+const (
+	// DefaultMaxRequestBytes is HTTP.sys MaxRequestBytes: request line plus
+	// headers.
+	DefaultMaxRequestBytes = 16384
+	// DefaultMaxURL is IIS requestFiltering/requestLimits@maxUrl.
+	DefaultMaxURL = 4096
+	// DefaultMaxQueryString is IIS requestFiltering/requestLimits@maxQueryString.
+	DefaultMaxQueryString = 2048
+	// DefaultMaxAllowedContentLength is IIS
+	// requestFiltering/requestLimits@maxAllowedContentLength (about 28.6 MiB).
+	DefaultMaxAllowedContentLength = 30000000
+	// DefaultHeaderTimeout is HTTP.sys TimerHeaderWait.
+	DefaultHeaderTimeout = 120 * time.Second
+	// DefaultBodyTimeout is HTTP.sys TimerEntityBody.
+	DefaultBodyTimeout = 120 * time.Second
+	// DefaultIdleTimeout is HTTP.sys TimerIdleConnection (IIS
+	// limits@connectionTimeout).
+	DefaultIdleTimeout = 120 * time.Second
+	// DefaultShutdownTimeout is the drain budget on stop and for listeners a
+	// reload retires.
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Config is one parsed and validated front-door configuration. Parse, Load and
+// Single return it with defaults applied; callers treat it as read-only.
+type Config struct {
+	// File is the absolute path of the file the config came from ("" for Single).
+	File string `yaml:"-" json:"file,omitempty"`
+
+	// ShutdownTimeout (shutdownTimeout, default 30s): how long a stop waits for
+	// in-flight requests before closing connections; also the drain budget for
+	// listeners dropped by a reload. Negative means do not wait.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout" json:"shutdownTimeout"`
+
+	Limits    Limits    `yaml:"limits" json:"limits"`
+	Timeouts  Timeouts  `yaml:"timeouts" json:"timeouts"`
+	TLS       TLS       `yaml:"tls" json:"tls"`
+	Protocols Protocols `yaml:"protocols" json:"protocols"`
+
+	// Sites (sites, at least one) are served in the order written; the order
+	// only matters for the names of bindings without a name.
+	Sites []Site `yaml:"sites" json:"sites"`
+}
+
+// Limits are the request limits of IIS request filtering and HTTP.sys. For
+// every field, 0 (or leaving it out) means the default; -1 means no limit.
+type Limits struct {
+	// MaxRequestBytes (maxRequestBytes, bytes, default 16384 = HTTP.sys
+	// MaxRequestBytes): request line plus all headers. Over it: 431.
+	MaxRequestBytes int `yaml:"maxRequestBytes" json:"maxRequestBytes"`
+	// MaxURL (maxUrl, bytes, default 4096): length of the path as sent,
+	// without the query string. Over it: 404.14.
+	MaxURL int `yaml:"maxUrl" json:"maxUrl"`
+	// MaxQueryString (maxQueryString, bytes, default 2048): length of the raw
+	// query string. Over it: 404.15.
+	MaxQueryString int `yaml:"maxQueryString" json:"maxQueryString"`
+	// MaxAllowedContentLength (maxAllowedContentLength, bytes, default
+	// 30000000): largest request body. A larger Content-Length gets 413 before
+	// the app sees the request; a chunked body is cut at the limit and the
+	// connection closed.
+	MaxAllowedContentLength int64 `yaml:"maxAllowedContentLength" json:"maxAllowedContentLength"`
+	// MaxConnections (maxConnections, default -1 = unlimited): open client
+	// TCP connections over all listeners. Requests on connections beyond it
+	// get 503 and the connection is closed.
+	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
+}
+
+// Timeouts guard against slow clients. 0 (or leaving it out) means the
+// default; a negative value means no timeout.
+type Timeouts struct {
+	// Header (header, default 120s = HTTP.sys HeaderWait): time to receive the
+	// request line and headers. The connection is closed when it runs out.
+	Header time.Duration `yaml:"header" json:"header"`
+	// Body (body, default 120s = HTTP.sys EntityBody): longest wait for the
+	// next piece of the request body (an inactivity timeout, renewed on every
+	// read). The app's read fails and the connection is closed.
+	Body time.Duration `yaml:"body" json:"body"`
+	// Idle (idle, default 120s = HTTP.sys IdleConnection): how long a
+	// keep-alive connection may wait for its next request.
+	Idle time.Duration `yaml:"idle" json:"idle"`
+}
+
+// TLS holds settings shared by all https bindings.
+type TLS struct {
+	// MinVersion (minVersion, "1.2" or "1.3", default "1.2"). With 1.2 the
+	// cipher suites are the ECDHE AES-GCM and ChaCha20-Poly1305 ones only.
+	MinVersion string `yaml:"minVersion" json:"minVersion"`
+}
+
+// Protocols switches the HTTP versions on and off.
+type Protocols struct {
+	// DisableHTTP2 (disableHttp2, default false): HTTP/2 over TLS, negotiated
+	// with ALPN, is on unless this is set.
+	DisableHTTP2 bool `yaml:"disableHttp2" json:"disableHttp2"`
+	// H2C (h2c, default false): accept cleartext HTTP/2 with prior knowledge
+	// on http bindings.
+	H2C bool `yaml:"h2c" json:"h2c"`
+	// HTTP3 (http3, default false): serve HTTP/3 over QUIC on the UDP port of
+	// every https listener and announce it with Alt-Svc.
+	HTTP3 bool `yaml:"http3" json:"http3"`
+}
+
+// Site is one IIS site: bindings, applications and its access log.
+type Site struct {
+	// Name (name, required, unique) appears in logs and in AppSpec.Site.
+	Name string `yaml:"name" json:"name"`
+	// Bindings (bindings, at least one) are the addresses the site answers on.
+	Bindings []Binding `yaml:"bindings" json:"bindings"`
+	// Applications (applications) are mounted under virtual paths; a request
+	// goes to the one with the longest matching path. A site without a "/"
+	// application answers 404 outside its virtual paths.
+	Applications []Application `yaml:"applications" json:"applications"`
+	// RedirectToHTTPS (redirectToHttps, default false): requests on the
+	// site's http bindings are redirected to its https binding (301 for GET
+	// and HEAD, 308 otherwise). Needs an https binding.
+	RedirectToHTTPS bool `yaml:"redirectToHttps" json:"redirectToHttps"`
+	// AccessLog (accessLog) is the site's request log; off when Path is "".
+	AccessLog AccessLog `yaml:"accessLog" json:"accessLog"`
+
+	// Line is the line of the site in the file (0 for Single).
+	Line int `yaml:"-" json:"line,omitempty"`
+}
+
+// Binding is one IIS binding: where a site listens and for which host name.
+type Binding struct {
+	// Name (name, default "<site>/<index>") identifies the binding in
+	// Server.Addrs and logs. Unique in the file.
+	Name string `yaml:"name" json:"name"`
+	// Scheme (scheme, "http" or "https", required).
+	Scheme string `yaml:"scheme" json:"scheme"`
+	// Address (address, default "" = all addresses; "*" is accepted as in
+	// IIS) is the IP address to listen on.
+	Address string `yaml:"address" json:"address"`
+	// Port (port, required unless 0 is meant). Port 0 picks a free port; all
+	// bindings with the same scheme and address and port 0 share it.
+	Port int `yaml:"port" json:"port"`
+	// Host (host, default "" = any host) is the host name this binding
+	// answers: exact ("www.example.com") or wildcard ("*.example.com", which
+	// matches "a.example.com" but not "example.com"). Compared without case
+	// and without the port. The empty host is the default for its listener.
+	Host string `yaml:"host" json:"host"`
+
+	// CertificateFile and KeyFile (certificateFile, keyFile; https only,
+	// required there): PEM files. The certificate file may hold the chain.
+	// Re-read on reload and when the files change.
+	CertificateFile string `yaml:"certificateFile" json:"certificateFile,omitempty"`
+	KeyFile         string `yaml:"keyFile" json:"keyFile,omitempty"`
+	// ClientCertificate (clientCertificate, "none", "optional" or "required",
+	// default "none"; https only) asks TLS clients for a certificate, as IIS
+	// sslFlags Ssl/SslNegotiateCert/SslRequireCert.
+	ClientCertificate string `yaml:"clientCertificate" json:"clientCertificate,omitempty"`
+	// ClientCAFile (clientCaFile, optional): PEM CA bundle client
+	// certificates must chain to. Without it, any certificate is accepted and
+	// verifying it is the app's job.
+	ClientCAFile string `yaml:"clientCaFile" json:"clientCaFile,omitempty"`
+
+	// Line is the line of the binding in the file (0 for Single).
+	Line int `yaml:"-" json:"line,omitempty"`
+}
+
+// Application is an app mounted at a virtual path of a site.
+type Application struct {
+	// Path (path, required): "/" or a virtual path such as "/api" (no
+	// trailing slash). Matched segment-wise and without case, as IIS does.
+	// The app gets it as ASPNETCORE_APPL_PATH and sees the full request path.
+	Path string `yaml:"path" json:"path"`
+	// Dir (dir, required): the folder holding the app's web.config.
+	Dir string `yaml:"dir" json:"dir"`
+
+	// Line is the line of the application in the file (0 for Single).
+	Line int `yaml:"-" json:"line,omitempty"`
+}
+
+// AccessLog configures a site's access log.
+type AccessLog struct {
+	// Path (path, default "" = no log) of the file; appended to.
+	Path string `yaml:"path" json:"path,omitempty"`
+	// Format (format, "w3c" or "json", default "w3c"): W3C extended log
+	// format with IIS's default fields plus sc-bytes and cs-bytes, or one
+	// JSON object per line.
+	Format string `yaml:"format" json:"format,omitempty"`
+}
+
+// Client certificate modes of Binding.ClientCertificate.
+const (
+	ClientCertNone     = "none"
+	ClientCertOptional = "optional"
+	ClientCertRequired = "required"
+)
+
+// ListenerKey returns the key of the socket the binding listens on:
+// "scheme://address:port". Bindings with equal keys share one socket.
+func (b *Binding) ListenerKey() string {
+	return b.Scheme + "://" + b.ListenAddr()
+}
+
+// ListenAddr returns the address to pass to net.Listen.
+func (b *Binding) ListenAddr() string {
+	return joinHostPort(b.Address, b.Port)
+}
+
+// HTTPSPort returns the port of the site's https bindings, or 0 when it has
+// none or several different ones (ASPNETCORE_ANCM_HTTPS_PORT rule).
+func (s *Site) HTTPSPort() int {
+	port := 0
+	for i := range s.Bindings {
+		b := &s.Bindings[i]
+		if b.Scheme != "https" {
+			continue
+		}
+		if port != 0 && port != b.Port {
+			return 0
+		}
+		port = b.Port
+	}
+	return port
+}
