@@ -186,6 +186,9 @@ type Application struct {
 
 	// Line is the line of the application in the file (0 for Single).
 	Line int `yaml:"-" json:"line,omitempty"`
+	// NoWebConfig is set by "gatehouse run", whose app is a command line:
+	// Dir is then only its working directory and needs no web.config.
+	NoWebConfig bool `yaml:"-" json:"-"`
 }
 
 // AccessLog configures a site's access log.

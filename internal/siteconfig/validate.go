@@ -90,7 +90,7 @@ func (c *Config) validate(name string) error {
 			paths[strings.ToLower(a.Path)] = a.Line
 			if a.Dir == "" {
 				fail(a.Line, "application %q: dir is required", a.Path)
-			} else if _, err := os.Stat(filepath.Join(a.Dir, "web.config")); err != nil {
+			} else if _, err := os.Stat(filepath.Join(a.Dir, "web.config")); err != nil && !a.NoWebConfig {
 				fail(a.Line, "application %q: no web.config in %s", a.Path, a.Dir)
 			}
 		}

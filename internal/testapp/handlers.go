@@ -15,6 +15,9 @@ import (
 	"github.com/gatehouse/gatehouse/integration"
 )
 
+// activation is what the process saw of socket activation at start.
+var activation string
+
 // raw is what arrived before the integration middleware changed anything.
 type raw struct {
 	header     http.Header
@@ -46,6 +49,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/ws", a.handleWebSocket)
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/big", handleBig)
+	mux.HandleFunc("/activation", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, activation) })
 	return a.common(mux)
 }
 
@@ -214,6 +218,7 @@ func (a *app) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		return // Accept has written the error response
 	}
 	defer c.CloseNow()
+	c.SetReadLimit(4 << 20) // tests echo messages larger than the 32 KB default
 	// On shutdown, close with 1001 Going Away; the Read below then ends.
 	defer context.AfterFunc(a.closing, func() {
 		_ = c.Close(websocket.StatusGoingAway, "server shutting down")

@@ -31,6 +31,7 @@
 //	/ws            WebSocket echo of every message
 //	/healthz       503 until -ready-after has passed since listening, then 200
 //	/big?n=BYTES   BYTES bytes of a repeating a–z pattern, with Content-Length
+//	/activation    LISTEN_FDS and LISTEN_PID as they were at start, and the pid
 //
 // Flags; each can also be set by the environment variable shown, which the
 // flag overrides:
@@ -175,6 +176,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	// Remember the socket-activation variables: Listen unsets them, as
+	// systemd's convention asks, and /activation reports them to tests.
+	activation = fmt.Sprintf("LISTEN_FDS=%s LISTEN_PID=%s pid=%d", os.Getenv("LISTEN_FDS"), os.Getenv("LISTEN_PID"), pid)
 	ln, err := integration.Listen(o.addr)
 	if err != nil {
 		return err

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/webconfig"
+	"github.com/gatehouse/gatehouse/internal/siteconfig"
+)
+
+// cmdCheck validates a web.config (given as the file or its folder) or a site
+// configuration (a .yaml/.yml file) and prints the effective settings.
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("check", "check DIR | check FILE\n\nValidates DIR/web.config (or a web.config FILE, or a site config .yaml FILE),\nprints the effective settings and exits 3 if the file is invalid.", stderr)
+	pos, _, err := parseArgs(fs, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return usageErr("check takes one folder or file")
+	}
+	target := pos[0]
+	if ext := strings.ToLower(filepath.Ext(target)); ext == ".yaml" || ext == ".yml" {
+		cfg, err := siteconfig.Load(target)
+		if err != nil {
+			return configErr(err)
+		}
+		for _, site := range cfg.Sites {
+			for _, a := range site.Applications {
+				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), stdout); err != nil {
+					return err
+				}
+			}
+		}
+		fmt.Fprintf(stdout, "%s: OK\n", target)
+		return nil
+	}
+	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
+		target = filepath.Join(target, "web.config")
+	}
+	return checkWebConfig(target, stdout)
+}
+
+func checkWebConfig(file string, stdout io.Writer) error {
+	cfg, err := webconfig.Load(file)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return configErr(err)
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", file)
+	if err := cfg.WriteSettings(stdout); err != nil {
+		return err
+	}
+	// The program is looked up the way a start will, so a missing runtime
+	// shows here rather than as a 502.5 later. %VAR% that only exist at
+	// start (the port) are filled with placeholders.
+	env := config.BuildEnv(os.Environ(), cfg, "/", 0)
+	env = append(env, "ASPNETCORE_PORT=0", "HTTP_PLATFORM_PORT=0", "PORT=0", "ASPNETCORE_TOKEN=x")
+	lookup := config.EnvLookup(env)
+	path, _ := lookup("PATH")
+	prog, err := config.ResolveProgram(cfg.Dir, config.Expand(cfg.ProcessPath, lookup), path)
+	if err != nil {
+		return configErr(fmt.Errorf("%s: %w", file, err))
+	}
+	fmt.Fprintf(stdout, "program: %s\n", prog)
+	return nil
+}
+
+// cmdSignal asks a running gatehouse, found by its pid file, to reload its
+// configuration (SIGHUP) or recycle its apps (SIGUSR1).
+func cmdSignal(args []string, stderr io.Writer, what string) error {
+	fs := newFlagSet(what, what+" --pid-file FILE", stderr)
+	pidFile := fs.String("pid-file", "", "pid `file` the running gatehouse was started with (serve --pid-file)")
+	if _, _, err := parseArgs(fs, args); err != nil {
+		return flagErr(err)
+	}
+	if *pidFile == "" {
+		fs.Usage()
+		return usageErr("%s needs --pid-file", what)
+	}
+	b, err := os.ReadFile(*pidFile)
+	if err != nil {
+		return fmt.Errorf("read pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("pid file %s: %q is not a process id", *pidFile, strings.TrimSpace(string(b)))
+	}
+	sig := syscall.SIGHUP
+	if what == "recycle" {
+		sig = syscall.SIGUSR1
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("signal gatehouse (pid %d): %w", pid, err)
+	}
+	return nil
+}

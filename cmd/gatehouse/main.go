@@ -1,0 +1,102 @@
+// Command gatehouse puts a web app behind a front door that also keeps it
+// alive: the ASP.NET Core Module's out-of-process hosting, for Linux.
+//
+//	gatehouse serve [flags] DIR          serve the app whose web.config is in DIR
+//	gatehouse serve --config FILE        serve the sites and apps listed in FILE
+//	gatehouse run [flags] -- CMD ARGS…   serve CMD, which listens on $ASPNETCORE_PORT
+//	gatehouse check DIR|FILE             validate a web.config (or site config) and print the settings
+//	gatehouse reload --pid-file FILE     re-read the configuration of a running gatehouse (SIGHUP)
+//	gatehouse recycle --pid-file FILE    restart every app without losing a request (SIGUSR1)
+//
+// Exit codes: 0 success or clean stop; 1 runtime failure (a port can't be
+// bound, …); 2 usage error; 3 invalid configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gatehouse/gatehouse/internal/supervisor"
+)
+
+// Exit codes that scripts can rely on.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+	exitConfig = 3
+)
+
+func main() {
+	// The socket-activation shim re-executes this binary in front of the app
+	// to set LISTEN_PID; it only returns (true) when it could not exec the app.
+	if supervisor.ShimMain() {
+		os.Exit(127)
+	}
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+func configErr(err error) error { return &exitError{exitConfig, err} }
+
+const usage = `Usage:
+  gatehouse serve [flags] DIR          serve the app whose web.config is in DIR
+  gatehouse serve --config FILE        serve the sites and apps listed in FILE
+  gatehouse run [flags] -- CMD ARGS…   serve CMD (no web.config), which listens on $ASPNETCORE_PORT
+  gatehouse check DIR|FILE             validate a web.config or site config, print the effective settings
+  gatehouse reload --pid-file FILE     re-read the configuration of a running gatehouse (sends SIGHUP)
+  gatehouse recycle --pid-file FILE    restart every app without losing a request (sends SIGUSR1)
+
+Run "gatehouse COMMAND --help" for the flags of a command.
+Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 invalid configuration.
+`
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "run":
+		err = cmdRun(ctx, args[1:], stdout, stderr)
+	case "check":
+		err = cmdCheck(args[1:], stdout, stderr)
+	case "reload":
+		err = cmdSignal(args[1:], stderr, "reload")
+	case "recycle":
+		err = cmdSignal(args[1:], stderr, "recycle")
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	if err == nil || errors.Is(err, errHelp) {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+	if ee, ok := errors.AsType[*exitError](err); ok {
+		return ee.code
+	}
+	return exitFailed
+}

@@ -1,0 +1,247 @@
+// Package app is one application as ANCM knows it: a folder with a
+// web.config, its process pool and the proxy in front of it, and the file
+// watchers that make deploys work (app_offline.htm, web.config changes, a
+// restart marker). An App is an http.Handler the front door mounts at a
+// virtual path.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/webconfig"
+	"github.com/gatehouse/gatehouse/internal/proxy"
+	"github.com/gatehouse/gatehouse/internal/supervisor"
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+// Options say where an App is mounted and what it inherits.
+type Options struct {
+	// Site and Path name the mount point: Path is the virtual path ("/" or
+	// "/api"), passed to the app as ASPNETCORE_APPL_PATH. Empty Path means "/".
+	Site string
+	Path string
+	// HTTPSPort is the port of the site's https binding, passed as
+	// ASPNETCORE_ANCM_HTTPS_PORT; 0 for none.
+	HTTPSPort int
+	// BaseEnv is the environment the app process inherits; nil means
+	// os.Environ().
+	BaseEnv []string
+	// StartAtBoot starts the app's processes at once instead of on the
+	// first request, whatever web.config says.
+	StartAtBoot bool
+	// Log receives the app's events; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// App serves one application. Create it with Open or New; it must be closed
+// with Close, which stops the app's processes and watchers.
+type App struct {
+	opts Options
+	name string
+	log  *slog.Logger
+
+	// handler is the proxy for the current settings; swapped whole when
+	// web.config changes, so the request path reads it with one atomic load.
+	handler atomic.Pointer[proxy.Handler]
+	// offline holds the content of app_offline.htm while the file exists.
+	offline atomic.Pointer[[]byte]
+	pool    *supervisor.Pool
+
+	mu     sync.Mutex // protects cfg and closed
+	cfg    *config.App
+	closed bool
+
+	watch  *watcher // nil when nothing is watched (gatehouse run)
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open loads dir/web.config and returns the App for it. A broken web.config
+// is an error naming the file and line; nothing is started. Unless the
+// settings ask for startAtBoot, no process starts before the first request.
+func Open(ctx context.Context, dir string, opts Options) (*App, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open app %s: %w", dir, err)
+	}
+	cfg, err := webconfig.Load(filepath.Join(abs, "web.config"))
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg, opts)
+}
+
+// New returns the App for settings already loaded. When cfg.File is set the
+// app folder is watched for app_offline.htm and web.config changes.
+func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Path == "" {
+		opts.Path = "/"
+	}
+	if opts.BaseEnv == nil {
+		opts.BaseEnv = os.Environ()
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	name := opts.Site + opts.Path
+	if opts.Site == "" {
+		name = filepath.Base(cfg.Dir)
+	}
+	a := &App{opts: opts, name: name, log: opts.Log.With("app", name), cfg: cfg}
+	if cfg.HostingModel == "inprocess" {
+		a.log.Info("hostingModel is inprocess; Gatehouse runs the app out of process", "file", cfg.File)
+	}
+	a.pool = supervisor.NewPool(a.spec(cfg), opts.Log) // the pool tags its records with app itself
+	a.handler.Store(a.newHandler(cfg))
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	if cfg.File != "" {
+		w, err := newWatcher(cfg, a.log)
+		if err != nil {
+			cancel()
+			_ = a.pool.Close(ctx)
+			return nil, fmt.Errorf("watch %s: %w", cfg.Dir, err)
+		}
+		a.watch = w
+		a.checkOffline(ctx)
+		a.wg.Go(func() { a.watchLoop(runCtx) })
+	}
+	if (cfg.StartAtBoot || opts.StartAtBoot) && a.offline.Load() == nil {
+		a.wg.Go(func() {
+			if err := a.pool.Start(runCtx); err != nil {
+				a.log.Error("start at boot", "err", err)
+			}
+		})
+	}
+	return a, nil
+}
+
+// spec maps the app settings onto what the supervisor needs.
+func (a *App) spec(cfg *config.App) supervisor.Spec {
+	applPath := a.opts.Path
+	stdout := ""
+	if cfg.StdoutLogEnabled {
+		stdout = cfg.StdoutLogFile
+	}
+	return supervisor.Spec{
+		Name:                a.name,
+		Path:                cfg.ProcessPath,
+		Args:                cfg.Args,
+		Dir:                 cfg.Dir,
+		Env:                 config.BuildEnv(a.opts.BaseEnv, cfg, applPath, a.opts.HTTPSPort),
+		ApplPath:            applPath,
+		Processes:           cfg.ProcessesPerApplication,
+		StartupTimeout:      cfg.StartupTimeLimit,
+		ShutdownTimeout:     cfg.ShutdownTimeLimit,
+		DrainTimeout:        cfg.DrainTimeout,
+		RapidFailsPerMinute: cfg.RapidFailsPerMinute,
+		StdoutLog:           stdout,
+		StdoutLogMaxSize:    cfg.StdoutLogMaxSize,
+		StdoutLogMaxFiles:   cfg.StdoutLogMaxFiles,
+		ReadinessProbe:      cfg.ReadinessProbe,
+		NotifyReady:         cfg.NotifyReady,
+		SocketActivation:    cfg.SocketActivation,
+		MaxQueued:           maxQueued(cfg.MaxQueuedRequests),
+		IdleTimeout:         cfg.IdleTimeout,
+	}
+}
+
+// newHandler builds the proxy for one set of settings.
+func (a *App) newHandler(cfg *config.App) *proxy.Handler {
+	return &proxy.Handler{
+		Backend:                         backend{a},
+		RequestTimeout:                  cfg.RequestTimeout,
+		DisableStartUpErrorPage:         cfg.DisableStartUpErrorPage,
+		ForwardResponseConnectionHeader: cfg.ForwardResponseConnectionHeader,
+		RetryIdempotent:                 cfg.RetryIdempotentRequests,
+		Log:                             a.log,
+	}
+}
+
+// ServeHTTP forwards r to the app, starting it if needed.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.handler.Load().ServeHTTP(w, r)
+}
+
+// Config returns the settings in force. The caller must not modify them.
+func (a *App) Config() *config.App {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// Pool returns the app's process pool, for status and tests.
+func (a *App) Pool() *supervisor.Pool { return a.pool }
+
+// Recycle replaces the app's processes without failing a request: new ones
+// start, take over once ready, and the old ones finish what they have.
+func (a *App) Recycle(ctx context.Context) error {
+	if a.offline.Load() != nil {
+		return nil // nothing runs while offline; the next start uses the current settings
+	}
+	return a.pool.Recycle(ctx, nil)
+}
+
+// Close stops the watchers and the app's processes (graceful, within
+// shutdownTimeLimit, then killed) and returns when they are gone. It is safe
+// to call more than once.
+func (a *App) Close(ctx context.Context) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+	a.cancel()
+	if a.watch != nil {
+		a.watch.close()
+	}
+	a.wg.Wait()
+	err := a.pool.Close(ctx)
+	a.handler.Load().CloseIdleConnections()
+	return err
+}
+
+// backend is the proxy's view of the app: leases from the pool, unless
+// app_offline.htm says the app is down for a deploy.
+type backend struct{ a *App }
+
+func (b backend) Acquire(ctx context.Context) (*upstream.Lease, error) {
+	if body := b.a.offline.Load(); body != nil {
+		return nil, &upstream.OfflineError{Body: *body}
+	}
+	l, err := b.a.pool.Acquire(ctx)
+	// app_offline.htm may have appeared while this request waited or while
+	// its process started: the file wins, and the process that started too
+	// late is stopped again.
+	if body := b.a.offline.Load(); body != nil {
+		if err == nil {
+			l.Release()
+			b.a.watch.kickStop()
+		}
+		return nil, &upstream.OfflineError{Body: *body}
+	}
+	return l, err
+}
+
+// maxQueued maps maxQueuedRequests (0 = no request may wait) onto the
+// supervisor's MaxQueued (0 = no limit, negative = none may wait).
+func maxQueued(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}

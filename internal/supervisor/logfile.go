@@ -1,0 +1,211 @@
+package supervisor
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// logFile writes one process's output to <prefix>_<UTC yyyyMMddHHmmss>_<pid>.log,
+// pid being Gatehouse's own pid as in ANCM. It is used by one goroutine.
+//
+// Names and rotation: a process starts by appending to the file named for
+// the current second (two starts in one second share it, nothing is
+// clobbered). Past maxSize bytes the file is closed and a new one named for
+// the current second is started; if that name is taken, _001, _002… are
+// added before ".log". Both forms sort by time and then by sequence
+// ("x_<ts>_<pid>.log" < "x_<ts>_<pid>_001.log"). After each new file, all but
+// the newest maxFiles files of the prefix are deleted (by timestamp, then
+// sequence).
+type logFile struct {
+	prefix   string
+	maxSize  int64
+	maxFiles int
+	log      *slog.Logger
+
+	f        *os.File
+	size     int64
+	lastBase string // name of the current file without sequence and ".log"
+	seq      int    // its sequence (0 = none)
+	broken   bool   // a write failed; the rest is discarded (logged once)
+}
+
+func openLogFile(prefix string, maxSize int64, maxFiles int, log *slog.Logger) (*logFile, error) {
+	if !filepath.IsAbs(prefix) {
+		return nil, fmt.Errorf("stdout log prefix %q is not an absolute path", prefix)
+	}
+	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
+		return nil, fmt.Errorf("create log folder: %w", err)
+	}
+	l := &logFile{prefix: prefix, maxSize: maxSize, maxFiles: maxFiles, log: log}
+	if err := l.open(false); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *logFile) baseName(t time.Time) string {
+	return fmt.Sprintf("%s_%s_%d", l.prefix, t.UTC().Format("20060102150405"), os.Getpid())
+}
+
+// open opens the file for now; fresh asks for a file not used before.
+// Within one second the sequence only grows, so a name deleted by pruning
+// is never reused out of order.
+func (l *logFile) open(fresh bool) error {
+	base := l.baseName(time.Now())
+	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	seq := 0
+	if fresh {
+		flags |= os.O_EXCL
+		if base == l.lastBase {
+			seq = l.seq + 1
+		}
+	}
+	for ; ; seq++ {
+		name := base + ".log"
+		if seq > 0 {
+			name = fmt.Sprintf("%s_%03d.log", base, seq)
+		}
+		f, err := os.OpenFile(name, flags, 0o644)
+		if err == nil {
+			fi, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return err
+			}
+			l.f, l.size, l.lastBase, l.seq = f, fi.Size(), base, seq
+			break
+		}
+		if !fresh || !os.IsExist(err) || seq >= 999 {
+			return fmt.Errorf("open stdout log: %w", err)
+		}
+	}
+	l.prune()
+	return nil
+}
+
+// Write writes b, starting new files so none grows past maxSize (a split
+// falls after the last newline that fits, if there is one).
+func (l *logFile) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 && !l.broken {
+		chunk := b
+		if l.maxSize > 0 {
+			room := l.maxSize - l.size
+			if room <= 0 {
+				if err := l.rotate(); err != nil {
+					return n, err
+				}
+				continue
+			}
+			if int64(len(chunk)) > room {
+				chunk = chunk[:room]
+				if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+					chunk = chunk[:i+1]
+				}
+			}
+		}
+		w, err := l.f.Write(chunk)
+		n += w
+		l.size += int64(w)
+		b = b[w:]
+		if err != nil {
+			l.fail(err)
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (l *logFile) rotate() error {
+	old := l.f.Name()
+	l.f.Close()
+	if err := l.open(true); err != nil {
+		l.fail(err)
+		return err
+	}
+	l.log.Debug("stdout log rotated", "full", old, "file", l.f.Name(), "maxSize", l.maxSize)
+	return nil
+}
+
+func (l *logFile) fail(err error) {
+	if !l.broken {
+		l.broken = true
+		l.log.Warn("stdout log write failed; discarding further output of this process", "err", err)
+	}
+}
+
+func (l *logFile) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// prune deletes the oldest files of the prefix beyond maxFiles.
+func (l *logFile) prune() {
+	if l.maxFiles <= 0 {
+		return
+	}
+	files := logFiles(l.prefix)
+	if len(files) <= l.maxFiles {
+		return
+	}
+	cur := l.f.Name()
+	for _, f := range files[:len(files)-l.maxFiles] {
+		if f.path == cur {
+			continue
+		}
+		if err := os.Remove(f.path); err != nil && !os.IsNotExist(err) {
+			l.log.Warn("could not delete an old stdout log", "file", f.path, "err", err)
+		}
+	}
+}
+
+type logName struct {
+	path string
+	ts   string
+	pid  int
+	seq  int
+}
+
+// logFiles lists the files named like this prefix's logs, oldest first.
+func logFiles(prefix string) []logName {
+	dir, base := filepath.Split(prefix)
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(base) + `_(\d{14})_(\d+)(?:_(\d{3,}))?\.log$`)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []logName
+	for _, e := range entries {
+		m := re.FindStringSubmatch(e.Name())
+		if m == nil || !e.Type().IsRegular() {
+			continue
+		}
+		pid, _ := strconv.Atoi(m[2])
+		seq, _ := strconv.Atoi(m[3])
+		out = append(out, logName{path: filepath.Join(dir, e.Name()), ts: m[1], pid: pid, seq: seq})
+	}
+	slices.SortFunc(out, func(a, b logName) int {
+		if a.ts != b.ts {
+			if a.ts < b.ts {
+				return -1
+			}
+			return 1
+		}
+		if a.seq != b.seq {
+			return a.seq - b.seq
+		}
+		return a.pid - b.pid
+	})
+	return out
+}

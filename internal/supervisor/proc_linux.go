@@ -1,0 +1,109 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// sysProcAttr puts the child in its own process group, so the whole tree
+// can be signalled at once (the Linux stand-in for ANCM's job object), and
+// has the kernel kill it if Gatehouse dies. Pdeathsig fires when the thread
+// that forked the child exits; the Go runtime only ends threads of goroutines
+// that exit locked to them, which the supervisor never does.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// waitExited blocks until the child pid has exited, without reaping it: the
+// zombie keeps its pid and process-group id reserved while the rest of the
+// group is killed.
+func waitExited(pid int) error {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// exitStatus returns the exit code, or the signal name if a signal ended it.
+func exitStatus(ps *os.ProcessState) (int, string) {
+	if ps == nil {
+		return -1, ""
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -1, unix.SignalName(ws.Signal())
+	}
+	return ps.ExitCode(), ""
+}
+
+// listenerInGroup reports whether a socket listening on TCP port belongs to
+// a process in process group pgid, as ANCM checks that the listener's PID is
+// in the app's job: a connect probe alone would take another program that
+// grabbed the port first for the app. If /proc cannot tell, it says true.
+func listenerInGroup(port, pgid int) bool {
+	inodes := map[string]bool{}
+	readable := false
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		readable = true
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st tx:rx tr:tm retrnsmt uid timeout inode
+			fs := strings.Fields(line)
+			if len(fs) < 10 || fs[3] != "0A" {
+				continue
+			}
+			_, hexPort, ok := strings.Cut(fs[1], ":")
+			if p, err := strconv.ParseUint(hexPort, 16, 16); ok && err == nil && int(p) == port {
+				inodes["socket:["+fs[9]+"]"] = true
+			}
+		}
+	}
+	if !readable {
+		return true
+	}
+	if len(inodes) == 0 {
+		return false
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	members, readFds := 0, 0
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !samePgid(pid, pgid) {
+			continue
+		}
+		members++
+		dir := "/proc/" + e.Name() + "/fd"
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		readFds++
+		for _, fd := range fds {
+			if l, err := os.Readlink(dir + "/" + fd.Name()); err == nil && inodes[l] {
+				return true
+			}
+		}
+	}
+	// Members whose fds cannot be read (another user, hardened /proc): we
+	// cannot tell, so trust the connect.
+	return members > 0 && readFds < members
+}
+
+func samePgid(pid, pgid int) bool {
+	g, err := unix.Getpgid(pid)
+	return err == nil && g == pgid
+}

@@ -1,0 +1,169 @@
+package supervisor
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+// Recycle replaces every running process with a new one started from spec
+// (nil = the current spec), overlapped: for each occupied slot a new
+// process starts while the old one keeps serving; once the new one is ready
+// it takes all new Acquires, and the old one finishes its leases (at most
+// DrainTimeout) and is then stopped gracefully. Empty slots just start from
+// the new spec next time. Recycle returns when every replacement is ready
+// and every replaced process has exited, or when ctx ends (the work goes on).
+//
+// If a replacement fails to start, the old process of that slot keeps
+// serving and Recycle returns the start error; the new spec stays in force
+// for later starts. If Processes changed, slots are added (started on
+// demand) or removed (their processes drained and stopped). With a port
+// fixed by ASPNETCORE_PORT the old and new process cannot overlap: each old
+// process is drained and stopped first, and the next Acquire starts the new
+// one. Calls are serialised.
+func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
+	p.recycle.Lock()
+	defer p.recycle.Unlock()
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return upstream.ErrShuttingDown
+	}
+	if spec != nil {
+		p.spec = normalise(*spec)
+		p.resizeLocked(p.spec.Processes)
+	}
+	sp := p.spec
+	_, fixed, _ := portFromEnv(sp.Env)
+	p.log.Info("recycling app", "overlapped", !fixed)
+
+	var olds, nexts []*process
+	var err error
+	for i, s := range p.slots {
+		if s.next != nil { // left by a Recycle whose ctx ended
+			p.retireLocked(s.next, "superseded", false)
+			s.next = nil
+		}
+		if s.cur == nil {
+			continue
+		}
+		if fixed {
+			olds = append(olds, s.cur)
+			p.retireLocked(s.cur, "recycle", true)
+			s.cur = nil
+			continue
+		}
+		if err = p.admitLocked(); err != nil {
+			break
+		}
+		olds = append(olds, s.cur)
+		pr := p.newProcessLocked(i, sp)
+		pr.isNext = true
+		s.next = pr
+		nexts = append(nexts, pr)
+		p.wg.Go(func() { p.runStart(pr) })
+	}
+	p.broadcastLocked()
+	p.mu.Unlock()
+
+	var dones []<-chan struct{}
+	if fixed {
+		for _, o := range olds {
+			dones = append(dones, o.done)
+		}
+		return waitAll(ctx, dones)
+	}
+	for i, pr := range nexts {
+		select {
+		case e := <-pr.result:
+			if e != nil {
+				if err == nil {
+					err = e
+				}
+				continue
+			}
+			dones = append(dones, olds[i].done)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if werr := waitAll(ctx, dones); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// resizeLocked grows or shrinks the slots; removed slots' processes are
+// drained and stopped.
+func (p *Pool) resizeLocked(n int) {
+	for len(p.slots) < n {
+		p.slots = append(p.slots, &slot{})
+	}
+	for _, s := range p.slots[n:] {
+		if s.cur != nil {
+			p.retireLocked(s.cur, "fewer processes", true)
+		}
+		if s.next != nil {
+			p.retireLocked(s.next, "fewer processes", false)
+		}
+	}
+	p.slots = p.slots[:n]
+	p.rr = 0
+}
+
+// idleLoop stops the processes once nothing used them for IdleTimeout: no
+// lease outstanding, no caller waiting and no process starting. It is the
+// pool's own goroutine and ends on Close.
+func (p *Pool) idleLoop() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		wait := time.Duration(-1)
+		if idle := p.spec.IdleTimeout; idle > 0 && p.idleCandidateLocked() {
+			left := idle - time.Since(p.lastUse)
+			if left <= 0 {
+				p.log.Info("app idle; stopping its processes", "idle_timeout", idle)
+				p.stopAllLocked("idle")
+				p.broadcastLocked()
+			} else {
+				wait = left
+			}
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		if wait >= 0 {
+			timer.Reset(wait)
+		}
+		select {
+		case <-p.closing:
+			return
+		case <-ch:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// idleCandidateLocked reports whether processes run but nobody uses them.
+func (p *Pool) idleCandidateLocked() bool {
+	if p.waiters > 0 {
+		return false
+	}
+	live := false
+	for _, s := range p.slots {
+		for _, pr := range []*process{s.cur, s.next} {
+			if pr == nil {
+				continue
+			}
+			if pr.state == stateStarting || pr.outstanding > 0 {
+				return false
+			}
+			live = true
+		}
+	}
+	return live
+}

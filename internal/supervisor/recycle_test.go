@@ -1,0 +1,414 @@
+package supervisor
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+func TestRecycleUnderLoad(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "echo", "GH_TAG=v1")
+	spec.Processes = 2
+	spec.DrainTimeout = 5 * time.Second
+	f := newFixture(t, spec)
+	ctx := ctxT(t, 30*time.Second)
+	if err := f.pool.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var olds []int
+	for _, p := range f.pool.Processes() {
+		olds = append(olds, p.PID)
+	}
+
+	var ok, failed atomic.Int64
+	var maxWait atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				l, err := f.pool.Acquire(ctx)
+				if w := int64(time.Since(start)); w > maxWait.Load() {
+					maxWait.Store(w)
+				}
+				if err != nil {
+					failed.Add(1)
+					t.Errorf("Acquire: %v", err)
+					return
+				}
+				_, err = get(t, l.Addr, l.Token, "?hold_ms=20")
+				l.Release()
+				if err != nil {
+					failed.Add(1)
+					t.Errorf("request to %d: %v", l.PID, err)
+					return
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	waitFor(5*time.Second, func() bool { return ok.Load() > 20 })
+	next := spec
+	next.Env = append(append([]string(nil), spec.Env...), "GH_TAG=v2")
+	start := time.Now()
+	if err := f.pool.Recycle(ctx, &next); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	before := ok.Load()
+	waitFor(5*time.Second, func() bool { return ok.Load() > before+20 })
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d requests failed during recycle", failed.Load())
+	}
+	for _, pid := range olds {
+		if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+			t.Errorf("old pid %d still exists: %v", pid, err)
+		}
+	}
+	l, err := f.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := get(t, l.Addr, l.Token, "")
+	l.Release()
+	if err != nil || r.Env["GH_TAG"] != "v2" || r.PID == olds[0] || r.PID == olds[1] {
+		t.Errorf("after recycle: reply %+v err %v (old %v)", r, err, olds)
+	}
+	if n := len(f.pool.Processes()); n != 2 {
+		t.Errorf("%d processes after recycle", n)
+	}
+	t.Logf("recycle of 2 processes under 8 concurrent clients: %d requests ok, 0 failed, recycle took %s, longest Acquire %s",
+		ok.Load(), took.Round(time.Millisecond), time.Duration(maxWait.Load()).Round(time.Millisecond))
+}
+
+func TestRecycleFailureKeepsOld(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "echo")
+	f := newFixture(t, spec)
+	ctx := ctxT(t, 20*time.Second)
+	l, err := f.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := l.PID
+	l.Release()
+	bad := spec
+	bad.Env = append(append([]string(nil), spec.Env...), "GH_HELPER=exit", "GH_CODE=4")
+	err = f.pool.Recycle(ctx, &bad)
+	if se, ok := errors.AsType[*upstream.StartError](err); !ok || se.ExitCode != 4 {
+		t.Fatalf("Recycle = %v, want the StartError", err)
+	}
+	l, err = f.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if l.PID != old {
+		t.Errorf("lease on %d, want the old process %d still serving", l.PID, old)
+	}
+}
+
+// pending reports whether an Acquire running in the background has returned.
+func acquireAsync(f *fixture) chan error {
+	ch := make(chan error, 1)
+	go func() {
+		l, err := f.pool.Acquire(f.t.Context())
+		if err == nil {
+			l.Release()
+		}
+		ch <- err
+	}()
+	return ch
+}
+
+func TestReadinessProbe(t *testing.T) {
+	t.Parallel()
+	gate := filepath.Join(t.TempDir(), "healthy")
+	spec := helperSpec(t, "echo", "GH_FILE="+gate)
+	spec.ReadinessProbe = "/healthz"
+	f := newFixture(t, spec)
+	res := acquireAsync(f)
+	// The app answers 503 to the supervisor's own probe: it listens, but
+	// must not get a lease yet.
+	if !waitFor(5*time.Second, func() bool { _, err := os.Stat(gate + ".probed"); return err == nil }) {
+		t.Fatal("probe never reached the app")
+	}
+	select {
+	case err := <-res:
+		t.Fatalf("Acquire returned (%v) before the probe passed", err)
+	default:
+	}
+	if ps := f.pool.Processes(); len(ps) != 1 || ps[0].State != "starting" {
+		t.Errorf("Processes() = %+v, want one starting", ps)
+	}
+	os.WriteFile(gate, nil, 0o644)
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Acquire did not return after the probe passed")
+	}
+}
+
+func TestNotifyReady(t *testing.T) {
+	t.Parallel()
+	gate := filepath.Join(t.TempDir(), "ready")
+	spec := helperSpec(t, "notify", "GH_FILE="+gate)
+	spec.NotifyReady = true
+	f := newFixture(t, spec)
+	res := acquireAsync(f)
+	// Wait until the app listens; it has not sent READY=1 yet.
+	if !waitFor(5*time.Second, func() bool {
+		ps := f.pool.Processes()
+		return len(ps) == 1 && ps[0].Addr != "" && dialOK(ps[0].Addr)
+	}) {
+		t.Fatal("app never listened")
+	}
+	select {
+	case err := <-res:
+		t.Fatalf("Acquire returned (%v) before READY=1", err)
+	default:
+	}
+	os.WriteFile(gate, nil, 0o644)
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	l, err := f.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := get(t, l.Addr, l.Token, "")
+	l.Release()
+	sock := r.Env["NOTIFY_SOCKET"]
+	if err != nil || sock == "" {
+		t.Fatalf("reply %+v %v", r, err)
+	}
+	if err := f.pool.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(sock)); !os.IsNotExist(err) {
+		t.Errorf("notify socket folder %s left behind (%v)", filepath.Dir(sock), err)
+	}
+}
+
+func dialOK(addr string) bool {
+	c, err := (&netDialer).Dial("tcp4", addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func TestIdleStop(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "echo")
+	spec.IdleTimeout = 300 * time.Millisecond
+	f := newFixture(t, spec)
+	l, err := f.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Held leases keep it alive past the timeout.
+	if waitFor(600*time.Millisecond, func() bool { return len(f.log.find("app idle")) > 0 }) {
+		t.Fatal("stopped while a lease was outstanding")
+	}
+	l.Release()
+	if !waitFor(5*time.Second, func() bool { return len(f.pool.Processes()) == 0 && processGone(l.PID) }) {
+		t.Fatalf("not stopped after idle timeout: %+v", f.pool.Processes())
+	}
+	if len(f.log.find("app idle")) != 1 {
+		t.Errorf("idle stop not logged")
+	}
+	l2, err := f.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.Release()
+	if l2.PID == l.PID {
+		t.Errorf("same pid after idle stop")
+	}
+}
+
+func TestLogRetention(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spec := helperSpec(t, "flood", "GH_BYTES=200000")
+	spec.StdoutLog = filepath.Join(dir, "stdout")
+	spec.StdoutLogMaxSize = 16 << 10
+	spec.StdoutLogMaxFiles = 3
+	f := newFixture(t, spec)
+	l, err := f.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	if err := f.pool.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	re := regexp.MustCompile(`^stdout_\d{14}_` + strconv.Itoa(os.Getpid()) + `(_\d{3})?\.log$`)
+	if len(ents) != 3 {
+		for _, e := range ents {
+			t.Log(e.Name())
+		}
+		t.Errorf("%d files, want 3", len(ents))
+	}
+	for _, e := range ents {
+		fi, _ := e.Info()
+		if !re.MatchString(e.Name()) || fi.Size() > spec.StdoutLogMaxSize {
+			t.Errorf("file %s size %d", e.Name(), fi.Size())
+		}
+	}
+}
+
+func TestLogFileRotationNames(t *testing.T) {
+	t.Parallel()
+	prefix := filepath.Join(t.TempDir(), "x", "out")
+	lf, err := openLogFile(prefix, 10, 0, nopLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		lf.Write([]byte("0123456\n89"))
+	}
+	lf.Close()
+	files := logFiles(prefix)
+	var total int64
+	for i, f := range files {
+		fi, _ := os.Stat(f.path)
+		total += fi.Size()
+		if fi.Size() > 10 {
+			t.Errorf("%s: %d bytes", f.path, fi.Size())
+		}
+		if i > 0 && filepath.Base(files[i-1].path) >= filepath.Base(f.path) {
+			t.Errorf("names do not sort: %s then %s", files[i-1].path, f.path)
+		}
+	}
+	if total != 50 {
+		t.Errorf("total %d bytes, want 50", total)
+	}
+}
+
+func TestSocketActivation(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "echo")
+	spec.SocketActivation = true
+	f := newFixture(t, spec)
+	l, err := f.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	r, err := get(t, l.Addr, l.Token, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Env["LISTEN_PID"] != strconv.Itoa(r.PID) || r.PID != l.PID || r.Env["LISTEN_FDS"] != "1" ||
+		r.Env["LISTEN_FDNAMES"] != "http" {
+		t.Errorf("reply %+v lease pid %d", r, l.PID)
+	}
+	if _, ok := r.Env[shimEnv]; ok {
+		t.Errorf("%s leaked into the app", shimEnv)
+	}
+}
+
+var netDialer = net.Dialer{Timeout: time.Second}
+
+func nopLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestRecycleFixedPort(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	spec := helperSpec(t, "echo", "ASPNETCORE_PORT="+strconv.Itoa(port))
+	spec.DrainTimeout = time.Second
+	f := newFixture(t, spec)
+	ctx := ctxT(t, 20*time.Second)
+	l, err := f.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	if err := f.pool.Recycle(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(l.PID, 0); err != syscall.ESRCH {
+		t.Errorf("old pid %d not gone: %v", l.PID, err)
+	}
+	l2, err := f.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.Release()
+	if l2.PID == l.PID || l2.Addr != l.Addr {
+		t.Errorf("after recycle: %s pid %d, before %s pid %d", l2.Addr, l2.PID, l.Addr, l.PID)
+	}
+}
+
+// TestChaos mixes Acquire, Stop, Recycle and crashes, to shake out races
+// and deadlocks; the only errors allowed are the ones Stop causes.
+func TestChaos(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "crash-after", "GH_N=25")
+	spec.Processes = 2
+	spec.RapidFailsPerMinute = 100
+	spec.DrainTimeout = 200 * time.Millisecond
+	spec.ShutdownTimeout = time.Second
+	f := newFixture(t, spec)
+	ctx := ctxT(t, 30*time.Second)
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	var ok, shut atomic.Int64
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				l, err := f.pool.Acquire(ctx)
+				if errors.Is(err, upstream.ErrShuttingDown) {
+					shut.Add(1)
+					continue
+				}
+				if err != nil {
+					t.Errorf("Acquire: %v", err)
+					return
+				}
+				get(t, l.Addr, l.Token, "") // may fail: the process crashes by design
+				l.Release()
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := 0; time.Now().Before(deadline); i++ {
+			if i%2 == 0 {
+				f.pool.Stop(ctx)
+			} else if err := f.pool.Recycle(ctx, nil); err != nil && !errors.Is(err, upstream.ErrStartupFailed) {
+				t.Errorf("Recycle: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond) // pacing, not an assertion
+		}
+	})
+	wg.Wait()
+	t.Logf("chaos: %d leases, %d ErrShuttingDown, %d processes started", ok.Load(), shut.Load(), len(f.helperPIDs()))
+}

@@ -1,0 +1,538 @@
+// Package supervisor starts, watches and stops the processes of one app, the
+// way ANCM's process manager does for an out-of-process app: lazily on the
+// first request, on a random loopback port passed in ASPNETCORE_PORT, with a
+// fresh pairing token in ASPNETCORE_TOKEN, restarted on the next request after
+// a crash and cut off after rapidFailsPerMinute failures.
+//
+// A Pool holds Spec.Processes slots. Each running child is owned by exactly one
+// goroutine, which learns of its exit from wait(2), kills what is left of its
+// process group while the exited child still holds the group id (so no other
+// process can be signalled by mistake), reaps it, drains its output and only
+// then reports it gone. Every goroutine a Pool starts ends by Close.
+//
+// Decisions where ANCM leaves a choice (see ancm-reference.md §10):
+//   - Readiness: the port accepts a TCP connection (polled every 50 ms, ANCM
+//     250 ms) and the listening socket belongs to the app's process group
+//     (read from /proc, as ANCM checks the listener's PID is in its job), or
+//     ReadinessProbe / NotifyReady when set. StartupTimeout 0 checks once.
+//   - Port race: if a starting process exits and its port is taken by
+//     someone else, the start is tried once more on a new port (ANCM V2 makes
+//     2 attempts); the captured output of both attempts is kept.
+//   - Rapid fails: a fixed one-minute window reset lazily (ANCM §5.4) that
+//     counts crashes of ready processes, including clean exits, AND failed
+//     starts (V2 counts only crashes; the docs say starts count too).
+//   - Stop: the shutdown event (POST <ApplPath>/iisintegration) first, then
+//     SIGTERM to the group when the event was answered or after 1 s, then
+//     SIGKILL to the group at ShutdownTimeout. Both are sent because only
+//     ASP.NET Core apps understand the event and only SIGTERM reaches the
+//     rest of the tree.
+//   - exec.CommandContext's Cancel/WaitDelay are not used: the stop needs the
+//     ordered event/SIGTERM/SIGKILL sequence, and the child's stdout/stderr
+//     are plain pipe files, so os/exec starts no copying goroutines that
+//     WaitDelay would have to bound; the owner drains them itself.
+//   - Processes each get a slot; requests go to the ready process with the
+//     fewest outstanding leases (ANCM: round-robin), ties in turn.
+//   - Grandchildren that leave the process group (setsid) are not tracked;
+//     everything else in the group dies with the app.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+// Spec describes how to run an app. The Pool keeps its own copy; change it
+// with Recycle.
+type Spec struct {
+	// Name is the app name used in logs.
+	Name string
+	// Path is processPath as written; it may contain %VAR%. At each start it
+	// is expanded over the child's environment (including ASPNETCORE_PORT and
+	// ASPNETCORE_TOKEN) and resolved with config.ResolveProgram against Dir
+	// and the child's PATH.
+	Path string
+	// Args are the arguments, each %VAR%-expanded like Path.
+	Args []string
+	// Dir is the working directory of the app and the base for relative paths.
+	Dir string
+	// Env is the base environment of the child, KEY=VALUE. Each process also
+	// gets ASPNETCORE_PORT, HTTP_PLATFORM_PORT and PORT set to its port, and
+	// ASPNETCORE_TOKEN set to a fresh random token, replacing entries of those
+	// names. A non-empty ASPNETCORE_PORT in Env fixes the port (it must be in
+	// 1025–48000, as in ANCM, or the start fails) and a non-empty
+	// ASPNETCORE_TOKEN fixes the token.
+	Env []string
+	// ApplPath is ASPNETCORE_APPL_PATH; the shutdown event is POSTed to
+	// ApplPath (when longer than "/") + "/iisintegration".
+	ApplPath string
+	// Processes is processesPerApplication; values below 1 mean 1.
+	Processes int
+	// StartupTimeout is how long a starting process may take to become ready.
+	// 0 means "check once": the process must be ready on the first check.
+	StartupTimeout time.Duration
+	// ShutdownTimeout is how long a stopping process gets after the shutdown
+	// event and SIGTERM before its process group is killed. 0 (or negative)
+	// kills at once.
+	ShutdownTimeout time.Duration
+	// DrainTimeout is how long a process replaced by Recycle may keep serving
+	// its in-flight leases before it is stopped. 0 stops it at once.
+	DrainTimeout time.Duration
+	// RapidFailsPerMinute is the number of failures (crashes of ready
+	// processes and failed starts) allowed in a fixed one-minute window; once
+	// the count exceeds it, starts are refused with *upstream.RapidFailError
+	// until the window ends. 0 means the first failure blocks.
+	RapidFailsPerMinute int
+	// StdoutLog is the stdout log prefix. "" sends the app's output to the
+	// logger, one record per line (attrs app, pid, stream); lines the logger
+	// cannot keep up with are dropped and counted, never blocking the app.
+	// Otherwise it is an absolute path prefix: stdout and stderr of each
+	// process go to <prefix>_<UTC yyyyMMddHHmmss>_<pid>.log, where pid is
+	// Gatehouse's own pid, as in ANCM; missing folders are created. Two starts
+	// in the same second append to the same file. If the file cannot be
+	// created, a warning is logged and output goes to the logger instead.
+	StdoutLog string
+	// StdoutLogMaxSize, if positive, caps the size of one log file: past it a
+	// new file is started (see logfile.go for the names). 0 = unlimited.
+	StdoutLogMaxSize int64
+	// StdoutLogMaxFiles, if positive, is how many log files with this prefix
+	// are kept; the oldest are deleted when a new one is created. 0 = all.
+	StdoutLogMaxFiles int
+	// ReadinessProbe, if set, is a path (e.g. "/healthz") that must answer a
+	// GET with 2xx before the process gets requests. "" = the port accepts a
+	// TCP connection.
+	ReadinessProbe string
+	// NotifyReady makes the process ready only once it sends a datagram with
+	// a line "READY=1" to the unix socket named in NOTIFY_SOCKET (sd_notify).
+	NotifyReady bool
+	// SocketActivation makes Gatehouse bind the app's socket and pass it as
+	// fd 3 with LISTEN_FDS=1, LISTEN_FDNAMES=http and LISTEN_PID, through the
+	// re-exec shim (see ShimMain). The app must use it instead of binding
+	// ASPNETCORE_PORT itself.
+	SocketActivation bool
+	// MaxQueued is how many Acquire calls may wait for a process at once; the
+	// next gets upstream.ErrQueueFull. 0 = no limit; negative = none may wait.
+	MaxQueued int
+	// IdleTimeout, if positive, stops the processes after this long with no
+	// lease acquired or outstanding; the next Acquire starts them again.
+	IdleTimeout time.Duration
+}
+
+// ProcessInfo is a snapshot of one process, for status pages and tests.
+type ProcessInfo struct {
+	Slot        int
+	PID         int // 0 while the process is being spawned
+	Addr        string
+	Started     time.Time
+	State       string // "starting", "ready", "draining", "stopping"
+	Outstanding int
+}
+
+// Pool runs the processes of one app. Create it with NewPool; it must not be
+// copied. All methods are safe for concurrent use.
+type Pool struct {
+	log      *slog.Logger
+	now      func() time.Time    // clock of the rapid-fail window; tests replace it
+	pickPort func() (int, error) // tests replace it
+	client   *http.Client        // shutdown events and readiness probes
+	wg       sync.WaitGroup      // every goroutine the pool starts
+	closing  chan struct{}       // closed by Close
+	recycle  sync.Mutex          // serialises Recycle
+
+	mu sync.Mutex
+	// protects everything below, and the state fields of every process
+	spec      Spec
+	slots     []*slot
+	retiring  map[*process]struct{} // draining or stopping, not yet exited
+	changed   chan struct{}         // closed and replaced on every state change
+	waiters   int                   // Acquire calls waiting
+	stopGen   uint64                // bumped by Stop and Close; waiters from before fail
+	closed    bool
+	rr        int       // round-robin offset for ties in pickLocked
+	lastUse   time.Time // last Acquire or Release, for IdleTimeout
+	failStart time.Time // start of the rapid-fail window
+	failCount int       // failures in the window
+	lastExit  string    // the last failure, for RapidFailError
+	failSeq   uint64    // bumped on each failed start
+	startErr  error     // the last failed start's error
+	refusedAt time.Time // window start when refusal was last logged
+}
+
+// slot is one of the Processes positions. Fields are protected by Pool.mu.
+type slot struct {
+	cur  *process // starting or ready; serves Acquire once ready
+	next *process // Recycle's replacement while it starts
+}
+
+// NewPool returns a Pool for spec. It starts nothing until Acquire or Start,
+// except the idle timer's goroutine; call Close when done.
+func NewPool(spec Spec, log *slog.Logger) *Pool {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	spec = normalise(spec)
+	p := &Pool{
+		log:      log.With("app", spec.Name),
+		now:      time.Now,
+		pickPort: pickPort,
+		client: &http.Client{
+			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		closing:  make(chan struct{}),
+		spec:     spec,
+		retiring: make(map[*process]struct{}),
+		changed:  make(chan struct{}),
+		lastUse:  time.Now(),
+	}
+	p.slots = make([]*slot, spec.Processes)
+	for i := range p.slots {
+		p.slots[i] = &slot{}
+	}
+	p.wg.Go(p.idleLoop)
+	return p
+}
+
+func normalise(s Spec) Spec {
+	if s.Processes < 1 {
+		s.Processes = 1
+	}
+	s.Args = append([]string(nil), s.Args...)
+	s.Env = append([]string(nil), s.Env...)
+	return s
+}
+
+// broadcastLocked wakes everyone waiting on p.changed.
+func (p *Pool) broadcastLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// Acquire returns a lease on a ready process. Empty slots are started (all
+// at once) and the call waits until any process is ready, for at most the
+// start's own StartupTimeout, or until ctx ends. Among ready processes it
+// picks the one with the fewest outstanding leases (ties in turn).
+//
+// Errors: *upstream.StartError when the start the caller waited for failed;
+// *upstream.RapidFailError when starts are cut off; upstream.ErrShuttingDown
+// after Close, or when Stop is called while the caller waits;
+// upstream.ErrQueueFull when MaxQueued callers already wait; ctx.Err().
+// The caller must Release the lease.
+func (p *Pool) Acquire(ctx context.Context) (*upstream.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gen, seq := p.stopGen, p.failSeq
+	queued := false
+	defer func() {
+		if queued {
+			p.waiters--
+		}
+	}()
+	for {
+		if p.closed || p.stopGen != gen {
+			return nil, upstream.ErrShuttingDown
+		}
+		failed := p.failSeq != seq
+		var refused error
+		if !failed {
+			refused = p.fillLocked()
+		}
+		if pr := p.pickLocked(); pr != nil {
+			return p.leaseLocked(pr), nil
+		}
+		if !p.startingLocked() {
+			switch {
+			case failed && p.startErr != nil:
+				return nil, p.startErr
+			case refused != nil:
+				return nil, refused
+			}
+			// A start failed between our checks without leaving an error:
+			// try again rather than give up.
+			if failed {
+				seq = p.failSeq
+				continue
+			}
+			return nil, errors.New("acquire: no process could be started")
+		}
+		if !queued {
+			if max := p.spec.MaxQueued; max < 0 || (max > 0 && p.waiters >= max) {
+				return nil, upstream.ErrQueueFull
+			}
+			p.waiters++
+			queued = true
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+			p.mu.Lock()
+		case <-ctx.Done():
+			p.mu.Lock()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Start starts every empty slot (startAtBoot) and returns when all slots
+// are ready, when a start fails (its error), or when ctx ends.
+func (p *Pool) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gen, seq := p.stopGen, p.failSeq
+	for {
+		if p.closed || p.stopGen != gen {
+			return upstream.ErrShuttingDown
+		}
+		if p.failSeq != seq && p.startErr != nil {
+			return p.startErr
+		}
+		p.lastUse = time.Now()
+		if err := p.fillLocked(); err != nil {
+			return err
+		}
+		ready := 0
+		for _, s := range p.slots {
+			if s.cur != nil && s.cur.state == stateReady {
+				ready++
+			}
+		}
+		if ready == len(p.slots) {
+			return nil
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+			p.mu.Lock()
+		case <-ctx.Done():
+			p.mu.Lock()
+			return ctx.Err()
+		}
+	}
+}
+
+// fillLocked starts a process in every empty slot. It returns a
+// *upstream.RapidFailError if starts are cut off, or ErrShuttingDown.
+func (p *Pool) fillLocked() error {
+	if p.closed {
+		return upstream.ErrShuttingDown
+	}
+	for i, s := range p.slots {
+		if s.cur != nil {
+			continue
+		}
+		if err := p.admitLocked(); err != nil {
+			return err
+		}
+		pr := p.newProcessLocked(i, p.spec)
+		s.cur = pr
+		p.wg.Go(func() { p.runStart(pr) })
+	}
+	return nil
+}
+
+// admitLocked applies the rapid-fail window (ANCM §5.4): a fixed one-minute
+// window, reset lazily at a start attempt; refuse while count > limit.
+func (p *Pool) admitLocked() error {
+	now := p.now()
+	if p.failStart.IsZero() || now.Sub(p.failStart) >= time.Minute {
+		p.failStart, p.failCount = now, 0
+	}
+	if p.failCount <= p.spec.RapidFailsPerMinute {
+		return nil
+	}
+	if !p.refusedAt.Equal(p.failStart) {
+		p.refusedAt = p.failStart
+		p.log.Error("rapid fail limit reached; not starting the app until the window ends",
+			"limit", p.spec.RapidFailsPerMinute, "failures", p.failCount, "last_exit", p.lastExit)
+	}
+	return &upstream.RapidFailError{
+		Limit:      p.spec.RapidFailsPerMinute,
+		RetryAfter: p.failStart.Add(time.Minute).Sub(now),
+		LastExit:   p.lastExit,
+	}
+}
+
+// countFailureLocked records a crash or failed start in the window.
+func (p *Pool) countFailureLocked(desc string) {
+	now := p.now()
+	if p.failStart.IsZero() || now.Sub(p.failStart) >= time.Minute {
+		p.failStart, p.failCount = now, 0
+	}
+	p.failCount++
+	p.lastExit = desc
+}
+
+// pickLocked returns the ready process with the fewest outstanding leases,
+// or nil.
+func (p *Pool) pickLocked() *process {
+	var best *process
+	n := len(p.slots)
+	for k := range n {
+		pr := p.slots[(p.rr+k)%n].cur
+		if pr == nil || pr.state != stateReady {
+			continue
+		}
+		if best == nil || pr.outstanding < best.outstanding {
+			best = pr
+		}
+	}
+	if best != nil {
+		p.rr = (best.slot + 1) % n
+	}
+	return best
+}
+
+// startingLocked reports whether a start is in progress: a slot holds a
+// process that is not ready (its starter still owns it, even if it exited).
+func (p *Pool) startingLocked() bool {
+	for _, s := range p.slots {
+		if s.cur != nil && s.cur.state != stateReady {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pool) leaseLocked(pr *process) *upstream.Lease {
+	pr.outstanding++
+	p.lastUse = time.Now()
+	return upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
+}
+
+func (p *Pool) release(pr *process) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr.outstanding--
+	p.lastUse = time.Now()
+	if pr.outstanding == 0 {
+		p.broadcastLocked() // drains and the idle timer wait for this
+	}
+}
+
+// Stop stops every process gracefully (shutdown event and SIGTERM, SIGKILL
+// after ShutdownTimeout) and waits until they have exited or ctx ends; the
+// stop goes on in the background after ctx ends. Callers waiting in Acquire
+// get upstream.ErrShuttingDown. The pool stays usable: a later Acquire starts
+// the app again. Used for app_offline.htm.
+func (p *Pool) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	p.stopGen++
+	dones := p.stopAllLocked("stop")
+	p.broadcastLocked()
+	p.mu.Unlock()
+	return waitAll(ctx, dones)
+}
+
+// Close stops the pool for good: like Stop, then it waits until every
+// process has exited and every goroutine the pool started has ended. If ctx
+// ends first, the remaining processes are killed at once (SIGKILL) and Close
+// still waits for them, then returns ctx.Err(). Calling it again is safe.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		p.stopGen++
+		close(p.closing)
+		p.stopAllLocked("close")
+		p.broadcastLocked()
+	}
+	p.mu.Unlock()
+
+	all := make(chan struct{})
+	go func() { p.wg.Wait(); close(all) }() // ends with the pool's goroutines; awaited below
+	var err error
+	select {
+	case <-all:
+	case <-ctx.Done():
+		err = ctx.Err()
+		p.killAll()
+		<-all
+	}
+	p.client.CloseIdleConnections()
+	return err
+}
+
+// stopAllLocked moves every process out of the slots and stops it; it
+// returns their done channels.
+func (p *Pool) stopAllLocked(why string) []<-chan struct{} {
+	var dones []<-chan struct{}
+	for _, s := range p.slots {
+		for _, pr := range []*process{s.cur, s.next} {
+			if pr != nil {
+				p.retireLocked(pr, why, false)
+			}
+		}
+		s.cur, s.next = nil, nil
+	}
+	for pr := range p.retiring {
+		dones = append(dones, pr.done)
+		if pr.state == stateDraining {
+			pr.cancelDrainLocked()
+		}
+	}
+	return dones
+}
+
+// killAll sends SIGKILL to every live process group.
+func (p *Pool) killAll() {
+	p.mu.Lock()
+	var procs []*process
+	for pr := range p.retiring {
+		procs = append(procs, pr)
+	}
+	for _, s := range p.slots {
+		procs = append(procs, s.cur, s.next)
+	}
+	p.mu.Unlock()
+	for _, pr := range procs {
+		if pr != nil && pr.signal(syscall.SIGKILL) == nil {
+			p.log.Warn("killed process", "pid", pr.pid, "why", "Close deadline passed")
+		}
+	}
+}
+
+func waitAll(ctx context.Context, dones []<-chan struct{}) error {
+	for _, d := range dones {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Processes returns a snapshot of the live processes.
+func (p *Pool) Processes() []ProcessInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []ProcessInfo
+	add := func(pr *process) {
+		if pr == nil || pr.state == stateExited {
+			return
+		}
+		out = append(out, ProcessInfo{Slot: pr.slot, PID: pr.pid, Addr: pr.addr,
+			Started: pr.started, State: pr.state.String(), Outstanding: pr.outstanding})
+	}
+	for _, s := range p.slots {
+		add(s.cur)
+		add(s.next)
+	}
+	for pr := range p.retiring {
+		add(pr)
+	}
+	return out
+}
