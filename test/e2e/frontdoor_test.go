@@ -21,6 +21,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go/http3"
 )
 
 // pki is a throw-away CA with a server and a client certificate.
@@ -114,6 +116,7 @@ func TestFrontDoorSites(t *testing.T) {
 	appA, appAPI, appB := greetingApp(t, "A"), greetingApp(t, "API"), greetingApp(t, "B")
 	accessLog := filepath.Join(dir, "logs", "a.log")
 	cfg := fmt.Sprintf(`shutdownTimeout: 10s
+protocols: {http3: true}
 limits:
   maxAllowedContentLength: 1000
 sites:
@@ -209,6 +212,20 @@ sites:
 	}
 	if h.Scheme != "https" || !strings.Contains(h.CertSubject, "alice") {
 		t.Errorf("over https the app saw scheme %q, certificate %q; want https and alice", h.Scheme, h.CertSubject)
+	}
+
+	// HTTP/3 on the same port over UDP, announced with Alt-Svc.
+	if alt := resp.Header.Get("Alt-Svc"); !strings.Contains(alt, "h3=") {
+		t.Errorf("Alt-Svc = %q, want h3 announced", alt)
+	}
+	h3 := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: p.roots, ServerName: "a.example.test", Certificates: []tls.Certificate{p.client}}}
+	defer h3.Close()
+	code, body, resp = hostGet(&http.Client{Timeout: 10 * time.Second, Transport: h3}, "https", httpsAddr, "a.example.test", "/api/headers")
+	if code != 200 || resp.ProtoMajor != 3 {
+		t.Fatalf("http/3 = %d over %s, want 200 over HTTP/3: %s", code, resp.Proto, body)
+	}
+	if err := json.Unmarshal([]byte(body), &h); err != nil || !strings.Contains(h.CertSubject, "alice") {
+		t.Errorf("over HTTP/3 the app saw certificate %q (%v), want alice", h.CertSubject, err)
 	}
 
 	// A body over maxAllowedContentLength never reaches the app.
