@@ -2,17 +2,24 @@
 # bench/proxy.sh — CPU cost per forwarded request: Gatehouse against nginx, both
 # in front of the same backend (internal/testapp), loaded by wrk on loopback.
 #
-#   ./bench/proxy.sh            # 10 s per run; DURATION=30 CONNS=32 to change
+#   ./bench/proxy.sh            # 3 rounds of 10 s per front door;
+#                               # ROUNDS=5 DURATION=30 CONNS=32 to change
+#   BASELINE=/tmp/gatehouse-old ./bench/proxy.sh
+#                               # also measure another gatehouse binary (say,
+#                               # built from the last commit) in the same run
 #
 # It prints, for each front door, requests/s and the proxy process's CPU time
 # per request (user+system from /proc/<pid>/stat), then the Gatehouse/nginx
-# ratio. Compare ratios from one run only: the machines are noisy.
+# ratio, per round and the median. nginx and Gatehouse take turns, so slow
+# drift in the machine affects both. Compare ratios from one run only: the
+# machines are noisy.
 # Needs wrk and nginx (Debian packages wrk, nginx-light); installs them if
 # apt-get is there and they are missing. Loopback only, bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-16}
+ROUNDS=${ROUNDS:-3}
 export PATH="/usr/local/go/bin:$PATH"
 
 need=()
@@ -48,6 +55,11 @@ measure() {
   local before; before=$(cpu "$@")
   local out; out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "$url")
   local after; after=$(cpu "$@")
+  if echo "$out" | grep -qE 'Non-2xx|Socket errors'; then
+    echo "$name: some requests failed; the figures would be meaningless:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
   local reqs; reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   local us; us=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
@@ -91,15 +103,41 @@ waitport "$nport"
 nginx_workers=$(pgrep -P "$(cat "$work/nginx/nginx.pid" 2>/dev/null || echo 0)" || true)
 [ -n "$nginx_workers" ] || nginx_workers=$(pgrep -f "nginx: worker" | head -1)
 
-gport=$(freeport)
-"$work/gatehouse" run --listen "127.0.0.1:$gport" --log-level error -- "$work/testapp" -no-token-check 2>/dev/null &
-gpid=$!
-pids+=($gpid)
-waitport "$gport"
-curl -fsS "http://127.0.0.1:$gport/" >/dev/null   # starts the app
+# startgh BIN: start gatehouse BIN in front of its own testapp; sets gport, gpid.
+startgh() {
+  gport=$(freeport)
+  "$1" run --listen "127.0.0.1:$gport" --log-level error -- "$work/testapp" -no-token-check 2>/dev/null &
+  gpid=$!
+  pids+=($gpid)
+  waitport "$gport"
+  curl -fsS "http://127.0.0.1:$gport/" >/dev/null   # starts the app
+}
 
-echo "wrk: $CONNS connections, ${DURATION}s, GET / (small response)" >&2
+startgh "$work/gatehouse"
+gurl="http://127.0.0.1:$gport/" gpids=$gpid
+if [ -n "${BASELINE:-}" ]; then
+  startgh "$BASELINE"
+  burl="http://127.0.0.1:$gport/" bpids=$gpid
+fi
+
+echo "wrk: $CONNS connections, ${DURATION}s, GET / (small response), $ROUNDS rounds" >&2
 measure direct "http://127.0.0.1:$bport/" "${pids[0]}" >/dev/null
-n=$(measure nginx "http://127.0.0.1:$nport/" $nginx_workers)
-g=$(measure gatehouse "http://127.0.0.1:$gport/" "$gpid")
-awk -v g="$g" -v n="$n" 'BEGIN {printf "gatehouse/nginx CPU per request: %.2fx\n", g / n}'
+gr=() br=()
+for r in $(seq "$ROUNDS"); do
+  echo "round $r" >&2
+  n=$(measure nginx "http://127.0.0.1:$nport/" $nginx_workers)
+  g=$(measure gatehouse "$gurl" $gpids)
+  gr+=("$(awk -v g="$g" -v n="$n" 'BEGIN {printf "%.2f", g / n}')")
+  if [ -n "${BASELINE:-}" ]; then
+    b=$(measure baseline "$burl" $bpids)
+    br+=("$(awk -v b="$b" -v n="$n" 'BEGIN {printf "%.2f", b / n}')")
+  fi
+done
+# median LABEL RATIO...: print the ratios of every round and their median.
+median() {
+  local label=$1; shift
+  printf '%s\n' "$@" | sort -n | awk -v l="$label" '{v[NR]=$1; all=all sprintf(" %.2fx", $1)}
+    END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf "%s CPU per request: %.2fx median (rounds:%s)\n", l, m, all}'
+}
+median gatehouse/nginx "${gr[@]}"
+[ -z "${BASELINE:-}" ] || median "baseline/nginx " "${br[@]}"

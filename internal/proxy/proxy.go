@@ -62,9 +62,10 @@ type Handler struct {
 	// RequestTimeout is ANCM's requestTimeout (default there 2 minutes): an
 	// inactivity timeout, not a deadline. It bounds connecting to the app,
 	// each write of the request to it, the wait for response headers, and
-	// each read of the response body, each with a fresh budget. It does not
-	// apply to an upgraded (WebSocket) connection. 0 or negative means no
-	// timeout (connecting is then bounded by 30 s).
+	// each read of the response body, each with a fresh budget. Expiry may
+	// come up to RequestTimeout/8 (at most 1 s) late: deadlines are moved
+	// lazily. It does not apply to an upgraded (WebSocket) connection. 0 or
+	// negative means no timeout (connecting is then bounded by 30 s).
 	RequestTimeout time.Duration
 
 	// DisableStartUpErrorPage is disableStartUpErrorPage: a start failure
@@ -103,7 +104,15 @@ type Handler struct {
 
 // exchange is one request's state, reachable from the outbound request's
 // context by the ReverseProxy hooks.
+//
+// It is itself that context: it embeds the client request's context and
+// answers Value(exchangeKey{}) with itself, which saves a context.WithValue
+// allocation per request. Done, Err and Deadline are the embedded
+// context's, so context.WithCancel on top of it still recognises the
+// server's cancelCtx and starts no goroutine.
 type exchange struct {
+	context.Context // the client request's context
+
 	h     *Handler
 	in    *http.Request
 	lease *upstream.Lease // the current lease; replaced on retry
@@ -113,9 +122,21 @@ type exchange struct {
 	conn []string
 	// w is the client's ResponseWriter, flushing after every write.
 	w flushWriter
+	// hdr backs the token, X-Forwarded-For and X-Forwarded-Proto values
+	// rewrite sets, so they cost no allocation of their own. Each is handed
+	// out as a one-element slice with cap 1, so an append copies.
+	hdr [3]string
 }
 
 type exchangeKey struct{}
+
+// Value returns ex for exchangeKey{}, else the client context's value.
+func (ex *exchange) Value(key any) any {
+	if _, ok := key.(exchangeKey); ok {
+		return ex
+	}
+	return ex.Context.Value(key)
+}
 
 // ServeHTTP acquires a process, forwards r to it and copies the response
 // back. Failures are answered through WriteError. The lease is released
@@ -128,11 +149,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err, 0)
 		return
 	}
-	ex := &exchange{h: h, in: r, lease: lease, w: flushWriter{w}}
+	ex := &exchange{Context: r.Context(), h: h, in: r, lease: lease, w: flushWriter{w}}
 	// ReverseProxy.ServeHTTP returns only after the body copy or the
-	// upgraded connection has finished, so this is the right moment.
+	// upgraded connection has finished, so this is the right moment. A
+	// deferred call also covers its panic(http.ErrAbortHandler) when the
+	// body copy fails midway.
 	defer func() { ex.lease.Release() }()
-	h.rp.ServeHTTP(&ex.w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+	h.rp.ServeHTTP(&ex.w, r.WithContext(ex))
 }
 
 // CloseIdleConnections closes the idle keep-alive connections to app
@@ -191,8 +214,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 			delete(out.Header, k)
 		}
 	}
-	// One backing array for the three values set on every request.
-	vals := make([]string, 3)
+	vals := ex.hdr[:]
 	vals[0] = ex.lease.Token
 	out.Header[headerToken] = vals[0:1:1]
 	if in.TLS != nil && len(in.TLS.PeerCertificates) > 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -48,14 +49,21 @@ func newTransport(timeout time.Duration, forUpgrades bool) *http.Transport {
 		MaxResponseHeaderBytes: 64 << 10, // WinHTTP's limit in ANCM
 	}
 	if timeout > 0 {
-		t.ResponseHeaderTimeout = timeout
-		if !forUpgrades {
+		if forUpgrades {
+			// The upgraded connection must not time out, so the wait for
+			// the response headers is bounded here instead.
+			t.ResponseHeaderTimeout = timeout
+		} else {
+			// idleTimeoutConn's read deadline, re-armed by each write of
+			// the request, already bounds the wait for response headers;
+			// ResponseHeaderTimeout would add a timer per request.
+			slack := min(timeout/8, time.Second)
 			t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 				c, err := d.DialContext(ctx, network, addr)
 				if err != nil {
 					return nil, err
 				}
-				return &idleTimeoutConn{Conn: c, timeout: timeout}, nil
+				return &idleTimeoutConn{Conn: c, timeout: timeout, slack: slack}, nil
 			}
 		}
 	}
@@ -65,24 +73,52 @@ func newTransport(timeout time.Duration, forUpgrades bool) *http.Transport {
 	return t
 }
 
-// idleTimeoutConn gives every Read and Write a fresh deadline of timeout,
-// which makes requestTimeout an inactivity timeout as in ANCM (WinHTTP
-// applies it to each operation). A Write also extends a Read already in
-// progress, so the Transport's background read on a pooled connection does
-// not time out a request just written to it.
+// idleTimeoutConn gives every Read and Write a fresh deadline of at least
+// timeout, which makes requestTimeout an inactivity timeout as in ANCM
+// (WinHTTP applies it to each operation). A Write also extends a Read
+// already in progress, so the Transport's background read on a pooled
+// connection does not time out a request just written to it.
+//
+// Setting a deadline re-arms a runtime timer under locks, so it is done
+// lazily: a deadline is moved only when it is less than timeout away, and
+// then to timeout+slack from now. The connection thus times out between
+// timeout and timeout+slack after the last activity, and a busy connection
+// re-arms its timers about once per slack instead of on every call.
 type idleTimeoutConn struct {
 	net.Conn
 	timeout time.Duration
+	slack   time.Duration
+
+	mu sync.Mutex // protects the two fields below; Read and Write run concurrently
+	// readUntil and writeUntil are the deadlines last set on Conn.
+	readUntil, writeUntil time.Time
 }
 
 func (c *idleTimeoutConn) Read(p []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.timeout)) //nolint:errcheck // a closed conn fails the Read anyway
+	c.extend(false)
 	return c.Conn.Read(p)
 }
 
 func (c *idleTimeoutConn) Write(p []byte) (int, error) {
-	c.Conn.SetDeadline(time.Now().Add(c.timeout)) //nolint:errcheck // a closed conn fails the Write anyway
+	c.extend(true)
 	return c.Conn.Write(p)
+}
+
+// extend makes sure the read deadline, and with write the write deadline,
+// is at least timeout from now. Errors are ignored: a closed connection
+// fails the Read or Write anyway.
+func (c *idleTimeoutConn) extend(write bool) {
+	need := time.Now().Add(c.timeout)
+	c.mu.Lock()
+	if c.readUntil.Before(need) {
+		c.readUntil = need.Add(c.slack)
+		c.Conn.SetReadDeadline(c.readUntil) //nolint:errcheck // see above
+	}
+	if write && c.writeUntil.Before(need) {
+		c.writeUntil = need.Add(c.slack)
+		c.Conn.SetWriteDeadline(c.writeUntil) //nolint:errcheck // see above
+	}
+	c.mu.Unlock()
 }
 
 // roundTripper is the ReverseProxy's Transport: it sends the request to the
