@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -114,6 +115,38 @@ func TestFormatTimeSpan(t *testing.T) {
 	for _, tt := range tests {
 		if got := FormatTimeSpan(tt.d); got != tt.want {
 			t.Errorf("FormatTimeSpan(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+// subRecorder is a ResponseWriter wrapper like the front door's, reached
+// through Unwrap.
+type subRecorder struct {
+	http.ResponseWriter
+	sub int
+}
+
+func (s *subRecorder) SetSubstatus(n int) { s.sub = n }
+
+type unwrapper struct{ http.ResponseWriter }
+
+func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+func TestWriteErrorSetsSubstatus(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{&upstream.StartError{Command: "x", Reason: "exited", ExitCode: 1}, 5},
+		{&BackendError{PID: 1, Err: io.ErrUnexpectedEOF}, 3},
+		{upstream.ErrShuttingDown, 0},
+	} {
+		rec := &subRecorder{ResponseWriter: httptest.NewRecorder()}
+		r := httptest.NewRequest("GET", "/", nil)
+		WriteError(unwrapper{rec}, r, tc.err, ErrorOptions{})
+		if rec.sub != tc.want {
+			t.Errorf("WriteError(%v): substatus %d, want %d", tc.err, rec.sub, tc.want)
 		}
 	}
 }
