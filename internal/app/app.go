@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -59,9 +60,16 @@ type App struct {
 	cfg    *config.App
 	closed bool
 
-	watch  *watcher // nil when nothing is watched (gatehouse run)
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	watch *watcher // nil when nothing is watched (gatehouse run)
+	// recycles carries the watch loop's recycles to recycleLoop (buffered 1;
+	// only the watch loop sends, coalescing with what is still queued).
+	recycles chan recycleRequest
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // watchLoop, recycleLoop, the start at boot
+
+	// testHookAcquire, if set, runs in backend.Acquire between the offline
+	// check and the pool's Acquire (tests use it to widen that window).
+	testHookAcquire func()
 }
 
 // Open loads dir/web.config and returns the App for it. A broken web.config
@@ -115,12 +123,15 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 			return nil, fmt.Errorf("watch %s: %w", cfg.Dir, err)
 		}
 		a.watch = w
+		a.recycles = make(chan recycleRequest, 1)
 		a.checkOffline(ctx)
 		a.wg.Go(func() { a.watchLoop(runCtx) })
+		a.wg.Go(func() { a.recycleLoop(runCtx) })
 	}
 	if (cfg.StartAtBoot || opts.StartAtBoot) && a.offline.Load() == nil {
 		a.wg.Go(func() {
-			if err := a.pool.Start(runCtx); err != nil {
+			// Stopped meanwhile (app_offline.htm, Close): not an error.
+			if err := a.pool.Start(runCtx); err != nil && runCtx.Err() == nil && !errors.Is(err, upstream.ErrShuttingDown) {
 				a.log.Error("start at boot", "err", err)
 			}
 		})
@@ -223,15 +234,21 @@ func (b backend) Acquire(ctx context.Context) (*upstream.Lease, error) {
 	if body := b.a.offline.Load(); body != nil {
 		return nil, &upstream.OfflineError{Body: *body}
 	}
+	if h := b.a.testHookAcquire; h != nil {
+		h()
+	}
 	l, err := b.a.pool.Acquire(ctx)
 	// app_offline.htm may have appeared while this request waited or while
-	// its process started: the file wins, and the process that started too
-	// late is stopped again.
+	// its process started: the file wins. If this Acquire started a process
+	// after the watch loop stopped the app, that process must be stopped
+	// again, whether or not this request still waited for it (its ctx may
+	// have ended meanwhile), so the loop is asked to stop the app in every
+	// case; stopping a stopped pool costs nothing.
 	if body := b.a.offline.Load(); body != nil {
 		if err == nil {
 			l.Release()
-			b.a.watch.kickStop()
 		}
+		b.a.watch.kickStop()
 		return nil, &upstream.OfflineError{Body: *body}
 	}
 	return l, err

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
+	"github.com/gatehouse/gatehouse/internal/supervisor"
+	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
 const (
@@ -143,12 +145,10 @@ func (a *App) watchLoop(ctx context.Context) {
 		case <-settle.C:
 			switch {
 			case reloadPending:
-				a.reloadConfig(ctx)
+				a.reloadConfig()
 			case recyclePending:
 				a.log.Info("restart marker changed; recycling", "marker", w.marker)
-				if err := a.Recycle(ctx); err != nil {
-					a.log.Error("recycle", "err", err)
-				}
+				a.queueRecycle(recycleRequest{why: "restart marker"})
 			}
 			reloadPending, recyclePending = false, false
 		}
@@ -176,10 +176,18 @@ func (a *App) checkOffline(ctx context.Context) {
 	}
 }
 
+// stopForOffline stops the app's processes and returns when they are gone
+// (at most shutdownTimeLimit) or ctx ends. Any recycle in progress ends with
+// them.
 func (a *App) stopForOffline(ctx context.Context) {
+	start := time.Now()
 	if err := a.pool.Stop(ctx); err != nil {
-		a.log.Error("stop app for app_offline.htm", "err", err)
+		if ctx.Err() == nil {
+			a.log.Error("stop app for app_offline.htm", "err", err)
+		}
+		return
 	}
+	a.log.Debug("app stopped for app_offline.htm", "took", time.Since(start).Round(time.Millisecond))
 }
 
 // readOffline returns the content of dir/app_offline.htm, matching the name
@@ -221,8 +229,9 @@ func readOffline(dir string) (body []byte, present bool, err error) {
 
 // reloadConfig re-reads web.config after a change. A file that no longer
 // parses is logged with its line and the old settings keep running;
-// otherwise the new settings take effect and the app is recycled.
-func (a *App) reloadConfig(ctx context.Context) {
+// otherwise the new settings take effect at once for new requests and the
+// app is recycled onto them by recycleLoop.
+func (a *App) reloadConfig() {
 	cfg, err := webconfig.Load(a.watch.file)
 	if err == nil {
 		err = cfg.Validate()
@@ -239,9 +248,56 @@ func (a *App) reloadConfig(ctx context.Context) {
 	old.CloseIdleConnections()
 	spec := a.spec(cfg)
 	a.log.Info("web.config changed; recycling", "file", cfg.File)
-	// With nothing running (offline, idle, not started yet) Recycle only
-	// keeps the new settings for the next start.
-	if err := a.pool.Recycle(ctx, &spec); err != nil {
-		a.log.Error("recycle after web.config change", "err", err)
+	a.queueRecycle(recycleRequest{spec: &spec, why: "web.config change"})
+}
+
+// recycleRequest is a recycle for recycleLoop: onto spec, or, when spec is
+// nil, onto the current settings.
+type recycleRequest struct {
+	spec *supervisor.Spec
+	why  string
+}
+
+// queueRecycle hands r to recycleLoop without waiting. A request still
+// queued is merged into r: new settings are never dropped for a plain
+// recycle. Only the watch loop calls it, so the send never blocks.
+func (a *App) queueRecycle(r recycleRequest) {
+	select {
+	case old := <-a.recycles:
+		if r.spec == nil {
+			r.spec, r.why = old.spec, old.why
+		}
+	default:
+	}
+	a.recycles <- r
+}
+
+// recycleLoop runs the recycles the watch loop asks for, one at a time. It
+// is separate from the watch loop because a recycle waits for the new
+// process to start (up to startupTimeLimit) and the old one to drain, and
+// app_offline.htm must still be acted on meanwhile (stopping the app also
+// ends the recycle). It ends when ctx ends.
+func (a *App) recycleLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-a.recycles:
+			var err error
+			if r.spec != nil {
+				// With nothing running (offline, idle, not started yet)
+				// Recycle only keeps the new settings for the next start.
+				err = a.pool.Recycle(ctx, r.spec)
+			} else {
+				err = a.Recycle(ctx)
+			}
+			switch {
+			case err == nil || ctx.Err() != nil:
+			case errors.Is(err, upstream.ErrShuttingDown):
+				a.log.Info("recycle cut short: the app was stopped", "why", r.why)
+			default:
+				a.log.Error("recycle", "why", r.why, "err", err)
+			}
+		}
 	}
 }

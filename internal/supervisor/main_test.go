@@ -148,10 +148,15 @@ func serveHelper(mode string) {
 	fmt.Println("listening on", ln.Addr())
 
 	var grandchild int
-	if mode == "grandchild" {
+	if mode == "grandchild" || mode == "escape" {
 		exe, _ := os.Executable()
 		c := exec.Command(exe)
 		c.Env = append(os.Environ(), "GH_HELPER=sleep")
+		if mode == "escape" {
+			// Leaves the process group but keeps the output pipe open.
+			c.Stdout = os.Stdout
+			c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		}
 		if err := c.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, "grandchild:", err)
 			os.Exit(2)

@@ -79,8 +79,8 @@ type process struct {
 	outstanding int
 	readyAt     time.Time
 	canceled    bool
-	gone        chan struct{} // Lease.Exited: closed when stopping starts or on exit
-	goneClosed  bool
+	gone        chan struct{} // Lease.Exited: closed when stopping starts or at the exit
+	goneClosed  bool          // gone is closed; a ready process with it set has exited
 	drainStop   chan struct{}
 	drainClosed bool
 }
@@ -102,6 +102,13 @@ func (pr *process) closeGoneLocked() {
 		pr.goneClosed = true
 		close(pr.gone)
 	}
+}
+
+// servingLocked reports whether pr may get new leases: it is ready and has
+// not exited (its owner closes gone as soon as wait(2) reports the exit, a
+// while before finish clears the slot).
+func (pr *process) servingLocked() bool {
+	return pr != nil && pr.state == stateReady && !pr.goneClosed
 }
 
 func (pr *process) cancelDrainLocked() {
@@ -264,6 +271,9 @@ func (p *Pool) markReady(pr *process) procState {
 	defer p.mu.Unlock()
 	if pr.state != stateStarting {
 		return pr.state
+	}
+	if pr.goneClosed { // exited just as it became ready: a failed start
+		return stateExited
 	}
 	pr.state = stateReady
 	pr.readyAt = time.Now()
@@ -433,6 +443,14 @@ func (p *Pool) spawn(pr *process) error {
 	out := newOutput(spec, p.log)
 	out.attach(cmd)
 
+	select {
+	case <-pr.cancel: // stopped while the command was prepared
+		out.closeWriters()
+		out.closeReaders()
+		cleanup()
+		return errCanceled
+	default:
+	}
 	started := time.Now()
 	err = cmd.Start()
 	out.closeWriters()
@@ -446,7 +464,10 @@ func (p *Pool) spawn(pr *process) error {
 	}
 
 	p.mu.Lock()
-	pr.cmd, pr.pid, pr.port, pr.fixed = cmd, cmd.Process.Pid, port, fixed
+	pr.sigMu.Lock() // signal reads pid under sigMu only (killAll)
+	pr.pid = cmd.Process.Pid
+	pr.sigMu.Unlock()
+	pr.cmd, pr.port, pr.fixed = cmd, port, fixed
 	pr.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	pr.token, pr.command, pr.started = token, command, started
 	pr.out, pr.notify = out, nt
@@ -486,6 +507,12 @@ func (p *Pool) awaitPortHolders(pr *process, port int) error {
 // reaps it, drains its output and reports it gone.
 func (p *Pool) own(pr *process) {
 	werr := waitExited(pr.pid)
+	// Tell lease holders now, not after the drain below: the proxy waits only
+	// briefly for Exited before it calls a reset connection the app's fault
+	// instead of retrying it on a new process.
+	p.mu.Lock()
+	pr.closeGoneLocked()
+	p.mu.Unlock()
 	pr.sigMu.Lock()
 	if werr == nil {
 		_ = syscall.Kill(-pr.pid, syscall.SIGKILL) // grandchildren; ESRCH when none are left
@@ -665,6 +692,7 @@ func (p *Pool) stopSequence(pr *process, why string) {
 	case <-evDone:
 	case <-grace.C:
 	case <-pr.done:
+	case <-p.hurry:
 	}
 	grace.Stop()
 	_ = pr.signal(syscall.SIGTERM)
@@ -675,6 +703,11 @@ func (p *Pool) stopSequence(pr *process, why string) {
 		p.log.Warn("process did not stop within shutdownTimeLimit; killing it",
 			"pid", pr.pid, "after", time.Since(start).Round(time.Millisecond))
 		_ = pr.signal(syscall.SIGKILL)
+		<-pr.done
+	case <-p.hurry:
+		if pr.signal(syscall.SIGKILL) == nil {
+			p.log.Warn("killed process", "pid", pr.pid, "why", "Close deadline passed")
+		}
 		<-pr.done
 	}
 	cancel()

@@ -5,10 +5,12 @@
 // a crash and cut off after rapidFailsPerMinute failures.
 //
 // A Pool holds Spec.Processes slots. Each running child is owned by exactly one
-// goroutine, which learns of its exit from wait(2), kills what is left of its
-// process group while the exited child still holds the group id (so no other
-// process can be signalled by mistake), reaps it, drains its output and only
-// then reports it gone. Every goroutine a Pool starts ends by Close.
+// goroutine, which learns of its exit from wait(2), closes the leases'
+// Exited channel at once (so the proxy can retry a GET on a new process),
+// kills what is left of its process group while the exited child still holds
+// the group id (so no other process can be signalled by mistake), reaps it,
+// drains its output and only then frees its slot. Every goroutine a Pool
+// starts ends by Close.
 //
 // Decisions where ANCM leaves a choice (see ancm-reference.md §10):
 //   - Readiness: the port accepts a TCP connection (polled every 50 ms, ANCM
@@ -42,7 +44,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -137,13 +138,15 @@ type ProcessInfo struct {
 // Pool runs the processes of one app. Create it with NewPool; it must not be
 // copied. All methods are safe for concurrent use.
 type Pool struct {
-	log      *slog.Logger
-	now      func() time.Time    // clock of the rapid-fail window; tests replace it
-	pickPort func() (int, error) // tests replace it
-	client   *http.Client        // shutdown events and readiness probes
-	wg       sync.WaitGroup      // every goroutine the pool starts
-	closing  chan struct{}       // closed by Close
-	recycle  sync.Mutex          // serialises Recycle
+	log       *slog.Logger
+	now       func() time.Time    // clock of the rapid-fail window; tests replace it
+	pickPort  func() (int, error) // tests replace it
+	client    *http.Client        // shutdown events and readiness probes
+	wg        sync.WaitGroup      // every goroutine the pool starts
+	closing   chan struct{}       // closed by Close
+	hurry     chan struct{}       // closed when Close's ctx ends: stops kill at once
+	recycle   sync.Mutex          // serialises Recycle
+	hurryOnce sync.Once
 
 	mu sync.Mutex
 	// protects everything below, and the state fields of every process
@@ -188,6 +191,7 @@ func NewPool(spec Spec, log *slog.Logger) *Pool {
 			},
 		},
 		closing:  make(chan struct{}),
+		hurry:    make(chan struct{}),
 		spec:     spec,
 		retiring: make(map[*process]struct{}),
 		changed:  make(chan struct{}),
@@ -382,7 +386,7 @@ func (p *Pool) pickLocked() *process {
 	n := len(p.slots)
 	for k := range n {
 		pr := p.slots[(p.rr+k)%n].cur
-		if pr == nil || pr.state != stateReady {
+		if !pr.servingLocked() {
 			continue
 		}
 		if best == nil || pr.outstanding < best.outstanding {
@@ -395,11 +399,13 @@ func (p *Pool) pickLocked() *process {
 	return best
 }
 
-// startingLocked reports whether a start is in progress: a slot holds a
-// process that is not ready (its starter still owns it, even if it exited).
+// startingLocked reports whether a slot is in transition, so that waiting
+// makes sense: it holds a process that is not ready (its starter still owns
+// it, even if it exited) or a ready one that has exited and is about to be
+// cleared by its owner.
 func (p *Pool) startingLocked() bool {
 	for _, s := range p.slots {
-		if s.cur != nil && s.cur.state != stateReady {
+		if s.cur != nil && !s.cur.servingLocked() {
 			return true
 		}
 	}
@@ -458,7 +464,9 @@ func (p *Pool) Close(ctx context.Context) error {
 	case <-all:
 	case <-ctx.Done():
 		err = ctx.Err()
-		p.killAll()
+		// Every process being stopped has a stopSequence, and so does one
+		// whose spawn raced with Close: hurry makes each kill at once.
+		p.hurryOnce.Do(func() { close(p.hurry) })
 		<-all
 	}
 	p.client.CloseIdleConnections()
@@ -484,24 +492,6 @@ func (p *Pool) stopAllLocked(why string) []<-chan struct{} {
 		}
 	}
 	return dones
-}
-
-// killAll sends SIGKILL to every live process group.
-func (p *Pool) killAll() {
-	p.mu.Lock()
-	var procs []*process
-	for pr := range p.retiring {
-		procs = append(procs, pr)
-	}
-	for _, s := range p.slots {
-		procs = append(procs, s.cur, s.next)
-	}
-	p.mu.Unlock()
-	for _, pr := range procs {
-		if pr != nil && pr.signal(syscall.SIGKILL) == nil {
-			p.log.Warn("killed process", "pid", pr.pid, "why", "Close deadline passed")
-		}
-	}
 }
 
 func waitAll(ctx context.Context, dones []<-chan struct{}) error {

@@ -1,0 +1,281 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const page1, page2 = "<html>down for a deploy</html>", "<html>still down</html>"
+
+// offlineServed reports whether the front end answers 503 with body.
+func (s *site) offlineServed(body string) bool {
+	code, got := s.get(10 * time.Second)
+	return code == http.StatusServiceUnavailable && got == body
+}
+
+func TestAppOffline(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeConfig(t, dir, appConfig{Greeting: "v1"})
+	s := openSite(t, dir)
+	first := pidOf(t, s.mustGet())
+
+	// Renamed into place, in another letter case: the app stops (within
+	// shutdownTimeLimit, 2 s) and the file is served.
+	start := time.Now()
+	writeFile(t, filepath.Join(dir, "App_Offline.HTM"), page1)
+	if !waitFor(5*time.Second, func() bool { return s.offlineServed(page1) }) {
+		t.Fatal("app_offline.htm not served")
+	}
+	if !waitFor(5*time.Second, s.allGone) {
+		t.Fatalf("app still running with app_offline.htm: %+v", s.app.Pool().Processes())
+	}
+	t.Logf("app_offline.htm: app stopped %s after the file appeared", time.Since(start).Round(time.Millisecond))
+
+	// Edited in place: the new content is served, nothing starts.
+	if err := os.WriteFile(filepath.Join(dir, "App_Offline.HTM"), []byte(page2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(5*time.Second, func() bool { return s.offlineServed(page2) }) {
+		t.Fatal("edited app_offline.htm not served")
+	}
+	if n := len(s.pids()); n != 1 {
+		t.Errorf("%d processes started while offline, want none", n-1)
+	}
+
+	// Removed: the next request starts a new process.
+	if err := os.Remove(filepath.Join(dir, "App_Offline.HTM")); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { code, _ := s.get(10 * time.Second); return code == http.StatusOK }) {
+		t.Fatal("no 200 after app_offline.htm was removed")
+	}
+	if second := pidOf(t, s.mustGet()); second == first {
+		t.Errorf("same process %d after app_offline.htm", first)
+	}
+}
+
+func TestAppOfflineAtOpen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeConfig(t, dir, appConfig{Greeting: "v1", Settings: `<handlerSetting name="startAtBoot" value="true" />`})
+	writeFile(t, filepath.Join(dir, "app_offline.htm"), page1)
+	s := openSite(t, dir)
+	if !s.offlineServed(page1) {
+		t.Fatal("app_offline.htm present at open not served")
+	}
+	if n := len(s.pids()); n != 0 {
+		t.Errorf("%d processes started despite app_offline.htm", n)
+	}
+}
+
+func TestFolderReplaced(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "publish")
+	writeConfig(t, dir, appConfig{Greeting: "v1"})
+	s := openSite(t, dir)
+	first := pidOf(t, s.mustGet())
+
+	next := filepath.Join(parent, "publish.new")
+	writeConfig(t, next, appConfig{Greeting: "v2"})
+	if err := os.Rename(dir, filepath.Join(parent, "publish.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, dir); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v2") }) {
+		t.Fatal("the replaced folder's settings were not picked up")
+	}
+	if !waitFor(5*time.Second, func() bool { return processGone(first) }) {
+		t.Errorf("the old release's process %d still runs", first)
+	}
+
+	// The new folder is watched: app_offline.htm in it takes effect.
+	writeFile(t, filepath.Join(dir, "app_offline.htm"), page1)
+	if !waitFor(5*time.Second, func() bool { return s.offlineServed(page1) }) {
+		t.Fatal("app_offline.htm in the replaced folder not served")
+	}
+}
+
+func TestBrokenWebConfigKeepsOldSettings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeConfig(t, dir, appConfig{Greeting: "v1"})
+	s := openSite(t, dir)
+	first := s.mustGet()
+
+	writeConfig(t, dir, appConfig{Greeting: "v2", Broken: true})
+	if !waitFor(5*time.Second, func() bool { return len(s.log.find("cannot be used")) > 0 }) {
+		t.Fatal("broken web.config not logged")
+	}
+	rec := s.log.find("cannot be used")[0]
+	if err := rec.Attrs["err"]; !strings.Contains(err, "web.config:") || !strings.Contains(err, "shutdownTimeLimit") {
+		t.Errorf("log names %q, want the file, line and attribute", err)
+	}
+	if got := s.mustGet(); got != first {
+		t.Errorf("after a broken edit the app answers %q, want the old process %q", got, first)
+	}
+	if s.app.Config().ShutdownTimeLimit != 2*time.Second {
+		t.Errorf("settings changed to %v", s.app.Config().ShutdownTimeLimit)
+	}
+
+	// Fixed: the new settings are used.
+	writeConfig(t, dir, appConfig{Greeting: "v3"})
+	if !waitFor(10*time.Second, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v3") }) {
+		t.Fatal("fixed web.config not picked up")
+	}
+}
+
+func TestRestartMarker(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "restart.txt")
+	writeConfig(t, dir, appConfig{Greeting: "v1", Settings: `<handlerSetting name="restartMarker" value="` + marker + `" />`})
+	s := openSite(t, dir)
+	first := pidOf(t, s.mustGet())
+	writeFile(t, marker, "now")
+	if !waitFor(10*time.Second, func() bool {
+		_, b := s.get(10 * time.Second)
+		return !strings.HasPrefix(b, "pid="+strconv.Itoa(first)+" ")
+	}) {
+		t.Fatal("touching the restart marker did not recycle the app")
+	}
+	if !waitFor(5*time.Second, func() bool { return processGone(first) }) {
+		t.Errorf("recycled process %d still runs", first)
+	}
+}
+
+// TestOfflineDuringRecycle: a web.config change starts a recycle whose new
+// process is slow to start; app_offline.htm appearing meanwhile must still
+// stop the app at once (not when the recycle is over), and the settings
+// changed while offline are the ones used after it.
+func TestOfflineDuringRecycle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeConfig(t, dir, appConfig{Greeting: "v1"})
+	s := openSite(t, dir)
+	s.mustGet()
+
+	const slowStart = 5000
+	writeConfig(t, dir, appConfig{Greeting: "v2", DelayMS: slowStart})
+	if !waitFor(5*time.Second, func() bool { return len(s.app.Pool().Processes()) == 2 }) {
+		t.Fatalf("recycle did not start a new process: %+v", s.app.Pool().Processes())
+	}
+	start := time.Now()
+	writeFile(t, filepath.Join(dir, "app_offline.htm"), page1)
+	if !waitFor(slowStart/2*time.Millisecond, func() bool { return s.offlineServed(page1) }) {
+		t.Fatalf("app_offline.htm not served %s into a recycle", time.Since(start).Round(time.Millisecond))
+	}
+	if !waitFor(slowStart/2*time.Millisecond, s.allGone) {
+		t.Fatalf("app not stopped %s into a recycle: %+v", time.Since(start).Round(time.Millisecond), s.app.Pool().Processes())
+	}
+	t.Logf("app_offline.htm during a recycle: all stopped after %s", time.Since(start).Round(time.Millisecond))
+
+	// Changed while offline, then back online: the newest settings run.
+	writeConfig(t, dir, appConfig{Greeting: "v3"})
+	if !waitFor(5*time.Second, func() bool { return len(s.log.find("web.config changed")) == 2 }) {
+		t.Fatal("web.config change while offline not seen")
+	}
+	if !s.offlineServed(page1) {
+		t.Error("a web.config change ended the offline state")
+	}
+	os.Remove(filepath.Join(dir, "app_offline.htm"))
+	if !waitFor(10*time.Second, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v3") }) {
+		t.Fatal("settings changed while offline not used")
+	}
+}
+
+// TestOfflineRace: a request that passed the offline check starts a process
+// just after app_offline.htm appeared and the watch loop stopped the app.
+// That process must be stopped again, whether the request waits for it or
+// gives up first.
+func TestOfflineRace(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration // the client's; shorter than the start
+	}{
+		{"waits", 20 * time.Second},
+		{"gives-up", 300 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeConfig(t, dir, appConfig{Greeting: "v1", DelayMS: 1000})
+			var s *site
+			hooked := make(chan struct{})
+			s = openSite(t, dir, func(a *App) {
+				a.testHookAcquire = func() {
+					select {
+					case <-hooked:
+						return // only the first request
+					default:
+						close(hooked)
+					}
+					if err := os.WriteFile(filepath.Join(dir, "app_offline.htm"), []byte(page1), 0o644); err != nil {
+						t.Error(err)
+					}
+					// The watch loop has stopped the (empty) pool: whatever
+					// this request starts comes after that stop.
+					waitFor(5*time.Second, func() bool { return len(s.log.find("app stopped for app_offline.htm")) > 0 })
+				}
+			})
+			code, body := s.get(tc.timeout)
+			if tc.timeout > time.Second && (code != http.StatusServiceUnavailable || body != page1) {
+				t.Errorf("racing request: %d %q, want 503 with the file", code, body)
+			}
+			if len(s.log.find("app stopped for app_offline.htm")) == 0 {
+				t.Fatal("the hook did not run")
+			}
+			// (Its pid file may never appear: under load the process can be
+			// stopped before it gets that far.)
+			if !waitFor(5*time.Second, func() bool { return len(s.log.find("process started")) == 1 }) {
+				t.Fatal("the racing request started no process")
+			}
+			if !waitFor(5*time.Second, s.allGone) {
+				t.Errorf("process started by the racing request still runs while offline: %+v", s.app.Pool().Processes())
+			}
+			if !s.offlineServed(page1) {
+				t.Error("app_offline.htm not served after the race")
+			}
+		})
+	}
+}
+
+func TestCloseDuringStartup(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeConfig(t, dir, appConfig{Greeting: "v1", DelayMS: 5000})
+	s := openSite(t, dir)
+	res := make(chan int, 1)
+	go func() { code, _ := s.get(20 * time.Second); res <- code }()
+	if !waitFor(5*time.Second, func() bool {
+		ps := s.app.Pool().Processes()
+		return len(ps) == 1 && ps[0].PID != 0
+	}) {
+		t.Fatal("no process started")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.app.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Close during startup took %s", took)
+	}
+	if code := <-res; code != http.StatusServiceUnavailable {
+		t.Errorf("request waiting for the start got %d, want 503", code)
+	}
+	if !s.allGone() {
+		t.Errorf("processes left after Close: %+v", s.app.Pool().Processes())
+	}
+}

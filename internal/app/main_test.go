@@ -1,0 +1,321 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain doubles as the test app: with GH_APP_HELPER=1 the test binary
+// serves on ASPNETCORE_PORT instead of running the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("GH_APP_HELPER") == "1" {
+		runHelper()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// runHelper is the app: it waits GH_DELAY_MS before it listens, answers
+// "pid=<pid> greeting=<GREETING>" on every path, and exits on SIGTERM or
+// the ANCM shutdown event. It records its pid in GH_PIDDIR.
+func runHelper() {
+	if dir := os.Getenv("GH_PIDDIR"); dir != "" {
+		os.WriteFile(filepath.Join(dir, strconv.Itoa(os.Getpid())), nil, 0o644)
+	}
+	exit := make(chan struct{}, 1)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	delay, _ := strconv.Atoi(os.Getenv("GH_DELAY_MS"))
+	select {
+	case <-time.After(time.Duration(delay) * time.Millisecond):
+	case <-sig:
+		return
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:"+os.Getenv("ASPNETCORE_PORT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		os.Exit(2)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "pid=%d greeting=%s", os.Getpid(), os.Getenv("GREETING"))
+	})
+	mux.HandleFunc("POST /iisintegration", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		select {
+		case exit <- struct{}{}:
+		default:
+		}
+	})
+	go http.Serve(ln, mux)
+	select {
+	case <-sig:
+	case <-exit:
+		time.Sleep(20 * time.Millisecond) // let the 202 leave
+	}
+}
+
+// ---- fixtures ----
+
+// recorder is a slog handler that keeps records for assertions.
+type recorder struct {
+	mu    *sync.Mutex
+	recs  *[]record
+	attrs []slog.Attr
+}
+
+type record struct {
+	Msg   string
+	Attrs map[string]string
+}
+
+func newRecorder() *recorder { return &recorder{mu: new(sync.Mutex), recs: new([]record)} }
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *r
+	c.attrs = append(slices.Clip(r.attrs), as...)
+	return &c
+}
+func (r *recorder) WithGroup(string) slog.Handler { return r }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	m := map[string]string{}
+	for _, a := range r.attrs {
+		m[a.Key] = a.Value.String()
+	}
+	rec.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
+	r.mu.Lock()
+	*r.recs = append(*r.recs, record{rec.Message, m})
+	r.mu.Unlock()
+	return nil
+}
+
+// find returns the records whose message contains msg.
+func (r *recorder) find(msg string) []record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []record
+	for _, rec := range *r.recs {
+		if strings.Contains(rec.Msg, msg) {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func (r *recorder) dump(t *testing.T) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range *r.recs {
+		t.Logf("log %q %v", rec.Msg, rec.Attrs)
+	}
+}
+
+// site is one app folder served by an App behind a test front end.
+type site struct {
+	t      *testing.T
+	dir    string // app folder
+	pidDir string // where helper processes record their pids
+	app    *App
+	srv    *httptest.Server
+	log    *recorder
+}
+
+// appConfig is what writeConfig puts in web.config.
+type appConfig struct {
+	Greeting string
+	DelayMS  int    // the app waits this long before it listens
+	Attrs    string // extra <aspNetCore> attributes
+	Settings string // <handlerSettings> content
+	Broken   bool   // write an invalid attribute value
+}
+
+func writeConfig(t *testing.T, dir string, c appConfig) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := c.Attrs
+	if c.Broken {
+		attrs += ` shutdownTimeLimit="forever"`
+	} else {
+		attrs += ` shutdownTimeLimit="2"`
+	}
+	body := fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <system.webServer>
+    <aspNetCore processPath=%q startupTimeLimit="10" %s>
+      <environmentVariables>
+        <environmentVariable name="GREETING" value=%q />
+        <environmentVariable name="GH_DELAY_MS" value="%d" />
+      </environmentVariables>
+      <handlerSettings>%s</handlerSettings>
+    </aspNetCore>
+  </system.webServer>
+</configuration>
+`, exe, attrs, c.Greeting, c.DelayMS, c.Settings)
+	writeFile(t, filepath.Join(dir, "web.config"), body)
+}
+
+// writeFile writes path through a temporary file and a rename, as deploy
+// tools do, so a watcher never sees it half written.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openSite opens the App for dir behind an httptest front end. Cleanup
+// closes both and checks that every app process is gone.
+func openSite(t *testing.T, dir string, hook ...func(*App)) *site {
+	t.Helper()
+	s := &site{t: t, dir: dir, pidDir: t.TempDir(), log: newRecorder()}
+	base := []string{"GH_APP_HELPER=1", "GH_PIDDIR=" + s.pidDir, "GORACE=atexit_sleep_ms=0"}
+	if p, ok := os.LookupEnv("PATH"); ok {
+		base = append(base, "PATH="+p)
+	}
+	a, err := Open(t.Context(), dir, Options{BaseEnv: base, Log: slog.New(s.log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hook {
+		h(a)
+	}
+	s.app = a
+	s.srv = httptest.NewServer(a)
+	t.Cleanup(func() {
+		s.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := a.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		for _, pid := range s.pids() {
+			if !waitFor(5*time.Second, func() bool { return processGone(pid) }) {
+				t.Errorf("app process %d still alive after Close", pid)
+			}
+		}
+		if t.Failed() {
+			s.log.dump(t)
+		}
+	})
+	return s
+}
+
+// pids lists every app process started so far.
+func (s *site) pids() []int {
+	ents, _ := os.ReadDir(s.pidDir)
+	var out []int
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// get sends a GET through the front end; a transport error is code 0.
+func (s *site) get(timeout time.Duration) (int, string) {
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: timeout}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(s.srv.URL + "/")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// mustGet returns the body of a 200 answer, failing the test otherwise.
+func (s *site) mustGet() string {
+	s.t.Helper()
+	code, body := s.get(20 * time.Second)
+	if code != http.StatusOK {
+		s.t.Fatalf("GET = %d %q, want 200", code, body)
+	}
+	return body
+}
+
+// pidOf parses the pid from an app answer.
+func pidOf(t *testing.T, body string) int {
+	t.Helper()
+	f, _, _ := strings.Cut(strings.TrimPrefix(body, "pid="), " ")
+	n, err := strconv.Atoi(f)
+	if err != nil {
+		t.Fatalf("no pid in %q", body)
+	}
+	return n
+}
+
+// allGone reports whether no app process runs.
+func (s *site) allGone() bool {
+	if len(s.app.Pool().Processes()) != 0 {
+		return false
+	}
+	for _, pid := range s.pids() {
+		if !processGone(pid) {
+			return false
+		}
+	}
+	return true
+}
+
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// processGone reports whether pid has exited: no such process, or a zombie
+// that is not ours to reap.
+func processGone(pid int) bool {
+	if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+4 > len(s) {
+		return true
+	}
+	f := strings.Fields(s[i+2:])
+	ppid, _ := strconv.Atoi(f[1])
+	return (f[0] == "Z" || f[0] == "X") && ppid != os.Getpid()
+}
