@@ -378,12 +378,12 @@ func (p *Pool) spawn(pr *process) error {
 	if spec.SocketActivation {
 		ln, port, err = bindLoopback(port)
 		if err != nil {
-			return fail("bind the app socket", err)
+			return fail("could not bind the app socket", err)
 		}
 		extra = append(extra, "LISTEN_FDS=1", "LISTEN_FDNAMES=http", shimEnv+"=1")
 	} else if !fixed {
 		if port, err = p.pickPort(); err != nil {
-			return fail("choose a port", err)
+			return fail("could not choose a port", err)
 		}
 	}
 	closeLn := func() {
@@ -395,14 +395,14 @@ func (p *Pool) spawn(pr *process) error {
 	if token == "" {
 		if token, err = newToken(); err != nil {
 			closeLn()
-			return fail("make a pairing token", err)
+			return fail("could not make a pairing token", err)
 		}
 	}
 	var nt *notifier
 	if spec.NotifyReady {
 		if nt, err = newNotifier(); err != nil {
 			closeLn()
-			return fail("create the notify socket", err)
+			return fail("could not create the notify socket", err)
 		}
 		extra = append(extra, "NOTIFY_SOCKET="+nt.path)
 	}
@@ -419,7 +419,7 @@ func (p *Pool) spawn(pr *process) error {
 	}
 	if err != nil {
 		cleanup()
-		return fail("find the program", err)
+		return fail("program not found", err)
 	}
 	args := make([]string, len(spec.Args))
 	for i, a := range spec.Args {
@@ -432,7 +432,7 @@ func (p *Pool) spawn(pr *process) error {
 		exe, err := os.Executable()
 		if err != nil {
 			cleanup()
-			return fail("find the gatehouse executable for the socket shim", err)
+			return fail("could not find the gatehouse executable for the socket shim", err)
 		}
 		cmd = exec.Command(exe, append([]string{prog}, args...)...)
 		cmd.ExtraFiles = []*os.File{ln}
@@ -460,7 +460,7 @@ func (p *Pool) spawn(pr *process) error {
 		if nt != nil {
 			nt.close()
 		}
-		return fail("run the program", err)
+		return fail("could not run the program", err)
 	}
 
 	p.mu.Lock()
