@@ -113,10 +113,10 @@ func TestBrokenWebConfigKeepsOldSettings(t *testing.T) {
 	first := s.mustGet()
 
 	writeConfig(t, dir, appConfig{Greeting: "v2", Broken: true})
-	if !waitFor(5*time.Second, func() bool { return len(s.log.find("cannot be used")) > 0 }) {
+	if !waitFor(5*time.Second, func() bool { return len(s.log.Find("cannot be used")) > 0 }) {
 		t.Fatal("broken web.config not logged")
 	}
-	rec := s.log.find("cannot be used")[0]
+	rec := s.log.Find("cannot be used")[0]
 	if err := rec.Attrs["err"]; !strings.Contains(err, "web.config:") || !strings.Contains(err, "shutdownTimeLimit") {
 		t.Errorf("log names %q, want the file, line and attribute", err)
 	}
@@ -181,7 +181,7 @@ func TestOfflineDuringRecycle(t *testing.T) {
 
 	// Changed while offline, then back online: the newest settings run.
 	writeConfig(t, dir, appConfig{Greeting: "v3"})
-	if !waitFor(5*time.Second, func() bool { return len(s.log.find("web.config changed")) == 2 }) {
+	if !waitFor(5*time.Second, func() bool { return len(s.log.Find("web.config changed")) == 2 }) {
 		t.Fatal("web.config change while offline not seen")
 	}
 	if !s.offlineServed(page1) {
@@ -225,19 +225,19 @@ func TestOfflineRace(t *testing.T) {
 					}
 					// The watch loop has stopped the (empty) pool: whatever
 					// this request starts comes after that stop.
-					waitFor(5*time.Second, func() bool { return len(s.log.find("app stopped for app_offline.htm")) > 0 })
+					waitFor(5*time.Second, func() bool { return len(s.log.Find("app stopped for app_offline.htm")) > 0 })
 				}
 			})
 			code, body := s.get(tc.timeout)
 			if tc.timeout > time.Second && (code != http.StatusServiceUnavailable || body != page1) {
 				t.Errorf("racing request: %d %q, want 503 with the file", code, body)
 			}
-			if len(s.log.find("app stopped for app_offline.htm")) == 0 {
+			if len(s.log.Find("app stopped for app_offline.htm")) == 0 {
 				t.Fatal("the hook did not run")
 			}
 			// (Its pid file may never appear: under load the process can be
 			// stopped before it gets that far.)
-			if !waitFor(5*time.Second, func() bool { return len(s.log.find("process started")) == 1 }) {
+			if !waitFor(5*time.Second, func() bool { return len(s.log.Find("process started")) == 1 }) {
 				t.Fatal("the racing request started no process")
 			}
 			if !waitFor(5*time.Second, s.allGone) {

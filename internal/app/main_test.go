@@ -11,15 +11,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/gatehouse/gatehouse/internal/logtest"
 )
 
 // TestMain doubles as the test app: with GH_APP_HELPER=1 the test binary
@@ -74,60 +74,6 @@ func runHelper() {
 
 // ---- fixtures ----
 
-// recorder is a slog handler that keeps records for assertions.
-type recorder struct {
-	mu    *sync.Mutex
-	recs  *[]record
-	attrs []slog.Attr
-}
-
-type record struct {
-	Msg   string
-	Attrs map[string]string
-}
-
-func newRecorder() *recorder { return &recorder{mu: new(sync.Mutex), recs: new([]record)} }
-
-func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r *recorder) WithAttrs(as []slog.Attr) slog.Handler {
-	c := *r
-	c.attrs = append(slices.Clip(r.attrs), as...)
-	return &c
-}
-func (r *recorder) WithGroup(string) slog.Handler { return r }
-func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
-	m := map[string]string{}
-	for _, a := range r.attrs {
-		m[a.Key] = a.Value.String()
-	}
-	rec.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
-	r.mu.Lock()
-	*r.recs = append(*r.recs, record{rec.Message, m})
-	r.mu.Unlock()
-	return nil
-}
-
-// find returns the records whose message contains msg.
-func (r *recorder) find(msg string) []record {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []record
-	for _, rec := range *r.recs {
-		if strings.Contains(rec.Msg, msg) {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
-func (r *recorder) dump(t *testing.T) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rec := range *r.recs {
-		t.Logf("log %q %v", rec.Msg, rec.Attrs)
-	}
-}
-
 // site is one app folder served by an App behind a test front end.
 type site struct {
 	t      *testing.T
@@ -135,7 +81,7 @@ type site struct {
 	pidDir string // where helper processes record their pids
 	app    *App
 	srv    *httptest.Server
-	log    *recorder
+	log    *logtest.Recorder
 }
 
 // appConfig is what writeConfig puts in web.config.
@@ -195,7 +141,7 @@ func writeFile(t *testing.T, path, content string) {
 // closes both and checks that every app process is gone.
 func openSite(t *testing.T, dir string, hook ...func(*App)) *site {
 	t.Helper()
-	s := &site{t: t, dir: dir, pidDir: t.TempDir(), log: newRecorder()}
+	s := &site{t: t, dir: dir, pidDir: t.TempDir(), log: logtest.New()}
 	base := []string{"GH_APP_HELPER=1", "GH_PIDDIR=" + s.pidDir, "GORACE=atexit_sleep_ms=0"}
 	if p, ok := os.LookupEnv("PATH"); ok {
 		base = append(base, "PATH="+p)
@@ -222,7 +168,7 @@ func openSite(t *testing.T, dir string, hook ...func(*App)) *site {
 			}
 		}
 		if t.Failed() {
-			s.log.dump(t)
+			s.log.Dump(t)
 		}
 	})
 	return s

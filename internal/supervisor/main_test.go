@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/gatehouse/gatehouse/internal/logtest"
 )
 
 // TestMain doubles as the helper app: with GH_HELPER set, the test binary
@@ -247,68 +249,10 @@ func atoiEnv(k string) int { n, _ := strconv.Atoi(os.Getenv(k)); return n }
 
 // ---- test fixtures ----
 
-// recorder is a slog handler that keeps records for assertions.
-type recorder struct {
-	mu    *sync.Mutex
-	recs  *[]record
-	attrs []slog.Attr
-	block chan struct{} // if non-nil, app output records wait for it to close
-}
-
-type record struct {
-	Level slog.Level
-	Msg   string
-	Attrs map[string]string
-}
-
-func newRecorder() *recorder { return &recorder{mu: new(sync.Mutex), recs: new([]record)} }
-
-func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r *recorder) WithAttrs(as []slog.Attr) slog.Handler {
-	c := *r
-	c.attrs = append(slices.Clip(r.attrs), as...)
-	return &c
-}
-func (r *recorder) WithGroup(string) slog.Handler { return r }
-func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
-	m := map[string]string{}
-	for _, a := range r.attrs {
-		m[a.Key] = a.Value.String()
-	}
-	rec.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
-	if _, ok := m["stream"]; ok && r.block != nil {
-		<-r.block // app output only: a stuck handler for the flood test
-	}
-	r.mu.Lock()
-	*r.recs = append(*r.recs, record{rec.Level, rec.Message, m})
-	r.mu.Unlock()
-	return nil
-}
-
-func (r *recorder) find(msg string) []record {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []record
-	for _, rec := range *r.recs {
-		if strings.Contains(rec.Msg, msg) {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
-func (r *recorder) dump(t *testing.T) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rec := range *r.recs {
-		t.Logf("log %s %q %v", rec.Level, rec.Msg, rec.Attrs)
-	}
-}
-
 type fixture struct {
 	t      *testing.T
 	pool   *Pool
-	log    *recorder
+	log    *logtest.Recorder
 	pidDir string
 }
 
@@ -351,7 +295,7 @@ func pidDirOf(spec Spec) string {
 // helper process it ran (grandchildren too) is gone.
 func newFixture(t *testing.T, spec Spec, opts ...func(*Pool)) *fixture {
 	t.Helper()
-	rec := newRecorder()
+	rec := logtest.New()
 	f := &fixture{t: t, pool: NewPool(spec, slog.New(rec)), log: rec, pidDir: pidDirOf(spec)}
 	for _, o := range opts {
 		o(f.pool)
@@ -368,7 +312,7 @@ func newFixture(t *testing.T, spec Spec, opts ...func(*Pool)) *fixture {
 			}
 		}
 		if t.Failed() {
-			rec.dump(t)
+			rec.Dump(t)
 		}
 	})
 	return f

@@ -232,14 +232,14 @@ func TestIdleStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Held leases keep it alive past the timeout.
-	if waitFor(600*time.Millisecond, func() bool { return len(f.log.find("app idle")) > 0 }) {
+	if waitFor(600*time.Millisecond, func() bool { return len(f.log.Find("app idle")) > 0 }) {
 		t.Fatal("stopped while a lease was outstanding")
 	}
 	l.Release()
 	if !waitFor(5*time.Second, func() bool { return len(f.pool.Processes()) == 0 && processGone(l.PID) }) {
 		t.Fatalf("not stopped after idle timeout: %+v", f.pool.Processes())
 	}
-	if len(f.log.find("app idle")) != 1 {
+	if len(f.log.Find("app idle")) != 1 {
 		t.Errorf("idle stop not logged")
 	}
 	l2, err := f.pool.Acquire(t.Context())

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/logtest"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -46,7 +47,7 @@ func TestAcquireStartsProcess(t *testing.T) {
 	if len(ps) != 1 || ps[0].State != "ready" || ps[0].PID != l.PID || ps[0].Outstanding != 1 {
 		t.Errorf("Processes() = %+v", ps)
 	}
-	if len(f.log.find("process started")) != 1 || len(f.log.find("process ready")) != 1 {
+	if len(f.log.Find("process started")) != 1 || len(f.log.Find("process ready")) != 1 {
 		t.Errorf("missing start/ready logs")
 	}
 }
@@ -260,8 +261,8 @@ func TestCrashRestarts(t *testing.T) {
 	if l2.PID == l1.PID || l2.Addr == l1.Addr || l2.Token == l1.Token {
 		t.Errorf("second lease %s %d %s reuses the first %s %d %s", l2.Addr, l2.PID, l2.Token, l1.Addr, l1.PID, l1.Token)
 	}
-	waitFor(2*time.Second, func() bool { return len(f.log.find("exited unexpectedly")) > 0 })
-	if recs := f.log.find("exited unexpectedly"); len(recs) != 1 || recs[0].Attrs["exit_code"] != "1" || recs[0].Attrs["uptime"] == "" {
+	waitFor(2*time.Second, func() bool { return len(f.log.Find("exited unexpectedly")) > 0 })
+	if recs := f.log.Find("exited unexpectedly"); len(recs) != 1 || recs[0].Attrs["exit_code"] != "1" || recs[0].Attrs["uptime"] == "" {
 		t.Errorf("crash log %+v", recs)
 	}
 }
@@ -358,11 +359,11 @@ func TestGracefulStop(t *testing.T) {
 			if mode == "term-only" {
 				want = "404"
 			}
-			waitFor(2*time.Second, func() bool { return len(f.log.find("sent shutdown event")) > 0 })
-			if recs := f.log.find("sent shutdown event"); len(recs) != 1 || recs[0].Attrs["status"] != want {
+			waitFor(2*time.Second, func() bool { return len(f.log.Find("sent shutdown event")) > 0 })
+			if recs := f.log.Find("sent shutdown event"); len(recs) != 1 || recs[0].Attrs["status"] != want {
 				t.Errorf("shutdown event log %+v, want status %s", recs, want)
 			}
-			if len(f.log.find("kill")) != 0 {
+			if len(f.log.Find("kill")) != 0 {
 				t.Errorf("process was killed, not stopped")
 			}
 			if !l.ProcessExited() {
@@ -404,10 +405,10 @@ func TestKillAfterShutdownTimeout(t *testing.T) {
 	if err := syscall.Kill(l.PID, 0); err != syscall.ESRCH {
 		t.Errorf("pid %d not gone: %v", l.PID, err)
 	}
-	if recs := f.log.find("did not stop within shutdownTimeLimit"); len(recs) != 1 {
+	if recs := f.log.Find("did not stop within shutdownTimeLimit"); len(recs) != 1 {
 		t.Errorf("no forced-kill log")
 	}
-	recs := f.log.find("process exited")
+	recs := f.log.Find("process exited")
 	if len(recs) != 1 || recs[0].Attrs["signal"] != "SIGKILL" {
 		t.Errorf("exit log %+v", recs)
 	}
@@ -484,7 +485,7 @@ func TestStdoutLogFile(t *testing.T) {
 	if !strings.Contains(string(b), "listening on 127.0.0.1:") || !strings.Contains(string(b), "got shutdown event") {
 		t.Errorf("log content %q", b)
 	}
-	if len(f.log.find("listening on")) != 0 {
+	if len(f.log.Find("listening on")) != 0 {
 		t.Errorf("output went to the logger as well")
 	}
 }
@@ -501,12 +502,12 @@ func TestStdoutLogUnwritable(t *testing.T) {
 		t.Fatalf("app must still run: %v", err)
 	}
 	l.Release()
-	if len(f.log.find("could not create the stdout log file")) != 1 {
+	if len(f.log.Find("could not create the stdout log file")) != 1 {
 		t.Errorf("no warning")
 	}
-	if !waitFor(2*time.Second, func() bool { return len(f.log.find("listening on")) == 1 }) {
+	if !waitFor(2*time.Second, func() bool { return len(f.log.Find("listening on")) == 1 }) {
 		t.Errorf("output not sent to the logger")
-	} else if rec := f.log.find("listening on")[0]; rec.Attrs["stream"] != "stdout" || rec.Attrs["pid"] != strconv.Itoa(l.PID) || rec.Attrs["app"] == "" {
+	} else if rec := f.log.Find("listening on")[0]; rec.Attrs["stream"] != "stdout" || rec.Attrs["pid"] != strconv.Itoa(l.PID) || rec.Attrs["app"] == "" {
 		t.Errorf("output record attrs %v", rec.Attrs)
 	}
 }
@@ -567,15 +568,20 @@ func TestTwoProcessesLeastOutstanding(t *testing.T) {
 
 func TestOutputFloodDoesNotBlock(t *testing.T) {
 	t.Parallel()
-	rec := newRecorder()
-	rec.block = make(chan struct{})
+	rec := logtest.New()
+	block := make(chan struct{})
+	rec.Hook = func(r logtest.Record) {
+		if _, ok := r.Attrs["stream"]; ok {
+			<-block // app output only: a stuck log handler
+		}
+	}
 	spec := helperSpec(t, "flood", "GH_BYTES="+strconv.Itoa(16<<20))
 	f := newFixture(t, spec, func(p *Pool) { p.log = slog.New(rec).With("app", spec.Name) })
 	released := false
 	release := func() {
 		if !released {
 			released = true
-			close(rec.block)
+			close(block)
 		}
 	}
 	t.Cleanup(release) // registered after newFixture's: runs before Close
@@ -585,7 +591,7 @@ func TestOutputFloodDoesNotBlock(t *testing.T) {
 	}
 	l.Release()
 	release()
-	if !waitFor(5*time.Second, func() bool { return len(rec.find("dropped app output lines")) > 0 }) {
+	if !waitFor(5*time.Second, func() bool { return len(rec.Find("dropped app output lines")) > 0 }) {
 		t.Errorf("drops not reported")
 	}
 }
@@ -692,7 +698,7 @@ func TestPortRaceRetry(t *testing.T) {
 		t.Fatalf("no retry on a new port: %v", err)
 	}
 	defer l.Release()
-	if l.Addr == taken.Addr().String() || len(f.log.find("retrying on a new port")) != 1 {
+	if l.Addr == taken.Addr().String() || len(f.log.Find("retrying on a new port")) != 1 {
 		t.Errorf("lease on %s (taken %s)", l.Addr, taken.Addr())
 	}
 }
