@@ -534,6 +534,8 @@ func TestRetry(t *testing.T) {
 		body       string
 		header     string
 		noRetry    bool            // RetryIdempotent off
+		h2         bool            // the client speaks HTTP/2 to the front
+		chunked    bool            // the body has no Content-Length
 		exited     <-chan struct{} // the first process's Exited
 		secondErr  error           // the re-Acquire fails
 		wantStatus int
@@ -545,6 +547,9 @@ func TestRetry(t *testing.T) {
 		{name: "PUT with X-Idempotency-Key retried", method: "PUT", header: "X-Idempotency-Key", exited: closed, wantStatus: 200, wantCalls: 2},
 		{name: "POST not retried", method: "POST", exited: closed, wantStatus: 502, wantCalls: 1},
 		{name: "GET with body not retried", method: "GET", body: "x", exited: closed, wantStatus: 502, wantCalls: 1},
+		{name: "GET with chunked body not retried", method: "GET", body: "x", chunked: true, exited: closed, wantStatus: 502, wantCalls: 1},
+		{name: "GET over HTTP/2 retried", method: "GET", h2: true, exited: closed, wantStatus: 200, wantCalls: 2},
+		{name: "POST over HTTP/2 not retried", method: "POST", body: "x", h2: true, exited: closed, wantStatus: 502, wantCalls: 1},
 		{name: "live process not retried", method: "GET", exited: make(chan struct{}), wantStatus: 502, wantCalls: 1},
 		{name: "retry off", method: "GET", noRetry: true, exited: closed, wantStatus: 502, wantCalls: 1},
 		{name: "re-acquire fails", method: "GET", exited: closed, secondErr: upstream.ErrShuttingDown, wantStatus: 503, wantCalls: 2},
@@ -564,17 +569,29 @@ func TestRetry(t *testing.T) {
 			}
 			h := &Handler{Backend: b, RetryIdempotent: !tt.noRetry}
 			t.Cleanup(h.CloseIdleConnections)
-			front := httptest.NewServer(h)
+			front := httptest.NewUnstartedServer(h)
+			if tt.h2 {
+				front.EnableHTTP2 = true
+				front.StartTLS()
+			} else {
+				front.Start()
+			}
 			t.Cleanup(front.Close)
 			var body io.Reader
 			if tt.body != "" {
 				body = strings.NewReader(tt.body)
+				if tt.chunked {
+					body = io.MultiReader(body)
+				}
 			}
 			req, _ := http.NewRequest(tt.method, front.URL+"/r", body)
 			if tt.header != "" {
 				req.Header.Set(tt.header, "k1")
 			}
 			res, got := get(t, front.Client(), req)
+			if tt.h2 && res.ProtoMajor != 2 {
+				t.Fatalf("front spoke %s, want HTTP/2", res.Proto)
+			}
 			if res.StatusCode != tt.wantStatus {
 				t.Errorf("status = %d, want %d (%q)", res.StatusCode, tt.wantStatus, got)
 			}

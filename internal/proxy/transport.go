@@ -171,7 +171,10 @@ var connectionClose = []string{"close"}
 // process to be reported as exited after a refused or reset connection.
 func (ex *exchange) retryable(req *http.Request, err error) bool {
 	in := ex.in
-	if in.ContentLength != 0 || (in.Body != nil && in.Body != http.NoBody) {
+	// ContentLength 0 means no body, whatever Body is: Go's HTTP/2 and
+	// HTTP/3 servers give even a bodiless GET a non-nil Body, and
+	// ReverseProxy sends no body for it. A body of unknown length is -1.
+	if in.ContentLength != 0 {
 		return false
 	}
 	if !idempotent(in) {
