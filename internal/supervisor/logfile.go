@@ -15,11 +15,11 @@ import (
 // logFile writes one process's output to <prefix>_<UTC yyyyMMddHHmmss>_<pid>.log,
 // pid being Gatehouse's own pid as in ANCM. It is used by one goroutine.
 //
-// Names and rotation: a process starts by appending to the file named for
-// the current second (two starts in one second share it, nothing is
-// clobbered). Past maxSize bytes the file is closed and a new one named for
-// the current second is started; if that name is taken, _001, _002… are
-// added before ".log". Both forms sort by time and then by sequence
+// Names and rotation: each process (each start, each of
+// processesPerApplication) gets a file of its own, named for the second it
+// started; if that name is taken (another start in the same second), _001,
+// _002… are added before ".log". Past maxSize bytes the file is closed and
+// a new one is started the same way. Both forms sort by time and then by sequence
 // ("x_<ts>_<pid>.log" < "x_<ts>_<pid>_001.log"). After each new file, all but
 // the newest maxFiles files of the prefix are deleted (by timestamp, then
 // sequence).
@@ -44,7 +44,7 @@ func openLogFile(prefix string, maxSize int64, maxFiles int, log *slog.Logger) (
 		return nil, fmt.Errorf("create log folder: %w", err)
 	}
 	l := &logFile{prefix: prefix, maxSize: maxSize, maxFiles: maxFiles, log: log}
-	if err := l.open(false); err != nil {
+	if err := l.open(); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -54,18 +54,15 @@ func (l *logFile) baseName(t time.Time) string {
 	return fmt.Sprintf("%s_%s_%d", l.prefix, t.UTC().Format("20060102150405"), os.Getpid())
 }
 
-// open opens the file for now; fresh asks for a file not used before.
-// Within one second the sequence only grows, so a name deleted by pruning
-// is never reused out of order.
-func (l *logFile) open(fresh bool) error {
+// open creates a file not used before, named for now. Within one second
+// the sequence only grows, so a name deleted by pruning is never reused out
+// of order by this writer.
+func (l *logFile) open() error {
 	base := l.baseName(time.Now())
-	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND | os.O_EXCL
 	seq := 0
-	if fresh {
-		flags |= os.O_EXCL
-		if base == l.lastBase {
-			seq = l.seq + 1
-		}
+	if base == l.lastBase {
+		seq = l.seq + 1
 	}
 	for ; ; seq++ {
 		name := base + ".log"
@@ -82,7 +79,7 @@ func (l *logFile) open(fresh bool) error {
 			l.f, l.size, l.lastBase, l.seq = f, fi.Size(), base, seq
 			break
 		}
-		if !fresh || !os.IsExist(err) || seq >= 999 {
+		if !os.IsExist(err) || seq >= 999 {
 			return fmt.Errorf("open stdout log: %w", err)
 		}
 	}
@@ -126,7 +123,7 @@ func (l *logFile) Write(b []byte) (int, error) {
 func (l *logFile) rotate() error {
 	old := l.f.Name()
 	l.f.Close()
-	if err := l.open(true); err != nil {
+	if err := l.open(); err != nil {
 		l.fail(err)
 		return err
 	}

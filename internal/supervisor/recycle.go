@@ -149,9 +149,16 @@ func (p *Pool) idleLoop() {
 }
 
 // idleCandidateLocked reports whether processes run but nobody uses them.
+// A recycled process still finishing requests or WebSockets is use: idle
+// shutdown must not cut its drain short.
 func (p *Pool) idleCandidateLocked() bool {
 	if p.waiters > 0 {
 		return false
+	}
+	for pr := range p.retiring {
+		if pr.state == stateDraining && pr.outstanding > 0 {
+			return false
+		}
 	}
 	live := false
 	for _, s := range p.slots {

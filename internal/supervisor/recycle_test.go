@@ -252,6 +252,43 @@ func TestIdleStop(t *testing.T) {
 	}
 }
 
+// A recycled process that still drains a request keeps the app from
+// counting as idle, so idle shutdown cannot cut the drain short.
+func TestIdleWaitsForDrain(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "echo")
+	spec.IdleTimeout = 300 * time.Millisecond
+	spec.DrainTimeout = 10 * time.Second
+	f := newFixture(t, spec)
+	old, err := f.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recycled := make(chan error, 1)
+	go func() { recycled <- f.pool.Recycle(t.Context(), nil) }()
+	draining := func() bool {
+		for _, pi := range f.pool.Processes() {
+			if pi.PID == old.PID && pi.State == "draining" {
+				return true
+			}
+		}
+		return false
+	}
+	if !waitFor(5*time.Second, draining) {
+		t.Fatalf("the old process never drained: %+v", f.pool.Processes())
+	}
+	if waitFor(900*time.Millisecond, func() bool { return len(f.log.Find("app idle")) > 0 || processGone(old.PID) }) {
+		t.Fatalf("idle shutdown stopped the app while the recycled process drained a request")
+	}
+	old.Release()
+	if err := <-recycled; err != nil {
+		t.Fatalf("recycle: %v", err)
+	}
+	if !waitFor(5*time.Second, func() bool { return processGone(old.PID) && len(f.pool.Processes()) == 0 }) {
+		t.Fatalf("after the drain the app was not stopped as idle: %+v", f.pool.Processes())
+	}
+}
+
 func TestLogRetention(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
