@@ -87,8 +87,9 @@ type App struct {
 	// NotifyReady (notifyReady, default false): the process is ready when it
 	// sends READY=1 to NOTIFY_SOCKET (sd_notify).
 	NotifyReady bool
-	// MaxQueuedRequests (maxQueuedRequests, default 1000, 0 = no queue):
-	// requests that may wait for a starting app; past it they get 503.
+	// MaxQueuedRequests (maxQueuedRequests, default 1000, 0 = no limit):
+	// requests that may wait at once for a starting or restarting app; past
+	// it they get 503.2 with Retry-After.
 	MaxQueuedRequests int
 	// RetryIdempotentRequests (retryIdempotentRequests, default true): retry
 	// once on a new process a safe request whose process died under it.
