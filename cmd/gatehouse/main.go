@@ -36,6 +36,11 @@ func main() {
 	if supervisor.ShimMain() {
 		os.Exit(127)
 	}
+	// The keeper is this binary re-executed to kill the apps' process groups
+	// if gatehouse dies; it returns true once gatehouse is gone.
+	if supervisor.KeeperMain() {
+		os.Exit(0)
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

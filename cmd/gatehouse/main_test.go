@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -65,5 +66,19 @@ func TestRunUsage(t *testing.T) {
 		if code != tc.code || !strings.Contains(out.String(), tc.out) {
 			t.Errorf("gatehouse %q: exit %d, output %q; want %d containing %q", tc.args, code, out.String(), tc.code, tc.out)
 		}
+	}
+}
+
+func TestDurationFlag(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"00:02:00": "2m0s", "90s": "1m30s", "5": "5s"} {
+		var d time.Duration
+		if err := (durationFlag{&d}).Set(in); err != nil || d.String() != want {
+			t.Errorf("Set(%q) = %v, %v; want %s", in, d, err, want)
+		}
+	}
+	var d time.Duration
+	if err := (durationFlag{&d}).Set("soon"); err == nil {
+		t.Errorf("Set(soon) succeeded")
 	}
 }

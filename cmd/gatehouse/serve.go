@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
+	"github.com/gatehouse/gatehouse/internal/supervisor"
 )
 
 var errHelp = flag.ErrHelp
@@ -117,11 +118,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return usageErr("serve takes one app folder, or --config FILE")
 	}
+	keeper := startKeeper(log)
+	defer closeKeeper(keeper, log) // after serve, so after the front door and its apps stopped
 	apps := &appSet{}
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
 		a, err := app.Open(ctx, spec.Dir, app.Options{
 			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort,
-			StartAtBoot: f.startAtBoot, Log: log,
+			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
 		})
 		if err != nil {
 			return nil, err
@@ -136,9 +139,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("run", "run [flags] -- CMD [ARGS…]\n\nServes CMD, which must listen on 127.0.0.1:$ASPNETCORE_PORT (also in $PORT and\n$HTTP_PLATFORM_PORT; %ASPNETCORE_PORT% in ARGS is replaced by the port).\nThe web.config attributes are flags here.", stderr)
 	f.register(fs, false)
 	cfg := config.Default(".")
-	fs.DurationVar(&cfg.StartupTimeLimit, "startup-time-limit", cfg.StartupTimeLimit, "how long the app may take to listen")
-	fs.DurationVar(&cfg.ShutdownTimeLimit, "shutdown-time-limit", cfg.ShutdownTimeLimit, "how long a stopping app gets before it is killed")
-	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "how long the app may stay silent on a request (502.3 after)")
+	fs.Var(durationFlag{&cfg.StartupTimeLimit}, "startup-time-limit", "how long the app may take to listen (00:02:00, 2m or 120)")
+	fs.Var(durationFlag{&cfg.ShutdownTimeLimit}, "shutdown-time-limit", "how long a stopping app gets before it is killed (00:00:10, 10s or 10)")
+	fs.Var(durationFlag{&cfg.RequestTimeout}, "request-timeout", "how long the app may stay silent on a request, 502.3 after (00:02:00, 2m or 120)")
 	fs.IntVar(&cfg.RapidFailsPerMinute, "rapid-fails-per-minute", cfg.RapidFailsPerMinute, "crashes allowed per minute before restarts pause")
 	fs.IntVar(&cfg.ProcessesPerApplication, "processes", cfg.ProcessesPerApplication, "number of app processes")
 	stdoutLog := fs.String("stdout-log", "", "write the app's output to `prefix`_<timestamp>_<pid>.log instead of the log")
@@ -184,9 +187,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := cfg.Validate(); err != nil {
 		return configErr(err)
 	}
+	keeper := startKeeper(log)
+	defer closeKeeper(keeper, log) // after serve, so after the front door and its apps stopped
 	apps := &appSet{}
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
-		a, err := app.New(ctx, cfg, app.Options{Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort, StartAtBoot: f.startAtBoot, Log: log})
+		a, err := app.New(ctx, cfg, app.Options{Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort,
+			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper})
 		if err != nil {
 			return nil, err
 		}
@@ -243,6 +249,25 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 		return err
 	}
 	return nil
+}
+
+// startKeeper starts the watchdog that kills the apps' process groups if
+// gatehouse dies, even by SIGKILL. If it cannot, gatehouse runs without it
+// (nil) and says so.
+func startKeeper(log *slog.Logger) *supervisor.Keeper {
+	k, err := supervisor.NewKeeper(log)
+	if err != nil {
+		log.Warn("running without a keeper: if gatehouse is killed, the apps' child processes may outlive it", "err", err)
+		return nil
+	}
+	return k
+}
+
+// closeKeeper stops the keeper once every app has stopped.
+func closeKeeper(k *supervisor.Keeper, log *slog.Logger) {
+	if err := k.Close(); err != nil {
+		log.Warn("stop keeper", "err", err)
+	}
 }
 
 func reload(ctx context.Context, srv *frontend.Server, file string, log *slog.Logger) {

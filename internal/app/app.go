@@ -40,6 +40,10 @@ type Options struct {
 	StartAtBoot bool
 	// Log receives the app's events; nil means slog.Default().
 	Log *slog.Logger
+	// Keeper, if set, kills the app's process groups if Gatehouse dies (see
+	// supervisor.Keeper). The App does not own it: the caller closes it after
+	// the App. nil means none.
+	Keeper *supervisor.Keeper
 }
 
 // App serves one application. Create it with Open or New; it must be closed
@@ -164,8 +168,9 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 		ReadinessProbe:      cfg.ReadinessProbe,
 		NotifyReady:         cfg.NotifyReady,
 		SocketActivation:    cfg.SocketActivation,
-		MaxQueued:           maxQueued(cfg.MaxQueuedRequests),
+		MaxQueued:           cfg.MaxQueuedRequests, // 0: no limit in both
 		IdleTimeout:         cfg.IdleTimeout,
+		Keeper:              a.opts.Keeper,
 	}
 }
 
@@ -252,13 +257,4 @@ func (b backend) Acquire(ctx context.Context) (*upstream.Lease, error) {
 		return nil, &upstream.OfflineError{Body: *body}
 	}
 	return l, err
-}
-
-// maxQueued maps maxQueuedRequests (0 = no request may wait) onto the
-// supervisor's MaxQueued (0 = no limit, negative = none may wait).
-func maxQueued(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }

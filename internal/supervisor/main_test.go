@@ -27,10 +27,14 @@ import (
 
 // TestMain doubles as the helper app: with GH_HELPER set, the test binary
 // runs one of the helper modes below instead of the tests (as os/exec's
-// tests do), and through ShimMain it is its own socket-activation shim.
+// tests do), and through ShimMain and KeeperMain it is its own
+// socket-activation shim and keeper.
 func TestMain(m *testing.M) {
 	if ShimMain() {
 		os.Exit(127)
+	}
+	if KeeperMain() {
+		os.Exit(0)
 	}
 	if mode := os.Getenv("GH_HELPER"); mode != "" {
 		runHelper(mode)

@@ -463,6 +463,7 @@ func (p *Pool) spawn(pr *process) error {
 		return fail("could not run the program", err)
 	}
 
+	spec.Keeper.Add(cmd.Process.Pid) // with Setpgid the pid is the group id
 	p.mu.Lock()
 	pr.sigMu.Lock() // signal reads pid under sigMu only (killAll)
 	pr.pid = cmd.Process.Pid
@@ -517,6 +518,8 @@ func (p *Pool) own(pr *process) {
 	if werr == nil {
 		_ = syscall.Kill(-pr.pid, syscall.SIGKILL) // grandchildren; ESRCH when none are left
 	}
+	// Before the reap: the zombie keeps the group id from being reused.
+	pr.spec.Keeper.Remove(pr.pid)
 	_ = pr.cmd.Wait() // the status is read from ProcessState below
 	pr.reaped = true
 	pr.sigMu.Unlock()

@@ -123,6 +123,11 @@ type Spec struct {
 	// IdleTimeout, if positive, stops the processes after this long with no
 	// lease acquired or outstanding; the next Acquire starts them again.
 	IdleTimeout time.Duration
+	// Keeper, if set, is told each process group at its start and again once
+	// it is dead, so that the groups still alive are killed if Gatehouse dies
+	// (even by SIGKILL). nil means no keeper: Pdeathsig alone then kills only
+	// the direct child. The Pool does not own it.
+	Keeper *Keeper
 }
 
 // ProcessInfo is a snapshot of one process, for status pages and tests.

@@ -450,3 +450,21 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// Even when gatehouse itself is killed (SIGKILL, no chance to clean up),
+// neither the app nor anything it started outlives it.
+func TestGatehouseKilledLeavesNoOrphans(t *testing.T) {
+	t.Parallel()
+	dir := writeApp(t, testappAttrs("-spawn-child"), "")
+	g := start(t, dir, "serve", dir)
+	pid := g.pid()
+	child, err := strconv.Atoi(strings.TrimSpace(g.mustGet("/childpid")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-g.done
+	waitFor(t, 10*time.Second, "the app and its child to die with gatehouse", func() bool { return !alive(pid) && !alive(child) })
+}
