@@ -282,15 +282,23 @@ func (p *Pool) Acquire(ctx context.Context) (*upstream.Lease, error) {
 			p.waiters++
 			queued = true
 		}
-		ch := p.changed
-		p.mu.Unlock()
-		select {
-		case <-ch:
-			p.mu.Lock()
-		case <-ctx.Done():
-			p.mu.Lock()
-			return nil, ctx.Err()
+		if err := p.waitChangedLocked(ctx); err != nil {
+			return nil, err
 		}
+	}
+}
+
+// waitChangedLocked lets go of p.mu until the pool's state changes or ctx
+// ends, and takes it again before it returns ctx's error or nil.
+func (p *Pool) waitChangedLocked(ctx context.Context) error {
+	ch := p.changed
+	p.mu.Unlock()
+	defer p.mu.Lock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -320,14 +328,8 @@ func (p *Pool) Start(ctx context.Context) error {
 		if ready == len(p.slots) {
 			return nil
 		}
-		ch := p.changed
-		p.mu.Unlock()
-		select {
-		case <-ch:
-			p.mu.Lock()
-		case <-ctx.Done():
-			p.mu.Lock()
-			return ctx.Err()
+		if err := p.waitChangedLocked(ctx); err != nil {
+			return err
 		}
 	}
 }
