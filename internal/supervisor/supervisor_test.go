@@ -348,10 +348,7 @@ func TestGracefulStop(t *testing.T) {
 			if err := f.pool.Stop(ctxT(t, 10*time.Second)); err != nil {
 				t.Fatal(err)
 			}
-			took := time.Since(start)
-			if took > 2*time.Second {
-				t.Errorf("graceful stop took %s", took)
-			}
+			took := time.Since(start) // reported, not asserted: no kill log proves it was graceful
 			if !processGone(l.PID) {
 				t.Errorf("pid %d alive after Stop", l.PID)
 			}
@@ -398,9 +395,10 @@ func TestKillAfterShutdownTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
-	// The upper bound leaves room for a loaded 2-core CI machine.
-	if took < 500*time.Millisecond || took > 3*time.Second {
-		t.Errorf("stop took %s, want 500ms..3s", took)
+	// The kill must not come before the limit; that it came at all is
+	// asserted below (process gone, "did not stop" logged), not timed.
+	if took < 500*time.Millisecond {
+		t.Errorf("stop took %s: killed before shutdownTimeout (500ms)", took)
 	}
 	if err := syscall.Kill(l.PID, 0); err != syscall.ESRCH {
 		t.Errorf("pid %d not gone: %v", l.PID, err)
