@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/supervisor"
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -56,6 +57,9 @@ type App struct {
 	// handler is the proxy for the current settings; swapped whole when
 	// web.config changes, so the request path reads it with one atomic load.
 	handler atomic.Pointer[proxy.Handler]
+	// chain is the front-door stages for the current settings (nil: none),
+	// swapped with handler.
+	chain atomic.Pointer[pipeline.Chain]
 	// offline holds the content of app_offline.htm while the file exists.
 	offline atomic.Pointer[[]byte]
 	pool    *supervisor.Pool
@@ -114,6 +118,11 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 	if cfg.HostingModel == "inprocess" {
 		a.log.Info("hostingModel is inprocess; Gatehouse runs the app out of process", "file", cfg.File)
 	}
+	chain, err := a.buildChain(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.chain.Store(chain)
 	a.pool = supervisor.NewPool(a.spec(cfg), opts.Log) // the pool tags its records with app itself
 	a.handler.Store(a.newHandler(cfg))
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/supervisor"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
@@ -236,6 +237,10 @@ func (a *App) reloadConfig() {
 	if err == nil {
 		err = cfg.Validate()
 	}
+	var chain *pipeline.Chain
+	if err == nil {
+		chain, err = a.buildChain(cfg)
+	}
 	if err != nil {
 		a.log.Error("web.config changed but cannot be used; the old settings stay in force", "err", err)
 		return
@@ -244,6 +249,7 @@ func (a *App) reloadConfig() {
 	a.cfg = cfg
 	a.mu.Unlock()
 	a.watch.setMarker(cfg.RestartMarker, a.log)
+	a.chain.Store(chain)
 	old := a.handler.Swap(a.newHandler(cfg))
 	old.CloseIdleConnections()
 	spec := a.spec(cfg)

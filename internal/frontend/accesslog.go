@@ -3,12 +3,16 @@ package frontend
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // W3CFields is the #Fields line of the W3C access log: IIS's default field
@@ -19,8 +23,9 @@ const W3CFields = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-u
 // logEntry is one finished request.
 type logEntry struct {
 	start     time.Time
-	local     net.Addr
+	local     string // ip:port the request arrived on
 	remote    string // host:port as in http.Request.RemoteAddr
+	user      string // cs-username
 	method    string
 	path      string // decoded path (cs-uri-stem)
 	query     string // raw query
@@ -40,13 +45,14 @@ type logEntry struct {
 type accessLog struct {
 	path string
 	json bool
+	log  *slog.Logger
 
 	mu  sync.Mutex // protects f and buf
 	f   *os.File   // nil once closed
 	buf []byte
 }
 
-func openAccessLog(path, format, software string) (*accessLog, error) {
+func openAccessLog(path, format, software string, log *slog.Logger) (*accessLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create access log folder: %w", err)
 	}
@@ -54,7 +60,7 @@ func openAccessLog(path, format, software string) (*accessLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open access log: %w", err)
 	}
-	l := &accessLog{path: path, json: format == "json", f: f}
+	l := &accessLog{path: path, json: format == "json", f: f, log: log}
 	if !l.json {
 		// IIS writes the directives when it starts a file and again after a
 		// restart; readers take the latest #Fields.
@@ -78,6 +84,29 @@ func (l *accessLog) close() error {
 	err := l.f.Close()
 	l.f = nil
 	return err
+}
+
+// RequestDone writes the line of a finished request. A failed write is
+// logged and the request is not affected.
+func (l *accessLog) RequestDone(d *pipeline.Done) {
+	r := d.Request
+	e := logEntry{
+		start: d.Start, local: r.LocalAddr, remote: r.RemoteAddr, method: r.Method, path: r.Path,
+		query: r.RawQuery, host: r.Host, proto: r.Proto, status: d.Status, substatus: d.Substatus,
+		sent: d.BytesOut, received: d.BytesIn, taken: d.Duration,
+	}
+	if p, err := url.PathUnescape(r.Path); err == nil {
+		e.path = p
+	}
+	if r.Header != nil {
+		e.userAgent, e.referer = r.Header.Get("User-Agent"), r.Header.Get("Referer")
+	}
+	if r.Identity != nil {
+		e.user = r.Identity.Name
+	}
+	if err := l.write(&e); err != nil {
+		l.log.Warn("write access log", "site", r.Site, "path", l.path, "err", err)
+	}
 }
 
 func (l *accessLog) write(e *logEntry) error {
@@ -105,7 +134,7 @@ func appendW3C(b []byte, e *logEntry) []byte {
 	b = appendField(b, e.path)
 	b = appendField(b, e.query)
 	b = appendField(b, sport)
-	b = appendField(b, "") // cs-username: no authentication in Gatehouse
+	b = appendField(b, e.user)
 	b = appendField(b, cip)
 	b = appendField(b, e.userAgent)
 	b = appendField(b, e.referer)
@@ -139,13 +168,13 @@ func appendField(b []byte, v string) []byte {
 	return b
 }
 
-func splitAddr(a net.Addr) (ip, port string) {
-	if a == nil {
+func splitAddr(a string) (ip, port string) {
+	if a == "" {
 		return "", ""
 	}
-	ip, port, err := net.SplitHostPort(a.String())
+	ip, port, err := net.SplitHostPort(a)
 	if err != nil {
-		return a.String(), ""
+		return a, ""
 	}
 	return ip, port
 }
@@ -161,6 +190,7 @@ type JSONEntry struct {
 	Host      string    `json:"host"`
 	Proto     string    `json:"proto"`
 	ClientIP  string    `json:"c_ip"`
+	User      string    `json:"username,omitempty"`
 	UserAgent string    `json:"user_agent,omitempty"`
 	Referer   string    `json:"referer,omitempty"`
 	Status    int       `json:"status"`
@@ -175,7 +205,7 @@ func appendJSON(b []byte, e *logEntry) []byte {
 	cip, _, _ := net.SplitHostPort(e.remote)
 	out, err := json.Marshal(JSONEntry{
 		Time: e.start.UTC(), ServerIP: sip, Port: sport, Method: e.method, Path: e.path,
-		Query: e.query, Host: e.host, Proto: e.proto, ClientIP: cip, UserAgent: e.userAgent,
+		Query: e.query, Host: e.host, Proto: e.proto, ClientIP: cip, User: e.user, UserAgent: e.userAgent,
 		Referer: e.referer, Status: e.status, Substatus: e.substatus, BytesSent: e.sent,
 		BytesRecv: e.received, TimeTaken: e.taken.Milliseconds(),
 	})

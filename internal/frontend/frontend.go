@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -32,6 +33,15 @@ import (
 type App interface {
 	http.Handler
 	Close(ctx context.Context) error
+}
+
+// Chained is implemented by an App whose configuration has front-door
+// stages (the IIS modules of its web.config). Chain is called for every
+// request and must be cheap (an atomic load); it returns nil when the app
+// has no stages. The chain is swapped whole when the app's configuration
+// changes.
+type Chained interface {
+	Chain() *pipeline.Chain
 }
 
 // AppSpec says which app to open.
@@ -133,13 +143,13 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 			}
 			if l == nil {
 				var err error
-				if l, err = openAccessLog(al.Path, al.Format, Software); err != nil {
+				if l, err = openAccessLog(al.Path, al.Format, Software, s.log); err != nil {
 					return p, fmt.Errorf("site %s: %w", site.Name, err)
 				}
 				p.newLogs = append(p.newLogs, l)
 			}
 			p.logs[k] = l
-			sr.log = l
+			sr.observers = append(sr.observers, l)
 		}
 		for _, a := range site.Applications {
 			k := appKey{site.Name, a.Path, a.Dir}
@@ -153,7 +163,9 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 				p.newApps = append(p.newApps, app)
 			}
 			p.apps[k] = app
-			sr.apps = append(sr.apps, appRoute{path: a.Path, app: app})
+			ar := appRoute{path: a.Path, dir: a.Dir, app: app}
+			ar.chained, _ = app.(Chained)
+			sr.apps = append(sr.apps, ar)
 		}
 		sortApps(sr.apps)
 		p.sites[site.Name] = sr

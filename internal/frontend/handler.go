@@ -6,10 +6,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pages"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // SubstatusSetter is implemented by the ResponseWriter Gatehouse hands to
@@ -24,6 +29,8 @@ type SubstatusSetter interface {
 type reqState struct {
 	rw   respWriter
 	body countingBody
+	req  pipeline.Request
+	done pipeline.Done
 }
 
 var statePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -34,6 +41,10 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.srv.serveHTTP(l, w, r)
 }
 
+// serveHTTP is the net/http way through the front door: the request is
+// described as a pipeline.Request, routed, run through the site's limits
+// and the app's stages, and handed to the app; every finished request is
+// reported to the observers.
 func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	tab := l.routes.Load()
@@ -41,39 +52,47 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	if !ok {
 		// Unknown host and no default binding: say nothing about other sites.
 		s.log.Debug("no site for host", "listener", l.key, "host", r.Host, "remote", r.RemoteAddr)
-		writeStatusPage(w, http.StatusNotFound, 0)
+		pages.Status(w, http.StatusNotFound, 0, "")
 		return
 	}
 	st := statePool.Get().(*reqState)
 	st.rw = respWriter{ResponseWriter: w, srv: s}
+	pr := &st.req
+	fillRequest(pr, l, r, site.name)
+	var app *appRoute
 	defer func() {
-		st.finish(site, r, start)
+		st.finish(site, app, start)
 		st.rw = respWriter{}
 		st.body = countingBody{}
+		st.req.Reset()
 		statePool.Put(st)
 	}()
 	rw := &st.rw
 	if tab.altSvc != "" && r.ProtoMajor < 3 {
 		w.Header().Set("Alt-Svc", tab.altSvc)
 	}
-	if status, sub, why := site.lim.check(r); status != 0 {
-		s.log.Info("request refused", "site", site.name, "status", status, "substatus", sub, "reason", why,
-			"remote", r.RemoteAddr, "method", r.Method, "host", r.Host)
-		rw.SetSubstatus(sub)
-		if r.ProtoMajor == 1 && (status == http.StatusServiceUnavailable || status == http.StatusRequestEntityTooLarge) {
-			w.Header().Set("Connection", "close")
-		}
-		writeStatusPage(rw, status, sub)
+	if over(r) {
+		pipeline.WriteResult(rw, pr, &pipeline.Result{Stage: "limits", Status: http.StatusServiceUnavailable,
+			Reason: "maxConnections", Close: true}, s.log)
+		return
+	}
+	if res := site.lim.check(pr); res != nil {
+		pipeline.WriteResult(rw, pr, res, s.log)
 		return
 	}
 	if site.redirect && l.scheme == "http" {
 		redirectHTTPS(rw, r, site.httpsPort)
 		return
 	}
-	app := site.match(r.URL.Path)
-	if app == nil {
-		writeStatusPage(rw, http.StatusNotFound, 0)
+	if app = site.match(pr.Path); app == nil {
+		pages.Status(rw, http.StatusNotFound, 0, "")
 		return
+	}
+	if app, ok = s.runStages(site, app, pr, rw); !ok {
+		return
+	}
+	if pr.Rewritten() {
+		applyRewrite(r, pr)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		st.body = countingBody{rc: r.Body, timeout: site.lim.bodyTimeout, ctl: http.NewResponseController(w)}
@@ -82,53 +101,143 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 		}
 		r.Body = &st.body
 	}
+	rw.req = pr
+	if c := app.chain(); c.HasOut() {
+		rw.out = c
+		defer rw.closeBody()
+	}
 	app.app.ServeHTTP(rw, r)
 }
 
-// check applies the request limits; it returns status 0 when the request may
-// pass, else the IIS-like status, substatus and a reason for the log.
-func (lim *limits) check(r *http.Request) (status, sub int, why string) {
-	if c, _ := r.Context().Value(connInfoKey{}).(*connInfo); c != nil && c.over {
-		return http.StatusServiceUnavailable, 0, "maxConnections"
+// maxReroutes bounds how often URL Rewrite may send a request on to
+// another application, so rules that rewrite back and forth end.
+const maxReroutes = 4
+
+// runStages runs app's inbound stages over pr. A rewrite to a path of
+// another application of the site runs that application's stages in turn.
+// It returns the application that takes the request, or false when a
+// stage answered it.
+func (s *Server) runStages(site *siteRoute, app *appRoute, pr *pipeline.Request, w http.ResponseWriter) (*appRoute, bool) {
+	for range maxReroutes {
+		pr.AppPath, pr.AppDir = app.path, app.dir
+		if res := app.chain().Serve(pr); res != nil {
+			pipeline.WriteResult(w, pr, res, s.log)
+			return app, false
+		}
+		if !pr.Rewritten() {
+			return app, true
+		}
+		next := site.match(pr.Path)
+		if next == nil {
+			pages.Status(w, http.StatusNotFound, 0, "")
+			return app, false
+		}
+		if next == app {
+			return app, true
+		}
+		app = next
 	}
-	path, query := r.RequestURI, ""
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path, query = path[:i], path[i+1:]
+	pipeline.WriteResult(w, pr, pipeline.Refuse("rewrite", http.StatusInternalServerError, 0,
+		"rewritten to another application more than "+strconv.Itoa(maxReroutes)+" times"), s.log)
+	return app, false
+}
+
+// fillRequest describes r for the stages.
+func fillRequest(pr *pipeline.Request, l *listener, r *http.Request, site string) {
+	pr.Method, pr.Host, pr.Proto, pr.RemoteAddr = r.Method, r.Host, r.Proto, r.RemoteAddr
+	pr.Path, pr.RawQuery = r.URL.EscapedPath(), r.URL.RawQuery
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		pr.ClientIP = ap.Addr().Unmap()
 	}
-	if path == "" {
-		path, query = r.URL.EscapedPath(), r.URL.RawQuery
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		pr.LocalAddr = a.String()
 	}
-	if lim.maxURL > 0 && len(path) > lim.maxURL {
-		return http.StatusNotFound, 14, "maxUrl"
+	pr.Scheme = l.scheme
+	pr.Header = pipeline.HTTPHeader(r.Header)
+	pr.ContentLength = r.ContentLength
+	if r.Body == nil || r.Body == http.NoBody {
+		pr.ContentLength = 0
 	}
-	if lim.maxQuery > 0 && len(query) > lim.maxQuery {
-		return http.StatusNotFound, 15, "maxQueryString"
+	pr.TLS = r.TLS
+	pr.Site = site
+}
+
+// applyRewrite makes r the request URL Rewrite left in pr.
+func applyRewrite(r *http.Request, pr *pipeline.Request) {
+	u := *r.URL
+	u.RawPath = pr.Path
+	if p, err := url.PathUnescape(pr.Path); err == nil {
+		u.Path = p
+	}
+	if u.EscapedPath() != pr.Path {
+		u.RawPath = ""
+	}
+	u.RawQuery = pr.RawQuery
+	r.URL = &u
+	r.RequestURI = pr.RequestURI()
+}
+
+// over reports whether r came on a connection accepted beyond
+// maxConnections.
+func over(r *http.Request) bool {
+	c, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	return c != nil && c.over
+}
+
+// check applies the site's request limits; it returns nil when the request
+// may pass, else the refusal with IIS's status and substatus.
+func (lim *limits) check(r *pipeline.Request) *pipeline.Result {
+	if lim.maxURL > 0 && len(r.Path) > lim.maxURL {
+		return pipeline.Refuse("limits", http.StatusNotFound, 14, "maxUrl")
+	}
+	if lim.maxQuery > 0 && len(r.RawQuery) > lim.maxQuery {
+		return pipeline.Refuse("limits", http.StatusNotFound, 15, "maxQueryString")
 	}
 	if lim.maxRequestBytes > 0 && requestBytes(r) > lim.maxRequestBytes {
-		return http.StatusRequestHeaderFieldsTooLarge, 0, "maxRequestBytes"
+		return pipeline.Refuse("limits", http.StatusRequestHeaderFieldsTooLarge, 0, "maxRequestBytes")
 	}
 	if lim.maxBody > 0 && r.ContentLength > lim.maxBody {
-		return http.StatusRequestEntityTooLarge, 0, "maxAllowedContentLength"
+		res := pipeline.Refuse("limits", http.StatusRequestEntityTooLarge, 0, "maxAllowedContentLength")
+		res.Close = true
+		return res
 	}
-	return 0, 0, ""
+	return nil
 }
 
 // requestBytes estimates the size of the request line and headers as sent
 // on HTTP/1.1 ("Name: value\r\n"); HTTP/2 and HTTP/3 are measured the same
 // way so one limit means the same on every protocol.
-func requestBytes(r *http.Request) int {
-	n := len(r.Method) + len(r.RequestURI) + len(" HTTP/1.1\r\n") + len("Host: \r\n") + len(r.Host) + 2
-	for k, vs := range r.Header {
-		for _, v := range vs {
-			n += len(k) + len(v) + 4
+func requestBytes(r *pipeline.Request) int {
+	n := len(r.Method) + len(r.Path) + len(r.RawQuery) + 1 + len(" HTTP/1.1\r\n") + len("Host: \r\n") + len(r.Host) + 2
+	if h, ok := r.Header.(pipeline.HTTPHeader); ok { // no closure to allocate
+		for k, vs := range h {
+			for _, v := range vs {
+				n += len(k) + len(v) + 4
+			}
 		}
+		return n
 	}
+	return n + headerBytes(r.Header)
+}
+
+// headerBytes is the size of h's fields as "Name: value\r\n" lines.
+func headerBytes(h pipeline.Header) int {
+	n := 0
+	h.Range(func(k, v string) bool {
+		n += len(k) + len(v) + 4
+		return true
+	})
 	return n
 }
 
-// finish writes the access log line of the request.
-func (st *reqState) finish(site *siteRoute, r *http.Request, start time.Time) {
-	if site.log == nil {
+// finish reports the finished request to the observers: the site's (the
+// access log) and the application's.
+func (st *reqState) finish(site *siteRoute, app *appRoute, start time.Time) {
+	var chain *pipeline.Chain
+	if app != nil {
+		chain = app.chain()
+	}
+	if len(site.observers) == 0 && (chain == nil || len(chain.Observers) == 0) {
 		return
 	}
 	status := st.rw.status
@@ -139,16 +248,24 @@ func (st *reqState) finish(site *siteRoute, r *http.Request, start time.Time) {
 			status = http.StatusOK
 		}
 	}
-	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	e := logEntry{
-		start: start, local: local, remote: r.RemoteAddr, method: r.Method, path: r.URL.Path,
-		query: r.URL.RawQuery, host: r.Host, proto: r.Proto, userAgent: r.UserAgent(), referer: r.Referer(),
-		status: status, substatus: st.rw.substatus, sent: st.rw.written,
-		received: st.body.n, taken: time.Since(start),
+	d := &st.done
+	*d = pipeline.Done{
+		Request: &st.req, Start: start, Duration: time.Since(start),
+		Status: status, Substatus: st.rw.substatus, BytesIn: st.body.n, BytesOut: st.rw.written,
+		Upgraded: st.rw.hijacked,
 	}
-	if err := site.log.write(&e); err != nil {
-		st.rw.srv.log.Warn("write access log", "site", site.name, "err", err)
+	if app != nil {
+		d.App = app.path
 	}
+	for _, o := range site.observers {
+		o.RequestDone(d)
+	}
+	if chain != nil {
+		for _, o := range chain.Observers {
+			o.RequestDone(d)
+		}
+	}
+	*d = pipeline.Done{}
 }
 
 func redirectHTTPS(w http.ResponseWriter, r *http.Request, port int) {
@@ -163,23 +280,9 @@ func redirectHTTPS(w http.ResponseWriter, r *http.Request, port int) {
 	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), code)
 }
 
-// writeStatusPage writes a small HTML page for a front-door status. It names
-// the status and nothing about the server's sites or apps.
-func writeStatusPage(w http.ResponseWriter, status, sub int) {
-	code := strconv.Itoa(status)
-	if sub != 0 {
-		code += "." + strconv.Itoa(sub)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, "<!DOCTYPE html>\n<html><head><title>"+code+" "+http.StatusText(status)+
-		"</title></head><body><h1>HTTP Error "+code+" - "+http.StatusText(status)+"</h1></body></html>\n")
-}
-
-// respWriter records status, substatus and body bytes for the access log and
-// tracks hijacked connections so shutdown can close them.
+// respWriter records status, substatus and body bytes for the observers,
+// runs the app's outbound stages (custom headers, compression) over the
+// response, and tracks hijacked connections so shutdown can close them.
 type respWriter struct {
 	http.ResponseWriter
 	srv       *Server
@@ -187,23 +290,65 @@ type respWriter struct {
 	substatus int
 	written   int64
 	hijacked  bool
+
+	// req is the request as the stages left it, once it goes to the app.
+	req *pipeline.Request
+	// out is set when the app has outbound stages; body is the wrapped
+	// body writer they returned (nil: none).
+	out      *pipeline.Chain
+	body     pipeline.BodyWriter
+	answered bool // the outbound stages have run
 }
 
 func (w *respWriter) WriteHeader(code int) {
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
+		w.respond(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// respond runs the outbound stages once, before the final header is sent.
+func (w *respWriter) respond(code int) {
+	if w.out == nil || w.answered {
+		return
+	}
+	w.answered = true
+	if b := w.out.Respond(w.req, code, pipeline.HTTPHeader(w.ResponseWriter.Header()), rawBody{w}); b != (rawBody{w}) {
+		w.body = b
+	}
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+		w.respond(http.StatusOK)
 	}
+	if w.body != nil {
+		return w.body.Write(p)
+	}
+	return w.write(p)
+}
+
+func (w *respWriter) write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	w.written += int64(n)
 	return n, err
 }
+
+// closeBody ends a wrapped body (a compressor's trailer).
+func (w *respWriter) closeBody() {
+	if w.body != nil {
+		if err := w.body.Close(); err != nil {
+			w.srv.log.Debug("close response body", "err", err)
+		}
+		w.body = nil
+	}
+}
+
+// PipelineRequest returns the request as the stages left it (identity,
+// rewritten path), for the forwarder; nil before the app is called.
+func (w *respWriter) PipelineRequest() *pipeline.Request { return w.req }
 
 // SetSubstatus records the IIS substatus (such as 5 for 502.5) for the log.
 func (w *respWriter) SetSubstatus(n int) { w.substatus = n }
@@ -213,6 +358,10 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush flushes buffered response data; it is a no-op if not supported.
 func (w *respWriter) Flush() {
+	if w.body != nil {
+		_ = w.body.Flush()
+		return
+	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
@@ -226,6 +375,14 @@ func (w *respWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	return w.srv.hijacked.add(c), brw, nil
 }
+
+// rawBody is the client side of a response body, for outbound stages to
+// wrap: writes go to the client uncompressed and are counted.
+type rawBody struct{ w *respWriter }
+
+func (b rawBody) Write(p []byte) (int, error) { return b.w.write(p) }
+func (b rawBody) Flush() error                { return http.NewResponseController(b.w.ResponseWriter).Flush() }
+func (b rawBody) Close() error                { return nil }
 
 // countingBody counts request body bytes and renews the read deadline
 // before every read (the body timeout).

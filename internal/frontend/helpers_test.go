@@ -26,6 +26,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/gatehouse/gatehouse/internal/frontend"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
@@ -114,6 +115,7 @@ func writePEM(t *testing.T, file, typ string, der []byte) {
 // switched per request path.
 type fakeApp struct {
 	spec    frontend.AppSpec
+	chain   *pipeline.Chain // the app's stages; nil: none
 	closed  atomic.Int32
 	hits    atomic.Int64
 	block   chan struct{} // requests to /block wait for it
@@ -171,6 +173,9 @@ func (a *fakeApp) websocketEcho(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Chain returns the app's stages (frontend.Chained).
+func (a *fakeApp) Chain() *pipeline.Chain { return a.chain }
+
 func (a *fakeApp) Close(context.Context) error {
 	a.closed.Add(1)
 	return nil
@@ -178,12 +183,13 @@ func (a *fakeApp) Close(context.Context) error {
 
 // opener records the apps it opened, by "site+path".
 type opener struct {
-	mu   sync.Mutex
-	apps map[string]*fakeApp
-	all  []*fakeApp
-	fail string // Dir that fails to open
-	// handler, if set, replaces fakeApp.ServeHTTP for all apps.
+	mu    sync.Mutex
+	apps  map[string]*fakeApp
+	all   []*fakeApp
+	fail  string // Dir that fails to open
 	block chan struct{}
+	// chains gives the apps opened for "site+path" their stages.
+	chains map[string]*pipeline.Chain
 }
 
 func newOpener() *opener {
@@ -196,7 +202,7 @@ func (o *opener) open(_ context.Context, spec frontend.AppSpec) (frontend.App, e
 	if o.fail != "" && spec.Dir == o.fail {
 		return nil, errors.New("cannot open")
 	}
-	a := &fakeApp{spec: spec, block: o.block}
+	a := &fakeApp{spec: spec, block: o.block, chain: o.chains[spec.Site+spec.Path]}
 	o.apps[spec.Site+spec.Path] = a
 	o.all = append(o.all, a)
 	return a, nil

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
 
@@ -18,13 +19,25 @@ type siteRoute struct {
 	// omitted from the URL).
 	redirect  bool
 	httpsPort int
-	log       *accessLog // nil: no access log
 	lim       limits
+	// observers are told about every finished request of the site (the
+	// access log, if configured).
+	observers []pipeline.Observer
 }
 
 type appRoute struct {
-	path string // "/" or "/api", as configured
-	app  App
+	path    string // "/" or "/api", as configured
+	dir     string // the app's folder
+	app     App
+	chained Chained // app, if it has stages; nil otherwise
+}
+
+// chain returns the app's current stages; nil when it has none.
+func (a *appRoute) chain() *pipeline.Chain {
+	if a.chained == nil {
+		return nil
+	}
+	return a.chained.Chain()
 }
 
 // limits are the request limits with -1 ("none") turned into 0.

@@ -113,6 +113,24 @@ func Offline(w http.ResponseWriter, body []byte) {
 	w.Write(body) //nolint:errcheck // the client may be gone; nothing to do about it
 }
 
+// Status writes the front door's page for a status it answers itself: a
+// refusal of the request filtering or IP restrictions (404.7, 403.6), an
+// unknown host (404), a limit (413, 431). The title is IIS's ("HTTP Error
+// 404.7 - Not Found"); reason is one sentence for the client, or "" for
+// the status text alone. The page names nothing about the server's sites
+// or apps.
+func Status(w http.ResponseWriter, status, substatus int, reason string) {
+	code := strconv.Itoa(status)
+	if substatus != 0 {
+		code += "." + strconv.Itoa(substatus)
+	}
+	text := http.StatusText(status)
+	if reason == "" {
+		reason = text + "."
+	}
+	render(w, status, "status.html", reasonData{Title: "HTTP Error " + code + " - " + text, Reason: reason})
+}
+
 // RetryAfterSeconds returns d in whole seconds, rounded up, at least 1.
 func RetryAfterSeconds(d time.Duration) int {
 	s := int((d + time.Second - 1) / time.Second)

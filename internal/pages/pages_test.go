@@ -106,6 +106,20 @@ func TestPagesGolden(t *testing.T) {
 			contains:    []string{"<h1>Down for maintenance</h1>\xff"},
 		},
 		{
+			name:        "status_forbidden_ip",
+			write:       func(w http.ResponseWriter) { Status(w, 403, 6, "") },
+			status:      403,
+			contentType: "text/html; charset=utf-8",
+			contains:    []string{"<title>HTTP Error 403.6 - Forbidden</title>", "<p>Forbidden.</p>"},
+		},
+		{
+			name:        "status_reason_escaped",
+			write:       func(w http.ResponseWriter) { Status(w, 404, 0, "No <site> here.") },
+			status:      404,
+			contentType: "text/html; charset=utf-8",
+			contains:    []string{"<title>HTTP Error 404 - Not Found</title>", "No &lt;site&gt; here."},
+		},
+		{
 			name:        "offline_empty",
 			write:       func(w http.ResponseWriter) { Offline(w, nil) },
 			status:      503,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/pages"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -85,9 +86,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, opts ErrorOpt
 		status, sub = StatusClientClosedRequest, 0
 	}
 	logError(r, err, status, sub, opts)
-	if sub != 0 {
-		setSubstatus(w, sub)
-	}
+	pipeline.SetSubstatus(w, sub)
 
 	switch status {
 	case StatusClientClosedRequest:
@@ -195,23 +194,4 @@ func FormatTimeSpan(d time.Duration) string {
 		return fmt.Sprintf("%02d:%02d:%02d.%03d", h, m, s, ms)
 	}
 	return fmt.Sprintf("%02d:%02d:%02d", h, m, s)
-}
-
-// substatusSetter is implemented by the front door's ResponseWriter, so the
-// access log can show IIS's sub-status (502.3, 502.5, 503.2).
-type substatusSetter interface{ SetSubstatus(int) }
-
-// setSubstatus hands sub to the first writer in w's Unwrap chain that takes it.
-func setSubstatus(w http.ResponseWriter, sub int) {
-	for w != nil {
-		if s, ok := w.(substatusSetter); ok {
-			s.SetSubstatus(sub)
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return
-		}
-		w = u.Unwrap()
-	}
 }

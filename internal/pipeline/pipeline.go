@@ -1,0 +1,249 @@
+// Package pipeline is the front door's request pipeline: the IIS modules
+// that run beside ANCM (IP restrictions, request filtering, URL Rewrite,
+// authentication, custom headers, compression), each written once and run
+// by both ways into Gatehouse — the net/http server (HTTP/2, HTTP/3, and
+// what the lean HTTP/1.1 path hands over) and the lean HTTP/1.1 loop.
+//
+// A Chain is built once per application when its configuration is loaded
+// and is immutable afterwards; a reload builds a new one and swaps it in
+// atomically, as the routes are. The stages see a Request, a small view of
+// the request that both paths fill without building an *http.Request, and
+// end a request by returning a Result, which the one refusal funnel
+// (WriteResult) answers. When a request is finished the front door hands a
+// Done record to the Observers (the access log, metrics).
+//
+// The order of the stages is IIS's: IP and domain restrictions → request
+// filtering → URL Rewrite and HTTP redirection → authentication and
+// authorization → (forwarder) → custom headers and compression on the way
+// out. A Chain with no stages costs one length check per request.
+package pipeline
+
+import (
+	"crypto/tls"
+	"io"
+	"net/netip"
+	"time"
+)
+
+// Request is one request as the stages see it. The front door fills it
+// before the chain runs; stages may change the fields documented as such.
+// It is valid only until the request is finished: stages must not keep it.
+type Request struct {
+	// Method is the request method, e.g. "GET".
+	Method string
+	// Path is the request path in its escaped form ("/a%20b"), with dot
+	// segments removed. It is what routing uses and what is forwarded.
+	// URL Rewrite may change it (use Rewrite).
+	Path string
+	// RawQuery is the query string without '?', as the client sent it.
+	RawQuery string
+	// Host is the Host header (or :authority).
+	Host string
+	// Scheme is "http" or "https": how the client reached Gatehouse.
+	Scheme string
+	// Proto is the protocol version, "HTTP/1.1", "HTTP/2.0", "HTTP/3.0".
+	Proto string
+	// RemoteAddr is the TCP (or QUIC) peer, "ip:port" ("[::1]:5017").
+	RemoteAddr string
+	// ClientIP is the client's address: the peer's, or, when the peer is a
+	// trusted proxy, the one its X-Forwarded-For names. IP restrictions
+	// and logs use it.
+	ClientIP netip.Addr
+	// LocalAddr is the address the request arrived on, "ip:port".
+	LocalAddr string
+	// Header is the client's request header. Stages may change it.
+	Header Header
+	// ContentLength is the body length, -1 if unknown (chunked, HTTP/2
+	// without content-length), 0 if there is no body.
+	ContentLength int64
+	// TLS is the connection's TLS state, nil over cleartext.
+	TLS *tls.ConnectionState
+
+	// Site is the name of the site the request was routed to.
+	Site string
+	// AppPath is the virtual path of the application ("/", "/api").
+	AppPath string
+	// AppDir is the application's folder (REQUEST_FILENAME of URL Rewrite
+	// is resolved against it).
+	AppDir string
+
+	// Identity is who the authentication stage found the caller to be; nil
+	// for an anonymous request. The forwarder hands it to the app.
+	Identity *Identity
+
+	// rewritten is set by Rewrite.
+	rewritten bool
+}
+
+// Identity is an authenticated caller.
+type Identity struct {
+	// Name is the user: "user@REALM" for Kerberos, the user name for Basic.
+	Name string
+	// Scheme is the authentication scheme: "Negotiate", "Basic".
+	Scheme string
+	// Groups are the caller's groups or roles, where known.
+	Groups []string
+}
+
+// Rewrite changes the path and query the app sees (URL Rewrite's Rewrite
+// action). path must be escaped and start with '/'. The front door routes
+// the request again if the new path belongs to another application.
+func (r *Request) Rewrite(path, rawQuery string) {
+	r.Path, r.RawQuery, r.rewritten = path, rawQuery, true
+}
+
+// Rewritten reports whether a stage called Rewrite.
+func (r *Request) Rewritten() bool { return r.rewritten }
+
+// Reset clears r for reuse from a pool, keeping nothing that points into
+// the finished request.
+func (r *Request) Reset() { *r = Request{} }
+
+// RequestURI returns Path and RawQuery as a request target.
+func (r *Request) RequestURI() string {
+	if r.RawQuery == "" {
+		return r.Path
+	}
+	return r.Path + "?" + r.RawQuery
+}
+
+// Header is a request or response header as the stages see it, on either
+// path. Names are matched without regard to case.
+type Header interface {
+	// Get returns the first value of name, or "".
+	Get(name string) string
+	// Values calls f for each value of name in order, until f returns false.
+	Values(name string, f func(value string) bool)
+	// Range calls f for each field in order, until f returns false. name is
+	// as the implementation stores it (canonical on the net/http path).
+	Range(f func(name, value string) bool)
+	// Set replaces every value of name with value.
+	Set(name, value string)
+	// Add appends a value to name.
+	Add(name, value string)
+	// Del removes every value of name.
+	Del(name string)
+}
+
+// Stage is one step on the way in. Serve inspects r and may change it
+// (the header, Rewrite, Identity). It returns nil to pass r on to the next
+// stage, or a Result that ends the request there.
+//
+// Serve is called concurrently for many requests: a Stage is immutable
+// after it is built, or guards its own state.
+type Stage interface {
+	Serve(r *Request) *Result
+}
+
+// StageFunc adapts a function to a Stage.
+type StageFunc func(r *Request) *Result
+
+// Serve calls f(r).
+func (f StageFunc) Serve(r *Request) *Result { return f(r) }
+
+// OutStage is one step on the way out (custom headers, compression). Respond
+// is called once per response, before its status line and header are
+// written, for responses from the app and from the front door alike. It may
+// change h. It returns a function that wraps the body writer (compression),
+// or nil to leave the body as it is.
+type OutStage interface {
+	Respond(r *Request, status int, h Header) func(BodyWriter) BodyWriter
+}
+
+// BodyWriter is where a response body goes. Flush pushes what was written
+// to the client (streaming); Close ends the body (a compressor writes its
+// trailer). The writer a wrapper receives is closed by the wrapper's Close.
+type BodyWriter interface {
+	io.Writer
+	Flush() error
+	Close() error
+}
+
+// Chain is one application's stages, in IIS's order. The zero Chain (and a
+// nil *Chain) has no stages. A Chain must not be changed once requests use it.
+type Chain struct {
+	// In are the stages on the way in, run in order until one returns a
+	// Result.
+	In []Stage
+	// Out are the stages on the way out, run in order over the response
+	// header; body wrappers are applied in the same order, so the first
+	// OutStage's wrapper is closest to the app.
+	Out []OutStage
+	// Observers are told about every finished request of the application.
+	Observers []Observer
+}
+
+// Serve runs the inbound stages over r. It returns the Result of the stage
+// that ended the request, or nil when r should go on to the app.
+func (c *Chain) Serve(r *Request) *Result {
+	if c == nil {
+		return nil
+	}
+	for _, s := range c.In {
+		if res := s.Serve(r); res != nil {
+			return res
+		}
+	}
+	return nil
+}
+
+// Respond runs the outbound stages over a response's status and header. It
+// returns body unchanged when no stage wraps it.
+func (c *Chain) Respond(r *Request, status int, h Header, body BodyWriter) BodyWriter {
+	if c == nil {
+		return body
+	}
+	for _, s := range c.Out {
+		if wrap := s.Respond(r, status, h); wrap != nil {
+			body = wrap(body)
+		}
+	}
+	return body
+}
+
+// HasOut reports whether any outbound stage is configured.
+func (c *Chain) HasOut() bool { return c != nil && len(c.Out) > 0 }
+
+// Done describes a finished request for the Observers.
+type Done struct {
+	// Request is the request as the stages left it (rewritten path,
+	// identity). Valid only during RequestDone.
+	Request *Request
+	// App is the application's virtual path; empty when no application
+	// took the request (unknown host, no matching path).
+	App string
+	// Start is when the request's header had been read.
+	Start time.Time
+	// Duration is from Start to the last byte of the response.
+	Duration time.Duration
+	// FirstByte is the time from Start to the app's response header; 0 when
+	// the app did not answer.
+	FirstByte time.Duration
+	// Status is the status sent to the client; 499 when the client went
+	// away before a response was complete (ClientGone is then set).
+	Status int
+	// Substatus is IIS's sub-status (5 for 502.5), 0 if none.
+	Substatus int
+	// BytesIn and BytesOut are the request and response body bytes.
+	BytesIn, BytesOut int64
+	// PID is the app process that served the request, 0 if none.
+	PID int
+	// ClientGone is set when the client closed the connection or reset the
+	// stream before the response was complete.
+	ClientGone bool
+	// Upgraded is set for a request that switched protocols (WebSocket).
+	Upgraded bool
+}
+
+// Observer is told about each finished request: the access log, metrics.
+// RequestDone runs on the request's goroutine, after the response: it must
+// be quick and must not keep d or d.Request.
+type Observer interface {
+	RequestDone(d *Done)
+}
+
+// ObserverFunc adapts a function to an Observer.
+type ObserverFunc func(d *Done)
+
+// RequestDone calls f(d).
+func (f ObserverFunc) RequestDone(d *Done) { f(d) }

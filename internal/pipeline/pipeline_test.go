@@ -1,0 +1,110 @@
+package pipeline
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestChainOrderAndStop(t *testing.T) {
+	t.Parallel()
+	var ran []string
+	stage := func(name string, res *Result) Stage {
+		return StageFunc(func(*Request) *Result { ran = append(ran, name); return res })
+	}
+	c := &Chain{In: []Stage{stage("ip", nil), stage("filter", Refuse("filter", 404, 7, "ext")), stage("rewrite", nil)}}
+	res := c.Serve(&Request{})
+	if res == nil || res.Code() != "404.7" {
+		t.Fatalf("result = %+v, want 404.7", res)
+	}
+	if got := strings.Join(ran, ","); got != "ip,filter" {
+		t.Errorf("stages ran %s, want ip,filter (stop at the first result)", got)
+	}
+	var nilChain *Chain
+	if nilChain.Serve(&Request{}) != nil || nilChain.HasOut() {
+		t.Error("a nil chain must pass every request")
+	}
+}
+
+func TestWriteResult(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		res      *Result
+		status   int
+		header   map[string]string
+		contains string
+	}{
+		{"refusal page", Refuse("ip", 403, 6, "10.0.0.1 not allowed"), 403,
+			map[string]string{"Content-Type": "text/html; charset=utf-8"}, "HTTP Error 403.6 - Forbidden"},
+		{"redirect", &Result{Status: 308, Location: "https://a.test/x?y"}, 308,
+			map[string]string{"Location": "https://a.test/x?y", "Content-Length": "0"}, ""},
+		{"custom body", &Result{Status: 418, Body: []byte("teapot"), ContentType: "text/plain", Header: [][2]string{{"X-A", "1"}}}, 418,
+			map[string]string{"Content-Type": "text/plain", "Content-Length": "6", "X-A": "1"}, "teapot"},
+		{"close", &Result{Status: 413, Close: true}, 413, map[string]string{"Connection": "close"}, "HTTP Error 413"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := httptest.NewRecorder()
+			WriteResult(rec, &Request{Proto: "HTTP/1.1"}, tt.res, nil)
+			if rec.Code != tt.status {
+				t.Errorf("status %d, want %d", rec.Code, tt.status)
+			}
+			for k, v := range tt.header {
+				if got := rec.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if !strings.Contains(rec.Body.String(), tt.contains) {
+				t.Errorf("body %q lacks %q", rec.Body.String(), tt.contains)
+			}
+			if strings.Contains(rec.Body.String(), "not allowed") {
+				t.Error("the log reason reached the client")
+			}
+		})
+	}
+}
+
+func TestWriteResultAbort(t *testing.T) {
+	t.Parallel()
+	defer func() {
+		if v := recover(); v == nil || !errors.Is(v.(error), http.ErrAbortHandler) {
+			t.Errorf("recovered %v, want http.ErrAbortHandler", v)
+		}
+	}()
+	WriteResult(httptest.NewRecorder(), &Request{}, &Result{Abort: true}, nil)
+	t.Error("WriteResult returned on Abort")
+}
+
+type subWriter struct {
+	http.ResponseWriter
+	sub int
+	req *Request
+}
+
+func (w *subWriter) SetSubstatus(n int)          { w.sub = n }
+func (w *subWriter) PipelineRequest() *Request   { return w.req }
+func (w *subWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type wrapper struct{ http.ResponseWriter }
+
+func (w wrapper) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func TestUnwrapChain(t *testing.T) {
+	t.Parallel()
+	inner := &subWriter{ResponseWriter: httptest.NewRecorder(), req: &Request{Path: "/x"}}
+	w := wrapper{wrapper{inner}}
+	SetSubstatus(w, 5)
+	if inner.sub != 5 {
+		t.Errorf("substatus = %d, want 5", inner.sub)
+	}
+	if r := RequestFrom(w); r == nil || r.Path != "/x" {
+		t.Errorf("RequestFrom = %+v", r)
+	}
+	if RequestFrom(httptest.NewRecorder()) != nil {
+		t.Error("RequestFrom of a plain writer must be nil")
+	}
+}

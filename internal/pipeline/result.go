@@ -1,0 +1,162 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse/gatehouse/internal/pages"
+)
+
+// Result ends a request in the front door: a refusal (403.6, 404.7, 413), a
+// redirect, a custom response, or an abort. Stages return one; WriteResult
+// is the one place that answers it.
+type Result struct {
+	// Status is the HTTP status, e.g. 403. Ignored when Abort is set.
+	Status int
+	// Substatus is IIS's sub-status (6 for 403.6), shown in the page title
+	// and the access log; 0 for none.
+	Substatus int
+	// Reason says why, for the log line; it is never shown to the client.
+	Reason string
+	// Stage names the stage for the log ("ipSecurity", "requestFiltering").
+	Stage string
+	// Location is the redirect target for a 3xx status.
+	Location string
+	// Header holds extra response fields (name, value), e.g. WWW-Authenticate.
+	Header [][2]string
+	// Body, when non-nil, is sent as is with ContentType instead of the
+	// standard page (URL Rewrite's CustomResponse, a redirect's body).
+	Body        []byte
+	ContentType string
+	// Abort closes the connection (or resets the HTTP/2 or HTTP/3 stream)
+	// without answering (URL Rewrite's AbortRequest).
+	Abort bool
+	// Close asks for the connection to be closed after the answer (a
+	// request whose body is refused and will not be read).
+	Close bool
+}
+
+// Refuse returns a Result for a front-door refusal with the standard page.
+func Refuse(stage string, status, substatus int, reason string) *Result {
+	return &Result{Stage: stage, Status: status, Substatus: substatus, Reason: reason}
+}
+
+// Code returns the status as IIS writes it: "403.6", or "404".
+func (res *Result) Code() string {
+	if res.Substatus == 0 {
+		return strconv.Itoa(res.Status)
+	}
+	return strconv.Itoa(res.Status) + "." + strconv.Itoa(res.Substatus)
+}
+
+// WriteResult answers res on w and writes its log line: the one funnel for
+// every response the front door makes instead of the app. Redirects and
+// custom responses are logged at debug level, refusals at info (they are
+// the client's doing, not the server's). For res.Abort on the net/http path
+// it panics with http.ErrAbortHandler, which net/http turns into a closed
+// connection or a reset stream; the lean path checks Abort itself first.
+// w must not have been written to.
+func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logger) {
+	logResult(r, res, log)
+	SetSubstatus(w, res.Substatus)
+	if res.Abort {
+		panic(http.ErrAbortHandler)
+	}
+	h := w.Header()
+	for _, f := range res.Header {
+		h.Add(f[0], f[1])
+	}
+	if res.Close && r != nil && r.Proto == "HTTP/1.1" {
+		h.Set("Connection", "close")
+	}
+	switch {
+	case res.Body != nil:
+		if res.ContentType != "" {
+			h.Set("Content-Type", res.ContentType)
+		}
+		h.Set("Content-Length", strconv.Itoa(len(res.Body)))
+		if res.Location != "" {
+			h.Set("Location", res.Location)
+		}
+		w.WriteHeader(res.Status)
+		_, _ = w.Write(res.Body)
+	case res.Location != "":
+		h.Set("Location", res.Location)
+		h.Set("Content-Length", "0")
+		w.WriteHeader(res.Status)
+	default:
+		pages.Status(w, res.Status, res.Substatus, "")
+	}
+}
+
+func logResult(r *Request, res *Result, log *slog.Logger) {
+	if log == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if res.Location != "" || (res.Body != nil && res.Status < 400) {
+		level = slog.LevelDebug
+	}
+	if !log.Enabled(context.Background(), level) {
+		return
+	}
+	msg := "request refused"
+	switch {
+	case res.Abort:
+		msg = "request aborted"
+	case res.Status < 400:
+		msg = "request answered by the front door"
+	}
+	attrs := []slog.Attr{slog.String("stage", res.Stage), slog.String("status", res.Code()), slog.String("reason", res.Reason)}
+	if r != nil {
+		attrs = append(attrs, slog.String("site", r.Site), slog.String("app", r.AppPath),
+			slog.String("method", r.Method), slog.String("path", r.Path), slog.String("client", r.ClientIP.String()))
+	}
+	log.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+// substatusSetter is implemented by the front door's ResponseWriter, so the
+// access log can show IIS's sub-status (403.6, 502.5).
+type substatusSetter interface{ SetSubstatus(int) }
+
+// SetSubstatus hands sub to the first writer in w's Unwrap chain that
+// records it (the front door's), for the access log. 0 does nothing.
+func SetSubstatus(w http.ResponseWriter, sub int) {
+	if sub == 0 {
+		return
+	}
+	for w != nil {
+		if s, ok := w.(substatusSetter); ok {
+			s.SetSubstatus(sub)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
+
+// requestCarrier is implemented by the front door's ResponseWriter, which
+// knows the pipeline.Request of the response it writes.
+type requestCarrier interface{ PipelineRequest() *Request }
+
+// RequestFrom returns the Request that the front door described for the
+// response w writes, found through w's Unwrap chain; nil when there is none
+// (a handler called outside the front door, as in tests).
+func RequestFrom(w http.ResponseWriter) *Request {
+	for w != nil {
+		if c, ok := w.(requestCarrier); ok {
+			return c.PipelineRequest()
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
