@@ -43,7 +43,7 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 	var err error
 	for i, s := range p.slots {
 		if s.next != nil { // left by a Recycle whose ctx ended
-			p.retireLocked(s.next, "superseded", false)
+			p.retireLocked(s.next, CauseRecycle, false)
 			s.next = nil
 		}
 		if s.cur == nil {
@@ -51,7 +51,7 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 		}
 		if fixed {
 			olds = append(olds, s.cur)
-			p.retireLocked(s.cur, "recycle", true)
+			p.retireLocked(s.cur, CauseRecycle, true)
 			s.cur = nil
 			continue
 		}
@@ -63,7 +63,7 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 		pr.isNext = true
 		s.next = pr
 		nexts = append(nexts, pr)
-		p.wg.Go(func() { p.runStart(pr) })
+		p.wg.Go(func() { p.run(pr) })
 	}
 	p.broadcastLocked()
 	p.mu.Unlock()
@@ -103,10 +103,10 @@ func (p *Pool) resizeLocked(n int) {
 	}
 	for _, s := range p.slots[n:] {
 		if s.cur != nil {
-			p.retireLocked(s.cur, "fewer processes", true)
+			p.retireLocked(s.cur, CauseRecycle, true)
 		}
 		if s.next != nil {
-			p.retireLocked(s.next, "fewer processes", false)
+			p.retireLocked(s.next, CauseRecycle, false)
 		}
 	}
 	p.slots = p.slots[:n]
@@ -127,7 +127,7 @@ func (p *Pool) idleLoop() {
 			left := idle - time.Since(p.lastUse)
 			if left <= 0 {
 				p.log.Info("app idle; stopping its processes", "idle_timeout", idle)
-				p.stopAllLocked("idle")
+				p.stopAllLocked(CauseIdle)
 				p.broadcastLocked()
 			} else {
 				wait = left

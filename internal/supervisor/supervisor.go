@@ -4,13 +4,16 @@
 // fresh pairing token in ASPNETCORE_TOKEN, restarted on the next request after
 // a crash and cut off after rapidFailsPerMinute failures.
 //
-// A Pool holds Spec.Processes slots. Each running child is owned by exactly one
-// goroutine, which learns of its exit from wait(2), closes the leases'
-// Exited channel at once (so the proxy can retry a GET on a new process),
-// kills what is left of its process group while the exited child still holds
-// the group id (so no other process can be signalled by mistake), reaps it,
-// drains its output and only then frees its slot. Every goroutine a Pool
-// starts ends by Close.
+// A Pool holds Spec.Processes slots. Each child is owned by exactly one
+// goroutine (see owner.go), which spawns it, waits for readiness, serves,
+// drains and stops it; a helper learns of its exit from wait(2) and closes
+// the leases' Exited channel at once (so the proxy can retry a GET on a new
+// process); the owner then kills what is left of its process group while the
+// exited child still holds the group id (so no other process can be
+// signalled by mistake), reaps it, drains its output and only then frees its
+// slot. The owner reports each transition as an Event (events.go) once the
+// pool has applied it under its lock; the pool's log and Spec.Events consume
+// them. Every goroutine a Pool starts ends by Close.
 //
 // Decisions where ANCM leaves a choice (see ancm-reference.md §10):
 //   - Readiness: the port accepts a TCP connection (polled every 50 ms, ANCM
@@ -128,16 +131,26 @@ type Spec struct {
 	// (even by SIGKILL). nil means no keeper: Pdeathsig alone then kills only
 	// the direct child. The Pool does not own it.
 	Keeper *Keeper
+	// Events, if set, is called with every lifecycle event of the pool's
+	// processes (see Event), after the pool has applied it and outside its
+	// lock, on the goroutine that owns the process: events of one process
+	// arrive in order, events of different processes may interleave. It must
+	// not block for long; it may call the Pool's read methods (Processes,
+	// Status). Metrics and status pages hang here. nil means none.
+	Events func(Event)
 }
 
 // ProcessInfo is a snapshot of one process, for status pages and tests.
 type ProcessInfo struct {
 	Slot        int
 	PID         int // 0 while the process is being spawned
+	Port        int
 	Addr        string
-	Started     time.Time
-	State       string // "starting", "ready", "draining", "stopping"
-	Outstanding int
+	Started     time.Time // zero while the process is being spawned
+	Ready       time.Time // zero until it is ready
+	State       string    // "starting", "ready", "draining", "stopping"
+	Outstanding int       // leases not yet released: requests in flight
+	Requests    int       // leases handed out, including those outstanding
 }
 
 // Pool runs the processes of one app. Create it with NewPool; it must not be
@@ -155,21 +168,23 @@ type Pool struct {
 
 	mu sync.Mutex
 	// protects everything below, and the state fields of every process
-	spec      Spec
-	slots     []*slot
-	retiring  map[*process]struct{} // draining or stopping, not yet exited
-	changed   chan struct{}         // closed and replaced on every state change
-	waiters   int                   // Acquire calls waiting
-	stopGen   uint64                // bumped by Stop and Close; waiters from before fail
-	closed    bool
-	rr        int       // round-robin offset for ties in pickLocked
-	lastUse   time.Time // last Acquire or Release, for IdleTimeout
-	failStart time.Time // start of the rapid-fail window
-	failCount int       // failures in the window
-	lastExit  string    // the last failure, for RapidFailError
-	failSeq   uint64    // bumped on each failed start
-	startErr  error     // the last failed start's error
-	refusedAt time.Time // window start when refusal was last logged
+	spec       Spec
+	slots      []*slot
+	retiring   map[*process]struct{} // draining or stopping, not yet exited
+	changed    chan struct{}         // closed and replaced on every state change
+	waiters    int                   // Acquire calls waiting
+	stopGen    uint64                // bumped by Stop and Close; waiters from before fail
+	closed     bool
+	rr         int        // round-robin offset for ties in pickLocked
+	lastUse    time.Time  // last Acquire or Release, for IdleTimeout
+	fails      failWindow // rapid-fail limit
+	failSeq    uint64     // bumped on each failed start
+	startErr   error      // the last failed start's error
+	startErrAt time.Time  // when startErr happened
+	lastExit   ExitInfo   // the last process that was reaped
+	lastReady  time.Time  // when a process last became ready
+	starts     int        // processes spawned
+	crashes    int        // ready processes that exited on their own
 }
 
 // slot is one of the Processes positions. Fields are protected by Pool.mu.
@@ -349,41 +364,17 @@ func (p *Pool) fillLocked() error {
 		}
 		pr := p.newProcessLocked(i, p.spec)
 		s.cur = pr
-		p.wg.Go(func() { p.runStart(pr) })
+		p.wg.Go(func() { p.run(pr) })
 	}
 	return nil
 }
 
-// admitLocked applies the rapid-fail window (ANCM §5.4): a fixed one-minute
-// window, reset lazily at a start attempt; refuse while count > limit.
+// admitLocked applies the rapid-fail window (see failWindow).
 func (p *Pool) admitLocked() error {
-	now := p.now()
-	if p.failStart.IsZero() || now.Sub(p.failStart) >= time.Minute {
-		p.failStart, p.failCount = now, 0
+	if refusal, _ := p.fails.admit(p.now(), p.spec.RapidFailsPerMinute); refusal != nil {
+		return refusal
 	}
-	if p.failCount <= p.spec.RapidFailsPerMinute {
-		return nil
-	}
-	if !p.refusedAt.Equal(p.failStart) {
-		p.refusedAt = p.failStart
-		p.log.Error("rapid fail limit reached; not starting the app until the window ends",
-			"limit", p.spec.RapidFailsPerMinute, "failures", p.failCount, "last_exit", p.lastExit)
-	}
-	return &upstream.RapidFailError{
-		Limit:      p.spec.RapidFailsPerMinute,
-		RetryAfter: p.failStart.Add(time.Minute).Sub(now),
-		LastExit:   p.lastExit,
-	}
-}
-
-// countFailureLocked records a crash or failed start in the window.
-func (p *Pool) countFailureLocked(desc string) {
-	now := p.now()
-	if p.failStart.IsZero() || now.Sub(p.failStart) >= time.Minute {
-		p.failStart, p.failCount = now, 0
-	}
-	p.failCount++
-	p.lastExit = desc
+	return nil
 }
 
 // pickLocked returns the ready process with the fewest outstanding leases,
@@ -421,6 +412,7 @@ func (p *Pool) startingLocked() bool {
 
 func (p *Pool) leaseLocked(pr *process) *upstream.Lease {
 	pr.outstanding++
+	pr.requests++
 	p.lastUse = time.Now()
 	return upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
 }
@@ -443,7 +435,7 @@ func (p *Pool) release(pr *process) {
 func (p *Pool) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	p.stopGen++
-	dones := p.stopAllLocked("stop")
+	dones := p.stopAllLocked(CauseStop)
 	p.broadcastLocked()
 	p.mu.Unlock()
 	return waitAll(ctx, dones)
@@ -459,7 +451,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		p.closed = true
 		p.stopGen++
 		close(p.closing)
-		p.stopAllLocked("close")
+		p.stopAllLocked(CauseShutdown)
 		p.broadcastLocked()
 	}
 	p.mu.Unlock()
@@ -482,12 +474,12 @@ func (p *Pool) Close(ctx context.Context) error {
 
 // stopAllLocked moves every process out of the slots and stops it; it
 // returns their done channels.
-func (p *Pool) stopAllLocked(why string) []<-chan struct{} {
+func (p *Pool) stopAllLocked(cause ExitCause) []<-chan struct{} {
 	var dones []<-chan struct{}
 	for _, s := range p.slots {
 		for _, pr := range []*process{s.cur, s.next} {
 			if pr != nil {
-				p.retireLocked(pr, why, false)
+				p.retireLocked(pr, cause, false)
 			}
 		}
 		s.cur, s.next = nil, nil
@@ -521,8 +513,9 @@ func (p *Pool) Processes() []ProcessInfo {
 		if pr == nil || pr.state == stateExited {
 			return
 		}
-		out = append(out, ProcessInfo{Slot: pr.slot, PID: pr.pid, Addr: pr.addr,
-			Started: pr.started, State: pr.state.String(), Outstanding: pr.outstanding})
+		out = append(out, ProcessInfo{Slot: pr.slot, PID: pr.pid, Port: pr.port, Addr: pr.addr,
+			Started: pr.started, Ready: pr.readyAt, State: pr.state.String(),
+			Outstanding: pr.outstanding, Requests: pr.requests})
 	}
 	for _, s := range p.slots {
 		add(s.cur)

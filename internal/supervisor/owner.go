@@ -1,0 +1,324 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+var errCanceled = errors.New("start canceled")
+
+// run is the owner goroutine of pr: it spawns the process, waits until it is
+// ready, failed or was retired, serves until it exits or is retired, drains
+// and stops it, reaps it and reports every step. Like ANCM V2 it tries a
+// start twice, on a new port, when the process exited while starting and
+// someone else holds the port; the second attempt is a new process in the
+// same slot, owned by the same goroutine.
+func (p *Pool) run(pr *process) {
+	var earlier []byte
+	for attempt := 1; ; attempt++ {
+		if err := p.spawn(pr); err != nil {
+			p.finish(pr)
+			p.startFailed(pr, err)
+			return
+		}
+		res := p.awaitReady(pr)
+		if res == readyOK {
+			switch p.markReady(pr) {
+			case stateReady:
+				pr.result <- nil
+				p.serve(pr)
+				return
+			case stateExited:
+				res = readyExited
+			default:
+				res = readyCanceled
+			}
+		}
+		switch res {
+		case readyCanceled:
+			p.stopSequence(pr)
+			p.reap(pr)
+			p.finish(pr)
+			pr.result <- upstream.ErrShuttingDown
+			return
+		case readyTimeout:
+			p.log.Warn("killing process that did not become ready", "pid", pr.pid, "port", pr.port,
+				"startup_timeout", pr.spec.StartupTimeout)
+			_ = pr.signal(syscall.SIGKILL)
+			p.reap(pr)
+			p.finish(pr)
+			p.startFailed(pr, &upstream.StartError{
+				Command:  pr.command,
+				Reason:   fmt.Sprintf("not listening on port %d after %s", pr.port, pr.spec.StartupTimeout),
+				ExitCode: -1,
+				Output:   string(joinCapped(earlier, pr.out.captured())),
+			})
+			return
+		}
+		// readyExited
+		p.reap(pr)
+		p.finish(pr)
+		out := joinCapped(earlier, pr.out.captured())
+		if attempt == 1 && !pr.fixed && !pr.spec.SocketActivation && !portFree(pr.port) {
+			p.log.Warn("process exited during startup and its port is taken; retrying on a new port",
+				"pid", pr.pid, "port", pr.port)
+			if npr := p.retry(pr); npr != nil {
+				earlier, pr = out, npr
+				continue
+			}
+			pr.result <- upstream.ErrShuttingDown
+			return
+		}
+		se := &upstream.StartError{Command: pr.command, Reason: "process exited during startup",
+			ExitCode: pr.exitCode, Signal: pr.exitSig, Output: string(out)}
+		if pr.exitSig != "" {
+			se.ExitCode = -1
+		}
+		p.startFailed(pr, se)
+		return
+	}
+}
+
+// serve is the ready part of pr's life: it ends when the process exits on
+// its own or, once the pool retires it, after the drain and the stop.
+func (p *Pool) serve(pr *process) {
+	select {
+	case <-pr.exited:
+	case <-pr.stop:
+		p.mu.Lock()
+		draining := pr.state == stateDraining
+		p.mu.Unlock()
+		if draining {
+			p.drain(pr)
+		}
+		p.stopSequence(pr)
+	}
+	p.reap(pr)
+	p.finish(pr)
+}
+
+// drain lets a recycled process finish its leases (until none is
+// outstanding, DrainTimeout, Stop, or its exit) and then marks it stopping.
+func (p *Pool) drain(pr *process) {
+	timer := time.NewTimer(pr.spec.DrainTimeout)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		if pr.outstanding == 0 || pr.state != stateDraining {
+			p.mu.Unlock()
+			break
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+			continue
+		case <-timer.C:
+		case <-pr.drainStop:
+		case <-pr.exited:
+		}
+		break
+	}
+	p.mu.Lock()
+	if pr.state == stateDraining {
+		pr.state = stateStopping
+		pr.closeGoneLocked()
+	}
+	n := pr.outstanding
+	p.mu.Unlock()
+	if n > 0 {
+		p.log.Warn("stopping recycled process with requests in flight", "pid", pr.pid, "outstanding", n)
+	}
+}
+
+// reap waits for the exit, kills what is left of the process group while
+// the exited child still holds the group id (so no other process can be
+// signalled by mistake), reaps the child and drains its output.
+func (p *Pool) reap(pr *process) {
+	<-pr.exited
+	pr.sigMu.Lock()
+	if pr.waitErr == nil {
+		_ = syscall.Kill(-pr.pid, syscall.SIGKILL) // grandchildren; ESRCH when none are left
+	}
+	// Before the reap: the zombie keeps the group id from being reused.
+	pr.spec.Keeper.Remove(pr.pid)
+	_ = pr.cmd.Wait() // the status is read from ProcessState below
+	pr.reaped = true
+	pr.sigMu.Unlock()
+
+	if !pr.out.drain(drainBound) {
+		p.log.Warn("app output still open after the process group was killed; closed it", "pid", pr.pid)
+	}
+	if pr.notify != nil {
+		pr.notify.close()
+	}
+	pr.exitCode, pr.exitSig = exitStatus(pr.cmd.ProcessState)
+	pr.uptime = time.Since(pr.started)
+}
+
+// finish applies pr's end to the pool: out of its slot and the retiring set,
+// a crash counted in the rapid-fail window. It reports the exit (if the
+// process ran) and closes done.
+func (p *Pool) finish(pr *process) {
+	p.mu.Lock()
+	prev := pr.state
+	pr.state = stateExited
+	pr.closeGoneLocked()
+	delete(p.retiring, pr)
+	cause := pr.cause
+	var tripped *upstream.RapidFailError
+	switch prev {
+	case stateReady:
+		cause = CauseCrash
+		if pr.slot < len(p.slots) && p.slots[pr.slot].cur == pr {
+			p.slots[pr.slot].cur = nil
+		}
+		p.crashes++
+		tripped = p.fails.record(p.now(), p.spec.RapidFailsPerMinute, pr.exitDesc())
+	case stateStarting:
+		cause = CauseStartFailure
+	}
+	if pr.pid != 0 {
+		p.lastExit = ExitInfo{PID: pr.pid, Code: pr.exitCode, Signal: pr.exitSig, Cause: cause, Time: time.Now()}
+	}
+	p.broadcastLocked()
+	p.mu.Unlock()
+
+	if pr.pid != 0 {
+		p.emit(&pr.spec, Event{Kind: ProcessExited, Slot: pr.slot, PID: pr.pid, Port: pr.port,
+			Took: pr.uptime, ExitCode: pr.exitCode, Signal: pr.exitSig, Cause: cause})
+	}
+	if tripped != nil {
+		p.emit(&pr.spec, Event{Kind: RapidFailTripped, Slot: pr.slot, PID: pr.pid, Err: tripped})
+	}
+	close(pr.done)
+}
+
+// startFailed takes a failed start out of its slot and, unless it was
+// canceled, records the failure for waiters and the rapid-fail window and
+// reports it.
+func (p *Pool) startFailed(pr *process, err error) {
+	p.mu.Lock()
+	if pr.slot < len(p.slots) {
+		s := p.slots[pr.slot]
+		if s.cur == pr {
+			s.cur = nil
+		}
+		if s.next == pr {
+			s.next = nil
+		}
+	}
+	canceled := pr.canceled || errors.Is(err, errCanceled)
+	var tripped *upstream.RapidFailError
+	if !canceled {
+		p.failSeq++
+		p.startErr = err
+		p.startErrAt = time.Now()
+		desc := err.Error()
+		if pr.pid != 0 {
+			desc = pr.exitDesc()
+		}
+		tripped = p.fails.record(p.now(), p.spec.RapidFailsPerMinute, desc)
+	}
+	p.broadcastLocked()
+	p.mu.Unlock()
+	if canceled {
+		pr.result <- upstream.ErrShuttingDown
+		return
+	}
+	p.emit(&pr.spec, Event{Kind: StartFailed, Slot: pr.slot, PID: pr.pid, Port: pr.port, Err: err})
+	if tripped != nil {
+		p.emit(&pr.spec, Event{Kind: RapidFailTripped, Slot: pr.slot, PID: pr.pid, Err: tripped})
+	}
+	pr.result <- err
+}
+
+// retry replaces pr in its slot with a fresh process for a second
+// attempt, or returns nil if pr was stopped meanwhile.
+func (p *Pool) retry(pr *process) *process {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr.canceled || p.closed || pr.slot >= len(p.slots) {
+		return nil
+	}
+	s := p.slots[pr.slot]
+	npr := p.newProcessLocked(pr.slot, pr.spec)
+	npr.isNext = pr.isNext
+	npr.result = pr.result // Recycle waits on the first attempt's channel
+	switch {
+	case s.cur == pr:
+		s.cur = npr
+	case s.next == pr:
+		s.next = npr
+	default:
+		return nil
+	}
+	return npr
+}
+
+// markReady makes pr ready (or, for Recycle, swaps it in) and returns the
+// state it found: stateReady on success, else what stopped it.
+func (p *Pool) markReady(pr *process) procState {
+	p.mu.Lock()
+	if pr.state != stateStarting {
+		defer p.mu.Unlock()
+		return pr.state
+	}
+	if pr.goneClosed { // exited just as it became ready: a failed start
+		p.mu.Unlock()
+		return stateExited
+	}
+	pr.state = stateReady
+	pr.readyAt = time.Now()
+	p.lastReady = pr.readyAt
+	recycled, replaced := false, 0
+	if pr.isNext && pr.slot < len(p.slots) {
+		s := p.slots[pr.slot]
+		old := s.cur
+		s.cur, s.next = pr, nil
+		pr.isNext = false
+		recycled = true
+		if old != nil {
+			replaced = old.pid
+			p.retireLocked(old, CauseRecycle, true)
+		}
+	}
+	p.broadcastLocked()
+	p.mu.Unlock()
+
+	p.emit(&pr.spec, Event{Kind: ProcessReady, Time: pr.readyAt, Slot: pr.slot, PID: pr.pid, Port: pr.port,
+		Took: pr.readyAt.Sub(pr.started)})
+	if recycled {
+		p.emit(&pr.spec, Event{Kind: ProcessRecycled, Slot: pr.slot, PID: pr.pid, Port: pr.port, Replaced: replaced})
+	}
+	return stateReady
+}
+
+// retireLocked takes pr out of service and tells its owner: a starting
+// process is canceled (the owner stops it), a ready one is drained (if drain
+// and DrainTimeout > 0) and then stopped. Processes already retired are
+// left alone.
+func (p *Pool) retireLocked(pr *process, cause ExitCause, drain bool) {
+	switch pr.state {
+	case stateStarting:
+		pr.state = stateStopping
+		pr.canceled = true
+		pr.closeGoneLocked()
+	case stateReady:
+		if drain && pr.spec.DrainTimeout > 0 {
+			pr.state = stateDraining
+		} else {
+			pr.state = stateStopping
+			pr.closeGoneLocked()
+		}
+	default:
+		return
+	}
+	pr.cause = cause
+	p.retiring[pr] = struct{}{}
+	pr.closeStopLocked()
+}
