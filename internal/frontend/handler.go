@@ -91,8 +91,8 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	if app, ok = s.runStages(site, app, pr, rw); !ok {
 		return
 	}
-	if pr.Rewritten() {
-		applyRewrite(r, pr)
+	if pr.Rewritten() || pr.Path != r.URL.EscapedPath() {
+		applyRewrite(r, pr) // the app gets the path that was routed
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		st.body = countingBody{rc: r.Body, timeout: site.lim.bodyTimeout, ctl: http.NewResponseController(w)}
@@ -142,10 +142,13 @@ func (s *Server) runStages(site *siteRoute, app *appRoute, pr *pipeline.Request,
 	return app, false
 }
 
-// fillRequest describes r for the stages.
+// fillRequest describes r for the stages. Path is cleaned
+// (pipeline.CleanPath): routing, the stages and the app all see the path
+// with dot segments removed, so no two of them can disagree about which
+// application a path belongs to.
 func fillRequest(pr *pipeline.Request, l *listener, r *http.Request, site string) {
 	pr.Method, pr.Host, pr.Proto, pr.RemoteAddr = r.Method, r.Host, r.Proto, r.RemoteAddr
-	pr.Path, pr.RawQuery = r.URL.EscapedPath(), r.URL.RawQuery
+	pr.Path, pr.RawQuery = pipeline.CleanPath(r.URL.EscapedPath()), r.URL.RawQuery
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		pr.ClientIP = ap.Addr().Unmap()
 	}

@@ -124,6 +124,7 @@ type fakeApp struct {
 
 type echo struct {
 	Site, App, Path, Host, Query string
+	RawPath                      string // the escaped path the app received
 	Method, Protocol             string
 	Proto                        int
 	TLS                          bool
@@ -146,7 +147,7 @@ func (a *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	e := echo{Site: a.spec.Site, App: a.spec.Path, Path: r.URL.Path, Host: r.Host, Query: r.URL.RawQuery,
+	e := echo{Site: a.spec.Site, App: a.spec.Path, Path: r.URL.Path, RawPath: r.URL.EscapedPath(), Host: r.Host, Query: r.URL.RawQuery,
 		Proto: r.ProtoMajor, TLS: r.TLS != nil, Body: int(n), Method: r.Method, Protocol: r.Header.Get(":protocol")}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		e.PeerCN = r.TLS.PeerCertificates[0].Subject.CommonName

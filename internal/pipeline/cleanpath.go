@@ -1,0 +1,103 @@
+package pipeline
+
+import "strings"
+
+// CleanPath returns the escaped request path p as Gatehouse routes and
+// forwards it: percent-encoded unreserved characters (RFC 3986 §2.3:
+// ALPHA, DIGIT, "-", ".", "_", "~") decoded, so that "%2e" is a dot and
+// "%61pi" is "api", and dot segments removed (RFC 3986 §5.2.4), so that
+// "/x/../api" and "/x/%2e%2e/api" are "/api". Every other escape is kept
+// as written: "%2F" stays "%2F" and is not a segment separator. A ".."
+// never climbs above the root. A path that does not start with '/' (the
+// "*" of OPTIONS, a CONNECT authority) is returned as is.
+//
+// CleanPath is pure; it does not allocate when p has no escape and no dot
+// segment, the common case.
+func CleanPath(p string) string {
+	if len(p) == 0 || p[0] != '/' || !needsClean(p) {
+		return p
+	}
+	p = decodeUnreserved(p)
+	return removeDotSegments(p)
+}
+
+// needsClean reports whether p holds an escape or a segment that starts
+// with a dot.
+func needsClean(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '%':
+			return true
+		case '.':
+			if p[i-1] == '/' { // i > 0: p starts with '/'
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decodeUnreserved decodes the escapes of unreserved characters in p.
+// Malformed escapes are left as they are.
+func decodeUnreserved(p string) string {
+	if strings.IndexByte(p, '%') < 0 {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) {
+			if h, lo := unhex(p[i+1]), unhex(p[i+2]); h >= 0 && lo >= 0 {
+				if d := byte(h<<4 | lo); unreserved(d) {
+					b.WriteByte(d)
+					i += 2
+					continue
+				}
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
+
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// removeDotSegments applies RFC 3986 §5.2.4 to an absolute path: "." and
+// ".." segments go; a path that ended in one of them ends in '/'.
+func removeDotSegments(p string) string {
+	segs := strings.Split(p[1:], "/")
+	out := segs[:0]
+	for i, s := range segs {
+		last := i == len(segs)-1
+		switch s {
+		case ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, s)
+			continue
+		}
+		if last {
+			out = append(out, "")
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
