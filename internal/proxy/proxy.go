@@ -210,7 +210,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// out.Host is left as in.Host: ANCM preserves the Host header.
 
 	for k := range out.Header {
-		if hasModulePrefix(k) {
+		if hasModulePrefix(k) || underscoreSpoof(k) {
 			delete(out.Header, k)
 		}
 	}

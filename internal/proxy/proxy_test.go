@@ -141,6 +141,13 @@ func TestRequestHeaders(t *testing.T) {
 	req.Header.Set("Te", "trailers")
 	req.Header.Set("Authorization", "Bearer abc")
 	req.Header.Add("Cookie", "a=1")
+	// Underscore spellings that CGI-style servers merge with the real ones.
+	req.Header["X_Forwarded_For"] = []string{"6.6.6.6"}
+	req.Header["x_forwarded_proto"] = []string{"https"}
+	req.Header["MS_ASPNETCORE_TOKEN"] = []string{"forged"}
+	req.Header["Ms_Aspnetcore-User"] = []string{"admin"}
+	req.Header["Transfer_Encoding"] = []string{"chunked"}
+	req.Header["X_Custom_Thing"] = []string{"kept"}
 
 	res, body := get(t, e.front.Client(), req)
 	if res.StatusCode != 200 || body != "ok" {
@@ -163,6 +170,7 @@ func TestRequestHeaders(t *testing.T) {
 		{"proxy-authorization", r.Header.Get("Proxy-Authorization"), ""},
 		{"client cert (plain http)", r.Header.Get("Ms-Aspnetcore-Clientcert"), ""},
 		{"user-agent", r.Header.Get("User-Agent"), "Go-http-client/1.1"},
+		{"other underscore names", r.Header.Get("X_Custom_Thing"), "kept"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -170,7 +178,7 @@ func TestRequestHeaders(t *testing.T) {
 		}
 	}
 	for k, v := range r.Header {
-		if hasModulePrefix(k) && k != "Ms-Aspnetcore-Token" {
+		if hasModulePrefix(k) && k != "Ms-Aspnetcore-Token" || underscoreSpoof(k) {
 			t.Errorf("client header %s: %q reached the app", k, v)
 		}
 	}
