@@ -5,9 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
@@ -72,35 +70,5 @@ func checkWebConfig(file string, stdout io.Writer) error {
 		return configErr(fmt.Errorf("%s: %w", file, err))
 	}
 	fmt.Fprintf(stdout, "program: %s\n", prog)
-	return nil
-}
-
-// cmdSignal asks a running gatehouse, found by its pid file, to reload its
-// configuration (SIGHUP) or recycle its apps (SIGUSR1).
-func cmdSignal(args []string, stderr io.Writer, what string) error {
-	fs := newFlagSet(what, what+" --pid-file FILE", stderr)
-	pidFile := fs.String("pid-file", "", "pid `file` the running gatehouse was started with (serve --pid-file)")
-	if _, _, err := parseArgs(fs, args); err != nil {
-		return flagErr(err)
-	}
-	if *pidFile == "" {
-		fs.Usage()
-		return usageErr("%s needs --pid-file", what)
-	}
-	b, err := os.ReadFile(*pidFile)
-	if err != nil {
-		return fmt.Errorf("read pid file: %w", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return fmt.Errorf("pid file %s: %q is not a process id", *pidFile, strings.TrimSpace(string(b)))
-	}
-	sig := syscall.SIGHUP
-	if what == "recycle" {
-		sig = syscall.SIGUSR1
-	}
-	if err := syscall.Kill(pid, sig); err != nil {
-		return fmt.Errorf("signal gatehouse (pid %d): %w", pid, err)
-	}
 	return nil
 }

@@ -5,8 +5,11 @@
 //	gatehouse serve --config FILE        serve the sites and apps listed in FILE
 //	gatehouse run [flags] -- CMD ARGS…   serve CMD, which listens on $ASPNETCORE_PORT
 //	gatehouse check DIR|FILE             validate a web.config (or site config) and print the settings
-//	gatehouse reload --pid-file FILE     re-read the configuration of a running gatehouse (SIGHUP)
-//	gatehouse recycle --pid-file FILE    restart every app without losing a request (SIGUSR1)
+//	gatehouse status [--json]            show the listeners, apps and processes of a running gatehouse
+//	gatehouse reload                     re-read the configuration of a running gatehouse
+//	gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
+//	gatehouse stop|start SITE/APP        stop an app and keep it down, or start it again
+//	gatehouse version                    print the version
 //
 // Exit codes: 0 success or clean stop; 1 runtime failure (a port can't be
 // bound, …); 2 usage error; 3 invalid configuration.
@@ -64,8 +67,15 @@ const usage = `Usage:
   gatehouse serve --config FILE        serve the sites and apps listed in FILE
   gatehouse run [flags] -- CMD ARGS…   serve CMD (no web.config), which listens on $ASPNETCORE_PORT
   gatehouse check DIR|FILE             validate a web.config or site config, print the effective settings
-  gatehouse reload --pid-file FILE     re-read the configuration of a running gatehouse (sends SIGHUP)
-  gatehouse recycle --pid-file FILE    restart every app without losing a request (sends SIGUSR1)
+  gatehouse status [--json]            show the listeners, apps and processes of a running gatehouse
+  gatehouse reload                     re-read the configuration of a running gatehouse, wait for the outcome
+  gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
+  gatehouse stop SITE/APP              stop an app and keep it down (503) until start
+  gatehouse start SITE/APP             start a stopped app and wait until it is ready
+  gatehouse version                    print the version
+
+The control commands find the running gatehouse by --pid-file FILE (its admin
+socket is beside it) or --admin SOCKET.
 
 Run "gatehouse COMMAND --help" for the flags of a command.
 Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 invalid configuration.
@@ -85,10 +95,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "check":
 		err = cmdCheck(args[1:], stdout, stderr)
-	case "reload":
-		err = cmdSignal(args[1:], stderr, "reload")
-	case "recycle":
-		err = cmdSignal(args[1:], stderr, "recycle")
+	case "status":
+		err = cmdStatus(ctx, args[1:], stdout, stderr)
+	case "reload", "recycle", "stop", "start":
+		err = cmdControl(ctx, args[0], args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		err = cmdVersion(stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

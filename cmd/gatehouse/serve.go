@@ -14,7 +14,9 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
+	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/frontend"
@@ -32,6 +34,8 @@ type serveFlags struct {
 	logLevel    string
 	pidFile     string
 	startAtBoot bool
+	adminSocket string
+	adminAddr   string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
@@ -43,6 +47,8 @@ func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.pidFile, "pid-file", "", "write the process id to `file` (for gatehouse reload/recycle)")
 	fs.BoolVar(&f.startAtBoot, "start-at-boot", false, "start the apps at once instead of on the first request")
+	fs.StringVar(&f.adminSocket, "admin", "", "admin `socket` for gatehouse status/recycle/stop/start/reload (default: beside --pid-file, else $RUNTIME_DIRECTORY/admin.sock or "+admin.RunDir+"/admin.sock when that folder exists; \"off\" for none)")
+	fs.StringVar(&f.adminAddr, "admin-addr", "", "also serve the admin API, health endpoints and metrics on this loopback `address` (127.0.0.1:9090)")
 }
 
 func (f *serveFlags) logger(w io.Writer) (*slog.Logger, error) {
@@ -50,7 +56,7 @@ func (f *serveFlags) logger(w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, usageErr("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationUnits}
 	switch f.logFormat {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -58,6 +64,15 @@ func (f *serveFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageErr("--log-format %q: want text or json", f.logFormat)
+}
+
+// durationUnits writes durations with their unit ("1.5s", "87ms") in
+// both log formats: the JSON handler would write bare nanoseconds.
+func durationUnits(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // parseArgs parses flags that may come before or after the positional
@@ -204,7 +219,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // serve runs the front door until SIGTERM/SIGINT, reloading the site
-// configuration on SIGHUP and recycling every app on SIGUSR1.
+// configuration on SIGHUP and recycling every app on SIGUSR1, with the
+// admin endpoint beside it.
 func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open frontend.OpenFunc, apps *appSet, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -219,12 +235,28 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 		}
 		defer os.Remove(f.pidFile)
 	}
+	ctl := &controller{srv: srv, apps: apps, started: time.Now()}
+	ctl.reload = func(ctx context.Context) error {
+		if f.configFile == "" {
+			log.Info("recycling every app", "why", "reload without a --config file")
+			return apps.recycle(ctx)
+		}
+		return reload(ctx, srv, f.configFile, log)
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// The admin endpoint outlives the front door's shutdown, so /readyz
+	// says 503 while connections drain; it stops once Run returned.
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	if err := startAdmin(adminCtx, &wg, f, ctl, log); err != nil {
+		return err
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	sigCtx, cancelSigs := context.WithCancel(ctx)
 	defer cancelSigs()
 	wg.Go(func() {
@@ -233,18 +265,21 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 			case <-sigCtx.Done():
 				return
 			case s := <-sigs:
-				switch {
-				case s == syscall.SIGUSR1 || (s == syscall.SIGHUP && f.configFile == ""):
+				switch s {
+				case syscall.SIGUSR1:
 					log.Info("recycling every app", "signal", s.String())
-					apps.recycle(sigCtx, log)
-				case s == syscall.SIGHUP:
-					reload(sigCtx, srv, f.configFile, log)
+					if err := apps.recycle(sigCtx); err != nil {
+						log.Error("recycle", "err", err)
+					}
+				case syscall.SIGHUP:
+					_ = ctl.reload(sigCtx) // logged by reload
 				}
 			}
 		}
 	})
 	err = srv.Run(ctx)
 	cancelSigs()
+	stopAdmin()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -270,16 +305,23 @@ func closeKeeper(k *supervisor.Keeper, log *slog.Logger) {
 	}
 }
 
-func reload(ctx context.Context, srv *frontend.Server, file string, log *slog.Logger) {
+// reload re-reads the site configuration file and applies it. It logs one
+// line with the outcome and returns an error wrapping
+// admin.ErrInvalidConfig when the new configuration was rejected (the
+// running one stays in force).
+func reload(ctx context.Context, srv *frontend.Server, file string, log *slog.Logger) error {
+	start := time.Now()
 	cfg, err := siteconfig.Load(file)
 	if err == nil {
 		err = srv.Reload(ctx, cfg)
 	}
+	took := time.Since(start).Round(time.Millisecond)
 	if err != nil {
-		log.Error("reload rejected; the running configuration stays in force", "file", file, "err", err)
-		return
+		log.Error("reload rejected; the running configuration stays in force", "file", file, "err", err, "took", took)
+		return fmt.Errorf("%w; the running configuration stays in force: %w", admin.ErrInvalidConfig, err)
 	}
-	log.Info("configuration reloaded", "file", file)
+	log.Info("configuration reloaded", "file", file, "took", took)
+	return nil
 }
 
 func flagErr(err error) error {
@@ -287,51 +329,4 @@ func flagErr(err error) error {
 		return errHelp
 	}
 	return &exitError{exitUsage, err}
-}
-
-// appSet tracks the open apps, for "recycle every app".
-type appSet struct {
-	mu   sync.Mutex // protects apps
-	apps map[*app.App]struct{}
-}
-
-func (s *appSet) add(a *app.App) frontend.App {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.apps == nil {
-		s.apps = make(map[*app.App]struct{})
-	}
-	s.apps[a] = struct{}{}
-	return trackedApp{a, s}
-}
-
-func (s *appSet) recycle(ctx context.Context, log *slog.Logger) {
-	s.mu.Lock()
-	list := make([]*app.App, 0, len(s.apps))
-	for a := range s.apps {
-		list = append(list, a)
-	}
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, a := range list {
-		wg.Go(func() {
-			if err := a.Recycle(ctx); err != nil {
-				log.Error("recycle", "app", a.Config().Dir, "err", err)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// trackedApp removes itself from its set when closed.
-type trackedApp struct {
-	*app.App
-	set *appSet
-}
-
-func (t trackedApp) Close(ctx context.Context) error {
-	t.set.mu.Lock()
-	delete(t.set.apps, t.App)
-	t.set.mu.Unlock()
-	return t.App.Close(ctx)
 }

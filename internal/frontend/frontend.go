@@ -97,6 +97,8 @@ type Server struct {
 	tlsWatched  map[string]bool
 
 	wg sync.WaitGroup // acceptors, http servers, drains, the cert watcher
+
+	listening chan struct{} // closed by Run once every listener is bound
 }
 
 // New validates cfg, opens every app with open and the access logs, and
@@ -106,7 +108,7 @@ func New(cfg *siteconfig.Config, open OpenFunc, log *slog.Logger) (*Server, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("validate config: %w", err)
 	}
-	s := &Server{log: log, open: open, watchedDirs: map[string]bool{}}
+	s := &Server{log: log, open: open, watchedDirs: map[string]bool{}, listening: make(chan struct{})}
 	p, err := s.prepare(context.Background(), cfg)
 	if err != nil {
 		p.rollback(context.Background())
@@ -372,6 +374,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for key, l := range s.listeners {
 		s.log.Info("listening", "listener", key, "addr", l.raw.Addr().String(), "http3", l.udp != nil)
 	}
+	close(s.listening)
 	s.mu.Unlock()
 
 	<-ctx.Done()

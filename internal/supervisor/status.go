@@ -14,8 +14,9 @@ type ExitInfo struct {
 // PoolStatus is a snapshot of a pool, for status pages.
 type PoolStatus struct {
 	// State is "stopped" (no process), "starting", "ready" (at least one
-	// process ready), "backing-off" (starts refused by the rapid-fail limit)
-	// or "failed" (the last start failed and nothing runs).
+	// process ready), "draining" (only processes being drained or stopped),
+	// "backing-off" (starts refused by the rapid-fail limit) or "failed"
+	// (the last start failed and nothing runs).
 	State     string
 	Processes []ProcessInfo
 	// Starts counts processes spawned; Crashes counts ready processes that
@@ -55,13 +56,15 @@ func (p *Pool) Status() PoolStatus {
 		st.RetryAfter = w.start.Add(failWindowLength).Sub(now)
 		backingOff = true
 	}
-	ready, starting := 0, 0
+	ready, starting, leaving := 0, 0, 0
 	for _, pr := range procs {
 		switch pr.State {
 		case "ready":
 			ready++
 		case "starting":
 			starting++
+		default:
+			leaving++
 		}
 	}
 	switch {
@@ -69,6 +72,8 @@ func (p *Pool) Status() PoolStatus {
 		st.State = "ready"
 	case starting > 0:
 		st.State = "starting"
+	case leaving > 0:
+		st.State = "draining"
 	case backingOff:
 		st.State = "backing-off"
 	case p.startErr != nil && p.lastFailedLocked():

@@ -283,8 +283,8 @@ sites:
 
 	// An invalid new file is refused and the old configuration keeps serving.
 	writeFile(t, cfgFile, cfg+"bogusKey: 1\n")
-	if out, err := exec.Command(gatehouseBin, "reload", "--pid-file", pidFile).CombinedOutput(); err != nil {
-		t.Fatalf("reload: %v\n%s", err, out)
+	if out, err := exec.Command(gatehouseBin, "reload", "--pid-file", pidFile).CombinedOutput(); err == nil {
+		t.Fatalf("rejected reload exited 0:\n%s", out)
 	}
 	waitFor(t, 10*time.Second, "the rejected reload", func() bool {
 		rec := g.logs.find("reload rejected")

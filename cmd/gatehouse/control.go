@@ -1,0 +1,190 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/admin"
+	"github.com/gatehouse/gatehouse/internal/app"
+	"github.com/gatehouse/gatehouse/internal/frontend"
+)
+
+// controller is what the admin endpoint controls: the front door and the
+// apps open in it.
+type controller struct {
+	srv     *frontend.Server
+	apps    *appSet
+	started time.Time
+	// reload re-reads the configuration; an error wrapping
+	// admin.ErrInvalidConfig means it was rejected.
+	reload func(ctx context.Context) error
+}
+
+var _ admin.Controller = (*controller)(nil)
+
+// appName is the name control commands take: "SITE/PATH", "default/".
+func appName(site, path string) string { return site + path }
+
+func (c *controller) Status() admin.Status {
+	st := admin.Status{PID: os.Getpid(), Version: version(), Started: c.started}
+	for _, b := range c.srv.Bindings() {
+		st.Listeners = append(st.Listeners, admin.Listener{Site: b.Site, Binding: b.Name,
+			Scheme: b.Scheme, Host: b.Host, Address: b.Addr})
+	}
+	now := time.Now()
+	for _, a := range c.apps.list() {
+		as := a.Status()
+		ps := as.Pool
+		out := admin.App{Name: appName(as.Site, as.Path), Site: as.Site, Path: as.Path, Dir: as.Dir,
+			State: as.State, Starts: ps.Starts, Restarts: ps.Crashes,
+			LastStartError: ps.LastStartError, RetryAfterSeconds: ps.RetryAfter.Seconds(),
+			Processes: []admin.Process{}}
+		if !ps.LastStartErrorAt.IsZero() {
+			t := ps.LastStartErrorAt
+			out.LastStartErrorAt = &t
+		}
+		if e := ps.LastExit; e.PID != 0 {
+			out.LastExit = &admin.Exit{PID: e.PID, Code: e.Code, Signal: e.Signal, Cause: string(e.Cause), Time: e.Time}
+		}
+		for _, p := range ps.Processes {
+			ap := admin.Process{Slot: p.Slot, PID: p.PID, Port: p.Port, State: p.State, Started: p.Started,
+				Requests: p.Requests, InFlight: p.Outstanding}
+			if !p.Started.IsZero() {
+				ap.UptimeSeconds = now.Sub(p.Started).Seconds()
+			}
+			out.Processes = append(out.Processes, ap)
+		}
+		st.Apps = append(st.Apps, out)
+	}
+	slices.SortFunc(st.Apps, func(a, b admin.App) int { return cmp.Compare(a.Name, b.Name) })
+	return st
+}
+
+func (c *controller) Recycle(ctx context.Context, name string) error {
+	if name == "" {
+		return c.apps.recycle(ctx)
+	}
+	a, err := c.apps.find(name)
+	if err != nil {
+		return err
+	}
+	if err := a.Recycle(ctx); err != nil {
+		return fmt.Errorf("recycle %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *controller) Stop(ctx context.Context, name string) error {
+	a, err := c.apps.find(name)
+	if err != nil {
+		return err
+	}
+	if err := a.Stop(ctx); err != nil {
+		return fmt.Errorf("stop %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *controller) Start(ctx context.Context, name string) error {
+	a, err := c.apps.find(name)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	return nil
+}
+
+func (c *controller) Reload(ctx context.Context) error { return c.reload(ctx) }
+
+func (c *controller) Ready() error {
+	if !c.srv.Serving() {
+		return errors.New("not serving: starting or shutting down")
+	}
+	return nil
+}
+
+// appSet tracks the open apps, for the control commands.
+type appSet struct {
+	mu   sync.Mutex // protects apps
+	apps map[*app.App]struct{}
+}
+
+func (s *appSet) add(a *app.App) frontend.App {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.apps == nil {
+		s.apps = make(map[*app.App]struct{})
+	}
+	s.apps[a] = struct{}{}
+	return trackedApp{a, s}
+}
+
+func (s *appSet) list() []*app.App {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := make([]*app.App, 0, len(s.apps))
+	for a := range s.apps {
+		list = append(list, a)
+	}
+	return list
+}
+
+// find returns the app called name: "SITE/PATH"; a bare "SITE" is its root
+// app. Case does not matter, as in IIS paths.
+func (s *appSet) find(name string) (*app.App, error) {
+	want := name
+	if !strings.Contains(want, "/") {
+		want += "/"
+	}
+	if len(want) > 1 && strings.HasSuffix(want, "/") && strings.Count(want, "/") > 1 {
+		want = strings.TrimSuffix(want, "/")
+	}
+	var names []string
+	for _, a := range s.list() {
+		n := appName(a.Site(), a.Path())
+		if strings.EqualFold(n, want) {
+			return a, nil
+		}
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return nil, fmt.Errorf("%w %q; the apps are: %s", admin.ErrNotFound, name, strings.Join(names, ", "))
+}
+
+// recycle recycles every app at once and returns their errors joined.
+func (s *appSet) recycle(ctx context.Context) error {
+	list := s.list()
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, a := range list {
+		wg.Go(func() {
+			if err := a.Recycle(ctx); err != nil {
+				errs[i] = fmt.Errorf("recycle %s: %w", appName(a.Site(), a.Path()), err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// trackedApp removes itself from its set when closed.
+type trackedApp struct {
+	*app.App
+	set *appSet
+}
+
+func (t trackedApp) Close(ctx context.Context) error {
+	t.set.mu.Lock()
+	delete(t.set.apps, t.App)
+	t.set.mu.Unlock()
+	return t.App.Close(ctx)
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/admin"
+)
+
+// ctlFlags find the running gatehouse, as reload and recycle always have.
+type ctlFlags struct {
+	pidFile string
+	socket  string
+	timeout time.Duration
+}
+
+func (f *ctlFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.pidFile, "pid-file", "", "pid `file` the running gatehouse was started with (serve --pid-file); its admin socket is beside it")
+	fs.StringVar(&f.socket, "admin", "", "admin `socket` of the running gatehouse (serve --admin)")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for the outcome")
+}
+
+// client returns the admin client for the flags, or ("", nil) when no
+// admin socket can be found (then only the pid-file signal path is left).
+func (f *ctlFlags) client() (*admin.Client, error) {
+	path := f.socket
+	if path == "" {
+		path = admin.DefaultSocket(f.pidFile)
+	}
+	if path == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		if f.socket != "" || !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("admin socket: %w", err)
+		}
+		return nil, nil
+	}
+	return &admin.Client{Socket: path}, nil
+}
+
+// callErr turns a failed control call into the exit code scripts see: 3
+// for a rejected configuration, 1 otherwise.
+func callErr(err error) error {
+	if errors.Is(err, admin.ErrInvalidConfig) {
+		return configErr(err)
+	}
+	return err
+}
+
+// cmdControl runs recycle, stop, start or reload against the running
+// gatehouse over its admin socket and waits for the outcome. Without an
+// admin socket, reload and recycle of every app fall back to signalling the
+// pid in --pid-file (SIGHUP, SIGUSR1) once it is checked to be a gatehouse;
+// the outcome is then only in gatehouse's log.
+func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io.Writer) error {
+	synopsis := map[string]string{
+		"recycle": "recycle [SITE/APP] [--pid-file FILE | --admin SOCKET]\n\nRestarts the app's processes (every app without SITE/APP) without losing a\nrequest, and waits until the new ones serve.",
+		"stop":    "stop SITE/APP [--pid-file FILE | --admin SOCKET]\n\nStops the app's processes and keeps it down (503) until gatehouse start.",
+		"start":   "start SITE/APP [--pid-file FILE | --admin SOCKET]\n\nStarts a stopped app and waits until it is ready.",
+		"reload":  "reload [--pid-file FILE | --admin SOCKET]\n\nRe-reads the --config file of the running gatehouse (without one: recycles\nevery app) and exits 3 if the new configuration was rejected.",
+	}[op]
+	var f ctlFlags
+	fset := newFlagSet(op, synopsis, stderr)
+	f.register(fset)
+	pos, _, err := parseArgs(fset, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	var name string
+	switch {
+	case len(pos) == 1 && op != "reload":
+		name = pos[0]
+	case len(pos) == 0 && (op == "reload" || op == "recycle"):
+	default:
+		fset.Usage()
+		return usageErr("%s: wrong arguments %q", op, pos)
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		if f.pidFile == "" {
+			fset.Usage()
+			return usageErr("%s: no admin socket found; pass --admin SOCKET or --pid-file FILE", op)
+		}
+		if name != "" || (op != "reload" && op != "recycle") {
+			return fmt.Errorf("%s needs the admin socket of the running gatehouse, and %s has none beside it", op, f.pidFile)
+		}
+		return signalGatehouse(f.pidFile, op, stdout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	if err := c.Control(ctx, op, name); err != nil {
+		return callErr(err)
+	}
+	what := "every app"
+	if name != "" {
+		what = name
+	}
+	switch op {
+	case "reload":
+		fmt.Fprintln(stdout, "reloaded")
+	default:
+		fmt.Fprintf(stdout, "%s: %s done\n", what, op)
+	}
+	return nil
+}
+
+// signalGatehouse sends SIGHUP (reload) or SIGUSR1 (recycle) to the pid in
+// pidFile, once /proc says that pid runs gatehouse: a stale pid file must
+// not make it signal whatever process got the pid since.
+func signalGatehouse(pidFile, op string, stdout io.Writer) error {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return fmt.Errorf("read pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("pid file %s: %q is not a process id", pidFile, strings.TrimSpace(string(b)))
+	}
+	if err := isGatehouse(pid); err != nil {
+		return fmt.Errorf("pid file %s: %w; not signalling it", pidFile, err)
+	}
+	sig, name := syscall.SIGHUP, "SIGHUP"
+	if op == "recycle" {
+		sig, name = syscall.SIGUSR1, "SIGUSR1"
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("signal gatehouse (pid %d): %w", pid, err)
+	}
+	fmt.Fprintf(stdout, "sent %s to gatehouse (pid %d); the outcome is in its log\n", name, pid)
+	return nil
+}

@@ -1,0 +1,178 @@
+// Package admin is Gatehouse's control endpoint: an HTTP API served on a
+// Unix socket (access by file permissions, not the network) and optionally
+// on a loopback TCP address, which `gatehouse status`, `recycle`, `stop`,
+// `start` and `reload` talk to, and which carries the health endpoints and
+// the Prometheus metrics.
+//
+//	GET  /v1/status             Status as JSON
+//	POST /v1/recycle?app=S/P    recycle one app (no app: every app), wait for the outcome
+//	POST /v1/stop?app=S/P       stop one app and keep it down
+//	POST /v1/start?app=S/P      start a stopped app, wait until it is ready
+//	POST /v1/reload             re-read the configuration, wait for the outcome
+//	GET  /healthz               200 while the process serves (liveness)
+//	GET  /readyz                200 while the front door accepts requests, 503 otherwise
+//	GET  /metrics               Prometheus exposition (when Server.Metrics is set)
+//
+// Control calls answer 200 {"ok":true} or an error status with
+// {"error":"…","kind":"…"}: 404 "not_found" for an unknown app, 422
+// "config" for a rejected configuration, 500 "failed" otherwise. The
+// caller waits for the outcome; the request's context bounds the wait.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Errors a Controller wraps so the API can say what kind of failure it was.
+var (
+	// ErrNotFound: no app of that name.
+	ErrNotFound = errors.New("no such app")
+	// ErrInvalidConfig: the configuration was rejected; what runs is unchanged.
+	ErrInvalidConfig = errors.New("configuration rejected")
+)
+
+// Controller is what the admin endpoint controls: the running front door
+// and its apps. App names are "SITE/PATH" ("default/", "shop/api"); a bare
+// site name means its root app. Each method returns when the operation is
+// done or ctx ends.
+type Controller interface {
+	// Status returns a snapshot of the listeners, apps and processes.
+	Status() Status
+	// Recycle replaces the processes of app ("" = every app), overlapped.
+	Recycle(ctx context.Context, app string) error
+	// Stop stops app and keeps it down until Start.
+	Stop(ctx context.Context, app string) error
+	// Start starts app and waits until it is ready.
+	Start(ctx context.Context, app string) error
+	// Reload re-reads the configuration. An error wrapping
+	// ErrInvalidConfig means it was rejected and the old one stays.
+	Reload(ctx context.Context) error
+	// Ready returns nil while the front door accepts requests.
+	Ready() error
+}
+
+// Server serves the admin API. Its zero value is not usable: set
+// Controller. It must not be copied after first use.
+type Server struct {
+	// Controller carries out the calls. Required.
+	Controller Controller
+	// Metrics, if set, serves GET /metrics.
+	Metrics http.Handler
+	// Log receives errors of the HTTP server; nil means none.
+	Log *slog.Logger
+}
+
+// Handler returns the admin API as an http.Handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Controller.Status())
+	})
+	control := func(f func(ctx context.Context, app string) error) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			reply(w, f(r.Context(), r.URL.Query().Get("app")))
+		}
+	}
+	mux.HandleFunc("POST /v1/recycle", control(s.Controller.Recycle))
+	mux.HandleFunc("POST /v1/stop", control(s.Controller.Stop))
+	mux.HandleFunc("POST /v1/start", control(s.Controller.Start))
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, s.Controller.Reload(r.Context()))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.Controller.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(err.Error() + "\n"))
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
+	return mux
+}
+
+// Serve serves the admin API on ln until ctx ends, then closes ln and
+// waits (at most 5 s) for control calls in progress; their contexts are
+// canceled. It returns nil after ctx ended.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var errLog *slog.Logger
+	if s.Log != nil {
+		errLog = s.Log
+	} else {
+		errLog = slog.New(slog.DiscardHandler)
+	}
+	srv := &http.Server{
+		Handler: s.Handler(),
+		// Local clients send small requests at once; a control call may run
+		// long (a recycle waits for startupTimeLimit and the drain), so no
+		// write timeout.
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(errLog.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }() // ends when srv is shut down below
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// reply answers a control call.
+type replyBody struct {
+	OK    bool   `json:"ok,omitempty"`
+	Error string `json:"error,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+}
+
+// Kinds of failure in replies.
+const (
+	KindNotFound = "not_found"
+	KindConfig   = "config"
+	KindFailed   = "failed"
+)
+
+func reply(w http.ResponseWriter, err error) {
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, replyBody{OK: true})
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, http.StatusNotFound, replyBody{Error: err.Error(), Kind: KindNotFound})
+	case errors.Is(err, ErrInvalidConfig):
+		writeJSON(w, http.StatusUnprocessableEntity, replyBody{Error: err.Error(), Kind: KindConfig})
+	default:
+		writeJSON(w, http.StatusInternalServerError, replyBody{Error: err.Error(), Kind: KindFailed})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away: nothing to do
+}

@@ -1,0 +1,114 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Client talks to a running Gatehouse's admin endpoint.
+type Client struct {
+	// Socket is the admin socket's path; Addr a loopback host:port used
+	// when Socket is "".
+	Socket string
+	Addr   string
+}
+
+// CallError is a control call that Gatehouse answered with a failure.
+type CallError struct {
+	// Kind is KindNotFound, KindConfig or KindFailed.
+	Kind string
+	Msg  string
+}
+
+func (e *CallError) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrNotFound) and errors.Is(err,
+// ErrInvalidConfig) work across the socket.
+func (e *CallError) Is(target error) bool {
+	return (target == ErrNotFound && e.Kind == KindNotFound) ||
+		(target == ErrInvalidConfig && e.Kind == KindConfig)
+}
+
+func (c *Client) http() (*http.Client, string) {
+	if c.Socket == "" {
+		return &http.Client{}, "http://" + c.Addr
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", c.Socket)
+		},
+		DisableKeepAlives: true,
+	}
+	return &http.Client{Transport: tr}, "http://gatehouse"
+}
+
+// where names the endpoint in errors.
+func (c *Client) where() string {
+	if c.Socket != "" {
+		return "admin socket " + c.Socket
+	}
+	return "admin address " + c.Addr
+}
+
+func (c *Client) do(ctx context.Context, method, path string, out any) error {
+	hc, base := c.http()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach gatehouse at %s: %w", c.where(), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("read the answer from %s: %w", c.where(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var r replyBody
+		if json.Unmarshal(body, &r) == nil && r.Error != "" {
+			return &CallError{Kind: r.Kind, Msg: r.Error}
+		}
+		return fmt.Errorf("%s answered %s: %s", c.where(), resp.Status, strings.TrimSpace(string(body)))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decode the answer from %s: %w", c.where(), err)
+	}
+	return nil
+}
+
+// Status fetches the status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var st Status
+	if err := c.do(ctx, http.MethodGet, "/v1/status", &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Control runs a control call ("recycle", "stop", "start", "reload") on app
+// ("" for none or every app) and waits for its outcome.
+func (c *Client) Control(ctx context.Context, op, app string) error {
+	switch op {
+	case "recycle", "stop", "start", "reload":
+	default:
+		return errors.New("unknown control call " + op)
+	}
+	path := "/v1/" + op
+	if app != "" {
+		path += "?app=" + url.QueryEscape(app)
+	}
+	return c.do(ctx, http.MethodPost, path, nil)
+}

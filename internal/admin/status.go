@@ -1,0 +1,76 @@
+package admin
+
+import "time"
+
+// Status is what `gatehouse status` shows: the Gatehouse process, its
+// listeners and every app with its processes. It is the JSON of GET
+// /v1/status; fields are only ever added.
+type Status struct {
+	PID       int        `json:"pid"`
+	Version   string     `json:"version"`
+	Started   time.Time  `json:"started"`
+	Listeners []Listener `json:"listeners"`
+	Apps      []App      `json:"apps"`
+}
+
+// Listener is one bound socket and the bindings served on it.
+type Listener struct {
+	// Site and Binding name the configured binding.
+	Site    string `json:"site"`
+	Binding string `json:"binding"`
+	// Scheme is "http" or "https"; Host the host name the binding answers
+	// ("" = any).
+	Scheme string `json:"scheme"`
+	Host   string `json:"host,omitempty"`
+	// Address is the bound address, "0.0.0.0:443"; "" before binding.
+	Address string `json:"address"`
+}
+
+// App is one mounted application.
+type App struct {
+	// Name is "SITE/PATH", what the control commands take.
+	Name string `json:"name"`
+	Site string `json:"site"`
+	Path string `json:"path"`
+	Dir  string `json:"dir"`
+	// State is one of stopped, starting, ready, draining, offline,
+	// backing-off, failed.
+	State string `json:"state"`
+	// Starts counts processes started; Restarts counts the ones that
+	// replaced a crashed process (crashes of ready processes).
+	Starts   int `json:"starts"`
+	Restarts int `json:"restarts"`
+	// LastExit is the last process that ended; nil if none has.
+	LastExit *Exit `json:"last_exit,omitempty"`
+	// LastStartError is the last failed start's reason and LastStartErrorAt
+	// its time.
+	LastStartError   string     `json:"last_start_error,omitempty"`
+	LastStartErrorAt *time.Time `json:"last_start_error_at,omitempty"`
+	// RetryAfterSeconds is how long starts are still refused (backing-off).
+	RetryAfterSeconds float64   `json:"retry_after_seconds,omitempty"`
+	Processes         []Process `json:"processes"`
+}
+
+// Exit is how a process ended.
+type Exit struct {
+	PID int `json:"pid"`
+	// Code is the exit status, -1 when Signal ended it.
+	Code   int       `json:"code"`
+	Signal string    `json:"signal,omitempty"`
+	Cause  string    `json:"cause"`
+	Time   time.Time `json:"time"`
+}
+
+// Process is one app process.
+type Process struct {
+	Slot  int    `json:"slot"`
+	PID   int    `json:"pid"`
+	Port  int    `json:"port"`
+	State string `json:"state"`
+	// Started is when it was spawned; UptimeSeconds the time since.
+	Started       time.Time `json:"started"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	// Requests counts requests given to it; InFlight those not finished.
+	Requests int `json:"requests"`
+	InFlight int `json:"in_flight"`
+}

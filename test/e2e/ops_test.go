@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ghctl runs a gatehouse control command and returns its exit code and
+// combined output.
+func ghctl(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	out, err := exec.Command(gatehouseBin, args...).CombinedOutput()
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+		return ee.ExitCode(), string(out)
+	}
+	if err != nil {
+		t.Fatalf("gatehouse %v: %v", args, err)
+	}
+	return 0, string(out)
+}
+
+// opsStatus is the part of `gatehouse status --json` the tests read.
+type opsStatus struct {
+	PID       int `json:"pid"`
+	Listeners []struct {
+		Site    string `json:"site"`
+		Address string `json:"address"`
+	} `json:"listeners"`
+	Apps []struct {
+		Name     string `json:"name"`
+		State    string `json:"state"`
+		Starts   int    `json:"starts"`
+		Restarts int    `json:"restarts"`
+		LastExit *struct {
+			PID   int    `json:"pid"`
+			Code  int    `json:"code"`
+			Cause string `json:"cause"`
+		} `json:"last_exit"`
+		LastStartError string `json:"last_start_error"`
+		Processes      []struct {
+			PID      int     `json:"pid"`
+			Port     int     `json:"port"`
+			State    string  `json:"state"`
+			Uptime   float64 `json:"uptime_seconds"`
+			Requests int     `json:"requests"`
+			InFlight int     `json:"in_flight"`
+		} `json:"processes"`
+	} `json:"apps"`
+}
+
+func statusJSON(t *testing.T, pidFile string) opsStatus {
+	t.Helper()
+	code, out := ghctl(t, "status", "--json", "--pid-file", pidFile)
+	if code != 0 {
+		t.Fatalf("gatehouse status --json: exit %d\n%s", code, out)
+	}
+	var st opsStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status JSON: %v\n%s", err, out)
+	}
+	if len(st.Apps) != 1 {
+		t.Fatalf("status has %d apps, want 1:\n%s", len(st.Apps), out)
+	}
+	return st
+}
+
+// TestStatusAndControl drives status, recycle, stop and start over the
+// admin socket found beside the pid file, after real traffic, a crash and
+// a recycle.
+func TestStatusAndControl(t *testing.T) {
+	t.Parallel()
+	dir := writeApp(t, testappAttrs(""), "")
+	pidFile := filepath.Join(t.TempDir(), "gh.pid")
+	g := start(t, dir, "serve", "--pid-file", pidFile, dir)
+	sock := strings.TrimSuffix(pidFile, ".pid") + ".sock"
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("admin socket %s: %v %v, want a socket with mode 0660", sock, fi, err)
+	}
+
+	p1 := g.pid()
+	g.crash()
+	waitFor(t, 5*time.Second, "crashed app to be gone", func() bool { return !alive(p1) })
+	p2 := g.pid()
+	if code, out := ghctl(t, "recycle", "--pid-file", pidFile); code != 0 || !strings.Contains(out, "done") {
+		t.Fatalf("gatehouse recycle: exit %d\n%s", code, out)
+	}
+	// recycle returns once the replacement serves and the old one is gone.
+	if alive(p2) {
+		t.Errorf("recycled process %d still alive after gatehouse recycle returned", p2)
+	}
+	p3 := g.pid()
+	for range 3 {
+		g.mustGet("/")
+	}
+
+	st := statusJSON(t, pidFile)
+	a := st.Apps[0]
+	if a.Name != "default/" || a.State != "ready" || a.Starts != 3 || a.Restarts != 1 {
+		t.Errorf("app status = %+v, want default/ ready, 3 starts, 1 restart", a)
+	}
+	if a.LastExit == nil || a.LastExit.PID != p2 || a.LastExit.Cause != "recycle" {
+		t.Errorf("last exit = %+v, want pid %d cause recycle", a.LastExit, p2)
+	}
+	if len(a.Processes) != 1 {
+		t.Fatalf("processes = %+v, want 1", a.Processes)
+	}
+	if p := a.Processes[0]; p.PID != p3 || p.Port == 0 || p.State != "ready" || p.Requests != 4 || p.InFlight != 0 || p.Uptime <= 0 {
+		t.Errorf("process = %+v, want pid %d ready with 4 requests (pid + 3)", p, p3)
+	}
+	if st.PID != g.cmd.Process.Pid || len(st.Listeners) != 1 || "http://"+st.Listeners[0].Address != g.base {
+		t.Errorf("status pid %d listeners %+v, want pid %d listening on %s", st.PID, st.Listeners, g.cmd.Process.Pid, g.base)
+	}
+
+	code, table := ghctl(t, "status", "--pid-file", pidFile)
+	for _, want := range []string{"default/", "ready", strconv.Itoa(p3), "recycle", "IN FLIGHT", strings.TrimPrefix(g.base, "http://")} {
+		if code != 0 || !strings.Contains(table, want) {
+			t.Errorf("status table (exit %d) lacks %q:\n%s", code, want, table)
+		}
+	}
+
+	if code, out := ghctl(t, "stop", "default/", "--admin", sock); code != 0 {
+		t.Fatalf("gatehouse stop: exit %d\n%s", code, out)
+	}
+	if alive(p3) || len(processesIn(dir)) != 0 {
+		t.Errorf("app still running after gatehouse stop returned")
+	}
+	if code, _, _ := g.get("/"); code != http.StatusServiceUnavailable {
+		t.Errorf("request to a stopped app = %d, want 503", code)
+	}
+	if len(processesIn(dir)) != 0 {
+		t.Errorf("a request started the stopped app")
+	}
+	if st := statusJSON(t, pidFile); st.Apps[0].State != "stopped" {
+		t.Errorf("state after stop = %q, want stopped", st.Apps[0].State)
+	}
+	if code, out := ghctl(t, "start", "default", "--pid-file", pidFile); code != 0 {
+		t.Fatalf("gatehouse start: exit %d\n%s", code, out)
+	}
+	if len(processesIn(dir)) == 0 {
+		t.Errorf("no app process after gatehouse start returned")
+	}
+	g.mustGet("/")
+
+	if code, out := ghctl(t, "stop", "nosuch/app", "--pid-file", pidFile); code != 1 || !strings.Contains(out, "no such app") || !strings.Contains(out, "default/") {
+		t.Errorf("stop of an unknown app: exit %d, want 1 naming the apps:\n%s", code, out)
+	}
+}
+
+// TestControlFailuresExitNonZero: a start that fails and a reload that is
+// rejected exit non-zero with the reason.
+func TestControlFailuresExitNonZero(t *testing.T) {
+	t.Parallel()
+	dir := writeApp(t, testappAttrs("-exit-at-start 7"), "")
+	pidFile := filepath.Join(t.TempDir(), "gh.pid")
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	cfg := "sites:\n  - name: shop\n    bindings:\n      - {scheme: http, address: 127.0.0.1, port: 0}\n    applications:\n      - {path: /, dir: " + dir + "}\n"
+	writeFile(t, cfgFile, cfg)
+	start(t, dir, "serve", "--config", cfgFile, "--pid-file", pidFile)
+
+	code, out := ghctl(t, "start", "shop/", "--pid-file", pidFile)
+	if code != 1 || !strings.Contains(out, "exit code 7") {
+		t.Errorf("start of an app that exits at start: exit %d, want 1 with the exit code:\n%s", code, out)
+	}
+	st := statusJSON(t, pidFile)
+	if a := st.Apps[0]; a.State != "failed" || !strings.Contains(a.LastStartError, "exit code 7") {
+		t.Errorf("status after the failed start = %+v, want failed with the start error", a)
+	}
+
+	writeFile(t, cfgFile, cfg+"bogusKey: 1\n")
+	code, out = ghctl(t, "reload", "--pid-file", pidFile)
+	if code != 3 || !strings.Contains(out, "gatehouse.yaml:") {
+		t.Errorf("rejected reload: exit %d, want 3 with file:line:\n%s", code, out)
+	}
+	writeFile(t, cfgFile, cfg)
+	if code, out := ghctl(t, "reload", "--pid-file", pidFile); code != 0 {
+		t.Errorf("valid reload: exit %d\n%s", code, out)
+	}
+}
+
+// TestSignalPathChecksPid: without an admin socket, reload signals the pid
+// in the pid file only if it is a gatehouse; a stale pid file naming
+// another program is refused and that program is left alone.
+func TestSignalPathChecksPid(t *testing.T) {
+	t.Parallel()
+	other := exec.Command("sleep", "60")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	pidFile := filepath.Join(t.TempDir(), "gh.pid")
+	writeFile(t, pidFile, strconv.Itoa(other.Process.Pid)+"\n")
+	code, out := ghctl(t, "reload", "--pid-file", pidFile)
+	if code != 1 || !strings.Contains(out, "not a gatehouse") {
+		t.Errorf("reload with a pid file naming sleep: exit %d, want 1 saying it is not a gatehouse:\n%s", code, out)
+	}
+	if err := other.Process.Signal(syscall.Signal(0)); err != nil || !alive(other.Process.Pid) {
+		t.Errorf("the other program was signalled: %v", err)
+	}
+
+	// A real gatehouse without an admin socket is signalled.
+	dir := writeApp(t, testappAttrs(""), "")
+	pidFile2 := filepath.Join(t.TempDir(), "gh.pid")
+	g := start(t, dir, "serve", "--pid-file", pidFile2, "--admin", "off", dir)
+	p1 := g.pid()
+	code, out = ghctl(t, "recycle", "--pid-file", pidFile2)
+	if code != 0 || !strings.Contains(out, "SIGUSR1") {
+		t.Fatalf("recycle through the signal path: exit %d\n%s", code, out)
+	}
+	waitFor(t, 20*time.Second, "the signalled recycle", func() bool { return !alive(p1) })
+}
+
+// TestVersion: gatehouse version and --version print the module version
+// from the build info.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"version", "--version"} {
+		code, out := ghctl(t, arg)
+		if code != 0 || !strings.HasPrefix(out, "gatehouse ") || !strings.Contains(out, "go1.") {
+			t.Errorf("gatehouse %s: exit %d %q", arg, code, out)
+		}
+	}
+}
