@@ -58,6 +58,12 @@ func checkWebConfig(file string, stdout io.Writer) error {
 	if err := cfg.WriteSettings(stdout); err != nil {
 		return err
 	}
+	for _, s := range cfg.Sections {
+		fmt.Fprintf(stdout, "section: %s\n", s)
+	}
+	for _, u := range cfg.Unsupported {
+		fmt.Fprintf(stdout, "not supported: %s\n", u)
+	}
 	// The program is looked up the way a start will, so a missing runtime
 	// shows here rather than as a 502.5 later. %VAR% that only exist at
 	// start (the port) are filled with placeholders.

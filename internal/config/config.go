@@ -115,6 +115,20 @@ type App struct {
 	// starts instead of on the first request.
 	StartAtBoot bool
 
+	// Rewrite is the <rewrite> section (URL Rewrite inbound rules and
+	// maps); nil when the file has none. See package rewrite.
+	Rewrite *Rewrite
+	// HTTPRedirect is the <httpRedirect> section; nil when the file has none.
+	HTTPRedirect *HTTPRedirect
+	// Sections lists the <system.webServer> sections besides <aspNetCore>
+	// that the app's front door carries out, as "name (summary)", in file
+	// order; "gatehouse check" prints them.
+	Sections []string
+	// Unsupported lists elements of the file that Gatehouse reads but does
+	// not carry out, each "file:line: <element>: why"; "gatehouse check"
+	// prints them and loading logs them. Nothing is silently ignored.
+	Unsupported []string
+
 	// Set records which settings the source gave explicitly, keyed by the
 	// web.config name as spelled in the field comments above (attribute
 	// "startupTimeLimit", handlerSetting "drainTimeout", …). Unset names keep

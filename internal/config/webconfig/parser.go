@@ -165,8 +165,13 @@ func (p *parser) section(t token, se xml.StartElement) error {
 		return p.children(p.section)
 	case "system.webServer":
 		return p.children(func(t token, se xml.StartElement) error {
-			if se.Name.Local == "aspNetCore" {
+			switch se.Name.Local {
+			case "aspNetCore":
 				return p.aspNetCore(t, se)
+			case "rewrite":
+				return p.rewrite(t, se)
+			case "httpRedirect":
+				return p.httpRedirect(t, se)
 			}
 			return p.skip()
 		})

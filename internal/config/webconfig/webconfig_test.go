@@ -22,13 +22,20 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 var testEnv = []string{"GATEHOUSE_TEST_USER=alice", "HOME=/home/alice", "ASPNETCORE_PORT=1"}
 
 // goldenJSON renders app for a golden file: durations as Go strings, dir
-// replaced by $DIR.
+// replaced by $DIR, nil pointers and empty slices (sections the file
+// lacks) left out.
 func goldenJSON(t *testing.T, app *config.App, dir string) []byte {
 	t.Helper()
 	m := map[string]any{}
 	v := reflect.ValueOf(app).Elem()
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
+		switch fv := v.Field(i); fv.Kind() {
+		case reflect.Pointer, reflect.Slice:
+			if fv.IsNil() || fv.Kind() == reflect.Slice && fv.Len() == 0 {
+				continue
+			}
+		}
 		if d, ok := v.Field(i).Interface().(time.Duration); ok {
 			m[f.Name] = d.String()
 		} else {

@@ -1,0 +1,136 @@
+package config
+
+// Rewrite is the <system.webServer><rewrite> section of a web.config (or the
+// <globalRules> of a site-level rules file): inbound rules and rewrite maps as
+// written, with the line of each element for errors. Package rewrite compiles
+// it into a rule set; package webconfig fills it. Enumerated attributes are
+// stored in their canonical spelling (the parser accepts any letter case).
+type Rewrite struct {
+	// Rules are the <rule> elements of <rules> (or <globalRules>) in file
+	// order. Rules with enabled="false" are left out.
+	Rules []RewriteRule
+	// Maps are the <rewriteMap> elements of <rewriteMaps>.
+	Maps []RewriteMap
+}
+
+// RewriteRule is one <rule>.
+type RewriteRule struct {
+	Line int
+	Name string
+	// StopProcessing (stopProcessing, default false): after this rule's
+	// Rewrite or None action, evaluate no further rules.
+	StopProcessing bool
+	// PatternSyntax (patternSyntax): "ECMAScript" (the default, also for ""),
+	// "Wildcard" or "ExactMatch". It applies to the match and the conditions.
+	PatternSyntax string
+	Match         RewriteMatch
+	Conditions    RewriteConditions
+	Action        RewriteAction
+}
+
+// RewriteMatch is a rule's <match>.
+type RewriteMatch struct {
+	Line int
+	// URL (url, required) is the pattern matched against the URL path
+	// without its leading slash (relative to the app for web.config rules).
+	URL string
+	// IgnoreCase (ignoreCase, default true).
+	IgnoreCase bool
+	// Negate (negate, default false): the rule applies when URL does not match.
+	Negate bool
+}
+
+// RewriteConditions is a rule's <conditions>.
+type RewriteConditions struct {
+	Line int
+	// MatchAny (logicalGrouping="MatchAny"; default MatchAll).
+	MatchAny bool
+	// TrackAllCaptures (trackAllCaptures, default false): {C:n} numbers the
+	// captures of every matched condition in order, instead of only the last.
+	TrackAllCaptures bool
+	List             []RewriteCondition
+}
+
+// RewriteCondition is one <conditions><add>.
+type RewriteCondition struct {
+	Line int
+	// Input (input, required) is expanded ({HTTP_HOST}, {R:1}, …) and tested.
+	Input string
+	// MatchType (matchType): "Pattern" (default, also for ""), "IsFile" or
+	// "IsDirectory".
+	MatchType string
+	// Pattern (pattern) is required for MatchType Pattern.
+	Pattern    string
+	IgnoreCase bool // ignoreCase, default true
+	Negate     bool // negate, default false
+}
+
+// RewriteAction is a rule's <action>.
+type RewriteAction struct {
+	Line int
+	// Type (type, default "None"): "None", "Rewrite", "Redirect",
+	// "CustomResponse" or "AbortRequest".
+	Type string
+	// URL (url) is the substitution for Rewrite and Redirect.
+	URL string
+	// AppendQueryString (appendQueryString, default true).
+	AppendQueryString bool
+	// RedirectType (redirectType, default 301): 301 Permanent, 302 Found, 303
+	// SeeOther, 307 Temporary, 308 PermanentRedirect.
+	RedirectType int
+	// CustomResponse: statusCode (required, 200–999), subStatusCode (default
+	// 0), statusReason, statusDescription.
+	StatusCode        int
+	SubStatusCode     int
+	StatusReason      string
+	StatusDescription string
+}
+
+// RewriteMap is one <rewriteMap>.
+type RewriteMap struct {
+	Line int
+	Name string
+	// DefaultValue (defaultValue, default ""): the value of a key not listed.
+	DefaultValue string
+	// IgnoreCase (ignoreCase, default true): keys match without regard to case.
+	IgnoreCase bool
+	Entries    []RewriteMapEntry
+}
+
+// RewriteMapEntry is one <rewriteMap><add key value>.
+type RewriteMapEntry struct {
+	Line       int
+	Key, Value string
+}
+
+// HTTPRedirect is the <system.webServer><httpRedirect> section (the IIS
+// HTTP Redirection module). A nil *HTTPRedirect, or Enabled false, means no
+// redirection.
+type HTTPRedirect struct {
+	Line int
+	// Enabled (enabled, default false).
+	Enabled bool
+	// Destination (destination) is the URL requests are sent to; it may use
+	// $S (the path after the app), $V (the request path) and $Q (the query
+	// string with its "?") when ExactDestination is set.
+	Destination string
+	// ExactDestination (exactDestination, default false): send Destination as
+	// it is; otherwise the request's path below the app is appended to it.
+	ExactDestination bool
+	// ChildOnly (childOnly, default false): redirect only requests for
+	// content directly in the app folder, not in its subfolders.
+	ChildOnly bool
+	// Status (httpResponseStatus, default 302): 301 Permanent, 302 Found,
+	// 307 Temporary, 308 PermanentRedirect.
+	Status int
+	// Wildcards are the <add wildcard destination> children, in order; the
+	// first whose wildcard matches the request path decides the destination.
+	Wildcards []HTTPRedirectWildcard
+}
+
+// HTTPRedirectWildcard is one <httpRedirect><add wildcard destination>.
+type HTTPRedirectWildcard struct {
+	Line        int
+	Wildcard    string
+	Destination string
+}

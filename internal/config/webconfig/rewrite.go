@@ -1,0 +1,450 @@
+package webconfig
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/rewrite"
+)
+
+// rewrite reads <system.webServer><rewrite> into p.app.Rewrite. Inbound
+// <rules> and <rewriteMaps> are read; <outboundRules>, <providers> and a
+// rule's <serverVariables> are recorded in App.Unsupported. The rules are
+// compiled once here so that a bad pattern is reported with its line.
+func (p *parser) rewrite(t token, se xml.StartElement) error {
+	if _, err := p.attrs(t, se); err != nil {
+		return err
+	}
+	if p.app.Rewrite == nil {
+		p.app.Rewrite = &config.Rewrite{}
+	}
+	rw := p.app.Rewrite
+	err := p.children(func(t token, se xml.StartElement) error {
+		switch se.Name.Local {
+		case "rules":
+			return p.rewriteRules(t, se, &rw.Rules)
+		case "rewriteMaps":
+			return p.rewriteMaps(t, se, &rw.Maps)
+		case "outboundRules", "providers":
+			p.unsupported(t.line, se.Name.Local, "URL Rewrite "+se.Name.Local+" are not supported yet; the inbound rules apply")
+			return p.skip()
+		case "globalRules", "allowedServerVariables":
+			return p.errorf(t.line, se.Name.Local, "", "allowed only at server level (put global rules in the site configuration's rewrite.globalRules file)")
+		}
+		return p.errorf(t.line, se.Name.Local, "", "unknown element in <rewrite> (known: rules, rewriteMaps, outboundRules, providers)")
+	})
+	if err != nil {
+		return err
+	}
+	p.applied("rewrite", fmt.Sprintf("%d rules, %d maps", len(rw.Rules), len(rw.Maps)))
+	return p.compileRewrite(rw)
+}
+
+// compileRewrite checks rw by compiling it, and turns the first problem
+// into an *Error with the file and line.
+func (p *parser) compileRewrite(rw *config.Rewrite) error {
+	_, err := rewrite.Compile(rw, rewrite.Options{Dir: p.dir})
+	if re, ok := err.(*rewrite.Error); ok {
+		return &Error{File: p.file, Line: re.Line, Element: re.Element, Attr: re.Attr, Msg: re.Msg, Err: err}
+	}
+	return err
+}
+
+// rewriteRules reads <rules> (or <globalRules>) into rules.
+func (p *parser) rewriteRules(t token, se xml.StartElement, rules *[]config.RewriteRule) error {
+	if _, err := p.attrs(t, se); err != nil {
+		return err
+	}
+	names := map[string]int{}
+	for _, r := range *rules {
+		names[strings.ToLower(r.Name)] = r.Line
+	}
+	return p.children(func(t token, se xml.StartElement) error {
+		switch se.Name.Local {
+		case "clear":
+			if _, err := p.attrs(t, se); err != nil {
+				return err
+			}
+			*rules, names = nil, map[string]int{}
+			return p.skip()
+		case "remove":
+			attrs, err := p.attrs(t, se, "name")
+			if err != nil {
+				return err
+			}
+			name := strings.ToLower(attrs["name"].Value)
+			out := (*rules)[:0]
+			for _, r := range *rules {
+				if strings.ToLower(r.Name) != name {
+					out = append(out, r)
+				}
+			}
+			*rules = out
+			delete(names, name)
+			return p.skip()
+		case "rule":
+			r, enabled, err := p.rewriteRule(t, se)
+			if err != nil {
+				return err
+			}
+			key := strings.ToLower(r.Name)
+			if first, dup := names[key]; dup {
+				return p.errorf(t.line, "rule", "name", "%q is used twice (first on line %d; names are case-insensitive)", r.Name, first)
+			}
+			names[key] = t.line
+			if enabled {
+				*rules = append(*rules, r)
+			}
+			return nil
+		}
+		return p.errorf(t.line, se.Name.Local, "", "unknown element in <%s> (known: rule, clear, remove)", "rules")
+	})
+}
+
+var ruleAttrs = []string{"name", "enabled", "patternSyntax", "stopProcessing", "logRewrittenUrl", "responseCacheDirective"}
+
+// rewriteRule reads one <rule>; enabled is its enabled attribute.
+func (p *parser) rewriteRule(t token, se xml.StartElement) (r config.RewriteRule, enabled bool, err error) {
+	attrs, err := p.attrs(t, se, ruleAttrs...)
+	if err != nil {
+		return r, false, err
+	}
+	r.Line = t.line
+	name, ok := attrs["name"]
+	if !ok || name.Value == "" {
+		return r, false, p.errorf(t.line, "rule", "name", "required attribute is missing or empty")
+	}
+	r.Name = name.Value
+	b := p.boolAttrs(t, "rule", attrs)
+	enabled = b.get("enabled", true)
+	r.StopProcessing = b.get("stopProcessing", false)
+	b.get("logRewrittenUrl", false)
+	if err := b.err(); err != nil {
+		return r, false, err
+	}
+	if r.PatternSyntax, err = p.enumAttr(t, "rule", "patternSyntax", attrs, "ECMAScript", "ECMAScript", "Wildcard", "ExactMatch"); err != nil {
+		return r, false, err
+	}
+	if _, err := p.enumAttr(t, "rule", "responseCacheDirective", attrs, "Auto", "Auto", "Always", "Never", "NotIfRuleMatched"); err != nil {
+		return r, false, err
+	}
+	var sawMatch, sawAction bool
+	err = p.children(func(t token, se xml.StartElement) error {
+		switch se.Name.Local {
+		case "match":
+			sawMatch = true
+			return p.rewriteMatch(t, se, &r.Match)
+		case "conditions":
+			return p.rewriteConditions(t, se, &r.Conditions)
+		case "action":
+			sawAction = true
+			return p.rewriteAction(t, se, &r.Action)
+		case "serverVariables":
+			p.unsupported(t.line, "serverVariables", fmt.Sprintf("rule %q: setting server variables is not supported; the rule's action still applies", r.Name))
+			return p.skip()
+		}
+		return p.errorf(t.line, se.Name.Local, "", "unknown element in <rule> (known: match, conditions, serverVariables, action)")
+	})
+	if err != nil {
+		return r, false, err
+	}
+	switch {
+	case !sawMatch:
+		return r, false, p.errorf(t.line, "rule", "", "rule %q has no <match>", r.Name)
+	case !sawAction:
+		r.Action = config.RewriteAction{Line: t.line, Type: "None", AppendQueryString: true}
+	}
+	return r, enabled, nil
+}
+
+func (p *parser) rewriteMatch(t token, se xml.StartElement, m *config.RewriteMatch) error {
+	attrs, err := p.attrs(t, se, "url", "ignoreCase", "negate")
+	if err != nil {
+		return err
+	}
+	m.Line = t.line
+	url, ok := attrs["url"]
+	if !ok {
+		return p.errorf(t.line, "match", "url", "required attribute is missing")
+	}
+	m.URL = url.Value
+	b := p.boolAttrs(t, "match", attrs)
+	m.IgnoreCase = b.get("ignoreCase", true)
+	m.Negate = b.get("negate", false)
+	if err := b.err(); err != nil {
+		return err
+	}
+	return p.skip()
+}
+
+func (p *parser) rewriteConditions(t token, se xml.StartElement, c *config.RewriteConditions) error {
+	attrs, err := p.attrs(t, se, "logicalGrouping", "trackAllCaptures")
+	if err != nil {
+		return err
+	}
+	c.Line = t.line
+	g, err := p.enumAttr(t, "conditions", "logicalGrouping", attrs, "MatchAll", "MatchAll", "MatchAny")
+	if err != nil {
+		return err
+	}
+	c.MatchAny = g == "MatchAny"
+	b := p.boolAttrs(t, "conditions", attrs)
+	c.TrackAllCaptures = b.get("trackAllCaptures", false)
+	if err := b.err(); err != nil {
+		return err
+	}
+	return p.children(func(t token, se xml.StartElement) error {
+		switch se.Name.Local {
+		case "clear":
+			if _, err := p.attrs(t, se); err != nil {
+				return err
+			}
+			c.List = nil
+			return p.skip()
+		case "add":
+			attrs, err := p.attrs(t, se, "input", "matchType", "pattern", "ignoreCase", "negate")
+			if err != nil {
+				return err
+			}
+			cond := config.RewriteCondition{Line: t.line, Pattern: attrs["pattern"].Value}
+			in, ok := attrs["input"]
+			if !ok {
+				return p.errorf(t.line, "add", "input", "required attribute of a condition is missing")
+			}
+			cond.Input = in.Value
+			if cond.MatchType, err = p.enumAttr(t, "add", "matchType", attrs, "Pattern", "Pattern", "IsFile", "IsDirectory"); err != nil {
+				return err
+			}
+			b := p.boolAttrs(t, "add", attrs)
+			cond.IgnoreCase = b.get("ignoreCase", true)
+			cond.Negate = b.get("negate", false)
+			if err := b.err(); err != nil {
+				return err
+			}
+			c.List = append(c.List, cond)
+			return p.skip()
+		}
+		return p.errorf(t.line, se.Name.Local, "", "unknown element in <conditions> (known: add, clear)")
+	})
+}
+
+var actionAttrs = []string{"type", "url", "appendQueryString", "redirectType", "statusCode", "subStatusCode", "statusReason", "statusDescription", "logRewrittenUrl"}
+
+// redirectTypes maps redirectType names (and httpResponseStatus names) to
+// statuses. PermanentRedirect (308) is a Gatehouse extension for
+// redirectType; IIS 10 has it for httpResponseStatus.
+var redirectTypes = map[string]int{
+	"permanent": 301, "found": 302, "seeother": 303, "temporary": 307, "permanentredirect": 308,
+}
+
+func (p *parser) rewriteAction(t token, se xml.StartElement, a *config.RewriteAction) error {
+	attrs, err := p.attrs(t, se, actionAttrs...)
+	if err != nil {
+		return err
+	}
+	*a = config.RewriteAction{Line: t.line, URL: attrs["url"].Value, StatusReason: attrs["statusReason"].Value, StatusDescription: attrs["statusDescription"].Value}
+	if a.Type, err = p.enumAttr(t, "action", "type", attrs, "None", "None", "Rewrite", "Redirect", "CustomResponse", "AbortRequest"); err != nil {
+		return err
+	}
+	b := p.boolAttrs(t, "action", attrs)
+	a.AppendQueryString = b.get("appendQueryString", true)
+	b.get("logRewrittenUrl", false)
+	if err := b.err(); err != nil {
+		return err
+	}
+	a.RedirectType = 301
+	if v, ok := attrs["redirectType"]; ok {
+		if a.RedirectType, err = p.status(t, "action", "redirectType", v.Value, "Permanent, Found, SeeOther, Temporary, PermanentRedirect"); err != nil {
+			return err
+		}
+	}
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"statusCode", &a.StatusCode}, {"subStatusCode", &a.SubStatusCode}} {
+		v, ok := attrs[n.name]
+		if !ok {
+			continue
+		}
+		x, err := strconv.ParseUint(v.Value, 10, 16)
+		if err != nil {
+			return p.errorf(p.attrLine(t, n.name), "action", n.name, "%q is not a whole number", v.Value)
+		}
+		*n.dst = int(x)
+	}
+	if a.Type == "CustomResponse" {
+		if _, ok := attrs["statusCode"]; !ok {
+			return p.errorf(t.line, "action", "statusCode", "required for a CustomResponse action")
+		}
+	}
+	return p.skip()
+}
+
+// status reads a redirect status given by name or number.
+func (p *parser) status(t token, element, attr, v, names string) (int, error) {
+	if n, ok := redirectTypes[strings.ToLower(v)]; ok {
+		return n, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		switch n {
+		case 301, 302, 303, 307, 308:
+			return n, nil
+		}
+	}
+	return 0, p.errorf(p.attrLine(t, attr), element, attr, "%q is not a redirect type (%s, or 301, 302, 303, 307, 308)", v, names)
+}
+
+func (p *parser) rewriteMaps(t token, se xml.StartElement, maps *[]config.RewriteMap) error {
+	if _, err := p.attrs(t, se); err != nil {
+		return err
+	}
+	return p.children(func(t token, se xml.StartElement) error {
+		if se.Name.Local != "rewriteMap" {
+			return p.errorf(t.line, se.Name.Local, "", "unknown element in <rewriteMaps> (known: rewriteMap)")
+		}
+		attrs, err := p.attrs(t, se, "name", "defaultValue", "ignoreCase")
+		if err != nil {
+			return err
+		}
+		m := config.RewriteMap{Line: t.line, Name: attrs["name"].Value, DefaultValue: attrs["defaultValue"].Value}
+		b := p.boolAttrs(t, "rewriteMap", attrs)
+		m.IgnoreCase = b.get("ignoreCase", true)
+		if err := b.err(); err != nil {
+			return err
+		}
+		err = p.children(func(t token, se xml.StartElement) error {
+			switch se.Name.Local {
+			case "add":
+				attrs, err := p.attrs(t, se, "key", "value")
+				if err != nil {
+					return err
+				}
+				if _, ok := attrs["key"]; !ok {
+					return p.errorf(t.line, "add", "key", "required attribute of a map entry is missing")
+				}
+				m.Entries = append(m.Entries, config.RewriteMapEntry{Line: t.line, Key: attrs["key"].Value, Value: attrs["value"].Value})
+				return p.skip()
+			case "clear":
+				m.Entries = nil
+				return p.skip()
+			}
+			return p.errorf(t.line, se.Name.Local, "", "unknown element in <rewriteMap> (known: add, clear)")
+		})
+		if err != nil {
+			return err
+		}
+		*maps = append(*maps, m)
+		return nil
+	})
+}
+
+// httpRedirect reads <system.webServer><httpRedirect>.
+func (p *parser) httpRedirect(t token, se xml.StartElement) error {
+	attrs, err := p.attrs(t, se, "enabled", "destination", "exactDestination", "childOnly", "httpResponseStatus")
+	if err != nil {
+		return err
+	}
+	h := &config.HTTPRedirect{Line: t.line, Destination: strings.TrimSpace(attrs["destination"].Value), Status: 302}
+	b := p.boolAttrs(t, "httpRedirect", attrs)
+	h.Enabled = b.get("enabled", false)
+	h.ExactDestination = b.get("exactDestination", false)
+	h.ChildOnly = b.get("childOnly", false)
+	if err := b.err(); err != nil {
+		return err
+	}
+	if v, ok := attrs["httpResponseStatus"]; ok {
+		if h.Status, err = p.status(t, "httpRedirect", "httpResponseStatus", v.Value, "Permanent, Found, Temporary, PermanentRedirect"); err != nil {
+			return err
+		}
+	}
+	err = p.children(func(t token, se xml.StartElement) error {
+		switch se.Name.Local {
+		case "clear":
+			h.Wildcards = nil
+			return p.skip()
+		case "add":
+			attrs, err := p.attrs(t, se, "wildcard", "destination")
+			if err != nil {
+				return err
+			}
+			if attrs["wildcard"].Value == "" {
+				return p.errorf(t.line, "add", "wildcard", "required attribute is missing or empty")
+			}
+			h.Wildcards = append(h.Wildcards, config.HTTPRedirectWildcard{Line: t.line, Wildcard: attrs["wildcard"].Value, Destination: attrs["destination"].Value})
+			return p.skip()
+		}
+		return p.errorf(t.line, se.Name.Local, "", "unknown element in <httpRedirect> (known: add, clear)")
+	})
+	if err != nil {
+		return err
+	}
+	if h.Enabled && h.Destination == "" && len(h.Wildcards) == 0 {
+		return p.errorf(t.line, "httpRedirect", "destination", "required when enabled is true")
+	}
+	p.app.HTTPRedirect = h
+	if h.Enabled {
+		p.applied("httpRedirect", fmt.Sprintf("%d to %s", h.Status, h.Destination))
+	}
+	return nil
+}
+
+// boolReader reads IIS bool attributes of one element, remembering the
+// first bad value.
+type boolReader struct {
+	p       *parser
+	t       token
+	element string
+	attrs   map[string]xml.Attr
+	first   error
+}
+
+func (p *parser) boolAttrs(t token, element string, attrs map[string]xml.Attr) *boolReader {
+	return &boolReader{p: p, t: t, element: element, attrs: attrs}
+}
+
+// get returns attribute name as a bool, def when it is absent.
+func (b *boolReader) get(name string, def bool) bool {
+	a, ok := b.attrs[name]
+	if !ok {
+		return def
+	}
+	v, err := parseBool(a.Value)
+	if err != nil {
+		if b.first == nil {
+			b.first = b.p.errorf(b.p.attrLine(b.t, name), b.element, name, "%q is not true or false", a.Value)
+		}
+		return def
+	}
+	return v
+}
+
+// err returns the first bad value's error.
+func (b *boolReader) err() error { return b.first }
+
+// enumAttr returns attribute name of element, matched without regard to
+// case against values and returned in their spelling; def when absent.
+func (p *parser) enumAttr(t token, element, name string, attrs map[string]xml.Attr, def string, values ...string) (string, error) {
+	a, ok := attrs[name]
+	if !ok {
+		return def, nil
+	}
+	for _, v := range values {
+		if strings.EqualFold(a.Value, v) {
+			return v, nil
+		}
+	}
+	return "", p.errorf(p.attrLine(t, name), element, name, "%q is not one of %s", a.Value, strings.Join(values, ", "))
+}
+
+// unsupported records an element Gatehouse reads but does not carry out.
+func (p *parser) unsupported(line int, element, why string) {
+	p.app.Unsupported = append(p.app.Unsupported, fmt.Sprintf("%s:%d: <%s>: %s", p.file, line, element, why))
+}
+
+// applied records a <system.webServer> section that was applied.
+func (p *parser) applied(name, summary string) {
+	p.app.Sections = append(p.app.Sections, name+" ("+summary+")")
+}

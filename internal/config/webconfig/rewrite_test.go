@@ -1,0 +1,127 @@
+package webconfig
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestRewriteErrors checks that every bad <rewrite> or <httpRedirect> value
+// is refused with the file, the line and the attribute concerned.
+func TestRewriteErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		inner string // after line 2's <system.webServer><aspNetCore/>, starting on line 3
+		want  string
+	}{
+		{"bad regexp", `<rewrite><rules>
+<rule name="a"><match url="(unclosed" /><action type="None" /></rule></rules></rewrite>`,
+			`web.config:4: match attribute "url": "(unclosed" is not a valid regular expression`},
+		{"unknown server variable", `<rewrite><rules><rule name="a"><match url=".*" />
+<conditions><add input="{NO_SUCH_VAR}" pattern="x" /></conditions><action type="None" /></rule></rules></rewrite>`,
+			`web.config:4: add attribute "input": {NO_SUCH_VAR}: server variable not supported`},
+		{"unknown function", `<rewrite><rules><rule name="a"><match url=".*" />
+<action type="Rewrite" url="{Nope:{R:1}}" /></rule></rules></rewrite>`,
+			`web.config:4: action attribute "url": {Nope:…}: no such function or rewrite map`},
+		{"back-reference out of range", `<rewrite><rules><rule name="a"><match url=".*" />
+<action type="Redirect" url="{R:10}" /></rule></rules></rewrite>`,
+			`web.config:4: action attribute "url": {R:10}: a back-reference index is 0–9`},
+		{"missing brace", `<rewrite><rules><rule name="a"><match url=".*" />
+<action type="Redirect" url="{ToLower:{R:1}" /></rule></rules></rewrite>`,
+			`web.config:4: action attribute "url": missing "}"`},
+		{"rewrite to another server", `<rewrite><rules><rule name="a"><match url="(.*)" />
+<action type="Rewrite" url="http://backend/{R:1}" /></rule></rules></rewrite>`,
+			`web.config:4: action attribute "url": "http://backend/{R:1}": a rewrite to another server needs a reverse proxy (IIS ARR)`},
+		{"custom response without status", `<rewrite><rules><rule name="a"><match url=".*" />
+<action type="CustomResponse" /></rule></rules></rewrite>`,
+			`web.config:4: action attribute "statusCode": required for a CustomResponse action`},
+		{"custom response status out of range", `<rewrite><rules><rule name="a"><match url=".*" />
+<action type="CustomResponse" statusCode="99" /></rule></rules></rewrite>`,
+			`web.config:4: action attribute "statusCode": 99 is not a status code (200–999)`},
+		{"bad action type", `<rewrite><rules><rule name="a"><match url=".*" />
+<action
+  type="Forward" /></rule></rules></rewrite>`,
+			`web.config:5: action attribute "type": "Forward" is not one of None, Rewrite, Redirect, CustomResponse, AbortRequest`},
+		{"bad redirect type", `<rewrite><rules><rule name="a"><match url=".*" />
+<action type="Redirect" url="x" redirectType="304" /></rule></rules></rewrite>`,
+			`web.config:4: action attribute "redirectType": "304" is not a redirect type`},
+		{"bad bool", `<rewrite><rules><rule name="a" stopProcessing="yes"><match url=".*" /><action type="None" /></rule></rules></rewrite>`,
+			`web.config:3: rule attribute "stopProcessing": "yes" is not true or false`},
+		{"bad pattern syntax", `<rewrite><rules><rule name="a" patternSyntax="Glob"><match url=".*" /></rule></rules></rewrite>`,
+			`web.config:3: rule attribute "patternSyntax": "Glob" is not one of ECMAScript, Wildcard, ExactMatch`},
+		{"duplicate rule name", `<rewrite><rules><rule name="a"><match url=".*" /></rule>
+<rule name="A"><match url=".*" /></rule></rules></rewrite>`,
+			`web.config:4: rule attribute "name": "A" is used twice (first on line 3`},
+		{"rule without match", `<rewrite><rules>
+<rule name="a"><action type="None" /></rule></rules></rewrite>`,
+			`web.config:4: <rule>: rule "a" has no <match>`},
+		{"unknown attribute", `<rewrite><rules><rule name="a"><match url=".*" pattern="x" /></rule></rules></rewrite>`,
+			`web.config:3: match attribute "pattern": unknown attribute`},
+		{"condition without input", `<rewrite><rules><rule name="a"><match url=".*" /><conditions>
+<add pattern="x" /></conditions></rule></rules></rewrite>`,
+			`web.config:4: add attribute "input": required attribute of a condition is missing`},
+		{"condition without pattern", `<rewrite><rules><rule name="a"><match url=".*" /><conditions>
+<add input="{HTTP_HOST}" /></conditions></rule></rules></rewrite>`,
+			`web.config:4: add attribute "pattern": required for matchType Pattern`},
+		{"duplicate map", `<rewrite><rewriteMaps><rewriteMap name="m" />
+<rewriteMap name="M" /></rewriteMaps><rules><rule name="a"><match url=".*" /></rule></rules></rewrite>`,
+			`web.config:4: rewriteMap attribute "name": map "M" is defined twice`},
+		{"global rules in web.config", `<rewrite>
+<globalRules /></rewrite>`,
+			`web.config:4: <globalRules>: allowed only at server level`},
+		{"httpRedirect without destination", `
+<httpRedirect enabled="true" />`,
+			`web.config:4: httpRedirect attribute "destination": required when enabled is true`},
+		{"httpRedirect bad status", `<httpRedirect enabled="true" destination="/x" httpResponseStatus="Moved" />`,
+			`web.config:3: httpRedirect attribute "httpResponseStatus": "Moved" is not a redirect type`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			doc := "<configuration>\n<system.webServer><aspNetCore processPath=\"a\" />\n" + tt.inner + "\n</system.webServer></configuration>"
+			_, err := decode(strings.NewReader(doc), "web.config", "/srv/app", nil)
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			if _, ok := errors.AsType[*Error](err); !ok {
+				t.Errorf("error %T is not an *Error", err)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("error\n %s\nwant prefix\n %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestRewriteUnsupported checks that what Gatehouse does not carry out is
+// named, and the rest still applies.
+func TestRewriteUnsupported(t *testing.T) {
+	t.Parallel()
+	doc := `<configuration><system.webServer><aspNetCore processPath="a" />
+<rewrite><rules><rule name="a"><match url=".*" />
+<serverVariables><set name="HTTP_X_ORIGINAL_HOST" value="{HTTP_HOST}" /></serverVariables>
+<action type="Rewrite" url="x" /></rule></rules>
+<outboundRules><rule name="o"><match serverVariable="RESPONSE_X" pattern=".*" /><action type="Rewrite" value="y" /></rule></outboundRules>
+<providers /></rewrite></system.webServer></configuration>`
+	app, err := decode(strings.NewReader(doc), "web.config", "/srv/app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`web.config:3: <serverVariables>: rule "a": setting server variables is not supported`,
+		`web.config:5: <outboundRules>: URL Rewrite outboundRules are not supported yet`,
+		`web.config:6: <providers>: URL Rewrite providers are not supported yet`,
+	}
+	if len(app.Unsupported) != len(want) {
+		t.Fatalf("Unsupported = %q", app.Unsupported)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(app.Unsupported[i], w) {
+			t.Errorf("Unsupported[%d] = %q, want prefix %q", i, app.Unsupported[i], w)
+		}
+	}
+	if app.Rewrite == nil || len(app.Rewrite.Rules) != 1 || app.Rewrite.Rules[0].Action.Type != "Rewrite" {
+		t.Errorf("Rewrite = %+v", app.Rewrite)
+	}
+}

@@ -1,0 +1,231 @@
+package rewrite
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Action is what the rules decided.
+type Action uint8
+
+const (
+	// None: no rule changed the request; it goes on as it came.
+	None Action = iota
+	// Rewrite: the request goes on with Outcome.Path and Outcome.Query.
+	Rewrite
+	// Redirect: answer Outcome.Status with Location Outcome.Location.
+	Redirect
+	// CustomResponse: answer Outcome.Status (and SubStatus) with
+	// Outcome.Reason and Outcome.Description.
+	CustomResponse
+	// Abort: close the connection (HTTP/2: reset the stream) without an answer.
+	Abort
+)
+
+func (a Action) String() string {
+	switch a {
+	case None:
+		return "None"
+	case Rewrite:
+		return "Rewrite"
+	case Redirect:
+		return "Redirect"
+	case CustomResponse:
+		return "CustomResponse"
+	case Abort:
+		return "AbortRequest"
+	}
+	return fmt.Sprintf("Action(%d)", uint8(a))
+}
+
+// Outcome is the result of Evaluate.
+type Outcome struct {
+	Action Action
+	// Rule names the rule that decided (for Rewrite, the last one that
+	// rewrote); "" for None.
+	Rule string
+	// Path and Query are the rewritten request (Action Rewrite): the path
+	// %-encoded, site-relative, with its leading slash (it may lie in
+	// another virtual app), the query raw without "?".
+	Path, Query string
+	// Location is the redirect target (Action Redirect).
+	Location string
+	// Status is the redirect status (301, 302, 303, 307, 308) or the custom
+	// response's status code; SubStatus is the custom response's IIS
+	// substatus.
+	Status, SubStatus int
+	// Reason and Description are the custom response's statusReason and
+	// statusDescription, expanded. They may carry request text: escape them.
+	Reason, Description string
+}
+
+// Evaluate runs the rules against in. The error is a regular-expression
+// match that exceeded its timeout, or a rewrite to another server; the
+// Outcome is then None and the request should fail (500).
+//
+// Evaluate never touches in beyond reading it, and only stats files for
+// IsFile/IsDirectory conditions.
+func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
+	out := Outcome{}
+	if rs == nil || len(rs.rules) == 0 {
+		return out, nil
+	}
+	e := evaluation{rs: rs, in: in, path: in.Path, query: in.Query}
+	for i := range rs.rules {
+		r := &rs.rules[i]
+		url, inApp := e.appRelative()
+		if !inApp {
+			// An earlier rule rewrote the URL into another app: its rules
+			// are that app's business.
+			break
+		}
+		caps, ok, err := r.match.match(url)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("rule %q: match %q: %w", r.name, url, err)
+		}
+		if !ok {
+			continue
+		}
+		e.r, e.c = caps, nil
+		ok, err = e.conditions(r)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("rule %q: %w", r.name, err)
+		}
+		if !ok {
+			continue
+		}
+		a := &r.action
+		switch a.kind {
+		case None:
+		case Rewrite:
+			if err := e.rewrite(a); err != nil {
+				return Outcome{}, fmt.Errorf("rule %q: %w", r.name, err)
+			}
+			out = Outcome{Action: Rewrite, Rule: r.name, Path: e.path, Query: e.query}
+		case Redirect:
+			return Outcome{Action: Redirect, Rule: r.name, Status: a.status, Location: e.location(a)}, nil
+		case CustomResponse:
+			return Outcome{
+				Action: CustomResponse, Rule: r.name, Status: a.status, SubStatus: a.subStatus,
+				Reason:      string(a.reason.expand(nil, &e)),
+				Description: string(a.description.expand(nil, &e)),
+			}, nil
+		case Abort:
+			return Outcome{Action: Abort, Rule: r.name}, nil
+		}
+		if r.stop {
+			break
+		}
+	}
+	return out, nil
+}
+
+// conditions evaluates r's conditions with e.r set, leaving e.c as the
+// captures an action sees.
+func (e *evaluation) conditions(r *rule) (bool, error) {
+	if len(r.conds) == 0 {
+		return true, nil
+	}
+	var buf []byte
+	for i := range r.conds {
+		c := &r.conds[i]
+		buf = c.input.expand(buf[:0], e)
+		caps, ok, err := e.test(c, string(buf))
+		if err != nil {
+			return false, err
+		}
+		if ok && caps != nil {
+			if r.trackAll {
+				e.c = append(e.c[:len(e.c):len(e.c)], caps...)
+			} else {
+				e.c = caps
+			}
+		}
+		switch {
+		case ok && r.matchAny:
+			return true, nil
+		case !ok && !r.matchAny:
+			return false, nil
+		}
+	}
+	return !r.matchAny, nil
+}
+
+// test applies condition c to the expanded input s.
+func (e *evaluation) test(c *condition, s string) ([]string, bool, error) {
+	switch c.kind {
+	case condIsFile, condIsDirectory:
+		hit := false
+		if p, ok := e.rs.inDir(s); ok {
+			if fi, err := os.Stat(p); err == nil {
+				hit = c.kind == condIsFile && fi.Mode().IsRegular() || c.kind == condIsDirectory && fi.IsDir()
+			}
+		}
+		return nil, hit != c.negate, nil
+	}
+	caps, ok, err := c.m.match(s)
+	if err != nil {
+		return nil, false, fmt.Errorf("condition on %q: %w", s, err)
+	}
+	return caps, ok, nil
+}
+
+// resolve expands a substitution URL and makes a relative one
+// site-relative (against the app path). It returns the URL and whether it
+// is absolute (scheme://…).
+func (e *evaluation) resolve(a *action) (string, bool) {
+	s := string(a.url.expand(nil, e))
+	if hasScheme(s) {
+		return s, true
+	}
+	if strings.HasPrefix(s, "/") {
+		return s, false
+	}
+	if e.rs.appPath == "/" {
+		return "/" + s, false
+	}
+	return e.rs.appPath + "/" + s, false
+}
+
+// rewrite applies a Rewrite action to e.path and e.query.
+func (e *evaluation) rewrite(a *action) error {
+	s, abs := e.resolve(a)
+	if abs {
+		rest := s[strings.Index(s, "://")+3:]
+		host, p := rest, "/"
+		if i := strings.IndexAny(rest, "/?"); i >= 0 {
+			host, p = rest[:i], rest[i:]
+		}
+		if !strings.EqualFold(host, e.in.Host) {
+			return fmt.Errorf("rewrite to %q: another server needs a reverse proxy (IIS ARR), which Gatehouse does not have", s)
+		}
+		if p[0] == '?' {
+			p = "/" + p
+		}
+		s = p
+	}
+	p, q, hasQuery := strings.Cut(s, "?")
+	switch {
+	case hasQuery && a.appendQuery && e.query != "":
+		q = q + "&" + e.query
+	case !hasQuery && a.appendQuery:
+		q = e.query
+	}
+	e.path = cleanPath(escapeURL(p))
+	e.query = escapeURL(q)
+	return nil
+}
+
+// location expands a Redirect action into its Location.
+func (e *evaluation) location(a *action) string {
+	s, _ := e.resolve(a)
+	if a.appendQuery && e.query != "" {
+		if strings.Contains(s, "?") {
+			s += "&" + e.query
+		} else {
+			s += "?" + e.query
+		}
+	}
+	return escapeURL(s)
+}

@@ -1,0 +1,261 @@
+package rewrite
+
+import (
+	"fmt"
+	"net"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// Header reads a request header. http.Header satisfies it; name is in
+// canonical form ("X-Forwarded-Proto") and the lookup must ignore case.
+type Header interface {
+	Get(name string) string
+}
+
+// Input is the view of one request that rules see. The caller fills it from
+// its own request type; Evaluate does not keep or change it.
+type Input struct {
+	// Method is the request method ({REQUEST_METHOD}).
+	Method string
+	// Path is the request path as sent: %-encoded, with its leading slash,
+	// relative to the site (the app's virtual path included).
+	Path string
+	// Query is the raw query string without "?" ({QUERY_STRING}).
+	Query string
+	// Host is the Host header or :authority ({HTTP_HOST}).
+	Host string
+	// HTTPS is whether the connection is TLS ({HTTPS} is "on" or "off").
+	HTTPS bool
+	// RemoteAddr and RemotePort are the client's address (without brackets)
+	// and port ({REMOTE_ADDR}, {REMOTE_HOST}, {REMOTE_PORT}).
+	RemoteAddr, RemotePort string
+	// LocalAddr and ServerPort are where the request arrived ({LOCAL_ADDR},
+	// {SERVER_PORT}).
+	LocalAddr, ServerPort string
+	// Protocol is "HTTP/1.1", "HTTP/2.0"… ({SERVER_PROTOCOL}).
+	Protocol string
+	// Header gives {HTTP_*} variables: {HTTP_X_FORWARDED_PROTO} reads
+	// "X-Forwarded-Proto". nil means no headers.
+	Header Header
+}
+
+// variable is a server variable a template reads.
+type variable struct {
+	id     varID
+	header string // varHeader: the canonical header name
+}
+
+type varID uint8
+
+const (
+	varHeader varID = iota + 1
+	varHTTPHost
+	varHTTPS
+	varQueryString
+	varRequestURI
+	varURL
+	varUnencodedURL
+	varCacheURL
+	varRequestMethod
+	varRemoteAddr
+	varRemotePort
+	varLocalAddr
+	varServerName
+	varServerPort
+	varServerPortSecure
+	varServerProtocol
+	varRequestFilename
+	varApplPhysicalPath
+)
+
+// variables are the supported server variables by upper-cased name.
+var variables = map[string]varID{
+	"HTTP_HOST":          varHTTPHost,
+	"HTTPS":              varHTTPS,
+	"QUERY_STRING":       varQueryString,
+	"REQUEST_URI":        varRequestURI,
+	"HTTP_URL":           varRequestURI,
+	"URL":                varURL,
+	"PATH_INFO":          varURL,
+	"SCRIPT_NAME":        varURL,
+	"UNENCODED_URL":      varUnencodedURL,
+	"CACHE_URL":          varCacheURL,
+	"REQUEST_METHOD":     varRequestMethod,
+	"REMOTE_ADDR":        varRemoteAddr,
+	"REMOTE_HOST":        varRemoteAddr,
+	"REMOTE_PORT":        varRemotePort,
+	"LOCAL_ADDR":         varLocalAddr,
+	"SERVER_ADDR":        varLocalAddr,
+	"SERVER_NAME":        varServerName,
+	"SERVER_PORT":        varServerPort,
+	"SERVER_PORT_SECURE": varServerPortSecure,
+	"SERVER_PROTOCOL":    varServerProtocol,
+	"REQUEST_FILENAME":   varRequestFilename,
+	"APPL_PHYSICAL_PATH": varApplPhysicalPath,
+}
+
+func lookupVariable(name string) (variable, error) {
+	up := strings.ToUpper(name)
+	if id, ok := variables[up]; ok {
+		return variable{id: id}, nil
+	}
+	if rest, ok := strings.CutPrefix(up, "HTTP_"); ok && rest != "" {
+		return variable{id: varHeader, header: headerName(rest)}, nil
+	}
+	if up == "CONTENT_TYPE" || up == "CONTENT_LENGTH" {
+		return variable{id: varHeader, header: headerName(up)}, nil
+	}
+	return variable{}, fmt.Errorf("{%s}: server variable not supported (supported: HTTP_* headers, HTTP_HOST, HTTPS, QUERY_STRING, REQUEST_URI, URL, UNENCODED_URL, CACHE_URL, REQUEST_METHOD, REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR, SERVER_NAME, SERVER_PORT, SERVER_PORT_SECURE, SERVER_PROTOCOL, REQUEST_FILENAME, APPL_PHYSICAL_PATH)", name)
+}
+
+// headerName turns X_FORWARDED_PROTO into X-Forwarded-Proto.
+func headerName(s string) string {
+	b := []byte(strings.ToLower(strings.ReplaceAll(s, "_", "-")))
+	upper := true
+	for i, c := range b {
+		if upper && 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+		upper = c == '-'
+	}
+	return string(b)
+}
+
+// evaluation is the state of one Evaluate call.
+type evaluation struct {
+	rs    *RuleSet
+	in    *Input
+	path  string   // current path, raw, site-relative, leading slash
+	query string   // current query, raw
+	r, c  []string // rule and condition captures in scope
+}
+
+// variable appends the value of server variable v to b.
+func (e *evaluation) variable(b []byte, v variable) []byte {
+	in := e.in
+	switch v.id {
+	case varHeader:
+		if in.Header != nil {
+			b = append(b, in.Header.Get(v.header)...)
+		}
+	case varHTTPHost:
+		b = append(b, in.Host...)
+	case varHTTPS:
+		if in.HTTPS {
+			return append(b, "on"...)
+		}
+		b = append(b, "off"...)
+	case varQueryString:
+		b = append(b, e.query...)
+	case varRequestURI:
+		b = e.requestURI(b)
+	case varURL:
+		b = append(b, decode(e.path, false)...)
+	case varUnencodedURL:
+		b = append(b, in.Path...)
+		if in.Query != "" {
+			b = append(append(b, '?'), in.Query...)
+		}
+	case varCacheURL:
+		if in.HTTPS {
+			b = append(b, "https://"...)
+		} else {
+			b = append(b, "http://"...)
+		}
+		b = e.requestURI(append(b, in.Host...))
+	case varRequestMethod:
+		b = append(b, in.Method...)
+	case varRemoteAddr:
+		b = append(b, in.RemoteAddr...)
+	case varRemotePort:
+		b = append(b, in.RemotePort...)
+	case varLocalAddr:
+		b = append(b, in.LocalAddr...)
+	case varServerName:
+		host := in.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		b = append(b, host...)
+	case varServerPort:
+		b = append(b, in.ServerPort...)
+	case varServerPortSecure:
+		if in.HTTPS {
+			return append(b, '1')
+		}
+		b = append(b, '0')
+	case varServerProtocol:
+		b = append(b, in.Protocol...)
+	case varRequestFilename:
+		b = append(b, e.requestFilename()...)
+	case varApplPhysicalPath:
+		if e.rs.dir != "" {
+			b = append(append(b, e.rs.dir...), '/')
+		}
+	}
+	return b
+}
+
+func (e *evaluation) requestURI(b []byte) []byte {
+	b = append(b, e.path...)
+	if e.query != "" {
+		b = append(append(b, '?'), e.query...)
+	}
+	return b
+}
+
+// appRelative returns the current path below the app, %-decoded, without a
+// leading slash; ok is false when the path is outside the app.
+func (e *evaluation) appRelative() (rel string, ok bool) {
+	p := e.path
+	if base := e.rs.appPath; base != "/" {
+		rest, found := strings.CutPrefix(p, base)
+		if !found {
+			rest, found = cutPrefixFold(p, base)
+		}
+		if !found || (rest != "" && rest[0] != '/') {
+			return "", false
+		}
+		p = rest
+	}
+	return strings.TrimPrefix(decode(p, false), "/"), true
+}
+
+// cutPrefixFold is strings.CutPrefix ignoring ASCII case, as IIS matches
+// virtual paths.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return "", false
+}
+
+// requestFilename maps the current path into the app folder; "" when there
+// is no folder or the path is outside the app.
+func (e *evaluation) requestFilename() string {
+	if e.rs.dir == "" {
+		return ""
+	}
+	rel, ok := e.appRelative()
+	if !ok {
+		return ""
+	}
+	return filepath.Join(e.rs.dir, filepath.FromSlash(path.Clean("/"+rel)))
+}
+
+// inDir reports whether the physical path p is the app folder or inside it.
+func (rs *RuleSet) inDir(p string) (string, bool) {
+	if rs.dir == "" || p == "" {
+		return "", false
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(rs.dir, p)
+	}
+	p = filepath.Clean(p)
+	if p == rs.dir || strings.HasPrefix(p, rs.dir+string(filepath.Separator)) {
+		return p, true
+	}
+	return "", false
+}

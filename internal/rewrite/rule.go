@@ -1,0 +1,183 @@
+package rewrite
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+// rule is a compiled <rule>.
+type rule struct {
+	name     string
+	stop     bool
+	match    *matcher
+	conds    []condition
+	matchAny bool
+	trackAll bool
+	action   action
+}
+
+type condKind uint8
+
+const (
+	condPattern condKind = iota
+	condIsFile
+	condIsDirectory
+)
+
+type condition struct {
+	input  template
+	kind   condKind
+	m      *matcher // condPattern
+	negate bool     // condIsFile, condIsDirectory
+}
+
+// action is a compiled <action>.
+type action struct {
+	kind        Action
+	url         template // Rewrite, Redirect
+	appendQuery bool
+	status      int // Redirect: 301…; CustomResponse: statusCode
+	subStatus   int
+	reason      template
+	description template
+}
+
+func (c *compiler) rule(r *config.RewriteRule) (rule, error) {
+	out := rule{name: r.Name, stop: r.StopProcessing, matchAny: r.Conditions.MatchAny, trackAll: r.Conditions.TrackAllCaptures}
+	m, err := compilePattern(r.Match.URL, r.PatternSyntax, r.Match.IgnoreCase, r.Match.Negate, c.timeout)
+	if err != nil {
+		return rule{}, &Error{Line: r.Match.Line, Element: "match", Attr: "url", Msg: err.Error(), Err: err}
+	}
+	out.match = m
+	for i := range r.Conditions.List {
+		cond, err := c.condition(&r.Conditions.List[i], r.PatternSyntax)
+		if err != nil {
+			return rule{}, err
+		}
+		out.conds = append(out.conds, cond)
+	}
+	a, err := c.action(&r.Action)
+	if err != nil {
+		return rule{}, err
+	}
+	out.action = a
+	return out, nil
+}
+
+func (c *compiler) condition(cc *config.RewriteCondition, syntax string) (condition, error) {
+	bad := func(attr string, err error) error {
+		return &Error{Line: cc.Line, Element: "add", Attr: attr, Msg: err.Error(), Err: err}
+	}
+	in, err := parseTemplate(cc.Input, c.maps)
+	if err != nil {
+		return condition{}, bad("input", err)
+	}
+	cond := condition{input: in, negate: cc.Negate}
+	switch cc.MatchType {
+	case "", "Pattern":
+		if cc.Pattern == "" && syntax != "ExactMatch" {
+			return condition{}, bad("pattern", fmt.Errorf("required for matchType Pattern"))
+		}
+		m, err := compilePattern(cc.Pattern, syntax, cc.IgnoreCase, cc.Negate, c.timeout)
+		if err != nil {
+			return condition{}, bad("pattern", err)
+		}
+		cond.m = m
+	case "IsFile":
+		cond.kind = condIsFile
+	case "IsDirectory":
+		cond.kind = condIsDirectory
+	default:
+		return condition{}, bad("matchType", fmt.Errorf("%q is not Pattern, IsFile or IsDirectory", cc.MatchType))
+	}
+	return cond, nil
+}
+
+func (c *compiler) action(a *config.RewriteAction) (action, error) {
+	bad := func(attr string, err error) error {
+		return &Error{Line: a.Line, Element: "action", Attr: attr, Msg: err.Error(), Err: err}
+	}
+	out := action{appendQuery: a.AppendQueryString}
+	template := func(attr, s string) (template, error) {
+		t, err := parseTemplate(s, c.maps)
+		if err != nil {
+			return nil, bad(attr, err)
+		}
+		return t, nil
+	}
+	var err error
+	switch a.Type {
+	case "", "None":
+		out.kind = None
+	case "Rewrite", "Redirect":
+		out.kind = Rewrite
+		if a.Type == "Redirect" {
+			out.kind = Redirect
+			out.status = a.RedirectType
+			switch out.status {
+			case 0:
+				out.status = 301
+			case 301, 302, 303, 307, 308:
+			default:
+				return action{}, bad("redirectType", fmt.Errorf("%d is not a redirect status (301, 302, 303, 307, 308)", a.RedirectType))
+			}
+		}
+		if a.URL == "" {
+			return action{}, bad("url", fmt.Errorf("required for a %s action", a.Type))
+		}
+		if out.url, err = template("url", a.URL); err != nil {
+			return action{}, err
+		}
+		if out.kind == Rewrite && out.url.fixedHost() {
+			return action{}, bad("url", fmt.Errorf("%q: a rewrite to another server needs a reverse proxy (IIS ARR), which Gatehouse does not have; use a path", a.URL))
+		}
+	case "CustomResponse":
+		out.kind = CustomResponse
+		if a.StatusCode < 200 || a.StatusCode > 999 {
+			return action{}, bad("statusCode", fmt.Errorf("%d is not a status code (200–999)", a.StatusCode))
+		}
+		if a.SubStatusCode < 0 || a.SubStatusCode > 999 {
+			return action{}, bad("subStatusCode", fmt.Errorf("%d is out of range (0–999)", a.SubStatusCode))
+		}
+		out.status, out.subStatus = a.StatusCode, a.SubStatusCode
+		if out.reason, err = template("statusReason", a.StatusReason); err != nil {
+			return action{}, err
+		}
+		if out.description, err = template("statusDescription", a.StatusDescription); err != nil {
+			return action{}, err
+		}
+	case "AbortRequest":
+		out.kind = Abort
+	default:
+		return action{}, bad("type", fmt.Errorf("%q is not None, Rewrite, Redirect, CustomResponse or AbortRequest", a.Type))
+	}
+	return out, nil
+}
+
+// fixedHost reports whether t is an absolute URL whose host is written out
+// ("http://backend/{R:1}"), which a rewrite can only reach through a
+// reverse proxy. A host from a variable ("https://{HTTP_HOST}/…") is
+// checked per request.
+func (t template) fixedHost() bool {
+	if len(t) == 0 || t[0].kind != segLiteral || !hasScheme(t[0].lit) {
+		return false
+	}
+	rest := t[0].lit[strings.Index(t[0].lit, "://")+3:]
+	return len(t) == 1 || strings.ContainsAny(rest, "/?")
+}
+
+// hasScheme reports whether s starts with "scheme://".
+func hasScheme(s string) bool {
+	i := strings.Index(s, "://")
+	if i <= 0 {
+		return false
+	}
+	for _, c := range s[:i] {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
