@@ -31,10 +31,9 @@ func (s procState) String() string {
 }
 
 const (
-	probeInterval = 50 * time.Millisecond  // readiness poll (ANCM: 250 ms)
-	dialTimeout   = 100 * time.Millisecond // one readiness connect on loopback
-	termGrace     = time.Second            // SIGTERM follows the shutdown event after at most this
-	drainBound    = 2 * time.Second        // output drain after the group is killed
+	dialTimeout = 100 * time.Millisecond // one readiness connect on loopback
+	termGrace   = time.Second            // SIGTERM follows the shutdown event after at most this
+	drainBound  = 2 * time.Second        // output drain after the group is killed
 )
 
 // process is one child. One goroutine, the owner (Pool.run), drives its
@@ -213,12 +212,14 @@ func (p *Pool) probeLoop(ctx context.Context, pr *process) bool {
 			return false
 		}
 	}
-	t := time.NewTicker(probeInterval)
+	start := time.Now()
+	t := time.NewTimer(probeMin) // Reset before each wait (Go ≥1.23: no stale tick)
 	defer t.Stop()
 	for {
 		if p.probe(ctx, pr) {
 			return true
 		}
+		t.Reset(probeDelay(time.Since(start)))
 		select {
 		case <-ctx.Done():
 			return false
@@ -260,11 +261,17 @@ func (p *Pool) probe(ctx context.Context, pr *process) bool {
 		return resp.StatusCode >= 200 && resp.StatusCode < 300 &&
 			(pr.spec.SocketActivation || listenerInGroup(pr.port, pr.pid))
 	}
+	if pr.spec.SocketActivation {
+		// Gatehouse bound the socket and it listens already: connections
+		// wait in its backlog until the app accepts, so the app is ready
+		// once it runs. A connect would only hand it an empty connection.
+		return true
+	}
 	d := net.Dialer{Timeout: dialTimeout}
 	c, err := d.DialContext(ctx, "tcp4", pr.addr)
 	if err != nil {
 		return false
 	}
 	c.Close()
-	return pr.spec.SocketActivation || listenerInGroup(pr.port, pr.pid)
+	return listenerInGroup(pr.port, pr.pid)
 }

@@ -1,0 +1,31 @@
+package supervisor
+
+import (
+	"testing"
+	"time"
+)
+
+func TestProbeDelay(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name    string
+		elapsed time.Duration
+		want    time.Duration
+	}{
+		{"at spawn", 0, ms},
+		{"fast app", 10 * ms, ms},
+		{"end of the fast phase", 32 * ms, ms},
+		{"grows with the wait", 64 * ms, 2 * ms},
+		{"a slow app", 320 * ms, 10 * ms},
+		{"capped", 800 * ms, 25 * ms},
+		{"capped for good", time.Minute, 25 * ms},
+		{"clock step backwards", -time.Second, ms},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := probeDelay(tc.elapsed); got != tc.want {
+				t.Errorf("probeDelay(%v) = %v, want %v", tc.elapsed, got, tc.want)
+			}
+		})
+	}
+}
