@@ -48,7 +48,68 @@ func exitStatus(ps *os.ProcessState) (int, string) {
 // a process in process group pgid, as ANCM checks that the listener's PID is
 // in the app's job: a connect probe alone would take another program that
 // grabbed the port first for the app. If /proc cannot tell, it says true.
+// The app itself (pid pgid) is looked at first: it is almost always the
+// listener, and the scan of every process is then skipped.
 func listenerInGroup(port, pgid int) bool {
+	inodes, ok := listeningInodes(port)
+	if !ok {
+		return true
+	}
+	if len(inodes) == 0 {
+		return false
+	}
+	if held, _ := fdsHold(pgid, inodes); held {
+		return true
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	members, readFds := 0, 0
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !samePgid(pid, pgid) {
+			continue
+		}
+		members++
+		held, readable := fdsHold(pid, inodes)
+		if held {
+			return true
+		}
+		if readable {
+			readFds++
+		}
+	}
+	// Members whose fds cannot be read (another user, hardened /proc): we
+	// cannot tell, so trust the connect.
+	return members > 0 && readFds < members
+}
+
+// fdsHold reports whether process pid has one of inodes ("socket:[N]") open,
+// and whether its fds could be read at all.
+func fdsHold(pid int, inodes map[string]bool) (held, readable bool) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false, false
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink(dir + "/" + fd.Name()); err == nil && inodes[l] {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+// listeningInodes returns the inodes, as "socket:[N]", of the TCP sockets
+// listening on port; ok is false if neither sock_diag nor /proc/net could
+// tell. sock_diag comes first: it walks only the listening sockets, where
+// reading /proc/net/tcp walks every socket of the host and took ~5 ms per
+// file on a busy machine (most of a cold start's overhead).
+func listeningInodes(port int) (map[string]bool, bool) {
+	if inodes, err := diagListeners(port); err == nil {
+		return inodes, true
+	}
 	inodes := map[string]bool{}
 	readable := false
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
@@ -69,38 +130,7 @@ func listenerInGroup(port, pgid int) bool {
 			}
 		}
 	}
-	if !readable {
-		return true
-	}
-	if len(inodes) == 0 {
-		return false
-	}
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return true
-	}
-	members, readFds := 0, 0
-	for _, e := range procs {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !samePgid(pid, pgid) {
-			continue
-		}
-		members++
-		dir := "/proc/" + e.Name() + "/fd"
-		fds, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		readFds++
-		for _, fd := range fds {
-			if l, err := os.Readlink(dir + "/" + fd.Name()); err == nil && inodes[l] {
-				return true
-			}
-		}
-	}
-	// Members whose fds cannot be read (another user, hardened /proc): we
-	// cannot tell, so trust the connect.
-	return members > 0 && readFds < members
+	return inodes, readable
 }
 
 func samePgid(pid, pgid int) bool {
