@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -25,9 +26,12 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// templates is parsed once at init and never changed, so it is safe for
-// concurrent use.
-var templates = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+// templates parses the pages on first use (parsing at init cost every
+// gatehouse start ~5 ms, the socket-activation shim included) and returns the
+// same set ever after; it is never changed, so it is safe for concurrent use.
+var templates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.ParseFS(templateFS, "templates/*.html"))
+})
 
 // Titles of the pages, as IIS and ANCM word them.
 const (
@@ -206,7 +210,7 @@ type reasonData struct {
 // error can never leave a half-written page, then writes status and body.
 func render(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
-	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := templates().ExecuteTemplate(&buf, name, data); err != nil {
 		// The templates are fixed and tested; this is a programming error.
 		// Fall back to the bare status rather than a broken page.
 		buf.Reset()
