@@ -774,8 +774,13 @@ func TestExitedBeforeOutputDrained(t *testing.T) {
 		t.Fatalf("reply %+v err %v", r, err)
 	}
 	// Every process of this app leaves such a grandchild; they are killed
-	// here, before the fixture's checks run.
+	// here, before the fixture's checks run: by the pids the apps reported
+	// (a grandchild may not have written its pid file yet), and by pid file.
+	grandchildren := []int{r.Grandchild}
 	t.Cleanup(func() {
+		for _, pid := range grandchildren {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 		for _, pid := range f.helperPIDs() {
 			if b, _ := os.ReadFile(filepath.Join(f.pidDir, strconv.Itoa(pid))); string(b) == "sleep" {
 				syscall.Kill(pid, syscall.SIGKILL)
@@ -800,6 +805,11 @@ func TestExitedBeforeOutputDrained(t *testing.T) {
 	if l2.PID == l.PID {
 		t.Errorf("lease on the exited process %d", l.PID)
 	}
+	r2, err := get(t, l2.Addr, l2.Token, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grandchildren = append(grandchildren, r2.Grandchild)
 }
 
 func TestCloseDeadlineWithSpawnInFlight(t *testing.T) {
