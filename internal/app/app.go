@@ -191,6 +191,7 @@ func (a *App) newHandler(cfg *config.App) *proxy.Handler {
 		Backend:                         backend{a},
 		RequestTimeout:                  cfg.RequestTimeout,
 		DisableStartUpErrorPage:         cfg.DisableStartUpErrorPage,
+		ErrorMode:                       cfg.ErrorMode,
 		ForwardResponseConnectionHeader: cfg.ForwardResponseConnectionHeader,
 		RetryIdempotent:                 cfg.RetryIdempotentRequests,
 		Log:                             a.log,

@@ -71,6 +71,11 @@ type App struct {
 	// HandlerSettings holds <handlerSettings>, keys lower-cased.
 	HandlerSettings map[string]string
 
+	// ErrorMode (<httpErrors errorMode>, "DetailedLocalOnly" | "Detailed" |
+	// "Custom", default "" = DetailedLocalOnly): who sees the details on
+	// the 502.5 and 503 pages Gatehouse writes for the app.
+	ErrorMode ErrorMode
+
 	// Gatehouse extensions, set in <handlerSettings> (names as in ANCM's
 	// style). See the README for each.
 

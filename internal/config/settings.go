@@ -54,6 +54,11 @@ func (a *App) WriteSettings(w io.Writer) error {
 	line("stdoutLogFile", a.StdoutLogFile)
 	line("processesPerApplication", itoa(a.ProcessesPerApplication))
 	line("disableStartUpErrorPage", b(a.DisableStartUpErrorPage))
+	em := a.ErrorMode
+	if em == "" {
+		em = ErrorModeDetailedLocalOnly
+	}
+	line("errorMode", string(em))
 	line("forwardWindowsAuthToken", b(a.ForwardWindowsAuthToken))
 	hm := a.HostingModel
 	if hm == "" {

@@ -39,6 +39,7 @@ func TestWriteSettings(t *testing.T) {
 		`(?m)^requestTimeout +00:02:00 +\(default\)$`,
 		`(?m)^stdoutLogFile +/srv/app/aspnetcore-stdout +\(default\)$`,
 		`(?m)^hostingModel +outofprocess +\(default\)$`,
+		`(?m)^errorMode +DetailedLocalOnly +\(default\)$`,
 		`(?m)^idleTimeout +900s +\(web\.config\)$`,
 		`(?m)^drainTimeout +10s +\(default\)$`,
 		`(?m)^handlerSetting debuglevel +FILE +\(web\.config\)$`,

@@ -53,9 +53,10 @@ type StartupOptions struct {
 	Disabled bool
 	// HideDetails leaves the Gatehouse additions off the page: the reason,
 	// command, exit status and the app's first lines of output. With it the
-	// page is ANCM's fixed text only. The details are on by default because
-	// they are what the operator needs; turn them off for public sites whose
-	// app output may hold secrets.
+	// page is ANCM's fixed text only. The proxy sets it for clients that
+	// <httpErrors errorMode> does not allow to see details (by default,
+	// every client not on the machine itself), since app output may hold
+	// secrets.
 	HideDetails bool
 	// AdditionalLink is ANCM_ADDITIONAL_ERROR_PAGE_LINK: an extra link shown
 	// before the standard troubleshooting link. Empty means none.

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -72,10 +73,12 @@ type Handler struct {
 	// gives 502 with an empty body instead of the 502.5 page.
 	DisableStartUpErrorPage bool
 
-	// HideStartupDetails leaves the reason, exit status and app output off
-	// the 502.5 page (see pages.StartupOptions.HideDetails). Default false:
-	// they are shown.
-	HideStartupDetails bool
+	// ErrorMode is <httpErrors errorMode>: who sees the details of the
+	// 502.5 page (reason, command, exit status, app output) and of the 503
+	// rapid-fail page (the last exit). The zero value is IIS's default,
+	// DetailedLocalOnly: only requests from the machine itself (see
+	// fromMachine) see them; everyone else gets the page without them.
+	ErrorMode config.ErrorMode
 
 	// ForwardResponseConnectionHeader is the handlerSetting of that name:
 	// when true the app's response Connection header reaches the client
@@ -291,9 +294,17 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error, pid int) {
+	hide := false
+	if status, sub := StatusFor(err); sub == 5 || status == http.StatusServiceUnavailable {
+		local := false
+		if m := h.ErrorMode; m != config.ErrorModeDetailed && m != config.ErrorModeCustom {
+			local = fromMachine(w, r) // only DetailedLocalOnly asks
+		}
+		hide = !h.ErrorMode.ShowDetails(local)
+	}
 	WriteError(w, r, err, ErrorOptions{
 		DisableStartUpErrorPage: h.DisableStartUpErrorPage,
-		HideStartupDetails:      h.HideStartupDetails,
+		HideDetails:             hide,
 		RequestTimeout:          h.RequestTimeout,
 		PID:                     pid,
 		Log:                     h.log,

@@ -63,9 +63,9 @@ func StatusFor(err error) (status, substatus int) {
 type ErrorOptions struct {
 	// DisableStartUpErrorPage: 502.5 is sent with an empty body.
 	DisableStartUpErrorPage bool
-	// HideStartupDetails leaves reason, exit status and output off the
-	// 502.5 page.
-	HideStartupDetails bool
+	// HideDetails leaves reason, command, exit status and output off the
+	// 502.5 page, and the last exit off the 503 rapid-fail page.
+	HideDetails bool
 	// RequestTimeout is named on the 502.3 page when a timeout caused it.
 	RequestTimeout time.Duration
 	// PID is the app process involved, for the log; 0 if none.
@@ -92,7 +92,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, opts ErrorOpt
 	case StatusClientClosedRequest:
 		return
 	case http.StatusServiceUnavailable:
-		writeUnavailable(w, err)
+		writeUnavailable(w, err, opts.HideDetails)
 		return
 	}
 	if sub == 5 {
@@ -100,7 +100,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, opts ErrorOpt
 		errors.As(err, &se) // se stays nil for a bare ErrStartupFailed
 		pages.StartupFailure(w, se, pages.StartupOptions{
 			Disabled:    opts.DisableStartUpErrorPage,
-			HideDetails: opts.HideStartupDetails,
+			HideDetails: opts.HideDetails,
 		})
 		return
 	}
@@ -113,7 +113,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, opts ErrorOpt
 	pages.BadGateway(w, reason)
 }
 
-func writeUnavailable(w http.ResponseWriter, err error) {
+// writeUnavailable writes the 503 page for err; hide leaves the app's last
+// exit (pid, exit status) off it.
+func writeUnavailable(w http.ResponseWriter, err error, hide bool) {
 	var (
 		off *upstream.OfflineError
 		rf  *upstream.RapidFailError
@@ -124,12 +126,15 @@ func writeUnavailable(w http.ResponseWriter, err error) {
 	case errors.Is(err, upstream.ErrOffline):
 		pages.Offline(w, nil)
 	case errors.As(err, &rf):
-		pages.ServiceUnavailable(w, pages.Unavailable{
+		u := pages.Unavailable{
 			Reason: fmt.Sprintf("The app exited more than %d times within a minute (rapidFailsPerMinute); "+
 				"it will be started again when the window ends.", rf.Limit),
 			RetryAfter: max(rf.RetryAfter, time.Second),
-			LastExit:   rf.LastExit,
-		})
+		}
+		if !hide {
+			u.LastExit = rf.LastExit
+		}
+		pages.ServiceUnavailable(w, u)
 	case errors.Is(err, upstream.ErrRapidFails):
 		pages.ServiceUnavailable(w, pages.Unavailable{Reason: "The app exited too often; restarts are paused.", RetryAfter: time.Minute})
 	case errors.Is(err, upstream.ErrQueueFull):

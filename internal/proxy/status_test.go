@@ -41,7 +41,9 @@ func TestAcquireErrors(t *testing.T) {
 			t.Parallel()
 			h := &Handler{Backend: &fakeBackend{acquire: func(int) (*upstream.Lease, error) { return nil, tt.err }}, DisableStartUpErrorPage: tt.disable}
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			req := httptest.NewRequest("GET", "/", nil)
+			req.RemoteAddr = "127.0.0.1:1234" // from the machine: details shown
+			h.ServeHTTP(rec, req)
 			if rec.Code != tt.wantStatus {
 				t.Errorf("status = %d, want %d", rec.Code, tt.wantStatus)
 			}

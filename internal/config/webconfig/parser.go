@@ -172,6 +172,8 @@ func (p *parser) section(t token, se xml.StartElement) error {
 				return p.rewrite(t, se)
 			case "httpRedirect":
 				return p.httpRedirect(t, se)
+			case "httpErrors":
+				return p.httpErrors(t, se)
 			}
 			return p.skip()
 		})

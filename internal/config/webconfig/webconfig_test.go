@@ -154,6 +154,26 @@ func TestDecodeDetails(t *testing.T) {
 				t.Errorf("FixedPort = %d", a.FixedPort())
 			}
 		}},
+		{"errorMode default", `<aspNetCore processPath="a"/>`, func(t *testing.T, a *config.App) {
+			if a.ErrorMode != "" || a.ErrorMode.ShowDetails(false) || !a.ErrorMode.ShowDetails(true) {
+				t.Errorf("ErrorMode = %q", a.ErrorMode)
+			}
+		}},
+		{"errorMode Custom", `<httpErrors errorMode="Custom" existingResponse="Replace"><remove statusCode="404"/><error statusCode="404" path="/404.htm" responseMode="ExecuteURL"/></httpErrors><aspNetCore processPath="a"/>`, func(t *testing.T, a *config.App) {
+			if a.ErrorMode != config.ErrorModeCustom || a.ErrorMode.ShowDetails(true) || !a.Set["errorMode"] {
+				t.Errorf("ErrorMode = %q", a.ErrorMode)
+			}
+		}},
+		{"errorMode detailed, any case", `<aspNetCore processPath="a"/><httpErrors errorMode="detailed"/>`, func(t *testing.T, a *config.App) {
+			if a.ErrorMode != config.ErrorModeDetailed || !a.ErrorMode.ShowDetails(false) {
+				t.Errorf("ErrorMode = %q", a.ErrorMode)
+			}
+		}},
+		{"errorMode in location", `</system.webServer><location path="."><system.webServer><httpErrors errorMode="DetailedLocalOnly"/></system.webServer></location><system.webServer><aspNetCore processPath="a"/>`, func(t *testing.T, a *config.App) {
+			if a.ErrorMode != config.ErrorModeDetailedLocalOnly {
+				t.Errorf("ErrorMode = %q", a.ErrorMode)
+			}
+		}},
 		{"other location ignored", `</system.webServer><location path="api"><system.webServer><aspNetCore processPath="b"/></system.webServer></location><system.webServer><aspNetCore processPath="a" xmlns:xdt="http://schemas.microsoft.com/XML-Document-Transform" xdt:Transform="SetAttributes"/>`, func(t *testing.T, a *config.App) {
 			if a.ProcessPath != "a" {
 				t.Errorf("ProcessPath = %q", a.ProcessPath)
@@ -200,6 +220,8 @@ func TestBadFiles(t *testing.T) {
 		{"unknown attribute", head + `<aspNetCore processPath="a" startuptimelimit="5"/>` + tail, `web.config:3: aspNetCore attribute "startuptimelimit": unknown attribute`},
 		{"duplicate aspNetCore", head + `<aspNetCore processPath="a"/><aspNetCore processPath="b"/>` + tail, "second <aspNetCore> element (the first is on line 3)"},
 		{"unknown hostingModel", head + `<aspNetCore processPath="a" hostingModel="sideways"/>` + tail, `web.config:3: aspNetCore attribute "hostingModel": unknown hosting model "sideways"`},
+		{"unknown errorMode", head + "<aspNetCore processPath=\"a\"/>\n<httpErrors\n errorMode=\"Verbose\"/>" + tail, `web.config:5: httpErrors attribute "errorMode": unknown error mode "Verbose" (known: DetailedLocalOnly, Detailed, Custom)`},
+		{"unknown httpErrors attribute", head + "<aspNetCore processPath=\"a\"/>\n<httpErrors errormode=\"Custom\"/>" + tail, `web.config:4: httpErrors attribute "errormode": unknown attribute`},
 		{"empty env name", head + "<aspNetCore processPath=\"a\"><environmentVariables>\n<environmentVariable name=\"\" value=\"x\"/></environmentVariables></aspNetCore>" + tail, `web.config:4: environmentVariable attribute "name": must not be empty`},
 		{"env value missing", head + `<aspNetCore processPath="a"><environmentVariables><environmentVariable name="X"/></environmentVariables></aspNetCore>` + tail, `environmentVariable attribute "value": required attribute is missing`},
 		{"env listed twice", head + "<aspNetCore processPath=\"a\"><environmentVariables><environmentVariable name=\"X\" value=\"1\"/>\n<environmentVariable name=\"x\" value=\"2\"/></environmentVariables></aspNetCore>" + tail, `web.config:4: environmentVariable attribute "name": "x" is listed twice (first on line 3`},
