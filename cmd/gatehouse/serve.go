@@ -136,10 +136,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keeper := startKeeper(log)
 	defer closeKeeper(keeper, log) // after serve, so after the front door and its apps stopped
 	apps := &appSet{}
+	cgroups := supervisor.NewCgroups(log) // looks at the system when the first app with limits starts
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
+		pool, err := appPool(spec.Pool, cgroups, spec.Site+spec.Path, log)
+		if err != nil {
+			return nil, err
+		}
 		a, err := app.Open(ctx, spec.Dir, app.Options{
 			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort,
 			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
+			AppPool: pool, CleanEnvironment: spec.Pool.CleanEnvironment,
 		})
 		if err != nil {
 			return nil, err

@@ -45,6 +45,15 @@ type Options struct {
 	// supervisor.Keeper). The App does not own it: the caller closes it after
 	// the App. nil means none.
 	Keeper *supervisor.Keeper
+	// AppPool holds the application-pool settings of the site config's
+	// application entry (identity, umask, working folder, limits, recycling);
+	// the zero value changes nothing. With an Identity, the app gets that
+	// account's HOME, USER and LOGNAME.
+	AppPool supervisor.AppPool
+	// CleanEnvironment starts the app with only PATH, LANG and TZ from
+	// BaseEnv (plus HOME, USER, LOGNAME), instead of all of it; web.config's
+	// environmentVariables are added as always.
+	CleanEnvironment bool
 }
 
 // App serves one application. Create it with Open or New; it must be closed
@@ -166,7 +175,7 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 		Path:                cfg.ProcessPath,
 		Args:                cfg.Args,
 		Dir:                 cfg.Dir,
-		Env:                 config.BuildEnv(a.opts.BaseEnv, cfg, applPath, a.opts.HTTPSPort),
+		Env:                 config.BuildEnv(poolEnv(a.opts.BaseEnv, a.opts.CleanEnvironment, a.opts.AppPool.Identity), cfg, applPath, a.opts.HTTPSPort),
 		ApplPath:            applPath,
 		Processes:           cfg.ProcessesPerApplication,
 		StartupTimeout:      cfg.StartupTimeLimit,
@@ -182,6 +191,7 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 		MaxQueued:           cfg.MaxQueuedRequests, // 0: no limit in both
 		IdleTimeout:         cfg.IdleTimeout,
 		Keeper:              a.opts.Keeper,
+		AppPool:             a.opts.AppPool,
 	}
 }
 

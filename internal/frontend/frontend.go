@@ -12,6 +12,7 @@ package frontend
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,9 @@ type AppSpec struct {
 	// HTTPSPort is the port of the site's https bindings as configured, 0 if
 	// it has none or several different ones (ASPNETCORE_ANCM_HTTPS_PORT).
 	HTTPSPort int
+	// Pool is the application entry's pool settings (user, recycling,
+	// limits). A reload that changes them opens the app anew.
+	Pool siteconfig.Pool
 }
 
 // OpenFunc opens an app. It should not start the app's process (ANCM starts
@@ -66,7 +70,9 @@ var ErrClosed = errors.New("frontend: server closed")
 // Software is written into the W3C access log's #Software directive.
 const Software = "Gatehouse"
 
-type appKey struct{ site, path, dir string }
+// appKey identifies an open app across reloads; pool is the JSON of its
+// siteconfig.Pool, so that changed pool settings open the app anew.
+type appKey struct{ site, path, dir, pool string }
 
 type logKey struct{ path, format string }
 
@@ -154,11 +160,11 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 			sr.observers = append(sr.observers, l)
 		}
 		for _, a := range site.Applications {
-			k := appKey{site.Name, a.Path, a.Dir}
+			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool)}
 			app := s.apps[k]
 			if app == nil {
 				var err error
-				spec := AppSpec{Site: site.Name, Path: a.Path, Dir: a.Dir, HTTPSPort: site.HTTPSPort()}
+				spec := AppSpec{Site: site.Name, Path: a.Path, Dir: a.Dir, HTTPSPort: site.HTTPSPort(), Pool: a.Pool}
 				if app, err = s.open(ctx, spec); err != nil {
 					return p, fmt.Errorf("open app %s%s: %w", site.Name, a.Path, err)
 				}
@@ -458,4 +464,13 @@ func (s *Server) Addrs() map[string]net.Addr {
 		}
 	}
 	return out
+}
+
+// poolKey is the identity of pool settings in appKey.
+func poolKey(p siteconfig.Pool) string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Sprint(err) // cannot happen: the type marshals
+	}
+	return string(b)
 }

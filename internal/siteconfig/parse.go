@@ -188,6 +188,7 @@ func (c *Config) resolvePaths(base string) {
 		}
 		for j := range s.Applications {
 			s.Applications[j].Dir = abs(s.Applications[j].Dir)
+			s.Applications[j].WorkingDirectory = abs(s.Applications[j].WorkingDirectory)
 		}
 	}
 }
@@ -224,6 +225,9 @@ func (c *Config) applyDefaults() {
 		s := &c.Sites[i]
 		if s.AccessLog.Path != "" && s.AccessLog.Format == "" {
 			s.AccessLog.Format = "w3c"
+		}
+		for j := range s.Applications {
+			s.Applications[j].Pool.applyDefaults()
 		}
 		for j := range s.Bindings {
 			b := &s.Bindings[j]

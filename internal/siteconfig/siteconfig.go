@@ -183,6 +183,9 @@ type Application struct {
 	Path string `yaml:"path" json:"path"`
 	// Dir (dir, required): the folder holding the app's web.config.
 	Dir string `yaml:"dir" json:"dir"`
+	// Pool holds the application-pool settings (user, recycling, limits),
+	// written directly in the application entry.
+	Pool `yaml:",inline"`
 
 	// Line is the line of the application in the file (0 for Single).
 	Line int `yaml:"-" json:"line,omitempty"`

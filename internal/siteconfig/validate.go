@@ -93,6 +93,14 @@ func (c *Config) validate(name string) error {
 			} else if _, err := os.Stat(filepath.Join(a.Dir, "web.config")); err != nil && !a.NoWebConfig {
 				fail(a.Line, "application %q: no web.config in %s", a.Path, a.Dir)
 			}
+			for _, msg := range a.Pool.check() {
+				fail(a.Line, "application %q: %s", a.Path, msg)
+			}
+			if wd := a.WorkingDirectory; wd != "" {
+				if st, err := os.Stat(wd); err != nil || !st.IsDir() {
+					fail(a.Line, "application %q: workingDirectory %s is not a folder", a.Path, wd)
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -31,6 +31,12 @@ const (
 	// starts are refused until the window ends. Err is the
 	// *upstream.RapidFailError the next Acquire gets.
 	RapidFailTripped
+	// RecycleConditionMet: a recycling condition of Spec.AppPool.Recycling
+	// was met and the pool recycles itself (overlapped). Condition is its key
+	// (ConditionTime, ConditionSchedule, ConditionRequests, ConditionPrivateMemory) and Detail
+	// says what was measured. PID is the process that met it (0 for a
+	// schedule).
+	RecycleConditionMet
 )
 
 func (k EventKind) String() string {
@@ -47,6 +53,8 @@ func (k EventKind) String() string {
 		return "exited"
 	case RapidFailTripped:
 		return "rapid_fail_tripped"
+	case RecycleConditionMet:
+		return "recycle_condition_met"
 	}
 	return "unknown"
 }
@@ -70,6 +78,10 @@ const (
 	CauseIdle ExitCause = "idle"
 	// CauseShutdown: stopped by Pool.Close.
 	CauseShutdown ExitCause = "shutdown"
+	// CauseOOM: the kernel's OOM killer ended the process at its cgroup's
+	// memory limit (AppPool.Limits.Memory); Event.Detail says more. It
+	// counts as a crash for the rapid-fail window.
+	CauseOOM ExitCause = "oom"
 )
 
 // Event is one lifecycle transition of an app process, reported by the
@@ -101,6 +113,12 @@ type Event struct {
 	Replaced int
 	// Err is the failure (StartFailed, RapidFailTripped).
 	Err error
+	// Condition is the recycling condition met (RecycleConditionMet).
+	Condition string
+	// Detail is a sentence for the log: what the OOM kill hit
+	// (ProcessExited with CauseOOM), what the recycling condition measured
+	// (RecycleConditionMet).
+	Detail string
 }
 
 // StartReason returns the short reason of a StartFailed event's error
@@ -148,7 +166,12 @@ func (p *Pool) logEvent(ev Event) {
 		} else {
 			attrs = append(attrs, "exit_code", ev.ExitCode)
 		}
+		if ev.Detail != "" {
+			attrs = append(attrs, "detail", ev.Detail)
+		}
 		switch ev.Cause {
+		case CauseOOM:
+			p.log.Error("process killed by the OOM killer; the next request starts a new one", attrs...)
 		case CauseCrash:
 			p.log.Warn("process exited unexpectedly; the next request starts a new one", attrs...)
 		case CauseStartFailure:
@@ -156,6 +179,8 @@ func (p *Pool) logEvent(ev Event) {
 		default:
 			p.log.Info("process exited", attrs...)
 		}
+	case RecycleConditionMet:
+		p.log.Info("recycle condition met; recycling the app", "condition", ev.Condition, "pid", ev.PID, "detail", ev.Detail)
 	case RapidFailTripped:
 		p.log.Error("rapid fail limit reached; not starting the app until the window ends", "err", ev.Err)
 	}

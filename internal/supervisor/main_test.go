@@ -199,6 +199,7 @@ func serveHelper(mode string) {
 			}
 		}
 	})
+	registerPoolHandlers(mux) // apppool_test.go
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := os.Stat(os.Getenv("GH_FILE")); err != nil {
 			os.WriteFile(os.Getenv("GH_FILE")+".probed", nil, 0o644)

@@ -75,6 +75,9 @@ func (p *Pool) run(pr *process) {
 		}
 		se := &upstream.StartError{Command: pr.command, Reason: "process exited during startup",
 			ExitCode: pr.exitCode, Signal: pr.exitSig, Output: string(out)}
+		if pr.oom != "" {
+			se.Reason = oomReason(pr.oom)
+		}
 		if pr.exitSig != "" {
 			se.ExitCode = -1
 		}
@@ -144,6 +147,7 @@ func (p *Pool) reap(pr *process) {
 	if pr.waitErr == nil {
 		_ = syscall.Kill(-pr.pid, syscall.SIGKILL) // grandchildren; ESRCH when none are left
 	}
+	pr.oom = pr.cg.oomCause()
 	// Before the reap: the zombie keeps the group id from being reused.
 	pr.spec.Keeper.Remove(pr.pid)
 	_ = pr.cmd.Wait() // the status is read from ProcessState below
@@ -156,6 +160,7 @@ func (p *Pool) reap(pr *process) {
 	if pr.notify != nil {
 		pr.notify.close()
 	}
+	pr.cg.remove()
 	pr.exitCode, pr.exitSig = exitStatus(pr.cmd.ProcessState)
 	pr.uptime = time.Since(pr.started)
 }
@@ -182,6 +187,9 @@ func (p *Pool) finish(pr *process) {
 	case stateStarting:
 		cause = CauseStartFailure
 	}
+	if pr.oom != "" {
+		cause = CauseOOM
+	}
 	if pr.pid != 0 {
 		p.lastExit = ExitInfo{PID: pr.pid, Code: pr.exitCode, Signal: pr.exitSig, Cause: cause, Time: time.Now()}
 	}
@@ -190,7 +198,7 @@ func (p *Pool) finish(pr *process) {
 
 	if pr.pid != 0 {
 		p.emit(&pr.spec, Event{Kind: ProcessExited, Slot: pr.slot, PID: pr.pid, Port: pr.port,
-			Took: pr.uptime, ExitCode: pr.exitCode, Signal: pr.exitSig, Cause: cause})
+			Took: pr.uptime, ExitCode: pr.exitCode, Signal: pr.exitSig, Cause: cause, Detail: pr.oom})
 	}
 	if tripped != nil {
 		p.emit(&pr.spec, Event{Kind: RapidFailTripped, Slot: pr.slot, PID: pr.pid, Err: tripped})

@@ -60,6 +60,7 @@ type process struct {
 	out      *output
 	notify   *notifier
 	listener *os.File // socket activation: the bound socket, closed after start
+	cg       *cgroup  // the process's cgroup with its limits; nil without
 
 	exited  chan struct{} // closed by the exit waiter once wait(2) reports the exit (not yet reaped)
 	waitErr error         // the exit waiter's error, set before exited is closed
@@ -70,6 +71,7 @@ type process struct {
 	exitCode int
 	exitSig  string
 	uptime   time.Duration
+	oom      string // why the OOM killer ended it (cgroup memory.events); "" if it did not
 
 	sigMu  sync.Mutex
 	reaped bool // protected by sigMu: no signal may be sent once the pid is reaped
@@ -143,6 +145,9 @@ func (pr *process) signal(sig syscall.Signal) error {
 
 // exitDesc describes the exit for logs and RapidFailError.
 func (pr *process) exitDesc() string {
+	if pr.oom != "" {
+		return fmt.Sprintf("pid %d killed by %s after %s; %s", pr.pid, pr.exitSig, pr.uptime.Round(time.Millisecond), pr.oom)
+	}
 	if pr.exitSig != "" {
 		return fmt.Sprintf("pid %d killed by %s after %s", pr.pid, pr.exitSig, pr.uptime.Round(time.Millisecond))
 	}

@@ -7,31 +7,40 @@ import (
 	"syscall"
 )
 
-// shimEnv marks a child started through the socket-activation shim.
+// shimEnv marks a child started through the re-exec shim (socket
+// activation, umask, rlimits).
 const shimEnv = "GATEHOUSE_LISTEN_SHIM"
 
 // ShimMain must be the first thing the gatehouse binary's main does. In a
-// normal run it returns false at once. In a child started for socket
-// activation (GATEHOUSE_LISTEN_SHIM=1), it sets LISTEN_PID to its own pid
-// (which the real program keeps across exec), removes the marker and
-// replaces itself with the program named in os.Args[1] and its arguments; it
-// only returns, true, if that exec failed, after printing why to stderr, and
-// main must then exit with status 127 without doing anything else.
+// normal run it returns false at once. In a child started through the shim
+// (GATEHOUSE_LISTEN_SHIM=1), it applies the umask and rlimits an AppPool
+// asks for (see shimsettings_linux.go), sets LISTEN_PID to its own pid when
+// a socket is passed (the real program keeps it across exec), removes the
+// markers and replaces itself with the program named in os.Args[1] and its
+// arguments; it only returns, true, if that or the settings failed, after
+// printing why to stderr, and main must then exit with status 127 without
+// doing anything else.
 //
 // The shim exists because LISTEN_PID must name the app's own pid, which is
-// not known before the fork, and os/exec cannot change the environment
-// between fork and exec.
+// not known before the fork, and os/exec can neither change the environment
+// nor set the umask or rlimits between fork and exec.
 func ShimMain() bool {
 	if os.Getenv(shimEnv) != "1" {
 		return false
 	}
 	os.Unsetenv(shimEnv)
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "gatehouse socket shim: no program to run")
+		fmt.Fprintln(os.Stderr, "gatehouse shim: no program to run")
 		return true
 	}
-	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+	if err := applyShimSettings(); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse shim:", err)
+		return true
+	}
+	if _, ok := os.LookupEnv("LISTEN_FDS"); ok {
+		os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+	}
 	err := syscall.Exec(os.Args[1], os.Args[1:], os.Environ())
-	fmt.Fprintf(os.Stderr, "gatehouse socket shim: exec %s: %v\n", os.Args[1], err)
+	fmt.Fprintf(os.Stderr, "gatehouse shim: exec %s: %v\n", os.Args[1], err)
 	return true
 }

@@ -101,6 +101,10 @@ func (p *Pool) spawn(pr *process) error {
 	cmd.Dir = spec.Dir
 	cmd.Env = env
 	cmd.SysProcAttr = sysProcAttr()
+	if reason, err := p.preparePool(pr, cmd, prog); err != nil {
+		cleanup()
+		return fail(reason, err)
+	}
 	out := newOutput(spec, p.log)
 	out.attach(cmd)
 
@@ -109,6 +113,7 @@ func (p *Pool) spawn(pr *process) error {
 		out.closeWriters()
 		out.closeReaders()
 		cleanup()
+		pr.cg.remove()
 		return errCanceled
 	default:
 	}
@@ -121,8 +126,10 @@ func (p *Pool) spawn(pr *process) error {
 		if nt != nil {
 			nt.close()
 		}
+		pr.cg.remove()
 		return fail("could not run the program", err)
 	}
+	pr.cg.started()
 
 	spec.Keeper.Add(cmd.Process.Pid) // with Setpgid the pid is the group id
 	p.mu.Lock()

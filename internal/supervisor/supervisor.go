@@ -138,6 +138,10 @@ type Spec struct {
 	// not block for long; it may call the Pool's read methods (Processes,
 	// Status). Metrics and status pages hang here. nil means none.
 	Events func(Event)
+	// AppPool holds the application-pool settings: identity, umask, working
+	// folder, resource limits and recycling conditions (see AppPool). The
+	// zero value changes nothing.
+	AppPool AppPool
 }
 
 // ProcessInfo is a snapshot of one process, for status pages and tests.
@@ -165,6 +169,7 @@ type Pool struct {
 	hurry     chan struct{}       // closed when Close's ctx ends: stops kill at once
 	recycle   sync.Mutex          // serialises Recycle
 	hurryOnce sync.Once
+	pol       policyState // recycling conditions (recycle_policy.go)
 
 	mu sync.Mutex
 	// protects everything below, and the state fields of every process
@@ -222,6 +227,7 @@ func NewPool(spec Spec, log *slog.Logger) *Pool {
 		p.slots[i] = &slot{}
 	}
 	p.wg.Go(p.idleLoop)
+	p.wg.Go(p.policyLoop)
 	return p
 }
 
@@ -230,6 +236,7 @@ func normalise(s Spec) Spec {
 		s.Processes = 1
 	}
 	s.Args = append([]string(nil), s.Args...)
+	s.AppPool.Recycling.Schedule = append([]time.Duration(nil), s.AppPool.Recycling.Schedule...)
 	s.Env = append([]string(nil), s.Env...)
 	return s
 }

@@ -1,0 +1,80 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+)
+
+// preparePool applies pr.spec.AppPool to cmd, which runs prog and has its
+// SysProcAttr set: the working folder, the identity (after checking that it
+// may use the folder and run the program), a cgroup with the limits (kept
+// in pr.cg) or the rlimit fallback, and the umask. Umask and rlimits need
+// the re-exec shim, so cmd is rewritten to run through it when they apply.
+// On failure it returns a StartError reason and the error; a cgroup it made
+// is removed again.
+func (p *Pool) preparePool(pr *process, cmd *exec.Cmd, prog string) (string, error) {
+	ap := pr.spec.AppPool
+	if ap.WorkDir != "" {
+		cmd.Dir = ap.WorkDir
+	}
+	if err := setIdentity(cmd, ap.Identity); err != nil {
+		return "the app's user is not allowed", err
+	}
+	if id := ap.Identity; id != nil {
+		if err := checkAccess(id, cmd.Dir, accessRead|accessExec, "working folder"); err != nil {
+			return "the app's user cannot use its folder", err
+		}
+		if err := checkAccess(id, prog, accessExec, "program"); err != nil {
+			return "the app's user cannot run the program", err
+		}
+	}
+	var shim []string
+	if ap.Umask != nil {
+		shim = append(shim, shimUmaskEnv+"="+strconv.FormatUint(uint64(*ap.Umask), 8))
+	}
+	if ap.Limits.any() {
+		cg, err := ap.Cgroups.create(pr.spec.Name, ap.Limits, p.log)
+		if err != nil {
+			return "could not create the app's cgroup", err
+		}
+		if cg != nil {
+			pr.cg = cg
+			cmd.SysProcAttr.UseCgroupFD = true
+			cmd.SysProcAttr.CgroupFD = cg.fd
+		} else if rl := fallbackRlimits(ap.Limits, ap.Identity); rl != "" {
+			shim = append(shim, shimRlimitsEnv+"="+rl)
+		}
+	}
+	if len(shim) == 0 {
+		return "", nil
+	}
+	if !slices.Contains(cmd.Env, shimEnv+"=1") { // not yet shimmed for socket activation
+		exe, err := os.Executable()
+		if err != nil {
+			pr.cg.remove()
+			pr.cg = nil
+			return "could not find the gatehouse executable for the shim", err
+		}
+		if err := checkAccess(ap.Identity, exe, accessExec, "gatehouse executable (the umask and rlimit shim)"); err != nil {
+			pr.cg.remove()
+			pr.cg = nil
+			return "the app's user cannot run the gatehouse shim", err
+		}
+		cmd.Path = exe
+		cmd.Args = append([]string{exe}, cmd.Args...)
+		shim = append(shim, shimEnv+"=1")
+	}
+	cmd.Env = append(cmd.Env, shim...)
+	return "", nil
+}
+
+// oomReason is the StartError reason for a process the OOM killer ended
+// while it started.
+func oomReason(cause string) string {
+	return fmt.Sprintf("process exited during startup: %s", cause)
+}

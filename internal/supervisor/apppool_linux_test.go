@@ -1,0 +1,138 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+func TestParseStatm(t *testing.T) {
+	t.Parallel()
+	got, err := parseStatm("5000 1200 200 10 0 900 0\n", 4096)
+	if err != nil || got != 1000*4096 {
+		t.Errorf("parseStatm = %d, %v; want %d", got, err, 1000*4096)
+	}
+	if _, err := parseStatm("12", 4096); err == nil {
+		t.Error("parseStatm of a short line: no error")
+	}
+	if got, _ := parseStatm("10 5 9 0 0 0 0", 4096); got != 0 {
+		t.Errorf("shared above resident: %d, want 0", got)
+	}
+}
+
+func TestParseOOMKills(t *testing.T) {
+	t.Parallel()
+	ev := "low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 1\n"
+	if n := parseOOMKills(ev); n != 1 {
+		t.Errorf("oom_kill = %d, want 1", n)
+	}
+	if n := parseOOMKills("low 0\n"); n != 0 {
+		t.Errorf("no oom_kill line: %d, want 0", n)
+	}
+}
+
+func TestCgroupPaths(t *testing.T) {
+	t.Parallel()
+	hybrid := "9:name=systemd:/\n4:memory:/x\n0::/\n"
+	if p, ok := unifiedPath(hybrid); !ok || p != "/" {
+		t.Errorf("unifiedPath = %q %v", p, ok)
+	}
+	if _, ok := unifiedPath("4:memory:/x\n"); ok {
+		t.Error("unifiedPath found a v2 entry in a v1-only file")
+	}
+	mi := "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n" +
+		"41 31 0:38 /sub /sys/fs/cgroup/uni\\040fied rw,relatime - cgroup2 cgroup2 rw\n"
+	m, root, ok := cgroup2Mount(mi)
+	if !ok || m != "/sys/fs/cgroup/uni fied" || root != "/sub" {
+		t.Errorf("cgroup2Mount = %q %q %v", m, root, ok)
+	}
+	if _, _, ok := cgroup2Mount("31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"); ok {
+		t.Error("cgroup2Mount found a mount in a file without cgroup2")
+	}
+	if got := cpuMax(150); got != "150000 100000" {
+		t.Errorf("cpuMax(150) = %q", got)
+	}
+	if got := cpuMax(0.1); got != "1000 100000" {
+		t.Errorf("cpuMax(0.1) = %q, want the kernel minimum", got)
+	}
+	if got := cgroupName("main/api v2"); got != "main_api_v2" {
+		t.Errorf("cgroupName = %q", got)
+	}
+}
+
+func TestPermits(t *testing.T) {
+	t.Parallel()
+	id := &Identity{UID: 1001, GID: 1001, Groups: []uint32{50}}
+	tests := []struct {
+		name           string
+		uid, gid, perm uint32
+		want           uint32
+		ok             bool
+	}{
+		{"owner rx", 1001, 0, 0o500, accessRead | accessExec, true},
+		{"owner bits rule even if others allow", 1001, 0, 0o077, accessRead, false},
+		{"primary group", 0, 1001, 0o050, accessRead | accessExec, true},
+		{"supplementary group", 0, 50, 0o010, accessExec, true},
+		{"group bits rule over others", 0, 50, 0o007, accessExec, false},
+		{"others", 0, 0, 0o755, accessRead | accessExec, true},
+		{"others denied", 0, 0, 0o750, accessExec, false},
+		{"write wanted", 0, 0, 0o755, accessWrite, false},
+	}
+	for _, tt := range tests {
+		if got := permits(id, tt.uid, tt.gid, tt.perm, tt.want); got != tt.ok {
+			t.Errorf("%s: permits = %v, want %v", tt.name, got, tt.ok)
+		}
+	}
+}
+
+func TestShimRlimits(t *testing.T) {
+	t.Parallel()
+	user := &Identity{User: "app", UID: 1001}
+	root := &Identity{User: "root", UID: 0, AllowRoot: true}
+	tests := []struct {
+		name string
+		lim  Limits
+		id   *Identity
+		want string
+	}{
+		{"none", Limits{}, nil, ""},
+		{"memory", Limits{Memory: 1 << 30}, nil, "as=1073741824"},
+		{"processes without a user", Limits{Processes: 10}, nil, ""},
+		{"processes as root", Limits{Processes: 10}, root, ""},
+		{"processes with a user", Limits{Processes: 10, Memory: 1 << 20}, user, "as=1048576,nproc=10"},
+		{"cpu has no rlimit", Limits{CPUPercent: 50}, user, ""},
+	}
+	for _, tt := range tests {
+		got := fallbackRlimits(tt.lim, tt.id)
+		if got != tt.want {
+			t.Errorf("%s: fallbackRlimits = %q, want %q", tt.name, got, tt.want)
+			continue
+		}
+		if got == "" {
+			continue
+		}
+		m, err := parseShimRlimits(got)
+		if err != nil || len(m) != strings.Count(got, ",")+1 {
+			t.Errorf("%s: parseShimRlimits(%q) = %v, %v", tt.name, got, m, err)
+		}
+	}
+	if _, err := parseShimRlimits("cpu=5"); err == nil {
+		t.Error("parseShimRlimits accepted an unknown limit")
+	}
+}
+
+func TestRootIdentityRefused(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "echo")
+	spec.AppPool.Identity = &Identity{User: "root"}
+	f := newFixture(t, spec)
+	err := f.pool.Start(ctxT(t, 10*time.Second))
+	if !errors.Is(err, ErrRootIdentity) || !errors.Is(err, upstream.ErrStartupFailed) {
+		t.Fatalf("Start = %v, want a start error wrapping ErrRootIdentity", err)
+	}
+}

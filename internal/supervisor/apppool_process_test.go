@@ -1,0 +1,475 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+// load keeps clients acquiring leases and sending requests to the pool
+// until stop; every failure is a test error.
+type load struct {
+	t      *testing.T
+	ok     atomic.Int64
+	failed atomic.Int64
+	pids   sync.Map // pid → true: processes that answered
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func startLoad(t *testing.T, f *fixture, clients int) *load {
+	t.Helper()
+	ctx := ctxT(t, time.Minute)
+	l := &load{t: t, done: make(chan struct{})}
+	for range clients {
+		l.wg.Go(func() {
+			for {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				lease, err := f.pool.Acquire(ctx)
+				if err != nil {
+					l.failed.Add(1)
+					t.Errorf("Acquire: %v", err)
+					return
+				}
+				r, err := get(t, lease.Addr, lease.Token, "?hold_ms=5")
+				lease.Release()
+				if err != nil {
+					l.failed.Add(1)
+					t.Errorf("request to pid %d: %v", lease.PID, err)
+					return
+				}
+				l.pids.Store(r.PID, true)
+				l.ok.Add(1)
+			}
+		})
+	}
+	return l
+}
+
+// stop ends the load and checks that no request failed.
+func (l *load) stop() {
+	close(l.done)
+	l.wg.Wait()
+	if n := l.failed.Load(); n != 0 {
+		l.t.Errorf("%d requests failed", n)
+	}
+}
+
+func (l *load) distinctPIDs() int {
+	n := 0
+	l.pids.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// events collects the pool's events for a test.
+type events struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (e *events) add(ev Event) {
+	e.mu.Lock()
+	e.evs = append(e.evs, ev)
+	e.mu.Unlock()
+}
+
+func (e *events) find(match func(Event) bool) (Event, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.evs {
+		if match(ev) {
+			return ev, true
+		}
+	}
+	return Event{}, false
+}
+
+// TestRecycleConditionsUnderLoad triggers each recycling condition with
+// small limits while clients keep sending requests: each must recycle the
+// pool (overlapped), be reported with its condition, and fail no request.
+func TestRecycleConditionsUnderLoad(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		cond      string
+		processes int
+		policy    func(f *fixture) RecyclePolicy
+		want      int64 // recycles to wait for
+	}{
+		{"periodicRestart time", ConditionTime, 2, func(*fixture) RecyclePolicy {
+			return RecyclePolicy{Time: 300 * time.Millisecond}
+		}, 2},
+		{"periodicRestart requests", ConditionRequests, 2, func(*fixture) RecyclePolicy {
+			return RecyclePolicy{Requests: 40}
+		}, 2},
+		{"periodicRestart schedule", ConditionSchedule, 1, func(*fixture) RecyclePolicy {
+			// The next whole second of local time, at least 500ms ahead.
+			at := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second)
+			y, m, d := at.Date()
+			return RecyclePolicy{Schedule: []time.Duration{at.Sub(time.Date(y, m, d, 0, 0, 0, 0, at.Location()))}}
+		}, 1},
+		{"periodicRestart privateMemory", ConditionPrivateMemory, 1, func(f *fixture) RecyclePolicy {
+			// Over the helper's own private memory by 32 MiB; /alloc adds 64.
+			l, err := f.pool.Acquire(ctxT(f.t, 10*time.Second))
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			base, err := groupPrivateMemory(l.PID)
+			l.Release()
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			return RecyclePolicy{PrivateMemory: base + 32<<20, PrivateMemoryWindow: 100 * time.Millisecond}
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var evs events
+			spec := helperSpec(t, "echo")
+			spec.Processes = tt.processes
+			spec.DrainTimeout = 5 * time.Second
+			spec.Events = evs.add
+			f := newFixture(t, spec, func(p *Pool) { p.setPolicyTick(20 * time.Millisecond) })
+			ctx := ctxT(t, time.Minute)
+			if err := f.pool.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			first := f.pool.Processes()
+			// The policy is set through Recycle(spec), as a reload would.
+			next := spec
+			next.AppPool.Recycling = tt.policy(f)
+			if err := f.pool.Recycle(ctx, &next); err != nil {
+				t.Fatal(err)
+			}
+			l := startLoad(t, f, 4)
+			if tt.cond == ConditionPrivateMemory {
+				lease, err := f.pool.Acquire(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, err := plainGet("http://" + lease.Addr + "/alloc?mb=64")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				lease.Release()
+			}
+			recycled := waitFor(30*time.Second, func() bool { return f.pool.RecycleCounts()[tt.cond] >= tt.want })
+			before := l.ok.Load()
+			waitFor(10*time.Second, func() bool { return l.ok.Load() > before+10 }) // still serving after it
+			l.stop()
+			if !recycled {
+				t.Fatalf("no %d recycles for %s; counts %v", tt.want, tt.cond, f.pool.RecycleCounts())
+			}
+			ev, ok := evs.find(func(e Event) bool { return e.Kind == RecycleConditionMet && e.Condition == tt.cond })
+			if !ok || !strings.Contains(ev.Detail, "periodicRestart "+tt.cond) {
+				t.Errorf("no RecycleConditionMet event for %s (got %+v)", tt.cond, ev)
+			}
+			if !(len(f.log.Find("recycle condition met; recycling the app")) > 0) {
+				t.Error("the recycle was not logged")
+			}
+			if _, ok := evs.find(func(e Event) bool { return e.Kind == ProcessRecycled }); !ok {
+				t.Error("no ProcessRecycled event: the recycle did not overlap")
+			}
+			for _, p := range first {
+				if !waitFor(10*time.Second, func() bool { return processGone(p.PID) }) {
+					t.Errorf("first process %d still runs", p.PID)
+				}
+			}
+			t.Logf("%s: %d requests ok, 0 failed, %d recycles, %d processes served",
+				tt.cond, l.ok.Load(), f.pool.RecycleCounts()[tt.cond], l.distinctPIDs())
+		})
+	}
+}
+
+// TestUmaskAndRlimitFallback runs a shell through the shim with a umask and
+// a memory limit without cgroups: the shell reports both (and exits, so the
+// start fails and its output comes back in the StartError).
+func TestUmaskAndRlimitFallback(t *testing.T) {
+	t.Parallel()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	spec := helperSpec(t, "exit")
+	spec.Path = sh
+	spec.Args = []string{"-c", `echo "umask=$(umask) as=$(ulimit -v) shim=${GATEHOUSE_SHIM_UMASK:-unset}"; exit 7`}
+	mask := uint32(0o027)
+	spec.AppPool.Umask = &mask
+	spec.AppPool.Limits.Memory = 512 << 20
+	f := newFixture(t, spec)
+	err = f.pool.Start(ctxT(t, 10*time.Second))
+	se, ok := errors.AsType[*upstream.StartError](err)
+	if !ok {
+		t.Fatalf("Start = %v, want the shell's exit as a StartError", err)
+	}
+	if want := "umask=0027 as=524288 shim=unset"; !strings.Contains(se.Output, want) {
+		t.Errorf("shell output %q, want %q (umask 027, RLIMIT_AS 512 MiB in KiB, shim settings removed)", se.Output, want)
+	}
+	if !(len(f.log.Find("cgroup v2 limits are not available")) > 0) {
+		t.Error("the fallback to rlimits was not logged")
+	}
+}
+
+// TestIdentityThrowawayUser runs the helper as a user created for the test.
+func TestIdentityThrowawayUser(t *testing.T) {
+	t.Parallel()
+	name := throwawayUser(t)
+	dir := sharedDir(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(dir, "helper")
+	copyFile(t, exe, helper, 0o755)
+	id, err := ResolveIdentity(name, "", nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("runs as the user", func(t *testing.T) {
+		t.Parallel()
+		spec := helperSpec(t, "echo")
+		spec.Path, spec.Dir = helper, dir
+		spec.AppPool.Identity = id
+		f := newFixture(t, spec)
+		ctx := ctxT(t, 20*time.Second)
+		l, err := f.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Release()
+		resp, err := plainGet("http://" + l.Addr + "/whoami")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var me whoami
+		if err := json.NewDecoder(resp.Body).Decode(&me); err != nil {
+			t.Fatal(err)
+		}
+		if me.UID != int(id.UID) || me.GID != int(id.GID) || me.Cwd != dir {
+			t.Errorf("helper runs as %+v, want uid %d gid %d in %s", me, id.UID, id.GID, dir)
+		}
+		for _, g := range me.Groups {
+			if g == 0 {
+				t.Errorf("helper kept Gatehouse's root group: groups %v", me.Groups)
+			}
+		}
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", l.PID))
+		if err != nil || !strings.Contains(string(st), fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", id.UID, id.UID, id.UID, id.UID)) {
+			t.Errorf("/proc/%d/status does not show uid %d: %v", l.PID, id.UID, err)
+		}
+	})
+
+	t.Run("folder the user cannot enter", func(t *testing.T) {
+		t.Parallel()
+		private := t.TempDir() // 0700, owned by root
+		spec := helperSpec(t, "echo")
+		spec.Path, spec.Dir = helper, private
+		spec.AppPool.Identity = id
+		f := newFixture(t, spec)
+		err := f.pool.Start(ctxT(t, 10*time.Second))
+		se, ok := errors.AsType[*upstream.StartError](err)
+		if !ok || se.Reason != "the app's user cannot use its folder" {
+			t.Fatalf("Start = %v, want the folder refused", err)
+		}
+		for _, want := range []string{name, "cannot", "mode", "owner uid 0"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+	})
+}
+
+// throwawayUser creates a system user for the test and deletes it after.
+func throwawayUser(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("running an app as another user needs root (to create a throwaway user and switch to it); not root here")
+	}
+	useradd, err1 := exec.LookPath("useradd")
+	userdel, err2 := exec.LookPath("userdel")
+	if err1 != nil || err2 != nil {
+		t.Skip("useradd/userdel not installed (package passwd)")
+	}
+	name := fmt.Sprintf("ghpool%d%d", os.Getpid()%100000, time.Now().UnixNano()%1000)
+	out, err := exec.Command(useradd, "--system", "--user-group", "--no-create-home",
+		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(userdel, name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v\n%s", name, err, out)
+		}
+	})
+	return name
+}
+
+// sharedDir is a temporary folder every user may enter and read (t.TempDir
+// is private to root).
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "gatehouse-pool-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOOMKillReported kills a ready process the way the OOM killer does
+// (SIGKILL) while its cgroup's memory.events counts an oom_kill, and checks
+// the exit is reported as out of memory: in the event and the log, in
+// Status, and in the rapid-fail error the 503/502.5 pages show. The cgroup is
+// a stand-in folder, so this runs on any host; TestCgroupLimits covers the
+// kernel side where cgroup v2 is writable.
+func TestOOMKillReported(t *testing.T) {
+	t.Parallel()
+	var evs events
+	spec := helperSpec(t, "echo")
+	spec.RapidFailsPerMinute = 0 // the first crash trips it, so the next Acquire shows LastExit
+	spec.Events = evs.add
+	f := newFixture(t, spec)
+	ctx := ctxT(t, 20*time.Second)
+	if err := f.pool.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fake := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fake, "memory.events"), []byte("low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.pool.mu.Lock()
+	pr := f.pool.slots[0].cur
+	pr.cg = &cgroup{dir: fake, fd: -1, memory: 64 << 20}
+	pid := pr.pid
+	f.pool.mu.Unlock()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool {
+		_, ok := evs.find(func(e Event) bool { return e.Kind == ProcessExited && e.PID == pid })
+		return ok
+	}) {
+		t.Fatal("no exit event")
+	}
+	ev, _ := evs.find(func(e Event) bool { return e.Kind == ProcessExited && e.PID == pid })
+	if ev.Cause != CauseOOM || !strings.Contains(ev.Detail, "OOM killer") || !strings.Contains(ev.Detail, "64 MiB") {
+		t.Errorf("exit event %+v, want cause oom with the limit", ev)
+	}
+	if !(len(f.log.Find("process killed by the OOM killer")) > 0) {
+		t.Error("the OOM kill was not logged as such")
+	}
+	if st := f.pool.Status(); st.LastExit.Cause != CauseOOM {
+		t.Errorf("Status().LastExit = %+v, want cause oom", st.LastExit)
+	}
+	_, err := f.pool.Acquire(ctx)
+	rf, ok := errors.AsType[*upstream.RapidFailError](err)
+	if !ok || !strings.Contains(rf.LastExit, "out of memory") {
+		t.Errorf("Acquire after the OOM kill = %v, want a rapid-fail error whose last exit says out of memory", err)
+	}
+}
+
+// TestCgroupLimits runs the helper in a cgroup v2 with limits, where this
+// host lets Gatehouse create cgroups, and checks the limits are in place
+// and that exceeding memory.max is reported as an OOM kill.
+func TestCgroupLimits(t *testing.T) {
+	cg := NewCgroups(nil)
+	if _, err := cg.Check(); err != nil {
+		t.Skipf("cgroup v2 limits not available on this host: %v", err)
+	}
+	var evs events
+	spec := helperSpec(t, "echo")
+	spec.Events = evs.add
+	spec.RapidFailsPerMinute = 10
+	spec.AppPool.Cgroups = cg
+	spec.AppPool.Limits = Limits{Memory: 192 << 20, CPUPercent: 50, Processes: 64}
+	f := newFixture(t, spec)
+	ctx := ctxT(t, 20*time.Second)
+	l, err := f.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pool.mu.Lock()
+	dir := f.pool.slots[0].cur.cg.dir
+	f.pool.mu.Unlock()
+	self, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", l.PID))
+	if err != nil || !strings.Contains(string(self), filepath.Base(dir)) {
+		t.Errorf("process %d is not in %s: %s %v", l.PID, dir, self, err)
+	}
+	for file, want := range map[string]string{"memory.max": strconv.Itoa(192 << 20), "cpu.max": "50000 100000", "pids.max": "64"} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil || strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s = %q, %v; want %q", file, b, err, want)
+		}
+	}
+	pid := l.PID
+	resp, err := plainGet("http://" + l.Addr + "/alloc?mb=512")
+	if err == nil {
+		resp.Body.Close()
+	}
+	l.Release()
+	if !waitFor(10*time.Second, func() bool {
+		_, ok := evs.find(func(e Event) bool { return e.Kind == ProcessExited && e.PID == pid })
+		return ok
+	}) {
+		t.Fatal("the process survived allocating past memory.max")
+	}
+	ev, _ := evs.find(func(e Event) bool { return e.Kind == ProcessExited && e.PID == pid })
+	if ev.Cause != CauseOOM {
+		t.Errorf("exit %+v, want cause oom", ev)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup %s left behind: %v", dir, err)
+	}
+}
+
+// plainGet is http.Get without keep-alive, so no connection outlives the test.
+func plainGet(url string) (*http.Response, error) {
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	return c.Get(url)
+}
