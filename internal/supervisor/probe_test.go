@@ -13,14 +13,14 @@ func TestProbeDelay(t *testing.T) {
 		elapsed time.Duration
 		want    time.Duration
 	}{
-		{"at spawn", 0, ms},
-		{"fast app", 10 * ms, ms},
-		{"end of the fast phase", 32 * ms, ms},
+		{"at spawn", 0, ms / 2},
+		{"fast app", 10 * ms, ms / 2},
+		{"end of the fast phase", 16 * ms, ms / 2},
 		{"grows with the wait", 64 * ms, 2 * ms},
 		{"a slow app", 320 * ms, 10 * ms},
 		{"capped", 800 * ms, 25 * ms},
 		{"capped for good", time.Minute, 25 * ms},
-		{"clock step backwards", -time.Second, ms},
+		{"clock step backwards", -time.Second, ms / 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := probeDelay(tc.elapsed); got != tc.want {

@@ -351,24 +351,37 @@ func TestLogFileRotationNames(t *testing.T) {
 
 func TestSocketActivation(t *testing.T) {
 	t.Parallel()
-	spec := helperSpec(t, "echo")
-	spec.SocketActivation = true
-	f := newFixture(t, spec)
-	l, err := f.pool.Acquire(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Release()
-	r, err := get(t, l.Addr, l.Token, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Env["LISTEN_PID"] != strconv.Itoa(r.PID) || r.PID != l.PID || r.Env["LISTEN_FDS"] != "1" ||
-		r.Env["LISTEN_FDNAMES"] != "http" {
-		t.Errorf("reply %+v lease pid %d", r, l.PID)
-	}
-	if _, ok := r.Env[shimEnv]; ok {
-		t.Errorf("%s leaked into the app", shimEnv)
+	for _, shim := range []struct{ name, shell string }{
+		{"shell shim", "/bin/sh"},
+		{"gatehouse shim", ""}, // ShimMain, where there is no /bin/sh
+	} {
+		t.Run(shim.name, func(t *testing.T) {
+			t.Parallel()
+			if shim.shell != "" {
+				if _, err := os.Stat(shim.shell); err != nil {
+					t.Skip(err)
+				}
+			}
+			spec := helperSpec(t, "echo")
+			spec.SocketActivation = true
+			f := newFixture(t, spec, func(p *Pool) { p.shell = shim.shell })
+			l, err := f.pool.Acquire(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Release()
+			r, err := get(t, l.Addr, l.Token, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Env["LISTEN_PID"] != strconv.Itoa(r.PID) || r.PID != l.PID || r.Env["LISTEN_FDS"] != "1" ||
+				r.Env["LISTEN_FDNAMES"] != "http" {
+				t.Errorf("reply %+v lease pid %d", r, l.PID)
+			}
+			if _, ok := r.Env[shimEnv]; ok {
+				t.Errorf("%s leaked into the app", shimEnv)
+			}
+		})
 	}
 }
 

@@ -41,7 +41,7 @@ func (p *Pool) spawn(pr *process) error {
 		if err != nil {
 			return fail("could not bind the app socket", err)
 		}
-		extra = append(extra, "LISTEN_FDS=1", "LISTEN_FDNAMES=http", shimEnv+"=1")
+		extra = append(extra, "LISTEN_FDS=1", "LISTEN_FDNAMES=http")
 	} else if !fixed {
 		if port, err = p.pickPort(); err != nil {
 			return fail("could not choose a port", err)
@@ -90,13 +90,13 @@ func (p *Pool) spawn(pr *process) error {
 
 	cmd := exec.Command(prog, args...)
 	if spec.SocketActivation {
-		exe, err := os.Executable()
-		if err != nil {
+		var shimEnv []string
+		if cmd, shimEnv, err = shimCommand(p.shell, prog, args); err != nil {
 			cleanup()
 			return fail("could not find the gatehouse executable for the socket shim", err)
 		}
-		cmd = exec.Command(exe, append([]string{prog}, args...)...)
 		cmd.ExtraFiles = []*os.File{ln}
+		env = append(env, shimEnv...)
 	}
 	cmd.Dir = spec.Dir
 	cmd.Env = env

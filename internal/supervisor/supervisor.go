@@ -163,6 +163,7 @@ type Pool struct {
 	log       *slog.Logger
 	now       func() time.Time    // clock of the rapid-fail window; tests replace it
 	pickPort  func() (int, error) // tests replace it
+	shell     string              // socket-activation shim, see shimCommand; tests replace it
 	client    *http.Client        // shutdown events and readiness probes
 	wg        sync.WaitGroup      // every goroutine the pool starts
 	closing   chan struct{}       // closed by Close
@@ -209,6 +210,7 @@ func NewPool(spec Spec, log *slog.Logger) *Pool {
 		log:      log.With("app", spec.Name),
 		now:      time.Now,
 		pickPort: pickPort,
+		shell:    shimShell(),
 		client: &http.Client{
 			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 			CheckRedirect: func(*http.Request, []*http.Request) error {
