@@ -3,11 +3,16 @@
 // port, with the pairing token and X-Forwarded-For/-Proto added and client
 // MS-ASPNETCORE* headers removed.
 //
-// Handler wraps httputil.ReverseProxy (Rewrite, ModifyResponse, ErrorHandler,
-// Transport, BufferPool) and adds what ANCM needs on top: a lease on a ready
-// process per request, the ANCM header rules, requestTimeout as an
-// inactivity timeout, one retry of safe requests whose process died under
-// them, and ANCM-style error pages through one funnel, WriteError.
+// Handler forwards ordinary requests with its own HTTP/1.1 client: the
+// request is written and the response read on the handler's goroutine over
+// pooled keep-alive connections per process address (no Transport
+// goroutines, no header map copies). Upgrade requests (WebSockets) go
+// through httputil.ReverseProxy. Both add what ANCM needs: a lease on a
+// ready process per request, the ANCM header rules (written once,
+// appendRequestFields), requestTimeout as an inactivity timeout, one retry
+// of safe requests whose process died under them (and of safe requests on
+// a stale keep-alive connection), and ANCM-style error pages through one
+// funnel, WriteError.
 //
 // Differences from ANCM, on purpose:
 //   - The raw (still escaped) path is forwarded; ANCM forwards the decoded one
@@ -22,7 +27,8 @@ package proxy
 
 import (
 	"context"
-	"encoding/base64"
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -30,7 +36,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -98,74 +103,79 @@ type Handler struct {
 	// added by the caller with Log.With). nil discards.
 	Log *slog.Logger
 
-	once      sync.Once
-	rp        *httputil.ReverseProxy
-	transport *http.Transport // keep-alive pool for ordinary requests
-	upgrades  *http.Transport // for Upgrade requests; no inactivity timeout
-	log       *slog.Logger
-}
-
-// exchange is one request's state, reachable from the outbound request's
-// context by the ReverseProxy hooks.
-//
-// It is itself that context: it embeds the client request's context and
-// answers Value(exchangeKey{}) with itself, which saves a context.WithValue
-// allocation per request. Done, Err and Deadline are the embedded
-// context's, so context.WithCancel on top of it still recognises the
-// server's cancelCtx and starts no goroutine.
-type exchange struct {
-	context.Context // the client request's context
-
-	h     *Handler
-	in    *http.Request
-	lease *upstream.Lease // the current lease; replaced on retry
-	// conn holds the app's response Connection values when
-	// ForwardResponseConnectionHeader is set (ReverseProxy strips them
-	// before ModifyResponse sees the response).
-	conn []string
-	// w is the client's ResponseWriter, flushing after every write.
-	w flushWriter
-	// hdr backs the token, X-Forwarded-For and X-Forwarded-Proto values
-	// rewrite sets, so they cost no allocation of their own. Each is handed
-	// out as a one-element slice with cap 1, so an append copies.
-	hdr [3]string
-}
-
-type exchangeKey struct{}
-
-// Value returns ex for exchangeKey{}, else the client context's value.
-func (ex *exchange) Value(key any) any {
-	if _, ok := key.(exchangeKey); ok {
-		return ex
-	}
-	return ex.Context.Value(key)
+	once     sync.Once
+	pool     *connPool              // keep-alive connections for ordinary requests
+	rp       *httputil.ReverseProxy // for Upgrade requests
+	upgrades *http.Transport        // the rp's; no inactivity timeout
+	log      *slog.Logger
 }
 
 // ServeHTTP acquires a process, forwards r to it and copies the response
 // back. Failures are answered through WriteError. The lease is released
 // once, after the response body has been copied or the upgraded connection
 // has ended.
+//
+// Ordinary requests go through the lean client (written and read on this
+// goroutine over pooled keep-alive connections); Upgrade requests
+// (WebSockets) go through httputil.ReverseProxy, which relays the upgraded
+// connection. Both apply the same header rules (appendRequestFields).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.once.Do(h.init)
-	lease, err := h.Backend.Acquire(r.Context())
-	if err != nil {
-		h.writeError(w, r, err, 0)
+	if up := upgradeType(r.Header); up != "" {
+		h.serveUpgrade(w, r)
 		return
 	}
-	ex := &exchange{Context: r.Context(), h: h, in: r, lease: lease, w: flushWriter{w}}
-	// ReverseProxy.ServeHTTP returns only after the body copy or the
-	// upgraded connection has finished, so this is the right moment. A
-	// deferred call also covers its panic(http.ErrAbortHandler) when the
-	// body copy fails midway.
-	defer func() { ex.lease.Release() }()
-	h.rp.ServeHTTP(&ex.w, r.WithContext(ex))
+	ex := exchangePool.Get().(*exchange)
+	ex.h, ex.ctx, ex.w = h, r.Context(), w
+	in := &ex.in
+	in.method, in.host, in.hdr = r.Method, r.Host, r.Header
+	in.remoteAddr, in.tls, in.trailer = r.RemoteAddr, r.TLS, r.Trailer
+	in.pr = pipeline.RequestFrom(w)
+	if in.pr != nil {
+		in.target = in.pr.RequestURI()
+	} else {
+		in.target = r.URL.RequestURI()
+	}
+	// ContentLength 0 means no body, whatever Body is: Go's HTTP/2 and
+	// HTTP/3 servers give even a bodiless GET a non-nil Body. A body of
+	// unknown length is -1.
+	in.contentLength = r.ContentLength
+	if r.Body == nil || r.Body == http.NoBody {
+		in.contentLength = 0
+	}
+	if in.contentLength != 0 {
+		ex.body = r.Body
+		ex.abortBody = func() { _ = http.NewResponseController(w).SetReadDeadline(time.Now()) }
+	}
+	defer func() {
+		ex.reset()
+		exchangePool.Put(ex)
+	}()
+	h.forward(ex)
+}
+
+// upgradeType returns the protocol an Upgrade request asks for
+// (Connection: upgrade and Upgrade: x), else "".
+func upgradeType(h http.Header) string {
+	up := h["Upgrade"]
+	if len(up) == 0 {
+		return ""
+	}
+	for _, v := range h["Connection"] {
+		if containsToken(v, "upgrade") {
+			return up[0]
+		}
+	}
+	return ""
 }
 
 // CloseIdleConnections closes the idle keep-alive connections to app
 // processes. Call it when the app is stopped or recycled, and on shutdown.
+// Connections in use at the time are closed when their request ends,
+// unless the Handler is used again meanwhile.
 func (h *Handler) CloseIdleConnections() {
 	h.once.Do(h.init)
-	h.transport.CloseIdleConnections()
+	h.pool.closeIdle()
 	h.upgrades.CloseIdleConnections()
 }
 
@@ -174,79 +184,16 @@ func (h *Handler) init() {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.transport = newTransport(h.RequestTimeout, false)
+	h.pool = newConnPool(h.RequestTimeout)
 	h.upgrades = newTransport(h.RequestTimeout, true)
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      roundTripper{h},
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   h.errorHandler,
-		// ANCM flushes each chunk it reads, so streaming and server-sent
-		// events work. flushWriter does that for every response; with 0
-		// here ReverseProxy adds its own immediate header flush only for
-		// responses of unknown length and text/event-stream, where the
-		// headers must go out before the first body byte. (FlushInterval
-		// -1 for all responses would send headers and a small body in two
-		// writes, through a timer goroutine: ~10% of the proxy's CPU.)
-		FlushInterval: 0,
-		BufferPool:    bufferPool{},
-		ErrorLog:      slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
-	}
-}
-
-func exchangeOf(r *http.Request) *exchange {
-	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)
-	return ex
-}
-
-// rewrite applies ANCM's request header rules (reference §3.2). ReverseProxy
-// has already removed hop-by-hop headers and X-Forwarded-*/Forwarded from
-// pr.Out; the prior values are read from pr.In.
-func rewrite(pr *httputil.ProxyRequest) {
-	ex := exchangeOf(pr.Out)
-	in, out := pr.In, pr.Out
-	out.URL.Scheme = "http"
-	out.URL.Host = ex.lease.Addr
-	// ReverseProxy re-encodes queries it cannot parse (";", bad escapes);
-	// ANCM forwards the raw query unchanged, and so do we.
-	out.URL.RawQuery = in.URL.RawQuery
-	// out.Host is left as in.Host: ANCM preserves the Host header.
-
-	for k := range out.Header {
-		if hasModulePrefix(k) || underscoreSpoof(k) {
-			delete(out.Header, k)
-		}
-	}
-	vals := ex.hdr[:]
-	vals[0] = ex.lease.Token
-	out.Header[headerToken] = vals[0:1:1]
-	if in.TLS != nil && len(in.TLS.PeerCertificates) > 0 {
-		out.Header[headerClientCert] = []string{base64.StdEncoding.EncodeToString(in.TLS.PeerCertificates[0].Raw)}
-	}
-
-	// ANCM forwards these unchanged; ReverseProxy's Rewrite mode drops them.
-	if v, ok := in.Header["X-Forwarded-Host"]; ok {
-		out.Header["X-Forwarded-Host"] = v
-	}
-	if v, ok := in.Header["Forwarded"]; ok {
-		out.Header["Forwarded"] = v
-	}
-	// in.RemoteAddr is "ip:port", IPv6 bracketed ("[::1]:5017"), which is
-	// exactly ANCM's X-Forwarded-For entry (port included).
-	vals[1] = appendList(in.Header["X-Forwarded-For"], in.RemoteAddr)
-	out.Header["X-Forwarded-For"] = vals[1:2:2]
-	proto := "http"
-	if in.TLS != nil {
-		proto = "https"
-	}
-	vals[2] = appendList(in.Header["X-Forwarded-Proto"], proto)
-	out.Header["X-Forwarded-Proto"] = vals[2:3:3]
-
-	// ANCM V2 strips it on WebSocket upgrades (dotnet/aspnetcore#58846).
-	// Gatehouse could relay permessage-deflate, but the app then sees the
-	// same handshake behind Gatehouse as behind IIS.
-	if strings.EqualFold(out.Header.Get("Upgrade"), "websocket") {
-		delete(out.Header, "Sec-Websocket-Extensions")
+		FlushInterval:  0, // flushWriter flushes every write
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
 	}
 }
 
@@ -267,33 +214,9 @@ func hasModulePrefix(k string) bool {
 	return len(k) >= len(headerPrefix) && strings.EqualFold(k[:len(headerPrefix)], headerPrefix)
 }
 
-// modifyResponse applies the response header rules (reference §3.4).
-func modifyResponse(res *http.Response) error {
-	for k := range res.Header {
-		if hasModulePrefix(k) {
-			delete(res.Header, k) // the token must never reach a client
-		}
-	}
-	if res.StatusCode != http.StatusSwitchingProtocols {
-		if ex := exchangeOf(res.Request); ex != nil && ex.conn != nil {
-			res.Header["Connection"] = ex.conn
-		}
-	}
-	return nil
-}
-
-// errorHandler is ReverseProxy's ErrorHandler: every failure after the lease
-// was acquired goes through it to WriteError.
-func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	pid := 0
-	if ex := exchangeOf(r); ex != nil {
-		pid = ex.lease.PID
-		r = ex.in
-	}
-	h.writeError(w, r, err, pid)
-}
-
-func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error, pid int) {
+// errorOptions says how to answer err for the request r (only RemoteAddr
+// and the context are read) that w answers.
+func (h *Handler) errorOptions(w http.ResponseWriter, r *http.Request, err error, pid int) ErrorOptions {
 	hide := false
 	if status, sub := StatusFor(err); sub == 5 || status == http.StatusServiceUnavailable {
 		local := false
@@ -302,13 +225,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error, 
 		}
 		hide = !h.ErrorMode.ShowDetails(local)
 	}
-	WriteError(w, r, err, ErrorOptions{
+	return ErrorOptions{
 		DisableStartUpErrorPage: h.DisableStartUpErrorPage,
 		HideDetails:             hide,
 		RequestTimeout:          h.RequestTimeout,
 		PID:                     pid,
 		Log:                     h.log,
-	})
+	}
 }
 
 // flushWriter flushes the client response after every write, so each

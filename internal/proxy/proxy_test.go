@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +26,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -220,18 +220,38 @@ func TestRewriteForwardedHeaders(t *testing.T) {
 			if tt.xfp != nil {
 				in.Header["X-Forwarded-Proto"] = tt.xfp
 			}
-			ex := &exchange{in: in, lease: upstream.NewLease("127.0.0.1:1", testToken, 1, nil, nil)}
-			out := in.Clone(context.WithValue(in.Context(), exchangeKey{}, ex))
-			out.Header = http.Header{}
-			rewrite(&httputil.ProxyRequest{In: in, Out: out})
-			if got := out.Header.Get("X-Forwarded-For"); got != tt.wantXFF {
-				t.Errorf("X-Forwarded-For = %q, want %q", got, tt.wantXFF)
-			}
-			if got := out.Header.Get("X-Forwarded-Proto"); got != tt.wantProto {
-				t.Errorf("X-Forwarded-Proto = %q, want %q", got, tt.wantProto)
+			// Both ways to the app (the lean client's head writer and the
+			// upgrade path's http.Header) run the one rules function.
+			out := http.Header{}
+			appendRequestFields(headerSink(out), inboundOf(in, nil), testToken)
+			var hw headWriter
+			lean := inboundOf(in, nil)
+			lean.hdr, lean.header = nil, pipeline.HTTPHeader(in.Header)
+			appendRequestFields(&hw, lean, testToken)
+			for _, h := range []http.Header{out, parseFields(t, hw.b)} {
+				if got := h.Get("X-Forwarded-For"); got != tt.wantXFF {
+					t.Errorf("X-Forwarded-For = %q, want %q", got, tt.wantXFF)
+				}
+				if got := h.Get("X-Forwarded-Proto"); got != tt.wantProto {
+					t.Errorf("X-Forwarded-Proto = %q, want %q", got, tt.wantProto)
+				}
 			}
 		})
 	}
+}
+
+// parseFields reads "Name: value\r\n" lines.
+func parseFields(t *testing.T, b []byte) http.Header {
+	t.Helper()
+	h := http.Header{}
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\r\n"), "\r\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			t.Fatalf("bad field line %q", line)
+		}
+		h.Add(k, v)
+	}
+	return h
 }
 
 func TestResponseHeaders(t *testing.T) {

@@ -81,11 +81,17 @@ type ErrorOptions struct {
 // context is cancelled), nothing is written and the status is logged as 499.
 // WriteError must be called before anything was written to w.
 func WriteError(w http.ResponseWriter, r *http.Request, err error, opts ErrorOptions) {
+	answerError(w, r.Context(), r.Method, r.URL.Path, err, opts)
+}
+
+// answerError is WriteError for a request described by its context, method
+// and path (the lean path builds no *http.Request).
+func answerError(w http.ResponseWriter, ctx context.Context, method, path string, err error, opts ErrorOptions) {
 	status, sub := StatusFor(err)
-	if r.Context().Err() == context.Canceled {
+	if ctx.Err() == context.Canceled {
 		status, sub = StatusClientClosedRequest, 0
 	}
-	logError(r, err, status, sub, opts)
+	logError(ctx, method, path, err, status, sub, opts)
 	pipeline.SetSubstatus(w, sub)
 
 	switch status {
@@ -146,7 +152,7 @@ func writeUnavailable(w http.ResponseWriter, err error, hide bool) {
 
 // logError writes the one log line for a failed request. Offline answers are
 // the normal state while app_offline.htm is present, so they are debug.
-func logError(r *http.Request, err error, status, sub int, opts ErrorOptions) {
+func logError(ctx context.Context, method, path string, err error, status, sub int, opts ErrorOptions) {
 	if opts.Log == nil {
 		return
 	}
@@ -159,18 +165,18 @@ func logError(r *http.Request, err error, status, sub int, opts ErrorOptions) {
 	case status == http.StatusServiceUnavailable:
 		level = slog.LevelWarn
 	}
-	if !opts.Log.Enabled(r.Context(), level) {
+	if !opts.Log.Enabled(ctx, level) {
 		return
 	}
 	code := strconv.Itoa(status)
 	if sub != 0 {
 		code += "." + strconv.Itoa(sub)
 	}
-	// r.Context() may be cancelled (client gone); logging must still happen.
-	opts.Log.LogAttrs(context.WithoutCancel(r.Context()), level, "request failed",
+	// ctx may be cancelled (client gone); logging must still happen.
+	opts.Log.LogAttrs(context.WithoutCancel(ctx), level, "request failed",
 		slog.Int("pid", opts.PID),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("method", method),
+		slog.String("path", path),
 		slog.String("status", code),
 		slog.Any("err", err),
 	)

@@ -30,9 +30,9 @@ const (
 	exitGrace = 250 * time.Millisecond
 )
 
-// newTransport returns the keep-alive pool for one Handler. With
-// forUpgrades, connections carry no inactivity deadline, so a WebSocket can
-// stay silent for longer than timeout once upgraded.
+// newTransport returns the Transport for one Handler's Upgrade requests.
+// With forUpgrades, connections carry no inactivity deadline, so a
+// WebSocket can stay silent for longer than timeout once upgraded.
 func newTransport(timeout time.Duration, forUpgrades bool) *http.Transport {
 	dialTimeout := defaultDialTimeout
 	if timeout > 0 {
@@ -119,93 +119,6 @@ func (c *idleTimeoutConn) extend(write bool) {
 		c.Conn.SetWriteDeadline(c.writeUntil) //nolint:errcheck // see above
 	}
 	c.mu.Unlock()
-}
-
-// roundTripper is the ReverseProxy's Transport: it sends the request to the
-// leased process, and retries once on a new lease when the rules allow.
-type roundTripper struct{ h *Handler }
-
-func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	ex := exchangeOf(req)
-	if ex == nil {
-		return nil, errors.New("proxy: request without a lease") // only if used outside ServeHTTP
-	}
-	h := rt.h
-	t := h.transport
-	if req.Header.Get("Upgrade") != "" {
-		t = h.upgrades
-	}
-	res, err := t.RoundTrip(req)
-	if err != nil && h.RetryIdempotent && ex.retryable(req, err) {
-		old := ex.lease
-		h.log.Warn("retrying request on a new process",
-			"pid", old.PID, "method", ex.in.Method, "path", ex.in.URL.Path, "err", err)
-		old.Release()
-		lease, aerr := h.Backend.Acquire(req.Context())
-		if aerr != nil {
-			return nil, aerr // ex.lease stays the old one; Release again is a no-op
-		}
-		ex.lease = lease
-		req = req.Clone(req.Context())
-		req.URL.Host = lease.Addr
-		req.Header[headerToken] = []string{lease.Token}
-		res, err = t.RoundTrip(req)
-	}
-	if err != nil {
-		return nil, &BackendError{PID: ex.lease.PID, Err: err}
-	}
-	if h.ForwardResponseConnectionHeader && res.StatusCode != http.StatusSwitchingProtocols {
-		ex.conn = res.Header["Connection"]
-		if res.Close && ex.conn == nil {
-			// The Transport consumes "Connection: close" into res.Close.
-			ex.conn = connectionClose
-		}
-	}
-	return res, nil
-}
-
-var connectionClose = []string{"close"}
-
-// retryable reports whether a failed round trip may be repeated on a new
-// process (see Handler.RetryIdempotent). It waits up to exitGrace for the
-// process to be reported as exited after a refused or reset connection.
-func (ex *exchange) retryable(req *http.Request, err error) bool {
-	in := ex.in
-	// ContentLength 0 means no body, whatever Body is: Go's HTTP/2 and
-	// HTTP/3 servers give even a bodiless GET a non-nil Body, and
-	// ReverseProxy sends no body for it. A body of unknown length is -1.
-	if in.ContentLength != 0 {
-		return false
-	}
-	if !idempotent(in) {
-		return false
-	}
-	if ex.lease.ProcessExited() {
-		return true
-	}
-	if !connectionFailed(err) {
-		return false
-	}
-	t := time.NewTimer(exitGrace)
-	defer t.Stop()
-	select {
-	case <-ex.lease.Exited:
-		return true
-	case <-t.C:
-		return false
-	case <-req.Context().Done():
-		return false
-	}
-}
-
-func idempotent(r *http.Request) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return true
-	}
-	_, ok1 := r.Header["Idempotency-Key"]
-	_, ok2 := r.Header["X-Idempotency-Key"]
-	return ok1 || ok2
 }
 
 // connectionFailed reports whether err says the connection was refused,

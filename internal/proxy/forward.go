@@ -1,0 +1,494 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+// exchange is one forwarded request on the lean client: the request is
+// written and the response read on the handler's goroutine, over a pooled
+// keep-alive connection; a request body is sent by one body-writer
+// goroutine the exchange owns and waits for. Exchanges are pooled.
+type exchange struct {
+	h   *Handler
+	ctx context.Context
+	in  inbound
+	// body is the request body, nil when there is none.
+	body io.Reader
+	// abortBody unblocks a read of body in progress (the client is slow
+	// and the app no longer needs it); nil if there is no way.
+	abortBody func()
+	w         http.ResponseWriter
+	flusher   http.Flusher
+	dirty     bool // written to w since the last flush
+
+	lease *upstream.Lease // the current lease; replaced on retry
+	conn  *appConn
+	stop  func() bool // unregisters the client-disconnect callback
+
+	// The body writer's state, reset per attempt.
+	bodyDone  chan error    // receives the body writer's result
+	cont      chan struct{} // closed when the app said 100 Continue
+	stopBody  chan struct{} // closed when the body must not be sent
+	contDone  bool
+	stopDone  bool
+	bodyStart bool // the body writer has started
+
+	head    []byte // request head, then response head scratch
+	res     response
+	trailer response // the response trailer's fields
+}
+
+var exchangePool = sync.Pool{New: func() any {
+	return &exchange{head: make([]byte, 0, 1024), res: response{fields: make([]field, 0, 16)}}
+}}
+
+// reset clears ex for the pool, keeping its buffers.
+func (ex *exchange) reset() {
+	head, fields, tfields := ex.head[:0], ex.res.fields[:0], ex.trailer.fields[:0]
+	conn, trailer := ex.res.connection[:0], ex.res.trailer[:0]
+	if cap(head) > 8<<10 {
+		head = make([]byte, 0, 1024)
+	}
+	clear(fields[:cap(fields)])
+	clear(tfields[:cap(tfields)])
+	clear(conn[:cap(conn)])
+	clear(trailer[:cap(trailer)])
+	*ex = exchange{head: head}
+	ex.res.fields, ex.res.connection, ex.res.trailer = fields, conn, trailer
+	ex.trailer.fields = tfields
+}
+
+// forward is the lean client's way through the Handler: acquire a process,
+// send the request, copy the response to ex.w. Failures before the
+// response header go through WriteError; failures after it abort the
+// client's response (panic(http.ErrAbortHandler)).
+func (h *Handler) forward(ex *exchange) {
+	lease, err := h.Backend.Acquire(ex.ctx)
+	if err != nil {
+		h.fail(ex, err, 0)
+		return
+	}
+	ex.lease = lease
+	defer func() { ex.lease.Release() }()
+	err = ex.roundTrip()
+	if err != nil && h.RetryIdempotent && ex.retryable(err) {
+		old := ex.lease
+		h.log.Warn("retrying request on a new process",
+			"pid", old.PID, "method", ex.in.method, "path", ex.path(), "err", err)
+		old.Release()
+		lease, aerr := h.Backend.Acquire(ex.ctx)
+		if aerr != nil {
+			h.fail(ex, aerr, 0) // ex.lease stays the old one; Release again is a no-op
+			return
+		}
+		ex.lease = lease
+		err = ex.roundTrip()
+	}
+	if err != nil {
+		h.fail(ex, &BackendError{PID: ex.lease.PID, Err: err}, ex.lease.PID)
+		return
+	}
+	ex.respond()
+}
+
+// path returns the request path without the query, for logs.
+func (ex *exchange) path() string {
+	p, _, _ := strings.Cut(ex.in.target, "?")
+	return p
+}
+
+func (h *Handler) fail(ex *exchange, err error, pid int) {
+	// The error path may build a request for fromMachine; the way through
+	// the Handler does not.
+	r := (&http.Request{RemoteAddr: ex.in.remoteAddr}).WithContext(ex.ctx)
+	answerError(ex.w, ex.ctx, ex.in.method, ex.path(), err, h.errorOptions(ex.w, r, err, pid))
+}
+
+// replayable reports whether the request may be sent again on another
+// connection: it has no body and is safe to repeat.
+func (ex *exchange) replayable() bool {
+	return ex.in.contentLength == 0 && ex.idempotent()
+}
+
+func (ex *exchange) idempotent() bool {
+	switch ex.in.method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return ex.in.has("Idempotency-Key") || ex.in.has("X-Idempotency-Key")
+}
+
+// retryable reports whether a failed round trip may be repeated on a new
+// process (see Handler.RetryIdempotent). It waits up to exitGrace for the
+// process to be reported as exited after a refused or reset connection.
+func (ex *exchange) retryable(err error) bool {
+	if !ex.replayable() || ex.ctx.Err() != nil {
+		return false
+	}
+	if ex.lease.ProcessExited() {
+		return true
+	}
+	if !connectionFailed(err) {
+		return false
+	}
+	t := time.NewTimer(exitGrace)
+	defer t.Stop()
+	select {
+	case <-ex.lease.Exited:
+		return true
+	case <-t.C:
+		return false
+	case <-ex.ctx.Done():
+		return false
+	}
+}
+
+// roundTrip sends the request to ex.lease's process and reads the final
+// response head into ex.res, forwarding informational responses to the
+// client. A safe request that fails on a reused connection before any
+// response byte came back (the app closed an idle connection) is sent once
+// more on a new connection.
+func (ex *exchange) roundTrip() error {
+	pool := ex.h.pool
+	addr := ex.lease.Addr
+	for attempt := 0; ; attempt++ {
+		c := pool.get(addr)
+		for c != nil && !ex.replayable() && !c.alive() {
+			c.close()
+			c = pool.get(addr)
+		}
+		if c == nil || attempt > 0 {
+			if c != nil {
+				pool.put(c)
+			}
+			var err error
+			if c, err = pool.dial(ex.ctx, addr); err != nil {
+				return err
+			}
+		}
+		started, err := ex.send(c)
+		if err == nil {
+			return nil
+		}
+		ex.drop()
+		if ctxErr := ex.ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		if attempt > 0 || started || !c.reused || !ex.replayable() {
+			return err
+		}
+	}
+}
+
+// send writes the request on c and reads the final response head. started
+// reports whether any response byte arrived. On success ex.conn is c.
+func (ex *exchange) send(c *appConn) (started bool, err error) {
+	ex.conn = c
+	if done := ex.ctx.Done(); done != nil {
+		nc := c.nc
+		ex.stop = context.AfterFunc(ex.ctx, func() { _ = nc.Close() })
+	}
+	ex.head = ex.appendHead(ex.head[:0])
+	if _, err := c.nc.Write(ex.head); err != nil {
+		return false, err
+	}
+	if ex.body != nil {
+		ex.startBody(c)
+	}
+	br := c.reader()
+	for n1xx := 0; ; n1xx++ {
+		head, started, err := readHead(br, ex.head[:0])
+		if err != nil {
+			return started, err
+		}
+		ex.head = head
+		ex.res.fields = ex.res.fields[:0]
+		if err := parseHead(string(head), &ex.res); err != nil {
+			return true, err
+		}
+		status := ex.res.status
+		if status == http.StatusSwitchingProtocols {
+			return true, malformed("101 Switching Protocols to a request without Upgrade")
+		}
+		if status >= 200 {
+			if ex.bodyDone != nil && !ex.contDone {
+				ex.closeStop() // a final answer to Expect: 100-continue: the body is not sent
+			}
+			return true, nil
+		}
+		if n1xx == max1xx {
+			return true, malformed("too many 1xx responses")
+		}
+		if status == http.StatusContinue && ex.cont != nil && !ex.contDone {
+			ex.contDone = true
+			close(ex.cont)
+		}
+		ex.inform(status)
+	}
+}
+
+// inform forwards an informational (1xx) response to the client, as
+// ReverseProxy does (103 Early Hints, 100 Continue).
+func (ex *exchange) inform(status int) {
+	h := ex.w.Header()
+	var added []string
+	for _, f := range ex.res.fields {
+		if !responseFieldRule(f.name) {
+			continue
+		}
+		k := http.CanonicalHeaderKey(f.name)
+		if _, ok := h[k]; !ok {
+			added = append(added, k)
+		}
+		h[k] = append(h[k], strings.Clone(f.value))
+	}
+	ex.w.WriteHeader(status)
+	for _, k := range added {
+		delete(h, k)
+	}
+}
+
+// appendHead appends the request line and header sent to the app.
+func (ex *exchange) appendHead(b []byte) []byte {
+	in := &ex.in
+	b = append(b, in.method...)
+	b = append(b, ' ')
+	b = append(b, in.target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, in.host...)
+	b = append(b, "\r\n"...)
+	hw := headWriter{b: b}
+	appendRequestFields(&hw, in, ex.lease.Token)
+	b = hw.b
+	switch {
+	case in.contentLength > 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, in.contentLength, 10)
+		b = append(b, "\r\n"...)
+	case in.contentLength < 0:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		if len(in.trailer) > 0 {
+			b = append(b, "Trailer: "...)
+			first := true
+			for k := range in.trailer {
+				if !first {
+					b = append(b, ", "...)
+				}
+				first = false
+				b = append(b, k...)
+			}
+			b = append(b, "\r\n"...)
+		}
+	case in.method == http.MethodPost || in.method == http.MethodPut || in.method == http.MethodPatch:
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// headWriter appends "Name: value" lines.
+type headWriter struct{ b []byte }
+
+func (w *headWriter) add(name, value string) {
+	w.b = append(w.b, name...)
+	w.b = append(w.b, ": "...)
+	w.b = append(w.b, value...)
+	w.b = append(w.b, "\r\n"...)
+}
+
+// expectContinueTimeout is how long the body waits for the app's 100
+// Continue when the client sent Expect: 100-continue (Go's Transport
+// setting used before).
+const expectContinueTimeout = time.Second
+
+// startBody starts the body writer for c.
+func (ex *exchange) startBody(c *appConn) {
+	ex.bodyDone = make(chan error, 1)
+	ex.stopBody = make(chan struct{})
+	if containsToken(ex.in.get("Expect"), "100-continue") {
+		ex.cont = make(chan struct{})
+	} else {
+		ex.contDone = true
+	}
+	ex.bodyStart = true
+	go ex.writeBody(c, ex.cont, ex.stopBody, ex.bodyDone)
+}
+
+// writeBody is the body-writer goroutine: it sends the request body to the
+// app (re-chunked when its length is unknown) and reports the result on
+// done. It ends when the body is sent, when stop is closed before it
+// started sending, or when a read or write fails.
+func (ex *exchange) writeBody(c *appConn, cont, stop <-chan struct{}, done chan<- error) {
+	if cont != nil {
+		t := time.NewTimer(expectContinueTimeout)
+		select {
+		case <-cont:
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			done <- errBodyNotSent
+			return
+		}
+		t.Stop()
+	}
+	done <- ex.copyBody(c)
+}
+
+var errBodyNotSent = errors.New("request body not sent")
+
+// copyBody sends the request body.
+func (ex *exchange) copyBody(c *appConn) error {
+	bufp := buffers.Get().(*[bufferSize]byte)
+	defer buffers.Put(bufp)
+	buf := bufp[:]
+	chunked := ex.in.contentLength < 0
+	var sent int64
+	for {
+		var n int
+		var rerr error
+		if chunked {
+			// Room for the chunk-size line before and CRLF after the data.
+			n, rerr = ex.body.Read(buf[10 : len(buf)-2])
+			if n > 0 {
+				hdr := strconv.AppendInt(buf[:0:10], int64(n), 16)
+				hdr = append(hdr, "\r\n"...)
+				start := 10 - len(hdr)
+				copy(buf[start:], hdr)
+				buf[10+n], buf[11+n] = '\r', '\n'
+				if _, err := c.nc.Write(buf[start : 12+n]); err != nil {
+					return err
+				}
+			}
+		} else {
+			n, rerr = ex.body.Read(buf)
+			if sent+int64(n) > ex.in.contentLength {
+				return errors.New("request body longer than its Content-Length")
+			}
+			if n > 0 {
+				if _, err := c.nc.Write(buf[:n]); err != nil {
+					return err
+				}
+			}
+		}
+		sent += int64(n)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return &clientBodyError{rerr}
+		}
+	}
+	if !chunked {
+		if sent != ex.in.contentLength {
+			return &clientBodyError{io.ErrUnexpectedEOF}
+		}
+		return nil
+	}
+	b := append(buf[:0], "0\r\n"...)
+	for k, vs := range ex.in.trailer {
+		for _, v := range vs {
+			if validFieldValue(v) {
+				b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
+			}
+		}
+	}
+	b = append(b, "\r\n"...)
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// clientBodyError is a failure reading the client's request body.
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return "read request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }
+
+func (ex *exchange) closeStop() {
+	if !ex.stopDone && ex.stopBody != nil {
+		ex.stopDone = true
+		close(ex.stopBody)
+	}
+}
+
+// bodyGrace is how long a finished response waits for the body writer to
+// report before the body is cut off (the app answered without reading all
+// of it, or the client is slow to send what the app no longer needs).
+const bodyGrace = 100 * time.Millisecond
+
+// endBody waits for the body writer, stopping it if it does not finish
+// within grace. It reports whether the whole body was sent.
+func (ex *exchange) endBody(grace time.Duration) bool {
+	if !ex.bodyStart {
+		return true
+	}
+	ex.bodyStart = false
+	var err error
+	select {
+	case err = <-ex.bodyDone:
+	default:
+		ex.closeStop()
+		t := time.NewTimer(grace)
+		select {
+		case err = <-ex.bodyDone:
+		case <-t.C:
+			_ = ex.conn.nc.Close() // unblocks a write to the app
+			if ex.abortBody != nil {
+				ex.abortBody() // unblocks a read from the client
+			}
+			err = <-ex.bodyDone
+		}
+		t.Stop()
+	}
+	return err == nil
+}
+
+// drop ends the current attempt's connection: it stops the body writer and
+// closes the connection.
+func (ex *exchange) drop() {
+	c := ex.conn
+	if c == nil {
+		return
+	}
+	if ex.stop != nil {
+		ex.stop()
+		ex.stop = nil
+	}
+	_ = c.nc.Close()
+	ex.endBody(0)
+	c.close()
+	ex.conn = nil
+	ex.bodyDone, ex.cont, ex.stopBody = nil, nil, nil
+	ex.contDone, ex.stopDone = false, false
+}
+
+// release ends the exchange's use of its connection: back to the pool when
+// the response and request were complete and the app keeps it open.
+func (ex *exchange) release(complete bool) {
+	c := ex.conn
+	if c == nil {
+		return
+	}
+	if !ex.endBody(bodyGrace) {
+		complete = false
+	}
+	if ex.stop != nil {
+		if !ex.stop() {
+			complete = false // the disconnect callback ran: c is closed
+		}
+		ex.stop = nil
+	}
+	ex.conn = nil
+	if complete && !ex.res.close {
+		ex.h.pool.put(c)
+	} else {
+		c.close()
+	}
+}

@@ -1,0 +1,295 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// inbound is a client request as the forwarder sees it, filled the same way
+// by the net/http path (from an *http.Request) and the lean HTTP/1.1 path
+// (from a pipeline.Request), so the header rules below are written once.
+type inbound struct {
+	method string
+	// target is the request target sent to the app: escaped path and query.
+	target string
+	host   string
+	// header is the client's header; hdr is set instead on the net/http path
+	// (iterating the map directly allocates nothing).
+	header pipeline.Header
+	hdr    http.Header
+	// contentLength is the body length, -1 if unknown, 0 for no body.
+	contentLength int64
+	remoteAddr    string
+	tls           *tls.ConnectionState
+	// trailer names the request trailers the client announced (net/http
+	// path); their values are read from it once the body has been read.
+	trailer http.Header
+	// pr is the front door's description of the request, nil outside it.
+	// Stages record the caller's Identity there.
+	pr *pipeline.Request
+	// upgrade is the protocol of an Upgrade request ("websocket"), else "".
+	upgrade string
+}
+
+// get returns the first value of the client header name (canonical form).
+func (in *inbound) get(name string) string {
+	if in.hdr != nil {
+		if v := in.hdr[name]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	if in.header != nil {
+		return in.header.Get(name)
+	}
+	return ""
+}
+
+// has reports whether the client sent the header name (canonical form).
+func (in *inbound) has(name string) bool {
+	if in.hdr != nil {
+		_, ok := in.hdr[name]
+		return ok
+	}
+	found := false
+	if in.header != nil {
+		in.header.Values(name, func(string) bool { found = true; return false })
+	}
+	return found
+}
+
+// fieldSink receives the header fields the rules forward.
+type fieldSink interface {
+	add(name, value string)
+}
+
+// fieldAction is what the request rules do with one client field.
+type fieldAction uint8
+
+const (
+	fieldKeep fieldAction = iota // forward unchanged
+	fieldDrop                    // remove
+	fieldXFF                     // X-Forwarded-For: prior value, extended
+	fieldXFP                     // X-Forwarded-Proto: prior value, extended
+	fieldTE                      // TE: only "trailers" is forwarded
+)
+
+// requestFieldRule classifies one client request field by name, ignoring
+// case. Fields named in the client's Connection header are dropped by the
+// caller as well.
+//
+//   - MS-ASPNETCORE* (any case, ANCM's 13-character prefix match): dropped,
+//     so clients cannot spoof the module's headers; Gatehouse sets its own.
+//   - Hop-by-hop fields (RFC 9110 §7.6.1): Connection, Keep-Alive,
+//     Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, Trailer,
+//     Transfer-Encoding, Upgrade: dropped. TE is forwarded as "trailers" only.
+//   - Host and Content-Length: dropped here; the forwarder writes them.
+//   - X-Forwarded-For and X-Forwarded-Proto: extended (see appendRequestFields).
+//   - Underscore spellings of the names Gatehouse sets, strips or frames
+//     by (underscoreSpoof): dropped.
+//   - Everything else (X-Forwarded-Host and Forwarded included): forwarded.
+func requestFieldRule(name string) fieldAction {
+	if hasModulePrefix(name) || underscoreSpoof(name) {
+		return fieldDrop
+	}
+	switch len(name) {
+	case 2:
+		if strings.EqualFold(name, "te") {
+			return fieldTE
+		}
+	case 4:
+		if strings.EqualFold(name, "host") {
+			return fieldDrop
+		}
+	case 7:
+		if strings.EqualFold(name, "upgrade") || strings.EqualFold(name, "trailer") {
+			return fieldDrop
+		}
+	case 10:
+		if strings.EqualFold(name, "connection") || strings.EqualFold(name, "keep-alive") {
+			return fieldDrop
+		}
+	case 14:
+		if strings.EqualFold(name, "content-length") {
+			return fieldDrop
+		}
+	case 15:
+		if strings.EqualFold(name, "x-forwarded-for") {
+			return fieldXFF
+		}
+	case 16:
+		if strings.EqualFold(name, "proxy-connection") {
+			return fieldDrop
+		}
+	case 17:
+		if strings.EqualFold(name, "transfer-encoding") {
+			return fieldDrop
+		}
+		if strings.EqualFold(name, "x-forwarded-proto") {
+			return fieldXFP
+		}
+	case 18:
+		if strings.EqualFold(name, "proxy-authenticate") {
+			return fieldDrop
+		}
+	case 19:
+		if strings.EqualFold(name, "proxy-authorization") {
+			return fieldDrop
+		}
+	}
+	return fieldKeep
+}
+
+// requestFields collects what the rules need from the client header in one
+// pass, then writes the forwarded fields to a sink.
+type requestFields struct {
+	xff, xfp   []string // prior values, in order
+	teTrailers bool     // the client accepts trailers
+	conn       []string // the client's Connection values (they name hop-by-hop fields)
+}
+
+// appendRequestFields writes the header fields the app receives for in to
+// out, applying ANCM's request header rules (reference §3.2) on top of the
+// hop-by-hop rules: see requestFieldRule for the client's fields; then
+// TE: trailers if the client sent it, MS-ASPNETCORE-TOKEN (the lease's
+// token), MS-ASPNETCORE-CLIENTCERT (base64 DER of the client certificate,
+// only over TLS with one), X-Forwarded-For ("<prior>, " + the peer's
+// ip:port, IPv6 bracketed) and X-Forwarded-Proto ("<prior>, " + http or
+// https). For an upgrade request it adds Connection: Upgrade and the
+// Upgrade field, and drops Sec-WebSocket-Extensions for WebSockets (ANCM V2,
+// dotnet/aspnetcore#58846).
+//
+// Host, the request line and the body framing fields are not written here.
+// Both the lean client and the upgrade path (ReverseProxy) use this one
+// function.
+func appendRequestFields(out fieldSink, in *inbound, token string) {
+	var rf requestFields
+	if in.hdr != nil {
+		rf.conn = in.hdr["Connection"]
+	} else if in.header != nil {
+		in.header.Values("Connection", func(v string) bool { rf.conn = append(rf.conn, v); return true })
+	}
+	field := func(name, value string) bool {
+		switch requestFieldRule(name) {
+		case fieldDrop:
+			return true
+		case fieldXFF:
+			rf.xff = append(rf.xff, value)
+			return true
+		case fieldXFP:
+			rf.xfp = append(rf.xfp, value)
+			return true
+		case fieldTE:
+			if containsToken(value, "trailers") {
+				rf.teTrailers = true
+			}
+			return true
+		}
+		if in.upgrade == "websocket" && strings.EqualFold(name, "Sec-Websocket-Extensions") {
+			return true
+		}
+		for _, c := range rf.conn {
+			if containsToken(c, name) {
+				return true
+			}
+		}
+		if !validFieldValue(value) {
+			return true // never forward a field that would break the framing
+		}
+		out.add(name, value)
+		return true
+	}
+	if in.hdr != nil {
+		for k, vs := range in.hdr {
+			for _, v := range vs {
+				field(k, v)
+			}
+		}
+	} else if in.header != nil {
+		in.header.Range(field)
+	}
+	if in.upgrade != "" {
+		out.add("Connection", "Upgrade")
+		out.add("Upgrade", in.upgrade)
+	}
+	if rf.teTrailers {
+		out.add("Te", "trailers")
+	}
+	out.add(headerToken, token)
+	if in.tls != nil && len(in.tls.PeerCertificates) > 0 {
+		out.add(headerClientCert, base64.StdEncoding.EncodeToString(in.tls.PeerCertificates[0].Raw))
+	}
+	// in.remoteAddr is "ip:port", IPv6 bracketed ("[::1]:5017"), which is
+	// exactly ANCM's X-Forwarded-For entry (port included).
+	out.add("X-Forwarded-For", appendList(rf.xff, in.remoteAddr))
+	proto := "http"
+	if in.tls != nil {
+		proto = "https"
+	}
+	out.add("X-Forwarded-Proto", appendList(rf.xfp, proto))
+}
+
+// containsToken reports whether the comma-separated list v holds tok,
+// ignoring case.
+func containsToken(v, tok string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(strings.TrimSpace(t), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// validFieldValue reports whether v may be written as a field value: no
+// CR, LF or NUL.
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// responseFieldRule reports whether the app's response field name reaches
+// the client (reference §3.4): MS-ASPNETCORE* (the token must never reach
+// a client) and the hop-by-hop fields (Connection, Keep-Alive,
+// Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer,
+// Transfer-Encoding, Upgrade) are removed. The forwarder re-announces
+// trailers and, with ForwardResponseConnectionHeader, the Connection field.
+func responseFieldRule(name string) bool {
+	if hasModulePrefix(name) {
+		return false
+	}
+	switch len(name) {
+	case 2:
+		return !strings.EqualFold(name, "te")
+	case 7:
+		return !strings.EqualFold(name, "upgrade") && !strings.EqualFold(name, "trailer")
+	case 10:
+		return !strings.EqualFold(name, "connection") && !strings.EqualFold(name, "keep-alive")
+	case 16:
+		return !strings.EqualFold(name, "proxy-connection")
+	case 17:
+		return !strings.EqualFold(name, "transfer-encoding")
+	case 18:
+		return !strings.EqualFold(name, "proxy-authenticate")
+	case 19:
+		return !strings.EqualFold(name, "proxy-authorization")
+	}
+	return true
+}
+
+// headerSink adds forwarded fields to an http.Header (the upgrade path).
+type headerSink http.Header
+
+func (h headerSink) add(name, value string) {
+	k := http.CanonicalHeaderKey(name)
+	h[k] = append(h[k], value)
+}

@@ -1,0 +1,185 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// appConn is one keep-alive HTTP/1.1 connection to an app process. It is
+// used by one request at a time, on that request's goroutine (plus, while a
+// request body is being sent, one body-writer goroutine the request owns).
+type appConn struct {
+	nc   net.Conn // the socket, wrapped in an idleTimeoutConn when RequestTimeout > 0
+	tcp  *net.TCPConn
+	br   *bufio.Reader
+	addr string
+	// reused is set once the connection has carried a request: a failure on
+	// a reused connection before any response byte may be a stale one.
+	reused bool
+	idleAt time.Time // when it went back to the pool
+}
+
+// connPool holds idle keep-alive connections per app process address. It
+// starts no goroutine: idle connections are closed lazily when they are
+// found too old, when the pool is full, and by closeIdle.
+type connPool struct {
+	dialer  net.Dialer
+	timeout time.Duration // RequestTimeout; 0: none
+	slack   time.Duration
+
+	mu     sync.Mutex // protects idle and closed
+	idle   map[string][]*appConn
+	closed bool // closeIdle was called: returned connections are closed
+}
+
+func newConnPool(timeout time.Duration) *connPool {
+	dialTimeout := defaultDialTimeout
+	if timeout > 0 {
+		dialTimeout = timeout
+	}
+	return &connPool{
+		dialer:  net.Dialer{Timeout: dialTimeout, KeepAlive: -1},
+		timeout: timeout,
+		slack:   min(timeout/8, time.Second),
+		idle:    map[string][]*appConn{},
+	}
+}
+
+// connReadSize is the buffer each app connection reads responses through.
+// Response heads larger than it are read in pieces (up to maxResponseHeader).
+const connReadSize = 4 << 10
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, connReadSize) }}
+
+// get returns an idle connection to addr, or nil.
+func (p *connPool) get(addr string) *appConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = false
+	conns := p.idle[addr]
+	for len(conns) > 0 {
+		c := conns[len(conns)-1]
+		conns[len(conns)-1] = nil
+		conns = conns[:len(conns)-1]
+		if time.Since(c.idleAt) > idleConnTimeout {
+			// Every older connection is older still.
+			for _, o := range conns {
+				o.close()
+			}
+			conns = conns[:0]
+			c.close()
+			break
+		}
+		p.idle[addr] = conns
+		return c
+	}
+	p.idle[addr] = conns
+	return nil
+}
+
+// dial opens a new connection to addr.
+func (p *connPool) dial(ctx context.Context, addr string) (*appConn, error) {
+	nc, err := p.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &appConn{addr: addr}
+	c.tcp, _ = nc.(*net.TCPConn)
+	c.nc = nc
+	if p.timeout > 0 {
+		c.nc = &idleTimeoutConn{Conn: nc, timeout: p.timeout, slack: p.slack}
+	}
+	return c, nil
+}
+
+// put gives c back for reuse; it is closed if the pool is full or closed.
+func (p *connPool) put(c *appConn) {
+	if c.br != nil {
+		if c.br.Buffered() > 0 {
+			c.close() // bytes beyond the response: the app broke the framing
+			return
+		}
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+	c.reused = true
+	c.idleAt = time.Now()
+	p.mu.Lock()
+	conns := p.idle[c.addr]
+	if p.closed || len(conns) >= maxIdleConnsPerHost {
+		p.mu.Unlock()
+		c.close()
+		return
+	}
+	var stale *appConn
+	if len(conns) > 0 && time.Since(conns[0].idleAt) > idleConnTimeout {
+		stale = conns[0]
+		conns = append(conns[:0], conns[1:]...)
+	}
+	p.idle[c.addr] = append(conns, c)
+	p.mu.Unlock()
+	if stale != nil {
+		stale.close()
+	}
+}
+
+// closeIdle closes every idle connection; connections in use are closed
+// when they come back, until the pool is used again.
+func (p *connPool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = map[string][]*appConn{}
+	p.closed = true
+	p.mu.Unlock()
+	for _, conns := range idle {
+		for _, c := range conns {
+			c.close()
+		}
+	}
+}
+
+// reader returns c's response reader, taking a pooled one if needed.
+func (c *appConn) reader() *bufio.Reader {
+	if c.br == nil {
+		c.br = readerPool.Get().(*bufio.Reader)
+		c.br.Reset(c.nc)
+	}
+	return c.br
+}
+
+// close closes the socket and gives the reader back.
+func (c *appConn) close() {
+	_ = c.nc.Close()
+	if c.br != nil {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+}
+
+// alive reports whether an idle connection still looks usable: the app has
+// neither closed it nor sent anything on it. It peeks without blocking, one
+// system call, so it is only used before requests that cannot be retried.
+func (c *appConn) alive() bool {
+	if c.tcp == nil {
+		return true
+	}
+	rc, err := c.tcp.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	var buf [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, e := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = errors.Is(e, syscall.EAGAIN)
+		return true // never wait for readiness
+	})
+	return err == nil && ok
+}

@@ -1,0 +1,293 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// respond copies the app's response (ex.res, body still on ex.conn) to the
+// client: header fields by the response rules, the status, the body as it
+// arrives (flushed before any read that would wait for the app), then the
+// trailers. It releases the connection. A failure after the header was
+// written aborts the client's response: panic(http.ErrAbortHandler), as
+// ReverseProxy does, so the client sees a cut connection rather than a
+// complete-looking truncated body.
+func (ex *exchange) respond() {
+	res := &ex.res
+	h := ex.w.Header()
+	n := 0
+	for _, f := range res.fields {
+		if responseFieldRule(f.name) && !(res.chunked && strings.EqualFold(f.name, "Content-Length")) {
+			n++
+		}
+	}
+	vals := make([]string, n)
+	i := 0
+	cl := false
+	for _, f := range res.fields {
+		if !responseFieldRule(f.name) || (res.chunked && strings.EqualFold(f.name, "Content-Length")) {
+			continue
+		}
+		k := http.CanonicalHeaderKey(f.name)
+		if k == "Content-Length" {
+			if cl {
+				continue // equal duplicates (parseHead checked): send one
+			}
+			cl = true
+		}
+		vals[i] = f.value
+		if old, ok := h[k]; ok {
+			h[k] = append(old, f.value)
+		} else {
+			h[k] = vals[i : i+1 : i+1]
+		}
+		i++
+	}
+	if ex.h.ForwardResponseConnectionHeader {
+		switch {
+		case res.close && res.status != http.StatusSwitchingProtocols:
+			h["Connection"] = connectionClose
+		case len(res.connection) > 0:
+			h["Connection"] = append([]string(nil), res.connection...)
+		}
+	}
+	if len(res.trailer) > 0 && res.chunked {
+		names := make([]string, 0, len(res.trailer))
+		for _, t := range res.trailer {
+			if k := http.CanonicalHeaderKey(t); trailerAllowed(k) {
+				names = append(names, k)
+			}
+		}
+		if len(names) > 0 {
+			h["Trailer"] = []string{strings.Join(names, ", ")}
+		}
+	}
+	ex.flusher, _ = ex.w.(http.Flusher)
+	ex.w.WriteHeader(res.status)
+	ex.dirty = true
+	if !bodyAllowed(ex.in.method, res.status) {
+		ex.release(true)
+		return
+	}
+	var err error
+	switch {
+	case res.chunked:
+		err = ex.copyChunked()
+	case res.contentLength >= 0:
+		err = ex.copyN(res.contentLength)
+	default:
+		res.close = true
+		err = ex.copyN(-1)
+	}
+	if err != nil {
+		ex.abort(err)
+		return
+	}
+	ex.release(true)
+}
+
+var connectionClose = []string{"close"}
+
+// bodyAllowed reports whether a response to method with status has a body.
+func bodyAllowed(method string, status int) bool {
+	return method != http.MethodHead && status != http.StatusNoContent &&
+		status != http.StatusNotModified && status >= 200
+}
+
+// trailerAllowed reports whether k may be sent as a trailer.
+func trailerAllowed(k string) bool {
+	switch k {
+	case "Content-Length", "Transfer-Encoding", "Trailer", "Host", "Connection":
+		return false
+	}
+	return responseFieldRule(k)
+}
+
+// copyError says which side of a body copy failed.
+type copyError struct {
+	err    error
+	client bool // writing to the client failed
+}
+
+func (e *copyError) Error() string { return e.err.Error() }
+func (e *copyError) Unwrap() error { return e.err }
+
+// abort ends a response whose body could not be copied.
+func (ex *exchange) abort(err error) {
+	var ce *copyError
+	if errors.As(err, &ce) && !ce.client && ex.ctx.Err() == nil {
+		ex.h.log.Warn("app response body cut off", "pid", ex.lease.PID,
+			"method", ex.in.method, "path", ex.path(), "err", err)
+	}
+	ex.release(false)
+	panic(http.ErrAbortHandler)
+}
+
+// write sends p to the client.
+func (ex *exchange) write(p []byte) error {
+	if _, err := ex.w.Write(p); err != nil {
+		return &copyError{err: err, client: true}
+	}
+	ex.dirty = true
+	return nil
+}
+
+// flushIfIdle flushes the client response when the next read from the app
+// would wait: nothing of the response is buffered.
+func (ex *exchange) flushIfIdle(br *bufio.Reader) {
+	if ex.dirty && br.Buffered() == 0 && ex.flusher != nil {
+		ex.flusher.Flush()
+		ex.dirty = false
+	}
+}
+
+// copyN copies n body bytes (n < 0: until the app closes the connection).
+func (ex *exchange) copyN(n int64) error {
+	br := ex.conn.br
+	var bufp *[bufferSize]byte
+	defer func() {
+		if bufp != nil {
+			buffers.Put(bufp)
+		}
+	}()
+	for n != 0 {
+		if b := br.Buffered(); b > 0 {
+			if n > 0 && int64(b) > n {
+				b = int(n)
+			}
+			p, _ := br.Peek(b)
+			if err := ex.write(p); err != nil {
+				return err
+			}
+			_, _ = br.Discard(b)
+			if n > 0 {
+				n -= int64(b)
+			}
+			continue
+		}
+		ex.flushIfIdle(br)
+		if bufp == nil {
+			bufp = buffers.Get().(*[bufferSize]byte)
+		}
+		p := bufp[:]
+		if n > 0 && int64(len(p)) > n {
+			p = p[:n]
+		}
+		m, err := br.Read(p)
+		if m > 0 {
+			if werr := ex.write(p[:m]); werr != nil {
+				return werr
+			}
+			if n > 0 {
+				n -= int64(m)
+			}
+		}
+		if err == io.EOF && n < 0 {
+			return nil
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return &copyError{err: ex.ctxErr(err)}
+		}
+	}
+	return nil
+}
+
+// ctxErr returns the context's error in place of err once the client has
+// gone (the disconnect callback closed the app connection).
+func (ex *exchange) ctxErr(err error) error {
+	if cerr := ex.ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// copyChunked copies a chunked body and then the trailers.
+func (ex *exchange) copyChunked() error {
+	br := ex.conn.br
+	for {
+		ex.flushIfIdle(br)
+		size, err := readChunkSize(br)
+		if err != nil {
+			return &copyError{err: ex.ctxErr(err)}
+		}
+		if size == 0 {
+			break
+		}
+		if err := ex.copyN(size); err != nil {
+			return err
+		}
+		if err := readCRLF(br); err != nil {
+			return &copyError{err: ex.ctxErr(err)}
+		}
+	}
+	return ex.copyTrailers(br)
+}
+
+// copyTrailers reads the trailer section after the last chunk and hands
+// the fields to the client's response as trailers: announced ones under
+// their names, others with http.TrailerPrefix.
+func (ex *exchange) copyTrailers(br *bufio.Reader) error {
+	buf := ex.head[:0]
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			if err == bufio.ErrBufferFull {
+				err = malformed("trailer line too long")
+			}
+			return &copyError{err: ex.ctxErr(err)}
+		}
+		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+			break
+		}
+		if len(buf)+len(line) > maxResponseHeader {
+			return &copyError{err: errHeaderTooLarge}
+		}
+		buf = append(buf, line...)
+	}
+	ex.head = buf
+	if len(buf) == 0 {
+		return nil
+	}
+	s := string(buf)
+	h := ex.w.Header()
+	for s != "" {
+		var line string
+		line, s = nextLine(s)
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || !validToken(line[:colon]) {
+			return &copyError{err: malformed("trailer line %q", trunc(line))}
+		}
+		value := trimOWS(line[colon+1:])
+		if !validResponseValue(value) {
+			return &copyError{err: malformed("trailer value")}
+		}
+		k := http.CanonicalHeaderKey(line[:colon])
+		if !trailerAllowed(k) {
+			continue
+		}
+		if !ex.announced(k) {
+			k = http.TrailerPrefix + k
+		}
+		h[k] = append(h[k], value)
+	}
+	return nil
+}
+
+// announced reports whether the app's Trailer field named k.
+func (ex *exchange) announced(k string) bool {
+	for _, t := range ex.res.trailer {
+		if strings.EqualFold(t, k) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,332 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// maxResponseHeader bounds an app response's status line and header
+// fields together: WinHTTP's limit in ANCM (64 KiB).
+const maxResponseHeader = 64 << 10
+
+// max1xx bounds the informational responses before the final one, as Go's
+// Transport does.
+const max1xx = 5
+
+var (
+	errHeaderTooLarge = errors.New("response header exceeds 64 KiB")
+	errMalformed      = errors.New("malformed response")
+)
+
+// malformed returns an error saying what is wrong with the app's response.
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, args...))
+}
+
+// field is one response header field; name and value point into the
+// response's head string.
+type field struct{ name, value string }
+
+// response is an app response's head as parsed by parseHead.
+type response struct {
+	status int
+	fields []field
+	// contentLength is the body length from Content-Length, -1 if none.
+	contentLength int64
+	chunked       bool
+	// close: the app will close the connection after this response
+	// (Connection: close, or HTTP/1.0 without keep-alive).
+	close bool
+	// connection holds the app's Connection field values.
+	connection []string
+	// trailer is the Trailer field's value: the announced trailer names.
+	trailer []string
+}
+
+// readHead reads one response head (status line to the empty line) from br
+// into buf and returns it. started reports whether any byte arrived.
+func readHead(br *bufio.Reader, buf []byte) (head []byte, started bool, err error) {
+	buf = buf[:0]
+	lineStart := 0
+	for {
+		piece, err := br.ReadSlice('\n')
+		if len(buf)+len(piece) > maxResponseHeader {
+			return nil, true, errHeaderTooLarge
+		}
+		buf = append(buf, piece...)
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && len(buf) > 0:
+			return nil, true, io.ErrUnexpectedEOF
+		case err != nil:
+			return nil, len(buf) > 0, err
+		}
+		line := buf[lineStart:]
+		if lineStart > 0 && (len(line) == 1 || len(line) == 2 && line[0] == '\r') {
+			return buf, true, nil
+		}
+		lineStart = len(buf)
+	}
+}
+
+// parseHead parses head (as read by readHead, converted to a string once)
+// into res, strictly: HTTP/1.0 or HTTP/1.1, a three-digit status, field
+// names that are tokens with no space before the colon, no folded lines,
+// no control characters in values, at most one Transfer-Encoding, which must
+// be "chunked", and Content-Length values that are equal digit strings.
+// Lines may end in CRLF or LF, as Go's client accepts. res.fields is
+// appended to.
+func parseHead(head string, res *response) error {
+	line, rest := nextLine(head)
+	if len(line) < len("HTTP/1.1 200") || line[:7] != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' {
+		return malformed("status line %q", trunc(line))
+	}
+	http10 := line[7] == '0'
+	code := line[9:12]
+	if len(line) > 12 && line[12] != ' ' {
+		return malformed("status line %q", trunc(line))
+	}
+	res.status = 0
+	for i := 0; i < 3; i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return malformed("status code %q", code)
+		}
+		res.status = res.status*10 + int(code[i]-'0')
+	}
+	if res.status < 100 {
+		return malformed("status code %q", code)
+	}
+	res.contentLength = -1
+	res.chunked, res.close = false, http10
+	res.connection, res.trailer = res.connection[:0], res.trailer[:0]
+	var cl string
+	haveTE := false
+	for {
+		line, rest = nextLine(rest)
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return malformed("folded header line")
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return malformed("header line %q", trunc(line))
+		}
+		name := line[:colon]
+		if !validToken(name) {
+			return malformed("header name %q", trunc(name))
+		}
+		value := trimOWS(line[colon+1:])
+		if !validResponseValue(value) {
+			return malformed("value of %s", name)
+		}
+		switch {
+		case strings.EqualFold(name, "Content-Length"):
+			if cl != "" && cl != value {
+				return malformed("differing Content-Length values")
+			}
+			if !allDigits(value) || len(value) > 18 {
+				return malformed("Content-Length %q", trunc(value))
+			}
+			cl = value
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			if haveTE || !strings.EqualFold(value, "chunked") || http10 {
+				return malformed("Transfer-Encoding %q", trunc(value))
+			}
+			haveTE, res.chunked = true, true
+		case strings.EqualFold(name, "Connection"):
+			res.connection = append(res.connection, value)
+			if containsToken(value, "close") {
+				res.close = true
+			} else if http10 && containsToken(value, "keep-alive") {
+				res.close = false
+			}
+		case strings.EqualFold(name, "Trailer"):
+			for v := value; v != ""; {
+				var t string
+				t, v, _ = strings.Cut(v, ",")
+				if t = trimOWS(t); t != "" && validToken(t) {
+					res.trailer = append(res.trailer, t)
+				}
+			}
+		}
+		res.fields = append(res.fields, field{name, value})
+	}
+	if cl != "" && !res.chunked {
+		res.contentLength = parseDigits(cl)
+	}
+	return nil
+}
+
+// nextLine splits s after its first line; line has no line ending.
+func nextLine(s string) (line, rest string) {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return s, ""
+	}
+	line, rest = s[:i], s[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
+
+func trunc(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// trimOWS removes spaces and tabs around s.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// validToken reports whether s is an RFC 9110 token (a field name).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tokenChar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validResponseValue reports whether v has no control characters other
+// than tab (obs-text, bytes ≥ 0x80, is allowed).
+func validResponseValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseDigits parses a string of at most 18 decimal digits.
+func parseDigits(s string) int64 {
+	var n int64
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n
+}
+
+// maxChunkLine bounds a chunk-size line, extensions included.
+const maxChunkLine = 4 << 10
+
+// readChunkSize reads a chunk-size line ("1a;ext=1\r\n") strictly: 1 to 15
+// hex digits, then optional extensions, then CRLF or LF.
+func readChunkSize(br *bufio.Reader) (int64, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		if err == bufio.ErrBufferFull || err == io.EOF && len(line) > 0 {
+			return 0, malformed("chunk size line")
+		}
+		if err == io.EOF {
+			return 0, io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+	if len(line) > maxChunkLine {
+		return 0, malformed("chunk size line too long")
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	var size int64
+	i := 0
+	for ; i < len(line); i++ {
+		c := line[i]
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			goto ext
+		}
+		if i >= 15 {
+			return 0, malformed("chunk size too large")
+		}
+		size = size<<4 | int64(d)
+	}
+ext:
+	if i == 0 {
+		return 0, malformed("chunk size %q", trunc(string(line)))
+	}
+	if i < len(line) {
+		rest := trimOWS(string(line[i:]))
+		if rest != "" && rest[0] != ';' {
+			return 0, malformed("chunk size %q", trunc(string(line)))
+		}
+		for j := 0; j < len(rest); j++ {
+			if c := rest[j]; (c < ' ' && c != '\t') || c == 0x7f {
+				return 0, malformed("chunk extension")
+			}
+		}
+	}
+	return size, nil
+}
+
+// readCRLF reads the line ending after a chunk's data.
+func readCRLF(br *bufio.Reader) error {
+	b, err := br.ReadByte()
+	if err == nil && b == '\r' {
+		b, err = br.ReadByte()
+	}
+	if err != nil {
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if b != '\n' {
+		return malformed("chunk data not followed by CRLF")
+	}
+	return nil
+}
