@@ -146,6 +146,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort,
 			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
 			AppPool: pool, CleanEnvironment: spec.Pool.CleanEnvironment,
+			Compression: spec.Compression, StripPathBase: spec.StripPathBase,
 		})
 		if err != nil {
 			return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/proxy"
+	"github.com/gatehouse/gatehouse/internal/siteconfig"
 	"github.com/gatehouse/gatehouse/internal/supervisor"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
@@ -39,6 +40,14 @@ type Options struct {
 	// StartAtBoot starts the app's processes at once instead of on the
 	// first request, whatever web.config says.
 	StartAtBoot bool
+	// Compression is the site config's dynamic compression (types, levels,
+	// minimum size, and whether apps without <urlCompression> compress).
+	// The zero value means the defaults, compression off.
+	Compression siteconfig.Compression
+	// StripPathBase forwards requests without Path (the site config's
+	// stripPathBase), with X-Forwarded-Prefix set to Path; for apps that are
+	// not ASP.NET. By default the app sees the full path, as under ANCM.
+	StripPathBase bool
 	// Log receives the app's events; nil means slog.Default().
 	Log *slog.Logger
 	// Keeper, if set, kills the app's process groups if Gatehouse dies (see
@@ -210,6 +219,9 @@ func (a *App) newHandler(cfg *config.App) *proxy.Handler {
 
 // ServeHTTP forwards r to the app, starting it if needed.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.opts.StripPathBase && a.opts.Path != "/" {
+		r = stripPathBase(r, a.opts.Path)
+	}
 	a.handler.Load().ServeHTTP(w, r)
 }
 

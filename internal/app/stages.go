@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/iis"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -10,14 +11,42 @@ import (
 // filtering, URL Rewrite and HTTP redirection, authentication and
 // authorization on the way in; custom headers and compression on the way
 // out. It returns nil when nothing is configured, so such an app's
-// requests pay nothing for the pipeline.
+// requests pay nothing for the pipeline. It logs the web.config elements
+// that are not carried out.
 func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
+	for _, u := range cfg.Unsupported {
+		a.log.Warn("web.config element not carried out", "element", u)
+	}
 	var c pipeline.Chain
-	// Each IIS section adds its stage here, in the order above.
-	if len(c.In) == 0 && len(c.Out) == 0 && len(c.Observers) == 0 {
+	if s := iis.NewIPSecurity(cfg.IPSecurity); s != nil {
+		c.In = append(c.In, s)
+	}
+	if s := iis.NewRequestFiltering(cfg.RequestFiltering); s != nil {
+		c.In = append(c.In, s)
+	}
+	c.Limits = iis.Limits(cfg.RequestFiltering)
+	// URL Rewrite and HTTP redirection, then authentication and
+	// authorization, go here.
+	if s := iis.NewCustomHeaders(cfg.CustomHeaders); s != nil {
+		c.Out = append(c.Out, s)
+	}
+	if a.compresses(cfg) {
+		c.Out = append(c.Out, iis.NewCompression(a.opts.Compression.WithDefaults()))
+	}
+	if len(c.In) == 0 && len(c.Out) == 0 && len(c.Observers) == 0 && c.Limits == nil {
 		return nil, nil
 	}
 	return &c, nil
+}
+
+// compresses reports whether the app's responses are compressed: as its
+// web.config's <urlCompression doDynamicCompression> says, else as the
+// site config's compression.dynamic says.
+func (a *App) compresses(cfg *config.App) bool {
+	if cfg.URLCompression != nil {
+		return cfg.URLCompression.DoDynamicCompression
+	}
+	return a.opts.Compression.Dynamic
 }
 
 // Chain returns the app's current front-door stages (nil: none). The front

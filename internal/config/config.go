@@ -76,6 +76,19 @@ type App struct {
 	// the 502.5 and 503 pages Gatehouse writes for the app.
 	ErrorMode ErrorMode
 
+	// The IIS modules of <system.webServer> besides <aspNetCore> (see
+	// iis.go); each is nil when the file lacks the section.
+
+	// RequestFiltering is <security><requestFiltering>.
+	RequestFiltering *RequestFiltering
+	// IPSecurity is <security><ipSecurity>.
+	IPSecurity *IPSecurity
+	// CustomHeaders is <httpProtocol> (customHeaders, redirectHeaders).
+	CustomHeaders *CustomHeaders
+	// URLCompression is <urlCompression>; nil leaves compression to the site
+	// config.
+	URLCompression *URLCompression
+
 	// Gatehouse extensions, set in <handlerSettings> (names as in ANCM's
 	// style). See the README for each.
 

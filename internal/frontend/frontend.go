@@ -58,6 +58,10 @@ type AppSpec struct {
 	// Pool is the application entry's pool settings (user, recycling,
 	// limits). A reload that changes them opens the app anew.
 	Pool siteconfig.Pool
+	// StripPathBase is the application's stripPathBase.
+	StripPathBase bool
+	// Compression is the config's dynamic compression settings.
+	Compression siteconfig.Compression
 }
 
 // OpenFunc opens an app. It should not start the app's process (ANCM starts
@@ -71,8 +75,9 @@ var ErrClosed = errors.New("frontend: server closed")
 const Software = "Gatehouse"
 
 // appKey identifies an open app across reloads; pool is the JSON of its
-// siteconfig.Pool, so that changed pool settings open the app anew.
-type appKey struct{ site, path, dir, pool string }
+// siteconfig.Pool and opts the other site settings the app is built with,
+// so that changing them opens the app anew.
+type appKey struct{ site, path, dir, pool, opts string }
 
 type logKey struct{ path, format string }
 
@@ -160,11 +165,12 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 			sr.observers = append(sr.observers, l)
 		}
 		for _, a := range site.Applications {
-			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool)}
+			spec := AppSpec{Site: site.Name, Path: a.Path, Dir: a.Dir, HTTPSPort: site.HTTPSPort(), Pool: a.Pool,
+				StripPathBase: a.StripPathBase, Compression: cfg.Compression}
+			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool), fmt.Sprint(spec.StripPathBase, spec.Compression)}
 			app := s.apps[k]
 			if app == nil {
 				var err error
-				spec := AppSpec{Site: site.Name, Path: a.Path, Dir: a.Dir, HTTPSPort: site.HTTPSPort(), Pool: a.Pool}
 				if app, err = s.open(ctx, spec); err != nil {
 					return p, fmt.Errorf("open app %s%s: %w", site.Name, a.Path, err)
 				}
@@ -318,7 +324,7 @@ func (s *Server) publish() {
 		for _, b := range site.Bindings {
 			t := tabs[b.ListenerKey()]
 			if t == nil {
-				t = &lnRoutes{}
+				t = &lnRoutes{trusted: s.cfg.TrustedProxyPrefixes()}
 				tabs[b.ListenerKey()] = t
 			}
 			t.hosts.add(b.Host, s.sites[site.Name])

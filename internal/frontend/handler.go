@@ -76,7 +76,9 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 			Reason: "maxConnections", Close: true}, s.log)
 		return
 	}
-	if res := site.lim.check(pr); res != nil {
+	app = site.match(pr.Path)
+	lim := site.lim.of(app)
+	if res := lim.check(pr); res != nil {
 		pipeline.WriteResult(rw, pr, res, s.log)
 		return
 	}
@@ -84,10 +86,14 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 		redirectHTTPS(rw, r, site.httpsPort)
 		return
 	}
-	if app = site.match(pr.Path); app == nil {
+	if app == nil {
 		pages.Status(rw, http.StatusNotFound, 0, "")
 		return
 	}
+	// The app's outbound stages (custom headers) also run over the answers
+	// of its inbound stages (refusals, redirects).
+	rw.req, rw.out = pr, outStages(app.chain())
+	defer rw.closeBody()
 	if app, ok = s.runStages(site, app, pr, rw); !ok {
 		return
 	}
@@ -96,16 +102,12 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		st.body = countingBody{rc: r.Body, timeout: site.lim.bodyTimeout, ctl: http.NewResponseController(w)}
-		if r.ContentLength < 0 && site.lim.maxBody > 0 {
-			st.body.rc = http.MaxBytesReader(w, r.Body, site.lim.maxBody)
+		if r.ContentLength < 0 && lim.maxBody > 0 {
+			st.body.rc = http.MaxBytesReader(w, r.Body, lim.maxBody)
 		}
 		r.Body = &st.body
 	}
-	rw.req = pr
-	if c := app.chain(); c.HasOut() {
-		rw.out = c
-		defer rw.closeBody()
-	}
+	rw.out = outStages(app.chain())
 	app.app.ServeHTTP(rw, r)
 }
 
@@ -152,6 +154,9 @@ func fillRequest(pr *pipeline.Request, l *listener, r *http.Request, site string
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		pr.ClientIP = ap.Addr().Unmap()
 	}
+	if t := l.routes.Load().trusted; len(t) > 0 {
+		pr.ClientIP = forwardedClient(pr.ClientIP, r.Header["X-Forwarded-For"], t)
+	}
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		pr.LocalAddr = a.String()
 	}
@@ -185,6 +190,34 @@ func applyRewrite(r *http.Request, pr *pipeline.Request) {
 func over(r *http.Request) bool {
 	c, _ := r.Context().Value(connInfoKey{}).(*connInfo)
 	return c != nil && c.over
+}
+
+// of returns the limits for a request to app: the site's, with those the
+// app's web.config sets in their place. It does not allocate.
+func (lim *limits) of(app *appRoute) limits {
+	l := *lim
+	c := app.chain()
+	if c == nil || c.Limits == nil {
+		return l
+	}
+	if v := c.Limits.MaxURL; v > 0 {
+		l.maxURL = v
+	}
+	if v := c.Limits.MaxQueryString; v > 0 {
+		l.maxQuery = v
+	}
+	if v := c.Limits.MaxAllowedContentLength; v > 0 {
+		l.maxBody = v
+	}
+	return l
+}
+
+// outStages returns c when it has outbound stages, else nil.
+func outStages(c *pipeline.Chain) *pipeline.Chain {
+	if c.HasOut() {
+		return c
+	}
+	return nil
 }
 
 // check applies the site's request limits; it returns nil when the request

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,8 @@ type listener struct {
 type lnRoutes struct {
 	hosts  hostTable[*siteRoute]
 	altSvc string // Alt-Svc response header when HTTP/3 is on, else ""
+	// trusted are the proxies whose X-Forwarded-For is believed.
+	trusted []netip.Prefix
 }
 
 // serverSettings are the http.Server fields that cannot change while it runs.

@@ -32,9 +32,10 @@ type appRoute struct {
 	chained Chained // app, if it has stages; nil otherwise
 }
 
-// chain returns the app's current stages; nil when it has none.
+// chain returns the app's current stages; nil when it has none (or a is
+// nil).
 func (a *appRoute) chain() *pipeline.Chain {
-	if a.chained == nil {
+	if a == nil || a.chained == nil {
 		return nil
 	}
 	return a.chained.Chain()

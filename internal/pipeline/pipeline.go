@@ -171,6 +171,10 @@ type Chain struct {
 	Out []OutStage
 	// Observers are told about every finished request of the application.
 	Observers []Observer
+	// Limits, when set, are the application's own request limits (IIS
+	// requestFiltering/requestLimits in its web.config): the front door
+	// checks them instead of the site's.
+	Limits *Limits
 }
 
 // Serve runs the inbound stages over r. It returns the Result of the stage

@@ -218,6 +218,7 @@ func (c *Config) applyDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	c.Compression.applyDefaults()
 	if c.TLS.MinVersion == "" {
 		c.TLS.MinVersion = "1.2"
 	}

@@ -54,6 +54,16 @@ type Config struct {
 	TLS       TLS       `yaml:"tls" json:"tls"`
 	Protocols Protocols `yaml:"protocols" json:"protocols"`
 
+	// TrustedProxies (trustedProxies, IP addresses or CIDR prefixes, default
+	// none) are the proxies in front of Gatehouse whose X-Forwarded-For is
+	// believed: the client address that IP restrictions and logs use is the
+	// last address in X-Forwarded-For that is not a trusted proxy, when the
+	// connection comes from one. Otherwise it is the connection's peer.
+	TrustedProxies []string `yaml:"trustedProxies" json:"trustedProxies,omitempty"`
+	// Compression (compression) holds the dynamic-compression settings that
+	// IIS keeps in applicationHost.config's <httpCompression>.
+	Compression Compression `yaml:"compression" json:"compression"`
+
 	// Sites (sites, at least one) are served in the order written; the order
 	// only matters for the names of bindings without a name.
 	Sites []Site `yaml:"sites" json:"sites"`
@@ -186,6 +196,12 @@ type Application struct {
 	// Pool holds the application-pool settings (user, recycling, limits),
 	// written directly in the application entry.
 	Pool `yaml:",inline"`
+
+	// StripPathBase (stripPathBase, default false) is for apps that are not
+	// ASP.NET and do not know their virtual path: the path is forwarded
+	// without Path ("/api/x" as "/x") and X-Forwarded-Prefix carries Path.
+	// By default the app sees the full path, as under ANCM.
+	StripPathBase bool `yaml:"stripPathBase" json:"stripPathBase,omitempty"`
 
 	// Line is the line of the application in the file (0 for Single).
 	Line int `yaml:"-" json:"line,omitempty"`

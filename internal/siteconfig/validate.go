@@ -32,6 +32,10 @@ func (c *Config) validate(name string) error {
 		fail(0, "limits: a limit must be positive, or -1 for none")
 	}
 
+	for _, msg := range append(c.Compression.check(), c.checkTrustedProxies()...) {
+		fail(0, "%s", msg)
+	}
+
 	siteNames := map[string]int{}
 	bindingNames := map[string]int{}
 	bindingKeys := map[string]int{}       // listener key + host → line

@@ -164,19 +164,7 @@ func (p *parser) section(t token, se xml.StartElement) error {
 		}
 		return p.children(p.section)
 	case "system.webServer":
-		return p.children(func(t token, se xml.StartElement) error {
-			switch se.Name.Local {
-			case "aspNetCore":
-				return p.aspNetCore(t, se)
-			case "rewrite":
-				return p.rewrite(t, se)
-			case "httpRedirect":
-				return p.httpRedirect(t, se)
-			case "httpErrors":
-				return p.httpErrors(t, se)
-			}
-			return p.skip()
-		})
+		return p.children(p.webServer)
 	}
 	return p.skip()
 }

@@ -1,13 +1,15 @@
-// Package webconfig reads the <aspNetCore> settings of an app from its IIS
-// web.config, as `dotnet publish` writes it, into a config.App.
+// Package webconfig reads the settings of an app from its IIS web.config,
+// as `dotnet publish` writes it, into a config.App.
 //
-// It reads <configuration><system.webServer><aspNetCore>, also inside
-// <location path="."> (or path=""), with its <environmentVariables> and
-// <handlerSettings>. Everything else in the file (handlers, modules, other
-// sections, locations for other paths) is ignored. Attribute names are
-// matched case-sensitively and an unknown attribute on the elements read is
-// an error, as IIS's schema validation makes it. Every error is an *Error
-// naming the file and line.
+// It reads <configuration><system.webServer>, also inside <location
+// path="."> (or path=""): <aspNetCore> with its <environmentVariables> and
+// <handlerSettings>, and the sections of the IIS modules that stay active
+// beside ANCM (see webserver.go). Every other child of <system.webServer>
+// is recorded in App.Unsupported with the reason, never silently dropped;
+// elements outside <system.webServer> and locations for other paths are
+// not read. Attribute names are matched case-sensitively and an unknown
+// attribute or element inside a section read is an error, as IIS's schema
+// validation makes it. Every error is an *Error naming the file and line.
 package webconfig
 
 import (

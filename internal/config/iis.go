@@ -1,0 +1,217 @@
+package config
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// The IIS modules that run beside ANCM, as an app's web.config sets them in
+// <system.webServer>. Each section is a pointer field of App that is nil
+// when the file does not have the section, so an app without them builds
+// no front-door stage.
+
+// RequestFiltering is <security><requestFiltering> (IIS Request Filtering).
+// The zero value filters nothing and keeps the site's limits.
+type RequestFiltering struct {
+	// AllowDoubleEscaping (allowDoubleEscaping, default false): when false, a
+	// path that still holds '%' or '+' after one round of unescaping is
+	// refused with 404.11.
+	AllowDoubleEscaping bool
+	// AllowHighBitCharacters (allowHighBitCharacters, default true): when
+	// false, a path or query string holding a byte ≥ 0x80, raw or
+	// %-escaped, is refused with 404.12.
+	AllowHighBitCharacters bool
+	// UnescapeQueryString (unescapeQueryString, default true): query
+	// sequences are also matched against the unescaped query string.
+	UnescapeQueryString bool
+
+	// Limits is <requestLimits>: each limit set here replaces the site's for
+	// this app.
+	Limits RequestLimits
+
+	// FileExtensions is <fileExtensions>: 404.7.
+	FileExtensions FileExtensions
+	// Verbs is <verbs>: 404.6.
+	Verbs Verbs
+	// HiddenSegments (<hiddenSegments><add segment>) are path segments that
+	// are never served, compared without case: 404.8.
+	HiddenSegments []string
+	// DenyURLSequences (<denyUrlSequences><add sequence>) refuse a path that
+	// contains one, compared without case after unescaping: 404.5.
+	DenyURLSequences []string
+	// DenyQueryStringSequences (<denyQueryStringSequences><add sequence>)
+	// refuse a query string that contains one, without case: 404.18.
+	DenyQueryStringSequences []string
+}
+
+// RequestLimits is <requestFiltering><requestLimits>. A limit of 0 means
+// the site's limit applies (the attribute was not written, or was 0); IIS
+// itself has no "0 = inherit", see the README.
+type RequestLimits struct {
+	// MaxAllowedContentLength (maxAllowedContentLength, bytes): largest
+	// request body; over it 413 (IIS logs 404.13).
+	MaxAllowedContentLength int64
+	// MaxURL (maxUrl, bytes): longest path; over it 404.14.
+	MaxURL int
+	// MaxQueryString (maxQueryString, bytes): longest query string; over it
+	// 404.15.
+	MaxQueryString int
+	// HeaderLimits (<headerLimits><add header sizeLimit>): longest value of
+	// a request header, by name without case; over it 404.10.
+	HeaderLimits []HeaderLimit
+}
+
+// HeaderLimit is one <headerLimits><add>.
+type HeaderLimit struct {
+	Header    string
+	SizeLimit int
+}
+
+// FileExtensions is <requestFiltering><fileExtensions>.
+type FileExtensions struct {
+	// AllowUnlisted (allowUnlisted, default true): when false, only the
+	// extensions added with allowed="true" are served.
+	AllowUnlisted bool
+	// Rules (<add fileExtension allowed>) in file order; extensions are
+	// lower-cased and start with '.' ("" never matches).
+	Rules []ExtensionRule
+}
+
+// ExtensionRule is one <fileExtensions><add>.
+type ExtensionRule struct {
+	Extension string
+	Allowed   bool
+}
+
+// Verbs is <requestFiltering><verbs>.
+type Verbs struct {
+	// AllowUnlisted (allowUnlisted, default true): when false, only the verbs
+	// added with allowed="true" are served.
+	AllowUnlisted bool
+	// Rules (<add verb allowed>) in file order; verbs are case-sensitive, as
+	// in HTTP.
+	Rules []VerbRule
+}
+
+// VerbRule is one <verbs><add>.
+type VerbRule struct {
+	Verb    string
+	Allowed bool
+}
+
+// IPSecurity is <security><ipSecurity> (IP and Domain Restrictions).
+type IPSecurity struct {
+	// AllowUnlisted (allowUnlisted, default true): what happens to a client
+	// no rule matches.
+	AllowUnlisted bool
+	// DenyAction (denyAction, "Unauthorized" | "Forbidden" | "NotFound" |
+	// "AbortRequest", default "Forbidden"): how a denied client is
+	// answered.
+	DenyAction string
+	// Rules (<add ipAddress subnetMask allowed>) in file order; the first
+	// rule that matches the client decides.
+	Rules []IPRule
+}
+
+// IPRule is one <ipSecurity><add>.
+type IPRule struct {
+	// Prefix is ipAddress with subnetMask as a prefix (a single address has
+	// all bits).
+	Prefix  netip.Prefix
+	Allowed bool
+}
+
+// CustomHeaders is <httpProtocol>: the fields added to responses.
+type CustomHeaders struct {
+	// Headers (<customHeaders>) are added to every response of the app,
+	// after <clear/> and <remove name> were applied, in file order.
+	Headers []HeaderField
+	// Redirect (<redirectHeaders>) are added to redirect responses (3xx with
+	// a Location) only.
+	Redirect []HeaderField
+}
+
+// HeaderField is one response header field.
+type HeaderField struct {
+	Name  string
+	Value string
+}
+
+// URLCompression is <urlCompression>.
+type URLCompression struct {
+	// DoDynamicCompression (doDynamicCompression, default true in IIS):
+	// compress the app's responses, with the types, levels and minimum size
+	// of the site config.
+	DoDynamicCompression bool
+	// DoStaticCompression (doStaticCompression) is read and has no effect:
+	// every response comes from the app, so all compression is dynamic.
+	DoStaticCompression bool
+}
+
+// Summary says in a few words what the section does, for "gatehouse check".
+func (rf *RequestFiltering) Summary() string {
+	var parts []string
+	lim := &rf.Limits
+	if lim.MaxAllowedContentLength > 0 {
+		parts = append(parts, "maxAllowedContentLength "+strconv.FormatInt(lim.MaxAllowedContentLength, 10))
+	}
+	if lim.MaxURL > 0 {
+		parts = append(parts, "maxUrl "+strconv.Itoa(lim.MaxURL))
+	}
+	if lim.MaxQueryString > 0 {
+		parts = append(parts, "maxQueryString "+strconv.Itoa(lim.MaxQueryString))
+	}
+	count := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+what)
+		}
+	}
+	count(len(lim.HeaderLimits), "header limits")
+	count(len(rf.FileExtensions.Rules), "file extensions")
+	if !rf.FileExtensions.AllowUnlisted {
+		parts = append(parts, "unlisted extensions denied")
+	}
+	count(len(rf.Verbs.Rules), "verbs")
+	if !rf.Verbs.AllowUnlisted {
+		parts = append(parts, "unlisted verbs denied")
+	}
+	count(len(rf.HiddenSegments), "hidden segments")
+	count(len(rf.DenyURLSequences), "denied URL sequences")
+	count(len(rf.DenyQueryStringSequences), "denied query sequences")
+	if rf.AllowDoubleEscaping {
+		parts = append(parts, "double escaping allowed")
+	}
+	if !rf.AllowHighBitCharacters {
+		parts = append(parts, "high-bit characters denied")
+	}
+	if len(parts) == 0 {
+		return "IIS defaults"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Summary says in a few words what the section does.
+func (s *IPSecurity) Summary() string {
+	unlisted := "others allowed"
+	if !s.AllowUnlisted {
+		unlisted = "others denied"
+	}
+	return strconv.Itoa(len(s.Rules)) + " rules, " + unlisted + ", denyAction " + s.DenyAction
+}
+
+// Summary says in a few words what the section does.
+func (c *CustomHeaders) Summary() string {
+	names := make([]string, 0, len(c.Headers))
+	for _, h := range c.Headers {
+		names = append(names, h.Name)
+	}
+	s := "custom headers: " + strings.Join(names, ", ")
+	if len(names) == 0 {
+		s = "no custom headers"
+	}
+	if len(c.Redirect) > 0 {
+		s += "; " + strconv.Itoa(len(c.Redirect)) + " redirect headers"
+	}
+	return s
+}

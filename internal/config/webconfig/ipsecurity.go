@@ -1,0 +1,179 @@
+package webconfig
+
+import (
+	"encoding/xml"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+// ipSecurity reads <security><ipSecurity> into p.app.IPSecurity.
+func (p *parser) ipSecurity(t token, se xml.StartElement) error {
+	attrs, err := p.attrs(t, se, "allowUnlisted", "denyAction", "enableProxyMode", "enableReverseDns")
+	if err != nil {
+		return err
+	}
+	ips := p.app.IPSecurity
+	if ips == nil {
+		ips = &config.IPSecurity{AllowUnlisted: true, DenyAction: "Forbidden"}
+		p.app.IPSecurity = ips
+	}
+	if err := p.boolAttr(t, se, attrs, "allowUnlisted", &ips.AllowUnlisted); err != nil {
+		return err
+	}
+	if err := p.oneOf(t, se, attrs, "denyAction", &ips.DenyAction, "Unauthorized", "Forbidden", "NotFound", "AbortRequest"); err != nil {
+		return err
+	}
+	var proxyMode, reverseDNS bool
+	if err := p.boolAttr(t, se, attrs, "enableProxyMode", &proxyMode); err != nil {
+		return err
+	}
+	if err := p.boolAttr(t, se, attrs, "enableReverseDns", &reverseDNS); err != nil {
+		return err
+	}
+	if proxyMode {
+		p.unsupportedAttr(t, "ipSecurity", "enableProxyMode", "differs: X-Forwarded-For is believed only from the site config's trustedProxies, whatever this says")
+	}
+	if reverseDNS {
+		p.unsupportedAttr(t, "ipSecurity", "enableReverseDns", "not supported: rules by domain name are not supported")
+	}
+	entries, err := p.ipCollection()
+	if err != nil {
+		return err
+	}
+	ips.Rules = ips.Rules[:0]
+	for _, e := range entries {
+		if e.has("domainName") {
+			p.unsupported(e.t.line, "ipSecurity><add domainName=\""+e.get("domainName")+"\"", "not supported: rules by domain name are NOT applied")
+			continue
+		}
+		prefix, err := ipPrefix(e.get("ipAddress"), e.get("subnetMask"))
+		if err != nil {
+			line := p.attrLine(e.t, "ipAddress")
+			attr := "ipAddress"
+			if e.has("subnetMask") && strings.Contains(err.Error(), "subnetMask") {
+				line, attr = p.attrLine(e.t, "subnetMask"), "subnetMask"
+			}
+			return p.errorf(line, "add", attr, "%v", err)
+		}
+		allowed := false
+		if err := p.boolAttr(e.t, e.se, e.attrs, "allowed", &allowed); err != nil {
+			return err
+		}
+		ips.Rules = append(ips.Rules, config.IPRule{Prefix: prefix, Allowed: allowed})
+	}
+	p.applied("ipSecurity", ips.Summary())
+	return nil
+}
+
+// ipCollection reads the <add>, <remove> and <clear/> of <ipSecurity>. Its
+// entries are keyed by ipAddress and subnetMask together, or by domainName.
+func (p *parser) ipCollection() ([]entry, error) {
+	var out []entry
+	keyOf := func(attrs map[string]xml.Attr) string {
+		if d, ok := attrs["domainName"]; ok {
+			return "dns:" + strings.ToLower(d.Value)
+		}
+		if m := attrs["subnetMask"].Value; m != "" {
+			return attrs["ipAddress"].Value + "/" + m
+		}
+		return attrs["ipAddress"].Value
+	}
+	err := p.children(func(t token, se xml.StartElement) error {
+		switch se.Name.Local {
+		case "add", "remove":
+			names := []string{"ipAddress", "subnetMask", "domainName", "allowed"}
+			if se.Name.Local == "remove" {
+				names = names[:3]
+			}
+			attrs, err := p.attrs(t, se, names...)
+			if err != nil {
+				return err
+			}
+			_, ip := attrs["ipAddress"]
+			_, dns := attrs["domainName"]
+			if !ip && !dns {
+				return p.errorf(t.line, se.Name.Local, "ipAddress", "required attribute is missing (or domainName)")
+			}
+			k := keyOf(attrs)
+			if se.Name.Local == "remove" {
+				kept := out[:0]
+				for _, e := range out {
+					if e.key != k {
+						kept = append(kept, e)
+					}
+				}
+				out = kept
+				break
+			}
+			for _, e := range out {
+				if e.key == k {
+					return p.errorf(t.line, "add", "ipAddress", "%s is already listed (line %d); IIS refuses duplicate collection entries", strings.TrimPrefix(k, "dns:"), e.t.line)
+				}
+			}
+			out = append(out, entry{t: t, se: se, attrs: attrs, key: k})
+		case "clear":
+			if _, err := p.attrs(t, se); err != nil {
+				return err
+			}
+			out = nil
+		default:
+			return p.errorf(t.line, se.Name.Local, "", "unknown element in <ipSecurity> (known: add, remove, clear)")
+		}
+		return p.skip()
+	})
+	return out, err
+}
+
+// ipPrefix turns IIS's ipAddress and subnetMask ("10.0.0.0",
+// "255.0.0.0"; IPv6 masks are a prefix length, "64") into a prefix. An
+// empty mask means the single address.
+func ipPrefix(addr, mask string) (netip.Prefix, error) {
+	ip, err := netip.ParseAddr(strings.TrimSpace(addr))
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address", addr)
+	}
+	ip = ip.Unmap()
+	mask = strings.TrimSpace(mask)
+	if mask == "" {
+		return netip.PrefixFrom(ip, ip.BitLen()), nil
+	}
+	bits := -1
+	if n, err := strconv.Atoi(mask); err == nil && n >= 0 && n <= ip.BitLen() {
+		bits = n
+	} else if m, err := netip.ParseAddr(mask); err == nil && m.Is4() == ip.Is4() {
+		bits = maskBits(m.AsSlice())
+	}
+	if bits < 0 {
+		return netip.Prefix{}, fmt.Errorf("subnetMask %q is not a mask for %s (e.g. 255.255.255.0, or a prefix length)", mask, ip)
+	}
+	return netip.PrefixFrom(ip, bits).Masked(), nil
+}
+
+// maskBits returns the length of a contiguous netmask, -1 if it is not one.
+func maskBits(m []byte) int {
+	n := 0
+	for i, b := range m {
+		if b == 0xff {
+			n += 8
+			continue
+		}
+		for b&0x80 != 0 {
+			n++
+			b <<= 1
+		}
+		if b != 0 {
+			return -1
+		}
+		for _, rest := range m[i+1:] {
+			if rest != 0 {
+				return -1
+			}
+		}
+		return n
+	}
+	return n
+}

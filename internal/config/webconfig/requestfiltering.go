@@ -1,0 +1,189 @@
+package webconfig
+
+import (
+	"encoding/xml"
+	"math"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+// requestFiltering reads <security><requestFiltering> into
+// p.app.RequestFiltering. A second one in scope (the file and a <location
+// path=".">) adds to the first, as IIS merges them.
+func (p *parser) requestFiltering(t token, se xml.StartElement) error {
+	attrs, err := p.attrs(t, se, "allowDoubleEscaping", "allowHighBitCharacters", "unescapeQueryString", "removeServerHeader")
+	if err != nil {
+		return err
+	}
+	rf := p.app.RequestFiltering
+	if rf == nil {
+		rf = &config.RequestFiltering{
+			AllowHighBitCharacters: true,
+			UnescapeQueryString:    true,
+			FileExtensions:         config.FileExtensions{AllowUnlisted: true},
+			Verbs:                  config.Verbs{AllowUnlisted: true},
+		}
+		p.app.RequestFiltering = rf
+	}
+	removeServer := false
+	for _, b := range []struct {
+		name string
+		v    *bool
+	}{{"allowDoubleEscaping", &rf.AllowDoubleEscaping}, {"allowHighBitCharacters", &rf.AllowHighBitCharacters},
+		{"unescapeQueryString", &rf.UnescapeQueryString}, {"removeServerHeader", &removeServer}} {
+		if err := p.boolAttr(t, se, attrs, b.name, b.v); err != nil {
+			return err
+		}
+	}
+	if removeServer {
+		p.unsupportedAttr(t, "requestFiltering", "removeServerHeader", "has no effect: Gatehouse adds no Server header; the app's own passes through")
+	}
+	err = p.children(func(t token, se xml.StartElement) error {
+		switch se.Name.Local {
+		case "requestLimits":
+			return p.requestLimits(t, se, &rf.Limits)
+		case "fileExtensions":
+			return p.fileExtensions(t, se, &rf.FileExtensions)
+		case "verbs":
+			return p.verbs(t, se, &rf.Verbs)
+		case "hiddenSegments":
+			return p.sequences(t, se, "segment", &rf.HiddenSegments, "applyToWebDAV")
+		case "denyUrlSequences":
+			return p.sequences(t, se, "sequence", &rf.DenyURLSequences)
+		case "denyQueryStringSequences":
+			return p.sequences(t, se, "sequence", &rf.DenyQueryStringSequences)
+		case "alwaysAllowedUrls", "alwaysAllowedQueryStrings", "filteringRules":
+			return p.skipUnsupported(t, "requestFiltering/"+se.Name.Local, "not supported: NOT applied (the other requestFiltering rules are)")
+		}
+		return p.errorf(t.line, se.Name.Local, "", "unknown element in <requestFiltering> (known: requestLimits, fileExtensions, verbs, hiddenSegments, denyUrlSequences, denyQueryStringSequences, alwaysAllowedUrls, alwaysAllowedQueryStrings, filteringRules)")
+	})
+	if err != nil {
+		return err
+	}
+	p.applied("requestFiltering", rf.Summary())
+	return nil
+}
+
+// requestLimits reads <requestLimits> with its <headerLimits>.
+func (p *parser) requestLimits(t token, se xml.StartElement, lim *config.RequestLimits) error {
+	attrs, err := p.attrs(t, se, "maxAllowedContentLength", "maxUrl", "maxQueryString")
+	if err != nil {
+		return err
+	}
+	body, url, query := lim.MaxAllowedContentLength, int64(lim.MaxURL), int64(lim.MaxQueryString)
+	if err := p.uintAttr(t, se, attrs, "maxAllowedContentLength", math.MaxUint32, &body); err != nil {
+		return err
+	}
+	if err := p.uintAttr(t, se, attrs, "maxUrl", math.MaxUint32, &url); err != nil {
+		return err
+	}
+	if err := p.uintAttr(t, se, attrs, "maxQueryString", math.MaxUint32, &query); err != nil {
+		return err
+	}
+	lim.MaxAllowedContentLength, lim.MaxURL, lim.MaxQueryString = body, int(url), int(query)
+	return p.children(func(t token, se xml.StartElement) error {
+		if se.Name.Local != "headerLimits" {
+			return p.errorf(t.line, se.Name.Local, "", "unknown element in <requestLimits> (known: headerLimits)")
+		}
+		if _, err := p.attrs(t, se); err != nil {
+			return err
+		}
+		entries, err := p.collection("headerLimits", "header", "header", "sizeLimit")
+		if err != nil {
+			return err
+		}
+		lim.HeaderLimits = lim.HeaderLimits[:0]
+		for _, e := range entries {
+			var n int64
+			if err := p.uintAttr(e.t, e.se, e.attrs, "sizeLimit", math.MaxUint32, &n); err != nil {
+				return err
+			}
+			if !e.has("sizeLimit") {
+				return p.errorf(e.t.line, "add", "sizeLimit", "required attribute is missing (header %s)", e.key)
+			}
+			lim.HeaderLimits = append(lim.HeaderLimits, config.HeaderLimit{Header: e.key, SizeLimit: int(n)})
+		}
+		return nil
+	})
+}
+
+// fileExtensions reads <fileExtensions>.
+func (p *parser) fileExtensions(t token, se xml.StartElement, fe *config.FileExtensions) error {
+	attrs, err := p.attrs(t, se, "allowUnlisted", "applyToWebDAV")
+	if err != nil {
+		return err
+	}
+	if err := p.boolAttr(t, se, attrs, "allowUnlisted", &fe.AllowUnlisted); err != nil {
+		return err
+	}
+	entries, err := p.collection("fileExtensions", "fileExtension", "fileExtension", "allowed")
+	if err != nil {
+		return err
+	}
+	fe.Rules = fe.Rules[:0]
+	for _, e := range entries {
+		ext := strings.ToLower(strings.TrimSpace(e.key))
+		if !strings.HasPrefix(ext, ".") {
+			return p.errorf(p.attrLine(e.t, "fileExtension"), "add", "fileExtension", "%q must start with a dot, as in \".exe\"", e.key)
+		}
+		allowed := true
+		if err := p.boolAttr(e.t, e.se, e.attrs, "allowed", &allowed); err != nil {
+			return err
+		}
+		fe.Rules = append(fe.Rules, config.ExtensionRule{Extension: ext, Allowed: allowed})
+	}
+	return nil
+}
+
+// verbs reads <verbs>.
+func (p *parser) verbs(t token, se xml.StartElement, v *config.Verbs) error {
+	attrs, err := p.attrs(t, se, "allowUnlisted", "applyToWebDAV")
+	if err != nil {
+		return err
+	}
+	if err := p.boolAttr(t, se, attrs, "allowUnlisted", &v.AllowUnlisted); err != nil {
+		return err
+	}
+	entries, err := p.collection("verbs", "verb", "verb", "allowed")
+	if err != nil {
+		return err
+	}
+	v.Rules = v.Rules[:0]
+	for _, e := range entries {
+		verb := strings.TrimSpace(e.key)
+		if verb == "" || strings.ContainsAny(verb, " \t,") {
+			return p.errorf(p.attrLine(e.t, "verb"), "add", "verb", "%q is not an HTTP method", e.key)
+		}
+		allowed := true
+		if err := p.boolAttr(e.t, e.se, e.attrs, "allowed", &allowed); err != nil {
+			return err
+		}
+		v.Rules = append(v.Rules, config.VerbRule{Verb: verb, Allowed: allowed})
+	}
+	return nil
+}
+
+// sequences reads a collection of strings keyed by attribute key
+// (<hiddenSegments>, <denyUrlSequences>, <denyQueryStringSequences>).
+func (p *parser) sequences(t token, se xml.StartElement, key string, out *[]string, own ...string) error {
+	if _, err := p.attrs(t, se, own...); err != nil {
+		return err
+	}
+	parent := se.Name.Local
+	entries, err := p.collection(parent, key, key)
+	if err != nil {
+		return err
+	}
+	*out = (*out)[:0]
+	for _, e := range entries {
+		if e.key == "" {
+			return p.errorf(p.attrLine(e.t, key), "add", key, "must not be empty (in <%s>)", parent)
+		}
+		if parent == "hiddenSegments" && strings.Contains(e.key, "/") {
+			return p.errorf(p.attrLine(e.t, key), "add", key, "%q is not one path segment", e.key)
+		}
+		*out = append(*out, e.key)
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package webconfig
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+// decodeInner decodes a web.config whose <system.webServer> holds an
+// <aspNetCore> and inner, with inner starting on line 3.
+func decodeInner(inner string) (*config.App, error) {
+	doc := "<configuration>\n<system.webServer><aspNetCore processPath=\"a\"/>\n" + inner + "\n</system.webServer></configuration>"
+	return decode(strings.NewReader(doc), "web.config", "/srv/app", testEnv)
+}
+
+func TestSectionErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, inner, want string
+	}{
+		{"bad content length", `<security><requestFiltering><requestLimits maxAllowedContentLength="lots"/></requestFiltering></security>`,
+			`web.config:3: requestLimits attribute "maxAllowedContentLength": "lots" is not a whole number (0–4294967295)`},
+		{"content length over uint", `<security><requestFiltering><requestLimits maxUrl="4294967296"/></requestFiltering></security>`,
+			`requestLimits attribute "maxUrl": "4294967296" is not a whole number`},
+		{"unknown requestFiltering attribute", `<security><requestFiltering allowDoubleEscaping="false" maxUrl="5"/></security>`,
+			`web.config:3: requestFiltering attribute "maxUrl": unknown attribute`},
+		{"unknown requestFiltering child", "<security><requestFiltering>\n<requestLimit maxUrl=\"5\"/></requestFiltering></security>",
+			`web.config:4: <requestLimit>: unknown element in <requestFiltering>`},
+		{"bad bool", `<security><requestFiltering allowHighBitCharacters="no"/></security>`,
+			`requestFiltering attribute "allowHighBitCharacters": "no" is not true or false`},
+		{"extension without dot", `<security><requestFiltering><fileExtensions><add fileExtension="exe" allowed="false"/></fileExtensions></requestFiltering></security>`,
+			`web.config:3: add attribute "fileExtension": "exe" must start with a dot`},
+		{"duplicate extension", "<security><requestFiltering><fileExtensions><add fileExtension=\".exe\" allowed=\"false\"/>\n<add fileExtension=\".EXE\"/></fileExtensions></requestFiltering></security>",
+			`web.config:4: add attribute "fileExtension": ".EXE" is already in <fileExtensions> (line 3)`},
+		{"verb missing", `<security><requestFiltering><verbs><add allowed="false"/></verbs></requestFiltering></security>`,
+			`add attribute "verb": required attribute is missing (in <verbs>)`},
+		{"header limit without size", `<security><requestFiltering><requestLimits><headerLimits><add header="Cookie"/></headerLimits></requestLimits></requestFiltering></security>`,
+			`add attribute "sizeLimit": required attribute is missing (header Cookie)`},
+		{"hidden segment with slash", `<security><requestFiltering><hiddenSegments><add segment="a/b"/></hiddenSegments></requestFiltering></security>`,
+			`"a/b" is not one path segment`},
+		{"bad ip", `<security><ipSecurity><add ipAddress="10.0.0.256" allowed="true"/></ipSecurity></security>`,
+			`web.config:3: add attribute "ipAddress": "10.0.0.256" is not an IP address`},
+		{"bad mask", `<security><ipSecurity><add ipAddress="10.0.0.0" subnetMask="255.0.255.0" allowed="true"/></ipSecurity></security>`,
+			`add attribute "subnetMask": subnetMask "255.0.255.0" is not a mask for 10.0.0.0`},
+		{"bad deny action", `<security><ipSecurity denyAction="Teapot"/></security>`,
+			`ipSecurity attribute "denyAction": "Teapot" is not one of Unauthorized, Forbidden, NotFound, AbortRequest`},
+		{"duplicate ip", "<security><ipSecurity><add ipAddress=\"10.0.0.1\"/>\n<add ipAddress=\"10.0.0.1\"/></ipSecurity></security>",
+			`web.config:4: add attribute "ipAddress": 10.0.0.1 is already listed (line 3)`},
+		{"bad header name", `<httpProtocol><customHeaders><add name="X Bad" value="1"/></customHeaders></httpProtocol>`,
+			`web.config:3: add attribute "name": "X Bad" is not a header name`},
+		{"unknown httpProtocol child", `<httpProtocol><headers/></httpProtocol>`,
+			`<headers>: unknown element in <httpProtocol>`},
+		{"bad compression bool", `<urlCompression doDynamicCompression="maybe"/>`,
+			`urlCompression attribute "doDynamicCompression": "maybe" is not true or false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := decodeInner(tt.inner)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v\nwant it to contain %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSectionDetails(t *testing.T) {
+	t.Parallel()
+	t.Run("clear drops earlier entries", func(t *testing.T) {
+		t.Parallel()
+		a, err := decodeInner(`<httpProtocol><customHeaders><add name="x-a" value="1"/><clear/><add name="X-B" value="2"/></customHeaders></httpProtocol>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []config.HeaderField{{Name: "X-B", Value: "2"}}; !reflect.DeepEqual(a.CustomHeaders.Headers, want) {
+			t.Errorf("Headers = %+v, want %+v", a.CustomHeaders.Headers, want)
+		}
+	})
+	t.Run("location merges sections", func(t *testing.T) {
+		t.Parallel()
+		a, err := decodeInner(`<security><requestFiltering><requestLimits maxUrl="100"/></requestFiltering></security></system.webServer>
+<location path="."><system.webServer><security><requestFiltering><requestLimits maxQueryString="50"/></requestFiltering></security></system.webServer></location>
+<location path="admin"><system.webServer><security><requestFiltering><requestLimits maxQueryString="7"/></requestFiltering></security></system.webServer></location><system.webServer>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := a.RequestFiltering.Limits; l.MaxURL != 100 || l.MaxQueryString != 50 {
+			t.Errorf("Limits = %+v, want maxUrl 100 and maxQueryString 50", l)
+		}
+	})
+	t.Run("ipv6 prefix and domain names", func(t *testing.T) {
+		t.Parallel()
+		a, err := decodeInner(`<security><ipSecurity enableReverseDns="true"><add ipAddress="2001:db8::1" subnetMask="32" allowed="true"/><add domainName="example.com" allowed="false"/></ipSecurity></security>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []config.IPRule{{Prefix: netip.MustParsePrefix("2001:db8::/32"), Allowed: true}}; !reflect.DeepEqual(a.IPSecurity.Rules, want) {
+			t.Errorf("Rules = %+v", a.IPSecurity.Rules)
+		}
+		if got := strings.Join(a.Unsupported, "\n"); !strings.Contains(got, `domainName="example.com"`) || !strings.Contains(got, "enableReverseDns") {
+			t.Errorf("Unsupported = %s", got)
+		}
+	})
+	t.Run("unknown sections are reported", func(t *testing.T) {
+		t.Parallel()
+		a, err := decodeInner("<fancyModule on=\"true\"/>\n<security><authentication/></security>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"web.config:3: <fancyModule>: not supported by Gatehouse", "web.config:4: <security/authentication>: not supported by Gatehouse"}
+		if !reflect.DeepEqual(a.Unsupported, want) {
+			t.Errorf("Unsupported = %q, want %q", a.Unsupported, want)
+		}
+	})
+}
+
+func TestIPPrefix(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ addr, mask, want string }{
+		{"10.1.2.3", "", "10.1.2.3/32"},
+		{"10.1.2.3", "255.255.0.0", "10.1.0.0/16"},
+		{"10.1.2.3", "255.255.255.128", "10.1.2.0/25"},
+		{"::ffff:10.0.0.1", "", "10.0.0.1/32"},
+		{"2001:db8::", "48", "2001:db8::/48"},
+		{"10.0.0.0", "0.0.0.0", "0.0.0.0/0"},
+	} {
+		got, err := ipPrefix(tt.addr, tt.mask)
+		if err != nil || got.String() != tt.want {
+			t.Errorf("ipPrefix(%q, %q) = %v, %v; want %s", tt.addr, tt.mask, got, err, tt.want)
+		}
+	}
+	for _, bad := range [][2]string{{"10.0.0.1", "255.0.255.0"}, {"10.0.0.1", "33"}, {"10.0.0.1", "ffff::"}, {"host", ""}} {
+		if _, err := ipPrefix(bad[0], bad[1]); err == nil {
+			t.Errorf("ipPrefix(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package iis
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// RequestFiltering is <requestFiltering> without its size limits (those are
+// pipeline.Chain.Limits, checked by the front door with the site's limits
+// as defaults). Each refusal is 404 with IIS's sub-status:
+//
+//	404.5  denyUrlSequences     404.10 headerLimits
+//	404.6  verbs                404.11 allowDoubleEscaping="false"
+//	404.7  fileExtensions       404.12 allowHighBitCharacters="false"
+//	404.8  hiddenSegments       404.18 denyQueryStringSequences
+type RequestFiltering struct {
+	cfg config.RequestFiltering
+	// lower-cased copies for matching without case
+	hidden, urlSeq, querySeq []string
+}
+
+// NewRequestFiltering returns the stage for cfg, nil when cfg is nil or
+// refuses nothing (only limits, or only rules that allow).
+func NewRequestFiltering(cfg *config.RequestFiltering) *RequestFiltering {
+	if cfg == nil {
+		return nil
+	}
+	s := &RequestFiltering{cfg: *cfg}
+	s.hidden = lowerAll(cfg.HiddenSegments)
+	s.urlSeq = lowerAll(cfg.DenyURLSequences)
+	s.querySeq = lowerAll(cfg.DenyQueryStringSequences)
+	if cfg.AllowDoubleEscaping && cfg.AllowHighBitCharacters && len(cfg.Limits.HeaderLimits) == 0 &&
+		!denies(cfg.FileExtensions.AllowUnlisted, len(cfg.FileExtensions.Rules), func(i int) bool { return cfg.FileExtensions.Rules[i].Allowed }) &&
+		!denies(cfg.Verbs.AllowUnlisted, len(cfg.Verbs.Rules), func(i int) bool { return cfg.Verbs.Rules[i].Allowed }) &&
+		len(s.hidden)+len(s.urlSeq)+len(s.querySeq) == 0 {
+		return nil
+	}
+	return s
+}
+
+// denies reports whether a list with allowUnlisted and n rules can refuse.
+func denies(allowUnlisted bool, n int, allowed func(int) bool) bool {
+	if !allowUnlisted {
+		return true
+	}
+	for i := range n {
+		if !allowed(i) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = strings.ToLower(v)
+	}
+	return out
+}
+
+func refuse(sub int, reason string) *pipeline.Result {
+	return pipeline.Refuse("requestFiltering", http.StatusNotFound, sub, reason)
+}
+
+// Serve checks r in the order IIS's request filtering module does: the URL
+// as a whole, then the header limits, the verb, the file extension, hidden
+// segments, URL sequences and query string sequences.
+func (s *RequestFiltering) Serve(r *pipeline.Request) *pipeline.Result {
+	path := r.Path
+	if strings.IndexByte(path, '%') >= 0 {
+		p, err := url.PathUnescape(path)
+		if err != nil {
+			return refuse(11, "path does not unescape")
+		}
+		path = p
+	}
+	if !s.cfg.AllowDoubleEscaping && strings.ContainsAny(path, "%+") {
+		return refuse(11, "double escaping (% or + after unescaping)")
+	}
+	if !s.cfg.AllowHighBitCharacters && (highBit(path) || highBit(r.RawQuery) || highBit(unescapeQuery(r.RawQuery))) {
+		return refuse(12, "high-bit character")
+	}
+	for _, hl := range s.cfg.Limits.HeaderLimits {
+		n := 0
+		r.Header.Values(hl.Header, func(v string) bool { n += len(v); return true })
+		if n > hl.SizeLimit {
+			return refuse(10, "header "+hl.Header+" over its headerLimits sizeLimit")
+		}
+	}
+	if res := s.verb(r.Method); res != nil {
+		return res
+	}
+	rel := appRelative(path, r.AppPath)
+	if res := s.extension(rel); res != nil {
+		return res
+	}
+	if len(s.hidden) > 0 {
+		for seg := range strings.SplitSeq(strings.ToLower(rel), "/") {
+			for _, h := range s.hidden {
+				if seg == h {
+					return refuse(8, "hidden segment "+h)
+				}
+			}
+		}
+	}
+	if len(s.urlSeq) > 0 {
+		lp := strings.ToLower(path)
+		for _, q := range s.urlSeq {
+			if strings.Contains(lp, q) {
+				return refuse(5, "URL sequence "+q+" denied")
+			}
+		}
+	}
+	if len(s.querySeq) > 0 && r.RawQuery != "" {
+		raw := strings.ToLower(r.RawQuery)
+		unesc := raw
+		if s.cfg.UnescapeQueryString {
+			unesc = strings.ToLower(unescapeQuery(r.RawQuery))
+		}
+		for _, q := range s.querySeq {
+			if strings.Contains(raw, q) || strings.Contains(unesc, q) {
+				return refuse(18, "query string sequence "+q+" denied")
+			}
+		}
+	}
+	return nil
+}
+
+func (s *RequestFiltering) verb(method string) *pipeline.Result {
+	v := &s.cfg.Verbs
+	if v.AllowUnlisted && len(v.Rules) == 0 {
+		return nil
+	}
+	allowed := v.AllowUnlisted
+	for _, rule := range v.Rules {
+		if rule.Verb == method {
+			allowed = rule.Allowed
+			break
+		}
+	}
+	if !allowed {
+		return refuse(6, "verb "+method+" denied")
+	}
+	return nil
+}
+
+// extension applies <fileExtensions> to the last segment of path. A
+// segment without a dot has the extension "." (IIS's spelling for
+// extensionless URLs).
+func (s *RequestFiltering) extension(path string) *pipeline.Result {
+	fe := &s.cfg.FileExtensions
+	if fe.AllowUnlisted && len(fe.Rules) == 0 {
+		return nil
+	}
+	last := path[strings.LastIndexByte(path, '/')+1:]
+	ext := "."
+	if i := strings.LastIndexByte(last, '.'); i >= 0 {
+		ext = strings.ToLower(last[i:])
+	}
+	allowed := fe.AllowUnlisted
+	for _, rule := range fe.Rules {
+		if rule.Extension == ext {
+			allowed = rule.Allowed
+			break
+		}
+	}
+	if !allowed {
+		return refuse(7, "file extension "+ext+" denied")
+	}
+	return nil
+}
+
+// appRelative returns path below the application's virtual path: hidden
+// segments and extensions are about the app's own URL space.
+func appRelative(path, appPath string) string {
+	if appPath == "" || appPath == "/" || len(path) < len(appPath) || !strings.EqualFold(path[:len(appPath)], appPath) {
+		return path
+	}
+	return path[len(appPath):]
+}
+
+func highBit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeQuery unescapes %XX and '+' in a query string; a bad escape is
+// left as it is.
+func unescapeQuery(q string) string {
+	if strings.IndexByte(q, '%') < 0 && strings.IndexByte(q, '+') < 0 {
+		return q
+	}
+	if u, err := url.QueryUnescape(q); err == nil {
+		return u
+	}
+	return q
+}
+
+// Limits returns the request limits cfg sets for its app (0 = the site's),
+// nil when it sets none.
+func Limits(cfg *config.RequestFiltering) *pipeline.Limits {
+	if cfg == nil {
+		return nil
+	}
+	l := cfg.Limits
+	if l.MaxAllowedContentLength == 0 && l.MaxURL == 0 && l.MaxQueryString == 0 {
+		return nil
+	}
+	return &pipeline.Limits{MaxAllowedContentLength: l.MaxAllowedContentLength, MaxURL: l.MaxURL, MaxQueryString: l.MaxQueryString}
+}
