@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestApplicationPool runs an app through the real binary with application
+// pool settings from the site config: a clean environment, recycling after
+// a number of requests under load (no request may fail) and, when the test
+// runs as root, a throwaway user as the app's identity.
+func TestApplicationPool(t *testing.T) {
+	t.Parallel()
+	user := ""
+	if os.Geteuid() == 0 {
+		if _, err := exec.LookPath("useradd"); err == nil {
+			user = throwawayUser(t)
+		}
+	}
+	if user == "" {
+		t.Log("not root (or no useradd): the app runs as Gatehouse's user; the identity is covered where root")
+	}
+	// A folder every user can enter: t.TempDir is private to the test's user.
+	appDir, err := os.MkdirTemp("", "gatehouse-pool-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(appDir) })
+	if err := os.Chmod(appDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(appDir, "testapp")
+	copyExecutable(t, testappBin, bin)
+	writeFile(t, filepath.Join(appDir, "web.config"), fmt.Sprintf(`<configuration><system.webServer>
+  <aspNetCore processPath=%q>
+    <environmentVariables><environmentVariable name="FROM_WEBCONFIG" value="yes" /></environmentVariables>
+    <handlerSettings><handlerSetting name="drainTimeout" value="10s" /></handlerSettings>
+  </aspNetCore>
+</system.webServer></configuration>`, bin))
+
+	identity := ""
+	if user != "" {
+		identity = "\n        user: " + user
+	}
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	writeFile(t, cfgFile, fmt.Sprintf(`sites:
+  - name: pool
+    bindings:
+      - {scheme: http, address: 127.0.0.1, port: 0}
+    applications:
+      - path: /
+        dir: %s%s
+        cleanEnvironment: true
+        recycling:
+          requests: 25
+`, appDir, identity))
+	if out, err := exec.Command(gatehouseBin, "check", cfgFile).CombinedOutput(); err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	g := startEnv(t, appDir, []string{"GATEHOUSE_E2E_SECRET=leaked"}, "serve", "--config", cfgFile)
+	g.base = "http://" + g.listenerAddr(t, "http")
+
+	if code, body, _ := g.get("/env?name=GATEHOUSE_E2E_SECRET"); code != http.StatusNotFound {
+		t.Errorf("clean environment: Gatehouse's variable reached the app: %d %q", code, body)
+	}
+	if got := g.mustGet("/env?name=FROM_WEBCONFIG"); got != "yes" {
+		t.Errorf("web.config variable = %q, want yes", got)
+	}
+	if user != "" {
+		if got := g.mustGet("/env?name=USER"); got != user {
+			t.Errorf("USER = %q, want %q", got, user)
+		}
+		pid := g.pid()
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := statusUID(string(st)); uid == "0" || uid == "" {
+			t.Errorf("app pid %d runs as uid %q, want %s's", pid, uid, user)
+		}
+	}
+
+	// Load until the app was recycled twice for its request count.
+	var mu sync.Mutex
+	pids := map[string]bool{}
+	failed := 0
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	c := &http.Client{Timeout: 30 * time.Second}
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(g.base + "/pid")
+				var body []byte
+				if err == nil {
+					body, _ = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+				mu.Lock()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					failed++
+					t.Errorf("GET /pid during recycling: %v %v %s", err, resp, body)
+				} else {
+					pids[strings.TrimSpace(string(body))] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	waitFor(t, 60*time.Second, "two recycles for the request count", func() bool {
+		return g.logs.count("recycle condition met") >= 2
+	})
+	close(stop)
+	wg.Wait()
+	if failed != 0 {
+		t.Fatalf("%d requests failed while the app was recycled", failed)
+	}
+	rec := g.logs.find("recycle condition met")
+	if rec["condition"] != "requests" || !strings.Contains(fmt.Sprint(rec["detail"]), "periodicRestart requests") {
+		t.Errorf("recycle record %v, want condition requests with its detail", rec)
+	}
+	if len(pids) < 2 {
+		t.Errorf("requests were served by %d process(es), want the recycled ones too", len(pids))
+	}
+}
+
+// statusUID returns the real uid from a /proc/PID/status text.
+func statusUID(s string) string {
+	for line := range strings.SplitSeq(s, "\n") {
+		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
+}
+
+// throwawayUser creates a system user for the test and deletes it after.
+func throwawayUser(t *testing.T) string {
+	t.Helper()
+	name := "ghe2e" + strconv.Itoa(os.Getpid()%100000)
+	out, err := exec.Command("useradd", "--system", "--user-group", "--no-create-home",
+		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v\n%s", name, err, out)
+		}
+	})
+	return name
+}
+
+func copyExecutable(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
