@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // preparePool applies pr.spec.AppPool to cmd, which runs prog and has its
@@ -31,6 +33,14 @@ func (p *Pool) preparePool(pr *process, cmd *exec.Cmd, prog string) (string, err
 		}
 		if err := checkAccess(id, prog, accessExec, "program"); err != nil {
 			return "the app's user cannot run the program", err
+		}
+		if cmd.Path != prog { // the socket-activation shim
+			if err := checkAccess(id, cmd.Path, accessExec, "socket-activation shim"); err != nil {
+				return "the app's user cannot run the shim", err
+			}
+		}
+		if err := giveNotifySocket(cmd.Env, id); err != nil {
+			return "could not hand the notify socket to the app's user", err
 		}
 	}
 	var shim []string
@@ -71,6 +81,21 @@ func (p *Pool) preparePool(pr *process, cmd *exec.Cmd, prog string) (string, err
 	}
 	cmd.Env = append(cmd.Env, shim...)
 	return "", nil
+}
+
+// giveNotifySocket makes the NOTIFY_SOCKET in env, and its private folder,
+// the identity's, so that the app can send READY=1 to it.
+func giveNotifySocket(env []string, id *Identity) error {
+	for _, kv := range env {
+		if path, ok := strings.CutPrefix(kv, "NOTIFY_SOCKET="); ok {
+			for _, f := range []string{filepath.Dir(path), path} {
+				if err := os.Chown(f, int(id.UID), int(id.GID)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // oomReason is the StartError reason for a process the OOM killer ended

@@ -186,6 +186,9 @@ func TestRecycleConditionsUnderLoad(t *testing.T) {
 			if !ok || !strings.Contains(ev.Detail, "periodicRestart "+tt.cond) {
 				t.Errorf("no RecycleConditionMet event for %s (got %+v)", tt.cond, ev)
 			}
+			if st := f.pool.Status(); st.Recycles[tt.cond] < tt.want {
+				t.Errorf("Status().Recycles = %v, want %d for %s", st.Recycles, tt.want, tt.cond)
+			}
 			if !(len(f.log.Find("recycle condition met; recycling the app")) > 0) {
 				t.Error("the recycle was not logged")
 			}
@@ -280,6 +283,23 @@ func TestIdentityThrowawayUser(t *testing.T) {
 		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", l.PID))
 		if err != nil || !strings.Contains(string(st), fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", id.UID, id.UID, id.UID, id.UID)) {
 			t.Errorf("/proc/%d/status does not show uid %d: %v", l.PID, id.UID, err)
+		}
+	})
+
+	t.Run("notify socket reachable", func(t *testing.T) {
+		t.Parallel()
+		ready := filepath.Join(dir, "ready-"+strconv.Itoa(os.Getpid()))
+		if err := os.WriteFile(ready, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		spec := helperSpec(t, "notify", "GH_FILE="+ready)
+		spec.Path, spec.Dir = helper, dir
+		spec.NotifyReady = true
+		spec.StartupTimeout = 10 * time.Second
+		spec.AppPool.Identity = id
+		f := newFixture(t, spec)
+		if err := f.pool.Start(ctxT(t, 20*time.Second)); err != nil {
+			t.Fatalf("Start with NotifyReady as %s: %v", name, err)
 		}
 	})
 

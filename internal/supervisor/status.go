@@ -32,12 +32,16 @@ type PoolStatus struct {
 	// RetryAfter is how long starts are still refused by the rapid-fail
 	// limit; 0 when they are not.
 	RetryAfter time.Duration
+	// Recycles counts the recycles each recycling condition caused (see
+	// RecycleCounts); nil when there were none.
+	Recycles map[string]int64 `json:",omitempty"`
 }
 
 // Status returns a snapshot of the pool. It starts nothing and does not
 // count as use for IdleTimeout.
 func (p *Pool) Status() PoolStatus {
 	procs := p.Processes()
+	recycles := p.RecycleCounts()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := PoolStatus{
@@ -45,6 +49,7 @@ func (p *Pool) Status() PoolStatus {
 		Starts:    p.starts,
 		Crashes:   p.crashes,
 		LastExit:  p.lastExit,
+		Recycles:  recycles,
 	}
 	if p.startErr != nil {
 		st.LastStartError = p.startErr.Error()
