@@ -35,6 +35,13 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), stdout); err != nil {
 					return err
 				}
+				desc, err := describePool(a.Pool)
+				if err != nil {
+					return configErr(fmt.Errorf("%s:%d: application %q: %w", cfg.File, a.Line, a.Path, err))
+				}
+				if desc != "" {
+					fmt.Fprintf(stdout, "application pool %s%s: %s\n", site.Name, a.Path, desc)
+				}
 			}
 		}
 		fmt.Fprintf(stdout, "%s: OK\n", target)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
@@ -46,4 +47,45 @@ func appPool(p siteconfig.Pool, cg *supervisor.Cgroups, app string, log *slog.Lo
 		ap.Recycling.Schedule = append(ap.Recycling.Schedule, time.Duration(t))
 	}
 	return ap, nil
+}
+
+// describePool is the one-line summary "gatehouse check" prints of an
+// application's pool settings ("" when none is set). It resolves the user
+// as a start would.
+func describePool(p siteconfig.Pool) (string, error) {
+	var parts []string
+	add := func(format string, args ...any) { parts = append(parts, fmt.Sprintf(format, args...)) }
+	if p.User != "" {
+		id, err := supervisor.ResolveIdentity(p.User, p.Group, p.Groups, p.AllowRoot)
+		if err != nil {
+			return "", err
+		}
+		add("user %s groups %v", id, id.Groups)
+	}
+	if p.CleanEnvironment {
+		add("clean environment")
+	}
+	if p.Umask != nil {
+		add("umask %04o", uint32(*p.Umask))
+	}
+	if p.WorkingDirectory != "" {
+		add("working directory %s", p.WorkingDirectory)
+	}
+	r := p.Recycling
+	if r.Time > 0 {
+		add("recycle after %s", r.Time)
+	}
+	if len(r.Schedule) > 0 {
+		add("recycle at %s", strings.Join(r.Schedule, ", "))
+	}
+	if r.Requests > 0 {
+		add("recycle after %d requests", r.Requests)
+	}
+	if r.PrivateMemory > 0 {
+		add("recycle over %d bytes of private memory for %s", r.PrivateMemory, r.PrivateMemoryWindow)
+	}
+	if l := p.Limits; l.Memory > 0 || l.CPU > 0 || l.Processes > 0 {
+		add("limits memory %d bytes, cpu %g%%, processes %d (0 = none; cgroup v2, else rlimits)", l.Memory, float64(l.CPU), l.Processes)
+	}
+	return strings.Join(parts, "; "), nil
 }
