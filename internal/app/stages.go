@@ -25,8 +25,14 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 		c.In = append(c.In, s)
 	}
 	c.Limits = iis.Limits(cfg.RequestFiltering)
-	// URL Rewrite and HTTP redirection, then authentication and
-	// authorization, go here.
+	rw, err := newRewriteStage(cfg, a.opts.Path)
+	if err != nil {
+		return nil, err
+	}
+	if rw != nil {
+		c.In = append(c.In, rw)
+	}
+	// Authentication and authorization go here.
 	if s := iis.NewCustomHeaders(cfg.CustomHeaders); s != nil {
 		c.Out = append(c.Out, s)
 	}
