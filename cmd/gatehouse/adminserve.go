@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 
 	"github.com/gatehouse/gatehouse/internal/admin"
@@ -13,8 +15,8 @@ import (
 // admin API on them in wg until ctx ends. A socket or address given by flag
 // that cannot be bound fails the start; a default socket that cannot be
 // bound is only a warning.
-func startAdmin(ctx context.Context, wg *sync.WaitGroup, f *serveFlags, ctl admin.Controller, log *slog.Logger) error {
-	srv := &admin.Server{Controller: ctl, Log: log}
+func startAdmin(ctx context.Context, wg *sync.WaitGroup, f *serveFlags, ctl admin.Controller, metrics http.Handler, log *slog.Logger) error {
+	srv := &admin.Server{Controller: ctl, Metrics: metrics, Log: log}
 	path, explicit := f.adminSocket, f.adminSocket != ""
 	if !explicit {
 		path = admin.DefaultSocket(f.pidFile)
@@ -41,6 +43,15 @@ func startAdmin(ctx context.Context, wg *sync.WaitGroup, f *serveFlags, ctl admi
 		}
 		log.Info("admin endpoint", "addr", ln.Addr().String())
 		wg.Go(func() { serveAdmin(ctx, srv, ln, log) })
+	}
+	if f.metricsAddr != "" {
+		ln, err := net.Listen("tcp", f.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		log.Info("metrics endpoint", "addr", ln.Addr().String())
+		msrv := &admin.Server{Controller: ctl, Metrics: metrics, Log: log, MetricsOnly: true}
+		wg.Go(func() { serveAdmin(ctx, msrv, ln, log) })
 	}
 	return nil
 }

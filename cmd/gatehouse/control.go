@@ -14,6 +14,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/frontend"
+	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // controller is what the admin endpoint controls: the front door and the
@@ -112,10 +114,34 @@ func (c *controller) Ready() error {
 	return nil
 }
 
-// appSet tracks the open apps, for the control commands.
+// appSet tracks the open apps, for the control commands and the metrics.
 type appSet struct {
+	metrics *metrics.Metrics
+
 	mu   sync.Mutex // protects apps
 	apps map[*app.App]struct{}
+}
+
+// newAppSet returns an empty set with its metrics on a new registry.
+func newAppSet() *appSet {
+	s := &appSet{}
+	s.metrics = metrics.New(prometheus.NewRegistry(), s.gauges)
+	return s
+}
+
+// gauges reads the apps' in-flight, queued and process counts for a scrape.
+func (s *appSet) gauges() []metrics.AppGauges {
+	var out []metrics.AppGauges
+	for _, a := range s.list() {
+		st := a.Pool().Status()
+		g := metrics.AppGauges{Site: a.Site(), App: a.Path(), Queued: st.Queued, Processes: map[string]int{}}
+		for _, p := range st.Processes {
+			g.InFlight += p.Outstanding
+			g.Processes[p.State]++
+		}
+		out = append(out, g)
+	}
+	return out
 }
 
 func (s *appSet) add(a *app.App) frontend.App {

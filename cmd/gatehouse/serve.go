@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/frontend"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 	"github.com/gatehouse/gatehouse/internal/supervisor"
 )
@@ -36,6 +37,7 @@ type serveFlags struct {
 	startAtBoot bool
 	adminSocket string
 	adminAddr   string
+	metricsAddr string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
@@ -48,6 +50,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.pidFile, "pid-file", "", "write the process id to `file` (for gatehouse reload/recycle)")
 	fs.BoolVar(&f.startAtBoot, "start-at-boot", false, "start the apps at once instead of on the first request")
 	fs.StringVar(&f.adminSocket, "admin", "", "admin `socket` for gatehouse status/recycle/stop/start/reload (default: beside --pid-file, else $RUNTIME_DIRECTORY/admin.sock or "+admin.RunDir+"/admin.sock when that folder exists; \"off\" for none)")
+	fs.StringVar(&f.metricsAddr, "metrics", "", "also serve the Prometheus metrics (only /metrics) on this `address` (\":9100\"); they are always on the admin socket")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", "also serve the admin API, health endpoints and metrics on this loopback `address` (127.0.0.1:9090)")
 }
 
@@ -135,18 +138,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	keeper := startKeeper(log)
 	defer closeKeeper(keeper, log) // after serve, so after the front door and its apps stopped
-	apps := &appSet{}
+	apps := newAppSet()
 	cgroups := supervisor.NewCgroups(log) // looks at the system when the first app with limits starts
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
 		pool, err := appPool(spec.Pool, cgroups, spec.Site+spec.Path, log)
 		if err != nil {
 			return nil, err
 		}
+		inst := apps.metrics.App(spec.Site, spec.Path)
 		a, err := app.Open(ctx, spec.Dir, app.Options{
 			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort,
 			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
 			AppPool: pool, CleanEnvironment: spec.Pool.CleanEnvironment,
 			Compression: spec.Compression, StripPathBase: spec.StripPathBase,
+			Events: inst.ProcessEvent, Observers: []pipeline.Observer{inst},
 		})
 		if err != nil {
 			return nil, err
@@ -211,10 +216,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	keeper := startKeeper(log)
 	defer closeKeeper(keeper, log) // after serve, so after the front door and its apps stopped
-	apps := &appSet{}
+	apps := newAppSet()
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
+		inst := apps.metrics.App(spec.Site, spec.Path)
 		a, err := app.New(ctx, cfg, app.Options{Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort,
-			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper})
+			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
+			Events: inst.ProcessEvent, Observers: []pipeline.Observer{inst}})
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +264,7 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 	// says 503 while connections drain; it stops once Run returned.
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
-	if err := startAdmin(adminCtx, &wg, f, ctl, log); err != nil {
+	if err := startAdmin(adminCtx, &wg, f, ctl, apps.metrics.Handler(), log); err != nil {
 		return err
 	}
 

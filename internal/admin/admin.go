@@ -66,11 +66,24 @@ type Server struct {
 	Metrics http.Handler
 	// Log receives errors of the HTTP server; nil means none.
 	Log *slog.Logger
+	// MetricsOnly serves nothing but GET /metrics (and /healthz): for a
+	// metrics address that may be reachable from the network.
+	MetricsOnly bool
 }
 
 // Handler returns the admin API as an http.Handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
+	if s.MetricsOnly {
+		return mux
+	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Controller.Status())
 	})
@@ -85,10 +98,6 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.Reload(r.Context()))
 	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := s.Controller.Ready(); err != nil {
@@ -98,9 +107,6 @@ func (s *Server) Handler() http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.Metrics)
-	}
 	return mux
 }
 

@@ -63,6 +63,12 @@ type Options struct {
 	// BaseEnv (plus HOME, USER, LOGNAME), instead of all of it; web.config's
 	// environmentVariables are added as always.
 	CleanEnvironment bool
+	// Events, if set, gets the lifecycle events of the app's processes (see
+	// supervisor.Spec.Events): metrics hang here. nil means none.
+	Events func(supervisor.Event)
+	// Observers are told about every finished request of the app, besides
+	// the observers of its web.config stages (metrics). nil means none.
+	Observers []pipeline.Observer
 }
 
 // App serves one application. Create it with Open or New; it must be closed
@@ -201,6 +207,7 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 		IdleTimeout:         cfg.IdleTimeout,
 		Keeper:              a.opts.Keeper,
 		AppPool:             a.opts.AppPool,
+		Events:              a.opts.Events,
 	}
 }
 

@@ -17,7 +17,7 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	for _, u := range cfg.Unsupported {
 		a.log.Warn("web.config element not carried out", "element", u)
 	}
-	var c pipeline.Chain
+	c := pipeline.Chain{Observers: append([]pipeline.Observer(nil), a.opts.Observers...)}
 	if s := iis.NewIPSecurity(cfg.IPSecurity); s != nil {
 		c.In = append(c.In, s)
 	}

@@ -288,7 +288,10 @@ func (st *reqState) finish(site *siteRoute, app *appRoute, start time.Time) {
 	*d = pipeline.Done{
 		Request: &st.req, Start: start, Duration: time.Since(start),
 		Status: status, Substatus: st.rw.substatus, BytesIn: st.body.n, BytesOut: st.rw.written,
-		Upgraded: st.rw.hijacked,
+		Upgraded: st.rw.hijacked, PID: st.rw.pid,
+	}
+	if !st.rw.appHeader.IsZero() {
+		d.FirstByte = st.rw.appHeader.Sub(start)
 	}
 	if app != nil {
 		d.App = app.path
@@ -326,6 +329,8 @@ type respWriter struct {
 	substatus int
 	written   int64
 	hijacked  bool
+	pid       int       // the app process that served the request (SetUpstream)
+	appHeader time.Time // when the app's response header arrived (SetUpstream)
 
 	// req is the request as the stages left it, once it goes to the app.
 	req *pipeline.Request
@@ -388,6 +393,10 @@ func (w *respWriter) PipelineRequest() *pipeline.Request { return w.req }
 
 // SetSubstatus records the IIS substatus (such as 5 for 502.5) for the log.
 func (w *respWriter) SetSubstatus(n int) { w.substatus = n }
+
+// SetUpstream records the app process and the arrival of its response
+// header, for the observers (Done.PID, Done.FirstByte).
+func (w *respWriter) SetUpstream(pid int, header time.Time) { w.pid, w.appHeader = pid, header }
 
 // Unwrap lets http.ResponseController reach the server's writer.
 func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/pages"
 )
@@ -130,6 +131,31 @@ func SetSubstatus(w http.ResponseWriter, sub int) {
 	for w != nil {
 		if s, ok := w.(substatusSetter); ok {
 			s.SetSubstatus(sub)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
+
+// upstreamSetter is implemented by the front door's ResponseWriter, so the
+// observers learn which app process answered and when (Done.PID,
+// Done.FirstByte).
+type upstreamSetter interface {
+	SetUpstream(pid int, header time.Time)
+}
+
+// SetUpstream tells the first writer in w's Unwrap chain that records it
+// (the front door's) that app process pid is serving the request and, when
+// header is not zero, that its response header arrived then. A later call
+// replaces an earlier one (a retry on a new process).
+func SetUpstream(w http.ResponseWriter, pid int, header time.Time) {
+	for w != nil {
+		if s, ok := w.(upstreamSetter); ok {
+			s.SetUpstream(pid, header)
 			return
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })

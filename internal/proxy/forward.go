@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -94,9 +95,11 @@ func (h *Handler) forward(ex *exchange) {
 		err = ex.roundTrip()
 	}
 	if err != nil {
+		pipeline.SetUpstream(ex.w, ex.lease.PID, time.Time{})
 		h.fail(ex, &BackendError{PID: ex.lease.PID, Err: err}, ex.lease.PID)
 		return
 	}
+	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now()) // for the observers: Done.PID, Done.FirstByte
 	ex.respond()
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httputil"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -93,10 +94,13 @@ func modifyResponse(res *http.Response) error {
 			delete(res.Header, k) // the token must never reach a client
 		}
 	}
-	if res.StatusCode != http.StatusSwitchingProtocols {
-		if ex := upgradeExchangeOf(res.Request); ex != nil && ex.conn != nil {
-			res.Header["Connection"] = ex.conn
-		}
+	ex := upgradeExchangeOf(res.Request)
+	if ex == nil {
+		return nil
+	}
+	pipeline.SetUpstream(ex.w.ResponseWriter, ex.lease.PID, time.Now())
+	if res.StatusCode != http.StatusSwitchingProtocols && ex.conn != nil {
+		res.Header["Connection"] = ex.conn
 	}
 	return nil
 }
@@ -108,6 +112,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	if ex := upgradeExchangeOf(r); ex != nil {
 		pid = ex.lease.PID
 		r = ex.in
+		pipeline.SetUpstream(ex.w.ResponseWriter, pid, time.Time{})
 	}
 	h.writeError(w, r, err, pid)
 }

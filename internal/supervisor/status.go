@@ -23,6 +23,8 @@ type PoolStatus struct {
 	// exited on their own (each is restarted on the next request).
 	Starts  int
 	Crashes int
+	// Queued counts Acquire calls waiting for a process.
+	Queued int
 	// LastExit is the last process that ended; zero if none has.
 	LastExit ExitInfo
 	// LastStartError is the last failed start's error ("" if none) and
@@ -48,6 +50,7 @@ func (p *Pool) Status() PoolStatus {
 		Processes: procs,
 		Starts:    p.starts,
 		Crashes:   p.crashes,
+		Queued:    p.waiters,
 		LastExit:  p.lastExit,
 		Recycles:  recycles,
 	}

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -80,7 +83,7 @@ func TestStatusAndControl(t *testing.T) {
 	t.Parallel()
 	dir := writeApp(t, testappAttrs(""), "")
 	pidFile := filepath.Join(t.TempDir(), "gh.pid")
-	g := start(t, dir, "serve", "--pid-file", pidFile, dir)
+	g := start(t, dir, "serve", "--pid-file", pidFile, "--metrics", "127.0.0.1:0", dir)
 	sock := strings.TrimSuffix(pidFile, ".pid") + ".sock"
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("admin socket %s: %v %v, want a socket with mode 0660", sock, fi, err)
@@ -120,6 +123,32 @@ func TestStatusAndControl(t *testing.T) {
 		t.Errorf("status pid %d listeners %+v, want pid %d listening on %s", st.PID, st.Listeners, g.cmd.Process.Pid, g.base)
 	}
 
+	// The same story in the metrics, on the admin socket and on --metrics.
+	metricsAddr, _ := g.logs.find("metrics endpoint")["addr"].(string)
+	for _, body := range []string{scrapeUnix(t, sock), scrapeTCP(t, metricsAddr)} {
+		for _, want := range []string{
+			`gatehouse_process_starts_total{app="/",site="default"} 3`,
+			`gatehouse_process_exits_total{app="/",cause="crash",site="default"} 1`,
+			`gatehouse_process_exits_total{app="/",cause="recycle",site="default"} 1`,
+			`gatehouse_process_restarts_total{app="/",site="default"} 1`,
+			`gatehouse_process_recycles_total{app="/",site="default"} 1`,
+			`gatehouse_process_startup_duration_seconds_count{app="/",site="default"} 3`,
+			// /pid ×3, / ×3; the crash answered 502.3.
+			`gatehouse_requests_total{app="/",site="default",status_class="2xx",substatus="0"} 6`,
+			`gatehouse_requests_total{app="/",site="default",status_class="5xx",substatus="3"} 1`,
+			`gatehouse_app_time_to_first_byte_seconds_count{app="/",site="default"} 6`,
+			`gatehouse_requests_in_flight{app="/",site="default"} 0`,
+			`gatehouse_processes{app="/",site="default",state="ready"} 1`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+	}
+	if code, _ := httpGet(t, "http://"+metricsAddr+"/v1/status"); code != http.StatusNotFound {
+		t.Errorf("--metrics address serves the admin API: GET /v1/status = %d, want 404", code)
+	}
+
 	code, table := ghctl(t, "status", "--pid-file", pidFile)
 	for _, want := range []string{"default/", "ready", strconv.Itoa(p3), "recycle", "IN FLIGHT", strings.TrimPrefix(g.base, "http://")} {
 		if code != 0 || !strings.Contains(table, want) {
@@ -153,6 +182,42 @@ func TestStatusAndControl(t *testing.T) {
 	if code, out := ghctl(t, "stop", "nosuch/app", "--pid-file", pidFile); code != 1 || !strings.Contains(out, "no such app") || !strings.Contains(out, "default/") {
 		t.Errorf("stop of an unknown app: exit %d, want 1 naming the apps:\n%s", code, out)
 	}
+}
+
+func scrapeUnix(t *testing.T, sock string) string {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://gatehouse/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", sock, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func scrapeTCP(t *testing.T, addr string) string {
+	t.Helper()
+	code, body := httpGet(t, "http://"+addr+"/metrics")
+	if code != 200 {
+		t.Fatalf("scrape %s = %d", addr, code)
+	}
+	return body
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // TestControlFailuresExitNonZero: a start that fails and a reload that is
