@@ -72,8 +72,9 @@ func (p *Pool) policyLoop() {
 		pol := p.spec.AppPool.Recycling
 		ch := p.changed
 		snaps := p.servingSnapsLocked()
+		clock := p.now // tests replace it under p.mu
 		p.mu.Unlock()
-		now := p.now()
+		now := clock()
 		if !pol.active() {
 			last = time.Time{}
 			select {
@@ -120,7 +121,7 @@ func (p *Pool) policyLoop() {
 				wait = 60 * tick
 			}
 			clear(mem)
-			last = p.now()
+			last = clock()
 		}
 		timer.Reset(wait)
 		select {

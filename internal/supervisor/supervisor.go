@@ -161,7 +161,7 @@ type ProcessInfo struct {
 // copied. All methods are safe for concurrent use.
 type Pool struct {
 	log       *slog.Logger
-	now       func() time.Time    // clock of the rapid-fail window; tests replace it
+	now       func() time.Time    // clock of the rapid-fail window and recycling; tests replace it under mu
 	pickPort  func() (int, error) // tests replace it
 	shell     string              // socket-activation shim, see shimCommand; tests replace it
 	client    *http.Client        // shutdown events and readiness probes

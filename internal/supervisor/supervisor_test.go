@@ -283,7 +283,7 @@ func TestRapidFailLimit(t *testing.T) {
 		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		spec := helperSpec(t, "exit", "GH_CODE=1")
 		spec.RapidFailsPerMinute = 1
-		f := newFixture(t, spec, func(p *Pool) { p.now = clock.now })
+		f := newFixture(t, spec, func(p *Pool) { p.mu.Lock(); p.now = clock.now; p.mu.Unlock() })
 		ctx := ctxT(t, 20*time.Second)
 		for i := range 2 { // failures 1 and 2: count 2 > limit 1 afterwards
 			if _, err := f.pool.Acquire(ctx); !errors.Is(err, upstream.ErrStartupFailed) {
@@ -309,7 +309,7 @@ func TestRapidFailLimit(t *testing.T) {
 		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		spec := helperSpec(t, "crash-after", "GH_N=1")
 		spec.RapidFailsPerMinute = 0
-		f := newFixture(t, spec, func(p *Pool) { p.now = clock.now })
+		f := newFixture(t, spec, func(p *Pool) { p.mu.Lock(); p.now = clock.now; p.mu.Unlock() })
 		ctx := ctxT(t, 20*time.Second)
 		l, err := f.pool.Acquire(ctx)
 		if err != nil {
