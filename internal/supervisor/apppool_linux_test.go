@@ -136,3 +136,32 @@ func TestRootIdentityRefused(t *testing.T) {
 		t.Fatalf("Start = %v, want a start error wrapping ErrRootIdentity", err)
 	}
 }
+
+func TestCanSwitchTo(t *testing.T) {
+	t.Parallel()
+	app := &Identity{User: "app", UID: 1001, GID: 1001}
+	self := &Identity{User: "me", UID: 500, GID: 500}
+	tests := []struct {
+		name       string
+		id         *Identity
+		euid, egid int
+		caps       uint64
+		ok         bool
+	}{
+		{"root", app, 0, 0, 0, true},
+		{"capabilities", app, 500, 500, capSetuid | capSetgid, true},
+		{"only CAP_SETUID", app, 500, 500, capSetuid, false},
+		{"no capabilities", app, 500, 500, 0, false},
+		{"own user", self, 500, 500, 0, true},
+		{"own user, other group", &Identity{User: "me", UID: 500, GID: 1}, 500, 500, 0, false},
+	}
+	for _, tt := range tests {
+		err := canSwitchTo(tt.id, tt.euid, tt.egid, tt.caps)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: canSwitchTo = %v, want ok %v", tt.name, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "CAP_SETUID") {
+			t.Errorf("%s: error %q does not name the capabilities", tt.name, err)
+		}
+	}
+}

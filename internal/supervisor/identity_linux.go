@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -23,12 +24,57 @@ func setIdentity(cmd *exec.Cmd, id *Identity) error {
 	if id.UID == 0 && !id.AllowRoot {
 		return ErrRootIdentity
 	}
+	euid, egid, caps := os.Geteuid(), os.Getegid(), capEff()
+	if err := canSwitchTo(id, euid, egid, caps); err != nil {
+		return err
+	}
 	cmd.SysProcAttr.Credential = &syscall.Credential{
 		Uid:    id.UID,
 		Gid:    id.GID,
 		Groups: append([]uint32{}, id.Groups...), // non-nil: setgroups is always called
 	}
+	if euid != 0 && caps&capSetgid == 0 {
+		// Gatehouse's own user without privileges: setgroups would fail,
+		// so the process keeps Gatehouse's supplementary groups.
+		cmd.SysProcAttr.Credential.NoSetGroups = true
+	}
 	return nil
+}
+
+// Capability bits of CAP_SETGID and CAP_SETUID.
+const (
+	capSetgid = 1 << 6
+	capSetuid = 1 << 7
+)
+
+// canSwitchTo says, before the fork fails with a bare EPERM, why a Gatehouse
+// running with euid/egid and the effective capabilities capEff cannot start
+// a process as id; nil when it can (root, both capabilities, or id is
+// Gatehouse's own user and group with no supplementary groups to set).
+func canSwitchTo(id *Identity, euid, egid int, capEff uint64) error {
+	if euid == 0 || capEff&(capSetuid|capSetgid) == capSetuid|capSetgid {
+		return nil
+	}
+	if uint32(euid) == id.UID && uint32(egid) == id.GID && len(id.Groups) == 0 {
+		return nil // setgroups of an empty list still needs CAP_SETGID; see setIdentity
+	}
+	return fmt.Errorf("gatehouse runs as uid %d without CAP_SETUID and CAP_SETGID, so it cannot start the app as %s; "+
+		"run it as root or grant both capabilities (systemd: AmbientCapabilities=CAP_SETUID CAP_SETGID)", euid, id)
+}
+
+// capEff returns this process's effective capability set (0 if unknown).
+func capEff() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // Access wanted by checkAccess, as in access(2).
