@@ -122,6 +122,12 @@ func prepareCgroups() (string, []string, error) {
 			return "", nil, fmt.Errorf("enable controllers in %s: %w", own, err)
 		}
 	}
+	// Cgroups left by a Gatehouse that died: rmdir only removes empty ones.
+	if stale, err := filepath.Glob(filepath.Join(own, "app-*")); err == nil {
+		for _, dir := range stale {
+			_ = syscall.Rmdir(dir)
+		}
+	}
 	return own, want, nil
 }
 
