@@ -122,10 +122,17 @@ func prepareCgroups() (string, []string, error) {
 			return "", nil, fmt.Errorf("enable controllers in %s: %w", own, err)
 		}
 	}
-	// Cgroups left by a Gatehouse that died: rmdir only removes empty ones.
+	// Cgroups left by a Gatehouse that died (the pid in the name is gone);
+	// rmdir only removes empty ones.
 	if stale, err := filepath.Glob(filepath.Join(own, "app-*")); err == nil {
 		for _, dir := range stale {
-			_ = syscall.Rmdir(dir)
+			f := strings.Split(filepath.Base(dir), "-")
+			if len(f) < 3 {
+				continue
+			}
+			if pid, err := strconv.Atoi(f[len(f)-2]); err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+				_ = syscall.Rmdir(dir)
+			}
 		}
 	}
 	return own, want, nil
