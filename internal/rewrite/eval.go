@@ -158,7 +158,7 @@ func (e *evaluation) test(c *condition, s string) ([]string, bool, error) {
 	case condIsFile, condIsDirectory:
 		hit := false
 		if p, ok := e.rs.inDir(s); ok {
-			if fi, err := os.Stat(p); err == nil {
+			if fi := e.stat(p); fi != nil {
 				hit = c.kind == condIsFile && fi.Mode().IsRegular() || c.kind == condIsDirectory && fi.IsDir()
 			}
 		}
@@ -169,6 +169,18 @@ func (e *evaluation) test(c *condition, s string) ([]string, bool, error) {
 		return nil, false, fmt.Errorf("condition on %q: %w", s, err)
 	}
 	return caps, ok, nil
+}
+
+// stat returns os.Stat(p), or nil if it fails, remembering the last
+// answer: IsFile and IsDirectory conditions usually test the same path.
+func (e *evaluation) stat(p string) os.FileInfo {
+	if p != e.statPath {
+		e.statPath, e.statInfo = p, nil
+		if fi, err := os.Stat(p); err == nil {
+			e.statInfo = fi
+		}
+	}
+	return e.statInfo
 }
 
 // resolve expands a substitution URL and makes a relative one

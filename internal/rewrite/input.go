@@ -3,6 +3,7 @@ package rewrite
 import (
 	"fmt"
 	"net"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -130,6 +131,9 @@ type evaluation struct {
 	path  string   // current path, raw, site-relative, leading slash
 	query string   // current query, raw
 	r, c  []string // rule and condition captures in scope
+	// statPath and statInfo are the last file looked up (nil: none there).
+	statPath string
+	statInfo os.FileInfo
 }
 
 // variable appends the value of server variable v to b.

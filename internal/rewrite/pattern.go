@@ -12,8 +12,11 @@ import (
 type matcher struct {
 	re     *regexp2.Regexp // ECMAScript and Wildcard
 	exact  string          // ExactMatch
-	fold   bool            // ExactMatch: ignore case
+	fold   bool            // ExactMatch and fast: ignore case
 	negate bool
+	// fast, when set, answers the common regular expressions without the
+	// engine for ASCII input without line breaks (see fastPattern).
+	fast *fastPattern
 }
 
 // compilePattern compiles pattern in syntax ("ECMAScript", "Wildcard",
@@ -45,6 +48,9 @@ func compilePattern(pattern, syntax string, ignoreCase, negate bool, timeout tim
 		re.MatchTimeout = timeout
 	}
 	m.re = re
+	if syntax != "Wildcard" {
+		m.fast, m.fold = parseFast(pattern), ignoreCase
+	}
 	return m, nil
 }
 
@@ -78,6 +84,13 @@ func (m *matcher) match(s string) (caps []string, ok bool, err error) {
 			return []string{s}, true, nil
 		}
 		return nil, hit != m.negate, nil
+	}
+	if m.fast != nil && plainASCII(s) {
+		caps, hit := m.fast.match(s, m.fold)
+		if !hit || m.negate {
+			return nil, hit != m.negate, nil
+		}
+		return caps, true, nil
 	}
 	res, err := m.re.FindStringMatch(s)
 	if err != nil {

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 
 // compile parses rules (the inside of <rewrite>) from a web.config the way
 // an app's file is read, and compiles them for opts.
-func compile(t *testing.T, rules string, opts rewrite.Options) *rewrite.RuleSet {
+func compile(t testing.TB, rules string, opts rewrite.Options) *rewrite.RuleSet {
 	t.Helper()
 	dir := t.TempDir()
 	doc := `<configuration><system.webServer><aspNetCore processPath="app" />` +
