@@ -53,8 +53,10 @@ type App struct {
 	// DisableStartUpErrorPage (disableStartUpErrorPage, default false): send
 	// 502.5 with no body instead of the startup error page.
 	DisableStartUpErrorPage bool
-	// ForwardWindowsAuthToken (forwardWindowsAuthToken, default true): parsed
-	// for compatibility; Linux has no Windows token to forward.
+	// ForwardWindowsAuthToken (forwardWindowsAuthToken, default true): hand
+	// the authenticated user to the app in the MS-ASPNETCORE-USER,
+	// -AUTHTYPE and -GROUPS headers (Linux has no Windows token handle to
+	// forward; see the README). false forwards no identity.
 	ForwardWindowsAuthToken bool
 	// HostingModel (hostingModel, "" | "outofprocess" | "inprocess", any
 	// case, lower-cased by Validate). Gatehouse always runs the app out of
@@ -146,6 +148,15 @@ type App struct {
 	// not carry out, each "file:line: <element>: why"; "gatehouse check"
 	// prints them and loading logs them. Nothing is silently ignored.
 	Unsupported []string
+	// Security holds <system.webServer><security> of the file's own level
+	// and of each <location path="…"> in the file, in file order. Empty
+	// when the file has none: the site's defaults apply.
+	Security []Security `json:",omitempty"`
+	// SiteSchemes are the authentication schemes the site turns on by
+	// default (site config); the zero value is no scheme at all, so whoever
+	// fills an App sets it (config.Default sets DefaultSchemes, IIS's).
+	// ASPNETCORE_IIS_HTTPAUTH is RootSchemes(SiteSchemes).
+	SiteSchemes Schemes `json:"-"`
 
 	// Set records which settings the source gave explicitly, keyed by the
 	// web.config name as spelled in the field comments above (attribute

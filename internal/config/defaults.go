@@ -50,5 +50,6 @@ func Default(dir string) *App {
 		RetryIdempotentRequests: true,
 		DrainTimeout:            DefaultShutdownTimeLimit,
 		Set:                     map[string]bool{},
+		SiteSchemes:             DefaultSchemes,
 	}
 }

@@ -16,7 +16,6 @@ const (
 	EnvHTTPSPort              = "ASPNETCORE_ANCM_HTTPS_PORT"
 	EnvPreferEnvironment      = "ANCM_PREFER_ENVIRONMENT_VARIABLES"
 	IISIntegrationAssembly    = "Microsoft.AspNetCore.Server.IISIntegration"
-	httpAuthAnonymousOnly     = "anonymous;"
 	webSocketsSupportedAlways = "true"
 )
 
@@ -33,7 +32,8 @@ const (
 //     empty ASPNETCORE_PORT is dropped; a non-empty one, and
 //     ASPNETCORE_TOKEN, are kept.
 //  3. ASPNETCORE_APPL_PATH=applPath ("/" when empty),
-//     ASPNETCORE_IIS_HTTPAUTH=anonymous; and
+//     ASPNETCORE_IIS_HTTPAUTH=app.RootSchemes(app.SiteSchemes).HTTPAuth()
+//     ("anonymous;" by default; "windows;anonymous;", "none"…) and
 //     ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED=true are always set.
 //     ASPNETCORE_HOSTINGSTARTUPASSEMBLIES, unless app.Env sets it, is the
 //     inherited list with ";Microsoft.AspNetCore.Server.IISIntegration"
@@ -74,7 +74,7 @@ func BuildEnv(base []string, app *App, applPath string, httpsPort int) []string 
 		applPath = "/"
 	}
 	e.set(EnvApplPath, applPath)
-	e.set(EnvHTTPAuth, httpAuthAnonymousOnly)
+	e.set(EnvHTTPAuth, app.RootSchemes(app.SiteSchemes).HTTPAuth())
 	if !fromConfig[EnvHostingStartup] {
 		v, _ := e.get(EnvHostingStartup)
 		e.set(EnvHostingStartup, appendAssembly(v, IISIntegrationAssembly))

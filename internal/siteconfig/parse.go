@@ -180,6 +180,9 @@ func (c *Config) resolvePaths(base string) {
 	for i := range c.Sites {
 		s := &c.Sites[i]
 		s.AccessLog.Path = abs(s.AccessLog.Path)
+		s.Authentication.Keytab = abs(s.Authentication.Keytab)
+		s.Authentication.UserFile = abs(s.Authentication.UserFile)
+		s.Authentication.GroupFile = abs(s.Authentication.GroupFile)
 		for j := range s.Bindings {
 			b := &s.Bindings[j]
 			b.CertificateFile = abs(b.CertificateFile)

@@ -143,6 +143,9 @@ type Site struct {
 	RedirectToHTTPS bool `yaml:"redirectToHttps" json:"redirectToHttps"`
 	// AccessLog (accessLog) is the site's request log; off when Path is "".
 	AccessLog AccessLog `yaml:"accessLog" json:"accessLog"`
+	// Authentication (authentication) is the site's authentication
+	// defaults, keytab and user files.
+	Authentication Authentication `yaml:"authentication" json:"authentication,omitzero"`
 
 	// Line is the line of the site in the file (0 for Single).
 	Line int `yaml:"-" json:"line,omitempty"`

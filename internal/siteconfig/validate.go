@@ -82,6 +82,11 @@ func (c *Config) validate(name string) error {
 		if f := s.AccessLog.Format; f != "" && f != "w3c" && f != "json" {
 			fail(s.Line, "site %q: accessLog.format %q: want \"w3c\" or \"json\"", s.Name, f)
 		}
+		if au := &s.Authentication; au.MaxClockSkew < 0 {
+			fail(s.Line, "site %q: authentication.maxClockSkew %v is negative", s.Name, au.MaxClockSkew)
+		} else if au.Basic && au.UserFile == "" {
+			fail(s.Line, "site %q: authentication.basic needs authentication.userFile", s.Name)
+		}
 		paths := map[string]int{}
 		for j := range s.Applications {
 			a := &s.Applications[j]

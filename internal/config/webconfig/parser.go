@@ -27,6 +27,12 @@ type parser struct {
 	pos map[string]position
 	// aspNetCoreLine is the line of the <aspNetCore> element read, 0 if none.
 	aspNetCoreLine int
+	// loc is the <location> being read: path "" (and line 0) for the
+	// file's own level and <location path=".">.
+	loc struct {
+		path string
+		line int
+	}
 }
 
 type position struct {
@@ -153,21 +159,36 @@ func (p *parser) parse() error {
 func (p *parser) section(t token, se xml.StartElement) error {
 	switch se.Name.Local {
 	case "location":
-		path := "."
+		if p.loc.path != "" {
+			return p.errorf(t.line, "location", "", "<location> inside <location> is not allowed")
+		}
+		raw := "."
 		for _, a := range se.Attr {
 			if a.Name.Space == "" && a.Name.Local == "path" {
-				path = strings.TrimSpace(a.Value)
+				raw = a.Value
 			}
 		}
-		if path != "." && path != "" {
-			return p.skip()
+		sub, bad := locationPath(raw)
+		if bad != "" {
+			return p.errorf(p.attrLine(t, "path"), "location", "path", "%q %s", raw, bad)
 		}
+		if sub == "" {
+			return p.children(p.section)
+		}
+		// A sub-path location narrows the security sections to that path;
+		// the app-wide sections (<aspNetCore>) are not read there.
+		p.loc.path, p.loc.line = sub, t.line
+		defer func() { p.loc.path, p.loc.line = "", 0 }()
 		return p.children(p.section)
 	case "system.webServer":
+		if p.loc.path != "" {
+			return p.children(p.subWebServer)
+		}
 		return p.children(p.webServer)
 	}
 	return p.skip()
 }
+
 
 // attrLine returns the line of attribute name in the start tag at t.
 func (p *parser) attrLine(t token, name string) int {

@@ -106,11 +106,11 @@ func TestSectionDetails(t *testing.T) {
 	})
 	t.Run("unknown sections are reported", func(t *testing.T) {
 		t.Parallel()
-		a, err := decodeInner("<fancyModule on=\"true\"/>\n<security><authentication/></security>")
+		a, err := decodeInner("<fancyModule on=\"true\"/>\n<security><fancyCheck/></security>")
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"web.config:3: <fancyModule>: not supported by Gatehouse", "web.config:4: <security/authentication>: not supported by Gatehouse"}
+		want := []string{"web.config:3: <fancyModule>: not supported by Gatehouse", "web.config:4: <security/fancyCheck>: not supported by Gatehouse"}
 		if !reflect.DeepEqual(a.Unsupported, want) {
 			t.Errorf("Unsupported = %q, want %q", a.Unsupported, want)
 		}

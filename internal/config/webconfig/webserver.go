@@ -64,6 +64,10 @@ func (p *parser) security(t token, se xml.StartElement) error {
 			return p.requestFiltering(t, se)
 		case "ipSecurity":
 			return p.ipSecurity(t, se)
+		case "authentication":
+			return p.authentication(t, se)
+		case "authorization":
+			return p.authorization(t, se)
 		case "access":
 			return p.skipUnsupported(t, "security/access", "not read: ask for client certificates with the binding's clientCertificate in the site config")
 		case "isapiCgiRestriction":
