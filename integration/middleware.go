@@ -43,14 +43,19 @@ var discardLogger = slog.New(slog.DiscardHandler)
 //  4. Removes MS-ASPNETCORE-CLIENTCERT and, when Config.Token is non-empty,
 //     decodes it (base64 of the DER certificate) for [ClientCertificate]. A
 //     value that does not decode is logged as a warning and gives nil.
-//  5. When Config.Token is non-empty, answers the module's shutdown request
+//  5. Removes MS-ASPNETCORE-USER, -AUTHTYPE and -GROUPS and, when
+//     Config.Token is non-empty, decodes them for [UserFrom]: the user
+//     Gatehouse authenticated (Negotiate or Basic). Without a token they
+//     are dropped unread, since nothing would prove they came from the
+//     module.
+//  6. When Config.Token is non-empty, answers the module's shutdown request
 //     (POST <PathBase>/iisintegration with MS-ASPNETCORE-EVENT: shutdown,
 //     the path and event compared case-insensitively) with 202 and no body,
 //     and reports it through ShutdownRequested and OnShutdown. Any other
 //     method, path or event passes through to Next. Without a token the
 //     shutdown request is not recognised at all, since nothing would prove
 //     it came from the module.
-//  6. Removes MS-ASPNETCORE-TOKEN, so Next cannot leak it, and calls Next
+//  7. Removes MS-ASPNETCORE-TOKEN, so Next cannot leak it, and calls Next
 //     with a copy of the request; the original request is not modified.
 //
 // With the zero Config only step 3 applies, besides the removal of the
@@ -113,6 +118,7 @@ func (m *Middleware) init() { m.shutdown = make(chan struct{}) }
 type requestInfo struct {
 	pathBase string
 	cert     *x509.Certificate
+	user     *User
 }
 
 type infoKey struct{}
@@ -160,6 +166,8 @@ func (m *Middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			info.cert = m.parseCert(r, vals[0])
 		}
 	}
+
+	info.user = takeUser(r.Header, m.Config.Token != "")
 
 	if m.Config.Token != "" && isShutdownRequest(r) {
 		w.Header().Set("Content-Length", "0")

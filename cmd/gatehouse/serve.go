@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/admin"
 	"github.com/gatehouse/gatehouse/internal/app"
+	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -147,7 +148,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		inst := apps.metrics.App(spec.Site, spec.Path)
 		a, err := app.Open(ctx, spec.Dir, app.Options{
-			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort,
+			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort, Auth: authSettings(spec.Auth),
 			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
 			AppPool: pool, CleanEnvironment: spec.Pool.CleanEnvironment,
 			Compression: spec.Compression, StripPathBase: spec.StripPathBase,
@@ -343,4 +344,18 @@ func flagErr(err error) error {
 		return errHelp
 	}
 	return &exitError{exitUsage, err}
+}
+
+// authSettings maps a site's authentication settings onto the app's.
+func authSettings(a siteconfig.Authentication) auth.Settings {
+	s := auth.Settings{
+		Schemes:             config.Schemes{Anonymous: a.Anonymous == nil || *a.Anonymous, Windows: a.Windows, Basic: a.Basic, BasicRealm: a.BasicRealm},
+		Keytab:              a.Keytab,
+		ServicePrincipal:    a.ServicePrincipal,
+		MaxClockSkew:        a.MaxClockSkew,
+		UserFile:            a.UserFile,
+		GroupFile:           a.GroupFile,
+		AllowCleartextBasic: a.AllowCleartextBasic,
+	}
+	return s
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -50,6 +51,10 @@ type Options struct {
 	StripPathBase bool
 	// Log receives the app's events; nil means slog.Default().
 	Log *slog.Logger
+	// Auth is the site's authentication settings (default schemes, keytab,
+	// user files). The zero value means IIS's defaults: anonymous only, the
+	// keytab found as MIT Kerberos finds it, no Basic users.
+	Auth auth.Settings
 	// Keeper, if set, kills the app's process groups if Gatehouse dies (see
 	// supervisor.Keeper). The App does not own it: the caller closes it after
 	// the App. nil means none.
@@ -81,6 +86,9 @@ type App struct {
 	// handler is the proxy for the current settings; swapped whole when
 	// web.config changes, so the request path reads it with one atomic load.
 	handler atomic.Pointer[proxy.Handler]
+	// auth checks credentials for the authentication stage; it outlives
+	// web.config reloads (its replay cache must).
+	auth *auth.Provider
 	// chain is the front-door stages for the current settings (nil: none),
 	// swapped with handler.
 	chain atomic.Pointer[pipeline.Chain]
@@ -140,7 +148,12 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 	if opts.Site == "" {
 		name = filepath.Base(cfg.Dir)
 	}
+	if opts.Auth == (auth.Settings{}) {
+		opts.Auth.Schemes = config.DefaultSchemes
+	}
 	a := &App{opts: opts, name: name, log: opts.Log.With("app", name), cfg: cfg}
+	a.auth = auth.NewProvider(opts.Auth, a.log)
+	cfg.SiteSchemes = opts.Auth.Schemes
 	if cfg.HostingModel == "inprocess" {
 		a.log.Info("hostingModel is inprocess; Gatehouse runs the app out of process", "file", cfg.File)
 	}
@@ -154,10 +167,12 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
+	a.wg.Go(func() { a.auth.Watch(runCtx) })
 	if cfg.File != "" {
 		w, err := newWatcher(cfg, a.log)
 		if err != nil {
 			cancel()
+			a.wg.Wait()
 			_ = a.pool.Close(ctx)
 			return nil, fmt.Errorf("watch %s: %w", cfg.Dir, err)
 		}
@@ -219,6 +234,7 @@ func (a *App) newHandler(cfg *config.App) *proxy.Handler {
 		DisableStartUpErrorPage:         cfg.DisableStartUpErrorPage,
 		ErrorMode:                       cfg.ErrorMode,
 		ForwardResponseConnectionHeader: cfg.ForwardResponseConnectionHeader,
+		ForwardIdentity:                 cfg.ForwardWindowsAuthToken,
 		RetryIdempotent:                 cfg.RetryIdempotentRequests,
 		Log:                             a.log,
 	}

@@ -1,6 +1,9 @@
 package app
 
 import (
+	"fmt"
+
+	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/iis"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -32,7 +35,15 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if rw != nil {
 		c.In = append(c.In, rw)
 	}
-	// Authentication and authorization go here.
+	// Authentication and authorization see the rewritten path, as in IIS.
+	if pol := auth.NewPolicy(cfg.SiteSchemes, cfg.Security); !pol.Trivial() {
+		st, err := auth.NewStage(pol, a.auth)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.File, err)
+		}
+		c.In = append(c.In, st)
+		c.Out = append(c.Out, st) // challenges on the app's 401s
+	}
 	if s := iis.NewCustomHeaders(cfg.CustomHeaders); s != nil {
 		c.Out = append(c.Out, s)
 	}

@@ -235,6 +235,7 @@ func readOffline(dir string) (body []byte, present bool, err error) {
 func (a *App) reloadConfig() {
 	cfg, err := webconfig.Load(a.watch.file)
 	if err == nil {
+		cfg.SiteSchemes = a.opts.Auth.Schemes
 		err = cfg.Validate()
 	}
 	var chain *pipeline.Chain

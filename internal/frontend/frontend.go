@@ -62,6 +62,8 @@ type AppSpec struct {
 	StripPathBase bool
 	// Compression is the config's dynamic compression settings.
 	Compression siteconfig.Compression
+	// Auth is the site's authentication settings.
+	Auth siteconfig.Authentication
 }
 
 // OpenFunc opens an app. It should not start the app's process (ANCM starts
@@ -166,8 +168,8 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 		}
 		for _, a := range site.Applications {
 			spec := AppSpec{Site: site.Name, Path: a.Path, Dir: a.Dir, HTTPSPort: site.HTTPSPort(), Pool: a.Pool,
-				StripPathBase: a.StripPathBase, Compression: cfg.Compression}
-			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool), fmt.Sprint(spec.StripPathBase, spec.Compression)}
+				StripPathBase: a.StripPathBase, Compression: cfg.Compression, Auth: site.Authentication}
+			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool), fmt.Sprint(spec.StripPathBase, spec.Compression, authKey(spec.Auth))}
 			app := s.apps[k]
 			if app == nil {
 				var err error
@@ -479,4 +481,12 @@ func poolKey(p siteconfig.Pool) string {
 		return fmt.Sprint(err) // cannot happen: the type marshals
 	}
 	return string(b)
+}
+
+// authKey is a site's authentication settings as a string, so a reload
+// that changes them opens the site's apps anew.
+func authKey(a siteconfig.Authentication) string {
+	anon := a.Anonymous == nil || *a.Anonymous
+	a.Anonymous = nil
+	return fmt.Sprintf("%v %+v", anon, a)
 }

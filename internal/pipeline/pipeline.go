@@ -83,6 +83,10 @@ type Identity struct {
 	Scheme string
 	// Groups are the caller's groups or roles, where known.
 	Groups []string
+	// Reply is a WWW-Authenticate value the authentication stage sends
+	// back with the response (Negotiate's mutual-authentication token);
+	// "" for none. It is not forwarded to the app.
+	Reply string
 }
 
 // Rewrite changes the path and query the app sees (URL Rewrite's Rewrite

@@ -33,6 +33,9 @@ type inbound struct {
 	pr *pipeline.Request
 	// upgrade is the protocol of an Upgrade request ("websocket"), else "".
 	upgrade string
+	// identity is the caller to hand to the app (pr.Identity when
+	// forwardWindowsAuthToken is on), nil for none.
+	identity *pipeline.Identity
 }
 
 // get returns the first value of the client header name (canonical form).
@@ -156,7 +159,8 @@ type requestFields struct {
 // out, applying ANCM's request header rules (reference §3.2) on top of the
 // hop-by-hop rules: see requestFieldRule for the client's fields; then
 // TE: trailers if the client sent it, MS-ASPNETCORE-TOKEN (the lease's
-// token), MS-ASPNETCORE-CLIENTCERT (base64 DER of the client certificate,
+// token), the identity headers MS-ASPNETCORE-USER, -AUTHTYPE, -GROUPS
+// (in.identity, see identity.go), MS-ASPNETCORE-CLIENTCERT (base64 DER of the client certificate,
 // only over TLS with one), X-Forwarded-For ("<prior>, " + the peer's
 // ip:port, IPv6 bracketed) and X-Forwarded-Proto ("<prior>, " + http or
 // https). For an upgrade request it adds Connection: Upgrade and the
@@ -220,6 +224,9 @@ func appendRequestFields(out fieldSink, in *inbound, token string) {
 		out.add("Te", "trailers")
 	}
 	out.add(headerToken, token)
+	if in.identity != nil {
+		setIdentity(out, in.identity)
+	}
 	if in.tls != nil && len(in.tls.PeerCertificates) > 0 {
 		out.add(headerClientCert, base64.StdEncoding.EncodeToString(in.tls.PeerCertificates[0].Raw))
 	}

@@ -99,6 +99,13 @@ type Handler struct {
 	// Idempotency-Key or X-Idempotency-Key header) and has no body.
 	RetryIdempotent bool
 
+	// ForwardIdentity is forwardWindowsAuthToken: when true, the identity
+	// the authentication stage put on the request (pipeline.RequestFrom)
+	// goes to the app in the MS-ASPNETCORE-USER, -AUTHTYPE and -GROUPS
+	// headers (see identity.go). When false, or for an anonymous request,
+	// none of them is sent.
+	ForwardIdentity bool
+
 	// Log receives one line per failed request (app attributes should be
 	// added by the caller with Log.With). nil discards.
 	Log *slog.Logger
@@ -131,7 +138,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.method, in.host, in.hdr = r.Method, r.Host, r.Header
 	in.remoteAddr, in.tls, in.trailer = r.RemoteAddr, r.TLS, r.Trailer
 	in.pr = pipeline.RequestFrom(w)
+	in.identity = nil
 	if in.pr != nil {
+		if h.ForwardIdentity {
+			in.identity = in.pr.Identity
+		}
 		in.target = in.pr.RequestURI()
 	} else {
 		in.target = r.URL.RequestURI()

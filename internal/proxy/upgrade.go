@@ -84,7 +84,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawQuery = in.URL.RawQuery
 	// out.Host is left as in.Host: ANCM preserves the Host header.
 	out.Header = http.Header{}
-	appendRequestFields(headerSink(out.Header), inboundOf(in, ex.pr), ex.lease.Token)
+	ib := inboundOf(in, ex.pr)
+	if ex.h.ForwardIdentity && ex.pr != nil {
+		ib.identity = ex.pr.Identity
+	}
+	appendRequestFields(headerSink(out.Header), ib, ex.lease.Token)
 }
 
 // modifyResponse applies the response header rules (reference §3.4).

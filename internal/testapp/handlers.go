@@ -104,6 +104,8 @@ type headersReport struct {
 	Host               string      `json:"host"`
 	Proto              string      `json:"proto"`
 	ClientCertSubject  string      `json:"client_cert_subject,omitempty"`
+	// User is integration.UserFrom: who Gatehouse authenticated.
+	User *integration.User `json:"user,omitempty"`
 }
 
 func handleHeaders(w http.ResponseWriter, r *http.Request) {
@@ -125,6 +127,7 @@ func handleHeaders(w http.ResponseWriter, r *http.Request) {
 	if c := integration.ClientCertificate(r); c != nil {
 		rep.ClientCertSubject = c.Subject.String()
 	}
+	rep.User = integration.UserFrom(r)
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

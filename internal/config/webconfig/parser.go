@@ -189,7 +189,6 @@ func (p *parser) section(t token, se xml.StartElement) error {
 	return p.skip()
 }
 
-
 // attrLine returns the line of attribute name in the start tag at t.
 func (p *parser) attrLine(t token, name string) int {
 	end := min(int(p.d.InputOffset()), len(p.raw))

@@ -1,0 +1,24 @@
+// Package auth is the front door's authentication and authorization stage,
+// IIS's anonymous, Windows (Negotiate) and Basic authentication modules and
+// its URL Authorization module, rebuilt for Linux:
+//
+//   - Negotiate (SPNEGO) with Kerberos only, checked against a keytab with
+//     gokrb5 (no cgo): ticket and authenticator decrypted and checked,
+//     clock skew limited, authenticators remembered against replay, the
+//     mutual-authentication token (AP-REP) sent back when the client asks
+//     for it, the group SIDs read from an Active Directory PAC.
+//   - Basic against an htpasswd file holding bcrypt hashes only, over TLS
+//     unless the site allows cleartext.
+//   - URL Authorization rules (<authorization>) evaluated as IIS does:
+//     every Deny rule first, then every Allow rule, parent scopes before
+//     child ones; no match denies.
+//
+// The settings come from the app's web.config (<security>, also in
+// <location path="…"> scopes of the same file) laid over the site's
+// defaults (Settings.Schemes). The identity found goes on
+// pipeline.Request.Identity; the forwarder hands it to the app.
+//
+// Each request is authenticated on its own: Kerberos over SPNEGO needs one
+// round trip, so no state is kept per connection and none can leak from
+// one connection to another.
+package auth

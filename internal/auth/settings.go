@@ -1,0 +1,61 @@
+package auth
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+// DefaultKeytab is where MIT Kerberos looks for the service keys when
+// KRB5_KTNAME is not set.
+const DefaultKeytab = "/etc/krb5.keytab"
+
+// DefaultMaxClockSkew is MIT Kerberos's clockskew default.
+const DefaultMaxClockSkew = 5 * time.Minute
+
+// Settings are a site's authentication settings (siteconfig.Authentication).
+// The zero value has no scheme on at all; start from config.DefaultSchemes.
+type Settings struct {
+	// Schemes are the site's default schemes, which web.config overrides.
+	Schemes config.Schemes
+	// Keytab is the keytab file; "" means KeytabPath("").
+	Keytab string
+	// ServicePrincipal, if set ("HTTP/host.example.com"), is the only
+	// service principal whose tickets are accepted; "" accepts a ticket for
+	// any principal whose key is in the keytab.
+	ServicePrincipal string
+	// MaxClockSkew is the largest clock difference with a client allowed;
+	// 0 means DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
+	// UserFile is the htpasswd file of Basic users; "" means none (Basic
+	// then lets nobody in).
+	UserFile string
+	// GroupFile is the AuthGroupFile-style group file; "" means none.
+	GroupFile string
+	// AllowCleartextBasic accepts Basic credentials over http.
+	AllowCleartextBasic bool
+}
+
+// KeytabPath returns the keytab to use: path when set, else $KRB5_KTNAME
+// without its "FILE:" or "WRFILE:" prefix, else DefaultKeytab.
+func KeytabPath(path string) string {
+	if path != "" {
+		return path
+	}
+	if v := os.Getenv("KRB5_KTNAME"); v != "" {
+		for _, p := range []string{"FILE:", "WRFILE:"} {
+			v = strings.TrimPrefix(v, p)
+		}
+		return v
+	}
+	return DefaultKeytab
+}
+
+func (s *Settings) skew() time.Duration {
+	if s.MaxClockSkew <= 0 {
+		return DefaultMaxClockSkew
+	}
+	return s.MaxClockSkew
+}
