@@ -39,6 +39,8 @@ type serveFlags struct {
 	adminSocket string
 	adminAddr   string
 	metricsAddr string
+	accessLog   string
+	accessFmt   string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
@@ -51,6 +53,8 @@ func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.pidFile, "pid-file", "", "write the process id to `file` (for gatehouse reload/recycle)")
 	fs.BoolVar(&f.startAtBoot, "start-at-boot", false, "start the apps at once instead of on the first request")
 	fs.StringVar(&f.adminSocket, "admin", "", "admin `socket` for gatehouse status/recycle/stop/start/reload (default: beside --pid-file, else $RUNTIME_DIRECTORY/admin.sock or "+admin.RunDir+"/admin.sock when that folder exists; \"off\" for none)")
+	fs.StringVar(&f.accessLog, "access-log", "", "write a request log to `file` (/dev/stdout works); with --config, use each site's accessLog instead")
+	fs.StringVar(&f.accessFmt, "access-log-format", "w3c", "request log format: w3c (IIS's W3C extended format) or json")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "also serve the Prometheus metrics (only /metrics) on this `address` (\":9100\"); they are always on the admin socket")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", "also serve the admin API, health endpoints and metrics on this loopback `address` (127.0.0.1:9090)")
 }
@@ -68,6 +72,23 @@ func (f *serveFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageErr("--log-format %q: want text or json", f.logFormat)
+}
+
+// applyAccessLog turns --access-log on for the single site of serve DIR and
+// run, which have no site configuration file to set it in.
+func (f *serveFlags) applyAccessLog(cfg *siteconfig.Config) error {
+	if f.accessLog == "" {
+		return nil
+	}
+	if f.accessFmt != "w3c" && f.accessFmt != "json" {
+		return usageErr("--access-log-format %q: want w3c or json", f.accessFmt)
+	}
+	path, err := filepath.Abs(f.accessLog)
+	if err != nil {
+		return usageErr("--access-log: %v", err)
+	}
+	cfg.Sites[0].AccessLog = siteconfig.AccessLog{Path: path, Format: f.accessFmt}
+	return nil
 }
 
 // durationUnits writes durations with their unit ("1.5s", "87ms") in
@@ -124,6 +145,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg *siteconfig.Config
 	switch {
 	case f.configFile != "" && len(pos) == 0:
+		if f.accessLog != "" {
+			return usageErr("--access-log is for serve DIR and run; with --config, set accessLog on the site")
+		}
 		if cfg, err = siteconfig.Load(f.configFile); err != nil {
 			return configErr(err)
 		}
@@ -133,6 +157,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		cfg = siteconfig.Single(dir, f.listen)
+		if err := f.applyAccessLog(cfg); err != nil {
+			return err
+		}
 	default:
 		fs.Usage()
 		return usageErr("serve takes one app folder, or --config FILE")
@@ -230,6 +257,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	site := siteconfig.Single(abs, f.listen)
 	site.Sites[0].Applications[0].NoWebConfig = true
+	if err := f.applyAccessLog(site); err != nil {
+		return err
+	}
 	return serve(ctx, &f, site, open, apps, log)
 }
 
@@ -320,8 +350,9 @@ func closeKeeper(k *supervisor.Keeper, log *slog.Logger) {
 	}
 }
 
-// reload re-reads the site configuration file and applies it. It logs one
-// line with the outcome and returns an error wrapping
+// reload re-reads the site configuration file and applies it. A rejected
+// configuration is logged here (an applied one by the front door, with the
+// listeners and apps it opened and closed), and reload returns an error wrapping
 // admin.ErrInvalidConfig when the new configuration was rejected (the
 // running one stays in force).
 func reload(ctx context.Context, srv *frontend.Server, file string, log *slog.Logger) error {
@@ -335,8 +366,7 @@ func reload(ctx context.Context, srv *frontend.Server, file string, log *slog.Lo
 		log.Error("reload rejected; the running configuration stays in force", "file", file, "err", err, "took", took)
 		return fmt.Errorf("%w; the running configuration stays in force: %w", admin.ErrInvalidConfig, err)
 	}
-	log.Info("configuration reloaded", "file", file, "took", took)
-	return nil
+	return nil // frontend.Server.Reload logged the one line of it
 }
 
 func flagErr(err error) error {

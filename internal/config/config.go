@@ -123,7 +123,7 @@ type App struct {
 	RestartMarker string
 	// StdoutLogMaxSize (stdoutLogMaxSize, bytes or with a 1024-based suffix
 	// such as 512KB or 10MB, default 0 = unlimited): a log file is closed and
-	// a new one started past this size.
+	// a new one started past this size, at a line end.
 	StdoutLogMaxSize int64
 	// StdoutLogMaxFiles (stdoutLogMaxFiles, default 0 = keep all): log files
 	// kept per app; the oldest are deleted.

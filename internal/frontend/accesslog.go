@@ -38,6 +38,7 @@ type logEntry struct {
 	sent      int64
 	received  int64
 	taken     time.Duration
+	pid       int // the app process, 0 if none
 }
 
 // accessLog appends lines to one file. Safe for concurrent use; writes after
@@ -93,7 +94,7 @@ func (l *accessLog) RequestDone(d *pipeline.Done) {
 	e := logEntry{
 		start: d.Start, local: r.LocalAddr, remote: r.RemoteAddr, method: r.Method, path: r.Path,
 		query: r.RawQuery, host: r.Host, proto: r.Proto, status: d.Status, substatus: d.Substatus,
-		sent: d.BytesOut, received: d.BytesIn, taken: d.Duration,
+		sent: d.BytesOut, received: d.BytesIn, taken: d.Duration, pid: d.PID,
 	}
 	if p, err := url.PathUnescape(r.Path); err == nil {
 		e.path = p
@@ -198,6 +199,9 @@ type JSONEntry struct {
 	BytesSent int64     `json:"bytes_sent"`
 	BytesRecv int64     `json:"bytes_received"`
 	TimeTaken int64     `json:"time_taken_ms"`
+	// PID is the app process the request went to (also when it failed
+	// there, 502.3); absent when no process took it.
+	PID int `json:"pid,omitempty"`
 }
 
 func appendJSON(b []byte, e *logEntry) []byte {
@@ -207,7 +211,7 @@ func appendJSON(b []byte, e *logEntry) []byte {
 		Time: e.start.UTC(), ServerIP: sip, Port: sport, Method: e.method, Path: e.path,
 		Query: e.query, Host: e.host, Proto: e.proto, ClientIP: cip, User: e.user, UserAgent: e.userAgent,
 		Referer: e.referer, Status: e.status, Substatus: e.substatus, BytesSent: e.sent,
-		BytesRecv: e.received, TimeTaken: e.taken.Milliseconds(),
+		BytesRecv: e.received, TimeTaken: e.taken.Milliseconds(), PID: e.pid,
 	})
 	if err != nil { // cannot happen: only strings, ints and a time
 		return b

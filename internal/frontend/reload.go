@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"syscall"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
@@ -26,6 +28,7 @@ import (
 // configuration. Safe for concurrent use with requests; Reload calls are
 // serialized. ctx bounds opening and closing apps.
 func (s *Server) Reload(ctx context.Context, cfg *siteconfig.Config) error {
+	start := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
@@ -60,8 +63,10 @@ func (s *Server) Reload(ctx context.Context, cfg *siteconfig.Config) error {
 
 	// After the switch no new request reaches a removed app or log.
 	var errs []error
+	closedApps := 0
 	for k, a := range oldApps {
 		if p.apps[k] == nil {
+			closedApps++
 			if err := a.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("close app %s%s: %w", k.site, k.path, err))
 			}
@@ -72,7 +77,19 @@ func (s *Server) Reload(ctx context.Context, cfg *siteconfig.Config) error {
 			_ = l.close()
 		}
 	}
-	s.log.Info("config reloaded", "file", cfg.File, "opened_apps", len(p.newApps))
+	// The one line of a reload that applied (a rejected one is logged by
+	// the caller, which gets the error).
+	opened, closed := make([]string, 0, len(added)), make([]string, 0, len(retired))
+	for key := range added {
+		opened = append(opened, key)
+	}
+	for _, l := range retired {
+		closed = append(closed, l.key)
+	}
+	slices.Sort(opened)
+	slices.Sort(closed)
+	s.log.Info("config reloaded", "file", cfg.File, "apps_opened", len(p.newApps), "apps_closed", closedApps,
+		"listeners_opened", opened, "listeners_closed", closed, "took", time.Since(start).Round(time.Millisecond))
 	if len(errs) > 0 {
 		return fmt.Errorf("reload applied; %w", errors.Join(errs...))
 	}

@@ -34,6 +34,7 @@ type logFile struct {
 	lastBase string // name of the current file without sequence and ".log"
 	seq      int    // its sequence (0 = none)
 	broken   bool   // a write failed; the rest is discarded (logged once)
+	midLine  bool   // the current file does not end with a newline
 }
 
 func openLogFile(prefix string, maxSize int64, maxFiles int, log *slog.Logger) (*logFile, error) {
@@ -87,30 +88,50 @@ func (l *logFile) open() error {
 	return nil
 }
 
-// Write writes b, starting new files so none grows past maxSize (a split
-// falls after the last newline that fits, if there is one).
+// Write writes b, starting new files so that none grows past maxSize and
+// every file but the newest ends at a line end: a file is only closed after
+// a newline. A line that starts in a file is finished in it even past
+// maxSize, up to maxLine bytes over; only a longer line is cut. A line that
+// would not fit in what is left of a file starts the next one.
 func (l *logFile) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 && !l.broken {
 		chunk := b
 		if l.maxSize > 0 {
 			room := l.maxSize - l.size
-			if room <= 0 {
+			switch {
+			case int64(len(chunk)) <= room:
+			case room > 0 && bytes.LastIndexByte(chunk[:room], '\n') >= 0:
+				chunk = chunk[:bytes.LastIndexByte(chunk[:room], '\n')+1]
+			case !l.midLine && l.size > 0:
 				if err := l.rotate(); err != nil {
 					return n, err
 				}
 				continue
-			}
-			if int64(len(chunk)) > room {
-				chunk = chunk[:room]
-				if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			default:
+				// Finish the line begun in this file (or a line longer than
+				// maxSize that starts an empty one), within the overshoot.
+				if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
 					chunk = chunk[:i+1]
+				}
+				if over := l.maxSize + maxLine - l.size; int64(len(chunk)) > over {
+					chunk = chunk[:max(over, 0)]
+					if len(chunk) == 0 {
+						l.midLine = false // cut: the line goes on in the next file
+						if err := l.rotate(); err != nil {
+							return n, err
+						}
+						continue
+					}
 				}
 			}
 		}
 		w, err := l.f.Write(chunk)
 		n += w
 		l.size += int64(w)
+		if w > 0 {
+			l.midLine = chunk[w-1] != '\n'
+		}
 		b = b[w:]
 		if err != nil {
 			l.fail(err)

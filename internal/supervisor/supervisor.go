@@ -103,7 +103,9 @@ type Spec struct {
 	// created, a warning is logged and output goes to the logger instead.
 	StdoutLog string
 	// StdoutLogMaxSize, if positive, caps the size of one log file: past it a
-	// new file is started (see logfile.go for the names). 0 = unlimited.
+	// new file is started (see logfile.go for the names), always at a line
+	// end (a line begun in a file is finished there, up to maxLine bytes
+	// over). 0 = unlimited.
 	StdoutLogMaxSize int64
 	// StdoutLogMaxFiles, if positive, is how many log files with this prefix
 	// are kept; the oldest are deleted when a new one is created. 0 = all.

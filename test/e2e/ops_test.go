@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -229,7 +230,7 @@ func TestControlFailuresExitNonZero(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
 	cfg := "sites:\n  - name: shop\n    bindings:\n      - {scheme: http, address: 127.0.0.1, port: 0}\n    applications:\n      - {path: /, dir: " + dir + "}\n"
 	writeFile(t, cfgFile, cfg)
-	start(t, dir, "serve", "--config", cfgFile, "--pid-file", pidFile)
+	g := start(t, dir, "serve", "--config", cfgFile, "--pid-file", pidFile)
 
 	code, out := ghctl(t, "start", "shop/", "--pid-file", pidFile)
 	if code != 1 || !strings.Contains(out, "exit code 7") {
@@ -245,9 +246,16 @@ func TestControlFailuresExitNonZero(t *testing.T) {
 	if code != 3 || !strings.Contains(out, "gatehouse.yaml:") {
 		t.Errorf("rejected reload: exit %d, want 3 with file:line:\n%s", code, out)
 	}
-	writeFile(t, cfgFile, cfg)
+	// A second binding: the reload's one log line names the listener it opened.
+	writeFile(t, cfgFile, strings.Replace(cfg, "port: 0}", "port: 0}\n      - {scheme: http, address: 127.0.0.2, port: 0}", 1))
 	if code, out := ghctl(t, "reload", "--pid-file", pidFile); code != 0 {
 		t.Errorf("valid reload: exit %d\n%s", code, out)
+	}
+	if n, m := g.logs.count("reload rejected"), g.logs.count("reloaded"); n != 1 || m != 1 {
+		t.Errorf("%d rejected and %d applied reload lines, want one each", n, m)
+	}
+	if rec := g.logs.find("config reloaded"); rec == nil || !strings.Contains(fmt.Sprint(rec["listeners_opened"]), "127.0.0.2") || rec["took"] == nil {
+		t.Errorf("reload line %v lacks the opened listener or the time it took", rec)
 	}
 }
 
@@ -292,5 +300,44 @@ func TestVersion(t *testing.T) {
 		if code != 0 || !strings.HasPrefix(out, "gatehouse ") || !strings.Contains(out, "go1.") {
 			t.Errorf("gatehouse %s: exit %d %q", arg, code, out)
 		}
+	}
+}
+
+// TestSingleAppRequestLog: --access-log turns the request log on for serve
+// DIR; the JSON lines carry the app pid, also for a request that failed in
+// the app (the crash, 502.3).
+func TestSingleAppRequestLog(t *testing.T) {
+	t.Parallel()
+	dir := writeApp(t, testappAttrs(""), "")
+	logFile := filepath.Join(t.TempDir(), "requests.log")
+	g := start(t, dir, "serve", "--access-log", logFile, "--access-log-format", "json", dir)
+	pid := g.pid()
+	g.crash()
+	type line struct {
+		Path      string `json:"uri_stem"`
+		Status    int    `json:"status"`
+		Substatus int    `json:"substatus"`
+		PID       int    `json:"pid"`
+	}
+	var lines []line
+	waitFor(t, 5*time.Second, "two request log lines", func() bool {
+		b, _ := os.ReadFile(logFile)
+		lines = nil
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e line
+			if json.Unmarshal([]byte(l), &e) == nil {
+				lines = append(lines, e)
+			}
+		}
+		return len(lines) == 2
+	})
+	if lines[0].Path != "/pid" || lines[0].Status != 200 || lines[0].PID != pid {
+		t.Errorf("first line %+v, want /pid 200 from pid %d", lines[0], pid)
+	}
+	if lines[1].Path != "/crash" || lines[1].Status != 502 || lines[1].Substatus != 3 || lines[1].PID != pid {
+		t.Errorf("crash line %+v, want 502.3 with pid %d", lines[1], pid)
+	}
+	if code, out := ghctl(t, "serve", "--config", "x.yaml", "--access-log", logFile); code != 2 || !strings.Contains(out, "accessLog") {
+		t.Errorf("--access-log with --config: exit %d %q, want a usage error", code, out)
 	}
 }
