@@ -335,17 +335,29 @@ func throwawayUser(t *testing.T) string {
 		t.Skip("useradd/userdel not installed (package passwd)")
 	}
 	name := fmt.Sprintf("ghpool%d%d", os.Getpid()%100000, time.Now().UnixNano()%1000)
-	out, err := exec.Command(useradd, "--system", "--user-group", "--no-create-home",
-		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
-	if err != nil {
+	if out, err := retryLocked(useradd, "--system", "--user-group", "--no-create-home",
+		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command(userdel, name).CombinedOutput(); err != nil {
+		if out, err := retryLocked(userdel, name); err != nil {
 			t.Errorf("userdel %s: %v\n%s", name, err, out)
 		}
 	})
 	return name
+}
+
+// retryLocked runs useradd or userdel, again while another test (or another
+// package's test binary) holds the lock on /etc/passwd, for up to 10s.
+func retryLocked(prog string, args ...string) ([]byte, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := exec.Command(prog, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "lock") || time.Now().After(deadline) {
+			return out, err
+		}
+		time.Sleep(50 * time.Millisecond) // the lock holder is another process; nothing to wait on
+	}
 }
 
 // sharedDir is a temporary folder every user may enter and read (t.TempDir
