@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -246,6 +247,12 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = stripPathBase(r, a.opts.Path)
 	}
 	a.handler.Load().ServeHTTP(w, r)
+}
+
+// Forward forwards a request of the front door's lean HTTP/1.1 path to
+// the app, starting it if needed (see proxy.Handler.Forward).
+func (a *App) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
+	a.handler.Load().Forward(ctx, w, r, body)
 }
 
 // Config returns the settings in force. The caller must not modify them.

@@ -421,6 +421,7 @@ func (s *Server) shutdown() error {
 				}
 			})
 		}
+		wg.Go(func() { l.lean.drain(ctx) })
 		if l.h3 != nil {
 			wg.Go(func() {
 				_ = l.h3.Shutdown(ctx)

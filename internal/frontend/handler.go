@@ -31,9 +31,28 @@ type reqState struct {
 	body countingBody
 	req  pipeline.Request
 	done pipeline.Done
+	nh   httpIngress
 }
 
 var statePool = sync.Pool{New: func() any { return new(reqState) }}
+
+// release resets st and gives it back to the pool.
+func (st *reqState) release() {
+	st.rw = respWriter{}
+	st.body = countingBody{}
+	st.nh = httpIngress{}
+	st.req.Reset()
+	statePool.Put(st)
+}
+
+// ingress is what differs between the two ways into the front door (the
+// net/http servers and the lean HTTP/1.1 loop): how a request that passed
+// routing, limits and the stages reaches its application.
+type ingress interface {
+	// forward hands the request, as the stages left it in st.req, to
+	// app's App, answering through st.rw. lim are the request's limits.
+	forward(st *reqState, app *appRoute, lim *limits)
+}
 
 // ServeHTTP is the handler of every http.Server and HTTP/3 server of the
 // listener: limits, host routing, redirect, the app, then the access log.
@@ -42,36 +61,48 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveHTTP is the net/http way through the front door: the request is
-// described as a pipeline.Request, routed, run through the site's limits
-// and the app's stages, and handed to the app; every finished request is
-// reported to the observers.
+// described as a pipeline.Request and run through serve.
 func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	st := statePool.Get().(*reqState)
+	fillRequest(&st.req, l, r)
+	st.nh = httpIngress{r: r, w: w}
+	s.serve(l, st, w, serveOpts{start: start, over: over(r), noAltSvc: r.ProtoMajor >= 3}, &st.nh)
+	st.release()
+}
+
+// serveOpts are the facts about a request that serve cannot read from the
+// pipeline.Request.
+type serveOpts struct {
+	start    time.Time // when the request head had been read
+	over     bool      // the connection was accepted beyond maxConnections
+	noAltSvc bool      // the request came over HTTP/3: no Alt-Svc
+}
+
+// serve is the one sequence both ways in run: the request described in
+// st.req (all but Site) is routed by host, checked against the limits,
+// redirected to https if the site wants it, run through its application's
+// stages and handed to the application by in; every finished request is
+// reported to the observers. w is the client's response.
+func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serveOpts, in ingress) {
 	tab := l.routes.Load()
-	site, ok := tab.hosts.lookup(r.Host)
+	pr := &st.req
+	site, ok := tab.hosts.lookup(pr.Host)
 	if !ok {
 		// Unknown host and no default binding: say nothing about other sites.
-		s.log.Debug("no site for host", "listener", l.key, "host", r.Host, "remote", r.RemoteAddr)
+		s.log.Debug("no site for host", "listener", l.key, "host", pr.Host, "remote", pr.RemoteAddr)
 		pages.Status(w, http.StatusNotFound, 0, "")
 		return
 	}
-	st := statePool.Get().(*reqState)
+	pr.Site = site.name
 	st.rw = respWriter{ResponseWriter: w, srv: s}
-	pr := &st.req
-	fillRequest(pr, l, r, site.name)
 	var app *appRoute
-	defer func() {
-		st.finish(site, app, start)
-		st.rw = respWriter{}
-		st.body = countingBody{}
-		st.req.Reset()
-		statePool.Put(st)
-	}()
+	defer func() { st.finish(site, app, o.start) }()
 	rw := &st.rw
-	if tab.altSvc != "" && r.ProtoMajor < 3 {
+	if tab.altSvc != "" && !o.noAltSvc {
 		w.Header().Set("Alt-Svc", tab.altSvc)
 	}
-	if over(r) {
+	if o.over {
 		pipeline.WriteResult(rw, pr, &pipeline.Result{Stage: "limits", Status: http.StatusServiceUnavailable,
 			Reason: "maxConnections", Close: true}, s.log)
 		return
@@ -83,7 +114,7 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if site.redirect && l.scheme == "http" {
-		redirectHTTPS(rw, r, site.httpsPort)
+		redirectHTTPS(rw, pr, site.httpsPort)
 		return
 	}
 	if app == nil {
@@ -97,18 +128,29 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	if app, ok = s.runStages(site, app, pr, rw); !ok {
 		return
 	}
+	rw.out = outStages(app.chain())
+	in.forward(st, app, &lim)
+}
+
+// httpIngress hands a request of the net/http servers to its App.
+type httpIngress struct {
+	r *http.Request
+	w http.ResponseWriter // the server's, under st.rw
+}
+
+func (n *httpIngress) forward(st *reqState, app *appRoute, lim *limits) {
+	r, pr := n.r, &st.req
 	if pr.Rewritten() || pr.Path != r.URL.EscapedPath() {
 		applyRewrite(r, pr) // the app gets the path that was routed
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		st.body = countingBody{rc: r.Body, timeout: site.lim.bodyTimeout, ctl: http.NewResponseController(w)}
+		st.body = countingBody{rc: r.Body, timeout: lim.bodyTimeout, ctl: http.NewResponseController(n.w)}
 		if r.ContentLength < 0 && lim.maxBody > 0 {
-			st.body.rc = http.MaxBytesReader(w, r.Body, lim.maxBody)
+			st.body.rc = http.MaxBytesReader(n.w, r.Body, lim.maxBody)
 		}
 		r.Body = &st.body
 	}
-	rw.out = outStages(app.chain())
-	app.app.ServeHTTP(rw, r)
+	app.app.ServeHTTP(&st.rw, r)
 }
 
 // maxReroutes bounds how often URL Rewrite may send a request on to
@@ -148,7 +190,7 @@ func (s *Server) runStages(site *siteRoute, app *appRoute, pr *pipeline.Request,
 // (pipeline.CleanPath): routing, the stages and the app all see the path
 // with dot segments removed, so no two of them can disagree about which
 // application a path belongs to.
-func fillRequest(pr *pipeline.Request, l *listener, r *http.Request, site string) {
+func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) {
 	pr.Method, pr.Host, pr.Proto, pr.RemoteAddr = r.Method, r.Host, r.Proto, r.RemoteAddr
 	pr.Path, pr.RawQuery = pipeline.CleanPath(r.URL.EscapedPath()), r.URL.RawQuery
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -167,7 +209,6 @@ func fillRequest(pr *pipeline.Request, l *listener, r *http.Request, site string
 		pr.ContentLength = 0
 	}
 	pr.TLS = r.TLS
-	pr.Site = site
 }
 
 // applyRewrite makes r the request URL Rewrite left in pr.
@@ -307,16 +348,19 @@ func (st *reqState) finish(site *siteRoute, app *appRoute, start time.Time) {
 	*d = pipeline.Done{}
 }
 
-func redirectHTTPS(w http.ResponseWriter, r *http.Request, port int) {
-	host := hostOnly(r.Host)
+// redirectHTTPS answers with a redirect to the same URL over https on port
+// (0 or 443: none in the URL): 301 for GET and HEAD, else 308.
+func redirectHTTPS(w http.ResponseWriter, pr *pipeline.Request, port int) {
+	host := hostOnly(pr.Host)
 	if port != 0 && port != 443 {
 		host = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port))
 	}
 	code := http.StatusPermanentRedirect
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if pr.Method == http.MethodGet || pr.Method == http.MethodHead {
 		code = http.StatusMovedPermanently
 	}
-	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), code)
+	// http.Redirect reads only the method of an absolute target's request.
+	http.Redirect(w, &http.Request{Method: pr.Method}, "https://"+host+pr.RequestURI(), code)
 }
 
 // respWriter records status, substatus and body bytes for the observers,
@@ -407,6 +451,10 @@ func (w *respWriter) Flush() {
 		_ = w.body.Flush()
 		return
 	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+		return
+	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
@@ -432,8 +480,8 @@ func (b rawBody) Close() error                { return nil }
 // countingBody counts request body bytes and renews the read deadline
 // before every read (the body timeout).
 type countingBody struct {
-	rc      io.ReadCloser
-	ctl     *http.ResponseController
+	rc      io.Reader
+	ctl     readDeadliner
 	timeout time.Duration
 	n       int64
 	noDL    bool // the connection has no read deadlines (HTTP/3)
@@ -450,7 +498,19 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *countingBody) Close() error { return b.rc.Close() }
+// Close closes the body if it can be closed.
+func (b *countingBody) Close() error {
+	if c, ok := b.rc.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// readDeadliner sets the client connection's read deadline
+// (*http.ResponseController on the net/http path, the lean writer).
+type readDeadliner interface {
+	SetReadDeadline(t time.Time) error
+}
 
 // connInfo is attached to each accepted connection's context.
 type connInfo struct {

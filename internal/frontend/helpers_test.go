@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -143,7 +144,7 @@ func (a *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := io.Copy(io.Discard, r.Body)
 	if err != nil {
-		a.bodyErr.Store(err)
+		a.bodyErr.Store(fmt.Errorf("read body: %w", err)) // one dynamic type for atomic.Value
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}

@@ -40,6 +40,9 @@ type listener struct {
 	// served once the reload commits. Guarded by Server.mu.
 	pendingUDP net.PacketConn
 	closed     atomic.Bool // raw was closed on purpose
+	// lean tracks the connections the lean HTTP/1.1 loop serves (cleartext
+	// listeners); the rest go to the current generation's http.Server.
+	lean leanSet
 }
 
 // lnRoutes is what the request path of one listener reads, swapped whole
@@ -65,8 +68,9 @@ type serverSettings struct {
 
 // generation is one http.Server serving a listener.
 type generation struct {
-	hs *http.Server
-	ln *chanListener
+	hs  *http.Server
+	ln  *chanListener
+	set serverSettings // the settings hs was built with
 }
 
 // chanListener is the net.Listener one generation's http.Server accepts from.
@@ -118,7 +122,12 @@ func (l *listener) acceptLoop(log *slog.Logger) {
 			continue
 		}
 		backoff = 0
-		l.handOver(l.srv.conns.track(c))
+		c = l.srv.conns.track(c)
+		if l.scheme == "http" && leanHTTP1 {
+			l.startLean(c)
+			continue
+		}
+		l.handOver(c)
 	}
 }
 
@@ -165,13 +174,16 @@ func (l *listener) newGeneration(set serverSettings) *generation {
 		ErrorLog:       slog.NewLogLogger(l.srv.log.Handler(), slog.LevelDebug),
 		ConnContext:    connContext,
 	}
-	return &generation{hs: hs, ln: ln}
+	return &generation{hs: hs, ln: ln, set: set}
 }
 
 // connContext attaches the connection's connInfo to its context.
 func connContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
+	}
+	if pc, ok := c.(*prefixConn); ok {
+		c = pc.Conn
 	}
 	if tc, ok := c.(*trackedConn); ok && tc.over {
 		return context.WithValue(ctx, connInfoKey{}, &connInfo{over: true})
@@ -205,6 +217,10 @@ func drain(g *generation, budget time.Duration) {
 		_ = g.hs.Close()
 	}
 }
+
+// leanHTTP1 switches the lean HTTP/1.1 loop on for cleartext listeners;
+// tests turn it off to run the net/http path.
+var leanHTTP1 = true
 
 // connCounter counts open client connections for Limits.MaxConnections.
 type connCounter struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -241,7 +242,12 @@ func (s *Server) retire(l *listener) {
 	budget := s.cfg.ShutdownTimeout
 	g, h3, udp := l.cur.Load(), l.h3, l.udp
 	s.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), max(budget, 0))
+		var wg sync.WaitGroup
+		wg.Go(func() { l.lean.drain(ctx) })
 		drain(g, budget)
+		wg.Wait()
+		cancel()
 		if h3 != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), max(budget, 0))
 			_ = h3.Shutdown(ctx)

@@ -23,13 +23,10 @@ type exchange struct {
 	ctx context.Context
 	in  inbound
 	// body is the request body, nil when there is none.
-	body io.Reader
-	// abortBody unblocks a read of body in progress (the client is slow
-	// and the app no longer needs it); nil if there is no way.
-	abortBody func()
-	w         http.ResponseWriter
-	flusher   http.Flusher
-	dirty     bool // written to w since the last flush
+	body    io.Reader
+	w       http.ResponseWriter
+	flusher http.Flusher
+	dirty   bool // written to w since the last flush
 
 	lease *upstream.Lease // the current lease; replaced on retry
 	conn  *appConn
@@ -44,6 +41,9 @@ type exchange struct {
 	bodyStart bool // the body writer has started
 
 	head    []byte // request head, then response head scratch
+	hw      headWriter
+	rf      requestFields
+	bodyErr error // the body writer's result
 	res     response
 	trailer response // the response trailer's fields
 }
@@ -63,9 +63,42 @@ func (ex *exchange) reset() {
 	clear(tfields[:cap(tfields)])
 	clear(conn[:cap(conn)])
 	clear(trailer[:cap(trailer)])
-	*ex = exchange{head: head}
+	rf := ex.rf
+	*ex = exchange{head: head, rf: rf}
 	ex.res.fields, ex.res.connection, ex.res.trailer = fields, conn, trailer
 	ex.trailer.fields = tfields
+}
+
+// Forward is ServeHTTP for a request that has no *http.Request: the front
+// door's lean HTTP/1.1 path. r describes the request (after the stages:
+// Path, RawQuery, Header, Identity); body is its body (nil when
+// r.ContentLength is 0); w receives the response and must implement
+// http.Flusher to stream (and SetReadDeadline, to cut off a slow body the
+// app no longer needs). ctx ends the exchange early when it is cancelled (the
+// client went away). The same rules, pool and error funnel as ServeHTTP
+// apply; WebSocket upgrades are never given to Forward.
+func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
+	h.once.Do(h.init)
+	ex := exchangePool.Get().(*exchange)
+	ex.h, ex.ctx, ex.w = h, ctx, w
+	in := &ex.in
+	in.method, in.host, in.header = r.Method, r.Host, r.Header
+	in.path, in.query = r.Path, r.RawQuery
+	in.remoteAddr, in.tls, in.pr = r.RemoteAddr, r.TLS, r
+	if h.ForwardIdentity {
+		in.identity = r.Identity
+	}
+	in.contentLength = r.ContentLength
+	if in.contentLength != 0 && body != nil {
+		ex.body = body
+	} else {
+		in.contentLength = 0
+	}
+	defer func() {
+		ex.reset()
+		exchangePool.Put(ex)
+	}()
+	h.forward(ex)
 }
 
 // forward is the lean client's way through the Handler: acquire a process,
@@ -105,8 +138,7 @@ func (h *Handler) forward(ex *exchange) {
 
 // path returns the request path without the query, for logs.
 func (ex *exchange) path() string {
-	p, _, _ := strings.Cut(ex.in.target, "?")
-	return p
+	return ex.in.path
 }
 
 func (h *Handler) fail(ex *exchange, err error, pid int) {
@@ -185,6 +217,10 @@ func (ex *exchange) roundTrip() error {
 		ex.drop()
 		if ctxErr := ex.ctx.Err(); ctxErr != nil {
 			return ctxErr
+		}
+		var ce *clientBodyError
+		if errors.As(ex.bodyErr, &ce) {
+			return ex.bodyErr // the client's body was bad or cut short, not the app
 		}
 		if attempt > 0 || started || !c.reused || !ex.replayable() {
 			return err
@@ -265,13 +301,18 @@ func (ex *exchange) appendHead(b []byte) []byte {
 	in := &ex.in
 	b = append(b, in.method...)
 	b = append(b, ' ')
-	b = append(b, in.target...)
+	b = append(b, in.path...)
+	if in.query != "" {
+		b = append(b, '?')
+		b = append(b, in.query...)
+	}
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, in.host...)
 	b = append(b, "\r\n"...)
-	hw := headWriter{b: b}
-	appendRequestFields(&hw, in, ex.lease.Token)
-	b = hw.b
+	ex.hw.b = b
+	appendRequestFields(&ex.rf, &ex.hw, in, ex.lease.Token)
+	b = ex.hw.b
+	ex.hw.b = nil
 	switch {
 	case in.contentLength > 0:
 		b = append(b, "Content-Length: "...)
@@ -386,11 +427,15 @@ func (ex *exchange) copyBody(c *appConn) error {
 			break
 		}
 		if rerr != nil {
+			// The app must not wait for the rest: cut the connection,
+			// which also ends the wait for its response.
+			_ = c.nc.Close()
 			return &clientBodyError{rerr}
 		}
 	}
 	if !chunked {
 		if sent != ex.in.contentLength {
+			_ = c.nc.Close()
 			return &clientBodyError{io.ErrUnexpectedEOF}
 		}
 		return nil
@@ -443,13 +488,14 @@ func (ex *exchange) endBody(grace time.Duration) bool {
 		case err = <-ex.bodyDone:
 		case <-t.C:
 			_ = ex.conn.nc.Close() // unblocks a write to the app
-			if ex.abortBody != nil {
-				ex.abortBody() // unblocks a read from the client
-			}
+			// Unblock a read from the client (slow, and the app no longer
+			// needs the body), where the writer can.
+			_ = http.NewResponseController(ex.w).SetReadDeadline(time.Now())
 			err = <-ex.bodyDone
 		}
 		t.Stop()
 	}
+	ex.bodyErr = err
 	return err == nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -14,9 +15,10 @@ import (
 // (from a pipeline.Request), so the header rules below are written once.
 type inbound struct {
 	method string
-	// target is the request target sent to the app: escaped path and query.
-	target string
-	host   string
+	// path and query make the request target sent to the app: the escaped
+	// path, and the query without '?' ("" for none).
+	path, query string
+	host        string
 	// header is the client's header; hdr is set instead on the net/http path
 	// (iterating the map directly allocates nothing).
 	header pipeline.Header
@@ -147,9 +149,11 @@ func requestFieldRule(name string) fieldAction {
 	return fieldKeep
 }
 
-// requestFields collects what the rules need from the client header in one
-// pass, then writes the forwarded fields to a sink.
+// requestFields is appendRequestFields' state: what it collects from the
+// client header in one pass. The forwarder keeps one per exchange.
 type requestFields struct {
+	out        fieldSink
+	in         *inbound
 	xff, xfp   []string // prior values, in order
 	teTrailers bool     // the client accepts trailers
 	conn       []string // the client's Connection values (they name hop-by-hop fields)
@@ -169,52 +173,31 @@ type requestFields struct {
 //
 // Host, the request line and the body framing fields are not written here.
 // Both the lean client and the upgrade path (ReverseProxy) use this one
-// function.
-func appendRequestFields(out fieldSink, in *inbound, token string) {
-	var rf requestFields
-	if in.hdr != nil {
-		rf.conn = in.hdr["Connection"]
-	} else if in.header != nil {
-		in.header.Values("Connection", func(v string) bool { rf.conn = append(rf.conn, v); return true })
-	}
-	field := func(name, value string) bool {
-		switch requestFieldRule(name) {
-		case fieldDrop:
-			return true
-		case fieldXFF:
-			rf.xff = append(rf.xff, value)
-			return true
-		case fieldXFP:
-			rf.xfp = append(rf.xfp, value)
-			return true
-		case fieldTE:
-			if containsToken(value, "trailers") {
-				rf.teTrailers = true
-			}
-			return true
+// function. rf is scratch state, reused between calls.
+func appendRequestFields(rf *requestFields, out fieldSink, in *inbound, token string) {
+	*rf = requestFields{out: out, in: in, xff: rf.xff[:0], xfp: rf.xfp[:0], conn: rf.conn[:0]}
+	switch h := in.header.(type) {
+	case nil:
+		for _, v := range in.hdr["Connection"] {
+			rf.conn = append(rf.conn, v)
 		}
-		if in.upgrade == "websocket" && strings.EqualFold(name, "Sec-Websocket-Extensions") {
-			return true
-		}
-		for _, c := range rf.conn {
-			if containsToken(c, name) {
-				return true
-			}
-		}
-		if !validFieldValue(value) {
-			return true // never forward a field that would break the framing
-		}
-		out.add(name, value)
-		return true
-	}
-	if in.hdr != nil {
 		for k, vs := range in.hdr {
 			for _, v := range vs {
-				field(k, v)
+				rf.field(k, v)
 			}
 		}
-	} else if in.header != nil {
-		in.header.Range(field)
+	case *h1.Header:
+		for _, f := range h.Fields {
+			if len(f.Name) == len("Connection") && strings.EqualFold(f.Name, "Connection") {
+				rf.conn = append(rf.conn, f.Value)
+			}
+		}
+		for _, f := range h.Fields {
+			rf.field(f.Name, f.Value)
+		}
+	default:
+		h.Values("Connection", rf.addConn)
+		h.Range(rf.field)
 	}
 	if in.upgrade != "" {
 		out.add("Connection", "Upgrade")
@@ -238,6 +221,47 @@ func appendRequestFields(out fieldSink, in *inbound, token string) {
 		proto = "https"
 	}
 	out.add("X-Forwarded-Proto", appendList(rf.xfp, proto))
+	rf.out, rf.in = nil, nil
+	clear(rf.xff)
+	clear(rf.xfp)
+	clear(rf.conn)
+}
+
+func (rf *requestFields) addConn(v string) bool {
+	rf.conn = append(rf.conn, v)
+	return true
+}
+
+// field applies the rules to one client field.
+func (rf *requestFields) field(name, value string) bool {
+	switch requestFieldRule(name) {
+	case fieldDrop:
+		return true
+	case fieldXFF:
+		rf.xff = append(rf.xff, value)
+		return true
+	case fieldXFP:
+		rf.xfp = append(rf.xfp, value)
+		return true
+	case fieldTE:
+		if containsToken(value, "trailers") {
+			rf.teTrailers = true
+		}
+		return true
+	}
+	if rf.in.upgrade == "websocket" && strings.EqualFold(name, "Sec-Websocket-Extensions") {
+		return true
+	}
+	for _, c := range rf.conn {
+		if containsToken(c, name) {
+			return true
+		}
+	}
+	if !validFieldValue(value) {
+		return true // never forward a field that would break the framing
+	}
+	rf.out.add(name, value)
+	return true
 }
 
 // containsToken reports whether the comma-separated list v holds tok,

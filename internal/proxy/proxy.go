@@ -143,9 +143,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.ForwardIdentity {
 			in.identity = in.pr.Identity
 		}
-		in.target = in.pr.RequestURI()
+		in.path, in.query = in.pr.Path, in.pr.RawQuery
 	} else {
-		in.target = r.URL.RequestURI()
+		in.path, in.query = r.URL.EscapedPath(), r.URL.RawQuery
+		if r.URL.Opaque != "" || in.path == "" {
+			in.path, in.query, _ = strings.Cut(r.URL.RequestURI(), "?")
+		}
 	}
 	// ContentLength 0 means no body, whatever Body is: Go's HTTP/2 and
 	// HTTP/3 servers give even a bodiless GET a non-nil Body. A body of
@@ -156,7 +159,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.contentLength != 0 {
 		ex.body = r.Body
-		ex.abortBody = func() { _ = http.NewResponseController(w).SetReadDeadline(time.Now()) }
 	}
 	defer func() {
 		ex.reset()

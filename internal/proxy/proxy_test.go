@@ -223,11 +223,11 @@ func TestRewriteForwardedHeaders(t *testing.T) {
 			// Both ways to the app (the lean client's head writer and the
 			// upgrade path's http.Header) run the one rules function.
 			out := http.Header{}
-			appendRequestFields(headerSink(out), inboundOf(in, nil), testToken)
+			appendRequestFields(new(requestFields), headerSink(out), inboundOf(in, nil), testToken)
 			var hw headWriter
 			lean := inboundOf(in, nil)
 			lean.hdr, lean.header = nil, pipeline.HTTPHeader(in.Header)
-			appendRequestFields(&hw, lean, testToken)
+			appendRequestFields(new(requestFields), &hw, lean, testToken)
 			for _, h := range []http.Header{out, parseFields(t, hw.b)} {
 				if got := h.Get("X-Forwarded-For"); got != tt.wantXFF {
 					t.Errorf("X-Forwarded-For = %q, want %q", got, tt.wantXFF)

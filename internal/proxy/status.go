@@ -34,6 +34,8 @@ const queueFullRetryAfter = time.Second
 //	ErrQueueFull                        503.2 with Retry-After (IIS: concurrent request limit)
 //	*OfflineError / ErrOffline          503   app_offline.htm
 //	context.Canceled (client gone)      499   nothing written
+//	request body over the limit         413   (*http.MaxBytesError), then close
+//	request body unreadable             400   (bad chunked framing, cut short), then close
 //	anything else (refused, reset,
 //	timeout, requestTimeout deadline)   502.3 bad gateway
 //
@@ -54,6 +56,10 @@ func StatusFor(err error) (status, substatus int) {
 		return http.StatusServiceUnavailable, 2
 	case errors.Is(err, context.Canceled):
 		return StatusClientClosedRequest, 0
+	case errors.As(err, new(*http.MaxBytesError)):
+		return http.StatusRequestEntityTooLarge, 0
+	case errors.As(err, new(*clientBodyError)):
+		return http.StatusBadRequest, 0
 	default:
 		return http.StatusBadGateway, 3
 	}
@@ -99,6 +105,11 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 		return
 	case http.StatusServiceUnavailable:
 		writeUnavailable(w, err, opts.HideDetails)
+		return
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		// The rest of the body is unread: the connection cannot be reused.
+		w.Header().Set("Connection", "close")
+		pages.Status(w, status, 0, "")
 		return
 	}
 	if sub == 5 {
@@ -158,8 +169,8 @@ func logError(ctx context.Context, method, path string, err error, status, sub i
 	}
 	level := slog.LevelError
 	switch {
-	case status == StatusClientClosedRequest:
-		level = slog.LevelInfo
+	case status == StatusClientClosedRequest, status < 500:
+		level = slog.LevelInfo // the client's doing
 	case errors.Is(err, upstream.ErrOffline):
 		level = slog.LevelDebug
 	case status == http.StatusServiceUnavailable:

@@ -88,7 +88,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	if ex.h.ForwardIdentity && ex.pr != nil {
 		ib.identity = ex.pr.Identity
 	}
-	appendRequestFields(headerSink(out.Header), ib, ex.lease.Token)
+	appendRequestFields(new(requestFields), headerSink(out.Header), ib, ex.lease.Token)
 }
 
 // modifyResponse applies the response header rules (reference §3.4).

@@ -1,0 +1,370 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/h1"
+	"github.com/gatehouse/gatehouse/internal/pages"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// Forwarder is implemented by an App that takes a request without an
+// *http.Request: the lean HTTP/1.1 path hands it the pipeline.Request as
+// the stages left it, the request body (nil when there is none) and the
+// response writer. ctx ends when the client connection is closed by a
+// shutdown. An App without it is called through ServeHTTP with an
+// *http.Request built for it.
+type Forwarder interface {
+	Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader)
+}
+
+// leanConn is one cleartext client connection served by the lean HTTP/1.1
+// loop: one goroutine reads each request head with the strict parser
+// (internal/h1), runs it through serve, writes the response and goes on
+// with the next, holding no buffer while the connection is idle. Anything
+// the parser hands off goes to net/http with the bytes read so far.
+type leanConn struct {
+	l      *listener
+	c      net.Conn // the tracked connection
+	in     *h1.Input
+	req    h1.Request
+	body   h1.Body
+	w      leanWriter
+	over   bool
+	ctx    context.Context // cancelled when the connection is force-closed
+	cancel context.CancelFunc
+
+	remote, local string
+	clientIP      netip.Addr
+
+	// state is guarded by the leanSet's mutex.
+	state leanState
+}
+
+type leanState uint8
+
+const (
+	leanActive leanState = iota // reading or serving a request
+	leanIdle                    // waiting for the next request
+)
+
+// leanSet tracks a listener's lean connections for shutdown.
+type leanSet struct {
+	mu       sync.Mutex // protects conns, draining and each conn's state
+	conns    map[*leanConn]struct{}
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// startLean serves c with the lean loop on a goroutine of its own, owned
+// by the listener's leanSet; c is closed when the set is draining.
+func (l *listener) startLean(c net.Conn) {
+	lc := &leanConn{l: l, c: c}
+	lc.ctx, lc.cancel = context.WithCancel(context.Background())
+	if !l.lean.add(lc) {
+		lc.cancel()
+		_ = c.Close()
+		return
+	}
+	go l.serveLean(lc)
+}
+
+// serveLean serves lc's connection; it hands it to net/http when the
+// parser says so.
+func (l *listener) serveLean(lc *leanConn) {
+	defer l.lean.remove(lc)
+	c := lc.c
+	defer lc.cancel()
+	var raw syscall.RawConn
+	if tc, ok := c.(*trackedConn); ok {
+		lc.over = tc.over
+		if sc, ok := tc.Conn.(syscall.Conn); ok {
+			raw, _ = sc.SyscallConn()
+		}
+	}
+	lc.in = h1.NewInput(c, raw)
+	lc.remote, lc.local = c.RemoteAddr().String(), c.LocalAddr().String()
+	if ap, err := netip.ParseAddrPort(lc.remote); err == nil {
+		lc.clientIP = ap.Addr().Unmap()
+	}
+	lc.w.lc = lc
+	if prefix, handOff := lc.loop(); handOff {
+		l.handOver(&prefixConn{Conn: c, prefix: prefix})
+		return
+	}
+	_ = c.Close()
+}
+
+// loop serves requests until the connection ends (false) or is to be
+// handed to net/http with prefix, the bytes already read (true).
+func (lc *leanConn) loop() (prefix []byte, handOff bool) {
+	defer lc.in.Release()
+	for {
+		set := lc.l.cur.Load().set
+		if len(lc.in.Buffered()) == 0 {
+			lc.in.Release()
+			if !lc.l.lean.setState(lc, leanIdle) {
+				return nil, false
+			}
+			_ = lc.c.SetReadDeadline(deadline(set.idle))
+			err := lc.in.Fill()
+			if !lc.l.lean.setState(lc, leanActive) || err != nil {
+				return nil, false
+			}
+		}
+		_ = lc.c.SetReadDeadline(deadline(set.readHeader))
+		n, err := lc.scan()
+		switch {
+		case errors.Is(err, h1.ErrHandOff):
+			return lc.handOffBytes(), true
+		case err != nil:
+			var he *h1.Error
+			if errors.As(err, &he) {
+				lc.refuse(he)
+			}
+			return nil, false // timeout, EOF, or refused
+		}
+		start := time.Now()
+		head := string(lc.in.Buffered()[:n])
+		lc.req.Reset()
+		err = h1.Parse(head, &lc.req)
+		if errors.Is(err, h1.ErrHandOff) {
+			return lc.handOffBytes(), true
+		}
+		lc.in.Discard(n)
+		if err != nil {
+			lc.refuse(err.(*h1.Error))
+			return nil, false
+		}
+		_ = lc.c.SetReadDeadline(time.Time{})
+		if !lc.serveOne(start) {
+			return nil, false
+		}
+	}
+}
+
+// deadline returns now+d, or no deadline for d <= 0.
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// scan reads until the buffer holds a whole request head and returns its
+// length. A head that does not fit the buffer is handed off.
+func (lc *leanConn) scan() (int, error) {
+	for {
+		n, err := h1.ScanHead(lc.in.Buffered())
+		if n > 0 || err != nil {
+			return n, err
+		}
+		if err := lc.in.Fill(); err != nil {
+			if errors.Is(err, h1.ErrFull) {
+				return 0, h1.ErrHandOff
+			}
+			return 0, err
+		}
+	}
+}
+
+// handOffBytes returns a copy of the buffered bytes (the head and what
+// followed it) for net/http to read first.
+func (lc *leanConn) handOffBytes() []byte {
+	b := append([]byte(nil), lc.in.Buffered()...)
+	lc.in.Discard(len(b))
+	return b
+}
+
+// refuse answers a request the parser refused, and the connection closes.
+func (lc *leanConn) refuse(e *h1.Error) {
+	lc.l.srv.log.Debug("bad request", "listener", lc.l.key, "remote", lc.remote, "reason", e.Reason)
+	lc.w.reset(false, true)
+	pages.Status(&lc.w, e.Status, 0, "")
+	_ = lc.w.finish()
+}
+
+// serveOne runs one parsed request through serve. It reports whether the
+// connection may carry another request.
+func (lc *leanConn) serveOne(start time.Time) (keep bool) {
+	st := statePool.Get().(*reqState)
+	lc.fill(&st.req)
+	lc.body.Reset(lc.in, lc.req.ContentLength)
+	if lc.req.Expect100 {
+		lc.body.BeforeWait = lc.w.sendContinue
+	}
+	lc.w.reset(lc.req.Method == http.MethodHead, lc.req.Close)
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				lc.l.srv.log.Error("panic serving request", "remote", lc.remote, "panic", v, "stack", string(debug.Stack()))
+			}
+			keep = false
+			lc.w.abandon()
+			return // st is not reused: a panicking handler may still hold it
+		}
+		st.release()
+	}()
+	lc.l.srv.serve(lc.l, st, &lc.w, serveOpts{start: start, over: lc.over}, lc)
+	if err := lc.w.finish(); err != nil {
+		return false
+	}
+	return !lc.w.closeAfter && (lc.req.ContentLength == 0 || lc.body.Done())
+}
+
+// fill describes the parsed request for the stages.
+func (lc *leanConn) fill(pr *pipeline.Request) {
+	r := &lc.req
+	pr.Method, pr.Host, pr.Proto = r.Method, r.Host, "HTTP/1.1"
+	pr.Path, pr.RawQuery = pipeline.CleanPath(r.Path), r.RawQuery
+	pr.RemoteAddr, pr.LocalAddr, pr.ClientIP = lc.remote, lc.local, lc.clientIP
+	if t := lc.l.routes.Load().trusted; len(t) > 0 {
+		var xff []string
+		r.Header.Values("X-Forwarded-For", func(v string) bool { xff = append(xff, v); return true })
+		pr.ClientIP = forwardedClient(pr.ClientIP, xff, t)
+	}
+	pr.Scheme = lc.l.scheme
+	pr.Header = &r.Header
+	pr.ContentLength = r.ContentLength
+}
+
+// forward hands the request to the app: through Forward when the App has
+// it, else through ServeHTTP with an *http.Request built for it.
+func (lc *leanConn) forward(st *reqState, app *appRoute, lim *limits) {
+	pr := &st.req
+	var body io.Reader
+	if pr.ContentLength != 0 {
+		st.body = countingBody{rc: &lc.body, timeout: lim.bodyTimeout, ctl: &lc.w}
+		if pr.ContentLength < 0 && lim.maxBody > 0 {
+			st.body.rc = http.MaxBytesReader(&lc.w, io.NopCloser(&lc.body), lim.maxBody)
+		}
+		body = &st.body
+	}
+	if f, ok := app.app.(Forwarder); ok {
+		f.Forward(lc.ctx, &st.rw, pr, body)
+		return
+	}
+	app.app.ServeHTTP(&st.rw, lc.httpRequest(pr, body))
+}
+
+// httpRequest builds the *http.Request an App without Forward gets.
+func (lc *leanConn) httpRequest(pr *pipeline.Request, body io.Reader) *http.Request {
+	u := &url.URL{Path: pr.Path, RawPath: pr.Path, RawQuery: pr.RawQuery}
+	if p, err := url.PathUnescape(pr.Path); err == nil {
+		u.Path = p
+	}
+	if u.EscapedPath() != pr.Path {
+		u.RawPath = ""
+	}
+	h := make(http.Header, len(lc.req.Header.Fields))
+	if fh, ok := pr.Header.(*h1.Header); ok {
+		for _, f := range fh.Fields {
+			k := http.CanonicalHeaderKey(f.Name)
+			h[k] = append(h[k], f.Value)
+		}
+	}
+	r := &http.Request{
+		Method: pr.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: pr.Host, RemoteAddr: pr.RemoteAddr, RequestURI: pr.RequestURI(),
+		ContentLength: pr.ContentLength, Body: http.NoBody, Close: lc.req.Close,
+	}
+	if body != nil {
+		r.Body = io.NopCloser(body)
+		if pr.ContentLength < 0 {
+			r.TransferEncoding = []string{"chunked"}
+		}
+	}
+	ctx := context.WithValue(lc.ctx, http.LocalAddrContextKey, lc.c.LocalAddr())
+	if lc.over {
+		ctx = context.WithValue(ctx, connInfoKey{}, &connInfo{over: true})
+	}
+	return r.WithContext(ctx)
+}
+
+// add registers lc, and its goroutine with wg; false when the set is
+// draining. (Add happens under mu, before draining is set, so it never
+// races drain's Wait.)
+func (s *leanSet) add(lc *leanConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[*leanConn]struct{}{}
+	}
+	s.conns[lc] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+// remove ends lc's registration; its goroutine is done.
+func (s *leanSet) remove(lc *leanConn) {
+	s.mu.Lock()
+	delete(s.conns, lc)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// setState records lc's state; false when the set is draining and lc
+// should close instead.
+func (s *leanSet) setState(lc *leanConn, st leanState) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lc.state = st
+	return !s.draining
+}
+
+// drain stops the lean connections: idle ones close now, busy ones after
+// their current response; when ctx ends first, every one is closed and
+// its requests cancelled. It returns when all have ended.
+func (s *leanSet) drain(ctx context.Context) {
+	s.mu.Lock()
+	s.draining = true
+	for lc := range s.conns {
+		if lc.state == leanIdle {
+			_ = lc.c.SetReadDeadline(time.Now()) // ends the wait for a request
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for lc := range s.conns {
+		_ = lc.c.Close()
+		lc.cancel()
+	}
+	s.mu.Unlock()
+	<-done
+}
+
+// prefixConn is a connection handed to net/http: Read returns the bytes
+// the lean loop had read first.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}

@@ -1,0 +1,131 @@
+package frontend_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+const leanConfig = `
+shutdownTimeout: 2s
+protocols: {h2c: true}
+limits: {maxAllowedContentLength: 100}
+sites:
+  - name: s
+    bindings: [{name: http, scheme: http, address: 127.0.0.1, port: 0}]
+    applications: [{path: /, dir: app}]
+`
+
+// rawExchange writes raw to addr, half-closes nothing, and reads every
+// response until the server closes the connection or 2 s pass without
+// one. It returns the statuses and whether the server closed.
+func rawExchange(t *testing.T, addr, raw string) (statuses []int, bodies []string, closed bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			ne, ok := err.(net.Error)
+			return statuses, bodies, !(ok && ne.Timeout())
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return statuses, bodies, true
+		}
+		if res.StatusCode == http.StatusContinue {
+			continue
+		}
+		statuses = append(statuses, res.StatusCode)
+		bodies = append(bodies, string(b))
+		if res.Close {
+			_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, err := br.ReadByte()
+			return statuses, bodies, err != nil
+		}
+	}
+}
+
+// TestLeanFraming sends raw requests to the lean HTTP/1.1 loop: each bad
+// framing is refused with 400 and the connection closed, so the request
+// pipelined behind it is never served; good requests keep the connection.
+func TestLeanFraming(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	o := newOpener()
+	s := start(t, e.config(t, leanConfig), o)
+	addr := s.Addrs()["http"].String()
+	const next = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	tests := []struct {
+		name     string
+		raw      string
+		statuses []int // the responses before the close
+		open     bool  // the connection stays open afterwards
+	}{
+		{"keep-alive", "GET /a HTTP/1.1\r\nHost: x\r\n\r\n" + next, []int{200, 200}, true},
+		{"content-length body", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + next, []int{200, 200}, true},
+		{"chunked body", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b;c=\"d\"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n" + next, []int{200, 200}, true},
+		{"connection close", "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + next, []int{200}, false},
+		{"expect 100-continue", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi" + next, []int{200, 200}, true},
+		{"CL and TE", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"duplicate CL", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx" + next, []int{400}, false},
+		{"signed CL", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\nx" + next, []int{400}, false},
+		{"CL list", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\nx" + next, []int{400}, false},
+		{"TE gzip, chunked", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"TE identity", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n" + next, []int{400}, false},
+		{"two TE", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"folded TE", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"bare LF", "GET /a HTTP/1.1\nHost: x\n\n" + next, []int{400}, false},
+		{"bare CR", "GET /a HTTP/1.1\r\nHost: x\rX: y\r\n\r\n" + next, []int{400}, false},
+		{"space before colon", "GET /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n" + next, []int{400}, false},
+		{"no Host", "GET /a HTTP/1.1\r\n\r\n" + next, []int{400}, false},
+		{"two Hosts", "GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n" + next, []int{400}, false},
+		{"NUL in value", "GET /a HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n" + next, []int{400}, false},
+		{"chunk size 0x5", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"chunk size -5", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"chunk size overflow", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"chunk longer than size", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"chunk LF only", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"quoted CRLF extension", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"x\r\ny\"\r\nhello\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"long extension", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=" + strings.Repeat("x", 2000) + "\r\nhello\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"bad trailer", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbadtrailer\r\n\r\n" + next, []int{400}, false},
+		{"over-limit chunked", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n96\r\n" + strings.Repeat("b", 150) + "\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"HTTP/1.0 handed to net/http", "GET /a HTTP/1.0\r\nHost: x\r\n\r\n", []int{200}, false},
+		{"big head handed to net/http", "GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("h", 5000) + "\r\n\r\n" + next, []int{200, 200}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			statuses, bodies, closed := rawExchange(t, addr, tt.raw)
+			if len(statuses) != len(tt.statuses) {
+				t.Fatalf("statuses %v, want %v (bodies %q)", statuses, tt.statuses, bodies)
+			}
+			for i := range statuses {
+				if statuses[i] != tt.statuses[i] {
+					t.Errorf("statuses %v, want %v", statuses, tt.statuses)
+				}
+			}
+			if closed == tt.open {
+				t.Errorf("connection closed = %v, want %v", closed, !tt.open)
+			}
+			for _, b := range bodies {
+				if strings.Contains(b, "/smuggled") && len(statuses) == 1 {
+					t.Errorf("the request behind a refused one was served: %q", b)
+				}
+			}
+		})
+	}
+}

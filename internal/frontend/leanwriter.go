@@ -1,0 +1,495 @@
+package frontend
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// leanWriter is the http.ResponseWriter of the lean HTTP/1.1 loop. It
+// writes HTTP/1.1 responses the way net/http's server does where it
+// matters: the header goes out with the first body bytes (or at Flush),
+// framed by the Content-Length the handler set, by the whole body's length
+// when the handler finishes before anything was flushed, or else chunked
+// with trailers (the "Trailer" field's names and http.TrailerPrefix). Date
+// is added when missing; Connection: close is sent when the connection
+// will close. Unlike net/http it does not guess a Content-Type.
+//
+// Its write buffer is taken from a pool per response and given back at
+// finish, so an idle connection holds none. It is used by the connection's
+// goroutine, and by a request body reader sending 100 Continue.
+type leanWriter struct {
+	lc     *leanConn
+	header http.Header // reused between requests
+
+	status      int
+	wroteHeader bool // the final status is set
+	committed   bool // the status line and header are in buf or sent
+	headReq     bool // a HEAD request: no body is sent
+	closeAfter  bool // the connection closes after this response
+	chunked     bool
+	cl          int64 // the declared Content-Length, -1 if none
+	written     int64 // body bytes accepted
+	err         error // a failed write to the client
+
+	mu           sync.Mutex // protects continueSent against the body reader
+	continueSent bool
+
+	buf *[leanBufSize]byte
+	n   int // bytes in buf
+}
+
+// leanBufSize is the response buffer: status line, header and the first
+// body bytes go out in one write when they fit. leanHeadRoom of it is kept
+// in front of the body written before the header is committed, for the
+// header itself.
+const (
+	leanBufSize  = 8 << 10
+	leanHeadRoom = 1 << 10
+)
+
+var leanBufPool = sync.Pool{New: func() any { return new([leanBufSize]byte) }}
+
+var errBodyTooLong = errors.New("response body longer than its Content-Length")
+
+// reset prepares w for the next response.
+func (w *leanWriter) reset(head, closeAfter bool) {
+	clear(w.header)
+	if w.header == nil {
+		w.header = make(http.Header, 8)
+	}
+	w.status, w.wroteHeader, w.committed = 0, false, false
+	w.headReq, w.closeAfter, w.chunked = head, closeAfter, false
+	w.cl, w.written, w.err = -1, 0, nil
+	w.continueSent = false
+	w.n = 0
+}
+
+// Header returns the response header map.
+func (w *leanWriter) Header() http.Header { return w.header }
+
+// WriteHeader sets the status; an informational status (1xx but 101) is
+// sent at once with the current header.
+func (w *leanWriter) WriteHeader(code int) {
+	if w.committed || w.wroteHeader {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.mu.Lock()
+		if code == http.StatusContinue {
+			if w.continueSent {
+				w.mu.Unlock()
+				return
+			}
+			w.continueSent = true
+		}
+		w.mu.Unlock()
+		w.assemble(func() {
+			w.appendStatus(code)
+			w.appendFields(false)
+			w.appendString("\r\n")
+		}, w.send)
+		return
+	}
+	w.status, w.wroteHeader = code, true
+}
+
+// sendContinue sends 100 Continue before the request body is read, unless
+// the response started or a 100 was sent.
+func (w *leanWriter) sendContinue() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.continueSent || w.committed {
+		return
+	}
+	w.continueSent = true
+	if _, err := w.lc.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n")); err != nil {
+		w.err = err
+	}
+}
+
+// bodyAllowed reports whether the response carries a body on the wire.
+func (w *leanWriter) bodyAllowed() bool {
+	return !w.headReq && w.status != http.StatusNoContent && w.status != http.StatusNotModified && w.status >= 200
+}
+
+// Write adds body bytes.
+func (w *leanWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if !w.bodyAllowed() {
+		if w.headReq {
+			w.written += int64(len(p))
+			return len(p), nil
+		}
+		return 0, http.ErrBodyNotAllowed
+	}
+	if !w.committed {
+		b := w.buffer()
+		if w.n == 0 {
+			w.n = leanHeadRoom
+		}
+		if w.n+len(p) <= leanBufSize-2 { // room for a chunk's CRLF
+			w.n += copy(b[w.n:], p)
+			w.written += int64(len(p))
+			return len(p), nil
+		}
+		w.commit(false)
+	}
+	if w.cl >= 0 && w.written+int64(len(p)) > w.cl {
+		w.err = errBodyTooLong
+		w.closeAfter = true
+		return 0, w.err
+	}
+	w.written += int64(len(p))
+	w.writeBody(p)
+	if w.err != nil {
+		return 0, w.err
+	}
+	return len(p), nil
+}
+
+// writeBody frames p and adds it to the buffer, sending as needed.
+func (w *leanWriter) writeBody(p []byte) {
+	if w.chunked {
+		if len(p) == 0 {
+			return
+		}
+		var hdr [18]byte
+		h := strconv.AppendInt(hdr[:0], int64(len(p)), 16)
+		h = append(h, "\r\n"...)
+		w.add(h)
+		w.add(p)
+		w.add([]byte("\r\n"))
+		return
+	}
+	w.add(p)
+}
+
+// add appends p to the buffer, sending the buffer (and a large p
+// directly) when it does not fit.
+func (w *leanWriter) add(p []byte) {
+	b := w.buffer()
+	if w.n+len(p) <= leanBufSize {
+		w.n += copy(b[w.n:], p)
+		return
+	}
+	w.flushBuf()
+	if len(p) >= leanBufSize/2 {
+		w.send(p)
+		return
+	}
+	w.n = copy(b[:], p)
+}
+
+// commit decides the framing and puts the status line and header in front
+// of the buffered body. final: the handler is done, so the buffered body is
+// all of it.
+func (w *leanWriter) commit(final bool) {
+	w.committed = true
+	w.mu.Lock() // a 100 Continue is either out or will not be sent
+	w.mu.Unlock()
+	h := w.header
+	delete(h, "Transfer-Encoding")
+	if v := h["Content-Length"]; len(v) > 0 {
+		if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+			w.cl = n
+		} else {
+			delete(h, "Content-Length")
+		}
+	}
+	body := 0
+	if w.n > leanHeadRoom {
+		body = w.n - leanHeadRoom
+	}
+	if w.bodyAllowed() && w.cl < 0 {
+		if final {
+			w.cl = int64(body)
+			h["Content-Length"] = []string{strconv.Itoa(body)}
+		} else {
+			w.chunked = true
+		}
+	}
+	if w.cl >= 0 && int64(body) > w.cl {
+		body = int(w.cl) // the handler wrote more than it declared
+		w.closeAfter = true
+	}
+	if v := h["Connection"]; len(v) > 0 && hasToken(v, "close") {
+		w.closeAfter = true
+	}
+	if w.lc.l.lean.isDraining() {
+		w.closeAfter = true
+	}
+	// The head is assembled in a scratch buffer and copied in front of the
+	// body when it fits the head room; else the two go out in turn.
+	w.assemble(func() {
+		w.appendStatus(w.status)
+		w.appendFields(true)
+		if w.chunked {
+			w.appendString("Transfer-Encoding: chunked\r\n")
+		}
+		if w.closeAfter {
+			w.appendString("Connection: close\r\n")
+		}
+		w.appendString("\r\n")
+	}, func(head []byte) { w.place(head, body) })
+}
+
+// assemble runs build over a scratch buffer in place of w's and hands
+// what it appended to use.
+func (w *leanWriter) assemble(build func(), use func([]byte)) {
+	hb := leanBufPool.Get().(*[leanBufSize]byte)
+	defer leanBufPool.Put(hb)
+	w.buffer()
+	saved, savedN := w.buf, w.n
+	w.buf, w.n = hb, 0
+	build()
+	head := hb[:w.n]
+	w.buf, w.n = saved, savedN
+	use(head)
+}
+
+// place sends head with the first body bytes (body of them are buffered
+// after the head room), framed.
+func (w *leanWriter) place(head []byte, body int) {
+	b := w.buf
+	if body == 0 {
+		w.n = 0
+		w.add(head)
+		return
+	}
+	start := leanHeadRoom
+	if w.chunked {
+		var tmp [18]byte
+		c := strconv.AppendInt(tmp[:0], int64(body), 16)
+		c = append(c, "\r\n"...)
+		start -= len(c)
+		copy(b[start:], c)
+		w.n = leanHeadRoom + body
+		w.n += copy(b[w.n:], "\r\n")
+	} else {
+		w.n = leanHeadRoom + body
+	}
+	if len(head) <= start {
+		start -= len(head)
+		copy(b[start:], head)
+		w.send(b[start:w.n])
+		w.n = 0
+		return
+	}
+	w.send(head)
+	w.send(b[start:w.n])
+	w.n = 0
+}
+
+// isDraining is set while the listener shuts down.
+func (s *leanSet) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// appendStatus appends the status line.
+func (w *leanWriter) appendStatus(code int) {
+	w.appendString("HTTP/1.1 ")
+	var tmp [8]byte
+	w.appendBytes(strconv.AppendInt(tmp[:0], int64(code), 10))
+	w.appendString(" ")
+	w.appendString(http.StatusText(code))
+	w.appendString("\r\n")
+}
+
+// appendFields appends the header fields (not the trailers); final adds
+// Date when missing.
+func (w *leanWriter) appendFields(final bool) {
+	for k, vs := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		for _, v := range vs {
+			if !validValue(v) {
+				continue
+			}
+			w.appendString(k)
+			w.appendString(": ")
+			w.appendString(v)
+			w.appendString("\r\n")
+		}
+	}
+	if _, ok := w.header["Date"]; final && !ok {
+		w.appendString("Date: ")
+		w.appendBytes(httpDate())
+		w.appendString("\r\n")
+	}
+}
+
+func (w *leanWriter) appendString(s string) {
+	if w.n+len(s) > leanBufSize {
+		w.err = errors.New("response header too large")
+		return
+	}
+	w.n += copy(w.buf[w.n:], s)
+}
+
+func (w *leanWriter) appendBytes(s []byte) {
+	if w.n+len(s) > leanBufSize {
+		w.err = errors.New("response header too large")
+		return
+	}
+	w.n += copy(w.buf[w.n:], s)
+}
+
+// validValue reports whether v can be sent as a field value.
+func validValue(v string) bool {
+	return strings.IndexByte(v, '\n') < 0 && strings.IndexByte(v, '\r') < 0
+}
+
+// buffer returns the write buffer, taking one from the pool.
+func (w *leanWriter) buffer() *[leanBufSize]byte {
+	if w.buf == nil {
+		w.buf = leanBufPool.Get().(*[leanBufSize]byte)
+		w.n = 0
+	}
+	return w.buf
+}
+
+// flushBuf sends the buffered bytes.
+func (w *leanWriter) flushBuf() {
+	if w.n > 0 {
+		w.send(w.buf[:w.n])
+		w.n = 0
+	}
+}
+
+func (w *leanWriter) send(p []byte) {
+	if w.err != nil {
+		return
+	}
+	if _, err := w.lc.c.Write(p); err != nil {
+		w.err = err
+		w.closeAfter = true
+	}
+}
+
+// Flush sends the header and buffered body now.
+func (w *leanWriter) Flush() { _ = w.FlushError() }
+
+// FlushError is Flush, reporting a failed write.
+func (w *leanWriter) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(false)
+	}
+	w.flushBuf()
+	return w.err
+}
+
+// SetReadDeadline sets the client connection's read deadline (the body
+// timeout).
+func (w *leanWriter) SetReadDeadline(t time.Time) error { return w.lc.c.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the client connection's write deadline.
+func (w *leanWriter) SetWriteDeadline(t time.Time) error { return w.lc.c.SetWriteDeadline(t) }
+
+// finish completes the response after the handler returned: the header if
+// not yet sent, the last chunk and trailers, and everything buffered. The
+// write buffer goes back to the pool. It returns the first write error.
+func (w *leanWriter) finish() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(true)
+	}
+	if w.chunked {
+		w.add([]byte("0\r\n"))
+		w.appendTrailers()
+		w.add([]byte("\r\n"))
+	} else if w.cl >= 0 && w.written < w.cl && w.bodyAllowed() {
+		w.closeAfter = true // the client waits for bytes that will not come
+	}
+	w.flushBuf()
+	w.abandon()
+	return w.err
+}
+
+// appendTrailers adds the trailer fields: values of the names the Trailer
+// field announced, and http.TrailerPrefix keys.
+func (w *leanWriter) appendTrailers() {
+	for _, list := range w.header["Trailer"] {
+		for list != "" {
+			var k string
+			k, list, _ = strings.Cut(list, ",")
+			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			for _, v := range w.header[k] {
+				w.addField(k, v)
+			}
+		}
+	}
+	for k, vs := range w.header {
+		if t, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			for _, v := range vs {
+				w.addField(t, v)
+			}
+		}
+	}
+}
+
+func (w *leanWriter) addField(k, v string) {
+	if !validValue(v) || k == "" {
+		return
+	}
+	w.add([]byte(k + ": " + v + "\r\n"))
+}
+
+// abandon gives the write buffer back without sending it.
+func (w *leanWriter) abandon() {
+	if w.buf != nil {
+		leanBufPool.Put(w.buf)
+		w.buf, w.n = nil, 0
+	}
+}
+
+// hasToken reports whether any of the comma-separated lists vs holds tok.
+func hasToken(vs []string, tok string) bool {
+	for _, v := range vs {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(t), tok) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// httpDate returns the current time in the Date field's format, formatted
+// once per second.
+func httpDate() []byte {
+	now := time.Now()
+	sec := now.Unix()
+	if d := dateCache.Load(); d != nil && d.sec == sec {
+		return d.b
+	}
+	d := &cachedDate{sec: sec, b: now.UTC().AppendFormat(make([]byte, 0, 29), http.TimeFormat)}
+	dateCache.Store(d)
+	return d.b
+}
+
+type cachedDate struct {
+	sec int64
+	b   []byte
+}
+
+var dateCache atomic.Pointer[cachedDate]

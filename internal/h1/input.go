@@ -1,0 +1,137 @@
+package h1
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// BufSize is the size of a connection's read buffer, and so the largest
+// request head the lean path parses; larger heads are handed off.
+const BufSize = 4 << 10
+
+var bufPool = sync.Pool{New: func() any { return new([BufSize]byte) }}
+
+// ErrFull is returned by Fill when the buffer holds BufSize unread bytes.
+var ErrFull = errors.New("h1: read buffer full")
+
+// Input is the read side of a client connection. Its buffer is taken from
+// a pool when bytes arrive and given back by Release, so an idle keep-alive
+// connection holds none: on a socket, Fill waits for readability without a
+// buffer (syscall.RawConn) and reads into one only once data is there.
+//
+// An Input is used by one goroutine at a time.
+type Input struct {
+	conn net.Conn
+	raw  syscall.RawConn // nil: read through conn with a buffer held
+	buf  *[BufSize]byte
+	r, w int
+}
+
+// NewInput returns the read side of c. raw, if not nil, is c's socket,
+// used to wait for data without holding a buffer; c's read deadline
+// applies to both.
+func NewInput(c net.Conn, raw syscall.RawConn) *Input {
+	return &Input{conn: c, raw: raw}
+}
+
+// Buffered returns the bytes read and not yet consumed. The slice is valid
+// until the next Fill, Discard or Release.
+func (in *Input) Buffered() []byte {
+	if in.buf == nil {
+		return nil
+	}
+	return in.buf[in.r:in.w]
+}
+
+// Discard consumes n buffered bytes.
+func (in *Input) Discard(n int) { in.r += n }
+
+// Fill reads at least one more byte into the buffer, blocking until data
+// arrives, the read deadline passes or the connection ends (io.EOF). It
+// returns ErrFull when BufSize bytes are buffered.
+func (in *Input) Fill() error {
+	if in.buf == nil {
+		return in.fillIdle()
+	}
+	if in.r > 0 {
+		in.w = copy(in.buf[:], in.buf[in.r:in.w])
+		in.r = 0
+	}
+	if in.w == BufSize {
+		return ErrFull
+	}
+	n, err := in.conn.Read(in.buf[in.w:])
+	in.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// fillIdle waits for data and only then takes a buffer for it.
+func (in *Input) fillIdle() error {
+	if in.raw == nil {
+		in.buf = bufPool.Get().(*[BufSize]byte)
+		return in.Fill()
+	}
+	var rerr error
+	err := in.raw.Read(func(fd uintptr) bool {
+		b := bufPool.Get().(*[BufSize]byte)
+		for {
+			n, e := syscall.Read(int(fd), b[:])
+			switch {
+			case e == syscall.EINTR:
+				continue
+			case e == syscall.EAGAIN:
+				bufPool.Put(b)
+				return false // wait for readability, holding nothing
+			case n > 0:
+				in.buf, in.r, in.w = b, 0, n
+			case e != nil:
+				bufPool.Put(b)
+				rerr = e
+			default:
+				bufPool.Put(b)
+				rerr = io.EOF
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return rerr
+}
+
+// Release gives the buffer back to the pool if nothing is buffered.
+func (in *Input) Release() {
+	if in.buf != nil && in.r == in.w {
+		bufPool.Put(in.buf)
+		in.buf, in.r, in.w = nil, 0, 0
+	}
+}
+
+// Read reads buffered bytes, or from the connection when none are
+// buffered (directly into p when p is at least BufSize long).
+func (in *Input) Read(p []byte) (int, error) {
+	if b := in.Buffered(); len(b) > 0 {
+		n := copy(p, b)
+		in.r += n
+		return n, nil
+	}
+	if len(p) >= BufSize || in.buf == nil && in.raw == nil {
+		return in.conn.Read(p)
+	}
+	if err := in.Fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, in.Buffered())
+	in.r += n
+	return n, nil
+}
