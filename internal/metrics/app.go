@@ -96,9 +96,11 @@ func (a *App) ProcessEvent(ev supervisor.Event) {
 		a.startFailures.Inc()
 	case supervisor.ProcessExited:
 		a.m.exits.WithLabelValues(a.site, a.app, string(ev.Cause)).Inc()
-		if ev.Cause == supervisor.CauseCrash {
+		if ev.Cause == supervisor.CauseCrash || ev.Cause == supervisor.CauseOOM {
 			a.restarts.Inc()
 		}
+	case supervisor.RecycleConditionMet:
+		a.m.conditions.WithLabelValues(a.site, a.app, ev.Condition).Inc()
 	case supervisor.RapidFailTripped:
 		a.rapidFails.Inc()
 	}

@@ -48,6 +48,7 @@ type Metrics struct {
 	restarts      *prometheus.CounterVec   // site, app
 	rapidFails    *prometheus.CounterVec   // site, app
 	recycles      *prometheus.CounterVec   // site, app
+	conditions    *prometheus.CounterVec   // site, app, condition
 	startup       *prometheus.HistogramVec // site, app
 
 	tlsHandshakes *prometheus.CounterVec // listener
@@ -104,11 +105,11 @@ func New(reg *prometheus.Registry, apps func() []AppGauges) *Metrics {
 		}, app),
 		exits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_process_exits_total",
-			Help: "App processes that ended, by cause: crash, start_failure, recycle, stop, idle, shutdown.",
+			Help: "App processes that ended, by cause: crash, oom, start_failure, recycle, stop, idle, shutdown.",
 		}, append(app, "cause")),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_process_restarts_total",
-			Help: "Crashes of ready app processes; each is replaced on the next request.",
+			Help: "Crashes (OOM kills included) of ready app processes; each is replaced on the next request.",
 		}, app),
 		rapidFails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_rapid_fail_trips_total",
@@ -118,6 +119,10 @@ func New(reg *prometheus.Registry, apps func() []AppGauges) *Metrics {
 			Name: "gatehouse_process_recycles_total",
 			Help: "App processes replaced by a recycle (web.config change, gatehouse recycle, restart marker).",
 		}, app),
+		conditions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_recycle_conditions_total",
+			Help: "App recycles caused by an application pool recycling condition: time, schedule, requests, privateMemory.",
+		}, append(app, "condition")),
 		startup: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gatehouse_process_startup_duration_seconds",
 			Help:    "Time from spawning an app process until it was ready.",
@@ -133,7 +138,7 @@ func New(reg *prometheus.Registry, apps func() []AppGauges) *Metrics {
 		}, []string{"listener"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.firstByte, m.bytesIn, m.bytesOut, m.websockets,
-		m.starts, m.startFailures, m.exits, m.restarts, m.rapidFails, m.recycles, m.startup,
+		m.starts, m.startFailures, m.exits, m.restarts, m.rapidFails, m.recycles, m.conditions, m.startup,
 		m.tlsHandshakes, m.tlsErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

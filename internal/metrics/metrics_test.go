@@ -82,6 +82,8 @@ func TestProcessMetrics(t *testing.T) {
 		{Kind: supervisor.RapidFailTripped},
 		{Kind: supervisor.ProcessRecycled, PID: 3, Replaced: 2},
 		{Kind: supervisor.ProcessExited, PID: 3, Cause: supervisor.CauseRecycle},
+		{Kind: supervisor.RecycleConditionMet, PID: 4, Condition: supervisor.ConditionRequests},
+		{Kind: supervisor.ProcessExited, PID: 4, Cause: supervisor.CauseOOM},
 	} {
 		a.ProcessEvent(ev)
 	}
@@ -92,7 +94,9 @@ func TestProcessMetrics(t *testing.T) {
 		`gatehouse_process_exits_total{app="/",cause="crash",site="default"} 1`,
 		`gatehouse_process_exits_total{app="/",cause="start_failure",site="default"} 1`,
 		`gatehouse_process_exits_total{app="/",cause="recycle",site="default"} 1`,
-		`gatehouse_process_restarts_total{app="/",site="default"} 1`,
+		`gatehouse_process_restarts_total{app="/",site="default"} 2`,
+		`gatehouse_process_exits_total{app="/",cause="oom",site="default"} 1`,
+		`gatehouse_recycle_conditions_total{app="/",condition="requests",site="default"} 1`,
 		`gatehouse_rapid_fail_trips_total{app="/",site="default"} 1`,
 		`gatehouse_process_recycles_total{app="/",site="default"} 1`,
 		`gatehouse_process_startup_duration_seconds_bucket{app="/",site="default",le="0.5"} 1`,
