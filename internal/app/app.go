@@ -244,7 +244,7 @@ func (a *App) newHandler(cfg *config.App) *proxy.Handler {
 // ServeHTTP forwards r to the app, starting it if needed.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.opts.StripPathBase && a.opts.Path != "/" {
-		r = stripPathBase(r, a.opts.Path)
+		w, r = stripPathBase(w, r, a.opts.Path)
 	}
 	a.handler.Load().ServeHTTP(w, r)
 }

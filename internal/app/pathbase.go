@@ -3,17 +3,21 @@ package app
 import (
 	"net/http"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
-// stripPathBase returns r as the app sees it when its virtual path base is
-// stripped: "/api/x?y" becomes "/x?y" ("/api" becomes "/"), and
-// X-Forwarded-Prefix is base (what the client sent in that field is
-// replaced). The prefix is matched without case, as routing does; a path
-// outside base (a front-door rewrite) is left as it is.
-func stripPathBase(r *http.Request, base string) *http.Request {
+// stripPathBase returns w and r as the forwarder sees them when the app's
+// virtual path base is stripped: "/api/x?y" is forwarded as "/x?y" ("/api"
+// as "/"), and X-Forwarded-Prefix is base (what the client sent in that
+// field is replaced). The prefix is matched without case, as routing does;
+// a path outside base (a front-door rewrite) is left as it is. The front
+// door's pipeline.Request is not changed (the access log keeps the full
+// path); the forwarder finds a stripped copy through w.
+func stripPathBase(w http.ResponseWriter, r *http.Request, base string) (http.ResponseWriter, *http.Request) {
 	rest, ok := cutPathPrefix(r.URL.Path, base)
 	if !ok {
-		return r
+		return w, r
 	}
 	r2 := new(http.Request)
 	*r2 = *r
@@ -30,8 +34,30 @@ func stripPathBase(r *http.Request, base string) *http.Request {
 	r2.RequestURI = u.RequestURI()
 	r2.Header = r.Header.Clone()
 	r2.Header.Set("X-Forwarded-Prefix", base)
-	return r2
+	if pr := pipeline.RequestFrom(w); pr != nil {
+		sw := &strippedWriter{ResponseWriter: w, pr: *pr}
+		if p, ok := cutPathPrefix(pr.Path, base); ok {
+			sw.pr.Path = p
+		}
+		sw.pr.Header = pipeline.HTTPHeader(r2.Header)
+		w = sw
+	}
+	return w, r2
 }
+
+// strippedWriter carries the stripped copy of the front door's request to
+// the forwarder (pipeline.RequestFrom).
+type strippedWriter struct {
+	http.ResponseWriter
+	pr pipeline.Request
+}
+
+// PipelineRequest returns the request with the path base stripped.
+func (w *strippedWriter) PipelineRequest() *pipeline.Request { return &w.pr }
+
+// Unwrap lets http.ResponseController and pipeline.SetSubstatus reach the
+// front door's writer.
+func (w *strippedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // cutPathPrefix returns path without base when base is a segment-wise
 // prefix of path, the rest starting with "/".

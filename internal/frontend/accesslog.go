@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,9 +24,10 @@ const W3CFields = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-u
 // logEntry is one finished request.
 type logEntry struct {
 	start     time.Time
-	local     string // ip:port the request arrived on
-	remote    string // host:port as in http.Request.RemoteAddr
-	user      string // cs-username
+	local     string     // ip:port the request arrived on
+	remote    string     // host:port as in http.Request.RemoteAddr
+	client    netip.Addr // the client: the peer, or whom a trusted proxy names
+	user      string     // cs-username
 	method    string
 	path      string // decoded path (cs-uri-stem)
 	query     string // raw query
@@ -92,7 +94,7 @@ func (l *accessLog) close() error {
 func (l *accessLog) RequestDone(d *pipeline.Done) {
 	r := d.Request
 	e := logEntry{
-		start: d.Start, local: r.LocalAddr, remote: r.RemoteAddr, method: r.Method, path: r.Path,
+		start: d.Start, local: r.LocalAddr, remote: r.RemoteAddr, client: r.ClientIP, method: r.Method, path: r.Path,
 		query: r.RawQuery, host: r.Host, proto: r.Proto, status: d.Status, substatus: d.Substatus,
 		sent: d.BytesOut, received: d.BytesIn, taken: d.Duration, pid: d.PID,
 	}
@@ -129,7 +131,7 @@ func appendW3C(b []byte, e *logEntry) []byte {
 	t := e.start.UTC()
 	b = t.AppendFormat(b, "2006-01-02 15:04:05")
 	sip, sport := splitAddr(e.local)
-	cip, _, _ := net.SplitHostPort(e.remote)
+	cip := e.clientIP()
 	b = appendField(b, sip)
 	b = appendField(b, e.method)
 	b = appendField(b, e.path)
@@ -206,7 +208,7 @@ type JSONEntry struct {
 
 func appendJSON(b []byte, e *logEntry) []byte {
 	sip, sport := splitAddr(e.local)
-	cip, _, _ := net.SplitHostPort(e.remote)
+	cip := e.clientIP()
 	out, err := json.Marshal(JSONEntry{
 		Time: e.start.UTC(), ServerIP: sip, Port: sport, Method: e.method, Path: e.path,
 		Query: e.query, Host: e.host, Proto: e.proto, ClientIP: cip, User: e.user, UserAgent: e.userAgent,
@@ -218,4 +220,14 @@ func appendJSON(b []byte, e *logEntry) []byte {
 	}
 	b = append(b, out...)
 	return append(b, '\n')
+}
+
+// clientIP is c-ip: the client's address (behind a trusted proxy, the one
+// its X-Forwarded-For names), else the peer's.
+func (e *logEntry) clientIP() string {
+	if e.client.IsValid() {
+		return e.client.String()
+	}
+	cip, _, _ := net.SplitHostPort(e.remote)
+	return cip
 }

@@ -22,6 +22,7 @@ var activation string
 type raw struct {
 	header     http.Header
 	remoteAddr string
+	requestURI string
 }
 
 type rawKey struct{}
@@ -30,7 +31,7 @@ type rawKey struct{}
 // context before next (the integration middleware) rewrites them.
 func recordRaw(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &raw{header: r.Header.Clone(), remoteAddr: r.RemoteAddr}
+		rec := &raw{header: r.Header.Clone(), remoteAddr: r.RemoteAddr, requestURI: r.RequestURI}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rawKey{}, rec)))
 	})
 }
@@ -49,6 +50,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/ws", a.handleWebSocket)
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/big", handleBig)
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/", http.StatusFound) })
 	mux.HandleFunc("/activation", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, activation) })
 	return a.common(mux)
 }
@@ -97,6 +99,7 @@ type headersReport struct {
 	RawXForwardedFor   []string    `json:"raw_x_forwarded_for"`
 	RawXForwardedProto []string    `json:"raw_x_forwarded_proto"`
 	RawRemoteAddr      string      `json:"raw_remote_addr"`
+	RawRequestURI      string      `json:"raw_request_uri"`
 	RemoteAddr         string      `json:"remote_addr"`
 	Scheme             string      `json:"scheme"`
 	PathBase           string      `json:"path_base"`
@@ -123,6 +126,7 @@ func handleHeaders(w http.ResponseWriter, r *http.Request) {
 		rep.RawXForwardedFor = rec.header.Values("X-Forwarded-For")
 		rep.RawXForwardedProto = rec.header.Values("X-Forwarded-Proto")
 		rep.RawRemoteAddr = rec.remoteAddr
+		rep.RawRequestURI = rec.requestURI
 	}
 	if c := integration.ClientCertificate(r); c != nil {
 		rep.ClientCertSubject = c.Subject.String()
@@ -252,7 +256,11 @@ func handleBig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
-	w.Header().Set("Content-Type", "application/octet-stream")
+	ct := r.URL.Query().Get("type")
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	w.Header().Set("Content-Type", ct)
 	var chunk [26 * 1260]byte // 32 760 bytes, a whole number of alphabets
 	for i := range chunk {
 		chunk[i] = 'a' + byte(i%26)

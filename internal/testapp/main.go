@@ -19,7 +19,7 @@
 //	/headers       JSON: the request headers as the handler sees them, plus
 //	               what arrived before the integration middleware rewrote
 //	               anything (raw headers, X-Forwarded-For, X-Forwarded-Proto,
-//	               RemoteAddr), the resulting remote_addr, scheme, path_base
+//	               RemoteAddr, request URI), the resulting remote_addr, scheme, path_base
 //	               and path
 //	/pid           the process id
 //	/childpid      the pid of the -spawn-child grandchild (404 without it)
@@ -31,6 +31,9 @@
 //	/ws            WebSocket echo of every message
 //	/healthz       503 until -ready-after has passed since listening, then 200
 //	/big?n=BYTES   BYTES bytes of a repeating a–z pattern, with Content-Length
+//	               (&type=text/plain sets the Content-Type, default
+//	               application/octet-stream)
+//	/redirect      302 to /
 //	/activation    LISTEN_FDS and LISTEN_PID as they were at start, and the pid
 //
 // Flags; each can also be set by the environment variable shown, which the
