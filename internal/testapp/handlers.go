@@ -41,6 +41,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/", a.hello)
 	mux.HandleFunc("/env", handleEnv)
 	mux.HandleFunc("/headers", handleHeaders)
+	mux.HandleFunc("/{dir}/headers", handleHeaders) // the same one level down (per-path settings)
 	mux.HandleFunc("/pid", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, a.pid) })
 	mux.HandleFunc("/childpid", a.childpid)
 	mux.HandleFunc("/crash", handleCrash)
