@@ -30,6 +30,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return configErr(err)
 		}
+		if cfg.GlobalRules != "" {
+			rw, unsupported, err := webconfig.LoadGlobalRules(cfg.GlobalRules)
+			if err != nil {
+				return configErr(err)
+			}
+			fmt.Fprintf(stdout, "global rules: %s (%d rules, %d maps)\n", cfg.GlobalRules, len(rw.Rules), len(rw.Maps))
+			for _, u := range unsupported {
+				fmt.Fprintf(stdout, "not supported: %s\n", u)
+			}
+		}
 		for _, site := range cfg.Sites {
 			for _, a := range site.Applications {
 				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), stdout); err != nil {

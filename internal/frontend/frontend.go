@@ -147,9 +147,13 @@ type plan struct {
 func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, error) {
 	p := &plan{cfg: cfg, apps: map[appKey]App{}, logs: map[logKey]*accessLog{}, sites: map[string]*siteRoute{}}
 	lim := limitsOf(cfg)
+	global, err := s.globalRules(cfg)
+	if err != nil {
+		return p, err
+	}
 	for i := range cfg.Sites {
 		site := &cfg.Sites[i]
-		sr := &siteRoute{name: site.Name, redirect: site.RedirectToHTTPS, httpsPort: site.HTTPSPort(), lim: lim}
+		sr := &siteRoute{name: site.Name, redirect: site.RedirectToHTTPS, httpsPort: site.HTTPSPort(), lim: lim, global: global}
 		if al := site.AccessLog; al.Path != "" {
 			k := logKey{al.Path, al.Format}
 			l := p.logs[k]

@@ -125,6 +125,12 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	// of its inbound stages (refusals, redirects).
 	rw.req, rw.out = pr, outStages(app.chain())
 	defer rw.closeBody()
+	if site.global != nil {
+		if app, ok = s.runGlobal(site, app, pr, rw); !ok {
+			return
+		}
+		rw.out = outStages(app.chain())
+	}
 	if app, ok = s.runStages(site, app, pr, rw); !ok {
 		return
 	}

@@ -23,6 +23,8 @@ type siteRoute struct {
 	// observers are told about every finished request of the site (the
 	// access log, if configured).
 	observers []pipeline.Observer
+	// global is the config's URL Rewrite global rules; nil for none.
+	global pipeline.Stage
 }
 
 type appRoute struct {

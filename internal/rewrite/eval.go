@@ -3,6 +3,7 @@ package rewrite
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -71,7 +72,13 @@ func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
 	if rs == nil || len(rs.rules) == 0 {
 		return out, nil
 	}
-	e := evaluation{rs: rs, in: in, path: in.Path, query: in.Query}
+	e := evaluation{rs: rs, in: in, path: in.Path, query: in.Query, fileBase: rs.appPath, dir: rs.dir}
+	if rs.global {
+		e.fileBase, e.dir = cleanAppPath(in.AppPath), filepath.Clean(in.AppDir)
+		if in.AppDir == "" {
+			e.dir = ""
+		}
+	}
 	for i := range rs.rules {
 		r := &rs.rules[i]
 		url, inApp := e.appRelative()
@@ -157,7 +164,7 @@ func (e *evaluation) test(c *condition, s string) ([]string, bool, error) {
 	switch c.kind {
 	case condIsFile, condIsDirectory:
 		hit := false
-		if p, ok := e.rs.inDir(s); ok {
+		if p, ok := e.inDir(s); ok {
 			if fi := e.stat(p); fi != nil {
 				hit = c.kind == condIsFile && fi.Mode().IsRegular() || c.kind == condIsDirectory && fi.IsDir()
 			}

@@ -40,6 +40,10 @@ type Input struct {
 	// Header gives {HTTP_*} variables: {HTTP_X_FORWARDED_PROTO} reads
 	// "X-Forwarded-Proto". nil means no headers.
 	Header Header
+	// AppPath and AppDir are the virtual path and folder of the app the
+	// request was routed to; only global rules (Options.Global) use them,
+	// for {REQUEST_FILENAME}.
+	AppPath, AppDir string
 }
 
 // variable is a server variable a template reads.
@@ -131,6 +135,8 @@ type evaluation struct {
 	path  string   // current path, raw, site-relative, leading slash
 	query string   // current query, raw
 	r, c  []string // rule and condition captures in scope
+	// fileBase and dir map a path to a file: the app path and folder.
+	fileBase, dir string
 	// statPath and statInfo are the last file looked up (nil: none there).
 	statPath string
 	statInfo os.FileInfo
@@ -195,8 +201,8 @@ func (e *evaluation) variable(b []byte, v variable) []byte {
 	case varRequestFilename:
 		b = append(b, e.requestFilename()...)
 	case varApplPhysicalPath:
-		if e.rs.dir != "" {
-			b = append(append(b, e.rs.dir...), '/')
+		if e.dir != "" {
+			b = append(append(b, e.dir...), '/')
 		}
 	}
 	return b
@@ -213,8 +219,14 @@ func (e *evaluation) requestURI(b []byte) []byte {
 // appRelative returns the current path below the app, %-decoded, without a
 // leading slash; ok is false when the path is outside the app.
 func (e *evaluation) appRelative() (rel string, ok bool) {
+	return e.below(e.rs.appPath)
+}
+
+// below returns the current path below base, %-decoded, without a leading
+// slash; ok is false when the path is outside base.
+func (e *evaluation) below(base string) (rel string, ok bool) {
 	p := e.path
-	if base := e.rs.appPath; base != "/" {
+	if base != "/" {
 		rest, found := strings.CutPrefix(p, base)
 		if !found {
 			rest, found = cutPrefixFold(p, base)
@@ -239,26 +251,27 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 // requestFilename maps the current path into the app folder; "" when there
 // is no folder or the path is outside the app.
 func (e *evaluation) requestFilename() string {
-	if e.rs.dir == "" {
+	if e.dir == "" {
 		return ""
 	}
-	rel, ok := e.appRelative()
+	rel, ok := e.below(e.fileBase)
 	if !ok {
 		return ""
 	}
-	return filepath.Join(e.rs.dir, filepath.FromSlash(path.Clean("/"+rel)))
+	return filepath.Join(e.dir, filepath.FromSlash(path.Clean("/"+rel)))
 }
 
-// inDir reports whether the physical path p is the app folder or inside it.
-func (rs *RuleSet) inDir(p string) (string, bool) {
-	if rs.dir == "" || p == "" {
+// inDir returns the physical path p (relative paths are taken in the app
+// folder) cleaned, and whether it is the app folder or inside it.
+func (e *evaluation) inDir(p string) (string, bool) {
+	if e.dir == "" || p == "" {
 		return "", false
 	}
 	if !filepath.IsAbs(p) {
-		p = filepath.Join(rs.dir, p)
+		p = filepath.Join(e.dir, p)
 	}
 	p = filepath.Clean(p)
-	if p == rs.dir || strings.HasPrefix(p, rs.dir+string(filepath.Separator)) {
+	if p == e.dir || strings.HasPrefix(p, e.dir+string(filepath.Separator)) {
 		return p, true
 	}
 	return "", false

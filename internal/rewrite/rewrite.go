@@ -61,6 +61,11 @@ type Options struct {
 	// MatchTimeout bounds each regular-expression match; 0 means
 	// DefaultMatchTimeout. A negative value means no bound (tests only).
 	MatchTimeout time.Duration
+	// Global marks server-level rules (<globalRules>): they see the whole
+	// path (AppPath is "/"), and {REQUEST_FILENAME} maps the path into the
+	// folder of the app the request was routed to (Input.AppPath and
+	// Input.AppDir) instead of Dir.
+	Global bool
 }
 
 // RuleSet is a compiled <rewrite> section. It is immutable and safe for
@@ -69,6 +74,7 @@ type RuleSet struct {
 	rules   []rule
 	appPath string // "/" or "/blog"
 	dir     string
+	global  bool
 }
 
 // Error is a rule that cannot be compiled: a bad pattern, an unknown server
@@ -113,7 +119,10 @@ func Compile(spec *config.Rewrite, opts Options) (*RuleSet, error) {
 			return nil, err
 		}
 	}
-	rs := &RuleSet{appPath: cleanAppPath(opts.AppPath), dir: opts.Dir}
+	rs := &RuleSet{appPath: cleanAppPath(opts.AppPath), dir: opts.Dir, global: opts.Global}
+	if rs.global {
+		rs.appPath, rs.dir = "/", ""
+	}
 	for i := range spec.Rules {
 		r, err := c.rule(&spec.Rules[i])
 		if err != nil {

@@ -565,3 +565,33 @@ func TestNilRuleSet(t *testing.T) {
 		t.Errorf("nil Evaluate = %+v, %v", got, err)
 	}
 }
+
+// TestGlobalRules checks server-level rules: they see the whole path, and
+// {REQUEST_FILENAME} maps into the folder of the app the request was
+// routed to.
+func TestGlobalRules(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set := rules(
+		rule("moved", ``, `<match url="^blog/old/(.*)" /><action type="Rewrite" url="blog/new/{R:1}" />`),
+		rule("files", `stopProcessing="true"`, `<match url=".*" /><conditions><add input="{REQUEST_FILENAME}" matchType="IsFile" /></conditions><action type="CustomResponse" statusCode="200" statusReason="{REQUEST_FILENAME}" />`),
+	)
+	rs := compile(t, set, rewrite.Options{Global: true, AppPath: "/ignored", Dir: "/ignored"})
+	in := request("/blog/old/x")
+	in.AppPath, in.AppDir = "/blog", dir
+	if got, _ := rs.Evaluate(in); got.Action != rewrite.Rewrite || got.Path != "/blog/new/x" {
+		t.Errorf("global rewrite = %+v, want /blog/new/x", got)
+	}
+	in = request("/Blog/file.txt")
+	in.AppPath, in.AppDir = "/blog", dir
+	if got, _ := rs.Evaluate(in); got.Action != rewrite.CustomResponse || got.Reason != filepath.Join(dir, "file.txt") {
+		t.Errorf("global REQUEST_FILENAME = %+v, want %s", got, filepath.Join(dir, "file.txt"))
+	}
+	in.AppDir = ""
+	if got, _ := rs.Evaluate(in); got.Action != rewrite.None {
+		t.Errorf("without an app folder: %+v, want None", got)
+	}
+}

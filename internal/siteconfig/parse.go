@@ -177,6 +177,7 @@ func (c *Config) resolvePaths(base string) {
 		}
 		return filepath.Join(base, p)
 	}
+	c.GlobalRules = abs(c.GlobalRules)
 	for i := range c.Sites {
 		s := &c.Sites[i]
 		s.AccessLog.Path = abs(s.AccessLog.Path)

@@ -63,6 +63,13 @@ type Config struct {
 	// Compression (compression) holds the dynamic-compression settings that
 	// IIS keeps in applicationHost.config's <httpCompression>.
 	Compression Compression `yaml:"compression" json:"compression"`
+	// GlobalRules (globalRules, a file, default none) holds URL Rewrite
+	// global rules in the shape of IIS's applicationHost.config:
+	// <configuration><system.webServer><rewrite> with <globalRules> and
+	// <rewriteMaps>. They run for every application before its own rules,
+	// on the whole path. The file is read when an app is opened, and again
+	// on reload when it changed.
+	GlobalRules string `yaml:"globalRules" json:"globalRules,omitempty"`
 
 	// Sites (sites, at least one) are served in the order written; the order
 	// only matters for the names of bindings without a name.

@@ -86,6 +86,28 @@ const rewriteWebConfig = `<?xml version="1.0" encoding="utf-8"?>
 </configuration>
 `
 
+// globalRulesConfig is the site config's globalRules file, in the shape of
+// IIS's applicationHost.config.
+const globalRulesConfig = `<?xml version="1.0" encoding="UTF-8"?>
+<configuration>
+  <system.webServer>
+    <rewrite>
+      <globalRules>
+        <rule name="Retired host" stopProcessing="true">
+          <match url="(.*)" />
+          <conditions><add input="{HTTP_HOST}" pattern="^old\.example\.test$" /></conditions>
+          <action type="Redirect" url="http://new.example.test/{R:1}" />
+        </rule>
+        <rule name="Legacy to the API app">
+          <match url="legacy/(.*)" />
+          <action type="Rewrite" url="/api/{R:1}" />
+        </rule>
+      </globalRules>
+    </rewrite>
+  </system.webServer>
+</configuration>
+`
+
 // httpRedirectWebConfig sends a retired app's requests to the API app.
 const httpRedirectWebConfig = `<?xml version="1.0" encoding="utf-8"?>
 <configuration>
@@ -120,8 +142,11 @@ func TestURLRewrite(t *testing.T) {
 		}
 	}
 
+	globalRules := filepath.Join(dir, "rewrite.config")
+	writeFile(t, globalRules, globalRulesConfig)
 	cfgFile := filepath.Join(dir, "gatehouse.yaml")
-	writeFile(t, cfgFile, fmt.Sprintf(`sites:
+	writeFile(t, cfgFile, fmt.Sprintf(`globalRules: rewrite.config
+sites:
   - name: main
     bindings:
       - {scheme: http, address: 127.0.0.1, port: 0}
@@ -130,6 +155,9 @@ func TestURLRewrite(t *testing.T) {
       - {path: /api, dir: %s}
       - {path: /old, dir: %s}
 `, root, api, old))
+	if out, err := exec.Command(gatehouseBin, "check", cfgFile).CombinedOutput(); err != nil || !strings.Contains(string(out), "global rules: "+globalRules+" (2 rules, 0 maps)") {
+		t.Errorf("check %s: %v\n%s", cfgFile, err, out)
+	}
 	t.Cleanup(func() {
 		for _, d := range []string{root, api, old} {
 			waitFor(t, 5*time.Second, "no app process left", func() bool { return len(processesIn(d)) == 0 })
@@ -171,6 +199,11 @@ func TestURLRewrite(t *testing.T) {
 		{"a real file is not rewritten", "", "/static/site.css", 200, "", "Hello from testapp"},
 		{"excluded from the fallback", "", "/env?name=GREETING", 200, "", "ROOT"},
 		{"httpRedirect", "", "/old/env?name=GREETING", 301, "/api/env?name=GREETING", ""},
+		{"global rule: retired host", "old.example.test", "/a?b", 301, "http://new.example.test/a?b", ""},
+		{"global rule: rewrite into another app", "", "/legacy/env?name=GREETING", 200, "", "API"},
+		// Once: run again in the API app, the global rule would turn
+		// /api/legacy/env into /api/env and answer "API".
+		{"global rules run once", "", "/legacy/legacy/env?name=GREETING", 200, "", "Hello from testapp"},
 		{"a hostile input against a hostile pattern", "", "/redos/" + strings.Repeat("a", 40) + "!", 500, "", ""},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,8 @@ package webconfig
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -123,5 +125,40 @@ func TestRewriteUnsupported(t *testing.T) {
 	}
 	if app.Rewrite == nil || len(app.Rewrite.Rules) != 1 || app.Rewrite.Rules[0].Action.Type != "Rewrite" {
 		t.Errorf("Rewrite = %+v", app.Rewrite)
+	}
+}
+
+func TestLoadGlobalRules(t *testing.T) {
+	t.Parallel()
+	rw, unsupported, err := LoadGlobalRules("testdata/global-rules.config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rw.Rules) != 2 || rw.Rules[1].Name != "Shop moved to the API app" || rw.Rules[1].Match.Line != 16 || len(rw.Maps) != 1 {
+		t.Errorf("rules = %+v", rw)
+	}
+	if len(unsupported) != 1 || !strings.HasPrefix(unsupported[0], "testdata/global-rules.config:23: <outboundRules>") {
+		t.Errorf("unsupported = %q", unsupported)
+	}
+
+	dir := t.TempDir()
+	for _, tt := range []struct{ name, doc, want string }{
+		{"bad pattern", "<configuration><system.webServer><rewrite><globalRules>\n<rule name=\"a\"><match url=\"[\" /></rule></globalRules></rewrite></system.webServer></configuration>",
+			`:2: match attribute "url": "[" is not a valid regular expression`},
+		{"distributed rules", "<configuration><system.webServer><rewrite>\n<rules /></rewrite></system.webServer></configuration>",
+			`:2: <rules>: distributed rules belong in an app's web.config`},
+		{"not a config", "<rewrite />", `:1: <rewrite>: root element is <rewrite>, want <configuration>`},
+	} {
+		path := filepath.Join(dir, tt.name+".config")
+		if err := os.WriteFile(path, []byte(tt.doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := LoadGlobalRules(path)
+		if err == nil || !strings.HasPrefix(err.Error(), path+tt.want) {
+			t.Errorf("%s: error %v, want prefix %s%s", tt.name, err, path, tt.want)
+		}
+	}
+	if _, _, err := LoadGlobalRules(filepath.Join(dir, "missing.config")); err == nil {
+		t.Error("a missing file loaded")
 	}
 }

@@ -1,0 +1,97 @@
+package rewrite
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// Stage runs URL Rewrite rules, then HTTP Redirection, as a front-door
+// pipeline stage. A Rewrite changes the request the app sees (the front
+// door routes it again if the new path belongs to another app) and sets
+// X-Original-URL to what the client asked for, as IIS does; a redirect, a
+// custom response and an abort end the request through the pipeline's
+// result funnel. A rule error (a match timeout) is 500.52, IIS's URL
+// Rewrite error. A Stage is immutable.
+type Stage struct {
+	rules    *RuleSet
+	redirect *Redirector
+}
+
+// NewStage returns the stage for rules and redirect (either may be nil),
+// or nil when both are.
+func NewStage(rules *RuleSet, redirect *Redirector) *Stage {
+	if rules == nil && redirect == nil {
+		return nil
+	}
+	return &Stage{rules: rules, redirect: redirect}
+}
+
+var _ pipeline.Stage = (*Stage)(nil)
+
+// Serve implements pipeline.Stage.
+func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
+	in := inputOf(r)
+	out, err := s.rules.Evaluate(&in)
+	if err != nil {
+		return pipeline.Refuse("rewrite", http.StatusInternalServerError, 52, err.Error())
+	}
+	if res := resultOf(out); res != nil {
+		return res
+	}
+	if out.Action == Rewrite {
+		if !r.Rewritten() {
+			r.Header.Set("X-Original-URL", r.RequestURI())
+		}
+		r.Rewrite(out.Path, out.Query)
+		in.Path, in.Query = out.Path, out.Query
+	}
+	return resultOf(s.redirect.Evaluate(&in))
+}
+
+// resultOf turns an Outcome that ends the request into its Result; nil for
+// None and Rewrite.
+func resultOf(out Outcome) *pipeline.Result {
+	why := "rule " + strconv.Quote(out.Rule)
+	switch out.Action {
+	case Redirect:
+		return &pipeline.Result{Stage: "rewrite", Status: out.Status, Location: out.Location, Reason: why}
+	case CustomResponse:
+		res := pipeline.Refuse("rewrite", out.Status, out.SubStatus, why+": "+out.Reason)
+		if out.Description != "" {
+			// ASP.NET Core's IIS rewrite sends the description as the body.
+			res.Body, res.ContentType = []byte(out.Description), "text/plain; charset=utf-8"
+			res.Header = [][2]string{{"X-Content-Type-Options", "nosniff"}}
+		}
+		return res
+	case Abort:
+		return &pipeline.Result{Stage: "rewrite", Abort: true, Reason: why + ": AbortRequest"}
+	}
+	return nil
+}
+
+// inputOf describes r for the rules. It does not allocate unless the
+// client address has to be formatted.
+func inputOf(r *pipeline.Request) Input {
+	in := Input{
+		Method: r.Method, Path: r.Path, Query: r.RawQuery, Host: r.Host,
+		HTTPS: r.Scheme == "https", Protocol: r.Proto, Header: r.Header,
+		AppPath: r.AppPath, AppDir: r.AppDir,
+	}
+	if host, port, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		in.RemoteAddr, in.RemotePort = host, port
+	}
+	if ip := r.ClientIP; ip.IsValid() {
+		if peer, err := netip.ParseAddr(in.RemoteAddr); err != nil || peer.Unmap() != ip {
+			// The client a trusted proxy forwarded for (X-Forwarded-For).
+			in.RemoteAddr = ip.String()
+		}
+	}
+	if host, port, err := net.SplitHostPort(r.LocalAddr); err == nil {
+		in.LocalAddr, in.ServerPort = host, port
+	}
+	return in
+}
