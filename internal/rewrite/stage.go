@@ -61,10 +61,13 @@ func resultOf(out Outcome) *pipeline.Result {
 		return &pipeline.Result{Stage: "rewrite", Status: out.Status, Location: out.Location, Reason: why}
 	case CustomResponse:
 		res := pipeline.Refuse("rewrite", out.Status, out.SubStatus, why+": "+out.Reason)
-		if out.Description != "" {
+		switch {
+		case out.Description != "":
 			// ASP.NET Core's IIS rewrite sends the description as the body.
 			res.Body, res.ContentType = []byte(out.Description), "text/plain; charset=utf-8"
 			res.Header = [][2]string{{"X-Content-Type-Options", "nosniff"}}
+		case out.Status < 400:
+			res.Body = []byte{} // a success or redirect status gets no error page
 		}
 		return res
 	case Abort:
