@@ -52,6 +52,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/big", handleBig)
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/", http.StatusFound) })
+	mux.HandleFunc("/discard", handleDiscard)
 	mux.HandleFunc("/activation", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, activation) })
 	return a.common(mux)
 }
@@ -248,6 +249,17 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = io.WriteString(w, "ok\n")
+}
+
+// handleDiscard reads the request body to its end and answers how many
+// bytes it had: an upload that costs the app as little as possible.
+func handleDiscard(w http.ResponseWriter, r *http.Request) {
+	n, err := io.Copy(io.Discard, r.Body)
+	if err != nil {
+		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintf(w, "%d bytes\n", n)
 }
 
 func handleBig(w http.ResponseWriter, r *http.Request) {

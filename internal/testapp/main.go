@@ -34,6 +34,7 @@
 //	               (&type=text/plain sets the Content-Type, default
 //	               application/octet-stream)
 //	/redirect      302 to /
+//	/discard       reads the request body to its end, answers "N bytes"
 //	/activation    LISTEN_FDS and LISTEN_PID as they were at start, and the pid
 //
 // Flags; each can also be set by the environment variable shown, which the

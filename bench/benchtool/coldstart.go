@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// runColdstart measures start and restart times (see the package doc).
+func runColdstart(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("coldstart", flag.ContinueOnError)
+	app := fs.String("app", "", "the app's command line (split at spaces); it listens on $ASPNETCORE_PORT")
+	var gates multiFlag
+	fs.Var(&gates, "gatehouse", "`label=BIN=DIR`: gatehouse binary serving the app folder DIR; repeatable")
+	n := fs.Int("n", 10, "starts of each")
+	restarts := fs.Int("restarts", 3, "kill -9 and restart cycles per Gatehouse start")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	argv := strings.Fields(*app)
+	if len(argv) == 0 {
+		return errors.New("-app is required")
+	}
+	type target struct {
+		label, bin, dir            string
+		cold, restart, coldX, rstX []time.Duration
+	}
+	var targets []*target
+	for _, g := range gates {
+		label, rest, _ := strings.Cut(g, "=")
+		bin, dir, ok := strings.Cut(rest, "=")
+		if !ok {
+			return fmt.Errorf("-gatehouse %q: want label=BIN=DIR", g)
+		}
+		targets = append(targets, &target{label: label, bin: bin, dir: dir})
+	}
+	// Rounds interleave the app alone with each Gatehouse, and the extra
+	// time is taken within a round, so a busy machine shifts both sides.
+	var direct []time.Duration
+	for range *n {
+		own, err := directOnce(ctx, argv)
+		if err != nil {
+			return fmt.Errorf("app alone: %w", err)
+		}
+		direct = append(direct, own)
+		for _, t := range targets {
+			c, rs, err := gatehouseOnce(ctx, t.bin, t.dir, *restarts)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.label, err)
+			}
+			t.cold = append(t.cold, c)
+			t.coldX = append(t.coldX, c-own)
+			for _, r := range rs {
+				t.restart = append(t.restart, r)
+				t.rstX = append(t.rstX, r-own)
+			}
+		}
+	}
+	result(out, "app_first_answer_ms", "%.2f", ms(median(direct)))
+	for _, t := range targets {
+		result(out, t.label+"_cold_ms", "%.2f", ms(median(t.cold)))
+		result(out, t.label+"_cold_extra_ms", "%.2f", ms(median(t.coldX)))
+		result(out, t.label+"_restart_ms", "%.2f", ms(median(t.restart)))
+		result(out, t.label+"_restart_extra_ms", "%.2f", ms(median(t.rstX)))
+	}
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// directOnce starts the app on a free port and returns the time from the
+// start to its first answer to GET /, polling every 100 µs.
+func directOnce(ctx context.Context, argv []string) (time.Duration, error) {
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "ASPNETCORE_PORT="+strconv.Itoa(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start app: %w", err)
+	}
+	defer stopGroup(cmd, syscall.SIGKILL)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	deadline := start.Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := get(ctx, url); err == nil {
+			return time.Since(start), nil
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return 0, errors.New("app never answered")
+}
+
+// gatehouseOnce starts `BIN serve DIR`, waits until it accepts, then times
+// the first request (which starts the app) and the given number of kill -9
+// and restart cycles.
+func gatehouseOnce(ctx context.Context, bin, dir string, restarts int) (time.Duration, []time.Duration, error) {
+	port, err := freePort()
+	if err != nil {
+		return 0, nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--log-level", "error", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return 0, nil, fmt.Errorf("start gatehouse: %w", err)
+	}
+	defer stopGroup(cmd, syscall.SIGTERM)
+	if err := waitListen(addr, 10*time.Second); err != nil {
+		return 0, nil, err
+	}
+	url := "http://" + addr + "/"
+	start := time.Now()
+	if _, err := get(ctx, url); err != nil {
+		return 0, nil, fmt.Errorf("first request: %w", err)
+	}
+	cold := time.Since(start)
+	var rs []time.Duration
+	for range restarts {
+		body, err := get(ctx, url+"pid")
+		if err != nil {
+			return 0, nil, fmt.Errorf("GET /pid: %w", err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(body))
+		if err != nil {
+			return 0, nil, fmt.Errorf("GET /pid: %q", body)
+		}
+		start := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return 0, nil, fmt.Errorf("kill app: %w", err)
+		}
+		if _, err := get(ctx, url); err != nil {
+			return 0, nil, fmt.Errorf("request after kill -9: %w", err)
+		}
+		rs = append(rs, time.Since(start))
+	}
+	return cold, rs, nil
+}
+
+// get makes one GET on a new connection and returns the body of a 200.
+func get(ctx context.Context, url string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return "", err
+	}
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %s: %.200s", res.Status, b)
+	}
+	return string(b), nil
+}
+
+func waitListen(addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("%s never accepted a connection", addr)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// stopGroup sends sig to cmd's process group and waits for cmd, killing the
+// group if it is still there after 15 s.
+func stopGroup(cmd *exec.Cmd, sig syscall.Signal) {
+	syscall.Kill(-cmd.Process.Pid, sig)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}

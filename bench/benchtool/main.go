@@ -1,0 +1,79 @@
+// Command benchtool holds the measurements of bench/run.sh that wrk and
+// h2load cannot make. It is not part of go test; run.sh builds and runs it.
+//
+//	benchtool idle -addr HOST:PORT -n 1000 -pids 12,13
+//	    RSS of the pids before and after opening n keep-alive connections,
+//	    each of which made one GET / and now sits idle.
+//	benchtool stream -url URL -pids 12,13
+//	    downloads URL (say /big?n=1073741824) and samples the pids' RSS
+//	    every 20 ms while it streams.
+//	benchtool coldstart -app "testapp -no-token-check" -gatehouse BIN -dir DIR -n 15
+//	    the app's own time from exec to its first answer, Gatehouse's time
+//	    from start to the first proxied answer (the app starts on that
+//	    request), and the time from kill -9 of the app to the next answer.
+//
+// Every result is one line "key value" on stdout, for run.sh to collect.
+// Loopback only; every wait is bounded.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "benchtool:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: benchtool idle|stream|coldstart [flags]")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute) // nothing here runs longer
+	defer cancel()
+	switch args[0] {
+	case "idle":
+		return runIdle(ctx, args[1:], os.Stdout)
+	case "stream":
+		return runStream(ctx, args[1:], os.Stdout)
+	case "coldstart":
+		return runColdstart(ctx, args[1:], os.Stdout)
+	}
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// result prints one "key value" line.
+func result(w io.Writer, key string, format string, args ...any) {
+	fmt.Fprintf(w, "%s %s\n", key, fmt.Sprintf(format, args...))
+}
+
+// parsePids reads "12,13" into pids.
+func parsePids(s string) ([]int, error) {
+	var pids []int
+	for f := range strings.SplitSeq(s, ",") {
+		if f == "" {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(f, &pid); err != nil {
+			return nil, fmt.Errorf("parse pid %q: %w", f, err)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) == 0 {
+		return nil, errors.New("no pids")
+	}
+	return pids, nil
+}

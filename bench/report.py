@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Markdown report of one bench/run.sh run, or the index of all of them.
+
+    report.py FACTS RESULTS.tsv MEMORY.tsv COLDSTART.txt   # one run
+    report.py --index DIR                                  # DIR/*.md, newest first
+
+Ratios are taken within each round (same moment, same machine state) and the
+median over rounds is reported; a target without nginx in a round gets none.
+"""
+import csv
+import os
+import statistics
+import sys
+
+WORKLOADS = {
+    "tiny": "GET /, ~30-byte response, keep-alive",
+    "64k": "GET 64 KiB response, keep-alive",
+    "1m": "GET 1 MiB response, keep-alive",
+    "upload": "POST 1 MiB body, tiny response",
+    "close": "GET /, new client connection per request",
+    "h2": "HTTPS + HTTP/2 at the front (h2load), HTTP/1.1 to the app",
+}
+ORDER = ["direct", "nginx", "haproxy", "caddy", "gatehouse", "baseline"]
+
+
+def num(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=1):
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
+def ratio(x):
+    return "–" if x is None else f"{x:.2f}×"
+
+
+def load_results(path):
+    rows = list(csv.DictReader(open(path), delimiter="\t"))
+    by = {}  # (workload, target) -> list of rows
+    rounds = {}  # (round, workload) -> {target: row}
+    for r in rows:
+        by.setdefault((r["workload"], r["target"]), []).append(r)
+        rounds.setdefault((r["round"], r["workload"]), {})[r["target"]] = r
+    return by, rounds
+
+
+def round_ratios(rounds, workload, target, field):
+    out = []
+    for (rnd, w), ts in rounds.items():
+        if w != workload or target not in ts or "nginx" not in ts:
+            continue
+        a, b = num(ts[target][field]), num(ts["nginx"][field])
+        if a is not None and b:
+            out.append(a / b)
+    return med(out)
+
+
+def one(facts, results, memory, cold):
+    lines = []
+    f = dict(l.split(": ", 1) for l in open(facts).read().splitlines() if ": " in l)
+    lines.append(f"## Run of {f.get('date', '?')} — commit {f.get('commit', '?')}")
+    lines.append("")
+    for k, v in f.items():
+        if k not in ("date", "commit"):
+            lines.append(f"- {k}: {v}")
+    lines.append("- the machine was shared with other work while this ran (see the load average); "
+                 "compare the ratios of one run, not absolute figures across runs")
+    lines.append("")
+    by, rounds = load_results(results)
+    workloads = [w for w in WORKLOADS if any(k[0] == w for k in by)]
+    targets = [t for t in ORDER if any(k[1] == t for k in by)]
+
+    proxies = [t for t in targets if t not in ("direct", "nginx")]
+    if "nginx" in targets and proxies:
+        lines.append("### Ratios to nginx (median of per-round ratios)")
+        lines.append("")
+        lines.append("req/s × nginx (higher is better) / CPU per request × nginx (lower is better)")
+        lines.append("")
+        lines.append("| workload | " + " | ".join(proxies) + " |")
+        lines.append("|---|" + "---:|" * len(proxies))
+        for w in workloads:
+            cells = []
+            for t in proxies:
+                if (w, t) not in by:
+                    cells.append("–")
+                    continue
+                cells.append(f"{ratio(round_ratios(rounds, w, t, 'rps'))} / "
+                             f"{ratio(round_ratios(rounds, w, t, 'cpu_us'))}")
+            lines.append(f"| {w} | " + " | ".join(cells) + " |")
+        lines.append("")
+
+    lines.append("### Per workload (medians over rounds)")
+    lines.append("")
+    lines.append("CPU µs/req: user+system time of the front door's processes (for `direct`: the "
+                 "backend's own) per completed request. Latency: wrk's p50/p99; for h2, h2load's mean "
+                 "in the p50 column.")
+    lines.append("")
+    for w in workloads:
+        lines.append(f"**{w}** — {WORKLOADS[w]}")
+        lines.append("")
+        lines.append("| target | req/s | × nginx | CPU µs/req | × nginx | p50 ms | p99 ms | errors |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for t in targets:
+            rs = by.get((w, t))
+            if not rs:
+                continue
+            errs = sum(int(num(r["errors"]) or 0) for r in rs)
+            lines.append(
+                f"| {t} | {fmt(med(num(r['rps']) for r in rs), 0)} | "
+                f"{ratio(round_ratios(rounds, w, t, 'rps')) if t != 'nginx' else ''} | "
+                f"{fmt(med(num(r['cpu_us']) for r in rs))} | "
+                f"{ratio(round_ratios(rounds, w, t, 'cpu_us')) if t not in ('nginx', 'direct') else ''} | "
+                f"{fmt(med(num(r['p50_ms']) for r in rs), 2)} | {fmt(med(num(r['p99_ms']) for r in rs), 2)} | {errs} |")
+        lines.append("")
+
+    mem = {}
+    for r in csv.DictReader(open(memory), delimiter="\t"):
+        mem.setdefault(r["target"], {})[r["key"]] = num(r["value"])
+    if mem:
+        lines.append("### Memory")
+        lines.append("")
+        lines.append("RSS of the front door's processes (nginx: master and worker; Gatehouse: itself and "
+                     "its keeper, not the app). Idle: after start and one request, before any load. "
+                     "Per idle connection: growth with the idle keep-alive connections open, after the "
+                     "load rounds. Streaming: peak while one client downloads the large response.")
+        lines.append("")
+        lines.append("| target | idle RSS MiB | KiB per idle keep-alive conn | RSS before stream MiB | "
+                     "peak RSS streaming MiB | stream MiB/s | CPU ms per GiB streamed |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        for t in [t for t in ORDER if t in mem]:
+            m = mem[t]
+            mib = lambda k: None if m.get(k) is None else m[k] / 1024
+            lines.append(f"| {t} | {fmt(mib('rss_idle_kib'))} | {fmt(m.get('kib_per_idle_conn'), 2)} | "
+                         f"{fmt(mib('stream_rss_before_kib'))} | {fmt(mib('stream_rss_peak_kib'))} | "
+                         f"{fmt(m.get('stream_mib_s'), 0)} | {fmt(m.get('stream_cpu_ms_per_gib'), 0)} |")
+        lines.append("")
+
+    c = dict(l.split(" ", 1) for l in open(cold).read().splitlines() if " " in l)
+    if c:
+        lines.append("### Cold start and restart")
+        lines.append("")
+        lines.append("The app alone: exec to its first answer (polled every 100 µs). Gatehouse: from the "
+                     "first request (which starts the app) to its answer, and from kill -9 of the app to "
+                     "the answer of a request sent right after. Extra: the median of each round's "
+                     "difference to the app alone.")
+        lines.append("")
+        lines.append(f"App alone, exec to first answer: {c.get('app_first_answer_ms', '–')} ms")
+        lines.append("")
+        lines.append("| gatehouse | cold start ms | extra ms | restart after kill -9 ms | extra ms |")
+        lines.append("|---|---:|---:|---:|---:|")
+        labels = [k[: -len("_cold_ms")] for k in c if k.endswith("_cold_ms")]
+        for l in labels:
+            lines.append(f"| {l} | {c.get(l + '_cold_ms')} | {c.get(l + '_cold_extra_ms')} | "
+                         f"{c.get(l + '_restart_ms')} | {c.get(l + '_restart_extra_ms')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def index(d):
+    out = ["# Benchmark report", "",
+           "Written by `bench/run.sh` (how to read it: bench/NOTES.md). Each run's report is in "
+           "bench/reports/; the newest comes first. Ratios within one run are what to compare: "
+           "the machine is shared and absolute figures drift.", ""]
+    for name in sorted((n for n in os.listdir(d) if n.endswith(".md")), reverse=True):
+        out.append(open(os.path.join(d, name)).read().rstrip())
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--index"]:
+        print(index(sys.argv[2]))
+    else:
+        print(one(*sys.argv[1:5]))
