@@ -139,6 +139,8 @@ http {
       # one page, cost nginx several times the CPU on 1 MiB bodies).
       proxy_buffering off;
       proxy_buffer_size 64k;
+      proxy_buffers 8 64k;
+      proxy_busy_buffers_size 128k;
       proxy_request_buffering off;
       client_body_buffer_size 64k;
     }
