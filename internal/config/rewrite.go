@@ -111,8 +111,9 @@ type HTTPRedirect struct {
 	// Enabled (enabled, default false).
 	Enabled bool
 	// Destination (destination) is the URL requests are sent to; it may use
-	// $S (the path after the app), $V (the request path) and $Q (the query
-	// string with its "?") when ExactDestination is set.
+	// $S (the path after the app, with its leading slash), $V (the request
+	// path), $Q (the query string with its "?") and $P (without it) when
+	// ExactDestination is set.
 	Destination string
 	// ExactDestination (exactDestination, default false): send Destination as
 	// it is; otherwise the request's path below the app is appended to it.

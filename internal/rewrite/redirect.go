@@ -16,8 +16,9 @@ import (
 //     at /shop redirected to https://new.example.com/store, /shop/a/b?x=1
 //     goes to https://new.example.com/store/a/b?x=1.
 //   - With exactDestination="true" destination is sent as written, with $S
-//     (the path below the app), $V (the request path) and $Q (the query
-//     string with its "?", or "") replaced.
+//     (the path below the app, with its leading slash), $V (the request
+//     path), $Q (the query string with its "?", or "") and $P (the query
+//     string without "?") replaced.
 //   - childOnly="true" redirects only requests for content directly in the
 //     app folder ("/shop/a"), not in its subfolders ("/shop/a/b").
 //   - An <add wildcard destination> whose wildcard ("*" is any run of
@@ -81,7 +82,11 @@ func (h *Redirector) Evaluate(in *Input) Outcome {
 		if in.Query != "" {
 			q = "?" + in.Query
 		}
-		loc = strings.NewReplacer("$S", rel, "$V", in.Path, "$Q", q).Replace(dest)
+		suffix := ""
+		if rel != "" {
+			suffix = "/" + rel
+		}
+		loc = strings.NewReplacer("$S", suffix, "$V", in.Path, "$Q", q, "$P", in.Query).Replace(dest)
 	} else {
 		loc = dest
 		if rel != "" {
