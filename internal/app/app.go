@@ -252,6 +252,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Forward forwards a request of the front door's lean HTTP/1.1 path to
 // the app, starting it if needed (see proxy.Handler.Forward).
 func (a *App) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
+	if a.opts.StripPathBase && a.opts.Path != "/" {
+		r = stripRequest(r, a.opts.Path)
+	}
 	a.handler.Load().Forward(ctx, w, r, body)
 }
 

@@ -45,6 +45,21 @@ func stripPathBase(w http.ResponseWriter, r *http.Request, base string) (http.Re
 	return w, r2
 }
 
+// stripRequest is stripPathBase for the lean path: a copy of r with the
+// path below base, and X-Forwarded-Prefix set to base in r's header (the
+// front door's r keeps the full path, for the access log).
+func stripRequest(r *pipeline.Request, base string) *pipeline.Request {
+	p, ok := cutPathPrefix(r.Path, base)
+	if !ok {
+		return r
+	}
+	c := new(pipeline.Request)
+	*c = *r
+	c.Path = p
+	c.Header.Set("X-Forwarded-Prefix", base)
+	return c
+}
+
 // strippedWriter carries the stripped copy of the front door's request to
 // the forwarder (pipeline.RequestFrom).
 type strippedWriter struct {
