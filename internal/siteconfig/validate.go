@@ -84,7 +84,8 @@ func (c *Config) validate(name string) error {
 		}
 		if au := &s.Authentication; au.MaxClockSkew < 0 {
 			fail(s.Line, "site %q: authentication.maxClockSkew %v is negative", s.Name, au.MaxClockSkew)
-		} else if au.Basic && au.UserFile == "" {
+		}
+		if au := &s.Authentication; au.Basic && au.UserFile == "" {
 			fail(s.Line, "site %q: authentication.basic needs authentication.userFile", s.Name)
 		}
 		paths := map[string]int{}

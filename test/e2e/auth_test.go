@@ -115,7 +115,8 @@ func TestNegotiateAndBasic(t *testing.T) {
       userFile: %s
       groupFile: %s
       allowCleartextBasic: true
-`, app, k.keytab, users, groups))
+    accessLog: {path: %s}
+`, app, k.keytab, users, groups, filepath.Join(dir, "access.log")))
 	g := start(t, app, "serve", "--config", cfgFile)
 	port := g.listenerAddr(t, "http")[strings.LastIndexByte(g.listenerAddr(t, "http"), ':')+1:]
 	// The service principal is HTTP/localhost: clients must name the host so.
@@ -236,6 +237,12 @@ func TestNegotiateAndBasic(t *testing.T) {
 			t.Errorf("%s %s: app saw %+v", tc.method, tc.path, saw.User)
 		}
 	}
+
+	// The access log's cs-username is the user.
+	waitFor(t, 10*time.Second, "bob@GH.TEST in the access log", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+		return strings.Contains(string(b), " bob@GH.TEST ")
+	})
 
 	// Mutual authentication: the server's token decrypts with the session
 	// key and echoes the authenticator's time; replaying the same header

@@ -2,6 +2,7 @@ package webconfig
 
 import (
 	"encoding/xml"
+	"fmt"
 	"path"
 	"strings"
 
@@ -75,6 +76,7 @@ func (p *parser) authentication(t token, se xml.StartElement) error {
 		return err
 	}
 	sc := p.scope()
+	defer func() { p.applied("security/authentication", p.where()+schemesSummary(sc)) }()
 	return p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "anonymousAuthentication":
@@ -173,6 +175,7 @@ func (p *parser) authorization(t token, se xml.StartElement) error {
 		sc.Authorization = &config.AuthzCollection{}
 	}
 	col := sc.Authorization
+	defer func() { p.applied("security/authorization", fmt.Sprintf("%s%d entries, IIS order: deny rules first", p.where(), len(col.Ops))) }()
 	return p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "clear":
@@ -227,4 +230,29 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// where names the scope being read for the check listing.
+func (p *parser) where() string {
+	if p.loc.path == "" {
+		return ""
+	}
+	return "location " + p.loc.path + ": "
+}
+
+// schemesSummary says what a scope turns on or off.
+func schemesSummary(sc *config.Security) string {
+	var parts []string
+	for _, x := range []struct {
+		name string
+		v    *bool
+	}{{"anonymous", sc.Anonymous}, {"windows", sc.Windows}, {"basic", sc.Basic}} {
+		if x.v != nil {
+			parts = append(parts, fmt.Sprintf("%s %s", x.name, map[bool]string{true: "on", false: "off"}[*x.v]))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing set"
+	}
+	return strings.Join(parts, ", ")
 }
