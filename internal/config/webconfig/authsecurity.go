@@ -175,7 +175,9 @@ func (p *parser) authorization(t token, se xml.StartElement) error {
 		sc.Authorization = &config.AuthzCollection{}
 	}
 	col := sc.Authorization
-	defer func() { p.applied("security/authorization", fmt.Sprintf("%s%d entries, IIS order: deny rules first", p.where(), len(col.Ops))) }()
+	defer func() {
+		p.applied("security/authorization", fmt.Sprintf("%s%d entries, IIS order: deny rules first", p.where(), len(col.Ops)))
+	}()
 	return p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "clear":
