@@ -15,3 +15,7 @@ func (s *Server) H3Addr(binding string) net.Addr {
 	}
 	return nil
 }
+
+// SetLeanHTTP1 switches the lean HTTP/1.1 loop for listeners started
+// afterwards (benchmarks only: not safe beside running servers).
+func SetLeanHTTP1(on bool) { leanHTTP1 = on }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
@@ -51,7 +52,7 @@ func (st *reqState) release() {
 type ingress interface {
 	// forward hands the request, as the stages left it in st.req, to
 	// app's App, answering through st.rw. lim are the request's limits.
-	forward(st *reqState, app *appRoute, lim *limits)
+	forward(st *reqState, app *appRoute, lim limits)
 }
 
 // ServeHTTP is the handler of every http.Server and HTTP/3 server of the
@@ -135,7 +136,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		return
 	}
 	rw.out = outStages(app.chain())
-	in.forward(st, app, &lim)
+	in.forward(st, app, lim)
 }
 
 // httpIngress hands a request of the net/http servers to its App.
@@ -144,7 +145,7 @@ type httpIngress struct {
 	w http.ResponseWriter // the server's, under st.rw
 }
 
-func (n *httpIngress) forward(st *reqState, app *appRoute, lim *limits) {
+func (n *httpIngress) forward(st *reqState, app *appRoute, lim limits) {
 	r, pr := n.r, &st.req
 	if pr.Rewritten() || pr.Path != r.URL.EscapedPath() {
 		applyRewrite(r, pr) // the app gets the path that was routed
@@ -292,11 +293,17 @@ func (lim *limits) check(r *pipeline.Request) *pipeline.Result {
 // way so one limit means the same on every protocol.
 func requestBytes(r *pipeline.Request) int {
 	n := len(r.Method) + len(r.Path) + len(r.RawQuery) + 1 + len(" HTTP/1.1\r\n") + len("Host: \r\n") + len(r.Host) + 2
-	if h, ok := r.Header.(pipeline.HTTPHeader); ok { // no closure to allocate
+	switch h := r.Header.(type) { // no closure to allocate
+	case pipeline.HTTPHeader:
 		for k, vs := range h {
 			for _, v := range vs {
 				n += len(k) + len(v) + 4
 			}
+		}
+		return n
+	case *h1.Header:
+		for _, f := range h.Fields {
+			n += len(f.Name) + len(f.Value) + 4
 		}
 		return n
 	}

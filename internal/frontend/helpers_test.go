@@ -53,7 +53,7 @@ type pki struct {
 
 var serial atomic.Int64
 
-func newPKI(t *testing.T, dir string) *pki {
+func newPKI(t testing.TB, dir string) *pki {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTpl := &x509.Certificate{
@@ -77,7 +77,7 @@ func newPKI(t *testing.T, dir string) *pki {
 }
 
 // writeServerCert (re)writes the server certificate files with CommonName cn.
-func (p *pki) writeServerCert(t *testing.T, cn string) {
+func (p *pki) writeServerCert(t testing.TB, cn string) {
 	t.Helper()
 	der, key := p.issue(t, cn, []string{"localhost", "a.test", "*.b.test", "unknown.test", "c.test", "deep.x.b.test", "b.test"}, x509.ExtKeyUsageServerAuth)
 	kd, err := x509.MarshalECPrivateKey(key)
@@ -89,7 +89,7 @@ func (p *pki) writeServerCert(t *testing.T, cn string) {
 	writePEM(t, p.certFile, "CERTIFICATE", der)
 }
 
-func (p *pki) issue(t *testing.T, cn string, names []string, use x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
+func (p *pki) issue(t testing.TB, cn string, names []string, use x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tpl := &x509.Certificate{
@@ -105,7 +105,7 @@ func (p *pki) issue(t *testing.T, cn string, names []string, use x509.ExtKeyUsag
 	return der, key
 }
 
-func writePEM(t *testing.T, file, typ string, der []byte) {
+func writePEM(t testing.TB, file, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ type env struct {
 	pki *pki
 }
 
-func newEnv(t *testing.T, apps ...string) *env {
+func newEnv(t testing.TB, apps ...string) *env {
 	t.Helper()
 	e := &env{dir: t.TempDir()}
 	for _, a := range apps {
@@ -238,7 +238,7 @@ func newEnv(t *testing.T, apps ...string) *env {
 }
 
 // config writes yaml (with $CERT, $KEY, $CA replaced) and parses it.
-func (e *env) config(t *testing.T, yaml string) *siteconfig.Config {
+func (e *env) config(t testing.TB, yaml string) *siteconfig.Config {
 	t.Helper()
 	yaml = strings.NewReplacer("$CERT", e.pki.certFile, "$KEY", e.pki.keyFile, "$CA", e.pki.caFile).Replace(yaml)
 	file := filepath.Join(e.dir, "gatehouse.yaml")

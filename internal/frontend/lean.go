@@ -35,7 +35,8 @@ type Forwarder interface {
 // the parser hands off goes to net/http with the bytes read so far.
 type leanConn struct {
 	l      *listener
-	c      net.Conn // the tracked connection
+	c      net.Conn   // the tracked connection
+	sock   *h1.Socket // c's socket for writes, nil if c is not one
 	in     *h1.Input
 	req    h1.Request
 	body   h1.Body
@@ -90,6 +91,9 @@ func (l *listener) serveLean(lc *leanConn) {
 		lc.over = tc.over
 		if sc, ok := tc.Conn.(syscall.Conn); ok {
 			raw, _ = sc.SyscallConn()
+		}
+		if raw != nil {
+			lc.sock = h1.NewSocket(raw)
 		}
 	}
 	lc.in = h1.NewInput(c, raw)
@@ -240,7 +244,7 @@ func (lc *leanConn) fill(pr *pipeline.Request) {
 
 // forward hands the request to the app: through Forward when the App has
 // it, else through ServeHTTP with an *http.Request built for it.
-func (lc *leanConn) forward(st *reqState, app *appRoute, lim *limits) {
+func (lc *leanConn) forward(st *reqState, app *appRoute, lim limits) {
 	pr := &st.req
 	var body io.Reader
 	if pr.ContentLength != 0 {

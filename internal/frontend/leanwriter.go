@@ -373,7 +373,13 @@ func (w *leanWriter) send(p []byte) {
 	if w.err != nil {
 		return
 	}
-	if _, err := w.lc.c.Write(p); err != nil {
+	var err error
+	if w.lc.sock != nil {
+		_, err = w.lc.sock.Write(p)
+	} else {
+		_, err = w.lc.c.Write(p)
+	}
+	if err != nil {
 		w.err = err
 		w.closeAfter = true
 	}

@@ -203,14 +203,11 @@ func unhex(c byte) int {
 	return -1
 }
 
-// validExtensions checks chunk extensions:
-// *( BWS ";" BWS ext-name [ BWS "=" BWS ( token / quoted-string ) ] ).
+// validExtensions checks chunk extensions, ";" ext-name [ "=" ( token /
+// quoted-string ) ] each: RFC 9112 §7.1.1 without the optional whitespace
+// (BWS), which net/http refuses too.
 func validExtensions(s []byte) bool {
-	skip := func() {
-		for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-			s = s[1:]
-		}
-	}
+	skip := func() {}
 	token := func() bool {
 		n := 0
 		for n < len(s) && tokenChar[s[n]] {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // BufSize is the size of a connection's read buffer, and so the largest
@@ -28,13 +29,19 @@ type Input struct {
 	raw  syscall.RawConn // nil: read through conn with a buffer held
 	buf  *[BufSize]byte
 	r, w int
+	// readFn is readRaw as a func value, made once (a method value
+	// allocates each time it is taken); rerr is its result.
+	readFn func(fd uintptr) bool
+	rerr   error
 }
 
 // NewInput returns the read side of c. raw, if not nil, is c's socket,
 // used to wait for data without holding a buffer; c's read deadline
 // applies to both.
 func NewInput(c net.Conn, raw syscall.RawConn) *Input {
-	return &Input{conn: c, raw: raw}
+	in := &Input{conn: c, raw: raw}
+	in.readFn = in.readRaw
+	return in
 }
 
 // Buffered returns the bytes read and not yet consumed. The slice is valid
@@ -80,33 +87,37 @@ func (in *Input) fillIdle() error {
 		in.buf = bufPool.Get().(*[BufSize]byte)
 		return in.Fill()
 	}
-	var rerr error
-	err := in.raw.Read(func(fd uintptr) bool {
-		b := bufPool.Get().(*[BufSize]byte)
-		for {
-			n, e := syscall.Read(int(fd), b[:])
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN:
-				bufPool.Put(b)
-				return false // wait for readability, holding nothing
-			case n > 0:
-				in.buf, in.r, in.w = b, 0, n
-			case e != nil:
-				bufPool.Put(b)
-				rerr = e
-			default:
-				bufPool.Put(b)
-				rerr = io.EOF
-			}
-			return true
-		}
-	})
-	if err != nil {
+	in.rerr = nil
+	if err := in.raw.Read(in.readFn); err != nil {
 		return err
 	}
-	return rerr
+	return in.rerr
+}
+
+// readRaw is fillIdle's read: it takes a buffer only for a read that
+// returns data, and reports false (wait for readability) on EAGAIN.
+func (in *Input) readRaw(fd uintptr) bool {
+	b := bufPool.Get().(*[BufSize]byte)
+	for {
+		// A raw read, as Socket does: it never blocks.
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), BufSize)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			bufPool.Put(b)
+			return false // wait for readability, holding nothing
+		case e != 0:
+			bufPool.Put(b)
+			in.rerr = e
+		case r > 0:
+			in.buf, in.r, in.w = b, 0, int(r)
+		default:
+			bufPool.Put(b)
+			in.rerr = io.EOF
+		}
+		return true
+	}
 }
 
 // Release gives the buffer back to the pool if nothing is buffered.

@@ -139,6 +139,9 @@ func Parse(head string, r *Request) error {
 		if c <= ' ' || c == 0x7f {
 			return bad("request target")
 		}
+		if c == '%' && (i+2 >= len(target) || unhex(target[i+1]) < 0 || unhex(target[i+2]) < 0) && !inQuery(target, i) {
+			return bad("invalid escape in path")
+		}
 	}
 	r.Path, r.RawQuery, _ = strings.Cut(target, "?")
 
@@ -215,6 +218,12 @@ func Parse(head string, r *Request) error {
 		r.ContentLength = n
 	}
 	return nil
+}
+
+// inQuery reports whether target[i] is in the query.
+func inQuery(target string, i int) bool {
+	q := strings.IndexByte(target, '?')
+	return q >= 0 && q < i
 }
 
 // cutLine splits s after its first CRLF (ScanHead checked the endings).

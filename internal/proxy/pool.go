@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/h1"
 )
 
 // appConn is one keep-alive HTTP/1.1 connection to an app process. It is
@@ -90,6 +92,11 @@ func (p *connPool) dial(ctx context.Context, addr string) (*appConn, error) {
 	}
 	c := &appConn{addr: addr}
 	c.tcp, _ = nc.(*net.TCPConn)
+	if c.tcp != nil {
+		if rc, err := c.tcp.SyscallConn(); err == nil {
+			nc = &sockConn{Conn: nc, s: h1.NewSocket(rc)}
+		}
+	}
 	c.nc = nc
 	if p.timeout > 0 {
 		c.nc = &idleTimeoutConn{Conn: nc, timeout: p.timeout, slack: p.slack}
@@ -143,6 +150,16 @@ func (p *connPool) closeIdle() {
 		}
 	}
 }
+
+// sockConn reads and writes a TCP connection with raw system calls
+// (h1.Socket); the rest is the connection's.
+type sockConn struct {
+	net.Conn
+	s *h1.Socket
+}
+
+func (c *sockConn) Read(p []byte) (int, error)  { return c.s.Read(p) }
+func (c *sockConn) Write(p []byte) (int, error) { return c.s.Write(p) }
 
 // reader returns c's response reader, taking a pooled one if needed.
 func (c *appConn) reader() *bufio.Reader {

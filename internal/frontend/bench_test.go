@@ -1,0 +1,100 @@
+package frontend_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/frontend"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/proxy"
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+// proxyApp is an App that forwards with a proxy.Handler, as app.App does.
+type proxyApp struct{ h *proxy.Handler }
+
+func (a proxyApp) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.h.ServeHTTP(w, r) }
+func (a proxyApp) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
+	a.h.Forward(ctx, w, r, body)
+}
+func (a proxyApp) Close(context.Context) error { a.h.CloseIdleConnections(); return nil }
+
+type fixedBackend string
+
+func (b fixedBackend) Acquire(context.Context) (*upstream.Lease, error) {
+	return upstream.NewLease(string(b), "token", 1, nil, nil), nil
+}
+
+// BenchmarkFrontDoor sends small GETs through the whole front door
+// (routing, stages, access-log observers, proxy) to a Go app, over the lean
+// HTTP/1.1 loop and over net/http. cpu-ns/op is the process's CPU time per
+// request (client and app included: compare the two, not the absolute).
+func BenchmarkFrontDoor(b *testing.B) {
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "Hello World")
+	}))
+	defer back.Close()
+	for _, lean := range []bool{true, false} {
+		name := map[bool]string{true: "lean", false: "net-http"}[lean]
+		b.Run(name, func(b *testing.B) {
+			frontend.SetLeanHTTP1(lean)
+			defer frontend.SetLeanHTTP1(true)
+			e := newEnv(b, "app")
+			cfg := e.config(b, `
+sites:
+  - name: s
+    bindings: [{name: http, scheme: http, address: 127.0.0.1, port: 0}]
+    applications: [{path: /, dir: app}]
+`)
+			open := func(context.Context, frontend.AppSpec) (frontend.App, error) {
+				return proxyApp{&proxy.Handler{Backend: fixedBackend(back.Listener.Addr().String()), RequestTimeout: 2 * time.Minute}}, nil
+			}
+			s, err := frontend.New(cfg, open, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			for len(s.Addrs()) == 0 {
+				time.Sleep(time.Millisecond) // bounded by the server binding at once
+			}
+			url := "http://" + s.Addrs()["http"].String() + "/hello?x=1"
+			tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr}
+			b.ReportAllocs()
+			before := cpuTime()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					res, err := c.Get(url)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

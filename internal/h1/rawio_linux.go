@@ -1,0 +1,105 @@
+package h1
+
+import (
+	"io"
+	"syscall"
+	"unsafe"
+)
+
+// Socket reads and writes a non-blocking socket with raw system calls
+// (RawSyscall: no entersyscall/exitsyscall), waiting for readiness through
+// Go's poller as net.Conn does, with its deadlines. A loopback write of a
+// small response runs the receiver's TCP processing and wake-up inside the
+// call; as an ordinary syscall it long enough for the runtime's monitor to
+// hand the P to another thread, which costs more than the write. Both calls
+// are non-blocking, so holding the P is safe.
+//
+// A Socket is used by one reader and one writer at a time (not two of
+// either).
+type Socket struct {
+	rc syscall.RawConn
+
+	wp      []byte
+	wn      int
+	werr    error
+	writeFn func(fd uintptr) bool
+
+	rp     []byte
+	rn     int
+	rerr   error
+	readFn func(fd uintptr) bool
+}
+
+// NewSocket returns a Socket on rc.
+func NewSocket(rc syscall.RawConn) *Socket {
+	s := &Socket{rc: rc}
+	s.writeFn, s.readFn = s.write, s.read
+	return s
+}
+
+// Write writes all of p unless an error or the write deadline stops it.
+func (s *Socket) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s.wp, s.wn, s.werr = p, 0, nil
+	err := s.rc.Write(s.writeFn)
+	n := s.wn
+	s.wp = nil
+	if err != nil {
+		return n, err
+	}
+	return n, s.werr
+}
+
+func (s *Socket) write(fd uintptr) bool {
+	for s.wn < len(s.wp) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wp[s.wn])), uintptr(len(s.wp)-s.wn))
+		switch e {
+		case 0:
+			s.wn += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.werr = e
+			return true
+		}
+	}
+	return true
+}
+
+// Read reads into p, waiting for data; io.EOF when the peer closed.
+func (s *Socket) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s.rp, s.rn, s.rerr = p, 0, nil
+	err := s.rc.Read(s.readFn)
+	n := s.rn
+	s.rp = nil
+	if err != nil {
+		return n, err
+	}
+	return n, s.rerr
+}
+
+func (s *Socket) read(fd uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rp[0])), uintptr(len(s.rp)))
+		switch e {
+		case 0:
+			s.rn = int(r)
+			if r == 0 {
+				s.rerr = io.EOF
+			}
+			return true
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			s.rerr = e
+			return true
+		}
+	}
+}
