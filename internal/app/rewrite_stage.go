@@ -14,7 +14,7 @@ func newRewriteStage(cfg *config.App, appPath string) (*rewrite.Stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
-	redirect, err := rewrite.CompileRedirect(cfg.HTTPRedirect, appPath)
+	redirect, err := rewrite.CompileRedirect(cfg.HTTPRedirects, appPath)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}

@@ -138,8 +138,10 @@ type App struct {
 	// Rewrite is the <rewrite> section (URL Rewrite inbound rules and
 	// maps); nil when the file has none. See package rewrite.
 	Rewrite *Rewrite
-	// HTTPRedirect is the <httpRedirect> section; nil when the file has none.
-	HTTPRedirect *HTTPRedirect
+	// HTTPRedirects are the <httpRedirect> sections: the app's own (Path "")
+	// and those of <location path> elements, in file order; nil when the
+	// file has none.
+	HTTPRedirects []HTTPRedirect
 	// Sections lists the <system.webServer> sections besides <aspNetCore>
 	// that the app's front door carries out, as "name (summary)", in file
 	// order; "gatehouse check" prints them.

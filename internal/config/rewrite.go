@@ -104,10 +104,16 @@ type RewriteMapEntry struct {
 }
 
 // HTTPRedirect is the <system.webServer><httpRedirect> section (the IIS
-// HTTP Redirection module). A nil *HTTPRedirect, or Enabled false, means no
-// redirection.
+// HTTP Redirection module) of an app or of a <location path> in it.
 type HTTPRedirect struct {
 	Line int
+	// Path is the <location path> the section is in, relative to the app,
+	// without a leading slash ("old/page.htm"); "" for the whole app. A
+	// location's section applies to that path and below, and takes the
+	// attributes it does not write from the app's.
+	Path string
+	// Given names the attributes written (for that inheritance).
+	Given map[string]bool `json:"-"`
 	// Enabled (enabled, default false).
 	Enabled bool
 	// Destination (destination) is the URL requests are sent to; it may use

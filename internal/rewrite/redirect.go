@@ -2,33 +2,46 @@ package rewrite
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 )
 
-// Redirector is a compiled <httpRedirect> (the IIS HTTP Redirection
-// module): every request for the app is sent elsewhere. It is immutable; a
-// nil *Redirector redirects nothing.
+// Redirector is the compiled <httpRedirect> sections of an app (the IIS
+// HTTP Redirection module): requests are sent elsewhere. It is immutable;
+// a nil *Redirector redirects nothing.
 //
 //   - With exactDestination="false" (the default) the request's path below
-//     the app and its query string are appended to destination: for an app
-//     at /shop redirected to https://new.example.com/store, /shop/a/b?x=1
-//     goes to https://new.example.com/store/a/b?x=1.
+//     the section's location and its query string are appended to
+//     destination: for an app at /shop redirected to
+//     https://new.example.com/store, /shop/a/b?x=1 goes to
+//     https://new.example.com/store/a/b?x=1.
 //   - With exactDestination="true" destination is sent as written, with $S
-//     (the path below the app, with its leading slash), $V (the request
-//     path), $Q (the query string with its "?", or "") and $P (the query
-//     string without "?") replaced.
+//     (the path below the location, with its leading slash), $V (the
+//     request path), $Q (the query string with its "?", or "") and $P (the
+//     query string without "?") replaced.
 //   - childOnly="true" redirects only requests for content directly in the
-//     app folder ("/shop/a"), not in its subfolders ("/shop/a/b").
+//     location's folder ("/shop/a"), not in its subfolders ("/shop/a/b").
 //   - An <add wildcard destination> whose wildcard ("*" is any run of
-//     characters, case ignored) matches the path below the app, or the whole
-//     request path, sends that request to its destination, as an exact one.
+//     characters, case ignored) matches the path below the location, or the
+//     whole request path, sends that request to its destination, as an
+//     exact one.
+//   - A <location path> section applies to that path and below, instead of
+//     the app's; it takes the attributes it does not write from the app's
+//     (so <httpRedirect enabled="false" /> keeps a folder out of an app-wide
+//     redirect).
 //
 // A request already inside a site-relative destination is not redirected
-// again (IIS would loop forever).
+// again (IIS would loop).
 type Redirector struct {
-	appPath   string
+	appPath string
+	scopes  []redirectScope // most specific location first
+}
+
+type redirectScope struct {
+	path      string // below the app, no leading slash; "" for the app
+	enabled   bool
 	dest      string
 	exact     bool
 	childOnly bool
@@ -36,24 +49,66 @@ type Redirector struct {
 	wildcards []config.HTTPRedirectWildcard
 }
 
-// CompileRedirect checks spec for the app at appPath. A nil spec, or one
-// with Enabled false, gives a nil *Redirector.
-func CompileRedirect(spec *config.HTTPRedirect, appPath string) (*Redirector, error) {
-	if spec == nil || !spec.Enabled {
+// CompileRedirect checks the sections for the app at appPath. It gives a
+// nil *Redirector when no section redirects anything.
+func CompileRedirect(specs []config.HTTPRedirect, appPath string) (*Redirector, error) {
+	var base config.HTTPRedirect
+	for _, s := range specs {
+		if s.Path == "" {
+			base = s
+		}
+	}
+	h := &Redirector{appPath: cleanAppPath(appPath)}
+	active := false
+	for _, s := range specs {
+		if s.Path != "" {
+			s = inherit(s, base)
+		}
+		switch s.Status {
+		case 301, 302, 307, 308:
+		default:
+			return nil, &Error{Line: s.Line, Element: "httpRedirect", Attr: "httpResponseStatus", Msg: fmt.Sprintf("%d is not 301, 302, 307 or 308", s.Status)}
+		}
+		if s.Enabled && s.Destination == "" && len(s.Wildcards) == 0 {
+			return nil, &Error{Line: s.Line, Element: "httpRedirect", Attr: "destination", Msg: "required when enabled is true"}
+		}
+		active = active || s.Enabled
+		h.scopes = append(h.scopes, redirectScope{
+			path: strings.Trim(s.Path, "/"), enabled: s.Enabled, dest: s.Destination, exact: s.ExactDestination,
+			childOnly: s.ChildOnly, status: s.Status, wildcards: s.Wildcards,
+		})
+	}
+	if !active {
 		return nil, nil
 	}
-	switch spec.Status {
-	case 301, 302, 307, 308:
-	default:
-		return nil, &Error{Line: spec.Line, Element: "httpRedirect", Attr: "httpResponseStatus", Msg: fmt.Sprintf("%d is not 301, 302, 307 or 308", spec.Status)}
+	sort.SliceStable(h.scopes, func(i, j int) bool { return len(h.scopes[i].path) > len(h.scopes[j].path) })
+	return h, nil
+}
+
+// inherit fills the attributes s does not write from base.
+func inherit(s, base config.HTTPRedirect) config.HTTPRedirect {
+	if !s.Given["enabled"] {
+		s.Enabled = base.Enabled
 	}
-	if spec.Destination == "" && len(spec.Wildcards) == 0 {
-		return nil, &Error{Line: spec.Line, Element: "httpRedirect", Attr: "destination", Msg: "required when enabled is true"}
+	if !s.Given["destination"] {
+		s.Destination = base.Destination
 	}
-	return &Redirector{
-		appPath: cleanAppPath(appPath), dest: spec.Destination, exact: spec.ExactDestination,
-		childOnly: spec.ChildOnly, status: spec.Status, wildcards: spec.Wildcards,
-	}, nil
+	if !s.Given["exactDestination"] {
+		s.ExactDestination = base.ExactDestination
+	}
+	if !s.Given["childOnly"] {
+		s.ChildOnly = base.ChildOnly
+	}
+	if !s.Given["httpResponseStatus"] {
+		s.Status = base.Status
+		if s.Status == 0 {
+			s.Status = 302
+		}
+	}
+	if !s.Given["wildcards"] {
+		s.Wildcards = base.Wildcards
+	}
+	return s
 }
 
 // Evaluate returns the redirect for in (Action Redirect, Status, Location),
@@ -62,12 +117,23 @@ func (h *Redirector) Evaluate(in *Input) Outcome {
 	if h == nil {
 		return Outcome{}
 	}
-	rel, ok := below(in.Path, h.appPath)
-	if !ok || h.childOnly && strings.Contains(rel, "/") {
+	inApp, ok := below(in.Path, h.appPath)
+	if !ok {
 		return Outcome{}
 	}
-	dest, exact := h.dest, h.exact
-	for _, w := range h.wildcards {
+	var sc *redirectScope
+	var rel string
+	for i := range h.scopes {
+		if r, ok := below("/"+inApp, "/"+h.scopes[i].path); ok {
+			sc, rel = &h.scopes[i], r
+			break
+		}
+	}
+	if sc == nil || !sc.enabled || sc.childOnly && strings.Contains(rel, "/") {
+		return Outcome{}
+	}
+	dest, exact := sc.dest, sc.exact
+	for _, w := range sc.wildcards {
 		if globMatch(w.Wildcard, rel) || globMatch(w.Wildcard, in.Path) {
 			dest, exact = w.Destination, true
 			break
@@ -78,11 +144,10 @@ func (h *Redirector) Evaluate(in *Input) Outcome {
 	}
 	var loc string
 	if exact {
-		q := ""
+		q, suffix := "", ""
 		if in.Query != "" {
 			q = "?" + in.Query
 		}
-		suffix := ""
 		if rel != "" {
 			suffix = "/" + rel
 		}
@@ -99,7 +164,7 @@ func (h *Redirector) Evaluate(in *Input) Outcome {
 	if loops(dest, in.Path, loc) {
 		return Outcome{}
 	}
-	return Outcome{Action: Redirect, Rule: "httpRedirect", Status: h.status, Location: escapeURL(loc)}
+	return Outcome{Action: Redirect, Rule: "httpRedirect", Status: sc.status, Location: escapeURL(loc)}
 }
 
 // loops reports whether redirecting the request for path to loc would

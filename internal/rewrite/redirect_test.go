@@ -42,18 +42,36 @@ func TestRedirector(t *testing.T) {
 			0, ""},
 		{"disabled", `<httpRedirect enabled="false" destination="/x" />`, "/", "/a",
 			0, ""},
+		// <location path> sections (after "|"), the way IIS sites redirect
+		// single pages or keep a folder out of a site-wide redirect.
+		{"a page redirected by its location",
+			`|<location path="old-page.htm"><system.webServer><httpRedirect enabled="true" destination="/new-page" exactDestination="true" httpResponseStatus="Permanent" /></system.webServer></location>`,
+			"/", "/Old-Page.htm?x", 301, "/new-page"},
+		{"other pages are not",
+			`|<location path="old-page.htm"><system.webServer><httpRedirect enabled="true" destination="/new-page" exactDestination="true" /></system.webServer></location>`,
+			"/", "/old-page.html", 0, ""},
+		{"a folder kept out of an app-wide redirect",
+			`<httpRedirect enabled="true" destination="https://new.example.com/" />|<location path="keep/this"><system.webServer><httpRedirect enabled="false" /></system.webServer></location>`,
+			"/app", "/app/keep/this/x", 0, ""},
+		{"the rest of the app is redirected",
+			`<httpRedirect enabled="true" destination="https://new.example.com/" />|<location path="keep/this"><system.webServer><httpRedirect enabled="false" /></system.webServer></location>`,
+			"/app", "/app/keep/that", 302, "https://new.example.com/keep/that"},
+		{"a location takes what it does not write from the app's section, its path is the base",
+			`<httpRedirect enabled="false" destination="https://new.example.com/" httpResponseStatus="Permanent" />|<location path="legacy"><system.webServer><httpRedirect enabled="true" /></system.webServer></location>`,
+			"/", "/legacy/a/b?q", 301, "https://new.example.com/a/b?q"},
 		{"spaces are escaped", `<httpRedirect enabled="true" destination="/new" />`, "/old", "/old/a%20b",
 			302, "/new/a%20b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			doc := `<configuration><system.webServer><aspNetCore processPath="app" />` + tt.section + `</system.webServer></configuration>`
+			section, locations, _ := strings.Cut(tt.section, "|")
+			doc := `<configuration><system.webServer><aspNetCore processPath="app" />` + section + `</system.webServer>` + locations + `</configuration>`
 			app, err := webconfig.Decode(strings.NewReader(doc), "web.config", t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := rewrite.CompileRedirect(app.HTTPRedirect, tt.app)
+			h, err := rewrite.CompileRedirect(app.HTTPRedirects, tt.app)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -115,6 +115,11 @@ const httpRedirectWebConfig = `<?xml version="1.0" encoding="utf-8"?>
     <aspNetCore %s />
     <httpRedirect enabled="true" destination="/api" httpResponseStatus="Permanent" />
   </system.webServer>
+  <location path="stay">
+    <system.webServer>
+      <httpRedirect enabled="false" />
+    </system.webServer>
+  </location>
 </configuration>
 `
 
@@ -199,6 +204,7 @@ sites:
 		{"a real file is not rewritten", "", "/static/site.css", 200, "", "Hello from testapp"},
 		{"excluded from the fallback", "", "/env?name=GREETING", 200, "", "ROOT"},
 		{"httpRedirect", "", "/old/env?name=GREETING", 301, "/api/env?name=GREETING", ""},
+		{"a <location> kept out of httpRedirect", "", "/old/stay/x", 200, "", "Hello from testapp"},
 		{"global rule: retired host", "old.example.test", "/a?b", 301, "http://new.example.test/a?b", ""},
 		{"global rule: rewrite into another app", "", "/legacy/env?name=GREETING", 200, "", "API"},
 		// Once: run again in the API app, the global rule would turn

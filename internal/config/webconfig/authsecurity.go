@@ -44,11 +44,14 @@ func locationPath(v string) (string, string) {
 }
 
 // subWebServer handles a child of <system.webServer> in a <location
-// path="…"> for a sub-path: only <security><authentication> and
-// <authorization> are narrowed to a path; everything else there is
-// recorded in App.Unsupported.
+// path="…"> for a sub-path: only <security><authentication>,
+// <authorization> and <httpRedirect> are narrowed to a path; everything
+// else there is recorded in App.Unsupported.
 func (p *parser) subWebServer(t token, se xml.StartElement) error {
-	const why = "not read in a <location> for a sub-path: only <security><authentication> and <authorization> apply to part of an app"
+	const why = "not read in a <location> for a sub-path: only <security><authentication>, <authorization> and <httpRedirect> apply to part of an app"
+	if se.Name.Local == "httpRedirect" {
+		return p.httpRedirect(t, se)
+	}
 	if se.Name.Local != "security" {
 		return p.skipUnsupported(t, se.Name.Local, why)
 	}

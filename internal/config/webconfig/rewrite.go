@@ -341,13 +341,22 @@ func (p *parser) rewriteMaps(t token, se xml.StartElement, maps *[]config.Rewrit
 	})
 }
 
-// httpRedirect reads <system.webServer><httpRedirect>.
+// httpRedirect reads <system.webServer><httpRedirect>, of the app or of
+// the <location path> being read, into p.app.HTTPRedirects.
 func (p *parser) httpRedirect(t token, se xml.StartElement) error {
 	attrs, err := p.attrs(t, se, "enabled", "destination", "exactDestination", "childOnly", "httpResponseStatus")
 	if err != nil {
 		return err
 	}
-	h := &config.HTTPRedirect{Line: t.line, Destination: strings.TrimSpace(attrs["destination"].Value), Status: 302}
+	for _, prev := range p.app.HTTPRedirects {
+		if strings.EqualFold(prev.Path, p.loc.path) {
+			return p.errorf(t.line, "httpRedirect", "", "second <httpRedirect> for the same path (the first is on line %d)", prev.Line)
+		}
+	}
+	h := config.HTTPRedirect{Line: t.line, Path: p.loc.path, Destination: strings.TrimSpace(attrs["destination"].Value), Status: 302, Given: map[string]bool{}}
+	for name := range attrs {
+		h.Given[name] = true
+	}
 	b := p.boolAttrs(t, "httpRedirect", attrs)
 	h.Enabled = b.get("enabled", false)
 	h.ExactDestination = b.get("exactDestination", false)
@@ -364,6 +373,7 @@ func (p *parser) httpRedirect(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "clear":
 			h.Wildcards = nil
+			h.Given["wildcards"] = true
 			return p.skip()
 		case "add":
 			attrs, err := p.attrs(t, se, "wildcard", "destination")
@@ -374,6 +384,7 @@ func (p *parser) httpRedirect(t token, se xml.StartElement) error {
 				return p.errorf(t.line, "add", "wildcard", "required attribute is missing or empty")
 			}
 			h.Wildcards = append(h.Wildcards, config.HTTPRedirectWildcard{Line: t.line, Wildcard: attrs["wildcard"].Value, Destination: attrs["destination"].Value})
+			h.Given["wildcards"] = true
 			return p.skip()
 		}
 		return p.errorf(t.line, se.Name.Local, "", "unknown element in <httpRedirect> (known: add, clear)")
@@ -381,11 +392,14 @@ func (p *parser) httpRedirect(t token, se xml.StartElement) error {
 	if err != nil {
 		return err
 	}
-	if h.Enabled && h.Destination == "" && len(h.Wildcards) == 0 {
+	if h.Path == "" && h.Enabled && h.Destination == "" && len(h.Wildcards) == 0 {
 		return p.errorf(t.line, "httpRedirect", "destination", "required when enabled is true")
 	}
-	p.app.HTTPRedirect = h
-	if h.Enabled {
+	p.app.HTTPRedirects = append(p.app.HTTPRedirects, h)
+	switch {
+	case h.Path != "":
+		p.applied("httpRedirect", fmt.Sprintf("in <location path=%q>", h.Path))
+	case h.Enabled:
 		p.applied("httpRedirect", fmt.Sprintf("%d to %s", h.Status, h.Destination))
 	}
 	return nil

@@ -75,6 +75,10 @@ func TestRewriteErrors(t *testing.T) {
 		{"httpRedirect without destination", `
 <httpRedirect enabled="true" />`,
 			`web.config:4: httpRedirect attribute "destination": required when enabled is true`},
+		{"two httpRedirects for one path", `<httpRedirect enabled="true" destination="/x" />
+</system.webServer><location path="a"><system.webServer><httpRedirect enabled="false" /></system.webServer></location>
+<location path="A/"><system.webServer><httpRedirect enabled="false" /></system.webServer></location><system.webServer>`,
+			`web.config:5: <httpRedirect>: second <httpRedirect> for the same path (the first is on line 4)`},
 		{"httpRedirect bad status", `<httpRedirect enabled="true" destination="/x" httpResponseStatus="Moved" />`,
 			`web.config:3: httpRedirect attribute "httpResponseStatus": "Moved" is not a redirect type`},
 	}
