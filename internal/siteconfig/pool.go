@@ -83,8 +83,9 @@ type Recycling struct {
 const DefaultPrivateMemoryWindow = 30 * time.Second
 
 // AppLimits are per-process resource limits, enforced through a cgroup v2
-// per process where Gatehouse can create cgroups, and through rlimits (where
-// noted) otherwise. Zero means no limit.
+// per process where Gatehouse can create cgroups, else through cgroup v1
+// hierarchies it can write to, and through rlimits (where noted) otherwise.
+// Zero means no limit.
 type AppLimits struct {
 	// Memory (memory, a size such as "1GB"): cgroup memory.max; past it the
 	// kernel's OOM killer ends the process, which Gatehouse reports as the

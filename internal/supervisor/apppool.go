@@ -25,9 +25,9 @@ type AppPool struct {
 	Limits Limits
 	// Recycling says when the pool recycles itself.
 	Recycling RecyclePolicy
-	// Cgroups is where Limits are enforced with cgroup v2. nil, or a Cgroups
-	// that found no usable cgroup v2, falls back to rlimits (see Limits). The
-	// Pool does not own it.
+	// Cgroups is where Limits are enforced with cgroup v2 (or v1 where v2
+	// has no controllers). nil, or a Cgroups that found neither usable, falls
+	// back to rlimits (see Limits). The Pool does not own it.
 	Cgroups *Cgroups
 }
 

@@ -52,12 +52,24 @@ func (p *Pool) preparePool(pr *process, cmd *exec.Cmd, prog string) (string, err
 		if err != nil {
 			return "could not create the app's cgroup", err
 		}
-		if cg != nil {
+		switch {
+		case cg != nil && len(cg.v1) > 0:
+			pr.cg = cg
+			join, err := cg.joinV1(ap.Identity)
+			if err != nil {
+				pr.cg.remove()
+				pr.cg = nil
+				return "could not create the app's cgroup", err
+			}
+			shim = append(shim, join)
+		case cg != nil:
 			pr.cg = cg
 			cmd.SysProcAttr.UseCgroupFD = true
 			cmd.SysProcAttr.CgroupFD = cg.fd
-		} else if rl := fallbackRlimits(ap.Limits, ap.Identity); rl != "" {
-			shim = append(shim, shimRlimitsEnv+"="+rl)
+		default:
+			if rl := fallbackRlimits(ap.Limits, ap.Identity); rl != "" {
+				shim = append(shim, shimRlimitsEnv+"="+rl)
+			}
 		}
 	}
 	if len(shim) == 0 {

@@ -165,3 +165,24 @@ func TestCanSwitchTo(t *testing.T) {
 		}
 	}
 }
+
+func TestCgroup1Parsing(t *testing.T) {
+	t.Parallel()
+	mi := "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n" +
+		"32 31 0:29 /sub /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n" +
+		"41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
+	m := cgroup1Mounts(mi)
+	if m["memory"] != (mountPoint{"/sys/fs/cgroup/memory", "/"}) || m["cpu"] != (mountPoint{"/sys/fs/cgroup/cpu,cpuacct", "/sub"}) {
+		t.Errorf("cgroup1Mounts = %v", m)
+	}
+	if _, ok := m["pids"]; ok {
+		t.Error("pids found though not mounted")
+	}
+	p := cgroup1Paths("4:memory:/process_api/x\n2:cpu,cpuacct:/sub/y\n0::/\n")
+	if p["memory"] != "/process_api/x" || p["cpu"] != "/sub/y" || p["cpuacct"] != "/sub/y" {
+		t.Errorf("cgroup1Paths = %v", p)
+	}
+	if _, ok := p[""]; ok {
+		t.Error("the v2 line was read as a v1 controller")
+	}
+}

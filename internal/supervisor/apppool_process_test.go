@@ -230,7 +230,7 @@ func TestUmaskAndRlimitFallback(t *testing.T) {
 	if want := "umask=0027 as=524288 shim=unset"; !strings.Contains(se.Output, want) {
 		t.Errorf("shell output %q, want %q (umask 027, RLIMIT_AS 512 MiB in KiB, shim settings removed)", se.Output, want)
 	}
-	if !(len(f.log.Find("cgroup v2 limits are not available")) > 0) {
+	if !(len(f.log.Find("cgroup limits are not available")) > 0) {
 		t.Error("the fallback to rlimits was not logged")
 	}
 }
@@ -446,14 +446,16 @@ func TestOOMKillReported(t *testing.T) {
 	}
 }
 
-// TestCgroupLimits runs the helper in a cgroup v2 with limits, where this
-// host lets Gatehouse create cgroups, and checks the limits are in place
-// and that exceeding memory.max is reported as an OOM kill.
+// TestCgroupLimits runs the helper in a cgroup with limits, where this host
+// lets Gatehouse create cgroups (v2, else v1), and checks the limits are in
+// place and that exceeding the memory limit is reported as an OOM kill.
 func TestCgroupLimits(t *testing.T) {
 	cg := NewCgroups(nil)
-	if _, err := cg.Check(); err != nil {
-		t.Skipf("cgroup v2 limits not available on this host: %v", err)
+	where, err := cg.Check()
+	if err != nil {
+		t.Skipf("cgroup limits not available on this host: %v", err)
 	}
+	t.Logf("limits through %s", where)
 	var evs events
 	spec := helperSpec(t, "echo")
 	spec.Events = evs.add
@@ -467,17 +469,36 @@ func TestCgroupLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.pool.mu.Lock()
-	dir := f.pool.slots[0].cur.cg.dir
+	g := f.pool.slots[0].cur.cg
 	f.pool.mu.Unlock()
-	self, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", l.PID))
-	if err != nil || !strings.Contains(string(self), filepath.Base(dir)) {
-		t.Errorf("process %d is not in %s: %s %v", l.PID, dir, self, err)
+	dirs := map[string]string{} // limit file → folder holding it
+	if len(g.v1) == 0 {
+		for _, file := range []string{"memory.max", "cpu.max", "pids.max"} {
+			dirs[file] = g.dir
+		}
+	} else {
+		for _, d := range g.v1 {
+			for _, file := range []string{"memory.limit_in_bytes", "cpu.cfs_quota_us", "pids.max"} {
+				if _, err := os.Stat(filepath.Join(d, file)); err == nil {
+					dirs[file] = d
+				}
+			}
+		}
 	}
-	for file, want := range map[string]string{"memory.max": strconv.Itoa(192 << 20), "cpu.max": "50000 100000", "pids.max": "64"} {
+	self, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", l.PID))
+	for file, dir := range dirs {
+		if err != nil || !strings.Contains(string(self), filepath.Base(dir)) {
+			t.Errorf("process %d is not in %s: %s %v", l.PID, dir, self, err)
+		}
+		want := map[string]string{"memory.max": strconv.Itoa(192 << 20), "cpu.max": "50000 100000", "pids.max": "64",
+			"memory.limit_in_bytes": strconv.Itoa(192 << 20), "cpu.cfs_quota_us": "50000"}[file]
 		b, err := os.ReadFile(filepath.Join(dir, file))
 		if err != nil || strings.TrimSpace(string(b)) != want {
 			t.Errorf("%s = %q, %v; want %q", file, b, err, want)
 		}
+	}
+	if dirs["memory.max"] == "" && dirs["memory.limit_in_bytes"] == "" {
+		t.Fatalf("no memory limit was set (cgroups %+v)", g)
 	}
 	pid := l.PID
 	resp, err := plainGet("http://" + l.Addr + "/alloc?mb=512")
@@ -492,11 +513,13 @@ func TestCgroupLimits(t *testing.T) {
 		t.Fatal("the process survived allocating past memory.max")
 	}
 	ev, _ := evs.find(func(e Event) bool { return e.Kind == ProcessExited && e.PID == pid })
-	if ev.Cause != CauseOOM {
-		t.Errorf("exit %+v, want cause oom", ev)
+	if ev.Cause != CauseOOM || !strings.Contains(ev.Detail, "192 MiB") {
+		t.Errorf("exit %+v, want cause oom at 192 MiB", ev)
 	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("cgroup %s left behind: %v", dir, err)
+	for _, dir := range dirs {
+		if !waitFor(5*time.Second, func() bool { _, err := os.Stat(dir); return errors.Is(err, os.ErrNotExist) }) {
+			t.Errorf("cgroup %s left behind", dir)
+		}
 	}
 }
 

@@ -40,9 +40,10 @@ type Cgroups struct {
 
 	mu         sync.Mutex // protects everything below
 	prepared   bool
-	base       string   // folder the app cgroups are made in
-	why        error    // why cgroups cannot be used; nil when base is usable
-	controlled []string // controllers enabled in base
+	base       string            // cgroup v2: folder the app cgroups are made in
+	v1         map[string]string // cgroup v1 (when v2 is unusable): that folder per controller
+	why        error             // why cgroups cannot be used; nil when base or v1 is usable
+	controlled []string          // cgroup v2: controllers enabled in base
 	warned     bool
 }
 
@@ -55,8 +56,9 @@ func NewCgroups(log *slog.Logger) *Cgroups {
 	return &Cgroups{log: log}
 }
 
-// Check prepares Gatehouse's cgroup (once) and returns the folder the apps'
-// cgroups are made in, or why cgroup v2 limits are not available here.
+// Check prepares Gatehouse's cgroup (once) and says where the apps' cgroups
+// are made ("cgroup v2 at DIR" or "cgroup v1: memory at DIR, ..."), or why
+// neither cgroup v2 nor cgroup v1 limits are available here.
 func (c *Cgroups) Check() (string, error) {
 	if c == nil {
 		return "", errors.New("no cgroup manager")
@@ -68,9 +70,30 @@ func (c *Cgroups) Check() (string, error) {
 		c.base, c.controlled, c.why = prepareCgroups()
 		if c.why == nil {
 			c.log.Info("cgroup v2 limits available", "cgroup", c.base, "controllers", strings.Join(c.controlled, " "))
+		} else if v1, err := prepareCgroupsV1(); err == nil {
+			c.log.Info("cgroup v2 is not usable; limits use cgroup v1", "why_not_v2", c.why, "v1", describeV1(v1))
+			c.v1, c.why = v1, nil
+		} else {
+			c.why = fmt.Errorf("%w; cgroup v1: %w", c.why, err)
 		}
 	}
-	return c.base, c.why
+	if c.v1 != nil {
+		return "cgroup v1: " + describeV1(c.v1), nil
+	}
+	if c.why != nil {
+		return "", c.why
+	}
+	return "cgroup v2 at " + c.base, nil
+}
+
+func describeV1(v1 map[string]string) string {
+	var parts []string
+	for _, ctl := range cgroupControllers {
+		if dir, ok := v1[ctl]; ok {
+			parts = append(parts, ctl+" at "+dir)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // warnFallback logs once that limits fall back to rlimits.
@@ -84,7 +107,7 @@ func (c *Cgroups) warnFallback(log *slog.Logger, why error) {
 		c.warned = true
 		log = c.log
 	}
-	log.Warn("cgroup v2 limits are not available; memory limits apply as RLIMIT_AS (address space), "+
+	log.Warn("cgroup limits are not available; memory limits apply as RLIMIT_AS (address space), "+
 		"process limits as RLIMIT_NPROC for apps with their own user, cpu limits are not enforced",
 		"why", why)
 }
@@ -300,29 +323,35 @@ func writeFile(file, value string) error {
 	return err
 }
 
-// cgroup is one app process's cgroup.
+// cgroup is one app process's cgroup (v2), or its cgroups in the v1
+// hierarchies.
 type cgroup struct {
-	dir    string
-	fd     int // open until the process started (CLONE_INTO_CGROUP), then -1
+	dir    string   // v2: the cgroup
+	v1     []string // v1: the cgroup in each hierarchy with a limit
+	events string   // the file with the oom_kill count: memory.events (v2), memory.oom_control (v1)
+	fd     int      // v2: open until the process started (CLONE_INTO_CGROUP), then -1
 	memory int64
 }
 
 // create makes the cgroup of one process of app name with lim. It returns
 // nil, nil when cgroups are not available (after warning once).
 func (c *Cgroups) create(name string, lim Limits, log *slog.Logger) (*cgroup, error) {
-	base, err := c.Check()
-	if err != nil {
+	if _, err := c.Check(); err != nil {
 		c.warnFallback(log, err)
 		return nil, nil
 	}
 	c.mu.Lock()
-	ctls := c.controlled
+	base, ctls, v1 := c.base, c.controlled, c.v1
 	c.mu.Unlock()
-	dir := filepath.Join(base, fmt.Sprintf("app-%s-%d-%d", cgroupName(name), os.Getpid(), c.seq.Add(1)))
+	leaf := fmt.Sprintf("app-%s-%d-%d", cgroupName(name), os.Getpid(), c.seq.Add(1))
+	if v1 != nil {
+		return createV1(v1, leaf, lim, log)
+	}
+	dir := filepath.Join(base, leaf)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
-	g := &cgroup{dir: dir, fd: -1, memory: lim.Memory}
+	g := &cgroup{dir: dir, events: filepath.Join(dir, "memory.events"), fd: -1, memory: lim.Memory}
 	if err := g.apply(lim, ctls, log); err != nil {
 		g.remove()
 		return nil, err
@@ -394,12 +423,14 @@ func (g *cgroup) started() {
 	}
 }
 
-// oomKills returns memory.events' oom_kill count (0 if unreadable). nil-safe.
+// oomKills returns the oom_kill count of memory.events (v2) or
+// memory.oom_control (v1); 0 if unreadable or without a memory limit.
+// nil-safe.
 func (g *cgroup) oomKills() int64 {
-	if g == nil {
+	if g == nil || g.events == "" {
 		return 0
 	}
-	b, err := os.ReadFile(filepath.Join(g.dir, "memory.events"))
+	b, err := os.ReadFile(g.events)
 	if err != nil {
 		return 0
 	}
@@ -421,8 +452,8 @@ func parseOOMKills(s string) int64 {
 // oomCause describes an OOM kill in the cgroup, or "" if there was none.
 func (g *cgroup) oomCause() string {
 	if n := g.oomKills(); n > 0 {
-		return fmt.Sprintf("out of memory: the kernel's OOM killer ended it at the memory limit of %s (memory.events oom_kill %d)",
-			formatBytes(g.memory), n)
+		return fmt.Sprintf("out of memory: the kernel's OOM killer ended it at the memory limit of %s (%s oom_kill %d)",
+			formatBytes(g.memory), filepath.Base(g.events), n)
 	}
 	return ""
 }
@@ -435,10 +466,20 @@ func (g *cgroup) remove() {
 		return
 	}
 	g.started()
+	if len(g.v1) > 0 {
+		g.removeV1()
+		return
+	}
 	_ = writeFile(filepath.Join(g.dir, "cgroup.kill"), "1")
+	rmdirRetry(g.dir)
+}
+
+// rmdirRetry removes a cgroup folder, retrying while the kernel still counts
+// exiting tasks in it (at most a second).
+func rmdirRetry(dir string) {
 	deadline := time.Now().Add(time.Second)
 	for {
-		err := syscall.Rmdir(g.dir)
+		err := syscall.Rmdir(dir)
 		if err == nil || errors.Is(err, syscall.ENOENT) || time.Now().After(deadline) || !errors.Is(err, syscall.EBUSY) {
 			return
 		}

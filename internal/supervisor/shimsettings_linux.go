@@ -26,6 +26,12 @@ var shimRlimits = map[string]int{"as": unix.RLIMIT_AS, "nproc": unix.RLIMIT_NPRO
 
 // applyShimSettings applies and removes the settings above.
 func applyShimSettings() error {
+	if v, ok := os.LookupEnv(shimCgroupsEnv); ok {
+		os.Unsetenv(shimCgroupsEnv)
+		if err := joinShimCgroups(v); err != nil {
+			return err
+		}
+	}
 	if v, ok := os.LookupEnv(shimUmaskEnv); ok {
 		os.Unsetenv(shimUmaskEnv)
 		m, err := strconv.ParseUint(v, 8, 32)

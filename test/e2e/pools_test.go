@@ -60,9 +60,17 @@ func TestApplicationPool(t *testing.T) {
       - path: /
         dir: %s%s
         cleanEnvironment: true
+        umask: "027"
         recycling:
           requests: 25
+        limits: {memory: 512MB, processes: 256}
 `, appDir, identity))
+	// The umask and the cgroup v1 join go through gatehouse's own re-exec
+	// shim, run as the app's user: the binary must be reachable for it, as
+	// it is in /usr/local/bin.
+	if err := os.Chmod(filepath.Dir(gatehouseBin), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command(gatehouseBin, "check", cfgFile).CombinedOutput(); err != nil {
 		t.Fatalf("check: %v\n%s", err, out)
 	}
@@ -75,14 +83,28 @@ func TestApplicationPool(t *testing.T) {
 	if got := g.mustGet("/env?name=FROM_WEBCONFIG"); got != "yes" {
 		t.Errorf("web.config variable = %q, want yes", got)
 	}
+	pid := g.pid()
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(st), "Umask:\t0027") {
+		t.Errorf("app pid %d does not run with umask 027:\n%s", pid, st)
+	}
+	switch {
+	case g.logs.find("cgroup v2 limits available") != nil, g.logs.find("limits use cgroup v1") != nil:
+		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		if !strings.Contains(string(cg), "/app-pool-") {
+			t.Errorf("app pid %d is not in its own cgroup:\n%s", pid, cg)
+		}
+	case g.logs.find("cgroup limits are not available") != nil:
+		t.Log("no cgroups here: limits fell back to rlimits")
+	default:
+		t.Error("gatehouse said nothing about how limits are applied")
+	}
 	if user != "" {
 		if got := g.mustGet("/env?name=USER"); got != user {
 			t.Errorf("USER = %q, want %q", got, user)
-		}
-		pid := g.pid()
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			t.Fatal(err)
 		}
 		if uid := statusUID(string(st)); uid == "0" || uid == "" {
 			t.Errorf("app pid %d runs as uid %q, want %s's", pid, uid, user)
