@@ -32,6 +32,9 @@ var cgroupControllers = []string{"memory", "cpu", "pids"}
 // children, such as the keeper) into a leaf "<own>/gatehouse", as cgroup v2's
 // no-internal-processes rule asks.
 //
+// Where cgroup v2 has no controllers but cgroup v1 hierarchies can be
+// written, the v1 ones are used instead (cgroup1_linux.go).
+//
 // Nothing is touched until the first app with limits starts. A nil *Cgroups
 // is valid and never available. Safe for concurrent use.
 type Cgroups struct {
