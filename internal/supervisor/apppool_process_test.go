@@ -417,7 +417,7 @@ func TestOOMKillReported(t *testing.T) {
 	}
 	f.pool.mu.Lock()
 	pr := f.pool.slots[0].cur
-	pr.cg = &cgroup{dir: fake, fd: -1, memory: 64 << 20}
+	pr.cg = &cgroup{dir: fake, events: filepath.Join(fake, "memory.events"), fd: -1, memory: 64 << 20}
 	pid := pr.pid
 	f.pool.mu.Unlock()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
