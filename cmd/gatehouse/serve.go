@@ -386,6 +386,7 @@ func authSettings(a siteconfig.Authentication) auth.Settings {
 		UserFile:            a.UserFile,
 		GroupFile:           a.GroupFile,
 		AllowCleartextBasic: a.AllowCleartextBasic,
+		NoPersist:           a.PerRequestNegotiate,
 	}
 	return s
 }

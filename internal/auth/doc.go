@@ -18,7 +18,8 @@
 // defaults (Settings.Schemes). The identity found goes on
 // pipeline.Request.Identity; the forwarder hands it to the app.
 //
-// Each request is authenticated on its own: Kerberos over SPNEGO needs one
-// round trip, so no state is kept per connection and none can leak from
-// one connection to another.
+// A Negotiate login holds for the rest of its client connection
+// (pipeline.Request.Conn, as IIS's authPersistNonNTLM), unless the request
+// was relayed by a trusted proxy or the site asks for per-request
+// authentication; it is never shared between connections.
 package auth

@@ -36,6 +36,10 @@ type Settings struct {
 	GroupFile string
 	// AllowCleartextBasic accepts Basic credentials over http.
 	AllowCleartextBasic bool
+	// NoPersist makes every request authenticate itself; by default a
+	// Negotiate login holds for the rest of its connection (IIS's
+	// authPersistNonNTLM=true).
+	NoPersist bool
 }
 
 // KeytabPath returns the keytab to use: path when set, else $KRB5_KTNAME

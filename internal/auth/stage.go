@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/base64"
 	"net"
+	"net/netip"
 	"strings"
 	"unicode/utf8"
 
@@ -35,8 +36,10 @@ func NewStage(pol *Policy, p *Provider) (*Stage, error) {
 // Serve authenticates r and checks the authorization rules. Credentials
 // for a scheme that is on are checked and taken out of the request
 // (Authorization is removed; the app gets the identity headers instead);
-// credentials for other schemes (Bearer…) are left for the app. A request
-// without credentials is anonymous if the path allows it. Refusals are
+// credentials for other schemes (Bearer…) are left for the app. A
+// Negotiate login holds for the later requests of the same connection
+// (see persist); otherwise a request without credentials is anonymous if
+// the path allows it. Refusals are
 // 401.1 (bad credentials) and 401.2 (none, or the rules deny), with a
 // challenge for each scheme on; the reason goes to the log only.
 func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
@@ -46,17 +49,19 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 	switch {
 	case strings.EqualFold(scheme, "Negotiate") && sc.Schemes.Windows:
 		r.Header.Del("Authorization")
-		neg := s.p.neg.Load()
 		ip := ""
 		if r.ClientIP.IsValid() {
 			ip = r.ClientIP.String()
 		}
-		kid, err := neg.accept(cred, ip)
+		kid, err := s.p.neg.Load().accept(cred, ip)
 		if err != nil {
 			return s.refuse(r, sc, 1, "Negotiate: "+err.Error())
 		}
 		groups := append(kid.groups, s.p.groupsOf(kid.name)...)
 		id = &pipeline.Identity{Name: kid.name, Scheme: "Negotiate", Groups: groups, Reply: kid.reply}
+		if s.persist(r) {
+			r.Conn.SetIdentity(&pipeline.Identity{Name: id.Name, Scheme: id.Scheme, Groups: id.Groups})
+		}
 	case strings.EqualFold(scheme, "Basic") && sc.Schemes.Basic:
 		r.Header.Del("Authorization")
 		if r.TLS == nil && !s.p.set.AllowCleartextBasic {
@@ -67,14 +72,32 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 			return s.refuse(r, sc, 1, "Basic: wrong user name or password for "+quote(user))
 		}
 		id = &pipeline.Identity{Name: user, Scheme: "Basic", Groups: s.p.groupsOf(user)}
-	case !sc.Schemes.Anonymous:
-		return s.refuse(r, sc, 2, "anonymous access is off and the request has no credentials for an enabled scheme")
+	default:
+		if sc.Schemes.Windows && s.persist(r) {
+			id = r.Conn.Identity() // authenticated earlier on this connection
+		}
+		if id == nil && !sc.Schemes.Anonymous {
+			return s.refuse(r, sc, 2, "anonymous access is off and the request has no credentials for an enabled scheme")
+		}
 	}
 	if ok, why := sc.Authorize(id, r.Method); !ok {
 		return s.refuse(r, sc, 2, "URL authorization: "+why)
 	}
 	r.Identity = id
 	return nil
+}
+
+// persist reports whether a Negotiate login is kept for r's connection
+// (IIS's authPersistNonNTLM, on by default): the front door keeps
+// connection state, the site allows it, and the peer is the client itself
+// (a request relayed by a trusted proxy may share its connection with
+// other users' requests).
+func (s *Stage) persist(r *pipeline.Request) bool {
+	if r.Conn == nil || s.p.set.NoPersist {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap() == r.ClientIP
 }
 
 // basic checks "Basic <b64(user:password)>" credentials.

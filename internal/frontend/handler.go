@@ -216,6 +216,9 @@ func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) {
 		pr.ContentLength = 0
 	}
 	pr.TLS = r.TLS
+	if c, _ := r.Context().Value(connInfoKey{}).(*connInfo); c != nil {
+		pr.Conn = &c.conn
+	}
 }
 
 // applyRewrite makes r the request URL Rewrite left in pr.
@@ -528,6 +531,8 @@ type readDeadliner interface {
 // connInfo is attached to each accepted connection's context.
 type connInfo struct {
 	over bool // accepted beyond Limits.MaxConnections
+	// conn is the connection's pipeline state (pipeline.Request.Conn).
+	conn pipeline.Conn
 }
 
 type connInfoKey struct{}

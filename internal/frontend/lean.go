@@ -47,6 +47,8 @@ type leanConn struct {
 
 	remote, local string
 	clientIP      netip.Addr
+	// conn is the connection's pipeline state (pipeline.Request.Conn).
+	conn pipeline.Conn
 
 	// state is guarded by the leanSet's mutex.
 	state leanState
@@ -240,6 +242,7 @@ func (lc *leanConn) fill(pr *pipeline.Request) {
 	pr.Scheme = lc.l.scheme
 	pr.Header = &r.Header
 	pr.ContentLength = r.ContentLength
+	pr.Conn = &lc.conn
 }
 
 // forward hands the request to the app: through Forward when the App has

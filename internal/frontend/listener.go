@@ -185,10 +185,8 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	if pc, ok := c.(*prefixConn); ok {
 		c = pc.Conn
 	}
-	if tc, ok := c.(*trackedConn); ok && tc.over {
-		return context.WithValue(ctx, connInfoKey{}, &connInfo{over: true})
-	}
-	return ctx
+	tc, _ := c.(*trackedConn)
+	return context.WithValue(ctx, connInfoKey{}, &connInfo{over: tc != nil && tc.over})
 }
 
 // serve runs g until it is shut down. Owned by Server.wg.

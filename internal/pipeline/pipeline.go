@@ -22,6 +22,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net/netip"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,6 +71,11 @@ type Request struct {
 	// Identity is who the authentication stage found the caller to be; nil
 	// for an anonymous request. The forwarder hands it to the app.
 	Identity *Identity
+	// Conn is the state kept for the client connection the request came
+	// on (one HTTP/1.1 keep-alive connection, one HTTP/2 connection),
+	// shared by its requests and dropped with it; nil when the front door
+	// keeps none (HTTP/3). Never shared between connections.
+	Conn *Conn
 
 	// rewritten is set by Rewrite.
 	rewritten bool
@@ -88,6 +94,20 @@ type Identity struct {
 	// "" for none. It is not forwarded to the app.
 	Reply string
 }
+
+// Conn is per-connection state the stages keep. The zero value is ready
+// to use; it is safe for concurrent use (HTTP/2 streams).
+type Conn struct {
+	identity atomic.Pointer[Identity]
+}
+
+// Identity returns the identity the authentication stage recorded for
+// the connection (Negotiate persisted per connection, as IIS's
+// authPersistNonNTLM), nil for none.
+func (c *Conn) Identity() *Identity { return c.identity.Load() }
+
+// SetIdentity records id for the connection's later requests.
+func (c *Conn) SetIdentity(id *Identity) { c.identity.Store(id) }
 
 // Rewrite changes the path and query the app sees (URL Rewrite's Rewrite
 // action). path must be escaped and start with '/'. The front door routes

@@ -43,4 +43,11 @@ type Authentication struct {
 	// Basic credentials over http. Without it they are refused there and
 	// Basic is only offered over https.
 	AllowCleartextBasic bool `yaml:"allowCleartextBasic" json:"allowCleartextBasic,omitempty"`
+	// PerRequestNegotiate (perRequestNegotiate, default false): make every
+	// request carry its own Negotiate token. By default a Kerberos login
+	// holds for the rest of its client connection, as IIS's
+	// authPersistNonNTLM does, except for requests relayed by a trusted
+	// proxy. Set it when an untrusted proxy in front of Gatehouse may
+	// carry several users' requests over one connection.
+	PerRequestNegotiate bool `yaml:"perRequestNegotiate" json:"perRequestNegotiate,omitempty"`
 }

@@ -238,16 +238,59 @@ func TestNegotiateAndBasic(t *testing.T) {
 		}
 	}
 
+	// A Kerberos login holds for the rest of its connection (IIS's
+	// authPersistNonNTLM); another connection must log in again.
+	keep := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer keep.CloseIdleConnections()
+	sameConn := func(hdr ...string) (int, appSaw) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/headers", nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := keep.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var saw appSaw
+		if resp.StatusCode == 200 {
+			if err := json.NewDecoder(resp.Body).Decode(&saw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, saw
+	}
+	authz, _, _ := negotiate(bob, false)
+	if code, _ := sameConn("Authorization", authz); code != 200 {
+		t.Fatalf("bob on a keep-alive connection: %d", code)
+	}
+	if code, saw := sameConn(); code != 200 || saw.User == nil || saw.User.Name != "bob@GH.TEST" {
+		t.Errorf("the next request on bob's connection, without a token: %d, app saw %+v; want bob", code, saw.User)
+	}
+	fresh := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := fresh.Get(base + "/headers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("a request on a new connection without a token: %d, want 401", resp.StatusCode)
+	}
+
 	// The access log's cs-username is the user.
 	waitFor(t, 10*time.Second, "bob@GH.TEST in the access log", func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
 		return strings.Contains(string(b), " bob@GH.TEST ")
 	})
 
+	var key types.EncryptionKey
+	var ctime time.Time
 	// Mutual authentication: the server's token decrypts with the session
 	// key and echoes the authenticator's time; replaying the same header
 	// is refused.
-	authz, key, ctime := negotiate(bob, true)
+	authz, key, ctime = negotiate(bob, true)
 	code, h, _ = do("GET", "/headers", "Authorization", authz)
 	if code != 200 {
 		t.Fatalf("mutual: %d", code)
