@@ -25,31 +25,44 @@ type Compression struct {
 	types     []string // "text/html" exact, "text/" for "text/*"
 	encodings []string
 	minSize   int64
-	pools     map[string]*sync.Pool
+	// wrap holds, per encoding, the body wrapper Respond returns; each takes
+	// a pooled compressedBody, so a response allocates none.
+	wrap map[string]func(pipeline.BodyWriter) pipeline.BodyWriter
 }
 
 // NewCompression returns the stage for the site's settings.
 func NewCompression(cfg siteconfig.Compression) *Compression {
-	c := &Compression{encodings: cfg.Encodings, minSize: cfg.MinSize, pools: map[string]*sync.Pool{}}
+	c := &Compression{encodings: cfg.Encodings, minSize: cfg.MinSize, wrap: map[string]func(pipeline.BodyWriter) pipeline.BodyWriter{}}
 	for _, t := range cfg.Types {
 		c.types = append(c.types, strings.TrimSuffix(t, "*"))
 	}
 	gzipLevel, brLevel, zstdLevel := cfg.GzipLevel, cfg.BrotliLevel, cfg.ZstdLevel
 	for _, e := range cfg.Encodings {
+		var newEnc func() encoder
 		switch e {
 		case "gzip":
-			c.pools[e] = &sync.Pool{New: func() any {
+			newEnc = func() encoder {
 				w, _ := gzip.NewWriterLevel(io.Discard, gzipLevel) // level checked by siteconfig
-				return encoder(w)
-			}}
+				return w
+			}
 		case "br":
-			c.pools[e] = &sync.Pool{New: func() any { return encoder(brotli.NewWriterLevel(io.Discard, brLevel)) }}
+			newEnc = func() encoder { return brotli.NewWriterLevel(io.Discard, brLevel) }
 		case "zstd":
-			c.pools[e] = &sync.Pool{New: func() any {
+			newEnc = func() encoder {
 				w, _ := zstd.NewWriter(io.Discard, zstd.WithEncoderLevel(zstd.EncoderLevel(zstdLevel)),
 					zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(1<<20))
-				return encoder(w)
-			}}
+				return w
+			}
+		default:
+			continue
+		}
+		pool := &sync.Pool{}
+		pool.New = func() any { return &compressedBody{enc: newEnc(), pool: pool} }
+		c.wrap[e] = func(dst pipeline.BodyWriter) pipeline.BodyWriter {
+			b := pool.Get().(*compressedBody)
+			b.enc.Reset(dst)
+			b.dst = dst
+			return b
 		}
 	}
 	return c
@@ -90,12 +103,7 @@ func (c *Compression) Respond(r *pipeline.Request, status int, h pipeline.Header
 	if et := h.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
 		h.Set("ETag", "W/"+et) // the compressed bytes differ from what the strong tag names
 	}
-	pool := c.pools[enc]
-	return func(dst pipeline.BodyWriter) pipeline.BodyWriter {
-		e := pool.Get().(encoder)
-		e.Reset(dst)
-		return &compressedBody{enc: e, dst: dst, pool: pool}
-	}
+	return c.wrap[enc]
 }
 
 // compressible reports whether the media type of ct is in the list.
@@ -120,65 +128,80 @@ func (c *Compression) compressible(ct string) bool {
 // q-value in Accept-Encoding (ties: the site's order; "*" covers encodings
 // not named), or "" when the client accepts none.
 func (c *Compression) choose(h pipeline.Header) string {
-	ae := h.Get("Accept-Encoding")
-	if ae == "" {
+	var q [3]float64 // per c.encodings (at most gzip, br, zstd); -1: not named
+	if len(c.encodings) > len(q) {
 		return ""
 	}
-	best, bestQ := "", 0.0
-	for _, enc := range c.encodings {
-		if q := acceptQ(h, enc); q > bestQ {
-			best, bestQ = enc, q
-		}
+	for i := range q {
+		q[i] = -1
 	}
-	return best
-}
-
-// acceptQ returns the q-value Accept-Encoding gives enc (0 if refused or
-// not named and no "*").
-func acceptQ(h pipeline.Header, enc string) float64 {
-	q, star := -1.0, -1.0
-	h.Values("Accept-Encoding", func(v string) bool {
+	star, named := -1.0, false
+	for _, v := range headerValues(h, "Accept-Encoding") {
 		for item := range strings.SplitSeq(v, ",") {
 			name, params, _ := strings.Cut(item, ";")
 			name = strings.TrimSpace(name)
+			if name == "" {
+				continue
+			}
+			named = true
 			val := 1.0
 			if k, qv, ok := strings.Cut(strings.TrimSpace(params), "="); ok && strings.EqualFold(strings.TrimSpace(k), "q") {
 				if f, err := strconv.ParseFloat(strings.TrimSpace(qv), 64); err == nil {
 					val = f
 				}
 			}
-			switch {
-			case strings.EqualFold(name, enc):
-				q = val
-			case name == "*":
+			if name == "*" {
 				star = val
+				continue
+			}
+			for i, enc := range c.encodings {
+				if strings.EqualFold(name, enc) {
+					q[i] = val
+				}
 			}
 		}
-		return true
-	})
-	if q < 0 {
-		q = star
 	}
-	return max(q, 0)
+	if !named {
+		return ""
+	}
+	best, bestQ := "", 0.0
+	for i, enc := range c.encodings {
+		v := q[i]
+		if v < 0 {
+			v = star
+		}
+		if v > bestQ {
+			best, bestQ = enc, v
+		}
+	}
+	return best
 }
 
 // hasToken reports whether a comma-separated field of h holds token.
 func hasToken(h pipeline.Header, name, token string) bool {
-	found := false
-	h.Values(name, func(v string) bool {
+	for _, v := range headerValues(h, name) {
 		for t := range strings.SplitSeq(v, ",") {
 			if t, _, _ = strings.Cut(t, "="); strings.EqualFold(strings.TrimSpace(t), token) {
-				found = true
-				return false
+				return true
 			}
 		}
-		return true
-	})
-	return found
+	}
+	return false
+}
+
+// headerValues returns the values of name (in canonical form), without
+// allocating on the net/http path.
+func headerValues(h pipeline.Header, name string) []string {
+	if hh, ok := h.(pipeline.HTTPHeader); ok {
+		return hh[name]
+	}
+	var vs []string
+	h.Values(name, func(v string) bool { vs = append(vs, v); return true })
+	return vs
 }
 
 // compressedBody compresses into dst. Close writes the encoding's trailer
-// and returns the encoder to its pool.
+// and returns the body, with its encoder, to its pool.
 type compressedBody struct {
 	enc  encoder
 	dst  pipeline.BodyWriter
@@ -196,16 +219,15 @@ func (b *compressedBody) Flush() error {
 	return b.dst.Flush()
 }
 
+// Close ends the body; it is called once (the front door's respWriter
+// does), and b must not be used afterwards.
 func (b *compressedBody) Close() error {
-	if b.enc == nil {
-		return nil
-	}
 	err := b.enc.Close()
-	b.enc.Reset(io.Discard)
-	b.pool.Put(b.enc)
-	b.enc = nil
 	if cerr := b.dst.Close(); err == nil {
 		err = cerr
 	}
+	b.enc.Reset(io.Discard)
+	b.dst = nil
+	b.pool.Put(b)
 	return err
 }
