@@ -93,12 +93,13 @@ func (l *accessLog) close() error {
 // logged and the request is not affected.
 func (l *accessLog) RequestDone(d *pipeline.Done) {
 	r := d.Request
+	path, query := r.Original() // as IIS logs a rewritten request
 	e := logEntry{
-		start: d.Start, local: r.LocalAddr, remote: r.RemoteAddr, client: r.ClientIP, method: r.Method, path: r.Path,
-		query: r.RawQuery, host: r.Host, proto: r.Proto, status: d.Status, substatus: d.Substatus,
+		start: d.Start, local: r.LocalAddr, remote: r.RemoteAddr, client: r.ClientIP, method: r.Method, path: path,
+		query: query, host: r.Host, proto: r.Proto, status: d.Status, substatus: d.Substatus,
 		sent: d.BytesOut, received: d.BytesIn, taken: d.Duration, pid: d.PID,
 	}
-	if p, err := url.PathUnescape(r.Path); err == nil {
+	if p, err := url.PathUnescape(path); err == nil {
 		e.path = p
 	}
 	if r.Header != nil {

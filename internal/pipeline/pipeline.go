@@ -77,8 +77,10 @@ type Request struct {
 	// keeps none (HTTP/3). Never shared between connections.
 	Conn *Conn
 
-	// rewritten is set by Rewrite.
-	rewritten bool
+	// rewritten is set by Rewrite; origPath and origQuery are Path and
+	// RawQuery before the first Rewrite.
+	rewritten           bool
+	origPath, origQuery string
 }
 
 // Identity is an authenticated caller.
@@ -113,7 +115,20 @@ func (c *Conn) SetIdentity(id *Identity) { c.identity.Store(id) }
 // action). path must be escaped and start with '/'. The front door routes
 // the request again if the new path belongs to another application.
 func (r *Request) Rewrite(path, rawQuery string) {
+	if !r.rewritten {
+		r.origPath, r.origQuery = r.Path, r.RawQuery
+	}
 	r.Path, r.RawQuery, r.rewritten = path, rawQuery, true
+}
+
+// Original returns the path and query before any Rewrite: what the client
+// asked for. The access log writes it, as IIS does by default
+// (logRewrittenUrl="false").
+func (r *Request) Original() (path, rawQuery string) {
+	if !r.rewritten {
+		return r.Path, r.RawQuery
+	}
+	return r.origPath, r.origQuery
 }
 
 // Rewritten reports whether a stage called Rewrite.

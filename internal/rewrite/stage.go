@@ -44,7 +44,7 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 	}
 	if out.Action == Rewrite {
 		if !r.Rewritten() {
-			r.Header.Set("X-Original-URL", r.RequestURI())
+			r.Header.Set("X-Original-URL", r.RequestURI()) // as IIS's URL Rewrite does
 		}
 		r.Rewrite(out.Path, out.Query)
 		in.Path, in.Query = out.Path, out.Query

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -150,6 +151,7 @@ func TestURLRewrite(t *testing.T) {
 	globalRules := filepath.Join(dir, "rewrite.config")
 	writeFile(t, globalRules, globalRulesConfig)
 	cfgFile := filepath.Join(dir, "gatehouse.yaml")
+	accessLog := filepath.Join(dir, "access.log")
 	writeFile(t, cfgFile, fmt.Sprintf(`globalRules: rewrite.config
 sites:
   - name: main
@@ -159,7 +161,8 @@ sites:
       - {path: /, dir: %s}
       - {path: /api, dir: %s}
       - {path: /old, dir: %s}
-`, root, api, old))
+    accessLog: {path: %s}
+`, root, api, old, accessLog))
 	if out, err := exec.Command(gatehouseBin, "check", cfgFile).CombinedOutput(); err != nil || !strings.Contains(string(out), "global rules: "+globalRules+" (2 rules, 0 maps)") {
 		t.Errorf("check %s: %v\n%s", cfgFile, err, out)
 	}
@@ -238,6 +241,19 @@ sites:
 	}
 	if seen.Path != "/headers" || strings.Join(seen.Headers["X-Original-Url"], ",") != "/orders/42?tab=2" {
 		t.Errorf("the app saw path %q, X-Original-URL %q; want /headers and /orders/42?tab=2", seen.Path, seen.Headers["X-Original-Url"])
+	}
+
+	// The access log has what the client asked for, as IIS logs it, and
+	// the substatus of a custom response.
+	waitFor(t, 5*time.Second, "the access log lines", func() bool {
+		b, _ := os.ReadFile(accessLog)
+		return strings.Contains(string(b), " GET /orders/42 tab=2 ") && strings.Contains(string(b), " GET /admin/users - ")
+	})
+	b, _ := os.ReadFile(accessLog)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, " /admin/users ") && !strings.Contains(line, " 403 2 0 ") {
+			t.Errorf("access log line %q lacks 403 2 0 (status, substatus, win32-status)", line)
+		}
 	}
 
 	// AbortRequest closes the connection without an answer.
