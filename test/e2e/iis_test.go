@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
+	"github.com/quic-go/quic-go/http3"
 	"golang.org/x/net/http2"
 )
 
@@ -44,10 +46,12 @@ type iisSite struct {
 	*gh
 	addr      string // the http listener, host:port
 	accessLog string
+	roots     *x509.CertPool // with "# https" in extra: the CA of the https binding
 }
 
 // startIISSite starts gatehouse with the apps (virtual path → testdata
 // name) and extra top-level YAML (trustedProxies, compression, limits).
+// With "# https" in extra the site also has an https binding with HTTP/3.
 func startIISSite(t *testing.T, extra string, apps ...string) *iisSite {
 	t.Helper()
 	dir := t.TempDir()
@@ -61,15 +65,21 @@ func startIISSite(t *testing.T, extra string, apps ...string) *iisSite {
 		fmt.Fprintf(&b, "      - {path: %s, dir: %s, stripPathBase: %v}\n", path, d, strip)
 	}
 	s := &iisSite{accessLog: filepath.Join(dir, "access.log")}
+	protocols, bindings := "{h2c: true}", "      - {scheme: http, address: 127.0.0.1, port: 0}\n"
+	if strings.Contains(extra, "# https") {
+		p := newPKI(t, dir)
+		protocols = "{h2c: true, http3: true}"
+		bindings += fmt.Sprintf("      - {scheme: https, address: 127.0.0.1, port: 0, certificateFile: %s, keyFile: %s}\n", p.certFile, p.keyFile)
+		s.roots = p.roots
+	}
 	cfg := fmt.Sprintf(`%s
-protocols: {h2c: true}
+protocols: %s
 sites:
   - name: iis
     bindings:
-      - {scheme: http, address: 127.0.0.1, port: 0}
-    applications:
+%s    applications:
 %s    accessLog: {path: %s, format: json}
-`, extra, b.String(), s.accessLog)
+`, extra, protocols, bindings, b.String(), s.accessLog)
 	cfgFile := filepath.Join(dir, "gatehouse.yaml")
 	writeFile(t, cfgFile, cfg)
 	t.Cleanup(func() {
@@ -291,6 +301,44 @@ func TestIISHeadersAndCompression(t *testing.T) {
 	line, err := bufio.NewReader(zr).ReadString('\n')
 	if err != nil || line != "line 1\n" {
 		t.Fatalf("stream: first line %q, %v; want it while the stream is open", line, err)
+	}
+}
+
+// Compression over HTTP/3: the whole body, and a stream that stays one.
+func TestIISCompressionHTTP3(t *testing.T) {
+	t.Parallel()
+	s := startIISSite(t, "# https\ncompression: {minSize: 100}\nshutdownTimeout: 2s", "/", "shop")
+	h3 := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: s.roots, ServerName: "127.0.0.1"}}
+	defer h3.Close()
+	c := &http.Client{Timeout: 30 * time.Second, Transport: h3}
+	base := "https://" + s.listenerAddr(t, "https")
+	req, _ := http.NewRequest("GET", base+"/big?n=50000&type=text/plain", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := strings.Repeat("abcdefghijklmnopqrstuvwxyz", 2000)[:50000]
+	if resp.ProtoMajor != 3 || resp.Header.Get("Content-Encoding") != "gzip" || decodeBody(t, "gzip", string(b)) != want {
+		t.Errorf("HTTP/3: %s, Content-Encoding %q, %d bytes", resp.Proto, resp.Header.Get("Content-Encoding"), len(b))
+	}
+	ctx, cancel := context.WithTimeout(ctxT(t), 20*time.Second)
+	defer cancel()
+	req, _ = http.NewRequestWithContext(ctx, "GET", base+"/stream?n=2&delay=1h", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatalf("HTTP/3 stream: %v", err)
+	}
+	if line, err := bufio.NewReader(zr).ReadString('\n'); err != nil || line != "line 1\n" {
+		t.Fatalf("HTTP/3 stream: first line %q, %v; want it while the stream is open", line, err)
 	}
 }
 
