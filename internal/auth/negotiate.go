@@ -52,7 +52,14 @@ var errNTLM = errors.New("the client offered NTLM only; Gatehouse accepts Kerber
 // accept checks the base64 SPNEGO (or raw Kerberos) token from
 // "Authorization: Negotiate <b64>" sent from clientIP. Every failure is an
 // error saying why, for the log; the client gets a plain 401.
-func (n *negotiator) accept(b64, clientIP string) (*kerberosIdentity, error) {
+func (n *negotiator) accept(b64, clientIP string) (id *kerberosIdentity, err error) {
+	// The token is the client's: a decoder panic on a crafted one must be
+	// a 401, never a 500 or a dead connection.
+	defer func() {
+		if p := recover(); p != nil {
+			id, err = nil, fmt.Errorf("malformed token (decoder panic: %v)", p)
+		}
+	}()
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
 		return nil, fmt.Errorf("token is not base64: %w", err)
@@ -86,7 +93,7 @@ func (n *negotiator) accept(b64, clientIP string) (*kerberosIdentity, error) {
 	if n.seen.replayed(req, n.skew) {
 		return nil, fmt.Errorf("replayed authenticator from %s", client)
 	}
-	id := &kerberosIdentity{name: client}
+	id = &kerberosIdentity{name: client}
 	// Group SIDs come from an Active Directory PAC's logon information.
 	// MIT KDCs (1.20+) add a PAC without one, which gokrb5 reports as an
 	// error: such a ticket simply gives no groups. (The ticket itself was

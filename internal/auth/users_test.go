@@ -82,3 +82,19 @@ func TestLoadGroups(t *testing.T) {
 		t.Errorf("comma group: err = %v", err)
 	}
 }
+
+// TestKeytabPath checks the MIT Kerberos search order. Not parallel: it
+// sets KRB5_KTNAME.
+func TestKeytabPath(t *testing.T) {
+	t.Setenv("KRB5_KTNAME", "FILE:/srv/kt")
+	if got := KeytabPath("/etc/gh.keytab"); got != "/etc/gh.keytab" {
+		t.Errorf("configured: %q", got)
+	}
+	if got := KeytabPath(""); got != "/srv/kt" {
+		t.Errorf("KRB5_KTNAME=FILE:/srv/kt: %q", got)
+	}
+	t.Setenv("KRB5_KTNAME", "")
+	if got := KeytabPath(""); got != DefaultKeytab {
+		t.Errorf("default: %q", got)
+	}
+}
