@@ -257,6 +257,7 @@ func (s *Server) bind(b *siteconfig.Binding, set serverSettings) (*listener, err
 		return nil, fmt.Errorf("listen %s (binding %s): %w", b.ListenerKey(), b.Name, err)
 	}
 	l := &listener{key: b.ListenerKey(), scheme: b.Scheme, srv: s, raw: raw, set: set}
+	l.tlsBase = l.baseTLSIfHTTPS()
 	if set.http3 {
 		if err := l.bindUDP(); err != nil {
 			_ = raw.Close()
@@ -286,8 +287,7 @@ func (l *listener) bindUDP() error {
 func (s *Server) start(l *listener) {
 	g := l.newGeneration(l.set)
 	l.cur.Store(g)
-	base := l.baseTLSIfHTTPS()
-	s.wg.Go(func() { l.serve(g, base) })
+	s.wg.Go(func() { l.serve(g) })
 	s.wg.Go(func() { l.acceptLoop(s.log) })
 	if l.udp != nil {
 		s.startH3(l, l.set)

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -65,6 +66,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // described as a pipeline.Request and run through serve.
 func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if r.TLS == nil && l.scheme == "https" {
+		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
+	}
 	st := statePool.Get().(*reqState)
 	fillRequest(&st.req, l, r)
 	st.nh = httpIngress{r: r, w: w}

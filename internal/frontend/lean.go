@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -49,6 +50,7 @@ type leanConn struct {
 	clientIP      netip.Addr
 	// conn is the connection's pipeline state (pipeline.Request.Conn).
 	conn pipeline.Conn
+	tls  *tls.ConnectionState // nil over cleartext
 
 	// state is guarded by the leanSet's mutex.
 	state leanState
@@ -89,6 +91,11 @@ func (l *listener) serveLean(lc *leanConn) {
 	c := lc.c
 	defer lc.cancel()
 	var raw syscall.RawConn
+	if tc, ok := c.(*tls.Conn); ok {
+		if !lc.handshake(tc) {
+			return
+		}
+	}
 	if tc, ok := c.(*trackedConn); ok {
 		lc.over = tc.over
 		if sc, ok := tc.Conn.(syscall.Conn); ok {
@@ -100,6 +107,11 @@ func (l *listener) serveLean(lc *leanConn) {
 	}
 	lc.in = h1.NewInput(c, raw)
 	lc.remote, lc.local = c.RemoteAddr().String(), c.LocalAddr().String()
+	if tc, ok := c.(*tls.Conn); ok {
+		if t, ok := tc.NetConn().(*trackedConn); ok {
+			lc.over = t.over
+		}
+	}
 	if ap, err := netip.ParseAddrPort(lc.remote); err == nil {
 		lc.clientIP = ap.Addr().Unmap()
 	}
@@ -111,6 +123,27 @@ func (l *listener) serveLean(lc *leanConn) {
 	_ = c.Close()
 }
 
+// handshake runs the TLS handshake within the header timeout. A client
+// that chose HTTP/2 is handed to net/http at once; false means lc is done
+// (handed over or failed).
+func (lc *leanConn) handshake(tc *tls.Conn) bool {
+	set := lc.l.cur.Load().set
+	_ = tc.SetDeadline(deadline(set.readHeader))
+	if err := tc.HandshakeContext(lc.ctx); err != nil {
+		lc.l.srv.log.Debug("TLS handshake", "listener", lc.l.key, "remote", tc.RemoteAddr().String(), "err", err)
+		_ = tc.Close()
+		return false
+	}
+	_ = tc.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	if st.NegotiatedProtocol != "" && st.NegotiatedProtocol != "http/1.1" {
+		lc.l.handOver(tc)
+		return false
+	}
+	lc.tls = &st
+	return true
+}
+
 // loop serves requests until the connection ends (false) or is to be
 // handed to net/http with prefix, the bytes already read (true).
 func (lc *leanConn) loop() (prefix []byte, handOff bool) {
@@ -119,6 +152,7 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 		set := lc.l.cur.Load().set
 		if len(lc.in.Buffered()) == 0 {
 			lc.in.Release()
+			lc.releaseIdle()
 			if !lc.l.lean.setState(lc, leanIdle) {
 				return nil, false
 			}
@@ -143,6 +177,9 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 		start := time.Now()
 		head := string(lc.in.Buffered()[:n])
 		lc.req.Reset()
+		if lc.req.Header.Fields == nil {
+			lc.req.Header.Fields = (*fieldsPool.Get().(*[]h1.Field))[:0]
+		}
 		err = h1.Parse(head, &lc.req)
 		if errors.Is(err, h1.ErrHandOff) {
 			return lc.handOffBytes(), true
@@ -156,6 +193,30 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 		if !lc.serveOne(start) {
 			return nil, false
 		}
+	}
+}
+
+// fieldsPool and headerPool hold the per-request scratch (parsed fields,
+// response header map) of connections that went idle, so an idle
+// connection keeps none.
+var (
+	fieldsPool = sync.Pool{New: func() any { f := make([]h1.Field, 0, 16); return &f }}
+	headerPool = sync.Pool{New: func() any { return make(http.Header, 8) }}
+)
+
+// releaseIdle gives the request scratch back while the connection waits
+// for its next request.
+func (lc *leanConn) releaseIdle() {
+	if f := lc.req.Header.Fields; f != nil {
+		clear(f[:cap(f)])
+		lc.req = h1.Request{}
+		f = f[:0]
+		fieldsPool.Put(&f) // one small allocation per idle period
+	}
+	if lc.w.header != nil {
+		clear(lc.w.header)
+		headerPool.Put(lc.w.header)
+		lc.w.header = nil
 	}
 }
 
@@ -240,6 +301,7 @@ func (lc *leanConn) fill(pr *pipeline.Request) {
 		pr.ClientIP = forwardedClient(pr.ClientIP, xff, t)
 	}
 	pr.Scheme = lc.l.scheme
+	pr.TLS = lc.tls
 	pr.Header = &r.Header
 	pr.ContentLength = r.ContentLength
 	pr.Conn = &lc.conn
@@ -283,7 +345,7 @@ func (lc *leanConn) httpRequest(pr *pipeline.Request, body io.Reader) *http.Requ
 	r := &http.Request{
 		Method: pr.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Host: pr.Host, RemoteAddr: pr.RemoteAddr, RequestURI: pr.RequestURI(),
-		ContentLength: pr.ContentLength, Body: http.NoBody, Close: lc.req.Close,
+		ContentLength: pr.ContentLength, Body: http.NoBody, Close: lc.req.Close, TLS: lc.tls,
 	}
 	if body != nil {
 		r.Body = io.NopCloser(body)

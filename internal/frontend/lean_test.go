@@ -2,6 +2,7 @@ package frontend_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -127,5 +128,54 @@ func TestLeanFraming(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+const leanTLSConfig = `
+shutdownTimeout: 2s
+sites:
+  - name: s
+    bindings: [{name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}]
+    applications: [{path: /, dir: app}]
+`
+
+// TestLeanTLS: HTTP/1.1 over TLS goes through the lean loop (strict
+// framing); what it hands to net/http keeps its TLS state for the app.
+func TestLeanTLS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	o := newOpener()
+	s := start(t, e.config(t, leanTLSConfig), o)
+	addr := s.Addrs()["https"].String()
+	exchange := func(raw string) (*http.Response, string) {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: e.pki.caPool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, raw); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res, string(b)
+	}
+	res, _ := exchange("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	if res.StatusCode != 400 || !res.Close {
+		t.Errorf("CL+TE over TLS: %d close=%v, want 400 and close", res.StatusCode, res.Close)
+	}
+	for _, raw := range []string{
+		"GET /lean HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+		"GET /handed HTTP/1.0\r\nHost: localhost\r\n\r\n",
+	} {
+		res, body := exchange(raw)
+		if res.StatusCode != 200 || !decode(t, body).TLS {
+			t.Errorf("%q: %d %s, want 200 and TLS seen by the app", raw, res.StatusCode, body)
+		}
 	}
 }

@@ -60,7 +60,7 @@ var errBodyTooLong = errors.New("response body longer than its Content-Length")
 func (w *leanWriter) reset(head, closeAfter bool) {
 	clear(w.header)
 	if w.header == nil {
-		w.header = make(http.Header, 8)
+		w.header = headerPool.Get().(http.Header)
 	}
 	w.status, w.wroteHeader, w.committed = 0, false, false
 	w.headReq, w.closeAfter, w.chunked = head, closeAfter, false

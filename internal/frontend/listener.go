@@ -40,9 +40,13 @@ type listener struct {
 	// served once the reload commits. Guarded by Server.mu.
 	pendingUDP net.PacketConn
 	closed     atomic.Bool // raw was closed on purpose
-	// lean tracks the connections the lean HTTP/1.1 loop serves (cleartext
-	// listeners); the rest go to the current generation's http.Server.
+	// lean tracks the connections the lean HTTP/1.1 loop serves (HTTP/1.1
+	// in cleartext and over TLS); the rest go to the current generation's
+	// http.Server.
 	lean leanSet
+	// tlsBase is the TLS configuration of an https listener (SNI picks
+	// the binding's); nil for http.
+	tlsBase *tls.Config
 }
 
 // lnRoutes is what the request path of one listener reads, swapped whole
@@ -123,7 +127,10 @@ func (l *listener) acceptLoop(log *slog.Logger) {
 		}
 		backoff = 0
 		c = l.srv.conns.track(c)
-		if l.scheme == "http" && leanHTTP1 {
+		if l.scheme == "https" {
+			c = tls.Server(c, l.tlsBase)
+		}
+		if leanHTTP1 {
 			l.startLean(c)
 			continue
 		}
@@ -177,6 +184,9 @@ func (l *listener) newGeneration(set serverSettings) *generation {
 	return &generation{hs: hs, ln: ln, set: set}
 }
 
+// tlsStateKey carries the TLS state of a handed-over connection.
+type tlsStateKey struct{}
+
 // connContext attaches the connection's connInfo to its context.
 func connContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tls.Conn); ok {
@@ -184,18 +194,24 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	}
 	if pc, ok := c.(*prefixConn); ok {
 		c = pc.Conn
+		if tc, ok := c.(*tls.Conn); ok {
+			// An HTTP/1.1 connection over TLS that the lean loop handed
+			// over: net/http does not see the *tls.Conn, so r.TLS is set
+			// from here (see serveHTTP).
+			st := tc.ConnectionState()
+			ctx = context.WithValue(ctx, tlsStateKey{}, &st)
+			c = tc.NetConn()
+		}
 	}
 	tc, _ := c.(*trackedConn)
 	return context.WithValue(ctx, connInfoKey{}, &connInfo{over: tc != nil && tc.over})
 }
 
 // serve runs g until it is shut down. Owned by Server.wg.
-func (l *listener) serve(g *generation, base *tls.Config) {
-	var ln net.Listener = g.ln
-	if base != nil {
-		ln = tls.NewListener(g.ln, base)
-	}
-	if err := g.hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+// Connections of https listeners arrive as *tls.Conn (acceptLoop wraps
+// them), handshaken already when the lean loop handed them over.
+func (l *listener) serve(g *generation) {
+	if err := g.hs.Serve(g.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		l.srv.log.Error("serve", "listener", l.key, "err", err)
 	}
 }

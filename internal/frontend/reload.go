@@ -222,8 +222,7 @@ func (s *Server) switchListeners(added map[string]*listener, retired []*listener
 			l.set = set
 			g := l.newGeneration(set)
 			l.cur.Store(g)
-			tlsBase := l.baseTLSIfHTTPS()
-			s.wg.Go(func() { l.serve(g, tlsBase) })
+			s.wg.Go(func() { l.serve(g) })
 			budget := set.shutdownDur
 			s.wg.Go(func() { drain(old, budget) })
 		}

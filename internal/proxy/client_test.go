@@ -23,6 +23,7 @@ type rawApp struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex // protects conns
 	conns    map[net.Conn]bool
+	closed   chan struct{} // receives after the app closed a connection
 }
 
 // newRawApp starts an app whose answer to each request is respond(request);
@@ -33,7 +34,7 @@ func newRawApp(t *testing.T, respond func(r *http.Request) (answer string, close
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &rawApp{ln: ln, conns: map[net.Conn]bool{}}
+	a := &rawApp{ln: ln, conns: map[net.Conn]bool{}, closed: make(chan struct{}, 16)}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -64,7 +65,13 @@ func newRawApp(t *testing.T, respond func(r *http.Request) (answer string, close
 
 func (a *rawApp) serve(c net.Conn, respond func(r *http.Request) (string, bool)) {
 	defer a.wg.Done()
-	defer c.Close()
+	defer func() {
+		c.Close()
+		select {
+		case a.closed <- struct{}{}:
+		default:
+		}
+	}()
 	br := bufio.NewReader(c)
 	for {
 		r, err := http.ReadRequest(br)
@@ -221,6 +228,7 @@ func TestStaleConnection(t *testing.T) {
 					t.Fatalf("request %d: %d %q", i, res.StatusCode, body)
 				}
 				b.waitReleased(t, int32(i+1))
+				<-app.closed // the app's FIN is in the pooled connection's socket now
 			}
 			if n := app.accepted.Load(); n != 3 {
 				t.Errorf("app accepted %d connections, want 3", n)
