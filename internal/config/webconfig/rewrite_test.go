@@ -72,6 +72,34 @@ func TestRewriteErrors(t *testing.T) {
 		{"global rules in web.config", `<rewrite>
 <globalRules /></rewrite>`,
 			`web.config:4: <globalRules>: allowed only at server level`},
+		// Ported from ASP.NET Core's InvalidUrlRewriteFormatExceptionHandlingTests.
+		{"match without url", `<rewrite><rules><rule name="a">
+<match /><action type="Rewrite" url="foo" /></rule></rules></rewrite>`,
+			`web.config:4: match attribute "url": required attribute is missing`},
+		{"empty rewrite url", `<rewrite><rules><rule name="a"><match url="(.*)" />
+<action type="Rewrite" url="" /></rule></rules></rewrite>`,
+			`web.config:4: action attribute "url": required for a Rewrite action`},
+		{"bad logicalGrouping", `<rewrite><rules><rule name="a"><match url="(.*)/$" />
+<conditions logicalGrouping="foo"><add input="{REQUEST_FILENAME}" matchType="isFile" negate="true" /></conditions></rule></rules></rewrite>`,
+			`web.config:4: conditions attribute "logicalGrouping": "foo" is not one of MatchAll, MatchAny`},
+		{"bad matchType", `<rewrite><rules><rule name="a"><match url="(.*)/$" /><conditions>
+<add input="{REQUEST_FILENAME}" matchType="foo" /></conditions></rule></rules></rewrite>`,
+			`web.config:4: add attribute "matchType": "foo" is not one of Pattern, IsFile, IsDirectory`},
+		{"bad enabled", `<rewrite><rules>
+<rule name="a" enabled="foo"><match url="(.*)/$" /></rule></rules></rewrite>`,
+			`web.config:4: rule attribute "enabled": "foo" is not true or false`},
+		{"bad match ignoreCase", `<rewrite><rules><rule name="a">
+<match url="(.*)/$" ignoreCase="foo" /></rule></rules></rewrite>`,
+			`web.config:4: match attribute "ignoreCase": "foo" is not true or false`},
+		{"bad condition negate", `<rewrite><rules><rule name="a"><match url="(.*)/$" /><conditions>
+<add input="{REQUEST_FILENAME}" matchType="IsFile" negate="foo" /></conditions></rule></rules></rewrite>`,
+			`web.config:4: add attribute "negate": "foo" is not true or false`},
+		{"bad trackAllCaptures", `<rewrite><rules><rule name="a"><match url="(.*)/$" />
+<conditions trackAllCaptures="foo" /></rule></rules></rewrite>`,
+			`web.config:4: conditions attribute "trackAllCaptures": "foo" is not true or false`},
+		{"bad appendQueryString", `<rewrite><rules><rule name="a"><match url="(.*)/$" />
+<action type="Redirect" url="{R:1}" appendQueryString="foo" /></rule></rules></rewrite>`,
+			`web.config:4: action attribute "appendQueryString": "foo" is not true or false`},
 		{"httpRedirect without destination", `
 <httpRedirect enabled="true" />`,
 			`web.config:4: httpRedirect attribute "destination": required when enabled is true`},
