@@ -107,9 +107,20 @@ func (c *controller) Start(ctx context.Context, name string) error {
 
 func (c *controller) Reload(ctx context.Context) error { return c.reload(ctx) }
 
+// Ready is the readiness probe: the listeners are bound and no app that
+// starts at boot is still starting (an app started on demand does not
+// hold readiness back, or it would never get its first request).
 func (c *controller) Ready() error {
 	if !c.srv.Serving() {
 		return errors.New("not serving: starting or shutting down")
+	}
+	for _, a := range c.apps.list() {
+		if !a.StartsAtBoot() {
+			continue
+		}
+		if st := a.Status(); st.State == "starting" || (st.State == "stopped" && st.Pool.Starts == 0) {
+			return fmt.Errorf("app %s is starting", appName(a.Site(), a.Path()))
+		}
 	}
 	return nil
 }

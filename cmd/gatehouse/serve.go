@@ -270,9 +270,16 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	// Before any app is opened: the apps must not inherit these.
+	sd := takeSystemdEnv(log)
 	srv, err := frontend.New(cfg, open, log)
 	if err != nil {
 		return configErr(err)
+	}
+	for name, lns := range sd.sockets {
+		for _, ln := range lns {
+			srv.Inherit(name, ln)
+		}
 	}
 	if f.pidFile != "" {
 		if err := os.WriteFile(f.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -282,15 +289,35 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 	}
 	ctl := &controller{srv: srv, apps: apps, started: time.Now()}
 	ctl.reload = func(ctx context.Context) error {
+		sd.notify.reloading()
+		var err error
 		if f.configFile == "" {
 			log.Info("recycling every app", "why", "reload without a --config file")
-			return apps.recycle(ctx)
+			err = apps.recycle(ctx)
+		} else {
+			err = reload(ctx, srv, f.configFile, log)
 		}
-		return reload(ctx, srv, f.configFile, log)
+		status := servingStatus(ctl)
+		if err != nil {
+			status = "reload failed, still " + status + ": " + firstLine(err.Error())
+		}
+		sd.notify.ready(status)
+		return err
 	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	startReaper(ctx, &wg, log)
+	wg.Go(func() {
+		select {
+		case <-srv.Listening():
+			sd.notify.ready(servingStatus(ctl))
+		case <-ctx.Done():
+			return
+		}
+		<-ctx.Done()
+		sd.notify.stopping()
+	})
 	// The admin endpoint outlives the front door's shutdown, so /readyz
 	// says 503 while connections drain; it stops once Run returned.
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
@@ -323,6 +350,7 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 		}
 	})
 	err = srv.Run(ctx)
+	stop() // ends ctx also when Run failed (a bind error): the goroutines above wait for it
 	cancelSigs()
 	stopAdmin()
 	if err != nil && !errors.Is(err, context.Canceled) {

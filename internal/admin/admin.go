@@ -66,8 +66,9 @@ type Server struct {
 	Metrics http.Handler
 	// Log receives errors of the HTTP server; nil means none.
 	Log *slog.Logger
-	// MetricsOnly serves nothing but GET /metrics (and /healthz): for a
-	// metrics address that may be reachable from the network.
+	// MetricsOnly serves nothing but GET /metrics, /healthz and /readyz:
+	// for a metrics address that may be reachable from the network (a
+	// Prometheus scraper, Kubernetes probes).
 	MetricsOnly bool
 }
 
@@ -81,6 +82,15 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.Controller.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(err.Error() + "\n"))
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
 	if s.MetricsOnly {
 		return mux
 	}
@@ -97,15 +107,6 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/start", control(s.Controller.Start))
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.Reload(r.Context()))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := s.Controller.Ready(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte(err.Error() + "\n"))
-			return
-		}
-		w.Write([]byte("ok\n"))
 	})
 	return mux
 }

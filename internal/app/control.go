@@ -42,6 +42,11 @@ func (a *App) Start(ctx context.Context) error {
 	return a.pool.Start(ctx)
 }
 
+// StartsAtBoot reports whether the app's processes start with Gatehouse
+// (startAtBoot in web.config, or Options.StartAtBoot) rather than on the
+// first request.
+func (a *App) StartsAtBoot() bool { return a.opts.StartAtBoot || a.Config().StartAtBoot }
+
 // Status is a snapshot of an app for status pages.
 type Status struct {
 	Site string

@@ -111,7 +111,8 @@ type Server struct {
 
 	wg sync.WaitGroup // acceptors, http servers, drains, the cert watcher
 
-	listening chan struct{} // closed by Run once every listener is bound
+	listening chan struct{}     // closed by Run once every listener is bound
+	inherited []inheritedSocket // sockets handed over by Inherit, not yet used; guarded by mu
 }
 
 // New validates cfg, opens every app with open and the access logs, and
@@ -252,9 +253,9 @@ func listenerBindings(cfg *siteconfig.Config) map[string]*siteconfig.Binding {
 
 // bind opens the sockets of one listener.
 func (s *Server) bind(b *siteconfig.Binding, set serverSettings) (*listener, error) {
-	raw, err := net.Listen("tcp", b.ListenAddr())
+	raw, err := s.listenTCP(b)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s (binding %s): %w", b.ListenerKey(), b.Name, err)
+		return nil, err
 	}
 	l := &listener{key: b.ListenerKey(), scheme: b.Scheme, srv: s, raw: raw, set: set}
 	l.tlsBase = l.baseTLSIfHTTPS()
@@ -392,6 +393,9 @@ func (s *Server) Run(ctx context.Context) error {
 	for key, l := range s.listeners {
 		s.log.Info("listening", "listener", key, "addr", l.raw.Addr().String(), "http3", l.udp != nil)
 	}
+	for _, in := range s.inherited {
+		s.log.Warn("inherited socket matches no binding; kept for a reload", "name", in.name, "addr", in.ln.Addr().String())
+	}
 	close(s.listening)
 	s.mu.Unlock()
 
@@ -404,6 +408,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) shutdown() error {
 	s.mu.Lock()
 	s.state = stateStopped
+	s.closeInherited()
 	ls, apps, logs, budget := s.listeners, s.apps, s.logs, s.cfg.ShutdownTimeout
 	w := s.watcher
 	s.mu.Unlock()

@@ -53,6 +53,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/big", handleBig)
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/", http.StatusFound) })
 	mux.HandleFunc("/discard", handleDiscard)
+	mux.HandleFunc("/orphan", handleOrphan)
 	mux.HandleFunc("/activation", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, activation) })
 	return a.common(mux)
 }
