@@ -33,6 +33,11 @@ type Provider struct {
 	mu                    sync.Mutex // serialises loads
 	needKeytab, needUsers bool
 
+	// needed is closed when Require first loads a file: Watch starts
+	// watching then, so an app without authentication costs no watcher.
+	needed     chan struct{}
+	neededOnce sync.Once
+
 	neg    atomic.Pointer[negotiator]
 	users  atomic.Pointer[users]
 	groups atomic.Pointer[groups]
@@ -45,7 +50,7 @@ func NewProvider(s Settings, log *slog.Logger) *Provider {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Provider{set: s, log: log, keytabPath: KeytabPath(s.Keytab), replay: newReplayCache()}
+	return &Provider{set: s, log: log, keytabPath: KeytabPath(s.Keytab), replay: newReplayCache(), needed: make(chan struct{})}
 }
 
 // Settings returns the settings the Provider was made with.
@@ -58,6 +63,9 @@ func (p *Provider) Settings() Settings { return p.set }
 func (p *Provider) Require(windows, basic bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if windows || basic {
+		defer p.neededOnce.Do(func() { close(p.needed) })
+	}
 	if windows && p.neg.Load() == nil {
 		if err := p.loadKeytab(); err != nil {
 			return err
@@ -121,10 +129,16 @@ func (p *Provider) groupsOf(user string) []string {
 }
 
 // Watch re-reads the keytab, the user file and the group file when they
-// change (written in place or replaced), until ctx ends. A file that no
+// change (written in place or replaced), until ctx ends. It starts
+// watching once a policy first needs them (Require). A file that no
 // longer loads is logged and the previous contents stay in force. The
 // caller owns the goroutine that runs it.
 func (p *Provider) Watch(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-p.needed:
+	}
 	files := map[string]func() error{}
 	files[p.keytabPath] = p.reloadIf(&p.needKeytab, p.loadKeytab)
 	files[p.set.UserFile] = p.reloadIf(&p.needUsers, p.loadUsers)
