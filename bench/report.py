@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Markdown report of one bench/run.sh run, or the index of all of them.
 
-    report.py FACTS RESULTS.tsv MEMORY.tsv COLDSTART.txt   # one run
+    report.py FACTS RESULTS.tsv MEMORY.tsv COLDSTART.txt [PROFILE.txt]   # one run
     report.py --index DIR                                  # DIR/*.md, newest first
 
 Ratios are taken within each round (same moment, same machine state) and the
@@ -64,7 +64,7 @@ def round_ratios(rounds, workload, target, field):
     return med(out)
 
 
-def one(facts, results, memory, cold):
+def one(facts, results, memory, cold, profile=None):
     lines = []
     f = dict(l.split(": ", 1) for l in open(facts).read().splitlines() if ": " in l)
     lines.append(f"## Run of {f.get('date', '?')} — commit {f.get('commit', '?')}")
@@ -162,6 +162,14 @@ def one(facts, results, memory, cold):
             lines.append(f"| {l} | {c.get(l + '_cold_ms')} | {c.get(l + '_cold_extra_ms')} | "
                          f"{c.get(l + '_restart_ms')} | {c.get(l + '_restart_extra_ms')} |")
         lines.append("")
+    prof = open(profile).read().strip() if profile and os.path.exists(profile) else ""
+    if prof:
+        lines.append("### Where the CPU goes (tiny workload, perf)")
+        lines.append("")
+        lines.append("```")
+        lines.append(prof)
+        lines.append("```")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -180,4 +188,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--index"]:
         print(index(sys.argv[2]))
     else:
-        print(one(*sys.argv[1:5]))
+        print(one(*sys.argv[1:6]))

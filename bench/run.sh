@@ -15,7 +15,8 @@
 # "Connection: close": a new client connection per request), h2 (h2load over
 # HTTPS + HTTP/2 at the front, HTTP/1.1 to the app). Then RSS (idle; per idle
 # keep-alive connection; peak while streaming 1 GiB) and, for Gatehouse, the
-# cold start and the restart after kill -9 beyond the app's own start time.
+# cold start and the restart after kill -9 beyond the app's own start time,
+# and (PROFILE=1, with perf) where nginx's and Gatehouse's CPU time goes.
 #
 # Fairness: one worker per front door (nginx worker_processes 1, HAProxy
 # nbthread 1, GOMAXPROCS=$PROXY_PROCS for Caddy and Gatehouse); the backends
@@ -45,6 +46,7 @@ PROXY_PROCS=${PROXY_PROCS:-1}        # GOMAXPROCS of Caddy and Gatehouse
 WORKLOADS=${WORKLOADS:-"tiny 64k 1m upload close h2"}
 TARGETS=${TARGETS:-"direct nginx haproxy caddy gatehouse"}
 MEMORY=${MEMORY:-1}
+PROFILE=${PROFILE:-1}                # perf record of nginx and Gatehouse on the tiny workload
 COLDSTART=${COLDSTART:-1}
 SAVE=${SAVE:-1}
 NOTE=${NOTE:-}                       # a line for the report (say, who else used the machine)
@@ -356,6 +358,31 @@ if [ "$MEMORY" = 1 ]; then
   done
 fi
 
+# A CPU profile of the tiny workload (perf, if the kernel lets us): where
+# each front door's time goes, kernel against user space.
+profile=$work/profile.txt
+: >"$profile"
+if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
+  for t in $TARGETS; do
+    case $t in nginx|gatehouse) ;; *) continue ;; esac
+    pl=${PIDS[$t]//,/ }
+    pid=${pl##* }   # nginx: the worker; gatehouse: the last is the keeper, so take the first
+    [ "$t" = nginx ] || pid=${pl%% *}
+    timeout $((DURATION + 30)) wrk -t1 -c"$CONNS" -d"$((DURATION + 2))s" "http://127.0.0.1:${HTTP[$t]}/" >/dev/null 2>&1 &
+    wpid=$!
+    sleep 1
+    if timeout $((DURATION + 10)) perf record -q -F 999 -p "$pid" -o "$work/perf-$t.data" -- sleep "$DURATION" >/dev/null 2>&1; then
+      {
+        echo "== $t (pid $pid), tiny workload, perf record -F 999: share of samples by binary"
+        perf report -i "$work/perf-$t.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -5 || true
+        echo "-- top symbols"
+        perf report -i "$work/perf-$t.data" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -25 || true
+      } >>"$profile"
+    fi
+    wait "$wpid" || true
+  done
+fi
+
 cold=$work/coldstart.txt
 : >"$cold"
 if [ "$COLDSTART" = 1 ]; then
@@ -387,9 +414,9 @@ facts=$work/facts.txt
 stamp=$(date -u +%Y%m%d-%H%M)-$(git rev-parse --short HEAD)
 if [ "$SAVE" = 1 ]; then
   mkdir -p bench/reports
-  python3 bench/report.py "$facts" "$results" "$memory" "$cold" >"bench/reports/$stamp.md"
+  python3 bench/report.py "$facts" "$results" "$memory" "$cold" "$profile" >"bench/reports/$stamp.md"
   python3 bench/report.py --index bench/reports >bench/REPORT.md
   echo "report: bench/reports/$stamp.md (and bench/REPORT.md)" >&2
 else
-  python3 bench/report.py "$facts" "$results" "$memory" "$cold"
+  python3 bench/report.py "$facts" "$results" "$memory" "$cold" "$profile"
 fi
