@@ -192,6 +192,10 @@ func (p *Pool) check() []string {
 			msgs = append(msgs, err.Error())
 		} else if u.Uid == "0" && !p.AllowRoot {
 			msgs = append(msgs, fmt.Sprintf("user %q is root; set allowRoot: true to run the app as root", p.User))
+		} else if u.HomeDir == "" && u.Username == p.User && p.Group == "" {
+			if _, err := user.LookupId(p.User); err != nil {
+				msgs = append(msgs, fmt.Sprintf("user %q has no account entry; set group", p.User))
+			}
 		}
 	} else if p.Group != "" || p.Groups != nil {
 		msgs = append(msgs, "group and groups need user")
