@@ -102,7 +102,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	pr.Site = site.name
 	st.rw = respWriter{ResponseWriter: w, srv: s}
 	var app *appRoute
-	defer func() { st.finish(site, app, o.start) }()
+	defer func() { st.finish(site, app, o.start, clientGone(in)) }()
 	rw := &st.rw
 	if tab.altSvc != "" && !o.noAltSvc {
 		w.Header().Set("Alt-Svc", tab.altSvc)
@@ -110,6 +110,10 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	if o.over {
 		pipeline.WriteResult(rw, pr, &pipeline.Result{Stage: "limits", Status: http.StatusServiceUnavailable,
 			Reason: "maxConnections", Close: true}, s.log)
+		return
+	}
+	if reason := pipeline.BadTarget(pr.Method, pr.Path); reason != "" {
+		pipeline.WriteResult(rw, pr, &pipeline.Result{Stage: "request", Status: http.StatusBadRequest, Reason: reason, Close: true}, s.log)
 		return
 	}
 	app = site.match(pr.Path)
@@ -148,6 +152,19 @@ type httpIngress struct {
 	r *http.Request
 	w http.ResponseWriter // the server's, under st.rw
 }
+
+// goner is implemented by an ingress that can tell whether the client went
+// away (closed the connection, reset the stream) during the request.
+type goner interface{ gone() bool }
+
+// clientGone reports whether in's client went away during the request.
+func clientGone(in ingress) bool {
+	g, ok := in.(goner)
+	return ok && g.gone()
+}
+
+// gone: net/http cancels the request's context when the client goes.
+func (n *httpIngress) gone() bool { return n.r.Context().Err() != nil }
 
 func (n *httpIngress) forward(st *reqState, app *appRoute, lim limits) {
 	r, pr := n.r, &st.req
@@ -285,7 +302,9 @@ func (lim *limits) check(r *pipeline.Request) *pipeline.Result {
 		return pipeline.Refuse("limits", http.StatusNotFound, 15, "maxQueryString")
 	}
 	if lim.maxRequestBytes > 0 && requestBytes(r) > lim.maxRequestBytes {
-		return pipeline.Refuse("limits", http.StatusRequestHeaderFieldsTooLarge, 0, "maxRequestBytes")
+		res := pipeline.Refuse("limits", http.StatusRequestHeaderFieldsTooLarge, 0, "maxRequestBytes")
+		res.Close = true // a client that sends this much is not one to keep
+		return res
 	}
 	if lim.maxBody > 0 && r.ContentLength > lim.maxBody {
 		res := pipeline.Refuse("limits", http.StatusRequestEntityTooLarge, 0, "maxAllowedContentLength")
@@ -328,8 +347,11 @@ func headerBytes(h pipeline.Header) int {
 }
 
 // finish reports the finished request to the observers: the site's (the
-// access log) and the application's.
-func (st *reqState) finish(site *siteRoute, app *appRoute, start time.Time) {
+// access log) and the application's. canceled is whether the client went
+// away before the request ended (closed the connection, reset the stream): a
+// request it left before any answer is reported as 499; one whose answer
+// could not be written in full keeps its status. Both are ClientGone.
+func (st *reqState) finish(site *siteRoute, app *appRoute, start time.Time, canceled bool) {
 	var chain *pipeline.Chain
 	if app != nil {
 		chain = app.chain()
@@ -338,6 +360,10 @@ func (st *reqState) finish(site *siteRoute, app *appRoute, start time.Time) {
 		return
 	}
 	status := st.rw.status
+	gone := st.rw.writeFailed || canceled && status == 0
+	if gone && status == 0 {
+		status = statusClientClosedRequest
+	}
 	if status == 0 {
 		if st.rw.hijacked {
 			status = http.StatusSwitchingProtocols
@@ -349,7 +375,7 @@ func (st *reqState) finish(site *siteRoute, app *appRoute, start time.Time) {
 	*d = pipeline.Done{
 		Request: &st.req, Start: start, Duration: time.Since(start),
 		Status: status, Substatus: st.rw.substatus, BytesIn: st.body.n, BytesOut: st.rw.written,
-		Upgraded: st.rw.hijacked, PID: st.rw.pid,
+		Upgraded: st.rw.hijacked, PID: st.rw.pid, ClientGone: gone,
 	}
 	if !st.rw.appHeader.IsZero() {
 		d.FirstByte = st.rw.appHeader.Sub(start)
@@ -393,8 +419,10 @@ type respWriter struct {
 	substatus int
 	written   int64
 	hijacked  bool
-	pid       int       // the app process that served the request (SetUpstream)
-	appHeader time.Time // when the app's response header arrived (SetUpstream)
+	// writeFailed is set when writing the response to the client failed.
+	writeFailed bool
+	pid         int       // the app process that served the request (SetUpstream)
+	appHeader   time.Time // when the app's response header arrived (SetUpstream)
 
 	// req is the request as the stages left it, once it goes to the app.
 	req *pipeline.Request
@@ -438,6 +466,9 @@ func (w *respWriter) Write(p []byte) (int, error) {
 func (w *respWriter) write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	w.written += int64(n)
+	if err != nil {
+		w.writeFailed = true
+	}
 	return n, err
 }
 
@@ -586,3 +617,7 @@ func (h *hijackSet) closeAll() int {
 	}
 	return len(conns)
 }
+
+// statusClientClosedRequest is reported for a request whose client went
+// away before any answer (nginx's 499).
+const statusClientClosedRequest = 499

@@ -138,6 +138,10 @@ func (a *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasSuffix(r.URL.Path, "/block") {
 		<-a.block
 	}
+	if strings.HasSuffix(r.URL.Path, "/hold") {
+		<-r.Context().Done() // until the client goes away
+		return
+	}
 	if strings.HasSuffix(r.URL.Path, "/ws") {
 		a.websocketEcho(w, r)
 		return

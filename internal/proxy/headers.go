@@ -93,6 +93,7 @@ const (
 //     Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, Trailer,
 //     Transfer-Encoding, Upgrade: dropped. TE is forwarded as "trailers" only.
 //   - Host and Content-Length: dropped here; the forwarder writes them.
+//   - HTTP2-Settings: dropped (h2c upgrades are not relayed).
 //   - X-Forwarded-For and X-Forwarded-Proto: extended (see appendRequestFields).
 //   - Underscore spellings of the names Gatehouse sets, strips or frames
 //     by (underscoreSpoof): dropped.
@@ -119,7 +120,9 @@ func requestFieldRule(name string) fieldAction {
 			return fieldDrop
 		}
 	case 14:
-		if strings.EqualFold(name, "content-length") {
+		// HTTP2-Settings belongs to an h2c upgrade (RFC 7540 §3.2.1),
+		// which is never relayed.
+		if strings.EqualFold(name, "content-length") || strings.EqualFold(name, "http2-settings") {
 			return fieldDrop
 		}
 	case 15:

@@ -128,7 +128,10 @@ type Handler struct {
 // connection. Both apply the same header rules (appendRequestFields).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.once.Do(h.init)
-	if up := upgradeType(r.Header); up != "" {
+	// Only WebSocket upgrades are relayed (as IIS does). Any other, h2c
+	// above all, would tunnel the client past the front door to the app:
+	// such a request is forwarded as an ordinary one, its Upgrade dropped.
+	if up := upgradeType(r.Header); up != "" && strings.EqualFold(up, "websocket") {
 		h.serveUpgrade(w, r)
 		return
 	}

@@ -645,7 +645,9 @@ func TestClientGone(t *testing.T) {
 	e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
 		close(arrived)
 		<-r.Context().Done() // the proxy cancels the app request when the client goes
-	}, func(h *Handler) { h.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
+	}, func(h *Handler) {
+		h.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.front.URL+"/gone", nil)
 	errc := make(chan error, 1)

@@ -35,7 +35,9 @@ const queueFullRetryAfter = time.Second
 //	*OfflineError / ErrOffline          503   app_offline.htm
 //	context.Canceled (client gone)      499   nothing written
 //	request body over the limit         413   (*http.MaxBytesError), then close
-//	request body unreadable             400   (bad chunked framing, cut short), then close
+//	request body unreadable             400   (bad chunked framing), then close
+//	request body timeout                408   then close
+//	request body cut short (client gone) 499  nothing written
 //	anything else (refused, reset,
 //	timeout, requestTimeout deadline)   502.3 bad gateway
 //
@@ -54,12 +56,10 @@ func StatusFor(err error) (status, substatus int) {
 		return http.StatusServiceUnavailable, 0
 	case errors.Is(err, upstream.ErrQueueFull):
 		return http.StatusServiceUnavailable, 2
+	case errors.As(err, new(*clientBodyError)), errors.As(err, new(*http.MaxBytesError)):
+		return bodyErrorStatus(err), 0
 	case errors.Is(err, context.Canceled):
 		return StatusClientClosedRequest, 0
-	case errors.As(err, new(*http.MaxBytesError)):
-		return http.StatusRequestEntityTooLarge, 0
-	case errors.As(err, new(*clientBodyError)):
-		return http.StatusBadRequest, 0
 	default:
 		return http.StatusBadGateway, 3
 	}
@@ -84,7 +84,9 @@ type ErrorOptions struct {
 // and answers the client with the page for StatusFor(err). The client sees
 // only the page, never err's text, except for the start failure details
 // the 502.5 page is meant to show. If the client is already gone (r's
-// context is cancelled), nothing is written and the status is logged as 499.
+// context is cancelled), nothing is written, the status is logged as 499
+// and WriteError panics with http.ErrAbortHandler, which net/http turns
+// into a closed connection or a reset stream.
 // WriteError must be called before anything was written to w.
 func WriteError(w http.ResponseWriter, r *http.Request, err error, opts ErrorOptions) {
 	answerError(w, r.Context(), r.Method, r.URL.Path, err, opts)
@@ -94,7 +96,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, opts ErrorOpt
 // and path (the lean path builds no *http.Request).
 func answerError(w http.ResponseWriter, ctx context.Context, method, path string, err error, opts ErrorOptions) {
 	status, sub := StatusFor(err)
-	if ctx.Err() == context.Canceled {
+	// A failed body read cancels the request's context too (net/http does
+	// so on any connection read error, a body timeout included); the
+	// body's error says better what happened.
+	if ctx.Err() == context.Canceled && !errors.As(err, new(*clientBodyError)) {
 		status, sub = StatusClientClosedRequest, 0
 	}
 	logError(ctx, method, path, err, status, sub, opts)
@@ -102,11 +107,15 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 
 	switch status {
 	case StatusClientClosedRequest:
-		return
+		// Nothing to say to a client that is gone; and if only its request
+		// was cut (a read deadline cancels the context too), net/http must
+		// not send a 200 of its own: close the connection or reset the
+		// stream instead (both ways in recover this panic).
+		panic(http.ErrAbortHandler)
 	case http.StatusServiceUnavailable:
 		writeUnavailable(w, err, opts.HideDetails)
 		return
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+	case http.StatusBadRequest, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge:
 		// The rest of the body is unread: the connection cannot be reused.
 		w.Header().Set("Connection", "close")
 		pages.Status(w, status, 0, "")
@@ -169,7 +178,11 @@ func logError(ctx context.Context, method, path string, err error, status, sub i
 	}
 	level := slog.LevelError
 	switch {
-	case status == StatusClientClosedRequest, status < 500:
+	case status == StatusClientClosedRequest:
+		// Routine, and by the thousand in a reset flood: the access log
+		// has each one (499), the log needs none of them.
+		level = slog.LevelDebug
+	case status < 500:
 		level = slog.LevelInfo // the client's doing
 	case errors.Is(err, upstream.ErrOffline):
 		level = slog.LevelDebug
