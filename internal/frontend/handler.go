@@ -99,7 +99,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		pages.Status(w, http.StatusNotFound, 0, "")
 		return
 	}
-	pr.Site = site.name
+	pr.Site, pr.Router = site.name, site
 	st.rw = respWriter{ResponseWriter: w, srv: s}
 	var app *appRoute
 	defer func() { st.finish(site, app, o.start, clientGone(in)) }()

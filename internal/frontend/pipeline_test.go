@@ -58,6 +58,13 @@ func TestStages(t *testing.T) {
 					r.Rewrite("/api/new", "from=old")
 				}
 				return nil
+			}), pipeline.StageFunc(func(r *pipeline.Request) *pipeline.Result {
+				// The root app's authentication: it must not judge a
+				// request rewritten into /api.
+				if strings.HasPrefix(r.Path, "/api/") {
+					return pipeline.Refuse("auth", http.StatusUnauthorized, 0, "the root app's later stage ran on /api's request")
+				}
+				return nil
 			})},
 			Out:       []pipeline.OutStage{outHeader{"X-Root-Stage", "out"}},
 			Observers: []pipeline.Observer{&rootDone},

@@ -27,6 +27,12 @@ type siteRoute struct {
 	global pipeline.Stage
 }
 
+// Elsewhere implements pipeline.Router for the site's applications.
+func (s *siteRoute) Elsewhere(path, appPath string) bool {
+	a := s.match(path)
+	return a == nil || a.path != appPath
+}
+
 type appRoute struct {
 	path    string // "/" or "/api", as configured
 	dir     string // the app's folder

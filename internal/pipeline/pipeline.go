@@ -77,10 +77,26 @@ type Request struct {
 	// keeps none (HTTP/3). Never shared between connections.
 	Conn *Conn
 
+	// Router, set by the front door, tells whether a path belongs to
+	// another application of the site. Chain.Serve stops after a stage that
+	// rewrote the request into another application, which the front door
+	// then routes it to: the rest of this application's stages (its
+	// authentication) must not judge another application's request, as
+	// in IIS, where they run against the rewritten URL's configuration.
+	// nil means no application is elsewhere.
+	Router Router
+
 	// rewritten is set by Rewrite; origPath and origQuery are Path and
 	// RawQuery before the first Rewrite.
 	rewritten           bool
 	origPath, origQuery string
+}
+
+// Router is the front door's routing, as a Chain needs it.
+type Router interface {
+	// Elsewhere reports whether path is routed to an application other
+	// than the one at appPath (or to none).
+	Elsewhere(path, appPath string) bool
 }
 
 // Identity is an authenticated caller.
@@ -217,14 +233,20 @@ type Chain struct {
 }
 
 // Serve runs the inbound stages over r. It returns the Result of the stage
-// that ended the request, or nil when r should go on to the app.
+// that ended the request, or nil when r should go on: to the app, or, when
+// a stage rewrote it into another application (see Request.Router),
+// without the remaining stages, to that application.
 func (c *Chain) Serve(r *Request) *Result {
 	if c == nil {
 		return nil
 	}
 	for _, s := range c.In {
+		before := r.Path
 		if res := s.Serve(r); res != nil {
 			return res
+		}
+		if r.Path != before && r.Router != nil && r.Router.Elsewhere(r.Path, r.AppPath) {
+			return nil // rewritten into another application: its stages run next
 		}
 	}
 	return nil

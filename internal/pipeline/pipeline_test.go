@@ -108,3 +108,38 @@ func TestUnwrapChain(t *testing.T) {
 		t.Error("RequestFrom of a plain writer must be nil")
 	}
 }
+
+// routes are app paths, longest first.
+type routes []string
+
+func (rt routes) Elsewhere(path, appPath string) bool {
+	for _, app := range rt {
+		if strings.HasPrefix(path, app) {
+			return app != appPath
+		}
+	}
+	return true
+}
+
+// TestChainStopsWhenRewrittenElsewhere checks that a rewrite into another
+// application ends this application's stages, and a rewrite within it
+// does not.
+func TestChainStopsWhenRewrittenElsewhere(t *testing.T) {
+	t.Parallel()
+	var ran []string
+	c := &Chain{In: []Stage{
+		StageFunc(func(r *Request) *Result { r.Rewrite(r.Path+"i/x", ""); return nil }),
+		StageFunc(func(r *Request) *Result { ran = append(ran, r.Path); return nil }),
+	}}
+	rt := routes{"/api", "/"}
+	for _, tt := range []struct{ path, want string }{{"/a", "/ai/x"}, {"/ap", ""}} {
+		ran = nil
+		r := &Request{Path: tt.path, AppPath: "/", Router: rt}
+		if res := c.Serve(r); res != nil {
+			t.Fatalf("%s: %+v", tt.path, res)
+		}
+		if got := strings.Join(ran, ","); got != tt.want {
+			t.Errorf("%s rewritten to %s: later stages saw %q, want %q", tt.path, r.Path, got, tt.want)
+		}
+	}
+}
