@@ -4,6 +4,10 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +188,28 @@ func TestCgroup1Parsing(t *testing.T) {
 	}
 	if _, ok := p[""]; ok {
 		t.Error("the v2 line was read as a v1 controller")
+	}
+}
+
+func TestRemoveStale(t *testing.T) {
+	t.Parallel()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Skip("no true:", err)
+	}
+	dir := t.TempDir()
+	deadName := fmt.Sprintf("app-main_api-%d-3", gone.Process.Pid)
+	names := []string{deadName, fmt.Sprintf("app-main-%d-1", os.Getpid()), "app-x", "other-1-2-3"}
+	for _, n := range names {
+		if err := os.Mkdir(filepath.Join(dir, n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStale(dir)
+	for _, n := range names {
+		_, err := os.Stat(filepath.Join(dir, n))
+		if gone := errors.Is(err, os.ErrNotExist); gone != (n == deadName) {
+			t.Errorf("%s: removed %v, want %v", n, gone, n == deadName)
+		}
 	}
 }

@@ -58,6 +58,7 @@ func prepareCgroupsV1() (map[string]string, error) {
 			continue
 		}
 		_ = syscall.Rmdir(probe)
+		removeStale(dir)
 		bases[ctl] = dir
 	}
 	if len(bases) == 0 {

@@ -148,20 +148,27 @@ func prepareCgroups() (string, []string, error) {
 			return "", nil, fmt.Errorf("enable controllers in %s: %w", own, err)
 		}
 	}
-	// Cgroups left by a Gatehouse that died (the pid in the name is gone);
-	// rmdir only removes empty ones.
-	if stale, err := filepath.Glob(filepath.Join(own, "app-*")); err == nil {
-		for _, dir := range stale {
-			f := strings.Split(filepath.Base(dir), "-")
-			if len(f) < 3 {
-				continue
-			}
-			if pid, err := strconv.Atoi(f[len(f)-2]); err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
-				_ = syscall.Rmdir(dir)
-			}
+	removeStale(own)
+	return own, want, nil
+}
+
+// removeStale removes the app cgroups in dir that a Gatehouse which is gone
+// left behind (the pid in "app-<name>-<pid>-<seq>" no longer exists).
+// rmdir only removes empty cgroups, so a live app is never touched.
+func removeStale(dir string) {
+	stale, err := filepath.Glob(filepath.Join(dir, "app-*"))
+	if err != nil {
+		return
+	}
+	for _, d := range stale {
+		f := strings.Split(filepath.Base(d), "-")
+		if len(f) < 4 {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[len(f)-2]); err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = syscall.Rmdir(d)
 		}
 	}
-	return own, want, nil
 }
 
 // ownCgroupDir returns the folder of this process's cgroup v2.
