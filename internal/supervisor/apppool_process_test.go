@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -527,4 +529,39 @@ func TestCgroupLimits(t *testing.T) {
 func plainGet(url string) (*http.Response, error) {
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
 	return c.Get(url)
+}
+
+// TestOOMAtStartup runs a program that grows past its memory limit while it
+// starts (tail -n 1 /dev/zero keeps one endless line), where this host lets
+// Gatehouse create cgroups: the start fails with the OOM kill as its reason,
+// and the 502.5 page for a local client says so.
+func TestOOMAtStartup(t *testing.T) {
+	t.Parallel()
+	cg := NewCgroups(nil)
+	if _, err := cg.Check(); err != nil {
+		t.Skipf("cgroup limits not available on this host: %v", err)
+	}
+	tail, err := exec.LookPath("tail")
+	if err != nil {
+		t.Skip("no tail")
+	}
+	spec := helperSpec(t, "exit")
+	spec.Path, spec.Args = tail, []string{"-n", "1", "/dev/zero"}
+	spec.StartupTimeout = 30 * time.Second
+	spec.AppPool.Cgroups = cg
+	spec.AppPool.Limits.Memory = 64 << 20
+	f := newFixture(t, spec)
+	err = f.pool.Start(ctxT(t, time.Minute))
+	se, ok := errors.AsType[*upstream.StartError](err)
+	if !ok || !strings.Contains(se.Reason, "out of memory") || !strings.Contains(se.Reason, "64 MiB") {
+		t.Fatalf("Start = %v, want a start error whose reason is the OOM kill at 64 MiB", err)
+	}
+	rec := httptest.NewRecorder()
+	pages.StartupFailure(rec, se, pages.StartupOptions{})
+	if body := rec.Body.String(); rec.Code != http.StatusBadGateway || !strings.Contains(body, "OOM killer") {
+		t.Errorf("502.5 page (%d) does not name the OOM kill:\n%s", rec.Code, body)
+	}
+	if st := f.pool.Status(); !strings.Contains(st.LastStartError, "out of memory") {
+		t.Errorf("Status().LastStartError = %q", st.LastStartError)
+	}
 }
