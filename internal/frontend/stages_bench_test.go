@@ -12,8 +12,10 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/webconfig"
 	"github.com/gatehouse/gatehouse/internal/iis"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/rewrite"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
 
@@ -31,9 +33,12 @@ func (pageApp) Close(context.Context) error { return nil }
 func (a pageApp) Chain() *pipeline.Chain    { return a.chain }
 
 // BenchmarkServeHTTPStages measures the front door with no stage, with the
-// custom headers of a typical web.config, and with those plus gzip dynamic
-// compression, around an app that writes a 4 KiB page.
+// custom headers of a typical web.config, with those plus gzip dynamic
+// compression, and with the URL Rewrite rules a published SPA carries
+// (canonical host, API passthrough, SPA fallback that stats the app
+// folder), around an app that writes a 4 KiB page.
 func BenchmarkServeHTTPStages(b *testing.B) {
+	rw := spaRewrite(b)
 	headers := iis.NewCustomHeaders(&config.CustomHeaders{Headers: []config.HeaderField{
 		{Name: "X-Content-Type-Options", Value: "nosniff"}, {Name: "X-Frame-Options", Value: "SAMEORIGIN"},
 		{Name: "Strict-Transport-Security", Value: "max-age=31536000"}}})
@@ -45,6 +50,8 @@ func BenchmarkServeHTTPStages(b *testing.B) {
 		{"none", nil},
 		{"headers", &pipeline.Chain{Out: []pipeline.OutStage{headers}}},
 		{"headers+gzip", &pipeline.Chain{Out: []pipeline.OutStage{headers, compress}}},
+		{"rewrite", &pipeline.Chain{In: []pipeline.Stage{rw}}},
+		{"rewrite+headers+gzip", &pipeline.Chain{In: []pipeline.Stage{rw}, Out: []pipeline.OutStage{headers, compress}}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			dir := b.TempDir()
@@ -72,4 +79,28 @@ func BenchmarkServeHTTPStages(b *testing.B) {
 			}
 		})
 	}
+}
+
+// spaRewrite is the URL Rewrite stage of a published single-page app.
+func spaRewrite(b *testing.B) *rewrite.Stage {
+	dir := b.TempDir()
+	app, err := webconfig.Decode(strings.NewReader(`<configuration><system.webServer><aspNetCore processPath="app" />
+<rewrite><rules>
+<rule name="Canonical host" stopProcessing="true"><match url="(.*)" />
+<conditions><add input="{HTTP_HOST}" pattern="^example\.com$" /></conditions>
+<action type="Redirect" url="https://www.example.com/{R:1}" /></rule>
+<rule name="API" stopProcessing="true"><match url="^api/" /><action type="None" /></rule>
+<rule name="SPA fallback" stopProcessing="true"><match url=".*" /><conditions>
+<add input="{REQUEST_FILENAME}" matchType="IsFile" negate="true" />
+<add input="{REQUEST_FILENAME}" matchType="IsDirectory" negate="true" /></conditions>
+<action type="Rewrite" url="/index.html" /></rule>
+</rules></rewrite></system.webServer></configuration>`), "web.config", dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs, err := rewrite.Compile(app.Rewrite, rewrite.Options{AppPath: "/", Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rewrite.NewStage(rs, nil)
 }
