@@ -15,11 +15,11 @@ func TestProbeDelay(t *testing.T) {
 	}{
 		{"at spawn", 0, ms / 2},
 		{"fast app", 10 * ms, ms / 2},
-		{"end of the fast phase", 16 * ms, ms / 2},
-		{"grows with the wait", 64 * ms, 2 * ms},
-		{"a slow app", 320 * ms, 10 * ms},
-		{"capped", 800 * ms, 25 * ms},
-		{"capped for good", time.Minute, 25 * ms},
+		{"end of the fast phase", 32 * ms, ms / 2},
+		{"grows with the wait", 128 * ms, 2 * ms},
+		{"a slow app", 320 * ms, 5 * ms},
+		{"capped", 640 * ms, 10 * ms},
+		{"capped for good", time.Minute, 10 * ms},
 		{"clock step backwards", -time.Second, ms / 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
