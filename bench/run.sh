@@ -42,6 +42,7 @@ H2_STREAMS=${H2_STREAMS:-10}         # this many concurrent streams
 IDLE_CONNS=${IDLE_CONNS:-1000}       # idle keep-alive connections for RSS
 STREAM_BYTES=${STREAM_BYTES:-1073741824}
 COLD_N=${COLD_N:-10}                 # cold starts (each with 3 restarts)
+COLD_SLOW=${COLD_SLOW:-200ms}        # and of an app that sleeps this long before it listens
 PROXY_PROCS=${PROXY_PROCS:-1}        # GOMAXPROCS of Caddy and Gatehouse
 WORKLOADS=${WORKLOADS:-"tiny 64k 1m upload close h2"}
 TARGETS=${TARGETS:-"direct nginx haproxy caddy gatehouse"}
@@ -93,6 +94,9 @@ waitport() {
 }
 # ticks PID...: user+system clock ticks of the processes (all threads).
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12+$13}'))); done; echo "$t"; }
+# pss PID...: summed proportional set size in KiB (pages shared between the
+# processes, like a binary's text in Gatehouse and its keeper, split, not doubled).
+pss() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup"))); done; echo "$t"; }
 # rss PID...: summed VmRSS in KiB.
 rss() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status"))); done; echo "$t"; }
 csv() { local IFS=,; echo "$*"; }
@@ -215,14 +219,14 @@ EOF
 }
 
 # --- Gatehouse ----------------------------------------------------------
-# webconfig DIR SOCKETACTIVATION: the app folder Gatehouse serves.
+# webconfig DIR SOCKETACTIVATION [ARGS]: the app folder Gatehouse serves.
 webconfig() {
   mkdir -p "$1"
   cat >"$1/web.config" <<EOF
 <?xml version="1.0" encoding="utf-8"?>
 <configuration>
   <system.webServer>
-    <aspNetCore processPath="$work/testapp" arguments="-no-token-check" rapidFailsPerMinute="100">
+    <aspNetCore processPath="$work/testapp" arguments="-no-token-check${3:+ $3}" rapidFailsPerMinute="100">
       <environmentVariables>
         <environmentVariable name="GOMAXPROCS" value="$ncpu" />
       </environmentVariables>
@@ -236,6 +240,7 @@ EOF
 }
 webconfig "$work/app" false
 webconfig "$work/app-sa" true
+webconfig "$work/app-slow" false "-startup-delay $COLD_SLOW"
 
 # start_gatehouse NAME BIN: gatehouse BIN serving the app over http and https.
 start_gatehouse() {
@@ -282,6 +287,7 @@ mem() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$memory"; }
 # Idle RSS, before any load: started, one request served.
 for t in $TARGETS; do
   mem "$t" rss_idle_kib "$(rss ${PIDS[$t]//,/ })"
+  mem "$t" pss_idle_kib "$(pss ${PIDS[$t]//,/ })"
 done
 
 printf 'wrk.method = "POST"\nwrk.body = string.rep("a", 1048576)\nwrk.headers["Content-Type"] = "application/octet-stream"\n' >"$work/upload.lua"
@@ -389,6 +395,9 @@ if [ "$COLDSTART" = 1 ]; then
   gates=(-gatehouse "gatehouse=$work/gatehouse=$work/app" -gatehouse "gatehouse_socket_activation=$work/gatehouse=$work/app-sa")
   [ -z "${BASELINE:-}" ] || gates+=(-gatehouse "baseline=$BASELINE=$work/app")
   GOMAXPROCS=$ncpu "$work/benchtool" coldstart -app "$work/testapp -no-token-check" -n "$COLD_N" "${gates[@]}" | tee "$cold" >&2
+  # An app that takes COLD_SLOW to listen: what the probe's back-off costs.
+  GOMAXPROCS=$ncpu "$work/benchtool" coldstart -prefix slow_ -app "$work/testapp -no-token-check -startup-delay $COLD_SLOW" \
+    -n "$COLD_N" -gatehouse "gatehouse=$work/gatehouse=$work/app-slow" | tee -a "$cold" >&2
 fi
 loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -25,6 +25,7 @@ func runColdstart(ctx context.Context, args []string, out io.Writer) error {
 	fs.Var(&gates, "gatehouse", "`label=BIN=DIR`: gatehouse binary serving the app folder DIR; repeatable")
 	n := fs.Int("n", 10, "starts of each")
 	restarts := fs.Int("restarts", 3, "kill -9 and restart cycles per Gatehouse start")
+	prefix := fs.String("prefix", "", "put this before every result key")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,12 +68,13 @@ func runColdstart(ctx context.Context, args []string, out io.Writer) error {
 			}
 		}
 	}
-	result(out, "app_first_answer_ms", "%.2f", ms(median(direct)))
+	result(out, *prefix+"app_first_answer_ms", "%.2f", ms(median(direct)))
 	for _, t := range targets {
-		result(out, t.label+"_cold_ms", "%.2f", ms(median(t.cold)))
-		result(out, t.label+"_cold_extra_ms", "%.2f", ms(median(t.coldX)))
-		result(out, t.label+"_restart_ms", "%.2f", ms(median(t.restart)))
-		result(out, t.label+"_restart_extra_ms", "%.2f", ms(median(t.rstX)))
+		l := *prefix + t.label
+		result(out, l+"_cold_ms", "%.2f", ms(median(t.cold)))
+		result(out, l+"_cold_extra_ms", "%.2f", ms(median(t.coldX)))
+		result(out, l+"_restart_ms", "%.2f", ms(median(t.restart)))
+		result(out, l+"_restart_extra_ms", "%.2f", ms(median(t.rstX)))
 	}
 	return nil
 }
