@@ -87,16 +87,18 @@ const DefaultPrivateMemoryWindow = 30 * time.Second
 // hierarchies it can write to, and through rlimits (where noted) otherwise.
 // Zero means no limit.
 type AppLimits struct {
-	// Memory (memory, a size such as "1GB"): cgroup memory.max; past it the
-	// kernel's OOM killer ends the process, which Gatehouse reports as the
-	// exit cause. Without cgroup v2: RLIMIT_AS (address space, which runtimes
-	// that reserve large ranges, such as Node, may not start under).
+	// Memory (memory, a size such as "1GB"): cgroup memory.max (v1:
+	// memory.limit_in_bytes); past it the kernel's OOM killer ends the
+	// process, which Gatehouse reports as the exit cause. Without cgroups:
+	// RLIMIT_AS (address space, which runtimes that reserve large ranges,
+	// such as Node, may not start under).
 	Memory Size `yaml:"memory" json:"memory,omitempty"`
 	// CPU (cpu, percent of one CPU such as "150%"; IIS cpu.limit with
-	// action Throttle): cgroup cpu.max. Not enforced without cgroup v2.
+	// action Throttle): cgroup cpu.max (v1: cpu.cfs_quota_us). Not enforced
+	// without cgroups.
 	CPU Percent `yaml:"cpu" json:"cpu,omitempty"`
 	// Processes (processes): cgroup pids.max, the tasks (processes and
-	// threads) the app may have. Without cgroup v2: RLIMIT_NPROC, only when
+	// threads) the app may have. Without cgroups: RLIMIT_NPROC, only when
 	// User is set (it counts every process of that user; root ignores it).
 	Processes int `yaml:"processes" json:"processes,omitempty"`
 }

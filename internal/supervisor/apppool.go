@@ -33,12 +33,12 @@ type AppPool struct {
 
 // Limits are per-process resource limits. Zero means no limit.
 type Limits struct {
-	// Memory is memory.max in bytes; the OOM killer ends the process past it
-	// and the exit is reported as out of memory. Without cgroups it becomes
-	// RLIMIT_AS (address space).
+	// Memory is memory.max (v1: memory.limit_in_bytes) in bytes; the OOM
+	// killer ends the process past it and the exit is reported as out of
+	// memory. Without cgroups it becomes RLIMIT_AS (address space).
 	Memory int64
-	// CPUPercent is cpu.max as a percentage of one CPU (150 = one and a
-	// half). Without cgroups it is not enforced.
+	// CPUPercent is cpu.max (v1: cpu.cfs_quota_us) as a percentage of one
+	// CPU (150 = one and a half). Without cgroups it is not enforced.
 	CPUPercent float64
 	// Processes is pids.max. Without cgroups it becomes RLIMIT_NPROC when the
 	// pool has an Identity other than root (the limit counts all processes of
