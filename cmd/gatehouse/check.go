@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return configErr(err)
 		}
+		// Everything is checked before anything is printed.
+		final := stdout
+		var buf bytes.Buffer
+		stdout := &buf
 		if cfg.GlobalRules != "" {
 			rw, unsupported, err := webconfig.LoadGlobalRules(cfg.GlobalRules)
 			if err != nil {
@@ -55,7 +60,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		fmt.Fprintf(stdout, "%s: OK\n", target)
-		return nil
+		_, err = buf.WriteTo(final)
+		return err
 	}
 	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
 		target = filepath.Join(target, "web.config")
@@ -63,6 +69,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	return checkWebConfig(target, stdout)
 }
 
+// checkWebConfig validates file and looks its program up, and only then,
+// when everything holds, prints the settings: "OK" is never followed by a
+// failure.
 func checkWebConfig(file string, stdout io.Writer) error {
 	cfg, err := webconfig.Load(file)
 	if err == nil {
@@ -70,6 +79,10 @@ func checkWebConfig(file string, stdout io.Writer) error {
 	}
 	if err != nil {
 		return configErr(err)
+	}
+	prog, err := programOf(cfg)
+	if err != nil {
+		return configErr(fmt.Errorf("%s: %w", file, err))
 	}
 	fmt.Fprintf(stdout, "%s: OK\n", file)
 	if err := cfg.WriteSettings(stdout); err != nil {
@@ -81,17 +94,17 @@ func checkWebConfig(file string, stdout io.Writer) error {
 	for _, u := range cfg.Unsupported {
 		fmt.Fprintf(stdout, "not supported: %s\n", u)
 	}
-	// The program is looked up the way a start will, so a missing runtime
-	// shows here rather than as a 502.5 later. %VAR% that only exist at
-	// start (the port) are filled with placeholders.
+	fmt.Fprintf(stdout, "program: %s\n", prog)
+	return nil
+}
+
+// programOf looks the app's program up the way a start will, so that a
+// missing runtime shows before the first request rather than as a 502.5.
+// %VAR% that only exist at start (the port) are filled with placeholders.
+func programOf(cfg *config.App) (string, error) {
 	env := config.BuildEnv(os.Environ(), cfg, "/", 0)
 	env = append(env, "ASPNETCORE_PORT=0", "HTTP_PLATFORM_PORT=0", "PORT=0", "ASPNETCORE_TOKEN=x")
 	lookup := config.EnvLookup(env)
 	path, _ := lookup("PATH")
-	prog, err := config.ResolveProgram(cfg.Dir, config.Expand(cfg.ProcessPath, lookup), path)
-	if err != nil {
-		return configErr(fmt.Errorf("%s: %w", file, err))
-	}
-	fmt.Fprintf(stdout, "program: %s\n", prog)
-	return nil
+	return config.ResolveProgram(cfg.Dir, config.Expand(cfg.ProcessPath, lookup), path)
 }

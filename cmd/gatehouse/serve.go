@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -72,6 +74,48 @@ func (f *serveFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageErr("--log-format %q: want text or json", f.logFormat)
+}
+
+// checkListen rejects a --listen that is not host:port, with the fix.
+func (f *serveFlags) checkListen() error {
+	host, port, err := net.SplitHostPort(f.listen)
+	if err == nil {
+		if _, perr := strconv.ParseUint(port, 10, 16); perr == nil && (host == "" || net.ParseIP(host) != nil || host == "localhost") {
+			return nil
+		}
+	}
+	hint := "host:port, e.g. 127.0.0.1:8080 (this machine) or :8080 (every interface)"
+	if _, perr := strconv.ParseUint(f.listen, 10, 16); perr == nil {
+		hint = fmt.Sprintf(":%s (every interface) or 127.0.0.1:%s (this machine only)", f.listen, f.listen)
+	}
+	return usageErr("--listen %q is not an address: want %s", f.listen, hint)
+}
+
+// checkAppFolder says plainly when the app folder or its web.config is
+// missing.
+func checkAppFolder(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("app folder %s does not exist", dir)
+	case err != nil:
+		return fmt.Errorf("app folder %s: %w", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a folder: give the folder that holds web.config", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "web.config")); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s has no web.config (to serve a command without one: gatehouse run -- CMD ARGS)", dir)
+	}
+	return nil
+}
+
+// warnProgram warns at start when the app's program cannot be found, rather
+// than letting the first request find out (502.5).
+func warnProgram(a *app.App, log *slog.Logger) {
+	if _, err := programOf(a.Config()); err != nil {
+		log.Warn("the app's program cannot be found; requests will get 502.5 until it exists",
+			"app", appName(a.Site(), a.Path()), "err", err)
+	}
 }
 
 // applyAccessLog turns --access-log on for the single site of serve DIR and
@@ -156,6 +200,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
+		if err := f.checkListen(); err != nil {
+			return err
+		}
+		if err := checkAppFolder(dir); err != nil {
+			return configErr(err)
+		}
 		cfg = siteconfig.Single(dir, f.listen)
 		if err := f.applyAccessLog(cfg); err != nil {
 			return err
@@ -184,6 +234,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return nil, err
 		}
+		warnProgram(a, log)
 		return apps.add(a), nil
 	}
 	return serve(ctx, &f, cfg, open, apps, log)
@@ -253,7 +304,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return nil, err
 		}
+		warnProgram(a, log)
 		return apps.add(a), nil
+	}
+	if err := f.checkListen(); err != nil {
+		return err
 	}
 	site := siteconfig.Single(abs, f.listen)
 	site.Sites[0].Applications[0].NoWebConfig = true

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -97,7 +98,9 @@ type App struct {
 	offline atomic.Pointer[[]byte]
 	// stopped is set by Stop and cleared by Start: requests get 503.
 	stopped atomic.Bool
-	pool    *supervisor.Pool
+	// noWebSocket is web.config's <webSocket enabled="false"/>.
+	noWebSocket atomic.Bool
+	pool        *supervisor.Pool
 
 	mu     sync.Mutex // protects cfg and closed
 	cfg    *config.App
@@ -122,6 +125,12 @@ func Open(ctx context.Context, dir string, opts Options) (*App, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open app %s: %w", dir, err)
+	}
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("app folder %s does not exist", abs)
+		}
+		return nil, fmt.Errorf("app folder %s: %w", abs, err)
 	}
 	cfg, err := webconfig.Load(filepath.Join(abs, "web.config"))
 	if err != nil {
@@ -165,6 +174,7 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 	a.chain.Store(chain)
 	a.pool = supervisor.NewPool(a.spec(cfg), opts.Log) // the pool tags its records with app itself
 	a.handler.Store(a.newHandler(cfg))
+	a.noWebSocket.Store(cfg.WebSocketDisabled)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
@@ -243,6 +253,9 @@ func (a *App) newHandler(cfg *config.App) *proxy.Handler {
 
 // ServeHTTP forwards r to the app, starting it if needed.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.noWebSocket.Load() && r.Header.Get("Upgrade") != "" {
+		stripUpgrade(r.Header)
+	}
 	if a.opts.StripPathBase && a.opts.Path != "/" {
 		w, r = stripPathBase(w, r, a.opts.Path)
 	}

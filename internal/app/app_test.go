@@ -279,3 +279,38 @@ func TestCloseDuringStartup(t *testing.T) {
 		t.Errorf("processes left after Close: %+v", s.app.Pool().Processes())
 	}
 }
+
+// TestTouchDoesNotRecycle: a touch, a mode-preserving chmod and a rewrite
+// with the same bytes of web.config recycle nothing; a real change does.
+func TestTouchDoesNotRecycle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeConfig(t, dir, appConfig{Greeting: "v1"})
+	s := openSite(t, dir)
+	first := s.mustGet()
+	file := filepath.Join(dir, "web.config")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(file, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(5*time.Second, func() bool { return len(s.log.Find("without a change of content")) > 0 }) {
+		t.Fatal("the unchanged web.config was not recognised as unchanged")
+	}
+	if got := s.mustGet(); got != first || len(s.log.Find("web.config changed")) != 0 {
+		t.Fatalf("after a touch the app answers %q (was %q), %d recycles", got, first, len(s.log.Find("web.config changed")))
+	}
+	writeConfig(t, dir, appConfig{Greeting: "v2"})
+	if !waitFor(10*time.Second, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v2") }) {
+		t.Fatal("a real change was not picked up")
+	}
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,10 @@ type watcher struct {
 	parent string
 	file   string // web.config path
 	marker string // restart marker, "" for none
+	// sum is the SHA-256 of web.config as last applied: a touch, a
+	// mode-preserving chmod or a rewrite with the same bytes changes
+	// nothing and recycles nothing. Used by the watch loop only.
+	sum [sha256.Size]byte
 	// stop asks the loop to stop the app again (a process started while
 	// app_offline.htm appeared). Buffered: one pending request is enough.
 	stop chan struct{}
@@ -62,6 +67,9 @@ func newWatcher(cfg *config.App, log *slog.Logger) (*watcher, error) {
 		log.Warn("cannot watch the app folder's parent; a replaced folder will not be noticed", "dir", w.parent, "err", err)
 	}
 	w.setMarker(cfg.RestartMarker, log)
+	if b, err := os.ReadFile(w.file); err == nil {
+		w.sum = sha256.Sum256(b)
+	}
 	return w, nil
 }
 
@@ -233,6 +241,12 @@ func readOffline(dir string) (body []byte, present bool, err error) {
 // otherwise the new settings take effect at once for new requests and the
 // app is recycled onto them by recycleLoop.
 func (a *App) reloadConfig() {
+	b, rerr := os.ReadFile(a.watch.file)
+	sum := sha256.Sum256(b)
+	if rerr == nil && sum == a.watch.sum {
+		a.log.Debug("web.config event without a change of content; not recycling", "file", a.watch.file)
+		return
+	}
 	cfg, err := webconfig.Load(a.watch.file)
 	if err == nil {
 		cfg.SiteSchemes = a.opts.Auth.Schemes
@@ -251,9 +265,11 @@ func (a *App) reloadConfig() {
 	a.mu.Unlock()
 	a.watch.setMarker(cfg.RestartMarker, a.log)
 	a.chain.Store(chain)
+	a.noWebSocket.Store(cfg.WebSocketDisabled)
 	old := a.handler.Swap(a.newHandler(cfg))
 	old.CloseIdleConnections()
 	spec := a.spec(cfg)
+	a.watch.sum = sum
 	a.log.Info("web.config changed; recycling", "file", cfg.File)
 	a.queueRecycle(recycleRequest{spec: &spec, why: "web.config change"})
 }

@@ -146,6 +146,13 @@ type App struct {
 	// that the app's front door carries out, as "name (summary)", in file
 	// order; "gatehouse check" prints them.
 	Sections []string
+	// WebSocketDisabled is <webSocket enabled="false"/> in
+	// <system.webServer> (default false: WebSockets work). When set, an
+	// Upgrade request reaches the app as a plain request without its Upgrade
+	// header, so it cannot switch protocols, and the app is told
+	// ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED=false, as IIS does without its
+	// WebSocket module.
+	WebSocketDisabled bool `json:",omitempty"`
 	// Unsupported lists elements of the file that Gatehouse reads but does
 	// not carry out, each "file:line: <element>: why"; "gatehouse check"
 	// prints them and loading logs them. Nothing is silently ignored.

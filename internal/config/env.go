@@ -79,7 +79,11 @@ func BuildEnv(base []string, app *App, applPath string, httpsPort int) []string 
 		v, _ := e.get(EnvHostingStartup)
 		e.set(EnvHostingStartup, appendAssembly(v, IISIntegrationAssembly))
 	}
-	e.set(EnvWebSocketsSupported, webSocketsSupportedAlways)
+	if app.WebSocketDisabled {
+		e.set(EnvWebSocketsSupported, "false")
+	} else {
+		e.set(EnvWebSocketsSupported, webSocketsSupportedAlways)
+	}
 	if httpsPort > 0 && !fromConfig[EnvHTTPSPort] {
 		e.set(EnvHTTPSPort, strconv.Itoa(httpsPort))
 	}

@@ -46,14 +46,19 @@ func (p *Pool) run(pr *process) {
 			pr.result <- upstream.ErrShuttingDown
 			return
 		case readyTimeout:
+			reason := fmt.Sprintf("not listening on port %d after %s", pr.port, pr.spec.StartupTimeout)
+			if v6LoopbackOnly(pr.port, pr.pid) {
+				reason = fmt.Sprintf("listening on [::1]:%d only, not on 127.0.0.1:%d, after %s: the app must listen on 127.0.0.1 (IPv4 loopback), where Gatehouse connects; bind 127.0.0.1 rather than localhost",
+					pr.port, pr.port, pr.spec.StartupTimeout)
+			}
 			p.log.Warn("killing process that did not become ready", "pid", pr.pid, "port", pr.port,
-				"startup_timeout", pr.spec.StartupTimeout)
+				"startup_timeout", pr.spec.StartupTimeout, "reason", reason)
 			_ = pr.signal(syscall.SIGKILL)
 			p.reap(pr)
 			p.finish(pr)
 			p.startFailed(pr, &upstream.StartError{
 				Command:  pr.command,
-				Reason:   fmt.Sprintf("not listening on port %d after %s", pr.port, pr.spec.StartupTimeout),
+				Reason:   reason,
 				ExitCode: -1,
 				Output:   string(joinCapped(earlier, pr.out.captured())),
 			})

@@ -133,6 +133,66 @@ func listeningInodes(port int) (map[string]bool, bool) {
 	return inodes, readable
 }
 
+// v6LoopbackOnly reports whether a process of group pgid listens on
+// [::1]:port (or [::]:port with IPV6_V6ONLY) and nothing listens on that
+// port over IPv4: an app that bound "localhost" and got ::1, which
+// Gatehouse, connecting to 127.0.0.1, cannot reach.
+func v6LoopbackOnly(port, pgid int) bool {
+	b, err := os.ReadFile("/proc/net/tcp6")
+	if err != nil {
+		return false
+	}
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		fs := strings.Fields(line)
+		if len(fs) < 10 || fs[3] != "0A" {
+			continue
+		}
+		hexAddr, hexPort, ok := strings.Cut(fs[1], ":")
+		if p, err := strconv.ParseUint(hexPort, 16, 16); !ok || err != nil || int(p) != port {
+			continue
+		}
+		// ::1 as /proc prints it (four host-order words).
+		if hexAddr == "00000000000000000000000001000000" {
+			inodes["socket:["+fs[9]+"]"] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return false
+	}
+	if v4, err := os.ReadFile("/proc/net/tcp"); err == nil {
+		for _, line := range strings.Split(string(v4), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 10 || fs[3] != "0A" {
+				continue
+			}
+			if _, hexPort, ok := strings.Cut(fs[1], ":"); ok {
+				if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
+					return false
+				}
+			}
+		}
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !samePgid(pid, pgid) {
+			continue
+		}
+		dir := "/proc/" + e.Name() + "/fd"
+		fds, _ := os.ReadDir(dir)
+		for _, fd := range fds {
+			if l, err := os.Readlink(dir + "/" + fd.Name()); err == nil && inodes[l] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func samePgid(pid, pgid int) bool {
 	g, err := unix.Getpgid(pid)
 	return err == nil && g == pgid

@@ -40,6 +40,73 @@ var extensions = []extension{
 	{"startAtBoot", boolSetting(func(a *config.App, b bool) { a.StartAtBoot = b })},
 }
 
+// ancmHandlerSettings are the names ANCM V2 reads (reference §2); they are
+// accepted, and only those in extensions change what Gatehouse does.
+var ancmHandlerSettings = []string{
+	"debugFile", "debugLevel", "handlerVersion", "enableOutOfProcessConsoleRedirection",
+	"forwardResponseConnectionHeader", "enableShadowCopy", "experimentalEnableShadowCopy",
+	"shadowCopyDirectory", "cleanShadowCopyDirectory", "disallowRotationOnConfigChange",
+	"shutdownDelay", "stackSize", "setCurrentDirectory", "callStartupHook",
+}
+
+// knownHandlerSetting reports whether key (lower case) is an ANCM or a
+// Gatehouse handlerSetting: a misspelt name must not be accepted silently.
+func knownHandlerSetting(key string) bool {
+	for _, n := range ancmHandlerSettings {
+		if strings.ToLower(n) == key {
+			return true
+		}
+	}
+	for _, x := range extensions {
+		if strings.ToLower(x.name) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// suggestHandlerSetting returns ` (did you mean "x"?)` for the known name
+// closest to key, when it is close enough to be a typo.
+func suggestHandlerSetting(key string) string {
+	best, dist := "", 4
+	consider := func(n string) {
+		if d := editDistance(key, strings.ToLower(n)); d < dist {
+			best, dist = n, d
+		}
+	}
+	for _, n := range ancmHandlerSettings {
+		consider(n)
+	}
+	for _, x := range extensions {
+		consider(x.name)
+	}
+	if best == "" {
+		return " (see the handlerSettings table in the README)"
+	}
+	return " (did you mean " + strconv.Quote(best) + "?)"
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 func boolSetting(f func(*config.App, bool)) func(*parser, *config.App, string) error {
 	return func(_ *parser, a *config.App, v string) error {
 		b, err := parseBool(v)
@@ -106,6 +173,9 @@ func (p *parser) handlerSettings(t token, se xml.StartElement) error {
 				return p.errorf(t.line, "handlerSetting", name.Value, "required attribute \"value\" is missing")
 			}
 			key := strings.ToLower(name.Value)
+			if !knownHandlerSetting(key) {
+				return p.errorf(line, "handlerSetting", name.Value, "unknown name%s", suggestHandlerSetting(key))
+			}
 			if prev, dup := p.pos[key]; dup {
 				return p.errorf(line, "handlerSetting", name.Value, "listed twice (first on line %d; names are case-insensitive)", prev.line)
 			}

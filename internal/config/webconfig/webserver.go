@@ -16,7 +16,6 @@ var noEffect = map[string]string{
 	"staticContent":             "has no effect: every request goes to the app, which serves its own files",
 	"defaultDocument":           "has no effect: every request goes to the app, which serves its own files",
 	"directoryBrowse":           "has no effect: every request goes to the app, which serves its own files",
-	"webSocket":                 "has no effect: WebSocket upgrades are always passed to the app",
 	"applicationInitialization": "not supported: use the handlerSetting startAtBoot and readinessProbe",
 	"serverRuntime":             "not supported: request limits are set by <requestFiltering> and the site config",
 	"caching":                   "not supported: Gatehouse has no output cache",
@@ -46,11 +45,38 @@ func (p *parser) webServer(t token, se xml.StartElement) error {
 		return p.urlCompression(t, se)
 	case "handlers":
 		return p.handlers(t, se)
+	case "webSocket":
+		return p.webSocket(t, se)
 	}
 	if why, ok := noEffect[se.Name.Local]; ok {
 		return p.skipUnsupported(t, se.Name.Local, why)
 	}
 	return p.skipUnsupported(t, se.Name.Local, "not supported by Gatehouse")
+}
+
+// webSocket handles <webSocket enabled="…" receiveBufferLimit="…"
+// pingInterval="…"/>: enabled="false" turns WebSockets off for the app.
+func (p *parser) webSocket(t token, se xml.StartElement) error {
+	attrs, err := p.attrs(t, se, "enabled", "receiveBufferLimit", "pingInterval")
+	if err != nil {
+		return err
+	}
+	enabled := true
+	if err := p.boolAttr(t, se, attrs, "enabled", &enabled); err != nil {
+		return err
+	}
+	p.app.WebSocketDisabled = !enabled
+	for _, a := range []string{"receiveBufferLimit", "pingInterval"} {
+		if _, ok := attrs[a]; ok {
+			p.unsupportedAttr(t, "webSocket", a, "has no effect: WebSocket frames pass through Gatehouse unchanged; the app sets its own limits and pings")
+		}
+	}
+	if !enabled {
+		p.app.Sections = append(p.app.Sections, "webSocket (disabled: Upgrade requests reach the app as plain requests)")
+	}
+	return p.children(func(t token, se xml.StartElement) error {
+		return p.errorf(t.line, se.Name.Local, "", "unknown element in <webSocket> (it has none)")
+	})
 }
 
 // security handles a child of <system.webServer><security>.
