@@ -3,6 +3,7 @@ package webconfig
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,7 +35,7 @@ func LoadGlobalRules(path string) (rw *config.Rewrite, unsupported []string, err
 		return nil, nil, err
 	}
 	if _, err := rewrite.Compile(p.app.Rewrite, rewrite.Options{}); err != nil {
-		if re, ok := err.(*rewrite.Error); ok {
+		if re, ok := errors.AsType[*rewrite.Error](err); ok {
 			return nil, nil, &Error{File: path, Line: re.Line, Element: re.Element, Attr: re.Attr, Msg: re.Msg, Err: err}
 		}
 		return nil, nil, err

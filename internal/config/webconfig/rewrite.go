@@ -2,6 +2,7 @@ package webconfig
 
 import (
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -47,7 +48,7 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 // into an *Error with the file and line.
 func (p *parser) compileRewrite(rw *config.Rewrite) error {
 	_, err := rewrite.Compile(rw, rewrite.Options{Dir: p.dir})
-	if re, ok := err.(*rewrite.Error); ok {
+	if re, ok := errors.AsType[*rewrite.Error](err); ok {
 		return &Error{File: p.file, Line: re.Line, Element: re.Element, Attr: re.Attr, Msg: re.Msg, Err: err}
 	}
 	return err
