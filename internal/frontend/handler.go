@@ -117,6 +117,10 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		return
 	}
 	app = site.match(pr.Path)
+	// The app's outbound stages (custom headers) also run over the front
+	// door's answers for it (limits, redirects, its stages' refusals).
+	rw.req, rw.out = pr, outStages(app.chain())
+	defer rw.closeBody()
 	lim := site.lim.of(app)
 	if res := lim.check(pr); res != nil {
 		pipeline.WriteResult(rw, pr, res, s.log)
@@ -130,10 +134,6 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		pages.Status(rw, http.StatusNotFound, 0, "")
 		return
 	}
-	// The app's outbound stages (custom headers) also run over the answers
-	// of its inbound stages (refusals, redirects).
-	rw.req, rw.out = pr, outStages(app.chain())
-	defer rw.closeBody()
 	if site.global != nil {
 		if app, ok = s.runGlobal(site, app, pr, rw); !ok {
 			return

@@ -233,6 +233,10 @@ func TestIISHeadersAndCompression(t *testing.T) {
 	if resp.StatusCode != 404 || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("a refusal lacks the custom headers (IIS adds them to error responses too): %v", resp.Header)
 	}
+	resp, _ = s.do("GET", "/?"+strings.Repeat("q", 65), nil)
+	if resp.StatusCode != 404 || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("a 404.15 lacks the custom headers: %d %v", resp.StatusCode, resp.Header)
+	}
 
 	const size = 50000
 	want := strings.Repeat("abcdefghijklmnopqrstuvwxyz", 2000)[:size]
