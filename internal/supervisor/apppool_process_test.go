@@ -565,3 +565,32 @@ func TestOOMAtStartup(t *testing.T) {
 		t.Errorf("Status().LastStartError = %q", st.LastStartError)
 	}
 }
+
+// TestUmaskWithSocketActivation stacks the umask shim on the socket
+// activation shim: the app gets both its umask and LISTEN_PID = its pid.
+func TestUmaskWithSocketActivation(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "echo")
+	spec.SocketActivation = true
+	mask := uint32(0o027)
+	spec.AppPool.Umask = &mask
+	f := newFixture(t, spec)
+	l, err := f.pool.Acquire(ctxT(t, 20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	r, err := get(t, l.Addr, l.Token, "")
+	if err != nil || r.Env["LISTEN_PID"] != strconv.Itoa(r.PID) || r.Env["LISTEN_FDS"] != "1" {
+		t.Errorf("socket activation through both shims: reply %+v, %v", r, err)
+	}
+	resp, err := plainGet("http://" + l.Addr + "/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var me whoami
+	if err := json.NewDecoder(resp.Body).Decode(&me); err != nil || me.Umask != "0027" {
+		t.Errorf("umask %q (%v), want 0027", me.Umask, err)
+	}
+}
