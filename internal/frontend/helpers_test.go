@@ -121,6 +121,7 @@ type fakeApp struct {
 	hits    atomic.Int64
 	block   chan struct{} // requests to /block wait for it
 	bodyErr atomic.Value  // error of the last body read
+	hungUp  atomic.Int64  // requests to /hang that saw their context end
 }
 
 type echo struct {
@@ -140,6 +141,14 @@ func (a *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if strings.HasSuffix(r.URL.Path, "/hold") {
 		<-r.Context().Done() // until the client goes away
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/hang") {
+		select {
+		case <-r.Context().Done():
+			a.hungUp.Add(1)
+		case <-time.After(10 * time.Second):
+		}
 		return
 	}
 	if strings.HasSuffix(r.URL.Path, "/ws") {

@@ -52,6 +52,11 @@ type leanConn struct {
 	conn pipeline.Conn
 	tls  *tls.ConnectionState // nil over cleartext
 
+	// peekRaw is the TCP socket under c (TLS or not), for watching long
+	// requests for the client going away; hu is that watch.
+	peekRaw syscall.RawConn
+	hu      hangup
+
 	// state is guarded by the leanSet's mutex.
 	state leanState
 }
@@ -65,9 +70,10 @@ const (
 
 // leanSet tracks a listener's lean connections for shutdown.
 type leanSet struct {
-	mu       sync.Mutex // protects conns, draining and each conn's state
+	mu       sync.Mutex // protects conns, draining, stop and each conn's state
 	conns    map[*leanConn]struct{}
 	draining bool
+	stop     chan struct{} // ends watchLoop; nil until the first connection
 	wg       sync.WaitGroup
 }
 
@@ -107,9 +113,13 @@ func (l *listener) serveLean(lc *leanConn) {
 	}
 	lc.in = h1.NewInput(c, raw)
 	lc.remote, lc.local = c.RemoteAddr().String(), c.LocalAddr().String()
+	lc.peekRaw = raw
 	if tc, ok := c.(*tls.Conn); ok {
 		if t, ok := tc.NetConn().(*trackedConn); ok {
 			lc.over = t.over
+			if sc, ok := t.Conn.(syscall.Conn); ok {
+				lc.peekRaw, _ = sc.SyscallConn()
+			}
 		}
 	}
 	if ap, err := netip.ParseAddrPort(lc.remote); err == nil {
@@ -271,7 +281,11 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 		lc.body.BeforeWait = lc.w.sendContinue
 	}
 	lc.w.reset(lc.req.Method == http.MethodHead, lc.req.Close)
+	if lc.req.ContentLength == 0 {
+		lc.hu.begin(start)
+	}
 	defer func() {
+		lc.hu.end(lc)
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
 				lc.l.srv.log.Error("panic serving request", "remote", lc.remote, "panic", v, "stack", string(debug.Stack()))
@@ -306,6 +320,10 @@ func (lc *leanConn) fill(pr *pipeline.Request) {
 	pr.ContentLength = r.ContentLength
 	pr.Conn = &lc.conn
 }
+
+// gone reports whether the client went away during the request (the
+// hang-up watch, or a shutdown, cancelled the connection's context).
+func (lc *leanConn) gone() bool { return lc.ctx.Err() != nil }
 
 // forward hands the request to the app: through Forward when the App has
 // it, else through ServeHTTP with an *http.Request built for it.
@@ -374,6 +392,11 @@ func (s *leanSet) add(lc *leanConn) bool {
 	}
 	s.conns[lc] = struct{}{}
 	s.wg.Add(1)
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+		s.wg.Add(1)
+		go s.watchLoop(s.stop)
+	}
 	return true
 }
 
@@ -400,6 +423,9 @@ func (s *leanSet) setState(lc *leanConn, st leanState) bool {
 func (s *leanSet) drain(ctx context.Context) {
 	s.mu.Lock()
 	s.draining = true
+	if s.stop != nil {
+		close(s.stop)
+	}
 	for lc := range s.conns {
 		if lc.state == leanIdle {
 			_ = lc.c.SetReadDeadline(time.Now()) // ends the wait for a request

@@ -179,3 +179,22 @@ func TestLeanTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestClientHangup: a client that goes away during a long request ends
+// the app's request (its context), over the lean loop as over net/http.
+func TestClientHangup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	o := newOpener()
+	s := start(t, e.config(t, leanConfig), o)
+	conn, err := net.Dial("tcp", s.Addrs()["http"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the request at the app", func() bool { a := o.get("s/"); return a != nil && a.hits.Load() == 1 })
+	conn.Close()
+	waitFor(t, "the app's request cancelled", func() bool { return o.get("s/").hungUp.Load() == 1 })
+}

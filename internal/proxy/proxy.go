@@ -274,11 +274,12 @@ func (w *flushWriter) Flush() {
 // Unwrap returns the client's ResponseWriter.
 func (w *flushWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// bufferPool hands ReverseProxy 32 KB copy buffers. It stores array
+// bufferPool hands ReverseProxy 64 KiB copy buffers (the lean client uses
+// them too: one app read, one client write per 64 KiB). It stores array
 // pointers, so Put does not allocate.
 type bufferPool struct{}
 
-const bufferSize = 32 << 10
+const bufferSize = 64 << 10
 
 var buffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
 
