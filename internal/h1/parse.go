@@ -12,10 +12,13 @@
 // Transfer-Encoding but a single "chunked", and (in bodies) bad chunk
 // sizes, extensions, line endings and trailers.
 //
-// What is handed off (ErrHandOff): HTTP/1.0 and other versions, the HTTP/2
+// What is handed off (ErrHandOff), once the whole head has passed the
+// checks above (net/http is more lenient, so it only gets unambiguous
+// heads): HTTP/1.0 (Host optional; with Transfer-Encoding, which net/http
+// reads as chunked and then closes) and other versions, the HTTP/2
 // preface, Upgrade (WebSocket, h2c), CONNECT, a request target that is not
-// origin-form ("*", absolute-form) or has bytes beyond ASCII, an Expect other
-// than 100-continue, and heads larger than the caller's buffer.
+// origin-form ("*", absolute-form) or has bytes beyond ASCII, an Expect
+// other than 100-continue, and heads larger than the caller's buffer.
 package h1
 
 import (
@@ -121,20 +124,26 @@ func Parse(head string, r *Request) error {
 		return bad("request line")
 	}
 	target, version := line[:sp], line[sp+1:]
+	// A request for net/http is still checked whole: it is handed off
+	// only when its framing is unambiguous, since net/http is more lenient.
+	handOff, http10 := false, false
 	switch {
 	case version == "HTTP/1.1":
+	case version == "HTTP/1.0":
+		handOff, http10 = true, true
 	case strings.HasPrefix(version, "HTTP/"):
-		return ErrHandOff // 1.0, or a version net/http answers with 505
+		handOff = true // net/http answers other versions with 505
 	default:
 		return bad("request line")
 	}
 	if r.Method == "CONNECT" || target[0] != '/' {
-		return ErrHandOff
+		handOff = true
 	}
 	for i := 0; i < len(target); i++ {
 		c := target[i]
 		if c >= 0x80 || c == '#' {
-			return ErrHandOff
+			handOff = true
+			continue
 		}
 		if c <= ' ' || c == 0x7f {
 			return bad("request target")
@@ -165,18 +174,18 @@ func Parse(head string, r *Request) error {
 		case 6:
 			if strings.EqualFold(name, "Expect") {
 				if !strings.EqualFold(value, "100-continue") {
-					return ErrHandOff
+					handOff = true
 				}
 				r.Expect100 = true
 			}
 		case 7:
 			if strings.EqualFold(name, "Upgrade") {
-				return ErrHandOff
+				handOff = true
 			}
 		case 10:
 			if strings.EqualFold(name, "Connection") {
 				if hasToken(value, "upgrade") {
-					return ErrHandOff
+					handOff = true
 				}
 				if hasToken(value, "close") {
 					r.Close = true
@@ -195,13 +204,17 @@ func Parse(head string, r *Request) error {
 		}
 		r.Header.Fields = append(r.Header.Fields, Field{name, value})
 	}
-	if hosts != 1 {
+	if hosts > 1 || hosts == 0 && !http10 {
 		return bad("missing or repeated Host")
 	}
 	if !validHost(r.Host) {
 		return bad("invalid Host")
 	}
 	switch {
+	case tes > 0 && http10:
+		// RFC 9112 §6.1: faulty framing, close after it; net/http reads it
+		// as chunked and closes.
+		return ErrHandOff
 	case tes > 0 && cls > 0:
 		return bad("Transfer-Encoding with Content-Length")
 	case tes > 1 || tes == 1 && !strings.EqualFold(te, "chunked"):
@@ -216,6 +229,9 @@ func Parse(head string, r *Request) error {
 			return bad("invalid Content-Length")
 		}
 		r.ContentLength = n
+	}
+	if handOff {
+		return ErrHandOff
 	}
 	return nil
 }
