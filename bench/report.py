@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Markdown report of one bench/run.sh run, or the index of all of them.
 
-    report.py FACTS RESULTS.tsv MEMORY.tsv COLDSTART.txt [PROFILE.txt]   # one run
+    report.py FACTS RESULTS.tsv MEMORY.tsv COLDSTART.txt [PROFILE.txt [GOBENCH.txt]]   # one run
     report.py --index DIR                                  # DIR/*.md, newest first
 
 Ratios are taken within each round (same moment, same machine state) and the
@@ -107,7 +107,7 @@ def targets_table(by, rounds, memory, cold):
             "| target | this run | |", "|---|---:|---|", *rows, ""]
 
 
-def one(facts, results, memory, cold, profile=None):
+def one(facts, results, memory, cold, profile=None, gobench=None):
     lines = []
     f = dict(l.split(": ", 1) for l in open(facts).read().splitlines() if ": " in l)
     lines.append(f"## Run of {f.get('date', '?')} — commit {f.get('commit', '?')}")
@@ -218,6 +218,14 @@ def one(facts, results, memory, cold, profile=None):
         lines.append(prof)
         lines.append("```")
         lines.append("")
+    gb = open(gobench).read().strip() if gobench and os.path.exists(gobench) else ""
+    if gb:
+        lines.append("### Go benchmarks (go test -bench -benchmem, one process: client, proxy and app)")
+        lines.append("")
+        lines.append("```")
+        lines.append(gb)
+        lines.append("```")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -236,4 +244,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--index"]:
         print(index(sys.argv[2]))
     else:
-        print(one(*sys.argv[1:6]))
+        print(one(*sys.argv[1:7]))

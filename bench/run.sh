@@ -48,6 +48,7 @@ WORKLOADS=${WORKLOADS:-"tiny 64k 1m upload close h2"}
 TARGETS=${TARGETS:-"direct nginx haproxy caddy gatehouse"}
 MEMORY=${MEMORY:-1}
 PROFILE=${PROFILE:-1}                # perf record of nginx and Gatehouse on the tiny workload
+GOBENCH=${GOBENCH:-1}                # go test -bench of internal/proxy and internal/frontend
 COLDSTART=${COLDSTART:-1}
 SAVE=${SAVE:-1}
 NOTE=${NOTE:-}                       # a line for the report (say, who else used the machine)
@@ -389,6 +390,15 @@ if [ "$PROFILE" = 1 ] && command -v perf >/dev/null; then
   done
 fi
 
+# The Go benchmarks of the hot path (allocations per request; client, proxy
+# and app share one process there, so their CPU figures are whole-process).
+gobench=$work/gobench.txt
+: >"$gobench"
+if [ "$GOBENCH" = 1 ]; then
+  timeout 600 go test -run '^$' -bench 'Direct$|Proxy$|Naive$|Workload|FrontDoor' -benchmem -benchtime=1s \
+    ./internal/proxy/ ./internal/frontend/ 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|ok|FAIL)' >"$gobench" || true
+fi
+
 cold=$work/coldstart.txt
 : >"$cold"
 if [ "$COLDSTART" = 1 ]; then
@@ -423,9 +433,9 @@ facts=$work/facts.txt
 stamp=$(date -u +%Y%m%d-%H%M)-$(git rev-parse --short HEAD)
 if [ "$SAVE" = 1 ]; then
   mkdir -p bench/reports
-  python3 bench/report.py "$facts" "$results" "$memory" "$cold" "$profile" >"bench/reports/$stamp.md"
+  python3 bench/report.py "$facts" "$results" "$memory" "$cold" "$profile" "$gobench" >"bench/reports/$stamp.md"
   python3 bench/report.py --index bench/reports >bench/REPORT.md
   echo "report: bench/reports/$stamp.md (and bench/REPORT.md)" >&2
 else
-  python3 bench/report.py "$facts" "$results" "$memory" "$cold" "$profile"
+  python3 bench/report.py "$facts" "$results" "$memory" "$cold" "$profile" "$gobench"
 fi
