@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -28,5 +30,36 @@ func TestSetIdentity(t *testing.T) {
 	setIdentity(headerSink(h), &pipeline.Identity{Name: "alice", Scheme: "Basic"})
 	if _, ok := h["Ms-Aspnetcore-Groups"]; ok {
 		t.Errorf("groups header set with no groups: %v", h)
+	}
+}
+
+// TestForwardIdentity checks forwardWindowsAuthToken end to end through
+// the Handler: on, the app gets the identity headers (and never a client's
+// copies); off, it gets none.
+func TestForwardIdentity(t *testing.T) {
+	t.Parallel()
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%q %q %q", r.Header.Values("Ms-Aspnetcore-User"), r.Header.Values("Ms-Aspnetcore-Authtype"), r.Header.Values("Ms-Aspnetcore-Groups"))
+	}))
+	t.Cleanup(back.Close)
+	for _, tc := range []struct {
+		forward bool
+		id      *pipeline.Identity
+		want    string
+	}{
+		{true, &pipeline.Identity{Name: "alice@GH.TEST", Scheme: "Negotiate", Groups: []string{"staff"}}, `["alice@GH.TEST"] ["Negotiate"] ["staff"]`},
+		{true, nil, `[] [] []`},
+		{false, &pipeline.Identity{Name: "alice@GH.TEST", Scheme: "Negotiate"}, `[] [] []`},
+	} {
+		h := &Handler{Backend: fixed(back.Listener.Addr().String()), ForwardIdentity: tc.forward}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("MS-ASPNETCORE-USER", "forged")
+		req.Header.Set("ms-aspnetcore-groups", "admins")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(carrier{rec, &pipeline.Request{Method: "GET", Path: "/", Identity: tc.id}}, req)
+		h.CloseIdleConnections()
+		if got := rec.Body.String(); got != tc.want {
+			t.Errorf("forward=%v identity=%+v: app saw %s, want %s", tc.forward, tc.id, got, tc.want)
+		}
 	}
 }
