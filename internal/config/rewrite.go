@@ -25,7 +25,22 @@ type RewriteRule struct {
 	PatternSyntax string
 	Match         RewriteMatch
 	Conditions    RewriteConditions
-	Action        RewriteAction
+	// ServerVariables are the rule's <serverVariables><set> for request
+	// headers (HTTP_*), set when the rule matches, before its action.
+	ServerVariables []RewriteSet
+	Action          RewriteAction
+}
+
+// RewriteSet is one <serverVariables><set name value replace>.
+type RewriteSet struct {
+	Line int
+	// Name is the server variable, HTTP_X_FORWARDED_HOST for the request
+	// header X-Forwarded-Host.
+	Name string
+	// Value (value) is expanded like a substitution URL.
+	Value string
+	// Replace (replace, default true): false keeps a value already there.
+	Replace bool
 }
 
 // RewriteMatch is a rule's <match>.

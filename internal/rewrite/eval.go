@@ -59,6 +59,11 @@ type Outcome struct {
 	// Reason and Description are the custom response's statusReason and
 	// statusDescription, expanded. They may carry request text: escape them.
 	Reason, Description string
+	// SetHeaders are the request headers the matched rules' <serverVariables>
+	// set (name, value), in order, for Action None and Rewrite: the caller
+	// sets them on the request it passes on. Values hold no control
+	// characters.
+	SetHeaders [][2]string
 }
 
 // Evaluate runs the rules against in. The error is a regular-expression
@@ -102,6 +107,13 @@ func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
 		if !ok {
 			continue
 		}
+		for i := range r.sets {
+			hs := &r.sets[i]
+			if !hs.replace && e.header(hs.name) != "" {
+				continue
+			}
+			e.sets = append(e.sets, [2]string{hs.name, headerValue(string(hs.value.expand(nil, &e)))})
+		}
 		a := &r.action
 		switch a.kind {
 		case None:
@@ -125,7 +137,44 @@ func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
 			break
 		}
 	}
+	out.SetHeaders = e.sets
 	return out, nil
+}
+
+// header returns request header name as the rules see it: the last value a
+// rule set, else the request's.
+func (e *evaluation) header(name string) string {
+	for i := len(e.sets) - 1; i >= 0; i-- {
+		if strings.EqualFold(e.sets[i][0], name) {
+			return e.sets[i][1]
+		}
+	}
+	if e.in.Header != nil {
+		return e.in.Header.Get(name)
+	}
+	return ""
+}
+
+// headerValue drops the control characters (CR, LF, NUL…) a back-reference
+// may carry from a decoded URL, so a value set cannot split the header.
+func headerValue(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= ' ' && c != 0x7f || c == '\t' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // conditions evaluates r's conditions with e.r set, leaving e.c as the

@@ -135,6 +135,8 @@ type evaluation struct {
 	path  string   // current path, raw, site-relative, leading slash
 	query string   // current query, raw
 	r, c  []string // rule and condition captures in scope
+	// sets are the request headers set by the rules so far (name, value).
+	sets [][2]string
 	// fileBase and dir map a path to a file: the app path and folder.
 	fileBase, dir string
 	// statPath and statInfo are the last file looked up (nil: none there).
@@ -147,9 +149,7 @@ func (e *evaluation) variable(b []byte, v variable) []byte {
 	in := e.in
 	switch v.id {
 	case varHeader:
-		if in.Header != nil {
-			b = append(b, in.Header.Get(v.header)...)
-		}
+		b = append(b, e.header(v.header)...)
 	case varHTTPHost:
 		b = append(b, in.Host...)
 	case varHTTPS:

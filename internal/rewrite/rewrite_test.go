@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -436,6 +437,19 @@ func TestEvaluate(t *testing.T) {
 			want:   rewrite.Outcome{Action: rewrite.Rewrite, Rule: "any", Path: "/ex"},
 		},
 		{
+			name: "serverVariables set request headers that later rules see",
+			rules: rules(rule("proxy", ``, `<match url="^shop/([\s\S]*)" /><serverVariables>
+				<set name="HTTP_X_ORIGINAL_HOST" value="{HTTP_HOST}" />
+				<set name="HTTP_X_FORWARDED_PROTO" value="https" replace="false" />
+				<set name="HTTP_X_PATH" value="{R:1}" /></serverVariables>
+				<action type="Rewrite" url="store/{R:1}" />`),
+				rule("seen", ``, `<match url=".*" /><conditions><add input="{HTTP_X_ORIGINAL_HOST}" pattern="^example\.com$" /></conditions><action type="None" />`)),
+			target: "/shop/a%0D%0ASet-Cookie:%20x=1",
+			edit:   func(in *rewrite.Input) { in.Header.(http.Header).Set("X-Forwarded-Proto", "http") },
+			want: rewrite.Outcome{Action: rewrite.Rewrite, Rule: "proxy", Path: "/store/a%0D%0ASet-Cookie:%20x=1",
+				SetHeaders: [][2]string{{"X-Original-Host", "example.com"}, {"X-Path", "aSet-Cookie: x=1"}}},
+		},
+		{
 			name:   "ECMAScript lookahead and back-reference in the pattern",
 			rules:  rules(rule("la", ``, `<match url="^(?!admin)(\w)\1(.*)$" /><action type="Rewrite" url="dbl/{R:2}" />`)),
 			target: "/eexyz",
@@ -454,7 +468,7 @@ func TestEvaluate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Evaluate: %v", err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Evaluate(%s)\n got %+v\nwant %+v", tt.target, got, tt.want)
 			}
 		})
@@ -561,7 +575,7 @@ func TestNilRuleSet(t *testing.T) {
 	if err != nil || rs != nil || rs.Len() != 0 {
 		t.Fatalf("Compile(nil) = %v, %v", rs, err)
 	}
-	if got, err := rs.Evaluate(request("/x")); err != nil || got != (rewrite.Outcome{}) {
+	if got, err := rs.Evaluate(request("/x")); err != nil || !reflect.DeepEqual(got, rewrite.Outcome{}) {
 		t.Errorf("nil Evaluate = %+v, %v", got, err)
 	}
 }

@@ -15,7 +15,15 @@ type rule struct {
 	conds    []condition
 	matchAny bool
 	trackAll bool
+	sets     []headerSet
 	action   action
+}
+
+// headerSet is a compiled <serverVariables><set> of a request header.
+type headerSet struct {
+	name    string // canonical header name
+	value   template
+	replace bool
 }
 
 type condKind uint8
@@ -57,6 +65,17 @@ func (c *compiler) rule(r *config.RewriteRule) (rule, error) {
 			return rule{}, err
 		}
 		out.conds = append(out.conds, cond)
+	}
+	for _, s := range r.ServerVariables {
+		rest, ok := strings.CutPrefix(strings.ToUpper(s.Name), "HTTP_")
+		if !ok || rest == "" {
+			return rule{}, &Error{Line: s.Line, Element: "set", Attr: "name", Msg: fmt.Sprintf("%q: only request headers (HTTP_*) can be set", s.Name)}
+		}
+		v, err := parseTemplate(s.Value, c.maps)
+		if err != nil {
+			return rule{}, &Error{Line: s.Line, Element: "set", Attr: "value", Msg: err.Error(), Err: err}
+		}
+		out.sets = append(out.sets, headerSet{name: headerName(rest), value: v, replace: s.Replace})
 	}
 	a, err := c.action(&r.Action)
 	if err != nil {

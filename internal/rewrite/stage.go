@@ -42,6 +42,9 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 	if res := resultOf(out); res != nil {
 		return res
 	}
+	for _, h := range out.SetHeaders {
+		r.Header.Set(h[0], h[1])
+	}
 	if out.Action == Rewrite {
 		if !r.Rewritten() {
 			r.Header.Set("X-Original-URL", r.RequestURI()) // as IIS's URL Rewrite does

@@ -17,7 +17,7 @@ func TestStage(t *testing.T) {
 	t.Parallel()
 	set := rules(
 		rule("client", ``, `<match url="^who$" /><action type="CustomResponse" statusCode="200" statusReason="{REMOTE_ADDR}:{REMOTE_PORT} {SERVER_PORT} {HTTPS}" />`),
-		rule("rw", `stopProcessing="true"`, `<match url="^old/(.*)" /><action type="Rewrite" url="new/{R:1}" />`),
+		rule("rw", `stopProcessing="true"`, `<match url="^old/(.*)" /><serverVariables><set name="HTTP_X_FROM" value="old" /></serverVariables><action type="Rewrite" url="new/{R:1}" />`),
 		rule("go", ``, `<match url="^go$" /><action type="Redirect" url="https://{HTTP_HOST}/" redirectType="Found" />`),
 		rule("deny", ``, `<match url="^deny$" /><action type="CustomResponse" statusCode="403" subStatusCode="2" statusDescription="&lt;b&gt;no&lt;/b&gt;" />`),
 		rule("quiet", ``, `<match url="^quiet$" /><action type="CustomResponse" statusCode="204" />`),
@@ -40,6 +40,9 @@ func TestStage(t *testing.T) {
 	r := req("/app/old/a%20b?x=1")
 	if res := st.Serve(r); res != nil {
 		t.Fatalf("rewrite ended the request: %+v", res)
+	}
+	if r.Header.Get("X-From") != "old" {
+		t.Errorf("X-From = %q, want the header the rule's <serverVariables> set", r.Header.Get("X-From"))
 	}
 	if !r.Rewritten() || r.Path != "/app/new/a%20b" || r.RawQuery != "x=1" || r.Header.Get("X-Original-URL") != "/app/old/a%20b?x=1" {
 		t.Errorf("rewritten request: %s?%s rewritten=%v X-Original-URL %q", r.Path, r.RawQuery, r.Rewritten(), r.Header.Get("X-Original-URL"))

@@ -72,6 +72,9 @@ const rewriteWebConfig = `<?xml version="1.0" encoding="utf-8"?>
               <add input="{REQUEST_FILENAME}" matchType="IsDirectory" negate="true" />
               <add input="{REQUEST_URI}" pattern="^/(env|headers)" negate="true" />
             </conditions>
+            <serverVariables>
+              <set name="HTTP_X_SPA_ROUTE" value="{R:0}" />
+            </serverVariables>
             <action type="Rewrite" url="/headers" />
           </rule>
         </rules>
@@ -241,6 +244,9 @@ sites:
 	}
 	if seen.Path != "/headers" || strings.Join(seen.Headers["X-Original-Url"], ",") != "/orders/42?tab=2" {
 		t.Errorf("the app saw path %q, X-Original-URL %q; want /headers and /orders/42?tab=2", seen.Path, seen.Headers["X-Original-Url"])
+	}
+	if got := strings.Join(seen.Headers["X-Spa-Route"], ","); got != "orders/42" {
+		t.Errorf("X-Spa-Route = %q, want orders/42 (the rule's <serverVariables>)", got)
 	}
 
 	// The access log has what the client asked for, as IIS logs it, and

@@ -12,8 +12,9 @@ import (
 )
 
 // rewrite reads <system.webServer><rewrite> into p.app.Rewrite. Inbound
-// <rules> and <rewriteMaps> are read; <outboundRules>, <providers> and a
-// rule's <serverVariables> are recorded in App.Unsupported. The rules are
+// <rules> (with <serverVariables> for request headers) and <rewriteMaps>
+// are read; <outboundRules>, <providers> and the setting of other server
+// variables are recorded in App.Unsupported. The rules are
 // compiled once here so that a bad pattern is reported with its line.
 func (p *parser) rewrite(t token, se xml.StartElement) error {
 	if _, err := p.attrs(t, se); err != nil {
@@ -144,8 +145,7 @@ func (p *parser) rewriteRule(t token, se xml.StartElement) (r config.RewriteRule
 			sawAction = true
 			return p.rewriteAction(t, se, &r.Action)
 		case "serverVariables":
-			p.unsupported(t.line, "serverVariables", fmt.Sprintf("rule %q: setting server variables is not supported; the rule's action still applies", r.Name))
-			return p.skip()
+			return p.serverVariables(t, se, &r)
 		}
 		return p.errorf(t.line, se.Name.Local, "", "unknown element in <rule> (known: match, conditions, serverVariables, action)")
 	})
@@ -159,6 +159,39 @@ func (p *parser) rewriteRule(t token, se xml.StartElement) (r config.RewriteRule
 		r.Action = config.RewriteAction{Line: t.line, Type: "None", AppendQueryString: true}
 	}
 	return r, enabled, nil
+}
+
+// serverVariables reads a rule's <serverVariables>: <set> of request
+// headers (HTTP_*) is kept; other server variables are recorded in
+// App.Unsupported.
+func (p *parser) serverVariables(t token, se xml.StartElement, r *config.RewriteRule) error {
+	if _, err := p.attrs(t, se); err != nil {
+		return err
+	}
+	return p.children(func(t token, se xml.StartElement) error {
+		if se.Name.Local != "set" {
+			return p.errorf(t.line, se.Name.Local, "", "unknown element in <serverVariables> (known: set)")
+		}
+		attrs, err := p.attrs(t, se, "name", "value", "replace")
+		if err != nil {
+			return err
+		}
+		s := config.RewriteSet{Line: t.line, Name: attrs["name"].Value, Value: attrs["value"].Value}
+		if s.Name == "" {
+			return p.errorf(t.line, "set", "name", "required attribute is missing or empty")
+		}
+		b := p.boolAttrs(t, "set", attrs)
+		s.Replace = b.get("replace", true)
+		if err := b.err(); err != nil {
+			return err
+		}
+		if up := strings.ToUpper(s.Name); !strings.HasPrefix(up, "HTTP_") || up == "HTTP_" {
+			p.unsupported(t.line, "set", fmt.Sprintf("rule %q: server variable %s: only request headers (HTTP_*) can be set; the rule's action still applies", r.Name, s.Name))
+			return p.skip()
+		}
+		r.ServerVariables = append(r.ServerVariables, s)
+		return p.skip()
+	})
 }
 
 func (p *parser) rewriteMatch(t token, se xml.StartElement, m *config.RewriteMatch) error {

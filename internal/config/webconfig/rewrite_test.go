@@ -134,7 +134,7 @@ func TestRewriteUnsupported(t *testing.T) {
 	t.Parallel()
 	doc := `<configuration><system.webServer><aspNetCore processPath="a" />
 <rewrite><rules><rule name="a"><match url=".*" />
-<serverVariables><set name="HTTP_X_ORIGINAL_HOST" value="{HTTP_HOST}" /></serverVariables>
+<serverVariables><set name="HTTP_X_ORIGINAL_HOST" value="{HTTP_HOST}" /><set name="REMOTE_ADDR" value="{HTTP_X_REAL_IP}" /></serverVariables>
 <action type="Rewrite" url="x" /></rule></rules>
 <outboundRules><rule name="o"><match serverVariable="RESPONSE_X" pattern=".*" /><action type="Rewrite" value="y" /></rule></outboundRules>
 <providers /></rewrite></system.webServer></configuration>`
@@ -143,7 +143,7 @@ func TestRewriteUnsupported(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		`web.config:3: <serverVariables>: rule "a": setting server variables is not supported`,
+		`web.config:3: <set>: rule "a": server variable REMOTE_ADDR: only request headers (HTTP_*) can be set`,
 		`web.config:5: <outboundRules>: URL Rewrite outboundRules are not supported yet`,
 		`web.config:6: <providers>: URL Rewrite providers are not supported yet`,
 	}
@@ -155,7 +155,8 @@ func TestRewriteUnsupported(t *testing.T) {
 			t.Errorf("Unsupported[%d] = %q, want prefix %q", i, app.Unsupported[i], w)
 		}
 	}
-	if app.Rewrite == nil || len(app.Rewrite.Rules) != 1 || app.Rewrite.Rules[0].Action.Type != "Rewrite" {
+	if app.Rewrite == nil || len(app.Rewrite.Rules) != 1 || app.Rewrite.Rules[0].Action.Type != "Rewrite" ||
+		len(app.Rewrite.Rules[0].ServerVariables) != 1 || app.Rewrite.Rules[0].ServerVariables[0].Name != "HTTP_X_ORIGINAL_HOST" {
 		t.Errorf("Rewrite = %+v", app.Rewrite)
 	}
 }
