@@ -11,7 +11,7 @@ import (
 // A corpus file holds raw HTTP/1.1 requests, each a case:
 //
 //	# why the case is there (comments are kept with the next case)
-//	case NAME WANT [nethttp=OUTCOME] [status=CODE] [app=PATH] [target=TARGET]
+//	case NAME WANT [status=CODE] [app=PATH] [target=TARGET]
 //	  "Go-quoted bytes"
 //	  "more bytes, concatenated"
 //
@@ -32,18 +32,12 @@ import (
 //	drop    the front door closes the connection, with a refusal or
 //	        without an answer; the app read no request in full.
 //
-// The corpus runs over both ways into the front door: the lean HTTP/1.1
-// path (cleartext listeners, internal/h1's strict parser) and Go's net/http
-// server (TLS listeners). WANT is checked on the lean path. nethttp=, when
-// given, is what the net/http path does where it is more lenient than WANT
-// (Go's server cannot be made stricter from outside); without it, WANT
-// holds there too. status= is the refusal's status; app= and target= are
-// the application (virtual path) and request target the app must get for
-// the case's first request.
+// status= is the refusal's status; app= and target= are the application
+// (virtual path) and request target the app must get for the case's first
+// request.
 type corpusCase struct {
 	Name    string
 	Want    string
-	NetHTTP string
 	Status  int
 	App     string
 	Target  string
@@ -52,15 +46,6 @@ type corpusCase struct {
 	File    string
 	Line    int
 	Comment []string
-}
-
-// expect returns the outcome the test checks for c on the lean path
-// (lean) or the net/http path.
-func (c *corpusCase) expect(lean bool) string {
-	if c.NetHTTP != "" && !lean {
-		return c.NetHTTP
-	}
-	return c.Want
 }
 
 func loadCorpus(path string) ([]*corpusCase, error) {
@@ -97,8 +82,6 @@ func loadCorpus(path string) ([]*corpusCase, error) {
 					return nil, fmt.Errorf("%s:%d: %q is not key=value", path, n, kv)
 				}
 				switch k {
-				case "nethttp":
-					cur.NetHTTP = v
 				case "status":
 					if cur.Status, err = strconv.Atoi(v); err != nil {
 						return nil, fmt.Errorf("%s:%d: status: %v", path, n, err)
@@ -111,10 +94,8 @@ func loadCorpus(path string) ([]*corpusCase, error) {
 					return nil, fmt.Errorf("%s:%d: unknown key %q", path, n, k)
 				}
 			}
-			for _, w := range []string{cur.Want, cur.NetHTTP} {
-				if w != "" && w != "refuse" && w != "pass" && w != "close" && w != "drop" {
-					return nil, fmt.Errorf("%s:%d: outcome %q is not refuse, pass, close or drop", path, n, w)
-				}
+			if w := cur.Want; w != "refuse" && w != "pass" && w != "close" && w != "drop" {
+				return nil, fmt.Errorf("%s:%d: outcome %q is not refuse, pass, close or drop", path, n, w)
 			}
 			cases = append(cases, cur)
 		case strings.HasPrefix(trimmed, `"`):
