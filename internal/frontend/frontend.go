@@ -123,6 +123,7 @@ func New(cfg *siteconfig.Config, open OpenFunc, log *slog.Logger) (*Server, erro
 		return nil, fmt.Errorf("validate config: %w", err)
 	}
 	s := &Server{log: log, open: open, watchedDirs: map[string]bool{}, listening: make(chan struct{})}
+	s.hijacked.logger = log
 	p, err := s.prepare(context.Background(), cfg)
 	if err != nil {
 		p.rollback(context.Background())
@@ -213,7 +214,8 @@ func (p *plan) rollback(ctx context.Context) {
 // shared). Listeners are updated separately by publish.
 func (s *Server) commit(p *plan) {
 	s.cfg, s.apps, s.logs, s.sites, s.sni = p.cfg, p.apps, p.logs, p.sites, p.sni
-	s.conns.max.Store(int64(p.cfg.Limits.MaxConnections))
+	s.conns.max.Store(int64(effectiveMaxConnections(p.cfg.Limits.MaxConnections)))
+	s.hijacked.idle.Store(int64(max(p.cfg.Timeouts.WebSocket, 0)))
 }
 
 // settingsFor returns the server settings of a listener with scheme.

@@ -206,7 +206,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Limits.MaxRequestBytes, DefaultMaxRequestBytes)
 	def(&c.Limits.MaxURL, DefaultMaxURL)
 	def(&c.Limits.MaxQueryString, DefaultMaxQueryString)
-	def(&c.Limits.MaxConnections, -1)
+	// MaxConnections 0 stays: the front door sizes the limit (automatic).
 	if c.Limits.MaxAllowedContentLength == 0 {
 		c.Limits.MaxAllowedContentLength = DefaultMaxAllowedContentLength
 	}
@@ -218,6 +218,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Timeouts.Idle == 0 {
 		c.Timeouts.Idle = DefaultIdleTimeout
+	}
+	if c.Timeouts.WebSocket == 0 {
+		c.Timeouts.WebSocket = DefaultWebSocketTimeout
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout

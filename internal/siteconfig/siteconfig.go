@@ -33,6 +33,12 @@ const (
 	// DefaultIdleTimeout is HTTP.sys TimerIdleConnection (IIS
 	// limits@connectionTimeout).
 	DefaultIdleTimeout = 120 * time.Second
+	// DefaultWebSocketTimeout is the idle timeout of upgraded (WebSocket)
+	// connections: longer than ASP.NET Core's default WebSocket keep-alive
+	// ping (2 minutes), so a quiet but healthy socket stays; nginx
+	// (proxy_read_timeout) and AWS ALB use 60 s, Azure's load balancer 4
+	// minutes, HAProxy's timeout tunnel has no default.
+	DefaultWebSocketTimeout = 5 * time.Minute
 	// DefaultShutdownTimeout is the drain budget on stop and for listeners a
 	// reload retires.
 	DefaultShutdownTimeout = 30 * time.Second
@@ -93,9 +99,12 @@ type Limits struct {
 	// the app sees the request; a chunked body is cut at the limit and the
 	// connection closed.
 	MaxAllowedContentLength int64 `yaml:"maxAllowedContentLength" json:"maxAllowedContentLength"`
-	// MaxConnections (maxConnections, default -1 = unlimited): open client
-	// TCP connections over all listeners. Requests on connections beyond it
-	// get 503 and the connection is closed.
+	// MaxConnections (maxConnections, default 0 = automatic, -1 =
+	// unlimited): open client TCP connections over all listeners. Requests
+	// on connections beyond it get 503 and the connection is closed. The
+	// automatic limit is a quarter of the machine's memory at 256 KiB per
+	// connection, at most half the open-file limit, within 256–50000 (4096
+	// on a 4 GiB machine); see the README.
 	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
 }
 
@@ -112,6 +121,10 @@ type Timeouts struct {
 	// Idle (idle, default 120s = HTTP.sys IdleConnection): how long a
 	// keep-alive connection may wait for its next request.
 	Idle time.Duration `yaml:"idle" json:"idle"`
+	// WebSocket (webSocket, default 5m = DefaultWebSocketTimeout): how long
+	// an upgraded (WebSocket) connection may pass no byte in either
+	// direction before it is closed (the app's side with it).
+	WebSocket time.Duration `yaml:"webSocket" json:"webSocket"`
 }
 
 // TLS holds settings shared by all https bindings.
