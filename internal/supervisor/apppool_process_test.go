@@ -125,8 +125,9 @@ func TestRecycleConditionsUnderLoad(t *testing.T) {
 			return RecyclePolicy{Requests: 40}
 		}, 2},
 		{"periodicRestart schedule", ConditionSchedule, 1, func(*fixture) RecyclePolicy {
-			// The next whole second of local time, at least 500ms ahead.
-			at := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second)
+			// A whole second of local time 1.5–2.5s ahead: the policy must be
+			// in force before it (a busy machine may take a while).
+			at := time.Now().Add(2500 * time.Millisecond).Truncate(time.Second)
 			y, m, d := at.Date()
 			return RecyclePolicy{Schedule: []time.Duration{at.Sub(time.Date(y, m, d, 0, 0, 0, 0, at.Location()))}}
 		}, 1},
