@@ -27,6 +27,16 @@ type controller struct {
 	// reload re-reads the configuration; an error wrapping
 	// admin.ErrInvalidConfig means it was rejected.
 	reload func(ctx context.Context) error
+	// upgrade hands over to a new binary (nil: not possible).
+	upgrade *upgrader
+}
+
+func (c *controller) Upgrade(ctx context.Context) error {
+	if c.upgrade == nil {
+		return errors.New("upgrade is not possible: the path of the gatehouse executable is unknown")
+	}
+	_, err := c.upgrade.Upgrade(ctx)
+	return err
 }
 
 var _ admin.Controller = (*controller)(nil)

@@ -68,6 +68,7 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 		"stop":    "stop SITE/APP [--pid-file FILE | --admin SOCKET]\n\nStops the app's processes and keeps it down (503) until gatehouse start.",
 		"start":   "start SITE/APP [--pid-file FILE | --admin SOCKET]\n\nStarts a stopped app and waits until it is ready.",
 		"reload":  "reload [--pid-file FILE | --admin SOCKET]\n\nRe-reads the --config file of the running gatehouse (without one: recycles\nevery app) and exits 3 if the new configuration was rejected.",
+		"upgrade": "upgrade [--pid-file FILE | --admin SOCKET]\n\nAfter the gatehouse binary was replaced on disk: starts the new one with the\nrunning one's listening sockets, waits until it serves, and has the old one\ndrain its requests and exit. No connection is refused.",
 	}[op]
 	var f ctlFlags
 	fset := newFlagSet(op, synopsis, stderr)
@@ -78,9 +79,9 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 	}
 	var name string
 	switch {
-	case len(pos) == 1 && op != "reload":
+	case len(pos) == 1 && op != "reload" && op != "upgrade":
 		name = pos[0]
-	case len(pos) == 0 && (op == "reload" || op == "recycle"):
+	case len(pos) == 0 && (op == "reload" || op == "recycle" || op == "upgrade"):
 	default:
 		fset.Usage()
 		return usageErr("%s: wrong arguments %q", op, pos)
@@ -111,6 +112,8 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 	switch op {
 	case "reload":
 		fmt.Fprintln(stdout, "reloaded")
+	case "upgrade":
+		fmt.Fprintln(stdout, "upgraded: the new gatehouse serves; the old one is draining")
 	default:
 		fmt.Fprintf(stdout, "%s: %s done\n", what, op)
 	}

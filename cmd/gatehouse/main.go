@@ -9,6 +9,7 @@
 //	gatehouse reload                     re-read the configuration of a running gatehouse
 //	gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
 //	gatehouse stop|start SITE/APP        stop an app and keep it down, or start it again
+//	gatehouse upgrade                    hand the sockets to a new binary without refusing a connection
 //	gatehouse version                    print the version
 //
 // Exit codes: 0 success or clean stop; 1 runtime failure (a port can't be
@@ -72,6 +73,7 @@ const usage = `Usage:
   gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
   gatehouse stop SITE/APP              stop an app and keep it down (503) until start
   gatehouse start SITE/APP             start a stopped app and wait until it is ready
+  gatehouse upgrade                    hand the listening sockets to a new binary; the old one drains and exits
   gatehouse version                    print the version
 
 The control commands find the running gatehouse by --pid-file FILE (its admin
@@ -97,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCheck(args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
-	case "reload", "recycle", "stop", "start":
+	case "reload", "recycle", "stop", "start", "upgrade":
 		err = cmdControl(ctx, args[0], args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		err = cmdVersion(stdout)

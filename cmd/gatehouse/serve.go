@@ -337,12 +337,24 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 		}
 	}
 	if f.pidFile != "" {
-		if err := os.WriteFile(f.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		pid := strconv.Itoa(os.Getpid()) + "\n"
+		if err := os.WriteFile(f.pidFile, []byte(pid), 0o644); err != nil {
 			return fmt.Errorf("write pid file: %w", err)
 		}
-		defer os.Remove(f.pidFile)
+		defer func() {
+			// After an upgrade the file names the new Gatehouse.
+			if b, err := os.ReadFile(f.pidFile); err == nil && string(b) == pid {
+				os.Remove(f.pidFile)
+			}
+		}()
 	}
 	ctl := &controller{srv: srv, apps: apps, started: time.Now()}
+	var socks *adminSockets
+	if exe, err := os.Executable(); err == nil {
+		ctl.upgrade = &upgrader{exe: exe, args: os.Args[1:], srv: srv, notify: sd.notify, log: log,
+			admin: func() ([]*os.File, []string) { return socks.files() }, handoff: stop}
+	}
+	handedOver := func() bool { return ctl.upgrade != nil && ctl.upgrade.handedOver() }
 	ctl.reload = func(ctx context.Context) error {
 		sd.notify.reloading()
 		var err error
@@ -367,6 +379,7 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 		select {
 		case <-srv.Listening():
 			sd.notify.ready(servingStatus(ctl))
+			sd.upgradeReady.send("READY=1") // to the Gatehouse that handed its sockets over
 		case <-ctx.Done():
 			return
 		}
@@ -377,12 +390,13 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 	// says 503 while connections drain; it stops once Run returned.
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
-	if err := startAdmin(adminCtx, &wg, f, ctl, apps.metrics.Handler(), log); err != nil {
+	socks, err = startAdmin(adminCtx, &wg, f, ctl, apps.metrics.Handler(), log, sd.adminSockets, handedOver)
+	if err != nil {
 		return err
 	}
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	sigCtx, cancelSigs := context.WithCancel(ctx)
 	defer cancelSigs()
@@ -400,6 +414,8 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 					}
 				case syscall.SIGHUP:
 					_ = ctl.reload(sigCtx) // logged by reload
+				case syscall.SIGUSR2:
+					_ = ctl.Upgrade(sigCtx) // logged by the upgrader
 				}
 			}
 		}

@@ -20,6 +20,10 @@ import (
 type systemdEnv struct {
 	notify  *notifier
 	sockets map[string][]net.Listener // by LISTEN_FDNAMES name ("LISTEN_FD_3" when unnamed)
+	// From an upgrading Gatehouse (upgrade.go): the admin endpoints'
+	// sockets by name, and where to say READY=1.
+	adminSockets map[string]net.Listener
+	upgradeReady *notifier
 }
 
 func takeSystemdEnv(log *slog.Logger) systemdEnv {
@@ -33,6 +37,24 @@ func takeSystemdEnv(log *slog.Logger) systemdEnv {
 	// Checks LISTEN_PID and unsets LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES.
 	lns, _ := activation.ListenersWithNames() // it never fails; non-TCP fds are skipped
 	env.sockets = lns
+	up, adminFile, ready := inheritedFromUpgrade()
+	env.adminSockets = map[string]net.Listener{}
+	for name, l := range up {
+		if name == "admin-addr" || name == "metrics" {
+			env.adminSockets[name] = l[0]
+			continue
+		}
+		env.sockets[name] = append(env.sockets[name], l...)
+	}
+	if adminFile != nil {
+		if ln, err := net.FileListener(adminFile); err == nil {
+			env.adminSockets["admin"] = ln
+		}
+		adminFile.Close()
+	}
+	if ready != "" {
+		env.upgradeReady = &notifier{addr: ready, log: log}
+	}
 	return env
 }
 

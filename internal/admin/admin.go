@@ -9,6 +9,7 @@
 //	POST /v1/stop?app=S/P       stop one app and keep it down
 //	POST /v1/start?app=S/P      start a stopped app, wait until it is ready
 //	POST /v1/reload             re-read the configuration, wait for the outcome
+//	POST /v1/upgrade            hand the sockets to a new binary, wait until it serves
 //	GET  /healthz               200 while the process serves (liveness)
 //	GET  /readyz                200 while the front door accepts requests, 503 otherwise
 //	GET  /metrics               Prometheus exposition (when Server.Metrics is set)
@@ -55,6 +56,9 @@ type Controller interface {
 	Reload(ctx context.Context) error
 	// Ready returns nil while the front door accepts requests.
 	Ready() error
+	// Upgrade hands the listening sockets to a new Gatehouse binary and,
+	// once it serves, has this one drain and exit.
+	Upgrade(ctx context.Context) error
 }
 
 // Server serves the admin API. Its zero value is not usable: set
@@ -107,6 +111,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/start", control(s.Controller.Start))
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.Reload(r.Context()))
+	})
+	mux.HandleFunc("POST /v1/upgrade", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, s.Controller.Upgrade(r.Context()))
 	})
 	return mux
 }

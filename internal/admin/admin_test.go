@@ -43,6 +43,7 @@ func (f *fakeController) Stop(ctx context.Context, app string) error  { return f
 func (f *fakeController) Start(ctx context.Context, app string) error { return f.call("start", app) }
 func (f *fakeController) Reload(ctx context.Context) error            { return f.call("reload", "") }
 func (f *fakeController) Ready() error                                { return f.ready }
+func (f *fakeController) Upgrade(ctx context.Context) error           { return f.call("upgrade", "") }
 
 // serve runs an admin Server on a real Unix socket in a temp dir.
 func serve(t *testing.T, ctl Controller) (*Client, string) {

@@ -102,7 +102,7 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 // ("" for none or every app) and waits for its outcome.
 func (c *Client) Control(ctx context.Context, op, app string) error {
 	switch op {
-	case "recycle", "stop", "start", "reload":
+	case "recycle", "stop", "start", "reload", "upgrade":
 	default:
 		return errors.New("unknown control call " + op)
 	}

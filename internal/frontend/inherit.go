@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"syscall"
 
@@ -121,4 +122,31 @@ func bindHint(err error, port int) string {
 		return "; no interface of this machine has that address"
 	}
 	return ""
+}
+
+// ListenerFiles returns a duplicate of every bound TCP listening socket,
+// named by its listener key, for handing to a new Gatehouse (see Inherit).
+// The caller closes the files; the server keeps serving its own sockets.
+// HTTP/3's UDP sockets are not included: the new Gatehouse binds its own.
+func (s *Server) ListenerFiles() ([]*os.File, []string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var files []*os.File
+	var names []string
+	for key, l := range s.listeners {
+		fl, ok := l.raw.(interface{ File() (*os.File, error) })
+		if !ok {
+			continue
+		}
+		f, err := fl.File()
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, nil, fmt.Errorf("duplicate listener %s: %w", key, err)
+		}
+		files = append(files, f)
+		names = append(names, key)
+	}
+	return files, names, nil
 }

@@ -59,6 +59,8 @@ type leanConn struct {
 
 	// state is guarded by the leanSet's mutex.
 	state leanState
+	// served is set once a request was read (owned by the loop).
+	served bool
 }
 
 type leanState uint8
@@ -66,6 +68,11 @@ type leanState uint8
 const (
 	leanActive leanState = iota // reading or serving a request
 	leanIdle                    // waiting for the next request
+	// leanNew: waiting for the first request. A shutdown does not close
+	// such a connection: its client has already sent, or is sending, a
+	// request it cannot know to retry (as net/http treats StateNew). It is
+	// served, then closed; the drain's deadline bounds the wait.
+	leanNew
 )
 
 // leanSet tracks a listener's lean connections for shutdown.
@@ -163,12 +170,16 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 		if len(lc.in.Buffered()) == 0 {
 			lc.in.Release()
 			lc.releaseIdle()
-			if !lc.l.lean.setState(lc, leanIdle) {
+			wait := leanIdle
+			if !lc.served {
+				wait = leanNew
+			}
+			if !lc.l.lean.setState(lc, wait) && wait == leanIdle {
 				return nil, false
 			}
 			_ = lc.c.SetReadDeadline(deadline(set.idle))
 			err := lc.in.Fill()
-			if !lc.l.lean.setState(lc, leanActive) || err != nil {
+			if (!lc.l.lean.setState(lc, leanActive) && lc.served) || err != nil {
 				return nil, false
 			}
 		}
@@ -200,6 +211,7 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 			return nil, false
 		}
 		_ = lc.c.SetReadDeadline(time.Time{})
+		lc.served = true
 		if !lc.serveOne(start) {
 			return nil, false
 		}

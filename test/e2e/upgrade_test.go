@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestUpgradeUnderLoad: `gatehouse upgrade` hands the listening sockets to a
+// new gatehouse process while clients keep sending requests, on new
+// connections and on kept-alive ones; the old one drains and exits. Not one
+// request fails, and the new process serves from the same address.
+func TestUpgradeUnderLoad(t *testing.T) {
+	t.Parallel()
+	dir := writeApp(t, testappAttrs(""), "")
+	pidFile := filepath.Join(t.TempDir(), "gh.pid")
+	g := start(t, dir, "serve", "--pid-file", pidFile, dir)
+	oldPID := g.cmd.Process.Pid
+	var newPID atomic.Int64
+	t.Cleanup(func() {
+		// The new gatehouse is not the harness's child: stop it here, before
+		// the harness checks that no app process is left.
+		if pid := int(newPID.Load()); pid != 0 {
+			syscall.Kill(pid, syscall.SIGTERM)
+			waitFor(t, 30*time.Second, "the new gatehouse to stop", func() bool { return !alive(pid) })
+		}
+	})
+	g.mustGet("/pid") // the app runs
+
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range 6 {
+		tr := &http.Transport{DisableKeepAlives: i%2 == 0} // half on new connections, half kept alive
+		c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+		wg.Go(func() {
+			defer tr.CloseIdleConnections()
+			for ctx.Err() == nil {
+				resp, err := c.Get(g.base + "/pid")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%v (keep-alive %v)", err, i%2 == 1))
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	waitFor(t, 10*time.Second, "load to run", func() bool { return ok.Load() > 50 })
+
+	code, out := ghctl(t, "upgrade", "--pid-file", pidFile)
+	if code != 0 {
+		stopLoad()
+		wg.Wait()
+		t.Fatalf("gatehouse upgrade: exit %d\n%s", code, out)
+	}
+	waitFor(t, 5*time.Second, "the pid file to name the new gatehouse", func() bool {
+		b, _ := os.ReadFile(pidFile)
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if n != 0 && n != oldPID {
+			newPID.Store(int64(n))
+			return true
+		}
+		return false
+	})
+	atUpgrade := ok.Load()
+	waitFor(t, 60*time.Second, "the old gatehouse to drain and exit", func() bool { return !alive(oldPID) })
+	atExit := ok.Load()
+	waitFor(t, 10*time.Second, "requests served by the new gatehouse alone", func() bool { return ok.Load() > atExit+200 })
+	stopLoad()
+	wg.Wait()
+
+	t.Logf("upgrade under load: %d requests ok (%d before the upgrade call returned, %d until the old process exited), %d failed",
+		ok.Load(), atUpgrade, atExit, failed.Load())
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d requests failed across the upgrade; first: %v", n, firstErr.Load())
+	}
+	if rec := g.logs.find("the new gatehouse serves"); rec == nil {
+		t.Errorf("no hand-over in the log")
+	}
+	// The admin socket went over too.
+	if code, out := ghctl(t, "status", "--pid-file", pidFile, "--json"); code != 0 || !strings.Contains(out, fmt.Sprintf(`"pid": %d`, newPID.Load())) {
+		t.Errorf("status after the upgrade: exit %d\n%s", code, out)
+	}
+}
