@@ -28,7 +28,19 @@ type Socket struct {
 	rn     int
 	rerr   error
 	readFn func(fd uintptr) bool
+
+	// pending is written by the next Read before it waits (WriteBeforeRead);
+	// short is set when that write could not finish without waiting.
+	pending []byte
+	short   bool
 }
+
+// WriteBeforeRead queues p (a request) to be written by the next Read,
+// inside its wait for readability: the poller's readiness is reset before
+// the write, so the answer's arrival wakes the Read, and the read that
+// would only find nothing yet (EAGAIN) is saved. p must stay unchanged until
+// that Read returns.
+func (s *Socket) WriteBeforeRead(p []byte) { s.pending = p }
 
 // NewSocket returns a Socket on rc.
 func NewSocket(rc syscall.RawConn) *Socket {
@@ -76,6 +88,17 @@ func (s *Socket) Read(p []byte) (int, error) {
 	}
 	s.rp, s.rn, s.rerr = p, 0, nil
 	err := s.rc.Read(s.readFn)
+	if err == nil && s.short {
+		// The queued write would have waited: finish it as a write, then
+		// read as usual.
+		s.short = false
+		rest := s.pending
+		s.pending = nil
+		if _, err = s.Write(rest); err == nil {
+			err = s.rc.Read(s.readFn)
+		}
+	}
+	s.pending = nil
 	n := s.rn
 	s.rp = nil
 	if err != nil {
@@ -85,6 +108,25 @@ func (s *Socket) Read(p []byte) (int, error) {
 }
 
 func (s *Socket) read(fd uintptr) bool {
+	for len(s.pending) > 0 {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.pending[0])), uintptr(len(s.pending)))
+		switch e {
+		case 0:
+			s.pending = s.pending[r:]
+			if len(s.pending) == 0 {
+				s.pending = nil
+				return false // wait for the answer
+			}
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			s.short = true
+			return true
+		default:
+			s.pending = nil
+			s.rerr = e
+			return true
+		}
+	}
 	for {
 		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rp[0])), uintptr(len(s.rp)))
 		switch e {

@@ -237,7 +237,15 @@ func (ex *exchange) send(c *appConn) (started bool, err error) {
 		ex.stop = context.AfterFunc(ex.ctx, func() { _ = nc.Close() })
 	}
 	ex.head = ex.appendHead(ex.head[:0])
-	if _, err := c.nc.Write(ex.head); err != nil {
+	if ex.body == nil && c.sock != nil {
+		// Written by the first read of the answer, which then waits: no
+		// read that finds nothing yet. (readHead reuses ex.head only after
+		// that read returned.)
+		if c.itc != nil {
+			c.itc.extend(true)
+		}
+		c.sock.WriteBeforeRead(ex.head)
+	} else if _, err := c.nc.Write(ex.head); err != nil {
 		return false, err
 	}
 	if ex.body != nil {

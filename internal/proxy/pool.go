@@ -18,6 +18,8 @@ import (
 type appConn struct {
 	nc   net.Conn // the socket, wrapped in an idleTimeoutConn when RequestTimeout > 0
 	tcp  *net.TCPConn
+	sock *h1.Socket // nc's raw I/O, nil if not a TCP socket
+	itc  *idleTimeoutConn
 	br   *bufio.Reader
 	addr string
 	// reused is set once the connection has carried a request: a failure on
@@ -94,12 +96,14 @@ func (p *connPool) dial(ctx context.Context, addr string) (*appConn, error) {
 	c.tcp, _ = nc.(*net.TCPConn)
 	if c.tcp != nil {
 		if rc, err := c.tcp.SyscallConn(); err == nil {
-			nc = &sockConn{Conn: nc, s: h1.NewSocket(rc)}
+			c.sock = h1.NewSocket(rc)
+			nc = &sockConn{Conn: nc, s: c.sock}
 		}
 	}
 	c.nc = nc
 	if p.timeout > 0 {
-		c.nc = &idleTimeoutConn{Conn: nc, timeout: p.timeout, slack: p.slack}
+		c.itc = &idleTimeoutConn{Conn: nc, timeout: p.timeout, slack: p.slack}
+		c.nc = c.itc
 	}
 	return c, nil
 }
