@@ -218,6 +218,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer closeKeeper(keeper, log) // after serve, so after the front door and its apps stopped
 	apps := newAppSet()
 	cgroups := supervisor.NewCgroups(log) // looks at the system when the first app with limits starts
+	replays := &replayCaches{}
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
 		pool, err := appPool(spec.Pool, cgroups, spec.Site+spec.Path, log)
 		if err != nil {
@@ -225,7 +226,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		inst := apps.metrics.App(spec.Site, spec.Path)
 		a, err := app.Open(ctx, spec.Dir, app.Options{
-			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort, Auth: authSettings(spec.Auth),
+			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort, Auth: authSettings(spec.Auth, replays.of(spec.Site)),
 			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
 			AppPool: pool, CleanEnvironment: spec.Pool.CleanEnvironment,
 			Compression: spec.Compression, StripPathBase: spec.StripPathBase,
@@ -475,8 +476,29 @@ func flagErr(err error) error {
 	return &exitError{exitUsage, err}
 }
 
+// replayCaches gives each site one Kerberos replay cache, shared by its
+// apps, so a token cannot be replayed to a sibling app.
+type replayCaches struct {
+	mu sync.Mutex // protects m
+	m  map[string]*auth.ReplayCache
+}
+
+func (r *replayCaches) of(site string) *auth.ReplayCache {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]*auth.ReplayCache{}
+	}
+	c := r.m[site]
+	if c == nil {
+		c = auth.NewReplayCache()
+		r.m[site] = c
+	}
+	return c
+}
+
 // authSettings maps a site's authentication settings onto the app's.
-func authSettings(a siteconfig.Authentication) auth.Settings {
+func authSettings(a siteconfig.Authentication, replay *auth.ReplayCache) auth.Settings {
 	s := auth.Settings{
 		Schemes:             config.Schemes{Anonymous: a.Anonymous == nil || *a.Anonymous, Windows: a.Windows, Basic: a.Basic, BasicRealm: a.BasicRealm},
 		Keytab:              a.Keytab,
@@ -486,6 +508,7 @@ func authSettings(a siteconfig.Authentication) auth.Settings {
 		GroupFile:           a.GroupFile,
 		AllowCleartextBasic: a.AllowCleartextBasic,
 		NoPersist:           a.PerRequestNegotiate,
+		Replay:              replay,
 	}
 	return s
 }

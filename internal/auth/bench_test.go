@@ -18,7 +18,7 @@ func BenchmarkNegotiateAccept(b *testing.B) {
 	if err := kt.AddEntry("HTTP/localhost", "GH.TEST", "secret", time.Now(), 1, 18); err != nil {
 		b.Fatal(err)
 	}
-	n := &negotiator{kt: kt, skew: time.Minute, seen: newReplayCache(), pacLog: log.New(io.Discard, "", 0)}
+	n := &negotiator{kt: kt, skew: time.Minute, seen: NewReplayCache(), pacLog: log.New(io.Discard, "", 0)}
 	toks := make([]string, b.N)
 	for i := range toks {
 		toks[i] = negToken(b, kt, "alice", time.Now(), time.Now().Add(time.Hour), true)

@@ -34,7 +34,7 @@ type negotiator struct {
 	kt    *keytab.Keytab
 	sname *types.PrincipalName // nil: any principal in the keytab
 	skew  time.Duration
-	seen  *replayCache
+	seen  *ReplayCache
 	// pacLog receives gokrb5's PAC decoding messages (it needs a logger).
 	pacLog *log.Logger
 }
@@ -205,21 +205,24 @@ func servicePrincipal(spn string) *types.PrincipalName {
 	return &pn
 }
 
-// replayCache remembers the authenticators seen within the clock-skew
+// ReplayCache remembers the authenticators seen within the clock-skew
 // window (RFC 4120 §3.2.3), so a captured Authorization header cannot be
-// sent again. It keeps no goroutine: expired entries are dropped as new
-// ones come in.
-type replayCache struct {
+// sent again. One cache should serve every app that shares a keytab (a
+// site), so a token cannot be replayed to a sibling app either. It keeps
+// no goroutine: expired entries are dropped as new ones come in. The zero
+// value is not usable; use NewReplayCache.
+type ReplayCache struct {
 	mu      sync.Mutex
 	entries map[string]time.Time // key → when it may be forgotten
 	sweep   time.Time            // next sweep
 }
 
-func newReplayCache() *replayCache { return &replayCache{entries: map[string]time.Time{}} }
+// NewReplayCache returns an empty cache.
+func NewReplayCache() *ReplayCache { return &ReplayCache{entries: map[string]time.Time{}} }
 
 // replayed reports whether req's authenticator was seen before, and
 // remembers it.
-func (c *replayCache) replayed(req *messages.APReq, skew time.Duration) bool {
+func (c *ReplayCache) replayed(req *messages.APReq, skew time.Duration) bool {
 	a := &req.Authenticator
 	key := fmt.Sprintf("%s@%s|%s|%d.%d", a.CName.PrincipalNameString(), a.CRealm,
 		req.Ticket.SName.PrincipalNameString(), a.CTime.Unix(), a.Cusec)

@@ -27,7 +27,7 @@ func FuzzNegotiateToken(f *testing.F) {
 	if err := kt.AddEntry("HTTP/localhost", "GH.TEST", "secret", time.Now(), 1, 18); err != nil {
 		f.Fatal(err)
 	}
-	n := &negotiator{kt: kt, skew: time.Minute, seen: newReplayCache(), pacLog: log.New(io.Discard, "", 0)}
+	n := &negotiator{kt: kt, skew: time.Minute, seen: NewReplayCache(), pacLog: log.New(io.Discard, "", 0)}
 	for _, s := range []string{
 		"", "oQcwBaADCgEC", "YIIBBgYGKwYBBQUCoIH7MIH4oDAwLgYJKoZIgvcSAQICBgkqhkiG9xIBAgIGCisGAQQBgjcCAh4GCisGAQQBgjcCAgqigcMEgcBgga0GCSqGSIb3EgECAgEAboGdMIGaoAMCAQWhAwIBDqIHAwUAIAAAAKNgYV4wXKADAgEFoQkbB0dILlRFU1SiHDAaoAMCAQOhEzARGwRIVFRQGwlsb2NhbGhvc3Q=",
 		base64.StdEncoding.EncodeToString([]byte("NTLMSSP\x00\x01\x00\x00\x00")),
@@ -89,7 +89,7 @@ func TestNegotiateAccept(t *testing.T) {
 	if err := other.AddEntry("HTTP/localhost", "GH.TEST", "other", time.Now(), 1, 18); err != nil {
 		t.Fatal(err)
 	}
-	n := &negotiator{kt: kt, skew: time.Minute, seen: newReplayCache(), pacLog: log.New(io.Discard, "", 0)}
+	n := &negotiator{kt: kt, skew: time.Minute, seen: NewReplayCache(), pacLog: log.New(io.Discard, "", 0)}
 	now := time.Now()
 	tok := negToken(t, kt, "alice", now.Add(-time.Minute), now.Add(time.Hour), true)
 	id, err := n.accept(tok, "127.0.0.1")
@@ -110,5 +110,25 @@ func TestNegotiateAccept(t *testing.T) {
 	}
 	if id, err := n.accept(negToken(t, kt, "bob", now, now.Add(time.Hour), false), ""); err != nil || id.reply != "" {
 		t.Errorf("without mutual authentication: %+v, %v; want no reply token", id, err)
+	}
+}
+
+// TestReplayAcrossAppsOfASite checks that two apps sharing a site's replay
+// cache refuse a token the other already took.
+func TestReplayAcrossAppsOfASite(t *testing.T) {
+	t.Parallel()
+	kt := keytab.New()
+	if err := kt.AddEntry("HTTP/localhost", "GH.TEST", "secret", time.Now(), 1, 18); err != nil {
+		t.Fatal(err)
+	}
+	shared := NewReplayCache()
+	a := &negotiator{kt: kt, skew: time.Minute, seen: shared, pacLog: log.New(io.Discard, "", 0)}
+	b := &negotiator{kt: kt, skew: time.Minute, seen: shared, pacLog: log.New(io.Discard, "", 0)}
+	tok := negToken(t, kt, "alice", time.Now(), time.Now().Add(time.Hour), false)
+	if _, err := a.accept(tok, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.accept(tok, ""); err == nil || !strings.Contains(err.Error(), "replayed") {
+		t.Errorf("the sibling app took a replayed token: err = %v", err)
 	}
 }

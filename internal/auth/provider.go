@@ -23,7 +23,7 @@ const reloadDelay = 100 * time.Millisecond
 // Provider holds the credentials an app's authentication stage checks
 // against: the keytab, the Basic users and the groups, each loaded when a
 // policy first needs it (Require) and re-read when its file changes
-// (Watch). The replay cache lives as long as the Provider, across
+// (Watch). Its replay cache (Settings.Replay, else its own) outlives
 // web.config reloads. It is safe for concurrent use.
 type Provider struct {
 	set        Settings
@@ -41,7 +41,7 @@ type Provider struct {
 	neg    atomic.Pointer[negotiator]
 	users  atomic.Pointer[users]
 	groups atomic.Pointer[groups]
-	replay *replayCache
+	replay *ReplayCache
 }
 
 // NewProvider returns a Provider for a site's settings. Nothing is read
@@ -50,7 +50,11 @@ func NewProvider(s Settings, log *slog.Logger) *Provider {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Provider{set: s, log: log, keytabPath: KeytabPath(s.Keytab), replay: newReplayCache(), needed: make(chan struct{})}
+	replay := s.Replay
+	if replay == nil {
+		replay = NewReplayCache()
+	}
+	return &Provider{set: s, log: log, keytabPath: KeytabPath(s.Keytab), replay: replay, needed: make(chan struct{})}
 }
 
 // Settings returns the settings the Provider was made with.

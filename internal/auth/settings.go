@@ -36,6 +36,9 @@ type Settings struct {
 	GroupFile string
 	// AllowCleartextBasic accepts Basic credentials over http.
 	AllowCleartextBasic bool
+	// Replay is the replay cache to use, shared by the apps of a site;
+	// nil means one of the Provider's own.
+	Replay *ReplayCache
 	// NoPersist makes every request authenticate itself; by default a
 	// Negotiate login holds for the rest of its connection (IIS's
 	// authPersistNonNTLM=true).
