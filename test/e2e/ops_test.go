@@ -251,7 +251,11 @@ func TestControlFailuresExitNonZero(t *testing.T) {
 	if code, out := ghctl(t, "reload", "--pid-file", pidFile); code != 0 {
 		t.Errorf("valid reload: exit %d\n%s", code, out)
 	}
-	if n, m := g.logs.count("reload rejected"), g.logs.count("reloaded"); n != 1 || m != 1 {
+	// The log lines may reach the pipe after the control command's answer.
+	waitFor(t, 5*time.Second, "the reload log lines", func() bool {
+		return g.logs.count("reload rejected") >= 1 && g.logs.count("config reloaded") >= 1
+	})
+	if n, m := g.logs.count("reload rejected"), g.logs.count("config reloaded"); n != 1 || m != 1 {
 		t.Errorf("%d rejected and %d applied reload lines, want one each", n, m)
 	}
 	if rec := g.logs.find("config reloaded"); rec == nil || !strings.Contains(fmt.Sprint(rec["listeners_opened"]), "127.0.0.2") || rec["took"] == nil {
