@@ -2,17 +2,19 @@ package webconfig
 
 import (
 	"encoding/xml"
+	"fmt"
 	"strconv"
 	"strings"
 )
 
 // entry is one <add> of an IIS collection that survived the <remove> and
-// <clear/> elements after it.
+// <clear/> elements after it, or (from > 0) the inherited item from-1.
 type entry struct {
 	t     token
 	se    xml.StartElement
 	attrs map[string]xml.Attr
 	key   string
+	from  int
 }
 
 // has reports whether the entry sets attribute name.
@@ -24,10 +26,16 @@ func (e *entry) get(name string) string { return e.attrs[name].Value }
 // collection reads the children of an IIS collection element whose start
 // tag was just read (its own attributes are the caller's): <add> with the
 // attributes addAttrs, of which key is required and unique (without
-// case, as IIS compares collection keys); <remove key="…"/>; <clear/>. It
-// returns the entries left, in file order.
-func (p *parser) collection(parent, key string, addAttrs ...string) ([]entry, error) {
-	var out []entry
+// case, as IIS compares collection keys); <remove key="…"/>; <clear/>. The
+// collection starts with the inherited keys (what an earlier section in
+// scope left, as IIS merges a <location path="."> with the file's own
+// section). It returns the entries left, in order; inherited ones have
+// from set.
+func (p *parser) collection(parent, key string, inherited []string, addAttrs ...string) ([]entry, error) {
+	out := make([]entry, 0, len(inherited))
+	for i, k := range inherited {
+		out = append(out, entry{key: k, from: i + 1})
+	}
 	err := p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "add":
@@ -39,10 +47,8 @@ func (p *parser) collection(parent, key string, addAttrs ...string) ([]entry, er
 			if !ok {
 				return p.errorf(t.line, "add", key, "required attribute is missing (in <%s>)", parent)
 			}
-			for _, e := range out {
-				if strings.EqualFold(e.key, k.Value) {
-					return p.errorf(p.attrLine(t, key), "add", key, "%q is already in <%s> (line %d); IIS refuses duplicate collection entries", k.Value, parent, e.t.line)
-				}
+			if err := p.unique(t, parent, key, k.Value, out, strings.EqualFold); err != nil {
+				return err
 			}
 			out = append(out, entry{t: t, se: se, attrs: attrs, key: k.Value})
 		case "remove":
@@ -54,24 +60,53 @@ func (p *parser) collection(parent, key string, addAttrs ...string) ([]entry, er
 			if !ok {
 				return p.errorf(t.line, "remove", key, "required attribute is missing (in <%s>)", parent)
 			}
-			kept := out[:0]
-			for _, e := range out {
-				if !strings.EqualFold(e.key, k.Value) {
-					kept = append(kept, e)
-				}
-			}
-			out = kept
+			out = without(out, k.Value, strings.EqualFold)
 		case "clear":
 			if _, err := p.attrs(t, se); err != nil {
 				return err
 			}
-			out = nil
+			out = out[:0]
 		default:
 			return p.errorf(t.line, se.Name.Local, "", "unknown element in <%s> (known: add, remove, clear)", parent)
 		}
 		return p.skip()
 	})
 	return out, err
+}
+
+// unique refuses an <add> whose key is already in out.
+func (p *parser) unique(t token, parent, attr, k string, out []entry, eq func(a, b string) bool) error {
+	for _, e := range out {
+		if !eq(e.key, k) {
+			continue
+		}
+		where := fmt.Sprintf("line %d", e.t.line)
+		if e.from > 0 {
+			where = "an earlier section in scope"
+		}
+		return p.errorf(p.attrLine(t, attr), "add", attr, "%q is already in <%s> (%s); IIS refuses duplicate collection entries", k, parent, where)
+	}
+	return nil
+}
+
+// without returns out without the entries whose key is k.
+func without(out []entry, k string, eq func(a, b string) bool) []entry {
+	kept := out[:0]
+	for _, e := range out {
+		if !eq(e.key, k) {
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
+
+// keysOf returns the keys of a typed collection, for collection.
+func keysOf[T any](list []T, key func(T) string) []string {
+	keys := make([]string, len(list))
+	for i, v := range list {
+		keys[i] = key(v)
+	}
+	return keys
 }
 
 // boolAttr parses attribute name of the element at t, if present, into *v.

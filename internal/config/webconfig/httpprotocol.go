@@ -46,12 +46,17 @@ func (p *parser) headerFields(t token, se xml.StartElement, out *[]config.Header
 		return err
 	}
 	parent := se.Name.Local
-	entries, err := p.collection(parent, "name", "name", "value")
+	old := *out
+	entries, err := p.collection(parent, "name", keysOf(old, func(f config.HeaderField) string { return f.Name }), "name", "value")
 	if err != nil {
 		return err
 	}
-	*out = (*out)[:0]
+	*out = nil
 	for _, e := range entries {
+		if e.from > 0 {
+			*out = append(*out, old[e.from-1])
+			continue
+		}
 		name := strings.TrimSpace(e.key)
 		if !httpguts.ValidHeaderFieldName(name) {
 			return p.errorf(p.attrLine(e.t, "name"), "add", "name", "%q is not a header name", e.key)

@@ -40,12 +40,17 @@ func (p *parser) ipSecurity(t token, se xml.StartElement) error {
 	if reverseDNS {
 		p.unsupportedAttr(t, "ipSecurity", "enableReverseDns", "not supported: rules by domain name are not supported")
 	}
-	entries, err := p.ipCollection()
+	old := ips.Rules
+	entries, err := p.ipCollection(keysOf(old, func(r config.IPRule) string { return r.Prefix.String() }))
 	if err != nil {
 		return err
 	}
-	ips.Rules = ips.Rules[:0]
+	ips.Rules = nil
 	for _, e := range entries {
+		if e.from > 0 {
+			ips.Rules = append(ips.Rules, old[e.from-1])
+			continue
+		}
 		if e.has("domainName") {
 			p.unsupported(e.t.line, "ipSecurity><add domainName=\""+e.get("domainName")+"\"", "not supported: rules by domain name are NOT applied")
 			continue
@@ -69,19 +74,24 @@ func (p *parser) ipSecurity(t token, se xml.StartElement) error {
 	return nil
 }
 
-// ipCollection reads the <add>, <remove> and <clear/> of <ipSecurity>. Its
-// entries are keyed by ipAddress and subnetMask together, or by domainName.
-func (p *parser) ipCollection() ([]entry, error) {
-	var out []entry
+// ipCollection reads the <add>, <remove> and <clear/> of <ipSecurity>,
+// starting from the inherited keys. Entries are keyed by their prefix
+// (ipAddress with subnetMask, "10.0.0.0/8"), or by domainName.
+func (p *parser) ipCollection(inherited []string) ([]entry, error) {
+	out := make([]entry, 0, len(inherited))
+	for i, k := range inherited {
+		out = append(out, entry{key: k, from: i + 1})
+	}
 	keyOf := func(attrs map[string]xml.Attr) string {
 		if d, ok := attrs["domainName"]; ok {
 			return "dns:" + strings.ToLower(d.Value)
 		}
-		if m := attrs["subnetMask"].Value; m != "" {
-			return attrs["ipAddress"].Value + "/" + m
+		if pfx, err := ipPrefix(attrs["ipAddress"].Value, attrs["subnetMask"].Value); err == nil {
+			return pfx.String()
 		}
-		return attrs["ipAddress"].Value
+		return attrs["ipAddress"].Value + "/" + attrs["subnetMask"].Value // reported when the entry is read
 	}
+	same := func(a, b string) bool { return a == b }
 	err := p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "add", "remove":
@@ -100,26 +110,18 @@ func (p *parser) ipCollection() ([]entry, error) {
 			}
 			k := keyOf(attrs)
 			if se.Name.Local == "remove" {
-				kept := out[:0]
-				for _, e := range out {
-					if e.key != k {
-						kept = append(kept, e)
-					}
-				}
-				out = kept
+				out = without(out, k, same)
 				break
 			}
-			for _, e := range out {
-				if e.key == k {
-					return p.errorf(t.line, "add", "ipAddress", "%s is already listed (line %d); IIS refuses duplicate collection entries", strings.TrimPrefix(k, "dns:"), e.t.line)
-				}
+			if err := p.unique(t, "ipSecurity", "ipAddress", strings.TrimPrefix(k, "dns:"), out, func(a, b string) bool { return strings.TrimPrefix(a, "dns:") == b }); err != nil {
+				return err
 			}
 			out = append(out, entry{t: t, se: se, attrs: attrs, key: k})
 		case "clear":
 			if _, err := p.attrs(t, se); err != nil {
 				return err
 			}
-			out = nil
+			out = out[:0]
 		default:
 			return p.errorf(t.line, se.Name.Local, "", "unknown element in <ipSecurity> (known: add, remove, clear)")
 		}

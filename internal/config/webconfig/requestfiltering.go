@@ -89,12 +89,17 @@ func (p *parser) requestLimits(t token, se xml.StartElement, lim *config.Request
 		if _, err := p.attrs(t, se); err != nil {
 			return err
 		}
-		entries, err := p.collection("headerLimits", "header", "header", "sizeLimit")
+		old := lim.HeaderLimits
+		entries, err := p.collection("headerLimits", "header", keysOf(old, func(h config.HeaderLimit) string { return h.Header }), "header", "sizeLimit")
 		if err != nil {
 			return err
 		}
-		lim.HeaderLimits = lim.HeaderLimits[:0]
+		lim.HeaderLimits = nil
 		for _, e := range entries {
+			if e.from > 0 {
+				lim.HeaderLimits = append(lim.HeaderLimits, old[e.from-1])
+				continue
+			}
 			var n int64
 			if err := p.uintAttr(e.t, e.se, e.attrs, "sizeLimit", math.MaxUint32, &n); err != nil {
 				return err
@@ -117,12 +122,17 @@ func (p *parser) fileExtensions(t token, se xml.StartElement, fe *config.FileExt
 	if err := p.boolAttr(t, se, attrs, "allowUnlisted", &fe.AllowUnlisted); err != nil {
 		return err
 	}
-	entries, err := p.collection("fileExtensions", "fileExtension", "fileExtension", "allowed")
+	old := fe.Rules
+	entries, err := p.collection("fileExtensions", "fileExtension", keysOf(old, func(r config.ExtensionRule) string { return r.Extension }), "fileExtension", "allowed")
 	if err != nil {
 		return err
 	}
-	fe.Rules = fe.Rules[:0]
+	fe.Rules = nil
 	for _, e := range entries {
+		if e.from > 0 {
+			fe.Rules = append(fe.Rules, old[e.from-1])
+			continue
+		}
 		ext := strings.ToLower(strings.TrimSpace(e.key))
 		if !strings.HasPrefix(ext, ".") {
 			return p.errorf(p.attrLine(e.t, "fileExtension"), "add", "fileExtension", "%q must start with a dot, as in \".exe\"", e.key)
@@ -145,12 +155,17 @@ func (p *parser) verbs(t token, se xml.StartElement, v *config.Verbs) error {
 	if err := p.boolAttr(t, se, attrs, "allowUnlisted", &v.AllowUnlisted); err != nil {
 		return err
 	}
-	entries, err := p.collection("verbs", "verb", "verb", "allowed")
+	old := v.Rules
+	entries, err := p.collection("verbs", "verb", keysOf(old, func(r config.VerbRule) string { return r.Verb }), "verb", "allowed")
 	if err != nil {
 		return err
 	}
-	v.Rules = v.Rules[:0]
+	v.Rules = nil
 	for _, e := range entries {
+		if e.from > 0 {
+			v.Rules = append(v.Rules, old[e.from-1])
+			continue
+		}
 		verb := strings.TrimSpace(e.key)
 		if verb == "" || strings.ContainsAny(verb, " \t,") {
 			return p.errorf(p.attrLine(e.t, "verb"), "add", "verb", "%q is not an HTTP method", e.key)
@@ -171,12 +186,17 @@ func (p *parser) sequences(t token, se xml.StartElement, key string, out *[]stri
 		return err
 	}
 	parent := se.Name.Local
-	entries, err := p.collection(parent, key, key)
+	old := *out
+	entries, err := p.collection(parent, key, old, key)
 	if err != nil {
 		return err
 	}
-	*out = (*out)[:0]
+	*out = nil
 	for _, e := range entries {
+		if e.from > 0 {
+			*out = append(*out, old[e.from-1])
+			continue
+		}
 		if e.key == "" {
 			return p.errorf(p.attrLine(e.t, key), "add", key, "must not be empty (in <%s>)", parent)
 		}

@@ -48,7 +48,7 @@ func TestSectionErrors(t *testing.T) {
 		{"bad deny action", `<security><ipSecurity denyAction="Teapot"/></security>`,
 			`ipSecurity attribute "denyAction": "Teapot" is not one of Unauthorized, Forbidden, NotFound, AbortRequest`},
 		{"duplicate ip", "<security><ipSecurity><add ipAddress=\"10.0.0.1\"/>\n<add ipAddress=\"10.0.0.1\"/></ipSecurity></security>",
-			`web.config:4: add attribute "ipAddress": 10.0.0.1 is already listed (line 3)`},
+			`web.config:4: add attribute "ipAddress": "10.0.0.1/32" is already in <ipSecurity> (line 3)`},
 		{"bad header name", `<httpProtocol><customHeaders><add name="X Bad" value="1"/></customHeaders></httpProtocol>`,
 			`web.config:3: add attribute "name": "X Bad" is not a header name`},
 		{"unknown httpProtocol child", `<httpProtocol><headers/></httpProtocol>`,
@@ -89,6 +89,35 @@ func TestSectionDetails(t *testing.T) {
 		}
 		if l := a.RequestFiltering.Limits; l.MaxURL != 100 || l.MaxQueryString != 50 {
 			t.Errorf("Limits = %+v, want maxUrl 100 and maxQueryString 50", l)
+		}
+	})
+	t.Run("a second section in scope edits the first's collections", func(t *testing.T) {
+		t.Parallel()
+		a, err := decodeInner(`<httpProtocol><customHeaders><add name="X-A" value="1"/><add name="X-B" value="2"/></customHeaders></httpProtocol>
+<security><requestFiltering><hiddenSegments><add segment="bin"/></hiddenSegments></requestFiltering>
+<ipSecurity allowUnlisted="false"><add ipAddress="10.0.0.0" subnetMask="255.0.0.0" allowed="true"/></ipSecurity></security>
+</system.webServer><location path="."><system.webServer>
+<httpProtocol><customHeaders><remove name="x-a"/><add name="X-C" value="3"/></customHeaders></httpProtocol>
+<security><requestFiltering><hiddenSegments><add segment="App_Data"/></hiddenSegments></requestFiltering>
+<ipSecurity><remove ipAddress="10.0.0.0" subnetMask="8"/><add ipAddress="192.0.2.1" allowed="true"/></ipSecurity></security>
+</system.webServer></location><system.webServer>`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []config.HeaderField{{Name: "X-B", Value: "2"}, {Name: "X-C", Value: "3"}}; !reflect.DeepEqual(a.CustomHeaders.Headers, want) {
+			t.Errorf("Headers = %+v, want %+v", a.CustomHeaders.Headers, want)
+		}
+		if want := []string{"bin", "App_Data"}; !reflect.DeepEqual(a.RequestFiltering.HiddenSegments, want) {
+			t.Errorf("HiddenSegments = %q, want %q", a.RequestFiltering.HiddenSegments, want)
+		}
+		if want := []config.IPRule{{Prefix: netip.MustParsePrefix("192.0.2.1/32"), Allowed: true}}; !reflect.DeepEqual(a.IPSecurity.Rules, want) || a.IPSecurity.AllowUnlisted {
+			t.Errorf("IPSecurity = %+v, want %+v with others denied", a.IPSecurity, want)
+		}
+		_, err = decodeInner(`<httpProtocol><customHeaders><add name="X-A" value="1"/></customHeaders></httpProtocol>
+</system.webServer><location path="."><system.webServer>
+<httpProtocol><customHeaders><add name="X-A" value="2"/></customHeaders></httpProtocol></system.webServer></location><system.webServer>`)
+		if err == nil || !strings.Contains(err.Error(), `web.config:5: add attribute "name": "X-A" is already in <customHeaders> (an earlier section in scope)`) {
+			t.Errorf("duplicate across sections: %v", err)
 		}
 	})
 	t.Run("ipv6 prefix and domain names", func(t *testing.T) {
