@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
@@ -49,6 +51,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 			for _, a := range site.Applications {
 				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), stdout); err != nil {
 					return err
+				}
+				if err := checkAuth(site, filepath.Join(a.Dir, "web.config"), stdout); err != nil {
+					return configErr(fmt.Errorf("%s:%d: application %q: %w", cfg.File, a.Line, a.Path, err))
 				}
 				desc, err := describePool(a.Pool)
 				if err != nil {
@@ -107,4 +112,33 @@ func programOf(cfg *config.App) (string, error) {
 	lookup := config.EnvLookup(env)
 	path, _ := lookup("PATH")
 	return config.ResolveProgram(cfg.Dir, config.Expand(cfg.ProcessPath, lookup), path)
+}
+
+// checkAuth loads what the app's authentication needs (keytab, user and
+// group files) as serving it would, and says which schemes are on at its
+// root.
+func checkAuth(site siteconfig.Site, file string, stdout io.Writer) error {
+	cfg, err := webconfig.Load(file)
+	if err != nil {
+		return err
+	}
+	set := authSettings(site.Authentication, nil)
+	pol := auth.NewPolicy(set.Schemes, cfg.Security)
+	if pol.Trivial() {
+		return nil
+	}
+	windows, basic := pol.Uses()
+	if err := auth.NewProvider(set, slog.New(slog.DiscardHandler)).Require(windows, basic); err != nil {
+		return err
+	}
+	cfg.SiteSchemes = set.Schemes
+	fmt.Fprintf(stdout, "authentication %s: %s at the root", file, cfg.RootSchemes(set.Schemes).HTTPAuth())
+	if windows {
+		fmt.Fprintf(stdout, "; keytab %s", auth.KeytabPath(set.Keytab))
+	}
+	if basic {
+		fmt.Fprintf(stdout, "; users %s", set.UserFile)
+	}
+	fmt.Fprintln(stdout)
+	return nil
 }

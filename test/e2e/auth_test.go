@@ -117,6 +117,16 @@ func TestNegotiateAndBasic(t *testing.T) {
       allowCleartextBasic: true
     accessLog: {path: %s}
 `, app, k.keytab, users, groups, filepath.Join(dir, "access.log")))
+	// check loads the keytab and the user files as serving would.
+	out, err := exec.Command(gatehouseBin, "check", cfgFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "windows;basic; at the root; keytab "+k.keytab) {
+		t.Errorf("check: %v\n%s", err, out)
+	}
+	badCfg := filepath.Join(dir, "bad.yaml")
+	writeFile(t, badCfg, strings.Replace(readFile(t, cfgFile), k.keytab, filepath.Join(dir, "missing.keytab"), 1))
+	if out, err := exec.Command(gatehouseBin, "check", badCfg).CombinedOutput(); err == nil || !strings.Contains(string(out), "missing.keytab") {
+		t.Errorf("check with a missing keytab: %v\n%s", err, out)
+	}
 	g := start(t, app, "serve", "--config", cfgFile)
 	port := g.listenerAddr(t, "http")[strings.LastIndexByte(g.listenerAddr(t, "http"), ':')+1:]
 	// The service principal is HTTP/localhost: clients must name the host so.
