@@ -186,8 +186,9 @@ func (e *evaluation) conditions(r *rule) (bool, error) {
 	var buf []byte
 	for i := range r.conds {
 		c := &r.conds[i]
-		buf = c.input.expand(buf[:0], e)
-		caps, ok, err := e.test(c, string(buf))
+		var in string
+		in, buf = e.inputString(c.input, buf)
+		caps, ok, err := e.test(c, in)
 		if err != nil {
 			return false, err
 		}
@@ -208,12 +209,33 @@ func (e *evaluation) conditions(r *rule) (bool, error) {
 	return !r.matchAny, nil
 }
 
+// inputString expands t, in buf if it must be built; the common inputs,
+// a literal and {REQUEST_FILENAME}, cost nothing.
+func (e *evaluation) inputString(t template, buf []byte) (string, []byte) {
+	if len(t) == 1 {
+		switch s := &t[0]; {
+		case s.kind == segLiteral:
+			return s.lit, buf
+		case s.kind == segVar:
+			if v, ok := e.variableString(s.v); ok {
+				return v, buf
+			}
+		}
+	}
+	buf = t.expand(buf[:0], e)
+	return string(buf), buf
+}
+
 // test applies condition c to the expanded input s.
 func (e *evaluation) test(c *condition, s string) ([]string, bool, error) {
 	switch c.kind {
 	case condIsFile, condIsDirectory:
 		hit := false
-		if p, ok := e.inDir(s); ok {
+		p, ok := s, s != "" && s == e.fileName // already mapped into the folder
+		if !ok {
+			p, ok = e.inDir(s)
+		}
+		if ok {
 			if fi := e.stat(p); fi != nil {
 				hit = c.kind == condIsFile && fi.Mode().IsRegular() || c.kind == condIsDirectory && fi.IsDir()
 			}

@@ -55,11 +55,20 @@ func parseFast(p string) *fastPattern {
 
 // match runs f on s (ASCII, no line breaks); caps as the engine gives them.
 func (f *fastPattern) match(s string, fold bool) ([]string, bool) {
+	i, j, ok := f.find(s, fold)
+	switch {
+	case !ok:
+		return nil, false
+	case f.group:
+		return []string{s, s}, true
+	}
+	return []string{s[i:j]}, true
+}
+
+// find runs f on s (ASCII, no line breaks) and returns where it matched.
+func (f *fastPattern) find(s string, fold bool) (i, j int, ok bool) {
 	if f.all {
-		if f.group {
-			return []string{s, s}, true
-		}
-		return []string{s}, true
+		return 0, len(s), true
 	}
 	n := len(f.lit)
 	eq := func(a string) bool {
@@ -70,27 +79,27 @@ func (f *fastPattern) match(s string, fold bool) ([]string, bool) {
 	}
 	switch {
 	case len(s) < n:
-		return nil, false
+		return 0, 0, false
 	case f.start && f.end:
 		if len(s) == n && eq(s) {
-			return []string{s}, true
+			return 0, n, true
 		}
 	case f.start:
 		if eq(s[:n]) {
-			return []string{s[:n]}, true
+			return 0, n, true
 		}
 	case f.end:
 		if eq(s[len(s)-n:]) {
-			return []string{s[len(s)-n:]}, true
+			return len(s) - n, len(s), true
 		}
 	default:
 		for i := 0; i+n <= len(s); i++ {
 			if eq(s[i : i+n]) {
-				return []string{s[i : i+n]}, true
+				return i, i + n, true
 			}
 		}
 	}
-	return nil, false
+	return 0, 0, false
 }
 
 // plainASCII reports whether s is ASCII without line breaks, where the

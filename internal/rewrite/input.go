@@ -137,6 +137,9 @@ type evaluation struct {
 	r, c  []string // rule and condition captures in scope
 	// sets are the request headers set by the rules so far (name, value).
 	sets [][2]string
+	// fileName is {REQUEST_FILENAME} of filePath (the current path), once
+	// computed.
+	fileName, filePath string
 	// fileBase and dir map a path to a file: the app path and folder.
 	fileBase, dir string
 	// statPath and statInfo are the last file looked up (nil: none there).
@@ -208,6 +211,44 @@ func (e *evaluation) variable(b []byte, v variable) []byte {
 	return b
 }
 
+// variableString returns server variable v when it is a string already
+// at hand (no building needed); ok is false otherwise.
+func (e *evaluation) variableString(v variable) (string, bool) {
+	in := e.in
+	switch v.id {
+	case varHeader:
+		return e.header(v.header), true
+	case varHTTPHost:
+		return in.Host, true
+	case varHTTPS:
+		if in.HTTPS {
+			return "on", true
+		}
+		return "off", true
+	case varQueryString:
+		return e.query, true
+	case varRequestMethod:
+		return in.Method, true
+	case varRemoteAddr:
+		return in.RemoteAddr, true
+	case varRemotePort:
+		return in.RemotePort, true
+	case varLocalAddr:
+		return in.LocalAddr, true
+	case varServerPort:
+		return in.ServerPort, true
+	case varServerProtocol:
+		return in.Protocol, true
+	case varRequestFilename:
+		return e.requestFilename(), true
+	case varRequestURI:
+		if e.query == "" {
+			return e.path, true
+		}
+	}
+	return "", false
+}
+
 func (e *evaluation) requestURI(b []byte) []byte {
 	b = append(b, e.path...)
 	if e.query != "" {
@@ -249,8 +290,12 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 }
 
 // requestFilename maps the current path into the app folder; "" when there
-// is no folder or the path is outside the app.
+// is no folder or the path is outside the app. It is computed once per
+// path.
 func (e *evaluation) requestFilename() string {
+	if e.fileName != "" && e.filePath == e.path {
+		return e.fileName
+	}
 	if e.dir == "" {
 		return ""
 	}
@@ -258,7 +303,8 @@ func (e *evaluation) requestFilename() string {
 	if !ok {
 		return ""
 	}
-	return filepath.Join(e.dir, filepath.FromSlash(path.Clean("/"+rel)))
+	e.fileName, e.filePath = filepath.Join(e.dir, filepath.FromSlash(path.Clean("/"+rel))), e.path
+	return e.fileName
 }
 
 // inDir returns the physical path p (relative paths are taken in the app

@@ -17,6 +17,8 @@ type matcher struct {
 	// fast, when set, answers the common regular expressions without the
 	// engine for ASCII input without line breaks (see fastPattern).
 	fast *fastPattern
+	// noCaps: nothing refers to the captures, so match returns none.
+	noCaps bool
 }
 
 // compilePattern compiles pattern in syntax ("ECMAScript", "Wildcard",
@@ -86,11 +88,12 @@ func (m *matcher) match(s string) (caps []string, ok bool, err error) {
 		return nil, hit != m.negate, nil
 	}
 	if m.fast != nil && plainASCII(s) {
-		caps, hit := m.fast.match(s, m.fold)
-		if !hit || m.negate {
+		if m.noCaps || m.negate {
+			_, _, hit := m.fast.find(s, m.fold)
 			return nil, hit != m.negate, nil
 		}
-		return caps, true, nil
+		caps, hit := m.fast.match(s, m.fold)
+		return caps, hit, nil
 	}
 	res, err := m.re.FindStringMatch(s)
 	if err != nil {
@@ -99,8 +102,8 @@ func (m *matcher) match(s string) (caps []string, ok bool, err error) {
 	if res == nil {
 		return nil, m.negate, nil
 	}
-	if m.negate {
-		return nil, false, nil
+	if m.negate || m.noCaps {
+		return nil, !m.negate, nil
 	}
 	groups := res.Groups()
 	caps = make([]string, len(groups))

@@ -82,6 +82,24 @@ func (c *compiler) rule(r *config.RewriteRule) (rule, error) {
 		return rule{}, err
 	}
 	out.action = a
+	// Captures nobody refers to are not built.
+	uses := []template{a.url, a.reason, a.description}
+	for _, cond := range out.conds {
+		uses = append(uses, cond.input)
+	}
+	for _, s := range out.sets {
+		uses = append(uses, s.value)
+	}
+	needR, needC := false, false
+	for _, t := range uses {
+		needR, needC = needR || t.usesRule(), needC || t.usesConditions()
+	}
+	out.match.noCaps = !needR
+	for _, cond := range out.conds {
+		if cond.m != nil {
+			cond.m.noCaps = !needC
+		}
+	}
 	return out, nil
 }
 

@@ -47,7 +47,7 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 	}
 	if out.Action == Rewrite {
 		if !r.Rewritten() {
-			r.Header.Set("X-Original-URL", r.RequestURI()) // as IIS's URL Rewrite does
+			r.Header.Set("X-Original-Url", r.RequestURI()) // X-Original-URL, as IIS's URL Rewrite sets it
 		}
 		r.Rewrite(out.Path, out.Query)
 		in.Path, in.Query = out.Path, out.Query
@@ -58,12 +58,12 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 // resultOf turns an Outcome that ends the request into its Result; nil for
 // None and Rewrite.
 func resultOf(out Outcome) *pipeline.Result {
-	why := "rule " + strconv.Quote(out.Rule)
+	why := func() string { return "rule " + strconv.Quote(out.Rule) }
 	switch out.Action {
 	case Redirect:
-		return &pipeline.Result{Stage: "rewrite", Status: out.Status, Location: out.Location, Reason: why}
+		return &pipeline.Result{Stage: "rewrite", Status: out.Status, Location: out.Location, Reason: why()}
 	case CustomResponse:
-		res := pipeline.Refuse("rewrite", out.Status, out.SubStatus, why+": "+out.Reason)
+		res := pipeline.Refuse("rewrite", out.Status, out.SubStatus, why()+": "+out.Reason)
 		switch {
 		case out.Description != "":
 			// ASP.NET Core's IIS rewrite sends the description as the body.
@@ -74,7 +74,7 @@ func resultOf(out Outcome) *pipeline.Result {
 		}
 		return res
 	case Abort:
-		return &pipeline.Result{Stage: "rewrite", Abort: true, Reason: why + ": AbortRequest"}
+		return &pipeline.Result{Stage: "rewrite", Abort: true, Reason: why() + ": AbortRequest"}
 	}
 	return nil
 }

@@ -154,6 +154,16 @@ func (p *templateParser) call(name string) (segment, error) {
 	return segment{kind: segMap, m: m, inner: inner}, nil
 }
 
+// usesRule reports whether t refers to {R:n}.
+func (t template) usesRule() bool {
+	for _, s := range t {
+		if s.kind == segRule || s.inner.usesRule() {
+			return true
+		}
+	}
+	return false
+}
+
 // usesConditions reports whether t refers to {C:n}.
 func (t template) usesConditions() bool {
 	for _, s := range t {
