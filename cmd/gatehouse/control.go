@@ -137,7 +137,8 @@ func (c *controller) Ready() error {
 
 // appSet tracks the open apps, for the control commands and the metrics.
 type appSet struct {
-	metrics *metrics.Metrics
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
 
 	mu   sync.Mutex // protects apps
 	apps map[*app.App]struct{}
@@ -145,9 +146,22 @@ type appSet struct {
 
 // newAppSet returns an empty set with its metrics on a new registry.
 func newAppSet() *appSet {
-	s := &appSet{}
-	s.metrics = metrics.New(prometheus.NewRegistry(), s.gauges)
+	s := &appSet{registry: prometheus.NewRegistry()}
+	s.metrics = metrics.New(s.registry, s.gauges)
 	return s
+}
+
+// instrument has the front door report TLS handshakes and certificate
+// expiry to the metrics.
+func (s *appSet) instrument(srv *frontend.Server) {
+	srv.OnTLSHandshake(s.metrics.TLSHandshake)
+	s.metrics.WatchCertificates(s.registry, func() []metrics.Cert {
+		var out []metrics.Cert
+		for _, c := range srv.Certificates() {
+			out = append(out, metrics.Cert{Listener: c.Listener, Host: c.Host, Subject: c.Subject, NotAfter: c.NotAfter})
+		}
+		return out
+	})
 }
 
 // gauges reads the apps' in-flight, queued and process counts for a scrape.

@@ -337,6 +337,7 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 			srv.Inherit(name, ln)
 		}
 	}
+	apps.instrument(srv)
 	if f.pidFile != "" {
 		pid := strconv.Itoa(os.Getpid()) + "\n"
 		if err := os.WriteFile(f.pidFile, []byte(pid), 0o644); err != nil {

@@ -113,6 +113,9 @@ type Server struct {
 
 	listening chan struct{}     // closed by Run once every listener is bound
 	inherited []inheritedSocket // sockets handed over by Inherit, not yet used; guarded by mu
+	// tlsObserver is told about TLS handshakes (OnTLSHandshake); set
+	// before Run, read-only afterwards.
+	tlsObserver func(listener string, err error)
 }
 
 // New validates cfg, opens every app with open and the access logs, and

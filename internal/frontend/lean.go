@@ -146,7 +146,11 @@ func (l *listener) serveLean(lc *leanConn) {
 func (lc *leanConn) handshake(tc *tls.Conn) bool {
 	set := lc.l.cur.Load().set
 	_ = tc.SetDeadline(deadline(set.readHeader))
-	if err := tc.HandshakeContext(lc.ctx); err != nil {
+	err := tc.HandshakeContext(lc.ctx)
+	if f := lc.l.srv.tlsObserver; f != nil {
+		f(lc.l.key, err)
+	}
+	if err != nil {
 		lc.l.srv.log.Debug("TLS handshake", "listener", lc.l.key, "remote", tc.RemoteAddr().String(), "err", err)
 		_ = tc.Close()
 		return false

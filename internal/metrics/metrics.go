@@ -201,3 +201,36 @@ func statusClass(status int) string {
 }
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
+
+// Cert is a certificate in use, for the expiry gauge.
+type Cert struct {
+	Listener, Host, Subject string
+	NotAfter                time.Time
+}
+
+// WatchCertificates registers gatehouse_tls_certificate_expiry_timestamp_seconds,
+// read from certs at each scrape. Call it once.
+func (m *Metrics) WatchCertificates(reg *prometheus.Registry, certs func() []Cert) {
+	reg.MustRegister(&certCollector{certs: certs})
+}
+
+var certExpiryDesc = prometheus.NewDesc("gatehouse_tls_certificate_expiry_timestamp_seconds",
+	"When the certificate of an https binding expires (Unix time); alert on it minus time().",
+	[]string{"listener", "host", "subject"}, nil)
+
+type certCollector struct{ certs func() []Cert }
+
+func (c *certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- certExpiryDesc }
+
+func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
+	seen := map[[3]string]bool{}
+	for _, ct := range c.certs() {
+		k := [3]string{ct.Listener, ct.Host, ct.Subject}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue,
+			float64(ct.NotAfter.Unix()), ct.Listener, ct.Host, ct.Subject)
+	}
+}

@@ -149,3 +149,17 @@ func BenchmarkRequestDone(b *testing.B) {
 		a.RequestDone(&d)
 	}
 }
+
+func TestCertificateExpiry(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := New(reg, nil)
+	exp := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	m.WatchCertificates(reg, func() []Cert {
+		return []Cert{{Listener: "https://:443", Host: "www.example.com", Subject: "www.example.com", NotAfter: exp}}
+	})
+	want := `gatehouse_tls_certificate_expiry_timestamp_seconds{host="www.example.com",listener="https://:443",subject="www.example.com"} 1.8038592e+09`
+	if body := scrape(t, m); !strings.Contains(body, want) {
+		t.Errorf("exposition lacks %q", want)
+	}
+}

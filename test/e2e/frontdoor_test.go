@@ -303,4 +303,13 @@ sites:
 		code, body, _ := hostGet(client, "http", httpAddr, "c.example.test", "/env?name=GREETING")
 		return code == 200 && body == "B"
 	})
+
+	// TLS in the metrics (admin socket beside the pid file): handshakes of
+	// the https requests above, and the certificate's expiry.
+	metricsBody := scrapeUnix(t, strings.TrimSuffix(pidFile, ".pid")+".sock")
+	for _, want := range []string{`gatehouse_tls_handshakes_total{listener="https://`, `gatehouse_tls_certificate_expiry_timestamp_seconds{host="a.example.test"`} {
+		if !strings.Contains(metricsBody, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 }
