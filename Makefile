@@ -11,7 +11,7 @@ build:
 	$(GO) build -o examples/hello-go/hello-go ./examples/hello-go
 
 run: build
-	./bin/gatehouse serve --listen $(LISTEN) examples/hello-go
+	./bin/gatehouse serve --listen $(LISTEN) $(if $(filter 0,$(shell id -u)),--allow-root) examples/hello-go
 
 test:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -255,7 +255,10 @@ sites:
     applications:
       - {path: /, dir: $work/app}
 EOF
-  GOMAXPROCS=$PROXY_PROCS "$bin" serve --log-level error --config "$work/$name.yaml" >"$work/$name.log" 2>&1 &
+  # As root, a Gatehouse that refuses root apps by default needs --allow-root (older builds lack it).
+  local root=()
+  if [ "$(id -u)" = 0 ] && "$bin" serve --help 2>&1 | grep -q -- allow-root; then root=(--allow-root); fi
+  GOMAXPROCS=$PROXY_PROCS "$bin" serve --log-level error "${root[@]}" --config "$work/$name.yaml" >"$work/$name.log" 2>&1 &
   local pid=$!; pids+=($pid)
   waitport "$p"; waitport "$sp"
   curl -fsS -o /dev/null "http://127.0.0.1:$p/"   # starts the app

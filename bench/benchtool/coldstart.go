@@ -133,7 +133,11 @@ func gatehouseOnce(ctx context.Context, bin, dir string, restarts int) (time.Dur
 		return 0, nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--log-level", "error", dir)
+	args := []string{"serve", "--listen", addr, "--log-level", "error"}
+	if os.Geteuid() == 0 && allowsRootFlag(bin) {
+		args = append(args, "--allow-root") // builds that refuse root apps by default
+	}
+	cmd := exec.Command(bin, append(args, dir)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -229,4 +233,11 @@ func stopGroup(cmd *exec.Cmd, sig syscall.Signal) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
+}
+
+// allowsRootFlag reports whether bin's serve knows --allow-root (builds
+// before it let apps run as root without it).
+func allowsRootFlag(bin string) bool {
+	out, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
+	return strings.Contains(string(out), "allow-root")
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -14,9 +13,10 @@ import (
 // appPool maps a site config application's pool settings onto the
 // supervisor's: it resolves the user and groups (an account that vanished
 // since validation is an error) and converts sizes, times and the umask.
-// Running as root with no user set is allowed, as Gatehouse's own user is
-// the default, but warned about on log.
-func appPool(p siteconfig.Pool, cg *supervisor.Cgroups, app string, log *slog.Logger) (supervisor.AppPool, error) {
+// An app that sets no user runs as Gatehouse's own user; when that is root,
+// it is refused unless allowRoot (the --allow-root flag) or the
+// application's allowRoot says so.
+func appPool(p siteconfig.Pool, cg *supervisor.Cgroups, app string, allowRoot bool) (supervisor.AppPool, error) {
 	ap := supervisor.AppPool{Cgroups: cg, WorkDir: p.WorkingDirectory}
 	if p.User != "" {
 		id, err := supervisor.ResolveIdentity(p.User, p.Group, p.Groups, p.AllowRoot)
@@ -24,8 +24,8 @@ func appPool(p siteconfig.Pool, cg *supervisor.Cgroups, app string, log *slog.Lo
 			return ap, fmt.Errorf("application pool identity: %w", err)
 		}
 		ap.Identity = id
-	} else if os.Geteuid() == 0 {
-		log.Warn("app runs as root, Gatehouse's own user; set user in its application entry", "app", app)
+	} else if err := checkImplicitRoot(allowRoot || p.AllowRoot, "app "+app); err != nil {
+		return ap, err
 	}
 	if p.Umask != nil {
 		u := uint32(*p.Umask)
@@ -47,6 +47,17 @@ func appPool(p siteconfig.Pool, cg *supervisor.Cgroups, app string, log *slog.Lo
 		ap.Recycling.Schedule = append(ap.Recycling.Schedule, time.Duration(t))
 	}
 	return ap, nil
+}
+
+// checkImplicitRoot refuses to run an app as root by default: it returns
+// an error when Gatehouse runs as root and allowed is false. IIS never runs
+// an application pool as SYSTEM unless told to.
+func checkImplicitRoot(allowed bool, app string) error {
+	if allowed || os.Geteuid() != 0 {
+		return nil
+	}
+	return fmt.Errorf("%s would run as root, Gatehouse's own user: set user in its application entry, "+
+		"or allowRoot: true (--allow-root for serve DIR and run)", app)
 }
 
 // describePool is the one-line summary "gatehouse check" prints of an

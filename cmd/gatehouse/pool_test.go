@@ -1,7 +1,7 @@
 package main
 
 import (
-	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +20,7 @@ func TestAppPoolMapping(t *testing.T) {
 			PrivateMemory: 1 << 20, PrivateMemoryWindow: time.Second},
 		Limits: siteconfig.AppLimits{Memory: 2 << 20, CPU: 150, Processes: 9},
 	}
-	ap, err := appPool(p, nil, "a/", slog.New(slog.DiscardHandler))
+	ap, err := appPool(p, nil, "a/", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,26 @@ func TestAppPoolMapping(t *testing.T) {
 			t.Errorf("describePool = %q, want it to say %q", desc, want)
 		}
 	}
-	if _, err := appPool(siteconfig.Pool{User: "root"}, nil, "a/", slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := appPool(siteconfig.Pool{User: "root"}, nil, "a/", false); err == nil {
 		t.Error("root without allowRoot was accepted")
+	}
+}
+
+// TestImplicitRootRefused: an app that sets no user would run as Gatehouse's
+// own user; as root that needs allowRoot or --allow-root.
+func TestImplicitRootRefused(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("gatehouse does not run as root here: no app can run as root implicitly")
+	}
+	_, err := appPool(siteconfig.Pool{}, nil, "shop/", false)
+	if err == nil || !strings.Contains(err.Error(), "app shop/ would run as root") || !strings.Contains(err.Error(), "allowRoot") {
+		t.Errorf("implicit root: err = %v, want a refusal naming the app and allowRoot", err)
+	}
+	if _, err := appPool(siteconfig.Pool{AllowRoot: true}, nil, "shop/", false); err != nil {
+		t.Errorf("allowRoot in the application entry: %v", err)
+	}
+	if _, err := appPool(siteconfig.Pool{}, nil, "shop/", true); err != nil {
+		t.Errorf("--allow-root: %v", err)
 	}
 }

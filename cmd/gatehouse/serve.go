@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/config/webconfig"
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
@@ -43,6 +44,7 @@ type serveFlags struct {
 	metricsAddr string
 	accessLog   string
 	accessFmt   string
+	allowRoot   bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
@@ -54,6 +56,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.pidFile, "pid-file", "", "write the process id to `file` (for gatehouse reload/recycle)")
 	fs.BoolVar(&f.startAtBoot, "start-at-boot", false, "start the apps at once instead of on the first request")
+	fs.BoolVar(&f.allowRoot, "allow-root", false, "let apps that set no user run as root when gatehouse runs as root (refused otherwise)")
 	fs.StringVar(&f.adminSocket, "admin", "", "admin `socket` for gatehouse status/recycle/stop/start/reload (default: beside --pid-file, else $RUNTIME_DIRECTORY/admin.sock or "+admin.RunDir+"/admin.sock when that folder exists; \"off\" for none)")
 	fs.StringVar(&f.accessLog, "access-log", "", "write a request log to `file` (/dev/stdout works); with --config, use each site's accessLog instead")
 	fs.StringVar(&f.accessFmt, "access-log-format", "w3c", "request log format: w3c (IIS's W3C extended format) or json")
@@ -220,8 +223,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cgroups := supervisor.NewCgroups(log) // looks at the system when the first app with limits starts
 	replays := &replayCaches{}
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
-		pool, err := appPool(spec.Pool, cgroups, spec.Site+spec.Path, log)
+		pool, err := appPool(spec.Pool, cgroups, spec.Site+spec.Path, f.allowRoot)
 		if err != nil {
+			// A broken web.config is the first thing to fix: say that first.
+			if _, werr := webconfig.Load(filepath.Join(spec.Dir, "web.config")); werr != nil {
+				return nil, werr
+			}
 			return nil, err
 		}
 		inst := apps.metrics.App(spec.Site, spec.Path)
@@ -292,6 +299,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cfg.StdoutLogFile, _ = filepath.Abs(*stdoutLog)
 	}
 	if err := cfg.Validate(); err != nil {
+		return configErr(err)
+	}
+	if err := checkImplicitRoot(f.allowRoot, "the app"); err != nil {
 		return configErr(err)
 	}
 	keeper := startKeeper(log)

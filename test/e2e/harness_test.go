@@ -127,6 +127,15 @@ type gh struct {
 	appDir string
 }
 
+// withRoot adds --allow-root after serve or run when the tests run as root
+// (CI does): Gatehouse refuses to run an app as root otherwise.
+func withRoot(args []string) []string {
+	if os.Geteuid() != 0 || len(args) == 0 || (args[0] != "serve" && args[0] != "run") {
+		return args
+	}
+	return append([]string{args[0], "--allow-root"}, args[1:]...)
+}
+
 // start runs "gatehouse <args…> --listen 127.0.0.1:0 --log-format json" and
 // waits until it listens. It is stopped (SIGTERM) at the end of the test, and
 // the test fails if any process of the app is left behind.
@@ -141,7 +150,7 @@ func startEnv(t *testing.T, appDir string, env []string, args ...string) *gh {
 	t.Helper()
 	// The command, then the harness's flags, then the test's (which may end
 	// in "-- CMD ARGS…").
-	full := []string{args[0], "--log-format", "json", "--log-level", "debug"}
+	full := withRoot([]string{args[0], "--log-format", "json", "--log-level", "debug"})
 	if !contains(args, "--listen") && !contains(args, "--config") {
 		full = append(full, "--listen", "127.0.0.1:0")
 	}

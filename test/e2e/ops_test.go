@@ -22,7 +22,7 @@ import (
 // combined output.
 func ghctl(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	out, err := exec.Command(gatehouseBin, args...).CombinedOutput()
+	out, err := exec.Command(gatehouseBin, withRoot(args)...).CombinedOutput()
 	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 		return ee.ExitCode(), string(out)
 	}

@@ -129,8 +129,9 @@ func TestOwnSocketActivation(t *testing.T) {
 
 	dir := writeApp(t, testappAttrs(""), "")
 	// LISTEN_PID must be gatehouse's own pid: the shell execs it, keeping $$.
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$0" "$@"`,
-		gatehouseBin, "serve", "--log-format", "json", "--listen", "127.0.0.1:"+port, dir)
+	shArgs := append([]string{"-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$0" "$@"`, gatehouseBin},
+		withRoot([]string{"serve", "--log-format", "json", "--listen", "127.0.0.1:" + port, dir})...)
+	cmd := exec.Command("/bin/sh", shArgs...)
 	cmd.ExtraFiles = []*os.File{f}
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
