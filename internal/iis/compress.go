@@ -117,7 +117,7 @@ func (c *Compression) compressible(ct string) bool {
 		return false
 	}
 	for _, t := range c.types {
-		if t == ct || strings.HasSuffix(t, "/") && strings.HasPrefix(ct, t) {
+		if t == ct || t == "*/" || strings.HasSuffix(t, "/") && strings.HasPrefix(ct, t) {
 			return true
 		}
 	}

@@ -88,6 +88,21 @@ func TestCompressionDecision(t *testing.T) {
 	}
 }
 
+func TestCompressionAllTypes(t *testing.T) {
+	t.Parallel()
+	c := NewCompression(siteconfig.Compression{Types: []string{"*/*"}}.WithDefaults())
+	req := &pipeline.Request{Method: "GET", Header: pipeline.HTTPHeader(http.Header{"Accept-Encoding": {"gzip"}})}
+	for ct, want := range map[string]bool{"image/svg+xml": true, "application/wasm": true, "text/event-stream": false, "": false} {
+		h := http.Header{}
+		if ct != "" {
+			h.Set("Content-Type", ct)
+		}
+		if got := c.Respond(req, 200, pipeline.HTTPHeader(h)) != nil; got != want {
+			t.Errorf("*/* and %q: compressed %v, want %v", ct, got, want)
+		}
+	}
+}
+
 func TestCompressionVary(t *testing.T) {
 	t.Parallel()
 	c := newTestCompression()

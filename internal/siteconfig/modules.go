@@ -19,7 +19,8 @@ type Compression struct {
 	// Types (types, default IIS's dynamicTypes: text/*, message/*,
 	// application/javascript, application/x-javascript, application/json,
 	// application/atom+xml, application/xaml+xml) are the media types
-	// compressed; "type/*" matches a whole type. Parameters (charset) are
+	// compressed; "type/*" matches a whole type and "*/*" every type (but
+	// text/event-stream, never compressed). Parameters (charset) are
 	// ignored.
 	Types []string `yaml:"types" json:"types"`
 	// Encodings (encodings, "gzip", "br", "zstd"; default [gzip, br, zstd])
