@@ -7,7 +7,8 @@ import "strings"
 // ALPHA, DIGIT, "-", ".", "_", "~") decoded, so that "%2e" is a dot and
 // "%61pi" is "api", and dot segments removed (RFC 3986 §5.2.4), so that
 // "/x/../api" and "/x/%2e%2e/api" are "/api". Every other escape is kept
-// as written: "%2F" stays "%2F" and is not a segment separator. A ".."
+// as written: "%2F" stays "%2F" and is not a segment separator; a '%'
+// that starts no escape is written "%25". A ".."
 // never climbs above the root. A path that does not start with '/' (the
 // "*" of OPTIONS, a CONNECT authority) is returned as is.
 //
@@ -37,8 +38,10 @@ func needsClean(p string) bool {
 	return false
 }
 
-// decodeUnreserved decodes the escapes of unreserved characters in p.
-// Malformed escapes are left as they are.
+// decodeUnreserved decodes the escapes of unreserved characters in p. A
+// '%' that does not start an escape becomes "%25": left alone, it could
+// start a new escape with what decoding puts after it ("%7%30" would be
+// "%70"), and an app would then decode the path differently.
 func decodeUnreserved(p string) string {
 	if strings.IndexByte(p, '%') < 0 {
 		return p
@@ -47,16 +50,20 @@ func decodeUnreserved(p string) string {
 	b.Grow(len(p))
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		if c == '%' && i+2 < len(p) {
-			if h, lo := unhex(p[i+1]), unhex(p[i+2]); h >= 0 && lo >= 0 {
-				if d := byte(h<<4 | lo); unreserved(d) {
-					b.WriteByte(d)
-					i += 2
-					continue
-				}
-			}
+		if c != '%' {
+			b.WriteByte(c)
+			continue
 		}
-		b.WriteByte(c)
+		if i+2 >= len(p) || unhex(p[i+1]) < 0 || unhex(p[i+2]) < 0 {
+			b.WriteString("%25") // a '%' that starts no escape
+			continue
+		}
+		if d := byte(unhex(p[i+1])<<4 | unhex(p[i+2])); unreserved(d) {
+			b.WriteByte(d)
+		} else {
+			b.WriteString(p[i : i+3])
+		}
+		i += 2
 	}
 	return b.String()
 }
