@@ -17,7 +17,7 @@ import (
 
 // writeCert writes a self-signed certificate for localhost and 127.0.0.1
 // into dir and returns its files and a pool that trusts it.
-func writeCert(t *testing.T, dir string) (certFile, keyFile string, roots *x509.CertPool) {
+func writeCert(t testing.TB, dir string) (certFile, keyFile string, roots *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -41,7 +41,7 @@ const endOfCase = "GET /__end HTTP/1.1\r\nHost: localhost\r\nConnection: close\r
 const siteYAML = `
 shutdownTimeout: 5s
 limits: {maxAllowedContentLength: 1024, maxRequestBytes: 2048}
-timeouts: {header: 3s, body: 3s, idle: 3s}
+timeouts: $TIMEOUTS
 sites:
   - name: s
     bindings:
@@ -64,7 +64,7 @@ type frontDoor struct {
 // settle waits until no request is inside a forwarder and every app
 // connection has read what was sent to it (idle after its answer, or
 // closed).
-func (fd *frontDoor) settle(t *testing.T) {
+func (fd *frontDoor) settle(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	// Quiet three times in a row: bytes the app has not read yet sit in its
@@ -83,7 +83,7 @@ func (fd *frontDoor) settle(t *testing.T) {
 	}
 }
 
-func startFrontDoor(t *testing.T) *frontDoor {
+func startFrontDoor(t testing.TB, timeouts string) *frontDoor {
 	t.Helper()
 	dir := t.TempDir()
 	fd := &frontDoor{apps: map[string]*recorder{"/": newRecorder(t, "root"), "/api": newRecorder(t, "api")}, logs: &syncBuffer{}}
@@ -98,7 +98,7 @@ func startFrontDoor(t *testing.T) *frontDoor {
 	certFile, keyFile, roots := writeCert(t, dir)
 	fd.roots = roots
 	file := filepath.Join(dir, "gatehouse.yaml")
-	yaml := strings.NewReplacer("$CERT", certFile, "$KEY", keyFile).Replace(siteYAML)
+	yaml := strings.NewReplacer("$CERT", certFile, "$KEY", keyFile, "$TIMEOUTS", timeouts).Replace(siteYAML)
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -173,13 +173,13 @@ type response struct {
 // exchange sends raw (then endOfCase) on a new connection and reads
 // responses until the front door closes the connection. closed is false
 // if it was still open when the read deadline passed.
-func exchange(dial func() (net.Conn, error), raw string) (resps []response, closed bool, err error) {
+func exchange(dial func() (net.Conn, error), raw string, within time.Duration) (resps []response, closed bool, err error) {
 	c, err := dial()
 	if err != nil {
 		return nil, false, err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(within))
 	// The front door may close before reading everything: a failed write
 	// is not an error here, what came back is what counts.
 	go func() { _, _ = io.WriteString(c, raw+endOfCase) }()
@@ -229,7 +229,7 @@ func TestHTTP1Corpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd := startFrontDoor(t)
+	fd := startFrontDoor(t, "{header: 3s, body: 3s, idle: 3s}")
 	paths := []struct {
 		name string
 		dial func() (net.Conn, error)
@@ -252,7 +252,7 @@ func TestHTTP1Corpus(t *testing.T) {
 						a.reset()
 					}
 					fd.logs.Reset()
-					resps, closed, err := exchange(p.dial, c.Raw)
+					resps, closed, err := exchange(p.dial, c.Raw, 15*time.Second)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -275,6 +275,11 @@ func TestHTTP1Corpus(t *testing.T) {
 }
 
 // checkCase checks one case's outcome against its expectation.
+//
+// want "fuzz" checks only what holds for any input: one app answer per
+// request the app read in full, strictly framed bytes at the app (cut
+// short only where the exchange did not end with the app's answer to
+// /__end), nothing spoofed, the pairing token exactly once.
 func checkCase(t *testing.T, fd *frontDoor, c *corpusCase, want string, resps []response, closed bool) {
 	t.Helper()
 	var (
@@ -314,7 +319,8 @@ func checkCase(t *testing.T, fd *frontDoor, c *corpusCase, want string, resps []
 		reqs, err := strictSplit(raw)
 		// A body the front door found bad midway is cut off: the app's
 		// connection ends with a partial request, which is fine.
-		cut := err != nil && (want == "refuse" || want == "drop") && rest(err)
+		ended := len(resps) > 0 && resps[len(resps)-1].Seen.Target == "/__end"
+		cut := err != nil && (want == "refuse" || want == "drop" || want == "fuzz" && !ended) && rest(err)
 		if err != nil && !cut {
 			t.Errorf("app got bytes a lenient parser could read differently: %v\n%s", err, report())
 		}
@@ -337,6 +343,9 @@ func checkCase(t *testing.T, fd *frontDoor, c *corpusCase, want string, resps []
 		if len(completed) > 0 {
 			t.Errorf("the app read %d requests in full\n%s", len(completed), report())
 		}
+		return
+	}
+	if want == "fuzz" {
 		return
 	}
 	if len(resps) == 0 {

@@ -85,7 +85,7 @@ type seen struct {
 	Err                         string `json:",omitempty"`
 }
 
-func newRecorder(t *testing.T, name string) *recorder {
+func newRecorder(t testing.TB, name string) *recorder {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
