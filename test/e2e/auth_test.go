@@ -103,11 +103,13 @@ func TestNegotiateAndBasic(t *testing.T) {
 	groups := filepath.Join(dir, "groups")
 	writeFile(t, groups, "staff: alice@GH.TEST carol\n")
 	app := authApp(t)
+	p := newPKI(t, dir)
 	cfgFile := filepath.Join(dir, "gatehouse.yaml")
 	writeFile(t, cfgFile, fmt.Sprintf(`sites:
   - name: intranet
     bindings:
       - {scheme: http, address: 127.0.0.1, port: 0}
+      - {scheme: https, address: 127.0.0.1, port: 0, certificateFile: %s, keyFile: %s}
     applications:
       - {path: /, dir: %s}
     authentication:
@@ -116,7 +118,7 @@ func TestNegotiateAndBasic(t *testing.T) {
       groupFile: %s
       allowCleartextBasic: true
     accessLog: {path: %s}
-`, app, k.keytab, users, groups, filepath.Join(dir, "access.log")))
+`, p.certFile, p.keyFile, app, k.keytab, users, groups, filepath.Join(dir, "access.log")))
 	// check loads the keytab and the user files as serving would.
 	out, err := exec.Command(gatehouseBin, "check", cfgFile).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "windows;basic; at the root; keytab "+k.keytab) {
@@ -193,6 +195,21 @@ func TestNegotiateAndBasic(t *testing.T) {
 		}
 		if v := saw.RawHeaders.Get("Authorization"); v != "" {
 			t.Errorf("the Negotiate token reached the app: %q", v)
+		}
+		// The same over HTTPS with HTTP/2 (-k: the test certificate does
+		// not name localhost, the host the service principal is for).
+		tlsPort := g.listenerAddr(t, "https")[strings.LastIndexByte(g.listenerAddr(t, "https"), ':')+1:]
+		cmd = exec.Command(curl, "-sS", "-f", "-k", "--http2", "--negotiate", "-u", ":", "-w", "\n%{http_version}", "https://localhost:"+tlsPort+"/staff/headers")
+		cmd.Env = env
+		out, err = cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl --negotiate over h2: %v\n%s", err, out)
+		}
+		i := strings.LastIndexByte(string(out), '\n')
+		body, version := out[:max(i, 0)], string(out[i+1:])
+		saw = appSaw{}
+		if err := json.Unmarshal(body, &saw); err != nil || version != "2" || saw.User == nil || saw.User.Name != "alice@GH.TEST" {
+			t.Errorf("curl over HTTP/%s: app saw %+v (%v)", version, saw.User, err)
 		}
 		// The app's environment says which schemes are on.
 		cmd = exec.Command(curl, "-sS", "-f", "--negotiate", "-u", ":", base+"/env?name=ASPNETCORE_IIS_HTTPAUTH")
