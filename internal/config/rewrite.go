@@ -15,6 +15,9 @@ type Rewrite struct {
 
 // RewriteRule is one <rule>.
 type RewriteRule struct {
+	// File is the file the rule was read from (the web.config, or the file
+	// a configSource attribute named); Line is its line there.
+	File string `json:"-"`
 	Line int
 	Name string
 	// StopProcessing (stopProcessing, default false): after this rule's
@@ -103,6 +106,8 @@ type RewriteAction struct {
 
 // RewriteMap is one <rewriteMap>.
 type RewriteMap struct {
+	// File is the file the map was read from (see RewriteRule.File).
+	File string `json:"-"`
 	Line int
 	Name string
 	// DefaultValue (defaultValue, default ""): the value of a key not listed.

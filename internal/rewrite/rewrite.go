@@ -35,6 +35,7 @@
 package rewrite
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -80,7 +81,9 @@ type RuleSet struct {
 // Error is a rule that cannot be compiled: a bad pattern, an unknown server
 // variable, function or map, a back-reference out of range.
 type Error struct {
-	// Line is the line of the element concerned (0 if unknown).
+	// File is the file of the rule or map concerned (config.RewriteRule.File),
+	// "" if unknown; Line is the line of the element (0 if unknown).
+	File string
 	Line int
 	// Element and Attr name where the problem is ("match", "url").
 	Element, Attr string
@@ -99,6 +102,14 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// inFile sets the File of an *Error err.
+func inFile(err error, file string) error {
+	if e, ok := errors.AsType[*Error](err); ok && e.File == "" {
+		e.File = file
+	}
+	return err
+}
+
 // Compile checks and compiles spec. A nil or empty spec gives a nil
 // *RuleSet, which Evaluate treats as having no rules. The first problem
 // found is returned as an *Error.
@@ -116,7 +127,7 @@ func Compile(spec *config.Rewrite, opts Options) (*RuleSet, error) {
 	c := compiler{timeout: timeout, maps: map[string]*rewriteMap{}}
 	for i := range spec.Maps {
 		if err := c.addMap(&spec.Maps[i]); err != nil {
-			return nil, err
+			return nil, inFile(err, spec.Maps[i].File)
 		}
 	}
 	rs := &RuleSet{appPath: cleanAppPath(opts.AppPath), dir: opts.Dir, global: opts.Global}
@@ -126,7 +137,7 @@ func Compile(spec *config.Rewrite, opts Options) (*RuleSet, error) {
 	for i := range spec.Rules {
 		r, err := c.rule(&spec.Rules[i])
 		if err != nil {
-			return nil, err
+			return nil, inFile(err, spec.Rules[i].File)
 		}
 		rs.rules = append(rs.rules, r)
 	}

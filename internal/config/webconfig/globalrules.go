@@ -36,7 +36,11 @@ func LoadGlobalRules(path string) (rw *config.Rewrite, unsupported []string, err
 	}
 	if _, err := rewrite.Compile(p.app.Rewrite, rewrite.Options{}); err != nil {
 		if re, ok := errors.AsType[*rewrite.Error](err); ok {
-			return nil, nil, &Error{File: path, Line: re.Line, Element: re.Element, Attr: re.Attr, Msg: re.Msg, Err: err}
+			file := path
+			if re.File != "" {
+				file = re.File
+			}
+			return nil, nil, &Error{File: file, Line: re.Line, Element: re.Element, Attr: re.Attr, Msg: re.Msg, Err: err}
 		}
 		return nil, nil, err
 	}
@@ -85,9 +89,9 @@ func (p *parser) globalRewrite(t token, se xml.StartElement) error {
 	return p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "globalRules":
-			return p.rewriteRules(t, se, &rw.Rules)
+			return p.fromSource(t, se, func(p *parser, t token, se xml.StartElement) error { return p.rewriteRules(t, se, &rw.Rules) })
 		case "rewriteMaps":
-			return p.rewriteMaps(t, se, &rw.Maps)
+			return p.fromSource(t, se, func(p *parser, t token, se xml.StartElement) error { return p.rewriteMaps(t, se, &rw.Maps) })
 		case "outboundRules", "providers", "allowedServerVariables":
 			p.unsupported(t.line, se.Name.Local, "URL Rewrite "+se.Name.Local+" are not supported yet; the global rules apply")
 			return p.skip()

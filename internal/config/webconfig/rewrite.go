@@ -27,14 +27,14 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 	err := p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "rules":
-			return p.rewriteRules(t, se, &rw.Rules)
+			return p.fromSource(t, se, func(p *parser, t token, se xml.StartElement) error { return p.rewriteRules(t, se, &rw.Rules) })
 		case "rewriteMaps":
-			return p.rewriteMaps(t, se, &rw.Maps)
+			return p.fromSource(t, se, func(p *parser, t token, se xml.StartElement) error { return p.rewriteMaps(t, se, &rw.Maps) })
 		case "outboundRules", "providers":
 			p.unsupported(t.line, se.Name.Local, "URL Rewrite "+se.Name.Local+" are not supported yet; the inbound rules apply")
 			return p.skip()
 		case "globalRules", "allowedServerVariables":
-			return p.errorf(t.line, se.Name.Local, "", "allowed only at server level (put global rules in the site configuration's rewrite.globalRules file)")
+			return p.errorf(t.line, se.Name.Local, "", "allowed only at server level (put global rules in the file the site config's globalRules names)")
 		}
 		return p.errorf(t.line, se.Name.Local, "", "unknown element in <rewrite> (known: rules, rewriteMaps, outboundRules, providers)")
 	})
@@ -50,7 +50,11 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 func (p *parser) compileRewrite(rw *config.Rewrite) error {
 	_, err := rewrite.Compile(rw, rewrite.Options{Dir: p.dir})
 	if re, ok := errors.AsType[*rewrite.Error](err); ok {
-		return &Error{File: p.file, Line: re.Line, Element: re.Element, Attr: re.Attr, Msg: re.Msg, Err: err}
+		file := p.file
+		if re.File != "" {
+			file = re.File
+		}
+		return &Error{File: file, Line: re.Line, Element: re.Element, Attr: re.Attr, Msg: re.Msg, Err: err}
 	}
 	return err
 }
@@ -114,7 +118,7 @@ func (p *parser) rewriteRule(t token, se xml.StartElement) (r config.RewriteRule
 	if err != nil {
 		return r, false, err
 	}
-	r.Line = t.line
+	r.File, r.Line = p.file, t.line
 	name, ok := attrs["name"]
 	if !ok || name.Value == "" {
 		return r, false, p.errorf(t.line, "rule", "name", "required attribute is missing or empty")
@@ -343,7 +347,7 @@ func (p *parser) rewriteMaps(t token, se xml.StartElement, maps *[]config.Rewrit
 		if err != nil {
 			return err
 		}
-		m := config.RewriteMap{Line: t.line, Name: attrs["name"].Value, DefaultValue: attrs["defaultValue"].Value}
+		m := config.RewriteMap{File: p.file, Line: t.line, Name: attrs["name"].Value, DefaultValue: attrs["defaultValue"].Value}
 		b := p.boolAttrs(t, "rewriteMap", attrs)
 		m.IgnoreCase = b.get("ignoreCase", true)
 		if err := b.err(); err != nil {

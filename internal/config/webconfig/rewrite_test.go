@@ -195,3 +195,62 @@ func TestLoadGlobalRules(t *testing.T) {
 		t.Error("a missing file loaded")
 	}
 }
+
+// TestRewriteConfigSource reads <rules> and <rewriteMaps> kept in files of
+// their own, as the IIS documentation shows for large rewrite maps.
+func TestRewriteConfigSource(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webConfig := func(inner string) string {
+		return "<configuration><system.webServer><aspNetCore processPath=\"a\" />\n<rewrite>\n" + inner + "\n</rewrite></system.webServer></configuration>"
+	}
+	write("rules.config", `<rules>
+<rule name="Legacy" stopProcessing="true"><match url=".*" />
+<conditions><add input="{Legacy:{REQUEST_URI}}" pattern="(.+)" /></conditions>
+<action type="Redirect" url="{C:1}" /></rule>
+</rules>`)
+	write("maps/rewritemaps.config", `<?xml version="1.0" encoding="utf-8"?>
+<rewriteMaps>
+  <rewriteMap name="Legacy"><add key="/old" value="/new" /></rewriteMap>
+</rewriteMaps>`)
+	write("bad-rules.config", "<rules>\n<rule name=\"x\"><match url=\"(\" /></rule></rules>")
+	write("wrong-root.config", "<rewrite />")
+
+	app, err := decode(strings.NewReader(webConfig(`<rules configSource="rules.config" />
+<rewriteMaps configSource="maps\rewritemaps.config" />`)), filepath.Join(dir, "web.config"), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rw := app.Rewrite; len(rw.Rules) != 1 || rw.Rules[0].Name != "Legacy" || len(rw.Maps) != 1 || rw.Maps[0].Entries[0].Value != "/new" {
+		t.Errorf("Rewrite = %+v", rw)
+	}
+
+	for _, tt := range []struct{ name, inner, want string }{
+		{"error in the source file", `<rules configSource="bad-rules.config" />`,
+			filepath.Join(dir, "bad-rules.config") + `:2: match attribute "url": "(" is not a valid regular expression`},
+		{"outside the app", `<rules configSource="../rules.config" />`,
+			filepath.Join(dir, "web.config") + `:3: rules attribute "configSource": "../rules.config" must be a file in the app folder`},
+		{"missing file", `<rewriteMaps configSource="nope.config" />`,
+			filepath.Join(dir, "web.config") + `:3: rewriteMaps attribute "configSource": read nope.config:`},
+		{"not empty", `<rules configSource="rules.config">
+<rule name="y"><match url="a" /></rule></rules>`,
+			filepath.Join(dir, "web.config") + `:4: <rule>: <rules configSource> must be empty`},
+		{"wrong root", `<rules configSource="wrong-root.config" />`,
+			filepath.Join(dir, "wrong-root.config") + `:1: <rewrite>: root element is <rewrite>, want <rules>`},
+	} {
+		_, err := decode(strings.NewReader(webConfig(tt.inner)), filepath.Join(dir, "web.config"), dir, nil)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%s: error %v\nwant prefix %s", tt.name, err, tt.want)
+		}
+	}
+}
