@@ -29,11 +29,7 @@ const rewriteWebConfig = `<?xml version="1.0" encoding="utf-8"?>
         <environmentVariables><environmentVariable name="GREETING" value="ROOT" /></environmentVariables>
       </aspNetCore>
       <rewrite>
-        <rewriteMaps>
-          <rewriteMap name="StaticRedirects">
-            <add key="/products.aspx?id=7" value="/products/7" />
-          </rewriteMap>
-        </rewriteMaps>
+        <rewriteMaps configSource="rewritemaps.config" />
         <rules>
           <rule name="Canonical host" stopProcessing="true">
             <match url="(.*)" />
@@ -137,6 +133,14 @@ func TestURLRewrite(t *testing.T) {
 	root, api, old := t.TempDir(), greetingApp(t, "API"), t.TempDir()
 	writeFile(t, filepath.Join(root, "web.config"), fmt.Sprintf(rewriteWebConfig, testappAttrs("")))
 	writeFile(t, filepath.Join(root, "static", "site.css"), "body{}")
+	// The legacy URL map in a file of its own, as the IIS documentation
+	// shows for large maps.
+	writeFile(t, filepath.Join(root, "rewritemaps.config"), `<rewriteMaps>
+  <rewriteMap name="StaticRedirects">
+    <add key="/products.aspx?id=7" value="/products/7" />
+  </rewriteMap>
+</rewriteMaps>
+`)
 	writeFile(t, filepath.Join(old, "web.config"), fmt.Sprintf(httpRedirectWebConfig, testappAttrs("")))
 
 	out, err := exec.Command(gatehouseBin, "check", root).CombinedOutput()
