@@ -207,6 +207,9 @@ func TestIISRequestFiltering(t *testing.T) {
 	if code, n := post("/echo", 1500, true); code != 200 || n != 1500 {
 		t.Errorf("1500 chunked bytes to the shop = %d with %d echoed, want all 1500 (the app's limit cuts chunked bodies)", code, n)
 	}
+	if code, n := post("/plain/echo", 1500, true); code == 200 && n >= 1500 {
+		t.Errorf("1500 chunked bytes to the plain app were all echoed; the site's limit (1000) must cut them")
+	}
 }
 
 // Custom headers and dynamic compression on the way out, over HTTP/1.1 and
