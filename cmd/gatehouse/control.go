@@ -246,6 +246,15 @@ type trackedApp struct {
 func (t trackedApp) Close(ctx context.Context) error {
 	t.set.mu.Lock()
 	delete(t.set.apps, t.App)
+	// A reload that moved the app to another folder opened its successor
+	// (same names, same series) first: keep the series for it.
+	successor := false
+	for a := range t.set.apps {
+		successor = successor || (a.Site() == t.Site() && a.Path() == t.Path())
+	}
 	t.set.mu.Unlock()
+	if !successor {
+		t.set.metrics.Forget(t.Site(), t.Path())
+	}
 	return t.App.Close(ctx)
 }

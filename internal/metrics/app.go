@@ -105,3 +105,18 @@ func (a *App) ProcessEvent(ev supervisor.Event) {
 		a.rapidFails.Inc()
 	}
 }
+
+// Forget removes the app's series, for an app a reload removed; a later
+// app of the same names starts its counters at zero.
+func (m *Metrics) Forget(site, app string) {
+	labels := prometheus.Labels{"site": site, "app": app}
+	m.requests.DeletePartialMatch(labels)
+	m.exits.DeletePartialMatch(labels)
+	for _, v := range []*prometheus.CounterVec{m.bytesIn, m.bytesOut, m.websockets, m.starts,
+		m.startFailures, m.restarts, m.rapidFails, m.recycles} {
+		v.DeletePartialMatch(labels)
+	}
+	for _, v := range []*prometheus.HistogramVec{m.duration, m.firstByte, m.startup} {
+		v.DeletePartialMatch(labels)
+	}
+}

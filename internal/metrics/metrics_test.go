@@ -163,3 +163,15 @@ func TestCertificateExpiry(t *testing.T) {
 		t.Errorf("exposition lacks %q", want)
 	}
 }
+
+func TestForget(t *testing.T) {
+	t.Parallel()
+	m := New(prometheus.NewRegistry(), nil)
+	m.App("s", "/gone").RequestDone(&pipeline.Done{Status: 200})
+	m.App("s", "/kept").RequestDone(&pipeline.Done{Status: 200})
+	m.Forget("s", "/gone")
+	body := scrape(t, m)
+	if strings.Contains(body, `app="/gone"`) || !strings.Contains(body, `app="/kept"`) {
+		t.Errorf("after Forget:\n%s", body)
+	}
+}
