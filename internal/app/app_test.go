@@ -314,3 +314,32 @@ func TestTouchDoesNotRecycle(t *testing.T) {
 		t.Fatal("a real change was not picked up")
 	}
 }
+
+// TestConfigSourceChange: a file that web.config's configSource names
+// (a URL Rewrite map) is part of the configuration: changing only it takes
+// effect as a web.config change does.
+func TestConfigSourceChange(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	maps := func(v string) string {
+		return `<rewriteMaps><rewriteMap name="M"><add key="k" value="` + v + `" /></rewriteMap></rewriteMaps>`
+	}
+	writeFile(t, filepath.Join(dir, "maps", "rewritemaps.config"), maps("v1"))
+	writeConfig(t, dir, appConfig{Greeting: "v1", WebServer: `<rewrite><rules><rule name="m"><match url=".*" />
+<action type="Rewrite" url="{M:{R:0}}" /></rule></rules><rewriteMaps configSource="maps\rewritemaps.config" /></rewrite>`})
+	s := openSite(t, dir)
+	value := func() string {
+		rw := s.app.Config().Rewrite
+		if rw == nil || len(rw.Maps) != 1 || len(rw.Maps[0].Entries) != 1 {
+			return ""
+		}
+		return rw.Maps[0].Entries[0].Value
+	}
+	if got := value(); got != "v1" {
+		t.Fatalf("map value %q, want v1", got)
+	}
+	writeFile(t, filepath.Join(dir, "maps", "rewritemaps.config"), maps("v2"))
+	if !waitFor(10*time.Second, func() bool { return value() == "v2" }) {
+		t.Fatalf("a change of the configSource file was not picked up (map value %q)", value())
+	}
+}

@@ -91,6 +91,8 @@ type appConfig struct {
 	Attrs    string // extra <aspNetCore> attributes
 	Settings string // <handlerSettings> content
 	Broken   bool   // write an invalid attribute value
+	// WebServer is more <system.webServer> content (URL Rewrite…).
+	WebServer string
 }
 
 func writeConfig(t *testing.T, dir string, c appConfig) {
@@ -115,9 +117,10 @@ func writeConfig(t *testing.T, dir string, c appConfig) {
       </environmentVariables>
       <handlerSettings>%s</handlerSettings>
     </aspNetCore>
+    %s
   </system.webServer>
 </configuration>
-`, exe, attrs, c.Greeting, c.DelayMS, c.Settings)
+`, exe, attrs, c.Greeting, c.DelayMS, c.Settings, c.WebServer)
 	writeFile(t, filepath.Join(dir, "web.config"), body)
 }
 

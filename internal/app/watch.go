@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,9 +43,12 @@ type watcher struct {
 	parent string
 	file   string // web.config path
 	marker string // restart marker, "" for none
-	// sum is the SHA-256 of web.config as last applied: a touch, a
-	// mode-preserving chmod or a rewrite with the same bytes changes
-	// nothing and recycles nothing. Used by the watch loop only.
+	// sources are the files web.config's configSource attributes name
+	// (config.App.Sources): their changes are web.config changes.
+	sources []string
+	// sum is the SHA-256 of web.config and its sources as last applied: a
+	// touch, a mode-preserving chmod or a rewrite with the same bytes
+	// changes nothing and recycles nothing. Used by the watch loop only.
 	sum [sha256.Size]byte
 	// stop asks the loop to stop the app again (a process started while
 	// app_offline.htm appeared). Buffered: one pending request is enough.
@@ -67,10 +71,50 @@ func newWatcher(cfg *config.App, log *slog.Logger) (*watcher, error) {
 		log.Warn("cannot watch the app folder's parent; a replaced folder will not be noticed", "dir", w.parent, "err", err)
 	}
 	w.setMarker(cfg.RestartMarker, log)
-	if b, err := os.ReadFile(w.file); err == nil {
-		w.sum = sha256.Sum256(b)
+	w.setSources(cfg.Sources, log)
+	if sum, err := w.digest(); err == nil {
+		w.sum = sum
 	}
 	return w, nil
+}
+
+// setSources starts watching the folders of web.config's configSource
+// files (the app folder is watched already).
+func (w *watcher) setSources(sources []string, log *slog.Logger) {
+	w.sources = sources
+	for _, s := range sources {
+		if d := filepath.Dir(s); d != w.dir {
+			if err := w.fs.Add(d); err != nil {
+				log.Warn("cannot watch a configSource file's folder; its changes will not be noticed", "file", s, "err", err)
+			}
+		}
+	}
+}
+
+// isSource reports whether path is one of the configSource files.
+func (w *watcher) isSource(path string) bool {
+	for _, s := range w.sources {
+		if s == path {
+			return true
+		}
+	}
+	return false
+}
+
+// digest is the SHA-256 of web.config followed by its configSource files.
+// The error is web.config's; a missing source counts as empty.
+func (w *watcher) digest() ([sha256.Size]byte, error) {
+	h := sha256.New()
+	b, err := os.ReadFile(w.file)
+	h.Write(b)
+	for _, s := range w.sources {
+		sb, _ := os.ReadFile(s)
+		h.Write([]byte{0})
+		h.Write(sb)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum, err
 }
 
 // setMarker starts watching the folder of the restart marker file.
@@ -144,7 +188,7 @@ func (a *App) watchLoop(ctx context.Context) {
 				settle.Reset(settleDelay)
 			case dir == w.dir && strings.EqualFold(name, offlineName):
 				a.checkOffline(ctx)
-			case dir == w.dir && strings.EqualFold(name, filepath.Base(w.file)):
+			case dir == w.dir && strings.EqualFold(name, filepath.Base(w.file)), w.isSource(ev.Name):
 				reloadPending = true
 				settle.Reset(settleDelay)
 			case w.marker != "" && ev.Name == w.marker && !ev.Has(fsnotify.Remove):
@@ -241,8 +285,7 @@ func readOffline(dir string) (body []byte, present bool, err error) {
 // otherwise the new settings take effect at once for new requests and the
 // app is recycled onto them by recycleLoop.
 func (a *App) reloadConfig() {
-	b, rerr := os.ReadFile(a.watch.file)
-	sum := sha256.Sum256(b)
+	sum, rerr := a.watch.digest()
 	if rerr == nil && sum == a.watch.sum {
 		a.log.Debug("web.config event without a change of content; not recycling", "file", a.watch.file)
 		return
@@ -264,6 +307,12 @@ func (a *App) reloadConfig() {
 	a.cfg = cfg
 	a.mu.Unlock()
 	a.watch.setMarker(cfg.RestartMarker, a.log)
+	if !slices.Equal(cfg.Sources, a.watch.sources) {
+		a.watch.setSources(cfg.Sources, a.log)
+		if s, err := a.watch.digest(); err == nil {
+			sum = s
+		}
+	}
 	a.chain.Store(chain)
 	a.noWebSocket.Store(cfg.WebSocketDisabled)
 	old := a.handler.Swap(a.newHandler(cfg))

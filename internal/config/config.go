@@ -142,6 +142,10 @@ type App struct {
 	// and those of <location path> elements, in file order; nil when the
 	// file has none.
 	HTTPRedirects []HTTPRedirect
+	// Sources are the files read besides web.config (configSource
+	// attributes), as absolute paths: a change to one is a change of
+	// web.config.
+	Sources []string
 	// Sections lists the <system.webServer> sections besides <aspNetCore>
 	// that the app's front door carries out, as "name (summary)", in file
 	// order; "gatehouse check" prints them.

@@ -14,8 +14,8 @@ import (
 // configSource attribute names, the way IIS keeps a section in a file of
 // its own (<rewriteMaps configSource="rewritemaps.config" />), or in place
 // when it has none. The file's root element must be se's, and errors in it
-// name that file and its lines. The file is read with the web.config: a
-// change to it alone is picked up on the next web.config change or recycle.
+// name that file and its lines. Its path goes to App.Sources, which the
+// app watches like web.config.
 func (p *parser) fromSource(t token, se xml.StartElement, read func(p *parser, t token, se xml.StartElement) error) error {
 	var src string
 	found := false
@@ -42,7 +42,9 @@ func (p *parser) fromSource(t token, se xml.StartElement, read func(p *parser, t
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(filepath.Join(p.dir, rel))
+	abs := filepath.Join(p.dir, rel)
+	p.app.Sources = append(p.app.Sources, abs)
+	raw, err := os.ReadFile(abs)
 	if err != nil {
 		return &Error{File: p.file, Line: line, Element: name, Attr: "configSource", Msg: fmt.Sprintf("read %s: %v", src, err), Err: err}
 	}
