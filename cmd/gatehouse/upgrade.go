@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gatehouse/gatehouse/internal/frontend"
 )
 
@@ -113,24 +115,22 @@ func (u *upgrader) Upgrade(ctx context.Context) (int, error) {
 	u.log.Info("upgrade: started the new gatehouse with the listening sockets", "pid", pid, "exe", u.exe, "sockets", len(files))
 
 	exited := make(chan error, 1)
-	waitCtx, stopWait := context.WithCancel(context.Background())
+	watch, err := watchExit(pid)
+	if err != nil {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		return 0, fmt.Errorf("upgrade: %w", err)
+	}
+	stopWait := watch.stop
 	defer stopWait()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
 		// Only a failed start is reaped here; a new Gatehouse that serves
 		// outlives this one.
-		var info syscall.WaitStatus
-		for waitCtx.Err() == nil {
-			got, err := syscall.Wait4(pid, &info, syscall.WNOHANG, nil)
-			if got == pid || (err != nil && err != syscall.EINTR) {
-				exited <- fmt.Errorf("the new gatehouse exited (%v) before it served", info)
-				return
-			}
-			select {
-			case <-waitCtx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
+		if watch.wait() {
+			var info syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &info, 0, nil)
+			exited <- fmt.Errorf("the new gatehouse exited (%v) before it served", info)
 		}
 	})
 	ready := make(chan error, 1)
@@ -161,6 +161,42 @@ func (u *upgrader) Upgrade(ctx context.Context) (int, error) {
 	u.handoff()
 	return pid, nil
 }
+
+// exitWatch waits for a process to exit (its pidfd becomes readable) or
+// for stop, without polling.
+type exitWatch struct {
+	pidfd    int
+	r, w     *os.File // stop closes w, which wakes the poll on r
+	stopOnce sync.Once
+}
+
+func watchExit(pid int) (*exitWatch, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd of the new gatehouse: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &exitWatch{pidfd: fd, r: r, w: w}, nil
+}
+
+// wait blocks until the process exited (true) or stop was called (false),
+// then releases the descriptors.
+func (e *exitWatch) wait() bool {
+	defer func() { unix.Close(e.pidfd); e.r.Close() }()
+	fds := []unix.PollFd{{Fd: int32(e.pidfd), Events: unix.POLLIN}, {Fd: int32(e.r.Fd()), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			return err == nil && fds[0].Revents != 0 && fds[1].Revents == 0
+		}
+	}
+}
+
+// stop ends wait. Safe to call more than once.
+func (e *exitWatch) stop() { e.stopOnce.Do(func() { e.w.Close() }) }
 
 // awaitReady reads datagrams on conn until one holds READY=1, or d passes.
 func awaitReady(conn *net.UnixConn, d time.Duration) error {

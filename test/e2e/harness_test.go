@@ -148,6 +148,18 @@ func start(t *testing.T, appDir string, args ...string) *gh {
 // for the apps it starts).
 func startEnv(t *testing.T, appDir string, env []string, args ...string) *gh {
 	t.Helper()
+	return startWith(t, gatehouseBin, appDir, env, args...)
+}
+
+// startBin is start with another gatehouse binary (a copy an upgrade test
+// replaces).
+func startBin(t *testing.T, bin, appDir string, args ...string) *gh {
+	t.Helper()
+	return startWith(t, bin, appDir, nil, args...)
+}
+
+func startWith(t *testing.T, bin, appDir string, env []string, args ...string) *gh {
+	t.Helper()
 	// The command, then the harness's flags, then the test's (which may end
 	// in "-- CMD ARGS…").
 	full := withRoot([]string{args[0], "--log-format", "json", "--log-level", "debug"})
@@ -156,7 +168,7 @@ func startEnv(t *testing.T, appDir string, env []string, args ...string) *gh {
 	}
 	full = append(full, args[1:]...)
 	g := &gh{t: t, logs: &syncBuffer{}, done: make(chan struct{}), appDir: appDir}
-	g.cmd = exec.Command(gatehouseBin, full...)
+	g.cmd = exec.Command(bin, full...)
 	g.cmd.Env = append(os.Environ(), env...)
 	g.cmd.Stdout = g.logs
 	g.cmd.Stderr = g.logs

@@ -101,3 +101,40 @@ func TestUpgradeUnderLoad(t *testing.T) {
 		t.Errorf("status after the upgrade: exit %d\n%s", code, out)
 	}
 }
+
+// TestUpgradeFailureKeepsServing: when the new binary cannot start,
+// `gatehouse upgrade` exits non-zero with the reason and the running
+// gatehouse keeps serving.
+func TestUpgradeFailureKeepsServing(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "gatehouse")
+	b, err := os.ReadFile(gatehouseBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, bin, string(b))
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := writeApp(t, testappAttrs(""), "")
+	pidFile := filepath.Join(t.TempDir(), "gh.pid")
+	g := startBin(t, bin, dir, "serve", "--pid-file", pidFile, dir)
+	g.mustGet("/pid")
+	// "Install" a broken release over the binary (rename, as installers do).
+	broken := bin + ".new"
+	writeFile(t, broken, "#!/bin/sh\necho broken release >&2\nexit 1\n")
+	if err := os.Chmod(broken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(broken, bin); err != nil {
+		t.Fatal(err)
+	}
+	code, out := ghctl(t, "upgrade", "--pid-file", pidFile)
+	if code != 1 || !strings.Contains(out, "exited") || !strings.Contains(out, "keeps serving") {
+		t.Errorf("upgrade to a broken binary: exit %d\n%s", code, out)
+	}
+	if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(g.cmd.Process.Pid) {
+		t.Errorf("pid file %q after a failed upgrade, want the running gatehouse", b)
+	}
+	g.mustGet("/pid")
+}
