@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/ratelog"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 	"github.com/gatehouse/gatehouse/internal/supervisor"
 )
@@ -70,13 +71,30 @@ func (f *serveFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return nil, usageErr("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationUnits}
+	// A flood (of refused requests, failing requests) must not flood the
+	// log: past 20 lines of a kind per second the rest are counted and
+	// summed up in one line (see package ratelog). The apps' own output
+	// (records with a "stream" attribute) is exempt: the supervisor drops
+	// and counts it itself.
+	rl := ratelog.Options{Exempt: appOutput}
 	switch f.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(ratelog.New(slog.NewTextHandler(w, opts), rl)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(ratelog.New(slog.NewJSONHandler(w, opts), rl)), nil
 	}
 	return nil, usageErr("--log-format %q: want text or json", f.logFormat)
+}
+
+// appOutput reports whether r is a line of an app's output (the
+// supervisor tags those with "stream").
+func appOutput(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == "stream"
+		return !found
+	})
+	return found
 }
 
 // checkListen rejects a --listen that is not host:port, with the fix.
