@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -92,8 +93,14 @@ func TestAppOnIPv6LoopbackOnly(t *testing.T) {
 	if code != 502 {
 		t.Errorf("status %d, want 502.5", code)
 	}
-	rec := g.logs.find("app failed to start")
-	if rec == nil || !strings.Contains(fmt.Sprint(rec["err"]), "must listen on 127.0.0.1") {
+	// The failure is logged as the pool reports it, which may be just after
+	// the 502.5 went out.
+	var rec map[string]any
+	waitFor(t, 5*time.Second, "the start failure in the log", func() bool {
+		rec = g.logs.find("app failed to start")
+		return rec != nil
+	})
+	if !strings.Contains(fmt.Sprint(rec["err"]), "must listen on 127.0.0.1") {
 		t.Errorf("start failure %v does not tell the app to listen on 127.0.0.1", rec)
 	}
 }
