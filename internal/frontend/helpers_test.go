@@ -143,6 +143,11 @@ func (a *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done() // until the client goes away
 		return
 	}
+	if strings.HasSuffix(r.URL.Path, "/bighead") {
+		w.Header().Set("X-Big", strings.Repeat("b", 20000))
+		io.WriteString(w, "big head")
+		return
+	}
 	if strings.HasSuffix(r.URL.Path, "/hang") {
 		select {
 		case <-r.Context().Done():

@@ -79,6 +79,7 @@ func TestLeanFraming(t *testing.T) {
 		{"keep-alive", "GET /a HTTP/1.1\r\nHost: x\r\n\r\n" + next, []int{200, 200}, true},
 		{"content-length body", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + next, []int{200, 200}, true},
 		{"chunked body", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b;c=\"d\"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n" + next, []int{200, 200}, true},
+		{"20 KB response header", "GET /bighead HTTP/1.1\r\nHost: x\r\n\r\n" + next, []int{200, 200}, true},
 		{"connection close", "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + next, []int{200}, false},
 		{"expect 100-continue", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi" + next, []int{200, 200}, true},
 		{"CL and TE", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + next, []int{400}, false},

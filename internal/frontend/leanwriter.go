@@ -40,7 +40,8 @@ type leanWriter struct {
 	continueSent bool
 
 	buf *[leanBufSize]byte
-	n   int // bytes in buf
+	n   int    // bytes in buf
+	hb  []byte // the head being assembled (assemble)
 }
 
 // leanBufSize is the response buffer: status line, header and the first
@@ -245,15 +246,16 @@ func (w *leanWriter) commit(final bool) {
 
 // assemble runs build over a scratch buffer in place of w's and hands
 // what it appended to use.
+// A head larger than the scratch buffer grows on the heap (apps may send
+// up to 64 KiB of header).
 func (w *leanWriter) assemble(build func(), use func([]byte)) {
 	hb := leanBufPool.Get().(*[leanBufSize]byte)
 	defer leanBufPool.Put(hb)
 	w.buffer()
-	saved, savedN := w.buf, w.n
-	w.buf, w.n = hb, 0
+	w.hb = hb[:0]
 	build()
-	head := hb[:w.n]
-	w.buf, w.n = saved, savedN
+	head := w.hb
+	w.hb = nil
 	use(head)
 }
 
@@ -331,21 +333,9 @@ func (w *leanWriter) appendFields(final bool) {
 	}
 }
 
-func (w *leanWriter) appendString(s string) {
-	if w.n+len(s) > leanBufSize {
-		w.err = errors.New("response header too large")
-		return
-	}
-	w.n += copy(w.buf[w.n:], s)
-}
+func (w *leanWriter) appendString(s string) { w.hb = append(w.hb, s...) }
 
-func (w *leanWriter) appendBytes(s []byte) {
-	if w.n+len(s) > leanBufSize {
-		w.err = errors.New("response header too large")
-		return
-	}
-	w.n += copy(w.buf[w.n:], s)
-}
+func (w *leanWriter) appendBytes(s []byte) { w.hb = append(w.hb, s...) }
 
 // validValue reports whether v can be sent as a field value.
 func validValue(v string) bool {
