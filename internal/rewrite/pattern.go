@@ -77,8 +77,8 @@ func wildcardRegexp(p string) string {
 }
 
 // match tests s. ok is the result after negate; caps are the captures
-// ({R:0} is the whole match) when the pattern matched and negate is off,
-// else nil. err is a match timeout.
+// ({R:0} is the whole match) when the pattern matched, negate is off and
+// noCaps is not set, else nil. err is a match timeout.
 func (m *matcher) match(s string) (caps []string, ok bool, err error) {
 	if m.re == nil {
 		hit := s == m.exact || m.fold && strings.EqualFold(s, m.exact)
