@@ -63,6 +63,10 @@ type leanConn struct {
 	served bool
 }
 
+// newConnGrace is how long a shutdown waits for the first request of a
+// connection accepted just before it (net/http waits 5 s for StateNew).
+const newConnGrace = 5 * time.Second
+
 type leanState uint8
 
 const (
@@ -178,10 +182,15 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 			if !lc.served {
 				wait = leanNew
 			}
-			if !lc.l.lean.setState(lc, wait) && wait == leanIdle {
+			draining := !lc.l.lean.setState(lc, wait)
+			if draining && wait == leanIdle {
 				return nil, false
 			}
-			_ = lc.c.SetReadDeadline(deadline(set.idle))
+			if draining {
+				_ = lc.c.SetReadDeadline(time.Now().Add(newConnGrace))
+			} else {
+				_ = lc.c.SetReadDeadline(deadline(set.idle))
+			}
 			err := lc.in.Fill()
 			if (!lc.l.lean.setState(lc, leanActive) && lc.served) || err != nil {
 				return nil, false
@@ -443,8 +452,11 @@ func (s *leanSet) drain(ctx context.Context) {
 		close(s.stop)
 	}
 	for lc := range s.conns {
-		if lc.state == leanIdle {
+		switch lc.state {
+		case leanIdle:
 			_ = lc.c.SetReadDeadline(time.Now()) // ends the wait for a request
+		case leanNew:
+			_ = lc.c.SetReadDeadline(time.Now().Add(newConnGrace))
 		}
 	}
 	s.mu.Unlock()
