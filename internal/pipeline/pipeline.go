@@ -245,7 +245,7 @@ func (c *Chain) Serve(r *Request) *Result {
 		if res := s.Serve(r); res != nil {
 			return res
 		}
-		if r.Path != before && r.Router != nil && r.Router.Elsewhere(r.Path, r.AppPath) {
+		if r.Path != before && r.rewritten && r.Router != nil && r.Router.Elsewhere(r.Path, r.AppPath) {
 			return nil // rewritten into another application: its stages run next
 		}
 	}
