@@ -199,3 +199,32 @@ func TestClientHangup(t *testing.T) {
 	conn.Close()
 	waitFor(t, "the app's request cancelled", func() bool { return o.get("s/").hungUp.Load() == 1 })
 }
+
+// TestShutdownSilentConnection: a connection that never sends a request
+// does not hold a shutdown for its whole budget (30 s here): like
+// net/http's StateNew connections it gets a few seconds, then is closed.
+func TestShutdownSilentConnection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	o := newOpener()
+	s := start(t, e.config(t, `
+shutdownTimeout: 30s
+sites:
+  - name: s
+    bindings: [{name: http, scheme: http, address: 127.0.0.1, port: 0}]
+    applications: [{path: /, dir: app}]
+`), o)
+	conn, err := net.Dial("tcp", s.Addrs()["http"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A served request first, so the listener is surely running the loop.
+	res, _ := get(t, client(t, h1, s.Addrs()["http"].String(), e.pki, false), "http://localhost/")
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if err := s.stop(); err != nil { // the harness allows 10 s
+		t.Fatalf("stop with a silent connection open: %v", err)
+	}
+}
