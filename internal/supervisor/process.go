@@ -49,18 +49,17 @@ type process struct {
 	spec   Spec
 	isNext bool // started by Recycle for slot.next
 
-	cmd      *exec.Cmd
-	pid      int // also under Pool.mu, for Processes
-	port     int
-	addr     string
-	token    string
-	command  string
-	fixed    bool // port came from ASPNETCORE_PORT
-	started  time.Time
-	out      *output
-	notify   *notifier
-	listener *os.File // socket activation: the bound socket, closed after start
-	cg       *cgroup  // the process's cgroup with its limits; nil without
+	cmd     *exec.Cmd
+	pid     int // also under Pool.mu, for Processes
+	port    int
+	addr    string
+	token   string
+	command string
+	fixed   bool // port came from ASPNETCORE_PORT
+	started time.Time
+	out     *output
+	notify  *notifier
+	cg      *cgroup // the process's cgroup with its limits; nil without
 
 	exited  chan struct{} // closed by the exit waiter once wait(2) reports the exit (not yet reaped)
 	waitErr error         // the exit waiter's error, set before exited is closed

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/quic-go/quic-go/http3"
-	"golang.org/x/net/http2"
 )
 
 // iisApp makes an app folder holding testdata/iis/<name>.web.config as its
@@ -271,10 +269,10 @@ func TestIISHeadersAndCompression(t *testing.T) {
 	}
 
 	// HTTP/2 (h2c): the same compressed body.
-	h2 := &http.Client{Timeout: 30 * time.Second, Transport: &http2.Transport{AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}}}
+	h2c := &http.Transport{Protocols: new(http.Protocols)}
+	h2c.Protocols.SetUnencryptedHTTP2(true)
+	defer h2c.CloseIdleConnections()
+	h2 := &http.Client{Timeout: 30 * time.Second, Transport: h2c}
 	req, _ := http.NewRequest("GET", "http://"+s.addr+big, nil)
 	req.Header.Set("Accept-Encoding", "br")
 	resp, err := h2.Do(req)
