@@ -29,38 +29,29 @@ type users struct {
 // the whole file an error naming the file, line and user, since such
 // hashes can be cracked quickly if the file leaks.
 func loadUsers(path string) (*users, error) {
-	b, err := readAuthFile(path)
-	if err != nil {
-		return nil, err
-	}
 	u := &users{hash: map[string][]byte{}}
 	maxCost := bcrypt.MinCost
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 4096), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
+	err := readAuthLines(path, func(n int, line string) error {
 		name, hash, ok := strings.Cut(line, ":")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("%s:%d: want user:hash", path, n)
+			return fmt.Errorf("%s:%d: want user:hash", path, n)
 		}
 		if kind := weakHash(hash); kind != "" {
-			return nil, fmt.Errorf("%s:%d: user %q: %s hashes are refused; only bcrypt is accepted (create the entry with htpasswd -B)", path, n, name, kind)
+			return fmt.Errorf("%s:%d: user %q: %s hashes are refused; only bcrypt is accepted (create the entry with htpasswd -B)", path, n, name, kind)
 		}
 		cost, err := bcrypt.Cost([]byte(hash))
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: user %q: not a valid bcrypt hash: %v", path, n, name, err)
+			return fmt.Errorf("%s:%d: user %q: not a valid bcrypt hash: %v", path, n, name, err)
 		}
 		maxCost = max(maxCost, cost)
 		if _, dup := u.hash[name]; dup {
-			return nil, fmt.Errorf("%s:%d: user %q is listed twice", path, n, name)
+			return fmt.Errorf("%s:%d: user %q is listed twice", path, n, name)
 		}
 		u.hash[name] = []byte(hash)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if u.dummy, err = bcrypt.GenerateFromPassword([]byte("gatehouse"), maxCost); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -103,49 +94,57 @@ type groups map[string][]string
 // group a line, '#' comments. Group names must not hold a comma, which
 // separates them in MS-ASPNETCORE-GROUPS.
 func loadGroups(path string) (groups, error) {
-	b, err := readAuthFile(path)
-	if err != nil {
-		return nil, err
-	}
 	g := groups{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 4096), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
+	err := readAuthLines(path, func(n int, line string) error {
 		name, members, ok := strings.Cut(line, ":")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" {
-			return nil, fmt.Errorf("%s:%d: want group: user1 user2", path, n)
+			return fmt.Errorf("%s:%d: want group: user1 user2", path, n)
 		}
 		if strings.ContainsAny(name, ", \t") {
-			return nil, fmt.Errorf("%s:%d: group %q: a group name must not contain commas or blanks", path, n, name)
+			return fmt.Errorf("%s:%d: group %q: a group name must not contain commas or blanks", path, n, name)
 		}
 		for _, m := range strings.Fields(members) {
 			k := strings.ToLower(m)
 			g[k] = append(g[k], name)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return g, nil
 }
 
-func readAuthFile(path string) ([]byte, error) {
+// readAuthLines reads the user or group file at path (at most maxAuthFile
+// bytes) and calls line with each line's number and trimmed text, skipping
+// blank lines and '#' comments. The first error line returns ends it.
+func readAuthLines(path string, line func(n int, text string) error) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxAuthFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return fmt.Errorf("read %s: %w", path, err)
 	}
 	if len(b) > maxAuthFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxAuthFile)
+		return fmt.Errorf("%s is larger than %d bytes", path, maxAuthFile)
 	}
-	return b, nil
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 4096), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		if err := line(n, text); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
 }

@@ -61,31 +61,7 @@ sites:
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- s.Run(ctx) }()
-			defer func() { cancel(); <-done }()
-			<-s.Listening()
-			url := "http://" + s.Addrs()["http"].String() + "/hello?x=1"
-			tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
-			defer tr.CloseIdleConnections()
-			c := &http.Client{Transport: tr}
-			b.ReportAllocs()
-			before := cpuTime()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					res, err := c.Get(url)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-				}
-			})
-			b.StopTimer()
-			b.ReportMetric(float64((cpuTime()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			benchGets(b, s)
 		})
 	}
 }
