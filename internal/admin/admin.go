@@ -156,7 +156,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// reply answers a control call.
+// replyBody is the JSON answer to a control call.
 type replyBody struct {
 	OK    bool   `json:"ok,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -170,6 +170,7 @@ const (
 	KindFailed   = "failed"
 )
 
+// reply answers a control call with err's outcome.
 func reply(w http.ResponseWriter, err error) {
 	switch {
 	case err == nil:

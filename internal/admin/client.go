@@ -62,7 +62,7 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	hc, base := c.http()
 	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("call %s: %w", c.where(), err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -98,8 +98,8 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return &st, nil
 }
 
-// Control runs a control call ("recycle", "stop", "start", "reload") on app
-// ("" for none or every app) and waits for its outcome.
+// Control runs a control call ("recycle", "stop", "start", "reload",
+// "upgrade") on app ("" for none or every app) and waits for its outcome.
 func (c *Client) Control(ctx context.Context, op, app string) error {
 	switch op {
 	case "recycle", "stop", "start", "reload", "upgrade":

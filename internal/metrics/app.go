@@ -68,9 +68,9 @@ func (a *App) RequestDone(d *pipeline.Done) {
 	} else {
 		a.m.requests.WithLabelValues(a.site, a.app, statusClass(d.Status), strconv.Itoa(d.Substatus)).Inc()
 	}
-	a.duration.Observe(seconds(d.Duration))
+	a.duration.Observe(d.Duration.Seconds())
 	if d.FirstByte > 0 {
-		a.firstByte.Observe(seconds(d.FirstByte))
+		a.firstByte.Observe(d.FirstByte.Seconds())
 	}
 	if d.BytesIn > 0 {
 		a.bytesIn.Add(float64(d.BytesIn))
@@ -89,7 +89,7 @@ func (a *App) ProcessEvent(ev supervisor.Event) {
 	case supervisor.ProcessStarted:
 		a.starts.Inc()
 	case supervisor.ProcessReady:
-		a.startup.Observe(seconds(ev.Took))
+		a.startup.Observe(ev.Took.Seconds())
 	case supervisor.ProcessRecycled:
 		a.recycles.Inc()
 	case supervisor.StartFailed:

@@ -200,8 +200,6 @@ func statusClass(status int) string {
 	return strconv.Itoa(status/100) + "xx"
 }
 
-func seconds(d time.Duration) float64 { return d.Seconds() }
-
 // Cert is a certificate in use, for the expiry gauge.
 type Cert struct {
 	Listener, Host, Subject string
