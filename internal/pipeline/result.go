@@ -128,16 +128,8 @@ func SetSubstatus(w http.ResponseWriter, sub int) {
 	if sub == 0 {
 		return
 	}
-	for w != nil {
-		if s, ok := w.(substatusSetter); ok {
-			s.SetSubstatus(sub)
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return
-		}
-		w = u.Unwrap()
+	if s, ok := unwrapTo[substatusSetter](w); ok {
+		s.SetSubstatus(sub)
 	}
 }
 
@@ -153,16 +145,8 @@ type upstreamSetter interface {
 // header is not zero, that its response header arrived then. A later call
 // replaces an earlier one (a retry on a new process).
 func SetUpstream(w http.ResponseWriter, pid int, header time.Time) {
-	for w != nil {
-		if s, ok := w.(upstreamSetter); ok {
-			s.SetUpstream(pid, header)
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return
-		}
-		w = u.Unwrap()
+	if s, ok := unwrapTo[upstreamSetter](w); ok {
+		s.SetUpstream(pid, header)
 	}
 }
 
@@ -174,15 +158,25 @@ type requestCarrier interface{ PipelineRequest() *Request }
 // response w writes, found through w's Unwrap chain; nil when there is none
 // (a handler called outside the front door, as in tests).
 func RequestFrom(w http.ResponseWriter) *Request {
+	if c, ok := unwrapTo[requestCarrier](w); ok {
+		return c.PipelineRequest()
+	}
+	return nil
+}
+
+// unwrapTo returns the first writer in w's Unwrap chain (w itself first)
+// that implements T, as http.ResponseController looks for its methods.
+func unwrapTo[T any](w http.ResponseWriter) (T, bool) {
 	for w != nil {
-		if c, ok := w.(requestCarrier); ok {
-			return c.PipelineRequest()
+		if t, ok := w.(T); ok {
+			return t, true
 		}
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {
-			return nil
+			break
 		}
 		w = u.Unwrap()
 	}
-	return nil
+	var zero T
+	return zero, false
 }
