@@ -264,8 +264,12 @@ EOF
   curl -fsS -o /dev/null "http://127.0.0.1:$p/"   # starts the app
   # Gatehouse's processes: itself and its keeper (the app is not counted).
   local all=$pid c
+  # The keeper is the gatehouse binary re-executed, or a shell named gatehouse-keeper.
   for c in $(pgrep -P $pid); do
-    [ "$(readlink /proc/$c/exe)" = "$(readlink -f "$bin")" ] && all="$all $c"
+    if [ "$(readlink /proc/$c/exe)" = "$(readlink -f "$bin")" ] ||
+       [ "$(tr '\0' '\n' </proc/$c/cmdline | head -n1)" = gatehouse-keeper ]; then
+      all="$all $c"
+    fi
   done
   HTTP[$name]=$p; HTTPS[$name]=$sp; PIDS[$name]=$(csv $all)
 }

@@ -20,6 +20,38 @@ import (
 // keeperEnv marks the gatehouse binary re-executed as the keeper.
 const keeperEnv = "GATEHOUSE_KEEPER"
 
+// keeperShell runs the keeper as a shell script where it exists: a shell
+// costs ~1 MiB of memory, a second Go runtime ~10 MiB. Where there is none
+// (distroless images) the gatehouse binary is re-executed (KeeperMain).
+const keeperShell = "/bin/sh"
+
+// keeperScript is runKeeper in POSIX sh: the same commands, the same end.
+// g holds the registered groups as " 12 34 ". Numbers start with 1-9, so a
+// pgid is never 0 or negative.
+const keeperScript = `trap '' INT TERM HUP PIPE
+g=' '
+while IFS= read -r l || [ -n "$l" ]; do
+  set -f; set -- $l; set +f
+  case "$1:$2:$#" in
+  add:[1-9]*:2|del:[1-9]*:2)
+    case "$2" in *[!0-9]*) echo "gatehouse keeper: bad process group in \"$l\"" >&2; continue;; esac
+    case "$1:$g" in
+    add:*" $2 "*) ;;
+    add:*) g="$g$2 " ;;
+    del:*" $2 "*) g="${g%% $2 *} ${g#* $2 }" ;;
+    esac ;;
+  add:*|del:*) echo "gatehouse keeper: bad process group in \"$l\"" >&2 ;;
+  :*) ;;
+  *) echo "gatehouse keeper: unknown command \"$l\"" >&2 ;;
+  esac
+done
+set -f; set -- $g; set +f
+[ $# -eq 0 ] && exit 0
+for p; do kill -KILL "-$p" 2>/dev/null; done
+echo "gatehouse keeper: gatehouse is gone; killed process groups [$*]" >&2
+exit 0
+`
+
 const (
 	keeperWriteTimeout = time.Second     // one command line to the keeper
 	keeperCloseTimeout = 5 * time.Second // Close waits this long for the keeper to exit
@@ -30,8 +62,9 @@ const (
 // app's direct child, so without the keeper a SIGKILL to Gatehouse would leave
 // the app's grandchildren running (ANCM gets this from a Windows job object).
 //
-// The keeper is the gatehouse binary re-executed in keeper mode (see
-// KeeperMain). It reads "add PGID" and "del PGID" lines from a pipe whose
+// The keeper is a small /bin/sh script (keeperScript), or where there is no
+// shell the gatehouse binary re-executed in keeper mode (see KeeperMain).
+// It reads "add PGID" and "del PGID" lines from a pipe whose
 // write end only this process holds; when the pipe reaches end of file, which
 // the kernel makes happen when Gatehouse exits for any reason, it sends
 // SIGKILL to every group still registered and exits. It runs in its own
@@ -58,11 +91,12 @@ type Keeper struct {
 // failures; nil means slog.Default(). The keeper itself writes to Gatehouse's
 // stderr, only if it had to kill something or got a bad command.
 func NewKeeper(log *slog.Logger) (*Keeper, error) {
-	return newKeeper(log, os.Stderr)
+	return newKeeper(log, os.Stderr, keeperShell)
 }
 
-// newKeeper is NewKeeper with the keeper's stderr given.
-func newKeeper(log *slog.Logger, stderr *os.File) (*Keeper, error) {
+// newKeeper is NewKeeper with the keeper's stderr and shell given; shell ""
+// (or one that does not exist) runs the Go keeper.
+func newKeeper(log *slog.Logger, stderr *os.File, shell string) (*Keeper, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -82,9 +116,17 @@ func newKeeper(log *slog.Logger, stderr *os.File) (*Keeper, error) {
 	}
 	// GORACE: a -race build would otherwise sleep a second before exiting.
 	env = append(env, keeperEnv+"=1", "GORACE=atexit_sleep_ms=0")
+	path, args := exe, []string{"gatehouse-keeper"}
+	if shell != "" {
+		if _, err := os.Stat(shell); err == nil {
+			// The script comes through the environment, so ps shows one short line.
+			path, args = shell, []string{"gatehouse-keeper", "-c", `eval "$GATEHOUSE_KEEPER_SCRIPT"`}
+			env = append(env, "GATEHOUSE_KEEPER_SCRIPT="+keeperScript)
+		}
+	}
 	cmd := &exec.Cmd{
-		Path:   exe,
-		Args:   []string{"gatehouse-keeper"},
+		Path:   path,
+		Args:   args,
 		Env:    env,
 		Dir:    "/", // pin no folder of the app
 		Stdin:  r,

@@ -16,9 +16,16 @@ import (
 	"github.com/gatehouse/gatehouse/internal/logtest"
 )
 
-// testKeeper starts a keeper (this test binary, through TestMain) whose
-// stderr goes to a file that keeperOutput reads, and closes it at cleanup.
+// testKeeper starts a keeper (the shell script) whose stderr goes to a file
+// that keeperOutput reads, and closes it at cleanup.
 func testKeeper(t *testing.T) (*Keeper, *logtest.Recorder, string) {
+	t.Helper()
+	return testKeeperIn(t, keeperShell)
+}
+
+// testKeeperIn is testKeeper with the shell given; "" runs the Go keeper
+// (this test binary, through TestMain).
+func testKeeperIn(t *testing.T, shell string) (*Keeper, *logtest.Recorder, string) {
 	t.Helper()
 	errPath := filepath.Join(t.TempDir(), "keeper.stderr")
 	f, err := os.Create(errPath)
@@ -27,7 +34,7 @@ func testKeeper(t *testing.T) (*Keeper, *logtest.Recorder, string) {
 	}
 	defer f.Close()
 	rec := logtest.New()
-	k, err := newKeeper(rec.Logger(), f)
+	k, err := newKeeper(rec.Logger(), f, shell)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +158,24 @@ func (g *group) awaitKilled(t *testing.T) {
 // registered groups with it, grandchildren included.
 func TestKeeperKillsGroupsWhenGatehouseDies(t *testing.T) {
 	t.Parallel()
-	k, _, errPath := testKeeper(t)
+	for name, shell := range keeperKinds {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testKeeperKills(t, shell)
+		})
+	}
+}
+
+// keeperKinds are the two keepers: the shell script, and the Go keeper
+// for machines without /bin/sh.
+var keeperKinds = map[string]string{"sh": keeperShell, "go": ""}
+
+func testKeeperKills(t *testing.T, shell string) {
+	k, _, errPath := testKeeperIn(t, shell)
+	self, _ := os.Executable()
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", k.pid)); (exe == self) != (shell == "") {
+		t.Errorf("keeper runs %s; want the shell for %q, this binary for the Go keeper", exe, shell)
+	}
 	g := startGroup(t)
 	other := startGroup(t)
 	k.Add(g.pid)
@@ -171,7 +195,16 @@ func TestKeeperKillsGroupsWhenGatehouseDies(t *testing.T) {
 // A removed group is not killed; the others are.
 func TestKeeperRemove(t *testing.T) {
 	t.Parallel()
-	k, _, errPath := testKeeper(t)
+	for name, shell := range keeperKinds {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testKeeperRemove(t, shell)
+		})
+	}
+}
+
+func testKeeperRemove(t *testing.T, shell string) {
+	k, _, errPath := testKeeperIn(t, shell)
 	kept := startGroup(t)
 	killed := startGroup(t)
 	k.Add(kept.pid)
