@@ -37,7 +37,7 @@ func takeSystemdEnv(log *slog.Logger) systemdEnv {
 	// Checks LISTEN_PID and unsets LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES.
 	lns, _ := activation.ListenersWithNames() // it never fails; non-TCP fds are skipped
 	env.sockets = lns
-	up, adminFile, ready := inheritedFromUpgrade()
+	up, adminFile, ready := inheritedFromUpgrade(log)
 	env.adminSockets = map[string]net.Listener{}
 	for name, l := range up {
 		if name == "admin-addr" || name == "metrics" {
@@ -49,6 +49,8 @@ func takeSystemdEnv(log *slog.Logger) systemdEnv {
 	if adminFile != nil {
 		if ln, err := net.FileListener(adminFile); err == nil {
 			env.adminSockets["admin"] = ln
+		} else {
+			log.Warn("upgrade: the inherited admin socket is not a listener; binding it anew", "err", err)
 		}
 		adminFile.Close()
 	}

@@ -217,8 +217,9 @@ func awaitReady(conn *net.UnixConn, d time.Duration) error {
 
 // inheritedFromUpgrade returns the sockets an upgrading Gatehouse passed
 // (GATEHOUSE_INHERIT_FDS), by name, and removes the variables. The admin
-// socket comes as a *os.File under "admin"; the rest as listeners.
-func inheritedFromUpgrade() (map[string][]net.Listener, *os.File, string) {
+// socket comes as a *os.File under "admin"; the rest as listeners. A
+// socket that is not a listener is logged and left out.
+func inheritedFromUpgrade(log *slog.Logger) (map[string][]net.Listener, *os.File, string) {
 	n, _ := strconv.Atoi(os.Getenv(inheritFDs))
 	names := strings.Split(os.Getenv(inheritNames), "\x1f")
 	ready := os.Getenv(upgradeReady)
@@ -241,9 +242,11 @@ func inheritedFromUpgrade() (map[string][]net.Listener, *os.File, string) {
 		}
 		ln, err := net.FileListener(f)
 		f.Close()
-		if err == nil {
-			lns[name] = append(lns[name], ln)
+		if err != nil {
+			log.Warn("upgrade: an inherited socket is not a listener; left out", "name", name, "fd", fd, "err", err)
+			continue
 		}
+		lns[name] = append(lns[name], ln)
 	}
 	return lns, adminFile, ready
 }
