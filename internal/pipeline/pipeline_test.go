@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestChainOrderAndStop(t *testing.T) {
@@ -83,11 +84,13 @@ type subWriter struct {
 	http.ResponseWriter
 	sub int
 	req *Request
+	pid int
 }
 
-func (w *subWriter) SetSubstatus(n int)          { w.sub = n }
-func (w *subWriter) PipelineRequest() *Request   { return w.req }
-func (w *subWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *subWriter) SetSubstatus(n int)               { w.sub = n }
+func (w *subWriter) SetUpstream(pid int, _ time.Time) { w.pid = pid }
+func (w *subWriter) PipelineRequest() *Request        { return w.req }
+func (w *subWriter) Unwrap() http.ResponseWriter      { return w.ResponseWriter }
 
 type wrapper struct{ http.ResponseWriter }
 
@@ -103,6 +106,10 @@ func TestUnwrapChain(t *testing.T) {
 	}
 	if r := RequestFrom(w); r == nil || r.Path != "/x" {
 		t.Errorf("RequestFrom = %+v", r)
+	}
+	SetUpstream(w, 42, time.Time{})
+	if inner.pid != 42 {
+		t.Errorf("upstream pid = %d, want 42", inner.pid)
 	}
 	if RequestFrom(httptest.NewRecorder()) != nil {
 		t.Error("RequestFrom of a plain writer must be nil")
