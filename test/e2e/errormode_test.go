@@ -48,18 +48,19 @@ sites:
 		}
 	})
 	g := start(t, "", "serve", "--config", cfgFile)
+	// start returned at the first "listening" record; the other follows.
 	var loopAddr, nsAddr string
-	for _, a := range g.listeners() {
-		switch host, _, _ := net.SplitHostPort(a); host {
-		case "127.0.0.1":
-			loopAddr = a
-		case ns.HostIP:
-			nsAddr = a
+	waitFor(t, 10*time.Second, "both listeners in the log", func() bool {
+		for _, a := range g.listeners() {
+			switch host, _, _ := net.SplitHostPort(a); host {
+			case "127.0.0.1":
+				loopAddr = a
+			case ns.HostIP:
+				nsAddr = a
+			}
 		}
-	}
-	if loopAddr == "" || nsAddr == "" {
-		t.Fatalf("listeners %v", g.listeners())
-	}
+		return loopAddr != "" && nsAddr != ""
+	})
 	local, remote := &http.Client{Timeout: 30 * time.Second}, ns.Client(t)
 	for _, tc := range []struct {
 		who         string

@@ -91,15 +91,22 @@ func (g *gh) listeners() map[string]string {
 	return out
 }
 
+// listenerAddr waits for the "listening" record of a listener with the
+// given scheme and returns its address. start returns at the first such
+// record; the others are logged just after it.
 func (g *gh) listenerAddr(t *testing.T, scheme string) string {
 	t.Helper()
-	for k, a := range g.listeners() {
-		if strings.HasPrefix(k, scheme+"://") {
-			return a
+	var addr string
+	waitFor(t, 10*time.Second, "a "+scheme+" listener in the log", func() bool {
+		for k, a := range g.listeners() {
+			if strings.HasPrefix(k, scheme+"://") {
+				addr = a
+				return true
+			}
 		}
-	}
-	t.Fatalf("no %s listener in %v", scheme, g.listeners())
-	return ""
+		return false
+	})
+	return addr
 }
 
 func greetingApp(t *testing.T, greeting string) string {
