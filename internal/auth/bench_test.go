@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
+
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -44,5 +46,27 @@ func BenchmarkBasicCheck(b *testing.B) {
 		if !u.check("alice", "pw") {
 			b.Fatal("rejected")
 		}
+	}
+}
+
+// BenchmarkPolicyFor is the per-request lookup of the scope for a path,
+// with one scope (the app's root) and with a second <location>.
+func BenchmarkPolicyFor(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		secs []config.Security
+	}{
+		{"root", nil},
+		{"location", []config.Security{{Path: "admin"}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			pol := NewPolicy(config.DefaultSchemes, tc.secs)
+			b.ReportAllocs()
+			for b.Loop() {
+				if pol.For("/Shop/Items/42") == nil {
+					b.Fatal("no scope")
+				}
+			}
+		})
 	}
 }

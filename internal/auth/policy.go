@@ -126,9 +126,12 @@ func ruleKey(r *config.AuthzRule) string {
 // For returns the scope that applies to rel, a path relative to the app
 // (unescaped or not), matched segment-wise without regard to case.
 func (p *Policy) For(rel string) *Scope {
+	if len(p.scopes) == 1 {
+		return p.scopes[0] // the app's root, the only scope
+	}
 	rel = cleanRel(rel)
 	for _, sc := range p.scopes {
-		if sc.Path == "" || rel == sc.Path || strings.HasPrefix(rel, sc.Path+"/") {
+		if sc.Path == "" || rel == sc.Path || strings.HasPrefix(rel, sc.Path) && rel[len(sc.Path)] == '/' {
 			return sc
 		}
 	}
@@ -164,7 +167,10 @@ func cleanRel(rel string) string {
 	if u, err := url.PathUnescape(rel); err == nil {
 		rel = u
 	}
-	rel = strings.ToLower(rel)
+	rel = strings.Trim(strings.ToLower(rel), "/")
+	if !strings.Contains(rel, "//") {
+		return rel // no empty segment inside: nothing to drop
+	}
 	segs := strings.FieldsFunc(rel, func(r rune) bool { return r == '/' })
 	return strings.Join(segs, "/")
 }
