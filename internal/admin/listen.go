@@ -43,8 +43,9 @@ func DefaultSocket(pidFile string) string {
 // created in a private folder beside path and renamed into place, so it is
 // never reachable with looser permissions. A socket already at path is
 // replaced if nothing answers on it (left by a Gatehouse that was killed);
-// if something does, ListenUnix fails rather than take it over. The caller
-// closes the listener, which removes the file.
+// if something does, ListenUnix fails rather than take it over. Closing
+// the listener leaves the file (a new Gatehouse may serve on it after an
+// upgrade): CloseUnix closes and removes it.
 func ListenUnix(path string) (*net.UnixListener, error) {
 	if path == "" {
 		return nil, errors.New("admin socket: empty path")

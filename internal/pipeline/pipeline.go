@@ -306,9 +306,3 @@ type Done struct {
 type Observer interface {
 	RequestDone(d *Done)
 }
-
-// ObserverFunc adapts a function to an Observer.
-type ObserverFunc func(d *Done)
-
-// RequestDone calls f(d).
-func (f ObserverFunc) RequestDone(d *Done) { f(d) }
