@@ -82,7 +82,9 @@ func (s *RequestFiltering) Serve(r *pipeline.Request) *pipeline.Result {
 	if !s.cfg.AllowDoubleEscaping && strings.ContainsAny(path, "%+") {
 		return refuse(11, "double escaping (% or + after unescaping)")
 	}
-	if !s.cfg.AllowHighBitCharacters && (highBit(path) || highBit(r.RawQuery) || highBit(unescapeQuery(r.RawQuery))) {
+	// Unescaping keeps the query's raw bytes ≥ 0x80, so the unescaped form
+	// has a high-bit character whenever the raw one has.
+	if !s.cfg.AllowHighBitCharacters && (highBit(path) || highBit(unescapeQuery(r.RawQuery))) {
 		return refuse(12, "high-bit character")
 	}
 	for _, hl := range s.cfg.Limits.HeaderLimits {
