@@ -105,7 +105,9 @@ type Identity struct {
 	Name string
 	// Scheme is the authentication scheme: "Negotiate", "Basic".
 	Scheme string
-	// Groups are the caller's groups or roles, where known.
+	// Groups are the caller's groups or roles, where known. The slice may
+	// be shared with the authentication stage's tables: read it, never
+	// change it.
 	Groups []string
 	// Reply is a WWW-Authenticate value the authentication stage sends
 	// back with the response (Negotiate's mutual-authentication token);
