@@ -203,7 +203,9 @@ func startWith(t *testing.T, bin, appDir string, env []string, args ...string) *
 	return g
 }
 
-// stop sends SIGTERM and waits for gatehouse to exit.
+// stop sends SIGTERM and waits for gatehouse to exit. If it does not, it
+// gets SIGQUIT, so that the Go runtime writes every goroutine's stack to
+// the log the test prints, and then SIGKILL.
 func (g *gh) stop(within time.Duration) {
 	select {
 	case <-g.done:
@@ -214,9 +216,14 @@ func (g *gh) stop(within time.Duration) {
 	select {
 	case <-g.done:
 	case <-time.After(within):
-		_ = g.cmd.Process.Kill()
-		<-g.done
-		g.t.Errorf("gatehouse did not stop within %s after SIGTERM", within)
+		g.t.Errorf("gatehouse did not stop within %s after SIGTERM; its goroutines are in the log (SIGQUIT)", within)
+		_ = g.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-g.done:
+		case <-time.After(5 * time.Second):
+			_ = g.cmd.Process.Kill()
+			<-g.done
+		}
 	}
 }
 
