@@ -87,7 +87,9 @@ func TestAppOnIPv6LoopbackOnly(t *testing.T) {
 		t.Skip("python3 is not installed")
 	}
 	dir := t.TempDir()
-	g := start(t, dir, "run", "--dir", dir, "--startup-time-limit", "2", "--",
+	// The limit must leave python time to bind [::1] on a loaded machine:
+	// until it has, the failure is "not listening", not the advice tested.
+	g := start(t, dir, "run", "--dir", dir, "--startup-time-limit", "10", "--",
 		python, "-m", "http.server", "%ASPNETCORE_PORT%", "--bind", "::1")
 	code, _, _ := g.get("/")
 	if code != 502 {
