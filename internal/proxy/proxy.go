@@ -162,6 +162,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.contentLength != 0 {
 		ex.body = r.Body
+		// The app may answer while it still reads the body (an echo, a
+		// stream): net/http's HTTP/1 server would otherwise stop the body
+		// once the response head is flushed. Other protocols are always
+		// full duplex and say so with an error, which is ignored.
+		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 	defer func() {
 		ex.reset()
