@@ -196,8 +196,9 @@ func (w *leanWriter) add(p []byte) {
 // all of it.
 func (w *leanWriter) commit(final bool) {
 	w.committed = true
-	w.mu.Lock() // a 100 Continue is either out or will not be sent
-	w.mu.Unlock()
+	// A barrier: a 100 Continue written under mu is either out or will not be sent.
+	w.mu.Lock()
+	w.mu.Unlock() //lint:ignore SA2001 the barrier above
 	h := w.header
 	delete(h, "Transfer-Encoding")
 	if v := h["Content-Length"]; len(v) > 0 {

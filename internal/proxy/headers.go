@@ -181,9 +181,7 @@ func appendRequestFields(rf *requestFields, out fieldSink, in *inbound, token st
 	*rf = requestFields{out: out, in: in, xff: rf.xff[:0], xfp: rf.xfp[:0], conn: rf.conn[:0]}
 	switch h := in.header.(type) {
 	case nil:
-		for _, v := range in.hdr["Connection"] {
-			rf.conn = append(rf.conn, v)
-		}
+		rf.conn = append(rf.conn, in.hdr["Connection"]...)
 		for k, vs := range in.hdr {
 			for _, v := range vs {
 				rf.field(k, v)

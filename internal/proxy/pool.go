@@ -66,21 +66,20 @@ func (p *connPool) get(addr string) *appConn {
 	defer p.mu.Unlock()
 	p.closed = false
 	conns := p.idle[addr]
-	for len(conns) > 0 {
+	if len(conns) > 0 {
 		c := conns[len(conns)-1]
 		conns[len(conns)-1] = nil
 		conns = conns[:len(conns)-1]
-		if time.Since(c.idleAt) > idleConnTimeout {
-			// Every older connection is older still.
-			for _, o := range conns {
-				o.close()
-			}
-			conns = conns[:0]
-			c.close()
-			break
+		if time.Since(c.idleAt) <= idleConnTimeout {
+			p.idle[addr] = conns
+			return c
 		}
-		p.idle[addr] = conns
-		return c
+		// The newest is too old: every older connection is older still.
+		for _, o := range conns {
+			o.close()
+		}
+		conns = conns[:0]
+		c.close()
 	}
 	p.idle[addr] = conns
 	return nil
