@@ -114,7 +114,7 @@ func ScanHead(buf []byte) (int, error) {
 func Parse(head string, r *Request) error {
 	line, rest := cutLine(head)
 	sp := strings.IndexByte(line, ' ')
-	if sp <= 0 || !isToken(line[:sp]) {
+	if sp <= 0 || !IsToken(line[:sp]) {
 		return bad("request line")
 	}
 	r.Method = line[:sp]
@@ -263,10 +263,10 @@ func parseField(line string) (name, value string, err error) {
 		return "", "", bad("header line without colon")
 	}
 	name = line[:colon]
-	if !isToken(name) {
+	if !IsToken(name) {
 		return "", "", bad("invalid header name") // whitespace before the colon too
 	}
-	value = trimOWS(line[colon+1:])
+	value = TrimOWS(line[colon+1:])
 	for i := 0; i < len(value); i++ {
 		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return "", "", bad("control character in header value")
@@ -291,7 +291,7 @@ func parseLength(s string) (int64, bool) {
 	return n, true
 }
 
-func trimOWS(s string) string {
+func TrimOWS(s string) string {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}
@@ -307,14 +307,15 @@ func hasToken(v, tok string) bool {
 	for v != "" {
 		var t string
 		t, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(trimOWS(t), tok) {
+		if strings.EqualFold(TrimOWS(t), tok) {
 			return true
 		}
 	}
 	return false
 }
 
-func isToken(s string) bool {
+// IsToken reports whether s is an RFC 9110 token (a method, a field name).
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}

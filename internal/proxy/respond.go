@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"errors"
+	"github.com/gatehouse/gatehouse/internal/h1"
 	"io"
 	"net/http"
 	"strings"
@@ -263,10 +264,10 @@ func (ex *exchange) copyTrailers(br *bufio.Reader) error {
 		var line string
 		line, s = nextLine(s)
 		colon := strings.IndexByte(line, ':')
-		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || !validToken(line[:colon]) {
+		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || !h1.IsToken(line[:colon]) {
 			return &copyError{err: malformed("trailer line %q", trunc(line))}
 		}
-		value := trimOWS(line[colon+1:])
+		value := h1.TrimOWS(line[colon+1:])
 		if !validResponseValue(value) {
 			return &copyError{err: malformed("trailer value")}
 		}

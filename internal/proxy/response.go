@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/gatehouse/gatehouse/internal/h1"
 	"io"
 	"strings"
 )
@@ -118,10 +119,10 @@ func parseHead(head string, res *response) error {
 			return malformed("header line %q", trunc(line))
 		}
 		name := line[:colon]
-		if !validToken(name) {
+		if !h1.IsToken(name) {
 			return malformed("header name %q", trunc(name))
 		}
-		value := trimOWS(line[colon+1:])
+		value := h1.TrimOWS(line[colon+1:])
 		if !validResponseValue(value) {
 			return malformed("value of %s", name)
 		}
@@ -150,7 +151,7 @@ func parseHead(head string, res *response) error {
 			for v := value; v != ""; {
 				var t string
 				t, v, _ = strings.Cut(v, ",")
-				if t = trimOWS(t); t != "" && validToken(t) {
+				if t = h1.TrimOWS(t); t != "" && h1.IsToken(t) {
 					res.trailer = append(res.trailer, t)
 				}
 			}
@@ -182,43 +183,6 @@ func trunc(s string) string {
 	}
 	return s
 }
-
-// trimOWS removes spaces and tabs around s.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// validToken reports whether s is an RFC 9110 token (a field name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tokenChar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
 
 // validResponseValue reports whether v has no control characters other
 // than tab (obs-text, bytes ≥ 0x80, is allowed).
@@ -300,7 +264,7 @@ ext:
 		return 0, malformed("chunk size %q", trunc(string(line)))
 	}
 	if i < len(line) {
-		rest := trimOWS(string(line[i:]))
+		rest := h1.TrimOWS(string(line[i:]))
 		if rest != "" && rest[0] != ';' {
 			return 0, malformed("chunk size %q", trunc(string(line)))
 		}
