@@ -3,10 +3,11 @@ package proxy
 import (
 	"bufio"
 	"errors"
-	"github.com/gatehouse/gatehouse/internal/h1"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/h1"
 )
 
 // respond copies the app's response (ex.res, body still on ex.conn) to the
