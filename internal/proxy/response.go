@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/gatehouse/gatehouse/internal/h1"
 	"io"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/h1"
 )
 
 // maxResponseHeader bounds an app response's status line and header
