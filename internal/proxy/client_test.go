@@ -258,19 +258,7 @@ func TestCancelThenReuse(t *testing.T) {
 			t.Fatalf("got %d %q", res.StatusCode, body)
 		}
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.front.URL+"/hang", nil)
-	errc := make(chan error, 1)
-	go func() {
-		res, err := e.front.Client().Do(req)
-		if err == nil {
-			res.Body.Close()
-		}
-		errc <- err
-	}()
-	<-arrived
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
+	if err := cancelOnArrival(e, "/hang", arrived); !errors.Is(err, context.Canceled) {
 		t.Fatalf("client err = %v", err)
 	}
 	e.b.waitReleased(t, 3)

@@ -648,19 +648,7 @@ func TestClientGone(t *testing.T) {
 	}, func(h *Handler) {
 		h.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	ctx, cancel := context.WithCancel(t.Context())
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.front.URL+"/gone", nil)
-	errc := make(chan error, 1)
-	go func() {
-		res, err := e.front.Client().Do(req)
-		if err == nil {
-			res.Body.Close()
-		}
-		errc <- err
-	}()
-	<-arrived
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
+	if err := cancelOnArrival(e, "/gone", arrived); !errors.Is(err, context.Canceled) {
 		t.Errorf("client err = %v", err)
 	}
 	e.b.waitReleased(t, 1)
@@ -797,4 +785,23 @@ func TestFrontendModes(t *testing.T) {
 			b.waitReleased(t, 1)
 		})
 	}
+}
+
+// cancelOnArrival sends GET path through e's front door, cancels it once
+// arrived is closed (the app has the request) and returns the client's error.
+func cancelOnArrival(e *env, path string, arrived <-chan struct{}) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.front.URL+path, nil)
+	errc := make(chan error, 1)
+	go func() {
+		res, err := e.front.Client().Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		errc <- err
+	}()
+	<-arrived
+	cancel()
+	return <-errc
 }
