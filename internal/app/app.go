@@ -271,6 +271,21 @@ func (a *App) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Re
 	a.handler.Load().Forward(ctx, w, r, body)
 }
 
+// Current returns the app's settings in force for one request: its stages
+// and its forwarder (see pipeline.App).
+func (a *App) Current() pipeline.App { return current{a} }
+
+// current is the App's view as pipeline.App.
+type current struct{ a *App }
+
+// Chain returns the app's stages, nil when it has none.
+func (c current) Chain() *pipeline.Chain { return c.a.Chain() }
+
+// Forward forwards r to the app (see App.Forward).
+func (c current) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
+	c.a.Forward(ctx, w, r, body)
+}
+
 // Config returns the settings in force. The caller must not modify them.
 func (a *App) Config() *config.App {
 	a.mu.Lock()

@@ -19,8 +19,10 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
+	"net/http"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -270,6 +272,21 @@ func (c *Chain) Respond(r *Request, status int, h Header, body BodyWriter) BodyW
 
 // HasOut reports whether any outbound stage is configured.
 func (c *Chain) HasOut() bool { return c != nil && len(c.Out) > 0 }
+
+// App is one application's settings in force, as one immutable snapshot:
+// its stages and the way to hand it a request. The front door takes an
+// application's App once per request (so the stages that judged a request
+// and the forwarder that sends it belong to the same configuration) and
+// uses it for that whole request.
+type App interface {
+	// Chain returns the application's stages; nil when it has none.
+	Chain() *Chain
+	// Forward hands r, as the stages left it, to the application and
+	// answers through w: the only way a request reaches an application,
+	// from every protocol. body is the request body, nil when
+	// r.ContentLength is 0. ctx ends when the client goes away.
+	Forward(ctx context.Context, w http.ResponseWriter, r *Request, body io.Reader)
+}
 
 // Done describes a finished request for the Observers.
 type Done struct {
