@@ -65,11 +65,10 @@ type App struct {
 
 	// Env holds <environmentVariables> in file order, values %VAR%-expanded
 	// against Gatehouse's environment. Names are unique without regard to
-	// case. ClearEnv is set by <clear/>, which drops the entries listed
-	// before it (the entries IIS would inherit from parent configs); it does
-	// not clear the environment the app inherits from Gatehouse.
-	Env      []EnvVar
-	ClearEnv bool
+	// case. <clear/> drops the entries listed before it (the entries IIS
+	// would inherit from parent configs); it does not clear the environment
+	// the app inherits from Gatehouse.
+	Env []EnvVar
 	// HandlerSettings holds <handlerSettings>, keys lower-cased.
 	HandlerSettings map[string]string
 

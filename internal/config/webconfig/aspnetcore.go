@@ -167,7 +167,6 @@ func (p *parser) environmentVariables(t token, se xml.StartElement) error {
 				delete(p.pos, "env:"+strings.ToUpper(v.Name))
 			}
 			p.app.Env = nil
-			p.app.ClearEnv = true
 			return p.skip()
 		case "environmentVariable":
 			attrs, err := p.attrs(t, se, "name", "value")
