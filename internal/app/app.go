@@ -85,25 +85,19 @@ type App struct {
 	name string
 	log  *slog.Logger
 
-	// handler is the proxy for the current settings; swapped whole when
-	// web.config changes, so the request path reads it with one atomic load.
-	handler atomic.Pointer[proxy.Handler]
+	// cur is the settings in force; replaced whole when web.config
+	// changes, so a request reads all of them with one atomic load.
+	cur atomic.Pointer[state]
 	// auth checks credentials for the authentication stage; it outlives
 	// web.config reloads (its replay cache must).
 	auth *auth.Provider
-	// chain is the front-door stages for the current settings (nil: none),
-	// swapped with handler.
-	chain atomic.Pointer[pipeline.Chain]
 	// offline holds the content of app_offline.htm while the file exists.
 	offline atomic.Pointer[[]byte]
 	// stopped is set by Stop and cleared by Start: requests get 503.
 	stopped atomic.Bool
-	// noWebSocket is web.config's <webSocket enabled="false"/>.
-	noWebSocket atomic.Bool
-	pool        *supervisor.Pool
+	pool    *supervisor.Pool
 
-	mu     sync.Mutex // protects cfg and closed
-	cfg    *config.App
+	mu     sync.Mutex // protects closed
 	closed bool
 
 	watch *watcher // nil when nothing is watched (gatehouse run)
@@ -161,20 +155,18 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 	if opts.Auth == (auth.Settings{}) {
 		opts.Auth.Schemes = config.DefaultSchemes
 	}
-	a := &App{opts: opts, name: name, log: opts.Log.With("app", name), cfg: cfg}
+	a := &App{opts: opts, name: name, log: opts.Log.With("app", name)}
 	a.auth = auth.NewProvider(opts.Auth, a.log)
 	cfg.SiteSchemes = opts.Auth.Schemes
 	if cfg.HostingModel == "inprocess" {
 		a.log.Info("hostingModel is inprocess; Gatehouse runs the app out of process", "file", cfg.File)
 	}
-	chain, err := a.buildChain(cfg)
+	st, err := a.newState(cfg)
 	if err != nil {
 		return nil, err
 	}
-	a.chain.Store(chain)
+	a.cur.Store(st)
 	a.pool = supervisor.NewPool(a.spec(cfg), opts.Log) // the pool tags its records with app itself
-	a.handler.Store(a.newHandler(cfg))
-	a.noWebSocket.Store(cfg.WebSocketDisabled)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
@@ -251,47 +243,73 @@ func (a *App) newHandler(cfg *config.App) *proxy.Handler {
 	}
 }
 
+// state is an app's settings in force: everything a request reads from
+// its web.config, built together and replaced whole (App.cur) when
+// web.config changes, so that a request never sees the stages of one
+// version with the forwarder of another. It is immutable once built.
+type state struct {
+	cfg *config.App
+	// chain is the front-door stages; nil when there are none.
+	chain *pipeline.Chain
+	// handler is the proxy to the app's processes.
+	handler *proxy.Handler
+	// noWebSocket is web.config's <webSocket enabled="false"/>.
+	noWebSocket bool
+	// stripBase is the virtual path that forwarded requests lose (the site
+	// config's stripPathBase); "" when they keep it.
+	stripBase string
+}
+
+// newState builds the settings in force for cfg.
+func (a *App) newState(cfg *config.App) (*state, error) {
+	chain, err := a.buildChain(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{cfg: cfg, chain: chain, handler: a.newHandler(cfg), noWebSocket: cfg.WebSocketDisabled}
+	if a.opts.StripPathBase && a.opts.Path != "/" {
+		st.stripBase = a.opts.Path
+	}
+	return st, nil
+}
+
+// Chain returns the app's stages, nil when it has none.
+func (s *state) Chain() *pipeline.Chain { return s.chain }
+
+// Forward forwards r, as the stages left it, to the app, starting it if
+// needed (see proxy.Handler.Forward).
+func (s *state) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
+	if s.stripBase != "" {
+		r = stripRequest(r, s.stripBase)
+	}
+	s.handler.Forward(ctx, w, r, body)
+}
+
 // ServeHTTP forwards r to the app, starting it if needed.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.noWebSocket.Load() && r.Header.Get("Upgrade") != "" {
+	s := a.cur.Load()
+	if s.noWebSocket && r.Header.Get("Upgrade") != "" {
 		stripUpgrade(r.Header)
 	}
-	if a.opts.StripPathBase && a.opts.Path != "/" {
-		w, r = stripPathBase(w, r, a.opts.Path)
+	if s.stripBase != "" {
+		w, r = stripPathBase(w, r, s.stripBase)
 	}
-	a.handler.Load().ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 // Forward forwards a request of the front door's lean HTTP/1.1 path to
 // the app, starting it if needed (see proxy.Handler.Forward).
 func (a *App) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
-	if a.opts.StripPathBase && a.opts.Path != "/" {
-		r = stripRequest(r, a.opts.Path)
-	}
-	a.handler.Load().Forward(ctx, w, r, body)
+	a.cur.Load().Forward(ctx, w, r, body)
 }
 
-// Current returns the app's settings in force for one request: its stages
-// and its forwarder (see pipeline.App).
-func (a *App) Current() pipeline.App { return current{a} }
-
-// current is the App's view as pipeline.App.
-type current struct{ a *App }
-
-// Chain returns the app's stages, nil when it has none.
-func (c current) Chain() *pipeline.Chain { return c.a.Chain() }
-
-// Forward forwards r to the app (see App.Forward).
-func (c current) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
-	c.a.Forward(ctx, w, r, body)
-}
+// Current returns the app's settings in force, for one request: its stages
+// and its forwarder, of the same web.config (see pipeline.App). It does not
+// allocate.
+func (a *App) Current() pipeline.App { return a.cur.Load() }
 
 // Config returns the settings in force. The caller must not modify them.
-func (a *App) Config() *config.App {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.cfg
-}
+func (a *App) Config() *config.App { return a.cur.Load().cfg }
 
 // Pool returns the app's process pool, for status and tests.
 func (a *App) Pool() *supervisor.Pool { return a.pool }
@@ -322,7 +340,7 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	a.wg.Wait()
 	err := a.pool.Close(ctx)
-	a.handler.Load().CloseIdleConnections()
+	a.cur.Load().handler.CloseIdleConnections()
 	return err
 }
 

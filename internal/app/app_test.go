@@ -343,3 +343,35 @@ func TestConfigSourceChange(t *testing.T) {
 		t.Fatalf("a change of the configSource file was not picked up (map value %q)", value())
 	}
 }
+
+// TestReloadSwapsSettingsWhole: the settings a request took with Current
+// stay one version (stages, forwarder, web.config) while web.config
+// changes, and the next request gets the new version, all of it.
+func TestReloadSwapsSettingsWhole(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	headers := func(v string) string {
+		return `<httpProtocol><customHeaders><add name="X-Version" value="` + v + `" /></customHeaders></httpProtocol>`
+	}
+	writeConfig(t, dir, appConfig{Greeting: "v1", WebServer: headers("1")})
+	s := openSite(t, dir)
+	before := s.app.Current()
+	chain, handler, cfg := before.Chain(), before.(*state).handler, s.app.Config()
+	if chain == nil {
+		t.Fatal("no stages for <customHeaders>")
+	}
+	writeConfig(t, dir, appConfig{Greeting: "v2", WebServer: headers("2")})
+	if !waitFor(10*time.Second, func() bool { return len(s.log.Find("web.config changed; recycling")) == 1 }) {
+		t.Fatal("the web.config change was not picked up")
+	}
+	if before.Chain() != chain || before.(*state).handler != handler || before.(*state).cfg != cfg {
+		t.Error("the settings a request took changed under it")
+	}
+	after := s.app.Current()
+	if after.Chain() == chain || after.(*state).handler == handler || after.(*state).cfg == cfg || s.app.Config() != after.(*state).cfg {
+		t.Error("the new settings are not all in force")
+	}
+	if s.app.Chain() != after.Chain() {
+		t.Error("Chain and Current disagree")
+	}
+}

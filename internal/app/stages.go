@@ -66,7 +66,6 @@ func (a *App) compresses(cfg *config.App) bool {
 	return a.opts.Compression.Dynamic
 }
 
-// Chain returns the app's current front-door stages (nil: none). The front
-// door calls it for every request; it is swapped whole when web.config
-// changes.
-func (a *App) Chain() *pipeline.Chain { return a.chain.Load() }
+// Chain returns the app's current front-door stages (nil: none), those of
+// the settings Current returns.
+func (a *App) Chain() *pipeline.Chain { return a.cur.Load().chain }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/supervisor"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
@@ -295,17 +294,14 @@ func (a *App) reloadConfig() {
 		cfg.SiteSchemes = a.opts.Auth.Schemes
 		err = cfg.Validate()
 	}
-	var chain *pipeline.Chain
+	var st *state
 	if err == nil {
-		chain, err = a.buildChain(cfg)
+		st, err = a.newState(cfg)
 	}
 	if err != nil {
 		a.log.Error("web.config changed but cannot be used; the old settings stay in force", "err", err)
 		return
 	}
-	a.mu.Lock()
-	a.cfg = cfg
-	a.mu.Unlock()
 	a.watch.setMarker(cfg.RestartMarker, a.log)
 	if !slices.Equal(cfg.Sources, a.watch.sources) {
 		a.watch.setSources(cfg.Sources, a.log)
@@ -313,10 +309,8 @@ func (a *App) reloadConfig() {
 			sum = s
 		}
 	}
-	a.chain.Store(chain)
-	a.noWebSocket.Store(cfg.WebSocketDisabled)
-	old := a.handler.Swap(a.newHandler(cfg))
-	old.CloseIdleConnections()
+	old := a.cur.Swap(st)
+	old.handler.CloseIdleConnections()
 	spec := a.spec(cfg)
 	a.watch.sum = sum
 	a.log.Info("web.config changed; recycling", "file", cfg.File)
