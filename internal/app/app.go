@@ -93,8 +93,6 @@ type App struct {
 	auth *auth.Provider
 	// offline holds the content of app_offline.htm while the file exists.
 	offline atomic.Pointer[[]byte]
-	// stopped is set by Stop and cleared by Start: requests get 503.
-	stopped atomic.Bool
 	pool    *supervisor.Pool
 
 	mu     sync.Mutex // protects closed
@@ -351,9 +349,6 @@ type backend struct{ a *App }
 func (b backend) Acquire(ctx context.Context) (*upstream.Lease, error) {
 	if body := b.a.offline.Load(); body != nil {
 		return nil, &upstream.OfflineError{Body: *body}
-	}
-	if b.a.stopped.Load() {
-		return nil, ErrStoppedByOperator
 	}
 	if h := b.a.testHookAcquire; h != nil {
 		h()

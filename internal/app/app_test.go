@@ -375,3 +375,34 @@ func TestReloadSwapsSettingsWhole(t *testing.T) {
 		t.Error("Chain and Current disagree")
 	}
 }
+
+// TestOperatorStop: after Stop requests get 503 and start nothing, and the
+// app says "stopped", until Start.
+func TestOperatorStop(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeConfig(t, dir, appConfig{Greeting: "v1"})
+	s := openSite(t, dir)
+	first := pidOf(t, s.mustGet())
+	if err := s.app.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !processGone(first) {
+		t.Errorf("process %d still runs after Stop returned", first)
+	}
+	if code, body := s.get(10 * time.Second); code != http.StatusServiceUnavailable {
+		t.Errorf("request to a stopped app: %d %q, want 503", code, body)
+	}
+	if st := s.app.Status(); st.State != "stopped" || len(s.pids()) != 1 {
+		t.Errorf("after Stop: state %q, %d processes started; want stopped, 1", st.State, len(s.pids()))
+	}
+	if err := s.app.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.app.Status(); st.State != "ready" {
+		t.Errorf("after Start: state %q, want ready", st.State)
+	}
+	if pid := pidOf(t, s.mustGet()); pid == first {
+		t.Errorf("same process %d after Stop and Start", pid)
+	}
+}

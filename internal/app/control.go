@@ -3,15 +3,9 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/gatehouse/gatehouse/internal/supervisor"
-	"github.com/gatehouse/gatehouse/internal/upstream"
 )
-
-// ErrStoppedByOperator is what requests to an app stopped with Stop get
-// (mapped to 503 like a stopping app): the app stays down until Start.
-var ErrStoppedByOperator = fmt.Errorf("app stopped by the operator: %w", upstream.ErrShuttingDown)
 
 // Site returns the name of the site the app is mounted in ("" for a
 // single app).
@@ -21,12 +15,11 @@ func (a *App) Site() string { return a.opts.Site }
 func (a *App) Path() string { return a.opts.Path }
 
 // Stop stops the app's processes (gracefully, within shutdownTimeLimit) and
-// keeps it down: requests get 503 until Start. It returns once the
-// processes are gone or ctx ends.
+// keeps it down: requests get 503 (supervisor.ErrHalted) until Start. It
+// returns once the processes are gone or ctx ends.
 func (a *App) Stop(ctx context.Context) error {
-	a.stopped.Store(true)
 	a.log.Info("app stopped by the operator")
-	return a.pool.Stop(ctx)
+	return a.pool.Halt(ctx)
 }
 
 // Start undoes Stop and starts the app's processes at once; it returns
@@ -34,7 +27,7 @@ func (a *App) Stop(ctx context.Context) error {
 // *upstream.RapidFailError), or ctx's error. It fails while app_offline.htm
 // is present.
 func (a *App) Start(ctx context.Context) error {
-	a.stopped.Store(false)
+	a.pool.Resume()
 	if a.offline.Load() != nil {
 		return errors.New("app_offline.htm is present: remove it to start the app")
 	}
@@ -52,8 +45,8 @@ type Status struct {
 	Site string
 	Path string
 	Dir  string
-	// State is "offline" (app_offline.htm), "stopped" (by Stop, or nothing
-	// runs), or the pool's state: "starting", "ready", "draining",
+	// State is "offline" (app_offline.htm), or the pool's state: "stopped"
+	// (by Stop, or nothing runs), "starting", "ready", "draining",
 	// "backing-off", "failed".
 	State string
 	Pool  supervisor.PoolStatus
@@ -63,11 +56,8 @@ type Status struct {
 func (a *App) Status() Status {
 	st := Status{Site: a.opts.Site, Path: a.opts.Path, Dir: a.Config().Dir, Pool: a.pool.Status()}
 	st.State = st.Pool.State
-	switch {
-	case a.offline.Load() != nil:
+	if a.offline.Load() != nil {
 		st.State = "offline"
-	case a.stopped.Load() && st.State != "draining":
-		st.State = "stopped"
 	}
 	return st
 }

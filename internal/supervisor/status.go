@@ -13,8 +13,9 @@ type ExitInfo struct {
 
 // PoolStatus is a snapshot of a pool, for status pages.
 type PoolStatus struct {
-	// State is "stopped" (no process), "starting", "ready" (at least one
-	// process ready), "draining" (only processes being drained or stopped),
+	// State is "stopped" (no process; always so while halted, once the
+	// processes are gone), "starting", "ready" (at least one process
+	// ready), "draining" (only processes being drained or stopped),
 	// "backing-off" (starts refused by the rapid-fail limit) or "failed"
 	// (the last start failed and nothing runs).
 	State     string
@@ -82,6 +83,8 @@ func (p *Pool) Status() PoolStatus {
 		st.State = "starting"
 	case leaving > 0:
 		st.State = "draining"
+	case p.halted:
+		st.State = "stopped"
 	case backingOff:
 		st.State = "backing-off"
 	case p.startErr != nil && p.lastFailedLocked():

@@ -44,6 +44,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -181,8 +182,9 @@ type Pool struct {
 	retiring   map[*process]struct{} // draining or stopping, not yet exited
 	changed    chan struct{}         // closed and replaced on every state change
 	waiters    int                   // Acquire calls waiting
-	stopGen    uint64                // bumped by Stop and Close; waiters from before fail
+	stopGen    uint64                // bumped by Stop, Halt and Close; waiters from before fail
 	closed     bool
+	halted     bool       // Halt until Resume: the operator stopped the app
 	rr         int        // round-robin offset for ties in pickLocked
 	lastUse    time.Time  // last Acquire or Release, for IdleTimeout
 	fails      failWindow // rapid-fail limit
@@ -278,6 +280,9 @@ func (p *Pool) Acquire(ctx context.Context) (*upstream.Lease, error) {
 		if p.closed || p.stopGen != gen {
 			return nil, upstream.ErrShuttingDown
 		}
+		if p.halted {
+			return nil, ErrHalted
+		}
 		failed := p.failSeq != seq
 		var refused error
 		if !failed {
@@ -329,7 +334,8 @@ func (p *Pool) waitChangedLocked(ctx context.Context) error {
 }
 
 // Start starts every empty slot (startAtBoot) and returns when all slots
-// are ready, when a start fails (its error), or when ctx ends.
+// are ready, when a start fails (its error), or when ctx ends. It returns
+// ErrHalted while the pool is halted.
 func (p *Pool) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -337,6 +343,9 @@ func (p *Pool) Start(ctx context.Context) error {
 	for {
 		if p.closed || p.stopGen != gen {
 			return upstream.ErrShuttingDown
+		}
+		if p.halted {
+			return ErrHalted
 		}
 		if p.failSeq != seq && p.startErr != nil {
 			return p.startErr
@@ -443,8 +452,28 @@ func (p *Pool) release(pr *process) {
 // stop goes on in the background after ctx ends. Callers waiting in Acquire
 // get upstream.ErrShuttingDown. The pool stays usable: a later Acquire starts
 // the app again. Used for app_offline.htm.
-func (p *Pool) Stop(ctx context.Context) error {
+func (p *Pool) Stop(ctx context.Context) error { return p.stop(ctx, false) }
+
+// ErrHalted is what Acquire and Start return while the pool is halted. It
+// wraps upstream.ErrShuttingDown: requests get 503.
+var ErrHalted = fmt.Errorf("app stopped by the operator: %w", upstream.ErrShuttingDown)
+
+// Halt is the operator's stop: it stops every process as Stop does and keeps
+// the pool down until Resume. Meanwhile Acquire and Start return ErrHalted
+// and Status says "stopped" once the processes are gone.
+func (p *Pool) Halt(ctx context.Context) error { return p.stop(ctx, true) }
+
+// Resume ends Halt. It starts nothing: the next Acquire or Start does.
+func (p *Pool) Resume() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.halted = false
+}
+
+// stop is Stop, and Halt when halt is set.
+func (p *Pool) stop(ctx context.Context, halt bool) error {
+	p.mu.Lock()
+	p.halted = p.halted || halt
 	p.stopGen++
 	dones := p.stopAllLocked(CauseStop)
 	p.broadcastLocked()
