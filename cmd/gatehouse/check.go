@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
@@ -38,7 +39,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		var buf bytes.Buffer
 		stdout := &buf
 		if cfg.GlobalRules != "" {
-			rw, unsupported, err := webconfig.LoadGlobalRules(cfg.GlobalRules)
+			rw, unsupported, _, err := loadGlobalRules(cfg.GlobalRules)
 			if err != nil {
 				return configErr(err)
 			}
@@ -81,6 +82,9 @@ func checkWebConfig(file string, stdout io.Writer) error {
 	cfg, err := webconfig.Load(file)
 	if err == nil {
 		err = cfg.Validate()
+	}
+	if err == nil {
+		err = app.CheckRules(cfg)
 	}
 	if err != nil {
 		return configErr(err)

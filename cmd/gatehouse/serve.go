@@ -244,7 +244,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		pool, err := appPool(spec.Pool, cgroups, spec.Site+spec.Path, f.allowRoot)
 		if err != nil {
 			// A broken web.config is the first thing to fix: say that first.
-			if _, werr := webconfig.Load(filepath.Join(spec.Dir, "web.config")); werr != nil {
+			wc, werr := webconfig.Load(filepath.Join(spec.Dir, "web.config"))
+			if werr == nil {
+				werr = app.CheckRules(wc)
+			}
+			if werr != nil {
 				return nil, werr
 			}
 			return nil, err
@@ -356,7 +360,7 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 
 	// Before any app is opened: the apps must not inherit these.
 	sd := takeSystemdEnv(log)
-	srv, err := frontend.New(cfg, open, log)
+	srv, err := frontend.New(cfg, open, log, frontend.WithGlobalRules(globalRules(log)))
 	if err != nil {
 		return configErr(err)
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -8,15 +9,38 @@ import (
 )
 
 // newRewriteStage compiles cfg's <rewrite> and <httpRedirect> for the app
-// at appPath into its URL Rewrite stage; nil when it has neither.
+// at appPath into its URL Rewrite stage; nil when it has neither. This is
+// where a web.config's rules are checked beyond their syntax (patterns,
+// server variables, functions and maps): an error names the file and line
+// of the element concerned.
 func newRewriteStage(cfg *config.App, appPath string) (*rewrite.Stage, error) {
 	rules, err := rewrite.Compile(cfg.Rewrite, rewrite.Options{AppPath: appPath, Dir: cfg.Dir})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+		return nil, inFile(err, cfg.File)
 	}
 	redirect, err := rewrite.CompileRedirect(cfg.HTTPRedirects, appPath)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+		return nil, inFile(err, cfg.File)
 	}
 	return rewrite.NewStage(rules, redirect), nil
+}
+
+// CheckRules compiles cfg's URL Rewrite rules and HTTP redirects as Open
+// does, without opening anything (gatehouse check). The error names the
+// file and line.
+func CheckRules(cfg *config.App) error {
+	_, err := newRewriteStage(cfg, "/")
+	return err
+}
+
+// inFile names file in err, a rule error that does not name its own file
+// (one read from web.config itself rather than a configSource file).
+func inFile(err error, file string) error {
+	if re, ok := errors.AsType[*rewrite.Error](err); ok {
+		if re.File == "" {
+			re.File = file
+		}
+		return err
+	}
+	return fmt.Errorf("%s: %w", file, err)
 }

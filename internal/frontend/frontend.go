@@ -70,6 +70,19 @@ type AppSpec struct {
 // it on the first request); an error makes New or Reload fail.
 type OpenFunc func(ctx context.Context, spec AppSpec) (App, error)
 
+// GlobalRulesFunc reads and compiles the URL Rewrite global rules of the
+// file a configuration names (siteconfig.Config.GlobalRules) into the stage
+// that runs before any app's stages; nil when the file has no rules. New
+// and every Reload call it; an error makes them fail.
+type GlobalRulesFunc func(file string) (pipeline.Stage, error)
+
+// Option sets up a Server in New.
+type Option func(*Server)
+
+// WithGlobalRules has the server build the global rules with f. Without
+// it a configuration that names global rules is refused.
+func WithGlobalRules(f GlobalRulesFunc) Option { return func(s *Server) { s.buildGlobal = f } }
+
 // ErrClosed is returned by Run and Reload once the server has stopped.
 var ErrClosed = errors.New("frontend: server closed")
 
@@ -92,10 +105,13 @@ const (
 // Server is the front door for one configuration at a time. Create it with
 // New; Run serves, Reload swaps the configuration while serving.
 type Server struct {
-	log      *slog.Logger
-	open     OpenFunc
-	conns    connCounter
-	hijacked hijackSet
+	log  *slog.Logger
+	open OpenFunc
+	// buildGlobal builds the global rules (WithGlobalRules); nil for none.
+	// Set by New, read-only afterwards.
+	buildGlobal GlobalRulesFunc
+	conns       connCounter
+	hijacked    hijackSet
 
 	mu          sync.Mutex // protects the fields below and serializes Run/Reload
 	state       int
@@ -121,11 +137,14 @@ type Server struct {
 // New validates cfg, opens every app with open and the access logs, and
 // reads the certificates. It does not listen; Run does. On error, the apps
 // opened so far are closed again. log must not be nil.
-func New(cfg *siteconfig.Config, open OpenFunc, log *slog.Logger) (*Server, error) {
+func New(cfg *siteconfig.Config, open OpenFunc, log *slog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("validate config: %w", err)
 	}
 	s := &Server{log: log, open: open, watchedDirs: map[string]bool{}, listening: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
 	s.hijacked.logger = log
 	p, err := s.prepare(context.Background(), cfg)
 	if err != nil {

@@ -4,35 +4,22 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/gatehouse/gatehouse/internal/config/webconfig"
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
-	"github.com/gatehouse/gatehouse/internal/rewrite"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
 
-// globalRules reads and compiles the site config's URL Rewrite global
-// rules (siteconfig.Config.GlobalRules); nil when it names none. Elements
-// of the file that are not carried out are logged.
+// globalRules builds the site config's URL Rewrite global rules
+// (siteconfig.Config.GlobalRules) with the function WithGlobalRules gave;
+// nil when it names none.
 func (s *Server) globalRules(cfg *siteconfig.Config) (pipeline.Stage, error) {
 	if cfg.GlobalRules == "" {
 		return nil, nil
 	}
-	spec, unsupported, err := webconfig.LoadGlobalRules(cfg.GlobalRules)
-	if err != nil {
-		return nil, err
+	if s.buildGlobal == nil {
+		return nil, fmt.Errorf("globalRules %s: this server runs no global rules", cfg.GlobalRules)
 	}
-	for _, u := range unsupported {
-		s.log.Warn("global rules element not carried out", "element", u)
-	}
-	rs, err := rewrite.Compile(spec, rewrite.Options{Global: true})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.GlobalRules, err)
-	}
-	if st := rewrite.NewStage(rs, nil); st != nil {
-		return st, nil
-	}
-	return nil, nil
+	return s.buildGlobal(cfg.GlobalRules)
 }
 
 // runGlobal runs the global rules over pr before any app's stages, as IIS

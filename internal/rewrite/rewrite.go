@@ -93,11 +93,20 @@ type Error struct {
 	Err error
 }
 
+// Error formats e as `file:line: element attribute "attr": msg`, the way
+// web.config errors read; without a File it starts with "line N".
 func (e *Error) Error() string {
-	if e.Attr != "" {
-		return fmt.Sprintf("line %d: %s attribute %q: %s", e.Line, e.Element, e.Attr, e.Msg)
+	where := fmt.Sprintf("line %d", e.Line)
+	switch {
+	case e.File != "" && e.Line > 0:
+		where = fmt.Sprintf("%s:%d", e.File, e.Line)
+	case e.File != "":
+		where = e.File
 	}
-	return fmt.Sprintf("line %d: <%s>: %s", e.Line, e.Element, e.Msg)
+	if e.Attr != "" {
+		return fmt.Sprintf("%s: %s attribute %q: %s", where, e.Element, e.Attr, e.Msg)
+	}
+	return fmt.Sprintf("%s: <%s>: %s", where, e.Element, e.Msg)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

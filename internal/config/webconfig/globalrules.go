@@ -3,23 +3,23 @@ package webconfig
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/rewrite"
 )
 
 // LoadGlobalRules reads the URL Rewrite global rules that the site config's
 // globalRules names: a file in the shape of IIS's applicationHost.config,
 // <configuration><system.webServer><rewrite> with <globalRules> and
-// <rewriteMaps> (other sections and elements of the file are skipped). The
-// rules are compiled to check them; every error is an *Error with the file
-// and line. unsupported names the elements read but not carried out
-// (<outboundRules>, <providers>, <serverVariables>).
+// <rewriteMaps> (other sections and elements of the file are skipped).
+// Every error is an *Error with the file and line. The rules are checked
+// as written here; their patterns, server variables and functions are
+// checked where they are compiled (package rewrite), whose errors also name
+// the file and line. unsupported names the elements read but not carried
+// out (<outboundRules>, <providers>, <serverVariables>).
 func LoadGlobalRules(path string) (rw *config.Rewrite, unsupported []string, err error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -32,16 +32,6 @@ func LoadGlobalRules(path string) (rw *config.Rewrite, unsupported []string, err
 	p := &parser{file: path, dir: dir, raw: toUTF8(raw), app: config.Default(dir), pos: map[string]position{}}
 	p.app.Rewrite = &config.Rewrite{}
 	if err := p.parseGlobal(); err != nil {
-		return nil, nil, err
-	}
-	if _, err := rewrite.Compile(p.app.Rewrite, rewrite.Options{}); err != nil {
-		if re, ok := errors.AsType[*rewrite.Error](err); ok {
-			file := path
-			if re.File != "" {
-				file = re.File
-			}
-			return nil, nil, &Error{File: file, Line: re.Line, Element: re.Element, Attr: re.Attr, Msg: re.Msg, Err: err}
-		}
 		return nil, nil, err
 	}
 	return p.app.Rewrite, p.app.Unsupported, nil

@@ -2,20 +2,20 @@ package webconfig
 
 import (
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/rewrite"
 )
 
 // rewrite reads <system.webServer><rewrite> into p.app.Rewrite. Inbound
 // <rules> (with <serverVariables> for request headers) and <rewriteMaps>
 // are read; <outboundRules>, <providers> and the setting of other server
-// variables are recorded in App.Unsupported. The rules are
-// compiled once here so that a bad pattern is reported with its line.
+// variables are recorded in App.Unsupported. The rules are checked as
+// written; their patterns, server variables and functions are checked
+// where they are compiled (package rewrite, when the app's stages are
+// built), with the file and line too.
 func (p *parser) rewrite(t token, se xml.StartElement) error {
 	if _, err := p.attrs(t, se); err != nil {
 		return err
@@ -42,21 +42,7 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 		return err
 	}
 	p.applied("rewrite", fmt.Sprintf("%d rules, %d maps", len(rw.Rules), len(rw.Maps)))
-	return p.compileRewrite(rw)
-}
-
-// compileRewrite checks rw by compiling it, and turns the first problem
-// into an *Error with the file and line.
-func (p *parser) compileRewrite(rw *config.Rewrite) error {
-	_, err := rewrite.Compile(rw, rewrite.Options{Dir: p.dir})
-	if re, ok := errors.AsType[*rewrite.Error](err); ok {
-		file := p.file
-		if re.File != "" {
-			file = re.File
-		}
-		return &Error{File: file, Line: re.Line, Element: re.Element, Attr: re.Attr, Msg: re.Msg, Err: err}
-	}
-	return err
+	return nil
 }
 
 // rewriteRules reads <rules> (or <globalRules>) into rules.

@@ -17,30 +17,9 @@ func TestRewriteErrors(t *testing.T) {
 		inner string // after line 2's <system.webServer><aspNetCore/>, starting on line 3
 		want  string
 	}{
-		{"bad regexp", `<rewrite><rules>
-<rule name="a"><match url="(unclosed" /><action type="None" /></rule></rules></rewrite>`,
-			`web.config:4: match attribute "url": "(unclosed" is not a valid regular expression`},
-		{"unknown server variable", `<rewrite><rules><rule name="a"><match url=".*" />
-<conditions><add input="{NO_SUCH_VAR}" pattern="x" /></conditions><action type="None" /></rule></rules></rewrite>`,
-			`web.config:4: add attribute "input": {NO_SUCH_VAR}: server variable not supported`},
-		{"unknown function", `<rewrite><rules><rule name="a"><match url=".*" />
-<action type="Rewrite" url="{Nope:{R:1}}" /></rule></rules></rewrite>`,
-			`web.config:4: action attribute "url": {Nope:…}: no such function or rewrite map`},
-		{"back-reference out of range", `<rewrite><rules><rule name="a"><match url=".*" />
-<action type="Redirect" url="{R:10}" /></rule></rules></rewrite>`,
-			`web.config:4: action attribute "url": {R:10}: a back-reference index is 0–9`},
-		{"missing brace", `<rewrite><rules><rule name="a"><match url=".*" />
-<action type="Redirect" url="{ToLower:{R:1}" /></rule></rules></rewrite>`,
-			`web.config:4: action attribute "url": missing "}"`},
-		{"rewrite to another server", `<rewrite><rules><rule name="a"><match url="(.*)" />
-<action type="Rewrite" url="http://backend/{R:1}" /></rule></rules></rewrite>`,
-			`web.config:4: action attribute "url": "http://backend/{R:1}": a rewrite to another server needs a reverse proxy (IIS ARR)`},
 		{"custom response without status", `<rewrite><rules><rule name="a"><match url=".*" />
 <action type="CustomResponse" /></rule></rules></rewrite>`,
 			`web.config:4: action attribute "statusCode": required for a CustomResponse action`},
-		{"custom response status out of range", `<rewrite><rules><rule name="a"><match url=".*" />
-<action type="CustomResponse" statusCode="99" /></rule></rules></rewrite>`,
-			`web.config:4: action attribute "statusCode": 99 is not a status code (200–999)`},
 		{"bad action type", `<rewrite><rules><rule name="a"><match url=".*" />
 <action
   type="Forward" /></rule></rules></rewrite>`,
@@ -63,12 +42,6 @@ func TestRewriteErrors(t *testing.T) {
 		{"condition without input", `<rewrite><rules><rule name="a"><match url=".*" /><conditions>
 <add pattern="x" /></conditions></rule></rules></rewrite>`,
 			`web.config:4: add attribute "input": required attribute of a condition is missing`},
-		{"condition without pattern", `<rewrite><rules><rule name="a"><match url=".*" /><conditions>
-<add input="{HTTP_HOST}" /></conditions></rule></rules></rewrite>`,
-			`web.config:4: add attribute "pattern": required for matchType Pattern`},
-		{"duplicate map", `<rewrite><rewriteMaps><rewriteMap name="m" />
-<rewriteMap name="M" /></rewriteMaps><rules><rule name="a"><match url=".*" /></rule></rules></rewrite>`,
-			`web.config:4: rewriteMap attribute "name": map "M" is defined twice`},
 		{"global rules in web.config", `<rewrite>
 <globalRules /></rewrite>`,
 			`web.config:4: <globalRules>: allowed only at server level`},
@@ -76,9 +49,6 @@ func TestRewriteErrors(t *testing.T) {
 		{"match without url", `<rewrite><rules><rule name="a">
 <match /><action type="Rewrite" url="foo" /></rule></rules></rewrite>`,
 			`web.config:4: match attribute "url": required attribute is missing`},
-		{"empty rewrite url", `<rewrite><rules><rule name="a"><match url="(.*)" />
-<action type="Rewrite" url="" /></rule></rules></rewrite>`,
-			`web.config:4: action attribute "url": required for a Rewrite action`},
 		{"bad logicalGrouping", `<rewrite><rules><rule name="a"><match url="(.*)/$" />
 <conditions logicalGrouping="foo"><add input="{REQUEST_FILENAME}" matchType="isFile" negate="true" /></conditions></rule></rules></rewrite>`,
 			`web.config:4: conditions attribute "logicalGrouping": "foo" is not one of MatchAll, MatchAny`},
@@ -176,8 +146,6 @@ func TestLoadGlobalRules(t *testing.T) {
 
 	dir := t.TempDir()
 	for _, tt := range []struct{ name, doc, want string }{
-		{"bad pattern", "<configuration><system.webServer><rewrite><globalRules>\n<rule name=\"a\"><match url=\"[\" /></rule></globalRules></rewrite></system.webServer></configuration>",
-			`:2: match attribute "url": "[" is not a valid regular expression`},
 		{"distributed rules", "<configuration><system.webServer><rewrite>\n<rules /></rewrite></system.webServer></configuration>",
 			`:2: <rules>: distributed rules belong in an app's web.config`},
 		{"not a config", "<rewrite />", `:1: <rewrite>: root element is <rewrite>, want <configuration>`},
@@ -223,7 +191,6 @@ func TestRewriteConfigSource(t *testing.T) {
 <rewriteMaps>
   <rewriteMap name="Legacy"><add key="/old" value="/new" /></rewriteMap>
 </rewriteMaps>`)
-	write("bad-rules.config", "<rules>\n<rule name=\"x\"><match url=\"(\" /></rule></rules>")
 	write("wrong-root.config", "<rewrite />")
 
 	app, err := decode(strings.NewReader(webConfig(`<rules configSource="rules.config" />
@@ -236,8 +203,6 @@ func TestRewriteConfigSource(t *testing.T) {
 	}
 
 	for _, tt := range []struct{ name, inner, want string }{
-		{"error in the source file", `<rules configSource="bad-rules.config" />`,
-			filepath.Join(dir, "bad-rules.config") + `:2: match attribute "url": "(" is not a valid regular expression`},
 		{"outside the app", `<rules configSource="../rules.config" />`,
 			filepath.Join(dir, "web.config") + `:3: rules attribute "configSource": "../rules.config" must be a file in the app folder`},
 		{"missing file", `<rewriteMaps configSource="nope.config" />`,
