@@ -1,9 +1,6 @@
 package app
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/rewrite"
 )
@@ -16,11 +13,11 @@ import (
 func newRewriteStage(cfg *config.App, appPath string) (*rewrite.Stage, error) {
 	rules, err := rewrite.Compile(cfg.Rewrite, rewrite.Options{AppPath: appPath, Dir: cfg.Dir})
 	if err != nil {
-		return nil, inFile(err, cfg.File)
+		return nil, err
 	}
 	redirect, err := rewrite.CompileRedirect(cfg.HTTPRedirects, appPath)
 	if err != nil {
-		return nil, inFile(err, cfg.File)
+		return nil, err
 	}
 	return rewrite.NewStage(rules, redirect), nil
 }
@@ -31,16 +28,4 @@ func newRewriteStage(cfg *config.App, appPath string) (*rewrite.Stage, error) {
 func CheckRules(cfg *config.App) error {
 	_, err := newRewriteStage(cfg, "/")
 	return err
-}
-
-// inFile names file in err, a rule error that does not name its own file
-// (one read from web.config itself rather than a configSource file).
-func inFile(err error, file string) error {
-	if re, ok := errors.AsType[*rewrite.Error](err); ok {
-		if re.File == "" {
-			re.File = file
-		}
-		return err
-	}
-	return fmt.Errorf("%s: %w", file, err)
 }

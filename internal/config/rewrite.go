@@ -126,6 +126,9 @@ type RewriteMapEntry struct {
 // HTTPRedirect is the <system.webServer><httpRedirect> section (the IIS
 // HTTP Redirection module) of an app or of a <location path> in it.
 type HTTPRedirect struct {
+	// File is the file the section was read from (see RewriteRule.File);
+	// Line is its line there.
+	File string `json:"-"`
 	Line int
 	// Path is the <location path> the section is in, relative to the app,
 	// without a leading slash ("old/page.htm"); "" for the whole app. A

@@ -67,10 +67,10 @@ func CompileRedirect(specs []config.HTTPRedirect, appPath string) (*Redirector, 
 		switch s.Status {
 		case 301, 302, 307, 308:
 		default:
-			return nil, &Error{Line: s.Line, Element: "httpRedirect", Attr: "httpResponseStatus", Msg: fmt.Sprintf("%d is not 301, 302, 307 or 308", s.Status)}
+			return nil, &Error{File: s.File, Line: s.Line, Element: "httpRedirect", Attr: "httpResponseStatus", Msg: fmt.Sprintf("%d is not 301, 302, 307 or 308", s.Status)}
 		}
 		if s.Enabled && s.Destination == "" && len(s.Wildcards) == 0 {
-			return nil, &Error{Line: s.Line, Element: "httpRedirect", Attr: "destination", Msg: "required when enabled is true"}
+			return nil, &Error{File: s.File, Line: s.Line, Element: "httpRedirect", Attr: "destination", Msg: "required when enabled is true"}
 		}
 		active = active || s.Enabled
 		h.scopes = append(h.scopes, redirectScope{

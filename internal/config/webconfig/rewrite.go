@@ -377,7 +377,7 @@ func (p *parser) httpRedirect(t token, se xml.StartElement) error {
 			return p.errorf(t.line, "httpRedirect", "", "second <httpRedirect> for the same path (the first is on line %d)", prev.Line)
 		}
 	}
-	h := config.HTTPRedirect{Line: t.line, Path: p.loc.path, Destination: strings.TrimSpace(attrs["destination"].Value), Status: 302, Given: map[string]bool{}}
+	h := config.HTTPRedirect{File: p.file, Line: t.line, Path: p.loc.path, Destination: strings.TrimSpace(attrs["destination"].Value), Status: 302, Given: map[string]bool{}}
 	for name := range attrs {
 		h.Given[name] = true
 	}
