@@ -1,8 +1,8 @@
 // Package app is one application as ANCM knows it: a folder with a
 // web.config, its process pool and the proxy in front of it, and the file
 // watchers that make deploys work (app_offline.htm, web.config changes, a
-// restart marker). An App is an http.Handler the front door mounts at a
-// virtual path.
+// restart marker). The front door mounts an App at a virtual path and
+// hands it requests through Current (pipeline.App).
 package app
 
 import (
@@ -275,30 +275,18 @@ func (a *App) newState(cfg *config.App) (*state, error) {
 func (s *state) Chain() *pipeline.Chain { return s.chain }
 
 // Forward forwards r, as the stages left it, to the app, starting it if
-// needed (see proxy.Handler.Forward).
+// needed (see proxy.Handler.Forward): the way every request of the front
+// door reaches it. With <webSocket enabled="false"/> an Upgrade request
+// goes as a plain one; with stripPathBase the app gets the path below its
+// base.
 func (s *state) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
+	if s.noWebSocket && r.Header != nil && r.Header.Get("Upgrade") != "" {
+		r.Header.Del("Upgrade") // the forwarder removes Connection and what it names
+	}
 	if s.stripBase != "" {
 		r = stripRequest(r, s.stripBase)
 	}
 	s.handler.Forward(ctx, w, r, body)
-}
-
-// ServeHTTP forwards r to the app, starting it if needed.
-func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := a.cur.Load()
-	if s.noWebSocket && r.Header.Get("Upgrade") != "" {
-		stripUpgrade(r.Header)
-	}
-	if s.stripBase != "" {
-		w, r = stripPathBase(w, r, s.stripBase)
-	}
-	s.handler.ServeHTTP(w, r)
-}
-
-// Forward forwards a request of the front door's lean HTTP/1.1 path to
-// the app, starting it if needed (see proxy.Handler.Forward).
-func (a *App) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
-	a.cur.Load().Forward(ctx, w, r, body)
 }
 
 // Current returns the app's settings in force, for one request: its stages

@@ -157,7 +157,7 @@ func openSite(t *testing.T, dir string, hook ...func(*App)) *site {
 		h(a)
 	}
 	s.app = a
-	s.srv = httptest.NewServer(a)
+	s.srv = httptest.NewServer(forwardHandler{a})
 	t.Cleanup(func() {
 		s.srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -19,7 +19,8 @@ import (
 // proxyApp is an App that forwards with a proxy.Handler, as app.App does.
 type proxyApp struct{ h *proxy.Handler }
 
-func (a proxyApp) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.h.ServeHTTP(w, r) }
+func (a proxyApp) Current() pipeline.App  { return a }
+func (a proxyApp) Chain() *pipeline.Chain { return nil }
 func (a proxyApp) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
 	a.h.Forward(ctx, w, r, body)
 }

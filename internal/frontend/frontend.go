@@ -4,9 +4,12 @@
 // certificates, applies the request limits, routes each request by binding,
 // Host header and virtual path to an App, and writes the sites' access logs.
 //
-// Apps are opaque http.Handlers opened through an OpenFunc; the package
-// never looks inside them. Requests reach the app unchanged: the full path
-// (virtual path included), r.TLS with the peer certificates.
+// Apps are opened through an OpenFunc; the package sees of each only its
+// settings in force (pipeline.App: its stages and its forwarder), taken
+// once per request. Every request, from every protocol, reaches the app
+// through that forwarder as a pipeline.Request: the full path (virtual
+// path included, as the stages left it), the TLS state with the peer
+// certificates.
 package frontend
 
 import (
@@ -28,21 +31,15 @@ import (
 )
 
 // App is one mounted application (a web.config folder behind a virtual
-// path). ServeHTTP gets the request as the client sent it, with the full
-// path. Close is called once, after the app stopped receiving requests from
-// a new config (reload) or after the listeners drained (stop).
+// path). Current returns its settings in force (its stages and its
+// forwarder) as one snapshot; the front door calls it once per request
+// routed to the app, so it must be cheap (an atomic load), and uses that
+// snapshot for the whole request. Close is called once, after the app
+// stopped receiving requests from a new config (reload) or after the
+// listeners drained (stop).
 type App interface {
-	http.Handler
+	Current() pipeline.App
 	Close(ctx context.Context) error
-}
-
-// Chained is implemented by an App whose configuration has front-door
-// stages (the IIS modules of its web.config). Chain is called for every
-// request and must be cheap (an atomic load); it returns nil when the app
-// has no stages. The chain is swapped whole when the app's configuration
-// changes.
-type Chained interface {
-	Chain() *pipeline.Chain
 }
 
 // AppSpec says which app to open.
@@ -207,9 +204,7 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 				p.newApps = append(p.newApps, app)
 			}
 			p.apps[k] = app
-			ar := appRoute{path: a.Path, dir: a.Dir, app: app}
-			ar.chained, _ = app.(Chained)
-			sr.apps = append(sr.apps, ar)
+			sr.apps = append(sr.apps, appRoute{path: a.Path, dir: a.Dir, app: app})
 		}
 		sortApps(sr.apps)
 		p.sites[site.Name] = sr

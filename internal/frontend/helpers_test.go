@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,40 +135,51 @@ type echo struct {
 	Body                         int
 }
 
-func (a *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Current returns the app itself: a fakeApp's settings never change.
+func (a *fakeApp) Current() pipeline.App { return a }
+
+// Forward is how every request reaches the app, as it reaches app.App:
+// the pipeline.Request as the stages left it.
+func (a *fakeApp) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
 	a.hits.Add(1)
-	if strings.HasSuffix(r.URL.Path, "/block") {
+	path, err := url.PathUnescape(r.Path)
+	if err != nil {
+		path = r.Path
+	}
+	if strings.HasSuffix(path, "/block") {
 		<-a.block
 	}
-	if strings.HasSuffix(r.URL.Path, "/hold") {
-		<-r.Context().Done() // until the client goes away
+	if strings.HasSuffix(path, "/hold") {
+		<-ctx.Done() // until the client goes away
 		return
 	}
-	if strings.HasSuffix(r.URL.Path, "/bighead") {
+	if strings.HasSuffix(path, "/bighead") {
 		w.Header().Set("X-Big", strings.Repeat("b", 20000))
 		io.WriteString(w, "big head")
 		return
 	}
-	if strings.HasSuffix(r.URL.Path, "/hang") {
+	if strings.HasSuffix(path, "/hang") {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			a.hungUp.Add(1)
 		case <-time.After(10 * time.Second):
 		}
 		return
 	}
-	if strings.HasSuffix(r.URL.Path, "/ws") {
-		a.websocketEcho(w, r)
+	if strings.HasSuffix(path, "/ws") {
+		a.websocketEcho(ctx, w, r)
 		return
 	}
-	n, err := io.Copy(io.Discard, r.Body)
-	if err != nil {
-		a.bodyErr.Store(fmt.Errorf("read body: %w", err)) // one dynamic type for atomic.Value
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+	n := int64(0)
+	if body != nil {
+		if n, err = io.Copy(io.Discard, body); err != nil {
+			a.bodyErr.Store(fmt.Errorf("read body: %w", err)) // one dynamic type for atomic.Value
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 	}
-	e := echo{Site: a.spec.Site, App: a.spec.Path, Path: r.URL.Path, RawPath: r.URL.EscapedPath(), Host: r.Host, Query: r.URL.RawQuery,
-		Proto: r.ProtoMajor, TLS: r.TLS != nil, Body: int(n), Method: r.Method, Protocol: r.Header.Get(":protocol")}
+	e := echo{Site: a.spec.Site, App: a.spec.Path, Path: path, RawPath: r.Path, Host: r.Host, Query: r.RawQuery,
+		Proto: protoMajor(r.Proto), TLS: r.TLS != nil, Body: int(n), Method: r.Method, Protocol: r.Header.Get(":protocol")}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		e.PeerCN = r.TLS.PeerCertificates[0].Subject.CommonName
 	}
@@ -175,25 +187,37 @@ func (a *fakeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(e)
 }
 
+// protoMajor returns the major version of proto ("HTTP/2.0": 2).
+func protoMajor(proto string) int {
+	if v, ok := strings.CutPrefix(proto, "HTTP/"); ok && v != "" {
+		return int(v[0] - '0')
+	}
+	return 0
+}
+
 // websocketEcho echoes messages until the connection ends.
-func (a *fakeApp) websocketEcho(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, nil)
+func (a *fakeApp) websocketEcho(ctx context.Context, w http.ResponseWriter, r *pipeline.Request) {
+	h := http.Header{}
+	r.Header.Range(func(k, v string) bool { h.Add(k, v); return true })
+	req := (&http.Request{Method: r.Method, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Host: r.Host,
+		URL: &url.URL{Path: r.Path}, RequestURI: r.RequestURI()}).WithContext(ctx)
+	c, err := websocket.Accept(w, req, nil)
 	if err != nil {
 		return
 	}
 	defer c.CloseNow()
 	for {
-		typ, msg, err := c.Read(r.Context())
+		typ, msg, err := c.Read(ctx)
 		if err != nil {
 			return
 		}
-		if err := c.Write(r.Context(), typ, msg); err != nil {
+		if err := c.Write(ctx, typ, msg); err != nil {
 			return
 		}
 	}
 }
 
-// Chain returns the app's stages (frontend.Chained).
+// Chain returns the app's stages.
 func (a *fakeApp) Chain() *pipeline.Chain { return a.chain }
 
 func (a *fakeApp) Close(context.Context) error {

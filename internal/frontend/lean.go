@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -18,16 +16,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
-
-// Forwarder is implemented by an App that takes a request without an
-// *http.Request: the lean HTTP/1.1 path hands it the pipeline.Request as
-// the stages left it, the request body (nil when there is none) and the
-// response writer. ctx ends when the client connection is closed by a
-// shutdown. An App without it is called through ServeHTTP with an
-// *http.Request built for it.
-type Forwarder interface {
-	Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader)
-}
 
 // leanConn is one cleartext client connection served by the lean HTTP/1.1
 // loop: one goroutine reads each request head with the strict parser
@@ -301,6 +289,10 @@ func (lc *leanConn) refuse(e *h1.Error) {
 func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 	st := statePool.Get().(*reqState)
 	lc.fill(&st.req)
+	st.ctx = lc.ctx
+	if st.req.ContentLength != 0 {
+		st.src, st.ctl = &lc.body, &lc.w
+	}
 	lc.body.Reset(lc.in, lc.req.ContentLength)
 	if lc.req.Expect100 {
 		lc.body.BeforeWait = lc.w.sendContinue
@@ -321,86 +313,24 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 		}
 		st.release()
 	}()
-	lc.l.srv.serve(lc.l, st, &lc.w, serveOpts{start: start, over: lc.over}, lc)
+	lc.l.srv.serve(lc.l, st, &lc.w, serveOpts{start: start, over: lc.over})
 	if err := lc.w.finish(); err != nil {
 		return false
 	}
 	return !lc.w.closeAfter && (lc.req.ContentLength == 0 || lc.body.Done())
 }
 
-// fill describes the parsed request for the stages.
+// fill describes the parsed request for serve.
 func (lc *leanConn) fill(pr *pipeline.Request) {
 	r := &lc.req
 	pr.Method, pr.Host, pr.Proto = r.Method, r.Host, "HTTP/1.1"
-	pr.Path, pr.RawQuery = pipeline.CleanPath(r.Path), r.RawQuery
-	pr.RemoteAddr, pr.LocalAddr, pr.ClientIP = lc.remote, lc.local, lc.clientIP
-	if t := lc.l.routes.Load().trusted; len(t) > 0 {
-		var xff []string
-		r.Header.Values("X-Forwarded-For", func(v string) bool { xff = append(xff, v); return true })
-		pr.ClientIP = forwardedClient(pr.ClientIP, xff, t)
-	}
-	pr.Scheme = lc.l.scheme
-	pr.TLS = lc.tls
+	pr.RawQuery = r.RawQuery
+	pr.RemoteAddr, pr.LocalAddr = lc.remote, lc.local
 	pr.Header = &r.Header
+	lc.l.describe(pr, r.Path, lc.clientIP)
+	pr.TLS = lc.tls
 	pr.ContentLength = r.ContentLength
 	pr.Conn = &lc.conn
-}
-
-// gone reports whether the client went away during the request (the
-// hang-up watch, or a shutdown, cancelled the connection's context).
-func (lc *leanConn) gone() bool { return lc.ctx.Err() != nil }
-
-// forward hands the request to the app: through Forward when the App has
-// it, else through ServeHTTP with an *http.Request built for it.
-func (lc *leanConn) forward(st *reqState, app *appRoute, lim limits) {
-	pr := &st.req
-	var body io.Reader
-	if pr.ContentLength != 0 {
-		st.body = countingBody{rc: &lc.body, timeout: lim.bodyTimeout, ctl: &lc.w}
-		if pr.ContentLength < 0 && lim.maxBody > 0 {
-			st.body.rc = http.MaxBytesReader(&lc.w, io.NopCloser(&lc.body), lim.maxBody)
-		}
-		body = &st.body
-	}
-	if f, ok := app.app.(Forwarder); ok {
-		f.Forward(lc.ctx, &st.rw, pr, body)
-		return
-	}
-	app.app.ServeHTTP(&st.rw, lc.httpRequest(pr, body))
-}
-
-// httpRequest builds the *http.Request an App without Forward gets.
-func (lc *leanConn) httpRequest(pr *pipeline.Request, body io.Reader) *http.Request {
-	u := &url.URL{Path: pr.Path, RawPath: pr.Path, RawQuery: pr.RawQuery}
-	if p, err := url.PathUnescape(pr.Path); err == nil {
-		u.Path = p
-	}
-	if u.EscapedPath() != pr.Path {
-		u.RawPath = ""
-	}
-	h := make(http.Header, len(lc.req.Header.Fields))
-	if fh, ok := pr.Header.(*h1.Header); ok {
-		for _, f := range fh.Fields {
-			k := http.CanonicalHeaderKey(f.Name)
-			h[k] = append(h[k], f.Value)
-		}
-	}
-	r := &http.Request{
-		Method: pr.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Host: pr.Host, RemoteAddr: pr.RemoteAddr, RequestURI: pr.RequestURI(),
-		ContentLength: pr.ContentLength, Body: http.NoBody, Close: lc.req.Close, TLS: lc.tls,
-	}
-	if body != nil {
-		r.Body = io.NopCloser(body)
-		if pr.ContentLength < 0 {
-			r.TransferEncoding = []string{"chunked"}
-		}
-	}
-	ctx := context.WithValue(lc.ctx, http.LocalAddrContextKey, lc.c.LocalAddr())
-	if lc.over {
-		ctx = context.WithValue(ctx, connInfoKey{}, &connInfo{over: true})
-	}
-	return r.WithContext(ctx)
 }
 
 // add registers lc, and its goroutine with wg; false when the set is

@@ -24,7 +24,8 @@ type chainedProxyApp struct {
 	chain *pipeline.Chain
 }
 
-func (a chainedProxyApp) Chain() *pipeline.Chain { return a.chain }
+func (a *chainedProxyApp) Current() pipeline.App  { return a }
+func (a *chainedProxyApp) Chain() *pipeline.Chain { return a.chain }
 
 // BenchmarkFrontDoorMetrics is BenchmarkFrontDoor's lean path without and
 // with the Prometheus request observer on the app, as gatehouse serve runs
@@ -55,7 +56,7 @@ sites:
 				if chain == nil {
 					return p, nil
 				}
-				return chainedProxyApp{p, chain}, nil
+				return &chainedProxyApp{p, chain}, nil
 			}
 			s, err := frontend.New(cfg, open, slog.New(slog.DiscardHandler))
 			if err != nil {

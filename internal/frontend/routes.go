@@ -3,10 +3,8 @@ package frontend
 import (
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
-	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
 
 // siteRoute is one site as the request path sees it. Built once per config
@@ -34,39 +32,9 @@ func (s *siteRoute) Elsewhere(path, appPath string) bool {
 }
 
 type appRoute struct {
-	path    string // "/" or "/api", as configured
-	dir     string // the app's folder
-	app     App
-	chained Chained // app, if it has stages; nil otherwise
-}
-
-// chain returns the app's current stages; nil when it has none (or a is
-// nil).
-func (a *appRoute) chain() *pipeline.Chain {
-	if a == nil || a.chained == nil {
-		return nil
-	}
-	return a.chained.Chain()
-}
-
-// limits are the request limits with -1 ("none") turned into 0.
-type limits struct {
-	maxRequestBytes int
-	maxURL          int
-	maxQuery        int
-	maxBody         int64
-	bodyTimeout     time.Duration
-}
-
-func limitsOf(cfg *siteconfig.Config) limits {
-	pos := func(v int) int { return max(v, 0) }
-	return limits{
-		maxRequestBytes: pos(cfg.Limits.MaxRequestBytes),
-		maxURL:          pos(cfg.Limits.MaxURL),
-		maxQuery:        pos(cfg.Limits.MaxQueryString),
-		maxBody:         max(cfg.Limits.MaxAllowedContentLength, 0),
-		bodyTimeout:     max(cfg.Timeouts.Body, 0),
-	}
+	path string // "/" or "/api", as configured
+	dir  string // the app's folder
+	app  App
 }
 
 // match returns the application with the longest virtual path that is a

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
 
@@ -89,8 +90,12 @@ func TestAppendField(t *testing.T) {
 
 type nopApp struct{}
 
-func (nopApp) ServeHTTP(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }
-func (nopApp) Close(context.Context) error                      { return nil }
+func (nopApp) Forward(_ context.Context, w http.ResponseWriter, _ *pipeline.Request, _ io.Reader) {
+	w.WriteHeader(http.StatusNoContent)
+}
+func (nopApp) Close(context.Context) error { return nil }
+func (nopApp) Chain() *pipeline.Chain      { return nil }
+func (a nopApp) Current() pipeline.App     { return a }
 
 // BenchmarkServeHTTP measures the front door's own cost per request
 // (routing, limits, access log line) around an app that does nothing.

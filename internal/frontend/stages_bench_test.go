@@ -25,12 +25,13 @@ type pageApp struct{ chain *pipeline.Chain }
 
 var page = []byte(strings.Repeat("<p>Hello, Gatehouse. ", 200)[:4096])
 
-func (pageApp) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+func (pageApp) Forward(_ context.Context, w http.ResponseWriter, _ *pipeline.Request, _ io.Reader) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(page)
 }
 func (pageApp) Close(context.Context) error { return nil }
 func (a pageApp) Chain() *pipeline.Chain    { return a.chain }
+func (a pageApp) Current() pipeline.App     { return a }
 
 // BenchmarkServeHTTPStages measures the front door with no stage, with the
 // custom headers of a typical web.config, with those plus gzip dynamic

@@ -59,6 +59,11 @@ type Request struct {
 	// ContentLength is the body length, -1 if unknown (chunked, HTTP/2
 	// without content-length), 0 if there is no body.
 	ContentLength int64
+	// Trailer holds the request's trailer fields: the names the client
+	// announced, their values once the body has been read to its end. nil
+	// when the request has none. It is the client's, unfiltered: the
+	// forwarder applies the header rules to it.
+	Trailer Header
 	// TLS is the connection's TLS state, nil over cleartext.
 	TLS *tls.ConnectionState
 

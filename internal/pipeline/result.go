@@ -150,20 +150,6 @@ func SetUpstream(w http.ResponseWriter, pid int, header time.Time) {
 	}
 }
 
-// requestCarrier is implemented by the front door's ResponseWriter, which
-// knows the pipeline.Request of the response it writes.
-type requestCarrier interface{ PipelineRequest() *Request }
-
-// RequestFrom returns the Request that the front door described for the
-// response w writes, found through w's Unwrap chain; nil when there is none
-// (a handler called outside the front door, as in tests).
-func RequestFrom(w http.ResponseWriter) *Request {
-	if c, ok := unwrapTo[requestCarrier](w); ok {
-		return c.PipelineRequest()
-	}
-	return nil
-}
-
 // unwrapTo returns the first writer in w's Unwrap chain (w itself first)
 // that implements T, as http.ResponseController looks for its methods.
 func unwrapTo[T any](w http.ResponseWriter) (T, bool) {

@@ -66,7 +66,7 @@ func BenchmarkWorkload(b *testing.B) {
 			defer app.Close()
 			h := &Handler{Backend: benchBackend{app.Listener.Addr().String()}, RequestTimeout: 2 * 60e9}
 			defer h.CloseIdleConnections()
-			front := httptest.NewServer(h)
+			front := httptest.NewServer(forwardHandler{h: h})
 			defer front.Close()
 			runWorkload(b, front.URL, w)
 		})

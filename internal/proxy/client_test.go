@@ -97,7 +97,7 @@ func front(t *testing.T, addr string, configure func(*Handler)) (*httptest.Serve
 		configure(h)
 	}
 	t.Cleanup(h.CloseIdleConnections)
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(forwardHandler{h: h})
 	t.Cleanup(srv.Close)
 	return srv, b
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -12,15 +11,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
-
-// carrier is a ResponseWriter that carries the pipeline.Request, as the
-// front door's does.
-type carrier struct {
-	http.ResponseWriter
-	req *pipeline.Request
-}
-
-func (c carrier) PipelineRequest() *pipeline.Request { return c.req }
 
 // machineAddr returns a non-loopback address of one of this machine's
 // interfaces, or "" if it has none.
@@ -72,11 +62,11 @@ func TestErrorModeDetails(t *testing.T) {
 				rec := httptest.NewRecorder()
 				req := httptest.NewRequest("GET", "/", nil)
 				req.RemoteAddr = c.remote
-				var w http.ResponseWriter = rec
+				fh := forwardHandler{h: h}
 				if c.clientIP != "" {
-					w = carrier{rec, &pipeline.Request{ClientIP: netip.MustParseAddr(c.clientIP)}}
+					fh.describe = func(pr *pipeline.Request) { pr.ClientIP = netip.MustParseAddr(c.clientIP) }
 				}
-				h.ServeHTTP(w, req)
+				fh.ServeHTTP(rec, req)
 				body := rec.Body.String()
 				if !strings.Contains(body, "HTTP Error 50") {
 					t.Errorf("mode %q, %s, %T: not an error page: %d %q", mode, c.name, err, rec.Code, body)

@@ -69,14 +69,22 @@ func (ex *exchange) reset() {
 	ex.trailer.fields = tfields
 }
 
-// Forward is ServeHTTP for a request that has no *http.Request: the front
-// door's lean HTTP/1.1 path. r describes the request (after the stages:
-// Path, RawQuery, Header, Identity); body is its body (nil when
-// r.ContentLength is 0); w receives the response and must implement
+// Forward acquires a process, forwards r to it and copies the response to
+// w: the one way a request reaches the app, from every protocol. r
+// describes the request as the front door's stages left it (Path,
+// RawQuery, Header, Identity, Trailer); body is its body (nil when
+// r.ContentLength is 0). w receives the response and must implement
 // http.Flusher to stream (and SetReadDeadline, to cut off a slow body the
-// app no longer needs). ctx ends the exchange early when it is cancelled (the
-// client went away). The same rules, pool and error funnel as ServeHTTP
-// apply; WebSocket upgrades are never given to Forward.
+// app no longer needs); for a WebSocket upgrade, w must be able to hijack
+// the client connection (http.NewResponseController). ctx ends the
+// exchange early when it is cancelled (the client went away).
+//
+// The request is written and the response read on the calling goroutine
+// over pooled keep-alive connections. A WebSocket upgrade the app accepts
+// (101) is relayed in both directions until either side closes. Failures
+// before the response header are answered through one funnel
+// (answerError); the lease is released once, after the response body was
+// copied or the upgraded connection ended.
 func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
 	h.once.Do(h.init)
 	ex := exchangePool.Get().(*exchange)
@@ -84,9 +92,15 @@ func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 	in := &ex.in
 	in.method, in.host, in.header = r.Method, r.Host, r.Header
 	in.path, in.query = r.Path, r.RawQuery
-	in.remoteAddr, in.tls, in.pr = r.RemoteAddr, r.TLS, r
+	in.remoteAddr, in.tls, in.pr, in.trailer = r.RemoteAddr, r.TLS, r, r.Trailer
 	if h.ForwardIdentity {
 		in.identity = r.Identity
+	}
+	// Only WebSocket upgrades are relayed (as IIS does). Any other, h2c
+	// above all, would tunnel the client past the front door to the app:
+	// such a request is forwarded as an ordinary one, its Upgrade dropped.
+	if up := upgradeOf(r.Header); up != "" && strings.EqualFold(up, "websocket") {
+		in.upgrade = up
 	}
 	in.contentLength = r.ContentLength
 	if in.contentLength != 0 && body != nil {
@@ -101,9 +115,9 @@ func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 	h.forward(ex)
 }
 
-// forward is the lean client's way through the Handler: acquire a process,
+// forward is Forward after the request was described: acquire a process,
 // send the request, copy the response to ex.w. Failures before the
-// response header go through WriteError; failures after it abort the
+// response header go through answerError; failures after it abort the
 // client's response (panic(http.ErrAbortHandler)).
 func (h *Handler) forward(ex *exchange) {
 	lease, err := h.Backend.Acquire(ex.ctx)
@@ -133,6 +147,10 @@ func (h *Handler) forward(ex *exchange) {
 		return
 	}
 	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now()) // for the observers: Done.PID, Done.FirstByte
+	if ex.res.status == http.StatusSwitchingProtocols {
+		ex.switchProtocols()
+		return
+	}
 	ex.respond()
 }
 
@@ -142,10 +160,7 @@ func (ex *exchange) path() string {
 }
 
 func (h *Handler) fail(ex *exchange, err error, pid int) {
-	// The error path may build a request for fromMachine; the way through
-	// the Handler does not.
-	r := (&http.Request{RemoteAddr: ex.in.remoteAddr}).WithContext(ex.ctx)
-	answerError(ex.w, ex.ctx, ex.in.method, ex.path(), err, h.errorOptions(ex.w, r, err, pid))
+	answerError(ex.w, ex.ctx, ex.in.method, ex.path(), err, h.errorOptions(ex.in.pr, err, pid))
 }
 
 // replayable reports whether the request may be sent again on another
@@ -264,7 +279,10 @@ func (ex *exchange) send(c *appConn) (started bool, err error) {
 		}
 		status := ex.res.status
 		if status == http.StatusSwitchingProtocols {
-			return true, malformed("101 Switching Protocols to a request without Upgrade")
+			if ex.in.upgrade == "" {
+				return true, malformed("101 Switching Protocols to a request without Upgrade")
+			}
+			return true, nil
 		}
 		if status >= 200 {
 			if ex.bodyDone != nil && !ex.contDone {
@@ -328,17 +346,8 @@ func (ex *exchange) appendHead(b []byte) []byte {
 		b = append(b, "\r\n"...)
 	case in.contentLength < 0:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-		if len(in.trailer) > 0 {
-			b = append(b, "Trailer: "...)
-			first := true
-			for k := range in.trailer {
-				if !first {
-					b = append(b, ", "...)
-				}
-				first = false
-				b = append(b, k...)
-			}
-			b = append(b, "\r\n"...)
+		if in.trailer != nil {
+			b = appendTrailerNames(b, in.trailer)
 		}
 	case in.method == http.MethodPost || in.method == http.MethodPut || in.method == http.MethodPatch:
 		b = append(b, "Content-Length: 0\r\n"...)
@@ -449,12 +458,8 @@ func (ex *exchange) copyBody(c *appConn) error {
 		return nil
 	}
 	b := append(buf[:0], "0\r\n"...)
-	for k, vs := range ex.in.trailer {
-		for _, v := range vs {
-			if validFieldValue(v) {
-				b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
-			}
-		}
+	if ex.in.trailer != nil {
+		b = appendTrailers(b, ex.in.trailer)
 	}
 	b = append(b, "\r\n"...)
 	_, err := c.nc.Write(b)

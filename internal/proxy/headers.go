@@ -3,35 +3,30 @@ package proxy
 import (
 	"crypto/tls"
 	"encoding/base64"
-	"net/http"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
-// inbound is a client request as the forwarder sees it, filled the same way
-// by the net/http path (from an *http.Request) and the lean HTTP/1.1 path
-// (from a pipeline.Request), so the header rules below are written once.
+// inbound is a client request as the forwarder sees it, taken from the
+// front door's pipeline.Request, so the header rules below are written once.
 type inbound struct {
 	method string
 	// path and query make the request target sent to the app: the escaped
 	// path, and the query without '?' ("" for none).
 	path, query string
 	host        string
-	// header is the client's header; hdr is set instead on the net/http path
-	// (iterating the map directly allocates nothing).
+	// header is the client's header.
 	header pipeline.Header
-	hdr    http.Header
 	// contentLength is the body length, -1 if unknown, 0 for no body.
 	contentLength int64
 	remoteAddr    string
 	tls           *tls.ConnectionState
-	// trailer names the request trailers the client announced (net/http
-	// path); their values are read from it once the body has been read.
-	trailer http.Header
-	// pr is the front door's description of the request, nil outside it.
-	// Stages record the caller's Identity there.
+	// trailer holds the request trailers (pipeline.Request.Trailer): their
+	// values are there once the body has been read to its end; nil for none.
+	trailer pipeline.Header
+	// pr is the front door's description of the request.
 	pr *pipeline.Request
 	// upgrade is the protocol of an Upgrade request ("websocket"), else "".
 	upgrade string
@@ -42,29 +37,58 @@ type inbound struct {
 
 // get returns the first value of the client header name (canonical form).
 func (in *inbound) get(name string) string {
-	if in.hdr != nil {
-		if v := in.hdr[name]; len(v) > 0 {
+	switch h := in.header.(type) {
+	case nil:
+		return ""
+	case pipeline.HTTPHeader:
+		if v := h[name]; len(v) > 0 {
 			return v[0]
 		}
 		return ""
 	}
-	if in.header != nil {
-		return in.header.Get(name)
-	}
-	return ""
+	return in.header.Get(name)
 }
 
 // has reports whether the client sent the header name (canonical form).
 func (in *inbound) has(name string) bool {
-	if in.hdr != nil {
-		_, ok := in.hdr[name]
+	switch h := in.header.(type) {
+	case nil:
+		return false
+	case pipeline.HTTPHeader:
+		_, ok := h[name]
 		return ok
+	case *h1.Header:
+		for _, f := range h.Fields {
+			if strings.EqualFold(f.Name, name) {
+				return true
+			}
+		}
+		return false
 	}
 	found := false
-	if in.header != nil {
-		in.header.Values(name, func(string) bool { found = true; return false })
-	}
+	in.header.Values(name, func(string) bool { found = true; return false })
 	return found
+}
+
+// upgradeOf returns the protocol an Upgrade request asks for (Connection:
+// upgrade and Upgrade: x), else "".
+func upgradeOf(h pipeline.Header) string {
+	if h == nil {
+		return ""
+	}
+	up := h.Get("Upgrade")
+	if up == "" {
+		return ""
+	}
+	found := false
+	h.Values("Connection", func(v string) bool {
+		found = containsToken(v, "upgrade")
+		return !found
+	})
+	if !found {
+		return ""
+	}
+	return up
 }
 
 // fieldSink receives the header fields the rules forward.
@@ -152,6 +176,60 @@ func requestFieldRule(name string) fieldAction {
 	return fieldKeep
 }
 
+// trailerFieldAllowed reports whether a client's request trailer field
+// name reaches the app. Trailers follow the header rules (requestFieldRule):
+// only a field the rules forward unchanged may pass, so a trailer can never
+// bring in what the header rules remove or set (MS-ASPNETCORE-*,
+// X-Forwarded-For and -Proto, Host, hop-by-hop and framing fields, their
+// underscore spellings). The name must be a token: it is written as sent.
+func trailerFieldAllowed(name string) bool {
+	return requestFieldRule(name) == fieldKeep && h1.IsToken(name)
+}
+
+// appendTrailerNames appends the Trailer field announcing the client's
+// request trailers that may reach the app (trailerFieldAllowed); nothing
+// when none may. Names are known before the body is read (the client
+// announced them), values only after it.
+func appendTrailerNames(b []byte, t pipeline.Header) []byte {
+	start := len(b)
+	name := func(k string) {
+		if !trailerFieldAllowed(k) {
+			return
+		}
+		if len(b) == start {
+			b = append(b, "Trailer: "...)
+		} else {
+			b = append(b, ", "...)
+		}
+		b = append(b, k...)
+	}
+	if h, ok := t.(pipeline.HTTPHeader); ok {
+		for k := range h { // announced names are keys with no value yet
+			name(k)
+		}
+	} else {
+		t.Range(func(k, _ string) bool { name(k); return true })
+	}
+	if len(b) == start {
+		return b
+	}
+	return append(b, "\r\n"...)
+}
+
+// appendTrailers appends the client's request trailer fields that may reach
+// the app (trailerFieldAllowed, and a value that cannot break the framing),
+// as the trailer section of a chunked body. Call it once the body was read
+// to its end.
+func appendTrailers(b []byte, t pipeline.Header) []byte {
+	t.Range(func(k, v string) bool {
+		if trailerFieldAllowed(k) && validFieldValue(v) {
+			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
+		}
+		return true
+	})
+	return b
+}
+
 // requestFields is appendRequestFields' state: what it collects from the
 // client header in one pass. The forwarder keeps one per exchange.
 type requestFields struct {
@@ -181,8 +259,9 @@ func appendRequestFields(rf *requestFields, out fieldSink, in *inbound, token st
 	*rf = requestFields{out: out, in: in, xff: rf.xff[:0], xfp: rf.xfp[:0], conn: rf.conn[:0]}
 	switch h := in.header.(type) {
 	case nil:
-		rf.conn = append(rf.conn, in.hdr["Connection"]...)
-		for k, vs := range in.hdr {
+	case pipeline.HTTPHeader: // the map directly: no closure to allocate
+		rf.conn = append(rf.conn, h["Connection"]...)
+		for k, vs := range h {
 			for _, v := range vs {
 				rf.field(k, v)
 			}
@@ -316,12 +395,4 @@ func responseFieldRule(name string) bool {
 		return !strings.EqualFold(name, "proxy-authorization")
 	}
 	return true
-}
-
-// headerSink adds forwarded fields to an http.Header (the upgrade path).
-type headerSink http.Header
-
-func (h headerSink) add(name, value string) {
-	k := http.CanonicalHeaderKey(name)
-	h[k] = append(h[k], value)
 }

@@ -56,7 +56,7 @@ func TestForwardIdentity(t *testing.T) {
 		req.Header.Set("MS-ASPNETCORE-USER", "forged")
 		req.Header.Set("ms-aspnetcore-groups", "admins")
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(carrier{rec, &pipeline.Request{Method: "GET", Path: "/", Identity: tc.id}}, req)
+		forwardHandler{h: h, describe: func(pr *pipeline.Request) { pr.Identity = tc.id }}.ServeHTTP(rec, req)
 		h.CloseIdleConnections()
 		if got := rec.Body.String(); got != tc.want {
 			t.Errorf("forward=%v identity=%+v: app saw %s, want %s", tc.forward, tc.id, got, tc.want)

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net"
-	"net/http"
 	"net/netip"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -12,14 +11,17 @@ import (
 // which is what IIS's errorMode="DetailedLocalOnly" means by "local": the
 // peer's address is a loopback address (any of 127.0.0.0/8, ::1), the
 // address the connection arrived on, or another address of one of the
-// machine's interfaces. When a trusted proxy named the client
-// (pipeline.Request.ClientIP differs from the peer), that client must be
-// on the machine too, so a request relayed by a local reverse proxy for a
-// remote client is not local. w is searched for the pipeline.Request.
+// machine's interfaces. When a trusted proxy named the client (ClientIP
+// differs from the peer), that client must be on the machine too, so a
+// request relayed by a local reverse proxy for a remote client is not
+// local.
 //
 // It is meant for the error path: it may list the machine's interface
 // addresses.
-func fromMachine(w http.ResponseWriter, r *http.Request) bool {
+func fromMachine(r *pipeline.Request) bool {
+	if r == nil {
+		return false
+	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return false
@@ -28,8 +30,8 @@ func fromMachine(w http.ResponseWriter, r *http.Request) bool {
 	if !isMachineAddr(r, peer) {
 		return false
 	}
-	if pr := pipeline.RequestFrom(w); pr != nil && pr.ClientIP.IsValid() {
-		if c := pr.ClientIP.Unmap(); c != peer {
+	if r.ClientIP.IsValid() {
+		if c := r.ClientIP.Unmap(); c != peer {
 			return isMachineAddr(r, c)
 		}
 	}
@@ -37,14 +39,12 @@ func fromMachine(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // isMachineAddr reports whether ip is one of this machine's addresses.
-func isMachineAddr(r *http.Request, ip netip.Addr) bool {
+func isMachineAddr(r *pipeline.Request, ip netip.Addr) bool {
 	if ip.IsLoopback() {
 		return true
 	}
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if ap, err := netip.ParseAddrPort(a.String()); err == nil && ap.Addr().Unmap() == ip {
-			return true
-		}
+	if ap, err := netip.ParseAddrPort(r.LocalAddr); err == nil && ap.Addr().Unmap() == ip {
+		return true
 	}
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {

@@ -3,16 +3,18 @@
 // port, with the pairing token and X-Forwarded-For/-Proto added and client
 // MS-ASPNETCORE* headers removed.
 //
-// Handler forwards ordinary requests with its own HTTP/1.1 client: the
-// request is written and the response read on the handler's goroutine over
-// pooled keep-alive connections per process address (no Transport
-// goroutines, no header map copies). Upgrade requests (WebSockets) go
-// through httputil.ReverseProxy. Both add what ANCM needs: a lease on a
-// ready process per request, the ANCM header rules (written once,
-// appendRequestFields), requestTimeout as an inactivity timeout, one retry
-// of safe requests whose process died under them (and of safe requests on
-// a stale keep-alive connection), and ANCM-style error pages through one
-// funnel, WriteError.
+// Handler.Forward is the one way a request reaches the app, from every
+// protocol the front door serves. It forwards with its own HTTP/1.1
+// client: the request is written and the response read on the caller's
+// goroutine over pooled keep-alive connections per process address (no
+// Transport goroutines, no header map copies); a WebSocket upgrade the app
+// accepts is relayed over the same client's connection. It adds what ANCM
+// needs: a lease on a ready process per request, the ANCM header rules
+// (written once, appendRequestFields, for headers and trailers alike),
+// requestTimeout as an inactivity timeout, one retry of safe requests whose
+// process died under them (and of safe requests on a stale keep-alive
+// connection), and ANCM-style error pages through one funnel,
+// answerError.
 //
 // Differences from ANCM, on purpose:
 //   - The raw (still escaped) path is forwarded; ANCM forwards the decoded one
@@ -27,15 +29,14 @@ package proxy
 
 import (
 	"context"
-	"github.com/gatehouse/gatehouse/internal/config"
-	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -55,11 +56,11 @@ const (
 	headerPrefix     = "MS-ASPNETCORE" // every header starting with it is the module's
 )
 
-// Handler forwards each request to a process leased from Backend. It is an
-// http.Handler for one app.
+// Handler forwards each request to a process leased from Backend: the
+// forwarder of one app.
 //
 // The zero value is not usable: Backend must be set. Fields must not be
-// changed after the first call to ServeHTTP; the Handler must not be copied
+// changed after the first call to Forward; the Handler must not be copied
 // after first use. It is safe for concurrent use.
 type Handler struct {
 	// Backend gives out the processes to forward to. Required.
@@ -70,7 +71,8 @@ type Handler struct {
 	// each write of the request to it, the wait for response headers, and
 	// each read of the response body, each with a fresh budget. Expiry may
 	// come up to RequestTimeout/8 (at most 1 s) late: deadlines are moved
-	// lazily. It does not apply to an upgraded (WebSocket) connection. 0 or
+	// lazily. It does not apply to an upgraded (WebSocket) connection once
+	// the app switched protocols. 0 or
 	// negative means no timeout (connecting is then bounded by 30 s).
 	RequestTimeout time.Duration
 
@@ -100,7 +102,7 @@ type Handler struct {
 	RetryIdempotent bool
 
 	// ForwardIdentity is forwardWindowsAuthToken: when true, the identity
-	// the authentication stage put on the request (pipeline.RequestFrom)
+	// the authentication stage put on the request (pipeline.Request.Identity)
 	// goes to the app in the MS-ASPNETCORE-USER, -AUTHTYPE and -GROUPS
 	// headers (see identity.go). When false, or for an anonymous request,
 	// none of them is sent.
@@ -110,84 +112,9 @@ type Handler struct {
 	// added by the caller with Log.With). nil discards.
 	Log *slog.Logger
 
-	once     sync.Once
-	pool     *connPool              // keep-alive connections for ordinary requests
-	rp       *httputil.ReverseProxy // for Upgrade requests
-	upgrades *http.Transport        // the rp's; no inactivity timeout
-	log      *slog.Logger
-}
-
-// ServeHTTP acquires a process, forwards r to it and copies the response
-// back. Failures are answered through WriteError. The lease is released
-// once, after the response body has been copied or the upgraded connection
-// has ended.
-//
-// Ordinary requests go through the lean client (written and read on this
-// goroutine over pooled keep-alive connections); Upgrade requests
-// (WebSockets) go through httputil.ReverseProxy, which relays the upgraded
-// connection. Both apply the same header rules (appendRequestFields).
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.once.Do(h.init)
-	// Only WebSocket upgrades are relayed (as IIS does). Any other, h2c
-	// above all, would tunnel the client past the front door to the app:
-	// such a request is forwarded as an ordinary one, its Upgrade dropped.
-	if up := upgradeType(r.Header); up != "" && strings.EqualFold(up, "websocket") {
-		h.serveUpgrade(w, r)
-		return
-	}
-	ex := exchangePool.Get().(*exchange)
-	ex.h, ex.ctx, ex.w = h, r.Context(), w
-	in := &ex.in
-	in.method, in.host, in.hdr = r.Method, r.Host, r.Header
-	in.remoteAddr, in.tls, in.trailer = r.RemoteAddr, r.TLS, r.Trailer
-	in.pr = pipeline.RequestFrom(w)
-	in.identity = nil
-	if in.pr != nil {
-		if h.ForwardIdentity {
-			in.identity = in.pr.Identity
-		}
-		in.path, in.query = in.pr.Path, in.pr.RawQuery
-	} else {
-		in.path, in.query = r.URL.EscapedPath(), r.URL.RawQuery
-		if r.URL.Opaque != "" || in.path == "" {
-			in.path, in.query, _ = strings.Cut(r.URL.RequestURI(), "?")
-		}
-	}
-	// ContentLength 0 means no body, whatever Body is: Go's HTTP/2 and
-	// HTTP/3 servers give even a bodiless GET a non-nil Body. A body of
-	// unknown length is -1.
-	in.contentLength = r.ContentLength
-	if r.Body == nil || r.Body == http.NoBody {
-		in.contentLength = 0
-	}
-	if in.contentLength != 0 {
-		ex.body = r.Body
-		// The app may answer while it still reads the body (an echo, a
-		// stream): net/http's HTTP/1 server would otherwise stop the body
-		// once the response head is flushed. Other protocols are always
-		// full duplex and say so with an error, which is ignored.
-		_ = http.NewResponseController(w).EnableFullDuplex()
-	}
-	defer func() {
-		ex.reset()
-		exchangePool.Put(ex)
-	}()
-	h.forward(ex)
-}
-
-// upgradeType returns the protocol an Upgrade request asks for
-// (Connection: upgrade and Upgrade: x), else "".
-func upgradeType(h http.Header) string {
-	up := h["Upgrade"]
-	if len(up) == 0 {
-		return ""
-	}
-	for _, v := range h["Connection"] {
-		if containsToken(v, "upgrade") {
-			return up[0]
-		}
-	}
-	return ""
+	once sync.Once
+	pool *connPool // keep-alive connections to the app processes
+	log  *slog.Logger
 }
 
 // CloseIdleConnections closes the idle keep-alive connections to app
@@ -197,7 +124,6 @@ func upgradeType(h http.Header) string {
 func (h *Handler) CloseIdleConnections() {
 	h.once.Do(h.init)
 	h.pool.closeIdle()
-	h.upgrades.CloseIdleConnections()
 }
 
 func (h *Handler) init() {
@@ -206,16 +132,6 @@ func (h *Handler) init() {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.pool = newConnPool(h.RequestTimeout)
-	h.upgrades = newTransport(h.RequestTimeout, true)
-	h.rp = &httputil.ReverseProxy{
-		Rewrite:        rewrite,
-		Transport:      roundTripper{h},
-		ModifyResponse: modifyResponse,
-		ErrorHandler:   h.errorHandler,
-		FlushInterval:  0, // flushWriter flushes every write
-		BufferPool:     bufferPool{},
-		ErrorLog:       slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
-	}
 }
 
 // appendList returns "<prior values>, v", or v when there are none.
@@ -235,14 +151,13 @@ func hasModulePrefix(k string) bool {
 	return len(k) >= len(headerPrefix) && strings.EqualFold(k[:len(headerPrefix)], headerPrefix)
 }
 
-// errorOptions says how to answer err for the request r (only RemoteAddr
-// and the context are read) that w answers.
-func (h *Handler) errorOptions(w http.ResponseWriter, r *http.Request, err error, pid int) ErrorOptions {
+// errorOptions says how to answer err for the request r.
+func (h *Handler) errorOptions(r *pipeline.Request, err error, pid int) ErrorOptions {
 	hide := false
 	if status, sub := StatusFor(err); sub == 5 || status == http.StatusServiceUnavailable {
 		local := false
 		if m := h.ErrorMode; m != config.ErrorModeDetailed && m != config.ErrorModeCustom {
-			local = fromMachine(w, r) // only DetailedLocalOnly asks
+			local = fromMachine(r) // only DetailedLocalOnly asks
 		}
 		hide = !h.ErrorMode.ShowDetails(local)
 	}
@@ -255,43 +170,10 @@ func (h *Handler) errorOptions(w http.ResponseWriter, r *http.Request, err error
 	}
 }
 
-// flushWriter flushes the client response after every write, so each
-// chunk read from the app reaches the client at once, with the headers in
-// the same packet as the first chunk. It unwraps for http.ResponseController
-// (Flush, Hijack for upgrades).
-type flushWriter struct{ http.ResponseWriter }
-
-func (w *flushWriter) Write(p []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(p)
-	if err == nil {
-		w.Flush()
-	}
-	return n, err
-}
-
-// Flush sends buffered data to the client, if the writer can.
-func (w *flushWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap returns the client's ResponseWriter.
-func (w *flushWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// bufferPool hands ReverseProxy 64 KiB copy buffers (the lean client uses
-// them too: one app read, one client write per 64 KiB). It stores array
-// pointers, so Put does not allocate.
-type bufferPool struct{}
-
+// bufferSize is the size of the copy buffers: one app read, one client
+// write per 64 KiB.
 const bufferSize = 64 << 10
 
+// buffers holds the copy buffers. It stores array pointers, so Put does not
+// allocate.
 var buffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
-
-func (bufferPool) Get() []byte { return buffers.Get().(*[bufferSize]byte)[:] }
-
-func (bufferPool) Put(b []byte) {
-	if cap(b) >= bufferSize {
-		buffers.Put((*[bufferSize]byte)(b[:bufferSize]))
-	}
-}

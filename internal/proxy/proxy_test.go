@@ -96,7 +96,7 @@ func newEnv(t *testing.T, app http.HandlerFunc, configure func(*Handler)) *env {
 		case e.remote <- r.RemoteAddr:
 		default:
 		}
-		e.h.ServeHTTP(w, r)
+		forwardHandler{h: e.h}.ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.front.Close)
 	return e
@@ -209,32 +209,25 @@ func TestRewriteForwardedHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in := httptest.NewRequest("GET", "http://example.com/", nil)
-			in.RemoteAddr = tt.remote
-			if tt.tls {
-				in.TLS = &tls.ConnectionState{}
-			}
+			hdr := http.Header{}
 			if tt.xff != nil {
-				in.Header["X-Forwarded-For"] = tt.xff
+				hdr["X-Forwarded-For"] = tt.xff
 			}
 			if tt.xfp != nil {
-				in.Header["X-Forwarded-Proto"] = tt.xfp
+				hdr["X-Forwarded-Proto"] = tt.xfp
 			}
-			// Both ways to the app (the lean client's head writer and the
-			// upgrade path's http.Header) run the one rules function.
-			out := http.Header{}
-			appendRequestFields(new(requestFields), headerSink(out), inboundOf(in, nil), testToken)
+			in := &inbound{method: "GET", host: "example.com", header: pipeline.HTTPHeader(hdr), remoteAddr: tt.remote}
+			if tt.tls {
+				in.tls = &tls.ConnectionState{}
+			}
 			var hw headWriter
-			lean := inboundOf(in, nil)
-			lean.hdr, lean.header = nil, pipeline.HTTPHeader(in.Header)
-			appendRequestFields(new(requestFields), &hw, lean, testToken)
-			for _, h := range []http.Header{out, parseFields(t, hw.b)} {
-				if got := h.Get("X-Forwarded-For"); got != tt.wantXFF {
-					t.Errorf("X-Forwarded-For = %q, want %q", got, tt.wantXFF)
-				}
-				if got := h.Get("X-Forwarded-Proto"); got != tt.wantProto {
-					t.Errorf("X-Forwarded-Proto = %q, want %q", got, tt.wantProto)
-				}
+			appendRequestFields(new(requestFields), &hw, in, testToken)
+			h := parseFields(t, hw.b)
+			if got := h.Get("X-Forwarded-For"); got != tt.wantXFF {
+				t.Errorf("X-Forwarded-For = %q, want %q", got, tt.wantXFF)
+			}
+			if got := h.Get("X-Forwarded-Proto"); got != tt.wantProto {
+				t.Errorf("X-Forwarded-Proto = %q, want %q", got, tt.wantProto)
 			}
 		})
 	}
@@ -530,7 +523,7 @@ func TestBackendRefused(t *testing.T) {
 	b.acquire = func(int) (*upstream.Lease, error) { return b.lease(dead, 7, nil), nil }
 	h := &Handler{Backend: b, Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	t.Cleanup(h.CloseIdleConnections)
-	front := httptest.NewServer(h)
+	front := httptest.NewServer(forwardHandler{h: h})
 	t.Cleanup(front.Close)
 	req, _ := http.NewRequest("GET", front.URL+"/x", nil)
 	res, body := get(t, front.Client(), req)
@@ -597,7 +590,7 @@ func TestRetry(t *testing.T) {
 			}
 			h := &Handler{Backend: b, RetryIdempotent: !tt.noRetry}
 			t.Cleanup(h.CloseIdleConnections)
-			front := httptest.NewUnstartedServer(h)
+			front := httptest.NewUnstartedServer(forwardHandler{h: h})
 			if tt.h2 {
 				front.EnableHTTP2 = true
 				front.StartTLS()
@@ -669,7 +662,7 @@ func TestClientCertificate(t *testing.T) {
 	b := fixed(back.Listener.Addr().String())
 	h := &Handler{Backend: b}
 	t.Cleanup(h.CloseIdleConnections)
-	front := httptest.NewUnstartedServer(h)
+	front := httptest.NewUnstartedServer(forwardHandler{h: h})
 	front.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	front.StartTLS()
 	t.Cleanup(front.Close)
@@ -749,7 +742,7 @@ func TestFrontendModes(t *testing.T) {
 			b := fixed(back.Listener.Addr().String())
 			h := &Handler{Backend: b}
 			t.Cleanup(h.CloseIdleConnections)
-			front := httptest.NewUnstartedServer(h)
+			front := httptest.NewUnstartedServer(forwardHandler{h: h})
 			proto := "http"
 			switch mode {
 			case "h1":

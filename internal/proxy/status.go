@@ -65,7 +65,7 @@ func StatusFor(err error) (status, substatus int) {
 	}
 }
 
-// ErrorOptions tells WriteError how to answer and what to log.
+// ErrorOptions tells answerError how to answer and what to log.
 type ErrorOptions struct {
 	// DisableStartUpErrorPage: 502.5 is sent with an empty body.
 	DisableStartUpErrorPage bool
@@ -80,20 +80,15 @@ type ErrorOptions struct {
 	Log *slog.Logger
 }
 
-// WriteError is the single error funnel: it logs err once, with its cause,
-// and answers the client with the page for StatusFor(err). The client sees
-// only the page, never err's text, except for the start failure details
-// the 502.5 page is meant to show. If the client is already gone (r's
-// context is cancelled), nothing is written, the status is logged as 499
-// and WriteError panics with http.ErrAbortHandler, which net/http turns
-// into a closed connection or a reset stream.
-// WriteError must be called before anything was written to w.
-func WriteError(w http.ResponseWriter, r *http.Request, err error, opts ErrorOptions) {
-	answerError(w, r.Context(), r.Method, r.URL.Path, err, opts)
-}
-
-// answerError is WriteError for a request described by its context, method
-// and path (the lean path builds no *http.Request).
+// answerError is the single error funnel: it logs err once, with its
+// cause, and answers the client with the page for StatusFor(err). The
+// client sees only the page, never err's text, except for the start failure
+// details the 502.5 page is meant to show. If the client is already gone
+// (ctx is cancelled), nothing is written, the status is logged as 499 and
+// answerError panics with http.ErrAbortHandler, which both ways into the
+// front door turn into a closed connection or a reset stream. method and
+// path are for the log line. It must be called before anything was written
+// to w.
 func answerError(w http.ResponseWriter, ctx context.Context, method, path string, err error, opts ErrorOptions) {
 	status, sub := StatusFor(err)
 	// A failed body read cancels the request's context too (net/http does

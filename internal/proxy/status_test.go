@@ -43,7 +43,7 @@ func TestAcquireErrors(t *testing.T) {
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest("GET", "/", nil)
 			req.RemoteAddr = "127.0.0.1:1234" // from the machine: details shown
-			h.ServeHTTP(rec, req)
+			forwardHandler{h: h}.ServeHTTP(rec, req)
 			if rec.Code != tt.wantStatus {
 				t.Errorf("status = %d, want %d", rec.Code, tt.wantStatus)
 			}
@@ -134,7 +134,7 @@ type unwrapper struct{ http.ResponseWriter }
 
 func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
-func TestWriteErrorSetsSubstatus(t *testing.T) {
+func TestAnswerErrorSetsSubstatus(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		err  error
@@ -145,10 +145,9 @@ func TestWriteErrorSetsSubstatus(t *testing.T) {
 		{upstream.ErrShuttingDown, 0},
 	} {
 		rec := &subRecorder{ResponseWriter: httptest.NewRecorder()}
-		r := httptest.NewRequest("GET", "/", nil)
-		WriteError(unwrapper{rec}, r, tc.err, ErrorOptions{})
+		answerError(unwrapper{rec}, t.Context(), "GET", "/", tc.err, ErrorOptions{})
 		if rec.sub != tc.want {
-			t.Errorf("WriteError(%v): substatus %d, want %d", tc.err, rec.sub, tc.want)
+			t.Errorf("answerError(%v): substatus %d, want %d", tc.err, rec.sub, tc.want)
 		}
 	}
 }

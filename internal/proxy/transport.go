@@ -1,12 +1,10 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -30,53 +28,10 @@ const (
 	exitGrace = 250 * time.Millisecond
 )
 
-// newTransport returns the Transport for one Handler's Upgrade requests.
-// With forUpgrades, connections carry no inactivity deadline, so a
-// WebSocket can stay silent for longer than timeout once upgraded.
-func newTransport(timeout time.Duration, forUpgrades bool) *http.Transport {
-	dialTimeout := defaultDialTimeout
-	if timeout > 0 {
-		dialTimeout = timeout
-	}
-	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
-	t := &http.Transport{
-		Proxy:                  nil, // never a proxy: the app is on loopback
-		DialContext:            d.DialContext,
-		DisableCompression:     true, // pass Accept-Encoding and bodies as they are
-		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
-		IdleConnTimeout:        idleConnTimeout,
-		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 64 << 10, // WinHTTP's limit in ANCM
-	}
-	if timeout > 0 {
-		if forUpgrades {
-			// The upgraded connection must not time out, so the wait for
-			// the response headers is bounded here instead.
-			t.ResponseHeaderTimeout = timeout
-		} else {
-			// idleTimeoutConn's read deadline, re-armed by each write of
-			// the request, already bounds the wait for response headers;
-			// ResponseHeaderTimeout would add a timer per request.
-			slack := min(timeout/8, time.Second)
-			t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := d.DialContext(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				return &idleTimeoutConn{Conn: c, timeout: timeout, slack: slack}, nil
-			}
-		}
-	}
-	if forUpgrades {
-		t.MaxIdleConnsPerHost = 2
-	}
-	return t
-}
-
 // idleTimeoutConn gives every Read and Write a fresh deadline of at least
 // timeout, which makes requestTimeout an inactivity timeout as in ANCM
 // (WinHTTP applies it to each operation). A Write also extends a Read
-// already in progress, so the Transport's background read on a pooled
+// already in progress, so a read waiting for the response on a pooled
 // connection does not time out a request just written to it.
 //
 // Setting a deadline re-arms a runtime timer under locks, so it is done

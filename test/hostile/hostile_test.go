@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/frontend"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -137,16 +138,24 @@ func startFrontDoor(t testing.TB, timeouts string) *frontDoor {
 }
 
 // proxied is a forwarder as a front-door application. It counts the
-// requests in flight, so a case can wait until the front door is done.
+// requests in flight, on the one way every request reaches an app
+// (Forward), so a case can wait until the front door is done.
 type proxied struct {
 	proxy.Handler
 	inflight *atomic.Int64
 }
 
-func (p *proxied) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Current returns p: its settings never change.
+func (p *proxied) Current() pipeline.App { return p }
+
+// Chain returns nil: p has no stages.
+func (p *proxied) Chain() *pipeline.Chain { return nil }
+
+// Forward forwards r, counting it while it is in flight.
+func (p *proxied) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
-	p.Handler.ServeHTTP(w, r)
+	p.Handler.Forward(ctx, w, r, body)
 }
 
 func (p *proxied) Close(context.Context) error {

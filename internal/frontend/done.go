@@ -1,0 +1,62 @@
+package frontend
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// statusClientClosedRequest is reported for a request whose client went
+// away before any answer (nginx's 499).
+const statusClientClosedRequest = 499
+
+// finish reports the finished request to the observers: the site's (the
+// access log) and those of the application that took it, whose settings in
+// force were cur (nil: no application). A request its client left (closed
+// the connection, reset the stream) before any answer is reported as 499;
+// one whose answer could not be written in full keeps its status. Both are
+// ClientGone.
+func (st *reqState) finish(site *siteRoute, app *appRoute, cur pipeline.App, start time.Time) {
+	var chain *pipeline.Chain
+	if cur != nil {
+		chain = cur.Chain()
+	}
+	if len(site.observers) == 0 && (chain == nil || len(chain.Observers) == 0) {
+		return
+	}
+	status := st.rw.status
+	canceled := st.ctx != nil && st.ctx.Err() != nil
+	gone := st.rw.writeFailed || canceled && status == 0
+	if gone && status == 0 {
+		status = statusClientClosedRequest
+	}
+	if status == 0 {
+		if st.rw.hijacked {
+			status = http.StatusSwitchingProtocols
+		} else {
+			status = http.StatusOK
+		}
+	}
+	d := &st.done
+	*d = pipeline.Done{
+		Request: &st.req, Start: start, Duration: time.Since(start),
+		Status: status, Substatus: st.rw.substatus, BytesIn: st.body.n, BytesOut: st.rw.written,
+		Upgraded: st.rw.hijacked, PID: st.rw.pid, ClientGone: gone,
+	}
+	if !st.rw.appHeader.IsZero() {
+		d.FirstByte = st.rw.appHeader.Sub(start)
+	}
+	if app != nil {
+		d.App = app.path
+	}
+	for _, o := range site.observers {
+		o.RequestDone(d)
+	}
+	if chain != nil {
+		for _, o := range chain.Observers {
+			o.RequestDone(d)
+		}
+	}
+	*d = pipeline.Done{}
+}

@@ -1,0 +1,294 @@
+package frontend
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pages"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// reqState is the per-request state of the front door, pooled so that the
+// request path does not allocate for it.
+type reqState struct {
+	rw   respWriter
+	body countingBody
+	req  pipeline.Request
+	done pipeline.Done
+
+	// How the request came in, set by the way in before serve:
+	// ctx ends when the client goes away (closes the connection, resets
+	// the stream) or the connection is closed by a shutdown.
+	ctx context.Context
+	// src is the request body as read from the client; nil when there is
+	// none.
+	src io.Reader
+	// ctl sets the client connection's read deadline (the body timeout).
+	ctl readDeadliner
+}
+
+var statePool = sync.Pool{New: func() any { return new(reqState) }}
+
+// release resets st and gives it back to the pool.
+func (st *reqState) release() {
+	st.rw = respWriter{}
+	st.body = countingBody{}
+	st.ctx, st.src, st.ctl = nil, nil, nil
+	st.req.Reset()
+	statePool.Put(st)
+}
+
+// ServeHTTP is the handler of every http.Server and HTTP/3 server of the
+// listener: limits, host routing, redirect, the app, then the access log.
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.srv.serveHTTP(l, w, r)
+}
+
+// serveHTTP is the net/http way through the front door: the request is
+// described as a pipeline.Request and run through serve.
+func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if r.TLS == nil && l.scheme == "https" {
+		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
+	}
+	st := statePool.Get().(*reqState)
+	fillRequest(&st.req, l, r)
+	st.ctx = r.Context()
+	if st.req.ContentLength != 0 {
+		rc := http.NewResponseController(w)
+		st.src, st.ctl = r.Body, rc
+		// The app may answer while it still reads the body (an echo, a
+		// stream): net/http's HTTP/1 server would otherwise stop the body
+		// once the response head is flushed. Other protocols are always
+		// full duplex and say so with an error, which is ignored.
+		_ = rc.EnableFullDuplex()
+	}
+	s.serve(l, st, w, serveOpts{start: start, over: over(r), noAltSvc: r.ProtoMajor >= 3})
+	st.release()
+}
+
+// serveOpts are the facts about a request that serve cannot read from the
+// pipeline.Request.
+type serveOpts struct {
+	start    time.Time // when the request head had been read
+	over     bool      // the connection was accepted beyond maxConnections
+	noAltSvc bool      // the request came over HTTP/3: no Alt-Svc
+}
+
+// serve is the one sequence both ways in run: the request described in
+// st.req (all but Site) is routed by host, checked against the limits,
+// redirected to https if the site wants it, run through its application's
+// stages and forwarded to the application; every finished request is
+// reported to the observers. w is the client's response. The
+// application's settings in force (pipeline.App) are taken once, when the
+// request is routed to it, and that one snapshot serves the whole request:
+// limits, stages, outbound stages, forwarding and the done report.
+func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serveOpts) {
+	tab := l.routes.Load()
+	pr := &st.req
+	site, ok := tab.hosts.lookup(pr.Host)
+	if !ok {
+		// Unknown host and no default binding: say nothing about other sites.
+		s.log.Debug("no site for host", "listener", l.key, "host", pr.Host, "remote", pr.RemoteAddr)
+		pages.Status(w, http.StatusNotFound, 0, "")
+		return
+	}
+	pr.Site, pr.Router = site.name, site
+	st.rw = respWriter{ResponseWriter: w, srv: s}
+	var (
+		app *appRoute
+		cur pipeline.App // app's settings in force, nil without app
+	)
+	defer func() { st.finish(site, app, cur, o.start) }()
+	rw := &st.rw
+	if tab.altSvc != "" && !o.noAltSvc {
+		w.Header().Set("Alt-Svc", tab.altSvc)
+	}
+	if o.over {
+		pipeline.WriteResult(rw, pr, &pipeline.Result{Stage: "limits", Status: http.StatusServiceUnavailable,
+			Reason: "maxConnections", Close: true}, s.log)
+		return
+	}
+	if reason := pipeline.BadTarget(pr.Method, pr.Path); reason != "" {
+		pipeline.WriteResult(rw, pr, &pipeline.Result{Stage: "request", Status: http.StatusBadRequest, Reason: reason, Close: true}, s.log)
+		return
+	}
+	if app = site.match(pr.Path); app != nil {
+		cur = app.app.Current()
+	}
+	// The app's outbound stages (custom headers) also run over the front
+	// door's answers for it (limits, redirects, its stages' refusals).
+	rw.req, rw.out = pr, outStages(cur)
+	defer rw.closeBody()
+	lim := site.lim.of(cur)
+	if res := lim.check(pr); res != nil {
+		pipeline.WriteResult(rw, pr, res, s.log)
+		return
+	}
+	if site.redirect && l.scheme == "http" {
+		redirectHTTPS(rw, pr, site.httpsPort)
+		return
+	}
+	if app == nil {
+		pages.Status(rw, http.StatusNotFound, 0, "")
+		return
+	}
+	if site.global != nil {
+		next, ok := s.runGlobal(site, app, pr, rw)
+		if next != app {
+			app, cur = next, next.app.Current()
+			rw.out = outStages(cur)
+		}
+		if !ok {
+			return
+		}
+	}
+	if app, cur, ok = s.runStages(site, app, cur, pr, rw); !ok {
+		return
+	}
+	rw.out = outStages(cur)
+	var body io.Reader
+	if pr.ContentLength != 0 && st.src != nil {
+		st.body = countingBody{rc: st.src, ctl: st.ctl, timeout: lim.bodyTimeout}
+		if pr.ContentLength < 0 {
+			st.body.max = lim.maxBody // a declared length was checked above
+		}
+		body = &st.body
+	}
+	cur.Forward(st.ctx, rw, pr, body)
+}
+
+// maxReroutes bounds how often URL Rewrite may send a request on to
+// another application, so rules that rewrite back and forth end.
+const maxReroutes = 4
+
+// runStages runs the inbound stages of app (whose settings in force are
+// cur) over pr. A rewrite to a path of another application of the site
+// runs that application's stages in turn. It returns the application that
+// takes the request with its settings, or false when a stage answered it.
+func (s *Server) runStages(site *siteRoute, app *appRoute, cur pipeline.App, pr *pipeline.Request, w http.ResponseWriter) (*appRoute, pipeline.App, bool) {
+	for range maxReroutes {
+		pr.AppPath, pr.AppDir = app.path, app.dir
+		if res := cur.Chain().Serve(pr); res != nil {
+			pipeline.WriteResult(w, pr, res, s.log)
+			return app, cur, false
+		}
+		if !pr.Rewritten() {
+			return app, cur, true
+		}
+		next := site.match(pr.Path)
+		if next == nil {
+			pages.Status(w, http.StatusNotFound, 0, "")
+			return app, cur, false
+		}
+		if next == app {
+			return app, cur, true
+		}
+		app, cur = next, next.app.Current()
+	}
+	pipeline.WriteResult(w, pr, pipeline.Refuse("rewrite", http.StatusInternalServerError, 0,
+		"rewritten to another application more than "+strconv.Itoa(maxReroutes)+" times"), s.log)
+	return app, cur, false
+}
+
+// outStages returns cur's chain when it has outbound stages, else nil.
+func outStages(cur pipeline.App) *pipeline.Chain {
+	if cur == nil {
+		return nil
+	}
+	if c := cur.Chain(); c.HasOut() {
+		return c
+	}
+	return nil
+}
+
+// describe fills what both ways in describe alike, once pr.Header holds
+// the client's header: the path the stages, routing and the app see,
+// cleaned (pipeline.CleanPath), so no two of them can disagree about which
+// application a path belongs to; the client's address (peer's, or, when
+// the peer is a trusted proxy, the one its X-Forwarded-For names); the
+// scheme.
+func (l *listener) describe(pr *pipeline.Request, rawPath string, peer netip.Addr) {
+	pr.Path = pipeline.CleanPath(rawPath)
+	pr.ClientIP = peer
+	if t := l.routes.Load().trusted; len(t) > 0 {
+		pr.ClientIP = forwardedClient(peer, headerValues(pr.Header, "X-Forwarded-For"), t)
+	}
+	pr.Scheme = l.scheme
+}
+
+// headerValues returns the values of the header field name (canonical
+// form) of h.
+func headerValues(h pipeline.Header, name string) []string {
+	if hh, ok := h.(pipeline.HTTPHeader); ok {
+		return hh[name]
+	}
+	var vs []string
+	h.Values(name, func(v string) bool { vs = append(vs, v); return true })
+	return vs
+}
+
+// fillRequest describes r, a request of the net/http servers, for serve.
+func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) {
+	pr.Method, pr.Host, pr.Proto, pr.RemoteAddr = r.Method, r.Host, r.Proto, r.RemoteAddr
+	pr.RawQuery = r.URL.RawQuery
+	pr.Header = pipeline.HTTPHeader(r.Header)
+	var peer netip.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		peer = ap.Addr().Unmap()
+	}
+	l.describe(pr, r.URL.EscapedPath(), peer)
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		pr.LocalAddr = a.String()
+	}
+	pr.ContentLength = r.ContentLength
+	if r.Body == nil || r.Body == http.NoBody {
+		pr.ContentLength = 0
+	}
+	if r.Trailer != nil {
+		pr.Trailer = pipeline.HTTPHeader(r.Trailer) // filled by net/http once the body is read
+	}
+	pr.TLS = r.TLS
+	if c, _ := r.Context().Value(connInfoKey{}).(*connInfo); c != nil {
+		pr.Conn = &c.conn
+	}
+}
+
+// over reports whether r came on a connection accepted beyond
+// maxConnections.
+func over(r *http.Request) bool {
+	c, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	return c != nil && c.over
+}
+
+// connInfo is attached to each accepted connection's context.
+type connInfo struct {
+	over bool // accepted beyond Limits.MaxConnections
+	// conn is the connection's pipeline state (pipeline.Request.Conn).
+	conn pipeline.Conn
+}
+
+type connInfoKey struct{}
+
+// redirectHTTPS answers with a redirect to the same URL over https on port
+// (0 or 443: none in the URL): 301 for GET and HEAD, else 308.
+func redirectHTTPS(w http.ResponseWriter, pr *pipeline.Request, port int) {
+	host := hostOnly(pr.Host)
+	if port != 0 && port != 443 {
+		host = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port))
+	}
+	code := http.StatusPermanentRedirect
+	if pr.Method == http.MethodGet || pr.Method == http.MethodHead {
+		code = http.StatusMovedPermanently
+	}
+	// http.Redirect reads only the method of an absolute target's request.
+	http.Redirect(w, &http.Request{Method: pr.Method}, "https://"+host+pr.RequestURI(), code)
+}
