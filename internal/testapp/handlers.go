@@ -48,6 +48,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/sleep", handleSleep)
 	mux.HandleFunc("/stream", handleStream)
 	mux.HandleFunc("/echo", handleEcho)
+	mux.HandleFunc("/{dir}/echo", handleEcho) // the same below an unstripped path base
 	mux.HandleFunc("/ws", a.handleWebSocket)
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/big", handleBig)
