@@ -253,8 +253,9 @@ type requestFields struct {
 // dotnet/aspnetcore#58846).
 //
 // Host, the request line and the body framing fields are not written here.
-// Both the lean client and the upgrade path (ReverseProxy) use this one
-// function. rf is scratch state, reused between calls.
+// Every forwarded request, upgrades included, gets its fields from this one
+// function; trailers follow the same rule (trailerFieldAllowed). rf is
+// scratch state, reused between calls.
 func appendRequestFields(rf *requestFields, out fieldSink, in *inbound, token string) {
 	*rf = requestFields{out: out, in: in, xff: rf.xff[:0], xfp: rf.xfp[:0], conn: rf.conn[:0]}
 	switch h := in.header.(type) {

@@ -117,3 +117,47 @@ func TestWebSocket(t *testing.T) {
 	}
 	e.b.waitReleased(t, 2)
 }
+
+// TestUpgradeAnswers checks the answers to a WebSocket upgrade other than
+// the switch: an app that refuses it answers as to any request (its status
+// and body reach the client); an app that switches to another protocol
+// than the one asked for gets 502, and its connection is not relayed.
+func TestUpgradeAnswers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/refuse" {
+			http.Error(w, "no websockets here", http.StatusForbidden)
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+		_ = brw.Flush()
+	}, nil)
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/refuse", http.StatusForbidden, "no websockets here"},
+		{"/other", http.StatusBadGateway, "HTTP Error 502"},
+	} {
+		req, err := http.NewRequest("GET", e.front.URL+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		res, body := get(t, e.front.Client(), req)
+		if res.StatusCode != tc.status || !strings.Contains(body, tc.body) {
+			t.Errorf("%s: %d %q, want %d with %q", tc.path, res.StatusCode, body, tc.status, tc.body)
+		}
+	}
+	e.b.waitReleased(t, 2)
+}
