@@ -31,7 +31,12 @@ import (
 	"go.uber.org/goleak"
 )
 
+// TestMain doubles as the app of TestProtocolCorpus: with
+// HOSTILE_PROTOCOL_APP=1 the test binary serves instead of testing.
 func TestMain(m *testing.M) {
+	if os.Getenv(protocolAppEnv) == "1" {
+		os.Exit(runProtocolApp())
+	}
 	goleak.VerifyTestMain(m)
 }
 
