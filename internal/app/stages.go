@@ -24,15 +24,19 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if s := iis.NewIPSecurity(cfg.IPSecurity); s != nil {
 		c.In = append(c.In, s)
 	}
-	if s := iis.NewRequestFiltering(cfg.RequestFiltering); s != nil {
-		c.In = append(c.In, s)
+	rf := iis.NewRequestFiltering(cfg.RequestFiltering)
+	if rf != nil {
+		c.In = append(c.In, rf)
 	}
 	c.Limits = iis.Limits(cfg.RequestFiltering)
 	rw, err := newRewriteStage(cfg, a.opts.Path)
 	if err != nil {
 		return nil, err
 	}
-	if rw != nil {
+	switch {
+	case rw != nil && rf != nil:
+		c.In = append(c.In, refiltered{rewrite: rw, filter: rf})
+	case rw != nil:
 		c.In = append(c.In, rw)
 	}
 	// Authentication and authorization see the rewritten path, as in IIS.
@@ -54,6 +58,24 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 		return nil, nil
 	}
 	return &c, nil
+}
+
+// refiltered is URL Rewrite followed, when it changed the URL, by request
+// filtering of the new URL, as IIS filters a rewritten request again:
+// "/web.config.aspx" rewritten to "/web.config" is denied as
+// "/web.config" is. A URL rewritten into another application is left to
+// that application's stages.
+type refiltered struct{ rewrite, filter pipeline.Stage }
+
+func (s refiltered) Serve(r *pipeline.Request) *pipeline.Result {
+	path, query := r.Path, r.RawQuery
+	if res := s.rewrite.Serve(r); res != nil {
+		return res
+	}
+	if r.Path == path && r.RawQuery == query || r.Router != nil && r.Router.Route(r.Path) != r.AppPath {
+		return nil
+	}
+	return s.filter.Serve(r)
 }
 
 // compresses reports whether the app's responses are compressed: as its

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -123,8 +122,9 @@ func ruleKey(r *config.AuthzRule) string {
 	return norm(r.Users) + "|" + norm(r.Roles) + "|" + norm(r.Verbs)
 }
 
-// For returns the scope that applies to rel, a path relative to the app
-// (unescaped or not), matched segment-wise without regard to case.
+// For returns the scope that applies to rel, the request's path relative
+// to the app as the front door cleaned it (pipeline.CleanPath), matched
+// decoded and segment-wise without regard to case.
 func (p *Policy) For(rel string) *Scope {
 	if len(p.scopes) == 1 {
 		return p.scopes[0] // the app's root, the only scope
@@ -161,13 +161,12 @@ func (p *Policy) Uses() (windows, basic bool) {
 	return windows, basic
 }
 
-// cleanRel unescapes rel, lower-cases it and removes empty segments, so
-// "/Admin//x/" and "admin/x" are the same path.
+// cleanRel decodes rel (pipeline.DecodePath), lower-cases it and removes
+// empty segments, so "/Admin//x/" and "admin/x" are the same path. Decoding
+// makes no dot segment: the front door refuses a path whose decoded form
+// has one.
 func cleanRel(rel string) string {
-	if u, err := url.PathUnescape(rel); err == nil {
-		rel = u
-	}
-	rel = strings.Trim(strings.ToLower(rel), "/")
+	rel = strings.Trim(strings.ToLower(pipeline.DecodePath(rel)), "/")
 	if !strings.Contains(rel, "//") {
 		return rel // no empty segment inside: nothing to drop
 	}

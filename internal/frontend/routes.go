@@ -25,10 +25,12 @@ type siteRoute struct {
 	global pipeline.Stage
 }
 
-// Elsewhere implements pipeline.Router for the site's applications.
-func (s *siteRoute) Elsewhere(path, appPath string) bool {
-	a := s.match(path)
-	return a == nil || a.path != appPath
+// Route implements pipeline.Router for the site's applications.
+func (s *siteRoute) Route(path string) string {
+	if a := s.match(path); a != nil {
+		return a.path
+	}
+	return ""
 }
 
 type appRoute struct {

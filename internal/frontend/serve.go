@@ -117,7 +117,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 			Reason: "maxConnections", Close: true}, s.log)
 		return
 	}
-	if reason := pipeline.BadTarget(pr.Method, pr.Path); reason != "" {
+	if reason := pipeline.Validate(pr); reason != "" {
 		pipeline.WriteResult(rw, pr, &pipeline.Result{Stage: "request", Status: http.StatusBadRequest, Reason: reason, Close: true}, s.log)
 		return
 	}

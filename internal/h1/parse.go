@@ -207,7 +207,7 @@ func Parse(head string, r *Request) error {
 	if hosts > 1 || hosts == 0 && !http10 {
 		return bad("missing or repeated Host")
 	}
-	if !validHost(r.Host) {
+	if !ValidHost(r.Host) {
 		return bad("invalid Host")
 	}
 	switch {
@@ -340,9 +340,11 @@ var tokenChar = func() (t [256]bool) {
 	return t
 }()
 
-// validHost reports whether h may be a Host value: the characters of a
+// ValidHost reports whether h may be a Host value: the characters of a
 // host (reg-name, IP literal) and port; empty is allowed (RFC 9112 §3.2).
-func validHost(h string) bool {
+// pipeline.Validate applies it to the Host and :authority of every
+// protocol.
+func ValidHost(h string) bool {
 	for i := 0; i < len(h); i++ {
 		if !hostChar[h[i]] {
 			return false

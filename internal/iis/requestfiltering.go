@@ -71,14 +71,8 @@ func refuse(sub int, reason string) *pipeline.Result {
 // as a whole, then the header limits, the verb, the file extension, hidden
 // segments, URL sequences and query string sequences.
 func (s *RequestFiltering) Serve(r *pipeline.Request) *pipeline.Result {
-	path := r.Path
-	if strings.IndexByte(path, '%') >= 0 {
-		p, err := url.PathUnescape(path)
-		if err != nil {
-			return refuse(11, "path does not unescape")
-		}
-		path = p
-	}
+	// The cleaned path decoded: what an app that decodes the path reads.
+	path := pipeline.DecodePath(r.Path)
 	if !s.cfg.AllowDoubleEscaping && strings.ContainsAny(path, "%+") {
 		return refuse(11, "double escaping (% or + after unescaping)")
 	}

@@ -108,3 +108,103 @@ func removeDotSegments(p string) string {
 	}
 	return "/" + strings.Join(out, "/")
 }
+
+// DecodePath returns the cleaned path p with every escape decoded: the
+// path as an app that decodes it fully (%2F included) reads it. The stages
+// that match against unescaped text (<location> scopes, request filtering's
+// hidden segments and extensions, URL Rewrite's rule input) use it.
+// Decoding cannot give such a stage another path than the app's: the
+// request checks (Validate, Request.Rewrite) refuse every path whose
+// decoded form has a dot segment or is routed elsewhere. A '%' that starts
+// no escape is kept. DecodePath does not allocate when p has no escape.
+func DecodePath(p string) string {
+	if strings.IndexByte(p, '%') < 0 {
+		return p
+	}
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) && unhex(p[i+1]) >= 0 && unhex(p[i+2]) >= 0 {
+			c = byte(unhex(p[i+1])<<4 | unhex(p[i+2]))
+			i += 2
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+// badPath says why the cleaned path p must be refused with 400, or
+// returns "" when every stage and the app may judge it: it refuses a path
+// that an app reading "%2F" and "%5C" (or '\') as separators would see
+// with a dot segment ("/x/..%2Fadmin" is "/admin" to it, but not to the
+// <location> matcher), or routed to another application than p is. The
+// routing check needs router; nil skips it.
+func badPath(p string, router Router) string {
+	if len(p) == 0 || p[0] != '/' || !hasSeparatorEscape(p) {
+		return ""
+	}
+	alt := separatorsDecoded(p)
+	if hasDotSegment(alt) {
+		return "encoded / or \\ makes a dot segment"
+	}
+	if router != nil && router.Route(alt) != router.Route(p) {
+		return "encoded / or \\ changes the application"
+	}
+	return ""
+}
+
+// hasSeparatorEscape reports whether p holds "%2F", "%5C" (any case) or
+// '\'.
+func hasSeparatorEscape(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			return true
+		case '%':
+			if i+2 < len(p) && isSeparatorEscape(p[i+1], p[i+2]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isSeparatorEscape(hi, lo byte) bool {
+	lo |= 0x20 // lower case
+	return hi == '2' && lo == 'f' || hi == '5' && lo == 'c'
+}
+
+// separatorsDecoded returns p with "%2F", "%5C" and '\' written '/'.
+func separatorsDecoded(p string) string {
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		switch {
+		case p[i] == '\\':
+			b = append(b, '/')
+		case p[i] == '%' && i+2 < len(p) && isSeparatorEscape(p[i+1], p[i+2]):
+			b = append(b, '/')
+			i += 2
+		default:
+			b = append(b, p[i])
+		}
+	}
+	return string(b)
+}
+
+// hasDotSegment reports whether the absolute path p has a "." or ".."
+// segment.
+func hasDotSegment(p string) bool {
+	for i := 1; i < len(p); i++ {
+		if p[i-1] != '/' || p[i] != '.' {
+			continue
+		}
+		j := i + 1
+		if j < len(p) && p[j] == '.' {
+			j++
+		}
+		if j == len(p) || p[j] == '/' {
+			return true
+		}
+	}
+	return false
+}

@@ -89,3 +89,52 @@ func splitSegs(p string) []string {
 	}
 	return segs
 }
+
+func TestDecodePath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/a/b", "/a/b"},
+		{"/a%20b/c%2Fd", "/a b/c/d"},
+		{"/%25", "/%"},
+		{"/%2541", "/%41"},
+		{"/a%2", "/a%2"},
+		{"/%c3%A9", "/\u00e9"},
+	} {
+		if got := pipeline.DecodePath(tc.in); got != tc.want {
+			t.Errorf("DecodePath(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = pipeline.DecodePath("/api/orders/42") }); n != 0 {
+		t.Errorf("DecodePath of a path without escapes allocates %v times", n)
+	}
+}
+
+// TestRewriteCleans checks that a rewritten path is cleaned and checked as
+// a client's is: what URL Rewrite produces is judged by the later stages
+// and reaches the app in the same form.
+func TestRewriteCleans(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		to, want string
+		bad      bool
+	}{
+		{"/new/%2e%2e/admin/secret.txt", "/admin/secret.txt", false},
+		{"/new/../../admin/x", "/admin/x", false},
+		{"/%61pi/x", "/api/x", false},
+		{"/new/a%2Fb", "/new/a%2Fb", false},
+		{"/new/..%2Fadmin/secret.txt", "/old", true},
+		{"/new/..%5Cadmin", "/old", true},
+		{"/api%2Fsecret", "/old", true},
+	} {
+		r := &pipeline.Request{Path: "/old", RawQuery: "q", Router: apps{}}
+		res := r.Rewrite(tc.to, "n")
+		if (res != nil) != tc.bad || r.Path != tc.want {
+			t.Errorf("Rewrite(%q): result %+v, path %q; want refused %v, path %q", tc.to, res, r.Path, tc.bad, tc.want)
+		}
+		if res != nil && res.Status != 400 {
+			t.Errorf("Rewrite(%q): status %d, want 400", tc.to, res.Status)
+		}
+		if p, q := r.Original(); p != "/old" || q != "q" {
+			t.Errorf("Rewrite(%q): original %q %q", tc.to, p, q)
+		}
+	}
+}

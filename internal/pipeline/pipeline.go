@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -99,11 +100,12 @@ type Request struct {
 	origPath, origQuery string
 }
 
-// Router is the front door's routing, as a Chain needs it.
+// Router is the front door's routing of one site, as the request checks
+// and a Chain need it.
 type Router interface {
-	// Elsewhere reports whether path is routed to an application other
-	// than the one at appPath (or to none).
-	Elsewhere(path, appPath string) bool
+	// Route returns the virtual path of the application path is routed
+	// to, as configured ("/", "/api"), or "" when no application takes it.
+	Route(path string) string
 }
 
 // Identity is an authenticated caller.
@@ -137,13 +139,22 @@ func (c *Conn) Identity() *Identity { return c.identity.Load() }
 func (c *Conn) SetIdentity(id *Identity) { c.identity.Store(id) }
 
 // Rewrite changes the path and query the app sees (URL Rewrite's Rewrite
-// action). path must be escaped and start with '/'. The front door routes
-// the request again if the new path belongs to another application.
-func (r *Request) Rewrite(path, rawQuery string) {
+// action). path must be escaped and start with '/'. It is cleaned and
+// checked exactly as a client's path is (CleanPath, then the path checks
+// of Validate): a rewritten path the front door would refuse from a client
+// ends the request with the 400 Result returned, and r is left as it was.
+// Otherwise Rewrite returns nil, and the front door routes the request
+// again if the new path belongs to another application.
+func (r *Request) Rewrite(path, rawQuery string) *Result {
+	path = CleanPath(path)
+	if reason := badPath(path, r.Router); reason != "" {
+		return Refuse("rewrite", http.StatusBadRequest, 0, "rewritten path "+strconv.Quote(path)+": "+reason)
+	}
 	if !r.rewritten {
 		r.origPath, r.origQuery = r.Path, r.RawQuery
 	}
 	r.Path, r.RawQuery, r.rewritten = path, rawQuery, true
+	return nil
 }
 
 // Original returns the path and query before any Rewrite: what the client
@@ -254,7 +265,7 @@ func (c *Chain) Serve(r *Request) *Result {
 		if res := s.Serve(r); res != nil {
 			return res
 		}
-		if r.Path != before && r.rewritten && r.Router != nil && r.Router.Elsewhere(r.Path, r.AppPath) {
+		if r.Path != before && r.rewritten && r.Router != nil && r.Router.Route(r.Path) != r.AppPath {
 			return nil // rewritten into another application: its stages run next
 		}
 	}

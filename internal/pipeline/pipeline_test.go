@@ -111,13 +111,13 @@ func TestUnwrapChain(t *testing.T) {
 // routes are app paths, longest first.
 type routes []string
 
-func (rt routes) Elsewhere(path, appPath string) bool {
+func (rt routes) Route(path string) string {
 	for _, app := range rt {
 		if strings.HasPrefix(path, app) {
-			return app != appPath
+			return app
 		}
 	}
-	return true
+	return ""
 }
 
 // TestChainStopsWhenRewrittenElsewhere checks that a rewrite into another

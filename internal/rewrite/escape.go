@@ -101,35 +101,18 @@ func validEscape(s string, i int) bool {
 	return ok1 && ok2
 }
 
-// cleanPath removes "." and ".." segments from a raw, rooted path, keeping
-// a trailing slash, so the router and the app see the same path.
-func cleanPath(p string) string {
-	if !strings.Contains(p, "/.") && !strings.Contains(p, "//") {
+// collapseSlashes writes every run of '/' in p as one: a substitution that
+// joins an empty back-reference ("{R:1}/{R:2}") gives no empty segment.
+func collapseSlashes(p string) string {
+	if !strings.Contains(p, "//") {
 		return p
 	}
-	segs := strings.Split(p[1:], "/")
-	out := make([]string, 0, len(segs))
-	for i, s := range segs {
-		last := i == len(segs)-1
-		switch s {
-		case ".":
-			if last {
-				out = append(out, "")
-			}
-		case "..":
-			if len(out) > 0 {
-				out = out[:len(out)-1]
-			}
-			if last {
-				out = append(out, "")
-			}
-		case "":
-			if last {
-				out = append(out, "")
-			}
-		default:
-			out = append(out, s)
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
 		}
+		b = append(b, p[i])
 	}
-	return "/" + strings.Join(out, "/")
+	return string(b)
 }

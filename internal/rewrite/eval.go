@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // Action is what the rules decided.
@@ -302,7 +304,9 @@ func (e *evaluation) rewrite(a *action) error {
 	case !hasQuery && a.appendQuery:
 		q = e.query
 	}
-	e.path = cleanPath(escapeURL(p))
+	// Cleaned as the front door cleans a client's path, so the next rule
+	// matches the path the app would get.
+	e.path = pipeline.CleanPath(collapseSlashes(escapeURL(p)))
 	e.query = escapeURL(q)
 	return nil
 }

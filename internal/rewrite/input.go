@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // Header reads a request header. http.Header satisfies it; name is in
@@ -165,7 +167,7 @@ func (e *evaluation) variable(b []byte, v variable) []byte {
 	case varRequestURI:
 		b = e.requestURI(b)
 	case varURL:
-		b = append(b, decode(e.path, false)...)
+		b = append(b, pipeline.DecodePath(e.path)...)
 	case varUnencodedURL:
 		b = append(b, in.Path...)
 		if in.Query != "" {
@@ -277,7 +279,7 @@ func (e *evaluation) below(base string) (rel string, ok bool) {
 		}
 		p = rest
 	}
-	return strings.TrimPrefix(decode(p, false), "/"), true
+	return strings.TrimPrefix(pipeline.DecodePath(p), "/"), true
 }
 
 // cutPrefixFold is strings.CutPrefix ignoring ASCII case, as IIS matches

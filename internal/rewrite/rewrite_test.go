@@ -351,6 +351,19 @@ func TestEvaluate(t *testing.T) {
 			want:   rewrite.Outcome{Action: rewrite.Rewrite, Rule: "sl", Path: "/hit"},
 		},
 		{
+			name:   "a rewritten path is cleaned as a client's: a double-escaped dot segment goes",
+			rules:  rules(rule("old", ``, `<match url="^old/(.*)" /><action type="Rewrite" url="new/{R:1}" />`)),
+			target: "/old/%252e%252e/admin/secret.txt",
+			want:   rewrite.Outcome{Action: rewrite.Rewrite, Rule: "old", Path: "/admin/secret.txt"},
+		},
+		{
+			name: "the next rule sees the cleaned rewritten path",
+			rules: rules(rule("old", ``, `<match url="^old/(.*)" /><action type="Rewrite" url="new/{R:1}" />`),
+				rule("admin", ``, `<match url="^admin/" /><action type="CustomResponse" statusCode="403" />`)),
+			target: "/old/%252e%252e/admin/secret.txt",
+			want:   rewrite.Outcome{Action: rewrite.CustomResponse, Rule: "admin", Status: 403},
+		},
+		{
 			name:   "UrlEncode keeps a captured ? out of the query",
 			rules:  rules(rule("e", ``, `<match url="^q/(.*)$" /><action type="Rewrite" url="search?q={UrlEncode:{R:1}}" appendQueryString="false" />`)),
 			target: "/q/a%3Fb%26c d",

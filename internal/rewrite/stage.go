@@ -10,7 +10,9 @@ import (
 )
 
 // Stage runs URL Rewrite rules, then HTTP Redirection, as a front-door
-// pipeline stage. A Rewrite changes the request the app sees (the front
+// pipeline stage. A Rewrite changes the request the app sees, cleaned and
+// checked as a client's request is (pipeline.Request.Rewrite: a path the
+// front door would refuse from a client is refused with 400; the front
 // door routes it again if the new path belongs to another app) and sets
 // X-Original-URL to what the client asked for, as IIS does; a redirect, a
 // custom response and an abort end the request through the pipeline's
@@ -46,11 +48,17 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 		r.Header.Set(h[0], h[1])
 	}
 	if out.Action == Rewrite {
+		orig := ""
 		if !r.Rewritten() {
-			r.Header.Set("X-Original-Url", r.RequestURI()) // X-Original-URL, as IIS's URL Rewrite sets it
+			orig = r.RequestURI()
 		}
-		r.Rewrite(out.Path, out.Query)
-		in.Path, in.Query = out.Path, out.Query
+		if res := r.Rewrite(out.Path, out.Query); res != nil {
+			return res // a rewritten path a client could not send
+		}
+		if orig != "" {
+			r.Header.Set("X-Original-Url", orig) // X-Original-URL, as IIS's URL Rewrite sets it
+		}
+		in.Path, in.Query = r.Path, r.RawQuery
 	}
 	return resultOf(s.redirect.Evaluate(&in))
 }

@@ -66,6 +66,12 @@ func TestStage(t *testing.T) {
 			t.Errorf("%s: %+v, want %s %q %q abort=%v", tt.target, res, tt.code, tt.location, tt.body, tt.abort)
 		}
 	}
+	// A rewritten path a client could not send is refused as the client's
+	// would be, and the request is left as it was.
+	r = req("/app/old/..%252Fx")
+	if res := st.Serve(r); res == nil || res.Status != http.StatusBadRequest || r.Rewritten() {
+		t.Errorf("rewrite to /app/new/..%%2Fx: %+v, rewritten %v (%s)", res, r.Rewritten(), r.Path)
+	}
 	if res := st.Serve(req("/other/old/x")); res != nil {
 		t.Errorf("a path outside the app: %+v", res)
 	}

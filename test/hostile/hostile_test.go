@@ -31,7 +31,12 @@ import (
 	"go.uber.org/goleak"
 )
 
+// TestMain doubles as the app of TestProtocolCorpus: with
+// HOSTILE_PROTOCOL_APP=1 the test binary serves instead of testing.
 func TestMain(m *testing.M) {
+	if os.Getenv(protocolAppEnv) == "1" {
+		os.Exit(runProtocolApp())
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -58,8 +63,9 @@ type frontDoor struct {
 	roots   *x509.CertPool
 	apps    map[string]*recorder // by virtual path
 	logs    *syncBuffer
-	// inflight counts requests inside the forwarders.
-	inflight atomic.Int64
+	// inflight counts requests inside the forwarders; forwarded counts
+	// every request that entered one.
+	inflight, forwarded atomic.Int64
 }
 
 // settle waits until no request is inside a forwarder and every app
@@ -110,7 +116,7 @@ func startFrontDoor(t testing.TB, timeouts string) *frontDoor {
 	log := slog.New(slog.NewJSONHandler(fd.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	open := func(_ context.Context, spec frontend.AppSpec) (frontend.App, error) {
 		rec := fd.apps[spec.Path]
-		return &proxied{Handler: proxy.Handler{Backend: fixed(rec.addr()), Log: log}, inflight: &fd.inflight}, nil
+		return &proxied{Handler: proxy.Handler{Backend: fixed(rec.addr()), Log: log}, fd: fd}, nil
 	}
 	s, err := frontend.New(cfg, open, log)
 	if err != nil {
@@ -142,7 +148,7 @@ func startFrontDoor(t testing.TB, timeouts string) *frontDoor {
 // (Forward), so a case can wait until the front door is done.
 type proxied struct {
 	proxy.Handler
-	inflight *atomic.Int64
+	fd *frontDoor
 }
 
 // Current returns p: its settings never change.
@@ -153,9 +159,16 @@ func (p *proxied) Chain() *pipeline.Chain { return nil }
 
 // Forward forwards r, counting it while it is in flight.
 func (p *proxied) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.Request, body io.Reader) {
-	p.inflight.Add(1)
-	defer p.inflight.Add(-1)
+	defer p.enter()()
 	p.Handler.Forward(ctx, w, r, body)
+}
+
+// enter counts a request into the forwarder; the function it returns
+// counts it out.
+func (p *proxied) enter() func() {
+	p.fd.forwarded.Add(1)
+	p.fd.inflight.Add(1)
+	return func() { p.fd.inflight.Add(-1) }
 }
 
 func (p *proxied) Close(context.Context) error {
@@ -450,4 +463,30 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestSettleCountsEveryWayIn checks that the forwarder counts the requests
+// of both ways into the front door (the lean loop's Forward, net/http's
+// ServeHTTP for what the lean loop hands off), which settle relies on:
+// every answer from an app was counted.
+func TestSettleCountsEveryWayIn(t *testing.T) {
+	t.Parallel()
+	fd := startFrontDoor(t, "{header: 3s, body: 3s, idle: 3s}")
+	dial := func() (net.Conn, error) { return net.DialTimeout("tcp", fd.addr, 5*time.Second) }
+	answers := int64(0)
+	for _, raw := range []string{"GET /a HTTP/1.1\r\nHost: localhost\r\n\r\n", "GET /b HTTP/1.0\r\n\r\n"} {
+		resps, _, err := exchange(dial, raw, 15*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd.settle(t)
+		for _, r := range resps {
+			if r.Recorder != "" {
+				answers++
+			}
+		}
+		if got := fd.forwarded.Load(); got != answers {
+			t.Errorf("after %q: %d requests counted into the forwarders, %d answers from the apps", raw, got, answers)
+		}
+	}
 }
