@@ -209,8 +209,11 @@ func TestStartupTimeout(t *testing.T) {
 	if !strings.Contains(se.Output, "never listening") {
 		t.Errorf("Output %q", se.Output)
 	}
-	if took < 300*time.Millisecond || took > 2*time.Second {
-		t.Errorf("took %s", took)
+	if took < 300*time.Millisecond {
+		t.Errorf("Acquire failed after %s, before the startup timeout", took)
+	}
+	if n := len(f.log.Find("killing process that did not become ready")); n != 1 {
+		t.Errorf("%d kills of the process that did not become ready logged, want 1", n)
 	}
 	pids := f.helperPIDs()
 	if len(pids) != 1 {
@@ -713,12 +716,12 @@ func TestCloseDeadlineKills(t *testing.T) {
 	l.Release()
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := f.pool.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close = %v, want DeadlineExceeded", err)
 	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("Close took %s despite its deadline", took)
+	// Killed because Close's deadline passed, not after ShutdownTimeout.
+	if len(f.log.Find("killed process")) != 1 || len(f.log.Find("did not stop within shutdownTimeLimit")) != 0 {
+		t.Errorf("the process was not killed at Close's deadline")
 	}
 	if err := syscall.Kill(l.PID, 0); err != syscall.ESRCH {
 		t.Errorf("pid %d not gone after Close: %v", l.PID, err)
@@ -787,15 +790,16 @@ func TestExitedBeforeOutputDrained(t *testing.T) {
 			}
 		}
 	})
-	start := time.Now()
 	syscall.Kill(l.PID, syscall.SIGKILL)
 	select {
 	case <-l.Exited:
-	case <-time.After(2 * drainBound):
+	case <-ctx.Done():
 		t.Fatal("Lease.Exited not closed after the crash")
 	}
-	if took := time.Since(start); took > drainBound/2 {
-		t.Errorf("Lease.Exited closed %s after the crash, want well before the output drain (%s) ends", took, drainBound)
+	// The output drain ends drainBound after the exit, with the warning
+	// below, and only then is the exit reported: Exited came first.
+	if len(f.log.Find("app output still open")) != 0 || len(f.log.Find("process exited")) != 0 {
+		t.Errorf("Lease.Exited closed only after the output drain ended")
 	}
 	l2, err := f.pool.Acquire(ctx)
 	if err != nil {
@@ -837,7 +841,6 @@ func TestCloseDeadlineWithSpawnInFlight(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	closed := make(chan error, 1)
-	start := time.Now()
 	go func() { closed <- f.pool.Close(ctx) }()
 	if !waitFor(5*time.Second, func() bool {
 		select {
@@ -850,16 +853,13 @@ func TestCloseDeadlineWithSpawnInFlight(t *testing.T) {
 		t.Fatal("Close did not hurry after its deadline")
 	}
 	close(gate)
-	select {
-	case err := <-closed:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Close = %v, want DeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close still waiting 10s after its deadline")
+	if err := <-closed; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want DeadlineExceeded", err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("Close took %s", took)
+	// Close did not wait out ShutdownTimeout: nothing was killed for
+	// overrunning it.
+	if len(f.log.Find("did not stop within shutdownTimeLimit")) != 0 {
+		t.Errorf("Close waited for ShutdownTimeout despite its deadline")
 	}
 	if err := <-acq; !errors.Is(err, upstream.ErrShuttingDown) {
 		t.Errorf("Acquire = %v, want ErrShuttingDown", err)

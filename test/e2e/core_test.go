@@ -224,8 +224,17 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatalf("want the app and its child running, got %v", procs)
 	}
 	g.stop(10 * time.Second)
-	if g.logs.find("shutdown") == nil && g.logs.find("stopp") == nil {
-		t.Errorf("no graceful shutdown in the log")
+	// Graceful: the app got the shutdown event, stopped its server and
+	// exited on its own ("stopped" is its last line); it was not killed.
+	if g.logs.find("shutting down (shutdown request)") == nil {
+		t.Errorf("the app did not get the shutdown event")
+	}
+	if g.logs.count("did not stop within shutdownTimeLimit") != 0 || g.logs.count("killing process") != 0 {
+		t.Errorf("the app was killed, not stopped gracefully")
+	}
+	exited := g.logs.find("process exited")
+	if exited == nil || exited["exit_code"] != float64(0) || exited["signal"] != nil {
+		t.Errorf("the app did not exit with status 0 on its own: %v", exited)
 	}
 	for _, p := range procs {
 		if alive(p) {
