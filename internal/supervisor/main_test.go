@@ -135,6 +135,12 @@ func runHelper(mode string) {
 		w.Flush()
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
+	case "once": // serves the first time, fails every later start
+		if _, err := os.Stat(os.Getenv("GH_FILE")); err == nil {
+			fmt.Fprintln(os.Stderr, "started before; failing")
+			os.Exit(3)
+		}
+		os.WriteFile(os.Getenv("GH_FILE"), nil, 0o644)
 	}
 	serveHelper(mode)
 }

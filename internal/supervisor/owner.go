@@ -287,6 +287,7 @@ func (p *Pool) markReady(pr *process) procState {
 	}
 	pr.state = stateReady
 	pr.readyAt = time.Now()
+	pr.leaseCap = p.spec.AppPool.Recycling.Requests
 	p.lastReady = pr.readyAt
 	recycled, replaced := false, 0
 	if pr.isNext && pr.slot < len(p.slots) {

@@ -79,6 +79,7 @@ type process struct {
 	state       procState
 	outstanding int
 	requests    int // leases handed out
+	leaseCap    int // leases after which it takes no more, so that a recycle replaces it; 0 = no cap
 	readyAt     time.Time
 	canceled    bool          // retired while starting
 	cause       ExitCause     // why the pool retired it
@@ -110,11 +111,17 @@ func (pr *process) closeGoneLocked() {
 	}
 }
 
-// servingLocked reports whether pr may get new leases: it is ready and has
-// not exited (its owner closes gone as soon as wait(2) reports the exit, a
-// while before finish clears the slot).
-func (pr *process) servingLocked() bool {
+// runningLocked reports whether pr is ready and has not exited (its owner
+// closes gone as soon as wait(2) reports the exit, a while before finish
+// clears the slot).
+func (pr *process) runningLocked() bool {
 	return pr != nil && pr.state == stateReady && !pr.goneClosed
+}
+
+// servingLocked reports whether pr may get new leases: it runs and has not
+// been given its leaseCap yet.
+func (pr *process) servingLocked() bool {
+	return pr.runningLocked() && (pr.leaseCap == 0 || pr.requests < pr.leaseCap)
 }
 
 func (pr *process) closeStopLocked() {

@@ -65,6 +65,7 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 		nexts = append(nexts, pr)
 		p.wg.Go(func() { p.run(pr) })
 	}
+	p.liftLeaseCapsLocked()
 	p.broadcastLocked()
 	p.mu.Unlock()
 
@@ -82,6 +83,10 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 				if err == nil {
 					err = e
 				}
+				p.mu.Lock()
+				p.liftLeaseCapsLocked() // the old process keeps serving
+				p.broadcastLocked()
+				p.mu.Unlock()
 				continue
 			}
 			dones = append(dones, olds[i].done)
@@ -93,6 +98,17 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 		return werr
 	}
 	return err
+}
+
+// liftLeaseCapsLocked lets every process that no replacement is starting
+// for take leases again past its leaseCap: it keeps serving until the next
+// recycle.
+func (p *Pool) liftLeaseCapsLocked() {
+	for _, s := range p.slots {
+		if s.cur != nil && s.next == nil {
+			s.cur.leaseCap = 0
+		}
+	}
 }
 
 // resizeLocked grows or shrinks the slots; removed slots' processes are

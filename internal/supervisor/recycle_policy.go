@@ -19,6 +19,10 @@ type policyState struct {
 	// protects everything below
 	tick   time.Duration    // check interval; 0 = defaultPolicyTick; tests shorten it
 	counts map[string]int64 // recycles by condition
+
+	// kick wakes the loop at once when a process was given its last request
+	// (leaseCap); buffered 1, sent to without blocking, never closed.
+	kick chan struct{}
 }
 
 // setPolicyTick changes how often the conditions are checked (tests).
@@ -44,9 +48,16 @@ type memSample struct {
 }
 
 // policyLoop checks the recycling conditions of Spec.AppPool.Recycling every
-// tick and, when one is met, logs the cause, counts it and recycles the pool
-// (overlapped, as Recycle). It is the pool's own goroutine and ends on Close;
-// with no conditions set it only waits for a spec change.
+// tick, and at once when a process was given its last request, and when one
+// is met, logs the cause, counts it and recycles the pool (overlapped, as
+// Recycle). It is the pool's own goroutine and ends on Close; with no
+// conditions set it only waits for a spec change.
+//
+// The requests condition is exact: a process given Requests leases takes
+// no more (see process.leaseCap), so the Nth request is its last and later
+// ones wait for the replacement (or go to another slot's process). If the
+// replacement fails to start, Recycle lifts the cap and the old process
+// keeps serving.
 func (p *Pool) policyLoop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -128,6 +139,8 @@ func (p *Pool) policyLoop() {
 		case <-p.closing:
 			return
 		case <-timer.C:
+		case <-p.pol.kick:
+			timer.Stop()
 		}
 	}
 }
@@ -136,7 +149,7 @@ func (p *Pool) policyLoop() {
 func (p *Pool) servingSnapsLocked() []procSnap {
 	var out []procSnap
 	for _, s := range p.slots {
-		if pr := s.cur; pr.servingLocked() {
+		if pr := s.cur; pr.runningLocked() {
 			out = append(out, procSnap{pid: pr.pid, started: pr.started, requests: pr.requests, memory: -1})
 		}
 	}

@@ -221,6 +221,7 @@ func NewPool(spec Spec, log *slog.Logger) *Pool {
 				return http.ErrUseLastResponse
 			},
 		},
+		pol:      policyState{kick: make(chan struct{}, 1)},
 		closing:  make(chan struct{}),
 		hurry:    make(chan struct{}),
 		spec:     spec,
@@ -433,6 +434,12 @@ func (p *Pool) startingLocked() bool {
 func (p *Pool) leaseLocked(pr *process) *upstream.Lease {
 	pr.outstanding++
 	pr.requests++
+	if pr.requests == pr.leaseCap {
+		select { // the policy loop recycles it now
+		case p.pol.kick <- struct{}{}:
+		default:
+		}
+	}
 	p.lastUse = time.Now()
 	return upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
 }
