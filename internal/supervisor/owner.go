@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"syscall"
@@ -11,12 +12,17 @@ import (
 
 var errCanceled = errors.New("start canceled")
 
+// startAttempts is how many times a start is tried when the process lost
+// its port (ANCM V2 tries twice).
+const startAttempts = 3
+
 // run is the owner goroutine of pr: it spawns the process, waits until it is
 // ready, failed or was retired, serves until it exits or is retired, drains
-// and stops it, reaps it and reports every step. Like ANCM V2 it tries a
-// start twice, on a new port, when the process exited while starting and
-// someone else holds the port; the second attempt is a new process in the
-// same slot, owned by the same goroutine.
+// and stops it, reaps it and reports every step. When the process exited
+// while starting because it lost its random port (see lostPort), the start
+// is tried again on a new port, up to startAttempts in all, and only the
+// last failure counts toward the rapid-fail limit; each new attempt is a new
+// process in the same slot, owned by the same goroutine.
 func (p *Pool) run(pr *process) {
 	var earlier []byte
 	for attempt := 1; ; attempt++ {
@@ -68,9 +74,9 @@ func (p *Pool) run(pr *process) {
 		p.reap(pr)
 		p.finish(pr)
 		out := joinCapped(earlier, pr.out.captured())
-		if attempt == 1 && !pr.fixed && !pr.spec.SocketActivation && !portFree(pr.port) {
+		if attempt < startAttempts && !pr.fixed && !pr.spec.SocketActivation && lostPort(pr.out.captured(), pr.port) {
 			p.log.Warn("process exited during startup and its port is taken; retrying on a new port",
-				"pid", pr.pid, "port", pr.port)
+				"pid", pr.pid, "port", pr.port, "attempt", attempt)
 			if npr := p.retry(pr); npr != nil {
 				earlier, pr = out, npr
 				continue
@@ -89,6 +95,18 @@ func (p *Pool) run(pr *process) {
 		p.startFailed(pr, se)
 		return
 	}
+}
+
+// lostPort reports whether a process that exited during startup did so
+// because its port was taken: its output says so (EADDRINUSE, as Go, .NET,
+// Node.js, Python and Java print it), or someone else holds the port now.
+// The output is the robust signal: what took the port (often an outgoing
+// connection given it as its local port) may be gone by the time the exit
+// is seen, and the port free again.
+func lostPort(output []byte, port int) bool {
+	out := bytes.ToLower(output)
+	return bytes.Contains(out, []byte("address already in use")) || bytes.Contains(out, []byte("eaddrinuse")) ||
+		!portFree(port)
 }
 
 // serve is the ready part of pr's life: it ends when the process exits on

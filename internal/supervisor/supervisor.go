@@ -20,9 +20,14 @@
 //     250 ms) and the listening socket belongs to the app's process group
 //     (read from /proc, as ANCM checks the listener's PID is in its job), or
 //     ReadinessProbe / NotifyReady when set. StartupTimeout 0 checks once.
-//   - Port race: if a starting process exits and its port is taken by
-//     someone else, the start is tried once more on a new port (ANCM V2 makes
-//     2 attempts); the captured output of both attempts is kept.
+//   - Ports: random ports come from ANCM's 10000–48000 less the kernel's
+//     ephemeral range (ip_local_port_range, read once), so an outgoing
+//     connection cannot be given an app's port between the free-port check
+//     and the app's bind. If a starting process exits because its port was
+//     taken anyway (its output says "address already in use", or someone
+//     else holds the port), the start is tried again on a new port, up to 3
+//     attempts (ANCM V2 makes 2), and only a last failure counts toward the
+//     rapid-fail limit; the captured output of every attempt is kept.
 //   - Rapid fails: a fixed one-minute window reset lazily (ANCM §5.4) that
 //     counts crashes of ready processes, including clean exits, AND failed
 //     starts (V2 counts only crashes; the docs say starts count too).
