@@ -154,7 +154,7 @@ func TestRecycleConditionsUnderLoad(t *testing.T) {
 			spec.Processes = tt.processes
 			spec.DrainTimeout = 5 * time.Second
 			spec.Events = evs.add
-			f := newFixture(t, spec, func(p *Pool) { p.setPolicyTick(20 * time.Millisecond) })
+			f := newFixture(t, spec, withPolicyTick(20*time.Millisecond))
 			ctx := ctxT(t, time.Minute)
 			if err := f.pool.Start(ctx); err != nil {
 				t.Fatal(err)

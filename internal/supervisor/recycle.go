@@ -59,8 +59,7 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 			break
 		}
 		olds = append(olds, s.cur)
-		pr := p.newProcessLocked(i, sp)
-		pr.isNext = true
+		pr := newProcess(i, sp)
 		s.next = pr
 		nexts = append(nexts, pr)
 		p.wg.Go(func() { p.run(pr) })
@@ -172,7 +171,7 @@ func (p *Pool) idleCandidateLocked() bool {
 		return false
 	}
 	for pr := range p.retiring {
-		if pr.state == stateDraining && pr.outstanding > 0 {
+		if pr.drainingLocked() && pr.outstanding > 0 {
 			return false
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -13,11 +12,10 @@ import (
 // defaultPolicyTick is how often the recycling conditions are checked.
 const defaultPolicyTick = time.Second
 
-// policyState is the recycling policy's bookkeeping in a Pool.
+// policyState is the recycling policy's bookkeeping in a Pool, under
+// Pool.mu like the rest of the pool's state.
 type policyState struct {
-	mu sync.Mutex
-	// protects everything below
-	tick   time.Duration    // check interval; 0 = defaultPolicyTick; tests shorten it
+	tick   time.Duration    // check interval (withPolicyTick); set before the loop starts
 	counts map[string]int64 // recycles by condition
 
 	// kick wakes the loop at once when a process was given its last request
@@ -25,19 +23,12 @@ type policyState struct {
 	kick chan struct{}
 }
 
-// setPolicyTick changes how often the conditions are checked (tests).
-func (p *Pool) setPolicyTick(d time.Duration) {
-	p.pol.mu.Lock()
-	p.pol.tick = d
-	p.pol.mu.Unlock()
-}
-
 // RecycleCounts returns how many recycles each recycling condition caused
 // (keys ConditionTime, ConditionSchedule, ConditionRequests, ConditionPrivateMemory), for
 // status pages and metrics. Recycles asked for by Recycle are not counted.
 func (p *Pool) RecycleCounts() map[string]int64 {
-	p.pol.mu.Lock()
-	defer p.pol.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return maps.Clone(p.pol.counts)
 }
 
@@ -72,20 +63,14 @@ func (p *Pool) policyLoop() {
 	defer timer.Stop()
 	mem := map[int]memSample{}
 	var last, lastSample time.Time
+	tick := p.pol.tick
 	for {
-		p.pol.mu.Lock()
-		tick := p.pol.tick
-		p.pol.mu.Unlock()
-		if tick <= 0 {
-			tick = defaultPolicyTick
-		}
 		p.mu.Lock()
 		pol := p.spec.AppPool.Recycling
 		ch := p.changed
 		snaps := p.servingSnapsLocked()
-		clock := p.now // tests replace it under p.mu
 		p.mu.Unlock()
-		now := clock()
+		now := p.now()
 		if !pol.active() {
 			last = time.Time{}
 			select {
@@ -115,12 +100,12 @@ func (p *Pool) policyLoop() {
 			spec := p.spec
 			p.mu.Unlock()
 			p.emit(&spec, Event{Kind: RecycleConditionMet, PID: pid, Condition: cause, Detail: why})
-			p.pol.mu.Lock()
+			p.mu.Lock()
 			if p.pol.counts == nil {
 				p.pol.counts = map[string]int64{}
 			}
 			p.pol.counts[cause]++
-			p.pol.mu.Unlock()
+			p.mu.Unlock()
 			err := p.Recycle(ctx, nil)
 			switch {
 			case ctx.Err() != nil || errors.Is(err, upstream.ErrShuttingDown):
@@ -132,7 +117,7 @@ func (p *Pool) policyLoop() {
 				wait = 60 * tick
 			}
 			clear(mem)
-			last = clock()
+			last = p.now()
 		}
 		timer.Reset(wait)
 		select {

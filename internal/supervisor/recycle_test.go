@@ -383,7 +383,7 @@ func TestSocketActivation(t *testing.T) {
 			}
 			spec := helperSpec(t, "echo")
 			spec.SocketActivation = true
-			f := newFixture(t, spec, func(p *Pool) { p.shell = shim.shell })
+			f := newFixture(t, spec, withShell(shim.shell))
 			l, err := f.pool.Acquire(t.Context())
 			if err != nil {
 				t.Fatal(err)

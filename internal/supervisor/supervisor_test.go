@@ -286,7 +286,7 @@ func TestRapidFailLimit(t *testing.T) {
 		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		spec := helperSpec(t, "exit", "GH_CODE=1")
 		spec.RapidFailsPerMinute = 1
-		f := newFixture(t, spec, func(p *Pool) { p.mu.Lock(); p.now = clock.now; p.mu.Unlock() })
+		f := newFixture(t, spec, withClock(clock.now))
 		ctx := ctxT(t, 20*time.Second)
 		for i := range 2 { // failures 1 and 2: count 2 > limit 1 afterwards
 			if _, err := f.pool.Acquire(ctx); !errors.Is(err, upstream.ErrStartupFailed) {
@@ -312,7 +312,7 @@ func TestRapidFailLimit(t *testing.T) {
 		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		spec := helperSpec(t, "crash-after", "GH_N=1")
 		spec.RapidFailsPerMinute = 0
-		f := newFixture(t, spec, func(p *Pool) { p.mu.Lock(); p.now = clock.now; p.mu.Unlock() })
+		f := newFixture(t, spec, withClock(clock.now))
 		ctx := ctxT(t, 20*time.Second)
 		l, err := f.pool.Acquire(ctx)
 		if err != nil {
@@ -685,15 +685,13 @@ func TestPortRaceRetry(t *testing.T) {
 	defer taken.Close()
 	busy := taken.Addr().(*net.TCPAddr).Port
 	var calls int
-	f := newFixture(t, helperSpec(t, "echo"), func(p *Pool) {
-		p.pickPort = func() (int, error) {
-			calls++ // only the starter calls it, one at a time
-			if calls == 1 {
-				return busy, nil
-			}
-			return pickPort()
+	f := newFixture(t, helperSpec(t, "echo"), withPickPort(func() (int, error) {
+		calls++ // only the starter calls it, one at a time
+		if calls == 1 {
+			return busy, nil
 		}
-	})
+		return pickPort()
+	}))
 	l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
 	if err != nil {
 		t.Fatalf("no retry on a new port: %v", err)
@@ -725,15 +723,13 @@ func TestPortLostRetryByOutput(t *testing.T) {
 		}
 	}
 	var calls int
-	f := newFixture(t, spec, func(p *Pool) {
-		p.pickPort = func() (int, error) {
-			calls++ // only the starter calls it, one at a time
-			if calls == 1 {
-				return busy, nil
-			}
-			return pickPort()
+	f := newFixture(t, spec, withPickPort(func() (int, error) {
+		calls++ // only the starter calls it, one at a time
+		if calls == 1 {
+			return busy, nil
 		}
-	})
+		return pickPort()
+	}))
 	l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
 	if err != nil {
 		t.Fatalf("no retry on a new port: %v", err)
@@ -875,13 +871,11 @@ func TestCloseDeadlineWithSpawnInFlight(t *testing.T) {
 	spec.StartupTimeout = 20 * time.Second
 	spec.ShutdownTimeout = 20 * time.Second
 	entered, gate := make(chan struct{}), make(chan struct{})
-	f := newFixture(t, spec, func(p *Pool) {
-		p.pickPort = func() (int, error) {
-			close(entered) // one start only
-			<-gate
-			return pickPort()
-		}
-	})
+	f := newFixture(t, spec, withPickPort(func() (int, error) {
+		close(entered) // one start only
+		<-gate
+		return pickPort()
+	}))
 	acq := make(chan error, 1)
 	go func() {
 		_, err := f.pool.Acquire(context.Background())
