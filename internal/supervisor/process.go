@@ -142,13 +142,14 @@ func (pr *process) drainingLocked() bool {
 // pool asked to retire shows as draining or stopping at once, before its
 // owner acts on the request.
 func (pr *process) shownStateLocked() procState {
-	if pr.ask != nil && pr.state == stateReady {
-		if pr.ask.drain {
-			return stateDraining
-		}
+	switch {
+	case pr.ask == nil || pr.state > stateReady:
+		return pr.state
+	case pr.ask.drain && pr.state == stateReady:
+		return stateDraining
+	default:
 		return stateStopping
 	}
-	return pr.state
 }
 
 // signal sends sig to the process group. Only the owner calls it, and never
