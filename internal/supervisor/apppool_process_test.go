@@ -181,10 +181,13 @@ func TestRecycleConditionsUnderLoad(t *testing.T) {
 			}
 			recycled := waitFor(30*time.Second, func() bool { return f.pool.RecycleCounts()[tt.cond] >= tt.want })
 			before := l.ok.Load()
-			waitFor(10*time.Second, func() bool { return l.ok.Load() > before+10 }) // still serving after it
+			serving := waitFor(10*time.Second, func() bool { return l.ok.Load() > before+10 || l.failed.Load() > 0 })
 			l.stop()
 			if !recycled {
 				t.Fatalf("no %d recycles for %s; counts %v", tt.want, tt.cond, f.pool.RecycleCounts())
+			}
+			if !serving {
+				t.Fatalf("not serving after the recycle: %d requests ok", l.ok.Load())
 			}
 			ev, ok := evs.find(func(e Event) bool { return e.Kind == RecycleConditionMet && e.Condition == tt.cond })
 			if !ok || !strings.Contains(ev.Detail, "periodicRestart "+tt.cond) {
