@@ -130,28 +130,3 @@ func umask(t *testing.T) os.FileMode {
 	t.Fatal("no Umask in /proc/self/status")
 	return 0
 }
-
-// Stdout log files are readable by their owner and group only.
-func TestStdoutLogFileMode(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	spec := helperSpec(t, "echo")
-	spec.StdoutLog = filepath.Join(dir, "stdout")
-	f := newFixture(t, spec)
-	l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Release()
-	files, err := filepath.Glob(spec.StdoutLog + "_*.log")
-	if err != nil || len(files) != 1 {
-		t.Fatalf("log files %v (%v)", files, err)
-	}
-	fi, err := os.Stat(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := 0o640 &^ umask(t); fi.Mode().Perm() != want {
-		t.Errorf("stdout log mode %v, want %v (0640 less the umask %03o)", fi.Mode().Perm(), want, umask(t))
-	}
-}

@@ -489,6 +489,14 @@ func TestStdoutLogFile(t *testing.T) {
 	if len(f.log.Find("listening on")) != 0 {
 		t.Errorf("output went to the logger as well")
 	}
+	// Readable by its owner and group only.
+	fi, err := ents[0].Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 0o640 &^ umask(t); fi.Mode().Perm() != want {
+		t.Errorf("stdout log mode %v, want %v (0640 less the umask %03o)", fi.Mode().Perm(), want, umask(t))
+	}
 }
 
 func TestStdoutLogUnwritable(t *testing.T) {
@@ -676,77 +684,57 @@ func TestCloseIdempotent(t *testing.T) {
 	}
 }
 
+// A start whose port is taken is retried on a new port, not counted toward
+// rapid-fail: the app really fails to bind the port; what holds it keeps it,
+// or lets go of it before the exit is seen (as an outgoing connection given
+// the port by the kernel does), when only the app's "address already in
+// use" tells.
 func TestPortRaceRetry(t *testing.T) {
 	t.Parallel()
-	taken, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
-	busy := taken.Addr().(*net.TCPAddr).Port
-	var calls int
-	f := newFixture(t, helperSpec(t, "echo"), withPickPort(func() (int, error) {
-		calls++ // only the starter calls it, one at a time
-		if calls == 1 {
-			return busy, nil
-		}
-		return pickPort()
-	}))
-	l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
-	if err != nil {
-		t.Fatalf("no retry on a new port: %v", err)
-	}
-	defer l.Release()
-	if l.Addr == taken.Addr().String() || len(f.log.Find("retrying on a new port")) != 1 {
-		t.Errorf("lease on %s (taken %s)", l.Addr, taken.Addr())
-	}
-}
-
-// The app really fails to bind its port, and what held the port lets go of
-// it before the exit is seen (as an outgoing connection given the port by
-// the kernel does): the app's "address already in use" makes the start a
-// retry on a new port, not a failed start counted toward rapid-fail.
-func TestPortLostRetryByOutput(t *testing.T) {
-	t.Parallel()
-	taken, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
-	busy := taken.Addr().(*net.TCPAddr).Port
-	spec := helperSpec(t, "echo")
-	spec.RapidFailsPerMinute = 0 // a counted failure would refuse the next start
-	var release sync.Once
-	spec.Events = func(ev Event) {
-		if ev.Kind == ProcessExited && ev.Port == busy {
-			release.Do(func() { taken.Close() }) // before the owner looks at the port
-		}
-	}
-	var calls int
-	f := newFixture(t, spec, withPickPort(func() (int, error) {
-		calls++ // only the starter calls it, one at a time
-		if calls == 1 {
-			return busy, nil
-		}
-		return pickPort()
-	}))
-	l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
-	if err != nil {
-		t.Fatalf("no retry on a new port: %v", err)
-	}
-	l.Release()
-	if l.Addr == taken.Addr().String() || len(f.log.Find("retrying on a new port")) != 1 {
-		t.Errorf("lease on %s (lost %s)", l.Addr, taken.Addr())
-	}
-	if !portFree(busy) {
-		t.Errorf("port %d still taken: the test did not let go of it before the retry", busy)
-	}
-	st := f.pool.Status()
-	f.pool.mu.Lock()
-	counted := f.pool.fails.count
-	f.pool.mu.Unlock()
-	if st.LastStartError != "" || counted != 0 {
-		t.Errorf("the lost port counted as a failure: last start error %q, %d failures in the window", st.LastStartError, counted)
+	for _, letGo := range []bool{false, true} {
+		t.Run(fmt.Sprintf("let go %v", letGo), func(t *testing.T) {
+			t.Parallel()
+			taken, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer taken.Close()
+			busy := taken.Addr().(*net.TCPAddr).Port
+			spec := helperSpec(t, "echo")
+			spec.RapidFailsPerMinute = 0 // a counted failure would refuse the next start
+			var release sync.Once
+			spec.Events = func(ev Event) {
+				if letGo && ev.Kind == ProcessExited && ev.Port == busy {
+					release.Do(func() { taken.Close() }) // before the owner looks at the port
+				}
+			}
+			var calls int
+			f := newFixture(t, spec, withPickPort(func() (int, error) {
+				calls++ // only the starter calls it, one at a time
+				if calls == 1 {
+					return busy, nil
+				}
+				return pickPort()
+			}))
+			l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
+			if err != nil {
+				t.Fatalf("no retry on a new port: %v", err)
+			}
+			l.Release()
+			if l.Addr == taken.Addr().String() || len(f.log.Find("retrying on a new port")) != 1 {
+				t.Errorf("lease on %s (taken %s)", l.Addr, taken.Addr())
+			}
+			if letGo && !portFree(busy) {
+				t.Errorf("port %d still taken: the test did not let go of it before the retry", busy)
+			}
+			st := f.pool.Status()
+			f.pool.mu.Lock()
+			counted := f.pool.fails.count
+			f.pool.mu.Unlock()
+			if st.LastStartError != "" || counted != 0 {
+				t.Errorf("the taken port counted as a failure: last start error %q, %d failures in the window", st.LastStartError, counted)
+			}
+		})
 	}
 }
 
