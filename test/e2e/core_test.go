@@ -224,10 +224,11 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatalf("want the app and its child running, got %v", procs)
 	}
 	g.stop(10 * time.Second)
-	// Graceful: the app got the shutdown event, stopped its server and
-	// exited on its own ("stopped" is its last line); it was not killed.
-	if g.logs.find("shutting down (shutdown request)") == nil {
-		t.Errorf("the app did not get the shutdown event")
+	// Graceful: the app was asked to stop (the shutdown event or SIGTERM),
+	// stopped its server and exited with status 0 on its own; it was not
+	// killed.
+	if g.logs.find("shutting down (") == nil {
+		t.Errorf("the app was not asked to stop")
 	}
 	if g.logs.count("did not stop within shutdownTimeLimit") != 0 || g.logs.count("killing process") != 0 {
 		t.Errorf("the app was killed, not stopped gracefully")
