@@ -59,7 +59,10 @@ func openAccessLog(path, format, software string, log *slog.Logger) (*accessLog,
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create access log folder: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	// 0640 before the umask: the owner and the file's group read it (the
+	// group is Gatehouse's, or the folder's when it has the setgid bit),
+	// others do not, as request lines can carry user names and query strings.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("open access log: %w", err)
 	}

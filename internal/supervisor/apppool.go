@@ -58,7 +58,8 @@ type RecyclePolicy struct {
 	// midnight (IIS schedule), if a process runs.
 	Schedule []time.Duration
 	// Requests recycles once a process has been given this many requests
-	// (IIS requests; 0 = off).
+	// (IIS requests; 0 = off), exactly: the process takes no request past
+	// the Nth until a failed replacement lets it serve on.
 	Requests int
 	// PrivateMemory recycles once a process group's private memory (resident
 	// minus shared pages, from /proc/PID/statm) has stayed above this many

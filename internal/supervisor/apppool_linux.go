@@ -12,35 +12,41 @@ import (
 	"strings"
 )
 
-// preparePool applies pr.spec.AppPool to cmd, which runs prog and has its
+// preparePool applies spec.AppPool to cmd, which runs prog and has its
 // SysProcAttr set: the working folder, the identity (after checking that it
-// may use the folder and run the program), a cgroup with the limits (kept
-// in pr.cg) or the rlimit fallback, and the umask. Umask and rlimits need
+// may use the folder and run the program), a cgroup with the limits
+// (returned) or the rlimit fallback, and the umask. Umask and rlimits need
 // the re-exec shim, so cmd is rewritten to run through it when they apply.
 // On failure it returns a StartError reason and the error; a cgroup it made
 // is removed again.
-func (p *Pool) preparePool(pr *process, cmd *exec.Cmd, prog string) (string, error) {
-	ap := pr.spec.AppPool
+func (p *Pool) preparePool(spec Spec, cmd *exec.Cmd, prog string) (cg *cgroup, reason string, err error) {
+	defer func() {
+		if err != nil {
+			cg.remove()
+			cg = nil
+		}
+	}()
+	ap := spec.AppPool
 	if ap.WorkDir != "" {
 		cmd.Dir = ap.WorkDir
 	}
 	if err := setIdentity(cmd, ap.Identity); err != nil {
-		return "the app's user is not allowed", err
+		return nil, "the app's user is not allowed", err
 	}
 	if id := ap.Identity; id != nil {
 		if err := checkAccess(id, cmd.Dir, accessRead|accessExec, "working folder"); err != nil {
-			return "the app's user cannot use its folder", err
+			return nil, "the app's user cannot use its folder", err
 		}
 		if err := checkAccess(id, prog, accessExec, "program"); err != nil {
-			return "the app's user cannot run the program", err
+			return nil, "the app's user cannot run the program", err
 		}
 		if cmd.Path != prog { // the socket-activation shim
 			if err := checkAccess(id, cmd.Path, accessExec, "socket-activation shim"); err != nil {
-				return "the app's user cannot run the shim", err
+				return nil, "the app's user cannot run the shim", err
 			}
 		}
 		if err := giveNotifySocket(cmd.Env, id); err != nil {
-			return "could not hand the notify socket to the app's user", err
+			return nil, "could not hand the notify socket to the app's user", err
 		}
 	}
 	var shim []string
@@ -48,22 +54,17 @@ func (p *Pool) preparePool(pr *process, cmd *exec.Cmd, prog string) (string, err
 		shim = append(shim, shimUmaskEnv+"="+strconv.FormatUint(uint64(*ap.Umask), 8))
 	}
 	if ap.Limits.any() {
-		cg, err := ap.Cgroups.create(pr.spec.Name, ap.Limits, p.log)
-		if err != nil {
-			return "could not create the app's cgroup", err
+		if cg, err = ap.Cgroups.create(spec.Name, ap.Limits, p.log); err != nil {
+			return nil, "could not create the app's cgroup", err
 		}
 		switch {
 		case cg != nil && len(cg.v1) > 0:
-			pr.cg = cg
 			join, err := cg.joinV1(ap.Identity)
 			if err != nil {
-				pr.cg.remove()
-				pr.cg = nil
-				return "could not create the app's cgroup", err
+				return cg, "could not create the app's cgroup", err
 			}
 			shim = append(shim, join)
 		case cg != nil:
-			pr.cg = cg
 			cmd.SysProcAttr.UseCgroupFD = true
 			cmd.SysProcAttr.CgroupFD = cg.fd
 		default:
@@ -73,26 +74,22 @@ func (p *Pool) preparePool(pr *process, cmd *exec.Cmd, prog string) (string, err
 		}
 	}
 	if len(shim) == 0 {
-		return "", nil
+		return cg, "", nil
 	}
 	if !slices.Contains(cmd.Env, shimEnv+"=1") { // not yet shimmed for socket activation
 		exe, err := os.Executable()
 		if err != nil {
-			pr.cg.remove()
-			pr.cg = nil
-			return "could not find the gatehouse executable for the shim", err
+			return cg, "could not find the gatehouse executable for the shim", err
 		}
 		if err := checkAccess(ap.Identity, exe, accessExec, "gatehouse executable (the umask and rlimit shim)"); err != nil {
-			pr.cg.remove()
-			pr.cg = nil
-			return "the app's user cannot run the gatehouse shim", err
+			return cg, "the app's user cannot run the gatehouse shim", err
 		}
 		cmd.Path = exe
 		cmd.Args = append([]string{exe}, cmd.Args...)
 		shim = append(shim, shimEnv+"=1")
 	}
 	cmd.Env = append(cmd.Env, shim...)
-	return "", nil
+	return cg, "", nil
 }
 
 // giveNotifySocket makes the NOTIFY_SOCKET in env, and its private folder,

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,7 +154,7 @@ func TestRecycleConditionsUnderLoad(t *testing.T) {
 			spec.Processes = tt.processes
 			spec.DrainTimeout = 5 * time.Second
 			spec.Events = evs.add
-			f := newFixture(t, spec, func(p *Pool) { p.setPolicyTick(20 * time.Millisecond) })
+			f := newFixture(t, spec, withPolicyTick(20*time.Millisecond))
 			ctx := ctxT(t, time.Minute)
 			if err := f.pool.Start(ctx); err != nil {
 				t.Fatal(err)
@@ -180,10 +181,13 @@ func TestRecycleConditionsUnderLoad(t *testing.T) {
 			}
 			recycled := waitFor(30*time.Second, func() bool { return f.pool.RecycleCounts()[tt.cond] >= tt.want })
 			before := l.ok.Load()
-			waitFor(10*time.Second, func() bool { return l.ok.Load() > before+10 }) // still serving after it
+			serving := waitFor(10*time.Second, func() bool { return l.ok.Load() > before+10 || l.failed.Load() > 0 })
 			l.stop()
 			if !recycled {
 				t.Fatalf("no %d recycles for %s; counts %v", tt.want, tt.cond, f.pool.RecycleCounts())
+			}
+			if !serving {
+				t.Fatalf("not serving after the recycle: %d requests ok", l.ok.Load())
 			}
 			ev, ok := evs.find(func(e Event) bool { return e.Kind == RecycleConditionMet && e.Condition == tt.cond })
 			if !ok || !strings.Contains(ev.Detail, "periodicRestart "+tt.cond) {
@@ -593,5 +597,82 @@ func TestUmaskWithSocketActivation(t *testing.T) {
 	var me whoami
 	if err := json.NewDecoder(resp.Body).Decode(&me); err != nil || me.Umask != "0027" {
 		t.Errorf("umask %q (%v), want 0027", me.Umask, err)
+	}
+}
+
+// The requests condition counts exactly under concurrent load: each
+// process is given Requests requests, the last of which triggers the
+// recycle; the requests after it wait for the replacement, and none fails.
+func TestRecycleRequestsExact(t *testing.T) {
+	t.Parallel()
+	const limit, total, clients = 20, 50, 8
+	spec := helperSpec(t, "echo")
+	spec.DrainTimeout = 5 * time.Second
+	spec.AppPool.Recycling.Requests = limit
+	f := newFixture(t, spec)
+	ctx := ctxT(t, time.Minute)
+	var mu sync.Mutex
+	perPID := map[int]int{}
+	var issued atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for issued.Add(1) <= total {
+				lease, err := f.pool.Acquire(ctx)
+				if err != nil {
+					t.Errorf("Acquire: %v", err)
+					return
+				}
+				r, err := get(t, lease.Addr, lease.Token, "?hold_ms=5")
+				lease.Release()
+				if err != nil {
+					t.Errorf("request to pid %d: %v", lease.PID, err)
+					return
+				}
+				mu.Lock()
+				perPID[r.PID]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	var counts []int
+	for _, n := range perPID {
+		counts = append(counts, n)
+	}
+	slices.Sort(counts)
+	if want := []int{total - 2*limit, limit, limit}; !slices.Equal(counts, want) {
+		t.Errorf("requests per process %v, want %v", counts, want)
+	}
+	if !waitFor(30*time.Second, func() bool { return f.pool.RecycleCounts()[ConditionRequests] == 2 }) {
+		t.Errorf("recycles %v, want 2 for %s", f.pool.RecycleCounts(), ConditionRequests)
+	}
+}
+
+// When the replacement of a process that was given its Requests fails to
+// start, the old process keeps serving past the limit.
+func TestRecycleRequestsReplacementFails(t *testing.T) {
+	t.Parallel()
+	const limit = 3
+	spec := helperSpec(t, "once", "GH_FILE="+filepath.Join(t.TempDir(), "started"))
+	spec.AppPool.Recycling.Requests = limit
+	f := newFixture(t, spec)
+	ctx := ctxT(t, 20*time.Second)
+	var pids []int
+	for range 2 * limit {
+		lease, err := f.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatalf("Acquire after %d requests: %v", len(pids), err)
+		}
+		pids = append(pids, lease.PID)
+		lease.Release()
+	}
+	for _, pid := range pids {
+		if pid != pids[0] {
+			t.Fatalf("requests went to %v, want all to the first process", pids)
+		}
+	}
+	if len(f.log.Find("app failed to start")) == 0 {
+		t.Errorf("no replacement was tried")
 	}
 }

@@ -9,18 +9,73 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 )
 
-// Port ranges from ANCM V2: random ports come from 10000–48000; a port fixed
-// with ASPNETCORE_PORT must be in 1025–48000.
+// Port ranges from ANCM V2: random ports come from 10000–48000 (less the
+// kernel's ephemeral range, see appPorts); a port fixed with ASPNETCORE_PORT
+// must be in 1025–48000.
 const (
 	minRandomPort = 10000
 	minFixedPort  = 1025
 	maxPort       = 48000
-	portTries     = 10 // ANCM tries 10 random ports before giving up
+	portTries     = 10 // ANCM tries 10 random ports before it gives up; we then scan
 )
+
+// portRange is the ports lo through hi.
+type portRange struct{ lo, hi int }
+
+func (r portRange) size() int { return max(r.hi-r.lo+1, 0) }
+
+// defaultEphemeral is Linux's ip_local_port_range when it cannot be read.
+var defaultEphemeral = portRange{32768, 60999}
+
+// ephemeralPorts is the kernel's range for the local ports of outgoing
+// connections, read once, at the first start.
+var ephemeralPorts = sync.OnceValue(func() portRange {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return defaultEphemeral
+	}
+	return parsePortRange(string(b))
+})
+
+// parsePortRange parses "lo hi" as ip_local_port_range shows it; anything
+// else gives defaultEphemeral.
+func parsePortRange(s string) portRange {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return defaultEphemeral
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return defaultEphemeral
+	}
+	return portRange{lo, hi}
+}
+
+// appPorts returns the parts of 10000–48000 outside eph, where random app
+// ports are picked: a port the kernel may give an outgoing connection
+// (Gatehouse's own connections to its apps among them) could be taken
+// between the free-port check and the app's bind. If eph covers all of
+// 10000–48000, it returns 10000–48000: a start that then loses its port is
+// retried (see Pool.run).
+func appPorts(eph portRange) []portRange {
+	all := portRange{minRandomPort, maxPort}
+	var out []portRange
+	for _, r := range []portRange{{all.lo, min(all.hi, eph.lo-1)}, {max(all.lo, eph.hi+1), all.hi}} {
+		if r.size() > 0 {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return []portRange{all}
+	}
+	return out
+}
 
 // Variables set per process; entries of these names in Spec.Env are replaced.
 var perProcessVars = []string{"ASPNETCORE_PORT", "HTTP_PLATFORM_PORT", "PORT", "ASPNETCORE_TOKEN",
@@ -76,22 +131,41 @@ func newToken() (string, error) {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
 }
 
-// pickPort returns a random free port in 10000–48000, as ANCM V2 does,
-// checking that nothing listens on it; after 10 taken ports it lets the
-// kernel choose.
+// pickPort returns a random free port for an app: in 10000–48000 as in
+// ANCM V2, but outside the kernel's ephemeral range (see appPorts).
 func pickPort() (int, error) {
+	return pickPortIn(appPorts(ephemeralPorts()), portFree)
+}
+
+// pickPortIn returns a random port in ranges for which free holds: it tries
+// portTries random ports, as ANCM does, then scans from a random one.
+func pickPortIn(ranges []portRange, free func(int) bool) (int, error) {
+	n := 0
+	for _, r := range ranges {
+		n += r.size()
+	}
+	nth := func(i int) int { // 0 ≤ i < n
+		k := 0
+		for ; i >= ranges[k].size(); k++ {
+			i -= ranges[k].size()
+		}
+		return ranges[k].lo + i
+	}
+	if n == 0 {
+		return 0, errors.New("no ports to choose from")
+	}
 	for range portTries {
-		port := minRandomPort + mrand.IntN(maxPort-minRandomPort+1)
-		if portFree(port) {
+		if port := nth(mrand.IntN(n)); free(port) {
 			return port, nil
 		}
 	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+	start := mrand.IntN(n)
+	for i := range n {
+		if port := nth((start + i) % n); free(port) {
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free port in %v", ranges)
 }
 
 // portFree reports whether 127.0.0.1:port can be bound right now.

@@ -88,3 +88,67 @@ func TestCommandLine(t *testing.T) {
 		t.Errorf("commandLine = %s", got)
 	}
 }
+
+func TestAppPortsOutsideEphemeral(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		eph  portRange
+		want []portRange
+	}{
+		{portRange{32768, 60999}, []portRange{{10000, 32767}}}, // Linux's default
+		{portRange{1024, 65535}, []portRange{{10000, 48000}}},  // covers all: ANCM's range, and retries
+		{portRange{20000, 30000}, []portRange{{10000, 19999}, {30001, 48000}}},
+		{portRange{49152, 65535}, []portRange{{10000, 48000}}}, // IANA's: no overlap
+		{portRange{1024, 10000}, []portRange{{10001, 48000}}},
+	}
+	for _, tt := range tests {
+		if got := appPorts(tt.eph); !slices.Equal(got, tt.want) {
+			t.Errorf("appPorts(%v) = %v, want %v", tt.eph, got, tt.want)
+		}
+	}
+	for in, want := range map[string]portRange{
+		"32768\t60999\n": {32768, 60999},
+		"1024 65535":     {1024, 65535},
+		"":               defaultEphemeral,
+		"5 x":            defaultEphemeral,
+		"60000 1000":     defaultEphemeral,
+	} {
+		if got := parsePortRange(in); got != want {
+			t.Errorf("parsePortRange(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// Random ports stay out of this machine's ephemeral range, and once the
+// random tries hit taken ports the scan still finds the free one.
+func TestPickPortAvoidsEphemeral(t *testing.T) {
+	t.Parallel()
+	eph := ephemeralPorts()
+	ranges := appPorts(eph)
+	// Whether 10000–48000 has room outside the ephemeral range here.
+	room := eph.lo > minRandomPort || eph.hi < maxPort
+	bad := func(port int) bool {
+		return port < minRandomPort || port > maxPort || (room && port >= eph.lo && port <= eph.hi)
+	}
+	for range 1000 {
+		port, err := pickPortIn(ranges, func(int) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad(port) {
+			t.Fatalf("port %d: outside 10000–48000 or inside the ephemeral range %v", port, eph)
+		}
+	}
+	only := 12345
+	port, err := pickPortIn([]portRange{{12000, 12999}}, func(p int) bool { return p == only })
+	if err != nil || port != only {
+		t.Errorf("pickPortIn = %d, %v; want the one free port %d", port, err, only)
+	}
+	if _, err := pickPortIn([]portRange{{12000, 12009}}, func(int) bool { return false }); err == nil {
+		t.Error("pickPortIn found a port where none is free")
+	}
+	port, err = pickPort()
+	if err != nil || bad(port) {
+		t.Errorf("pickPort = %d, %v (ephemeral %v)", port, err, eph)
+	}
+}

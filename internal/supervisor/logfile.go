@@ -12,6 +12,13 @@ import (
 	"time"
 )
 
+// logFileMode is the mode stdout log files are created with, before the
+// umask: the owner and the file's group may read them (the group is
+// Gatehouse's, or the folder's when the folder has the setgid bit, so an
+// operator grants a group such as adm by setting it on the folder), others
+// may not: apps print connection strings, tokens and user data.
+const logFileMode = 0o640
+
 // logFile writes one process's output to <prefix>_<UTC yyyyMMddHHmmss>_<pid>.log,
 // pid being Gatehouse's own pid as in ANCM. It is used by one goroutine.
 //
@@ -70,7 +77,7 @@ func (l *logFile) open() error {
 		if seq > 0 {
 			name = fmt.Sprintf("%s_%03d.log", base, seq)
 		}
-		f, err := os.OpenFile(name, flags, 0o644)
+		f, err := os.OpenFile(name, flags, logFileMode)
 		if err == nil {
 			fi, err := f.Stat()
 			if err != nil {

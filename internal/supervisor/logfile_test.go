@@ -109,3 +109,24 @@ func TestLogFileRotationAtLineEnds(t *testing.T) {
 		t.Errorf("%d files end mid-line, want exactly 1 (the over-long line)", cuts)
 	}
 }
+
+// umask returns the process's file-creation mask (from /proc, which reads it
+// without changing it for the other tests running in parallel).
+func umask(t *testing.T) os.FileMode {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return os.FileMode(n)
+		}
+	}
+	t.Fatal("no Umask in /proc/self/status")
+	return 0
+}

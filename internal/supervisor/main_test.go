@@ -135,6 +135,12 @@ func runHelper(mode string) {
 		w.Flush()
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
+	case "once": // serves the first time, fails every later start
+		if _, err := os.Stat(os.Getenv("GH_FILE")); err == nil {
+			fmt.Fprintln(os.Stderr, "started before; failing")
+			os.Exit(3)
+		}
+		os.WriteFile(os.Getenv("GH_FILE"), nil, 0o644)
 	}
 	serveHelper(mode)
 }
@@ -298,13 +304,10 @@ func pidDirOf(spec Spec) string {
 
 // newFixture starts a pool and registers its Close plus a check that every
 // helper process it ran (grandchildren too) is gone.
-func newFixture(t *testing.T, spec Spec, opts ...func(*Pool)) *fixture {
+func newFixture(t *testing.T, spec Spec, opts ...poolOption) *fixture {
 	t.Helper()
 	rec := logtest.New()
-	f := &fixture{t: t, pool: NewPool(spec, slog.New(rec)), log: rec, pidDir: pidDirOf(spec)}
-	for _, o := range opts {
-		o(f.pool)
-	}
+	f := &fixture{t: t, pool: newPool(spec, slog.New(rec), opts...), log: rec, pidDir: pidDirOf(spec)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()

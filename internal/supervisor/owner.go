@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"syscall"
@@ -11,38 +12,40 @@ import (
 
 var errCanceled = errors.New("start canceled")
 
-// run is the owner goroutine of pr: it spawns the process, waits until it is
-// ready, failed or was retired, serves until it exits or is retired, drains
-// and stops it, reaps it and reports every step. Like ANCM V2 it tries a
-// start twice, on a new port, when the process exited while starting and
-// someone else holds the port; the second attempt is a new process in the
-// same slot, owned by the same goroutine.
+// startAttempts is how many times a start is tried when the process lost
+// its port (ANCM V2 tries twice).
+const startAttempts = 3
+
+// run is the owner goroutine of pr: it launches the process, waits until it
+// is ready, failed or was retired, serves until it exits or is retired,
+// drains and stops it, reaps it and reports every step; it alone writes
+// pr.state. When the process exited while starting because it lost its
+// random port (see lostPort), the start is tried again on a new port, up to
+// startAttempts in all, and only the last failure counts toward the
+// rapid-fail limit; each new attempt is a new process in the same slot,
+// owned by the same goroutine.
 func (p *Pool) run(pr *process) {
 	var earlier []byte
 	for attempt := 1; ; attempt++ {
 		if err := p.spawn(pr); err != nil {
-			p.finish(pr)
+			p.finish(pr, pr.state)
 			p.startFailed(pr, err)
 			return
 		}
 		res := p.awaitReady(pr)
 		if res == readyOK {
-			switch p.markReady(pr) {
-			case stateReady:
+			res = p.markReady(pr)
+			if res == readyOK {
 				pr.result <- nil
 				p.serve(pr)
 				return
-			case stateExited:
-				res = readyExited
-			default:
-				res = readyCanceled
 			}
 		}
 		switch res {
 		case readyCanceled:
+			p.setState(pr, stateStopping)
 			p.stopSequence(pr)
-			p.reap(pr)
-			p.finish(pr)
+			p.finish(pr, p.reap(pr))
 			pr.result <- upstream.ErrShuttingDown
 			return
 		case readyTimeout:
@@ -54,8 +57,7 @@ func (p *Pool) run(pr *process) {
 			p.log.Warn("killing process that did not become ready", "pid", pr.pid, "port", pr.port,
 				"startup_timeout", pr.spec.StartupTimeout, "reason", reason)
 			_ = pr.signal(syscall.SIGKILL)
-			p.reap(pr)
-			p.finish(pr)
+			p.finish(pr, p.reap(pr))
 			p.startFailed(pr, &upstream.StartError{
 				Command:  pr.command,
 				Reason:   reason,
@@ -65,12 +67,11 @@ func (p *Pool) run(pr *process) {
 			return
 		}
 		// readyExited
-		p.reap(pr)
-		p.finish(pr)
+		p.finish(pr, p.reap(pr))
 		out := joinCapped(earlier, pr.out.captured())
-		if attempt == 1 && !pr.fixed && !pr.spec.SocketActivation && !portFree(pr.port) {
+		if attempt < startAttempts && !pr.fixed && !pr.spec.SocketActivation && lostPort(pr.out.captured(), pr.port) {
 			p.log.Warn("process exited during startup and its port is taken; retrying on a new port",
-				"pid", pr.pid, "port", pr.port)
+				"pid", pr.pid, "port", pr.port, "attempt", attempt)
 			if npr := p.retry(pr); npr != nil {
 				earlier, pr = out, npr
 				continue
@@ -91,32 +92,56 @@ func (p *Pool) run(pr *process) {
 	}
 }
 
+// lostPort reports whether a process that exited during startup did so
+// because its port was taken: its output says so (EADDRINUSE, as Go, .NET,
+// Node.js, Python and Java print it), or someone else holds the port now.
+// The output is the robust signal: what took the port (often an outgoing
+// connection given it as its local port) may be gone by the time the exit
+// is seen, and the port free again.
+func lostPort(output []byte, port int) bool {
+	out := bytes.ToLower(output)
+	return bytes.Contains(out, []byte("address already in use")) || bytes.Contains(out, []byte("eaddrinuse")) ||
+		!portFree(port)
+}
+
+// setState is setStateLocked under Pool.mu, for the owner.
+func (p *Pool) setState(pr *process, s procState) {
+	p.mu.Lock()
+	pr.setStateLocked(s)
+	p.mu.Unlock()
+}
+
 // serve is the ready part of pr's life: it ends when the process exits on
-// its own or, once the pool retires it, after the drain and the stop.
+// its own or, once the pool asks to retire it, after the drain and the stop.
 func (p *Pool) serve(pr *process) {
 	select {
 	case <-pr.exited:
 	case <-pr.stop:
 		p.mu.Lock()
-		draining := pr.state == stateDraining
+		drain := pr.ask.drain
+		if drain {
+			pr.setStateLocked(stateDraining)
+		} else {
+			pr.setStateLocked(stateStopping)
+		}
 		p.mu.Unlock()
-		if draining {
+		if drain {
 			p.drain(pr)
 		}
 		p.stopSequence(pr)
 	}
-	p.reap(pr)
-	p.finish(pr)
+	p.finish(pr, p.reap(pr))
 }
 
 // drain lets a recycled process finish its leases (until none is
-// outstanding, DrainTimeout, Stop, or its exit) and then marks it stopping.
+// outstanding, DrainTimeout, a request to stop at once, or its exit) and
+// then marks it stopping.
 func (p *Pool) drain(pr *process) {
 	timer := time.NewTimer(pr.spec.DrainTimeout)
 	defer timer.Stop()
 	for {
 		p.mu.Lock()
-		if pr.outstanding == 0 || pr.state != stateDraining {
+		if pr.outstanding == 0 {
 			p.mu.Unlock()
 			break
 		}
@@ -132,10 +157,7 @@ func (p *Pool) drain(pr *process) {
 		break
 	}
 	p.mu.Lock()
-	if pr.state == stateDraining {
-		pr.state = stateStopping
-		pr.closeGoneLocked()
-	}
+	pr.setStateLocked(stateStopping)
 	n := pr.outstanding
 	p.mu.Unlock()
 	if n > 0 {
@@ -143,12 +165,15 @@ func (p *Pool) drain(pr *process) {
 	}
 }
 
-// reap waits for the exit, kills what is left of the process group while
-// the exited child still holds the group id (so no other process can be
-// signalled by mistake), reaps the child and drains its output.
-func (p *Pool) reap(pr *process) {
+// reap waits for the exit, marks the process exited (its leases learn at
+// once), kills what is left of the process group while the exited child
+// still holds the group id (so no other process can be signalled by
+// mistake), reaps the child and drains its output. It returns the state the
+// process had when its exit was seen.
+func (p *Pool) reap(pr *process) procState {
 	<-pr.exited
-	pr.sigMu.Lock()
+	prev := pr.state
+	p.setState(pr, stateExited)
 	if pr.waitErr == nil {
 		_ = syscall.Kill(-pr.pid, syscall.SIGKILL) // grandchildren; ESRCH when none are left
 	}
@@ -156,8 +181,6 @@ func (p *Pool) reap(pr *process) {
 	// Before the reap: the zombie keeps the group id from being reused.
 	pr.spec.Keeper.Remove(pr.pid)
 	_ = pr.cmd.Wait() // the status is read from ProcessState below
-	pr.reaped = true
-	pr.sigMu.Unlock()
 
 	if !pr.out.drain(drainBound) {
 		p.log.Warn("app output still open after the process group was killed; closed it", "pid", pr.pid)
@@ -168,28 +191,30 @@ func (p *Pool) reap(pr *process) {
 	pr.cg.remove()
 	pr.exitCode, pr.exitSig = exitStatus(pr.cmd.ProcessState)
 	pr.uptime = time.Since(pr.started)
+	return prev
 }
 
 // finish applies pr's end to the pool: out of its slot and the retiring set,
-// a crash counted in the rapid-fail window. It reports the exit (if the
-// process ran) and closes done.
-func (p *Pool) finish(pr *process) {
+// a crash counted in the rapid-fail window. prev is the state in which its
+// exit was seen (or its launch ended). It reports the exit (if the process
+// ran) and closes done.
+func (p *Pool) finish(pr *process, prev procState) {
 	p.mu.Lock()
-	prev := pr.state
-	pr.state = stateExited
-	pr.closeGoneLocked()
+	pr.setStateLocked(stateReaped)
 	delete(p.retiring, pr)
-	cause := pr.cause
+	var cause ExitCause
 	var tripped *upstream.RapidFailError
-	switch prev {
-	case stateReady:
+	switch {
+	case pr.ask != nil:
+		cause = pr.ask.cause
+	case prev == stateReady:
 		cause = CauseCrash
 		if pr.slot < len(p.slots) && p.slots[pr.slot].cur == pr {
 			p.slots[pr.slot].cur = nil
 		}
 		p.crashes++
 		tripped = p.fails.record(p.now(), p.spec.RapidFailsPerMinute, pr.exitDesc())
-	case stateStarting:
+	case prev == stateStarting:
 		cause = CauseStartFailure
 	}
 	if pr.oom != "" {
@@ -225,7 +250,7 @@ func (p *Pool) startFailed(pr *process, err error) {
 			s.next = nil
 		}
 	}
-	canceled := pr.canceled || errors.Is(err, errCanceled)
+	canceled := pr.ask != nil || errors.Is(err, errCanceled)
 	var tripped *upstream.RapidFailError
 	if !canceled {
 		p.failSeq++
@@ -250,17 +275,16 @@ func (p *Pool) startFailed(pr *process, err error) {
 	pr.result <- err
 }
 
-// retry replaces pr in its slot with a fresh process for a second
-// attempt, or returns nil if pr was stopped meanwhile.
+// retry replaces pr in its slot with a fresh process for another attempt,
+// or returns nil if pr was retired meanwhile.
 func (p *Pool) retry(pr *process) *process {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pr.canceled || p.closed || pr.slot >= len(p.slots) {
+	if pr.ask != nil || p.closed || pr.slot >= len(p.slots) {
 		return nil
 	}
 	s := p.slots[pr.slot]
-	npr := p.newProcessLocked(pr.slot, pr.spec)
-	npr.isNext = pr.isNext
+	npr := newProcess(pr.slot, pr.spec)
 	npr.result = pr.result // Recycle waits on the first attempt's channel
 	switch {
 	case s.cur == pr:
@@ -273,27 +297,31 @@ func (p *Pool) retry(pr *process) *process {
 	return npr
 }
 
-// markReady makes pr ready (or, for Recycle, swaps it in) and returns the
-// state it found: stateReady on success, else what stopped it.
-func (p *Pool) markReady(pr *process) procState {
+// markReady makes pr ready (or, when Recycle started it as a slot's next,
+// swaps it in and asks the process it replaces to retire). It returns
+// readyOK, or what stopped it: readyCanceled if the pool asked to retire it,
+// readyExited if it exited just as it became ready.
+func (p *Pool) markReady(pr *process) readiness {
 	p.mu.Lock()
-	if pr.state != stateStarting {
-		defer p.mu.Unlock()
-		return pr.state
-	}
-	if pr.goneClosed { // exited just as it became ready: a failed start
+	if pr.ask != nil {
 		p.mu.Unlock()
-		return stateExited
+		return readyCanceled
 	}
-	pr.state = stateReady
+	select {
+	case <-pr.exited:
+		p.mu.Unlock()
+		return readyExited
+	default:
+	}
+	pr.setStateLocked(stateReady)
 	pr.readyAt = time.Now()
+	pr.leaseCap = p.spec.AppPool.Recycling.Requests
 	p.lastReady = pr.readyAt
 	recycled, replaced := false, 0
-	if pr.isNext && pr.slot < len(p.slots) {
+	if pr.slot < len(p.slots) && p.slots[pr.slot].next == pr {
 		s := p.slots[pr.slot]
 		old := s.cur
 		s.cur, s.next = pr, nil
-		pr.isNext = false
 		recycled = true
 		if old != nil {
 			replaced = old.pid
@@ -308,30 +336,24 @@ func (p *Pool) markReady(pr *process) procState {
 	if recycled {
 		p.emit(&pr.spec, Event{Kind: ProcessRecycled, Slot: pr.slot, PID: pr.pid, Port: pr.port, Replaced: replaced})
 	}
-	return stateReady
+	return readyOK
 }
 
-// retireLocked takes pr out of service and tells its owner: a starting
-// process is canceled (the owner stops it), a ready one is drained (if drain
-// and DrainTimeout > 0) and then stopped. Processes already retired are
-// left alone.
+// retireLocked asks pr's owner to take it out of service for cause: a
+// starting process is stopped, a ready one is drained first if drain is
+// set and DrainTimeout > 0, and then stopped. It only sends the request
+// (ask, closing stop); the owner changes the state. A later request without
+// drain turns a drain into a stop at once (closing drainStop); other later
+// requests change nothing. The caller takes pr out of its slot.
 func (p *Pool) retireLocked(pr *process, cause ExitCause, drain bool) {
-	switch pr.state {
-	case stateStarting:
-		pr.state = stateStopping
-		pr.canceled = true
-		pr.closeGoneLocked()
-	case stateReady:
-		if drain && pr.spec.DrainTimeout > 0 {
-			pr.state = stateDraining
-		} else {
-			pr.state = stateStopping
-			pr.closeGoneLocked()
-		}
-	default:
-		return
+	switch {
+	case pr.state == stateReaped: // its owner is done with it
+	case pr.ask == nil:
+		pr.ask = &retireRequest{cause: cause, drain: drain && pr.spec.DrainTimeout > 0}
+		p.retiring[pr] = struct{}{}
+		close(pr.stop)
+	case pr.ask.drain && !drain:
+		pr.ask.drain = false
+		close(pr.drainStop)
 	}
-	pr.cause = cause
-	p.retiring[pr] = struct{}{}
-	pr.closeStopLocked()
 }

@@ -22,8 +22,37 @@ func sysProcAttr() *syscall.SysProcAttr {
 
 // waitExited blocks until the child pid has exited, without reaping it: the
 // zombie keeps its pid and process-group id reserved while the rest of the
-// group is killed.
+// group is killed. It waits on a pidfd in the runtime's network poller, so
+// a waiting child costs no thread; where pidfds are not available (Linux
+// before 5.10), one thread blocks in waitid per child.
 func waitExited(pid int) error {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return waitExitedBlocking(pid)
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return waitExitedBlocking(pid)
+	}
+	var werr error
+	// The pidfd turns readable when the process exits; Read calls the
+	// function again each time it does, until it reports done.
+	if err := rc.Read(func(fd uintptr) bool {
+		var info unix.Siginfo // Signo stays 0 while the process runs
+		for werr = unix.EINTR; werr == unix.EINTR; {
+			werr = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG, nil)
+		}
+		return werr != nil || info.Signo == int32(unix.SIGCHLD)
+	}); err != nil {
+		return err
+	}
+	return werr
+}
+
+// waitExitedBlocking is waitExited with one thread blocked in waitid.
+func waitExitedBlocking(pid int) error {
 	for {
 		var info unix.Siginfo
 		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)

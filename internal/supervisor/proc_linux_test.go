@@ -6,9 +6,11 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestListenerInGroup checks both ways of finding a port's listening
@@ -60,4 +62,57 @@ func TestListenerInGroup(t *testing.T) {
 	if listenerInGroup(free, syscall.Getpgrp()) {
 		t.Errorf("port %d has no listener but counted as ours", free)
 	}
+}
+
+// waitExited returns once each child has exited and leaves it a zombie
+// (not reaped), for many children at once, and a waiting child costs no
+// thread. Not parallel: other tests' threads would blur the count.
+func TestWaitExitedLeavesZombie(t *testing.T) {
+	const n = 50
+	cmds := make([]*exec.Cmd, n)
+	for i := range cmds {
+		cmds[i] = exec.Command("sleep", "60")
+		cmds[i].SysProcAttr = sysProcAttr()
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := threads(t)
+	errs := make(chan error, n)
+	for _, c := range cmds {
+		go func() { errs <- waitExited(c.Process.Pid) }() // ends once c is killed below
+	}
+	// With a thread blocked in waitid per child, n more threads show
+	// within milliseconds; the runtime keeps them once made.
+	grown := 0
+	for i := 0; i < 50 && grown < n/2; i++ {
+		grown = max(grown, threads(t)-before)
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range cmds {
+		c.Process.Kill()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("waitExited: %v", err)
+		}
+	}
+	for _, c := range cmds {
+		if st := procStat(c.Process.Pid); st.state != 'Z' {
+			t.Errorf("pid %d in state %q after waitExited, want a zombie", c.Process.Pid, st.state)
+		}
+		c.Wait()
+	}
+	if grown >= n/2 {
+		t.Errorf("waiting for %d children took %d more threads, want no thread per child", n, grown)
+	}
+}
+
+// threads returns how many threads this process has.
+func threads(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

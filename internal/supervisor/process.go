@@ -13,21 +13,28 @@ import (
 	"time"
 )
 
-// procState is where a process is in its life. Transitions happen under
-// Pool.mu: starting → ready → (draining →) stopping → exited, or starting →
-// stopping/exited.
+// procState is where a process is in its life. Only the process's owner
+// goroutine (Pool.run) writes it, under Pool.mu; anyone may read it under
+// Pool.mu, and the owner may read it without. The order matters: a state
+// from stateStopping on means the process takes no more leases (gone is
+// closed).
+//
+//	starting → ready → (draining →) stopping → exited → reaped
+//	starting → (stopping →) exited → reaped
+//	starting → reaped (the launch failed or was canceled)
 type procState int
 
 const (
-	stateStarting procState = iota
-	stateReady
-	stateDraining
-	stateStopping
-	stateExited
+	stateStarting procState = iota // being launched, or launched and not yet ready
+	stateReady                     // serving
+	stateDraining                  // retired; finishing its leases
+	stateStopping                  // retired; being stopped
+	stateExited                    // wait(2) reported the exit; not yet reaped
+	stateReaped                    // reaped, output drained, out of the pool
 )
 
 func (s procState) String() string {
-	return [...]string{"starting", "ready", "draining", "stopping", "exited"}[s]
+	return [...]string{"starting", "ready", "draining", "stopping", "exited", "reaped"}[s]
 }
 
 const (
@@ -37,20 +44,21 @@ const (
 )
 
 // process is one child. One goroutine, the owner (Pool.run), drives its
-// whole life: spawn, readiness, serving, drain, stop, reap. Its helpers (the
-// exit waiter, the output readers, the notify socket, the readiness probe,
-// the shutdown event) end before the owner does. The pool talks to the owner
-// only through fields under Pool.mu and the stop and drainStop channels;
-// the owner reports each transition by applying it under Pool.mu and then
-// emitting an Event. Fields set by spawn before the helpers start are
-// read-only afterwards.
+// whole life: launch, readiness, serving, drain, stop, reap, and it alone
+// writes its state. Its helpers (the exit waiter, the output readers, the
+// notify socket, the readiness probe, the shutdown event) end before the
+// owner does. Others ask the owner to retire the process with
+// Pool.retireLocked, a message (ask, and the stop and drainStop channels)
+// the owner acts on; the owner applies each transition under Pool.mu and
+// then emits an Event. The launch fields are set by the owner before the
+// helpers start and are read-only afterwards.
 type process struct {
-	slot   int
-	spec   Spec
-	isNext bool // started by Recycle for slot.next
+	slot int
+	spec Spec
 
+	// Set once by startLaunch, under Pool.mu (for Processes).
 	cmd     *exec.Cmd
-	pid     int // also under Pool.mu, for Processes
+	pid     int
 	port    int
 	addr    string
 	token   string
@@ -72,25 +80,26 @@ type process struct {
 	uptime   time.Duration
 	oom      string // why the OOM killer ended it (cgroup memory.events); "" if it did not
 
-	sigMu  sync.Mutex
-	reaped bool // protected by sigMu: no signal may be sent once the pid is reaped
-
 	// Protected by Pool.mu.
-	state       procState
+	state       procState      // written by the owner only
+	gone        chan struct{}  // Lease.Exited: closed by the owner when stopping starts or at the exit
+	ask         *retireRequest // the pool's request to retire it; nil while none
+	stop        chan struct{}  // closed with the first request
+	drainStop   chan struct{}  // closed when a request to drain becomes one to stop at once
 	outstanding int
 	requests    int // leases handed out
+	leaseCap    int // leases after which it takes no more, so that a recycle replaces it; 0 = no cap
 	readyAt     time.Time
-	canceled    bool          // retired while starting
-	cause       ExitCause     // why the pool retired it
-	stop        chan struct{} // closed when the pool retires the process
-	stopClosed  bool
-	gone        chan struct{} // Lease.Exited: closed when stopping starts or at the exit
-	goneClosed  bool          // gone is closed; a ready process with it set has exited
-	drainStop   chan struct{}
-	drainClosed bool
 }
 
-func (p *Pool) newProcessLocked(slot int, spec Spec) *process {
+// retireRequest is what the pool asks of a process's owner: take it out of
+// service for cause, after draining its leases if drain is set.
+type retireRequest struct {
+	cause ExitCause
+	drain bool
+}
+
+func newProcess(slot int, spec Spec) *process {
 	return &process{
 		slot:      slot,
 		spec:      spec,
@@ -103,40 +112,50 @@ func (p *Pool) newProcessLocked(slot int, spec Spec) *process {
 	}
 }
 
-func (pr *process) closeGoneLocked() {
-	if !pr.goneClosed {
-		pr.goneClosed = true
+// setStateLocked moves pr to s; the owner calls it with Pool.mu held. From
+// stateStopping on, leases learn that the process is gone.
+func (pr *process) setStateLocked(s procState) {
+	if s >= stateStopping && pr.state < stateStopping {
 		close(pr.gone)
 	}
+	pr.state = s
 }
 
-// servingLocked reports whether pr may get new leases: it is ready and has
-// not exited (its owner closes gone as soon as wait(2) reports the exit, a
-// while before finish clears the slot).
+// runningLocked reports whether pr is ready and not yet retired or exited.
+func (pr *process) runningLocked() bool {
+	return pr != nil && pr.state == stateReady
+}
+
+// servingLocked reports whether pr may get new leases: it runs and has not
+// been given its leaseCap yet.
 func (pr *process) servingLocked() bool {
-	return pr != nil && pr.state == stateReady && !pr.goneClosed
+	return pr.runningLocked() && (pr.leaseCap == 0 || pr.requests < pr.leaseCap)
 }
 
-func (pr *process) closeStopLocked() {
-	if !pr.stopClosed {
-		pr.stopClosed = true
-		close(pr.stop)
+// drainingLocked reports whether pr is retired to finish its leases and has
+// not yet been stopped (its owner may not have acted on the request yet).
+func (pr *process) drainingLocked() bool {
+	return pr.ask != nil && pr.ask.drain && pr.state <= stateDraining
+}
+
+// shownStateLocked is pr's state as Processes reports it: a process the
+// pool asked to retire shows as draining or stopping at once, before its
+// owner acts on the request.
+func (pr *process) shownStateLocked() procState {
+	switch {
+	case pr.ask == nil || pr.state > stateReady:
+		return pr.state
+	case pr.ask.drain && pr.state == stateReady:
+		return stateDraining
+	default:
+		return stateStopping
 	}
 }
 
-func (pr *process) cancelDrainLocked() {
-	if !pr.drainClosed {
-		pr.drainClosed = true
-		close(pr.drainStop)
-	}
-}
-
-// signal sends sig to the process group. It never signals after the pid was
-// reaped, so a reused pid cannot be hit.
+// signal sends sig to the process group. Only the owner calls it, and never
+// once the exit was seen, so a reused pid cannot be hit.
 func (pr *process) signal(sig syscall.Signal) error {
-	pr.sigMu.Lock()
-	defer pr.sigMu.Unlock()
-	if pr.reaped || pr.pid == 0 {
+	if pr.state >= stateExited || pr.pid == 0 {
 		return os.ErrProcessDone
 	}
 	return syscall.Kill(-pr.pid, sig)

@@ -59,12 +59,12 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 			break
 		}
 		olds = append(olds, s.cur)
-		pr := p.newProcessLocked(i, sp)
-		pr.isNext = true
+		pr := newProcess(i, sp)
 		s.next = pr
 		nexts = append(nexts, pr)
 		p.wg.Go(func() { p.run(pr) })
 	}
+	p.liftLeaseCapsLocked()
 	p.broadcastLocked()
 	p.mu.Unlock()
 
@@ -82,6 +82,10 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 				if err == nil {
 					err = e
 				}
+				p.mu.Lock()
+				p.liftLeaseCapsLocked() // the old process keeps serving
+				p.broadcastLocked()
+				p.mu.Unlock()
 				continue
 			}
 			dones = append(dones, olds[i].done)
@@ -93,6 +97,17 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 		return werr
 	}
 	return err
+}
+
+// liftLeaseCapsLocked lets every process that no replacement is starting
+// for take leases again past its leaseCap: it keeps serving until the next
+// recycle.
+func (p *Pool) liftLeaseCapsLocked() {
+	for _, s := range p.slots {
+		if s.cur != nil && s.next == nil {
+			s.cur.leaseCap = 0
+		}
+	}
 }
 
 // resizeLocked grows or shrinks the slots; removed slots' processes are
@@ -156,7 +171,7 @@ func (p *Pool) idleCandidateLocked() bool {
 		return false
 	}
 	for pr := range p.retiring {
-		if pr.state == stateDraining && pr.outstanding > 0 {
+		if pr.drainingLocked() && pr.outstanding > 0 {
 			return false
 		}
 	}

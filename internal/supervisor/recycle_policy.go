@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -13,27 +12,23 @@ import (
 // defaultPolicyTick is how often the recycling conditions are checked.
 const defaultPolicyTick = time.Second
 
-// policyState is the recycling policy's bookkeeping in a Pool.
+// policyState is the recycling policy's bookkeeping in a Pool, under
+// Pool.mu like the rest of the pool's state.
 type policyState struct {
-	mu sync.Mutex
-	// protects everything below
-	tick   time.Duration    // check interval; 0 = defaultPolicyTick; tests shorten it
+	tick   time.Duration    // check interval (withPolicyTick); set before the loop starts
 	counts map[string]int64 // recycles by condition
-}
 
-// setPolicyTick changes how often the conditions are checked (tests).
-func (p *Pool) setPolicyTick(d time.Duration) {
-	p.pol.mu.Lock()
-	p.pol.tick = d
-	p.pol.mu.Unlock()
+	// kick wakes the loop at once when a process was given its last request
+	// (leaseCap); buffered 1, sent to without blocking, never closed.
+	kick chan struct{}
 }
 
 // RecycleCounts returns how many recycles each recycling condition caused
 // (keys ConditionTime, ConditionSchedule, ConditionRequests, ConditionPrivateMemory), for
 // status pages and metrics. Recycles asked for by Recycle are not counted.
 func (p *Pool) RecycleCounts() map[string]int64 {
-	p.pol.mu.Lock()
-	defer p.pol.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return maps.Clone(p.pol.counts)
 }
 
@@ -44,9 +39,16 @@ type memSample struct {
 }
 
 // policyLoop checks the recycling conditions of Spec.AppPool.Recycling every
-// tick and, when one is met, logs the cause, counts it and recycles the pool
-// (overlapped, as Recycle). It is the pool's own goroutine and ends on Close;
-// with no conditions set it only waits for a spec change.
+// tick, and at once when a process was given its last request, and when one
+// is met, logs the cause, counts it and recycles the pool (overlapped, as
+// Recycle). It is the pool's own goroutine and ends on Close; with no
+// conditions set it only waits for a spec change.
+//
+// The requests condition is exact: a process given Requests leases takes
+// no more (see process.leaseCap), so the Nth request is its last and later
+// ones wait for the replacement (or go to another slot's process). If the
+// replacement fails to start, Recycle lifts the cap and the old process
+// keeps serving.
 func (p *Pool) policyLoop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -61,20 +63,14 @@ func (p *Pool) policyLoop() {
 	defer timer.Stop()
 	mem := map[int]memSample{}
 	var last, lastSample time.Time
+	tick := p.pol.tick
 	for {
-		p.pol.mu.Lock()
-		tick := p.pol.tick
-		p.pol.mu.Unlock()
-		if tick <= 0 {
-			tick = defaultPolicyTick
-		}
 		p.mu.Lock()
 		pol := p.spec.AppPool.Recycling
 		ch := p.changed
 		snaps := p.servingSnapsLocked()
-		clock := p.now // tests replace it under p.mu
 		p.mu.Unlock()
-		now := clock()
+		now := p.now()
 		if !pol.active() {
 			last = time.Time{}
 			select {
@@ -104,12 +100,12 @@ func (p *Pool) policyLoop() {
 			spec := p.spec
 			p.mu.Unlock()
 			p.emit(&spec, Event{Kind: RecycleConditionMet, PID: pid, Condition: cause, Detail: why})
-			p.pol.mu.Lock()
+			p.mu.Lock()
 			if p.pol.counts == nil {
 				p.pol.counts = map[string]int64{}
 			}
 			p.pol.counts[cause]++
-			p.pol.mu.Unlock()
+			p.mu.Unlock()
 			err := p.Recycle(ctx, nil)
 			switch {
 			case ctx.Err() != nil || errors.Is(err, upstream.ErrShuttingDown):
@@ -121,13 +117,15 @@ func (p *Pool) policyLoop() {
 				wait = 60 * tick
 			}
 			clear(mem)
-			last = clock()
+			last = p.now()
 		}
 		timer.Reset(wait)
 		select {
 		case <-p.closing:
 			return
 		case <-timer.C:
+		case <-p.pol.kick:
+			timer.Stop()
 		}
 	}
 }
@@ -136,7 +134,7 @@ func (p *Pool) policyLoop() {
 func (p *Pool) servingSnapsLocked() []procSnap {
 	var out []procSnap
 	for _, s := range p.slots {
-		if pr := s.cur; pr.servingLocked() {
+		if pr := s.cur; pr.runningLocked() {
 			out = append(out, procSnap{pid: pr.pid, started: pr.started, requests: pr.requests, memory: -1})
 		}
 	}

@@ -12,156 +12,176 @@ import (
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
-// spawn builds the command for pr and starts it, then starts its owner.
+// launch is a process start prepared and not yet run: the command and
+// what it holds open. Whatever it holds is released by close if the start
+// does not happen, and handed over to the process if it does.
+type launch struct {
+	cmd     *exec.Cmd
+	command string // as logged and shown on the error page
+	port    int
+	fixed   bool // port came from ASPNETCORE_PORT
+	token   string
+	ln      *os.File // socket activation: the bound socket, until the child has it
+	notify  *notifier
+	out     *output
+	cg      *cgroup
+}
+
+// close releases everything l holds; for a start that did not happen.
+func (l *launch) close() {
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	if l.notify != nil {
+		l.notify.close()
+	}
+	if l.out != nil {
+		l.out.closeWriters()
+		l.out.closeReaders()
+	}
+	l.cg.remove()
+}
+
+// spawn prepares pr's launch and starts it.
 func (p *Pool) spawn(pr *process) error {
+	l, err := p.prepareLaunch(pr)
+	if err != nil {
+		return err
+	}
+	return p.startLaunch(pr, l)
+}
+
+// prepareLaunch chooses the port and token, and builds the command for pr
+// with its environment, output pipes, notify socket, cgroup and identity.
+// On failure nothing is left open.
+func (p *Pool) prepareLaunch(pr *process) (_ *launch, err error) {
 	spec := pr.spec
 	written := strings.TrimSpace(strings.Join(append([]string{spec.Path}, spec.Args...), " "))
 	fail := func(reason string, err error) error {
 		return &upstream.StartError{Command: written, Reason: reason, ExitCode: -1, Err: err}
 	}
-	port, fixed, err := portFromEnv(spec.Env)
-	if err != nil {
-		return fail("invalid ASPNETCORE_PORT", err)
+	l := &launch{}
+	defer func() {
+		if err != nil {
+			l.close()
+		}
+	}()
+	if l.port, l.fixed, err = portFromEnv(spec.Env); err != nil {
+		return nil, fail("invalid ASPNETCORE_PORT", err)
 	}
-	if fixed {
-		if err := p.awaitPortHolders(pr, port); err != nil {
-			return err
+	if l.fixed {
+		if err := p.awaitPortHolders(pr, l.port); err != nil {
+			return nil, err
 		}
 	}
-	select {
-	case <-pr.stop:
-		return errCanceled
-	default:
-	}
-
 	var extra []string
-	var ln *os.File
-	if spec.SocketActivation {
-		ln, port, err = bindLoopback(port)
-		if err != nil {
-			return fail("could not bind the app socket", err)
+	switch {
+	case spec.SocketActivation:
+		if l.ln, l.port, err = bindLoopback(l.port); err != nil {
+			return nil, fail("could not bind the app socket", err)
 		}
 		extra = append(extra, "LISTEN_FDS=1", "LISTEN_FDNAMES=http")
-	} else if !fixed {
-		if port, err = p.pickPort(); err != nil {
-			return fail("could not choose a port", err)
+	case !l.fixed:
+		if l.port, err = p.pickPort(); err != nil {
+			return nil, fail("could not choose a port", err)
 		}
 	}
-	closeLn := func() {
-		if ln != nil {
-			ln.Close()
+	if l.token = tokenFromEnv(spec.Env); l.token == "" {
+		if l.token, err = newToken(); err != nil {
+			return nil, fail("could not make a pairing token", err)
 		}
 	}
-	token := tokenFromEnv(spec.Env)
-	if token == "" {
-		if token, err = newToken(); err != nil {
-			closeLn()
-			return fail("could not make a pairing token", err)
-		}
-	}
-	var nt *notifier
 	if spec.NotifyReady {
-		if nt, err = newNotifier(); err != nil {
-			closeLn()
-			return fail("could not create the notify socket", err)
+		if l.notify, err = newNotifier(); err != nil {
+			return nil, fail("could not create the notify socket", err)
 		}
-		extra = append(extra, "NOTIFY_SOCKET="+nt.path)
+		extra = append(extra, "NOTIFY_SOCKET="+l.notify.path)
 	}
-	env := childEnv(spec.Env, port, token, extra)
+	env := childEnv(spec.Env, l.port, l.token, extra)
 
 	lookup := config.EnvLookup(env)
 	pathEnv, _ := lookup("PATH")
 	prog, err := config.ResolveProgram(spec.Dir, config.Expand(spec.Path, lookup), pathEnv)
-	cleanup := func() {
-		closeLn()
-		if nt != nil {
-			nt.close()
-		}
-	}
 	if err != nil {
-		cleanup()
-		return fail("program not found", err)
+		return nil, fail("program not found", err)
 	}
 	args := make([]string, len(spec.Args))
 	for i, a := range spec.Args {
 		args[i] = config.Expand(a, lookup)
 	}
-	command := commandLine(prog, args)
+	l.command = commandLine(prog, args)
 
-	cmd := exec.Command(prog, args...)
+	l.cmd = exec.Command(prog, args...)
 	if spec.SocketActivation {
 		var shimEnv []string
-		if cmd, shimEnv, err = shimCommand(p.shell, prog, args); err != nil {
-			cleanup()
-			return fail("could not find the gatehouse executable for the socket shim", err)
+		if l.cmd, shimEnv, err = shimCommand(p.shell, prog, args); err != nil {
+			return nil, fail("could not find the gatehouse executable for the socket shim", err)
 		}
-		cmd.ExtraFiles = []*os.File{ln}
+		l.cmd.ExtraFiles = []*os.File{l.ln}
 		env = append(env, shimEnv...)
 	}
-	cmd.Dir = spec.Dir
-	cmd.Env = env
-	cmd.SysProcAttr = sysProcAttr()
-	if reason, err := p.preparePool(pr, cmd, prog); err != nil {
-		cleanup()
-		return fail(reason, err)
+	l.cmd.Dir = spec.Dir
+	l.cmd.Env = env
+	l.cmd.SysProcAttr = sysProcAttr()
+	var reason string
+	if l.cg, reason, err = p.preparePool(spec, l.cmd, prog); err != nil {
+		return nil, fail(reason, err)
 	}
-	out := newOutput(spec, p.log)
-	out.attach(cmd)
+	l.out = newOutput(spec, p.log)
+	l.out.attach(l.cmd)
+	return l, nil
+}
 
+// startLaunch runs l as pr, unless the pool asked to retire pr meanwhile,
+// then starts pr's helpers: the output readers, the notify socket and the
+// exit waiter.
+func (p *Pool) startLaunch(pr *process, l *launch) error {
 	select {
-	case <-pr.stop: // stopped while the command was prepared
-		out.closeWriters()
-		out.closeReaders()
-		cleanup()
-		pr.cg.remove()
+	case <-pr.stop:
+		l.close()
 		return errCanceled
 	default:
 	}
 	started := time.Now()
-	err = cmd.Start()
-	out.closeWriters()
-	closeLn()
-	if err != nil {
-		out.closeReaders()
-		if nt != nil {
-			nt.close()
-		}
-		pr.cg.remove()
-		return fail("could not run the program", err)
+	err := l.cmd.Start()
+	l.out.closeWriters() // the child has its copies
+	if l.ln != nil {
+		l.ln.Close()
+		l.ln = nil
 	}
-	pr.cg.started()
+	if err != nil {
+		l.close()
+		return &upstream.StartError{Command: l.command, Reason: "could not run the program", ExitCode: -1, Err: err}
+	}
+	l.cg.started()
+	pid := l.cmd.Process.Pid
+	pr.spec.Keeper.Add(pid) // with Setpgid the pid is the group id
 
-	spec.Keeper.Add(cmd.Process.Pid) // with Setpgid the pid is the group id
 	p.mu.Lock()
-	pr.sigMu.Lock() // signal reads pid under sigMu only (killAll)
-	pr.pid = cmd.Process.Pid
-	pr.sigMu.Unlock()
-	pr.cmd, pr.port, pr.fixed = cmd, port, fixed
-	pr.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	pr.token, pr.command, pr.started = token, command, started
-	pr.out, pr.notify = out, nt
+	pr.cmd, pr.pid, pr.port, pr.fixed = l.cmd, pid, l.port, l.fixed
+	pr.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(l.port))
+	pr.token, pr.command, pr.started = l.token, l.command, started
+	pr.out, pr.notify, pr.cg = l.out, l.notify, l.cg
 	p.starts++
 	p.mu.Unlock()
 
-	out.start(&p.wg, p.log.With("pid", pr.pid), pr.pid)
-	if nt != nil {
-		p.wg.Go(nt.run)
+	pr.out.start(&p.wg, p.log.With("pid", pid), pid)
+	if pr.notify != nil {
+		p.wg.Go(pr.notify.run)
 	}
 	p.wg.Go(func() { p.awaitExit(pr) })
-	p.emit(&pr.spec, Event{Kind: ProcessStarted, Time: started, Slot: pr.slot, PID: pr.pid, Port: port, Command: command})
+	p.emit(&pr.spec, Event{Kind: ProcessStarted, Time: started, Slot: pr.slot, PID: pid, Port: l.port, Command: l.command})
 	return nil
 }
 
 // awaitExit is the exit waiter, a helper of the owner: it blocks until the
-// child has exited (without reaping it), closes the leases' Exited channel
-// at once (the proxy waits only briefly for it before it calls a reset
-// connection the app's fault instead of retrying it on a new process) and
-// then tells the owner by closing pr.exited.
+// child has exited (without reaping it) and tells the owner by closing
+// pr.exited. The owner waits on it wherever it waits, so it marks the
+// process exited and closes the leases' Exited channel at once (the proxy
+// waits only briefly for that before it calls a reset connection the app's
+// fault instead of retrying it on a new process), and reaps it after.
 func (p *Pool) awaitExit(pr *process) {
 	pr.waitErr = waitExited(pr.pid)
-	p.mu.Lock()
-	pr.closeGoneLocked()
-	p.mu.Unlock()
 	close(pr.exited)
 }
 

@@ -1,6 +1,9 @@
 package supervisor
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // ExitInfo describes how a process ended.
 type ExitInfo struct {
@@ -44,7 +47,6 @@ type PoolStatus struct {
 // count as use for IdleTimeout.
 func (p *Pool) Status() PoolStatus {
 	procs := p.Processes()
-	recycles := p.RecycleCounts()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := PoolStatus{
@@ -53,7 +55,7 @@ func (p *Pool) Status() PoolStatus {
 		Crashes:   p.crashes,
 		Queued:    p.waiters,
 		LastExit:  p.lastExit,
-		Recycles:  recycles,
+		Recycles:  maps.Clone(p.pol.counts),
 	}
 	if p.startErr != nil {
 		st.LastStartError = p.startErr.Error()

@@ -19,7 +19,7 @@ func (p *Pool) stopSequence(pr *process) {
 	timeout := pr.spec.ShutdownTimeout
 	p.mu.Lock()
 	wasReady := !pr.readyAt.IsZero()
-	why := pr.cause
+	why := pr.ask.cause
 	p.mu.Unlock()
 	p.log.Info("stopping process", "pid", pr.pid, "why", string(why))
 	if timeout <= 0 {

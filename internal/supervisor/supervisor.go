@@ -5,24 +5,32 @@
 // a crash and cut off after rapidFailsPerMinute failures.
 //
 // A Pool holds Spec.Processes slots. Each child is owned by exactly one
-// goroutine (see owner.go), which spawns it, waits for readiness, serves,
-// drains and stops it; a helper learns of its exit from wait(2) and closes
-// the leases' Exited channel at once (so the proxy can retry a GET on a new
-// process); the owner then kills what is left of its process group while the
-// exited child still holds the group id (so no other process can be
-// signalled by mistake), reaps it, drains its output and only then frees its
-// slot. The owner reports each transition as an Event (events.go) once the
-// pool has applied it under its lock; the pool's log and Spec.Events consume
-// them. Every goroutine a Pool starts ends by Close.
+// goroutine (see owner.go), which launches it, waits for readiness, serves,
+// drains and stops it, and is the only writer of its state; the rest of the
+// pool asks it to retire the process (Pool.retireLocked) and it acts on the
+// request. A helper learns of the exit from wait(2) and wakes the owner,
+// which marks the process exited and closes the leases' Exited channel at
+// once (so the proxy can retry a GET on a new process), then kills what is
+// left of its process group while the exited child still holds the group id
+// (so no other process can be signalled by mistake), reaps it, drains its
+// output and only then frees its slot. The owner reports each transition as
+// an Event (events.go) once it has applied it under the pool's lock; the
+// pool's log and Spec.Events consume them. Every goroutine a Pool starts
+// ends by Close.
 //
 // Decisions where ANCM leaves a choice (see ancm-reference.md §10):
 //   - Readiness: the port accepts a TCP connection (polled every 50 ms, ANCM
 //     250 ms) and the listening socket belongs to the app's process group
 //     (read from /proc, as ANCM checks the listener's PID is in its job), or
 //     ReadinessProbe / NotifyReady when set. StartupTimeout 0 checks once.
-//   - Port race: if a starting process exits and its port is taken by
-//     someone else, the start is tried once more on a new port (ANCM V2 makes
-//     2 attempts); the captured output of both attempts is kept.
+//   - Ports: random ports come from ANCM's 10000–48000 less the kernel's
+//     ephemeral range (ip_local_port_range, read once), so an outgoing
+//     connection cannot be given an app's port between the free-port check
+//     and the app's bind. If a starting process exits because its port was
+//     taken anyway (its output says "address already in use", or someone
+//     else holds the port), the start is tried again on a new port, up to 3
+//     attempts (ANCM V2 makes 2), and only a last failure counts toward the
+//     rapid-fail limit; the captured output of every attempt is kept.
 //   - Rapid fails: a fixed one-minute window reset lazily (ANCM §5.4) that
 //     counts crashes of ready processes, including clean exits, AND failed
 //     starts (V2 counts only crashes; the docs say starts count too).
@@ -164,19 +172,19 @@ type ProcessInfo struct {
 // copied. All methods are safe for concurrent use.
 type Pool struct {
 	log       *slog.Logger
-	now       func() time.Time    // clock of the rapid-fail window and recycling; tests replace it under mu
-	pickPort  func() (int, error) // tests replace it
-	shell     string              // socket-activation shim, see shimCommand; tests replace it
+	now       func() time.Time    // clock of the rapid-fail window and recycling (withClock)
+	pickPort  func() (int, error) // chooses an app's port (withPickPort)
+	shell     string              // socket-activation shim, see shimCommand (withShell)
 	client    *http.Client        // shutdown events and readiness probes
 	wg        sync.WaitGroup      // every goroutine the pool starts
 	closing   chan struct{}       // closed by Close
 	hurry     chan struct{}       // closed when Close's ctx ends: stops kill at once
 	recycle   sync.Mutex          // serialises Recycle
 	hurryOnce sync.Once
-	pol       policyState // recycling conditions (recycle_policy.go)
 
 	mu sync.Mutex
 	// protects everything below, and the state fields of every process
+	pol        policyState // recycling conditions (recycle_policy.go)
 	spec       Spec
 	slots      []*slot
 	retiring   map[*process]struct{} // draining or stopping, not yet exited
@@ -204,8 +212,33 @@ type slot struct {
 }
 
 // NewPool returns a Pool for spec. It starts nothing until Acquire or Start,
-// except the idle timer's goroutine; call Close when done.
+// except the idle timer's and the recycling policy's goroutines; call Close
+// when done.
 func NewPool(spec Spec, log *slog.Logger) *Pool {
+	return newPool(spec, log)
+}
+
+// poolOption changes a Pool as newPool makes it, before the pool starts
+// anything: tests replace the clock, the port picker, the shim and the
+// policy tick with them.
+type poolOption func(*Pool)
+
+// withClock makes now the clock of the rapid-fail window, the status and the
+// recycling conditions.
+func withClock(now func() time.Time) poolOption { return func(p *Pool) { p.now = now } }
+
+// withPickPort makes pick choose the ports of apps without a fixed port.
+func withPickPort(pick func() (int, error)) poolOption {
+	return func(p *Pool) { p.pickPort = pick }
+}
+
+// withShell makes shell the socket-activation shim (see shimCommand).
+func withShell(shell string) poolOption { return func(p *Pool) { p.shell = shell } }
+
+// withPolicyTick makes the recycling conditions be checked every tick.
+func withPolicyTick(tick time.Duration) poolOption { return func(p *Pool) { p.pol.tick = tick } }
+
+func newPool(spec Spec, log *slog.Logger, opts ...poolOption) *Pool {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -221,6 +254,7 @@ func NewPool(spec Spec, log *slog.Logger) *Pool {
 				return http.ErrUseLastResponse
 			},
 		},
+		pol:      policyState{tick: defaultPolicyTick, kick: make(chan struct{}, 1)},
 		closing:  make(chan struct{}),
 		hurry:    make(chan struct{}),
 		spec:     spec,
@@ -231,6 +265,9 @@ func NewPool(spec Spec, log *slog.Logger) *Pool {
 	p.slots = make([]*slot, spec.Processes)
 	for i := range p.slots {
 		p.slots[i] = &slot{}
+	}
+	for _, o := range opts {
+		o(p)
 	}
 	p.wg.Go(p.idleLoop)
 	p.wg.Go(p.policyLoop)
@@ -382,7 +419,7 @@ func (p *Pool) fillLocked() error {
 		if err := p.admitLocked(); err != nil {
 			return err
 		}
-		pr := p.newProcessLocked(i, p.spec)
+		pr := newProcess(i, p.spec)
 		s.cur = pr
 		p.wg.Go(func() { p.run(pr) })
 	}
@@ -433,6 +470,12 @@ func (p *Pool) startingLocked() bool {
 func (p *Pool) leaseLocked(pr *process) *upstream.Lease {
 	pr.outstanding++
 	pr.requests++
+	if pr.requests == pr.leaseCap {
+		select { // the policy loop recycles it now
+		case p.pol.kick <- struct{}{}:
+		default:
+		}
+	}
 	p.lastUse = time.Now()
 	return upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
 }
@@ -512,10 +555,9 @@ func (p *Pool) Close(ctx context.Context) error {
 	return err
 }
 
-// stopAllLocked moves every process out of the slots and stops it; it
-// returns their done channels.
+// stopAllLocked moves every process out of the slots and asks each to
+// stop, draining ones too; it returns their done channels.
 func (p *Pool) stopAllLocked(cause ExitCause) []<-chan struct{} {
-	var dones []<-chan struct{}
 	for _, s := range p.slots {
 		for _, pr := range []*process{s.cur, s.next} {
 			if pr != nil {
@@ -524,11 +566,10 @@ func (p *Pool) stopAllLocked(cause ExitCause) []<-chan struct{} {
 		}
 		s.cur, s.next = nil, nil
 	}
+	var dones []<-chan struct{}
 	for pr := range p.retiring {
+		p.retireLocked(pr, cause, false) // a drain becomes a stop
 		dones = append(dones, pr.done)
-		if pr.state == stateDraining {
-			pr.cancelDrainLocked()
-		}
 	}
 	return dones
 }
@@ -550,11 +591,11 @@ func (p *Pool) Processes() []ProcessInfo {
 	defer p.mu.Unlock()
 	var out []ProcessInfo
 	add := func(pr *process) {
-		if pr == nil || pr.state == stateExited {
+		if pr == nil || pr.state >= stateExited {
 			return
 		}
 		out = append(out, ProcessInfo{Slot: pr.slot, PID: pr.pid, Port: pr.port, Addr: pr.addr,
-			Started: pr.started, Ready: pr.readyAt, State: pr.state.String(),
+			Started: pr.started, Ready: pr.readyAt, State: pr.shownStateLocked().String(),
 			Outstanding: pr.outstanding, Requests: pr.requests})
 	}
 	for _, s := range p.slots {

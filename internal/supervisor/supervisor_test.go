@@ -209,8 +209,11 @@ func TestStartupTimeout(t *testing.T) {
 	if !strings.Contains(se.Output, "never listening") {
 		t.Errorf("Output %q", se.Output)
 	}
-	if took < 300*time.Millisecond || took > 2*time.Second {
-		t.Errorf("took %s", took)
+	if took < 300*time.Millisecond {
+		t.Errorf("Acquire failed after %s, before the startup timeout", took)
+	}
+	if n := len(f.log.Find("killing process that did not become ready")); n != 1 {
+		t.Errorf("%d kills of the process that did not become ready logged, want 1", n)
 	}
 	pids := f.helperPIDs()
 	if len(pids) != 1 {
@@ -283,7 +286,7 @@ func TestRapidFailLimit(t *testing.T) {
 		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		spec := helperSpec(t, "exit", "GH_CODE=1")
 		spec.RapidFailsPerMinute = 1
-		f := newFixture(t, spec, func(p *Pool) { p.mu.Lock(); p.now = clock.now; p.mu.Unlock() })
+		f := newFixture(t, spec, withClock(clock.now))
 		ctx := ctxT(t, 20*time.Second)
 		for i := range 2 { // failures 1 and 2: count 2 > limit 1 afterwards
 			if _, err := f.pool.Acquire(ctx); !errors.Is(err, upstream.ErrStartupFailed) {
@@ -309,7 +312,7 @@ func TestRapidFailLimit(t *testing.T) {
 		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		spec := helperSpec(t, "crash-after", "GH_N=1")
 		spec.RapidFailsPerMinute = 0
-		f := newFixture(t, spec, func(p *Pool) { p.mu.Lock(); p.now = clock.now; p.mu.Unlock() })
+		f := newFixture(t, spec, withClock(clock.now))
 		ctx := ctxT(t, 20*time.Second)
 		l, err := f.pool.Acquire(ctx)
 		if err != nil {
@@ -485,6 +488,14 @@ func TestStdoutLogFile(t *testing.T) {
 	}
 	if len(f.log.Find("listening on")) != 0 {
 		t.Errorf("output went to the logger as well")
+	}
+	// Readable by its owner and group only.
+	fi, err := ents[0].Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 0o640 &^ umask(t); fi.Mode().Perm() != want {
+		t.Errorf("stdout log mode %v, want %v (0640 less the umask %03o)", fi.Mode().Perm(), want, umask(t))
 	}
 }
 
@@ -673,31 +684,57 @@ func TestCloseIdempotent(t *testing.T) {
 	}
 }
 
+// A start whose port is taken is retried on a new port, not counted toward
+// rapid-fail: the app really fails to bind the port; what holds it keeps it,
+// or lets go of it before the exit is seen (as an outgoing connection given
+// the port by the kernel does), when only the app's "address already in
+// use" tells.
 func TestPortRaceRetry(t *testing.T) {
 	t.Parallel()
-	taken, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
-	busy := taken.Addr().(*net.TCPAddr).Port
-	var calls int
-	f := newFixture(t, helperSpec(t, "echo"), func(p *Pool) {
-		p.pickPort = func() (int, error) {
-			calls++ // only the starter calls it, one at a time
-			if calls == 1 {
-				return busy, nil
+	for _, letGo := range []bool{false, true} {
+		t.Run(fmt.Sprintf("let go %v", letGo), func(t *testing.T) {
+			t.Parallel()
+			taken, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
 			}
-			return pickPort()
-		}
-	})
-	l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
-	if err != nil {
-		t.Fatalf("no retry on a new port: %v", err)
-	}
-	defer l.Release()
-	if l.Addr == taken.Addr().String() || len(f.log.Find("retrying on a new port")) != 1 {
-		t.Errorf("lease on %s (taken %s)", l.Addr, taken.Addr())
+			defer taken.Close()
+			busy := taken.Addr().(*net.TCPAddr).Port
+			spec := helperSpec(t, "echo")
+			spec.RapidFailsPerMinute = 0 // a counted failure would refuse the next start
+			var release sync.Once
+			spec.Events = func(ev Event) {
+				if letGo && ev.Kind == ProcessExited && ev.Port == busy {
+					release.Do(func() { taken.Close() }) // before the owner looks at the port
+				}
+			}
+			var calls int
+			f := newFixture(t, spec, withPickPort(func() (int, error) {
+				calls++ // only the starter calls it, one at a time
+				if calls == 1 {
+					return busy, nil
+				}
+				return pickPort()
+			}))
+			l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
+			if err != nil {
+				t.Fatalf("no retry on a new port: %v", err)
+			}
+			l.Release()
+			if l.Addr == taken.Addr().String() || len(f.log.Find("retrying on a new port")) != 1 {
+				t.Errorf("lease on %s (taken %s)", l.Addr, taken.Addr())
+			}
+			if letGo && !portFree(busy) {
+				t.Errorf("port %d still taken: the test did not let go of it before the retry", busy)
+			}
+			st := f.pool.Status()
+			f.pool.mu.Lock()
+			counted := f.pool.fails.count
+			f.pool.mu.Unlock()
+			if st.LastStartError != "" || counted != 0 {
+				t.Errorf("the taken port counted as a failure: last start error %q, %d failures in the window", st.LastStartError, counted)
+			}
+		})
 	}
 }
 
@@ -713,12 +750,12 @@ func TestCloseDeadlineKills(t *testing.T) {
 	l.Release()
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := f.pool.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close = %v, want DeadlineExceeded", err)
 	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("Close took %s despite its deadline", took)
+	// Killed because Close's deadline passed, not after ShutdownTimeout.
+	if len(f.log.Find("killed process")) != 1 || len(f.log.Find("did not stop within shutdownTimeLimit")) != 0 {
+		t.Errorf("the process was not killed at Close's deadline")
 	}
 	if err := syscall.Kill(l.PID, 0); err != syscall.ESRCH {
 		t.Errorf("pid %d not gone after Close: %v", l.PID, err)
@@ -787,15 +824,16 @@ func TestExitedBeforeOutputDrained(t *testing.T) {
 			}
 		}
 	})
-	start := time.Now()
 	syscall.Kill(l.PID, syscall.SIGKILL)
 	select {
 	case <-l.Exited:
-	case <-time.After(2 * drainBound):
+	case <-ctx.Done():
 		t.Fatal("Lease.Exited not closed after the crash")
 	}
-	if took := time.Since(start); took > drainBound/2 {
-		t.Errorf("Lease.Exited closed %s after the crash, want well before the output drain (%s) ends", took, drainBound)
+	// The output drain ends drainBound after the exit, with the warning
+	// below, and only then is the exit reported: Exited came first.
+	if len(f.log.Find("app output still open")) != 0 || len(f.log.Find("process exited")) != 0 {
+		t.Errorf("Lease.Exited closed only after the output drain ended")
 	}
 	l2, err := f.pool.Acquire(ctx)
 	if err != nil {
@@ -821,13 +859,11 @@ func TestCloseDeadlineWithSpawnInFlight(t *testing.T) {
 	spec.StartupTimeout = 20 * time.Second
 	spec.ShutdownTimeout = 20 * time.Second
 	entered, gate := make(chan struct{}), make(chan struct{})
-	f := newFixture(t, spec, func(p *Pool) {
-		p.pickPort = func() (int, error) {
-			close(entered) // one start only
-			<-gate
-			return pickPort()
-		}
-	})
+	f := newFixture(t, spec, withPickPort(func() (int, error) {
+		close(entered) // one start only
+		<-gate
+		return pickPort()
+	}))
 	acq := make(chan error, 1)
 	go func() {
 		_, err := f.pool.Acquire(context.Background())
@@ -837,7 +873,6 @@ func TestCloseDeadlineWithSpawnInFlight(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	closed := make(chan error, 1)
-	start := time.Now()
 	go func() { closed <- f.pool.Close(ctx) }()
 	if !waitFor(5*time.Second, func() bool {
 		select {
@@ -850,16 +885,13 @@ func TestCloseDeadlineWithSpawnInFlight(t *testing.T) {
 		t.Fatal("Close did not hurry after its deadline")
 	}
 	close(gate)
-	select {
-	case err := <-closed:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Close = %v, want DeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close still waiting 10s after its deadline")
+	if err := <-closed; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want DeadlineExceeded", err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("Close took %s", took)
+	// Close did not wait out ShutdownTimeout: nothing was killed for
+	// overrunning it.
+	if len(f.log.Find("did not stop within shutdownTimeLimit")) != 0 {
+		t.Errorf("Close waited for ShutdownTimeout despite its deadline")
 	}
 	if err := <-acq; !errors.Is(err, upstream.ErrShuttingDown) {
 		t.Errorf("Acquire = %v, want ErrShuttingDown", err)

@@ -224,8 +224,18 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatalf("want the app and its child running, got %v", procs)
 	}
 	g.stop(10 * time.Second)
-	if g.logs.find("shutdown") == nil && g.logs.find("stopp") == nil {
-		t.Errorf("no graceful shutdown in the log")
+	// Graceful: the app was asked to stop (the shutdown event or SIGTERM),
+	// stopped its server and exited with status 0 on its own; it was not
+	// killed.
+	if g.logs.find("shutting down (") == nil {
+		t.Errorf("the app was not asked to stop")
+	}
+	if g.logs.count("did not stop within shutdownTimeLimit") != 0 || g.logs.count("killing process") != 0 {
+		t.Errorf("the app was killed, not stopped gracefully")
+	}
+	exited := g.logs.find("process exited")
+	if exited == nil || exited["exit_code"] != float64(0) || exited["signal"] != nil {
+		t.Errorf("the app did not exit with status 0 on its own: %v", exited)
 	}
 	for _, p := range procs {
 		if alive(p) {
