@@ -59,6 +59,8 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	if r.TLS == nil && l.scheme == "https" {
 		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
 	}
+	w, r, stop := s.tunnelIdle(w, r)
+	defer stop()
 	st := statePool.Get().(*reqState)
 	fillRequest(&st.req, l, r)
 	st.ctx = r.Context()

@@ -123,7 +123,8 @@ type Timeouts struct {
 	Idle time.Duration `yaml:"idle" json:"idle"`
 	// WebSocket (webSocket, default 5m = DefaultWebSocketTimeout): how long
 	// an upgraded (WebSocket) connection may pass no byte in either
-	// direction before it is closed (the app's side with it).
+	// direction before it is closed (the app's side with it); for a
+	// WebSocket over HTTP/2 or HTTP/3 (extended CONNECT), its stream.
 	WebSocket time.Duration `yaml:"webSocket" json:"webSocket"`
 }
 
