@@ -251,7 +251,6 @@ func settingsFor(cfg *siteconfig.Config, scheme string) serverSettings {
 		http2:       !cfg.Protocols.DisableHTTP2,
 		h2c:         cfg.Protocols.H2C,
 		http3:       cfg.Protocols.HTTP3 && scheme == "https",
-		minTLS:      cfg.TLSMinVersion(),
 		shutdownDur: cfg.ShutdownTimeout,
 	}
 }

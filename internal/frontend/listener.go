@@ -66,7 +66,6 @@ type serverSettings struct {
 	http2       bool
 	h2c         bool
 	http3       bool
-	minTLS      uint16
 	shutdownDur time.Duration
 }
 
