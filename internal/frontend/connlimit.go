@@ -1,0 +1,212 @@
+package frontend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Bounds of the automatic maxConnectionsPerClient
+// (Limits.MaxConnectionsPerClient = 0): a quarter of maxConnections, at
+// least minAutoPerClient, so that one client address cannot take every
+// connection while clients behind one NAT or proxy still get many.
+const (
+	perClientShare    = 4
+	minAutoPerClient  = 64
+	ipv6ClientPrefix  = 64 // an IPv6 client is its /64: one host can use the whole of it
+	errTooManyPerPeer = "too many connections from this client address"
+)
+
+// effectivePerClient turns the configured maxConnectionsPerClient into
+// the limit applied (0: none): -1 is none, a positive value is kept, and
+// 0 (automatic) is a quarter of maxConns, at least minAutoPerClient, or
+// none when maxConns is 0 (no limit).
+func effectivePerClient(configured, maxConns int) int {
+	switch {
+	case configured < 0:
+		return 0
+	case configured > 0:
+		return configured
+	case maxConns <= 0:
+		return 0
+	}
+	return max(maxConns/perClientShare, minAutoPerClient)
+}
+
+// connCounter counts open client connections, TCP and QUIC, for
+// Limits.MaxConnections (over all listeners) and
+// Limits.MaxConnectionsPerClient (per client address).
+type connCounter struct {
+	open      atomic.Int64
+	max       atomic.Int64 // <= 0: unlimited
+	perClient atomic.Int64 // <= 0: unlimited
+
+	mu       sync.Mutex // protects byClient
+	byClient map[netip.Prefix]int
+
+	// refused counts connections closed at once because their client
+	// address had perClient open already, or because QUIC was over max.
+	refused atomic.Int64
+}
+
+// clientKey is what the per-client limit counts by: the address of an
+// IPv4 client, the /64 of an IPv6 one.
+func clientKey(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(ipv6ClientPrefix)
+	return p
+}
+
+// admit counts a new connection from client (the zero Addr if unknown;
+// exempt skips the per-client limit, for trusted proxies). ok is false,
+// and nothing is counted, when the client has perClient connections open
+// already. over reports that the connection is beyond max. release gives
+// the place back; call it once.
+func (cc *connCounter) admit(client netip.Addr, exempt bool) (release func(), over, ok bool) {
+	var key netip.Prefix
+	counted := false
+	if limit := cc.perClient.Load(); limit > 0 && client.IsValid() && !exempt {
+		key = clientKey(client)
+		cc.mu.Lock()
+		if int64(cc.byClient[key]) >= limit {
+			cc.mu.Unlock()
+			cc.refused.Add(1)
+			return nil, false, false
+		}
+		if cc.byClient == nil {
+			cc.byClient = map[netip.Prefix]int{}
+		}
+		cc.byClient[key]++
+		cc.mu.Unlock()
+		counted = true
+	}
+	n := cc.open.Add(1)
+	m := cc.max.Load()
+	return func() {
+		cc.open.Add(-1)
+		if counted {
+			cc.mu.Lock()
+			if cc.byClient[key]--; cc.byClient[key] <= 0 {
+				delete(cc.byClient, key)
+			}
+			cc.mu.Unlock()
+		}
+	}, m > 0 && n > m, true
+}
+
+// peerAddr is the IP address of a connection's peer, the zero Addr if
+// it has none.
+func peerAddr(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// exempt reports whether client is one of the listener's trusted proxies,
+// whose connections carry many clients' requests and are not limited per
+// client.
+func (l *listener) exempt(client netip.Addr) bool {
+	rt := l.routes.Load()
+	if rt == nil {
+		return false
+	}
+	for _, p := range rt.trusted {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
+}
+
+// track counts an accepted TCP connection. Beyond the per-client limit
+// it closes c and returns nil. Beyond maxConnections it first closes one
+// connection of the listener that waits for a request (shedIdle); if
+// there is none, the connection is marked over (its requests get 503).
+func (l *listener) track(c net.Conn) net.Conn {
+	client := peerAddr(c.RemoteAddr())
+	release, over, ok := l.srv.conns.admit(client, l.exempt(client))
+	if !ok {
+		l.srv.log.Debug("connection refused", "listener", l.key, "remote", c.RemoteAddr().String(), "reason", errTooManyPerPeer)
+		_ = c.Close()
+		return nil
+	}
+	if over && l.lean.shedIdle() {
+		over = false
+	}
+	return &trackedConn{Conn: c, release: release, over: over}
+}
+
+// errQUICRefused refuses a QUIC connection at its handshake.
+var errQUICRefused = errors.New("connection limit reached")
+
+// quicConnContext is the quic.Transport's ConnContext for an HTTP/3
+// listener: QUIC connections count against maxConnections and the
+// per-client limit as TCP ones do, and are refused at the handshake
+// (CONNECTION_REFUSED) beyond either, after trying to make room by
+// closing a waiting TCP connection. The place is given back when the
+// connection's context ends (closed, or its handshake failed).
+func (l *listener) quicConnContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
+	client := peerAddr(info.RemoteAddr)
+	release, over, ok := l.srv.conns.admit(client, l.exempt(client))
+	if !ok {
+		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", errTooManyPerPeer)
+		return ctx, errQUICRefused
+	}
+	if over && !l.lean.shedIdle() {
+		release()
+		l.srv.conns.refused.Add(1)
+		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", "maxConnections")
+		return ctx, errQUICRefused
+	}
+	context.AfterFunc(ctx, release)
+	return ctx, nil
+}
+
+// shedIdle closes one connection of s that waits for a request, an idle
+// keep-alive one first, else a new one that has sent none yet, and
+// reports whether there was one. Under connection pressure they go first:
+// they cost memory and a place but serve nobody now, and a client may
+// reconnect.
+func (s *leanSet) shedIdle() bool {
+	s.mu.Lock()
+	var shed *leanConn
+	for lc := range s.conns {
+		if lc.state == leanIdle {
+			shed = lc
+			break
+		}
+		if lc.state == leanNew && shed == nil {
+			shed = lc
+		}
+	}
+	s.mu.Unlock()
+	if shed == nil {
+		return false
+	}
+	// The socket itself: a TLS close_notify could wait on a peer that
+	// does not read. The connection's loop sees its read fail and ends.
+	c := shed.c
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	_ = c.Close()
+	return true
+}
