@@ -17,11 +17,13 @@ import (
 // least minAutoPerClient, so that one client address cannot take every
 // connection while clients behind one NAT or proxy still get many.
 const (
-	perClientShare    = 4
-	minAutoPerClient  = 64
-	ipv6ClientPrefix  = 64 // an IPv6 client is its /64: one host can use the whole of it
-	errTooManyPerPeer = "too many connections from this client address"
+	perClientShare   = 4
+	minAutoPerClient = 64
+	ipv6ClientPrefix = 64 // an IPv6 client is its /64: one host can use the whole of it
 )
+
+// reasonPerClient is logged for a connection refused by the per-client limit.
+const reasonPerClient = "maxConnectionsPerClient"
 
 // effectivePerClient turns the configured maxConnectionsPerClient into
 // the limit applied (0: none): -1 is none, a positive value is kept, and
@@ -49,10 +51,6 @@ type connCounter struct {
 
 	mu       sync.Mutex // protects byClient
 	byClient map[netip.Prefix]int
-
-	// refused counts connections closed at once because their client
-	// address had perClient open already, or because QUIC was over max.
-	refused atomic.Int64
 }
 
 // clientKey is what the per-client limit counts by: the address of an
@@ -79,7 +77,6 @@ func (cc *connCounter) admit(client netip.Addr, exempt bool) (release func(), ov
 		cc.mu.Lock()
 		if int64(cc.byClient[key]) >= limit {
 			cc.mu.Unlock()
-			cc.refused.Add(1)
 			return nil, false, false
 		}
 		if cc.byClient == nil {
@@ -144,7 +141,7 @@ func (l *listener) track(c net.Conn) net.Conn {
 	client := peerAddr(c.RemoteAddr())
 	release, over, ok := l.srv.conns.admit(client, l.exempt(client))
 	if !ok {
-		l.srv.log.Debug("connection refused", "listener", l.key, "remote", c.RemoteAddr().String(), "reason", errTooManyPerPeer)
+		l.srv.log.Debug("connection refused", "listener", l.key, "remote", c.RemoteAddr().String(), "reason", reasonPerClient)
 		_ = c.Close()
 		return nil
 	}
@@ -162,17 +159,18 @@ var errQUICRefused = errors.New("connection limit reached")
 // per-client limit as TCP ones do, and are refused at the handshake
 // (CONNECTION_REFUSED) beyond either, after trying to make room by
 // closing a waiting TCP connection. The place is given back when the
-// connection's context ends (closed, or its handshake failed).
+// connection's context ends (closed, or its handshake failed). The
+// client address is the one of the Initial packet, not yet verified: a
+// spoofed address holds its place only until the handshake times out.
 func (l *listener) quicConnContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
 	client := peerAddr(info.RemoteAddr)
 	release, over, ok := l.srv.conns.admit(client, l.exempt(client))
 	if !ok {
-		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", errTooManyPerPeer)
+		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", reasonPerClient)
 		return ctx, errQUICRefused
 	}
 	if over && !l.lean.shedIdle() {
 		release()
-		l.srv.conns.refused.Add(1)
 		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", "maxConnections")
 		return ctx, errQUICRefused
 	}
