@@ -23,8 +23,9 @@ import (
 // connection (authPersistNonNTLM) is good only for the site it was made
 // on: two sites with their own keytabs share one listener, and after a
 // login on site a, a request on the same connection for site b, without
-// a token, is refused (it was served as the user), over HTTP/1.1 and
-// HTTP/2. No KDC is needed: the ticket is made with site a's service key.
+// a token, is refused (it was served as the user), over HTTP/1.1 (in
+// cleartext and TLS), HTTP/2 and h2c. HTTP/3 keeps no connection login.
+// No KDC is needed: the ticket is made with site a's service key.
 func TestKerberosLoginStaysOnItsSite(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -44,7 +45,7 @@ func TestKerberosLoginStaysOnItsSite(t *testing.T) {
 `, name, p.certFile, p.keyFile, authApp(t), keytab, users)
 	}
 	cfgFile := filepath.Join(dir, "gatehouse.yaml")
-	writeFile(t, cfgFile, "sites:\n"+site("a", keytabA)+site("b", keytabB))
+	writeFile(t, cfgFile, "protocols: {h2c: true}\nsites:\n"+site("a", keytabA)+site("b", keytabB))
 	g := start(t, "", "serve", "--config", cfgFile)
 
 	alice := krbclient.NewWithPassword("alice", kdcRealm, "unused", krbconfig.New())
@@ -62,10 +63,13 @@ func TestKerberosLoginStaysOnItsSite(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, scheme string
+		major        int
 		tr           *http.Transport
 	}{
-		{"HTTP/1.1", "http", &http.Transport{MaxConnsPerHost: 1}},
-		{"HTTP/2", "https", &http.Transport{MaxConnsPerHost: 1, ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}},
+		{"HTTP/1.1", "http", 1, &http.Transport{MaxConnsPerHost: 1}},
+		{"HTTPS/1.1", "https", 1, &http.Transport{MaxConnsPerHost: 1, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Protocols: protocols(false, true, false)}},
+		{"HTTP/2", "https", 2, &http.Transport{MaxConnsPerHost: 1, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Protocols: protocols(true, false, false)}},
+		{"h2c", "http", 2, &http.Transport{MaxConnsPerHost: 1, Protocols: protocols(false, false, true)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer tc.tr.CloseIdleConnections()
@@ -91,6 +95,9 @@ func TestKerberosLoginStaysOnItsSite(t *testing.T) {
 					t.Fatalf("GET %s: %v", host, err)
 				}
 				defer resp.Body.Close()
+				if resp.ProtoMajor != tc.major {
+					t.Fatalf("answered over HTTP/%d, want HTTP/%d", resp.ProtoMajor, tc.major)
+				}
 				var saw appSaw
 				if resp.StatusCode == 200 {
 					if err := json.NewDecoder(resp.Body).Decode(&saw); err != nil {
@@ -135,4 +142,14 @@ func writeKeytab(t *testing.T, path, password string) (string, *keytab.Keytab) {
 	}
 	writeFile(t, path, string(b))
 	return path, kt
+}
+
+// protocols returns the protocol set of a client transport: HTTP/2 over
+// TLS, HTTP/1.1, or HTTP/2 in cleartext (h2c).
+func protocols(h2, h1, h2c bool) *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP2(h2)
+	p.SetHTTP1(h1)
+	p.SetUnencryptedHTTP2(h2c)
+	return &p
 }
