@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -145,7 +146,7 @@ func (l *listener) track(c net.Conn) net.Conn {
 		_ = c.Close()
 		return nil
 	}
-	if over && l.lean.shedIdle() {
+	if over && l.shedIdle() {
 		over = false
 	}
 	return &trackedConn{Conn: c, release: release, over: over}
@@ -169,7 +170,7 @@ func (l *listener) quicConnContext(ctx context.Context, info *quic.ClientInfo) (
 		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", reasonPerClient)
 		return ctx, errQUICRefused
 	}
-	if over && !l.lean.shedIdle() {
+	if over && !l.shedIdle() {
 		release()
 		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", "maxConnections")
 		return ctx, errQUICRefused
@@ -178,33 +179,80 @@ func (l *listener) quicConnContext(ctx context.Context, info *quic.ClientInfo) (
 	return ctx, nil
 }
 
-// shedIdle closes one connection of s that waits for a request, an idle
-// keep-alive one first, else a new one that has sent none yet, and
-// reports whether there was one. Under connection pressure they go first:
-// they cost memory and a place but serve nobody now, and a client may
-// reconnect.
-func (s *leanSet) shedIdle() bool {
-	s.mu.Lock()
-	var shed *leanConn
-	for lc := range s.conns {
-		if lc.state == leanIdle {
-			shed = lc
-			break
-		}
-		if lc.state == leanNew && shed == nil {
-			shed = lc
-		}
+// shedIdle closes one of the listener's connections that waits for a
+// request and reports whether there was one: an idle keep-alive HTTP/1.1
+// connection first, then an HTTP/2 connection with no stream open, then a
+// new connection that has sent no request yet. Under connection pressure
+// they go first: they cost memory and a place but serve nobody now, and
+// their clients reconnect when they have a request.
+func (l *listener) shedIdle() bool {
+	c := l.lean.waiting(leanIdle)
+	if c == nil {
+		c = l.idleHTTP.any()
 	}
-	s.mu.Unlock()
-	if shed == nil {
+	if c == nil {
+		c = l.lean.waiting(leanNew)
+	}
+	if c == nil {
 		return false
 	}
 	// The socket itself: a TLS close_notify could wait on a peer that
-	// does not read. The connection's loop sees its read fail and ends.
-	c := shed.c
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
+	// does not read. The connection's server sees its read fail and ends.
+	for {
+		switch x := c.(type) {
+		case *tls.Conn:
+			c = x.NetConn()
+			continue
+		case *prefixConn:
+			c = x.Conn
+			continue
+		}
+		break
 	}
 	_ = c.Close()
 	return true
+}
+
+// waiting returns a connection of s in state st, nil if there is none.
+func (s *leanSet) waiting(st leanState) net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for lc := range s.conns {
+		if lc.state == st {
+			return lc.c
+		}
+	}
+	return nil
+}
+
+// idleSet holds a listener's net/http connections that wait for a request
+// (http.StateIdle): HTTP/2 connections with no stream open, and HTTP/1
+// connections between requests.
+type idleSet struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// connState is the http.Server's ConnState hook: it keeps idleSet.
+func (s *idleSet) connState(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st == http.StateIdle {
+		if s.conns == nil {
+			s.conns = map[net.Conn]struct{}{}
+		}
+		s.conns[c] = struct{}{}
+		return
+	}
+	delete(s.conns, c)
+}
+
+// any returns an idle connection, nil if there is none.
+func (s *idleSet) any() net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		return c
+	}
+	return nil
 }

@@ -230,3 +230,26 @@ sites:
 		}
 	}
 }
+
+// TestIdleHTTP2ConnectionShed: at maxConnections, an HTTP/2 connection
+// with no stream open is closed to make room for a new client, whose
+// request is served; the HTTP/2 client reconnects for its next request.
+func TestIdleHTTP2ConnectionShed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, `
+limits: {maxConnections: 1}
+sites:
+  - name: s
+    bindings: [{name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}]
+    applications: [{path: /, dir: app}]
+`), newOpener())
+	addr := s.Addrs()["https"].String()
+	c2 := client(t, h2, addr, e.pki, false)
+	if res, _ := get(t, c2, "https://localhost/"); res.StatusCode != 200 || res.ProtoMajor != 2 {
+		t.Fatalf("HTTP/2: %d over HTTP/%d", res.StatusCode, res.ProtoMajor)
+	}
+	if res, _ := get(t, client(t, https1, addr, e.pki, false), "https://localhost/"); res.StatusCode != 200 {
+		t.Errorf("a new HTTP/1.1 client while the HTTP/2 connection is idle: %d, want 200", res.StatusCode)
+	}
+}

@@ -45,6 +45,9 @@ type listener struct {
 	// in cleartext and over TLS); the rest go to the current generation's
 	// http.Server.
 	lean leanSet
+	// idleHTTP tracks the connections of the net/http servers (all
+	// generations) that wait for a request, for shedIdle.
+	idleHTTP idleSet
 	// tlsBase is the TLS configuration of an https listener (SNI picks
 	// the binding's); nil for http.
 	tlsBase *tls.Config
@@ -183,6 +186,7 @@ func (l *listener) newGeneration(set serverSettings) *generation {
 		HTTP2:          http2Config(),
 		ErrorLog:       slog.NewLogLogger(l.srv.log.Handler(), slog.LevelDebug),
 		ConnContext:    connContext,
+		ConnState:      l.idleHTTP.connState,
 	}
 	return &generation{hs: hs, ln: ln, set: set}
 }

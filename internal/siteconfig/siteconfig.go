@@ -101,8 +101,9 @@ type Limits struct {
 	MaxAllowedContentLength int64 `yaml:"maxAllowedContentLength" json:"maxAllowedContentLength"`
 	// MaxConnections (maxConnections, default 0 = automatic, -1 =
 	// unlimited): open client connections, TCP and QUIC, over all
-	// listeners. At the limit, a connection waiting for a request (idle
-	// keep-alive first) is closed to make room; if there is none, requests
+	// listeners. At the limit, a connection of the same listener waiting
+	// for a request (idle keep-alive first) is closed to make room; if
+	// there is none, requests
 	// on a TCP connection beyond it get 503 and the connection is closed,
 	// and a QUIC connection is refused at the handshake. It also bounds
 	// the HTTP/2 and HTTP/3 requests in flight over all connections: a new
