@@ -103,11 +103,10 @@ type Limits struct {
 	// unlimited): open client connections, TCP and QUIC, over all
 	// listeners. At the limit, a connection of the same listener waiting
 	// for a request (idle keep-alive first) is closed to make room; if
-	// there is none, requests
-	// on a TCP connection beyond it get 503 and the connection is closed,
-	// and a QUIC connection is refused at the handshake. It also bounds
-	// the HTTP/2 and HTTP/3 requests in flight over all connections: a new
-	// stream beyond it gets 503.2. The
+	// there is none, requests on a TCP connection beyond it get 503 and
+	// the connection is closed, and a QUIC connection is refused at the
+	// handshake. It also bounds the HTTP/2 and HTTP/3 requests in flight
+	// over all connections: a new stream beyond it gets 503.2. The
 	// automatic limit is a quarter of the machine's memory at 256 KiB per
 	// connection, at most half the open-file limit, within 256–50000 (4096
 	// on a 4 GiB machine); see the README.
