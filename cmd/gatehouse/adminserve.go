@@ -87,13 +87,25 @@ func startAdmin(ctx context.Context, wg *sync.WaitGroup, f *serveFlags, ctl admi
 		return bind(addr)
 	}
 	if f.adminAddr != "" {
+		tokenFile := f.adminToken
+		if tokenFile == "" {
+			tokenFile = admin.TokenPath(path)
+		}
+		if tokenFile == "" {
+			return nil, usageErr("--admin-addr: no admin socket to put the token file beside; pass --admin-token FILE")
+		}
+		token, err := admin.EnsureToken(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--admin-addr: %w", err)
+		}
 		ln, err := listen("admin-addr", f.adminAddr, admin.ListenTCP)
 		if err != nil {
 			return nil, usageErr("--admin-addr: %v", err)
 		}
-		log.Info("admin endpoint", "addr", ln.Addr().String())
+		log.Info("admin endpoint", "addr", ln.Addr().String(), "token_file", tokenFile)
 		socks.add("admin-addr", ln)
-		wg.Go(func() { serveAdmin(ctx, srv, ln, log) })
+		tsrv := &admin.Server{Controller: ctl, Metrics: metrics, Log: log, Token: token}
+		wg.Go(func() { serveAdmin(ctx, tsrv, ln, log) })
 	}
 	if f.metricsAddr != "" {
 		ln, err := listen("metrics", f.metricsAddr, func(a string) (net.Listener, error) { return net.Listen("tcp", a) })

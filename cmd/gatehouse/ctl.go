@@ -20,21 +20,40 @@ import (
 type ctlFlags struct {
 	pidFile string
 	socket  string
+	addr    string
+	token   string
 	timeout time.Duration
 }
 
 func (f *ctlFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.pidFile, "pid-file", "", "pid `file` the running gatehouse was started with (serve --pid-file); its admin socket is beside it")
 	fs.StringVar(&f.socket, "admin", "", "admin `socket` of the running gatehouse (serve --admin)")
+	fs.StringVar(&f.addr, "admin-addr", "", "call the admin API on this loopback `address` (serve --admin-addr) instead of the socket, with the token of --admin-token")
+	fs.StringVar(&f.token, "admin-token", "", "token `file` for --admin-addr (serve --admin-token; default: beside the admin socket, gatehouse.sock → gatehouse.token)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for the outcome")
 }
 
 // client returns the admin client for the flags, or ("", nil) when no
 // admin socket can be found (then only the pid-file signal path is left).
+// With --admin-addr it reads the token file, which must be there.
 func (f *ctlFlags) client() (*admin.Client, error) {
 	path := f.socket
 	if path == "" {
 		path = admin.DefaultSocket(f.pidFile)
+	}
+	if f.addr != "" {
+		tokenFile := f.token
+		if tokenFile == "" {
+			tokenFile = admin.TokenPath(path)
+		}
+		if tokenFile == "" {
+			return nil, usageErr("--admin-addr: pass --admin-token FILE (or --admin SOCKET or --pid-file FILE, to find the token file beside the socket)")
+		}
+		token, err := admin.ReadToken(tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		return &admin.Client{Addr: f.addr, Token: token}, nil
 	}
 	if path == "" {
 		return nil, nil
@@ -64,11 +83,11 @@ func callErr(err error) error {
 // the outcome is then only in gatehouse's log.
 func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io.Writer) error {
 	synopsis := map[string]string{
-		"recycle": "recycle [SITE/APP] [--pid-file FILE | --admin SOCKET]\n\nRestarts the app's processes (every app without SITE/APP) without losing a\nrequest, and waits until the new ones serve.",
-		"stop":    "stop SITE/APP [--pid-file FILE | --admin SOCKET]\n\nStops the app's processes and keeps it down (503) until gatehouse start.",
-		"start":   "start SITE/APP [--pid-file FILE | --admin SOCKET]\n\nStarts a stopped app and waits until it is ready.",
-		"reload":  "reload [--pid-file FILE | --admin SOCKET]\n\nRe-reads the --config file of the running gatehouse (without one: recycles\nevery app) and exits 3 if the new configuration was rejected.",
-		"upgrade": "upgrade [--pid-file FILE | --admin SOCKET]\n\nAfter the gatehouse binary was replaced on disk: starts the new one with the\nrunning one's listening sockets, waits until it serves, and has the old one\ndrain its requests and exit. No connection is refused.",
+		"recycle": "recycle [SITE/APP] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRestarts the app's processes (every app without SITE/APP) without losing a\nrequest, and waits until the new ones serve.",
+		"stop":    "stop SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStops the app's processes and keeps it down (503) until gatehouse start.",
+		"start":   "start SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStarts a stopped app and waits until it is ready.",
+		"reload":  "reload [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRe-reads the --config file of the running gatehouse (without one: recycles\nevery app) and exits 3 if the new configuration was rejected.",
+		"upgrade": "upgrade [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nAfter the gatehouse binary was replaced on disk: starts the new one with the\nrunning one's listening sockets, waits until it serves, and has the old one\ndrain its requests and exit. No connection is refused.",
 	}[op]
 	var f ctlFlags
 	fset := newFlagSet(op, synopsis, stderr)

@@ -77,7 +77,11 @@ const usage = `Usage:
   gatehouse version                    print the version
 
 The control commands find the running gatehouse by --pid-file FILE (its admin
-socket is beside it) or --admin SOCKET.
+socket is beside it) or --admin SOCKET, or call its loopback TCP address with
+--admin-addr ADDR: that needs the token in the token file beside the socket
+(gatehouse.sock -> gatehouse.token, mode 0640: Gatehouse's group may read it;
+--admin-token FILE names another), which they read themselves. On the TCP
+address /healthz, /readyz and /metrics need no token.
 
 Run "gatehouse COMMAND --help" for the flags of a command.
 Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 invalid configuration.

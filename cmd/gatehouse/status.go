@@ -16,7 +16,7 @@ import (
 // their processes, as a table or (--json) as the admin API's JSON.
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f ctlFlags
-	fset := newFlagSet("status", "status [--json] [--pid-file FILE | --admin SOCKET]\n\nShows the listeners, apps and processes of the running gatehouse.", stderr)
+	fset := newFlagSet("status", "status [--json] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nShows the listeners, apps and processes of the running gatehouse.", stderr)
 	f.register(fset)
 	asJSON := fset.Bool("json", false, "print JSON instead of a table")
 	pos, _, err := parseArgs(fset, args)

@@ -2,7 +2,10 @@
 // Unix socket (access by file permissions, not the network) and optionally
 // on a loopback TCP address, which `gatehouse status`, `recycle`, `stop`,
 // `start` and `reload` talk to, and which carries the health endpoints and
-// the Prometheus metrics.
+// the Prometheus metrics. On the TCP address every call but the health
+// endpoints and metrics needs the token of the token file beside the
+// socket (see Server.Token, EnsureToken), and a request that names a
+// non-loopback Host or a foreign Origin is refused with 403.
 //
 //	GET  /v1/status             Status as JSON
 //	POST /v1/recycle?app=S/P    recycle one app (no app: every app), wait for the outcome
@@ -74,6 +77,13 @@ type Server struct {
 	// for a metrics address that may be reachable from the network (a
 	// Prometheus scraper, Kubernetes probes).
 	MetricsOnly bool
+	// Token, if set, is the credential every call but /healthz, /readyz
+	// and /metrics must carry ("Authorization: Bearer <Token>"), and
+	// requests must name a loopback host and come from no page of another
+	// origin: set it for a TCP address, which any local process and any
+	// browser on the machine can reach. The Unix socket needs none: its
+	// file permissions decide who may connect.
+	Token string
 }
 
 // Handler returns the admin API as an http.Handler.
@@ -98,6 +108,10 @@ func (s *Server) Handler() http.Handler {
 	if s.MetricsOnly {
 		return mux
 	}
+	var h http.Handler = mux
+	if s.Token != "" {
+		h = guard(s.Token, mux)
+	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Controller.Status())
 	})
@@ -115,7 +129,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/upgrade", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.Upgrade(r.Context()))
 	})
-	return mux
+	return h
 }
 
 // Serve serves the admin API on ln until ctx ends, then closes ln and
@@ -168,6 +182,10 @@ const (
 	KindNotFound = "not_found"
 	KindConfig   = "config"
 	KindFailed   = "failed"
+	// KindUnauthorized: a TCP address was called without the right token (401).
+	KindUnauthorized = "unauthorized"
+	// KindForbidden: a TCP address was called with a foreign Host or Origin (403).
+	KindForbidden = "forbidden"
 )
 
 // reply answers a control call with err's outcome.

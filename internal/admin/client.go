@@ -18,6 +18,9 @@ type Client struct {
 	// when Socket is "".
 	Socket string
 	Addr   string
+	// Token is sent as "Authorization: Bearer <Token>" when set: a TCP
+	// address needs it (ReadToken reads it from the token file).
+	Token string
 }
 
 // CallError is a control call that Gatehouse answered with a failure.
@@ -63,6 +66,9 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
 	if err != nil {
 		return fmt.Errorf("call %s: %w", c.where(), err)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

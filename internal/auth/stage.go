@@ -60,7 +60,7 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 		groups := append(kid.groups, s.p.groupsOf(kid.name)...)
 		id = &pipeline.Identity{Name: kid.name, Scheme: "Negotiate", Groups: groups, Reply: kid.reply}
 		if s.persist(r) {
-			r.Conn.SetIdentity(&pipeline.Identity{Name: id.Name, Scheme: id.Scheme, Groups: id.Groups})
+			r.Conn.SetIdentity(pipeline.ScopeOf(r), &pipeline.Identity{Name: id.Name, Scheme: id.Scheme, Groups: id.Groups})
 		}
 	case strings.EqualFold(scheme, "Basic") && sc.Schemes.Basic:
 		r.Header.Del("Authorization")
@@ -74,7 +74,7 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 		id = &pipeline.Identity{Name: user, Scheme: "Basic", Groups: s.p.groupsOf(user)}
 	default:
 		if sc.Schemes.Windows && s.persist(r) {
-			id = r.Conn.Identity() // authenticated earlier on this connection
+			id = r.Conn.Identity(pipeline.ScopeOf(r)) // authenticated earlier on this connection, for this app
 		}
 		if id == nil && !sc.Schemes.Anonymous {
 			return s.refuse(r, sc, 2, "anonymous access is off and the request has no credentials for an enabled scheme")

@@ -4,8 +4,12 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -133,4 +137,70 @@ func TestStageRespondChallengesAppUnauthorized(t *testing.T) {
 			t.Errorf("status %d with %q: WWW-Authenticate = %q, want %q", tc.status, tc.pre, got, tc.want)
 		}
 	}
+}
+
+// TestNegotiateLoginStaysInItsScope checks that a Negotiate login kept for
+// a connection holds only for the site and application it was made for:
+// on the same connection, another site (with its own keytab) and another
+// application of the same site see an anonymous request.
+func TestNegotiateLoginStaysInItsScope(t *testing.T) {
+	t.Parallel()
+	ktA, pathA := keytabFile(t, "a-secret")
+	_, pathB := keytabFile(t, "b-secret")
+	on, off := true, false
+	stage := func(keytab string) *Stage {
+		p := NewProvider(Settings{Schemes: config.DefaultSchemes, Keytab: keytab}, nil)
+		st, err := NewStage(NewPolicy(config.DefaultSchemes, []config.Security{{Anonymous: &off, Windows: &on}}), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	siteA, siteB := stage(pathA), stage(pathB)
+	conn := &pipeline.Conn{}
+	req := func(site, appPath, authz string) *pipeline.Request {
+		r := request(appPath+"/x", authz, false)
+		r.Site, r.AppPath, r.Conn = site, appPath, conn
+		r.RemoteAddr, r.ClientIP = "127.0.0.1:40000", netip.MustParseAddr("127.0.0.1")
+		return r
+	}
+	now := time.Now()
+	if res := siteA.Serve(req("a", "/app", "Negotiate "+negToken(t, ktA, "alice", now, now.Add(time.Hour), false))); res != nil {
+		t.Fatalf("login on site a: %s %s", res.Code(), res.Reason)
+	}
+	for _, tc := range []struct {
+		name          string
+		st            *Stage
+		site, appPath string
+		want          string // "" = passes as alice
+	}{
+		{"same app, no token", siteA, "a", "/app", ""},
+		{"another site", siteB, "b", "/app", "401.2"},
+		{"another app of the site", siteA, "a", "/other", "401.2"},
+		{"back to the first app", siteA, "a", "/app", ""},
+	} {
+		r := req(tc.site, tc.appPath, "")
+		res := tc.st.Serve(r)
+		switch {
+		case tc.want == "" && (res != nil || r.Identity == nil || r.Identity.Name != "alice@GH.TEST"):
+			t.Errorf("%s: result %+v, identity %+v; want alice", tc.name, res, r.Identity)
+		case tc.want != "" && (res == nil || res.Code() != tc.want):
+			t.Errorf("%s: result %+v, identity %+v; want %s", tc.name, res, r.Identity, tc.want)
+		}
+	}
+}
+
+// keytabFile writes a keytab holding HTTP/localhost@GH.TEST's key made
+// from password.
+func keytabFile(t *testing.T, password string) (*keytab.Keytab, string) {
+	t.Helper()
+	kt := keytab.New()
+	if err := kt.AddEntry("HTTP/localhost", "GH.TEST", password, time.Now(), 1, 18); err != nil {
+		t.Fatal(err)
+	}
+	b, err := kt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kt, writeFile(t, "http.keytab", string(b))
 }

@@ -22,10 +22,10 @@ func TestConnStateIsPerConnection(t *testing.T) {
 			case r.Conn == nil:
 				name = "no state"
 			case r.Path == "/conn/set":
-				r.Conn.SetIdentity(&pipeline.Identity{Name: r.RawQuery})
+				r.Conn.SetIdentity(pipeline.ScopeOf(r), &pipeline.Identity{Name: r.RawQuery})
 				name = r.RawQuery
-			case r.Conn.Identity() != nil:
-				name = r.Conn.Identity().Name
+			case r.Conn.Identity(pipeline.ScopeOf(r)) != nil:
+				name = r.Conn.Identity(pipeline.ScopeOf(r)).Name
 			}
 			return &pipeline.Result{Stage: "test", Status: http.StatusOK, Body: []byte(name), ContentType: "text/plain"}
 		})}},

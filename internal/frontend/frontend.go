@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -109,6 +110,8 @@ type Server struct {
 	buildGlobal GlobalRulesFunc
 	conns       connCounter
 	hijacked    hijackSet
+	// streams counts the HTTP/2 and HTTP/3 requests in flight (enterStream).
+	streams atomic.Int64
 
 	mu          sync.Mutex // protects the fields below and serializes Run/Reload
 	state       int
@@ -231,7 +234,9 @@ func (p *plan) rollback(ctx context.Context) {
 // shared). Listeners are updated separately by publish.
 func (s *Server) commit(p *plan) {
 	s.cfg, s.apps, s.logs, s.sites, s.sni = p.cfg, p.apps, p.logs, p.sites, p.sni
-	s.conns.max.Store(int64(effectiveMaxConnections(p.cfg.Limits.MaxConnections)))
+	maxConns := effectiveMaxConnections(p.cfg.Limits.MaxConnections)
+	s.conns.max.Store(int64(maxConns))
+	s.conns.perClient.Store(int64(effectivePerClient(p.cfg.Limits.MaxConnectionsPerClient, maxConns)))
 	s.hijacked.idle.Store(int64(max(p.cfg.Timeouts.WebSocket, 0)))
 }
 
@@ -251,7 +256,6 @@ func settingsFor(cfg *siteconfig.Config, scheme string) serverSettings {
 		http2:       !cfg.Protocols.DisableHTTP2,
 		h2c:         cfg.Protocols.H2C,
 		http3:       cfg.Protocols.HTTP3 && scheme == "https",
-		minTLS:      cfg.TLSMinVersion(),
 		shutdownDur: cfg.ShutdownTimeout,
 	}
 }

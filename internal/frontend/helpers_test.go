@@ -170,6 +170,10 @@ func (a *fakeApp) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 		a.websocketEcho(ctx, w, r)
 		return
 	}
+	if strings.HasSuffix(path, "/tunnel") {
+		a.tunnelEcho(w, body)
+		return
+	}
 	n := int64(0)
 	if body != nil {
 		if n, err = io.Copy(io.Discard, body); err != nil {
@@ -212,6 +216,30 @@ func (a *fakeApp) websocketEcho(ctx context.Context, w http.ResponseWriter, r *p
 			return
 		}
 		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+	}
+}
+
+// tunnelEcho answers an extended CONNECT (a WebSocket over HTTP/2 or
+// HTTP/3) with 200 and echoes the stream's bytes until it ends.
+func (a *fakeApp) tunnelEcho(w http.ResponseWriter, body io.Reader) {
+	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	if body == nil {
+		return
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return
+			}
+			_ = rc.Flush()
+		}
+		if err != nil {
 			return
 		}
 	}

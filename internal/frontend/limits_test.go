@@ -184,8 +184,10 @@ func TestSlowClients(t *testing.T) {
 	})
 }
 
-// TestMaxConnections: the connection over the limit gets 503 and is closed;
-// once a connection closes, new ones are served again.
+// TestMaxConnections: at the limit, a connection that waits for a
+// request (idle keep-alive) is closed to make room for a new one; when
+// every connection is busy, the connection over the limit gets 503 and is
+// closed; once a connection closes, new ones are served again.
 func TestMaxConnections(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "app")
@@ -202,15 +204,36 @@ sites:
 	if res, _ := get(t, first, "http://localhost/"); res.StatusCode != 200 {
 		t.Fatalf("first connection: %d", res.StatusCode)
 	}
-	// first keeps its idle connection open; a second client needs another.
+	// first keeps its idle connection open; a second client needs another,
+	// and gets it: first's idle connection is shed.
 	second := client(t, h1, addr, e.pki, false)
-	res, _ := get(t, second, "http://localhost/")
-	if res.StatusCode != 503 || !res.Close {
-		t.Fatalf("second connection: status %d close %v, want 503 and close", res.StatusCode, res.Close)
+	if res, _ := get(t, second, "http://localhost/"); res.StatusCode != 200 {
+		t.Fatalf("second connection while the first is idle: status %d, want 200", res.StatusCode)
 	}
-	first.Transport.(*http.Transport).CloseIdleConnections()
+	// Now second's connection is busy with a request: a third is over.
+	busy := make(chan int, 1)
+	go func() {
+		res, err := second.Get("http://localhost/block")
+		if err != nil {
+			busy <- -1
+			return
+		}
+		res.Body.Close()
+		busy <- res.StatusCode
+	}()
+	waitFor(t, "the blocked request to arrive", func() bool { return o.get("s/").hits.Load() == 3 })
+	third := client(t, h1, addr, e.pki, false)
+	res, _ := get(t, third, "http://localhost/")
+	if res.StatusCode != 503 || !res.Close {
+		t.Fatalf("third connection while the other is busy: status %d close %v, want 503 and close", res.StatusCode, res.Close)
+	}
+	close(o.get("s/").block)
+	if code := <-busy; code != 200 {
+		t.Fatalf("blocked request: %d", code)
+	}
+	second.Transport.(*http.Transport).CloseIdleConnections()
 	waitFor(t, "a free connection slot", func() bool {
-		res, err := second.Get("http://localhost/")
+		res, err := third.Get("http://localhost/")
 		if err != nil {
 			return false
 		}

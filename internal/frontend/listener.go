@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
 
@@ -44,6 +45,9 @@ type listener struct {
 	// in cleartext and over TLS); the rest go to the current generation's
 	// http.Server.
 	lean leanSet
+	// idleHTTP tracks the connections of the net/http servers (all
+	// generations) that wait for a request, for shedIdle.
+	idleHTTP idleSet
 	// tlsBase is the TLS configuration of an https listener (SNI picks
 	// the binding's); nil for http.
 	tlsBase *tls.Config
@@ -66,7 +70,6 @@ type serverSettings struct {
 	http2       bool
 	h2c         bool
 	http3       bool
-	minTLS      uint16
 	shutdownDur time.Duration
 }
 
@@ -126,7 +129,9 @@ func (l *listener) acceptLoop(log *slog.Logger) {
 			continue
 		}
 		backoff = 0
-		c = l.srv.conns.track(c)
+		if c = l.track(c); c == nil {
+			continue
+		}
 		if l.scheme == "https" {
 			c = tls.Server(c, l.tlsBase)
 		}
@@ -178,8 +183,10 @@ func (l *listener) newGeneration(set serverSettings) *generation {
 		// handler enforces the exact limit and logs it.
 		MaxHeaderBytes: set.maxHeader,
 		Protocols:      &p,
+		HTTP2:          http2Config(),
 		ErrorLog:       slog.NewLogLogger(l.srv.log.Handler(), slog.LevelDebug),
 		ConnContext:    connContext,
+		ConnState:      l.idleHTTP.connState,
 	}
 	return &generation{hs: hs, ln: ln, set: set}
 }
@@ -217,8 +224,20 @@ func (l *listener) serve(g *generation) {
 }
 
 // serveH3 runs the HTTP/3 server until it is shut down. Owned by Server.wg.
+// The QUIC transport on udp admits each connection through
+// quicConnContext (the connection limits); it ends when udp is closed,
+// after the server's shutdown.
 func (l *listener) serveH3(h3 *http3.Server, udp net.PacketConn) {
-	if err := h3.Serve(udp); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+	tr := &quic.Transport{Conn: udp, ConnContext: l.quicConnContext}
+	ln, err := tr.ListenEarly(http3.ConfigureTLSConfig(h3.TLSConfig), quicConfig())
+	if err != nil {
+		l.srv.log.Error("serve http3", "listener", l.key, "err", err)
+		return
+	}
+	// Closing the listener refuses handshakes in flight and leaves the
+	// connections it accepted to the server's graceful shutdown.
+	defer ln.Close()
+	if err := h3.ServeListener(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		l.srv.log.Error("serve http3", "listener", l.key, "err", err)
 	}
 }
@@ -236,27 +255,15 @@ func drain(g *generation, budget time.Duration) {
 // tests turn it off to run the net/http path.
 var leanHTTP1 = true
 
-// connCounter counts open client connections for Limits.MaxConnections.
-type connCounter struct {
-	open atomic.Int64
-	max  atomic.Int64 // <= 0: unlimited
-}
-
-// trackedConn decrements the counter once when closed.
+// trackedConn releases its place in the connCounter once when closed.
 type trackedConn struct {
 	net.Conn
-	cc   *connCounter
-	over bool
-	once sync.Once
-}
-
-func (cc *connCounter) track(c net.Conn) net.Conn {
-	n := cc.open.Add(1)
-	m := cc.max.Load()
-	return &trackedConn{Conn: c, cc: cc, over: m > 0 && n > m}
+	release func()
+	over    bool
+	once    sync.Once
 }
 
 func (c *trackedConn) Close() error {
-	c.once.Do(func() { c.cc.open.Add(-1) })
+	c.once.Do(c.release)
 	return c.Conn.Close()
 }

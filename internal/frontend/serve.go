@@ -59,6 +59,11 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	if r.TLS == nil && l.scheme == "https" {
 		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
 	}
+	w, r, leave, ok := s.enterStream(w, r)
+	if !ok {
+		return
+	}
+	defer leave()
 	st := statePool.Get().(*reqState)
 	fillRequest(&st.req, l, r)
 	st.ctx = r.Context()

@@ -25,7 +25,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -127,16 +127,42 @@ type Identity struct {
 // Conn is per-connection state the stages keep. The zero value is ready
 // to use; it is safe for concurrent use (HTTP/2 streams).
 type Conn struct {
-	identity atomic.Pointer[Identity]
+	mu sync.Mutex
+	// identities holds one login per scope. It stays small: a scope is an
+	// application of a site the connection's requests were routed to.
+	identities map[Scope]*Identity
 }
 
-// Identity returns the identity the authentication stage recorded for
-// the connection (Negotiate persisted per connection, as IIS's
-// authPersistNonNTLM), nil for none.
-func (c *Conn) Identity() *Identity { return c.identity.Load() }
+// Scope is the part of the front door a connection-level login is good
+// for: one application of one site. A login never carries over to another
+// site (another keytab, another realm of users) or another application
+// (other authorization rules), even on the same connection.
+type Scope struct {
+	Site    string
+	AppPath string
+}
 
-// SetIdentity records id for the connection's later requests.
-func (c *Conn) SetIdentity(id *Identity) { c.identity.Store(id) }
+// ScopeOf is the scope r was routed to.
+func ScopeOf(r *Request) Scope { return Scope{Site: r.Site, AppPath: r.AppPath} }
+
+// Identity returns the identity the authentication stage recorded for
+// the connection in scope (Negotiate persisted per connection, as IIS's
+// authPersistNonNTLM), nil for none.
+func (c *Conn) Identity(scope Scope) *Identity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.identities[scope]
+}
+
+// SetIdentity records id for the connection's later requests in scope.
+func (c *Conn) SetIdentity(scope Scope, id *Identity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.identities == nil {
+		c.identities = make(map[Scope]*Identity, 1)
+	}
+	c.identities[scope] = id
+}
 
 // Rewrite changes the path and query the app sees (URL Rewrite's Rewrite
 // action). path must be escaped and start with '/'. It is cleaned and

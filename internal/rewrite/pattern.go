@@ -1,12 +1,23 @@
 package rewrite
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dlclark/regexp2"
 )
+
+// matchClockPeriod is how often regexp2 reads the clock its match
+// timeouts are checked against. At its default, 100 ms, a match ran up to
+// 100–200 ms past its timeout: a 100 ms timeout cost up to 300 ms of CPU
+// per hostile request. The clock goroutine runs only while matches with a
+// timeout are made (and a second after).
+const matchClockPeriod = 10 * time.Millisecond
+
+func init() { regexp2.SetTimeoutCheckPeriod(matchClockPeriod) }
 
 // matcher tests one input against a rule's or condition's pattern.
 type matcher struct {
@@ -19,6 +30,9 @@ type matcher struct {
 	fast *fastPattern
 	// noCaps: nothing refers to the captures, so match returns none.
 	noCaps bool
+	// budget bounds the time re may take, shared by the matchers of one
+	// rule set; nil: unbounded.
+	budget *matchBudget
 }
 
 // compilePattern compiles pattern in syntax ("ECMAScript", "Wildcard",
@@ -95,7 +109,12 @@ func (m *matcher) match(s string) (caps []string, ok bool, err error) {
 		caps, hit := m.fast.match(s, m.fold)
 		return caps, hit, nil
 	}
+	if !m.budget.take() {
+		return nil, false, errBudget
+	}
+	start := time.Now()
 	res, err := m.re.FindStringMatch(s)
+	m.budget.spend(time.Since(start))
 	if err != nil {
 		return nil, false, err
 	}
@@ -113,4 +132,65 @@ func (m *matcher) match(s string) (caps []string, ok bool, err error) {
 		}
 	}
 	return caps, true, nil
+}
+
+// errBudget refuses a match while the rule set's budget is used up.
+var errBudget = errors.New("the rule set's regular expressions used up their time budget (a pattern that backtracks catastrophically on this input?)")
+
+// Time budget of the regular-expression engine, per rule set. The engine
+// backtracks (ECMAScript semantics, as IIS): a pattern such as (a+)+$
+// takes exponential time on some inputs, and each such match runs until
+// the match timeout. The budget turns a stream of them from a CPU drain
+// on the whole server into refusals (500.52) for the app whose rules they
+// are, while matches of ordinary rules (microseconds) never notice it.
+const (
+	// budgetShare is the part of one CPU a rule set's matches may use
+	// over time: budget accrues at 1/budgetShare second per second.
+	budgetShare = 4
+	// budgetTimeouts is how many match timeouts the budget holds when
+	// full: a single slow match is always allowed its full timeout.
+	budgetTimeouts = 2
+)
+
+// matchBudget is a token bucket of engine time. It is safe for concurrent
+// use; a nil *matchBudget allows everything.
+type matchBudget struct {
+	mu     sync.Mutex
+	burst  time.Duration // the most it holds
+	left   time.Duration // what it holds now; may go negative
+	filled time.Time     // when left was last topped up
+}
+
+// newMatchBudget returns the budget for matches bounded by timeout; nil
+// (no budget) when matches are not bounded.
+func newMatchBudget(timeout time.Duration) *matchBudget {
+	if timeout <= 0 {
+		return nil
+	}
+	b := budgetTimeouts * timeout
+	return &matchBudget{burst: b, left: b, filled: time.Now()}
+}
+
+// take tops the budget up for the time passed and reports whether some
+// is left.
+func (b *matchBudget) take() bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	b.left = min(b.burst, b.left+now.Sub(b.filled)/budgetShare)
+	b.filled = now
+	return b.left > 0
+}
+
+// spend takes d, the time a match took, from the budget.
+func (b *matchBudget) spend(d time.Duration) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.left -= d
+	b.mu.Unlock()
 }

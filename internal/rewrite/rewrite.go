@@ -133,7 +133,7 @@ func Compile(spec *config.Rewrite, opts Options) (*RuleSet, error) {
 	case timeout < 0:
 		timeout = 0
 	}
-	c := compiler{timeout: timeout, maps: map[string]*rewriteMap{}}
+	c := compiler{timeout: timeout, budget: newMatchBudget(timeout), maps: map[string]*rewriteMap{}}
 	for i := range spec.Maps {
 		if err := c.addMap(&spec.Maps[i]); err != nil {
 			return nil, inFile(err, spec.Maps[i].File)
@@ -192,6 +192,7 @@ func (m *rewriteMap) lookup(key string) string {
 
 type compiler struct {
 	timeout time.Duration
+	budget  *matchBudget           // shared by the rule set's patterns
 	maps    map[string]*rewriteMap // by lower-cased name
 }
 

@@ -58,6 +58,7 @@ func (c *compiler) rule(r *config.RewriteRule) (rule, error) {
 	if err != nil {
 		return rule{}, &Error{Line: r.Match.Line, Element: "match", Attr: "url", Msg: err.Error(), Err: err}
 	}
+	m.budget = c.budget
 	out.match = m
 	for i := range r.Conditions.List {
 		cond, err := c.condition(&r.Conditions.List[i], r.PatternSyntax)
@@ -121,6 +122,7 @@ func (c *compiler) condition(cc *config.RewriteCondition, syntax string) (condit
 		if err != nil {
 			return condition{}, bad("pattern", err)
 		}
+		m.budget = c.budget
 		cond.m = m
 	case "IsFile":
 		cond.kind = condIsFile

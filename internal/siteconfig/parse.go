@@ -206,7 +206,8 @@ func (c *Config) applyDefaults() {
 	def(&c.Limits.MaxRequestBytes, DefaultMaxRequestBytes)
 	def(&c.Limits.MaxURL, DefaultMaxURL)
 	def(&c.Limits.MaxQueryString, DefaultMaxQueryString)
-	// MaxConnections 0 stays: the front door sizes the limit (automatic).
+	// MaxConnections and MaxConnectionsPerClient 0 stay: the front door
+	// sizes the limits (automatic).
 	if c.Limits.MaxAllowedContentLength == 0 {
 		c.Limits.MaxAllowedContentLength = DefaultMaxAllowedContentLength
 	}

@@ -100,12 +100,25 @@ type Limits struct {
 	// connection closed.
 	MaxAllowedContentLength int64 `yaml:"maxAllowedContentLength" json:"maxAllowedContentLength"`
 	// MaxConnections (maxConnections, default 0 = automatic, -1 =
-	// unlimited): open client TCP connections over all listeners. Requests
-	// on connections beyond it get 503 and the connection is closed. The
+	// unlimited): open client connections, TCP and QUIC, over all
+	// listeners. At the limit, a connection of the same listener waiting
+	// for a request (idle keep-alive first) is closed to make room; if
+	// there is none, requests on a TCP connection beyond it get 503 and
+	// the connection is closed, and a QUIC connection is refused at the
+	// handshake. It also bounds the HTTP/2 and HTTP/3 requests in flight
+	// over all connections: a new stream beyond it gets 503.2. The
 	// automatic limit is a quarter of the machine's memory at 256 KiB per
 	// connection, at most half the open-file limit, within 256–50000 (4096
 	// on a 4 GiB machine); see the README.
 	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
+	// MaxConnectionsPerClient (maxConnectionsPerClient, default 0 =
+	// automatic, -1 = unlimited): open client connections, TCP and QUIC,
+	// from one client address (an IPv6 client counts by its /64), like
+	// nginx's limit_conn. A connection beyond it is closed at once (QUIC:
+	// refused at the handshake). Trusted proxies (trustedProxies) are not
+	// limited. The automatic limit is a quarter of maxConnections, at
+	// least 64, and none when maxConnections is -1.
+	MaxConnectionsPerClient int `yaml:"maxConnectionsPerClient" json:"maxConnectionsPerClient"`
 }
 
 // Timeouts guard against slow clients. 0 (or leaving it out) means the
@@ -123,7 +136,8 @@ type Timeouts struct {
 	Idle time.Duration `yaml:"idle" json:"idle"`
 	// WebSocket (webSocket, default 5m = DefaultWebSocketTimeout): how long
 	// an upgraded (WebSocket) connection may pass no byte in either
-	// direction before it is closed (the app's side with it).
+	// direction before it is closed (the app's side with it); for a
+	// WebSocket over HTTP/2 or HTTP/3 (extended CONNECT), its stream.
 	WebSocket time.Duration `yaml:"webSocket" json:"webSocket"`
 }
 

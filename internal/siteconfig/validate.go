@@ -28,7 +28,7 @@ func (c *Config) validate(name string) error {
 		fail(0, "tls.minVersion %q: want \"1.2\" or \"1.3\"", v)
 	}
 	if c.Limits.MaxAllowedContentLength < -1 || c.Limits.MaxRequestBytes < -1 || c.Limits.MaxURL < -1 ||
-		c.Limits.MaxQueryString < -1 || c.Limits.MaxConnections < -1 {
+		c.Limits.MaxQueryString < -1 || c.Limits.MaxConnections < -1 || c.Limits.MaxConnectionsPerClient < -1 {
 		fail(0, "limits: a limit must be positive, or -1 for none")
 	}
 

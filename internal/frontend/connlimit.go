@@ -1,0 +1,258 @@
+package frontend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Bounds of the automatic maxConnectionsPerClient
+// (Limits.MaxConnectionsPerClient = 0): a quarter of maxConnections, at
+// least minAutoPerClient, so that one client address cannot take every
+// connection while clients behind one NAT or proxy still get many.
+const (
+	perClientShare   = 4
+	minAutoPerClient = 64
+	ipv6ClientPrefix = 64 // an IPv6 client is its /64: one host can use the whole of it
+)
+
+// reasonPerClient is logged for a connection refused by the per-client limit.
+const reasonPerClient = "maxConnectionsPerClient"
+
+// effectivePerClient turns the configured maxConnectionsPerClient into
+// the limit applied (0: none): -1 is none, a positive value is kept, and
+// 0 (automatic) is a quarter of maxConns, at least minAutoPerClient, or
+// none when maxConns is 0 (no limit).
+func effectivePerClient(configured, maxConns int) int {
+	switch {
+	case configured < 0:
+		return 0
+	case configured > 0:
+		return configured
+	case maxConns <= 0:
+		return 0
+	}
+	return max(maxConns/perClientShare, minAutoPerClient)
+}
+
+// connCounter counts open client connections, TCP and QUIC, for
+// Limits.MaxConnections (over all listeners) and
+// Limits.MaxConnectionsPerClient (per client address).
+type connCounter struct {
+	open      atomic.Int64
+	max       atomic.Int64 // <= 0: unlimited
+	perClient atomic.Int64 // <= 0: unlimited
+
+	mu       sync.Mutex // protects byClient
+	byClient map[netip.Prefix]int
+}
+
+// clientKey is what the per-client limit counts by: the address of an
+// IPv4 client, the /64 of an IPv6 one.
+func clientKey(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(ipv6ClientPrefix)
+	return p
+}
+
+// admit counts a new connection from client (the zero Addr if unknown;
+// exempt skips the per-client limit, for trusted proxies). ok is false,
+// and nothing is counted, when the client has perClient connections open
+// already. over reports that the connection is beyond max. release gives
+// the place back; call it once.
+func (cc *connCounter) admit(client netip.Addr, exempt bool) (release func(), over, ok bool) {
+	var key netip.Prefix
+	counted := false
+	if limit := cc.perClient.Load(); limit > 0 && client.IsValid() && !exempt {
+		key = clientKey(client)
+		cc.mu.Lock()
+		if int64(cc.byClient[key]) >= limit {
+			cc.mu.Unlock()
+			return nil, false, false
+		}
+		if cc.byClient == nil {
+			cc.byClient = map[netip.Prefix]int{}
+		}
+		cc.byClient[key]++
+		cc.mu.Unlock()
+		counted = true
+	}
+	n := cc.open.Add(1)
+	m := cc.max.Load()
+	return func() {
+		cc.open.Add(-1)
+		if counted {
+			cc.mu.Lock()
+			if cc.byClient[key]--; cc.byClient[key] <= 0 {
+				delete(cc.byClient, key)
+			}
+			cc.mu.Unlock()
+		}
+	}, m > 0 && n > m, true
+}
+
+// peerAddr is the IP address of a connection's peer, the zero Addr if
+// it has none.
+func peerAddr(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// exempt reports whether client is one of the listener's trusted proxies,
+// whose connections carry many clients' requests and are not limited per
+// client.
+func (l *listener) exempt(client netip.Addr) bool {
+	rt := l.routes.Load()
+	if rt == nil {
+		return false
+	}
+	for _, p := range rt.trusted {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
+}
+
+// track counts an accepted TCP connection. Beyond the per-client limit
+// it closes c and returns nil. Beyond maxConnections it first closes one
+// connection of the listener that waits for a request (shedIdle); if
+// there is none, the connection is marked over (its requests get 503).
+func (l *listener) track(c net.Conn) net.Conn {
+	client := peerAddr(c.RemoteAddr())
+	release, over, ok := l.srv.conns.admit(client, l.exempt(client))
+	if !ok {
+		l.srv.log.Debug("connection refused", "listener", l.key, "remote", c.RemoteAddr().String(), "reason", reasonPerClient)
+		_ = c.Close()
+		return nil
+	}
+	if over && l.shedIdle() {
+		over = false
+	}
+	return &trackedConn{Conn: c, release: release, over: over}
+}
+
+// errQUICRefused refuses a QUIC connection at its handshake.
+var errQUICRefused = errors.New("connection limit reached")
+
+// quicConnContext is the quic.Transport's ConnContext for an HTTP/3
+// listener: QUIC connections count against maxConnections and the
+// per-client limit as TCP ones do, and are refused at the handshake
+// (CONNECTION_REFUSED) beyond either, after trying to make room by
+// closing a waiting TCP connection. The place is given back when the
+// connection's context ends (closed, or its handshake failed). The
+// client address is the one of the Initial packet, not yet verified: a
+// spoofed address holds its place only until the handshake times out.
+func (l *listener) quicConnContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
+	client := peerAddr(info.RemoteAddr)
+	release, over, ok := l.srv.conns.admit(client, l.exempt(client))
+	if !ok {
+		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", reasonPerClient)
+		return ctx, errQUICRefused
+	}
+	if over && !l.shedIdle() {
+		release()
+		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", "maxConnections")
+		return ctx, errQUICRefused
+	}
+	context.AfterFunc(ctx, release)
+	return ctx, nil
+}
+
+// shedIdle closes one of the listener's connections that waits for a
+// request and reports whether there was one: an idle keep-alive HTTP/1.1
+// connection first, then an HTTP/2 connection with no stream open, then a
+// new connection that has sent no request yet. Under connection pressure
+// they go first: they cost memory and a place but serve nobody now, and
+// their clients reconnect when they have a request.
+func (l *listener) shedIdle() bool {
+	c := l.lean.waiting(leanIdle)
+	if c == nil {
+		c = l.idleHTTP.any()
+	}
+	if c == nil {
+		c = l.lean.waiting(leanNew)
+	}
+	if c == nil {
+		return false
+	}
+	// The socket itself: a TLS close_notify could wait on a peer that
+	// does not read. The connection's server sees its read fail and ends.
+	for {
+		switch x := c.(type) {
+		case *tls.Conn:
+			c = x.NetConn()
+			continue
+		case *prefixConn:
+			c = x.Conn
+			continue
+		}
+		break
+	}
+	_ = c.Close()
+	return true
+}
+
+// waiting returns a connection of s in state st, nil if there is none.
+func (s *leanSet) waiting(st leanState) net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for lc := range s.conns {
+		if lc.state == st {
+			return lc.c
+		}
+	}
+	return nil
+}
+
+// idleSet holds a listener's net/http connections that wait for a request
+// (http.StateIdle): HTTP/2 connections with no stream open, and HTTP/1
+// connections between requests.
+type idleSet struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// connState is the http.Server's ConnState hook: it keeps idleSet.
+func (s *idleSet) connState(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st == http.StateIdle {
+		if s.conns == nil {
+			s.conns = map[net.Conn]struct{}{}
+		}
+		s.conns[c] = struct{}{}
+		return
+	}
+	delete(s.conns, c)
+}
+
+// any returns an idle connection, nil if there is none.
+func (s *idleSet) any() net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		return c
+	}
+	return nil
+}
