@@ -245,6 +245,13 @@ func headerValues(h pipeline.Header, name string) []string {
 func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) {
 	pr.Method, pr.Host, pr.Proto, pr.RemoteAddr = r.Method, r.Host, r.Proto, r.RemoteAddr
 	pr.RawQuery = r.URL.RawQuery
+	if isTunnel(r) && r.ProtoMajor == 3 {
+		// quic-go's HTTP/3 server puts an extended CONNECT's protocol in
+		// Proto; the stages and the app see it as HTTP/2 gives it, in the
+		// ":protocol" pseudo-header, so one check judges both.
+		r.Header.Set(":protocol", r.Proto)
+		pr.Proto = "HTTP/3.0"
+	}
 	pr.Header = pipeline.HTTPHeader(r.Header)
 	var peer netip.Addr
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
