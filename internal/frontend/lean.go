@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -20,8 +22,10 @@ import (
 // leanConn is one cleartext client connection served by the lean HTTP/1.1
 // loop: one goroutine reads each request head with the strict parser
 // (internal/h1), runs it through serve, writes the response and goes on
-// with the next, holding no buffer while the connection is idle. Anything
-// the parser hands off goes to net/http with the bytes read so far.
+// with the next, holding no buffer while the connection is idle. Only an
+// HTTP/2 connection (h2c with prior knowledge) goes to net/http, with the
+// bytes read so far; an upgraded one (WebSocket) leaves the loop with its
+// hijacker.
 type leanConn struct {
 	l      *listener
 	c      net.Conn   // the tracked connection
@@ -44,6 +48,9 @@ type leanConn struct {
 	// requests for the client going away; hu is that watch.
 	peekRaw syscall.RawConn
 	hu      hangup
+	// tcp is the TCP connection under c (TLS or not), nil if c is not one;
+	// a refusal half-closes it.
+	tcp *net.TCPConn
 
 	// state is guarded by the leanSet's mutex.
 	state leanState
@@ -89,8 +96,8 @@ func (l *listener) startLean(c net.Conn) {
 	go l.serveLean(lc)
 }
 
-// serveLean serves lc's connection; it hands it to net/http when the
-// parser says so.
+// serveLean serves lc's connection; it hands it to net/http when it
+// starts with the HTTP/2 preface.
 func (l *listener) serveLean(lc *leanConn) {
 	defer l.lean.remove(lc)
 	c := lc.c
@@ -103,6 +110,7 @@ func (l *listener) serveLean(lc *leanConn) {
 	}
 	if tc, ok := c.(*trackedConn); ok {
 		lc.over = tc.over
+		lc.tcp, _ = tc.Conn.(*net.TCPConn)
 		if sc, ok := tc.Conn.(syscall.Conn); ok {
 			raw, _ = sc.SyscallConn()
 		}
@@ -116,6 +124,7 @@ func (l *listener) serveLean(lc *leanConn) {
 	if tc, ok := c.(*tls.Conn); ok {
 		if t, ok := tc.NetConn().(*trackedConn); ok {
 			lc.over = t.over
+			lc.tcp, _ = t.Conn.(*net.TCPConn)
 			if sc, ok := t.Conn.(syscall.Conn); ok {
 				lc.peekRaw, _ = sc.SyscallConn()
 			}
@@ -125,11 +134,13 @@ func (l *listener) serveLean(lc *leanConn) {
 		lc.clientIP = ap.Addr().Unmap()
 	}
 	lc.w.lc = lc
-	if prefix, handOff := lc.loop(); handOff {
+	prefix, handOff := lc.loop()
+	switch {
+	case handOff:
 		l.handOver(&prefixConn{Conn: c, prefix: prefix})
-		return
+	case !lc.w.hijacked: // a hijacked connection is its hijacker's to close
+		_ = c.Close()
 	}
-	_ = c.Close()
 }
 
 // handshake runs the TLS handshake within the header timeout. A client
@@ -157,8 +168,11 @@ func (lc *leanConn) handshake(tc *tls.Conn) bool {
 	return true
 }
 
-// loop serves requests until the connection ends (false) or is to be
-// handed to net/http with prefix, the bytes already read (true).
+// loop serves requests until the connection ends or leaves the loop
+// (false), or is to be handed to net/http with prefix, the bytes already
+// read (true): only an HTTP/2 connection preface is, as the first bytes of
+// a cleartext connection of a listener that offers h2c. Every HTTP/1 byte
+// of the connection is read here, by the strict parser.
 func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 	defer lc.in.Release()
 	for {
@@ -185,11 +199,14 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 			}
 		}
 		_ = lc.c.SetReadDeadline(deadline(set.readHeader))
-		n, err := lc.scan()
-		switch {
-		case errors.Is(err, h1.ErrHandOff):
-			return lc.handOffBytes(), true
-		case err != nil:
+		n, err := lc.scan(set.maxHeader)
+		if errors.Is(err, h1.ErrHandOff) {
+			if !lc.served && lc.tls == nil && set.h2c {
+				return lc.handOffBytes(), true
+			}
+			err = &h1.Error{Status: http.StatusHTTPVersionNotSupported, Reason: "HTTP/2 preface without h2c"}
+		}
+		if err != nil {
 			var he *h1.Error
 			if errors.As(err, &he) {
 				lc.refuse(he)
@@ -203,9 +220,6 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 			lc.req.Header.Fields = (*fieldsPool.Get().(*[]h1.Field))[:0]
 		}
 		err = h1.Parse(head, &lc.req)
-		if errors.Is(err, h1.ErrHandOff) {
-			return lc.handOffBytes(), true
-		}
 		lc.in.Discard(n)
 		if err != nil {
 			lc.refuse(err.(*h1.Error))
@@ -213,10 +227,29 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 		}
 		_ = lc.c.SetReadDeadline(time.Time{})
 		lc.served = true
+		if lc.req.Path == "*" {
+			if !lc.options() {
+				return nil, false
+			}
+			continue
+		}
 		if !lc.serveOne(start) {
 			return nil, false
 		}
 	}
+}
+
+// options answers "OPTIONS *" (a question about the server, not about a
+// resource) without an app, as net/http does: 200 with no body. A request
+// with a body is answered and the connection closed rather than the body
+// read. It reports whether the connection may carry another request.
+func (lc *leanConn) options() bool {
+	closeAfter := lc.req.Close || lc.req.ContentLength != 0
+	lc.w.reset(false, closeAfter)
+	lc.w.http10 = lc.req.Proto == "HTTP/1.0"
+	lc.w.Header().Set("Content-Length", "0")
+	lc.w.WriteHeader(http.StatusOK)
+	return lc.w.finish() == nil && !lc.w.closeAfter
 }
 
 // fieldsPool and headerPool hold the per-request scratch (parsed fields,
@@ -252,24 +285,30 @@ func deadline(d time.Duration) time.Time {
 }
 
 // scan reads until the buffer holds a whole request head and returns its
-// length. A head that does not fit the buffer is handed off.
-func (lc *leanConn) scan() (int, error) {
+// length. The buffer grows for a large head up to limit bytes; a larger
+// head is refused with 431.
+func (lc *leanConn) scan(limit int) (int, error) {
+	from := 0
 	for {
-		n, err := h1.ScanHead(lc.in.Buffered())
+		buf := lc.in.Buffered()
+		n, err := h1.ScanHead(buf, from)
 		if n > 0 || err != nil {
 			return n, err
 		}
+		from = len(buf)
 		if err := lc.in.Fill(); err != nil {
-			if errors.Is(err, h1.ErrFull) {
-				return 0, h1.ErrHandOff
+			if !errors.Is(err, h1.ErrFull) {
+				return 0, err
 			}
-			return 0, err
+			if !lc.in.Grow(limit) {
+				return 0, &h1.Error{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "request head larger than " + strconv.Itoa(limit) + " bytes"}
+			}
 		}
 	}
 }
 
-// handOffBytes returns a copy of the buffered bytes (the head and what
-// followed it) for net/http to read first.
+// handOffBytes returns a copy of the buffered bytes (the HTTP/2 preface
+// and what followed it) for net/http to read first.
 func (lc *leanConn) handOffBytes() []byte {
 	b := append([]byte(nil), lc.in.Buffered()...)
 	lc.in.Discard(len(b))
@@ -281,7 +320,28 @@ func (lc *leanConn) refuse(e *h1.Error) {
 	lc.l.srv.log.Debug("bad request", "listener", lc.l.key, "remote", lc.remote, "reason", e.Reason)
 	lc.w.reset(false, true)
 	pages.Status(&lc.w, e.Status, 0, "")
-	_ = lc.w.finish()
+	if lc.w.finish() == nil {
+		lc.linger()
+	}
+}
+
+// Lingering after a refusal: at most lingerFor, reading at most
+// lingerBytes.
+const (
+	lingerFor   = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+// linger half-closes the connection and reads what the client still sends
+// for a moment before the close: closing a socket with unread bytes sends
+// a reset, which can destroy the refusal before the client has read it
+// (net/http and nginx linger the same way).
+func (lc *leanConn) linger() {
+	if lc.tcp == nil || lc.tcp.CloseWrite() != nil {
+		return
+	}
+	_ = lc.tcp.SetReadDeadline(time.Now().Add(lingerFor))
+	_, _ = io.CopyN(io.Discard, lc.tcp, lingerBytes)
 }
 
 // serveOne runs one parsed request through serve. It reports whether the
@@ -298,7 +358,10 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 		lc.body.BeforeWait = lc.w.sendContinue
 	}
 	lc.w.reset(lc.req.Method == http.MethodHead, lc.req.Close)
-	if lc.req.ContentLength == 0 {
+	lc.w.http10 = lc.req.Proto == "HTTP/1.0"
+	if lc.req.ContentLength == 0 && !lc.req.Upgrade {
+		// An upgraded connection's bytes are the app's: no watcher reads
+		// them.
 		lc.hu.begin(start)
 	}
 	defer func() {
@@ -314,6 +377,9 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 		st.release()
 	}()
 	lc.l.srv.serve(lc.l, st, &lc.w, serveOpts{start: start, over: lc.over})
+	if lc.w.hijacked {
+		return false // the connection left the loop with its hijacker
+	}
 	if err := lc.w.finish(); err != nil {
 		return false
 	}
@@ -323,7 +389,7 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 // fill describes the parsed request for serve.
 func (lc *leanConn) fill(pr *pipeline.Request) {
 	r := &lc.req
-	pr.Method, pr.Host, pr.Proto = r.Method, r.Host, "HTTP/1.1"
+	pr.Method, pr.Host, pr.Proto = r.Method, r.Host, r.Proto
 	pr.RawQuery = r.RawQuery
 	pr.RemoteAddr, pr.LocalAddr = lc.remote, lc.local
 	pr.Header = &r.Header

@@ -105,8 +105,21 @@ func TestLeanFraming(t *testing.T) {
 		{"long extension", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=" + strings.Repeat("x", 2000) + "\r\nhello\r\n0\r\n\r\n" + next, []int{400}, false},
 		{"bad trailer", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbadtrailer\r\n\r\n" + next, []int{400}, false},
 		{"over-limit chunked", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n96\r\n" + strings.Repeat("b", 150) + "\r\n0\r\n\r\n" + next, []int{400}, false},
-		{"HTTP/1.0 handed to net/http", "GET /a HTTP/1.0\r\nHost: x\r\n\r\n", []int{200}, false},
-		{"big head handed to net/http", "GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("h", 5000) + "\r\n\r\n" + next, []int{200, 200}, true},
+		{"HTTP/1.0, closed after", "GET /a HTTP/1.0\r\nHost: x\r\n\r\n", []int{200}, false},
+		{"HTTP/1.0 keep-alive", "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + next, []int{200, 200}, true},
+		{"HTTP/1.0 with TE", "POST /a HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + next, []int{400}, false},
+		{"HTTP/1.2 as 1.1", "GET /a HTTP/1.2\r\nHost: x\r\n\r\n" + next, []int{200, 200}, true},
+		{"HTTP/2.0 in a request line", "GET /a HTTP/2.0\r\nHost: x\r\n\r\n" + next, []int{505}, false},
+		{"absolute-form", "GET http://x/a HTTP/1.1\r\nHost: y\r\n\r\n" + next, []int{200, 200}, true},
+		{"absolute-form with userinfo", "GET http://u@x/a HTTP/1.1\r\nHost: x\r\n\r\n" + next, []int{400}, false},
+		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n" + next, []int{200, 200}, true},
+		{"GET *", "GET * HTTP/1.1\r\nHost: x\r\n\r\n" + next, []int{400}, false},
+		{"CONNECT", "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n" + next, []int{400}, false},
+		{"expect unknown", "POST /a HTTP/1.1\r\nHost: x\r\nExpect: 999-x\r\nContent-Length: 1\r\n\r\nx" + next, []int{417}, false},
+		{"upgrade h2c ignored", "GET /a HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n" + next, []int{200, 200}, true},
+		{"non-ASCII target", "GET /\xc3\xa4 HTTP/1.1\r\nHost: x\r\n\r\n" + next, []int{200, 200}, true},
+		{"head over the limit", "GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("h", 40000) + "\r\n\r\n" + next, []int{431}, false},
+		{"big head: the buffer grows", "GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("h", 5000) + "\r\n\r\n" + next, []int{200, 200}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,8 +153,8 @@ sites:
     applications: [{path: /, dir: app}]
 `
 
-// TestLeanTLS: HTTP/1.1 over TLS goes through the lean loop (strict
-// framing); what it hands to net/http keeps its TLS state for the app.
+// TestLeanTLS: HTTP/1.x over TLS goes through the lean loop (strict
+// framing), HTTP/1.0 too, and the app sees the TLS state.
 func TestLeanTLS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "app")

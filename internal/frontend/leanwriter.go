@@ -1,23 +1,33 @@
 package frontend
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/h1"
 )
 
-// leanWriter is the http.ResponseWriter of the lean HTTP/1.1 loop. It
+// leanWriter is the http.ResponseWriter of the lean HTTP/1.x loop. It
 // writes HTTP/1.1 responses the way net/http's server does where it
 // matters: the header goes out with the first body bytes (or at Flush),
 // framed by the Content-Length the handler set, by the whole body's length
 // when the handler finishes before anything was flushed, or else chunked
-// with trailers (the "Trailer" field's names and http.TrailerPrefix). Date
-// is added when missing; Connection: close is sent when the connection
-// will close. Unlike net/http it does not guess a Content-Type.
+// with trailers (the "Trailer" field's names and http.TrailerPrefix); an
+// HTTP/1.0 client, which cannot read chunks, gets such a body delimited by
+// the connection's close instead, and no 1xx. Date is added when missing;
+// Connection: close is sent when the connection will close, Connection:
+// keep-alive when an HTTP/1.0 connection stays open. Unlike net/http it
+// does not guess a Content-Type. Hijack hands the connection over (an
+// upgrade); it then leaves the loop.
 //
 // Its write buffer is taken from a pool per response and given back at
 // finish, so an idle connection holds none. It is used by the connection's
@@ -30,6 +40,8 @@ type leanWriter struct {
 	wroteHeader bool // the final status is set
 	committed   bool // the status line and header are in buf or sent
 	headReq     bool // a HEAD request: no body is sent
+	http10      bool // an HTTP/1.0 request: no chunks, no 1xx
+	hijacked    bool // Hijack took the connection
 	closeAfter  bool // the connection closes after this response
 	chunked     bool
 	cl          int64 // the declared Content-Length, -1 if none
@@ -65,6 +77,7 @@ func (w *leanWriter) reset(head, closeAfter bool) {
 	}
 	w.status, w.wroteHeader, w.committed = 0, false, false
 	w.headReq, w.closeAfter, w.chunked = head, closeAfter, false
+	w.http10, w.hijacked = false, false
 	w.cl, w.written, w.err = -1, 0, nil
 	w.continueSent = false
 	w.n = 0
@@ -80,6 +93,9 @@ func (w *leanWriter) WriteHeader(code int) {
 		return
 	}
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if w.http10 {
+			return // RFC 9110 §15.2: never to an HTTP/1.0 client
+		}
 		w.mu.Lock()
 		if code == http.StatusContinue {
 			if w.continueSent {
@@ -213,10 +229,13 @@ func (w *leanWriter) commit(final bool) {
 		body = w.n - leanHeadRoom
 	}
 	if w.bodyAllowed() && w.cl < 0 {
-		if final {
+		switch {
+		case final:
 			w.cl = int64(body)
 			h["Content-Length"] = []string{strconv.Itoa(body)}
-		} else {
+		case w.http10:
+			w.closeAfter = true // the body ends with the connection
+		default:
 			w.chunked = true
 		}
 	}
@@ -224,8 +243,10 @@ func (w *leanWriter) commit(final bool) {
 		body = int(w.cl) // the handler wrote more than it declared
 		w.closeAfter = true
 	}
-	if v := h["Connection"]; len(v) > 0 && hasToken(v, "close") {
-		w.closeAfter = true
+	for _, v := range h["Connection"] {
+		if h1.HasToken(v, "close") {
+			w.closeAfter = true
+		}
 	}
 	if w.lc.l.lean.isDraining() {
 		w.closeAfter = true
@@ -238,8 +259,13 @@ func (w *leanWriter) commit(final bool) {
 		if w.chunked {
 			w.appendString("Transfer-Encoding: chunked\r\n")
 		}
-		if w.closeAfter {
+		switch {
+		case w.status == http.StatusSwitchingProtocols:
+			// The connection goes on in the protocol the header names.
+		case w.closeAfter:
 			w.appendString("Connection: close\r\n")
+		case w.http10:
+			w.appendString("Connection: keep-alive\r\n")
 		}
 		w.appendString("\r\n")
 	}, func(head []byte) { w.place(head, body) })
@@ -318,7 +344,7 @@ func (w *leanWriter) appendFields(final bool) {
 			continue
 		}
 		for _, v := range vs {
-			if !validValue(v) {
+			if !h1.ValidFieldValue(v) {
 				continue
 			}
 			w.appendString(k)
@@ -337,11 +363,6 @@ func (w *leanWriter) appendFields(final bool) {
 func (w *leanWriter) appendString(s string) { w.hb = append(w.hb, s...) }
 
 func (w *leanWriter) appendBytes(s []byte) { w.hb = append(w.hb, s...) }
-
-// validValue reports whether v can be sent as a field value.
-func validValue(v string) bool {
-	return strings.IndexByte(v, '\n') < 0 && strings.IndexByte(v, '\r') < 0
-}
 
 // buffer returns the write buffer, taking one from the pool.
 func (w *leanWriter) buffer() *[leanBufSize]byte {
@@ -398,6 +419,34 @@ func (w *leanWriter) SetReadDeadline(t time.Time) error { return w.lc.c.SetReadD
 // SetWriteDeadline sets the client connection's write deadline.
 func (w *leanWriter) SetWriteDeadline(t time.Time) error { return w.lc.c.SetWriteDeadline(t) }
 
+// Hijack hands the client connection to the caller (an upgrade, such as a
+// WebSocket): a final status the handler set (101) goes out first with its
+// header, as net/http does; the bytes the client sent after the request
+// head come first from the connection; its deadlines are cleared. The
+// connection leaves the lean loop once the handler returns; closing it is
+// the caller's.
+func (w *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.wroteHeader && !w.committed {
+		w.commit(false)
+	}
+	w.flushBuf()
+	if w.err != nil {
+		return nil, nil, fmt.Errorf("hijack: %w", w.err)
+	}
+	w.hijacked, w.closeAfter = true, true
+	w.abandon()
+	in := w.lc.in
+	c := &prefixConn{Conn: w.lc.c, prefix: bytes.Clone(in.Buffered())}
+	in.Discard(len(c.prefix))
+	if err := c.SetDeadline(time.Time{}); err != nil {
+		return nil, nil, fmt.Errorf("hijack: %w", err)
+	}
+	return c, bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c)), nil
+}
+
 // finish completes the response after the handler returned: the header if
 // not yet sent, the last chunk and trailers, and everything buffered. The
 // write buffer goes back to the pool. It returns the first write error.
@@ -427,7 +476,7 @@ func (w *leanWriter) appendTrailers() {
 		for list != "" {
 			var k string
 			k, list, _ = strings.Cut(list, ",")
-			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			k = http.CanonicalHeaderKey(h1.TrimOWS(k))
 			for _, v := range w.header[k] {
 				w.addField(k, v)
 			}
@@ -443,7 +492,7 @@ func (w *leanWriter) appendTrailers() {
 }
 
 func (w *leanWriter) addField(k, v string) {
-	if !validValue(v) || k == "" {
+	if !h1.ValidFieldValue(v) || k == "" {
 		return
 	}
 	w.add([]byte(k + ": " + v + "\r\n"))
@@ -455,20 +504,6 @@ func (w *leanWriter) abandon() {
 		leanBufPool.Put(w.buf)
 		w.buf, w.n = nil, 0
 	}
-}
-
-// hasToken reports whether any of the comma-separated lists vs holds tok.
-func hasToken(vs []string, tok string) bool {
-	for _, v := range vs {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(t), tok) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // httpDate returns the current time in the Date field's format, formatted

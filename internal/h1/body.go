@@ -148,24 +148,9 @@ func (b *Body) readSize() error {
 	if err != nil {
 		return err
 	}
-	line = line[:len(line)-2]
-	var size int64
-	i := 0
-	for ; i < len(line); i++ {
-		d := unhex(line[i])
-		if d < 0 {
-			break
-		}
-		if i == 15 {
-			return bad("chunk size too large")
-		}
-		size = size<<4 | int64(d)
-	}
-	if i == 0 {
-		return bad("invalid chunk size")
-	}
-	if !validExtensions(line[i:]) {
-		return bad("invalid chunk extension")
+	size, err := ChunkSize(line[:len(line)-2])
+	if err != nil {
+		return err
 	}
 	if size > 0 {
 		b.n, b.state = size, stateData
@@ -189,78 +174,4 @@ func (b *Body) readSize() error {
 	}
 	b.state = stateDone
 	return nil
-}
-
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
-}
-
-// validExtensions checks chunk extensions, ";" ext-name [ "=" ( token /
-// quoted-string ) ] each: RFC 9112 §7.1.1 without the optional whitespace
-// (BWS), which net/http refuses too.
-func validExtensions(s []byte) bool {
-	skip := func() {}
-	token := func() bool {
-		n := 0
-		for n < len(s) && tokenChar[s[n]] {
-			n++
-		}
-		s = s[n:]
-		return n > 0
-	}
-	for {
-		skip()
-		if len(s) == 0 {
-			return true
-		}
-		if s[0] != ';' {
-			return false
-		}
-		s = s[1:]
-		skip()
-		if !token() {
-			return false
-		}
-		skip()
-		if len(s) == 0 || s[0] != '=' {
-			continue
-		}
-		s = s[1:]
-		skip()
-		if len(s) > 0 && s[0] == '"' {
-			if !quoted(&s) {
-				return false
-			}
-		} else if !token() {
-			return false
-		}
-	}
-}
-
-// quoted consumes a quoted-string at the start of *s.
-func quoted(s *[]byte) bool {
-	b := (*s)[1:]
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			*s = b[i+1:]
-			return true
-		case c == '\\':
-			i++
-			if i == len(b) || b[i] < ' ' && b[i] != '\t' || b[i] == 0x7f {
-				return false
-			}
-		case c < ' ' && c != '\t' || c == 0x7f:
-			return false
-		}
-	}
-	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,7 +20,7 @@ func leanRead(data []byte) (*Request, []byte, []byte, error) {
 	if len(data) > BufSize {
 		data = data[:BufSize]
 	}
-	n, err := ScanHead(data)
+	n, err := ScanHead(data, 0)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -85,8 +86,11 @@ func FuzzParse(f *testing.F) {
 		if lr.RawQuery != "" || strings.Contains(gr.RequestURI, "?") {
 			target += "?" + lr.RawQuery
 		}
-		if gr.RequestURI != target {
+		if want := originForm(gr.RequestURI); want != target {
 			t.Fatalf("target: lean %q, net/http %q", target, gr.RequestURI)
+		}
+		if (gr.ProtoMinor == 0) != (lr.Proto == "HTTP/1.0") {
+			t.Fatalf("version: lean %s, net/http %s", lr.Proto, gr.Proto)
 		}
 		if gr.Close != lr.Close {
 			t.Fatalf("close: lean %v, net/http %v", lr.Close, gr.Close)
@@ -110,6 +114,32 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("framing differs: lean body %q rest %q; net/http body %q rest %q", lbody, lrest, gbody, grest)
 		}
 	})
+}
+
+// originForm is the target uri as the lean parser gives it: an
+// absolute-form target's path and query, with bytes beyond ASCII and '#'
+// percent-encoded.
+func originForm(uri string) string {
+	if uri != "*" && !strings.HasPrefix(uri, "/") {
+		_, rest, _ := strings.Cut(uri, "://")
+		if i := strings.IndexAny(rest, "/?"); i >= 0 {
+			uri = rest[i:]
+		} else {
+			uri = ""
+		}
+		if uri == "" || uri[0] == '?' {
+			uri = "/" + uri
+		}
+	}
+	var b strings.Builder
+	for i := 0; i < len(uri); i++ {
+		if c := uri[i]; c >= 0x80 || c == '#' {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // sliceConn is a net.Conn reading from a byte slice, for leanRead.
@@ -141,6 +171,15 @@ var seeds = []string{
 	"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
 	"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n",
+	"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+	"POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nhiGET / HTTP/1.0\r\n\r\n",
+	"GET http://a:80 HTTP/1.1\r\nHost: b\r\n\r\n",
+	"GET https://a/b?c#d HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /\xc3\xa4?\xc3\xa4 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+	"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
 }
 
 // nopConn is the rest of a net.Conn.

@@ -9,13 +9,13 @@ import (
 	"unsafe"
 )
 
-// BufSize is the size of a connection's read buffer, and so the largest
-// request head the lean path parses; larger heads are handed off.
+// BufSize is the size of a connection's pooled read buffer. Most request
+// heads fit it; a larger one makes the caller Grow the buffer.
 const BufSize = 4 << 10
 
 var bufPool = sync.Pool{New: func() any { return new([BufSize]byte) }}
 
-// ErrFull is returned by Fill when the buffer holds BufSize unread bytes.
+// ErrFull is returned by Fill when the buffer is full of unread bytes.
 var ErrFull = errors.New("h1: read buffer full")
 
 // Input is the read side of a client connection. Its buffer is taken from
@@ -27,8 +27,11 @@ var ErrFull = errors.New("h1: read buffer full")
 type Input struct {
 	conn net.Conn
 	raw  syscall.RawConn // nil: read through conn with a buffer held
-	buf  *[BufSize]byte
-	r, w int
+	// buf is the read buffer: pooled (BufSize bytes, from bufPool) or, once
+	// Grow made it larger, its own; nil while nothing is buffered.
+	buf    []byte
+	pooled *[BufSize]byte // buf's array when it came from bufPool
+	r, w   int
 	// readFn is readRaw as a func value, made once (a method value
 	// allocates each time it is taken); rerr is its result.
 	readFn func(fd uintptr) bool
@@ -58,16 +61,16 @@ func (in *Input) Discard(n int) { in.r += n }
 
 // Fill reads at least one more byte into the buffer, blocking until data
 // arrives, the read deadline passes or the connection ends (io.EOF). It
-// returns ErrFull when BufSize bytes are buffered.
+// returns ErrFull when the buffer is full of unread bytes.
 func (in *Input) Fill() error {
 	if in.buf == nil {
 		return in.fillIdle()
 	}
 	if in.r > 0 {
-		in.w = copy(in.buf[:], in.buf[in.r:in.w])
+		in.w = copy(in.buf, in.buf[in.r:in.w])
 		in.r = 0
 	}
-	if in.w == BufSize {
+	if in.w == len(in.buf) {
 		return ErrFull
 	}
 	n, err := in.conn.Read(in.buf[in.w:])
@@ -84,7 +87,7 @@ func (in *Input) Fill() error {
 // fillIdle waits for data and only then takes a buffer for it.
 func (in *Input) fillIdle() error {
 	if in.raw == nil {
-		in.buf = bufPool.Get().(*[BufSize]byte)
+		in.take(bufPool.Get().(*[BufSize]byte))
 		return in.Fill()
 	}
 	in.rerr = nil
@@ -111,7 +114,8 @@ func (in *Input) readRaw(fd uintptr) bool {
 			bufPool.Put(b)
 			in.rerr = e
 		case r > 0:
-			in.buf, in.r, in.w = b, 0, int(r)
+			in.take(b)
+			in.w = int(r)
 		default:
 			bufPool.Put(b)
 			in.rerr = io.EOF
@@ -120,11 +124,36 @@ func (in *Input) readRaw(fd uintptr) bool {
 	}
 }
 
-// Release gives the buffer back to the pool if nothing is buffered.
+// take makes the pooled array b the (empty) buffer.
+func (in *Input) take(b *[BufSize]byte) {
+	in.buf, in.pooled, in.r, in.w = b[:], b, 0, 0
+}
+
+// Grow makes the buffer larger, up to limit bytes (doubling), keeping what
+// is buffered; false when it already holds limit bytes or more. A grown
+// buffer is dropped, not pooled, by Release: heads this large are rare.
+func (in *Input) Grow(limit int) bool {
+	if len(in.buf) >= limit {
+		return false
+	}
+	b := make([]byte, min(2*len(in.buf), limit))
+	in.w = copy(b, in.buf[in.r:in.w])
+	in.r = 0
+	if in.pooled != nil {
+		bufPool.Put(in.pooled)
+		in.pooled = nil
+	}
+	in.buf = b
+	return true
+}
+
+// Release gives the buffer back if nothing is buffered.
 func (in *Input) Release() {
 	if in.buf != nil && in.r == in.w {
-		bufPool.Put(in.buf)
-		in.buf, in.r, in.w = nil, 0, 0
+		if in.pooled != nil {
+			bufPool.Put(in.pooled)
+		}
+		in.buf, in.pooled, in.r, in.w = nil, nil, 0, 0
 	}
 }
 

@@ -1,27 +1,30 @@
-// Package h1 reads HTTP/1.1 requests strictly (RFC 9112) for the front
-// door's lean HTTP/1.1 path: the request head is parsed in place, bodies are
-// framed by Content-Length or a strictly checked chunked coding, and
-// anything the lean path does not serve itself is reported as a hand-off,
-// so the caller gives the connection (with the bytes read so far) to
-// net/http.
+// Package h1 is the one home of HTTP/1 syntax: it reads HTTP/1.x requests
+// strictly (RFC 9112) for the front door's lean loop, and states the rules
+// the app-side client and the response writer use too: tokens (IsToken,
+// HasToken), field values (ValidFieldValue) and chunk sizes (ChunkSize).
+// Request heads are parsed in place; bodies are framed by Content-Length
+// or a strictly checked chunked coding.
 //
-// What is refused (Error, 400 and close): a bare LF or CR, a folded header
-// line, whitespace between a field name and its colon, an invalid field
-// name or value, a missing, duplicated or invalid Host, a duplicated or
-// invalid Content-Length, Transfer-Encoding with Content-Length, any
-// Transfer-Encoding but a single "chunked", and (in bodies) bad chunk
-// sizes, extensions, line endings and trailers.
+// What is refused (Error, with its status, and close): a bare LF or CR, a
+// folded header line, whitespace between a field name and its colon, an
+// invalid field name or value, a missing (HTTP/1.1), duplicated or invalid
+// Host, a duplicated or invalid Content-Length, Transfer-Encoding with
+// Content-Length or in HTTP/1.0, any Transfer-Encoding but a single
+// "chunked", CONNECT (Gatehouse is no tunnel, on any protocol), and (in
+// bodies) bad chunk sizes, extensions, line endings and trailers (400); an
+// Expect other than 100-continue (417); a version other than HTTP/1.x
+// (505).
 //
-// What is handed off (ErrHandOff), once the whole head has passed the
-// checks above (net/http is more lenient, so it only gets unambiguous
-// heads): HTTP/1.0 (Host optional; with Transfer-Encoding, which net/http
-// reads as chunked and then closes) and other versions, the HTTP/2
-// preface, Upgrade (WebSocket, h2c), CONNECT, a request target that is not
-// origin-form ("*", absolute-form) or has bytes beyond ASCII, an Expect
-// other than 100-continue, and heads larger than the caller's buffer.
+// What is served as well as HTTP/1.1: HTTP/1.0 (Host optional, keep-alive
+// only on request), HTTP/1.x with a higher minor version (as 1.1),
+// absolute-form targets (the authority replaces Host), "OPTIONS *", target
+// bytes beyond ASCII (percent-encoded), "Upgrade: h2c" (ignored, its
+// fields dropped) and other upgrades (Request.Upgrade). The only hand-off
+// (ErrHandOff) is the HTTP/2 connection preface.
 package h1
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 )
@@ -42,9 +45,12 @@ func (e *Error) StatusCode() int { return e.Status }
 
 func bad(reason string) error { return &Error{Status: 400, Reason: reason} }
 
-// ErrHandOff reports a request that net/http should serve; see the package
-// documentation for which.
-var ErrHandOff = errors.New("h1: request handed to net/http")
+// refuse is an Error with another status than 400.
+func refuse(status int, reason string) error { return &Error{Status: status, Reason: reason} }
+
+// ErrHandOff reports the HTTP/2 connection preface: the connection is
+// HTTP/2 from there on.
+var ErrHandOff = errors.New("h1: HTTP/2 connection preface")
 
 // Field is one header field as received; Name keeps the client's case.
 type Field struct{ Name, Value string }
@@ -53,19 +59,27 @@ type Field struct{ Name, Value string }
 // given to Parse.
 type Request struct {
 	Method string
-	// Path is the escaped path of the origin-form target, RawQuery the part
-	// after '?' (without it).
+	// Proto is "HTTP/1.1" or "HTTP/1.0".
+	Proto string
+	// Path is the escaped path of the target ("*" for OPTIONS *), RawQuery
+	// the part after '?' (without it). Bytes beyond ASCII and '#' are
+	// percent-encoded.
 	Path, RawQuery string
-	// Host is the Host field's value.
+	// Host is the Host field's value, or an absolute-form target's
+	// authority (which the Host field then holds too).
 	Host string
 	// Header holds the fields in the order received.
 	Header Header
 	// ContentLength is the body length, -1 for chunked, 0 for no body.
 	ContentLength int64
-	// Close is set when the client sent Connection: close.
+	// Close is set when the connection ends after this request: the client
+	// sent Connection: close, or HTTP/1.0 without Connection: keep-alive.
 	Close bool
-	// Expect100 is set when the client sent Expect: 100-continue.
+	// Expect100 is set when an HTTP/1.1 client sent Expect: 100-continue.
 	Expect100 bool
+	// Upgrade is set for an HTTP/1.1 request to switch protocols
+	// (Connection: upgrade and an Upgrade field other than h2c).
+	Upgrade bool
 }
 
 // Reset clears r for reuse, keeping its field slice.
@@ -81,10 +95,11 @@ const preface = "PRI * HTTP/2.0\r\n"
 // ScanHead looks for the end of a request head at the start of buf. It
 // returns the head's length (through the empty line) once buf holds all of
 // it, 0 while more bytes are needed, or an error for a line ending that is
-// not CRLF. An HTTP/2 preface is ErrHandOff.
-func ScanHead(buf []byte) (int, error) {
-	start := 0
-	for i := 0; i < len(buf); i++ {
+// not CRLF. An HTTP/2 preface is ErrHandOff. from is how many bytes of buf
+// an earlier call has scanned (0 for none): they are not scanned again.
+func ScanHead(buf []byte, from int) (int, error) {
+	start := bytes.LastIndexByte(buf[:from], '\n') + 1
+	for i := max(from-1, start); i < len(buf); i++ {
 		switch buf[i] {
 		case '\n':
 			if i == 0 || buf[i-1] != '\r' {
@@ -110,7 +125,7 @@ func ScanHead(buf []byte) (int, error) {
 }
 
 // Parse parses a complete head (as delimited by ScanHead) into r, which
-// should be Reset. It returns nil, an *Error, or ErrHandOff.
+// should be Reset. It returns nil or an *Error.
 func Parse(head string, r *Request) error {
 	line, rest := cutLine(head)
 	sp := strings.IndexByte(line, ' ')
@@ -124,25 +139,28 @@ func Parse(head string, r *Request) error {
 		return bad("request line")
 	}
 	target, version := line[:sp], line[sp+1:]
-	// A request for net/http is still checked whole: it is handed off
-	// only when its framing is unambiguous, since net/http is more lenient.
-	handOff, http10 := false, false
+	http10 := false
 	switch {
 	case version == "HTTP/1.1":
 	case version == "HTTP/1.0":
-		handOff, http10 = true, true
-	case strings.HasPrefix(version, "HTTP/"):
-		handOff = true // net/http answers other versions with 505
+		http10 = true
+	case len(version) == 8 && strings.HasPrefix(version, "HTTP/") && isDigit(version[5]) && version[6] == '.' && isDigit(version[7]):
+		if version[5] != '1' {
+			return refuse(505, "HTTP version "+version)
+		}
+		version = "HTTP/1.1" // RFC 9110 §2.5: answer as the highest minor we have
 	default:
 		return bad("request line")
 	}
-	if r.Method == "CONNECT" || target[0] != '/' {
-		handOff = true
+	r.Proto = version
+	if r.Method == "CONNECT" {
+		return bad("CONNECT is not served")
 	}
+	escape := false
 	for i := 0; i < len(target); i++ {
 		c := target[i]
 		if c >= 0x80 || c == '#' {
-			handOff = true
+			escape = true
 			continue
 		}
 		if c <= ' ' || c == 0x7f {
@@ -152,10 +170,17 @@ func Parse(head string, r *Request) error {
 			return bad("invalid escape in path")
 		}
 	}
-	r.Path, r.RawQuery, _ = strings.Cut(target, "?")
+	authority, err := splitTarget(r, target)
+	if err != nil {
+		return err
+	}
+	if escape {
+		r.Path, r.RawQuery = escapeTarget(r.Path), escapeTarget(r.RawQuery)
+	}
 
-	var cl, te string
-	hosts, cls, tes := 0, 0, 0
+	var cl, te, upgrade string
+	hosts, cls, tes, upgrades := 0, 0, 0, 0
+	connUpgrade, keepAlive := false, false
 	for {
 		line, rest = cutLine(rest)
 		if line == "" {
@@ -174,22 +199,20 @@ func Parse(head string, r *Request) error {
 		case 6:
 			if strings.EqualFold(name, "Expect") {
 				if !strings.EqualFold(value, "100-continue") {
-					handOff = true
+					return refuse(417, "Expect other than 100-continue")
 				}
-				r.Expect100 = true
+				r.Expect100 = !http10 // RFC 9110 §10.1.1: ignored in HTTP/1.0
 			}
 		case 7:
 			if strings.EqualFold(name, "Upgrade") {
-				handOff = true
+				upgrades++
+				upgrade = value
 			}
 		case 10:
 			if strings.EqualFold(name, "Connection") {
-				if hasToken(value, "upgrade") {
-					handOff = true
-				}
-				if hasToken(value, "close") {
-					r.Close = true
-				}
+				connUpgrade = connUpgrade || HasToken(value, "upgrade")
+				keepAlive = keepAlive || HasToken(value, "keep-alive")
+				r.Close = r.Close || HasToken(value, "close")
 			}
 		case 14:
 			if strings.EqualFold(name, "Content-Length") {
@@ -210,11 +233,22 @@ func Parse(head string, r *Request) error {
 	if !ValidHost(r.Host) {
 		return bad("invalid Host")
 	}
+	if authority != "" {
+		// RFC 9112 §3.2.2: the target's authority is the request's host.
+		r.Host = authority
+		for i := range r.Header.Fields {
+			if f := &r.Header.Fields[i]; strings.EqualFold(f.Name, "Host") {
+				f.Value = authority
+			}
+		}
+	}
+	if http10 && !keepAlive {
+		r.Close = true
+	}
 	switch {
 	case tes > 0 && http10:
-		// RFC 9112 §6.1: faulty framing, close after it; net/http reads it
-		// as chunked and closes.
-		return ErrHandOff
+		// RFC 9112 §6.1: a sender of HTTP/1.0 cannot frame a body with it.
+		return bad("Transfer-Encoding in HTTP/1.0")
 	case tes > 0 && cls > 0:
 		return bad("Transfer-Encoding with Content-Length")
 	case tes > 1 || tes == 1 && !strings.EqualFold(te, "chunked"):
@@ -230,11 +264,71 @@ func Parse(head string, r *Request) error {
 		}
 		r.ContentLength = n
 	}
-	if handOff {
-		return ErrHandOff
+	switch {
+	case upgrades == 0:
+	case upgrades > 1:
+		return bad("repeated Upgrade")
+	case http10 || onlyToken(upgrade, "h2c"):
+		// HTTP/1.0 cannot upgrade (RFC 9110 §7.8); h2c is served as
+		// HTTP/1.1 (only HTTP/2 with prior knowledge is offered).
+		r.Header.Del("Upgrade")
+		r.Header.Del("HTTP2-Settings")
+	case connUpgrade:
+		r.Upgrade = true
+	}
+	if r.Path == "*" && r.Method != "OPTIONS" {
+		return bad("asterisk-form target with " + r.Method)
 	}
 	return nil
 }
+
+// splitTarget sets r.Path and r.RawQuery from target: origin-form, "*",
+// or absolute-form (http or https), whose authority it returns.
+func splitTarget(r *Request, target string) (authority string, err error) {
+	switch {
+	case target[0] == '/':
+	case target == "*":
+		r.Path = target
+		return "", nil
+	default:
+		scheme, rest, ok := strings.Cut(target, "://")
+		if !ok || !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
+			return "", bad("request target")
+		}
+		end := strings.IndexAny(rest, "/?")
+		if end < 0 {
+			end = len(rest)
+		}
+		authority, target = rest[:end], rest[end:]
+		// Userinfo is deprecated and must be treated as an error (RFC 9110
+		// §4.2.4); an empty authority is no host at all.
+		if authority == "" || strings.IndexByte(authority, '@') >= 0 || !ValidHost(authority) {
+			return "", bad("request target authority")
+		}
+		if target == "" || target[0] == '?' {
+			target = "/" + target
+		}
+	}
+	r.Path, r.RawQuery, _ = strings.Cut(target, "?")
+	return authority, nil
+}
+
+// escapeTarget percent-encodes the bytes beyond ASCII and '#' in s, as a
+// client sending UTF-8 would have.
+func escapeTarget(s string) string {
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+16)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || c == '#' {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // inQuery reports whether target[i] is in the query.
 func inQuery(target string, i int) bool {
@@ -252,8 +346,8 @@ func cutLine(s string) (line, rest string) {
 }
 
 // parseField splits a field line strictly: a token name, the colon right
-// after it, a value of visible characters, spaces, tabs and obs-text with
-// surrounding whitespace removed.
+// after it, a valid field value (ValidFieldValue) with surrounding
+// whitespace removed.
 func parseField(line string) (name, value string, err error) {
 	if line[0] == ' ' || line[0] == '\t' {
 		return "", "", bad("folded header line")
@@ -267,10 +361,8 @@ func parseField(line string) (name, value string, err error) {
 		return "", "", bad("invalid header name") // whitespace before the colon too
 	}
 	value = TrimOWS(line[colon+1:])
-	for i := 0; i < len(value); i++ {
-		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return "", "", bad("control character in header value")
-		}
+	if !ValidFieldValue(value) {
+		return "", "", bad("control character in header value")
 	}
 	return name, value, nil
 }
@@ -290,55 +382,6 @@ func parseLength(s string) (int64, bool) {
 	}
 	return n, true
 }
-
-func TrimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// hasToken reports whether the comma-separated list v holds tok, ignoring
-// case.
-func hasToken(v, tok string) bool {
-	for v != "" {
-		var t string
-		t, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(TrimOWS(t), tok) {
-			return true
-		}
-	}
-	return false
-}
-
-// IsToken reports whether s is an RFC 9110 token (a method, a field name).
-func IsToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tokenChar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
 
 // ValidHost reports whether h may be a Host value: the characters of a
 // host (reg-name, IP literal) and port; empty is allowed (RFC 9112 §3.2).

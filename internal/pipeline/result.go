@@ -69,7 +69,7 @@ func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logge
 	for _, f := range res.Header {
 		h.Add(f[0], f[1])
 	}
-	if res.Close && r != nil && r.Proto == "HTTP/1.1" {
+	if res.Close && r != nil && (r.Proto == "HTTP/1.1" || r.Proto == "HTTP/1.0") {
 		h.Set("Connection", "close")
 	}
 	switch {

@@ -241,10 +241,10 @@ func isReset(err error) bool {
 }
 
 // TestHTTP1Corpus runs every case of testdata/http1.corpus over a
-// cleartext and a TLS listener. Both serve HTTP/1.1 with the lean loop
-// (internal/h1's strict parser); what it hands off (HTTP/1.0, Upgrade,
-// absolute-form and asterisk-form targets, the HTTP/2 preface) goes to Go's
-// net/http server, so those cases check that path.
+// cleartext and a TLS listener. Both serve HTTP/1.x with the lean loop
+// (internal/h1's strict parser) alone: HTTP/1.0, upgrades, absolute-form
+// and asterisk-form targets and large heads too; only the HTTP/2 preface
+// would go to net/http (where h2c is on; it is not here).
 func TestHTTP1Corpus(t *testing.T) {
 	t.Parallel()
 	cases, err := loadCorpus("testdata/http1.corpus")

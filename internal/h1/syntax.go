@@ -1,0 +1,181 @@
+package h1
+
+import "strings"
+
+// This file states the HTTP/1 syntax rules once, for the request parser,
+// the front door's response writer and the app-side client alike.
+
+// IsToken reports whether s is an RFC 9110 §5.6.2 token (a method, a field
+// name, a coding): one or more tchar.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tokenChar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenChar holds the tchar: digits, letters and !#$%&'*+-.^_`|~.
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// ValidFieldValue reports whether v may be a field value (RFC 9110 §5.5):
+// visible characters, obs-text (bytes from 0x80), spaces and tabs; no other
+// control character (CR, LF and NUL least of all), no DEL. Surrounding
+// whitespace is the caller's to trim.
+func ValidFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// TrimOWS removes optional whitespace (spaces and tabs) around s.
+func TrimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// HasToken reports whether the comma-separated list v holds tok, ignoring
+// case and the whitespace around each element.
+func HasToken(v, tok string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(TrimOWS(t), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// onlyToken reports whether every element of the comma-separated list v is
+// tok (ignoring case), and there is at least one.
+func onlyToken(v, tok string) bool {
+	seen := false
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if t = TrimOWS(t); t == "" {
+			continue
+		}
+		if !strings.EqualFold(t, tok) {
+			return false
+		}
+		seen = true
+	}
+	return seen
+}
+
+// ChunkSize parses a chunk-size line without its line ending (RFC 9112
+// §7.1): 1 to 15 hex digits, then chunk extensions, each ";" name [ "="
+// ( token / quoted-string ) ], written without the optional whitespace
+// (BWS) around ";" and "=", which net/http refuses too. Anything else is a
+// 400 Error.
+func ChunkSize(line []byte) (int64, error) {
+	var size int64
+	i := 0
+	for ; i < len(line); i++ {
+		d := unhex(line[i])
+		if d < 0 {
+			break
+		}
+		if i == 15 {
+			return 0, bad("chunk size too large")
+		}
+		size = size<<4 | int64(d)
+	}
+	if i == 0 {
+		return 0, bad("invalid chunk size")
+	}
+	if !validExtensions(line[i:]) {
+		return 0, bad("invalid chunk extension")
+	}
+	return size, nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// validExtensions checks chunk extensions as ChunkSize states them.
+func validExtensions(s []byte) bool {
+	token := func() bool {
+		n := 0
+		for n < len(s) && tokenChar[s[n]] {
+			n++
+		}
+		s = s[n:]
+		return n > 0
+	}
+	for len(s) > 0 {
+		if s[0] != ';' {
+			return false
+		}
+		s = s[1:]
+		if !token() {
+			return false
+		}
+		if len(s) == 0 || s[0] != '=' {
+			continue
+		}
+		s = s[1:]
+		if len(s) > 0 && s[0] == '"' {
+			if !quoted(&s) {
+				return false
+			}
+		} else if !token() {
+			return false
+		}
+	}
+	return true
+}
+
+// quoted consumes a quoted-string at the start of *s.
+func quoted(s *[]byte) bool {
+	b := (*s)[1:]
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			*s = b[i+1:]
+			return true
+		case c == '\\':
+			i++
+			if i == len(b) || b[i] < ' ' && b[i] != '\t' || b[i] == 0x7f {
+				return false
+			}
+		case c < ' ' && c != '\t' || c == 0x7f:
+			return false
+		}
+	}
+	return false
+}
