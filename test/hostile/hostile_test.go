@@ -46,7 +46,7 @@ const endOfCase = "GET /__end HTTP/1.1\r\nHost: localhost\r\nConnection: close\r
 
 const siteYAML = `
 shutdownTimeout: 5s
-limits: {maxAllowedContentLength: 1024, maxRequestBytes: 2048}
+limits: $LIMITS
 timeouts: $TIMEOUTS
 sites:
   - name: s
@@ -90,7 +90,17 @@ func (fd *frontDoor) settle(t testing.TB) {
 	}
 }
 
+// defaultLimits are the corpus's request limits: small, so the limit
+// cases are short.
+const defaultLimits = "{maxAllowedContentLength: 1024, maxRequestBytes: 2048}"
+
 func startFrontDoor(t testing.TB, timeouts string) *frontDoor {
+	t.Helper()
+	return startFrontDoorLimits(t, timeouts, defaultLimits)
+}
+
+// startFrontDoorLimits is startFrontDoor with the site's limits (YAML).
+func startFrontDoorLimits(t testing.TB, timeouts, limits string) *frontDoor {
 	t.Helper()
 	dir := t.TempDir()
 	fd := &frontDoor{apps: map[string]*recorder{"/": newRecorder(t, "root"), "/api": newRecorder(t, "api")}, logs: &syncBuffer{}}
@@ -105,7 +115,7 @@ func startFrontDoor(t testing.TB, timeouts string) *frontDoor {
 	certFile, keyFile, roots := writeCert(t, dir)
 	fd.roots = roots
 	file := filepath.Join(dir, "gatehouse.yaml")
-	yaml := strings.NewReplacer("$CERT", certFile, "$KEY", keyFile, "$TIMEOUTS", timeouts).Replace(siteYAML)
+	yaml := strings.NewReplacer("$CERT", certFile, "$KEY", keyFile, "$TIMEOUTS", timeouts, "$LIMITS", limits).Replace(siteYAML)
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
