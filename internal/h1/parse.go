@@ -258,7 +258,7 @@ func Parse(head string, r *Request) error {
 	case cls > 1:
 		return bad("repeated Content-Length")
 	case cls == 1:
-		n, ok := parseLength(cl)
+		n, ok := ParseLength(cl)
 		if !ok {
 			return bad("invalid Content-Length")
 		}
@@ -367,8 +367,9 @@ func parseField(line string) (name, value string, err error) {
 	return name, value, nil
 }
 
-// parseLength parses a Content-Length value: 1 to 18 digits.
-func parseLength(s string) (int64, bool) {
+// ParseLength parses a Content-Length value: 1 to 18 decimal digits, no
+// sign, no list.
+func ParseLength(s string) (int64, bool) {
 	if s == "" || len(s) > 18 {
 		return 0, false
 	}

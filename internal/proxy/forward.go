@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
@@ -374,7 +375,7 @@ const expectContinueTimeout = time.Second
 func (ex *exchange) startBody(c *appConn) {
 	ex.bodyDone = make(chan error, 1)
 	ex.stopBody = make(chan struct{})
-	if containsToken(ex.in.get("Expect"), "100-continue") {
+	if h1.HasToken(ex.in.get("Expect"), "100-continue") {
 		ex.cont = make(chan struct{})
 	} else {
 		ex.contDone = true

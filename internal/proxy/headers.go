@@ -82,7 +82,7 @@ func upgradeOf(h pipeline.Header) string {
 	}
 	found := false
 	h.Values("Connection", func(v string) bool {
-		found = containsToken(v, "upgrade")
+		found = h1.HasToken(v, "upgrade")
 		return !found
 	})
 	if !found {
@@ -222,7 +222,7 @@ func appendTrailerNames(b []byte, t pipeline.Header) []byte {
 // to its end.
 func appendTrailers(b []byte, t pipeline.Header) []byte {
 	t.Range(func(k, v string) bool {
-		if trailerFieldAllowed(k) && validFieldValue(v) {
+		if trailerFieldAllowed(k) && h1.ValidFieldValue(v) {
 			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
 		}
 		return true
@@ -325,7 +325,7 @@ func (rf *requestFields) field(name, value string) bool {
 		rf.xfp = append(rf.xfp, value)
 		return true
 	case fieldTE:
-		if containsToken(value, "trailers") {
+		if h1.HasToken(value, "trailers") {
 			rf.teTrailers = true
 		}
 		return true
@@ -334,38 +334,14 @@ func (rf *requestFields) field(name, value string) bool {
 		return true
 	}
 	for _, c := range rf.conn {
-		if containsToken(c, name) {
+		if h1.HasToken(c, name) {
 			return true
 		}
 	}
-	if !validFieldValue(value) {
+	if !h1.ValidFieldValue(value) {
 		return true // never forward a field that would break the framing
 	}
 	rf.out.add(name, value)
-	return true
-}
-
-// containsToken reports whether the comma-separated list v holds tok,
-// ignoring case.
-func containsToken(v, tok string) bool {
-	for v != "" {
-		var t string
-		t, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(strings.TrimSpace(t), tok) {
-			return true
-		}
-	}
-	return false
-}
-
-// validFieldValue reports whether v may be written as a field value: no
-// CR, LF or NUL.
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
-			return false
-		}
-	}
 	return true
 }
 

@@ -269,7 +269,7 @@ func (ex *exchange) copyTrailers(br *bufio.Reader) error {
 			return &copyError{err: malformed("trailer line %q", trunc(line))}
 		}
 		value := h1.TrimOWS(line[colon+1:])
-		if !validResponseValue(value) {
+		if !h1.ValidFieldValue(value) {
 			return &copyError{err: malformed("trailer value")}
 		}
 		k := http.CanonicalHeaderKey(line[:colon])

@@ -124,7 +124,7 @@ func parseHead(head string, res *response) error {
 			return malformed("header name %q", trunc(name))
 		}
 		value := h1.TrimOWS(line[colon+1:])
-		if !validResponseValue(value) {
+		if !h1.ValidFieldValue(value) {
 			return malformed("value of %s", name)
 		}
 		switch {
@@ -132,10 +132,11 @@ func parseHead(head string, res *response) error {
 			if cl != "" && cl != value {
 				return malformed("differing Content-Length values")
 			}
-			if !allDigits(value) || len(value) > 18 {
+			n, ok := h1.ParseLength(value)
+			if !ok {
 				return malformed("Content-Length %q", trunc(value))
 			}
-			cl = value
+			cl, res.contentLength = value, n
 		case strings.EqualFold(name, "Transfer-Encoding"):
 			if haveTE || !strings.EqualFold(value, "chunked") || http10 {
 				return malformed("Transfer-Encoding %q", trunc(value))
@@ -143,9 +144,9 @@ func parseHead(head string, res *response) error {
 			haveTE, res.chunked = true, true
 		case strings.EqualFold(name, "Connection"):
 			res.connection = append(res.connection, value)
-			if containsToken(value, "close") {
+			if h1.HasToken(value, "close") {
 				res.close = true
-			} else if http10 && containsToken(value, "keep-alive") {
+			} else if http10 && h1.HasToken(value, "keep-alive") {
 				res.close = false
 			}
 		case strings.EqualFold(name, "Trailer"):
@@ -159,8 +160,8 @@ func parseHead(head string, res *response) error {
 		}
 		res.fields = append(res.fields, field{name, value})
 	}
-	if cl != "" && !res.chunked {
-		res.contentLength = parseDigits(cl)
+	if res.chunked {
+		res.contentLength = -1 // chunked framing wins over Content-Length
 	}
 	return nil
 }
@@ -185,43 +186,11 @@ func trunc(s string) string {
 	return s
 }
 
-// validResponseValue reports whether v has no control characters other
-// than tab (obs-text, bytes ≥ 0x80, is allowed).
-func validResponseValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// parseDigits parses a string of at most 18 decimal digits.
-func parseDigits(s string) int64 {
-	var n int64
-	for i := 0; i < len(s); i++ {
-		n = n*10 + int64(s[i]-'0')
-	}
-	return n
-}
-
 // maxChunkLine bounds a chunk-size line, extensions included.
 const maxChunkLine = 4 << 10
 
-// readChunkSize reads a chunk-size line ("1a;ext=1\r\n") strictly: 1 to 15
-// hex digits, then optional extensions, then CRLF or LF.
+// readChunkSize reads a chunk-size line ("1a;ext=1\r\n"): the size and
+// extensions as h1.ChunkSize reads them, then CRLF or LF.
 func readChunkSize(br *bufio.Reader) (int64, error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
@@ -240,40 +209,9 @@ func readChunkSize(br *bufio.Reader) (int64, error) {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	var size int64
-	i := 0
-	for ; i < len(line); i++ {
-		c := line[i]
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			goto ext
-		}
-		if i >= 15 {
-			return 0, malformed("chunk size too large")
-		}
-		size = size<<4 | int64(d)
-	}
-ext:
-	if i == 0 {
-		return 0, malformed("chunk size %q", trunc(string(line)))
-	}
-	if i < len(line) {
-		rest := h1.TrimOWS(string(line[i:]))
-		if rest != "" && rest[0] != ';' {
-			return 0, malformed("chunk size %q", trunc(string(line)))
-		}
-		for j := 0; j < len(rest); j++ {
-			if c := rest[j]; (c < ' ' && c != '\t') || c == 0x7f {
-				return 0, malformed("chunk extension")
-			}
-		}
+	size, err := h1.ChunkSize(line)
+	if err != nil {
+		return 0, malformed("chunk size line %q", trunc(string(line)))
 	}
 	return size, nil
 }
