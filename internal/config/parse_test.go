@@ -44,8 +44,25 @@ func TestParseTimeSpan(t *testing.T) {
 			t.Errorf("ParseTimeSpan(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
-	if s := FormatTimeSpan(26*time.Hour + 3*time.Minute + 4*time.Second); s != "26:03:04" {
-		t.Errorf("FormatTimeSpan = %q", s)
+}
+
+func TestFormatTimeSpan(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{2 * time.Minute, "00:02:00"},
+		{200 * time.Millisecond, "00:00:00.200"},
+		{360 * time.Hour, "360:00:00"},
+		{time.Hour + time.Minute + time.Second, "01:01:01"},
+		{26*time.Hour + 3*time.Minute + 4*time.Second, "26:03:04"},
+		{-1500 * time.Millisecond, "-00:00:01.500"},
+	}
+	for _, tt := range tests {
+		if got := FormatTimeSpan(tt.d); got != tt.want {
+			t.Errorf("FormatTimeSpan(%v) = %q, want %q", tt.d, got, tt.want)
+		}
 	}
 }
 

@@ -166,13 +166,18 @@ func fmtSeconds(d time.Duration) string {
 	return d.String()
 }
 
-// FormatTimeSpan formats d as an IIS timeSpan, [-]hh:mm:ss with hours not
-// limited to 24 ("360:00:00"); fractions of a second are dropped.
+// FormatTimeSpan formats d as an IIS timeSpan the way ANCM writes
+// requestTimeout: [-]hh:mm:ss with hours not limited to 24 ("360:00:00"),
+// and milliseconds when d is not whole seconds ("00:00:00.200").
 func FormatTimeSpan(d time.Duration) string {
 	sign := ""
 	if d < 0 {
 		sign, d = "-", -d
 	}
+	d = d.Round(time.Millisecond)
 	s := int64(d / time.Second)
+	if ms := int64(d/time.Millisecond) % 1000; ms != 0 {
+		return fmt.Sprintf("%s%02d:%02d:%02d.%03d", sign, s/3600, s/60%60, s%60, ms)
+	}
 	return fmt.Sprintf("%s%02d:%02d:%02d", sign, s/3600, s/60%60, s%60)
 }

@@ -7,10 +7,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
-// statusClientClosedRequest is reported for a request whose client went
-// away before any answer (nginx's 499).
-const statusClientClosedRequest = 499
-
 // finish reports the finished request to the observers: the site's (the
 // access log) and those of the application that took it, whose settings in
 // force were cur (nil: no application). A request its client left (closed
@@ -29,7 +25,7 @@ func (st *reqState) finish(site *siteRoute, app *appRoute, cur pipeline.App, sta
 	canceled := st.ctx != nil && st.ctx.Err() != nil
 	gone := st.rw.writeFailed || canceled && status == 0
 	if gone && status == 0 {
-		status = statusClientClosedRequest
+		status = pipeline.StatusClientClosedRequest
 	}
 	if status == 0 {
 		if st.rw.hijacked {

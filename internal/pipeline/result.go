@@ -10,6 +10,11 @@ import (
 	"github.com/gatehouse/gatehouse/internal/pages"
 )
 
+// StatusClientClosedRequest is the status logged for a request whose client
+// went away before any answer was written (nginx's 499); nothing is sent.
+// The front door and the forwarder both report it.
+const StatusClientClosedRequest = 499
+
 // Result ends a request in the front door: a refusal (403.6, 404.7, 413), a
 // redirect, a custom response, or an abort. Stages return one; WriteResult
 // is the one place that answers it.

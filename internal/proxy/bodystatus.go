@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"syscall"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // bodyErrorStatus is the answer to a request whose body could not be read
@@ -21,7 +23,7 @@ func bodyErrorStatus(err error) int {
 		return http.StatusRequestTimeout
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return StatusClientClosedRequest
+		return pipeline.StatusClientClosedRequest
 	}
 	return http.StatusBadRequest
 }

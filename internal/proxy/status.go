@@ -11,14 +11,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
-
-// StatusClientClosedRequest is the status logged when the client went away
-// before the answer was written (nginx's 499). Nothing is sent.
-const StatusClientClosedRequest = 499
 
 // queueFullRetryAfter is the Retry-After sent with 503.2 (queue full): the
 // queue moves at the speed of single requests, so soon.
@@ -59,7 +56,7 @@ func StatusFor(err error) (status, substatus int) {
 	case errors.As(err, new(*clientBodyError)), errors.As(err, new(*http.MaxBytesError)):
 		return bodyErrorStatus(err), 0
 	case errors.Is(err, context.Canceled):
-		return StatusClientClosedRequest, 0
+		return pipeline.StatusClientClosedRequest, 0
 	default:
 		return http.StatusBadGateway, 3
 	}
@@ -95,13 +92,13 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 	// so on any connection read error, a body timeout included); the
 	// body's error says better what happened.
 	if ctx.Err() == context.Canceled && !errors.As(err, new(*clientBodyError)) {
-		status, sub = StatusClientClosedRequest, 0
+		status, sub = pipeline.StatusClientClosedRequest, 0
 	}
 	logError(ctx, method, path, err, status, sub, opts)
 	pipeline.SetSubstatus(w, sub)
 
 	switch status {
-	case StatusClientClosedRequest:
+	case pipeline.StatusClientClosedRequest:
 		// Nothing to say to a client that is gone; and if only its request
 		// was cut (a read deadline cancels the context too), net/http must
 		// not send a 200 of its own: close the connection or reset the
@@ -127,7 +124,7 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 	}
 	reason := "The connection to the app failed."
 	if isTimeout(err) && opts.RequestTimeout > 0 {
-		reason = "The app did not respond within requestTimeout (" + FormatTimeSpan(opts.RequestTimeout) + ")."
+		reason = "The app did not respond within requestTimeout (" + config.FormatTimeSpan(opts.RequestTimeout) + ")."
 	} else if isTimeout(err) {
 		reason = "The app did not respond in time."
 	}
@@ -173,7 +170,7 @@ func logError(ctx context.Context, method, path string, err error, status, sub i
 	}
 	level := slog.LevelError
 	switch {
-	case status == StatusClientClosedRequest:
+	case status == pipeline.StatusClientClosedRequest:
 		// Routine, and by the thousand in a reset flood: the access log
 		// has each one (499), the log needs none of them.
 		level = slog.LevelDebug
@@ -210,18 +207,4 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// FormatTimeSpan formats d as ANCM writes requestTimeout, hh:mm:ss, with
-// milliseconds added when d is not whole seconds ("00:00:00.200").
-func FormatTimeSpan(d time.Duration) string {
-	d = d.Round(time.Millisecond)
-	h := int64(d / time.Hour)
-	m := int64(d/time.Minute) % 60
-	s := int64(d/time.Second) % 60
-	ms := int64(d/time.Millisecond) % 1000
-	if ms != 0 {
-		return fmt.Sprintf("%02d:%02d:%02d.%03d", h, m, s, ms)
-	}
-	return fmt.Sprintf("%02d:%02d:%02d", h, m, s)
 }

@@ -103,24 +103,6 @@ func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
 
-func TestFormatTimeSpan(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{2 * time.Minute, "00:02:00"},
-		{200 * time.Millisecond, "00:00:00.200"},
-		{360 * time.Hour, "360:00:00"},
-		{time.Hour + time.Minute + time.Second, "01:01:01"},
-	}
-	for _, tt := range tests {
-		if got := FormatTimeSpan(tt.d); got != tt.want {
-			t.Errorf("FormatTimeSpan(%v) = %q, want %q", tt.d, got, tt.want)
-		}
-	}
-}
-
 // subRecorder is a ResponseWriter wrapper like the front door's, reached
 // through Unwrap.
 type subRecorder struct {
