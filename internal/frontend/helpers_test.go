@@ -166,6 +166,13 @@ func (a *fakeApp) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 		}
 		return
 	}
+	if strings.HasSuffix(path, "/stream") {
+		// A body of unknown length: flushed before the handler ends.
+		io.WriteString(w, "first,")
+		http.NewResponseController(w).Flush()
+		io.WriteString(w, "second")
+		return
+	}
 	if strings.HasSuffix(path, "/ws") {
 		a.websocketEcho(ctx, w, r)
 		return

@@ -241,3 +241,91 @@ sites:
 		t.Fatalf("stop with a silent connection open: %v", err)
 	}
 }
+
+// TestLeanHTTP10Stream: a response of unknown length goes to an HTTP/1.0
+// client delimited by the connection's close, never chunked (HTTP/1.0 has
+// no chunks); to an HTTP/1.1 client it is chunked and the connection stays.
+func TestLeanHTTP10Stream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, leanConfig), newOpener())
+	addr := s.Addrs()["http"].String()
+	for _, tt := range []struct {
+		proto   string
+		chunked bool
+	}{{"HTTP/1.0", false}, {"HTTP/1.1", true}} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, "GET /stream "+tt.proto+"\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if tt.chunked {
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if len(res.TransferEncoding) != 1 || string(body) != "first,second" || res.Close {
+				t.Errorf("%s: transfer-encoding %v, body %q, close %v; want chunked, kept open", tt.proto, res.TransferEncoding, body, res.Close)
+			}
+			continue
+		}
+		raw, err := io.ReadAll(conn) // until the close
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, body, _ := strings.Cut(string(raw), "\r\n\r\n")
+		if strings.Contains(strings.ToLower(head), "transfer-encoding") || !strings.Contains(head, "Connection: close") || body != "first,second" {
+			t.Errorf("%s: got %q; want no Transfer-Encoding, Connection: close and the body up to the close", tt.proto, raw)
+		}
+	}
+}
+
+// TestLeanWebSocketEarlyFrame: a WebSocket upgrade is served in the lean
+// loop; a frame the client sent right behind the upgrade request (read
+// into the loop's buffer with it) reaches the app after the hijack. Over
+// cleartext and TLS.
+func TestLeanWebSocketEarlyFrame(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, leanConfig), newOpener())
+	ts := start(t, e.config(t, leanTLSConfig), newOpener())
+	// A masked text frame "hi" (mask 1 2 3 4).
+	frame := []byte{0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2}
+	const upgrade = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	dials := map[string]func() (net.Conn, error){
+		"cleartext": func() (net.Conn, error) { return net.Dial("tcp", s.Addrs()["http"].String()) },
+		"tls": func() (net.Conn, error) {
+			return tls.Dial("tcp", ts.Addrs()["https"].String(), &tls.Config{RootCAs: e.pki.caPool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+		},
+	}
+	for name, dial := range dials {
+		conn, err := dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := conn.Write(append([]byte(upgrade), frame...)); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(conn)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if res.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("%s: status %d, want 101", name, res.StatusCode)
+		}
+		echo := make([]byte, 4)
+		if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "\x81\x02hi" {
+			t.Errorf("%s: echo %q, %v; want the early frame echoed", name, echo, err)
+		}
+	}
+}
