@@ -421,12 +421,19 @@ func (s *leanSet) add(lc *leanConn) bool {
 	return true
 }
 
-// remove ends lc's registration; its goroutine is done.
+// remove ends lc's registration, once: when its goroutine is done, or
+// earlier when its connection was hijacked. A hijacked connection is the
+// hijack set's (closed by shutdown), and neither a drain nor a shutdown
+// waits for its handler, as with net/http's hijacked connections; the
+// handler ends when the connection is closed.
 func (s *leanSet) remove(lc *leanConn) {
 	s.mu.Lock()
+	_, ok := s.conns[lc]
 	delete(s.conns, lc)
 	s.mu.Unlock()
-	s.wg.Done()
+	if ok {
+		s.wg.Done()
+	}
 }
 
 // setState records lc's state; false when the set is draining and lc

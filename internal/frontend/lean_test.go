@@ -2,6 +2,7 @@ package frontend_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 const leanConfig = `
@@ -327,5 +330,40 @@ func TestLeanWebSocketEarlyFrame(t *testing.T) {
 		if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "\x81\x02hi" {
 			t.Errorf("%s: echo %q, %v; want the early frame echoed", name, echo, err)
 		}
+	}
+}
+
+// TestShutdownWebSocket: an open WebSocket (hijacked from the lean loop)
+// does not hold a shutdown for its whole budget (30 s here): the drain
+// does not wait for upgraded connections; shutdown closes them.
+func TestShutdownWebSocket(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, `
+shutdownTimeout: 30s
+sites:
+  - name: s
+    bindings: [{name: http, scheme: http, address: 127.0.0.1, port: 0}]
+    applications: [{path: /, dir: app}]
+`), newOpener())
+	addr := s.Addrs()["http"].String()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPClient: client(t, h1, addr, e.pki, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
+		t.Fatalf("echo: %q %v", msg, err)
+	}
+	if err := s.stop(); err != nil { // the harness allows 10 s
+		t.Fatalf("stop with a WebSocket open: %v", err)
+	}
+	if _, _, err := ws.Read(ctx); err == nil {
+		t.Error("WebSocket still open after shutdown")
 	}
 }

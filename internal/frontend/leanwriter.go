@@ -423,8 +423,8 @@ func (w *leanWriter) SetWriteDeadline(t time.Time) error { return w.lc.c.SetWrit
 // WebSocket): a final status the handler set (101) goes out first with its
 // header, as net/http does; the bytes the client sent after the request
 // head come first from the connection; its deadlines are cleared. The
-// connection leaves the lean loop once the handler returns; closing it is
-// the caller's.
+// connection leaves the lean loop's set at once (a drain does not wait for
+// it) and the loop once the handler returns; closing it is the caller's.
 func (w *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.hijacked {
 		return nil, nil, http.ErrHijacked
@@ -437,6 +437,7 @@ func (w *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, fmt.Errorf("hijack: %w", w.err)
 	}
 	w.hijacked, w.closeAfter = true, true
+	w.lc.l.lean.remove(w.lc)
 	w.abandon()
 	in := w.lc.in
 	c := &prefixConn{Conn: w.lc.c, prefix: bytes.Clone(in.Buffered())}
