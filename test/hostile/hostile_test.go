@@ -153,6 +153,24 @@ func startFrontDoorLimits(t testing.TB, timeouts, limits string) *frontDoor {
 	return fd
 }
 
+// wayIn is one way to the front door's HTTP/1.1 loop.
+type wayIn struct {
+	name string
+	dial func() (net.Conn, error)
+}
+
+// waysIn returns the cleartext and the TLS (ALPN http/1.1) way in.
+func (fd *frontDoor) waysIn() []wayIn {
+	return []wayIn{
+		{"cleartext", func() (net.Conn, error) { return net.DialTimeout("tcp", fd.addr, 5*time.Second) }},
+		{"tls", func() (net.Conn, error) {
+			d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second},
+				Config: &tls.Config{RootCAs: fd.roots, ServerName: "localhost", NextProtos: []string{"http/1.1"}}}
+			return d.Dial("tcp", fd.tlsAddr)
+		}},
+	}
+}
+
 // proxied is a forwarder as a front-door application. It counts the
 // requests in flight, on the one way every request reaches an app
 // (Forward), so a case can wait until the front door is done.
@@ -262,18 +280,7 @@ func TestHTTP1Corpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	fd := startFrontDoor(t, "{header: 3s, body: 3s, idle: 3s}")
-	paths := []struct {
-		name string
-		dial func() (net.Conn, error)
-	}{
-		{"cleartext", func() (net.Conn, error) { return net.DialTimeout("tcp", fd.addr, 5*time.Second) }},
-		{"tls", func() (net.Conn, error) {
-			d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second},
-				Config: &tls.Config{RootCAs: fd.roots, ServerName: "localhost", NextProtos: []string{"http/1.1"}}}
-			return d.Dial("tcp", fd.tlsAddr)
-		}},
-	}
-	for _, p := range paths {
+	for _, p := range fd.waysIn() {
 		var refused, passed, failed int
 		t.Run(p.name, func(t *testing.T) {
 			for _, c := range cases {

@@ -1,9 +1,7 @@
 package hostile_test
 
 import (
-	"crypto/tls"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,19 +138,8 @@ func TestSmuggleAfterHandOff(t *testing.T) {
 	t.Parallel()
 	fd := startFrontDoorLimits(t, "{header: 3s, body: 3s, idle: 3s}",
 		"{maxAllowedContentLength: 1024, maxRequestBytes: 32768}")
-	paths := []struct {
-		name string
-		dial func() (net.Conn, error)
-	}{
-		{"cleartext", func() (net.Conn, error) { return net.DialTimeout("tcp", fd.addr, 5*time.Second) }},
-		{"tls", func() (net.Conn, error) {
-			d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second},
-				Config: &tls.Config{RootCAs: fd.roots, ServerName: "localhost", NextProtos: []string{"http/1.1"}}}
-			return d.Dial("tcp", fd.tlsAddr)
-		}},
-	}
 	cases := smuggleCases()
-	for _, p := range paths {
+	for _, p := range fd.waysIn() {
 		t.Run(p.name, func(t *testing.T) {
 			for _, first := range smuggleFirsts {
 				var refused, served, failed int
