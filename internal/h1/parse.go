@@ -178,9 +178,9 @@ func Parse(head string, r *Request) error {
 		r.Path, r.RawQuery = escapeTarget(r.Path), escapeTarget(r.RawQuery)
 	}
 
-	var cl, te, upgrade string
+	var cl, te string
 	hosts, cls, tes, upgrades := 0, 0, 0, 0
-	connUpgrade, keepAlive := false, false
+	connUpgrade, keepAlive, h2cOnly := false, false, true
 	for {
 		line, rest = cutLine(rest)
 		if line == "" {
@@ -206,7 +206,7 @@ func Parse(head string, r *Request) error {
 		case 7:
 			if strings.EqualFold(name, "Upgrade") {
 				upgrades++
-				upgrade = value
+				h2cOnly = h2cOnly && onlyToken(value, "h2c")
 			}
 		case 10:
 			if strings.EqualFold(name, "Connection") {
@@ -266,9 +266,7 @@ func Parse(head string, r *Request) error {
 	}
 	switch {
 	case upgrades == 0:
-	case upgrades > 1:
-		return bad("repeated Upgrade")
-	case http10 || onlyToken(upgrade, "h2c"):
+	case http10 || h2cOnly:
 		// HTTP/1.0 cannot upgrade (RFC 9110 §7.8); h2c is served as
 		// HTTP/1.1 (only HTTP/2 with prior knowledge is offered).
 		r.Header.Del("Upgrade")
