@@ -90,3 +90,24 @@ func TestScanHeadResume(t *testing.T) {
 		}
 	}
 }
+
+// TestParseAllocs: scanning and parsing a common head allocates nothing
+// (the field slice is reused between requests).
+func TestParseAllocs(t *testing.T) {
+	head := "POST /a/b?c=d HTTP/1.1\r\nHost: a.test\r\nUser-Agent: x\r\nAccept: */*\r\n" +
+		"Connection: keep-alive\r\nContent-Length: 5\r\n\r\n"
+	buf := []byte(head)
+	r := Request{Header: Header{Fields: make([]Field, 0, 16)}}
+	allocs := testing.AllocsPerRun(100, func() {
+		if n, err := ScanHead(buf, 0); n != len(buf) || err != nil {
+			t.Fatalf("ScanHead = %d, %v", n, err)
+		}
+		r.Reset()
+		if err := Parse(head, &r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per head, want 0", allocs)
+	}
+}
