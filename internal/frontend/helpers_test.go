@@ -504,3 +504,22 @@ func addrOf(t *testing.T, s *running, binding string, m mode) string {
 	}
 	return a.String()
 }
+
+// openEcho opens a WebSocket to the fake app's echo at addr (cleartext)
+// and checks that a message comes back.
+func openEcho(t *testing.T, ctx context.Context, addr string, e *env) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPClient: client(t, h1, addr, e.pki, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
+		ws.CloseNow()
+		t.Fatal(err)
+	}
+	if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
+		ws.CloseNow()
+		t.Fatalf("echo: %q %v", msg, err)
+	}
+	return ws
+}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 const leanConfig = `
@@ -349,17 +347,8 @@ sites:
 	addr := s.Addrs()["http"].String()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPClient: client(t, h1, addr, e.pki, false)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := openEcho(t, ctx, addr, e)
 	defer ws.CloseNow()
-	if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
-		t.Fatalf("echo: %q %v", msg, err)
-	}
 	if err := s.stop(); err != nil { // the harness allows 10 s
 		t.Fatalf("stop with a WebSocket open: %v", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
 
@@ -252,17 +251,8 @@ sites:
 	addr := s.Addrs()["http"].String()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{HTTPClient: client(t, h1, addr, e.pki, false)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := openEcho(t, ctx, addr, e)
 	defer ws.CloseNow()
-	if err := ws.Write(ctx, websocket.MessageText, []byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "ping" {
-		t.Fatalf("echo: %q %v", msg, err)
-	}
 
 	inflight := make(chan int, 1)
 	go func() {
