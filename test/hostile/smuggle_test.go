@@ -23,6 +23,7 @@ var smuggleFirsts = []smuggleFirst{
 	{"http10-keep-alive", "GET /first HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n"},
 	{"absolute-form", "GET http://localhost/first HTTP/1.1\r\nHost: localhost\r\n\r\n"},
 	{"large-head", "GET /first HTTP/1.1\r\nHost: localhost\r\nX-Large: " + strings.Repeat("l", 5000) + "\r\n\r\n"},
+	{"non-ascii-target", "GET /first?q=\xc3\xa4 HTTP/1.1\r\nHost: localhost\r\n\r\n"},
 	{"upgrade-h2c", "GET /first HTTP/1.1\r\nHost: localhost\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"},
 }
 
@@ -197,7 +198,7 @@ func checkSmuggle(t *testing.T, fd *frontDoor, c *corpusCase, resps []response, 
 			t.Fatalf("the app got the request hidden in a body as a request: %s\n%s", target, report)
 		}
 	}
-	if len(resps) == 0 || resps[0].Recorder == "" || resps[0].Seen.Target != "/first" {
+	if len(resps) == 0 || resps[0].Recorder == "" || !strings.HasPrefix(resps[0].Seen.Target, "/first") {
 		t.Fatalf("the first request was not served by the app as /first\n%s", report)
 	}
 	switch {
