@@ -65,6 +65,9 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	cfg.resolvePaths(base)
 	cfg.applyDefaults()
+	if cfg.ACMEEnabled() {
+		cfg.ACME.applyDefaults(base)
+	}
 	if err := cfg.validate(name); err != nil {
 		return nil, err
 	}
@@ -131,6 +134,7 @@ func recordLines(cfg *Config, root *yaml.Node) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		doc = doc.Content[0]
 	}
+	cfg.ACME.recordLines(doc)
 	sites := mapValue(doc, "sites")
 	if sites == nil || sites.Kind != yaml.SequenceNode {
 		return
@@ -178,6 +182,7 @@ func (c *Config) resolvePaths(base string) {
 		return filepath.Join(base, p)
 	}
 	c.GlobalRules = abs(c.GlobalRules)
+	c.ACME.resolvePaths(abs)
 	for i := range c.Sites {
 		s := &c.Sites[i]
 		s.AccessLog.Path = abs(s.AccessLog.Path)

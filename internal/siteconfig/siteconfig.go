@@ -59,6 +59,9 @@ type Config struct {
 	Timeouts  Timeouts  `yaml:"timeouts" json:"timeouts"`
 	TLS       TLS       `yaml:"tls" json:"tls"`
 	Protocols Protocols `yaml:"protocols" json:"protocols"`
+	// ACME (acme) configures automatic HTTPS for the bindings with
+	// certificate: auto.
+	ACME ACME `yaml:"acme" json:"acme,omitzero"`
 
 	// TrustedProxies (trustedProxies, IP addresses or CIDR prefixes, default
 	// none) are the proxies in front of Gatehouse whose X-Forwarded-For is
@@ -204,9 +207,14 @@ type Binding struct {
 	// and without the port. The empty host is the default for its listener.
 	Host string `yaml:"host" json:"host"`
 
+	// Certificate (certificate, "auto" or left out; https only): "auto"
+	// has Gatehouse obtain the certificate for Host from the ACME server
+	// of the acme section, and renew it, instead of reading files.
+	Certificate string `yaml:"certificate" json:"certificate,omitempty"`
 	// CertificateFile and KeyFile (certificateFile, keyFile; https only,
-	// required there): PEM files. The certificate file may hold the chain.
-	// Re-read on reload and when the files change.
+	// required there unless certificate is auto): PEM files. The
+	// certificate file may hold the chain. Re-read on reload and when the
+	// files change.
 	CertificateFile string `yaml:"certificateFile" json:"certificateFile,omitempty"`
 	KeyFile         string `yaml:"keyFile" json:"keyFile,omitempty"`
 	// ClientCertificate (clientCertificate, "none", "optional" or "required",

@@ -113,6 +113,15 @@ func (c *Config) validate(name string) error {
 			}
 		}
 	}
+	if c.ACMEEnabled() {
+		hasHTTP := false
+		for i := range c.Sites {
+			for _, b := range c.Sites[i].Bindings {
+				hasHTTP = hasHTTP || b.Scheme == "http"
+			}
+		}
+		c.ACME.check(fail, hasHTTP)
+	}
 	return errors.Join(errs...)
 }
 
@@ -137,7 +146,7 @@ func (b *Binding) check() []string {
 		}
 	}
 	if b.Scheme != "https" {
-		if b.CertificateFile != "" || b.KeyFile != "" || b.ClientCAFile != "" ||
+		if b.Certificate != "" || b.CertificateFile != "" || b.KeyFile != "" || b.ClientCAFile != "" ||
 			(b.ClientCertificate != "" && b.ClientCertificate != ClientCertNone) {
 			msgs = append(msgs, "certificate settings need scheme https")
 		}
@@ -148,8 +157,14 @@ func (b *Binding) check() []string {
 	default:
 		msgs = append(msgs, fmt.Sprintf("clientCertificate %q: want none, optional or required", b.ClientCertificate))
 	}
+	if b.Certificate != "" && b.Certificate != CertificateAuto {
+		return append(msgs, fmt.Sprintf("certificate %q: want auto (or leave it out and give certificateFile and keyFile)", b.Certificate))
+	}
+	if b.Certificate == CertificateAuto {
+		return append(msgs, b.checkAuto()...)
+	}
 	if b.CertificateFile == "" || b.KeyFile == "" {
-		return append(msgs, "https needs certificateFile and keyFile")
+		return append(msgs, "https needs certificateFile and keyFile, or certificate: auto")
 	}
 	if _, err := tls.LoadX509KeyPair(b.CertificateFile, b.KeyFile); err != nil {
 		msgs = append(msgs, fmt.Sprintf("load certificate: %v", err))
