@@ -120,6 +120,7 @@ type Server struct {
 	logs        map[logKey]*accessLog
 	sites       map[string]*siteRoute
 	sni         map[string]*hostTable[*tls.Config]
+	acmeSet     *acmeSettings // automatic HTTPS of cfg, nil for none
 	listeners   map[string]*listener
 	watcher     *fsnotify.Watcher
 	watchedDirs map[string]bool
@@ -132,6 +133,9 @@ type Server struct {
 	// tlsObserver is told about TLS handshakes (OnTLSHandshake); set
 	// before Run, read-only afterwards.
 	tlsObserver func(listener string, err error)
+	// acme obtains and renews the certificates of the bindings with
+	// certificate: auto; set by New.
+	acme *acmeManager
 }
 
 // New validates cfg, opens every app with open and the access logs, and
@@ -141,7 +145,7 @@ func New(cfg *siteconfig.Config, open OpenFunc, log *slog.Logger, opts ...Option
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("validate config: %w", err)
 	}
-	s := &Server{log: log, open: open, watchedDirs: map[string]bool{}, listening: make(chan struct{})}
+	s := &Server{log: log, open: open, watchedDirs: map[string]bool{}, listening: make(chan struct{}), acme: newACMEManager(log)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -162,6 +166,7 @@ type plan struct {
 	logs    map[logKey]*accessLog
 	sites   map[string]*siteRoute
 	sni     map[string]*hostTable[*tls.Config]
+	acme    *acmeSettings // nil without a certificate: auto binding
 	newApps []App
 	newLogs []*accessLog
 }
@@ -212,11 +217,14 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 		sortApps(sr.apps)
 		p.sites[site.Name] = sr
 	}
-	sni, err := buildSNI(cfg)
+	sni, err := buildSNI(cfg, s.acme.getCertificate)
 	if err != nil {
 		return p, err
 	}
 	p.sni = sni
+	if p.acme, err = prepareACME(cfg); err != nil {
+		return p, err
+	}
 	return p, nil
 }
 
@@ -233,7 +241,7 @@ func (p *plan) rollback(ctx context.Context) {
 // commit makes p the current config. Called with s.mu held (or before s is
 // shared). Listeners are updated separately by publish.
 func (s *Server) commit(p *plan) {
-	s.cfg, s.apps, s.logs, s.sites, s.sni = p.cfg, p.apps, p.logs, p.sites, p.sni
+	s.cfg, s.apps, s.logs, s.sites, s.sni, s.acmeSet = p.cfg, p.apps, p.logs, p.sites, p.sni, p.acme
 	maxConns := effectiveMaxConnections(p.cfg.Limits.MaxConnections)
 	s.conns.max.Store(int64(maxConns))
 	s.conns.perClient.Store(int64(effectivePerClient(p.cfg.Limits.MaxConnectionsPerClient, maxConns)))
@@ -416,6 +424,8 @@ func (s *Server) Run(ctx context.Context) error {
 	for key, l := range s.listeners {
 		s.log.Info("listening", "listener", key, "addr", l.raw.Addr().String(), "http3", l.udp != nil)
 	}
+	// Once the listeners serve: they answer the ACME challenges.
+	s.acme.apply(s.acmeSet, s.acmeListenersOf(s.cfg))
 	for _, in := range s.inherited {
 		s.log.Warn("inherited socket matches no binding; kept for a reload", "name", in.name, "addr", in.ln.Addr().String())
 	}
@@ -437,10 +447,12 @@ func (s *Server) shutdown() error {
 	s.mu.Unlock()
 
 	// 1. Stop accepting: the sockets close, queued clients are refused.
+	// ACME work in flight is cancelled: no challenge can be answered now.
 	for _, l := range ls {
 		l.closed.Store(true)
 		_ = l.raw.Close()
 	}
+	s.acme.stop()
 	// 2. Let in-flight requests finish within the budget.
 	ctx, cancel := context.WithTimeout(context.Background(), max(budget, 0))
 	var wg sync.WaitGroup

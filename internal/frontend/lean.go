@@ -160,6 +160,12 @@ func (lc *leanConn) handshake(tc *tls.Conn) bool {
 	}
 	_ = tc.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
+	if st.NegotiatedProtocol == acmeTLS1 {
+		// A tls-alpn-01 validation: the handshake was the answer, and no
+		// HTTP may follow on this connection (RFC 8737).
+		_ = tc.Close()
+		return false
+	}
 	if st.NegotiatedProtocol != "" && st.NegotiatedProtocol != "http/1.1" {
 		lc.l.handOver(tc)
 		return false

@@ -59,6 +59,7 @@ func (s *Server) Reload(ctx context.Context, cfg *siteconfig.Config) error {
 	if s.state == stateRunning {
 		s.switchListeners(added, retired)
 		s.updateWatches()
+		s.acme.apply(s.acmeSet, s.acmeListenersOf(cfg))
 	}
 	s.mu.Unlock()
 

@@ -99,6 +99,9 @@ type serveOpts struct {
 func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serveOpts) {
 	tab := l.routes.Load()
 	pr := &st.req
+	if l.scheme == "http" && s.acme.serveHTTP01(st.ctx, w, pr) {
+		return // an ACME http-01 validation, answered before routing
+	}
 	site, ok := tab.hosts.lookup(pr.Host)
 	if !ok {
 		// Unknown host and no default binding: say nothing about other sites.

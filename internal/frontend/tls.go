@@ -23,8 +23,9 @@ var modernCiphers = []uint16{
 
 // buildSNI reads the certificates of every https listener in cfg and returns,
 // per listener key, the table that picks a binding's tls.Config by SNI name.
-// Files are read now; a missing or broken file is an error.
-func buildSNI(cfg *siteconfig.Config) (map[string]*hostTable[*tls.Config], error) {
+// Files are read now; a missing or broken file is an error. The bindings
+// with certificate: auto take theirs from auto at each handshake.
+func buildSNI(cfg *siteconfig.Config, auto getCertFunc) (map[string]*hostTable[*tls.Config], error) {
 	out := map[string]*hostTable[*tls.Config]{}
 	next := []string{"http/1.1"}
 	if !cfg.Protocols.DisableHTTP2 {
@@ -36,7 +37,7 @@ func buildSNI(cfg *siteconfig.Config) (map[string]*hostTable[*tls.Config], error
 			if b.Scheme != "https" {
 				continue
 			}
-			tc, err := bindingTLS(cfg, b, next)
+			tc, err := bindingTLS(cfg, b, next, auto)
 			if err != nil {
 				return nil, err
 			}
@@ -53,16 +54,25 @@ func buildSNI(cfg *siteconfig.Config) (map[string]*hostTable[*tls.Config], error
 	return out, nil
 }
 
-func bindingTLS(cfg *siteconfig.Config, b *siteconfig.Binding, next []string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(b.CertificateFile, b.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load certificate of binding %s: %w", b.Name, err)
-	}
+// getCertFunc is the signature of tls.Config.GetCertificate.
+type getCertFunc func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+
+func bindingTLS(cfg *siteconfig.Config, b *siteconfig.Binding, next []string, auto getCertFunc) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion:   cfg.TLSMinVersion(),
 		CipherSuites: modernCiphers,
-		Certificates: []tls.Certificate{cert},
 		NextProtos:   next,
+	}
+	if b.Certificate == siteconfig.CertificateAuto {
+		// Looked up at each handshake: a renewed certificate serves the
+		// next handshake, and open connections keep theirs.
+		tc.GetCertificate = auto
+	} else {
+		cert, err := tls.LoadX509KeyPair(b.CertificateFile, b.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load certificate of binding %s: %w", b.Name, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
 	}
 	switch b.ClientCertificate {
 	case siteconfig.ClientCertOptional:
@@ -85,11 +95,15 @@ func bindingTLS(cfg *siteconfig.Config, b *siteconfig.Binding, next []string) (*
 }
 
 // baseTLS is the listener's tls.Config: it only picks the binding's config
-// by SNI, so certificate reloads swap l.sni and need no new listener.
+// by SNI, so certificate reloads swap l.sni and need no new listener. A
+// tls-alpn-01 validation gets the ACME challenge config instead.
 func (l *listener) baseTLS() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if tc := l.srv.acme.challengeConfig(hello); tc != nil {
+				return tc, nil
+			}
 			tc, _ := l.sni.Load().lookup(hello.ServerName)
 			return tc, nil
 		},
@@ -169,7 +183,7 @@ func (s *Server) watchCerts(w *fsnotify.Watcher, stop <-chan struct{}) {
 func (s *Server) refreshTLS() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sni, err := buildSNI(s.cfg)
+	sni, err := buildSNI(s.cfg, s.acme.getCertificate)
 	if err != nil {
 		return err
 	}
