@@ -3,7 +3,9 @@ package frontend
 import (
 	"context"
 	"log/slog"
+	"math"
 	"slices"
+	"strconv"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -70,7 +72,12 @@ func slogAttrs(fs []zapcore.Field) []slog.Attr {
 	slices.Sort(keys)
 	out := make([]slog.Attr, len(keys))
 	for i, k := range keys {
-		out[i] = slog.Any(k, enc.Fields[k])
+		v := enc.Fields[k]
+		if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			// JSON has no NaN or Inf (certmagic logs a NaN cache fill).
+			v = strconv.FormatFloat(f, 'g', -1, 64)
+		}
+		out[i] = slog.Any(k, v)
 	}
 	return out
 }

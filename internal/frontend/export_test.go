@@ -1,6 +1,9 @@
 package frontend
 
-import "net"
+import (
+	"crypto/tls"
+	"net"
+)
 
 // H3Addr returns the UDP address HTTP/3 is served on for a binding (tests only).
 func (s *Server) H3Addr(binding string) net.Addr {
@@ -19,3 +22,11 @@ func (s *Server) H3Addr(binding string) net.Addr {
 // SetLeanHTTP1 switches the lean HTTP/1.1 loop for listeners started
 // afterwards (benchmarks only: not safe beside running servers).
 func SetLeanHTTP1(on bool) { leanHTTP1 = on }
+
+// ServeACMEChallenge has the server answer tls-alpn-01 handshakes (a
+// ClientHello offering only acme-tls/1) with cert, as while a validation
+// is under way (tests only; call before the first connection).
+func (s *Server) ServeACMEChallenge(cert tls.Certificate) {
+	s.acme.challengeTLS = &tls.Config{NextProtos: []string{acmeTLS1}, Certificates: []tls.Certificate{cert}}
+	s.acme.cur.Store(&acmeState{})
+}
