@@ -3,8 +3,10 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +19,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/crypto/ocsp"
 )
 
 // pebble is a running Pebble ACME server (github.com/letsencrypt/pebble,
@@ -35,6 +40,46 @@ type pebble struct {
 	minicaCP *x509.CertPool // the same, loaded
 	root     *x509.CertPool // the root Pebble issues under
 	log      *syncBuffer
+	// ocsp answers "good" for every certificate Pebble issues (it has
+	// no responder of its own; its certificates name this one).
+	ocsp *ocspResponder
+}
+
+// ocspResponder signs "good" OCSP responses with Pebble's intermediate,
+// once it is known.
+type ocspResponder struct {
+	mu     sync.Mutex
+	issuer *x509.Certificate
+	key    crypto.Signer
+	served atomic.Int32 // responses sent
+}
+
+func (o *ocspResponder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	issuer, key := o.issuer, o.key
+	o.mu.Unlock()
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil || issuer == nil {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	req, err := ocsp.ParseRequest(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	// Valid for less than the certificates' 60 s: a staple must not
+	// outlive its certificate.
+	now := time.Now().Truncate(time.Second)
+	resp, err := ocsp.CreateResponse(issuer, issuer, ocsp.Response{Status: ocsp.Good, SerialNumber: req.SerialNumber,
+		ThisUpdate: now, NextUpdate: now.Add(30 * time.Second)}, key)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	o.served.Add(1)
+	w.Header().Set("Content-Type", "application/ocsp-response")
+	_, _ = w.Write(resp)
 }
 
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
@@ -103,6 +148,15 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *p
 	}
 	dnsAddr := startDNS(t)
 	acmePort, mgmtPort := freePort(t), freePort(t)
+	ocspLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	responder := &ocspResponder{}
+	ocspSrv := &http.Server{Handler: responder, ReadHeaderTimeout: 5 * time.Second}
+	ocspDone := make(chan struct{})
+	go func() { _ = ocspSrv.Serve(ocspLn); close(ocspDone) }()
+	t.Cleanup(func() { _ = ocspSrv.Close(); <-ocspDone })
 	certs := filepath.Join(modDir, "test", "certs")
 	cfg := fmt.Sprintf(`{"pebble": {
   "listenAddress": "127.0.0.1:%d",
@@ -111,16 +165,16 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *p
   "privateKey": %q,
   "httpPort": %d,
   "tlsPort": %d,
-  "ocspResponderURL": "",
+  "ocspResponderURL": "http://%s/",
   "externalAccountBindingRequired": false,
   "retryAfter": {"authz": 0, "order": 0},
-  "keyAlgorithm": "ecdsa",
+  "keyAlgorithm": "rsa",
   "profiles": {"default": {"description": "short-lived", "validityPeriod": %d}}
 }}`, acmePort, mgmtPort, filepath.Join(certs, "localhost", "cert.pem"), filepath.Join(certs, "localhost", "key.pem"),
-		httpPort, tlsPort, int(validity/time.Second))
+		httpPort, tlsPort, ocspLn.Addr(), int(validity/time.Second))
 	cfgFile := filepath.Join(tmp, "pebble.json")
 	writeFile(t, cfgFile, cfg)
-	p := &pebble{dir: fmt.Sprintf("https://127.0.0.1:%d/dir", acmePort), minica: filepath.Join(certs, "pebble.minica.pem"), log: &syncBuffer{}}
+	p := &pebble{dir: fmt.Sprintf("https://127.0.0.1:%d/dir", acmePort), minica: filepath.Join(certs, "pebble.minica.pem"), log: &syncBuffer{}, ocsp: responder}
 	cmd := exec.Command(bin, "-config", cfgFile, "-dnsserver", dnsAddr, "-strict=false")
 	// Challenges are validated for real, without Pebble's random delays;
 	// every nonce is good, so the run does not depend on retries.
@@ -139,15 +193,28 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *p
 			t.Logf("pebble log:\n%s", p.log.String())
 		}
 	})
-	pem, err := os.ReadFile(p.minica)
+	minica, err := os.ReadFile(p.minica)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.minicaCP = x509.NewCertPool()
-	p.minicaCP.AppendCertsFromPEM(pem)
+	p.minicaCP.AppendCertsFromPEM(minica)
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.minicaCP}}}
 	defer hc.CloseIdleConnections()
-	// Pebble makes a new root at every start: fetch it once it answers.
+	// Pebble makes a new root and intermediate at every start: fetch them
+	// once it answers.
+	fetch := func(path string) []byte {
+		resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/%s", mgmtPort, path))
+		if err != nil {
+			return nil
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			return nil
+		}
+		return b
+	}
 	var rootPEM []byte
 	waitFor(t, 15*time.Second, "pebble to serve its root", func() bool {
 		select {
@@ -155,18 +222,29 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *p
 			t.Fatalf("pebble exited:\n%s", p.log.String())
 		default:
 		}
-		resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/roots/0", mgmtPort))
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		rootPEM, err = io.ReadAll(resp.Body)
-		return err == nil && resp.StatusCode == 200
+		rootPEM = fetch("roots/0")
+		return rootPEM != nil
 	})
 	p.root = x509.NewCertPool()
 	if !p.root.AppendCertsFromPEM(rootPEM) {
 		t.Fatalf("pebble root is not PEM: %q", rootPEM)
 	}
+	certBlock, _ := pem.Decode(fetch("intermediates/0"))
+	keyBlock, _ := pem.Decode(fetch("intermediate-keys/0"))
+	if certBlock == nil || keyBlock == nil {
+		t.Fatal("pebble's intermediate or its key is missing")
+	}
+	issuer, err := x509.ParseCertificate(certBlock.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.ParsePKCS1PrivateKey(keyBlock.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	responder.mu.Lock()
+	responder.issuer, responder.key = issuer, key
+	responder.mu.Unlock()
 	return p
 }
 
@@ -267,13 +345,26 @@ sites:
       - {path: /, dir: %s}
 `, p.dir, p.minica, httpPort, name, httpsPort, name, app))
 		g := start(t, "", "serve", "--config", cfgFile)
-		p.waitLeaf(t, httpsAddr, name, nil, 30*time.Second)
+		leaf := p.waitLeaf(t, httpsAddr, name, nil, 30*time.Second)
 		if !hasRecord(g.logs, "served key authentication", "challenge", "http-01") {
 			t.Errorf("no http-01 key authorization in the log")
 		}
 		if !stored(filepath.Join(dir, "acme"), name+".crt") {
 			t.Errorf("%s.crt not stored under the default storage %s", name, filepath.Join(dir, "acme"))
 		}
+		// The handshake staples a good OCSP response for the certificate.
+		c, err := tls.Dial("tcp", httpsAddr, &tls.Config{ServerName: name, RootCAs: p.root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := c.ConnectionState()
+		c.Close()
+		if len(st.OCSPResponse) == 0 {
+			t.Errorf("no OCSP staple (responses the responder sent: %d)", p.ocsp.served.Load())
+		} else if r, err := ocsp.ParseResponseForCert(st.OCSPResponse, leaf, st.VerifiedChains[0][1]); err != nil || r.Status != ocsp.Good {
+			t.Errorf("OCSP staple: %v, status %v; want good", err, r)
+		}
+
 		// The redirect to https still applies to every other request.
 		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+strconv.Itoa(httpPort)+"/x", nil)
 		req.Host = name
