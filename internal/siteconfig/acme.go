@@ -33,8 +33,8 @@ const (
 	// for renewal (Caddy's and certmagic's default).
 	DefaultRenewCheckInterval = 10 * time.Minute
 	// DefaultRenewalWindowRatio renews a certificate when a third of its
-	// lifetime is left (60 of Let's Encrypt's 90 days), unless the CA's
-	// renewal information (ARI) says to renew earlier.
+	// lifetime is left (30 of Let's Encrypt's 90 days), or earlier when
+	// the CA's renewal information (ARI) says so.
 	DefaultRenewalWindowRatio = 1.0 / 3
 )
 
