@@ -48,6 +48,19 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stdout, "not supported: %s\n", u)
 			}
 		}
+		if cfg.ACMEEnabled() {
+			var names []string
+			for _, site := range cfg.Sites {
+				for _, b := range site.Bindings {
+					if b.Certificate == siteconfig.CertificateAuto {
+						names = append(names, b.Host)
+					}
+				}
+			}
+			a := cfg.ACME
+			fmt.Fprintf(stdout, "automatic HTTPS: %s from %s (challenges %s), stored in %s\n",
+				strings.Join(names, ", "), a.Directory, strings.Join(a.Challenges, ", "), a.Storage)
+		}
 		for _, site := range cfg.Sites {
 			for _, a := range site.Applications {
 				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), stdout); err != nil {

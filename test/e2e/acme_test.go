@@ -344,6 +344,10 @@ sites:
     applications:
       - {path: /, dir: %s}
 `, p.dir, p.minica, httpPort, name, httpsPort, name, app))
+		out, err := exec.Command(gatehouseBin, "check", cfgFile).CombinedOutput()
+		if want := "automatic HTTPS: " + name + " from " + p.dir + " (challenges http-01), stored in " + filepath.Join(dir, "acme"); err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("check: %v, want a line %q:\n%s", err, want, out)
+		}
 		g := start(t, "", "serve", "--config", cfgFile)
 		leaf := p.waitLeaf(t, httpsAddr, name, nil, 30*time.Second)
 		if !hasRecord(g.logs, "served key authentication", "challenge", "http-01") {
