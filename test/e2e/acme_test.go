@@ -312,7 +312,9 @@ func stored(dir, name string) bool {
 // auto gets its certificate through http-01 (answered by the front door
 // before routing, with redirectToHttps on) and through tls-alpn-01
 // (answered in the TLS handshake); the certificate chains to Pebble's
-// root; a renewal serves new handshakes while an open connection goes on.
+// root and is stapled with its OCSP response; a renewal serves new
+// handshakes while an open connection goes on; a name a reload adds is
+// obtained too.
 func TestACME(t *testing.T) {
 	t.Parallel()
 	httpPort, httpsPort := freePort(t), freePort(t)
@@ -405,7 +407,8 @@ sites:
 		const name = "t.gatehouse.test"
 		storage := filepath.Join(dir, "certs")
 		cfgFile := filepath.Join(dir, "gatehouse.yaml")
-		writeFile(t, cfgFile, fmt.Sprintf(`shutdownTimeout: 5s
+		config := func(extra string) string {
+			return fmt.Sprintf(`shutdownTimeout: 5s
 acme:
   directory: %s
   caRootFile: %s
@@ -416,10 +419,12 @@ acme:
 sites:
   - name: t
     bindings:
-      - {scheme: https, address: 127.0.0.1, port: %d, host: %s, certificate: auto}
+      - {scheme: https, address: 127.0.0.1, port: %d, host: %s, certificate: auto}%s
     applications:
       - {path: /, dir: %s}
-`, p.dir, p.minica, httpsPort, name, app))
+`, p.dir, p.minica, httpsPort, name, extra, app)
+		}
+		writeFile(t, cfgFile, config(""))
 		g := start(t, "", "serve", "--config", cfgFile)
 		first := p.waitLeaf(t, httpsAddr, name, nil, 30*time.Second)
 		if !hasRecord(g.logs, "served key authentication certificate", "challenge", "tls-alpn-01") {
@@ -462,6 +467,14 @@ sites:
 		if s := c.ConnectionState().PeerCertificates[0].SerialNumber; s.Cmp(first.SerialNumber) != 0 {
 			t.Errorf("open connection's certificate changed")
 		}
+
+		// A name added by a reload gets its certificate too.
+		const added = "u.gatehouse.test"
+		writeFile(t, cfgFile, config(fmt.Sprintf("\n      - {scheme: https, address: 127.0.0.1, port: %d, host: %s, certificate: auto}", httpsPort, added)))
+		if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		p.waitLeaf(t, httpsAddr, added, nil, 30*time.Second)
 		g.stop(30 * time.Second)
 	})
 }
