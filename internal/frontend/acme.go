@@ -160,9 +160,9 @@ type acmeListeners struct {
 	tlsPort  int
 }
 
-// apply makes a the settings in force and has certmagic manage its names;
-// names the config dropped are no longer renewed. With a nil (no auto
-// binding left) no name is managed.
+// apply puts the settings a in force and has certmagic manage their
+// names; names the config dropped are no longer renewed. A nil a (no auto
+// binding left) ends the management of every name.
 func (m *acmeManager) apply(a *acmeSettings, ls acmeListeners) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
