@@ -13,18 +13,25 @@ const (
 	HeaderUser     = "MS-ASPNETCORE-USER"
 	HeaderAuthType = "MS-ASPNETCORE-AUTHTYPE"
 	HeaderGroups   = "MS-ASPNETCORE-GROUPS"
+	// HeaderGroupSIDs lists the SIDs of the Windows groups (Negotiate
+	// with an Active Directory ticket), comma-separated.
+	HeaderGroupSIDs = "MS-ASPNETCORE-GROUPSIDS"
 )
 
 // User is the caller Gatehouse authenticated in front of the app.
 type User struct {
-	// Name is "alice@EXAMPLE.COM" for Negotiate (Kerberos), the user name
-	// for Basic.
+	// Name is "DOMAIN\alice" for Negotiate with an Active Directory
+	// ticket (or as the site's userNameFormat says), "alice@EXAMPLE.COM"
+	// for other Kerberos tickets, the user name for Basic.
 	Name string
 	// AuthType is "Negotiate" or "Basic".
 	AuthType string
-	// Groups are group SIDs (Active Directory) and group names, as
+	// Groups are group names (DOMAIN\Group; the SID of a Windows group
+	// the directory could not name) and the group file's names, as
 	// Gatehouse found them; nil when none.
 	Groups []string
+	// GroupSIDs are the SIDs of the Windows groups; nil when none.
+	GroupSIDs []string
 }
 
 // InGroup reports whether u is in group g, compared without regard to
@@ -55,10 +62,11 @@ func UserFrom(r *http.Request) *User {
 // takeUser removes the identity headers from h and, when trusted, decodes
 // them. A name that does not decode gives nil.
 func takeUser(h http.Header, trusted bool) *User {
-	name, scheme, groups := h.Get(HeaderUser), h.Get(HeaderAuthType), h.Get(HeaderGroups)
+	name, scheme, groups, sids := h.Get(HeaderUser), h.Get(HeaderAuthType), h.Get(HeaderGroups), h.Get(HeaderGroupSIDs)
 	h.Del(HeaderUser)
 	h.Del(HeaderAuthType)
 	h.Del(HeaderGroups)
+	h.Del(HeaderGroupSIDs)
 	if !trusted || name == "" {
 		return nil
 	}
@@ -70,6 +78,11 @@ func takeUser(h http.Header, trusted bool) *User {
 	for g := range strings.SplitSeq(groups, ",") {
 		if g, err := url.PathUnescape(strings.TrimSpace(g)); err == nil && g != "" {
 			u.Groups = append(u.Groups, g)
+		}
+	}
+	for g := range strings.SplitSeq(sids, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			u.GroupSIDs = append(u.GroupSIDs, g)
 		}
 	}
 	return u

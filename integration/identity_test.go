@@ -15,7 +15,7 @@ func TestUserFrom(t *testing.T) {
 		send  string // MS-ASPNETCORE-TOKEN sent
 		want  *User
 	}{
-		{"trusted with the token", "tok", "tok", &User{Name: "jürgen@EXAMPLE.COM", AuthType: "Negotiate", Groups: []string{"S-1-5-21-1-2-3-513", "a,b"}}},
+		{"trusted with the token", "tok", "tok", &User{Name: "jürgen@EXAMPLE.COM", AuthType: "Negotiate", Groups: []string{"S-1-5-21-1-2-3-513", "a,b"}, GroupSIDs: []string{"S-1-5-21-1-2-3-513", "S-1-1-0"}}},
 		{"no token configured: never trusted", "", "", nil},
 	}
 	for _, tt := range tests {
@@ -31,11 +31,12 @@ func TestUserFrom(t *testing.T) {
 			r.Header.Set(HeaderUser, "j%C3%BCrgen@EXAMPLE.COM")
 			r.Header.Set(HeaderAuthType, "Negotiate")
 			r.Header.Set(HeaderGroups, "S-1-5-21-1-2-3-513,a%2Cb")
+			r.Header.Set(HeaderGroupSIDs, "S-1-5-21-1-2-3-513,S-1-1-0")
 			m.ServeHTTP(httptest.NewRecorder(), r)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("UserFrom = %+v, want %+v", got, tt.want)
 			}
-			for _, h := range []string{HeaderUser, HeaderAuthType, HeaderGroups} {
+			for _, h := range []string{HeaderUser, HeaderAuthType, HeaderGroups, HeaderGroupSIDs} {
 				if v := left.Get(h); v != "" {
 					t.Errorf("%s = %q reached the handler", h, v)
 				}

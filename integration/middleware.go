@@ -43,7 +43,7 @@ var discardLogger = slog.New(slog.DiscardHandler)
 //  4. Removes MS-ASPNETCORE-CLIENTCERT and, when Config.Token is non-empty,
 //     decodes it (base64 of the DER certificate) for [ClientCertificate]. A
 //     value that does not decode is logged as a warning and gives nil.
-//  5. Removes MS-ASPNETCORE-USER, -AUTHTYPE and -GROUPS and, when
+//  5. Removes MS-ASPNETCORE-USER, -AUTHTYPE, -GROUPS and -GROUPSIDS and, when
 //     Config.Token is non-empty, decodes them for [UserFrom]: the user
 //     Gatehouse authenticated (Negotiate or Basic). Without a token they
 //     are dropped unread, since nothing would prove they came from the

@@ -6,12 +6,17 @@
 //     gokrb5 (no cgo): ticket and authenticator decrypted and checked,
 //     clock skew limited, authenticators remembered against replay, the
 //     mutual-authentication token (AP-REP) sent back when the client asks
-//     for it, the group SIDs read from an Active Directory PAC.
+//     for it. An Active Directory PAC names the user as IIS does
+//     (DOMAIN\user, or as the site's userNameFormat says) and gives the
+//     group SIDs, to which the well-known SIDs of a Windows token are
+//     added; the site's directory (package directory) names them
+//     DOMAIN\Group. NTLM is refused (401.1), never passed to the app.
 //   - Basic against an htpasswd file holding bcrypt hashes only, over TLS
 //     unless the site allows cleartext.
 //   - URL Authorization rules (<authorization>) evaluated as IIS does:
 //     every Deny rule first, then every Allow rule, parent scopes before
-//     child ones; no match denies.
+//     child ones; no match denies. users= matches any of the user's
+//     names, roles= a group's name with or without its domain, or its SID.
 //
 // The settings come from the app's web.config (<security>, also in
 // <location path="…"> scopes of the same file) laid over the site's

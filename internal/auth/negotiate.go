@@ -41,13 +41,21 @@ type negotiator struct {
 
 // kerberosIdentity is who a Negotiate token proved the client to be.
 type kerberosIdentity struct {
-	name   string   // "user@REALM"
-	groups []string // group SIDs from the PAC, nil without one
-	reply  string   // WWW-Authenticate value to send back ("Negotiate <token>"), "" for none
+	name  string     // "user@REALM"
+	logon *logonInfo // from an Active Directory PAC, nil without one
+	reply string     // WWW-Authenticate value to send back ("Negotiate <token>"), "" for none
+}
+
+// logonInfo is what an Active Directory PAC's logon information says of
+// the client.
+type logonInfo struct {
+	domain, user string   // NetBIOS domain and account name (DOMAIN\user); either may be ""
+	upn          string   // user principal name, "" when the PAC has none
+	groups       []string // group SIDs: domain groups, extra SIDs, resource groups
 }
 
 // errNTLM is returned for a client that offers only NTLM.
-var errNTLM = errors.New("the client offered NTLM only; Gatehouse accepts Kerberos only (is the site's host name registered as an SPN with a key in the keytab?)")
+var errNTLM = errors.New("NTLM offered: Gatehouse accepts Kerberos only (is the site's host name registered as an SPN with a key in the keytab, and does the client reach the KDC?)")
 
 // accept checks the base64 SPNEGO (or raw Kerberos) token from
 // "Authorization: Negotiate <b64>" sent from clientIP. Every failure is an
@@ -94,12 +102,18 @@ func (n *negotiator) accept(b64, clientIP string) (id *kerberosIdentity, err err
 		return nil, fmt.Errorf("replayed authenticator from %s", client)
 	}
 	id = &kerberosIdentity{name: client}
-	// Group SIDs come from an Active Directory PAC's logon information.
-	// MIT KDCs (1.20+) add a PAC without one, which gokrb5 reports as an
-	// error: such a ticket simply gives no groups. (The ticket itself was
-	// already proven genuine by decrypting it with the service key.)
+	// The Windows names and group SIDs come from an Active Directory PAC's
+	// logon information (its server signature checked with the service
+	// key). MIT KDCs (1.20+) add a PAC without one, which gokrb5 reports as
+	// an error: such a ticket simply gives no PAC identity. (The ticket
+	// itself was already proven genuine by decrypting it with the service
+	// key.)
 	if isPAC, pac, err := req.Ticket.GetPACType(n.kt, n.sname, n.pacLog); isPAC && err == nil && pac.KerbValidationInfo != nil {
-		id.groups = pac.KerbValidationInfo.GetGroupMembershipSIDs()
+		v := pac.KerbValidationInfo
+		id.logon = &logonInfo{domain: v.LogonDomainName.Value, user: v.EffectiveName.Value, groups: v.GetGroupMembershipSIDs()}
+		if pac.UPNDNSInfo != nil {
+			id.logon.upn = pac.UPNDNSInfo.UPN
+		}
 	}
 	if types.IsFlagSet(&req.APOptions, flags.APOptionMutualRequired) {
 		tok, err := apRep(req, mech)

@@ -207,7 +207,8 @@ func who(id *pipeline.Identity) string {
 }
 
 // matches reports whether rule r applies to id and method: the verb is
-// listed (or none is), and a user entry or a role entry names the caller.
+// listed (or none is), and a user entry names the caller (by its name or
+// one of its aliases) or a role entry names one of its groups (inRole).
 func matches(r *config.AuthzRule, id *pipeline.Identity, method string) bool {
 	if len(r.Verbs) > 0 && !slices.Contains(r.Verbs, strings.ToUpper(method)) {
 		return false
@@ -222,14 +223,14 @@ func matches(r *config.AuthzRule, id *pipeline.Identity, method string) bool {
 			}
 		case id != nil && nameMatches(id.Name, u):
 			return true
+		case id != nil && slices.ContainsFunc(id.Aliases, func(a string) bool { return nameMatches(a, u) }):
+			return true
 		}
 	}
 	if id != nil {
 		for _, role := range r.Roles {
-			for _, g := range id.Groups {
-				if strings.EqualFold(g, role) {
-					return true
-				}
+			if inRole(id, role) {
+				return true
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/directory"
 )
 
 // DefaultKeytab is where MIT Kerberos looks for the service keys when
@@ -43,7 +44,24 @@ type Settings struct {
 	// Negotiate login holds for the rest of its connection (IIS's
 	// authPersistNonNTLM=true).
 	NoPersist bool
+	// UserNameFormat names a Kerberos user whose ticket carries an Active
+	// Directory PAC: NameDomain ("" too), NameUPN or NamePrincipal.
+	// Tickets without a PAC always give the principal.
+	UserNameFormat string
+	// Directory names the PAC's group SIDs, shared by the apps of a site;
+	// nil leaves them SIDs (the well-known ones are named all the same).
+	Directory *directory.Directory
 }
+
+// The values of Settings.UserNameFormat.
+const (
+	// NameDomain is DOMAIN\user, as IIS gives it (WindowsIdentity.Name).
+	NameDomain = "domain"
+	// NameUPN is the user principal name from the PAC ("alice@example.com").
+	NameUPN = "upn"
+	// NamePrincipal is the Kerberos principal ("alice@EXAMPLE.COM").
+	NamePrincipal = "principal"
+)
 
 // KeytabPath returns the keytab to use: path when set, else $KRB5_KTNAME
 // without its "FILE:" or "WRFILE:" prefix, else DefaultKeytab.

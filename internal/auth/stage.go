@@ -39,13 +39,15 @@ func NewStage(pol *Policy, p *Provider) (*Stage, error) {
 // credentials for other schemes (Bearer…) are left for the app. A
 // Negotiate login holds for the later requests of the same connection
 // (see persist); otherwise a request without credentials is anonymous if
-// the path allows it. Refusals are
-// 401.1 (bad credentials) and 401.2 (none, or the rules deny), with a
-// challenge for each scheme on; the reason goes to the log only.
+// the path allows it. NTLM credentials are refused where Windows
+// authentication is on. Refusals are 401.1 (bad credentials, NTLM) and
+// 401.2 (none, or the rules deny), with a challenge for each scheme on;
+// the reason goes to the log only.
 func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 	sc := s.pol.For(relPath(r))
 	scheme, cred := splitAuthorization(r.Header.Get("Authorization"))
 	var id *pipeline.Identity
+	var note string // why a Negotiate identity has no group names
 	switch {
 	case strings.EqualFold(scheme, "Negotiate") && sc.Schemes.Windows:
 		r.Header.Del("Authorization")
@@ -57,11 +59,17 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 		if err != nil {
 			return s.refuse(r, sc, 1, "Negotiate: "+err.Error())
 		}
-		groups := append(kid.groups, s.p.groupsOf(kid.name)...)
-		id = &pipeline.Identity{Name: kid.name, Scheme: "Negotiate", Groups: groups, Reply: kid.reply}
+		id, note = s.windowsIdentity(kid)
 		if s.persist(r) {
-			r.Conn.SetIdentity(pipeline.ScopeOf(r), &pipeline.Identity{Name: id.Name, Scheme: id.Scheme, Groups: id.Groups})
+			kept := *id
+			kept.Reply = ""
+			r.Conn.SetIdentity(pipeline.ScopeOf(r), &kept)
 		}
+	case strings.EqualFold(scheme, "NTLM") && sc.Schemes.Windows:
+		// NTLM is not supported; answered as IIS answers a scheme it does
+		// not offer, and never passed to the app.
+		r.Header.Del("Authorization")
+		return s.refuse(r, sc, 1, "NTLM offered: Gatehouse accepts Kerberos only (Negotiate); the client did not get or use a Kerberos ticket for this host")
 	case strings.EqualFold(scheme, "Basic") && sc.Schemes.Basic:
 		r.Header.Del("Authorization")
 		if r.TLS == nil && !s.p.set.AllowCleartextBasic {
@@ -81,6 +89,9 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 		}
 	}
 	if ok, why := sc.Authorize(id, r.Method); !ok {
+		if note != "" {
+			why += "; " + note
+		}
 		return s.refuse(r, sc, 2, "URL authorization: "+why)
 	}
 	r.Identity = id

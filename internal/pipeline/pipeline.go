@@ -110,14 +110,23 @@ type Router interface {
 
 // Identity is an authenticated caller.
 type Identity struct {
-	// Name is the user: "user@REALM" for Kerberos, the user name for Basic.
+	// Name is the user: DOMAIN\user for Kerberos with an Active
+	// Directory PAC (or as the site's userNameFormat says), "user@REALM"
+	// for Kerberos without one, the user name for Basic.
 	Name string
+	// Aliases are the user's other names (the Kerberos principal, the
+	// UPN, DOMAIN\user), which authorization rules also match.
+	Aliases []string
 	// Scheme is the authentication scheme: "Negotiate", "Basic".
 	Scheme string
-	// Groups are the caller's groups or roles, where known. The slice may
-	// be shared with the authentication stage's tables: read it, never
-	// change it.
+	// Groups are the caller's groups or roles, where known: group names
+	// (DOMAIN\Group), or the SID of an Active Directory group that could
+	// not be named. The slice may be shared with the authentication
+	// stage's tables: read it, never change it.
 	Groups []string
+	// GroupSIDs are the SIDs of the caller's Windows groups (the PAC's and
+	// the well-known ones a Windows token carries); nil without a PAC.
+	GroupSIDs []string
 	// Reply is a WWW-Authenticate value the authentication stage sends
 	// back with the response (Negotiate's mutual-authentication token);
 	// "" for none. It is not forwarded to the app.

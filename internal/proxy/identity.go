@@ -16,10 +16,15 @@ const (
 	HeaderUser = "Ms-Aspnetcore-User"
 	// HeaderAuthType is the scheme: "Negotiate" or "Basic".
 	HeaderAuthType = "Ms-Aspnetcore-Authtype"
-	// HeaderGroups lists the groups, comma-separated: group SIDs from an
-	// Active Directory ticket's PAC, then group names from the site's group
-	// file. Absent when there are none.
+	// HeaderGroups lists the groups, comma-separated: the Windows groups of
+	// an Active Directory ticket's PAC by name (DOMAIN\Group; a SID where
+	// the directory could not name it), then group names from the site's
+	// group file. Absent when there are none.
 	HeaderGroups = "Ms-Aspnetcore-Groups"
+	// HeaderGroupSIDs lists the SIDs of the Windows groups, comma-separated
+	// (the PAC's, then the well-known ones a Windows token carries).
+	// Absent without a PAC.
+	HeaderGroupSIDs = "Ms-Aspnetcore-Groupsids"
 )
 
 // setIdentity sets the identity headers on out for id. Each value is
@@ -35,6 +40,9 @@ func setIdentity(out fieldSink, id *pipeline.Identity) {
 			g[i] = encodeIdentity(v)
 		}
 		out.add(HeaderGroups, strings.Join(g, ","))
+	}
+	if len(id.GroupSIDs) > 0 {
+		out.add(HeaderGroupSIDs, strings.Join(id.GroupSIDs, ","))
 	}
 }
 

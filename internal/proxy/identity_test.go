@@ -12,19 +12,21 @@ import (
 func TestSetIdentity(t *testing.T) {
 	t.Parallel()
 	h := http.Header{}
-	setIdentity(headerSink(h), &pipeline.Identity{Name: "jürgen 100%@EXAMPLE.COM", Scheme: "Negotiate", Groups: []string{"S-1-5-32-544", "a,b"}, Reply: "Negotiate secret"})
+	setIdentity(headerSink(h), &pipeline.Identity{Name: "jürgen 100%@EXAMPLE.COM", Aliases: []string{`EXAMPLE\jürgen`}, Scheme: "Negotiate",
+		Groups: []string{`BUILTIN\Administrators`, "a,b"}, GroupSIDs: []string{"S-1-5-32-544", "S-1-1-0"}, Reply: "Negotiate secret"})
 	want := map[string]string{
-		"MS-ASPNETCORE-USER":     "j%C3%BCrgen 100%25@EXAMPLE.COM",
-		"MS-ASPNETCORE-AUTHTYPE": "Negotiate",
-		"MS-ASPNETCORE-GROUPS":   "S-1-5-32-544,a%2Cb",
+		"MS-ASPNETCORE-USER":      "j%C3%BCrgen 100%25@EXAMPLE.COM",
+		"MS-ASPNETCORE-AUTHTYPE":  "Negotiate",
+		"MS-ASPNETCORE-GROUPS":    `BUILTIN\Administrators,a%2Cb`,
+		"MS-ASPNETCORE-GROUPSIDS": "S-1-5-32-544,S-1-1-0",
 	}
 	for k, v := range want {
 		if got := h.Get(k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if len(h) != 3 {
-		t.Errorf("header = %v, want only the three identity headers (never the reply token)", h)
+	if len(h) != 4 {
+		t.Errorf("header = %v, want only the four identity headers (never the reply token or the aliases)", h)
 	}
 	h = http.Header{}
 	setIdentity(headerSink(h), &pipeline.Identity{Name: "alice", Scheme: "Basic"})
