@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -77,6 +78,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 					fmt.Fprintf(stdout, "application pool %s%s: %s\n", site.Name, a.Path, desc)
 				}
 			}
+			if err := checkDirectory(site, stdout); err != nil {
+				return configErr(fmt.Errorf("%s:%d: %w", cfg.File, site.Line, err))
+			}
 		}
 		fmt.Fprintf(stdout, "%s: OK\n", target)
 		_, err = buf.WriteTo(final)
@@ -139,7 +143,7 @@ func checkAuth(site siteconfig.Site, file string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set := authSettings(site.Authentication, nil)
+	set := authSettings(site.Authentication, nil, nil)
 	pol := auth.NewPolicy(set.Schemes, cfg.Security)
 	if pol.Trivial() {
 		return nil
@@ -157,5 +161,25 @@ func checkAuth(site siteconfig.Site, file string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "; users %s", set.UserFile)
 	}
 	fmt.Fprintln(stdout)
+	return nil
+}
+
+// checkDirectory connects to a site's directory as a login would and says
+// what it found. A directory that does not answer is reported, not an
+// error: logins go on without it (the groups stay SIDs).
+func checkDirectory(site siteconfig.Site, stdout io.Writer) error {
+	if site.Authentication.Directory.IsZero() {
+		return nil
+	}
+	dir, err := newDirectory(site.Authentication.Directory, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return fmt.Errorf("site %q: authentication.%w", site.Name, err)
+	}
+	found, err := dir.Check(context.Background())
+	if err != nil {
+		fmt.Fprintf(stdout, "directory of site %s: cannot connect (logins work, Windows groups stay SIDs): %v\n", site.Name, err)
+		return nil
+	}
+	fmt.Fprintf(stdout, "directory of site %s: %s\n", site.Name, found)
 	return nil
 }

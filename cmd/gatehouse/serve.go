@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
+	"github.com/gatehouse/gatehouse/internal/directory"
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/ratelog"
@@ -242,6 +243,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	apps := newAppSet()
 	cgroups := supervisor.NewCgroups(log) // looks at the system when the first app with limits starts
 	replays := &replayCaches{}
+	dirs := &directories{log: log}
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
 		pool, err := appPool(spec.Pool, cgroups, spec.Site+spec.Path, f.allowRoot)
 		if err != nil {
@@ -255,9 +257,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return nil, err
 		}
+		dir, err := dirs.of(spec.Site, spec.Auth.Directory)
+		if err != nil {
+			return nil, err
+		}
 		inst := apps.metrics.App(spec.Site, spec.Path)
 		a, err := app.Open(ctx, spec.Dir, app.Options{
-			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort, Auth: authSettings(spec.Auth, replays.of(spec.Site)),
+			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort, Auth: authSettings(spec.Auth, replays.of(spec.Site), dir),
 			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
 			AppPool: pool, CleanEnvironment: spec.Pool.CleanEnvironment,
 			Compression: spec.Compression, StripPathBase: spec.StripPathBase,
@@ -532,8 +538,48 @@ func (r *replayCaches) of(site string) *auth.ReplayCache {
 	return c
 }
 
+// directories gives each site one directory (and so one cache of group
+// names), shared by its apps and kept across reloads while the site's
+// directory settings stay the same.
+type directories struct {
+	log *slog.Logger
+	mu  sync.Mutex // protects m
+	m   map[string]*directory.Directory
+}
+
+// of returns the site's directory, nil when it has none.
+func (d *directories) of(site string, c siteconfig.Directory) (*directory.Directory, error) {
+	if c.IsZero() {
+		return nil, nil
+	}
+	key := fmt.Sprintf("%s\x00%+v", site, c)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if dir := d.m[key]; dir != nil {
+		return dir, nil
+	}
+	dir, err := newDirectory(c, d.log.With("site", site))
+	if err != nil {
+		return nil, fmt.Errorf("site %s: authentication.%w", site, err)
+	}
+	if d.m == nil {
+		d.m = map[string]*directory.Directory{}
+	}
+	d.m[key] = dir
+	return dir, nil
+}
+
+// newDirectory maps a site's directory settings onto the directory's.
+func newDirectory(c siteconfig.Directory, log *slog.Logger) (*directory.Directory, error) {
+	return directory.New(directory.Config{
+		URLs: c.URL, Domain: c.Domain, CAFile: c.CAFile,
+		BindUser: c.BindUser, BindPasswordFile: c.BindPasswordFile, AllowCleartextBind: c.AllowCleartextBind,
+		Timeout: c.Timeout, TTL: c.CacheTTL, NegativeTTL: c.NegativeCacheTTL,
+	}, log)
+}
+
 // authSettings maps a site's authentication settings onto the app's.
-func authSettings(a siteconfig.Authentication, replay *auth.ReplayCache) auth.Settings {
+func authSettings(a siteconfig.Authentication, replay *auth.ReplayCache, dir *directory.Directory) auth.Settings {
 	s := auth.Settings{
 		Schemes:             config.Schemes{Anonymous: a.Anonymous == nil || *a.Anonymous, Windows: a.Windows, Basic: a.Basic, BasicRealm: a.BasicRealm},
 		Keytab:              a.Keytab,
@@ -544,6 +590,8 @@ func authSettings(a siteconfig.Authentication, replay *auth.ReplayCache) auth.Se
 		AllowCleartextBasic: a.AllowCleartextBasic,
 		NoPersist:           a.PerRequestNegotiate,
 		Replay:              replay,
+		UserNameFormat:      a.UserNameFormat,
+		Directory:           dir,
 	}
 	return s
 }

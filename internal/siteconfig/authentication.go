@@ -1,6 +1,10 @@
 package siteconfig
 
-import "time"
+import (
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // DefaultMaxClockSkew is MIT Kerberos's clockskew default.
 const DefaultMaxClockSkew = 5 * time.Minute
@@ -50,4 +54,71 @@ type Authentication struct {
 	// proxy. Set it when an untrusted proxy in front of Gatehouse may
 	// carry several users' requests over one connection.
 	PerRequestNegotiate bool `yaml:"perRequestNegotiate" json:"perRequestNegotiate,omitempty"`
+
+	// UserNameFormat (userNameFormat, default "domain") names a Windows
+	// user whose Kerberos ticket carries an Active Directory PAC: "domain"
+	// gives DOMAIN\user, as IIS does; "upn" the user principal name
+	// (alice@example.com); "principal" the Kerberos principal
+	// (alice@EXAMPLE.COM). Authorization rules match every form. Tickets
+	// without a PAC (MIT KDCs) always give the principal.
+	UserNameFormat string `yaml:"userNameFormat" json:"userNameFormat,omitempty"`
+	// Directory (directory) is the Active Directory that names the
+	// Windows groups of a ticket's PAC (DOMAIN\Group). Without it the
+	// groups are SIDs, but for the well-known ones.
+	Directory Directory `yaml:"directory" json:"directory,omitzero"`
+}
+
+// Directory is where the Active Directory domain controllers are and how
+// Gatehouse binds to them (authentication.directory).
+type Directory struct {
+	// URL (url) is one or more "ldaps://dc.example.com" or
+	// "ldap://dc.example.com" (upgraded with StartTLS), tried in order.
+	// Empty: the domain controllers DNS names for Domain (its _ldap._tcp
+	// SRV records), as SSSD and Windows clients find them.
+	URL URLList `yaml:"url" json:"url,omitempty"`
+	// Domain (domain) is the DNS domain whose SRV records name the domain
+	// controllers when url is empty.
+	Domain string `yaml:"domain" json:"domain,omitempty"`
+	// CAFile (caFile, default: the system's roots) holds the PEM
+	// certificates the domain controllers' TLS certificates chain to.
+	CAFile string `yaml:"caFile" json:"caFile,omitempty"`
+	// BindUser (bindUser: "EXAMPLE\svc-web", "svc-web@example.com" or a
+	// DN) and BindPasswordFile (bindPasswordFile: the password, one line)
+	// make a simple bind; without them the searches are anonymous.
+	BindUser         string `yaml:"bindUser" json:"bindUser,omitempty"`
+	BindPasswordFile string `yaml:"bindPasswordFile" json:"bindPasswordFile,omitempty"`
+	// AllowCleartextBind (allowCleartextBind, default false) lets the
+	// simple bind go over an ldap:// connection whose server refuses
+	// StartTLS. Without it such a bind is refused.
+	AllowCleartextBind bool `yaml:"allowCleartextBind" json:"allowCleartextBind,omitempty"`
+	// Timeout (timeout, default 3s) bounds one lookup; CacheTTL (cacheTTL,
+	// default 10m) is how long a group name is kept; NegativeCacheTTL
+	// (negativeCacheTTL, default 1m) how long a SID the directory does not
+	// know is.
+	Timeout          time.Duration `yaml:"timeout" json:"timeout,omitempty"`
+	CacheTTL         time.Duration `yaml:"cacheTTL" json:"cacheTTL,omitempty"`
+	NegativeCacheTTL time.Duration `yaml:"negativeCacheTTL" json:"negativeCacheTTL,omitempty"`
+}
+
+// IsZero reports whether no directory is configured.
+func (d Directory) IsZero() bool {
+	return len(d.URL) == 0 && d.Domain == "" && d.CAFile == "" && d.BindUser == "" && d.BindPasswordFile == "" &&
+		!d.AllowCleartextBind && d.Timeout == 0 && d.CacheTTL == 0 && d.NegativeCacheTTL == 0
+}
+
+// URLList is one URL or a list of them.
+type URLList []string
+
+// UnmarshalYAML implements yaml.Unmarshaler: a scalar is a list of one.
+func (u *URLList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*u = URLList{n.Value}
+		return nil
+	}
+	var l []string
+	if err := n.Decode(&l); err != nil {
+		return err
+	}
+	*u = l
+	return nil
 }

@@ -189,6 +189,8 @@ func (c *Config) resolvePaths(base string) {
 		s.Authentication.Keytab = abs(s.Authentication.Keytab)
 		s.Authentication.UserFile = abs(s.Authentication.UserFile)
 		s.Authentication.GroupFile = abs(s.Authentication.GroupFile)
+		s.Authentication.Directory.CAFile = abs(s.Authentication.Directory.CAFile)
+		s.Authentication.Directory.BindPasswordFile = abs(s.Authentication.Directory.BindPasswordFile)
 		for j := range s.Bindings {
 			b := &s.Bindings[j]
 			b.CertificateFile = abs(b.CertificateFile)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,14 @@ func (c *Config) validate(name string) error {
 		}
 		if au := &s.Authentication; au.Basic && au.UserFile == "" {
 			fail(s.Line, "site %q: authentication.basic needs authentication.userFile", s.Name)
+		}
+		if f := s.Authentication.UserNameFormat; f != "" && f != "domain" && f != "upn" && f != "principal" {
+			fail(s.Line, "site %q: authentication.userNameFormat %q: want \"domain\", \"upn\" or \"principal\"", s.Name, f)
+		}
+		if d := &s.Authentication.Directory; !d.IsZero() {
+			checkDirectory(d, func(format string, args ...any) {
+				fail(s.Line, "site %q: authentication.directory: "+format, append([]any{s.Name}, args...)...)
+			})
 		}
 		paths := map[string]int{}
 		for j := range s.Applications {
@@ -207,4 +216,23 @@ func checkAppPath(p string) string {
 		}
 	}
 	return ""
+}
+
+// checkDirectory checks a site's authentication.directory.
+func checkDirectory(d *Directory, fail func(format string, args ...any)) {
+	if len(d.URL) == 0 && d.Domain == "" {
+		fail("set url (ldaps://dc.example.com) or domain (found in DNS)")
+	}
+	for _, raw := range d.URL {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Hostname() == "" || (u.Path != "" && u.Path != "/") {
+			fail("url %q: want ldaps://host[:port] or ldap://host[:port] (StartTLS)", raw)
+		}
+	}
+	if (d.BindUser == "") != (d.BindPasswordFile == "") {
+		fail("bindUser and bindPasswordFile go together")
+	}
+	if d.Timeout < 0 || d.CacheTTL < 0 || d.NegativeCacheTTL < 0 {
+		fail("timeout, cacheTTL and negativeCacheTTL must not be negative")
+	}
 }
