@@ -76,6 +76,16 @@ func (c *controller) Status() admin.Status {
 		st.Apps = append(st.Apps, out)
 	}
 	slices.SortFunc(st.Apps, func(a, b admin.App) int { return cmp.Compare(a.Name, b.Name) })
+	sites, hs := c.apps.dirs.health()
+	for i, h := range hs {
+		d := admin.Directory{Site: sites[i], URL: h.URL, Up: h.Up, LastError: h.LastError,
+			Lookups: h.Lookups, CacheHits: h.CacheHits, Failures: h.Failures}
+		if !h.LastOK.IsZero() {
+			t := h.LastOK
+			d.LastOK = &t
+		}
+		st.Directories = append(st.Directories, d)
+	}
 	return st
 }
 
@@ -139,6 +149,8 @@ func (c *controller) Ready() error {
 type appSet struct {
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
+	// dirs are the sites' directories (Active Directory group names).
+	dirs directories
 
 	mu   sync.Mutex // protects apps
 	apps map[*app.App]struct{}
@@ -148,6 +160,14 @@ type appSet struct {
 func newAppSet() *appSet {
 	s := &appSet{registry: prometheus.NewRegistry()}
 	s.metrics = metrics.New(s.registry, s.gauges)
+	s.metrics.WatchDirectories(s.registry, func() []metrics.Directory {
+		var out []metrics.Directory
+		sites, hs := s.dirs.health()
+		for i, h := range hs {
+			out = append(out, metrics.Directory{Site: sites[i], Up: h.Up, Lookups: h.Lookups, CacheHits: h.CacheHits, Failures: h.Failures})
+		}
+		return out
+	})
 	return s
 }
 

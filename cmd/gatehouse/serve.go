@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,7 +244,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	apps := newAppSet()
 	cgroups := supervisor.NewCgroups(log) // looks at the system when the first app with limits starts
 	replays := &replayCaches{}
-	dirs := &directories{log: log}
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
 		pool, err := appPool(spec.Pool, cgroups, spec.Site+spec.Path, f.allowRoot)
 		if err != nil {
@@ -257,7 +257,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return nil, err
 		}
-		dir, err := dirs.of(spec.Site, spec.Auth.Directory)
+		dir, err := apps.dirs.of(spec.Site, spec.Auth.Directory, log)
 		if err != nil {
 			return nil, err
 		}
@@ -540,33 +540,53 @@ func (r *replayCaches) of(site string) *auth.ReplayCache {
 
 // directories gives each site one directory (and so one cache of group
 // names), shared by its apps and kept across reloads while the site's
-// directory settings stay the same.
+// directory settings stay the same. A site whose settings change gets a
+// new one; the admin status and the metrics show each site's latest.
 type directories struct {
-	log *slog.Logger
-	mu  sync.Mutex // protects m
-	m   map[string]*directory.Directory
+	mu sync.Mutex // protects m
+	m  map[string]siteDirectory
+}
+
+type siteDirectory struct {
+	key string // the settings it was made with
+	dir *directory.Directory
 }
 
 // of returns the site's directory, nil when it has none.
-func (d *directories) of(site string, c siteconfig.Directory) (*directory.Directory, error) {
-	if c.IsZero() {
-		return nil, nil
-	}
-	key := fmt.Sprintf("%s\x00%+v", site, c)
+func (d *directories) of(site string, c siteconfig.Directory, log *slog.Logger) (*directory.Directory, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if dir := d.m[key]; dir != nil {
-		return dir, nil
+	if c.IsZero() {
+		delete(d.m, site)
+		return nil, nil
 	}
-	dir, err := newDirectory(c, d.log.With("site", site))
+	key := fmt.Sprintf("%+v", c)
+	if sd, ok := d.m[site]; ok && sd.key == key {
+		return sd.dir, nil
+	}
+	dir, err := newDirectory(c, log.With("site", site))
 	if err != nil {
 		return nil, fmt.Errorf("site %s: authentication.%w", site, err)
 	}
 	if d.m == nil {
-		d.m = map[string]*directory.Directory{}
+		d.m = map[string]siteDirectory{}
 	}
-	d.m[key] = dir
+	d.m[site] = siteDirectory{key, dir}
 	return dir, nil
+}
+
+// health returns each site's directory state, by site.
+func (d *directories) health() (sites []string, hs []directory.Health) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for site := range d.m {
+		sites = append(sites, site)
+	}
+	slices.Sort(sites)
+	for _, site := range sites {
+		hs = append(hs, d.m[site].dir.Health())
+	}
+	return sites, hs
 }
 
 // newDirectory maps a site's directory settings onto the directory's.

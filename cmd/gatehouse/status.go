@@ -95,6 +95,20 @@ func writeStatus(w io.Writer, st *admin.Status, now time.Time) {
 		}
 	}
 	tw.Flush()
+	if len(st.Directories) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DIRECTORY\tURL\tSTATE\tLOOKUPS\tCACHE HITS\tFAILURES\tLAST ERROR")
+	for _, d := range st.Directories {
+		state := "up"
+		if !d.Up {
+			state = "down"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Site, dash(d.URL), state, d.Lookups, d.CacheHits, d.Failures, dash(firstLine(d.LastError)))
+	}
+	tw.Flush()
 }
 
 func dash(s string) string {

@@ -11,6 +11,26 @@ type Status struct {
 	Started   time.Time  `json:"started"`
 	Listeners []Listener `json:"listeners"`
 	Apps      []App      `json:"apps"`
+	// Directories are the sites' Active Directory connections, by site.
+	Directories []Directory `json:"directories,omitempty"`
+}
+
+// Directory is a site's Active Directory, which names the Windows groups.
+type Directory struct {
+	Site string `json:"site"`
+	// URL is the one that answered last, "" before any lookup.
+	URL string `json:"url,omitempty"`
+	// Up is false after a failed lookup, until one succeeds; LastError
+	// says why.
+	Up        bool   `json:"up"`
+	LastError string `json:"last_error,omitempty"`
+	// LastOK is when a lookup last succeeded; nil if none has.
+	LastOK *time.Time `json:"last_ok,omitempty"`
+	// Lookups counts the searches sent, CacheHits the SIDs named from
+	// the cache, Failures the lookups that failed.
+	Lookups   uint64 `json:"lookups"`
+	CacheHits uint64 `json:"cache_hits"`
+	Failures  uint64 `json:"failures"`
 }
 
 // Listener is one bound socket and the bindings served on it.

@@ -505,21 +505,19 @@ func (d *Directory) Check(ctx context.Context) (string, error) {
 	return fmt.Sprintf("%s (%s, %s): domain %s (%s)", c.url, sec, bind, c.netbios[strings.ToLower(c.base)], c.base), nil
 }
 
-// Health is the directory's state for the admin status.
+// Health is the directory's state for the admin status and the metrics.
 type Health struct {
 	// URL is the one that answered last, "" before any lookup.
-	URL string `json:"url,omitempty"`
-	// Up is false after a failed lookup, until one succeeds.
-	Up bool `json:"up"`
-	// LastError is the last failure, while Up is false.
-	LastError string `json:"lastError,omitempty"`
+	URL string
+	// Up is false after a failed lookup, until one succeeds; LastError is
+	// that failure.
+	Up        bool
+	LastError string
 	// LastOK is when a lookup last succeeded.
-	LastOK time.Time `json:"lastOK,omitzero"`
+	LastOK time.Time
 	// Lookups counts the lookups sent to the directory, CacheHits the
 	// SIDs answered from the cache, Failures the lookups that failed.
-	Lookups   uint64 `json:"lookups"`
-	CacheHits uint64 `json:"cacheHits"`
-	Failures  uint64 `json:"failures"`
+	Lookups, CacheHits, Failures uint64
 }
 
 // Health returns the directory's state and counters.

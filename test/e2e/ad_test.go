@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	krbclient "github.com/jcmturner/gokrb5/v8/client"
 	krbconfig "github.com/jcmturner/gokrb5/v8/config"
@@ -109,7 +112,8 @@ func TestActiveDirectory(t *testing.T) {
 		t.Errorf("check: %v\n%s\nwant %q", err, out, want)
 	}
 
-	g := start(t, app, "serve", "--config", cfgFile)
+	pidFile := filepath.Join(dir, "gh.pid")
+	g := start(t, app, "serve", "--config", cfgFile, "--pid-file", pidFile, "--metrics", "127.0.0.1:0")
 	port := g.listenerAddr(t, "http")[strings.LastIndexByte(g.listenerAddr(t, "http"), ':')+1:]
 	base := "http://localhost:" + port
 
@@ -192,9 +196,7 @@ func TestActiveDirectory(t *testing.T) {
 				t.Errorf("%s %s: %d, want %d\n%s", tc.who, tc.path, code, tc.want, body)
 			}
 		}
-		if !g.hasLog(`no authorization rule allows GATEHOUSE\bob`) {
-			t.Errorf("no log line for bob's refusal")
-		}
+		g.waitLog(t, `no authorization rule allows GATEHOUSE\bob`)
 	})
 
 	t.Run("gokrb5 client", func(t *testing.T) {
@@ -236,8 +238,33 @@ func TestActiveDirectory(t *testing.T) {
 		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != "Negotiate" {
 			t.Errorf("NTLM: %d %q, want 401 with the Negotiate challenge", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 		}
-		if !g.hasLog("NTLM offered") {
-			t.Error(`no "NTLM offered" log line`)
+		g.waitLog(t, "NTLM offered")
+	})
+
+	t.Run("group renamed", func(t *testing.T) {
+		// The cache TTL is 1ms here: the next login asks again.
+		tool, _ := sambaTool(t)
+		if out, err := exec.Command(tool, "group", "rename", "AllStaff", "--samaccountname=AllPeople", "-s", dc.conf).CombinedOutput(); err != nil {
+			t.Fatalf("samba-tool group rename: %v\n%s", err, out)
+		}
+		code, body := get(aliceEnv, "/sid/headers")
+		if code != 200 {
+			t.Fatalf("alice /sid after the rename: %d %s", code, body)
+		}
+		if saw := decode(body); saw.User == nil || !slices.Contains(saw.User.Groups, `GATEHOUSE\AllPeople`) || slices.Contains(saw.User.Groups, `GATEHOUSE\AllStaff`) {
+			t.Errorf("after the rename the app saw %+v, want GATEHOUSE\\AllPeople", saw.User)
+		}
+	})
+
+	t.Run("status and metrics", func(t *testing.T) {
+		code, out := ghctl(t, "status", "--pid-file", pidFile)
+		if code != 0 || !regexp.MustCompile(`(?m)^intranet\s+ldaps://`+regexp.QuoteMeta(dc.ns.PeerIP)+`\s+up\s+[1-9]`).MatchString(out) {
+			t.Errorf("gatehouse status: exit %d, want the directory up with lookups:\n%s", code, out)
+		}
+		metricsAddr, _ := g.logs.find("metrics endpoint")["addr"].(string)
+		if body := scrapeTCP(t, metricsAddr); !strings.Contains(body, `gatehouse_directory_up{site="intranet"} 1`) ||
+			!strings.Contains(body, `gatehouse_directory_failures_total{site="intranet"} 0`) {
+			t.Errorf("metrics lack the directory's:\n%s", grepLines(body, "gatehouse_directory"))
 		}
 	})
 
@@ -257,8 +284,15 @@ func TestActiveDirectory(t *testing.T) {
 		if code, _ := get(aliceEnv, "/staff/x"); code != 401 {
 			t.Errorf("alice /staff (a rule by group name) with the directory down: %d, want 401", code)
 		}
-		if !g.hasLog("directory lookup failed") || !g.hasLog("group names unknown") {
-			t.Errorf("the log does not say the directory is down and why /staff refused alice")
+		g.waitLog(t, "directory lookup failed")
+		g.waitLog(t, "group names unknown")
+		if code, out := ghctl(t, "status", "--pid-file", pidFile); code != 0 || !regexp.MustCompile(`(?m)^intranet\s+\S+\s+down\s+\d+\s+\d+\s+1\s+\S`).MatchString(out) {
+			t.Errorf("gatehouse status with the directory down: exit %d\n%s", code, out)
+		}
+		metricsAddr, _ := g.logs.find("metrics endpoint")["addr"].(string)
+		if body := scrapeTCP(t, metricsAddr); !strings.Contains(body, `gatehouse_directory_up{site="intranet"} 0`) ||
+			!strings.Contains(body, `gatehouse_directory_failures_total{site="intranet"} 1`) {
+			t.Errorf("metrics with the directory down:\n%s", grepLines(body, "gatehouse_directory"))
 		}
 	})
 }
@@ -273,4 +307,22 @@ func (g *gh) hasLog(s string) bool {
 		}
 	}
 	return false
+}
+
+// waitLog waits for a log record whose message or reason contains s (the
+// log arrives through a pipe, after the response).
+func (g *gh) waitLog(t *testing.T, s string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "a log line with "+strconv.Quote(s), func() bool { return g.hasLog(s) })
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			out = append(out, strings.TrimRight(l, "\n"))
+		}
+	}
+	return strings.Join(out, "\n")
 }

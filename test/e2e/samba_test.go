@@ -42,6 +42,7 @@ var adUsers = map[string]string{"alice": "Alice-pw-1234!", "bob": "Bob-pw-1234!"
 // this machine. Gatehouse and the clients reach it at ns.PeerIP.
 type sambaDC struct {
 	dir    string
+	conf   string // smb.conf
 	ns     *netns
 	krb5   string // krb5.conf for the clients
 	keytab string // HTTP/localhost keys
@@ -115,6 +116,8 @@ func startSambaDC(t *testing.T) *sambaDC {
 		t.Fatalf("samba-tool domain provision: %v\n%s", err, out)
 	}
 	conf := filepath.Join(target, "etc", "smb.conf")
+	dc.conf = conf
+	dc.conf = conf
 	// Users, groups and the service account in one Python run (each
 	// samba-tool call costs a second of interpreter start).
 	script := `
