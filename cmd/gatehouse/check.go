@@ -171,7 +171,7 @@ func checkDirectory(site siteconfig.Site, stdout io.Writer) error {
 	if site.Authentication.Directory.IsZero() {
 		return nil
 	}
-	dir, err := newDirectory(site.Authentication.Directory, slog.New(slog.DiscardHandler))
+	dir, err := newDirectory(site.Authentication, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return fmt.Errorf("site %q: authentication.%w", site.Name, err)
 	}

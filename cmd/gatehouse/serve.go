@@ -257,7 +257,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return nil, err
 		}
-		dir, err := apps.dirs.of(spec.Site, spec.Auth.Directory, log)
+		dir, err := apps.dirs.of(spec.Site, spec.Auth, log)
 		if err != nil {
 			return nil, err
 		}
@@ -553,18 +553,18 @@ type siteDirectory struct {
 }
 
 // of returns the site's directory, nil when it has none.
-func (d *directories) of(site string, c siteconfig.Directory, log *slog.Logger) (*directory.Directory, error) {
+func (d *directories) of(site string, a siteconfig.Authentication, log *slog.Logger) (*directory.Directory, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if c.IsZero() {
+	if a.Directory.IsZero() {
 		delete(d.m, site)
 		return nil, nil
 	}
-	key := fmt.Sprintf("%+v", c)
+	key := fmt.Sprintf("%+v %s", a.Directory, a.Keytab)
 	if sd, ok := d.m[site]; ok && sd.key == key {
 		return sd.dir, nil
 	}
-	dir, err := newDirectory(c, log.With("site", site))
+	dir, err := newDirectory(a, log.With("site", site))
 	if err != nil {
 		return nil, fmt.Errorf("site %s: authentication.%w", site, err)
 	}
@@ -589,11 +589,19 @@ func (d *directories) health() (sites []string, hs []directory.Health) {
 	return sites, hs
 }
 
-// newDirectory maps a site's directory settings onto the directory's.
-func newDirectory(c siteconfig.Directory, log *slog.Logger) (*directory.Directory, error) {
+// newDirectory maps a site's directory settings onto the directory's. A
+// Kerberos bind's key comes from the site's keytab unless bindKeytab says
+// otherwise.
+func newDirectory(a siteconfig.Authentication, log *slog.Logger) (*directory.Directory, error) {
+	c := a.Directory
+	kt := c.BindKeytab
+	if kt == "" {
+		kt = auth.KeytabPath(a.Keytab)
+	}
 	return directory.New(directory.Config{
 		URLs: c.URL, Domain: c.Domain, CAFile: c.CAFile,
 		BindUser: c.BindUser, BindPasswordFile: c.BindPasswordFile, AllowCleartextBind: c.AllowCleartextBind,
+		BindPrincipal: c.BindPrincipal, Keytab: kt,
 		Timeout: c.Timeout, TTL: c.CacheTTL, NegativeTTL: c.NegativeCacheTTL,
 	}, log)
 }

@@ -6,8 +6,9 @@
 // not hold), cached with a TTL, the SIDs the directory does not know
 // cached for a shorter one, and bounded by a timeout. Each cold lookup
 // opens its own connection (TLS from the start for ldaps://, StartTLS for
-// ldap://), binds, searches and closes it, so a Directory keeps no
-// goroutine and no connection between lookups. The URLs are tried in
+// ldap://), binds (simple, or Kerberos with a keytab), searches and
+// closes it, so a Directory keeps no goroutine and no connection between
+// lookups. The URLs are tried in
 // order, starting with the last one that answered (failover between
 // domain controllers). After a failed lookup the directory is not asked
 // again for a while (retryAfter): logins go on meanwhile with the SIDs the
@@ -32,6 +33,10 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	ldapgssapi "github.com/go-ldap/ldap/v3/gssapi"
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
 // Defaults for the zero values of Config.
@@ -69,8 +74,13 @@ type Config struct {
 	// BindPasswordFile (the password, one line) make a simple bind; with
 	// no BindUser the searches are anonymous.
 	BindUser, BindPasswordFile string
-	// AllowCleartextBind lets a simple bind go over an ldap:// connection
-	// whose server refused StartTLS. Without it such a bind is refused.
+	// BindPrincipal ("svc-web@EXAMPLE.COM") makes a Kerberos bind (SASL
+	// GSSAPI) instead: the principal logs in with its key from Keytab at
+	// the domain controller it connects to (every AD domain controller is
+	// a KDC) and binds with a ticket for ldap/<host>. It excludes BindUser.
+	BindPrincipal, Keytab string
+	// AllowCleartextBind lets a bind go over an ldap:// connection whose
+	// server refused StartTLS. Without it such a bind is refused.
 	AllowCleartextBind bool
 	// Timeout bounds one lookup (connect, bind, searches); TTL is how long
 	// a name is kept, NegativeTTL how long a SID the directory does not
@@ -146,6 +156,17 @@ func New(cfg Config, log *slog.Logger) (*Directory, error) {
 	}
 	if (cfg.BindUser == "") != (cfg.BindPasswordFile == "") {
 		return nil, errors.New("directory: bindUser and bindPasswordFile go together")
+	}
+	if cfg.BindPrincipal != "" {
+		if cfg.BindUser != "" {
+			return nil, errors.New("directory: bindUser and bindPrincipal exclude each other")
+		}
+		if u, realm, ok := strings.Cut(cfg.BindPrincipal, "@"); !ok || u == "" || realm == "" {
+			return nil, fmt.Errorf("directory: bindPrincipal %q: want name@REALM", cfg.BindPrincipal)
+		}
+		if _, err := keytab.Load(cfg.Keytab); err != nil {
+			return nil, fmt.Errorf("directory: bindPrincipal's keytab %s: %w", cfg.Keytab, err)
+		}
 	}
 	if cfg.BindPasswordFile != "" {
 		if _, err := d.password(); err != nil {
@@ -369,7 +390,13 @@ func (d *Directory) connect(ctx context.Context) (*conn, error) {
 	}
 	var errs []error
 	for _, u := range urls {
-		c, err := d.open(ctx, u)
+		c, err := d.open(ctx, u, true)
+		if errors.Is(err, errNoStartTLS) {
+			// go-ldap cannot use a connection after a refused StartTLS:
+			// a new one goes on in cleartext, as allowCleartextBind allows.
+			d.log.Warn("the directory refused StartTLS; going on in cleartext (allowCleartextBind)", "url", u, "err", err)
+			c, err = d.open(ctx, u, false)
+		}
 		if err == nil {
 			d.mu.Lock()
 			d.preferred = u
@@ -400,10 +427,15 @@ func (d *Directory) discover(ctx context.Context) ([]string, error) {
 	return urls, nil
 }
 
-// open connects to one URL, secures the connection, binds, and reads the
-// rootDSE and the domains' NetBIOS names. Every network step is bounded
-// by ctx's deadline.
-func (d *Directory) open(ctx context.Context, raw string) (_ *conn, err error) {
+// errNoStartTLS is open's error for a server that refused StartTLS when
+// allowCleartextBind allows going on without it.
+var errNoStartTLS = errors.New("StartTLS refused")
+
+// open connects to one URL, secures the connection (for ldap://, with
+// StartTLS when startTLS is set), binds, and reads the rootDSE and the
+// domains' NetBIOS names. Every network step is bounded by ctx's
+// deadline.
+func (d *Directory) open(ctx context.Context, raw string, startTLS bool) (_ *conn, err error) {
 	hostport, ldaps, err := endpoint(raw)
 	if err != nil {
 		return nil, err
@@ -436,15 +468,14 @@ func (d *Directory) open(ctx context.Context, raw string) (_ *conn, err error) {
 			c.Close()
 		}
 	}()
-	if !ldaps {
+	if !ldaps && startTLS {
 		if err := c.StartTLS(tlsCfg); err != nil {
-			if d.cfg.BindUser != "" && !d.cfg.AllowCleartextBind || !isRefusal(err) {
-				return nil, fmt.Errorf("%s: StartTLS: %w", raw, err)
+			if d.cfg.AllowCleartextBind && isRefusal(err) {
+				return nil, fmt.Errorf("%s: %w: %w", raw, errNoStartTLS, err)
 			}
-			d.log.Warn("the directory refused StartTLS; going on in cleartext (allowCleartextBind)", "url", raw, "err", err)
-		} else {
-			c.tls = true
+			return nil, fmt.Errorf("%s: StartTLS: %w", raw, err)
 		}
+		c.tls = true
 	}
 	if d.cfg.BindUser != "" {
 		pw, err := d.password()
@@ -453,6 +484,11 @@ func (d *Directory) open(ctx context.Context, raw string) (_ *conn, err error) {
 		}
 		if err := c.Bind(d.cfg.BindUser, pw); err != nil {
 			return nil, fmt.Errorf("%s: bind as %s: %w", raw, d.cfg.BindUser, err)
+		}
+	}
+	if d.cfg.BindPrincipal != "" {
+		if err := d.kerberosBind(c, host); err != nil {
+			return nil, fmt.Errorf("%s: Kerberos bind as %s: %w", raw, d.cfg.BindPrincipal, err)
 		}
 	}
 	res, err := c.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
@@ -477,6 +513,30 @@ func (d *Directory) open(ctx context.Context, raw string) (_ *conn, err error) {
 	return c, nil
 }
 
+// kerberosBind logs BindPrincipal in with its key from the keytab (read
+// anew, so a rotated key is used at once) at the KDC on host, and binds
+// with SASL GSSAPI for ldap/<host>, with no security layer: the
+// connection is already TLS. gokrb5 bounds each KDC exchange (5 s); the
+// client and its session are dropped afterwards.
+func (d *Directory) kerberosBind(c *conn, host string) error {
+	user, realm, _ := strings.Cut(d.cfg.BindPrincipal, "@")
+	kt, err := keytab.Load(d.cfg.Keytab)
+	if err != nil {
+		return fmt.Errorf("keytab %s: %w", d.cfg.Keytab, err)
+	}
+	cfg := krbconfig.New()
+	cfg.LibDefaults.DefaultRealm = realm
+	cfg.LibDefaults.DNSLookupKDC = false
+	cfg.LibDefaults.UDPPreferenceLimit = 1 // TCP only
+	cfg.Realms = []krbconfig.Realm{{Realm: realm, KDC: []string{net.JoinHostPort(host, "88")}}}
+	cl := krbclient.NewWithKeytab(user, realm, kt, cfg, krbclient.DisablePAFXFAST(true))
+	defer cl.Destroy()
+	if err := cl.Login(); err != nil {
+		return fmt.Errorf("login at the KDC on %s: %w", host, err)
+	}
+	return c.GSSAPIBind(&ldapgssapi.Client{Client: cl}, "ldap/"+host, "")
+}
+
 // isRefusal reports whether err is the server's answer (an LDAP result
 // code), not a broken connection.
 func isRefusal(err error) bool {
@@ -499,8 +559,11 @@ func (d *Directory) Check(ctx context.Context) (string, error) {
 		sec = "cleartext"
 	}
 	bind := "anonymous"
-	if d.cfg.BindUser != "" {
+	switch {
+	case d.cfg.BindUser != "":
 		bind = "bound as " + d.cfg.BindUser
+	case d.cfg.BindPrincipal != "":
+		bind = "bound with Kerberos as " + d.cfg.BindPrincipal
 	}
 	return fmt.Sprintf("%s (%s, %s): domain %s (%s)", c.url, sec, bind, c.netbios[strings.ToLower(c.base)], c.base), nil
 }

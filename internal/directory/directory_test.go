@@ -6,11 +6,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
 )
 
 func TestSIDRoundTrip(t *testing.T) {
@@ -202,6 +207,89 @@ func BenchmarkNamesWarm(b *testing.B) {
 		names, err := d.Names(context.Background(), sids)
 		if err != nil || len(names) != len(sids) {
 			b.Fatal(names, err)
+		}
+	}
+}
+
+// refusingServer is an LDAP server that refuses StartTLS (protocolError)
+// and records the operations it gets (the application tag of each
+// request), answering the others with operationsError.
+func refusingServer(t *testing.T) (addr string, ops func() []int64) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []int64
+	done := make(chan struct{})
+	t.Cleanup(func() { l.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			func() {
+				defer c.Close()
+				for {
+					p, err := ber.ReadPacket(c)
+					if err != nil || len(p.Children) < 2 {
+						return
+					}
+					id, op := p.Children[0].Value, p.Children[1]
+					mu.Lock()
+					seen = append(seen, int64(op.Tag))
+					mu.Unlock()
+					respTag := map[ber.Tag]ber.Tag{ldap.ApplicationExtendedRequest: ldap.ApplicationExtendedResponse,
+						ldap.ApplicationBindRequest: ldap.ApplicationBindResponse}[op.Tag]
+					if respTag == 0 {
+						return // unbind, or anything else: hang up
+					}
+					resp := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
+					resp.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, ""))
+					r := ber.Encode(ber.ClassApplication, ber.TypeConstructed, respTag, nil, "")
+					r.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(ldap.LDAPResultProtocolError), ""))
+					r.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
+					r.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "refused", ""))
+					resp.AppendChild(r)
+					if _, err := c.Write(resp.Bytes()); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String(), func() []int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
+// TestCleartextBindRefused: a server that refuses StartTLS never gets the
+// simple bind (the password) unless allowCleartextBind is set.
+func TestCleartextBindRefused(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, allow := range []bool{false, true} {
+		addr, ops := refusingServer(t)
+		d, err := New(Config{URLs: []string{"ldap://" + addr}, BindUser: `D\svc`, BindPasswordFile: pw, AllowCleartextBind: allow}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = d.Check(context.Background())
+		bound := slices.Contains(ops(), int64(ldap.ApplicationBindRequest))
+		switch {
+		case err == nil:
+			t.Fatalf("allowCleartextBind=%v: Check succeeded against a refusing server", allow)
+		case !allow && (bound || !strings.Contains(err.Error(), "StartTLS")):
+			t.Errorf("StartTLS refused: err %v, bind sent %v; want a StartTLS error and no bind", err, bound)
+		case allow && !bound:
+			t.Errorf("allowCleartextBind: no bind sent (%v)", err)
 		}
 	}
 }

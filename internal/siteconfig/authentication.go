@@ -87,9 +87,16 @@ type Directory struct {
 	// make a simple bind; without them the searches are anonymous.
 	BindUser         string `yaml:"bindUser" json:"bindUser,omitempty"`
 	BindPasswordFile string `yaml:"bindPasswordFile" json:"bindPasswordFile,omitempty"`
+	// BindPrincipal (bindPrincipal: "svc-web@EXAMPLE.COM") makes a
+	// Kerberos bind (SASL GSSAPI) instead of a simple one: the principal's
+	// key comes from BindKeytab (bindKeytab, default: the site's keytab),
+	// the KDC is the domain controller connected to, and the ticket is for
+	// ldap/<the URL's host>.
+	BindPrincipal string `yaml:"bindPrincipal" json:"bindPrincipal,omitempty"`
+	BindKeytab    string `yaml:"bindKeytab" json:"bindKeytab,omitempty"`
 	// AllowCleartextBind (allowCleartextBind, default false) lets the
-	// simple bind go over an ldap:// connection whose server refuses
-	// StartTLS. Without it such a bind is refused.
+	// bind go over an ldap:// connection whose server refuses StartTLS.
+	// Without it such a bind is refused.
 	AllowCleartextBind bool `yaml:"allowCleartextBind" json:"allowCleartextBind,omitempty"`
 	// Timeout (timeout, default 3s) bounds one lookup; CacheTTL (cacheTTL,
 	// default 10m) is how long a group name is kept; NegativeCacheTTL
@@ -103,7 +110,7 @@ type Directory struct {
 // IsZero reports whether no directory is configured.
 func (d Directory) IsZero() bool {
 	return len(d.URL) == 0 && d.Domain == "" && d.CAFile == "" && d.BindUser == "" && d.BindPasswordFile == "" &&
-		!d.AllowCleartextBind && d.Timeout == 0 && d.CacheTTL == 0 && d.NegativeCacheTTL == 0
+		d.BindPrincipal == "" && d.BindKeytab == "" && !d.AllowCleartextBind && d.Timeout == 0 && d.CacheTTL == 0 && d.NegativeCacheTTL == 0
 }
 
 // URLList is one URL or a list of them.

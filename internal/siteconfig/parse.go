@@ -191,6 +191,7 @@ func (c *Config) resolvePaths(base string) {
 		s.Authentication.GroupFile = abs(s.Authentication.GroupFile)
 		s.Authentication.Directory.CAFile = abs(s.Authentication.Directory.CAFile)
 		s.Authentication.Directory.BindPasswordFile = abs(s.Authentication.Directory.BindPasswordFile)
+		s.Authentication.Directory.BindKeytab = abs(s.Authentication.Directory.BindKeytab)
 		for j := range s.Bindings {
 			b := &s.Bindings[j]
 			b.CertificateFile = abs(b.CertificateFile)

@@ -232,6 +232,15 @@ func checkDirectory(d *Directory, fail func(format string, args ...any)) {
 	if (d.BindUser == "") != (d.BindPasswordFile == "") {
 		fail("bindUser and bindPasswordFile go together")
 	}
+	if d.BindPrincipal != "" && d.BindUser != "" {
+		fail("bindUser and bindPrincipal exclude each other")
+	}
+	if u, realm, ok := strings.Cut(d.BindPrincipal, "@"); d.BindPrincipal != "" && (!ok || u == "" || realm == "") {
+		fail("bindPrincipal %q: want name@REALM", d.BindPrincipal)
+	}
+	if d.BindKeytab != "" && d.BindPrincipal == "" {
+		fail("bindKeytab needs bindPrincipal")
+	}
 	if d.Timeout < 0 || d.CacheTTL < 0 || d.NegativeCacheTTL < 0 {
 		fail("timeout, cacheTTL and negativeCacheTTL must not be negative")
 	}

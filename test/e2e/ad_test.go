@@ -113,6 +113,27 @@ func TestActiveDirectory(t *testing.T) {
 	}
 
 	pidFile := filepath.Join(dir, "gh.pid")
+	// A Kerberos bind (SASL GSSAPI) with web's key, through check.
+	krbCfg := filepath.Join(dir, "kerberos-bind.yaml")
+	writeFile(t, krbCfg, fmt.Sprintf(`sites:
+  - name: intranet
+    bindings:
+      - {scheme: http, address: 127.0.0.1, port: 0}
+    applications:
+      - {path: /, dir: %s}
+    authentication:
+      keytab: %s
+      directory:
+        url: ldaps://%s
+        caFile: %s
+        bindPrincipal: web@GATEHOUSE.TEST
+        bindKeytab: %s
+`, app, dc.keytab, dc.ns.PeerIP, dc.caFile, dc.webKeytab))
+	out, err = exec.Command(gatehouseBin, "check", krbCfg).CombinedOutput()
+	if want := "directory of site intranet: ldaps://" + dc.ns.PeerIP + ` (TLS, bound with Kerberos as web@GATEHOUSE.TEST): domain GATEHOUSE (DC=gatehouse,DC=test)`; err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("check with a Kerberos bind: %v\n%s\nwant %q", err, out, want)
+	}
+
 	g := start(t, app, "serve", "--config", cfgFile, "--pid-file", pidFile, "--metrics", "127.0.0.1:0")
 	port := g.listenerAddr(t, "http")[strings.LastIndexByte(g.listenerAddr(t, "http"), ':')+1:]
 	base := "http://localhost:" + port

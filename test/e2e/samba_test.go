@@ -46,9 +46,12 @@ type sambaDC struct {
 	ns     *netns
 	krb5   string // krb5.conf for the clients
 	keytab string // HTTP/localhost keys
-	caFile string // the CA of the DC's LDAP certificate
-	pwFile string // web's password, for the directory bind
-	sid    string // the domain SID
+	// webKeytab holds the same keys as web@GATEHOUSE.TEST's, for a
+	// Kerberos bind to the directory.
+	webKeytab string
+	caFile    string // the CA of the DC's LDAP certificate
+	pwFile    string // web's password, for the directory bind
+	sid       string // the domain SID
 	// allStaffSID is the group AllStaff's.
 	allStaffSID string
 	cmd         *exec.Cmd
@@ -102,6 +105,9 @@ func startSambaDC(t *testing.T) *sambaDC {
 		"interfaces=" + ns.PeerIP + " lo", "bind interfaces only=yes",
 		"server services=ldap cldap kdc",
 		"tls enabled=yes", "tls keyfile=" + keyFile, "tls certfile=" + certFile, "tls cafile=",
+		// A Kerberos bind over TLS needs no SASL security layer, as with
+		// Active Directory; Samba asks for one unless told so.
+		"ldap server require strong auth=allow_sasl_over_tls",
 		"pid directory=" + target, "ncalrpc dir=" + filepath.Join(target, "ncalrpc"),
 		"winbindd socket directory=" + filepath.Join(target, "winbindd"),
 		"ntp signd socket directory=" + filepath.Join(target, "ntp_signd"),
@@ -129,7 +135,7 @@ import ldb
 lp = LoadParm()
 lp.load(sys.argv[1])
 db = SamDB(url=lp.private_path("sam.ldb"), session_info=system_session(), lp=lp)
-for name, pw in zip(sys.argv[2::2], sys.argv[3::2]):
+for name, pw in zip(sys.argv[3::2], sys.argv[4::2]):
     db.newuser(name, pw)
 db.newgroup("Developers")
 db.newgroup("AllStaff")
@@ -140,12 +146,17 @@ m.dn = ldb.Dn(db, "CN=web,CN=Users," + str(db.domain_dn()))
 m["spn"] = ldb.MessageElement("HTTP/localhost", ldb.FLAG_MOD_REPLACE, "servicePrincipalName")
 m["etypes"] = ldb.MessageElement("24", ldb.FLAG_MOD_REPLACE, "msDS-SupportedEncryptionTypes")
 db.modify(m)
+# Gatehouse reaches the DC by address: a Kerberos bind asks for ldap/<address>.
+m = ldb.Message()
+m.dn = ldb.Dn(db, "CN=DC1,OU=Domain Controllers," + str(db.domain_dn()))
+m["spn"] = ldb.MessageElement("ldap/" + sys.argv[2], ldb.FLAG_MOD_ADD, "servicePrincipalName")
+db.modify(m)
 from samba.ndr import ndr_unpack
 from samba.dcerpc import security
 res = db.search(base=db.domain_dn(), expression="(sAMAccountName=AllStaff)", attrs=["objectSid"])
 print(db.get_domain_sid(), ndr_unpack(security.dom_sid, res[0]["objectSid"][0]))
 `
-	pyArgs := []string{"-c", script, conf, "web", adWebPW}
+	pyArgs := []string{"-c", script, conf, ns.PeerIP, "web", adWebPW}
 	for u, pw := range adUsers {
 		pyArgs = append(pyArgs, u, pw)
 	}
@@ -158,7 +169,7 @@ print(db.get_domain_sid(), ndr_unpack(security.dom_sid, res[0]["objectSid"][0]))
 	} else {
 		t.Fatalf("create the users: want the domain's and AllStaff's SIDs, got %s", out)
 	}
-	dc.keytab = dc.exportKeytab(t, tool, conf)
+	dc.webKeytab, dc.keytab = dc.exportKeytab(t, tool, conf)
 	dc.pwFile = filepath.Join(dc.dir, "web.pw")
 	writeFile(t, dc.pwFile, adWebPW+"\n")
 	dc.krb5 = filepath.Join(dc.dir, "krb5.conf")
@@ -249,12 +260,13 @@ func (dc *sambaDC) writeTLS(t *testing.T) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-// exportKeytab writes the web account's keys as HTTP/localhost's. samba-tool
+// exportKeytab writes the web account's keys, as web's and as
+// HTTP/localhost's. samba-tool
 // exports an SPN's keys as RC4 only; the account's own export has its AES
 // keys, which are the ones the KDC encrypts HTTP/localhost tickets with
 // (msDS-SupportedEncryptionTypes is AES). The keys are the same whatever
 // the entry's name: setspn and ktpass -mapuser give Windows the same.
-func (dc *sambaDC) exportKeytab(t *testing.T, tool, conf string) string {
+func (dc *sambaDC) exportKeytab(t *testing.T, tool, conf string) (web, http string) {
 	t.Helper()
 	raw := filepath.Join(dc.dir, "web.keytab")
 	if out, err := exec.Command(tool, "domain", "exportkeytab", raw, "--principal=web", "-s", conf).CombinedOutput(); err != nil {
@@ -277,7 +289,7 @@ func (dc *sambaDC) exportKeytab(t *testing.T, tool, conf string) string {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return raw, path
 }
 
 // stop ends the DC (SIGTERM, then SIGKILL) and waits for it.
