@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -15,14 +16,27 @@ import (
 // aliases; the PAC's group SIDs and the well-known SIDs every Windows
 // token carries, each named where it can be (well-known names, then the
 // directory), else left a SID; then the group file's groups. Without a
-// PAC: the principal and the group file's groups, as before. note, when
-// not "", says why group names are missing (for the log of a refusal).
+// PAC, the site's directory stands in for it when it holds the account
+// (the realm is its domain): the groups come from nested membership
+// there. Otherwise: the principal and the group file's groups, as before.
+// note, when not "", says why group names are missing (for the log of a
+// refusal).
 func (s *Stage) windowsIdentity(kid *kerberosIdentity) (id *pipeline.Identity, note string) {
 	id = &pipeline.Identity{Name: kid.name, Scheme: "Negotiate", Reply: kid.reply}
 	li := kid.logon
+	if dir := s.p.set.Directory; li == nil && dir != nil {
+		acct, err := dir.Account(context.Background(), kid.name)
+		switch {
+		case err == nil:
+			s.p.log.Debug("Kerberos ticket without a PAC: the account and its groups come from the directory", "user", kid.name)
+			li = &logonInfo{domain: acct.Domain, user: acct.User, upn: acct.UPN, groups: acct.Groups}
+		case !errors.Is(err, directory.ErrNoAccount):
+			note = "the ticket has no PAC and the directory could not be asked for the groups (" + err.Error() + ")"
+		}
+	}
 	if li == nil {
 		id.Groups = s.p.groupsOf(kid.name)
-		return id, ""
+		return id, note
 	}
 	var domainName string
 	if li.domain != "" && li.user != "" {

@@ -102,8 +102,9 @@ type Directory struct {
 
 	mu        sync.Mutex // protects the fields below
 	cache     map[string]cached
-	preferred string    // the URL that answered last
-	downUntil time.Time // no lookup before then
+	accounts  map[string]cachedAccount // lower-cased principal → account (Account)
+	preferred string                   // the URL that answered last
+	downUntil time.Time                // no lookup before then
 	lastErr   error
 	lastOK    time.Time
 
@@ -134,7 +135,7 @@ func New(cfg Config, log *slog.Logger) (*Directory, error) {
 			return nil, fmt.Errorf("directory: %w", err)
 		}
 	}
-	d := &Directory{cfg: cfg, log: log, now: time.Now, cache: map[string]cached{}}
+	d := &Directory{cfg: cfg, log: log, now: time.Now, cache: map[string]cached{}, accounts: map[string]cachedAccount{}}
 	if d.cfg.Timeout <= 0 {
 		d.cfg.Timeout = DefaultTimeout
 	}
@@ -239,27 +240,17 @@ func (d *Directory) Names(ctx context.Context, sids []string) (map[string]string
 	if len(missing) == 0 {
 		return names, nil
 	}
-	d.mu.Lock()
-	down, lastErr := d.now().Before(d.downUntil), d.lastErr
-	d.mu.Unlock()
-	if down {
-		return names, fmt.Errorf("%w (retried after %s): %w", ErrUnavailable, retryAfter, lastErr)
+	var found map[string]string
+	err := d.ask(ctx, func(c *conn) (err error) {
+		found, err = c.names(missing)
+		return err
+	})
+	if err != nil {
+		return names, err
 	}
-	d.lookups.Add(1)
-	found, err := d.lookup(ctx, missing)
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err != nil {
-		d.failures.Add(1)
-		d.downUntil, d.lastErr = now.Add(retryAfter), err
-		d.log.Warn("directory lookup failed: group names are unknown, logins go on with group SIDs; retrying in "+retryAfter.String(), "err", err)
-		return names, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	if !d.lastOK.IsZero() && d.lastErr != nil {
-		d.log.Info("directory answers again", "url", d.preferred)
-	}
-	d.lastErr, d.lastOK = nil, now
 	for _, s := range missing {
 		c := cached{name: found[s], expires: now.Add(d.cfg.NegativeTTL)}
 		if c.name != "" {
@@ -270,6 +261,41 @@ func (d *Directory) Names(ctx context.Context, sids []string) (map[string]string
 	}
 	d.sweep(now)
 	return names, nil
+}
+
+// ask runs one lookup on a new connection, unless the directory failed
+// within retryAfter, and keeps the health: a failure logs one warning and
+// leaves the directory alone for retryAfter. d.lookupMu must be held. The
+// error wraps ErrUnavailable.
+func (d *Directory) ask(ctx context.Context, f func(c *conn) error) error {
+	d.mu.Lock()
+	down, lastErr := d.now().Before(d.downUntil), d.lastErr
+	d.mu.Unlock()
+	if down {
+		return fmt.Errorf("%w (retried after %s): %w", ErrUnavailable, retryAfter, lastErr)
+	}
+	d.lookups.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	c, err := d.connect(ctx)
+	if err == nil {
+		err = f(c)
+		c.Close()
+	}
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.failures.Add(1)
+		d.downUntil, d.lastErr = now.Add(retryAfter), err
+		d.log.Warn("directory lookup failed: group names are unknown, logins go on with group SIDs; retrying in "+retryAfter.String(), "err", err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if !d.lastOK.IsZero() && d.lastErr != nil {
+		d.log.Info("directory answers again", "url", d.preferred)
+	}
+	d.lastErr, d.lastOK = nil, now
+	return nil
 }
 
 // fromCache splits sids into the names the cache holds and the SIDs it
@@ -315,15 +341,8 @@ type conn struct {
 	netbios map[string]string // lower-cased domain DN → NetBIOS name
 }
 
-// lookup asks the directory for the names of sids.
-func (d *Directory) lookup(ctx context.Context, sids []string) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
-	defer cancel()
-	c, err := d.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
+// names asks the directory for the names of sids.
+func (c *conn) names(sids []string) (map[string]string, error) {
 	found := map[string]string{}
 	for chunk := range slices.Chunk(sids, batch) {
 		var bins [][]byte

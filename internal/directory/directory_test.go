@@ -293,3 +293,11 @@ func TestCleartextBindRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestDNSDomain(t *testing.T) {
+	for dn, want := range map[string]string{"DC=gatehouse,DC=test": "gatehouse.test", "dc=Corp, dc=Example,DC=com": "Corp.Example.com", "CN=x": ""} {
+		if got := dnsDomain(dn); got != want {
+			t.Errorf("dnsDomain(%q) = %q, want %q", dn, got, want)
+		}
+	}
+}

@@ -74,7 +74,10 @@ func adApp(t *testing.T, allStaffSID string) string {
 // without the domain, by SID, by well-known group and by user name in any
 // form; bob, outside the groups, is refused 401.2; a second GSSAPI client
 // (gokrb5) gets the same; NTLM is refused 401.1 and named in the log;
-// `gatehouse check` reports the directory; and with the directory stopped
+// `gatehouse check` reports the directory, bound with a password or with
+// Kerberos; a ticket without a PAC gets its account and nested groups
+// from the directory; a group renamed in AD shows on the next lookup;
+// the admin status and the metrics show the directory; and with it stopped
 // logins go on with SID-only groups, a rule by group name refuses and
 // the log says why, while a rule by SID still lets alice in.
 func TestActiveDirectory(t *testing.T) {
@@ -283,6 +286,40 @@ func TestActiveDirectory(t *testing.T) {
 			}
 		}
 		t.Logf("a cold lookup of %d SIDs took %v on average", len(sids), (time.Since(begin) / n).Round(10*time.Microsecond))
+	})
+
+	t.Run("no PAC", func(t *testing.T) {
+		// web's tickets lose their PAC (NO_AUTH_DATA_REQUIRED): the
+		// account and its nested groups come from the directory.
+		_, python := sambaTool(t)
+		script := `
+import sys, ldb
+from samba.samdb import SamDB
+from samba.auth import system_session
+from samba.param import LoadParm
+lp = LoadParm()
+lp.load(sys.argv[1])
+db = SamDB(url=lp.private_path("sam.ldb"), session_info=system_session(), lp=lp)
+m = ldb.Message()
+m.dn = ldb.Dn(db, "CN=web,CN=Users," + str(db.domain_dn()))
+m["uac"] = ldb.MessageElement(str(0x200 | 0x2000000), ldb.FLAG_MOD_REPLACE, "userAccountControl")
+db.modify(m)
+`
+		if out, err := exec.Command(python, "-c", script, dc.conf).CombinedOutput(); err != nil {
+			t.Fatalf("set NO_AUTH_DATA_REQUIRED on web: %v\n%s", err, out)
+		}
+		env := dc.kinit(t, "alice") // a new ticket, without a PAC
+		code, body := get(env, "/staff/headers")
+		if code != 200 {
+			t.Fatalf("alice /staff without a PAC: %d %s", code, body)
+		}
+		saw := decode(body)
+		if saw.User == nil || saw.User.Name != `GATEHOUSE\alice` || !slices.Contains(saw.User.Groups, `GATEHOUSE\AllStaff`) ||
+			!slices.Contains(saw.User.Groups, `GATEHOUSE\Developers`) || !slices.Contains(saw.User.Groups, `GATEHOUSE\Domain Users`) ||
+			!slices.Contains(strings.Split(saw.RawHeaders.Get("Ms-Aspnetcore-Groupsids"), ","), dc.allStaffSID) {
+			t.Errorf("without a PAC the app saw %+v (SIDs %q)", saw.User, saw.RawHeaders.Get("Ms-Aspnetcore-Groupsids"))
+		}
+		g.waitLog(t, "Kerberos ticket without a PAC")
 	})
 
 	t.Run("group renamed", func(t *testing.T) {
