@@ -21,6 +21,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -61,7 +62,7 @@ const maxPasswordFile = 4096
 type Config struct {
 	// URLs are "ldaps://host[:port]" or "ldap://host[:port]" (upgraded
 	// with StartTLS), tried in order. Empty means the domain controllers
-	// DNS names for Domain (the _ldap._tcp SRV records), over ldap:// with
+	// that Domain's _ldap._tcp SRV records name, over ldap:// with
 	// StartTLS.
 	URLs []string
 	// Domain is the DNS domain whose SRV records name the domain
@@ -79,8 +80,9 @@ type Config struct {
 	// the domain controller it connects to (every AD domain controller is
 	// a KDC) and binds with a ticket for ldap/<host>. It excludes BindUser.
 	BindPrincipal, Keytab string
-	// AllowCleartextBind lets a bind go over an ldap:// connection whose
-	// server refused StartTLS. Without it such a bind is refused.
+	// AllowCleartextBind lets a lookup go on without TLS (on a new
+	// connection) when an ldap:// server refuses StartTLS. Without it
+	// that server counts as failed: no bind is sent in cleartext.
 	AllowCleartextBind bool
 	// Timeout bounds one lookup (connect, bind, searches); TTL is how long
 	// a name is kept, NegativeTTL how long a SID the directory does not
@@ -208,12 +210,14 @@ func (d *Directory) password() (string, error) {
 		return "", fmt.Errorf("directory: bindPasswordFile: %w", err)
 	}
 	defer f.Close()
-	b := make([]byte, maxPasswordFile+1)
-	n, _ := f.Read(b)
-	if n > maxPasswordFile {
+	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
+	if err != nil {
+		return "", fmt.Errorf("directory: bindPasswordFile: %w", err)
+	}
+	if len(b) > maxPasswordFile {
 		return "", fmt.Errorf("directory: bindPasswordFile %s is longer than %d bytes", d.cfg.BindPasswordFile, maxPasswordFile)
 	}
-	pw, _, _ := strings.Cut(string(b[:n]), "\n")
+	pw, _, _ := strings.Cut(string(b), "\n")
 	pw = strings.TrimSuffix(pw, "\r")
 	if pw == "" {
 		return "", fmt.Errorf("directory: bindPasswordFile %s is empty", d.cfg.BindPasswordFile)

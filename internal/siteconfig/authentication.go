@@ -73,8 +73,8 @@ type Authentication struct {
 type Directory struct {
 	// URL (url) is one or more "ldaps://dc.example.com" or
 	// "ldap://dc.example.com" (upgraded with StartTLS), tried in order.
-	// Empty: the domain controllers DNS names for Domain (its _ldap._tcp
-	// SRV records), as SSSD and Windows clients find them.
+	// Empty: the domain controllers that Domain's _ldap._tcp SRV records
+	// name, as SSSD and Windows clients find them.
 	URL URLList `yaml:"url" json:"url,omitempty"`
 	// Domain (domain) is the DNS domain whose SRV records name the domain
 	// controllers when url is empty.
@@ -95,8 +95,8 @@ type Directory struct {
 	BindPrincipal string `yaml:"bindPrincipal" json:"bindPrincipal,omitempty"`
 	BindKeytab    string `yaml:"bindKeytab" json:"bindKeytab,omitempty"`
 	// AllowCleartextBind (allowCleartextBind, default false) lets the
-	// bind go over an ldap:// connection whose server refuses StartTLS.
-	// Without it such a bind is refused.
+	// lookups go on without TLS when an ldap:// server refuses StartTLS.
+	// Without it that server counts as failed: no bind goes in cleartext.
 	AllowCleartextBind bool `yaml:"allowCleartextBind" json:"allowCleartextBind,omitempty"`
 	// Timeout (timeout, default 3s) bounds one lookup; CacheTTL (cacheTTL,
 	// default 10m) is how long a group name is kept; NegativeCacheTTL
