@@ -59,6 +59,12 @@ func (d *Directory) Account(ctx context.Context, principal string) (*Account, er
 	if !ok || user == "" || strings.Contains(user, "/") {
 		return nil, ErrNoAccount
 	}
+	d.mu.Lock()
+	known := d.domain
+	d.mu.Unlock()
+	if known != "" && !strings.EqualFold(realm, known) {
+		return nil, ErrNoAccount // another realm (an MIT KDC's): no need to ask
+	}
 	var acct *Account
 	var names map[string]string
 	err := d.ask(ctx, func(c *conn) (err error) {

@@ -106,6 +106,7 @@ type Directory struct {
 	cache     map[string]cached
 	accounts  map[string]cachedAccount // lower-cased principal → account (Account)
 	preferred string                   // the URL that answered last
+	domain    string                   // the directory's DNS domain, once known
 	downUntil time.Time                // no lookup before then
 	lastErr   error
 	lastOK    time.Time
@@ -422,7 +423,7 @@ func (d *Directory) connect(ctx context.Context) (*conn, error) {
 		}
 		if err == nil {
 			d.mu.Lock()
-			d.preferred = u
+			d.preferred, d.domain = u, dnsDomain(c.base)
 			d.mu.Unlock()
 			return c, nil
 		}

@@ -301,3 +301,27 @@ func TestDNSDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountOtherRealm: once the directory's domain is known, a principal
+// of another realm (an MIT KDC's) is no account there, without a lookup;
+// a service principal never is.
+func TestAccountOtherRealm(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d, err := New(Config{URLs: []string{"ldap://" + l.Addr().String()}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.domain = "gatehouse.test"
+	for _, p := range []string{"bob@GH.TEST", "HTTP/web@GATEHOUSE.TEST", "nobody"} {
+		if _, err := d.Account(context.Background(), p); !errors.Is(err, ErrNoAccount) {
+			t.Errorf("Account(%s) = %v, want ErrNoAccount", p, err)
+		}
+	}
+	if h := d.Health(); h.Lookups != 0 {
+		t.Errorf("%d lookups, want none", h.Lookups)
+	}
+}
