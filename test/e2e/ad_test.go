@@ -118,7 +118,6 @@ func TestActiveDirectory(t *testing.T) {
 		t.Errorf("check: %v\n%s\nwant %q", err, out, want)
 	}
 
-	pidFile := filepath.Join(dir, "gh.pid")
 	// A Kerberos bind (SASL GSSAPI) with web's key, through check.
 	krbCfg := filepath.Join(dir, "kerberos-bind.yaml")
 	writeFile(t, krbCfg, fmt.Sprintf(`sites:
@@ -140,6 +139,7 @@ func TestActiveDirectory(t *testing.T) {
 		t.Errorf("check with a Kerberos bind: %v\n%s\nwant %q", err, out, want)
 	}
 
+	pidFile := filepath.Join(dir, "gh.pid")
 	g := start(t, app, "serve", "--config", cfgFile, "--pid-file", pidFile, "--metrics", "127.0.0.1:0")
 	port := g.listenerAddr(t, "http")[strings.LastIndexByte(g.listenerAddr(t, "http"), ':')+1:]
 	base := "http://localhost:" + port
