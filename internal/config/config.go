@@ -55,8 +55,9 @@ type App struct {
 	DisableStartUpErrorPage bool
 	// ForwardWindowsAuthToken (forwardWindowsAuthToken, default true): hand
 	// the authenticated user to the app in the MS-ASPNETCORE-USER,
-	// -AUTHTYPE and -GROUPS headers (Linux has no Windows token handle to
-	// forward; see the README). false forwards no identity.
+	// -AUTHTYPE, -GROUPS and -GROUPSIDS headers (Linux has no Windows
+	// token handle to forward; see the README). false forwards no
+	// identity.
 	ForwardWindowsAuthToken bool
 	// HostingModel (hostingModel, "" | "outofprocess" | "inprocess", any
 	// case, lower-cased by Validate). Gatehouse always runs the app out of

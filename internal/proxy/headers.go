@@ -244,8 +244,8 @@ type requestFields struct {
 // out, applying ANCM's request header rules (reference §3.2) on top of the
 // hop-by-hop rules: see requestFieldRule for the client's fields; then
 // TE: trailers if the client sent it, MS-ASPNETCORE-TOKEN (the lease's
-// token), the identity headers MS-ASPNETCORE-USER, -AUTHTYPE, -GROUPS
-// (in.identity, see identity.go), MS-ASPNETCORE-CLIENTCERT (base64 DER of the client certificate,
+// token), the identity headers MS-ASPNETCORE-USER, -AUTHTYPE, -GROUPS,
+// -GROUPSIDS (in.identity, see identity.go), MS-ASPNETCORE-CLIENTCERT (base64 DER of the client certificate,
 // only over TLS with one), X-Forwarded-For ("<prior>, " + the peer's
 // ip:port, IPv6 bracketed) and X-Forwarded-Proto ("<prior>, " + http or
 // https). For an upgrade request it adds Connection: Upgrade and the

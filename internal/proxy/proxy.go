@@ -103,8 +103,8 @@ type Handler struct {
 
 	// ForwardIdentity is forwardWindowsAuthToken: when true, the identity
 	// the authentication stage put on the request (pipeline.Request.Identity)
-	// goes to the app in the MS-ASPNETCORE-USER, -AUTHTYPE and -GROUPS
-	// headers (see identity.go). When false, or for an anonymous request,
+	// goes to the app in the MS-ASPNETCORE-USER, -AUTHTYPE, -GROUPS and
+	// -GROUPSIDS headers (see identity.go). When false, or for an anonymous request,
 	// none of them is sent.
 	ForwardIdentity bool
 
