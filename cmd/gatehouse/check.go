@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
+	"github.com/gatehouse/gatehouse/internal/iis"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
 
@@ -64,7 +65,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		}
 		for _, site := range cfg.Sites {
 			for _, a := range site.Applications {
-				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), stdout); err != nil {
+				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), !cfg.RequestFiltering.DisableServerDefaults, stdout); err != nil {
 					return err
 				}
 				if err := checkAuth(site, filepath.Join(a.Dir, "web.config"), stdout); err != nil {
@@ -89,13 +90,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
 		target = filepath.Join(target, "web.config")
 	}
-	return checkWebConfig(target, stdout)
+	return checkWebConfig(target, true, stdout)
 }
 
 // checkWebConfig validates file and looks its program up, and only then,
 // when everything holds, prints the settings: "OK" is never followed by a
-// failure.
-func checkWebConfig(file string, stdout io.Writer) error {
+// failure. serverDefaults says whether the app gets IIS's server-level
+// request-filtering lists.
+func checkWebConfig(file string, serverDefaults bool, stdout io.Writer) error {
 	cfg, err := webconfig.Load(file)
 	if err == nil {
 		err = cfg.Validate()
@@ -120,8 +122,36 @@ func checkWebConfig(file string, stdout io.Writer) error {
 	for _, u := range cfg.Unsupported {
 		fmt.Fprintf(stdout, "not supported: %s\n", u)
 	}
+	writeFilterLists(stdout, cfg.RequestFiltering, serverDefaults)
 	fmt.Fprintf(stdout, "program: %s\n", prog)
 	return nil
+}
+
+// writeFilterLists prints the hidden segments and file extensions the app
+// is filtered with: IIS's server-level lists as its web.config edits them
+// (serverDefaults), or its web.config's own.
+func writeFilterLists(w io.Writer, rf *config.RequestFiltering, serverDefaults bool) {
+	from := "web.config only: server defaults off"
+	if serverDefaults {
+		rf = iis.WithServerDefaults(rf)
+		from = "IIS server defaults with the web.config's edits"
+	}
+	hidden, denied, allowed := iis.Lists(rf)
+	list := func(l []string) string {
+		if len(l) == 0 {
+			return "none"
+		}
+		return strings.Join(l, " ")
+	}
+	fmt.Fprintf(w, "request filtering (%s):\n", from)
+	fmt.Fprintf(w, "  hidden segments (404.8): %s\n", list(hidden))
+	fmt.Fprintf(w, "  denied file extensions (404.7): %s\n", list(denied))
+	if len(allowed) > 0 {
+		fmt.Fprintf(w, "  allowed file extensions: %s\n", list(allowed))
+	}
+	if rf != nil && !rf.FileExtensions.AllowUnlisted {
+		fmt.Fprintln(w, "  unlisted file extensions denied (404.7)")
+	}
 }
 
 // programOf looks the app's program up the way a start will, so that a

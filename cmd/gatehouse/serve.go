@@ -267,7 +267,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
 			AppPool: pool, CleanEnvironment: spec.Pool.CleanEnvironment,
 			Compression: spec.Compression, StripPathBase: spec.StripPathBase,
-			Events: inst.ProcessEvent, Observers: []pipeline.Observer{inst},
+			NoServerFiltering: spec.RequestFiltering.DisableServerDefaults,
+			Events:            inst.ProcessEvent,
+			Observers:         []pipeline.Observer{inst},
 		})
 		if err != nil {
 			return nil, err

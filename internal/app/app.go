@@ -47,6 +47,11 @@ type Options struct {
 	// minimum size, and whether apps without <urlCompression> compress).
 	// The zero value means the defaults, compression off.
 	Compression siteconfig.Compression
+	// NoServerFiltering leaves out the request-filtering lists that IIS's
+	// applicationHost.config gives every site (iis.WithServerDefaults): only
+	// the app's web.config filters (the site config's
+	// requestFiltering.disableServerDefaults).
+	NoServerFiltering bool
 	// StripPathBase forwards requests without Path (the site config's
 	// stripPathBase), with X-Forwarded-Prefix set to Path; for apps that are
 	// not ASP.NET. By default the app sees the full path, as under ANCM.

@@ -24,11 +24,18 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if s := iis.NewIPSecurity(cfg.IPSecurity); s != nil {
 		c.In = append(c.In, s)
 	}
-	rf := iis.NewRequestFiltering(cfg.RequestFiltering)
+	filtering := cfg.RequestFiltering
+	if !a.opts.NoServerFiltering {
+		filtering = iis.WithServerDefaults(filtering)
+	}
+	rf := iis.NewRequestFiltering(filtering)
 	if rf != nil {
 		c.In = append(c.In, rf)
 	}
 	c.Limits = iis.Limits(cfg.RequestFiltering)
+	if filtering != nil && filtering.RemoveServerHeader {
+		c.Out = append(c.Out, iis.RemoveServerHeader{})
+	}
 	rw, err := newRewriteStage(cfg, a.opts.Path)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,28 @@ type RequestFiltering struct {
 	// DenyQueryStringSequences (<denyQueryStringSequences><add sequence>)
 	// refuse a query string that contains one, without case: 404.18.
 	DenyQueryStringSequences []string
+
+	// RemoveServerHeader (removeServerHeader, default false): the Server
+	// field is removed from every response of the app.
+	RemoveServerHeader bool
+
+	// ServerEdits is what the file did to the lists IIS's
+	// applicationHost.config gives every site (see iis.ServerDefaults):
+	// FileExtensions.Rules and HiddenSegments above hold only the file's own
+	// entries.
+	ServerEdits ServerEdits
+}
+
+// ServerEdits records the <clear/> and <remove> elements of an app's
+// <fileExtensions> and <hiddenSegments>, which in IIS edit the
+// server-level lists the app inherits.
+type ServerEdits struct {
+	// ClearExtensions and ClearHidden are set by a <clear/>: nothing of the
+	// server's list is inherited.
+	ClearExtensions, ClearHidden bool
+	// RemovedExtensions and RemovedHidden are the keys of <remove>
+	// elements, as written.
+	RemovedExtensions, RemovedHidden []string
 }
 
 // RequestLimits is <requestFiltering><requestLimits>. A limit of 0 means
@@ -184,6 +206,12 @@ func (rf *RequestFiltering) Summary() string {
 	}
 	if !rf.AllowHighBitCharacters {
 		parts = append(parts, "high-bit characters denied")
+	}
+	if rf.RemoveServerHeader {
+		parts = append(parts, "Server header removed")
+	}
+	if e := &rf.ServerEdits; e.ClearExtensions || e.ClearHidden || len(e.RemovedExtensions)+len(e.RemovedHidden) > 0 {
+		parts = append(parts, "server lists edited")
 	}
 	if len(parts) == 0 {
 		return "IIS defaults"

@@ -60,6 +60,8 @@ type AppSpec struct {
 	StripPathBase bool
 	// Compression is the config's dynamic compression settings.
 	Compression siteconfig.Compression
+	// RequestFiltering is the config's server-level request filtering.
+	RequestFiltering siteconfig.RequestFiltering
 	// Auth is the site's authentication settings.
 	Auth siteconfig.Authentication
 }
@@ -201,8 +203,8 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 		}
 		for _, a := range site.Applications {
 			spec := AppSpec{Site: site.Name, Path: a.Path, Dir: a.Dir, HTTPSPort: site.HTTPSPort(), Pool: a.Pool,
-				StripPathBase: a.StripPathBase, Compression: cfg.Compression, Auth: site.Authentication}
-			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool), fmt.Sprint(spec.StripPathBase, spec.Compression, authKey(spec.Auth))}
+				StripPathBase: a.StripPathBase, Compression: cfg.Compression, RequestFiltering: cfg.RequestFiltering, Auth: site.Authentication}
+			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool), fmt.Sprint(spec.StripPathBase, spec.Compression, spec.RequestFiltering, authKey(spec.Auth))}
 			app := s.apps[k]
 			if app == nil {
 				var err error

@@ -33,3 +33,15 @@ func (s *CustomHeaders) Respond(_ *pipeline.Request, status int, h pipeline.Head
 	}
 	return nil
 }
+
+// RemoveServerHeader is <requestFiltering removeServerHeader="true">: the
+// Server field is removed from every response of the app, the app's own
+// and any other. It runs first on the way out, so a Server field that the
+// app's outbound rules or custom headers set on purpose is sent.
+type RemoveServerHeader struct{}
+
+// Respond removes Server from h; it never wraps the body.
+func (RemoveServerHeader) Respond(_ *pipeline.Request, _ int, h pipeline.Header) func(pipeline.BodyWriter) pipeline.BodyWriter {
+	h.Del("Server")
+	return nil
+}

@@ -21,6 +21,8 @@ type RequestFiltering struct {
 	cfg config.RequestFiltering
 	// lower-cased copies for matching without case
 	hidden, urlSeq, querySeq []string
+	// extensions maps each listed extension to its first rule's allowed.
+	extensions map[string]bool
 }
 
 // NewRequestFiltering returns the stage for cfg, nil when cfg is nil or
@@ -33,6 +35,12 @@ func NewRequestFiltering(cfg *config.RequestFiltering) *RequestFiltering {
 	s.hidden = lowerAll(cfg.HiddenSegments)
 	s.urlSeq = lowerAll(cfg.DenyURLSequences)
 	s.querySeq = lowerAll(cfg.DenyQueryStringSequences)
+	s.extensions = make(map[string]bool, len(cfg.FileExtensions.Rules))
+	for _, r := range cfg.FileExtensions.Rules {
+		if _, ok := s.extensions[r.Extension]; !ok {
+			s.extensions[r.Extension] = r.Allowed
+		}
+	}
 	if cfg.AllowDoubleEscaping && cfg.AllowHighBitCharacters && len(cfg.Limits.HeaderLimits) == 0 &&
 		!denies(cfg.FileExtensions.AllowUnlisted, len(cfg.FileExtensions.Rules), func(i int) bool { return cfg.FileExtensions.Rules[i].Allowed }) &&
 		!denies(cfg.Verbs.AllowUnlisted, len(cfg.Verbs.Rules), func(i int) bool { return cfg.Verbs.Rules[i].Allowed }) &&
@@ -96,9 +104,9 @@ func (s *RequestFiltering) Serve(r *pipeline.Request) *pipeline.Result {
 		return res
 	}
 	if len(s.hidden) > 0 {
-		for seg := range strings.SplitSeq(strings.ToLower(rel), "/") {
+		for seg := range strings.SplitSeq(rel, "/") {
 			for _, h := range s.hidden {
-				if seg == h {
+				if strings.EqualFold(seg, h) {
 					return refuse(8, "hidden segment "+h)
 				}
 			}
@@ -156,14 +164,14 @@ func (s *RequestFiltering) extension(path string) *pipeline.Result {
 	last := path[strings.LastIndexByte(path, '/')+1:]
 	ext := "."
 	if i := strings.LastIndexByte(last, '.'); i >= 0 {
-		ext = strings.ToLower(last[i:])
-	}
-	allowed := fe.AllowUnlisted
-	for _, rule := range fe.Rules {
-		if rule.Extension == ext {
-			allowed = rule.Allowed
-			break
+		ext = last[i:]
+		if hasUpper(ext) {
+			ext = strings.ToLower(ext)
 		}
+	}
+	allowed, listed := s.extensions[ext]
+	if !listed {
+		allowed = fe.AllowUnlisted
 	}
 	if !allowed {
 		return refuse(7, "file extension "+ext+" denied")
@@ -178,6 +186,15 @@ func appRelative(path, appPath string) string {
 		return path
 	}
 	return path[len(appPath):]
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 func highBit(s string) bool {

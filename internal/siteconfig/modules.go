@@ -6,6 +6,19 @@ import (
 	"strings"
 )
 
+// RequestFiltering is the server-level part of IIS request filtering.
+type RequestFiltering struct {
+	// DisableServerDefaults (disableServerDefaults, default false): by
+	// default every app gets the lists IIS's applicationHost.config gives
+	// every site, which the app's web.config edits with <remove> and
+	// <clear/>: the hidden segments bin, App_code, App_GlobalResources,
+	// App_LocalResources, App_WebReferences, App_Data, App_Browsers and
+	// web.config (404.8), and the file extensions .config, .cs, .csproj,
+	// .mdf, .ldf, .resx, .licx and the others of that list (404.7; see
+	// "gatehouse check"). Set this to filter with the web.config alone.
+	DisableServerDefaults bool `yaml:"disableServerDefaults" json:"disableServerDefaults,omitempty"`
+}
+
 // Compression is the site-wide part of IIS dynamic compression (what
 // applicationHost.config's <httpCompression> holds under IIS). An app
 // compresses when its web.config says <urlCompression

@@ -72,6 +72,9 @@ type Config struct {
 	// Compression (compression) holds the dynamic-compression settings that
 	// IIS keeps in applicationHost.config's <httpCompression>.
 	Compression Compression `yaml:"compression" json:"compression"`
+	// RequestFiltering (requestFiltering) holds the server-level request
+	// filtering that IIS keeps in applicationHost.config.
+	RequestFiltering RequestFiltering `yaml:"requestFiltering" json:"requestFiltering,omitzero"`
 	// GlobalRules (globalRules, a file, default none) holds URL Rewrite
 	// global rules in the shape of IIS's applicationHost.config:
 	// <configuration><system.webServer><rewrite> with <globalRules> and

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -55,24 +56,36 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/", http.StatusFound) })
 	mux.HandleFunc("/discard", handleDiscard)
 	mux.HandleFunc("/orphan", handleOrphan)
+	mux.HandleFunc("/set-headers", handleSetHeaders)
 	mux.HandleFunc("/activation", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, activation) })
 	return a.common(mux)
 }
 
 // common sets X-Pid on every response, so tests see which process answered,
-// and, while /healthz still says "not ready" (-ready-after), fails every
+// and Server: Kestrel, as an ASP.NET Core app behind ANCM sends it; and, while /healthz still says "not ready" (-ready-after), fails every
 // other request with 500: a proxy that sends requests before its readiness
 // probe passed is caught.
 func (a *app) common(next http.Handler) http.Handler {
 	pid := strconv.Itoa(a.pid)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Pid", pid)
+		w.Header().Set("Server", "Kestrel")
 		if r.URL.Path != "/healthz" && time.Now().Before(a.readyAt) {
 			http.Error(w, "request before ready", http.StatusInternalServerError)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// handleSetHeaders answers 200 with the response fields its query asks
+// for, each h=Name:value, the name sent as written (not canonicalized).
+func handleSetHeaders(w http.ResponseWriter, r *http.Request) {
+	for _, f := range r.URL.Query()["h"] {
+		name, value, _ := strings.Cut(f, ":")
+		w.Header()[name] = append(w.Header()[name], value)
+	}
+	_, _ = io.WriteString(w, "headers set\n")
 }
 
 func (a *app) hello(w http.ResponseWriter, r *http.Request) {

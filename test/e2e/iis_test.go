@@ -158,7 +158,7 @@ func TestIISRequestFiltering(t *testing.T) {
 		want                 string
 	}{
 		{"passes", "GET", "/headers", nil, "/headers", "", "200"},
-		{"hidden segment", "GET", "/app_data/db.mdf", nil, "/app_data/db.mdf", "", "404.8"},
+		{"hidden segment", "GET", "/app_data/orders.json", nil, "/app_data/orders.json", "", "404.8"},
 		{"file extension", "GET", "/web.config", nil, "/web.config", "", "404.7"},
 		{"verb", "TRACE", "/", nil, "/", "", "404.6"},
 		{"url sequence", "GET", "/a~b", nil, "/a~b", "", "404.5"},

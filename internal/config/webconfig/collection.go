@@ -32,6 +32,13 @@ func (e *entry) get(name string) string { return e.attrs[name].Value }
 // section). It returns the entries left, in order; inherited ones have
 // from set.
 func (p *parser) collection(parent, key string, inherited []string, addAttrs ...string) ([]entry, error) {
+	return p.editCollection(parent, key, inherited, nil, nil, addAttrs...)
+}
+
+// editCollection is collection for a list that also edits a server-level
+// list the app inherits: a <clear/> sets *cleared and each <remove> key is
+// appended to *removed (both nil: not recorded).
+func (p *parser) editCollection(parent, key string, inherited []string, cleared *bool, removed *[]string, addAttrs ...string) ([]entry, error) {
 	out := make([]entry, 0, len(inherited))
 	for i, k := range inherited {
 		out = append(out, entry{key: k, from: i + 1})
@@ -61,11 +68,17 @@ func (p *parser) collection(parent, key string, inherited []string, addAttrs ...
 				return p.errorf(t.line, "remove", key, "required attribute is missing (in <%s>)", parent)
 			}
 			out = without(out, k.Value, strings.EqualFold)
+			if removed != nil {
+				*removed = append(*removed, k.Value)
+			}
 		case "clear":
 			if _, err := p.attrs(t, se); err != nil {
 				return err
 			}
 			out = out[:0]
+			if cleared != nil {
+				*cleared = true
+			}
 		default:
 			return p.errorf(t.line, se.Name.Local, "", "unknown element in <%s> (known: add, remove, clear)", parent)
 		}

@@ -26,29 +26,25 @@ func (p *parser) requestFiltering(t token, se xml.StartElement) error {
 		}
 		p.app.RequestFiltering = rf
 	}
-	removeServer := false
 	for _, b := range []struct {
 		name string
 		v    *bool
 	}{{"allowDoubleEscaping", &rf.AllowDoubleEscaping}, {"allowHighBitCharacters", &rf.AllowHighBitCharacters},
-		{"unescapeQueryString", &rf.UnescapeQueryString}, {"removeServerHeader", &removeServer}} {
+		{"unescapeQueryString", &rf.UnescapeQueryString}, {"removeServerHeader", &rf.RemoveServerHeader}} {
 		if err := p.boolAttr(t, se, attrs, b.name, b.v); err != nil {
 			return err
 		}
-	}
-	if removeServer {
-		p.unsupportedAttr(t, "requestFiltering", "removeServerHeader", "has no effect: Gatehouse adds no Server header; the app's own passes through")
 	}
 	err = p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "requestLimits":
 			return p.requestLimits(t, se, &rf.Limits)
 		case "fileExtensions":
-			return p.fileExtensions(t, se, &rf.FileExtensions)
+			return p.fileExtensions(t, se, &rf.FileExtensions, &rf.ServerEdits)
 		case "verbs":
 			return p.verbs(t, se, &rf.Verbs)
 		case "hiddenSegments":
-			return p.sequences(t, se, "segment", &rf.HiddenSegments, "applyToWebDAV")
+			return p.hiddenSegments(t, se, &rf.HiddenSegments, &rf.ServerEdits)
 		case "denyUrlSequences":
 			return p.sequences(t, se, "sequence", &rf.DenyURLSequences)
 		case "denyQueryStringSequences":
@@ -113,8 +109,9 @@ func (p *parser) requestLimits(t token, se xml.StartElement, lim *config.Request
 	})
 }
 
-// fileExtensions reads <fileExtensions>.
-func (p *parser) fileExtensions(t token, se xml.StartElement, fe *config.FileExtensions) error {
+// fileExtensions reads <fileExtensions>, recording in edits what it does
+// to the server's list.
+func (p *parser) fileExtensions(t token, se xml.StartElement, fe *config.FileExtensions, edits *config.ServerEdits) error {
 	attrs, err := p.attrs(t, se, "allowUnlisted", "applyToWebDAV")
 	if err != nil {
 		return err
@@ -123,7 +120,8 @@ func (p *parser) fileExtensions(t token, se xml.StartElement, fe *config.FileExt
 		return err
 	}
 	old := fe.Rules
-	entries, err := p.collection("fileExtensions", "fileExtension", keysOf(old, func(r config.ExtensionRule) string { return r.Extension }), "fileExtension", "allowed")
+	entries, err := p.editCollection("fileExtensions", "fileExtension", keysOf(old, func(r config.ExtensionRule) string { return r.Extension }),
+		&edits.ClearExtensions, &edits.RemovedExtensions, "fileExtension", "allowed")
 	if err != nil {
 		return err
 	}
@@ -179,15 +177,29 @@ func (p *parser) verbs(t token, se xml.StartElement, v *config.Verbs) error {
 	return nil
 }
 
-// sequences reads a collection of strings keyed by attribute key
-// (<hiddenSegments>, <denyUrlSequences>, <denyQueryStringSequences>).
-func (p *parser) sequences(t token, se xml.StartElement, key string, out *[]string, own ...string) error {
-	if _, err := p.attrs(t, se, own...); err != nil {
+// hiddenSegments reads <hiddenSegments>, recording in edits what it does
+// to the server's list.
+func (p *parser) hiddenSegments(t token, se xml.StartElement, out *[]string, edits *config.ServerEdits) error {
+	if _, err := p.attrs(t, se, "applyToWebDAV"); err != nil {
 		return err
 	}
-	parent := se.Name.Local
+	return p.stringList(se.Name.Local, "segment", out, &edits.ClearHidden, &edits.RemovedHidden)
+}
+
+// sequences reads a collection of strings keyed by attribute key
+// (<denyUrlSequences>, <denyQueryStringSequences>).
+func (p *parser) sequences(t token, se xml.StartElement, key string, out *[]string) error {
+	if _, err := p.attrs(t, se); err != nil {
+		return err
+	}
+	return p.stringList(se.Name.Local, key, out, nil, nil)
+}
+
+// stringList reads the entries of a collection of strings keyed by attribute
+// key; cleared and removed as for editCollection.
+func (p *parser) stringList(parent, key string, out *[]string, cleared *bool, removed *[]string) error {
 	old := *out
-	entries, err := p.collection(parent, key, old, key)
+	entries, err := p.editCollection(parent, key, old, cleared, removed, key)
 	if err != nil {
 		return err
 	}

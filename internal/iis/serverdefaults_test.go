@@ -1,0 +1,45 @@
+package iis
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/config"
+)
+
+func TestWithServerDefaults(t *testing.T) {
+	t.Parallel()
+	// No section: the server's lists only, nothing else judged.
+	got := WithServerDefaults(nil)
+	if len(got.FileExtensions.Rules) != len(serverExtensions) || !slices.Equal(got.HiddenSegments, serverHidden) {
+		t.Fatalf("no section: %d extensions, hidden %v", len(got.FileExtensions.Rules), got.HiddenSegments)
+	}
+	if !got.AllowDoubleEscaping || !got.AllowHighBitCharacters || !got.FileExtensions.AllowUnlisted || !got.Verbs.AllowUnlisted {
+		t.Errorf("no section: %+v judges more than the lists", got)
+	}
+
+	own := &config.RequestFiltering{
+		FileExtensions: config.FileExtensions{AllowUnlisted: true, Rules: []config.ExtensionRule{{Extension: ".config", Allowed: true}, {Extension: ".bak"}}},
+		HiddenSegments: []string{"app_data", "secrets"},
+		ServerEdits:    config.ServerEdits{RemovedExtensions: []string{".CS"}, RemovedHidden: []string{"Bin"}},
+	}
+	got = WithServerDefaults(own)
+	hidden, denied, allowed := Lists(got)
+	if slices.Contains(denied, ".cs") || slices.Contains(denied, ".config") || !slices.Contains(denied, ".mdf") || denied[len(denied)-1] != ".bak" {
+		t.Errorf("denied %v: want the server's without .cs and .config, then the app's .bak", denied)
+	}
+	if !slices.Equal(allowed, []string{".config"}) {
+		t.Errorf("allowed %v, want the app's .config", allowed)
+	}
+	if want := []string{"web.config", "App_code", "App_GlobalResources", "App_LocalResources", "App_WebReferences", "App_Browsers", "app_data", "secrets"}; !slices.Equal(hidden, want) {
+		t.Errorf("hidden %v, want %v", hidden, want)
+	}
+	if len(own.FileExtensions.Rules) != 2 || len(own.HiddenSegments) != 2 {
+		t.Error("WithServerDefaults changed its argument")
+	}
+
+	cleared := WithServerDefaults(&config.RequestFiltering{ServerEdits: config.ServerEdits{ClearExtensions: true, ClearHidden: true}})
+	if len(cleared.FileExtensions.Rules)+len(cleared.HiddenSegments) != 0 {
+		t.Errorf("<clear/> kept %v %v", cleared.FileExtensions.Rules, cleared.HiddenSegments)
+	}
+}
