@@ -122,9 +122,28 @@ func checkWebConfig(file string, serverDefaults bool, stdout io.Writer) error {
 	for _, u := range cfg.Unsupported {
 		fmt.Fprintf(stdout, "not supported: %s\n", u)
 	}
+	writeRewriteNotes(stdout, cfg.Rewrite)
 	writeFilterLists(stdout, cfg.RequestFiltering, serverDefaults)
 	fmt.Fprintf(stdout, "program: %s\n", prog)
 	return nil
+}
+
+// writeRewriteNotes says how Gatehouse reads what Windows-minded rules
+// write: a '\' in the path of a Rewrite or Redirect URL is a '/', as IIS
+// reads it (the Blazor WebAssembly publish template's "wwwroot\{R:0}").
+func writeRewriteNotes(w io.Writer, rw *config.Rewrite) {
+	if rw == nil {
+		return
+	}
+	for _, r := range rw.Rules {
+		u := r.Action.URL
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			u = u[:i]
+		}
+		if (r.Action.Type == "Rewrite" || r.Action.Type == "Redirect") && strings.Contains(u, `\`) {
+			fmt.Fprintf(w, "note: %s:%d: rule %q: url %q: '\\' is read as '/', as IIS reads it\n", r.File, r.Line, r.Name, r.Action.URL)
+		}
+	}
 }
 
 // writeFilterLists prints the hidden segments and file extensions the app

@@ -265,9 +265,11 @@ func (e *evaluation) stat(p string) os.FileInfo {
 
 // resolve expands a substitution URL and makes a relative one
 // site-relative (against the app path). It returns the URL and whether it
-// is absolute (scheme://…).
+// is absolute (scheme://…). A '\' before the query is a '/', as IIS reads
+// it (and browsers read it in a Location): the Blazor WebAssembly publish
+// template rewrites to "wwwroot\{R:0}".
 func (e *evaluation) resolve(a *action) (string, bool) {
-	s := string(a.url.expand(nil, e))
+	s := backslashes(string(a.url.expand(nil, e)))
 	if hasScheme(s) {
 		return s, true
 	}
@@ -278,6 +280,18 @@ func (e *evaluation) resolve(a *action) (string, bool) {
 		return "/" + s, false
 	}
 	return e.rs.appPath + "/" + s, false
+}
+
+// backslashes returns s with each '\' before the first '?' made a '/'.
+func backslashes(s string) string {
+	end := strings.IndexByte(s, '?')
+	if end < 0 {
+		end = len(s)
+	}
+	if strings.IndexByte(s[:end], '\\') < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s[:end], `\`, "/") + s[end:]
 }
 
 // rewrite applies a Rewrite action to e.path and e.query.

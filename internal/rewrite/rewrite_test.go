@@ -549,6 +549,47 @@ func TestRequestFilename(t *testing.T) {
 	}
 }
 
+// TestBackslashTargets runs the rules of the web.config every standalone
+// Blazor WebAssembly publish writes: '\' in a target is a '/', as in IIS,
+// so files are found under wwwroot and the rest falls back to its index.
+func TestBackslashTargets(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "wwwroot", "_framework"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"wwwroot/index.html", "wwwroot/_framework/blazor.webassembly.js"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blazor := rules(
+		rule("Serve subdir", "", `<match url=".*" /><action type="Rewrite" url="wwwroot\{R:0}" />`),
+		rule("SPA fallback routing", `stopProcessing="true"`, `<match url=".*" /><conditions logicalGrouping="MatchAll">
+			<add input="{REQUEST_FILENAME}" matchType="IsFile" negate="true" /></conditions>
+			<action type="Rewrite" url="wwwroot\" />`))
+	redirect := rules(rule("R", "", `<match url="^old/(.*)" /><action type="Redirect" url="new\{R:1}?q=a\b" />`))
+	tests := []struct {
+		rules, target string
+		want          rewrite.Outcome
+	}{
+		{blazor, "/_framework/blazor.webassembly.js", rewrite.Outcome{Action: rewrite.Rewrite, Rule: "Serve subdir", Path: "/wwwroot/_framework/blazor.webassembly.js"}},
+		{blazor, "/counter", rewrite.Outcome{Action: rewrite.Rewrite, Rule: "SPA fallback routing", Path: "/wwwroot/"}},
+		{blazor, "/a%5Cb", rewrite.Outcome{Action: rewrite.Rewrite, Rule: "SPA fallback routing", Path: "/wwwroot/"}},
+		// The query keeps its '\' (escaped); the path's are '/'.
+		{redirect, "/old/x", rewrite.Outcome{Action: rewrite.Redirect, Rule: "R", Status: 301, Location: "/new/x?q=a%5Cb"}},
+	}
+	for _, tt := range tests {
+		got, err := compile(t, tt.rules, rewrite.Options{Dir: dir}).Evaluate(request(tt.target))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s\n got %+v\nwant %+v", tt.target, got, tt.want)
+		}
+	}
+}
+
 // TestMatchTimeout checks that a pattern with catastrophic backtracking
 // against hostile input ends in an error instead of stalling.
 func TestMatchTimeout(t *testing.T) {

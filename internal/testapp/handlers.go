@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,19 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/orphan", handleOrphan)
 	mux.HandleFunc("/set-headers", handleSetHeaders)
 	mux.HandleFunc("/activation", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, activation) })
+	if d := a.opts.static; d != "" {
+		// A static-file host: the folder's files under /<folder>/, before
+		// any other route.
+		prefix := "/" + filepath.Base(d)
+		files := http.StripPrefix(prefix, http.FileServer(http.Dir(d)))
+		return a.common(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, prefix+"/") {
+				files.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}))
+	}
 	return a.common(mux)
 }
 

@@ -117,6 +117,7 @@ type options struct {
 	flood         bool
 	floodInterval time.Duration
 	noTokenCheck  bool
+	static        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -133,6 +134,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.readyAfter, "ready-after", envDuration("TESTAPP_READY_AFTER", 0), "/healthz is 503 for this long after listening")
 	fs.BoolVar(&o.flood, "flood", envBool("TESTAPP_FLOOD"), "write stdout continuously")
 	fs.DurationVar(&o.floodInterval, "flood-interval", envDuration("TESTAPP_FLOOD_INTERVAL", 10*time.Millisecond), "pause between flood batches")
+	fs.StringVar(&o.static, "static", "", "serve the files of this `folder` under /<folder>/, as a static-file host would")
 	fs.BoolVar(&o.noTokenCheck, "no-token-check", envBool("TESTAPP_NO_TOKEN_CHECK"), "accept requests without the pairing token")
 	return o, fs.Parse(args)
 }

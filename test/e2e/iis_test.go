@@ -8,8 +8,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,8 +25,9 @@ import (
 )
 
 // iisApp makes an app folder holding testdata/iis/<name>.web.config as its
-// web.config. The file's processPath is %TESTAPP%, which gatehouse expands
-// from its environment (iisEnv).
+// web.config, and the files of the folder testdata/iis/<name>, if there is
+// one (what the publish put beside it). The file's processPath is
+// %TESTAPP%, which gatehouse expands from its environment (iisEnv).
 func iisApp(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "iis", name+".web.config"))
@@ -33,6 +36,9 @@ func iisApp(t *testing.T, name string) string {
 	}
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "web.config"), string(b))
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "iis", name))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	return dir
 }
 

@@ -95,3 +95,43 @@ func TestIISCheckListsFilteringDefaults(t *testing.T) {
 		}
 	}
 }
+
+// The web.config of a standalone Blazor WebAssembly publish: its rules
+// rewrite to "wwwroot\{R:0}" and fall back to "wwwroot\", which IIS reads
+// with '/'. Files are found under wwwroot, client-side routes get the
+// index page, and check says how the backslashes are read.
+func TestIISBlazorWebAssembly(t *testing.T) {
+	t.Parallel()
+	s := startIISSite(t, "", "/", "blazorwasm")
+	index, err := os.ReadFile("testdata/iis/blazorwasm/wwwroot/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ target, want string }{
+		{"/", string(index)},
+		{"/counter", string(index)},
+		{"/fetchdata/42", string(index)},
+		{"/_framework/blazor.webassembly.js", "/* stand-in for the Blazor WebAssembly loader */\n"},
+		{"/css/app.css", "h1 { color: #512bd4; }\n"},
+	} {
+		resp, body := s.do("GET", tc.target, nil)
+		if resp.StatusCode != 200 || body != tc.want {
+			t.Errorf("GET %s = %d %q, want 200 %q", tc.target, resp.StatusCode, body, tc.want)
+		}
+	}
+
+	cmd := exec.Command(gatehouseBin, "check", iisApp(t, "blazorwasm"))
+	cmd.Env = append(os.Environ(), iisEnv()...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`web.config:38: rule "Serve subdir": url "wwwroot\\{R:0}": '\' is read as '/', as IIS reads it`,
+		`web.config:42: rule "SPA fallback routing": url "wwwroot\\": '\' is read as '/', as IIS reads it`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}
