@@ -90,7 +90,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if fi, err := os.Stat(target); err == nil && fi.IsDir() {
 		target = filepath.Join(target, "web.config")
 	}
-	return checkWebConfig(target, true, stdout)
+	// As "serve DIR" serves it: a site with the default settings.
+	var buf bytes.Buffer
+	if err := checkWebConfig(target, true, &buf); err != nil {
+		return err
+	}
+	if err := checkAuth(siteconfig.Site{}, target, &buf); err != nil {
+		return configErr(fmt.Errorf("%s: %w", target, err))
+	}
+	_, err = buf.WriteTo(stdout)
+	return err
 }
 
 // checkWebConfig validates file and looks its program up, and only then,
@@ -122,10 +131,20 @@ func checkWebConfig(file string, serverDefaults bool, stdout io.Writer) error {
 	for _, u := range cfg.Unsupported {
 		fmt.Fprintf(stdout, "not supported: %s\n", u)
 	}
+	for _, a := range config.WindowsPaths(cfg.Args) {
+		fmt.Fprintf(stdout, "warning: %s: %s\n", file, windowsPathWarning(a))
+	}
 	writeRewriteNotes(stdout, cfg.Rewrite)
 	writeFilterLists(stdout, cfg.RequestFiltering, serverDefaults)
 	fmt.Fprintf(stdout, "program: %s\n", prog)
 	return nil
+}
+
+// windowsPathWarning says what is wrong with arg, a Windows absolute path
+// in the arguments attribute.
+func windowsPathWarning(arg string) string {
+	return fmt.Sprintf("arguments: \"%s\" is a Windows absolute path, which does not exist here; write it relative to the app folder (.\\%s)",
+		arg, arg[max(strings.LastIndexAny(arg, `\/`), 0)+1:])
 }
 
 // writeRewriteNotes says how Gatehouse reads what Windows-minded rules
@@ -177,6 +196,9 @@ func writeFilterLists(w io.Writer, rf *config.RequestFiltering, serverDefaults b
 // missing runtime shows before the first request rather than as a 502.5.
 // %VAR% that only exist at start (the port) are filled with placeholders.
 func programOf(cfg *config.App) (string, error) {
+	if err := config.LauncherPlaceholders(cfg.ProcessPath, cfg.Arguments); err != nil {
+		return "", err
+	}
 	env := config.BuildEnv(os.Environ(), cfg, "/", 0)
 	env = append(env, "ASPNETCORE_PORT=0", "HTTP_PLATFORM_PORT=0", "PORT=0", "ASPNETCORE_TOKEN=x")
 	lookup := config.EnvLookup(env)

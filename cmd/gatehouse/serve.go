@@ -135,11 +135,16 @@ func checkAppFolder(dir string) error {
 }
 
 // warnProgram warns at start when the app's program cannot be found, rather
-// than letting the first request find out (502.5).
+// than letting the first request find out (502.5), and when its arguments
+// name Windows absolute paths.
 func warnProgram(a *app.App, log *slog.Logger) {
-	if _, err := programOf(a.Config()); err != nil {
+	cfg := a.Config()
+	if _, err := programOf(cfg); err != nil {
 		log.Warn("the app's program cannot be found; requests will get 502.5 until it exists",
 			"app", appName(a.Site(), a.Path()), "err", err)
+	}
+	for _, arg := range config.WindowsPaths(cfg.Args) {
+		log.Warn(windowsPathWarning(arg), "app", appName(a.Site(), a.Path()), "file", cfg.File)
 	}
 }
 

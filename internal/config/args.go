@@ -73,3 +73,17 @@ func nextArg(s string) (arg, rest string) {
 	b.WriteString(strings.Repeat(`\`, slashes))
 	return b.String(), ""
 }
+
+// WindowsPaths returns the arguments that are Windows absolute paths
+// (`D:\sites\shop\Shop.dll`, `\\server\share\x`): a web.config written
+// for one Windows machine, whose paths do not exist here.
+func WindowsPaths(args []string) []string {
+	var out []string
+	for _, a := range args {
+		drive := len(a) >= 3 && a[1] == ':' && (a[2] == '\\' || a[2] == '/') && ('a' <= a[0]|0x20 && a[0]|0x20 <= 'z')
+		if drive || strings.HasPrefix(a, `\\`) {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -113,6 +113,24 @@ func ResolveProgram(dir, processPath, pathEnv string) (string, error) {
 	return "", fmt.Errorf("processPath %q: no such file (looked for %s)", processPath, strings.Join(tried, ", "))
 }
 
+// LauncherPlaceholders reports an error when processPath or arguments still
+// hold %LAUNCHER_PATH% or %LAUNCHER_ARGS%: the web.config of a Visual
+// Studio project before publishing, whose placeholders "dotnet publish"
+// replaces with the app's program and its arguments.
+func LauncherPlaceholders(processPath, arguments string) error {
+	for _, f := range []struct{ attr, value, name string }{
+		{"processPath", processPath, "%LAUNCHER_PATH%"},
+		{"arguments", arguments, "%LAUNCHER_ARGS%"},
+	} {
+		if strings.Contains(strings.ToUpper(f.value), f.name) {
+			return fmt.Errorf("%s %q: %s is a development placeholder of Visual Studio that \"dotnet publish\" replaces "+
+				"with the app's program and arguments; deploy the published web.config, or write the program (dotnet MyApp.dll, or ./MyApp) yourself",
+				f.attr, f.value, f.name)
+		}
+	}
+	return nil
+}
+
 func isFile(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular()

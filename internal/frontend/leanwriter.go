@@ -48,6 +48,10 @@ type leanWriter struct {
 	written     int64 // body bytes accepted
 	err         error // a failed write to the client
 
+	// statusText is the final status's reason phrase, "" for the
+	// standard one (SetStatusText).
+	statusText string
+
 	mu           sync.Mutex // protects continueSent against the body reader
 	continueSent bool
 
@@ -75,7 +79,7 @@ func (w *leanWriter) reset(head, closeAfter bool) {
 	if w.header == nil {
 		w.header = headerPool.Get().(http.Header)
 	}
-	w.status, w.wroteHeader, w.committed = 0, false, false
+	w.status, w.statusText, w.wroteHeader, w.committed = 0, "", false, false
 	w.headReq, w.closeAfter, w.chunked = head, closeAfter, false
 	w.http10, w.hijacked = false, false
 	w.cl, w.written, w.err = -1, 0, nil
@@ -332,8 +336,24 @@ func (w *leanWriter) appendStatus(code int) {
 	var tmp [8]byte
 	w.appendBytes(strconv.AppendInt(tmp[:0], int64(code), 10))
 	w.appendString(" ")
-	w.appendString(http.StatusText(code))
+	if code == w.status && w.statusText != "" {
+		w.appendString(w.statusText)
+	} else {
+		w.appendString(http.StatusText(code))
+	}
 	w.appendString("\r\n")
+}
+
+// SetStatusText sets the reason phrase of the final status line (URL
+// Rewrite's statusReason) before the header is written; a text that
+// cannot be sent in a status line (controls) is ignored.
+func (w *leanWriter) SetStatusText(text string) {
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return
+		}
+	}
+	w.statusText = text
 }
 
 // appendFields appends the header fields (not the trailers); final adds

@@ -49,7 +49,7 @@ func (w *respWriter) respond(code int) {
 		return
 	}
 	w.answered = true
-	if b := w.out.Respond(w.req, code, pipeline.HTTPHeader(w.ResponseWriter.Header()), rawBody{w}); b != (rawBody{w}) {
+	if b := w.out.Respond(w.req, code, pipeline.ResponseHeader(w.ResponseWriter.Header()), rawBody{w}); b != (rawBody{w}) {
 		w.body = b
 	}
 }

@@ -226,8 +226,14 @@ func render(w http.ResponseWriter, status int, name string, data any) {
 // setCommonHeaders clears what a proxied response may have left in h and sets
 // the headers every generated page carries. contentType "" sets none.
 func setCommonHeaders(h http.Header, contentType string) {
-	for _, k := range []string{"Content-Encoding", "Content-Length", "Etag", "Last-Modified", "Transfer-Encoding", "Trailer"} {
-		delete(h, k)
+	for k := range h {
+		// Matched without case: a proxied response keeps its keys as the
+		// app wrote them ("ETag").
+		for _, name := range []string{"Content-Encoding", "Content-Length", "Etag", "Last-Modified", "Transfer-Encoding", "Trailer"} {
+			if strings.EqualFold(k, name) {
+				delete(h, k)
+			}
+		}
 	}
 	if contentType != "" {
 		h.Set("Content-Type", contentType)

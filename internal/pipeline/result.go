@@ -28,6 +28,12 @@ type Result struct {
 	Reason string
 	// Stage names the stage for the log ("ipSecurity", "requestFiltering").
 	Stage string
+	// StatusText, when set, replaces the standard reason phrase of the
+	// status line on HTTP/1.1 (URL Rewrite's CustomResponse statusReason);
+	// HTTP/2 and HTTP/3 have none. It is sent on the lean HTTP/1.1 path
+	// (cleartext); net/http, which serves HTTP/1.1 over TLS, always sends
+	// the standard phrase.
+	StatusText string
 	// Location is the redirect target for a 3xx status.
 	Location string
 	// Header holds extra response fields (name, value), e.g. WWW-Authenticate.
@@ -67,6 +73,11 @@ func (res *Result) Code() string {
 func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logger) {
 	logResult(r, res, log)
 	SetSubstatus(w, res.Substatus)
+	if res.StatusText != "" {
+		if s, ok := unwrapTo[statusTextSetter](w); ok {
+			s.SetStatusText(res.StatusText)
+		}
+	}
 	if res.Abort {
 		panic(http.ErrAbortHandler)
 	}
@@ -136,6 +147,12 @@ func SetSubstatus(w http.ResponseWriter, sub int) {
 	if s, ok := unwrapTo[substatusSetter](w); ok {
 		s.SetSubstatus(sub)
 	}
+}
+
+// statusTextSetter is implemented by the lean HTTP/1.1 writer, which can
+// send a reason phrase of its own (Result.StatusText).
+type statusTextSetter interface {
+	SetStatusText(text string)
 }
 
 // upstreamSetter is implemented by the front door's ResponseWriter, so the

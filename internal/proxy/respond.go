@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // respond copies the app's response (ex.res, body still on ex.conn) to the
@@ -33,7 +34,8 @@ func (ex *exchange) respond() {
 		if !responseFieldRule(f.name) || (res.chunked && strings.EqualFold(f.name, "Content-Length")) {
 			continue
 		}
-		k := http.CanonicalHeaderKey(f.name)
+		// As the app wrote it (X-XSS-Protection), but the framing fields.
+		k := pipeline.ResponseKey(f.name)
 		if k == "Content-Length" {
 			if cl {
 				continue // equal duplicates (parseHead checked): send one

@@ -72,6 +72,7 @@ func resultOf(out Outcome) *pipeline.Result {
 		return &pipeline.Result{Stage: "rewrite", Status: out.Status, Location: out.Location, Reason: why()}
 	case CustomResponse:
 		res := pipeline.Refuse("rewrite", out.Status, out.SubStatus, why()+": "+out.Reason)
+		res.StatusText = out.Reason
 		switch {
 		case out.Description != "":
 			// ASP.NET Core's IIS rewrite sends the description as the body.

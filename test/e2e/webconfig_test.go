@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // removeServerHeader in the security-header shape of published apps: the
@@ -132,6 +135,100 @@ func TestIISBlazorWebAssembly(t *testing.T) {
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// rawGet sends one HTTP/1.1 request for target, with the header lines
+// extra, over a new connection and returns the response head as sent
+// (status line and fields, CRLFs kept).
+func rawGet(t *testing.T, addr, target string, extra ...string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	lines := ""
+	for _, l := range extra {
+		lines += l + "\r\n"
+	}
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s\r\n", target, addr, lines); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, _ := strings.Cut(string(b), "\r\n\r\n")
+	return head + "\r\n"
+}
+
+// Header names reach an HTTP/1.1 client as the app and the web.config
+// wrote them, as IIS and nginx send them: X-XSS-Protection and ETag, not
+// X-Xss-Protection and Etag.
+func TestIISHeaderNameCase(t *testing.T) {
+	t.Parallel()
+	s := startIISSite(t, "", "/", "secheaders")
+	head := rawGet(t, s.addr, "/set-headers?h=X-UA-Compatible:IE%3Dedge&h=ETag:%22v1%22")
+	for _, want := range []string{
+		"\r\nX-XSS-Protection: 1; mode=block\r\n", // customHeaders
+		"\r\nX-UA-Compatible: IE=edge\r\n",        // the app's
+		"\r\nETag: \"v1\"\r\n",
+	} {
+		if !strings.Contains(head, want) {
+			t.Errorf("response head lacks %q:\n%s", want, head)
+		}
+	}
+}
+
+// A CustomResponse's statusReason is the reason phrase of the HTTP/1.1
+// status line, as IIS sends it (IIS Manager's request-blocking rule).
+func TestIISCustomResponseStatusReason(t *testing.T) {
+	t.Parallel()
+	s := startIISSite(t, "", "/", "secheaders")
+	head := rawGet(t, s.addr, "/", "User-Agent: sqlmap/1.7")
+	if want := "HTTP/1.1 403 Forbidden: Access is denied.\r\n"; !strings.HasPrefix(head, want) {
+		t.Errorf("status line: got %q, want %q", head[:strings.Index(head, "\r\n")+2], want)
+	}
+	if head := rawGet(t, s.addr, "/missing.config"); !strings.HasPrefix(head, "HTTP/1.1 404 Not Found\r\n") {
+		t.Errorf("a refusal's status line: %q, want the standard reason", head[:strings.Index(head, "\r\n")+2])
+	}
+}
+
+// gatehouse check on the smaller differences seen in published files: a
+// Visual Studio web.config before publishing, Windows Authentication with
+// no keytab (which serve refuses), a Windows absolute path in arguments.
+func TestCheckPublishedFileMistakes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, aspNetCore, extra string
+		fails                   bool
+		want                    string
+	}{
+		{"launcher placeholders", `processPath="%LAUNCHER_PATH%" arguments="%LAUNCHER_ARGS%"`, "", true,
+			`processPath "%LAUNCHER_PATH%": %LAUNCHER_PATH% is a development placeholder of Visual Studio that "dotnet publish" replaces`},
+		{"launcher args", `processPath="%TESTAPP%" arguments="%LAUNCHER_ARGS%"`, "", true,
+			`arguments "%LAUNCHER_ARGS%": %LAUNCHER_ARGS% is a development placeholder`},
+		{"windows auth without keytab", `processPath="%TESTAPP%"`,
+			`<security><authentication><anonymousAuthentication enabled="false" /><windowsAuthentication enabled="true" /></authentication></security>`, true,
+			"windowsAuthentication: keytab /nonexistent/krb5.keytab"},
+		{"windows path in arguments", `processPath="%TESTAPP%" arguments="D:\home\site\wwwroot\Shop.dll --urls x"`, "", false,
+			`arguments: "D:\home\site\wwwroot\Shop.dll" is a Windows absolute path, which does not exist here; write it relative to the app folder (.\Shop.dll)`},
+	} {
+		dir := t.TempDir()
+		writeFile(t, dir+"/web.config", `<configuration><system.webServer><aspNetCore `+tc.aspNetCore+` />`+tc.extra+`</system.webServer></configuration>`)
+		cmd := exec.Command(gatehouseBin, "check", dir)
+		cmd.Env = append(os.Environ(), append(iisEnv(), "KRB5_KTNAME=/nonexistent/krb5.keytab")...)
+		out, err := cmd.CombinedOutput()
+		if (err != nil) != tc.fails || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: check (err %v):\n%s\nwant it to fail: %v, with %q", tc.name, err, out, tc.fails, tc.want)
+		}
+		if tc.fails && strings.Contains(string(out), ": OK") {
+			t.Errorf("%s: check says OK and fails:\n%s", tc.name, out)
 		}
 	}
 }

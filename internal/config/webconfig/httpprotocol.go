@@ -2,7 +2,6 @@ package webconfig
 
 import (
 	"encoding/xml"
-	"net/http"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -64,7 +63,7 @@ func (p *parser) headerFields(t token, se xml.StartElement, out *[]config.Header
 		if !httpguts.ValidHeaderFieldValue(e.get("value")) {
 			return p.errorf(p.attrLine(e.t, "value"), "add", "value", "the value of %s has a control character", name)
 		}
-		*out = append(*out, config.HeaderField{Name: http.CanonicalHeaderKey(name), Value: e.get("value")})
+		*out = append(*out, config.HeaderField{Name: name, Value: e.get("value")}) // sent as written
 	}
 	return nil
 }
