@@ -1,6 +1,8 @@
 package app
 
 import (
+	"log/slog"
+
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/rewrite"
 )
@@ -22,10 +24,24 @@ func newRewriteStage(cfg *config.App, appPath string) (*rewrite.Stage, error) {
 	return rewrite.NewStage(rules, redirect), nil
 }
 
-// CheckRules compiles cfg's URL Rewrite rules and HTTP redirects as Open
-// does, without opening anything (gatehouse check). The error names the
-// file and line.
+// newOutboundStage compiles cfg's outbound rules on response headers for
+// the app at appPath into its outbound URL Rewrite stage; nil when it has
+// none. Errors name the file and line.
+func newOutboundStage(cfg *config.App, appPath string, log *slog.Logger) (*rewrite.OutStage, error) {
+	rules, err := rewrite.CompileOutbound(cfg.Rewrite, rewrite.Options{AppPath: appPath, Dir: cfg.Dir})
+	if err != nil {
+		return nil, err
+	}
+	return rewrite.NewOutStage(rules, log), nil
+}
+
+// CheckRules compiles cfg's URL Rewrite rules (inbound and outbound) and
+// HTTP redirects as Open does, without opening anything (gatehouse check).
+// The error names the file and line.
 func CheckRules(cfg *config.App) error {
-	_, err := newRewriteStage(cfg, "/")
+	if _, err := newRewriteStage(cfg, "/"); err != nil {
+		return err
+	}
+	_, err := newOutboundStage(cfg, "/", nil)
 	return err
 }

@@ -12,8 +12,8 @@ import (
 // buildChain builds the app's front-door stages from its settings, in the
 // order IIS runs its modules: IP and domain restrictions, request
 // filtering, URL Rewrite and HTTP redirection, authentication and
-// authorization on the way in; custom headers and compression on the way
-// out. It returns nil when nothing is configured, so such an app's
+// authorization on the way in; removeServerHeader, custom headers, URL
+// Rewrite's outbound rules and compression on the way out. It returns nil when nothing is configured, so such an app's
 // requests pay nothing for the pipeline. It logs the web.config elements
 // that are not carried out.
 func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
@@ -57,6 +57,15 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	}
 	if s := iis.NewCustomHeaders(cfg.CustomHeaders); s != nil {
 		c.Out = append(c.Out, s)
+	}
+	// Outbound rules see the custom headers, and compression sees what
+	// they leave.
+	out, err := newOutboundStage(cfg, a.opts.Path, a.log)
+	if err != nil {
+		return nil, err
+	}
+	if out != nil {
+		c.Out = append(c.Out, out)
 	}
 	if a.compresses(cfg) {
 		c.Out = append(c.Out, iis.NewCompression(a.opts.Compression.WithDefaults()))

@@ -11,6 +11,68 @@ type Rewrite struct {
 	Rules []RewriteRule
 	// Maps are the <rewriteMap> elements of <rewriteMaps>.
 	Maps []RewriteMap
+	// Outbound are the rules of <outboundRules> that rewrite a response
+	// header, in file order; rules with enabled="false" and rules on the
+	// response body (filterByTags) are left out.
+	Outbound []OutboundRule
+	// PreConditions are the <outboundRules><preConditions>.
+	PreConditions []RewritePreCondition
+}
+
+// OutboundRule is one <outboundRules><rule> on a response header.
+type OutboundRule struct {
+	// File and Line say where the rule is (see RewriteRule.File).
+	File string `json:"-"`
+	Line int
+	Name string
+	// StopProcessing (stopProcessing, default false): after this rule's
+	// action, evaluate no further outbound rules.
+	StopProcessing bool
+	// PatternSyntax (patternSyntax): as for RewriteRule.
+	PatternSyntax string
+	// PreCondition (preCondition) names one of Rewrite.PreConditions that
+	// the response must pass; "" for none.
+	PreCondition string
+	Match        OutboundMatch
+	Conditions   RewriteConditions
+	Action       OutboundAction
+}
+
+// OutboundMatch is an outbound rule's <match>.
+type OutboundMatch struct {
+	Line int
+	// ServerVariable (serverVariable) names the response header the rule
+	// reads and rewrites: RESPONSE_X_Frame_Options is X-Frame-Options.
+	ServerVariable string
+	// Pattern (pattern) is matched against the header's value ("" when the
+	// response has none).
+	Pattern    string
+	IgnoreCase bool // ignoreCase, default true
+	Negate     bool // negate, default false
+}
+
+// OutboundAction is an outbound rule's <action>.
+type OutboundAction struct {
+	Line int
+	// Type (type, default "None"): "None" or "Rewrite".
+	Type string
+	// Value (value) is expanded ({R:1}, {HTTP_HOST}, {RESPONSE_Location})
+	// and becomes the header's value; an empty result removes the header.
+	Value string
+	// Replace (replace, default true): false keeps a value already there.
+	Replace bool
+}
+
+// RewritePreCondition is one <preConditions><preCondition>.
+type RewritePreCondition struct {
+	Line int
+	Name string
+	// MatchAny (logicalGrouping="MatchAny"; default MatchAll).
+	MatchAny bool
+	// PatternSyntax (patternSyntax): as for RewriteRule.
+	PatternSyntax string
+	// List are its <add input pattern negate ignoreCase> checks.
+	List []RewriteCondition
 }
 
 // RewriteRule is one <rule>.

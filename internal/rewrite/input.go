@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -75,6 +76,8 @@ const (
 	varServerProtocol
 	varRequestFilename
 	varApplPhysicalPath
+	varResponse       // RESPONSE_Name: a response header (outbound rules)
+	varResponseStatus // RESPONSE_STATUS
 )
 
 // variables are the supported server variables by upper-cased name.
@@ -108,13 +111,19 @@ func lookupVariable(name string) (variable, error) {
 	if id, ok := variables[up]; ok {
 		return variable{id: id}, nil
 	}
+	if up == "RESPONSE_STATUS" {
+		return variable{id: varResponseStatus}, nil
+	}
+	if rest, ok := strings.CutPrefix(up, "RESPONSE_"); ok && rest != "" {
+		return variable{id: varResponse, header: headerName(rest)}, nil
+	}
 	if rest, ok := strings.CutPrefix(up, "HTTP_"); ok && rest != "" {
 		return variable{id: varHeader, header: headerName(rest)}, nil
 	}
 	if up == "CONTENT_TYPE" || up == "CONTENT_LENGTH" {
 		return variable{id: varHeader, header: headerName(up)}, nil
 	}
-	return variable{}, fmt.Errorf("{%s}: server variable not supported (supported: HTTP_* headers, HTTP_HOST, HTTPS, QUERY_STRING, REQUEST_URI, URL, UNENCODED_URL, CACHE_URL, REQUEST_METHOD, REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR, SERVER_NAME, SERVER_PORT, SERVER_PORT_SECURE, SERVER_PROTOCOL, REQUEST_FILENAME, APPL_PHYSICAL_PATH)", name)
+	return variable{}, fmt.Errorf("{%s}: server variable not supported (supported: HTTP_* headers, RESPONSE_* headers and RESPONSE_STATUS in outbound rules, HTTP_HOST, HTTPS, QUERY_STRING, REQUEST_URI, URL, UNENCODED_URL, CACHE_URL, REQUEST_METHOD, REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR, SERVER_NAME, SERVER_PORT, SERVER_PORT_SECURE, SERVER_PROTOCOL, REQUEST_FILENAME, APPL_PHYSICAL_PATH)", name)
 }
 
 // headerName turns X_FORWARDED_PROTO into X-Forwarded-Proto.
@@ -147,6 +156,10 @@ type evaluation struct {
 	// statPath and statInfo are the last file looked up (nil: none there).
 	statPath string
 	statInfo os.FileInfo
+	// resp and status are the response outbound rules see; resp is nil
+	// for inbound rules, whose {RESPONSE_*} are "".
+	resp   pipeline.Header
+	status int
 }
 
 // variable appends the value of server variable v to b.
@@ -209,6 +222,14 @@ func (e *evaluation) variable(b []byte, v variable) []byte {
 		if e.dir != "" {
 			b = append(append(b, e.dir...), '/')
 		}
+	case varResponse:
+		if e.resp != nil {
+			b = append(b, e.resp.Get(v.header)...)
+		}
+	case varResponseStatus:
+		if e.resp != nil {
+			b = strconv.AppendInt(b, int64(e.status), 10)
+		}
 	}
 	return b
 }
@@ -243,6 +264,11 @@ func (e *evaluation) variableString(v variable) (string, bool) {
 		return in.Protocol, true
 	case varRequestFilename:
 		return e.requestFilename(), true
+	case varResponse:
+		if e.resp == nil {
+			return "", true
+		}
+		return e.resp.Get(v.header), true
 	case varRequestURI:
 		if e.query == "" {
 			return e.path, true

@@ -30,8 +30,9 @@
 //
 // Every regular-expression match is bounded by Options.MatchTimeout, so a
 // hostile pattern or input cannot stall a request; a timeout is an error
-// from Evaluate. Outbound rules are not supported (the web.config parser
-// reports <outboundRules> as unsupported).
+// from Evaluate. Outbound rules on response headers are compiled apart
+// (CompileOutbound, outbound.go); those on the response body are not
+// supported (the web.config parser reports them).
 package rewrite
 
 import (
@@ -126,13 +127,7 @@ func Compile(spec *config.Rewrite, opts Options) (*RuleSet, error) {
 	if spec == nil || len(spec.Rules) == 0 {
 		return nil, nil
 	}
-	timeout := opts.MatchTimeout
-	switch {
-	case timeout == 0:
-		timeout = DefaultMatchTimeout
-	case timeout < 0:
-		timeout = 0
-	}
+	timeout := matchTimeout(opts.MatchTimeout)
 	c := compiler{timeout: timeout, budget: newMatchBudget(timeout), maps: map[string]*rewriteMap{}}
 	for i := range spec.Maps {
 		if err := c.addMap(&spec.Maps[i]); err != nil {

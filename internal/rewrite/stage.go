@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -109,4 +110,40 @@ func inputOf(r *pipeline.Request) Input {
 		in.LocalAddr, in.ServerPort = host, port
 	}
 	return in
+}
+
+// OutStage runs an app's outbound rules over each of its responses as a
+// pipeline.OutStage: it changes response headers only and never wraps the
+// body. A rule whose match exceeds its timeout ends the rules for that
+// response; the failure is logged and the response goes out as the rules
+// before it left it.
+type OutStage struct {
+	rules *Outbound
+	log   *slog.Logger
+}
+
+// NewOutStage returns the stage for rules, nil when there are none. log
+// receives rule failures; nil means slog.Default().
+func NewOutStage(rules *Outbound, log *slog.Logger) *OutStage {
+	if rules.Len() == 0 {
+		return nil
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &OutStage{rules: rules, log: log}
+}
+
+var _ pipeline.OutStage = (*OutStage)(nil)
+
+// Respond implements pipeline.OutStage.
+func (s *OutStage) Respond(r *pipeline.Request, status int, h pipeline.Header) func(pipeline.BodyWriter) pipeline.BodyWriter {
+	var in Input
+	if r != nil {
+		in = inputOf(r)
+	}
+	if err := s.rules.Apply(&in, status, h); err != nil {
+		s.log.Warn("outbound rewrite rule failed; the rules after it were not applied", "err", err)
+	}
+	return nil
 }

@@ -232,3 +232,40 @@ func TestCheckPublishedFileMistakes(t *testing.T) {
 		}
 	}
 }
+
+// Outbound rules on response headers, in the shapes published apps carry;
+// a rule on the HTML body is named by check as not applied.
+func TestIISOutboundRules(t *testing.T) {
+	t.Parallel()
+	s := startIISSite(t, "", "/", "outbound")
+	resp, _ := s.do("GET", "/set-headers?h=X-Powered-By:ASP.NET&h=X-Kept:1", nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Server") != "" || resp.Header.Get("X-Powered-By") != "" || resp.Header.Get("X-Kept") != "1" {
+		t.Errorf("Server and X-Powered-By must be gone, X-Kept kept: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp.Header.Get("Strict-Transport-Security") != "" {
+		t.Error("HSTS added over http")
+	}
+	resp, _ = s.do("GET", "/redirect", nil)
+	if got, want := resp.Header.Get("Location"), "/welcome/?from=%2Fredirect"; resp.StatusCode != 302 || got != want {
+		t.Errorf("redirect: %d Location %q, want 302 %q", resp.StatusCode, got, want)
+	}
+	head := rawGet(t, s.addr, "/headers")
+	if strings.Contains(head, "\r\nServer:") {
+		t.Errorf("a Server field on the wire:\n%s", head)
+	}
+
+	cmd := exec.Command(gatehouseBin, "check", iisApp(t, "outbound"))
+	cmd.Env = append(os.Environ(), iisEnv()...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"section: rewrite (0 rules, 0 maps, 4 outbound header rules)",
+		`web.config:34: <outboundRules/rule>: rule "Rewrite links under /app" rewrites the response body (filterByTags): not supported, NOT applied`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -10,9 +10,10 @@ import (
 )
 
 // rewrite reads <system.webServer><rewrite> into p.app.Rewrite. Inbound
-// <rules> (with <serverVariables> for request headers) and <rewriteMaps>
-// are read; <outboundRules>, <providers> and the setting of other server
-// variables are recorded in App.Unsupported. The rules are checked as
+// <rules> (with <serverVariables> for request headers), <rewriteMaps> and
+// the <outboundRules> on response headers are read; outbound rules on the
+// response body, <providers> and the setting of other server variables are
+// recorded in App.Unsupported. The rules are checked as
 // written; their patterns, server variables and functions are checked
 // where they are compiled (package rewrite, when the app's stages are
 // built), with the file and line too.
@@ -30,8 +31,10 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 			return p.fromSource(t, se, func(p *parser, t token, se xml.StartElement) error { return p.rewriteRules(t, se, &rw.Rules) })
 		case "rewriteMaps":
 			return p.fromSource(t, se, func(p *parser, t token, se xml.StartElement) error { return p.rewriteMaps(t, se, &rw.Maps) })
-		case "outboundRules", "providers":
-			p.unsupported(t.line, se.Name.Local, "URL Rewrite "+se.Name.Local+" are not supported yet; the inbound rules apply")
+		case "outboundRules":
+			return p.fromSource(t, se, func(p *parser, t token, se xml.StartElement) error { return p.outboundRules(t, se, rw) })
+		case "providers":
+			p.unsupported(t.line, se.Name.Local, "URL Rewrite providers are not supported; the rules apply")
 			return p.skip()
 		case "globalRules", "allowedServerVariables":
 			return p.errorf(t.line, se.Name.Local, "", "allowed only at server level (put global rules in the file the site config's globalRules names)")
@@ -41,8 +44,184 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 	if err != nil {
 		return err
 	}
-	p.applied("rewrite", fmt.Sprintf("%d rules, %d maps", len(rw.Rules), len(rw.Maps)))
+	summary := fmt.Sprintf("%d rules, %d maps", len(rw.Rules), len(rw.Maps))
+	if len(rw.Outbound) > 0 {
+		summary += fmt.Sprintf(", %d outbound header rules", len(rw.Outbound))
+	}
+	p.applied("rewrite", summary)
 	return nil
+}
+
+// outboundRules reads <outboundRules>: the rules on a response header
+// (match serverVariable) and the preconditions go into rw; rules on the
+// response body (match filterByTags) and <customTags> are recorded in
+// App.Unsupported.
+func (p *parser) outboundRules(t token, se xml.StartElement, rw *config.Rewrite) error {
+	if _, err := p.attrs(t, se, "rewriteBeforeCache"); err != nil {
+		return err
+	}
+	names := map[string]int{}
+	return p.children(func(t token, se xml.StartElement) error {
+		switch se.Name.Local {
+		case "rule":
+			r, enabled, body, err := p.outboundRule(t, se)
+			if err != nil {
+				return err
+			}
+			key := strings.ToLower(r.Name)
+			if first, dup := names[key]; dup {
+				return p.errorf(t.line, "rule", "name", "%q is used twice (first on line %d; names are case-insensitive)", r.Name, first)
+			}
+			names[key] = t.line
+			switch {
+			case body:
+				p.unsupported(t.line, "outboundRules/rule", fmt.Sprintf("rule %q rewrites the response body (filterByTags): not supported, NOT applied (the header rules are)", r.Name))
+			case enabled:
+				rw.Outbound = append(rw.Outbound, r)
+			}
+			return nil
+		case "preConditions":
+			if _, err := p.attrs(t, se); err != nil {
+				return err
+			}
+			return p.children(func(t token, se xml.StartElement) error {
+				if se.Name.Local != "preCondition" {
+					return p.errorf(t.line, se.Name.Local, "", "unknown element in <preConditions> (known: preCondition)")
+				}
+				pc, err := p.preCondition(t, se)
+				if err != nil {
+					return err
+				}
+				for _, prev := range rw.PreConditions {
+					if strings.EqualFold(prev.Name, pc.Name) {
+						return p.errorf(t.line, "preCondition", "name", "%q is used twice (first on line %d)", pc.Name, prev.Line)
+					}
+				}
+				rw.PreConditions = append(rw.PreConditions, pc)
+				return nil
+			})
+		case "customTags":
+			return p.skipUnsupported(t, "outboundRules/customTags", "not supported: only rules on response headers apply")
+		}
+		return p.errorf(t.line, se.Name.Local, "", "unknown element in <outboundRules> (known: rule, preConditions, customTags)")
+	})
+}
+
+// outboundRule reads one <outboundRules><rule>; enabled is its enabled
+// attribute, body whether it rewrites the response body (no
+// serverVariable).
+func (p *parser) outboundRule(t token, se xml.StartElement) (r config.OutboundRule, enabled, body bool, err error) {
+	attrs, err := p.attrs(t, se, "name", "enabled", "patternSyntax", "stopProcessing", "preCondition")
+	if err != nil {
+		return r, false, false, err
+	}
+	r.File, r.Line, r.PreCondition = p.file, t.line, attrs["preCondition"].Value
+	if r.Name = attrs["name"].Value; r.Name == "" {
+		return r, false, false, p.errorf(t.line, "rule", "name", "required attribute is missing or empty")
+	}
+	b := p.boolAttrs(t, "rule", attrs)
+	enabled = b.get("enabled", true)
+	r.StopProcessing = b.get("stopProcessing", false)
+	if err := b.err(); err != nil {
+		return r, false, false, err
+	}
+	if r.PatternSyntax, err = p.enumAttr(t, "rule", "patternSyntax", attrs, "ECMAScript", "ECMAScript", "Wildcard", "ExactMatch"); err != nil {
+		return r, false, false, err
+	}
+	sawMatch := false
+	r.Action = config.OutboundAction{Line: t.line, Type: "None", Replace: true}
+	err = p.children(func(t token, se xml.StartElement) error {
+		switch se.Name.Local {
+		case "match":
+			sawMatch = true
+			attrs, err := p.attrs(t, se, "serverVariable", "filterByTags", "customTags", "pattern", "ignoreCase", "negate")
+			if err != nil {
+				return err
+			}
+			m := &r.Match
+			m.Line, m.ServerVariable, m.Pattern = t.line, attrs["serverVariable"].Value, attrs["pattern"].Value
+			body = m.ServerVariable == ""
+			b := p.boolAttrs(t, "match", attrs)
+			m.IgnoreCase = b.get("ignoreCase", true)
+			m.Negate = b.get("negate", false)
+			if err := b.err(); err != nil {
+				return err
+			}
+			if up := strings.ToUpper(m.ServerVariable); !body && (!strings.HasPrefix(up, "RESPONSE_") || up == "RESPONSE_") {
+				return p.errorf(p.attrLine(t, "serverVariable"), "match", "serverVariable", "%q is not a response header (RESPONSE_Name)", m.ServerVariable)
+			}
+			return p.skip()
+		case "conditions":
+			return p.rewriteConditions(t, se, &r.Conditions)
+		case "action":
+			attrs, err := p.attrs(t, se, "type", "value", "replace")
+			if err != nil {
+				return err
+			}
+			a := &r.Action
+			a.Line, a.Value = t.line, attrs["value"].Value
+			if a.Type, err = p.enumAttr(t, "action", "type", attrs, "None", "None", "Rewrite"); err != nil {
+				return err
+			}
+			b := p.boolAttrs(t, "action", attrs)
+			a.Replace = b.get("replace", true)
+			if err := b.err(); err != nil {
+				return err
+			}
+			return p.skip()
+		}
+		return p.errorf(t.line, se.Name.Local, "", "unknown element in <rule> (known: match, conditions, action)")
+	})
+	if err != nil {
+		return r, false, false, err
+	}
+	if !sawMatch {
+		return r, false, false, p.errorf(t.line, "rule", "", "rule %q has no <match>", r.Name)
+	}
+	return r, enabled, body, nil
+}
+
+// preCondition reads one <preCondition>.
+func (p *parser) preCondition(t token, se xml.StartElement) (config.RewritePreCondition, error) {
+	attrs, err := p.attrs(t, se, "name", "logicalGrouping", "patternSyntax")
+	if err != nil {
+		return config.RewritePreCondition{}, err
+	}
+	pc := config.RewritePreCondition{Line: t.line, Name: attrs["name"].Value}
+	if pc.Name == "" {
+		return pc, p.errorf(t.line, "preCondition", "name", "required attribute is missing or empty")
+	}
+	g, err := p.enumAttr(t, "preCondition", "logicalGrouping", attrs, "MatchAll", "MatchAll", "MatchAny")
+	if err != nil {
+		return pc, err
+	}
+	pc.MatchAny = g == "MatchAny"
+	if pc.PatternSyntax, err = p.enumAttr(t, "preCondition", "patternSyntax", attrs, "ECMAScript", "ECMAScript", "Wildcard", "ExactMatch"); err != nil {
+		return pc, err
+	}
+	err = p.children(func(t token, se xml.StartElement) error {
+		if se.Name.Local != "add" {
+			return p.errorf(t.line, se.Name.Local, "", "unknown element in <preCondition> (known: add)")
+		}
+		attrs, err := p.attrs(t, se, "input", "pattern", "ignoreCase", "negate")
+		if err != nil {
+			return err
+		}
+		in, ok := attrs["input"]
+		if !ok {
+			return p.errorf(t.line, "add", "input", "required attribute of a precondition is missing")
+		}
+		cond := config.RewriteCondition{Line: t.line, Input: in.Value, MatchType: "Pattern", Pattern: attrs["pattern"].Value}
+		b := p.boolAttrs(t, "add", attrs)
+		cond.IgnoreCase = b.get("ignoreCase", true)
+		cond.Negate = b.get("negate", false)
+		if err := b.err(); err != nil {
+			return err
+		}
+		pc.List = append(pc.List, cond)
+		return p.skip()
+	})
+	return pc, err
 }
 
 // rewriteRules reads <rules> (or <globalRules>) into rules.

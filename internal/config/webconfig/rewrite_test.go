@@ -106,7 +106,7 @@ func TestRewriteUnsupported(t *testing.T) {
 <rewrite><rules><rule name="a"><match url=".*" />
 <serverVariables><set name="HTTP_X_ORIGINAL_HOST" value="{HTTP_HOST}" /><set name="REMOTE_ADDR" value="{HTTP_X_REAL_IP}" /></serverVariables>
 <action type="Rewrite" url="x" /></rule></rules>
-<outboundRules><rule name="o"><match serverVariable="RESPONSE_X" pattern=".*" /><action type="Rewrite" value="y" /></rule></outboundRules>
+<outboundRules><rule name="o"><match serverVariable="RESPONSE_X" pattern=".*" /><action type="Rewrite" value="y" /></rule><rule name="body"><match filterByTags="A" pattern=".*" /></rule></outboundRules>
 <providers /></rewrite></system.webServer></configuration>`
 	app, err := decode(strings.NewReader(doc), "web.config", "/srv/app", nil)
 	if err != nil {
@@ -114,8 +114,8 @@ func TestRewriteUnsupported(t *testing.T) {
 	}
 	want := []string{
 		`web.config:3: <set>: rule "a": server variable REMOTE_ADDR: only request headers (HTTP_*) can be set`,
-		`web.config:5: <outboundRules>: URL Rewrite outboundRules are not supported yet`,
-		`web.config:6: <providers>: URL Rewrite providers are not supported yet`,
+		`web.config:5: <outboundRules/rule>: rule "body" rewrites the response body (filterByTags): not supported, NOT applied`,
+		`web.config:6: <providers>: URL Rewrite providers are not supported`,
 	}
 	if len(app.Unsupported) != len(want) {
 		t.Fatalf("Unsupported = %q", app.Unsupported)
@@ -124,6 +124,9 @@ func TestRewriteUnsupported(t *testing.T) {
 		if !strings.HasPrefix(app.Unsupported[i], w) {
 			t.Errorf("Unsupported[%d] = %q, want prefix %q", i, app.Unsupported[i], w)
 		}
+	}
+	if app.Rewrite == nil || len(app.Rewrite.Outbound) != 1 || app.Rewrite.Outbound[0].Match.ServerVariable != "RESPONSE_X" {
+		t.Errorf("Outbound = %+v", app.Rewrite)
 	}
 	if app.Rewrite == nil || len(app.Rewrite.Rules) != 1 || app.Rewrite.Rules[0].Action.Type != "Rewrite" ||
 		len(app.Rewrite.Rules[0].ServerVariables) != 1 || app.Rewrite.Rules[0].ServerVariables[0].Name != "HTTP_X_ORIGINAL_HOST" {
