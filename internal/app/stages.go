@@ -24,6 +24,10 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if s := iis.NewIPSecurity(cfg.IPSecurity); s != nil {
 		c.In = append(c.In, s)
 	}
+	if s := iis.NewDynamicIPSecurity(cfg.DynamicIPSecurity, a.log); s != nil {
+		c.In = append(c.In, s)
+		c.Observers = append(c.Observers, s) // counts finished requests out
+	}
 	filtering := cfg.RequestFiltering
 	if !a.opts.NoServerFiltering {
 		filtering = iis.WithServerDefaults(filtering)

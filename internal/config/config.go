@@ -85,6 +85,8 @@ type App struct {
 	RequestFiltering *RequestFiltering
 	// IPSecurity is <security><ipSecurity>.
 	IPSecurity *IPSecurity
+	// DynamicIPSecurity is <security><dynamicIpSecurity>.
+	DynamicIPSecurity *DynamicIPSecurity
 	// CustomHeaders is <httpProtocol> (customHeaders, redirectHeaders).
 	CustomHeaders *CustomHeaders
 	// URLCompression is <urlCompression>; nil leaves compression to the site

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The IIS modules that run beside ANCM, as an app's web.config sets them in
@@ -136,6 +137,29 @@ type IPSecurity struct {
 	Rules []IPRule
 }
 
+// DynamicIPSecurity is <security><dynamicIpSecurity> (Dynamic IP
+// Restrictions): it denies clients that send too many requests at once or
+// too fast. A limit of 0 is off.
+type DynamicIPSecurity struct {
+	// DenyAction (denyAction, "Unauthorized" | "Forbidden" | "NotFound" |
+	// "AbortRequest", default "Forbidden"): how a denied request is
+	// answered, with sub-status 501 (concurrent requests) or 502 (request
+	// rate).
+	DenyAction string
+	// LoggingOnly (enableLoggingOnlyMode, default false): requests over a
+	// limit are logged as denied and served.
+	LoggingOnly bool
+	// MaxConcurrentRequests (<denyByConcurrentRequests enabled="true"
+	// maxConcurrentRequests>, default 5 when enabled): requests one client
+	// may have in progress.
+	MaxConcurrentRequests int
+	// MaxRequests per RequestInterval (<denyByRequestRate enabled="true"
+	// maxRequests requestIntervalInMilliseconds>, defaults 20 per 200 ms
+	// when enabled): requests one client may start in each interval.
+	MaxRequests     int
+	RequestInterval time.Duration
+}
+
 // IPRule is one <ipSecurity><add>.
 type IPRule struct {
 	// Prefix is ipAddress with subnetMask as a prefix (a single address has
@@ -240,6 +264,25 @@ func (c *CustomHeaders) Summary() string {
 	}
 	if len(c.Redirect) > 0 {
 		s += "; " + strconv.Itoa(len(c.Redirect)) + " redirect headers"
+	}
+	return s
+}
+
+// Summary says in a few words what the section does.
+func (d *DynamicIPSecurity) Summary() string {
+	var parts []string
+	if d.MaxConcurrentRequests > 0 {
+		parts = append(parts, strconv.Itoa(d.MaxConcurrentRequests)+" concurrent requests per client")
+	}
+	if d.MaxRequests > 0 {
+		parts = append(parts, strconv.Itoa(d.MaxRequests)+" requests per "+d.RequestInterval.String()+" per client")
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no limit enabled")
+	}
+	s := strings.Join(parts, ", ") + ", denyAction " + d.DenyAction
+	if d.LoggingOnly {
+		s += ", logging only"
 	}
 	return s
 }

@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -267,5 +269,83 @@ func TestIISOutboundRules(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// getFrom sends GET target from the loopback address from (127.0.0.0/8)
+// on a new connection; ctx ends it. It returns the status, 0 on an error.
+// It may run off the test's goroutine.
+func getFrom(ctx context.Context, addr, from, target string) int {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+target, nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// dynamicIpSecurity counts per client address: over the rate 403.502,
+// over the requests in progress 403.501, other clients unaffected, and a
+// flood from many addresses served within each one's limits.
+func TestIISDynamicIPSecurity(t *testing.T) {
+	t.Parallel()
+	s := startIISSite(t, "", "/", "dynamicip")
+	ctx := ctxT(t)
+	for i := 1; i <= 6; i++ {
+		want := 200
+		if i == 6 {
+			want = 403
+		}
+		if got := getFrom(ctx, s.addr, "127.0.0.2", fmt.Sprintf("/headers?n=%d", i)); got != want {
+			t.Errorf("request %d from 127.0.0.2: %d, want %d", i, got, want)
+		}
+	}
+	if got := s.logged("GET", "/headers", "n=6"); got != "403.502" {
+		t.Errorf("the sixth request logged %s, want 403.502", got)
+	}
+	if got := getFrom(ctx, s.addr, "127.0.0.3", "/headers"); got != 200 {
+		t.Errorf("another client: %d, want 200", got)
+	}
+
+	// Two requests in progress from 127.0.0.4, then a third.
+	slow, cancel := context.WithCancel(ctx)
+	done := make(chan int, 2)
+	for range 2 {
+		go func() { done <- getFrom(slow, s.addr, "127.0.0.4", "/sleep?d=1h") }()
+	}
+	waitFor(t, 10*time.Second, "two requests sleeping in the app", func() bool { return s.logs.count("sleeping 1h") == 2 })
+	if got := getFrom(ctx, s.addr, "127.0.0.4", "/headers?third"); got != 403 {
+		t.Errorf("a third request in progress: %d, want 403", got)
+	}
+	if got := s.logged("GET", "/headers", "third"); got != "403.501" {
+		t.Errorf("the third request logged %s, want 403.501", got)
+	}
+	cancel()
+	<-done
+	<-done
+	waitFor(t, 10*time.Second, "127.0.0.4 served again once its requests ended", func() bool {
+		return getFrom(ctx, s.addr, "127.0.0.4", "/headers") == 200
+	})
+
+	// A flood from 300 addresses, 3 requests each: all within the limits.
+	denied := 0
+	for i := range 300 {
+		from := fmt.Sprintf("127.1.%d.%d", i/250, i%250+1)
+		for range 3 {
+			if getFrom(ctx, s.addr, from, "/") != 200 {
+				denied++
+			}
+		}
+	}
+	if denied != 0 {
+		t.Errorf("%d requests of the flood denied, want none (each address is under its limits)", denied)
 	}
 }

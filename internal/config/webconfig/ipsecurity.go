@@ -3,9 +3,11 @@ package webconfig
 import (
 	"encoding/xml"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 )
@@ -71,6 +73,81 @@ func (p *parser) ipSecurity(t token, se xml.StartElement) error {
 		ips.Rules = append(ips.Rules, config.IPRule{Prefix: prefix, Allowed: allowed})
 	}
 	p.applied("ipSecurity", ips.Summary())
+	return nil
+}
+
+// dynamicIPSecurity reads <security><dynamicIpSecurity> into
+// p.app.DynamicIPSecurity.
+func (p *parser) dynamicIPSecurity(t token, se xml.StartElement) error {
+	attrs, err := p.attrs(t, se, "denyAction", "enableProxyMode", "enableLoggingOnlyMode")
+	if err != nil {
+		return err
+	}
+	d := p.app.DynamicIPSecurity
+	if d == nil {
+		d = &config.DynamicIPSecurity{DenyAction: "Forbidden"}
+		p.app.DynamicIPSecurity = d
+	}
+	if err := p.oneOf(t, se, attrs, "denyAction", &d.DenyAction, "Unauthorized", "Forbidden", "NotFound", "AbortRequest"); err != nil {
+		return err
+	}
+	var proxyMode bool
+	if err := p.boolAttr(t, se, attrs, "enableProxyMode", &proxyMode); err != nil {
+		return err
+	}
+	if err := p.boolAttr(t, se, attrs, "enableLoggingOnlyMode", &d.LoggingOnly); err != nil {
+		return err
+	}
+	if proxyMode {
+		p.unsupportedAttr(t, "dynamicIpSecurity", "enableProxyMode", "differs: X-Forwarded-For is believed only from the site config's trustedProxies, whatever this says")
+	}
+	err = p.children(func(t token, se xml.StartElement) error {
+		var enabled bool
+		switch se.Name.Local {
+		case "denyByConcurrentRequests":
+			attrs, err := p.attrs(t, se, "enabled", "maxConcurrentRequests")
+			if err != nil {
+				return err
+			}
+			n := int64(5)
+			if err := p.boolAttr(t, se, attrs, "enabled", &enabled); err != nil {
+				return err
+			}
+			if err := p.uintAttr(t, se, attrs, "maxConcurrentRequests", math.MaxInt32, &n); err != nil {
+				return err
+			}
+			d.MaxConcurrentRequests = 0
+			if enabled {
+				d.MaxConcurrentRequests = int(max(n, 1))
+			}
+		case "denyByRequestRate":
+			attrs, err := p.attrs(t, se, "enabled", "maxRequests", "requestIntervalInMilliseconds")
+			if err != nil {
+				return err
+			}
+			n, ms := int64(20), int64(200)
+			if err := p.boolAttr(t, se, attrs, "enabled", &enabled); err != nil {
+				return err
+			}
+			if err := p.uintAttr(t, se, attrs, "maxRequests", math.MaxInt32, &n); err != nil {
+				return err
+			}
+			if err := p.uintAttr(t, se, attrs, "requestIntervalInMilliseconds", math.MaxInt32, &ms); err != nil {
+				return err
+			}
+			d.MaxRequests, d.RequestInterval = 0, 0
+			if enabled {
+				d.MaxRequests, d.RequestInterval = int(max(n, 1)), time.Duration(max(ms, 1))*time.Millisecond
+			}
+		default:
+			return p.errorf(t.line, se.Name.Local, "", "unknown element in <dynamicIpSecurity> (known: denyByConcurrentRequests, denyByRequestRate)")
+		}
+		return p.skip()
+	})
+	if err != nil {
+		return err
+	}
+	p.applied("dynamicIpSecurity", d.Summary())
 	return nil
 }
 

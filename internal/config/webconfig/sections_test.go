@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
 )
@@ -164,6 +165,37 @@ func TestIPPrefix(t *testing.T) {
 	for _, bad := range [][2]string{{"10.0.0.1", "255.0.255.0"}, {"10.0.0.1", "33"}, {"10.0.0.1", "ffff::"}, {"host", ""}} {
 		if _, err := ipPrefix(bad[0], bad[1]); err == nil {
 			t.Errorf("ipPrefix(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
+
+func TestDynamicIPSecurity(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		inner string
+		want  *config.DynamicIPSecurity
+		err   string
+	}{
+		{`<security><dynamicIpSecurity><denyByConcurrentRequests enabled="true" /><denyByRequestRate enabled="true" /></dynamicIpSecurity></security>`,
+			&config.DynamicIPSecurity{DenyAction: "Forbidden", MaxConcurrentRequests: 5, MaxRequests: 20, RequestInterval: 200 * time.Millisecond}, ""},
+		{`<security><dynamicIpSecurity denyAction="notfound" enableLoggingOnlyMode="true"><denyByRequestRate enabled="true" maxRequests="100" requestIntervalInMilliseconds="1000" /><denyByConcurrentRequests enabled="false" maxConcurrentRequests="9" /></dynamicIpSecurity></security>`,
+			&config.DynamicIPSecurity{DenyAction: "NotFound", LoggingOnly: true, MaxRequests: 100, RequestInterval: time.Second}, ""},
+		{`<security><dynamicIpSecurity><denyByRequestRate enabled="yes" /></dynamicIpSecurity></security>`, nil, `denyByRequestRate attribute "enabled": "yes" is not true or false`},
+		{`<security><dynamicIpSecurity><denyByRate enabled="true" /></dynamicIpSecurity></security>`, nil, `<denyByRate>: unknown element in <dynamicIpSecurity>`},
+	}
+	for _, tt := range tests {
+		app, err := decodeInner(tt.inner)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: err %v, want %q", tt.inner, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tt.inner, err)
+		}
+		if !reflect.DeepEqual(app.DynamicIPSecurity, tt.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tt.inner, app.DynamicIPSecurity, tt.want)
 		}
 	}
 }

@@ -20,7 +20,6 @@ var noEffect = map[string]string{
 	"serverRuntime":             "not supported: request limits are set by <requestFiltering> and the site config",
 	"caching":                   "not supported: Gatehouse has no output cache",
 	"tracing":                   "not supported: Gatehouse has no failed-request tracing; see its logs",
-	"dynamicIpSecurity":         "not supported",
 	"cors":                      "not supported: let the app answer CORS requests",
 }
 
@@ -90,6 +89,8 @@ func (p *parser) security(t token, se xml.StartElement) error {
 			return p.requestFiltering(t, se)
 		case "ipSecurity":
 			return p.ipSecurity(t, se)
+		case "dynamicIpSecurity":
+			return p.dynamicIPSecurity(t, se)
 		case "authentication":
 			return p.authentication(t, se)
 		case "authorization":
