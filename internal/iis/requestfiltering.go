@@ -23,6 +23,8 @@ type RequestFiltering struct {
 	hidden, urlSeq, querySeq []string
 	// extensions maps each listed extension to its first rule's allowed.
 	extensions map[string]bool
+	// hiddenSet holds hidden, for the lookup of ASCII segments.
+	hiddenSet map[string]bool
 }
 
 // NewRequestFiltering returns the stage for cfg, nil when cfg is nil or
@@ -33,6 +35,10 @@ func NewRequestFiltering(cfg *config.RequestFiltering) *RequestFiltering {
 	}
 	s := &RequestFiltering{cfg: *cfg}
 	s.hidden = lowerAll(cfg.HiddenSegments)
+	s.hiddenSet = make(map[string]bool, len(s.hidden))
+	for _, h := range s.hidden {
+		s.hiddenSet[h] = true
+	}
 	s.urlSeq = lowerAll(cfg.DenyURLSequences)
 	s.querySeq = lowerAll(cfg.DenyQueryStringSequences)
 	s.extensions = make(map[string]bool, len(cfg.FileExtensions.Rules))
@@ -104,8 +110,15 @@ func (s *RequestFiltering) Serve(r *pipeline.Request) *pipeline.Result {
 		return res
 	}
 	if len(s.hidden) > 0 {
+		var buf [64]byte
 		for seg := range strings.SplitSeq(rel, "/") {
-			for _, h := range s.hidden {
+			if low, ok := asciiLower(&buf, seg); ok {
+				if s.hiddenSet[string(low)] {
+					return refuse(8, "hidden segment "+string(low))
+				}
+				continue
+			}
+			for _, h := range s.hidden { // long or not ASCII: Unicode folding
 				if strings.EqualFold(seg, h) {
 					return refuse(8, "hidden segment "+h)
 				}
@@ -165,11 +178,14 @@ func (s *RequestFiltering) extension(path string) *pipeline.Result {
 	ext := "."
 	if i := strings.LastIndexByte(last, '.'); i >= 0 {
 		ext = last[i:]
-		if hasUpper(ext) {
-			ext = strings.ToLower(ext)
-		}
 	}
-	allowed, listed := s.extensions[ext]
+	var buf [64]byte
+	var allowed, listed bool
+	if low, ok := asciiLower(&buf, ext); ok {
+		allowed, listed = s.extensions[string(low)]
+	} else {
+		allowed, listed = s.extensions[strings.ToLower(ext)]
+	}
 	if !listed {
 		allowed = fe.AllowUnlisted
 	}
@@ -188,13 +204,24 @@ func appRelative(path, appPath string) string {
 	return path[len(appPath):]
 }
 
-func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			return true
-		}
+// asciiLower writes s lower-cased into buf and returns it; ok is false
+// when s is longer than buf or not ASCII (then compare with Unicode
+// folding).
+func asciiLower(buf *[64]byte, s string) ([]byte, bool) {
+	if len(s) > len(buf) {
+		return nil, false
 	}
-	return false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return nil, false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return buf[:len(s)], true
 }
 
 func highBit(s string) bool {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 func TestWithServerDefaults(t *testing.T) {
@@ -41,5 +42,20 @@ func TestWithServerDefaults(t *testing.T) {
 	cleared := WithServerDefaults(&config.RequestFiltering{ServerEdits: config.ServerEdits{ClearExtensions: true, ClearHidden: true}})
 	if len(cleared.FileExtensions.Rules)+len(cleared.HiddenSegments) != 0 {
 		t.Errorf("<clear/> kept %v %v", cleared.FileExtensions.Rules, cleared.HiddenSegments)
+	}
+}
+
+// The baseline every app has costs no allocation on a request it passes.
+func TestServerDefaultsAllocs(t *testing.T) {
+	s := NewRequestFiltering(WithServerDefaults(nil))
+	r := &pipeline.Request{Method: "GET", Path: "/Content/Site.Min.CSS", AppPath: "/"}
+	if n := testing.AllocsPerRun(100, func() { s.Serve(r) }); n != 0 {
+		t.Errorf("Serve allocates %v times", n)
+	}
+	for _, p := range []string{"/BIN/x", "/App_Data/a", "/x.CONFIG", "/a/web.config", "/x.SdmDocument"} {
+		r.Path = p
+		if s.Serve(r) == nil {
+			t.Errorf("%s passed", p)
+		}
 	}
 }
