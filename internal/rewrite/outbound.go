@@ -52,12 +52,9 @@ func CompileOutbound(spec *config.Rewrite, opts Options) (*Outbound, error) {
 	if spec == nil || len(spec.Outbound) == 0 {
 		return nil, nil
 	}
-	timeout := matchTimeout(opts.MatchTimeout)
-	c := compiler{timeout: timeout, budget: newMatchBudget(timeout), maps: map[string]*rewriteMap{}}
-	for i := range spec.Maps {
-		if err := c.addMap(&spec.Maps[i]); err != nil {
-			return nil, inFile(err, spec.Maps[i].File)
-		}
+	c, err := newCompiler(spec, opts)
+	if err != nil {
+		return nil, err
 	}
 	o := &Outbound{base: RuleSet{appPath: cleanAppPath(opts.AppPath), dir: opts.Dir}}
 	pres := map[string]*rule{}

@@ -127,12 +127,9 @@ func Compile(spec *config.Rewrite, opts Options) (*RuleSet, error) {
 	if spec == nil || len(spec.Rules) == 0 {
 		return nil, nil
 	}
-	timeout := matchTimeout(opts.MatchTimeout)
-	c := compiler{timeout: timeout, budget: newMatchBudget(timeout), maps: map[string]*rewriteMap{}}
-	for i := range spec.Maps {
-		if err := c.addMap(&spec.Maps[i]); err != nil {
-			return nil, inFile(err, spec.Maps[i].File)
-		}
+	c, err := newCompiler(spec, opts)
+	if err != nil {
+		return nil, err
 	}
 	rs := &RuleSet{appPath: cleanAppPath(opts.AppPath), dir: opts.Dir, global: opts.Global}
 	if rs.global {
@@ -189,6 +186,19 @@ type compiler struct {
 	timeout time.Duration
 	budget  *matchBudget           // shared by the rule set's patterns
 	maps    map[string]*rewriteMap // by lower-cased name
+}
+
+// newCompiler returns the compiler for the rules of spec, with its rewrite
+// maps compiled.
+func newCompiler(spec *config.Rewrite, opts Options) (*compiler, error) {
+	timeout := matchTimeout(opts.MatchTimeout)
+	c := &compiler{timeout: timeout, budget: newMatchBudget(timeout), maps: map[string]*rewriteMap{}}
+	for i := range spec.Maps {
+		if err := c.addMap(&spec.Maps[i]); err != nil {
+			return nil, inFile(err, spec.Maps[i].File)
+		}
+	}
+	return c, nil
 }
 
 func (c *compiler) addMap(m *config.RewriteMap) error {

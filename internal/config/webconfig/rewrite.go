@@ -68,11 +68,9 @@ func (p *parser) outboundRules(t token, se xml.StartElement, rw *config.Rewrite)
 			if err != nil {
 				return err
 			}
-			key := strings.ToLower(r.Name)
-			if first, dup := names[key]; dup {
-				return p.errorf(t.line, "rule", "name", "%q is used twice (first on line %d; names are case-insensitive)", r.Name, first)
+			if err := p.uniqueRule(t, names, r.Name); err != nil {
+				return err
 			}
-			names[key] = t.line
 			switch {
 			case body:
 				p.unsupported(t.line, "outboundRules/rule", fmt.Sprintf("rule %q rewrites the response body (filterByTags): not supported, NOT applied (the header rules are)", r.Name))
@@ -224,6 +222,17 @@ func (p *parser) preCondition(t token, se xml.StartElement) (config.RewritePreCo
 	return pc, err
 }
 
+// uniqueRule refuses a rule named as an earlier one in names (by
+// lower-cased name, with its line), and records it.
+func (p *parser) uniqueRule(t token, names map[string]int, name string) error {
+	key := strings.ToLower(name)
+	if first, dup := names[key]; dup {
+		return p.errorf(t.line, "rule", "name", "%q is used twice (first on line %d; names are case-insensitive)", name, first)
+	}
+	names[key] = t.line
+	return nil
+}
+
 // rewriteRules reads <rules> (or <globalRules>) into rules.
 func (p *parser) rewriteRules(t token, se xml.StartElement, rules *[]config.RewriteRule) error {
 	if _, err := p.attrs(t, se); err != nil {
@@ -261,11 +270,9 @@ func (p *parser) rewriteRules(t token, se xml.StartElement, rules *[]config.Rewr
 			if err != nil {
 				return err
 			}
-			key := strings.ToLower(r.Name)
-			if first, dup := names[key]; dup {
-				return p.errorf(t.line, "rule", "name", "%q is used twice (first on line %d; names are case-insensitive)", r.Name, first)
+			if err := p.uniqueRule(t, names, r.Name); err != nil {
+				return err
 			}
-			names[key] = t.line
 			if enabled {
 				*rules = append(*rules, r)
 			}
