@@ -28,11 +28,8 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 		c.In = append(c.In, s)
 		c.Observers = append(c.Observers, s) // counts finished requests out
 	}
-	filtering := cfg.RequestFiltering
-	if !a.opts.NoServerFiltering {
-		filtering = iis.WithServerDefaults(filtering)
-	}
-	rf := iis.NewRequestFiltering(filtering)
+	filtering := a.filtering(cfg.RequestFiltering)
+	rf := a.requestFiltering(cfg)
 	if rf != nil {
 		c.In = append(c.In, rf)
 	}
@@ -59,7 +56,7 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 		c.In = append(c.In, st)
 		c.Out = append(c.Out, st) // challenges on the app's 401s
 	}
-	if s := iis.NewCustomHeaders(cfg.CustomHeaders); s != nil {
+	if s := customHeaders(cfg); s != nil {
 		c.Out = append(c.Out, s)
 	}
 	// Outbound rules see the custom headers, and compression sees what
@@ -78,6 +75,62 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 		return nil, nil
 	}
 	return &c, nil
+}
+
+// filtering returns the request filtering of a web.config section (nil:
+// none): with IIS's server-level lists unless the site config turns them
+// off.
+func (a *App) filtering(rf *config.RequestFiltering) *config.RequestFiltering {
+	if a.opts.NoServerFiltering {
+		return rf
+	}
+	return iis.WithServerDefaults(rf)
+}
+
+// requestFiltering returns the app's request-filtering stage, with that of
+// each <location path> that has its own; nil when nothing is filtered.
+func (a *App) requestFiltering(cfg *config.App) pipeline.Stage {
+	stage := func(rf *config.RequestFiltering) pipeline.Stage {
+		if s := iis.NewRequestFiltering(a.filtering(rf)); s != nil {
+			return s
+		}
+		return nil
+	}
+	root := stage(cfg.RequestFiltering)
+	var paths []string
+	var stages []pipeline.Stage
+	for _, loc := range cfg.Locations {
+		if loc.RequestFiltering != nil {
+			paths, stages = append(paths, loc.Path), append(stages, stage(loc.RequestFiltering))
+		}
+	}
+	if len(paths) == 0 {
+		return root
+	}
+	return iis.ScopedStage{Scoped: iis.NewScoped(root, paths, stages)}
+}
+
+// customHeaders returns the app's custom-headers stage, with that of each
+// <location path> that has its own; nil when no header is added.
+func customHeaders(cfg *config.App) pipeline.OutStage {
+	stage := func(ch *config.CustomHeaders) pipeline.OutStage {
+		if s := iis.NewCustomHeaders(ch); s != nil {
+			return s
+		}
+		return nil
+	}
+	root := stage(cfg.CustomHeaders)
+	var paths []string
+	var stages []pipeline.OutStage
+	for _, loc := range cfg.Locations {
+		if loc.CustomHeaders != nil {
+			paths, stages = append(paths, loc.Path), append(stages, stage(loc.CustomHeaders))
+		}
+	}
+	if len(paths) == 0 {
+		return root
+	}
+	return iis.ScopedOut{Scoped: iis.NewScoped(root, paths, stages)}
 }
 
 // refiltered is URL Rewrite followed, when it changed the URL, by request

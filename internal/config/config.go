@@ -87,6 +87,9 @@ type App struct {
 	IPSecurity *IPSecurity
 	// DynamicIPSecurity is <security><dynamicIpSecurity>.
 	DynamicIPSecurity *DynamicIPSecurity
+	// Locations are the <location path="sub"> elements with request
+	// filtering or custom headers, in file order.
+	Locations []Location
 	// CustomHeaders is <httpProtocol> (customHeaders, redirectHeaders).
 	CustomHeaders *CustomHeaders
 	// URLCompression is <urlCompression>; nil leaves compression to the site

@@ -160,6 +160,21 @@ type DynamicIPSecurity struct {
 	RequestInterval time.Duration
 }
 
+// Location is a <location path="sub"> of an app's web.config with the
+// sections, beside authentication, authorization and httpRedirect, that
+// apply to part of the app: each is the app's section as the location's
+// edits it (IIS merges them so, whatever their order in the file); nil
+// when neither the app nor the location has it.
+type Location struct {
+	// Path is relative to the app, without leading or trailing slash
+	// ("api", "files/public"); matched segment-wise and without case.
+	Path string
+	// Line is the line of the (first) <location> element for Path.
+	Line             int
+	RequestFiltering *RequestFiltering
+	CustomHeaders    *CustomHeaders
+}
+
 // IPRule is one <ipSecurity><add>.
 type IPRule struct {
 	// Prefix is ipAddress with subnetMask as a prefix (a single address has

@@ -349,3 +349,30 @@ func TestIISDynamicIPSecurity(t *testing.T) {
 		t.Errorf("%d requests of the flood denied, want none (each address is under its limits)", denied)
 	}
 }
+
+// <location path="sub"> for request filtering and custom headers: each
+// edits the app's sections for its path, wherever it stands in the file.
+func TestIISLocationSections(t *testing.T) {
+	t.Parallel()
+	s := startIISSite(t, "", "/", "locations")
+	for _, tc := range []struct {
+		target, want     string
+		frame, cache, ct string
+	}{
+		{"/headers", "200", "SAMEORIGIN", "", "nosniff"},
+		{"/api/headers", "200", "", "no-store", "nosniff"},
+		{"/API/orders", "200", "", "no-store", "nosniff"},
+		{"/db.bak", "404", "SAMEORIGIN", "no-store", "nosniff"}, // Gatehouse's page: no-store
+		{"/downloads/db.bak", "200", "SAMEORIGIN", "", "nosniff"},
+		{"/downloads/bin/tool.zip", "200", "SAMEORIGIN", "", "nosniff"},
+		{"/bin/tool.zip", "404", "SAMEORIGIN", "no-store", "nosniff"},
+		{"/downloads/web.config", "404", "SAMEORIGIN", "no-store", "nosniff"},
+	} {
+		resp, _ := s.do("GET", tc.target, nil)
+		h := resp.Header
+		if fmt.Sprint(resp.StatusCode) != tc.want || h.Get("X-Frame-Options") != tc.frame || h.Get("Cache-Control") != tc.cache || h.Get("X-Content-Type-Options") != tc.ct {
+			t.Errorf("GET %s: %d X-Frame-Options %q Cache-Control %q X-Content-Type-Options %q; want %s %q %q %q",
+				tc.target, resp.StatusCode, h.Get("X-Frame-Options"), h.Get("Cache-Control"), h.Get("X-Content-Type-Options"), tc.want, tc.frame, tc.cache, tc.ct)
+		}
+	}
+}

@@ -48,9 +48,13 @@ func locationPath(v string) (string, string) {
 // <authorization> and <httpRedirect> are narrowed to a path; everything
 // else there is recorded in App.Unsupported.
 func (p *parser) subWebServer(t token, se xml.StartElement) error {
-	const why = "not read in a <location> for a sub-path: only <security><authentication>, <authorization> and <httpRedirect> apply to part of an app"
-	if se.Name.Local == "httpRedirect" {
+	const why = "not read in a <location> for a sub-path: only <security><authentication>, <authorization>, <requestFiltering>, <httpProtocol> and <httpRedirect> apply to part of an app"
+	switch se.Name.Local {
+	case "httpRedirect":
 		return p.httpRedirect(t, se)
+	case "httpProtocol":
+		p.markScoped()
+		return p.skip()
 	}
 	if se.Name.Local != "security" {
 		return p.skipUnsupported(t, se.Name.Local, why)
@@ -64,9 +68,44 @@ func (p *parser) subWebServer(t token, se xml.StartElement) error {
 			return p.authentication(t, se)
 		case "authorization":
 			return p.authorization(t, se)
+		case "requestFiltering":
+			p.markScoped()
+			return p.skip()
 		}
 		return p.skipUnsupported(t, "security/"+se.Name.Local, why)
 	})
+}
+
+// markScoped records the <location path> being read as one with sections that
+// readLocations reads on top of the app's.
+func (p *parser) markScoped() {
+	for _, s := range p.scoped {
+		if strings.EqualFold(s.element, p.loc.path) {
+			return
+		}
+	}
+	p.scoped = append(p.scoped, position{line: p.loc.line, element: p.loc.path})
+}
+
+// scopedWebServer handles a child of <system.webServer> in the <location
+// path> a readLocations parser reads: request filtering and custom headers
+// (what else is there was read, or reported, by the first reading).
+func (p *parser) scopedWebServer(t token, se xml.StartElement) error {
+	switch se.Name.Local {
+	case "httpProtocol":
+		return p.httpProtocol(t, se)
+	case "security":
+		if _, err := p.attrs(t, se); err != nil {
+			return err
+		}
+		return p.children(func(t token, se xml.StartElement) error {
+			if se.Name.Local == "requestFiltering" {
+				return p.requestFiltering(t, se)
+			}
+			return p.skip()
+		})
+	}
+	return p.skip()
 }
 
 // authentication reads <security><authentication> into the current scope:

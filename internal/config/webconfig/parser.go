@@ -33,6 +33,13 @@ type parser struct {
 		path string
 		line int
 	}
+	// only, when set, is the <location path> this parser re-reads alone
+	// (readLocations); nothing else of the file is read.
+	only string
+	// scoped are the <location path="sub"> elements with sections that
+	// readLocations reads on top of the app's (request filtering, custom
+	// headers).
+	scoped []position
 }
 
 type position struct {
@@ -149,7 +156,7 @@ func (p *parser) parse() error {
 		line, _ := p.d.InputPos()
 		return p.errorf(line, "", "", "malformed XML: no root element")
 	}
-	if p.aspNetCoreLine == 0 {
+	if p.aspNetCoreLine == 0 && p.only == "" {
 		return p.errorf(0, "", "", "no <aspNetCore> element in <configuration><system.webServer> (or in <location path=\".\">)")
 	}
 	return nil
@@ -172,6 +179,9 @@ func (p *parser) section(t token, se xml.StartElement) error {
 		if bad != "" {
 			return p.errorf(p.attrLine(t, "path"), "location", "path", "%q %s", raw, bad)
 		}
+		if p.only != "" && !strings.EqualFold(sub, p.only) {
+			return p.skip()
+		}
 		if sub == "" {
 			return p.children(p.section)
 		}
@@ -181,7 +191,12 @@ func (p *parser) section(t token, se xml.StartElement) error {
 		defer func() { p.loc.path, p.loc.line = "", 0 }()
 		return p.children(p.section)
 	case "system.webServer":
-		if p.loc.path != "" {
+		switch {
+		case p.only != "" && p.loc.path == "":
+			return p.skip()
+		case p.only != "":
+			return p.children(p.scopedWebServer)
+		case p.loc.path != "":
 			return p.children(p.subWebServer)
 		}
 		return p.children(p.webServer)

@@ -3,6 +3,7 @@ package webconfig
 import (
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,47 @@ func TestDynamicIPSecurity(t *testing.T) {
 		if !reflect.DeepEqual(app.DynamicIPSecurity, tt.want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", tt.inner, app.DynamicIPSecurity, tt.want)
 		}
+	}
+}
+
+// A <location path="sub"> edits the app's request filtering and custom
+// headers for that path, whether it comes before or after them.
+func TestLocationSections(t *testing.T) {
+	t.Parallel()
+	app := `<security><requestFiltering><fileExtensions><add fileExtension=".bak" allowed="false" /></fileExtensions></requestFiltering></security>
+<httpProtocol><customHeaders><add name="X-Frame-Options" value="DENY" /></customHeaders></httpProtocol>`
+	loc := `<location path="Backups/Old"><system.webServer>
+<security><requestFiltering><fileExtensions><remove fileExtension=".bak" /></fileExtensions><hiddenSegments><add segment="tmp" /></hiddenSegments></requestFiltering></security>
+<httpProtocol><customHeaders><remove name="X-Frame-Options" /><add name="Cache-Control" value="no-store" /></customHeaders></httpProtocol>
+</system.webServer></location>`
+	for name, doc := range map[string]string{
+		"after":  "<configuration>\n<system.webServer><aspNetCore processPath=\"a\"/>\n" + app + "\n</system.webServer>" + loc + "</configuration>",
+		"before": "<configuration>" + loc + "\n<system.webServer><aspNetCore processPath=\"a\"/>\n" + app + "\n</system.webServer></configuration>",
+	} {
+		a, err := decode(strings.NewReader(doc), "web.config", "/srv/app", testEnv)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(a.Locations) != 1 {
+			t.Fatalf("%s: Locations = %+v", name, a.Locations)
+		}
+		l := a.Locations[0]
+		if l.Path != "Backups/Old" || len(l.RequestFiltering.FileExtensions.Rules) != 0 || !reflect.DeepEqual(l.RequestFiltering.HiddenSegments, []string{"tmp"}) {
+			t.Errorf("%s: location filtering %+v", name, l.RequestFiltering)
+		}
+		if want := []config.HeaderField{{Name: "Cache-Control", Value: "no-store"}}; !reflect.DeepEqual(l.CustomHeaders.Headers, want) {
+			t.Errorf("%s: location headers %+v, want %+v", name, l.CustomHeaders.Headers, want)
+		}
+		if len(a.RequestFiltering.FileExtensions.Rules) != 1 || len(a.CustomHeaders.Headers) != 1 || len(a.RequestFiltering.HiddenSegments) != 0 {
+			t.Errorf("%s: the location changed the app's sections: %+v %+v", name, a.RequestFiltering, a.CustomHeaders)
+		}
+		if !slices.ContainsFunc(a.Sections, func(s string) bool { return strings.HasPrefix(s, "location Backups/Old: requestFiltering (") }) {
+			t.Errorf("%s: Sections = %q", name, a.Sections)
+		}
+	}
+	// An error in a location names its line.
+	doc := "<configuration>\n<system.webServer><aspNetCore processPath=\"a\"/></system.webServer>\n<location path=\"x\"><system.webServer><security><requestFiltering>\n<verbs><add /></verbs></requestFiltering></security></system.webServer></location></configuration>"
+	if _, err := decode(strings.NewReader(doc), "web.config", "/srv/app", testEnv); err == nil || !strings.Contains(err.Error(), "web.config:4:") {
+		t.Errorf("error in a location: %v, want one naming line 4", err)
 	}
 }

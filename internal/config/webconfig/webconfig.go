@@ -6,8 +6,11 @@
 // <handlerSettings>, and the sections of the IIS modules that stay active
 // beside ANCM (see webserver.go). Every other child of <system.webServer>
 // is recorded in App.Unsupported with the reason, never silently dropped;
-// elements outside <system.webServer> and locations for other paths are
-// not read. Attribute names are matched case-sensitively and an unknown
+// elements outside <system.webServer> are not read. A <location
+// path="sub"> is read for the sections that apply to part of an app
+// (authentication, authorization, httpRedirect, and request filtering and
+// custom headers merged onto the app's: location.go); its other sections
+// are recorded in App.Unsupported. Attribute names are matched case-sensitively and an unknown
 // attribute or element inside a section read is an error, as IIS's schema
 // validation makes it. Every error is an *Error naming the file and line.
 package webconfig
@@ -78,6 +81,9 @@ func decode(r io.Reader, file, dir string, environ []string) (*config.App, error
 	}
 	p.app.File = file
 	if err := p.parse(); err != nil {
+		return nil, err
+	}
+	if err := p.readLocations(); err != nil {
 		return nil, err
 	}
 	p.app.Args = config.SplitArgs(p.app.Arguments)
