@@ -21,7 +21,7 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 		a.log.Warn("web.config element not carried out", "element", u)
 	}
 	c := pipeline.Chain{Observers: append([]pipeline.Observer(nil), a.opts.Observers...)}
-	if s := iis.NewIPSecurity(cfg.IPSecurity); s != nil {
+	if s := ipSecurity(cfg); s != nil {
 		c.In = append(c.In, s)
 	}
 	if s := iis.NewDynamicIPSecurity(cfg.DynamicIPSecurity, a.log); s != nil {
@@ -68,8 +68,8 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if out != nil {
 		c.Out = append(c.Out, out)
 	}
-	if a.compresses(cfg) {
-		c.Out = append(c.Out, iis.NewCompression(a.opts.Compression.WithDefaults()))
+	if s := a.compression(cfg); s != nil {
+		c.Out = append(c.Out, s)
 	}
 	if len(c.In) == 0 && len(c.Out) == 0 && len(c.Observers) == 0 && c.Limits == nil {
 		return nil, nil
@@ -97,17 +97,12 @@ func (a *App) requestFiltering(cfg *config.App) pipeline.Stage {
 		return nil
 	}
 	root := stage(cfg.RequestFiltering)
-	var paths []string
-	var stages []pipeline.Stage
-	for _, loc := range cfg.Locations {
-		if loc.RequestFiltering != nil {
-			paths, stages = append(paths, loc.Path), append(stages, stage(loc.RequestFiltering))
-		}
+	if sc := perLocation(cfg, root, func(l *config.Location) (pipeline.Stage, bool) {
+		return stage(l.RequestFiltering), l.RequestFiltering != nil
+	}); sc != nil {
+		return iis.ScopedStage{Scoped: sc}
 	}
-	if len(paths) == 0 {
-		return root
-	}
-	return iis.ScopedStage{Scoped: iis.NewScoped(root, paths, stages)}
+	return root
 }
 
 // customHeaders returns the app's custom-headers stage, with that of each
@@ -120,17 +115,29 @@ func customHeaders(cfg *config.App) pipeline.OutStage {
 		return nil
 	}
 	root := stage(cfg.CustomHeaders)
+	if sc := perLocation(cfg, root, func(l *config.Location) (pipeline.OutStage, bool) {
+		return stage(l.CustomHeaders), l.CustomHeaders != nil
+	}); sc != nil {
+		return iis.ScopedOut{Scoped: sc}
+	}
+	return root
+}
+
+// perLocation returns the picker of root and the stages of the <location
+// path> elements that have their own section (of reports it), nil when
+// none has.
+func perLocation[S comparable](cfg *config.App, root S, of func(*config.Location) (S, bool)) *iis.Scoped[S] {
 	var paths []string
-	var stages []pipeline.OutStage
-	for _, loc := range cfg.Locations {
-		if loc.CustomHeaders != nil {
-			paths, stages = append(paths, loc.Path), append(stages, stage(loc.CustomHeaders))
+	var stages []S
+	for i := range cfg.Locations {
+		if st, ok := of(&cfg.Locations[i]); ok {
+			paths, stages = append(paths, cfg.Locations[i].Path), append(stages, st)
 		}
 	}
 	if len(paths) == 0 {
-		return root
+		return nil
 	}
-	return iis.ScopedOut{Scoped: iis.NewScoped(root, paths, stages)}
+	return iis.NewScoped(root, paths, stages)
 }
 
 // refiltered is URL Rewrite followed, when it changed the URL, by request
@@ -151,14 +158,55 @@ func (s refiltered) Serve(r *pipeline.Request) *pipeline.Result {
 	return s.filter.Serve(r)
 }
 
-// compresses reports whether the app's responses are compressed: as its
-// web.config's <urlCompression doDynamicCompression> says, else as the
-// site config's compression.dynamic says.
-func (a *App) compresses(cfg *config.App) bool {
-	if cfg.URLCompression != nil {
-		return cfg.URLCompression.DoDynamicCompression
+// compresses reports whether responses are compressed under uc (the
+// app's or a location's <urlCompression>): as its doDynamicCompression
+// says, else (nil) as the site config's compression.dynamic says.
+func (a *App) compresses(uc *config.URLCompression) bool {
+	if uc != nil {
+		return uc.DoDynamicCompression
 	}
 	return a.opts.Compression.Dynamic
+}
+
+// compression returns the app's compression stage, also where a <location
+// path> turns it on or off; nil when nothing is compressed.
+func (a *App) compression(cfg *config.App) pipeline.OutStage {
+	var comp pipeline.OutStage
+	stage := func(uc *config.URLCompression) pipeline.OutStage {
+		if !a.compresses(uc) {
+			return nil
+		}
+		if comp == nil {
+			comp = iis.NewCompression(a.opts.Compression.WithDefaults())
+		}
+		return comp
+	}
+	root := stage(cfg.URLCompression)
+	sc := perLocation(cfg, root, func(l *config.Location) (pipeline.OutStage, bool) {
+		return stage(l.URLCompression), l.URLCompression != nil
+	})
+	if sc == nil || comp == nil {
+		return root
+	}
+	return iis.ScopedOut{Scoped: sc}
+}
+
+// ipSecurity returns the app's IP-restrictions stage, with that of each
+// <location path> that has its own; nil when every address is let in.
+func ipSecurity(cfg *config.App) pipeline.Stage {
+	stage := func(ips *config.IPSecurity) pipeline.Stage {
+		if s := iis.NewIPSecurity(ips); s != nil {
+			return s
+		}
+		return nil
+	}
+	root := stage(cfg.IPSecurity)
+	if sc := perLocation(cfg, root, func(l *config.Location) (pipeline.Stage, bool) {
+		return stage(l.IPSecurity), l.IPSecurity != nil
+	}); sc != nil {
+		return iis.ScopedStage{Scoped: sc}
+	}
+	return root
 }
 
 // Chain returns the app's current front-door stages (nil: none), those of

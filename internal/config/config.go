@@ -88,7 +88,8 @@ type App struct {
 	// DynamicIPSecurity is <security><dynamicIpSecurity>.
 	DynamicIPSecurity *DynamicIPSecurity
 	// Locations are the <location path="sub"> elements with request
-	// filtering or custom headers, in file order.
+	// filtering, custom headers, IP restrictions or URL compression, in
+	// file order.
 	Locations []Location
 	// CustomHeaders is <httpProtocol> (customHeaders, redirectHeaders).
 	CustomHeaders *CustomHeaders

@@ -173,6 +173,8 @@ type Location struct {
 	Line             int
 	RequestFiltering *RequestFiltering
 	CustomHeaders    *CustomHeaders
+	IPSecurity       *IPSecurity
+	URLCompression   *URLCompression
 }
 
 // IPRule is one <ipSecurity><add>.

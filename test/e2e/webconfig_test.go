@@ -354,7 +354,7 @@ func TestIISDynamicIPSecurity(t *testing.T) {
 // edits the app's sections for its path, wherever it stands in the file.
 func TestIISLocationSections(t *testing.T) {
 	t.Parallel()
-	s := startIISSite(t, "", "/", "locations")
+	s := startIISSite(t, "compression: {dynamic: true, minSize: 10}", "/", "locations")
 	for _, tc := range []struct {
 		target, want     string
 		frame, cache, ct string
@@ -367,12 +367,22 @@ func TestIISLocationSections(t *testing.T) {
 		{"/downloads/bin/tool.zip", "200", "SAMEORIGIN", "", "nosniff"},
 		{"/bin/tool.zip", "404", "SAMEORIGIN", "no-store", "nosniff"},
 		{"/downloads/web.config", "404", "SAMEORIGIN", "no-store", "nosniff"},
+		{"/admin/users", "403", "SAMEORIGIN", "no-store", "nosniff"},
+		{"/administration", "200", "SAMEORIGIN", "", "nosniff"},
 	} {
 		resp, _ := s.do("GET", tc.target, nil)
 		h := resp.Header
 		if fmt.Sprint(resp.StatusCode) != tc.want || h.Get("X-Frame-Options") != tc.frame || h.Get("Cache-Control") != tc.cache || h.Get("X-Content-Type-Options") != tc.ct {
 			t.Errorf("GET %s: %d X-Frame-Options %q Cache-Control %q X-Content-Type-Options %q; want %s %q %q %q",
 				tc.target, resp.StatusCode, h.Get("X-Frame-Options"), h.Get("Cache-Control"), h.Get("X-Content-Type-Options"), tc.want, tc.frame, tc.cache, tc.ct)
+		}
+	}
+	if got := s.logged("GET", "/admin/users", ""); got != "403.6" {
+		t.Errorf("/admin/users logged %s, want 403.6 (the location's ipSecurity)", got)
+	}
+	for target, want := range map[string]string{"/hello": "gzip", "/api/hello": ""} {
+		if resp, _ := s.do("GET", target, nil, "Accept-Encoding", "gzip"); resp.Header.Get("Content-Encoding") != want {
+			t.Errorf("GET %s: Content-Encoding %q, want %q", target, resp.Header.Get("Content-Encoding"), want)
 		}
 	}
 }

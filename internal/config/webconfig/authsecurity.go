@@ -48,11 +48,11 @@ func locationPath(v string) (string, string) {
 // <authorization> and <httpRedirect> are narrowed to a path; everything
 // else there is recorded in App.Unsupported.
 func (p *parser) subWebServer(t token, se xml.StartElement) error {
-	const why = "not read in a <location> for a sub-path: only <security><authentication>, <authorization>, <requestFiltering>, <httpProtocol> and <httpRedirect> apply to part of an app"
+	const why = "not read in a <location> for a sub-path: only <security><authentication>, <authorization>, <requestFiltering>, <ipSecurity>, <httpProtocol>, <urlCompression> and <httpRedirect> apply to part of an app"
 	switch se.Name.Local {
 	case "httpRedirect":
 		return p.httpRedirect(t, se)
-	case "httpProtocol":
+	case "httpProtocol", "urlCompression":
 		p.markScoped()
 		return p.skip()
 	}
@@ -68,7 +68,7 @@ func (p *parser) subWebServer(t token, se xml.StartElement) error {
 			return p.authentication(t, se)
 		case "authorization":
 			return p.authorization(t, se)
-		case "requestFiltering":
+		case "requestFiltering", "ipSecurity":
 			p.markScoped()
 			return p.skip()
 		}
@@ -88,19 +88,25 @@ func (p *parser) markScoped() {
 }
 
 // scopedWebServer handles a child of <system.webServer> in the <location
-// path> a readLocations parser reads: request filtering and custom headers
-// (what else is there was read, or reported, by the first reading).
+// path> a readLocations parser reads: request filtering, IP restrictions,
+// custom headers and URL compression (what else is there was read, or
+// reported, by the first reading).
 func (p *parser) scopedWebServer(t token, se xml.StartElement) error {
 	switch se.Name.Local {
 	case "httpProtocol":
 		return p.httpProtocol(t, se)
+	case "urlCompression":
+		return p.urlCompression(t, se)
 	case "security":
 		if _, err := p.attrs(t, se); err != nil {
 			return err
 		}
 		return p.children(func(t token, se xml.StartElement) error {
-			if se.Name.Local == "requestFiltering" {
+			switch se.Name.Local {
+			case "requestFiltering":
 				return p.requestFiltering(t, se)
+			case "ipSecurity":
+				return p.ipSecurity(t, se)
 			}
 			return p.skip()
 		})

@@ -75,6 +75,10 @@ func (p *parser) urlCompression(t token, se xml.StartElement) error {
 		return err
 	}
 	uc := &config.URLCompression{DoDynamicCompression: true, DoStaticCompression: true}
+	if prev := p.app.URLCompression; prev != nil {
+		c := *prev // an earlier section in scope: what this one does not write stays
+		uc = &c
+	}
 	if err := p.boolAttr(t, se, attrs, "doDynamicCompression", &uc.DoDynamicCompression); err != nil {
 		return err
 	}

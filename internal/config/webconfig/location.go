@@ -6,8 +6,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 )
 
-// readLocations reads the request filtering and custom headers of each
-// <location path="sub"> the first reading found, into p.app.Locations.
+// readLocations reads the request filtering, IP restrictions, custom
+// headers and URL compression of each <location path="sub"> the first
+// reading found, into p.app.Locations.
 // Each location is read again on its own, starting from the app's
 // sections, so that its <remove>, <clear/> and attributes edit the app's
 // as IIS merges them, whether it comes before or after them in the file.
@@ -17,6 +18,15 @@ func (p *parser) readLocations() error {
 		if h := p.app.CustomHeaders; h != nil {
 			base.CustomHeaders = &config.CustomHeaders{Headers: slices.Clone(h.Headers), Redirect: slices.Clone(h.Redirect)}
 		}
+		if ips := p.app.IPSecurity; ips != nil {
+			c := *ips
+			c.Rules = slices.Clone(ips.Rules)
+			base.IPSecurity = &c
+		}
+		if uc := p.app.URLCompression; uc != nil {
+			c := *uc
+			base.URLCompression = &c
+		}
 		q := &parser{file: p.file, dir: p.dir, raw: p.raw, lookup: p.lookup, app: base, pos: map[string]position{}, only: s.element}
 		if err := q.parse(); err != nil {
 			return err
@@ -25,7 +35,8 @@ func (p *parser) readLocations() error {
 			p.app.Sections = append(p.app.Sections, "location "+s.element+": "+sec)
 		}
 		p.app.Unsupported = append(p.app.Unsupported, q.app.Unsupported...)
-		loc := config.Location{Path: s.element, Line: s.line, RequestFiltering: q.app.RequestFiltering, CustomHeaders: q.app.CustomHeaders}
+		loc := config.Location{Path: s.element, Line: s.line, RequestFiltering: q.app.RequestFiltering, CustomHeaders: q.app.CustomHeaders,
+			IPSecurity: q.app.IPSecurity, URLCompression: q.app.URLCompression}
 		if rf := loc.RequestFiltering; rf != nil {
 			if !sameLimits(rf, p.app.RequestFiltering) {
 				p.unsupported(s.line, "location "+s.element+": requestFiltering/requestLimits", "not applied to part of an app: the app's limits apply to all of it")
