@@ -49,10 +49,7 @@ func startAdmin(ctx context.Context, wg *sync.WaitGroup, f *serveFlags, ctl admi
 	log *slog.Logger, inherited map[string]net.Listener, keep func() bool) (*adminSockets, error) {
 	socks := &adminSockets{}
 	srv := &admin.Server{Controller: ctl, Metrics: metrics, Log: log}
-	path, explicit := f.adminSocket, f.adminSocket != ""
-	if !explicit {
-		path = admin.DefaultSocket(f.pidFile)
-	}
+	path, explicit := f.socketPath(), f.adminSocket != ""
 	if path != "" && path != "off" {
 		var ln net.Listener
 		var err error
@@ -118,6 +115,15 @@ func startAdmin(ctx context.Context, wg *sync.WaitGroup, f *serveFlags, ctl admi
 		wg.Go(func() { serveAdmin(ctx, msrv, ln, log) })
 	}
 	return socks, nil
+}
+
+// socketPath is the admin socket serve binds: --admin, else the default
+// (see admin.DefaultSocket); "off" or "" for none.
+func (f *serveFlags) socketPath() string {
+	if f.adminSocket != "" {
+		return f.adminSocket
+	}
+	return admin.DefaultSocket(f.pidFile)
 }
 
 func serveAdmin(ctx context.Context, srv *admin.Server, ln net.Listener, log *slog.Logger) {

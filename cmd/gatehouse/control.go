@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -23,6 +24,7 @@ import (
 type controller struct {
 	srv     *frontend.Server
 	apps    *appSet
+	log     *slog.Logger
 	started time.Time
 	// reload re-reads the configuration; an error wrapping
 	// admin.ErrInvalidConfig means it was rejected.
@@ -108,6 +110,11 @@ func (c *controller) Stop(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	// Recorded first: a reload or an upgrade while the processes stop
+	// must already find the app stopped.
+	if err := c.apps.ops.setStopped(appName(a.Site(), a.Path()), true); err != nil {
+		c.log.Warn("the stop is not saved for a restart of gatehouse", "app", name, "err", err)
+	}
 	if err := a.Stop(ctx); err != nil {
 		return fmt.Errorf("stop %s: %w", name, err)
 	}
@@ -119,8 +126,25 @@ func (c *controller) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := c.apps.ops.setStopped(appName(a.Site(), a.Path()), false); err != nil {
+		c.log.Warn("the start is not saved for a restart of gatehouse", "app", name, "err", err)
+	}
 	if err := a.Start(ctx); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
+	}
+	return nil
+}
+
+// Save keeps the operator's stops in the state file from now on, so they
+// outlive a restart of Gatehouse; forget removes the file.
+func (c *controller) Save(_ context.Context, forget bool) error {
+	if err := c.apps.ops.save(forget); err != nil {
+		return err
+	}
+	if forget {
+		c.log.Info("state file removed: a restart of gatehouse starts from the configuration alone", "file", c.apps.ops.file)
+	} else {
+		c.log.Info("state saved: the operator's stops outlive a restart of gatehouse", "file", c.apps.ops.file)
 	}
 	return nil
 }
@@ -151,6 +175,9 @@ type appSet struct {
 	registry *prometheus.Registry
 	// dirs are the sites' directories (Active Directory group names).
 	dirs directories
+	// ops is the operator's state (stopped apps); serve sets it before it
+	// opens an app.
+	ops *opState
 
 	mu   sync.Mutex // protects apps
 	apps map[*app.App]struct{}

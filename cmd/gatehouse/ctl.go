@@ -84,23 +84,28 @@ func callErr(err error) error {
 func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io.Writer) error {
 	synopsis := map[string]string{
 		"recycle": "recycle [SITE/APP] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRestarts the app's processes (every app without SITE/APP) without losing a\nrequest, and waits until the new ones serve.",
-		"stop":    "stop SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStops the app's processes and keeps it down (503) until gatehouse start.",
+		"stop":    "stop SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStops the app's processes and keeps it down (503) until gatehouse start,\nacross reload and upgrade too (and a restart of gatehouse, after gatehouse save).",
 		"start":   "start SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStarts a stopped app and waits until it is ready.",
 		"reload":  "reload [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRe-reads the --config file of the running gatehouse (without one: recycles\nevery app) and exits 3 if the new configuration was rejected.",
+		"save":    "save [--forget] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nKeeps the apps stopped with gatehouse stop stopped across a restart of\ngatehouse too: writes them to the state file beside the pid file (or the\nadmin socket), which gatehouse keeps current from then on and reads at\nstart. --forget removes the file. (Stops outlive reload and upgrade anyway.)",
 		"upgrade": "upgrade [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nAfter the gatehouse binary was replaced on disk: starts the new one with the\nrunning one's listening sockets, waits until it serves, and has the old one\ndrain its requests and exit. No connection is refused.",
 	}[op]
 	var f ctlFlags
 	fset := newFlagSet(op, synopsis, stderr)
 	f.register(fset)
+	var forget *bool
+	if op == "save" {
+		forget = fset.Bool("forget", false, "remove the state file: a restart of gatehouse starts every app as the configuration says")
+	}
 	pos, _, err := parseArgs(fset, args)
 	if err != nil {
 		return flagErr(err)
 	}
 	var name string
 	switch {
-	case len(pos) == 1 && op != "reload" && op != "upgrade":
+	case len(pos) == 1 && op != "reload" && op != "upgrade" && op != "save":
 		name = pos[0]
-	case len(pos) == 0 && (op == "reload" || op == "recycle" || op == "upgrade"):
+	case len(pos) == 0 && (op == "reload" || op == "recycle" || op == "upgrade" || op == "save"):
 	default:
 		fset.Usage()
 		return usageErr("%s: wrong arguments %q", op, pos)
@@ -121,6 +126,17 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
+	if op == "save" {
+		if err := c.Save(ctx, *forget); err != nil {
+			return callErr(err)
+		}
+		if *forget {
+			fmt.Fprintln(stdout, "state file removed")
+		} else {
+			fmt.Fprintln(stdout, "saved: stopped apps stay stopped across a restart of gatehouse")
+		}
+		return nil
+	}
 	if err := c.Control(ctx, op, name); err != nil {
 		return callErr(err)
 	}

@@ -9,6 +9,7 @@
 //	gatehouse reload                     re-read the configuration of a running gatehouse
 //	gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
 //	gatehouse stop|start SITE/APP        stop an app and keep it down, or start it again
+//	gatehouse save [--forget]            keep the stops across a restart of gatehouse (state file)
 //	gatehouse upgrade                    hand the sockets to a new binary without refusing a connection
 //	gatehouse version                    print the version
 //
@@ -73,6 +74,8 @@ const usage = `Usage:
   gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
   gatehouse stop SITE/APP              stop an app and keep it down (503) until start
   gatehouse start SITE/APP             start a stopped app and wait until it is ready
+  gatehouse save [--forget]            keep stopped apps stopped across a restart of gatehouse too
+                                       (state file beside the pid file; stops outlive reload and upgrade anyway)
   gatehouse upgrade                    hand the listening sockets to a new binary; the old one drains and exits
   gatehouse version                    print the version
 
@@ -103,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCheck(args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
-	case "reload", "recycle", "stop", "start", "upgrade":
+	case "reload", "recycle", "stop", "start", "upgrade", "save":
 		err = cmdControl(ctx, args[0], args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		err = cmdVersion(stdout)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -269,7 +270,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		inst := apps.metrics.App(spec.Site, spec.Path)
 		a, err := app.Open(ctx, spec.Dir, app.Options{
 			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort, Auth: authSettings(spec.Auth, replays.of(spec.Site), dir),
-			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
+			StartAtBoot: f.startAtBoot, Stopped: apps.ops.isStopped(appName(spec.Site, cmp.Or(spec.Path, "/"))), Log: log, Keeper: keeper,
 			AppPool: pool, CleanEnvironment: spec.Pool.CleanEnvironment,
 			Compression: spec.Compression, StripPathBase: spec.StripPathBase,
 			NoServerFiltering: spec.RequestFiltering.DisableServerDefaults,
@@ -347,7 +348,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	open := func(ctx context.Context, spec frontend.AppSpec) (frontend.App, error) {
 		inst := apps.metrics.App(spec.Site, spec.Path)
 		a, err := app.New(ctx, cfg, app.Options{Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort,
-			StartAtBoot: f.startAtBoot, Log: log, Keeper: keeper,
+			StartAtBoot: f.startAtBoot, Stopped: apps.ops.isStopped(appName(spec.Site, cmp.Or(spec.Path, "/"))), Log: log, Keeper: keeper,
 			Events: inst.ProcessEvent, Observers: []pipeline.Observer{inst}})
 		if err != nil {
 			return nil, err
@@ -375,6 +376,11 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 
 	// Before any app is opened: the apps must not inherit these.
 	sd := takeSystemdEnv(log)
+	ops, err := loadOpState(stateFile(f.pidFile, f.socketPath()), log)
+	if err != nil {
+		return err
+	}
+	apps.ops = ops
 	srv, err := frontend.New(cfg, open, log, frontend.WithGlobalRules(globalRules(log)))
 	if err != nil {
 		return configErr(err)
@@ -397,11 +403,12 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 			}
 		}()
 	}
-	ctl := &controller{srv: srv, apps: apps, started: time.Now()}
+	ctl := &controller{srv: srv, apps: apps, log: log, started: time.Now()}
 	var socks *adminSockets
 	if exe, err := os.Executable(); err == nil {
 		ctl.upgrade = &upgrader{exe: exe, args: os.Args[1:], srv: srv, notify: sd.notify, log: log,
-			admin: func() ([]*os.File, []string) { return socks.files() }, handoff: stop}
+			admin: func() ([]*os.File, []string) { return socks.files() }, handoff: stop,
+			env: func() []string { return []string{ops.env()} }}
 	}
 	handedOver := func() bool { return ctl.upgrade != nil && ctl.upgrade.handedOver() }
 	ctl.reload = func(ctx context.Context) error {

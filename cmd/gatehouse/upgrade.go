@@ -48,6 +48,9 @@ type upgrader struct {
 	admin   func() ([]*os.File, []string) // duplicates the admin endpoints' sockets, with their names
 	log     *slog.Logger
 	handoff func() // called once the new Gatehouse serves: this one stops
+	// env, if set, returns environment entries for the new Gatehouse (the
+	// operator's state).
+	env func() []string
 
 	mu   sync.Mutex // serialises upgrades and protects done
 	done bool       // handed over: do not remove the pid file and admin socket
@@ -100,6 +103,9 @@ func (u *upgrader) Upgrade(ctx context.Context) (int, error) {
 		inheritFDs+"="+strconv.Itoa(len(files)),
 		inheritNames+"="+strings.Join(names, "\x1f"),
 		upgradeReady+"="+sock)
+	if u.env != nil {
+		cmd.Env = append(cmd.Env, u.env()...)
+	}
 	if u.notify != nil {
 		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+u.notify.addr)
 	}

@@ -13,6 +13,7 @@
 //	POST /v1/start?app=S/P      start a stopped app, wait until it is ready
 //	POST /v1/reload             re-read the configuration, wait for the outcome
 //	POST /v1/upgrade            hand the sockets to a new binary, wait until it serves
+//	POST /v1/save               keep the operator's stops in the state file (?forget=1: remove it)
 //	GET  /healthz               200 while the process serves (liveness)
 //	GET  /readyz                200 while the front door accepts requests, 503 otherwise
 //	GET  /metrics               Prometheus exposition (when Server.Metrics is set)
@@ -62,6 +63,10 @@ type Controller interface {
 	// Upgrade hands the listening sockets to a new Gatehouse binary and,
 	// once it serves, has this one drain and exit.
 	Upgrade(ctx context.Context) error
+	// Save writes the operator's state (the apps stopped with Stop) to the
+	// state file and keeps it current, so it outlives a restart of
+	// Gatehouse; forget removes the file instead.
+	Save(ctx context.Context, forget bool) error
 }
 
 // Server serves the admin API. Its zero value is not usable: set
@@ -128,6 +133,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/upgrade", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.Upgrade(r.Context()))
+	})
+	mux.HandleFunc("POST /v1/save", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, s.Controller.Save(r.Context(), r.URL.Query().Get("forget") == "1"))
 	})
 	return h
 }

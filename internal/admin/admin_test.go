@@ -44,6 +44,12 @@ func (f *fakeController) Start(ctx context.Context, app string) error { return f
 func (f *fakeController) Reload(ctx context.Context) error            { return f.call("reload", "") }
 func (f *fakeController) Ready() error                                { return f.ready }
 func (f *fakeController) Upgrade(ctx context.Context) error           { return f.call("upgrade", "") }
+func (f *fakeController) Save(ctx context.Context, forget bool) error {
+	if forget {
+		return f.call("save", "forget")
+	}
+	return f.call("save", "")
+}
 
 // serve runs an admin Server on a real Unix socket in a temp dir.
 func serve(t *testing.T, ctl Controller) (*Client, string) {

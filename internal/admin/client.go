@@ -118,3 +118,13 @@ func (c *Client) Control(ctx context.Context, op, app string) error {
 	}
 	return c.do(ctx, http.MethodPost, path, nil)
 }
+
+// Save has Gatehouse keep the operator's state in its state file (forget:
+// remove the file).
+func (c *Client) Save(ctx context.Context, forget bool) error {
+	path := "/v1/save"
+	if forget {
+		path += "?forget=1"
+	}
+	return c.do(ctx, http.MethodPost, path, nil)
+}

@@ -43,6 +43,10 @@ type Options struct {
 	// StartAtBoot starts the app's processes at once instead of on the
 	// first request, whatever web.config says.
 	StartAtBoot bool
+	// Stopped opens the app stopped by the operator, as Stop leaves it:
+	// an earlier `gatehouse stop` carried over an upgrade or a restart.
+	// Nothing starts (not even at boot) until Start.
+	Stopped bool
 	// Compression is the site config's dynamic compression (types, levels,
 	// minimum size, and whether apps without <urlCompression> compress).
 	// The zero value means the defaults, compression off.
@@ -170,6 +174,10 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 	}
 	a.cur.Store(st)
 	a.pool = supervisor.NewPool(a.spec(cfg), opts.Log) // the pool tags its records with app itself
+	if opts.Stopped {
+		_ = a.pool.Halt(ctx) // no process yet: returns at once
+		a.log.Info("app stays stopped by the operator (gatehouse start starts it)")
+	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
@@ -188,7 +196,7 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 		a.wg.Go(func() { a.watchLoop(runCtx) })
 		a.wg.Go(func() { a.recycleLoop(runCtx) })
 	}
-	if (cfg.StartAtBoot || opts.StartAtBoot) && a.offline.Load() == nil {
+	if (cfg.StartAtBoot || opts.StartAtBoot) && a.offline.Load() == nil && !opts.Stopped {
 		a.wg.Go(func() {
 			// Stopped meanwhile (app_offline.htm, Close): not an error.
 			if err := a.pool.Start(runCtx); err != nil && runCtx.Err() == nil && !errors.Is(err, upstream.ErrShuttingDown) {

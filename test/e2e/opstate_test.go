@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestStopSurvivesUpgradeAndRestart: an app stopped with `gatehouse stop`
+// stays stopped (503) across a reload and an upgrade, and, after
+// `gatehouse save`, across a restart of gatehouse; `save --forget` lets a
+// restart start it again.
+func TestStopSurvivesUpgradeAndRestart(t *testing.T) {
+	t.Parallel()
+	dir := writeApp(t, testappAttrs(""), "")
+	pidFile := filepath.Join(t.TempDir(), "gh.pid")
+	g := start(t, dir, "serve", "--pid-file", pidFile, dir)
+	var newPID atomic.Int64
+	t.Cleanup(func() {
+		if pid := int(newPID.Load()); pid != 0 {
+			syscall.Kill(pid, syscall.SIGTERM)
+			waitFor(t, 30*time.Second, "the new gatehouse to stop", func() bool { return !alive(pid) })
+		}
+	})
+	g.mustGet("/pid")
+	want503 := func(when string) {
+		t.Helper()
+		if code, _, _ := g.get("/pid"); code != 503 {
+			t.Fatalf("%s: status %d, want 503 (stopped by the operator)", when, code)
+		}
+	}
+	if code, out := ghctl(t, "stop", "default/", "--pid-file", pidFile); code != 0 {
+		t.Fatalf("gatehouse stop: exit %d\n%s", code, out)
+	}
+	want503("after stop")
+	if code, out := ghctl(t, "reload", "--pid-file", pidFile); code != 0 {
+		t.Fatalf("gatehouse reload: exit %d\n%s", code, out)
+	}
+	want503("after reload")
+
+	oldPID := g.cmd.Process.Pid
+	if code, out := ghctl(t, "upgrade", "--pid-file", pidFile); code != 0 {
+		t.Fatalf("gatehouse upgrade: exit %d\n%s", code, out)
+	}
+	waitFor(t, 5*time.Second, "the pid file to name the new gatehouse", func() bool {
+		b, _ := os.ReadFile(pidFile)
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if n != 0 && n != oldPID {
+			newPID.Store(int64(n))
+			return true
+		}
+		return false
+	})
+	waitFor(t, 60*time.Second, "the old gatehouse to exit", func() bool { return !alive(oldPID) })
+	want503("after upgrade")
+	if st := statusJSON(t, pidFile); st.PID != int(newPID.Load()) || st.Apps[0].State != "stopped" {
+		t.Errorf("status after the upgrade: pid %d state %q, want pid %d stopped", st.PID, st.Apps[0].State, newPID.Load())
+	}
+
+	// Without save, a restart forgets the stop; with it, it does not.
+	stateFile := strings.TrimSuffix(pidFile, ".pid") + ".state"
+	if _, err := os.Stat(stateFile); err == nil {
+		t.Errorf("state file %s written before gatehouse save", stateFile)
+	}
+	if code, out := ghctl(t, "save", "--pid-file", pidFile); code != 0 || !strings.Contains(out, "saved") {
+		t.Fatalf("gatehouse save: exit %d\n%s", code, out)
+	}
+	restart := func() *gh {
+		t.Helper()
+		pid := int(newPID.Swap(0))
+		syscall.Kill(pid, syscall.SIGTERM)
+		waitFor(t, 30*time.Second, "gatehouse to stop", func() bool { return !alive(pid) })
+		return start(t, dir, "serve", "--pid-file", pidFile, "--start-at-boot", dir)
+	}
+	g = restart()
+	if code, _, _ := g.get("/pid"); code != 503 {
+		t.Fatalf("after save and a restart: status %d, want 503", code)
+	}
+	if n := len(processesIn(dir)); n != 0 {
+		t.Errorf("%d app processes after a restart with the app stopped (start-at-boot must not start it)", n)
+	}
+	// start is saved too: the file says nothing is stopped now.
+	if code, out := ghctl(t, "start", "default/", "--pid-file", pidFile); code != 0 {
+		t.Fatalf("gatehouse start: exit %d\n%s", code, out)
+	}
+	g.mustGet("/pid")
+	if b, err := os.ReadFile(stateFile); err != nil || strings.Contains(string(b), "default/") {
+		t.Errorf("state file after start: %q %v, want no stopped app", b, err)
+	}
+	if code, out := ghctl(t, "stop", "default/", "--pid-file", pidFile); code != 0 {
+		t.Fatalf("gatehouse stop: exit %d\n%s", code, out)
+	}
+	if code, out := ghctl(t, "save", "--forget", "--pid-file", pidFile); code != 0 {
+		t.Fatalf("gatehouse save --forget: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(stateFile); !os.IsNotExist(err) {
+		t.Errorf("state file after save --forget: %v, want none", err)
+	}
+	g.stop(30 * time.Second)
+	g = start(t, dir, "serve", "--pid-file", pidFile, dir)
+	g.mustGet("/pid")
+}
