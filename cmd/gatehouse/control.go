@@ -67,6 +67,7 @@ func (c *controller) Status() admin.Status {
 		if e := ps.LastExit; e.PID != 0 {
 			out.LastExit = &admin.Exit{PID: e.PID, Code: e.Code, Signal: e.Signal, Cause: string(e.Cause), Time: e.Time}
 		}
+		out.Reason = stateReason(out)
 		for _, p := range ps.Processes {
 			ap := admin.Process{Slot: p.Slot, PID: p.PID, Port: p.Port, State: p.State, Started: p.Started,
 				Requests: p.Requests, InFlight: p.Outstanding}
@@ -89,6 +90,40 @@ func (c *controller) Status() admin.Status {
 		st.Directories = append(st.Directories, d)
 	}
 	return st
+}
+
+// stateReason says in one sentence why app is in its state.
+func stateReason(a admin.App) string {
+	switch a.State {
+	case "idle":
+		return "no process runs; the next request starts one"
+	case "stopped":
+		return "stopped by the operator; gatehouse start " + a.Name + " starts it"
+	case "offline":
+		return "app_offline.htm is present in " + a.Dir
+	case "recycling":
+		return "new processes are starting; the old ones serve until they are ready"
+	case "draining":
+		return "processes are stopping"
+	case "failed":
+		return "the last start failed: " + firstLine(a.LastStartError)
+	case "backing-off":
+		why := "the app exited more often than rapidFailsPerMinute allows; starts resume when the minute ends"
+		if e := a.LastExit; e != nil {
+			why += "; last exit: " + exitText(e)
+		}
+		return why
+	}
+	return ""
+}
+
+// exitText describes how a process ended: "pid 42 code 1 (crash)".
+func exitText(e *admin.Exit) string {
+	how := fmt.Sprintf("code %d", e.Code)
+	if e.Signal != "" {
+		how = e.Signal
+	}
+	return fmt.Sprintf("pid %d %s (%s)", e.PID, how, e.Cause)
 }
 
 func (c *controller) Recycle(ctx context.Context, name string) error {
@@ -162,7 +197,7 @@ func (c *controller) Ready() error {
 		if !a.StartsAtBoot() {
 			continue
 		}
-		if st := a.Status(); st.State == "starting" || (st.State == "stopped" && st.Pool.Starts == 0) {
+		if st := a.Status(); st.State == "starting" || (st.State == "idle" && st.Pool.Starts == 0) {
 			return fmt.Errorf("app %s is starting", appName(a.Site(), a.Path()))
 		}
 	}

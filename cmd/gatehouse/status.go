@@ -65,11 +65,7 @@ func writeStatus(w io.Writer, st *admin.Status, now time.Time) {
 	for _, a := range st.Apps {
 		exit := "-"
 		if e := a.LastExit; e != nil {
-			how := fmt.Sprintf("code %d", e.Code)
-			if e.Signal != "" {
-				how = e.Signal
-			}
-			exit = fmt.Sprintf("pid %d %s (%s) %s ago", e.PID, how, e.Cause, roundDur(now.Sub(e.Time)))
+			exit = fmt.Sprintf("%s %s ago", exitText(e), roundDur(now.Sub(e.Time)))
 		}
 		startErr := "-"
 		if a.LastStartError != "" {
@@ -79,6 +75,9 @@ func writeStatus(w io.Writer, st *admin.Status, now time.Time) {
 			}
 		}
 		state := a.State
+		if state == "stopped" {
+			state = "stopped by operator"
+		}
 		if a.RetryAfterSeconds > 0 {
 			state += fmt.Sprintf(" (%ds)", int(a.RetryAfterSeconds+0.5))
 		}

@@ -53,9 +53,21 @@ type App struct {
 	Site string `json:"site"`
 	Path string `json:"path"`
 	Dir  string `json:"dir"`
-	// State is one of stopped, starting, ready, draining, offline,
-	// backing-off, failed.
+	// State is one of:
+	//   idle         no process; the next request starts one
+	//   starting     a process is starting, none is ready
+	//   ready        at least one process serves
+	//   recycling    a recycle is under way (new processes start, old ones drain)
+	//   draining     processes are stopping
+	//   stopped      stopped by the operator (gatehouse stop) until gatehouse start
+	//   offline      app_offline.htm is present
+	//   backing-off  rapidFailsPerMinute reached: starts refused for RetryAfterSeconds
+	//   failed       the last start failed (LastStartError); the next request tries again
 	State string `json:"state"`
+	// Reason says why the app is in State, in one sentence ("" for ready
+	// and starting): the operator's stop, the last start error, the last
+	// exit that tripped the rapid-fail limit.
+	Reason string `json:"reason,omitempty"`
 	// Starts counts processes started; Restarts counts the ones that
 	// replaced a crashed process (crashes of ready processes).
 	Starts   int `json:"starts"`

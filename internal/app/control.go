@@ -45,9 +45,9 @@ type Status struct {
 	Site string
 	Path string
 	Dir  string
-	// State is "offline" (app_offline.htm), or the pool's state: "stopped"
-	// (by Stop, or nothing runs), "starting", "ready", "draining",
-	// "backing-off", "failed".
+	// State is "offline" (app_offline.htm), or the pool's state (see
+	// supervisor.PoolStatus.State): "idle", "starting", "ready",
+	// "recycling", "draining", "stopped" (by Stop), "backing-off", "failed".
 	State string
 	Pool  supervisor.PoolStatus
 }

@@ -157,6 +157,8 @@ func writeUnavailable(w http.ResponseWriter, err error, hide bool) {
 		pages.ServiceUnavailable(w, pages.Unavailable{Reason: "The app exited too often; restarts are paused.", RetryAfter: time.Minute})
 	case errors.Is(err, upstream.ErrQueueFull):
 		pages.ServiceUnavailable(w, pages.Unavailable{Reason: "Too many requests are waiting for the app.", RetryAfter: queueFullRetryAfter})
+	case errors.Is(err, upstream.ErrStopped):
+		pages.ServiceUnavailable(w, pages.Unavailable{Reason: "The app has been stopped by its administrator."})
 	default:
 		pages.ServiceUnavailable(w, pages.Unavailable{Reason: "The app is shutting down."})
 	}

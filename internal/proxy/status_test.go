@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ func TestAcquireErrors(t *testing.T) {
 		wantBody   []string
 		wantEmpty  bool
 		wantRetry  string
+		wantNot    []string
 	}{
 		{name: "startup failure", err: &upstream.StartError{Command: "dotnet app.dll", Reason: "process exited during startup", ExitCode: 1, Output: "boom <x>"},
 			wantStatus: 502, wantType: "text/html; charset=utf-8",
@@ -33,6 +35,8 @@ func TestAcquireErrors(t *testing.T) {
 		{name: "rapid fail", err: &upstream.RapidFailError{Limit: 10, RetryAfter: 30 * time.Second, LastExit: "pid 9 exited with code 3"},
 			wantStatus: 503, wantType: "text/html; charset=utf-8", wantRetry: "30", wantBody: []string{"pid 9 exited with code 3", "rapidFailsPerMinute"}},
 		{name: "shutting down", err: upstream.ErrShuttingDown, wantStatus: 503, wantType: "text/html; charset=utf-8", wantBody: []string{"shutting down"}},
+		{name: "stopped by the operator", err: fmt.Errorf("acquire: %w", upstream.ErrStopped), wantStatus: 503, wantType: "text/html; charset=utf-8",
+			wantBody: []string{"stopped by its administrator"}, wantNot: []string{"shutting down"}},
 		{name: "queue full", err: upstream.ErrQueueFull, wantStatus: 503, wantType: "text/html; charset=utf-8", wantRetry: "1"},
 		{name: "offline", err: &upstream.OfflineError{Body: []byte("<p>back soon</p>")}, wantStatus: 503, wantType: "text/html", wantBody: []string{"<p>back soon</p>"}},
 	}
@@ -59,6 +63,11 @@ func TestAcquireErrors(t *testing.T) {
 			for _, s := range tt.wantBody {
 				if !strings.Contains(rec.Body.String(), s) {
 					t.Errorf("body lacks %q", s)
+				}
+			}
+			for _, s := range tt.wantNot {
+				if strings.Contains(rec.Body.String(), s) {
+					t.Errorf("body says %q", s)
 				}
 			}
 		})

@@ -108,7 +108,7 @@ func TestEventsCrashAndRecycle(t *testing.T) {
 	}
 
 	st := f.pool.Status()
-	if st.Starts != 2 || st.Crashes != 1 || st.LastExit.PID != l2.PID || st.LastExit.Cause != CauseCrash || st.LastExit.Code != 1 || st.State != "stopped" {
+	if st.Starts != 2 || st.Crashes != 1 || st.LastExit.PID != l2.PID || st.LastExit.Cause != CauseCrash || st.LastExit.Code != 1 || st.State != "idle" {
 		t.Errorf("Status() = %+v", st)
 	}
 }
@@ -184,7 +184,7 @@ func TestEventsStopCause(t *testing.T) {
 	if len(exits) != 1 || exits[0].Cause != CauseStop || exits[0].PID != l.PID {
 		t.Fatalf("exit events after Stop = %+v, want one with cause stop", exits)
 	}
-	if st := f.pool.Status(); st.State != "stopped" || len(st.Processes) != 0 {
+	if st := f.pool.Status(); st.State != "idle" || len(st.Processes) != 0 {
 		t.Errorf("Status() after Stop = %+v", st)
 	}
 }

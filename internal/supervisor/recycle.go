@@ -23,6 +23,8 @@ import (
 // process is drained and stopped first, and the next Acquire starts the new
 // one. Calls are serialised.
 func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
+	p.recycling.Add(1)
+	defer p.recycling.Add(-1)
 	p.recycle.Lock()
 	defer p.recycle.Unlock()
 

@@ -16,11 +16,18 @@ type ExitInfo struct {
 
 // PoolStatus is a snapshot of a pool, for status pages.
 type PoolStatus struct {
-	// State is "stopped" (no process; always so while halted, once the
-	// processes are gone), "starting", "ready" (at least one process
-	// ready), "draining" (only processes being drained or stopped),
-	// "backing-off" (starts refused by the rapid-fail limit) or "failed"
-	// (the last start failed and nothing runs).
+	// State is one of:
+	//   - "idle": no process; the next request (or Start) starts one;
+	//   - "starting": a process is starting and none is ready;
+	//   - "ready": at least one process is ready;
+	//   - "recycling": a recycle is under way (new processes starting, old
+	//     ones draining);
+	//   - "draining": only processes being drained or stopped;
+	//   - "stopped": halted by the operator (Halt) and no process is left;
+	//   - "backing-off": starts refused by the rapid-fail limit (see
+	//     RetryAfter, LastExit);
+	//   - "failed": the last start failed (see LastStartError) and nothing
+	//     runs; the next request tries again.
 	State     string
 	Processes []ProcessInfo
 	// Starts counts processes spawned; Crashes counts ready processes that
@@ -79,6 +86,8 @@ func (p *Pool) Status() PoolStatus {
 		}
 	}
 	switch {
+	case p.recycling.Load() > 0 && len(procs) > 0 && !p.halted:
+		st.State = "recycling"
 	case ready > 0:
 		st.State = "ready"
 	case starting > 0:
@@ -92,7 +101,7 @@ func (p *Pool) Status() PoolStatus {
 	case p.startErr != nil && p.lastFailedLocked():
 		st.State = "failed"
 	default:
-		st.State = "stopped"
+		st.State = "idle"
 	}
 	return st
 }

@@ -52,10 +52,10 @@ package supervisor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -180,6 +180,7 @@ type Pool struct {
 	closing   chan struct{}       // closed by Close
 	hurry     chan struct{}       // closed when Close's ctx ends: stops kill at once
 	recycle   sync.Mutex          // serialises Recycle
+	recycling atomic.Int32        // Recycle calls under way, for Status
 	hurryOnce sync.Once
 
 	mu sync.Mutex
@@ -499,7 +500,7 @@ func (p *Pool) Stop(ctx context.Context) error { return p.stop(ctx, false) }
 
 // ErrHalted is what Acquire and Start return while the pool is halted. It
 // wraps upstream.ErrShuttingDown: requests get 503.
-var ErrHalted = fmt.Errorf("app stopped by the operator: %w", upstream.ErrShuttingDown)
+var ErrHalted = upstream.ErrStopped
 
 // Halt is the operator's stop: it stops every process as Stop does and keeps
 // the pool down until Resume. Meanwhile Acquire and Start return ErrHalted

@@ -70,6 +70,9 @@ var (
 	ErrRapidFails = errors.New("rapid fail limit reached")
 	// ErrShuttingDown: the app is being stopped (503).
 	ErrShuttingDown = errors.New("app is shutting down")
+	// ErrStopped: the operator stopped the app (gatehouse stop) and it stays
+	// down until started again (503). It wraps ErrShuttingDown.
+	ErrStopped = fmt.Errorf("app stopped by the operator: %w", ErrShuttingDown)
 	// ErrQueueFull: too many requests are already waiting for the app (503).
 	ErrQueueFull = errors.New("too many requests waiting for the app")
 	// ErrOffline: app_offline.htm is present (503 with the file). The error is

@@ -27,17 +27,24 @@ func TestStopSurvivesUpgradeAndRestart(t *testing.T) {
 			waitFor(t, 30*time.Second, "the new gatehouse to stop", func() bool { return !alive(pid) })
 		}
 	})
+	if st := statusJSON(t, pidFile); st.Apps[0].State != "idle" {
+		t.Errorf("state before the first request = %q, want idle", st.Apps[0].State)
+	}
 	g.mustGet("/pid")
 	want503 := func(when string) {
 		t.Helper()
-		if code, _, _ := g.get("/pid"); code != 503 {
-			t.Fatalf("%s: status %d, want 503 (stopped by the operator)", when, code)
+		code, body, _ := g.get("/pid")
+		if code != 503 || !strings.Contains(body, "stopped by its administrator") || strings.Contains(body, "shutting down") {
+			t.Fatalf("%s: status %d, want 503 saying the app was stopped:\n%s", when, code, body)
 		}
 	}
 	if code, out := ghctl(t, "stop", "default/", "--pid-file", pidFile); code != 0 {
 		t.Fatalf("gatehouse stop: exit %d\n%s", code, out)
 	}
 	want503("after stop")
+	if code, table := ghctl(t, "status", "--pid-file", pidFile); code != 0 || !strings.Contains(table, "stopped by operator") {
+		t.Errorf("status table (exit %d) does not say stopped by operator:\n%s", code, table)
+	}
 	if code, out := ghctl(t, "reload", "--pid-file", pidFile); code != 0 {
 		t.Fatalf("gatehouse reload: exit %d\n%s", code, out)
 	}
