@@ -26,23 +26,29 @@ type ctlFlags struct {
 }
 
 func (f *ctlFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.pidFile, "pid-file", "", "pid `file` the running gatehouse was started with (serve --pid-file); its admin socket is beside it")
+	fs.StringVar(&f.pidFile, "pid-file", "", "pid `file` the running gatehouse was started with (serve --pid-file); its admin socket is beside it (default: look in $RUNTIME_DIRECTORY, /run/gatehouse, $XDG_RUNTIME_DIR/gatehouse, $TMPDIR/gatehouse-UID)")
 	fs.StringVar(&f.socket, "admin", "", "admin `socket` of the running gatehouse (serve --admin)")
 	fs.StringVar(&f.addr, "admin-addr", "", "call the admin API on this loopback `address` (serve --admin-addr) instead of the socket, with the token of --admin-token")
 	fs.StringVar(&f.token, "admin-token", "", "token `file` for --admin-addr (serve --admin-token; default: beside the admin socket, gatehouse.sock → gatehouse.token)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "how long to wait for the outcome")
 }
 
-// client returns the admin client for the flags, or ("", nil) when no
-// admin socket can be found (then only the pid-file signal path is left).
-// With --admin-addr it reads the token file, which must be there.
+// client returns the admin client for the flags: the socket of --admin,
+// the one beside --pid-file, or (neither given) the one FindSocket finds,
+// which fails wrapping admin.ErrNotRunning when no gatehouse answers. It
+// returns (nil, nil) when --pid-file names a file with no socket beside it
+// (then only the pid-file signal path is left). With --admin-addr it reads
+// the token file, which must be there.
 func (f *ctlFlags) client() (*admin.Client, error) {
 	path := f.socket
-	if path == "" {
+	if path == "" && f.pidFile != "" {
 		path = admin.DefaultSocket(f.pidFile)
 	}
 	if f.addr != "" {
 		tokenFile := f.token
+		if tokenFile == "" && path == "" {
+			path, _ = admin.FindSocket() // the token file is beside it
+		}
 		if tokenFile == "" {
 			tokenFile = admin.TokenPath(path)
 		}
@@ -56,13 +62,16 @@ func (f *ctlFlags) client() (*admin.Client, error) {
 		return &admin.Client{Addr: f.addr, Token: token}, nil
 	}
 	if path == "" {
-		return nil, nil
-	}
-	if _, err := os.Stat(path); err != nil {
-		if f.socket != "" || !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("admin socket: %w", err)
+		found, err := admin.FindSocket()
+		if err != nil {
+			return nil, err
 		}
-		return nil, nil
+		return &admin.Client{Socket: found}, nil
+	}
+	if f.socket == "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
 	}
 	return &admin.Client{Socket: path}, nil
 }
@@ -114,11 +123,7 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	if c == nil {
-		if f.pidFile == "" {
-			fset.Usage()
-			return usageErr("%s: no admin socket found; pass --admin SOCKET or --pid-file FILE", op)
-		}
+	if c == nil { // --pid-file without a socket beside it
 		if name != "" || (op != "reload" && op != "recycle") {
 			return fmt.Errorf("%s needs the admin socket of the running gatehouse, and %s has none beside it", op, f.pidFile)
 		}

@@ -79,8 +79,12 @@ const usage = `Usage:
   gatehouse upgrade                    hand the listening sockets to a new binary; the old one drains and exits
   gatehouse version                    print the version
 
-The control commands find the running gatehouse by --pid-file FILE (its admin
-socket is beside it) or --admin SOCKET, or call its loopback TCP address with
+The control commands find the running gatehouse with no flag when it was
+started without --pid-file and --admin: its admin socket gatehouse.sock is
+in the first of $RUNTIME_DIRECTORY (systemd), /run/gatehouse (the system
+service), $XDG_RUNTIME_DIR/gatehouse (a user), $TMPDIR/gatehouse-UID where a
+gatehouse answers. Otherwise pass --pid-file FILE (its admin socket is beside
+it) or --admin SOCKET, or call its loopback TCP address with
 --admin-addr ADDR: that needs the token in the token file beside the socket
 (gatehouse.sock -> gatehouse.token, mode 0640: Gatehouse's group may read it;
 --admin-token FILE names another), which they read themselves. On the TCP

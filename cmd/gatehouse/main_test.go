@@ -58,7 +58,8 @@ func TestRunUsage(t *testing.T) {
 		{[]string{"serve", "a", "b"}, exitUsage, "one app folder"},
 		{[]string{"serve", "--log-format", "xml", "."}, exitUsage, "--log-format"},
 		{[]string{"run", "--listen", ":0"}, exitUsage, "needs a command"},
-		{[]string{"reload"}, exitUsage, "--pid-file"},
+		{[]string{"reload", "extra"}, exitUsage, "--pid-file"},
+		{[]string{"reload", "--admin", "/nonexistent/gatehouse.sock"}, exitFailed, "gatehouse is not running"},
 		{[]string{"check"}, exitUsage, "one folder or file"},
 	} {
 		var out bytes.Buffer

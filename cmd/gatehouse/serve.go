@@ -62,7 +62,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.pidFile, "pid-file", "", "write the process id to `file` (for gatehouse reload/recycle)")
 	fs.BoolVar(&f.startAtBoot, "start-at-boot", false, "start the apps at once instead of on the first request")
 	fs.BoolVar(&f.allowRoot, "allow-root", false, "let apps that set no user run as root when gatehouse runs as root (refused otherwise)")
-	fs.StringVar(&f.adminSocket, "admin", "", "admin `socket` for gatehouse status/recycle/stop/start/reload (default: beside --pid-file, else $RUNTIME_DIRECTORY/admin.sock or "+admin.RunDir+"/admin.sock when that folder exists; \"off\" for none)")
+	fs.StringVar(&f.adminSocket, "admin", "", "admin `socket` for gatehouse status/recycle/stop/start/reload (default: beside --pid-file, else gatehouse.sock in the first of $RUNTIME_DIRECTORY, "+admin.RunDir+" (if writable), $XDG_RUNTIME_DIR/gatehouse, $TMPDIR/gatehouse-UID: where the commands look; \"off\" for none)")
 	fs.StringVar(&f.accessLog, "access-log", "", "write a request log to `file` (/dev/stdout works); with --config, use each site's accessLog instead")
 	fs.StringVar(&f.accessFmt, "access-log-format", "w3c", "request log format: w3c (IIS's W3C extended format) or json")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "also serve the Prometheus metrics (only /metrics) on this `address` (\":9100\"); they are always on the admin socket")

@@ -32,8 +32,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if c == nil {
-		fset.Usage()
-		return usageErr("status: no admin socket found; pass --admin SOCKET or --pid-file FILE")
+		return fmt.Errorf("no admin socket beside %s: gatehouse is not running, or was started with another --admin (or --admin off)", f.pidFile)
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()

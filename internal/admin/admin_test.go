@@ -231,7 +231,7 @@ func TestDefaultSocket(t *testing.T) {
 		t.Errorf("beside the pid file: %q", got)
 	}
 	t.Setenv("RUNTIME_DIRECTORY", "/run/gatehouse:/run/other")
-	if got := DefaultSocket(""); got != "/run/gatehouse/admin.sock" {
+	if got := DefaultSocket(""); got != "/run/gatehouse/gatehouse.sock" {
 		t.Errorf("from RUNTIME_DIRECTORY: %q", got)
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 )
 
 // Client talks to a running Gatehouse's admin endpoint.
@@ -72,6 +74,12 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		if c.Socket != "" && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist)) {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%w: no admin socket at %s", ErrNotRunning, c.Socket)
+			}
+			return fmt.Errorf("%w (its admin socket %s is left from a gatehouse that was killed)", ErrNotRunning, c.Socket)
+		}
 		return fmt.Errorf("reach gatehouse at %s: %w", c.where(), err)
 	}
 	defer resp.Body.Close()

@@ -8,35 +8,141 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // SocketMode is the admin socket's file mode: the owner and its group may
 // control Gatehouse (put operators in Gatehouse's group), nobody else.
 const SocketMode fs.FileMode = 0o660
 
-// RunDir is where the admin socket goes by default when Gatehouse has no
-// pid file: systemd's RuntimeDirectory=gatehouse creates it.
+// RunDir is the system service's runtime folder (systemd's
+// RuntimeDirectory=gatehouse): its admin socket is RunDir/SocketName.
 const RunDir = "/run/gatehouse"
 
-// DefaultSocket returns the admin socket path used when --admin is not
-// given: beside the pid file (gatehouse.pid → gatehouse.sock), else in
-// $RUNTIME_DIRECTORY (set by systemd's RuntimeDirectory=), else in RunDir
-// if that folder exists. "" means none could be chosen.
+// SocketName is the admin socket's file name in a runtime folder.
+const SocketName = "gatehouse.sock"
+
+// legacySocketName is the name Gatehouse used in a runtime folder before
+// it was SocketName; the commands still look for it.
+const legacySocketName = "admin.sock"
+
+// ErrNotRunning: no Gatehouse answers on the admin socket (none is there,
+// or one that was killed left it behind).
+var ErrNotRunning = errors.New("gatehouse is not running")
+
+// DefaultSocket returns the admin socket path serve binds when --admin is
+// not given: beside the pid file (gatehouse.pid → gatehouse.sock), else the
+// first of:
+//
+//	$RUNTIME_DIRECTORY/gatehouse.sock            set by systemd's RuntimeDirectory=
+//	/run/gatehouse/gatehouse.sock                when that folder exists and is writable
+//	$XDG_RUNTIME_DIR/gatehouse/gatehouse.sock    a user's session
+//	$TMPDIR/gatehouse-UID/gatehouse.sock         a user without a session (folder 0700)
+//
+// The commands look in the same places (see FindSocket). "" means none
+// could be used (a foreign or loose $TMPDIR/gatehouse-UID).
 func DefaultSocket(pidFile string) string {
 	if pidFile != "" {
 		return strings.TrimSuffix(pidFile, filepath.Ext(pidFile)) + ".sock"
 	}
-	if d := os.Getenv("RUNTIME_DIRECTORY"); d != "" {
-		// systemd may list several, separated by colons; the first is ours.
-		d, _, _ = strings.Cut(d, ":")
-		return filepath.Join(d, "admin.sock")
-	}
-	if st, err := os.Stat(RunDir); err == nil && st.IsDir() {
-		return filepath.Join(RunDir, "admin.sock")
+	for _, c := range socketCandidates(os.Getenv, os.TempDir(), os.Getuid()) {
+		if c.legacy {
+			continue
+		}
+		dir := filepath.Dir(c.path)
+		switch c.kind {
+		case "run":
+			if unix.Access(dir, unix.W_OK) != nil {
+				continue
+			}
+		case "tmp":
+			if err := privateDir(dir); err != nil {
+				continue
+			}
+		}
+		return c.path
 	}
 	return ""
+}
+
+// candidate is a place the admin socket may be.
+type candidate struct {
+	path   string
+	kind   string // "runtime", "run", "xdg", "tmp"
+	legacy bool   // the old file name
+}
+
+// socketCandidates lists, in order, where a Gatehouse started without
+// --admin and --pid-file puts its admin socket.
+func socketCandidates(getenv func(string) string, tmp string, uid int) []candidate {
+	var out []candidate
+	if d := getenv("RUNTIME_DIRECTORY"); d != "" {
+		// systemd may list several, separated by colons; the first is ours.
+		d, _, _ = strings.Cut(d, ":")
+		out = append(out, candidate{filepath.Join(d, SocketName), "runtime", false},
+			candidate{filepath.Join(d, legacySocketName), "runtime", true})
+	}
+	out = append(out, candidate{filepath.Join(RunDir, SocketName), "run", false},
+		candidate{filepath.Join(RunDir, legacySocketName), "run", true})
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" {
+		out = append(out, candidate{filepath.Join(d, "gatehouse", SocketName), "xdg", false})
+	}
+	return append(out, candidate{filepath.Join(tmp, "gatehouse-"+strconv.Itoa(uid), SocketName), "tmp", false})
+}
+
+// privateDir makes dir (mode 0700) or checks that the one there is a real
+// folder of this user that nobody else may enter: in a shared $TMPDIR,
+// another user could have made it first.
+func privateDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o077 != 0 {
+		return fmt.Errorf("%s is not a private folder of this user", dir)
+	}
+	return nil
+}
+
+// FindSocket returns the admin socket of the Gatehouse running on this
+// machine that was started without --admin and --pid-file: the first
+// place in DefaultSocket's list where a Gatehouse answers. Otherwise it
+// returns an error wrapping ErrNotRunning that names the places it looked
+// and any stale socket a killed Gatehouse left.
+func FindSocket() (string, error) {
+	var stale, looked []string
+	var denied error
+	for _, c := range socketCandidates(os.Getenv, os.TempDir(), os.Getuid()) {
+		looked = append(looked, c.path)
+		st, err := os.Lstat(c.path)
+		if err != nil || st.Mode()&fs.ModeSocket == 0 {
+			continue
+		}
+		conn, err := net.DialTimeout("unix", c.path, time.Second)
+		if err == nil {
+			conn.Close()
+			return c.path, nil
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			denied = fmt.Errorf("admin socket %s: permission denied: join gatehouse's group (the socket is mode 0660) or run as its user", c.path)
+			continue
+		}
+		stale = append(stale, c.path)
+	}
+	if denied != nil {
+		return "", denied
+	}
+	if len(stale) > 0 {
+		return "", fmt.Errorf("%w (its admin socket %s is left from a gatehouse that was killed)", ErrNotRunning, strings.Join(stale, ", "))
+	}
+	return "", fmt.Errorf("%w: no admin socket in %s (one started with --pid-file or --admin: pass the same flag)", ErrNotRunning, strings.Join(looked, ", "))
 }
 
 // ListenUnix binds the admin socket at path with SocketMode. The socket is

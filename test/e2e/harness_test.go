@@ -37,6 +37,16 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// A gatehouse started without --admin or --pid-file binds its admin
+	// socket in the first runtime folder it may use: keep these tests'
+	// in a folder of their own, not a user's or another run's.
+	runtimeDir := filepath.Join(dir, "run")
+	if err := os.Mkdir(runtimeDir, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Setenv("XDG_RUNTIME_DIR", runtimeDir)
+	os.Unsetenv("RUNTIME_DIRECTORY")
 	gatehouseBin = filepath.Join(dir, "gatehouse")
 	testappBin = filepath.Join(dir, "testapp")
 	for bin, pkg := range map[string]string{gatehouseBin: "../../cmd/gatehouse", testappBin: "../../internal/testapp"} {
