@@ -194,41 +194,55 @@ func TestBindErrorSaysWhatToDo(t *testing.T) {
 	}
 }
 
-// TestSystemdUnits: the unit files pass systemd-analyze verify (with the
-// binary built here in ExecStart) and the stop timeout covers Gatehouse's
-// drain and the apps' stop at their defaults.
+// TestSystemdUnits: both service units (gatehouse.service, hardened: all
+// runs as the gatehouse user; gatehouse-pools.service: per-pool users and
+// limits) pass systemd-analyze verify (with the binary built here in
+// ExecStart), the stop timeout covers Gatehouse's drain and the apps' stop
+// at their defaults, and each has what its kind of pool needs.
 func TestSystemdUnits(t *testing.T) {
 	t.Parallel()
-	unit, err := os.ReadFile("../../packaging/gatehouse.service")
-	if err != nil {
-		t.Fatal(err)
+	units := map[string][]string{
+		"gatehouse.service": {"User=gatehouse", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n", "Delegate=yes", "gatehouse-pools.service"},
+		"gatehouse-pools.service": {"User=root", "Group=gatehouse", "Delegate=yes",
+			"CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_KILL"},
 	}
-	m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)s$`).FindSubmatch(unit)
-	if m == nil {
-		t.Fatal("gatehouse.service has no TimeoutStopSec=Ns")
-	}
-	if n, _ := strconv.Atoi(string(m[1])); n < 30+10 {
-		t.Errorf("TimeoutStopSec=%ds is below shutdownTimeout 30s + shutdownTimeLimit 10s", n)
-	}
-	for _, want := range []string{"Type=notify", "ExecReload=/usr/local/bin/gatehouse reload", "KillMode=mixed", "RuntimeDirectory=gatehouse"} {
-		if !strings.Contains(string(unit), want) {
-			t.Errorf("gatehouse.service lacks %q", want)
+	dir := t.TempDir()
+	var files []string
+	for name, wants := range units {
+		unit, err := os.ReadFile("../../packaging/" + name)
+		if err != nil {
+			t.Fatal(err)
 		}
+		m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\d+)s$`).FindSubmatch(unit)
+		if m == nil {
+			t.Fatalf("%s has no TimeoutStopSec=Ns", name)
+		}
+		if n, _ := strconv.Atoi(string(m[1])); n < 30+10 {
+			t.Errorf("%s: TimeoutStopSec=%ds is below shutdownTimeout 30s + shutdownTimeLimit 10s", name, n)
+		}
+		for _, want := range append(wants, "Type=notify", "ExecReload=/usr/local/bin/gatehouse reload", "KillMode=mixed", "RuntimeDirectory=gatehouse") {
+			if !strings.Contains(string(unit), want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+		f := filepath.Join(dir, name)
+		writeFile(t, f, strings.ReplaceAll(string(unit), "/usr/local/bin/gatehouse", gatehouseBin))
+		files = append(files, f)
 	}
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze is not installed: the unit files were not verified")
 	}
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "gatehouse.service"), strings.ReplaceAll(string(unit), "/usr/local/bin/gatehouse", gatehouseBin))
 	sock, err := os.ReadFile("../../packaging/gatehouse.socket")
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "gatehouse.socket"), string(sock))
-	out, err := exec.Command(analyze, "verify", filepath.Join(dir, "gatehouse.service"), filepath.Join(dir, "gatehouse.socket")).CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	for _, f := range files {
+		out, err := exec.Command(analyze, "verify", f, filepath.Join(dir, "gatehouse.socket")).CombinedOutput()
+		if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", filepath.Base(f), err, out)
+		}
 	}
 }
 
