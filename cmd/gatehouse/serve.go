@@ -49,6 +49,7 @@ type serveFlags struct {
 	metricsAddr string
 	accessLog   string
 	accessFmt   string
+	accessCols  string
 	allowRoot   bool
 }
 
@@ -65,6 +66,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.adminSocket, "admin", "", "admin `socket` for gatehouse status/recycle/stop/start/reload (default: beside --pid-file, else gatehouse.sock in the first of $RUNTIME_DIRECTORY, "+admin.RunDir+" (if writable), $XDG_RUNTIME_DIR/gatehouse, $TMPDIR/gatehouse-UID: where the commands look; \"off\" for none)")
 	fs.StringVar(&f.accessLog, "access-log", "", "write a request log to `file` (/dev/stdout works); with --config, use each site's accessLog instead")
 	fs.StringVar(&f.accessFmt, "access-log-format", "w3c", "request log format: w3c (IIS's W3C extended format) or json")
+	fs.StringVar(&f.accessCols, "access-log-fields", "", "W3C request log `fields` as IIS's logExtFileFlags, comma-separated (default \""+siteconfig.DefaultW3CFlags+"\", IIS's; add BytesSent, BytesRecv, Host, ProtocolVersion, SiteName, ComputerName, Cookie)")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "also serve the Prometheus metrics (only /metrics) on this `address` (\":9100\"); they are always on the admin socket")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", "also serve the admin API, health endpoints and metrics on this loopback `address` (127.0.0.1:9090); every call but /healthz, /readyz and /metrics needs \"Authorization: Bearer TOKEN\" (TOKEN from the --admin-token file), and a non-loopback Host or a foreign Origin is refused")
 	fs.StringVar(&f.adminToken, "admin-token", "", "token `file` for --admin-addr, created (mode 0640, a random token) if missing, kept if present (default: beside the admin socket, gatehouse.sock → gatehouse.token); the control commands read it")
@@ -153,6 +155,9 @@ func warnProgram(a *app.App, log *slog.Logger) {
 // run, which have no site configuration file to set it in.
 func (f *serveFlags) applyAccessLog(cfg *siteconfig.Config) error {
 	if f.accessLog == "" {
+		if f.accessCols != "" {
+			return usageErr("--access-log-fields needs --access-log")
+		}
 		return nil
 	}
 	if f.accessFmt != "w3c" && f.accessFmt != "json" {
@@ -162,7 +167,15 @@ func (f *serveFlags) applyAccessLog(cfg *siteconfig.Config) error {
 	if err != nil {
 		return usageErr("--access-log: %v", err)
 	}
-	cfg.Sites[0].AccessLog = siteconfig.AccessLog{Path: path, Format: f.accessFmt}
+	if f.accessCols != "" {
+		if f.accessFmt != "w3c" {
+			return usageErr("--access-log-fields is for --access-log-format w3c; the JSON log has every field")
+		}
+		if _, err := siteconfig.SelectW3CFields(f.accessCols); err != nil {
+			return usageErr("--access-log-fields: %v", err)
+		}
+	}
+	cfg.Sites[0].AccessLog = siteconfig.AccessLog{Path: path, Format: f.accessFmt, Fields: f.accessCols}
 	return nil
 }
 

@@ -10,16 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
-
-// W3CFields is the #Fields line of the W3C access log: IIS's default field
-// set with sc-bytes and cs-bytes switched on, in IIS's column order.
-const W3CFields = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip " +
-	"cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status sc-bytes cs-bytes time-taken"
 
 // logEntry is one finished request.
 type logEntry struct {
@@ -33,8 +30,10 @@ type logEntry struct {
 	query     string // raw query
 	host      string
 	proto     string
+	site      string
 	userAgent string
 	referer   string
+	cookie    string
 	status    int
 	substatus int
 	sent      int64
@@ -46,16 +45,25 @@ type logEntry struct {
 // accessLog appends lines to one file. Safe for concurrent use; writes after
 // close are dropped. Each line is one write(2), so lines never interleave.
 type accessLog struct {
-	path string
-	json bool
-	log  *slog.Logger
+	path   string
+	json   bool
+	fields []siteconfig.W3CField // the W3C columns, in IIS's order
+	server string                // s-computername: this machine's host name
+	log    *slog.Logger
 
 	mu  sync.Mutex // protects f and buf
 	f   *os.File   // nil once closed
 	buf []byte
 }
 
-func openAccessLog(path, format, software string, log *slog.Logger) (*accessLog, error) {
+// openAccessLog opens (appends to) the log at path in format ("w3c" or
+// "json"); fields chooses the W3C columns as IIS's logExtFileFlags
+// ("" = siteconfig.DefaultW3CFlags).
+func openAccessLog(path, format, fields, software string, log *slog.Logger) (*accessLog, error) {
+	cols, err := siteconfig.SelectW3CFields(fields)
+	if err != nil {
+		return nil, fmt.Errorf("access log fields: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create access log folder: %w", err)
 	}
@@ -66,12 +74,17 @@ func openAccessLog(path, format, software string, log *slog.Logger) (*accessLog,
 	if err != nil {
 		return nil, fmt.Errorf("open access log: %w", err)
 	}
-	l := &accessLog{path: path, json: format == "json", f: f, log: log}
+	l := &accessLog{path: path, json: format == "json", fields: cols, f: f, log: log}
+	l.server, _ = os.Hostname() // "" is written as "-"
 	if !l.json {
 		// IIS writes the directives when it starts a file and again after a
 		// restart; readers take the latest #Fields.
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = c.Name
+		}
 		hdr := fmt.Sprintf("#Software: %s\r\n#Version: 1.0\r\n#Date: %s\r\n#Fields: %s\r\n",
-			software, time.Now().UTC().Format("2006-01-02 15:04:05"), W3CFields)
+			software, time.Now().UTC().Format("2006-01-02 15:04:05"), strings.Join(names, " "))
 		if _, err := f.WriteString(hdr); err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("write access log header: %w", err)
@@ -99,7 +112,7 @@ func (l *accessLog) RequestDone(d *pipeline.Done) {
 	path, query := r.Original() // as IIS logs a rewritten request
 	e := logEntry{
 		start: d.Start, local: r.LocalAddr, remote: r.RemoteAddr, client: r.ClientIP, method: r.Method, path: path,
-		query: query, host: r.Host, proto: r.Proto, status: d.Status, substatus: d.Substatus,
+		query: query, host: r.Host, proto: r.Proto, site: r.Site, status: d.Status, substatus: d.Substatus,
 		sent: d.BytesOut, received: d.BytesIn, taken: d.Duration, pid: d.PID,
 	}
 	if p, err := url.PathUnescape(path); err == nil {
@@ -107,6 +120,7 @@ func (l *accessLog) RequestDone(d *pipeline.Done) {
 	}
 	if r.Header != nil {
 		e.userAgent, e.referer = r.Header.Get("User-Agent"), r.Header.Get("Referer")
+		e.cookie = r.Header.Get("Cookie")
 	}
 	if r.Identity != nil {
 		e.user = r.Identity.Name
@@ -125,43 +139,81 @@ func (l *accessLog) write(e *logEntry) error {
 	if l.json {
 		l.buf = appendJSON(l.buf[:0], e)
 	} else {
-		l.buf = appendW3C(l.buf[:0], e)
+		l.buf = l.appendW3C(l.buf[:0], e)
 	}
 	_, err := l.f.Write(l.buf)
 	return err
 }
 
-func appendW3C(b []byte, e *logEntry) []byte {
-	t := e.start.UTC()
-	b = t.AppendFormat(b, "2006-01-02 15:04:05")
-	sip, sport := splitAddr(e.local)
-	cip := e.clientIP()
-	b = appendField(b, sip)
-	b = appendField(b, e.method)
-	b = appendField(b, e.path)
-	b = appendField(b, e.query)
-	b = appendField(b, sport)
-	b = appendField(b, e.user)
-	b = appendField(b, cip)
-	b = appendField(b, e.userAgent)
-	b = appendField(b, e.referer)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(e.status), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(e.substatus), 10)
-	b = append(b, " 0 "...) // sc-win32-status
-	b = strconv.AppendInt(b, e.sent, 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, e.received, 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, e.taken.Milliseconds(), 10)
+// appendW3C appends e's line: l.fields, each as IIS writes it, separated
+// by spaces.
+func (l *accessLog) appendW3C(b []byte, e *logEntry) []byte {
+	for i, f := range l.fields {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = l.appendW3CField(b, f.Name, e)
+	}
 	return append(b, '\r', '\n')
 }
 
-// appendField appends ' ' and v as IIS writes it: "-" when empty, spaces
-// (and any other control or blank byte) as '+'.
-func appendField(b []byte, v string) []byte {
-	b = append(b, ' ')
+// appendW3CField appends the value of the field called name (a
+// siteconfig.W3CFields name).
+func (l *accessLog) appendW3CField(b []byte, name string, e *logEntry) []byte {
+	switch name {
+	case "date":
+		return e.start.UTC().AppendFormat(b, "2006-01-02")
+	case "time":
+		return e.start.UTC().AppendFormat(b, "15:04:05")
+	case "s-sitename":
+		return appendValue(b, e.site)
+	case "s-computername":
+		return appendValue(b, l.server)
+	case "s-ip":
+		sip, _ := splitAddr(e.local)
+		return appendValue(b, sip)
+	case "cs-method":
+		return appendValue(b, e.method)
+	case "cs-uri-stem":
+		return appendValue(b, e.path)
+	case "cs-uri-query":
+		return appendValue(b, e.query)
+	case "s-port":
+		_, sport := splitAddr(e.local)
+		return appendValue(b, sport)
+	case "cs-username":
+		return appendValue(b, e.user)
+	case "c-ip":
+		return appendValue(b, e.clientIP())
+	case "cs-version":
+		return appendValue(b, e.proto)
+	case "cs(User-Agent)":
+		return appendValue(b, e.userAgent)
+	case "cs(Cookie)":
+		return appendValue(b, e.cookie)
+	case "cs(Referer)":
+		return appendValue(b, e.referer)
+	case "cs-host":
+		return appendValue(b, e.host)
+	case "sc-status":
+		return strconv.AppendInt(b, int64(e.status), 10)
+	case "sc-substatus":
+		return strconv.AppendInt(b, int64(e.substatus), 10)
+	case "sc-win32-status":
+		return append(b, '0')
+	case "sc-bytes":
+		return strconv.AppendInt(b, e.sent, 10)
+	case "cs-bytes":
+		return strconv.AppendInt(b, e.received, 10)
+	case "time-taken":
+		return strconv.AppendInt(b, e.taken.Milliseconds(), 10)
+	}
+	return append(b, '-')
+}
+
+// appendValue appends v as IIS writes it: "-" when empty, spaces (and
+// any other control or blank byte) as '+'.
+func appendValue(b []byte, v string) []byte {
 	if v == "" {
 		return append(b, '-')
 	}

@@ -29,7 +29,7 @@ func TestAccessLogFileMode(t *testing.T) {
 	}
 	for _, format := range []string{"w3c", "json"} {
 		path := filepath.Join(t.TempDir(), "logs", "access.log")
-		l, err := openAccessLog(path, format, "test", slog.New(slog.DiscardHandler))
+		l, err := openAccessLog(path, format, "", "test", slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -94,7 +94,7 @@ const Software = "Gatehouse"
 // so that changing them opens the app anew.
 type appKey struct{ site, path, dir, pool, opts string }
 
-type logKey struct{ path, format string }
+type logKey struct{ path, format, fields string }
 
 const (
 	stateNew = iota
@@ -186,14 +186,14 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 		site := &cfg.Sites[i]
 		sr := &siteRoute{name: site.Name, redirect: site.RedirectToHTTPS, httpsPort: site.HTTPSPort(), lim: lim, global: global}
 		if al := site.AccessLog; al.Path != "" {
-			k := logKey{al.Path, al.Format}
+			k := logKey{al.Path, al.Format, al.Fields}
 			l := p.logs[k]
 			if l == nil {
 				l = s.logs[k]
 			}
 			if l == nil {
 				var err error
-				if l, err = openAccessLog(al.Path, al.Format, Software, s.log); err != nil {
+				if l, err = openAccessLog(al.Path, al.Format, al.Fields, Software, s.log); err != nil {
 					return p, fmt.Errorf("site %s: %w", site.Name, err)
 				}
 				p.newLogs = append(p.newLogs, l)

@@ -74,16 +74,16 @@ func TestMatchApp(t *testing.T) {
 	}
 }
 
-func TestAppendField(t *testing.T) {
+func TestAppendValue(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ in, want string }{
-		{"", " -"},
-		{"Mozilla/5.0 (X11; Linux)", " Mozilla/5.0+(X11;+Linux)"},
-		{"a\tb\r\nc", " a+b++c"},
+		{"", "-"},
+		{"Mozilla/5.0 (X11; Linux)", "Mozilla/5.0+(X11;+Linux)"},
+		{"a\tb\r\nc", "a+b++c"},
 	}
 	for _, tt := range tests {
-		if got := string(appendField(nil, tt.in)); got != tt.want {
-			t.Errorf("appendField(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := string(appendValue(nil, tt.in)); got != tt.want {
+			t.Errorf("appendValue(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -11,6 +11,9 @@
 package siteconfig
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -263,9 +266,68 @@ type AccessLog struct {
 	// Path (path, default "" = no log) of the file; appended to.
 	Path string `yaml:"path" json:"path,omitempty"`
 	// Format (format, "w3c" or "json", default "w3c"): W3C extended log
-	// format with IIS's default fields plus sc-bytes and cs-bytes, or one
-	// JSON object per line.
+	// format, or one JSON object per line.
 	Format string `yaml:"format" json:"format,omitempty"`
+	// Fields (fields) chooses the W3C log's fields as IIS's
+	// logExtFileFlags do: a comma-separated list of the flag names of
+	// W3CFields ("Date, Time, ClientIP, BytesSent, TimeTaken"), written in
+	// IIS's column order whatever the list's. Default DefaultW3CFlags,
+	// IIS's default, which GoAccess's W3C format reads as is. Only for
+	// format w3c.
+	Fields string `yaml:"fields" json:"fields,omitempty"`
+}
+
+// W3CField is one column IIS can write in its W3C log: Flag is its name in
+// logExtFileFlags, Name its name in the #Fields line.
+type W3CField struct {
+	Flag, Name string
+}
+
+// W3CFields are the columns of the W3C log in IIS's order.
+var W3CFields = []W3CField{
+	{"Date", "date"}, {"Time", "time"}, {"SiteName", "s-sitename"}, {"ComputerName", "s-computername"},
+	{"ServerIP", "s-ip"}, {"Method", "cs-method"}, {"UriStem", "cs-uri-stem"}, {"UriQuery", "cs-uri-query"},
+	{"ServerPort", "s-port"}, {"UserName", "cs-username"}, {"ClientIP", "c-ip"}, {"ProtocolVersion", "cs-version"},
+	{"UserAgent", "cs(User-Agent)"}, {"Cookie", "cs(Cookie)"}, {"Referer", "cs(Referer)"}, {"Host", "cs-host"},
+	{"HttpStatus", "sc-status"}, {"HttpSubStatus", "sc-substatus"}, {"Win32Status", "sc-win32-status"},
+	{"BytesSent", "sc-bytes"}, {"BytesRecv", "cs-bytes"}, {"TimeTaken", "time-taken"},
+}
+
+// DefaultW3CFlags is IIS's default logExtFileFlags: the W3C log's
+// fields when AccessLog.Fields is empty.
+const DefaultW3CFlags = "Date, Time, ClientIP, UserName, ServerIP, Method, UriStem, UriQuery, HttpStatus, " +
+	"Win32Status, TimeTaken, ServerPort, UserAgent, Referer, HttpSubStatus"
+
+// SelectW3CFields returns the W3CFields that flags (logExtFileFlags, comma
+// separated, any case; "" for DefaultW3CFlags) chooses, in IIS's column
+// order. An unknown flag is an error naming the closest known one.
+func SelectW3CFields(flags string) ([]W3CField, error) {
+	if strings.TrimSpace(flags) == "" {
+		flags = DefaultW3CFlags
+	}
+	want := map[string]bool{}
+	for f := range strings.SplitSeq(flags, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		i := slices.IndexFunc(W3CFields, func(w W3CField) bool { return strings.EqualFold(w.Flag, f) })
+		if i < 0 {
+			names := make([]string, len(W3CFields))
+			for j, w := range W3CFields {
+				names[j] = w.Flag
+			}
+			return nil, fmt.Errorf("unknown field %q%s; the fields are %s", f, didYouMean(f, names), strings.Join(names, ", "))
+		}
+		want[W3CFields[i].Flag] = true
+	}
+	var out []W3CField
+	for _, w := range W3CFields {
+		if want[w.Flag] {
+			out = append(out, w)
+		}
+	}
+	return out, nil
 }
 
 // Client certificate modes of Binding.ClientCertificate.

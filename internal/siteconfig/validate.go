@@ -83,6 +83,13 @@ func (c *Config) validate(name string) error {
 		if f := s.AccessLog.Format; f != "" && f != "w3c" && f != "json" {
 			fail(s.Line, "site %q: accessLog.format %q: want \"w3c\" or \"json\"", s.Name, f)
 		}
+		if s.AccessLog.Fields != "" {
+			if s.AccessLog.Format == "json" {
+				fail(s.Line, "site %q: accessLog.fields is for format w3c; the JSON log has every field", s.Name)
+			} else if _, err := SelectW3CFields(s.AccessLog.Fields); err != nil {
+				fail(s.Line, "site %q: accessLog.fields: %v", s.Name, err)
+			}
+		}
 		if au := &s.Authentication; au.MaxClockSkew < 0 {
 			fail(s.Line, "site %q: authentication.maxClockSkew %v is negative", s.Name, au.MaxClockSkew)
 		}
