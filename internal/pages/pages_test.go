@@ -41,7 +41,7 @@ func TestPagesGolden(t *testing.T) {
 			status:      502,
 			contentType: "text/html; charset=utf-8",
 			contains: []string{StartupFailureTitle, "exit code 134", "&lt;boom&gt; &amp; &#34;quotes&#34;",
-				"The application process failed to start", "LinkID=2028526", "<code>/srv/app/MyApp --urls &lt;x&gt;</code>"},
+				"The application process failed to start", "journalctl -u gatehouse", "gatehouse logs SITE/APP", "<code>/srv/app/MyApp --urls &lt;x&gt;</code>"},
 		},
 		{
 			name: "startup_signal_err_link",

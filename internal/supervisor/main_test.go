@@ -133,6 +133,13 @@ func runHelper(mode string) {
 			w.WriteString(line)
 		}
 		w.Flush()
+	case "interleave": // a stdout line finished after a whole stderr line, then exit 1
+		os.Stdout.WriteString("partial ")
+		time.Sleep(50 * time.Millisecond) // each write reaches its reader on its own
+		os.Stderr.WriteString("ERR line\n")
+		time.Sleep(50 * time.Millisecond)
+		os.Stdout.WriteString("rest\n")
+		os.Exit(1)
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 	case "once": // serves the first time, fails every later start

@@ -154,6 +154,9 @@ func (o *output) captured() []byte {
 }
 
 func (o *output) capture(b []byte) {
+	if len(b) == 0 {
+		return
+	}
 	o.capMu.Lock()
 	defer o.capMu.Unlock()
 	if n := captureMax - len(o.capt); n > 0 {
@@ -161,14 +164,33 @@ func (o *output) capture(b []byte) {
 	}
 }
 
+// captureLines captures the complete lines of b, after pending (the
+// stream's unfinished line), and returns the new unfinished rest: stdout
+// and stderr, read by two readers, then interleave by whole lines in the
+// order they were finished, never in the middle of a line. An unfinished
+// line longer than what is left to capture is captured at once.
+func (o *output) captureLines(pending, b []byte) []byte {
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		o.capture(append(pending, b[:i+1]...))
+		pending, b = pending[:0], b[i+1:]
+	}
+	pending = append(pending, b...)
+	if len(pending) >= captureMax {
+		o.capture(pending)
+		pending = pending[:0]
+	}
+	return pending
+}
+
 // copy reads one pipe to EOF.
 func (o *output) copy(r *os.File, stream string) {
 	buf := make([]byte, readBuf)
-	var line []byte
+	var line, capt []byte
+	defer func() { o.capture(capt) }() // an unfinished last line
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			o.capture(buf[:n])
+			capt = o.captureLines(capt, buf[:n])
 			if o.file != nil {
 				o.file.Write(buf[:n])
 			} else {
