@@ -39,17 +39,17 @@ func Parse(data []byte, file string) (*Config, error) {
 		name = "<config>"
 	}
 	cfg := &Config{}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(name, err, nil)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty config", name)
 		}
-		return nil, yamlError(name, err)
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, err)
+		return nil, yamlError(name, err, &root)
 	}
 	recordLines(cfg, &root)
 	if file != "" {
@@ -107,14 +107,24 @@ func (c *Config) Validate() error {
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
 
-// yamlError turns "yaml: line 5: field x not found" into "file:5: field x not found".
-func yamlError(name string, err error) error {
+// yamlError turns "yaml: line 5: field x not found in type siteconfig.Site"
+// into `file:5: unknown key "x" in a site (did you mean "y"?)`: file:line,
+// and the file's terms rather than Go's (see yamlMessage). root is the
+// document's node tree, nil if it did not parse.
+func yamlError(name string, err error, root *yaml.Node) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msgs := make([]string, len(te.Errors))
 		for i, m := range te.Errors {
-			msgs[i] = yamlLine.ReplaceAllString(m, name+":$1: ")
-			if msgs[i] == m {
+			line := 0
+			if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+				line, _ = strconv.Atoi(sm[1])
+				m = m[len(sm[0]):]
+			}
+			m = yamlMessage(m, line, root)
+			if line > 0 {
+				msgs[i] = name + ":" + strconv.Itoa(line) + ": " + m
+			} else {
 				msgs[i] = name + ": " + m
 			}
 		}

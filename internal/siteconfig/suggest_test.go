@@ -40,3 +40,31 @@ func TestAccessLogFieldsInvalid(t *testing.T) {
 		t.Errorf("err = %v, want file:line and a did-you-mean", err)
 	}
 }
+
+// TestYAMLErrorsInFileTerms: a wrong key or value is reported with
+// file:line, the key, what it wants and the closest known key, never a Go
+// type.
+func TestYAMLErrorsInFileTerms(t *testing.T) {
+	t.Parallel()
+	const head = "sites:\n  - name: a\n"
+	tests := []struct{ name, yaml, want string }{
+		{"misspelt key", head + "    bindngs: [{scheme: http, port: 8080}]\n", `gh.yaml:3: unknown key "bindngs" in a site (did you mean "bindings"?)`},
+		{"number", head + "    bindings: [{scheme: http, port: abc}]\n", `gh.yaml:3: key "port": want a whole number, got "abc"`},
+		{"duration", "timeouts:\n  idle: 5x\n", `gh.yaml:2: key "idle": want a duration such as 30s or 2m, got "5x"`},
+		{"list for a mapping", head + "    accessLog: [1, 2]\n", `gh.yaml:3: key "accessLog": want a mapping (key: value) of access log settings, got a list`},
+		{"scalar for a list", "sites: foo\n", `gh.yaml:1: key "sites": want a list, got "foo"`},
+		{"unknown section", "timeout:\n  idle: 5s\n", `gh.yaml:1: unknown key "timeout" in a config (did you mean "timeouts"?)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tt.yaml), t.TempDir()+"/gh.yaml")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v\nwant it to contain %s", err, tt.want)
+			}
+			if err != nil && (strings.Contains(err.Error(), "siteconfig.") || strings.Contains(err.Error(), "!!")) {
+				t.Errorf("err names a Go type or YAML tag: %v", err)
+			}
+		})
+	}
+}
