@@ -221,6 +221,7 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 		Dir:                 cfg.Dir,
 		Env:                 config.BuildEnv(poolEnv(a.opts.BaseEnv, a.opts.CleanEnvironment, a.opts.AppPool.Identity), cfg, applPath, a.opts.HTTPSPort),
 		ApplPath:            applPath,
+		ShutdownEvent:       shutdownEvent(cfg),
 		Processes:           cfg.ProcessesPerApplication,
 		StartupTimeout:      cfg.StartupTimeLimit,
 		ShutdownTimeout:     cfg.ShutdownTimeLimit,

@@ -140,6 +140,14 @@ type App struct {
 	// StartAtBoot (startAtBoot, default false): start the app when Gatehouse
 	// starts instead of on the first request.
 	StartAtBoot bool
+	// ShutdownEvent (shutdownEvent: true, false or auto; default auto =
+	// nil): whether a stopping process first gets ANCM's shutdown event
+	// (POST <path>/iisintegration), which only ASP.NET Core apps
+	// understand; every process gets SIGTERM. Auto sends it to ASP.NET Core
+	// apps alone: processPath dotnet, an app .dll in the arguments, an
+	// apphost beside its .runtimeconfig.json, or ASPNETCORE_ variables in
+	// environmentVariables.
+	ShutdownEvent *bool `json:",omitempty"`
 
 	// Rewrite is the <rewrite> section (URL Rewrite inbound rules and
 	// maps); nil when the file has none. See package rewrite.

@@ -78,6 +78,11 @@ func (a *App) WriteSettings(w io.Writer) error {
 	line("stdoutLogMaxFiles", itoa(a.StdoutLogMaxFiles))
 	line("socketActivation", b(a.SocketActivation))
 	line("startAtBoot", b(a.StartAtBoot))
+	se := "auto"
+	if a.ShutdownEvent != nil {
+		se = b(*a.ShutdownEvent)
+	}
+	line("shutdownEvent", se)
 
 	known := map[string]bool{}
 	for _, n := range handlerSettingNames {
@@ -111,7 +116,7 @@ func (a *App) WriteSettings(w io.Writer) error {
 var handlerSettingNames = []string{
 	"forwardResponseConnectionHeader", "idleTimeout", "readinessProbe", "notifyReady",
 	"maxQueuedRequests", "retryIdempotentRequests", "drainTimeout", "restartMarker",
-	"stdoutLogMaxSize", "stdoutLogMaxFiles", "socketActivation", "startAtBoot",
+	"stdoutLogMaxSize", "stdoutLogMaxFiles", "socketActivation", "startAtBoot", "shutdownEvent",
 }
 
 // IsSecretName reports whether an environment variable called name should be

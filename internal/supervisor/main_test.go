@@ -294,6 +294,7 @@ func helperSpec(t *testing.T, mode string, env ...string) Spec {
 		Dir:                 t.TempDir(),
 		Env:                 append(base, env...),
 		ApplPath:            "/",
+		ShutdownEvent:       true,
 		Processes:           1,
 		StartupTimeout:      5 * time.Second,
 		ShutdownTimeout:     3 * time.Second,

@@ -2,6 +2,9 @@ package supervisor
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,5 +24,36 @@ func TestStartErrorOutputLines(t *testing.T) {
 	}
 	if want := "ERR line\npartial rest\n"; se.Output != want {
 		t.Errorf("output = %q, want %q", se.Output, want)
+	}
+}
+
+// TestNoShutdownEvent: without Spec.ShutdownEvent a stopping process gets
+// SIGTERM alone, no POST /iisintegration.
+func TestNoShutdownEvent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spec := helperSpec(t, "echo")
+	spec.ShutdownEvent = false
+	spec.StdoutLog = filepath.Join(dir, "stdout")
+	f := newFixture(t, spec)
+	l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	if err := f.pool.Stop(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if !processGone(l.PID) || len(f.log.Find("kill")) != 0 {
+		t.Errorf("pid %d: not stopped by SIGTERM alone", l.PID)
+	}
+	if n := len(f.log.Find("shutdown event")); n != 0 {
+		t.Errorf("%d shutdown event log lines, want none", n)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if b, _ := os.ReadFile(filepath.Join(dir, e.Name())); strings.Contains(string(b), "got shutdown event") {
+			t.Errorf("the app got the shutdown event: %q", b)
+		}
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// stopSequence stops pr gracefully: the ANCM shutdown event first (apps
-// with IIS integration answer 202 and stop), then SIGTERM to the process
-// group once the event was answered or after at most a second (apps without
-// IIS integration only understand SIGTERM), then SIGKILL to the group when
+// stopSequence stops pr gracefully: the ANCM shutdown event first when
+// Spec.ShutdownEvent is set (apps with IIS integration answer 202 and
+// stop), then SIGTERM to the process group once the event was answered or
+// after at most a second (apps without IIS integration only understand
+// SIGTERM), then SIGKILL to the group when
 // ShutdownTimeout has passed since the start. It returns once pr has
 // exited; the owner reaps it.
 func (p *Pool) stopSequence(pr *process) {
@@ -34,7 +35,7 @@ func (p *Pool) stopSequence(pr *process) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	var wg sync.WaitGroup
 	evDone := make(chan struct{})
-	if wasReady {
+	if wasReady && pr.spec.ShutdownEvent {
 		wg.Go(func() {
 			defer close(evDone)
 			status, err := p.sendShutdown(ctx, pr)

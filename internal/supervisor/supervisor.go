@@ -34,11 +34,11 @@
 //   - Rapid fails: a fixed one-minute window reset lazily (ANCM §5.4) that
 //     counts crashes of ready processes, including clean exits, AND failed
 //     starts (V2 counts only crashes; the docs say starts count too).
-//   - Stop: the shutdown event (POST <ApplPath>/iisintegration) first, then
-//     SIGTERM to the group when the event was answered or after 1 s, then
-//     SIGKILL to the group at ShutdownTimeout. Both are sent because only
-//     ASP.NET Core apps understand the event and only SIGTERM reaches the
-//     rest of the tree.
+//   - Stop: the shutdown event (POST <ApplPath>/iisintegration) first when
+//     Spec.ShutdownEvent asks for it, then SIGTERM to the group when the
+//     event was answered or after 1 s, then SIGKILL to the group at
+//     ShutdownTimeout. ASP.NET Core apps get both because only they
+//     understand the event and only SIGTERM reaches the rest of the tree.
 //   - exec.CommandContext's Cancel/WaitDelay are not used: the stop needs the
 //     ordered event/SIGTERM/SIGKILL sequence, and the child's stdout/stderr
 //     are plain pipe files, so os/exec starts no copying goroutines that
@@ -85,6 +85,11 @@ type Spec struct {
 	// ApplPath is ASPNETCORE_APPL_PATH; the shutdown event is POSTed to
 	// ApplPath (when longer than "/") + "/iisintegration".
 	ApplPath string
+	// ShutdownEvent sends a stopping process ANCM's shutdown event (POST
+	// <ApplPath>/iisintegration) before SIGTERM. Only ASP.NET Core apps
+	// understand it; to others it is a stray request in their log. false:
+	// SIGTERM alone.
+	ShutdownEvent bool
 	// Processes is processesPerApplication; values below 1 mean 1.
 	Processes int
 	// StartupTimeout is how long a starting process may take to become ready.

@@ -38,6 +38,18 @@ var extensions = []extension{
 	{"stdoutLogMaxFiles", intSetting(func(a *config.App, n int) { a.StdoutLogMaxFiles = n })},
 	{"socketActivation", boolSetting(func(a *config.App, b bool) { a.SocketActivation = b })},
 	{"startAtBoot", boolSetting(func(a *config.App, b bool) { a.StartAtBoot = b })},
+	{"shutdownEvent", func(_ *parser, a *config.App, v string) error {
+		if strings.EqualFold(strings.TrimSpace(v), "auto") {
+			a.ShutdownEvent = nil
+			return nil
+		}
+		b, err := parseBool(v)
+		if err != nil {
+			return errors.New(strconv.Quote(v) + " is not true, false or auto")
+		}
+		a.ShutdownEvent = &b
+		return nil
+	}},
 }
 
 // ancmHandlerSettings are the names ANCM V2 reads (reference §2); they are
