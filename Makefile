@@ -3,11 +3,13 @@
 #   make test   vet and run every test with the race detector
 GO ?= go
 LISTEN ?= 127.0.0.1:8080
+# The commit, for `gatehouse version` where the build info has none (-buildvcs=false).
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 
 .PHONY: build run test bench
 
 build:
-	$(GO) build -o bin/gatehouse ./cmd/gatehouse
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o bin/gatehouse ./cmd/gatehouse
 	$(GO) build -o examples/hello-go/hello-go ./examples/hello-go
 
 run: build

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -64,6 +65,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 				strings.Join(names, ", "), a.Directory, strings.Join(a.Challenges, ", "), a.Storage)
 		}
 		for _, site := range cfg.Sites {
+			for _, b := range site.Bindings {
+				fmt.Fprintf(stdout, "binding %s: %s://%s host %s", b.Name, b.Scheme, b.ListenAddr(), cmp.Or(b.Host, "*"))
+				switch {
+				case b.Certificate == siteconfig.CertificateAuto:
+					fmt.Fprintf(stdout, " certificate auto")
+				case b.CertificateFile != "":
+					fmt.Fprintf(stdout, " certificate %s", b.CertificateFile)
+				}
+				fmt.Fprintln(stdout)
+			}
 			for _, a := range site.Applications {
 				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), !cfg.RequestFiltering.DisableServerDefaults, stdout); err != nil {
 					return err

@@ -67,7 +67,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.accessLog, "access-log", "", "write a request log to `file` (/dev/stdout works); with --config, use each site's accessLog instead")
 	fs.StringVar(&f.accessFmt, "access-log-format", "w3c", "request log format: w3c (IIS's W3C extended format) or json")
 	fs.StringVar(&f.accessCols, "access-log-fields", "", "W3C request log `fields` as IIS's logExtFileFlags, comma-separated (default \""+siteconfig.DefaultW3CFlags+"\", IIS's; add BytesSent, BytesRecv, Host, ProtocolVersion, SiteName, ComputerName, Cookie)")
-	fs.StringVar(&f.metricsAddr, "metrics", "", "also serve the Prometheus metrics (only /metrics) on this `address` (\":9100\"); they are always on the admin socket")
+	fs.StringVar(&f.metricsAddr, "metrics", "", "also serve the Prometheus metrics and the health endpoints (only /metrics, /healthz and /readyz: for a scraper and Kubernetes probes) on this `address` (\":9100\"); they are always on the admin socket")
 	fs.StringVar(&f.adminAddr, "admin-addr", "", "also serve the admin API, health endpoints and metrics on this loopback `address` (127.0.0.1:9090); every call but /healthz, /readyz and /metrics needs \"Authorization: Bearer TOKEN\" (TOKEN from the --admin-token file), and a non-loopback Host or a foreign Origin is refused")
 	fs.StringVar(&f.adminToken, "admin-token", "", "token `file` for --admin-addr, created (mode 0640, a random token) if missing, kept if present (default: beside the admin socket, gatehouse.sock → gatehouse.token); the control commands read it")
 }

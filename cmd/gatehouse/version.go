@@ -7,19 +7,25 @@ import (
 	"strings"
 )
 
+// commit is the revision the build was made from, stamped by the Makefile
+// (-ldflags "-X main.commit=…") for builds without VCS information in the
+// build info (-buildvcs=false, a tarball, a container build without .git).
+var commit string
+
 // version describes this build from debug.ReadBuildInfo: the module
-// version ("(devel)" for a build from a checkout), the VCS revision and
-// time, and "+dirty" when the tree had changes.
+// version ("(devel)" for a build from a checkout), the VCS revision (or
+// the stamped commit) and time, and "+dirty" when the tree had changes.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		bi = &debug.BuildInfo{}
 	}
-	return versionOf(bi)
+	return versionOf(bi, commit)
 }
 
-// versionOf formats bi; split from version so tests can feed it.
-func versionOf(bi *debug.BuildInfo) string {
+// versionOf formats bi, with stamped as the revision when bi has none;
+// split from version so tests can feed it.
+func versionOf(bi *debug.BuildInfo, stamped string) string {
 	v := bi.Main.Version
 	if v == "" {
 		v = "(devel)"
@@ -29,6 +35,9 @@ func versionOf(bi *debug.BuildInfo) string {
 		settings[s.Key] = s.Value
 	}
 	var extra []string
+	if settings["vcs.revision"] == "" && stamped != "" {
+		extra = append(extra, "revision "+stamped)
+	}
 	if rev := settings["vcs.revision"]; rev != "" {
 		if len(rev) > 12 {
 			rev = rev[:12]
