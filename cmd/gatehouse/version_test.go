@@ -8,7 +8,7 @@ import (
 func TestVersionOf(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name string
+		name    string
 		bi      debug.BuildInfo
 		stamped string
 		want    string
