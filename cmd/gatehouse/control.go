@@ -47,7 +47,7 @@ var _ admin.Controller = (*controller)(nil)
 func appName(site, path string) string { return site + path }
 
 func (c *controller) Status() admin.Status {
-	st := admin.Status{PID: os.Getpid(), Version: version(), Started: c.started}
+	st := admin.Status{Time: time.Now(), PID: os.Getpid(), Version: version(), Started: c.started}
 	for _, b := range c.srv.Bindings() {
 		st.Listeners = append(st.Listeners, admin.Listener{Site: b.Site, Binding: b.Name,
 			Scheme: b.Scheme, Host: b.Host, Address: b.Addr})
@@ -74,6 +74,7 @@ func (c *controller) Status() admin.Status {
 			if !p.Started.IsZero() {
 				ap.UptimeSeconds = now.Sub(p.Started).Seconds()
 			}
+			ap.CPUSeconds, ap.MemoryBytes = procUsage(p.PID)
 			out.Processes = append(out.Processes, ap)
 		}
 		st.Apps = append(st.Apps, out)

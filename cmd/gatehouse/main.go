@@ -8,6 +8,7 @@
 //	gatehouse status [--json]            show the listeners, apps and processes of a running gatehouse
 //	gatehouse reload                     re-read the configuration of a running gatehouse
 //	gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
+//	gatehouse restart [SITE/APP]         the same as recycle
 //	gatehouse stop|start SITE/APP        stop an app and keep it down, or start it again
 //	gatehouse save [--forget]            keep the stops across a restart of gatehouse (state file)
 //	gatehouse upgrade                    hand the sockets to a new binary without refusing a connection
@@ -72,6 +73,7 @@ const usage = `Usage:
   gatehouse status [--json]            show the listeners, apps and processes of a running gatehouse
   gatehouse reload                     re-read the configuration of a running gatehouse, wait for the outcome
   gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
+  gatehouse restart [SITE/APP]         the same as recycle
   gatehouse stop SITE/APP              stop an app and keep it down (503) until start
   gatehouse start SITE/APP             start a stopped app and wait until it is ready
   gatehouse save [--forget]            keep stopped apps stopped across a restart of gatehouse too
@@ -112,6 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "reload", "recycle", "stop", "start", "upgrade", "save":
 		err = cmdControl(ctx, args[0], args[1:], stdout, stderr)
+	case "restart": // pm2's and systemctl's word for it
+		err = cmdControl(ctx, "recycle", args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		err = cmdVersion(stdout)
 	case "help", "-h", "-help", "--help":

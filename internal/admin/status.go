@@ -6,6 +6,8 @@ import "time"
 // listeners and every app with its processes. It is the JSON of GET
 // /v1/status; fields are only ever added.
 type Status struct {
+	// Time is when the snapshot was taken (CPU use is measured between two).
+	Time      time.Time  `json:"time"`
 	PID       int        `json:"pid"`
 	Version   string     `json:"version"`
 	Started   time.Time  `json:"started"`
@@ -105,4 +107,9 @@ type Process struct {
 	// Requests counts requests given to it; InFlight those not finished.
 	Requests int `json:"requests"`
 	InFlight int `json:"in_flight"`
+	// CPUSeconds is the CPU time the process used so far (user and
+	// system, its exited children included); MemoryBytes its resident
+	// memory. Both 0 when unknown (no /proc).
+	CPUSeconds  float64 `json:"cpu_seconds"`
+	MemoryBytes int64   `json:"memory_bytes"`
 }
