@@ -25,6 +25,7 @@ type controller struct {
 	srv     *frontend.Server
 	apps    *appSet
 	log     *slog.Logger
+	ring    *logRing // the latest log lines about each app; nil: none kept
 	started time.Time
 	// reload re-reads the configuration; an error wrapping
 	// admin.ErrInvalidConfig means it was rejected.

@@ -6,6 +6,7 @@
 //	gatehouse run [flags] -- CMD ARGS…   serve CMD, which listens on $ASPNETCORE_PORT
 //	gatehouse check DIR|FILE             validate a web.config (or site config) and print the settings
 //	gatehouse status [--json]            show the listeners, apps and processes of a running gatehouse
+//	gatehouse logs [SITE/APP] [-f]       an app's output and gatehouse's lines about it
 //	gatehouse reload                     re-read the configuration of a running gatehouse
 //	gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
 //	gatehouse restart [SITE/APP]         the same as recycle
@@ -71,6 +72,7 @@ const usage = `Usage:
   gatehouse run [flags] -- CMD ARGS…   serve CMD (no web.config), which listens on $ASPNETCORE_PORT
   gatehouse check DIR|FILE             validate a web.config or site config, print the effective settings
   gatehouse status [--json]            show the listeners, apps and processes of a running gatehouse
+  gatehouse logs [SITE/APP] [-f]       an app's output and gatehouse's lines about it (-f: follow)
   gatehouse reload                     re-read the configuration of a running gatehouse, wait for the outcome
   gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
   gatehouse restart [SITE/APP]         the same as recycle
@@ -114,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "reload", "recycle", "stop", "start", "upgrade", "save":
 		err = cmdControl(ctx, args[0], args[1:], stdout, stderr)
+	case "logs":
+		err = cmdLogs(ctx, args[1:], stdout, stderr)
 	case "restart": // pm2's and systemctl's word for it
 		err = cmdControl(ctx, "recycle", args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -51,6 +51,9 @@ type serveFlags struct {
 	accessFmt   string
 	accessCols  string
 	allowRoot   bool
+	// ring keeps the latest log lines about each app for gatehouse logs;
+	// logger sets it.
+	ring *logRing
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
@@ -84,13 +87,18 @@ func (f *serveFlags) logger(w io.Writer) (*slog.Logger, error) {
 	// (records with a "stream" attribute) is exempt: the supervisor drops
 	// and counts it itself.
 	rl := ratelog.Options{Exempt: appOutput}
+	var h slog.Handler
 	switch f.logFormat {
 	case "text":
-		return slog.New(ratelog.New(slog.NewTextHandler(w, opts), rl)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(ratelog.New(slog.NewJSONHandler(w, opts), rl)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, usageErr("--log-format %q: want text or json", f.logFormat)
 	}
-	return nil, usageErr("--log-format %q: want text or json", f.logFormat)
+	// The ring sees every line about an app, before the rate limit.
+	f.ring = newLogRing()
+	return slog.New(&ringHandler{next: ratelog.New(h, rl), ring: f.ring}), nil
 }
 
 // appOutput reports whether r is a line of an app's output (the
@@ -416,7 +424,7 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 			}
 		}()
 	}
-	ctl := &controller{srv: srv, apps: apps, log: log, started: time.Now()}
+	ctl := &controller{srv: srv, apps: apps, log: log, ring: f.ring, started: time.Now()}
 	var socks *adminSockets
 	if exe, err := os.Executable(); err == nil {
 		ctl.upgrade = &upgrader{exe: exe, args: os.Args[1:], srv: srv, notify: sd.notify, log: log,

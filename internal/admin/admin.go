@@ -14,6 +14,8 @@
 //	POST /v1/reload             re-read the configuration, wait for the outcome
 //	POST /v1/upgrade            hand the sockets to a new binary, wait until it serves
 //	POST /v1/save               keep the operator's stops in the state file (?forget=1: remove it)
+//	GET  /v1/logs?app=S/P&lines=N&follow=1
+//	                            an app's last log lines as text; follow streams new ones
 //	GET  /healthz               200 while the process serves (liveness)
 //	GET  /readyz                200 while the front door accepts requests, 503 otherwise
 //	GET  /metrics               Prometheus exposition (when Server.Metrics is set)
@@ -28,9 +30,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -67,6 +71,11 @@ type Controller interface {
 	// state file and keeps it current, so it outlives a restart of
 	// Gatehouse; forget removes the file instead.
 	Save(ctx context.Context, forget bool) error
+	// Logs writes the last lines of app's log to w ("" for Gatehouse's
+	// lines about every app); with follow it goes on writing new lines
+	// until ctx ends. An unknown app is an error wrapping ErrNotFound,
+	// returned before anything is written.
+	Logs(ctx context.Context, app string, lines int, follow bool, w io.Writer) error
 }
 
 // Server serves the admin API. Its zero value is not usable: set
@@ -134,6 +143,15 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/upgrade", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.Upgrade(r.Context()))
 	})
+	mux.HandleFunc("GET /v1/logs", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		lines, _ := strconv.Atoi(q.Get("lines"))
+		lw := &lazyText{w: w}
+		err := s.Controller.Logs(r.Context(), q.Get("app"), lines, q.Get("follow") == "1", lw)
+		if err != nil && !lw.started {
+			reply(w, err)
+		}
+	})
 	mux.HandleFunc("POST /v1/save", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.Save(r.Context(), r.URL.Query().Get("forget") == "1"))
 	})
@@ -176,6 +194,29 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// lazyText sends the 200 text/plain header with the first write, so an
+// error before any line can still be a JSON error reply; it flushes on
+// Flush (each batch of lines of a followed log).
+type lazyText struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyText) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		l.w.Header().Set("X-Content-Type-Options", "nosniff")
+	}
+	return l.w.Write(p)
+}
+
+func (l *lazyText) Flush() {
+	if l.started {
+		_ = http.NewResponseController(l.w).Flush() // the client went away: nothing to do
+	}
 }
 
 // replyBody is the JSON answer to a control call.

@@ -44,6 +44,13 @@ func (f *fakeController) Start(ctx context.Context, app string) error { return f
 func (f *fakeController) Reload(ctx context.Context) error            { return f.call("reload", "") }
 func (f *fakeController) Ready() error                                { return f.ready }
 func (f *fakeController) Upgrade(ctx context.Context) error           { return f.call("upgrade", "") }
+func (f *fakeController) Logs(ctx context.Context, app string, lines int, follow bool, w io.Writer) error {
+	if err := f.call("logs", app); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d lines of %s\n", lines, app)
+	return err
+}
 func (f *fakeController) Save(ctx context.Context, forget bool) error {
 	if forget {
 		return f.call("save", "forget")

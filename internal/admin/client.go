@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -74,25 +75,15 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		if c.Socket != "" && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist)) {
-			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("%w: no admin socket at %s", ErrNotRunning, c.Socket)
-			}
-			return fmt.Errorf("%w (its admin socket %s is left from a gatehouse that was killed)", ErrNotRunning, c.Socket)
-		}
-		return fmt.Errorf("reach gatehouse at %s: %w", c.where(), err)
+		return c.reachErr(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c.replyErr(resp)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("read the answer from %s: %w", c.where(), err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var r replyBody
-		if json.Unmarshal(body, &r) == nil && r.Error != "" {
-			return &CallError{Kind: r.Kind, Msg: r.Error}
-		}
-		return fmt.Errorf("%s answered %s: %s", c.where(), resp.Status, strings.TrimSpace(string(body)))
 	}
 	if out == nil {
 		return nil
@@ -101,6 +92,28 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 		return fmt.Errorf("decode the answer from %s: %w", c.where(), err)
 	}
 	return nil
+}
+
+// reachErr describes a call that reached no Gatehouse: a socket nobody
+// answers on (or none) is ErrNotRunning.
+func (c *Client) reachErr(err error) error {
+	if c.Socket != "" && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist)) {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: no admin socket at %s", ErrNotRunning, c.Socket)
+		}
+		return fmt.Errorf("%w (its admin socket %s is left from a gatehouse that was killed)", ErrNotRunning, c.Socket)
+	}
+	return fmt.Errorf("reach gatehouse at %s: %w", c.where(), err)
+}
+
+// replyErr reads a failure reply: a *CallError when it is Gatehouse's JSON.
+func (c *Client) replyErr(resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var r replyBody
+	if json.Unmarshal(body, &r) == nil && r.Error != "" {
+		return &CallError{Kind: r.Kind, Msg: r.Error}
+	}
+	return fmt.Errorf("%s answered %s: %s", c.where(), resp.Status, strings.TrimSpace(string(body)))
 }
 
 // Status fetches the status.
@@ -135,4 +148,36 @@ func (c *Client) Save(ctx context.Context, forget bool) error {
 		path += "?forget=1"
 	}
 	return c.do(ctx, http.MethodPost, path, nil)
+}
+
+// Logs copies app's last lines log lines to w ("" for every app), and with
+// follow the new ones until ctx ends (then it returns nil).
+func (c *Client) Logs(ctx context.Context, app string, lines int, follow bool, w io.Writer) error {
+	q := url.Values{"lines": {strconv.Itoa(lines)}}
+	if app != "" {
+		q.Set("app", app)
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	hc, base := c.http()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/logs?"+q.Encode(), nil)
+	if err != nil {
+		return fmt.Errorf("call %s: %w", c.where(), err)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return c.reachErr(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c.replyErr(resp)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("read the log from %s: %w", c.where(), err)
+	}
+	return nil
 }
