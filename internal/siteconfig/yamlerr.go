@@ -14,8 +14,8 @@ import (
 // The YAML decoder's messages that name Go types, which mean nothing to
 // whoever edits the file: yamlMessage rewrites them.
 var (
-	yamlUnknownField = regexp.MustCompile("^field (\\S+) not found in type (\\S+)$")
-	yamlWrongType    = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+	yamlUnknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+	yamlWrongType    = regexp.MustCompile(`^cannot unmarshal !!(\w+)(?: ` + "`" + `(.*)` + "`" + `)? into (\S+)$`)
 )
 
 // yamlMessage rewrites one decoder message of line (0 if unknown) in
