@@ -188,6 +188,8 @@ func (c *controller) Save(_ context.Context, forget bool) error {
 
 func (c *controller) Reload(ctx context.Context) error { return c.reload(ctx) }
 
+func (c *controller) ReopenLogs(context.Context) error { return c.srv.ReopenLogs() }
+
 // Ready is the readiness probe: the listeners are bound and no app that
 // starts at boot is still starting (an app started on demand does not
 // hold readiness back, or it would never get its first request).

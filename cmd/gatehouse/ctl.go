@@ -92,12 +92,13 @@ func callErr(err error) error {
 // the outcome is then only in gatehouse's log.
 func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io.Writer) error {
 	synopsis := map[string]string{
-		"recycle": "recycle [SITE/APP] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRestarts the app's processes (every app without SITE/APP) without losing a\nrequest, and waits until the new ones serve.",
-		"stop":    "stop SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStops the app's processes and keeps it down (503) until gatehouse start,\nacross reload and upgrade too (and a restart of gatehouse, after gatehouse save).",
-		"start":   "start SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStarts a stopped app and waits until it is ready.",
-		"reload":  "reload [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRe-reads the --config file of the running gatehouse (without one: recycles\nevery app) and exits 3 if the new configuration was rejected.",
-		"save":    "save [--forget] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nKeeps the apps stopped with gatehouse stop stopped across a restart of\ngatehouse too: writes them to the state file beside the pid file (or the\nadmin socket), which gatehouse keeps current from then on and reads at\nstart. --forget removes the file. (Stops outlive reload and upgrade anyway.)",
-		"upgrade": "upgrade [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nAfter the gatehouse binary was replaced on disk: starts the new one with the\nrunning one's listening sockets, waits until it serves, and has the old one\ndrain its requests and exit. No connection is refused.",
+		"recycle":     "recycle [SITE/APP] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRestarts the app's processes (every app without SITE/APP) without losing a\nrequest, and waits until the new ones serve.",
+		"stop":        "stop SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStops the app's processes and keeps it down (503) until gatehouse start,\nacross reload and upgrade too (and a restart of gatehouse, after gatehouse save).",
+		"start":       "start SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStarts a stopped app and waits until it is ready.",
+		"reload":      "reload [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRe-reads the --config file of the running gatehouse (without one: recycles\nevery app) and exits 3 if the new configuration was rejected.",
+		"reopen-logs": "reopen-logs [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nReopens the sites' access log files, after logrotate moved them (postrotate:\ngatehouse reopen-logs). SIGWINCH to gatehouse does the same.",
+		"save":        "save [--forget] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nKeeps the apps stopped with gatehouse stop stopped across a restart of\ngatehouse too: writes them to the state file beside the pid file (or the\nadmin socket), which gatehouse keeps current from then on and reads at\nstart. --forget removes the file. (Stops outlive reload and upgrade anyway.)",
+		"upgrade":     "upgrade [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nAfter the gatehouse binary was replaced on disk: starts the new one with the\nrunning one's listening sockets, waits until it serves, and has the old one\ndrain its requests and exit. No connection is refused.",
 	}[op]
 	var f ctlFlags
 	fset := newFlagSet(op, synopsis, stderr)
@@ -112,9 +113,9 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 	}
 	var name string
 	switch {
-	case len(pos) == 1 && op != "reload" && op != "upgrade" && op != "save":
+	case len(pos) == 1 && op != "reload" && op != "upgrade" && op != "save" && op != "reopen-logs":
 		name = pos[0]
-	case len(pos) == 0 && (op == "reload" || op == "recycle" || op == "upgrade" || op == "save"):
+	case len(pos) == 0 && (op == "reload" || op == "recycle" || op == "upgrade" || op == "save" || op == "reopen-logs"):
 	default:
 		fset.Usage()
 		return usageErr("%s: wrong arguments %q", op, pos)
@@ -154,6 +155,8 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 		fmt.Fprintln(stdout, "reloaded")
 	case "upgrade":
 		fmt.Fprintln(stdout, "upgraded: the new gatehouse serves; the old one is draining")
+	case "reopen-logs":
+		fmt.Fprintln(stdout, "access logs reopened")
 	default:
 		fmt.Fprintf(stdout, "%s: %s done\n", what, op)
 	}

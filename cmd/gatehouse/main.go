@@ -12,6 +12,7 @@
 //	gatehouse restart [SITE/APP]         the same as recycle
 //	gatehouse stop|start SITE/APP        stop an app and keep it down, or start it again
 //	gatehouse save [--forget]            keep the stops across a restart of gatehouse (state file)
+//	gatehouse reopen-logs                reopen the access logs (logrotate; or SIGWINCH)
 //	gatehouse upgrade                    hand the sockets to a new binary without refusing a connection
 //	gatehouse version                    print the version
 //
@@ -80,6 +81,7 @@ const usage = `Usage:
   gatehouse start SITE/APP             start a stopped app and wait until it is ready
   gatehouse save [--forget]            keep stopped apps stopped across a restart of gatehouse too
                                        (state file beside the pid file; stops outlive reload and upgrade anyway)
+  gatehouse reopen-logs                reopen the access logs after logrotate moved them (or SIGWINCH)
   gatehouse upgrade                    hand the listening sockets to a new binary; the old one drains and exits
   gatehouse version                    print the version
 
@@ -114,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCheck(args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
-	case "reload", "recycle", "stop", "start", "upgrade", "save":
+	case "reload", "recycle", "stop", "start", "upgrade", "save", "reopen-logs":
 		err = cmdControl(ctx, args[0], args[1:], stdout, stderr)
 	case "logs":
 		err = cmdLogs(ctx, args[1:], stdout, stderr)

@@ -389,8 +389,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // serve runs the front door until SIGTERM/SIGINT, reloading the site
-// configuration on SIGHUP and recycling every app on SIGUSR1, with the
-// admin endpoint beside it.
+// configuration on SIGHUP, recycling every app on SIGUSR1, upgrading on
+// SIGUSR2 and reopening the access logs on SIGWINCH, with the admin
+// endpoint beside it. The signals are nginx's but for reopen: nginx
+// reopens on USR1, which recycles here (ANCM's app-pool recycle came
+// first), so reopen takes WINCH, which nginx uses only in its master
+// process to stop workers, a thing Gatehouse has no counterpart of.
 func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open frontend.OpenFunc, apps *appSet, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -473,7 +477,7 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 	}
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 	defer signal.Stop(sigs)
 	sigCtx, cancelSigs := context.WithCancel(ctx)
 	defer cancelSigs()
@@ -493,6 +497,10 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 					_ = ctl.reload(sigCtx) // logged by reload
 				case syscall.SIGUSR2:
 					_ = ctl.Upgrade(sigCtx) // logged by the upgrader
+				case syscall.SIGWINCH:
+					if err := srv.ReopenLogs(); err != nil {
+						log.Error("reopen access logs", "err", err)
+					}
 				}
 			}
 		}

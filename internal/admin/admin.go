@@ -13,6 +13,7 @@
 //	POST /v1/start?app=S/P      start a stopped app, wait until it is ready
 //	POST /v1/reload             re-read the configuration, wait for the outcome
 //	POST /v1/upgrade            hand the sockets to a new binary, wait until it serves
+//	POST /v1/reopen-logs        reopen the access logs (after logrotate moved them)
 //	POST /v1/save               keep the operator's stops in the state file (?forget=1: remove it)
 //	GET  /v1/logs?app=S/P&lines=N&follow=1
 //	                            an app's last log lines as text; follow streams new ones
@@ -76,6 +77,8 @@ type Controller interface {
 	// until ctx ends. An unknown app is an error wrapping ErrNotFound,
 	// returned before anything is written.
 	Logs(ctx context.Context, app string, lines int, follow bool, w io.Writer) error
+	// ReopenLogs reopens the access log files, for logrotate.
+	ReopenLogs(ctx context.Context) error
 }
 
 // Server serves the admin API. Its zero value is not usable: set
@@ -142,6 +145,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/upgrade", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.Upgrade(r.Context()))
+	})
+	mux.HandleFunc("POST /v1/reopen-logs", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, s.Controller.ReopenLogs(r.Context()))
 	})
 	mux.HandleFunc("GET /v1/logs", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()

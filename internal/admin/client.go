@@ -126,10 +126,11 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 }
 
 // Control runs a control call ("recycle", "stop", "start", "reload",
-// "upgrade") on app ("" for none or every app) and waits for its outcome.
+// "upgrade", "reopen-logs") on app ("" for none or every app) and waits
+// for its outcome.
 func (c *Client) Control(ctx context.Context, op, app string) error {
 	switch op {
-	case "recycle", "stop", "start", "reload", "upgrade":
+	case "recycle", "stop", "start", "reload", "upgrade", "reopen-logs":
 	default:
 		return errors.New("unknown control call " + op)
 	}

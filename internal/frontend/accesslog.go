@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -45,11 +46,12 @@ type logEntry struct {
 // accessLog appends lines to one file. Safe for concurrent use; writes after
 // close are dropped. Each line is one write(2), so lines never interleave.
 type accessLog struct {
-	path   string
-	json   bool
-	fields []siteconfig.W3CField // the W3C columns, in IIS's order
-	server string                // s-computername: this machine's host name
-	log    *slog.Logger
+	path     string
+	json     bool
+	fields   []siteconfig.W3CField // the W3C columns, in IIS's order
+	server   string                // s-computername: this machine's host name
+	software string                // #Software
+	log      *slog.Logger
 
 	mu  sync.Mutex // protects f and buf
 	f   *os.File   // nil once closed
@@ -64,33 +66,84 @@ func openAccessLog(path, format, fields, software string, log *slog.Logger) (*ac
 	if err != nil {
 		return nil, fmt.Errorf("access log fields: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	l := &accessLog{path: path, json: format == "json", fields: cols, software: software, log: log}
+	l.server, _ = os.Hostname() // "" is written as "-"
+	if l.f, err = l.openFile(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// openFile opens (creates) the file at l.path for appending and, for a W3C
+// log, writes the directives.
+func (l *accessLog) openFile() (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
 		return nil, fmt.Errorf("create access log folder: %w", err)
 	}
 	// 0640 before the umask: the owner and the file's group read it (the
 	// group is Gatehouse's, or the folder's when it has the setgid bit),
 	// others do not, as request lines can carry user names and query strings.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("open access log: %w", err)
 	}
-	l := &accessLog{path: path, json: format == "json", fields: cols, f: f, log: log}
-	l.server, _ = os.Hostname() // "" is written as "-"
 	if !l.json {
 		// IIS writes the directives when it starts a file and again after a
 		// restart; readers take the latest #Fields.
-		names := make([]string, len(cols))
-		for i, c := range cols {
+		names := make([]string, len(l.fields))
+		for i, c := range l.fields {
 			names[i] = c.Name
 		}
 		hdr := fmt.Sprintf("#Software: %s\r\n#Version: 1.0\r\n#Date: %s\r\n#Fields: %s\r\n",
-			software, time.Now().UTC().Format("2006-01-02 15:04:05"), strings.Join(names, " "))
+			l.software, time.Now().UTC().Format("2006-01-02 15:04:05"), strings.Join(names, " "))
 		if _, err := f.WriteString(hdr); err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("write access log header: %w", err)
 		}
 	}
-	return l, nil
+	return f, nil
+}
+
+// reopen opens the file at l.path anew and closes the old one: after
+// logrotate moved it away, lines go to a new file of that name. A log
+// already closed stays closed.
+func (l *accessLog) reopen() error {
+	f, err := l.openFile()
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.f
+	if old != nil {
+		l.f = f
+	}
+	l.mu.Unlock()
+	if old == nil {
+		return f.Close()
+	}
+	return old.Close()
+}
+
+// ReopenLogs reopens every access log (see accessLog.reopen), for
+// logrotate; it returns their errors joined. Apps' stdout logs are
+// rotated by Gatehouse itself (stdoutLogMaxSize).
+func (s *Server) ReopenLogs() error {
+	s.mu.Lock()
+	logs := make([]*accessLog, 0, len(s.logs))
+	for _, l := range s.logs {
+		logs = append(logs, l)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, l := range logs {
+		if err := l.reopen(); err != nil {
+			errs = append(errs, fmt.Errorf("reopen %s: %w", l.path, err))
+		}
+	}
+	if len(errs) == 0 {
+		s.log.Info("access logs reopened", "logs", len(logs))
+	}
+	return errors.Join(errs...)
 }
 
 // close closes the file; safe to call more than once.
