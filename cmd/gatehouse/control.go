@@ -265,14 +265,15 @@ func (s *appSet) gauges() []metrics.AppGauges {
 	return out
 }
 
-func (s *appSet) add(a *app.App) frontend.App {
+// add tracks a; watch, if not nil, is closed with it.
+func (s *appSet) add(a *app.App, watch *devWatcher) frontend.App {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.apps == nil {
 		s.apps = make(map[*app.App]struct{})
 	}
 	s.apps[a] = struct{}{}
-	return trackedApp{a, s}
+	return trackedApp{a, s, watch}
 }
 
 func (s *appSet) list() []*app.App {
@@ -323,13 +324,18 @@ func (s *appSet) recycle(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// trackedApp removes itself from its set when closed.
+// trackedApp removes itself from its set when closed, and stops its
+// serve --watch watcher.
 type trackedApp struct {
 	*app.App
-	set *appSet
+	set   *appSet
+	watch *devWatcher // nil without serve --watch
 }
 
 func (t trackedApp) Close(ctx context.Context) error {
+	if t.watch != nil {
+		t.watch.Close()
+	}
 	t.set.mu.Lock()
 	delete(t.set.apps, t.App)
 	// A reload that moved the app to another folder opened its successor

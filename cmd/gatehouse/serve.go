@@ -51,6 +51,7 @@ type serveFlags struct {
 	accessFmt   string
 	accessCols  string
 	allowRoot   bool
+	watch       bool
 	// ring keeps the latest log lines about each app for gatehouse logs;
 	// logger sets it.
 	ring *logRing
@@ -65,6 +66,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.pidFile, "pid-file", "", "write the process id to `file` (for gatehouse reload/recycle)")
 	fs.BoolVar(&f.startAtBoot, "start-at-boot", false, "start the apps at once instead of on the first request")
+	fs.BoolVar(&f.watch, "watch", false, "for development: recycle an app when a file in its folder changes (debounced; logs, app_offline.htm, web.config, .git and node_modules do not count)")
 	fs.BoolVar(&f.allowRoot, "allow-root", false, "let apps that set no user run as root when gatehouse runs as root (refused otherwise)")
 	fs.StringVar(&f.adminSocket, "admin", "", "admin `socket` for gatehouse status/recycle/stop/start/reload (default: beside --pid-file, else gatehouse.sock in the first of $RUNTIME_DIRECTORY, "+admin.RunDir+" (if writable), $XDG_RUNTIME_DIR/gatehouse, $TMPDIR/gatehouse-UID: where the commands look; \"off\" for none)")
 	fs.StringVar(&f.accessLog, "access-log", "", "write a request log to `file` (/dev/stdout works); with --config, use each site's accessLog instead")
@@ -302,9 +304,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return nil, err
 		}
 		warnProgram(a, log)
-		return apps.add(a), nil
+		return apps.add(a, f.watchApp(a, log)), nil
 	}
 	return serve(ctx, &f, cfg, open, apps, log)
+}
+
+// watchApp starts serve --watch's watcher of a's folder; nil without
+// --watch, or (with a warning) when the folder cannot be watched.
+func (f *serveFlags) watchApp(a *app.App, log *slog.Logger) *devWatcher {
+	if !f.watch {
+		return nil
+	}
+	d, err := watchApp(a, log)
+	if err != nil {
+		log.Warn("cannot watch the app's folder; changes will not recycle it", "app", appName(a.Site(), a.Path()), "err", err)
+	}
+	return d
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -375,7 +390,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return nil, err
 		}
 		warnProgram(a, log)
-		return apps.add(a), nil
+		return apps.add(a, f.watchApp(a, log)), nil
 	}
 	if err := f.checkListen(); err != nil {
 		return err
