@@ -172,6 +172,25 @@ func (c *controller) Start(ctx context.Context, name string) error {
 	return nil
 }
 
+// Scale sets the app's number of processes and keeps it across
+// web.config changes, reload and upgrade (and, saved, a restart).
+func (c *controller) Scale(ctx context.Context, name string, n int) error {
+	if n < 1 {
+		return fmt.Errorf("scale %s: %d processes: want 1 or more", name, n)
+	}
+	a, err := c.apps.find(name)
+	if err != nil {
+		return err
+	}
+	if err := c.apps.ops.setScale(appName(a.Site(), a.Path()), n); err != nil {
+		c.log.Warn("the scale is not saved for a restart of gatehouse", "app", name, "err", err)
+	}
+	if err := a.Scale(ctx, n); err != nil {
+		return fmt.Errorf("scale %s: %w", name, err)
+	}
+	return nil
+}
+
 // Save keeps the operator's stops in the state file from now on, so they
 // outlive a restart of Gatehouse; forget removes the file.
 func (c *controller) Save(_ context.Context, forget bool) error {

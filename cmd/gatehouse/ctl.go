@@ -97,7 +97,7 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 		"start":       "start SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStarts a stopped app and waits until it is ready.",
 		"reload":      "reload [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRe-reads the --config file of the running gatehouse (without one: recycles\nevery app) and exits 3 if the new configuration was rejected.",
 		"reopen-logs": "reopen-logs [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nReopens the sites' access log files, after logrotate moved them (postrotate:\ngatehouse reopen-logs). SIGWINCH to gatehouse does the same.",
-		"save":        "save [--forget] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nKeeps the apps stopped with gatehouse stop stopped across a restart of\ngatehouse too: writes them to the state file beside the pid file (or the\nadmin socket), which gatehouse keeps current from then on and reads at\nstart. --forget removes the file. (Stops outlive reload and upgrade anyway.)",
+		"save":        "save [--forget] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nKeeps the apps stopped with gatehouse stop stopped, and the process counts\nof gatehouse scale, across a restart of gatehouse too: writes them to the state file beside the pid file (or the\nadmin socket), which gatehouse keeps current from then on and reads at\nstart. --forget removes the file. (Stops outlive reload and upgrade anyway.)",
 		"upgrade":     "upgrade [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nAfter the gatehouse binary was replaced on disk: starts the new one with the\nrunning one's listening sockets, waits until it serves, and has the old one\ndrain its requests and exit. No connection is refused.",
 	}[op]
 	var f ctlFlags
@@ -186,5 +186,39 @@ func signalGatehouse(pidFile, op string, stdout io.Writer) error {
 		return fmt.Errorf("signal gatehouse (pid %d): %w", pid, err)
 	}
 	fmt.Fprintf(stdout, "sent %s to gatehouse (pid %d); the outcome is in its log\n", name, pid)
+	return nil
+}
+
+// cmdScale sets an app's number of processes at run time: `gatehouse
+// scale SITE/APP N`.
+func cmdScale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f ctlFlags
+	fset := newFlagSet("scale", "scale SITE/APP N [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nSets the app's number of processes (processesPerApplication) at run time,\nstarting the added ones at once when the app runs and draining the removed\nones. The number holds across web.config changes, reload and upgrade (and a\nrestart of gatehouse, after gatehouse save).", stderr)
+	f.register(fset)
+	pos, _, err := parseArgs(fset, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) != 2 {
+		fset.Usage()
+		return usageErr("scale takes SITE/APP and a number of processes")
+	}
+	n, err := strconv.Atoi(pos[1])
+	if err != nil || n < 1 {
+		return usageErr("scale: %q is not a number of processes (1 or more)", pos[1])
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return fmt.Errorf("scale needs the admin socket of the running gatehouse, and %s has none beside it", f.pidFile)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	if err := c.Scale(ctx, pos[0], n); err != nil {
+		return callErr(err)
+	}
+	fmt.Fprintf(stdout, "%s: %d processes\n", pos[0], n)
 	return nil
 }

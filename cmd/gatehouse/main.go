@@ -10,6 +10,7 @@
 //	gatehouse reload                     re-read the configuration of a running gatehouse
 //	gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
 //	gatehouse restart [SITE/APP]         the same as recycle
+//	gatehouse scale SITE/APP N           run N processes of the app
 //	gatehouse stop|start SITE/APP        stop an app and keep it down, or start it again
 //	gatehouse save [--forget]            keep the stops across a restart of gatehouse (state file)
 //	gatehouse reopen-logs                reopen the access logs (logrotate; or SIGWINCH)
@@ -77,10 +78,11 @@ const usage = `Usage:
   gatehouse reload                     re-read the configuration of a running gatehouse, wait for the outcome
   gatehouse recycle [SITE/APP]         restart an app (or every app) without losing a request
   gatehouse restart [SITE/APP]         the same as recycle
+  gatehouse scale SITE/APP N           run N processes of the app (processesPerApplication at run time)
   gatehouse stop SITE/APP              stop an app and keep it down (503) until start
   gatehouse start SITE/APP             start a stopped app and wait until it is ready
-  gatehouse save [--forget]            keep stopped apps stopped across a restart of gatehouse too
-                                       (state file beside the pid file; stops outlive reload and upgrade anyway)
+  gatehouse save [--forget]            keep stops and scales across a restart of gatehouse too
+                                       (state file beside the pid file; they outlive reload and upgrade anyway)
   gatehouse reopen-logs                reopen the access logs after logrotate moved them (or SIGWINCH)
   gatehouse upgrade                    hand the listening sockets to a new binary; the old one drains and exits
   gatehouse version                    print the version
@@ -118,6 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "reload", "recycle", "stop", "start", "upgrade", "save", "reopen-logs":
 		err = cmdControl(ctx, args[0], args[1:], stdout, stderr)
+	case "scale":
+		err = cmdScale(ctx, args[1:], stdout, stderr)
 	case "logs":
 		err = cmdLogs(ctx, args[1:], stdout, stderr)
 	case "restart": // pm2's and systemctl's word for it

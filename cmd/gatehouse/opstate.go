@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,7 +20,8 @@ import (
 const operatorStateEnv = "GATEHOUSE_OPERATOR_STATE"
 
 // opState is what the operator changed at run time that no configuration
-// file says: the apps stopped with `gatehouse stop`. It outlives a reload
+// file says: the apps stopped with `gatehouse stop`, the process counts set
+// with `gatehouse scale`. It outlives a reload
 // (the apps keep their pools), goes to the new binary of an upgrade (in
 // its environment), and, once `gatehouse save` asked for it, is kept in a
 // state file beside the pid file (or the admin socket) that serve reads
@@ -29,8 +31,9 @@ type opState struct {
 	// file nor an admin socket to put it beside.
 	file string
 
-	mu      sync.Mutex      // protects stopped, saved
+	mu      sync.Mutex      // protects stopped, scale, saved
 	stopped map[string]bool // app names ("site/path") the operator stopped
+	scale   map[string]int  // process counts by app name (gatehouse scale)
 	saved   bool            // the file is kept current (gatehouse save)
 }
 
@@ -38,6 +41,8 @@ type opState struct {
 type savedState struct {
 	// Stopped lists the apps the operator stopped, "SITE/PATH".
 	Stopped []string `json:"stopped"`
+	// Scale is the process count of each app the operator scaled.
+	Scale map[string]int `json:"scale,omitempty"`
 }
 
 // stateFile returns the state file's path: beside the pid file
@@ -59,7 +64,7 @@ func stateFile(pidFile, socket string) string {
 // It removes operatorStateEnv from the environment, so apps do not
 // inherit it.
 func loadOpState(file string, log *slog.Logger) (*opState, error) {
-	s := &opState{file: file, stopped: map[string]bool{}}
+	s := &opState{file: file, stopped: map[string]bool{}, scale: map[string]int{}}
 	if file != "" {
 		if _, err := os.Stat(file); err == nil {
 			s.saved = true
@@ -90,6 +95,14 @@ func loadOpState(file string, log *slog.Logger) (*opState, error) {
 	if len(st.Stopped) > 0 {
 		log.Info("apps stay stopped by the operator", "apps", st.Stopped, "from", from)
 	}
+	for name, n := range st.Scale {
+		if n > 0 {
+			s.scale[name] = n
+		}
+	}
+	if len(s.scale) > 0 {
+		log.Info("apps keep the operator's process counts", "scale", s.scale, "from", from)
+	}
 	return s, nil
 }
 
@@ -110,6 +123,26 @@ func (s *opState) setStopped(name string, stopped bool) error {
 	} else {
 		delete(s.stopped, name)
 	}
+	if !s.saved {
+		return nil
+	}
+	return s.writeLocked()
+}
+
+// processes returns the process count the operator set for the app
+// called name; 0 for none.
+func (s *opState) processes(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scale[name]
+}
+
+// setScale records a scale of the app called name and, when saved, writes
+// the state file.
+func (s *opState) setScale(name string, n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scale[name] = n
 	if !s.saved {
 		return nil
 	}
@@ -144,7 +177,7 @@ func (s *opState) env() string {
 }
 
 func (s *opState) snapshotLocked() savedState {
-	st := savedState{Stopped: []string{}}
+	st := savedState{Stopped: []string{}, Scale: maps.Clone(s.scale)}
 	for name := range s.stopped {
 		st.Stopped = append(st.Stopped, name)
 	}

@@ -294,7 +294,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		a, err := app.Open(ctx, spec.Dir, app.Options{
 			Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort, Auth: authSettings(spec.Auth, replays.of(spec.Site), dir),
 			StartAtBoot: f.startAtBoot, Stopped: apps.ops.isStopped(appName(spec.Site, cmp.Or(spec.Path, "/"))), Log: log, Keeper: keeper,
-			AppPool: pool, CleanEnvironment: spec.Pool.CleanEnvironment,
+			Processes: apps.ops.processes(appName(spec.Site, cmp.Or(spec.Path, "/"))),
+			AppPool:   pool, CleanEnvironment: spec.Pool.CleanEnvironment,
 			Compression: spec.Compression, StripPathBase: spec.StripPathBase,
 			NoServerFiltering: spec.RequestFiltering.DisableServerDefaults,
 			Events:            inst.ProcessEvent,
@@ -385,7 +386,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		inst := apps.metrics.App(spec.Site, spec.Path)
 		a, err := app.New(ctx, cfg, app.Options{Site: spec.Site, Path: spec.Path, HTTPSPort: spec.HTTPSPort,
 			StartAtBoot: f.startAtBoot, Stopped: apps.ops.isStopped(appName(spec.Site, cmp.Or(spec.Path, "/"))), Log: log, Keeper: keeper,
-			Events: inst.ProcessEvent, Observers: []pipeline.Observer{inst}})
+			Processes: apps.ops.processes(appName(spec.Site, cmp.Or(spec.Path, "/"))),
+			Events:    inst.ProcessEvent, Observers: []pipeline.Observer{inst}})
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@
 //	POST /v1/start?app=S/P      start a stopped app, wait until it is ready
 //	POST /v1/reload             re-read the configuration, wait for the outcome
 //	POST /v1/upgrade            hand the sockets to a new binary, wait until it serves
+//	POST /v1/scale?app=S/P&n=N  set the app's number of processes, wait until they are ready
 //	POST /v1/reopen-logs        reopen the access logs (after logrotate moved them)
 //	POST /v1/save               keep the operator's stops in the state file (?forget=1: remove it)
 //	GET  /v1/logs?app=S/P&lines=N&follow=1
@@ -31,6 +32,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -79,6 +81,9 @@ type Controller interface {
 	Logs(ctx context.Context, app string, lines int, follow bool, w io.Writer) error
 	// ReopenLogs reopens the access log files, for logrotate.
 	ReopenLogs(ctx context.Context) error
+	// Scale sets app's number of processes (processesPerApplication at
+	// run time) and keeps it, as Stop is kept.
+	Scale(ctx context.Context, app string, n int) error
 }
 
 // Server serves the admin API. Its zero value is not usable: set
@@ -145,6 +150,14 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/upgrade", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.Upgrade(r.Context()))
+	})
+	mux.HandleFunc("POST /v1/scale", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil {
+			reply(w, fmt.Errorf("scale: n %q is not a number", r.URL.Query().Get("n")))
+			return
+		}
+		reply(w, s.Controller.Scale(r.Context(), r.URL.Query().Get("app"), n))
 	})
 	mux.HandleFunc("POST /v1/reopen-logs", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.Controller.ReopenLogs(r.Context()))

@@ -51,6 +51,9 @@ func (f *fakeController) Logs(ctx context.Context, app string, lines int, follow
 	_, err := fmt.Fprintf(w, "%d lines of %s\n", lines, app)
 	return err
 }
+func (f *fakeController) Scale(ctx context.Context, app string, n int) error {
+	return f.call("scale", fmt.Sprint(app, " ", n))
+}
 func (f *fakeController) ReopenLogs(ctx context.Context) error { return f.call("reopen-logs", "") }
 func (f *fakeController) Save(ctx context.Context, forget bool) error {
 	if forget {

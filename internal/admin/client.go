@@ -182,3 +182,9 @@ func (c *Client) Logs(ctx context.Context, app string, lines int, follow bool, w
 	}
 	return nil
 }
+
+// Scale sets app's number of processes and waits until they are ready.
+func (c *Client) Scale(ctx context.Context, app string, n int) error {
+	q := url.Values{"app": {app}, "n": {strconv.Itoa(n)}}
+	return c.do(ctx, http.MethodPost, "/v1/scale?"+q.Encode(), nil)
+}

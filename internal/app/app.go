@@ -6,6 +6,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,10 @@ type Options struct {
 	// StartAtBoot starts the app's processes at once instead of on the
 	// first request, whatever web.config says.
 	StartAtBoot bool
+	// Processes, if positive, is the number of processes in place of
+	// web.config's processesPerApplication: a `gatehouse scale` carried
+	// over an upgrade or a restart. 0 means web.config's.
+	Processes int
 	// Stopped opens the app stopped by the operator, as Stop leaves it:
 	// an earlier `gatehouse stop` carried over an upgrade or a restart.
 	// Nothing starts (not even at boot) until Start.
@@ -107,6 +112,10 @@ type App struct {
 	mu     sync.Mutex // protects closed
 	closed bool
 
+	// processes is the operator's process count (Scale), in place of
+	// web.config's; 0 for web.config's.
+	processes atomic.Int64
+
 	watch *watcher // nil when nothing is watched (gatehouse run)
 	// recycles carries the watch loop's recycles to recycleLoop (buffered 1;
 	// only the watch loop sends, coalescing with what is still queued).
@@ -163,6 +172,7 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 		opts.Auth.Schemes = config.DefaultSchemes
 	}
 	a := &App{opts: opts, name: name, log: opts.Log.With("app", name)}
+	a.processes.Store(int64(opts.Processes))
 	a.auth = auth.NewProvider(opts.Auth, a.log)
 	cfg.SiteSchemes = opts.Auth.Schemes
 	if cfg.HostingModel == "inprocess" {
@@ -222,7 +232,7 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 		Env:                 config.BuildEnv(poolEnv(a.opts.BaseEnv, a.opts.CleanEnvironment, a.opts.AppPool.Identity), cfg, applPath, a.opts.HTTPSPort),
 		ApplPath:            applPath,
 		ShutdownEvent:       shutdownEvent(cfg),
-		Processes:           cfg.ProcessesPerApplication,
+		Processes:           cmp.Or(int(a.processes.Load()), cfg.ProcessesPerApplication),
 		StartupTimeout:      cfg.StartupTimeLimit,
 		ShutdownTimeout:     cfg.ShutdownTimeLimit,
 		DrainTimeout:        cfg.DrainTimeout,

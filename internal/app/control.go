@@ -35,6 +35,20 @@ func (a *App) Start(ctx context.Context) error {
 	return a.pool.Start(ctx)
 }
 
+// Scale sets the number of the app's processes (web.config's
+// processesPerApplication at run time; below 1 means 1), for good: a
+// web.config change keeps it. Running processes stay; when the app runs,
+// the added ones are started and Scale returns once they are ready.
+func (a *App) Scale(ctx context.Context, n int) error {
+	n = max(n, 1)
+	a.processes.Store(int64(n))
+	a.pool.Scale(n)
+	if st := a.pool.Status().State; st == "ready" || st == "recycling" {
+		return a.pool.Start(ctx)
+	}
+	return nil
+}
+
 // StartsAtBoot reports whether the app's processes start with Gatehouse
 // (startAtBoot in web.config, or Options.StartAtBoot) rather than on the
 // first request.

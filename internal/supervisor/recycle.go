@@ -101,6 +101,26 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 	return err
 }
 
+// Scale sets the number of processes (Spec.Processes; below 1 means 1)
+// without replacing the running ones: added slots start on demand (or with
+// Start), processes of removed slots drain and stop. The new number holds
+// until a Recycle with a spec says otherwise. Scale waits for a Recycle
+// under way.
+func (p *Pool) Scale(n int) {
+	p.recycle.Lock()
+	defer p.recycle.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	n = max(n, 1)
+	p.log.Info("scaling app", "processes", n, "was", len(p.slots))
+	p.spec.Processes = n
+	p.resizeLocked(n)
+	p.broadcastLocked()
+}
+
 // liftLeaseCapsLocked lets every process that no replacement is starting
 // for take leases again past its leaseCap: it keeps serving until the next
 // recycle.
