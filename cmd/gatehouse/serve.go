@@ -52,6 +52,7 @@ type serveFlags struct {
 	accessCols  string
 	allowRoot   bool
 	watch       bool
+	stateFile   string
 	// ring keeps the latest log lines about each app for gatehouse logs;
 	// logger sets it.
 	ring *logRing
@@ -66,6 +67,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withConfig bool) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.pidFile, "pid-file", "", "write the process id to `file` (for gatehouse reload/recycle)")
 	fs.BoolVar(&f.startAtBoot, "start-at-boot", false, "start the apps at once instead of on the first request")
+	fs.StringVar(&f.stateFile, "state-file", "", "`file` where gatehouse save keeps the operator's stops and scales, read at start (default: beside --pid-file, gatehouse.pid → gatehouse.state, else beside the admin socket)")
 	fs.BoolVar(&f.watch, "watch", false, "for development: recycle an app when a file in its folder changes (debounced; logs, app_offline.htm, web.config, .git and node_modules do not count)")
 	fs.BoolVar(&f.allowRoot, "allow-root", false, "let apps that set no user run as root when gatehouse runs as root (refused otherwise)")
 	fs.StringVar(&f.adminSocket, "admin", "", "admin `socket` for gatehouse status/recycle/stop/start/reload (default: beside --pid-file, else gatehouse.sock in the first of $RUNTIME_DIRECTORY, "+admin.RunDir+" (if writable), $XDG_RUNTIME_DIR/gatehouse, $TMPDIR/gatehouse-UID: where the commands look; \"off\" for none)")
@@ -418,7 +420,7 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 
 	// Before any app is opened: the apps must not inherit these.
 	sd := takeSystemdEnv(log)
-	ops, err := loadOpState(stateFile(f.pidFile, f.socketPath()), log)
+	ops, err := loadOpState(cmp.Or(f.stateFile, stateFile(f.pidFile, f.socketPath())), log)
 	if err != nil {
 		return err
 	}

@@ -112,3 +112,30 @@ func TestStopSurvivesUpgradeAndRestart(t *testing.T) {
 	g = start(t, dir, "serve", "--pid-file", pidFile, dir)
 	g.mustGet("/pid")
 }
+
+// TestStateFileFlag: serve --state-file puts the saved state where it is
+// told (the units keep it in /var/lib, which outlives the service), and a
+// new gatehouse reads it from there.
+func TestStateFileFlag(t *testing.T) {
+	t.Parallel()
+	dir := writeApp(t, testappAttrs(""), "")
+	pidFile := filepath.Join(t.TempDir(), "gh.pid")
+	state := filepath.Join(t.TempDir(), "lib", "gatehouse.state")
+	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g := start(t, dir, "serve", "--pid-file", pidFile, "--state-file", state, dir)
+	for _, args := range [][]string{{"stop", "default/"}, {"save"}} {
+		if code, out := ghctl(t, append(args, "--pid-file", pidFile)...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	if b, err := os.ReadFile(state); err != nil || !strings.Contains(string(b), "default/") {
+		t.Fatalf("state file %s: %q %v", state, b, err)
+	}
+	g.stop(30 * time.Second)
+	g = start(t, dir, "serve", "--pid-file", pidFile, "--state-file", state, dir)
+	if code, _, _ := g.get("/pid"); code != 503 {
+		t.Errorf("after a restart with --state-file: status %d, want 503", code)
+	}
+}
