@@ -207,7 +207,17 @@ func (c *controller) Save(_ context.Context, forget bool) error {
 
 func (c *controller) Reload(ctx context.Context) error { return c.reload(ctx) }
 
-func (c *controller) ReopenLogs(context.Context) error { return c.srv.ReopenLogs() }
+// ReopenLogs reopens the access logs and starts new stdout log files for
+// the apps that write them.
+func (c *controller) ReopenLogs(context.Context) error {
+	errs := []error{c.srv.ReopenLogs()}
+	for _, a := range c.apps.list() {
+		if err := a.ReopenLogs(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: stdout log: %w", appName(a.Site(), a.Path()), err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Ready is the readiness probe: the listeners are bound and no app that
 // starts at boot is still starting (an app started on demand does not

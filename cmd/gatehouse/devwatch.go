@@ -44,8 +44,10 @@ func watchApp(a *app.App, log *slog.Logger) (*devWatcher, error) {
 	}
 	cfg := a.Config()
 	d := &devWatcher{app: a, log: log.With("app", appName(a.Site(), a.Path())), w: w, done: make(chan struct{})}
-	if cfg.StdoutLogFile != "" {
-		d.skip = filepath.Dir(cfg.StdoutLogFile)
+	// The stdout log folder, unless it is the app's own folder (the
+	// default prefix is .\aspnetcore-stdout): *.log files are ignored anyway.
+	if dir := filepath.Dir(cfg.StdoutLogFile); cfg.StdoutLogFile != "" && dir != filepath.Clean(cfg.Dir) {
+		d.skip = dir
 	}
 	if err := d.addTree(cfg.Dir); err != nil {
 		w.Close()

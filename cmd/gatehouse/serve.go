@@ -517,8 +517,8 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open fron
 				case syscall.SIGUSR2:
 					_ = ctl.Upgrade(sigCtx) // logged by the upgrader
 				case syscall.SIGWINCH:
-					if err := srv.ReopenLogs(); err != nil {
-						log.Error("reopen access logs", "err", err)
+					if err := ctl.ReopenLogs(sigCtx); err != nil {
+						log.Error("reopen logs", "err", err)
 					}
 				}
 			}

@@ -49,6 +49,10 @@ func (a *App) Scale(ctx context.Context, n int) error {
 	return nil
 }
 
+// ReopenLogs starts new stdout log files for the app's processes (for
+// logrotate); nothing when web.config sets no stdout log.
+func (a *App) ReopenLogs() error { return a.pool.ReopenLogs() }
+
 // StartsAtBoot reports whether the app's processes start with Gatehouse
 // (startAtBoot in web.config, or Options.StartAtBoot) rather than on the
 // first request.

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -20,7 +21,8 @@ import (
 const logFileMode = 0o640
 
 // logFile writes one process's output to <prefix>_<UTC yyyyMMddHHmmss>_<pid>.log,
-// pid being Gatehouse's own pid as in ANCM. It is used by one goroutine.
+// pid being Gatehouse's own pid as in ANCM. It is written by one goroutine;
+// Reopen may come from another (mu).
 //
 // Names and rotation: each process (each start, each of
 // processesPerApplication) gets a file of its own, named for the second it
@@ -31,6 +33,7 @@ const logFileMode = 0o640
 // the newest maxFiles files of the prefix are deleted (by timestamp, then
 // sequence).
 type logFile struct {
+	mu       sync.Mutex // serialises Write, Reopen and Close
 	prefix   string
 	maxSize  int64
 	maxFiles int
@@ -101,6 +104,8 @@ func (l *logFile) open() error {
 // maxSize, up to maxLine bytes over; only a longer line is cut. A line that
 // would not fit in what is left of a file starts the next one.
 func (l *logFile) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	n := 0
 	for len(b) > 0 && !l.broken {
 		chunk := b
@@ -166,7 +171,21 @@ func (l *logFile) fail(err error) {
 	}
 }
 
+// Reopen starts a new file now, as past maxSize: after logrotate moved the
+// current one away, output goes on in a file under the prefix. A closed or
+// broken log stays as it is.
+func (l *logFile) Reopen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil || l.broken {
+		return nil
+	}
+	return l.rotate()
+}
+
 func (l *logFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.f == nil {
 		return nil
 	}

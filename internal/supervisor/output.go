@@ -143,6 +143,15 @@ func (o *output) drain(bound time.Duration) bool {
 	return clean
 }
 
+// reopen starts a new stdout log file (logrotate moved the current one);
+// nothing when the output goes to the logger.
+func (o *output) reopen() error {
+	if o == nil || o.file == nil {
+		return nil
+	}
+	return o.file.Reopen()
+}
+
 // captured returns the first captureMax bytes of output.
 func (o *output) captured() []byte {
 	if o == nil {

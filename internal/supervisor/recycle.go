@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -99,6 +100,29 @@ func (p *Pool) Recycle(ctx context.Context, spec *Spec) error {
 		return werr
 	}
 	return err
+}
+
+// ReopenLogs starts a new stdout log file for every process that writes
+// one (after logrotate moved the files away) and returns the errors
+// joined.
+func (p *Pool) ReopenLogs() error {
+	p.mu.Lock()
+	var outs []*output
+	for _, s := range p.slots {
+		for _, pr := range []*process{s.cur, s.next} {
+			if pr != nil && pr.out != nil {
+				outs = append(outs, pr.out)
+			}
+		}
+	}
+	p.mu.Unlock()
+	var errs []error
+	for _, o := range outs {
+		if err := o.reopen(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Scale sets the number of processes (Spec.Processes; below 1 means 1)

@@ -17,7 +17,7 @@ func TestServeWatch(t *testing.T) {
 	g := start(t, dir, "serve", "--watch", dir)
 	p1 := g.pid()
 	writeFile(t, filepath.Join(dir, "app.log"), "not code\n")
-	writeFile(t, filepath.Join(dir, "src", "main.js"), "v2\n")
+	writeFile(t, filepath.Join(dir, "main.js"), "v2\n") // at the root, beside the default stdout log prefix
 	waitFor(t, 20*time.Second, "the recycle after the change", func() bool { return g.pid() != p1 })
 	rec := g.logs.find("the app's files changed; recycling")
 	if rec == nil || !strings.Contains(fmt.Sprint(rec["files"]), "main.js") || strings.Contains(fmt.Sprint(rec["files"]), "app.log") {

@@ -55,3 +55,38 @@ func TestReopenLogs(t *testing.T) {
 		waitFor(t, 5*time.Second, "the reopen on SIGWINCH", func() bool { return g.logs.count("access logs reopened") >= 2 })
 	})
 }
+
+// TestReopenStdoutLogs: reopen-logs starts a new stdout log file for a
+// running app process, so its output goes on after logrotate moved the
+// old file away.
+func TestReopenStdoutLogs(t *testing.T) {
+	t.Parallel()
+	dir := writeApp(t, testappAttrs("")+` stdoutLogEnabled="true" stdoutLogFile=".\logs\stdout"`, "")
+	pidFile := filepath.Join(t.TempDir(), "gh.pid")
+	g := start(t, dir, "serve", "--pid-file", pidFile, dir)
+	pid := g.pid()
+	logs := filepath.Join(dir, "logs")
+	rotated := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(logs, "stdout_*.log"))
+	for _, f := range files {
+		if err := os.Rename(f, filepath.Join(rotated, filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out := ghctl(t, "reopen-logs", "--pid-file", pidFile); code != 0 {
+		t.Fatalf("reopen-logs: exit %d\n%s", code, out)
+	}
+	g.mustGet("/sleep?d=4ms")
+	waitFor(t, 5*time.Second, "the output in a new stdout log file", func() bool {
+		files, _ := filepath.Glob(filepath.Join(logs, "stdout_*.log"))
+		for _, f := range files {
+			if b, _ := os.ReadFile(f); strings.Contains(string(b), "sleeping 4ms") {
+				return true
+			}
+		}
+		return false
+	})
+	if g.pid() != pid {
+		t.Errorf("reopen-logs restarted the app")
+	}
+}
