@@ -96,7 +96,7 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 		"stop":        "stop SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStops the app's processes and keeps it down (503) until gatehouse start,\nacross reload and upgrade too (and a restart of gatehouse, after gatehouse save).",
 		"start":       "start SITE/APP [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nStarts a stopped app and waits until it is ready.",
 		"reload":      "reload [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nRe-reads the --config file of the running gatehouse (without one: recycles\nevery app) and exits 3 if the new configuration was rejected.",
-		"reopen-logs": "reopen-logs [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nReopens the sites' access log files, after logrotate moved them (postrotate:\ngatehouse reopen-logs). SIGWINCH to gatehouse does the same.",
+		"reopen-logs": "reopen-logs [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nReopens the sites' access log files and starts new stdout log files for the\napps' processes, after logrotate moved them (postrotate: gatehouse reopen-logs).\nSIGWINCH to gatehouse does the same.",
 		"save":        "save [--forget] [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nKeeps the apps stopped with gatehouse stop stopped, and the process counts\nof gatehouse scale, across a restart of gatehouse too: writes them to the state file beside the pid file (or the\nadmin socket), which gatehouse keeps current from then on and reads at\nstart. --forget removes the file. (Stops outlive reload and upgrade anyway.)",
 		"upgrade":     "upgrade [--pid-file FILE | --admin SOCKET | --admin-addr ADDR]\n\nAfter the gatehouse binary was replaced on disk: starts the new one with the\nrunning one's listening sockets, waits until it serves, and has the old one\ndrain its requests and exit. No connection is refused.",
 	}[op]
@@ -156,7 +156,7 @@ func cmdControl(ctx context.Context, op string, args []string, stdout, stderr io
 	case "upgrade":
 		fmt.Fprintln(stdout, "upgraded: the new gatehouse serves; the old one is draining")
 	case "reopen-logs":
-		fmt.Fprintln(stdout, "access logs reopened")
+		fmt.Fprintln(stdout, "logs reopened")
 	default:
 		fmt.Fprintf(stdout, "%s: %s done\n", what, op)
 	}

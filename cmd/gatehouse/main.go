@@ -13,7 +13,7 @@
 //	gatehouse scale SITE/APP N           run N processes of the app
 //	gatehouse stop|start SITE/APP        stop an app and keep it down, or start it again
 //	gatehouse save [--forget]            keep the stops across a restart of gatehouse (state file)
-//	gatehouse reopen-logs                reopen the access logs (logrotate; or SIGWINCH)
+//	gatehouse reopen-logs                reopen the access and stdout logs (logrotate; or SIGWINCH)
 //	gatehouse upgrade                    hand the sockets to a new binary without refusing a connection
 //	gatehouse version                    print the version
 //
@@ -83,7 +83,7 @@ const usage = `Usage:
   gatehouse start SITE/APP             start a stopped app and wait until it is ready
   gatehouse save [--forget]            keep stops and scales across a restart of gatehouse too
                                        (state file beside the pid file; they outlive reload and upgrade anyway)
-  gatehouse reopen-logs                reopen the access logs after logrotate moved them (or SIGWINCH)
+  gatehouse reopen-logs                reopen the access and stdout logs after logrotate (or SIGWINCH)
   gatehouse upgrade                    hand the listening sockets to a new binary; the old one drains and exits
   gatehouse version                    print the version
 

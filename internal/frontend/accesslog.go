@@ -125,8 +125,7 @@ func (l *accessLog) reopen() error {
 }
 
 // ReopenLogs reopens every access log (see accessLog.reopen), for
-// logrotate; it returns their errors joined. Apps' stdout logs are
-// rotated by Gatehouse itself (stdoutLogMaxSize).
+// logrotate; it returns their errors joined.
 func (s *Server) ReopenLogs() error {
 	s.mu.Lock()
 	logs := make([]*accessLog, 0, len(s.logs))
