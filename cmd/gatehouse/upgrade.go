@@ -56,6 +56,20 @@ type upgrader struct {
 	done bool       // handed over: do not remove the pid file and admin socket
 }
 
+// restoreNonblock puts the sockets back in non-blocking mode. Starting a
+// process with them (exec.Cmd.ExtraFiles calls Fd) made them blocking,
+// and a duplicate shares that flag with the listener it was made from: a
+// listener left blocking would park its accept loop in a system call
+// that closing the listener does not end, so this Gatehouse could not
+// stop after a failed upgrade.
+func restoreNonblock(files []*os.File) {
+	for _, f := range files {
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = syscall.SetNonblock(int(fd), true) }) // best effort
+		}
+	}
+}
+
 // handedOver reports whether a new Gatehouse took over.
 func (u *upgrader) handedOver() bool {
 	u.mu.Lock()
@@ -114,7 +128,9 @@ func (u *upgrader) Upgrade(ctx context.Context) (int, error) {
 	// Its own process group: the old Gatehouse's orphan reaper leaves it
 	// alone, and it outlives this process.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	restoreNonblock(files)
+	if err != nil {
 		return 0, fmt.Errorf("upgrade: start %s: %w", u.exe, err)
 	}
 	pid := cmd.Process.Pid

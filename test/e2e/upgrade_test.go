@@ -137,4 +137,41 @@ func TestUpgradeFailureKeepsServing(t *testing.T) {
 		t.Errorf("pid file %q after a failed upgrade, want the running gatehouse", b)
 	}
 	g.mustGet("/pid")
+	// Handing the sockets to the new process must not have left them
+	// blocking: a blocking listener's accept cannot be ended, and gatehouse
+	// could not stop.
+	if blocking := blockingSockets(t, g.cmd.Process.Pid); len(blocking) > 0 {
+		t.Errorf("sockets left blocking after the failed upgrade: %v", blocking)
+	}
+}
+
+// blockingSockets lists the fds of pid's sockets without O_NONBLOCK (Go
+// makes every socket of its own non-blocking).
+func blockingSockets(t *testing.T, pid int) []string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		link, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil || !strings.HasPrefix(link, "socket:") {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, e.Name()))
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(info)) {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				flags, _ := strconv.ParseUint(strings.TrimSpace(v), 8, 64)
+				if flags&syscall.O_NONBLOCK == 0 {
+					out = append(out, e.Name()+" "+link)
+				}
+			}
+		}
+	}
+	return out
 }
