@@ -96,9 +96,25 @@ type ringHandler struct {
 	attrs string // other WithAttrs attributes, formatted
 }
 
-func (h *ringHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+// Enabled lets every record of an app's logger through at Info and above,
+// so the ring has the app's lines even when --log-level hides them from
+// the log; Handle passes on only what the log takes.
+func (h *ringHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return (h.app != "" && l >= slog.LevelInfo) || h.next.Enabled(ctx, l)
+}
 
 func (h *ringHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelInfo {
+		h.keep(r)
+	}
+	if !h.next.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+// keep copies r into the ring as one text line when it is about an app.
+func (h *ringHandler) keep(r slog.Record) {
 	app, stream := h.app, ""
 	var b strings.Builder
 	b.WriteString(r.Time.Format(time.RFC3339))
@@ -125,7 +141,6 @@ func (h *ringHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 		h.ring.add(logLine{app: app, text: b.String()})
 	}
-	return h.next.Handle(ctx, r)
 }
 
 func (h *ringHandler) WithAttrs(attrs []slog.Attr) slog.Handler {

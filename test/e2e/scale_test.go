@@ -18,7 +18,7 @@ func TestScale(t *testing.T) {
 	t.Parallel()
 	dir := writeApp(t, testappAttrs(""), "")
 	pidFile := filepath.Join(t.TempDir(), "gh.pid")
-	g := start(t, dir, "serve", "--pid-file", pidFile, "--start-at-boot", dir)
+	g := start(t, dir, "serve", "--pid-file", pidFile, dir)
 	var newPID atomic.Int64
 	t.Cleanup(func() {
 		if pid := int(newPID.Load()); pid != 0 {
@@ -41,7 +41,8 @@ func TestScale(t *testing.T) {
 			return ready(st) == want && len(st.Apps[0].Processes) == want
 		})
 	}
-	waitReady(1, "one process at boot")
+	g.mustGet("/pid")
+	waitReady(1, "one process after the first request")
 	if code, out := ghctl(t, "scale", "default/", "3", "--pid-file", pidFile); code != 0 {
 		t.Fatalf("scale: exit %d\n%s", code, out)
 	}
@@ -70,6 +71,9 @@ func TestScale(t *testing.T) {
 		return false
 	})
 	waitFor(t, 60*time.Second, "the old gatehouse to exit", func() bool { return !alive(oldPID) })
+	if code, out := ghctl(t, "start", "default/", "--pid-file", pidFile); code != 0 { // every slot, at once
+		t.Fatalf("start: exit %d\n%s", code, out)
+	}
 	waitReady(3, "three processes in the upgraded gatehouse")
 
 	if code, out := ghctl(t, "scale", "default/", "1", "--pid-file", pidFile); code != 0 {
