@@ -185,11 +185,16 @@ func (b *matchBudget) take() bool {
 	return b.left > 0
 }
 
-// spend takes d, the time a match took, from the budget.
+// spend takes d, the time a match took, from the budget. A match is
+// charged at most one timeout: what the engine's clock lets it run past
+// that, or what a loaded machine adds by not scheduling it, is not the
+// pattern's doing, and must not let one slow match lock out the ordinary
+// ones that follow (the budget holds budgetTimeouts of them).
 func (b *matchBudget) spend(d time.Duration) {
 	if b == nil {
 		return
 	}
+	d = min(d, b.burst/budgetTimeouts)
 	b.mu.Lock()
 	b.left -= d
 	b.mu.Unlock()
