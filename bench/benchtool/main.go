@@ -11,6 +11,10 @@
 //	    the app's own time from exec to its first answer, Gatehouse's time
 //	    from start to the first proxied answer (the app starts on that
 //	    request), and the time from kill -9 of the app to the next answer.
+//	benchtool flood -http URL [-https URL -ca FILE] -flood ws|h2 -probe h1|h2
+//	    the median latency of GET / on one connection alone and while another
+//	    connection echoes messages through the app as fast as it can, in
+//	    interleaved rounds, and their ratio.
 //
 // Every result is one line "key value" on stdout, for run.sh to collect.
 // Loopback only; every wait is bounded.
@@ -39,7 +43,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: benchtool idle|stream|coldstart [flags]")
+		return errors.New("usage: benchtool idle|stream|coldstart|flood [flags]")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute) // nothing here runs longer
 	defer cancel()
@@ -50,6 +54,8 @@ func run(ctx context.Context, args []string) error {
 		return runStream(ctx, args[1:], os.Stdout)
 	case "coldstart":
 		return runColdstart(ctx, args[1:], os.Stdout)
+	case "flood":
+		return runFlood(ctx, args[1:], os.Stdout)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
