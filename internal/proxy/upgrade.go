@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -76,7 +77,7 @@ func relay(client net.Conn, clientBuf *bufio.Reader, app net.Conn, appBuf *bufio
 				return
 			}
 		}
-		_, _ = io.Copy(app, client)
+		relayCopy(app, client)
 	}()
 	func() { // app → client
 		defer client.Close()
@@ -86,7 +87,57 @@ func relay(client net.Conn, clientBuf *bufio.Reader, app net.Conn, appBuf *bufio
 				return
 			}
 		}
-		_, _ = io.Copy(client, app)
+		relayCopy(client, app)
 	}()
 	<-done
+}
+
+// quietBufferSize is the read buffer of an upgraded connection that
+// carries little: what each of its two blocked reads holds while it waits.
+const quietBufferSize = 4 << 10
+
+// quietBuffers holds the quiet buffers (array pointers, so Put does not
+// allocate).
+var quietBuffers = sync.Pool{New: func() any { return new([quietBufferSize]byte) }}
+
+// relayCopy copies from src to dst until either fails or src ends. It
+// reads into a small buffer while the connection is quiet, so thousands of
+// idle WebSockets hold 4 KiB per direction, and into a pooled 64 KiB one
+// (one system call per 64 KiB each way) from the first read that fills
+// the small buffer until a read brings less than a quarter of the large
+// one. Every read and write is a system call that waits in the network
+// poller when a side is not ready, so a streaming connection's goroutines
+// take turns with every other connection's; they need no yield of their
+// own.
+func relayCopy(dst io.Writer, src io.Reader) {
+	quiet := quietBuffers.Get().(*[quietBufferSize]byte)
+	defer quietBuffers.Put(quiet)
+	var large *[bufferSize]byte
+	defer func() {
+		if large != nil {
+			buffers.Put(large)
+		}
+	}()
+	for {
+		p := quiet[:]
+		if large != nil {
+			p = large[:]
+		}
+		n, err := src.Read(p)
+		if n > 0 {
+			if _, werr := dst.Write(p[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+		switch {
+		case large == nil && n == len(p):
+			large = buffers.Get().(*[bufferSize]byte)
+		case large != nil && n < len(p)/4:
+			buffers.Put(large)
+			large = nil
+		}
+	}
 }
