@@ -1,0 +1,167 @@
+//lint:file-ignore SA1019 x/net/http2.Transport is the only Go client that sends extended CONNECT (":protocol").
+
+package frontend_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/http2"
+)
+
+// TestTunnelFloodDoesNotStarve: over HTTP/2 and HTTP/3, while one tunnel
+// (a WebSocket over extended CONNECT) echoes as fast as client and app can
+// send, plain requests are all answered, on the flooding connection itself
+// (its other streams: the write scheduler gives each stream its turn) and
+// on another connection, and the flood keeps moving. Counted in requests
+// and bytes, not time. Like TestTunnelIdleTimeout, it runs itself again
+// with GODEBUG=http2xconnect=1.
+func TestTunnelFloodDoesNotStarve(t *testing.T) {
+	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestTunnelFloodDoesNotStarve$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "GODEBUG=http2xconnect=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "--- PASS: TestTunnelFloodDoesNotStarve/h2") || !strings.Contains(string(out), "--- PASS: TestTunnelFloodDoesNotStarve/h3") {
+			t.Fatalf("child did not pass both protocols:\n%s", out)
+		}
+		return
+	}
+	e := newEnv(t, "root")
+	s := start(t, e.config(t, `
+timeouts: {webSocket: 60s}
+protocols: {http3: true}
+sites:
+  - name: s
+    bindings: [{name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}]
+    applications: [{path: /, dir: root}]
+`), newOpener())
+	for _, m := range []mode{h2, h3} {
+		t.Run(string(m), func(t *testing.T) {
+			addr := addrOf(t, s, "https", m)
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			// The flood's transport; its probes go on the same connection.
+			var rt http.RoundTripper
+			tc := &tls.Config{RootCAs: e.pki.caPool}
+			if m == h2 {
+				tr := &http2.Transport{TLSClientConfig: tc, DialTLSContext: func(ctx context.Context, network, _ string, cfg *tls.Config) (net.Conn, error) {
+					d := tls.Dialer{Config: cfg}
+					return d.DialContext(ctx, network, addr)
+				}}
+				defer tr.CloseIdleConnections()
+				rt = tr
+			} else {
+				tr := &http3.Transport{TLSClientConfig: tc, Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+					return quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
+				}}
+				defer tr.Close()
+				rt = tr
+			}
+			floodConn := &http.Client{Transport: rt, Timeout: 5 * time.Second}
+			other := client(t, m, addr, e.pki, false)
+
+			floodCtx, stopFlood := context.WithCancel(ctx)
+			pr, pw := io.Pipe()
+			req, err := http.NewRequestWithContext(floodCtx, http.MethodConnect, m.url("localhost", "/flood/tunnel"), pr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m == h2 {
+				req.Header.Set(":protocol", "websocket")
+			} else {
+				req.Proto = "websocket"
+			}
+			var wg sync.WaitGroup
+			msg := bytes.Repeat([]byte("x"), 16<<10)
+			wg.Go(func() {
+				for {
+					if _, err := pw.Write(msg); err != nil {
+						return
+					}
+				}
+			})
+			var echoed atomic.Int64
+			progress := make(chan struct{}, 1) // a value after each read of the echo
+			res, err := rt.RoundTrip(req)      // the fake app answers at once, before reading
+			if err == nil && res.StatusCode != http.StatusOK {
+				res.Body.Close()
+				err = fmt.Errorf("status %s", res.Status)
+			}
+			if err != nil {
+				stopFlood()
+				pw.Close()
+				wg.Wait()
+				t.Fatalf("flood: %v", err)
+			}
+			wg.Go(func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := res.Body.Read(buf)
+					echoed.Add(int64(n))
+					select {
+					case progress <- struct{}{}:
+					default:
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
+			defer func() {
+				stopFlood()
+				pw.Close()
+				res.Body.Close()
+				wg.Wait()
+			}()
+			waitEchoed := func(min int64) {
+				t.Helper()
+				for echoed.Load() < min {
+					select {
+					case <-progress:
+					case <-ctx.Done():
+						t.Fatalf("the flood echoed %d bytes, want %d", echoed.Load(), min)
+					}
+				}
+			}
+			waitEchoed(1 << 20)
+			const probes = 20
+			moved := 0
+			for i := range probes {
+				before := echoed.Load()
+				for _, c := range []*http.Client{floodConn, other} {
+					res, body := get(t, c, m.url("localhost", "/probe"))
+					if res.StatusCode != http.StatusOK || decode(t, body).Path != "/probe" {
+						t.Fatalf("probe %d: %d %q", i, res.StatusCode, body)
+					}
+				}
+				if echoed.Load() > before {
+					moved++
+				}
+			}
+			if moved == 0 {
+				t.Errorf("the flood moved during none of the %d probes", probes)
+			}
+			waitEchoed(echoed.Load() + 1<<20) // still flowing after the probes
+		})
+	}
+}
