@@ -28,8 +28,10 @@ import (
 // send, plain requests are all answered, on the flooding connection itself
 // (its other streams: the write scheduler gives each stream its turn) and
 // on another connection, and the flood keeps moving. Counted in requests
-// and bytes, not time. Like TestTunnelIdleTimeout, it runs itself again
-// with GODEBUG=http2xconnect=1.
+// and bytes, not time. A tunnel is an upgraded connection, not a request
+// body: the flood carries far more than maxAllowedContentLength, and a
+// tunnel quiet for longer than the body timeout still echoes. Like
+// TestTunnelIdleTimeout, it runs itself again with GODEBUG=http2xconnect=1.
 func TestTunnelFloodDoesNotStarve(t *testing.T) {
 	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
 		t.Parallel()
@@ -48,7 +50,8 @@ func TestTunnelFloodDoesNotStarve(t *testing.T) {
 	}
 	e := newEnv(t, "root")
 	s := start(t, e.config(t, `
-timeouts: {webSocket: 60s}
+timeouts: {webSocket: 60s, body: 1s}
+limits: {maxAllowedContentLength: 65536}
 protocols: {http3: true}
 sites:
   - name: s
@@ -58,39 +61,15 @@ sites:
 	for _, m := range []mode{h2, h3} {
 		t.Run(string(m), func(t *testing.T) {
 			addr := addrOf(t, s, "https", m)
-			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			// The flood's transport; its probes go on the same connection.
-			var rt http.RoundTripper
-			tc := &tls.Config{RootCAs: e.pki.caPool}
-			if m == h2 {
-				tr := &http2.Transport{TLSClientConfig: tc, DialTLSContext: func(ctx context.Context, network, _ string, cfg *tls.Config) (net.Conn, error) {
-					d := tls.Dialer{Config: cfg}
-					return d.DialContext(ctx, network, addr)
-				}}
-				defer tr.CloseIdleConnections()
-				rt = tr
-			} else {
-				tr := &http3.Transport{TLSClientConfig: tc, Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
-					return quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
-				}}
-				defer tr.Close()
-				rt = tr
-			}
-			floodConn := &http.Client{Transport: rt, Timeout: 5 * time.Second}
+			rt := tunnelTransport(t, m, addr, e)
+			floodConn := &http.Client{Transport: rt, Timeout: 5 * time.Second} // its probes share the flood's connection
 			other := client(t, m, addr, e.pki, false)
 
 			floodCtx, stopFlood := context.WithCancel(ctx)
 			pr, pw := io.Pipe()
-			req, err := http.NewRequestWithContext(floodCtx, http.MethodConnect, m.url("localhost", "/flood/tunnel"), pr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m == h2 {
-				req.Header.Set(":protocol", "websocket")
-			} else {
-				req.Proto = "websocket"
-			}
+			req := tunnelRequest(t, floodCtx, m, pr)
 			var wg sync.WaitGroup
 			msg := bytes.Repeat([]byte("x"), 16<<10)
 			wg.Go(func() {
@@ -162,6 +141,63 @@ sites:
 				t.Errorf("the flood moved during none of the %d probes", probes)
 			}
 			waitEchoed(echoed.Load() + 1<<20) // still flowing after the probes
+
+			// A tunnel quiet for twice the body timeout still echoes.
+			qr, qw := io.Pipe()
+			defer qw.Close()
+			qres, err := rt.RoundTrip(tunnelRequest(t, ctx, m, qr))
+			if err != nil {
+				t.Fatalf("quiet tunnel: %v", err)
+			}
+			defer qres.Body.Close()
+			buf := make([]byte, 4)
+			for i := range 2 {
+				if i == 1 {
+					time.Sleep(2 * time.Second) // the quiet being tested: twice timeouts.body
+				}
+				if _, err := qw.Write([]byte("ping")); err != nil {
+					t.Fatalf("quiet tunnel, write %d: %v", i, err)
+				}
+				if _, err := io.ReadFull(qres.Body, buf); err != nil || string(buf) != "ping" {
+					t.Fatalf("quiet tunnel, echo %d: %q %v", i, buf, err)
+				}
+			}
 		})
 	}
+}
+
+// tunnelTransport returns a transport that sends extended CONNECT over
+// mode m (h2 or h3) to addr.
+func tunnelTransport(t *testing.T, m mode, addr string, e *env) http.RoundTripper {
+	t.Helper()
+	tc := &tls.Config{RootCAs: e.pki.caPool}
+	if m == h2 {
+		tr := &http2.Transport{TLSClientConfig: tc, DialTLSContext: func(ctx context.Context, network, _ string, cfg *tls.Config) (net.Conn, error) {
+			d := tls.Dialer{Config: cfg}
+			return d.DialContext(ctx, network, addr)
+		}}
+		t.Cleanup(tr.CloseIdleConnections)
+		return tr
+	}
+	tr := &http3.Transport{TLSClientConfig: tc, Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+		return quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
+	}}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
+
+// tunnelRequest is an extended CONNECT to the fake app's tunnel echo whose
+// stream carries body.
+func tunnelRequest(t *testing.T, ctx context.Context, m mode, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, m.url("localhost", "/flood/tunnel"), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m == h2 {
+		req.Header.Set(":protocol", "websocket")
+	} else {
+		req.Proto = "websocket"
+	}
+	return req
 }

@@ -169,6 +169,15 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		if pr.ContentLength < 0 {
 			st.body.max = lim.maxBody // a declared length was checked above
 		}
+		if pr.Method == http.MethodConnect {
+			// A tunnel (extended CONNECT, the one CONNECT Validate lets
+			// through: a WebSocket over HTTP/2 or HTTP/3) is an upgraded
+			// connection, not a request body: as on a WebSocket over
+			// HTTP/1.1, neither maxAllowedContentLength nor the body
+			// timeout applies; the idle timeout of upgraded connections
+			// (tunnelIdle) ends a quiet one.
+			st.body.max, st.body.timeout = 0, 0
+		}
 		body = &st.body
 	}
 	cur.Forward(st.ctx, rw, pr, body)

@@ -106,7 +106,8 @@ type Limits struct {
 	// MaxAllowedContentLength (maxAllowedContentLength, bytes, default
 	// 30000000): largest request body. A larger Content-Length gets 413 before
 	// the app sees the request; a chunked body is cut at the limit and the
-	// connection closed.
+	// connection closed. The bytes of an upgraded connection (a WebSocket,
+	// also over HTTP/2 or HTTP/3) are no request body and not counted.
 	MaxAllowedContentLength int64 `yaml:"maxAllowedContentLength" json:"maxAllowedContentLength"`
 	// MaxConnections (maxConnections, default 0 = automatic, -1 =
 	// unlimited): open client connections, TCP and QUIC, over all
@@ -138,7 +139,9 @@ type Timeouts struct {
 	Header time.Duration `yaml:"header" json:"header"`
 	// Body (body, default 120s = HTTP.sys EntityBody): longest wait for the
 	// next piece of the request body (an inactivity timeout, renewed on every
-	// read). The app's read fails and the connection is closed.
+	// read). The app's read fails and the connection is closed. An upgraded
+	// connection (a WebSocket, also over HTTP/2 or HTTP/3) has WebSocket
+	// instead.
 	Body time.Duration `yaml:"body" json:"body"`
 	// Idle (idle, default 120s = HTTP.sys IdleConnection): how long a
 	// keep-alive connection may wait for its next request.
