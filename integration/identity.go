@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// The identity headers Gatehouse sets for an authenticated request (see the
-// Gatehouse README, "What the app receives"). Values are percent-encoded
+// The identity headers Gatehouse sets for an authenticated request (see
+// Gatehouse's docs/authentication.md, "What the app receives"). Values are percent-encoded
 // UTF-8; Groups is comma-separated.
 const (
 	HeaderUser     = "MS-ASPNETCORE-USER"

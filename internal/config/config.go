@@ -56,8 +56,8 @@ type App struct {
 	// ForwardWindowsAuthToken (forwardWindowsAuthToken, default true): hand
 	// the authenticated user to the app in the MS-ASPNETCORE-USER,
 	// -AUTHTYPE, -GROUPS and -GROUPSIDS headers (Linux has no Windows
-	// token handle to forward; see the README). false forwards no
-	// identity.
+	// token handle to forward; see docs/authentication.md). false
+	// forwards no identity.
 	ForwardWindowsAuthToken bool
 	// HostingModel (hostingModel, "" | "outofprocess" | "inprocess", any
 	// case, lower-cased by Validate). Gatehouse always runs the app out of
@@ -98,7 +98,7 @@ type App struct {
 	URLCompression *URLCompression
 
 	// Gatehouse extensions, set in <handlerSettings> (names as in ANCM's
-	// style). See the README for each.
+	// style). See docs/web-config.md for each.
 
 	// ForwardResponseConnectionHeader (forwardResponseConnectionHeader,
 	// default false): pass the app's Connection response header through.

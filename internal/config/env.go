@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Names of the variables Gatehouse sets for the app (reference §2.2).
+// Names of the variables Gatehouse sets for the app, with ANCM's names
+// (docs/web-config.md, "What the app process gets").
 const (
 	EnvPort                   = "ASPNETCORE_PORT"
 	EnvToken                  = "ASPNETCORE_TOKEN"
@@ -20,8 +21,9 @@ const (
 )
 
 // BuildEnv returns the app's environment as a new KEY=VALUE list, built as
-// ANCM builds it (reference §2.1, §2.2), except for the per-process port and
-// token:
+// ANCM builds it (starting from the worker process's environment, with
+// web.config's variables replacing inherited ones), except for the
+// per-process port and token:
 //
 //  1. base (Gatehouse's own environment) is copied, minus any inherited
 //     ASPNETCORE_PORT and ASPNETCORE_TOKEN, which belong to Gatehouse.

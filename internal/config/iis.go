@@ -70,7 +70,7 @@ type ServerEdits struct {
 
 // RequestLimits is <requestFiltering><requestLimits>. A limit of 0 means
 // the site's limit applies (the attribute was not written, or was 0); IIS
-// itself has no "0 = inherit", see the README.
+// itself has no "0 = inherit", see docs/iis-modules.md.
 type RequestLimits struct {
 	// MaxAllowedContentLength (maxAllowedContentLength, bytes): largest
 	// request body; over it 413 (IIS logs 404.13).

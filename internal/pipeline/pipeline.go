@@ -355,7 +355,9 @@ type Done struct {
 	// the app did not answer.
 	FirstByte time.Duration
 	// Status is the status sent to the client; 499 when the client went
-	// away before a response was complete (ClientGone is then set).
+	// away before any answer. A response the client left before it was
+	// complete keeps the status that was sent; ClientGone is set in both
+	// cases.
 	Status int
 	// Substatus is IIS's sub-status (5 for 502.5), 0 if none.
 	Substatus int

@@ -65,10 +65,12 @@ func (res *Result) Code() string {
 
 // WriteResult answers res on w and writes its log line: the one funnel for
 // every response the front door makes instead of the app. Redirects and
-// custom responses are logged at debug level, refusals at info (they are
-// the client's doing, not the server's). For res.Abort on the net/http path
-// it panics with http.ErrAbortHandler, which net/http turns into a closed
-// connection or a reset stream; the lean path checks Abort itself first.
+// answers with a body and a status under 400 (a CustomResponse of 200) are
+// logged at debug level; refusals and aborts at info (they are the
+// client's doing, not the server's). For res.Abort it panics with
+// http.ErrAbortHandler on every path: net/http turns that into a closed
+// connection or a reset stream, and the lean HTTP/1.x loop recovers it and
+// closes the connection.
 // w must not have been written to.
 func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logger) {
 	logResult(r, res, log)

@@ -241,7 +241,7 @@ type requestFields struct {
 }
 
 // appendRequestFields writes the header fields the app receives for in to
-// out, applying ANCM's request header rules (reference §3.2) on top of the
+// out, applying ANCM's request header rules (listed here) on top of the
 // hop-by-hop rules: see requestFieldRule for the client's fields; then
 // TE: trailers if the client sent it, MS-ASPNETCORE-TOKEN (the lease's
 // token), the identity headers MS-ASPNETCORE-USER, -AUTHTYPE, -GROUPS,
@@ -346,7 +346,7 @@ func (rf *requestFields) field(name, value string) bool {
 }
 
 // responseFieldRule reports whether the app's response field name reaches
-// the client (reference §3.4): MS-ASPNETCORE* (the token must never reach
+// the client, as in ANCM: MS-ASPNETCORE* (the token must never reach
 // a client) and the hop-by-hop fields (Connection, Keep-Alive,
 // Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer,
 // Transfer-Encoding, Upgrade) are removed. The forwarder re-announces

@@ -11,7 +11,7 @@ const DefaultMaxClockSkew = 5 * time.Minute
 
 // Authentication is a site's authentication settings: the schemes its apps
 // have unless their web.config says otherwise (IIS's applicationHost.config
-// level), and where the secrets are. See the README, "Who is calling".
+// level), and where the secrets are. See docs/authentication.md.
 type Authentication struct {
 	// Anonymous (anonymous, default true), Windows (windows, default
 	// false) and Basic (basic, default false) turn the schemes on for the

@@ -119,7 +119,7 @@ type Limits struct {
 	// over all connections: a new stream beyond it gets 503.2. The
 	// automatic limit is a quarter of the machine's memory at 256 KiB per
 	// connection, at most half the open-file limit, within 256–50000 (4096
-	// on a 4 GiB machine); see the README.
+	// on a 4 GiB machine); see docs/site-config.md.
 	MaxConnections int `yaml:"maxConnections" json:"maxConnections"`
 	// MaxConnectionsPerClient (maxConnectionsPerClient, default 0 =
 	// automatic, -1 = unlimited): open client connections, TCP and QUIC,

@@ -6,7 +6,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
-// failWindow is the rapid-fail limit of ANCM §5.4: failures (crashes of
+// failWindow is the rapid-fail limit (rapidFailsPerMinute): failures (crashes of
 // ready processes and failed starts) are counted in a fixed one-minute
 // window that begins at the first check or failure after the previous
 // window ended (it is reset lazily, not sliding); while the count exceeds

@@ -18,11 +18,15 @@
 // pool's log and Spec.Events consume them. Every goroutine a Pool starts
 // ends by Close.
 //
-// Decisions where ANCM leaves a choice (see ancm-reference.md §10):
-//   - Readiness: the port accepts a TCP connection (polled every 50 ms, ANCM
-//     250 ms) and the listening socket belongs to the app's process group
-//     (read from /proc, as ANCM checks the listener's PID is in its job), or
-//     ReadinessProbe / NotifyReady when set. StartupTimeout 0 checks once.
+// Decisions where ANCM leaves a choice (docs/ancm-differences.md lists them
+// for users):
+//   - Readiness: the port accepts a TCP connection (probed every 0.5 ms at
+//     first, backing off to 10 ms, see probe.go; ANCM polls every 250 ms)
+//     and the listening socket belongs to the app's process group (its
+//     inode found over sock_diag, else in /proc/net/tcp, and looked up in
+//     the group's /proc/PID/fd, as ANCM checks the listener's PID is in its
+//     job), or ReadinessProbe / NotifyReady when set. StartupTimeout 0
+//     checks once.
 //   - Ports: random ports come from ANCM's 10000–48000 less the kernel's
 //     ephemeral range (ip_local_port_range, read once), so an outgoing
 //     connection cannot be given an app's port between the free-port check
@@ -31,7 +35,7 @@
 //     else holds the port), the start is tried again on a new port, up to 3
 //     attempts (ANCM V2 makes 2), and only a last failure counts toward the
 //     rapid-fail limit; the captured output of every attempt is kept.
-//   - Rapid fails: a fixed one-minute window reset lazily (ANCM §5.4) that
+//   - Rapid fails: a fixed one-minute window reset lazily (failwindow.go) that
 //     counts crashes of ready processes, including clean exits, AND failed
 //     starts (V2 counts only crashes; the docs say starts count too).
 //   - Stop: the shutdown event (POST <ApplPath>/iisintegration) first when
@@ -149,8 +153,10 @@ type Spec struct {
 	Keeper *Keeper
 	// Events, if set, is called with every lifecycle event of the pool's
 	// processes (see Event), after the pool has applied it and outside its
-	// lock, on the goroutine that owns the process: events of one process
-	// arrive in order, events of different processes may interleave. It must
+	// lock, on the goroutine that owns the process (RecycleConditionMet,
+	// which no one process owns, comes from the pool's policy loop before
+	// the recycle it starts): events of one process arrive in order, events
+	// of different processes may interleave. It must
 	// not block for long; it may call the Pool's read methods (Processes,
 	// Status). Metrics and status pages hang here. nil means none.
 	Events func(Event)

@@ -52,8 +52,10 @@ var extensions = []extension{
 	}},
 }
 
-// ancmHandlerSettings are the names ANCM V2 reads (reference §2); they are
-// accepted, and only those in extensions change what Gatehouse does.
+// ancmHandlerSettings are the handlerSetting names ANCM V2 reads (its
+// debug log, handler version, console redirection, shadow copy, shutdown
+// delay and in-process settings); they are accepted, and only those in
+// extensions change what Gatehouse does (docs/web-config.md).
 var ancmHandlerSettings = []string{
 	"debugFile", "debugLevel", "handlerVersion", "enableOutOfProcessConsoleRedirection",
 	"forwardResponseConnectionHeader", "enableShadowCopy", "experimentalEnableShadowCopy",
