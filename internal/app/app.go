@@ -65,6 +65,10 @@ type Options struct {
 	// stripPathBase), with X-Forwarded-Prefix set to Path; for apps that are
 	// not ASP.NET. By default the app sees the full path, as under ANCM.
 	StripPathBase bool
+	// Protocol is the site config's protocol for the app ("http1", "h2c"):
+	// it applies when web.config has no protocol handlerSetting. "" leaves
+	// web.config's (default http1).
+	Protocol string
 	// Log receives the app's events; nil means slog.Default().
 	Log *slog.Logger
 	// Auth is the site's authentication settings (default schemes, keytab,
@@ -175,6 +179,7 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 	a.processes.Store(int64(opts.Processes))
 	a.auth = auth.NewProvider(opts.Auth, a.log)
 	cfg.SiteSchemes = opts.Auth.Schemes
+	inheritProtocol(cfg, opts.Protocol)
 	if cfg.HostingModel == "inprocess" {
 		a.log.Info("hostingModel is inprocess; Gatehouse runs the app out of process", "file", cfg.File)
 	}
@@ -241,6 +246,7 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 		StdoutLogMaxSize:    cfg.StdoutLogMaxSize,
 		StdoutLogMaxFiles:   cfg.StdoutLogMaxFiles,
 		ReadinessProbe:      cfg.ReadinessProbe,
+		H2C:                 cfg.H2C(),
 		NotifyReady:         cfg.NotifyReady,
 		SocketActivation:    cfg.SocketActivation,
 		MaxQueued:           cfg.MaxQueuedRequests, // 0: no limit in both
@@ -380,4 +386,12 @@ func (b backend) Acquire(ctx context.Context) (*upstream.Lease, error) {
 		return nil, &upstream.OfflineError{Body: *body}
 	}
 	return l, err
+}
+
+// inheritProtocol gives cfg the site config's protocol for the app when
+// web.config does not set one.
+func inheritProtocol(cfg *config.App, site string) {
+	if site != "" && !cfg.Set["protocol"] {
+		cfg.Protocol = site
+	}
 }

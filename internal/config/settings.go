@@ -83,6 +83,7 @@ func (a *App) WriteSettings(w io.Writer) error {
 		se = b(*a.ShutdownEvent)
 	}
 	line("shutdownEvent", se)
+	line("protocol", a.ProtocolName())
 
 	known := map[string]bool{}
 	for _, n := range handlerSettingNames {
@@ -116,7 +117,7 @@ func (a *App) WriteSettings(w io.Writer) error {
 var handlerSettingNames = []string{
 	"forwardResponseConnectionHeader", "idleTimeout", "readinessProbe", "notifyReady",
 	"maxQueuedRequests", "retryIdempotentRequests", "drainTimeout", "restartMarker",
-	"stdoutLogMaxSize", "stdoutLogMaxFiles", "socketActivation", "startAtBoot", "shutdownEvent",
+	"stdoutLogMaxSize", "stdoutLogMaxFiles", "socketActivation", "startAtBoot", "shutdownEvent", "protocol",
 }
 
 // IsSecretName reports whether an environment variable called name should be

@@ -92,6 +92,9 @@ func (a *App) Validate() error {
 	if a.ReadinessProbe != "" && !strings.HasPrefix(a.ReadinessProbe, "/") {
 		bad("readinessProbe", "%q does not start with /", a.ReadinessProbe)
 	}
+	if a.Protocol != "" && !ValidProtocol(a.Protocol) {
+		bad("protocol", "%q: want %q or %q", a.Protocol, ProtocolHTTP1, ProtocolH2C)
+	}
 	if a.MaxQueuedRequests < 0 {
 		bad("maxQueuedRequests", "%d is negative", a.MaxQueuedRequests)
 	}

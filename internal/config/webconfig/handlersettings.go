@@ -50,6 +50,7 @@ var extensions = []extension{
 		a.ShutdownEvent = &b
 		return nil
 	}},
+	{"protocol", func(_ *parser, a *config.App, v string) error { a.Protocol = v; return nil }},
 }
 
 // ancmHandlerSettings are the names ANCM V2 reads (reference §2); they are
