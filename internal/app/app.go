@@ -267,6 +267,7 @@ func (a *App) newHandler(cfg *config.App) *proxy.Handler {
 		ForwardResponseConnectionHeader: cfg.ForwardResponseConnectionHeader,
 		ForwardIdentity:                 cfg.ForwardWindowsAuthToken,
 		RetryIdempotent:                 cfg.RetryIdempotentRequests,
+		H2C:                             cfg.H2C(),
 		Log:                             a.log,
 	}
 }

@@ -88,6 +88,13 @@ func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logge
 	if res.Close && r != nil && (r.Proto == "HTTP/1.1" || r.Proto == "HTTP/1.0") {
 		h.Set("Connection", "close")
 	}
+	if r != nil && r.Header != nil && res.Status >= 300 && pages.IsGRPC(r.Header.Get("Content-Type")) {
+		// A gRPC client gets a gRPC status, never a page or a redirect
+		// it cannot follow; the log keeps the IIS status.
+		SetLogStatus(w, res.Status)
+		pages.GRPC(w, res.Status, res.Substatus, "")
+		return
+	}
 	switch {
 	case res.Body != nil:
 		if res.ContentType != "" {
@@ -153,6 +160,21 @@ func SetSubstatus(w http.ResponseWriter, sub int) {
 // send a reason phrase of its own (Result.StatusText).
 type statusTextSetter interface {
 	SetStatusText(text string)
+}
+
+// logStatusSetter is implemented by the front door's ResponseWriter, so
+// the access log and metrics show the status Gatehouse meant when the
+// answer on the wire differs (a gRPC client's answer is HTTP 200 with the
+// status in grpc-status).
+type logStatusSetter interface{ SetLogStatus(int) }
+
+// SetLogStatus hands status to the first writer in w's Unwrap chain that
+// records it (the front door's), for the access log and metrics, in place
+// of the status written on the wire.
+func SetLogStatus(w http.ResponseWriter, status int) {
+	if s, ok := unwrapTo[logStatusSetter](w); ok {
+		s.SetLogStatus(status)
+	}
 }
 
 // upstreamSetter is implemented by the front door's ResponseWriter, so the

@@ -1,0 +1,203 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http2"
+
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+// newH2CServer starts an app that speaks only HTTP/2 with prior knowledge.
+func newH2CServer(t *testing.T, app http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	s := httptest.NewUnstartedServer(app)
+	s.Config.Protocols = new(http.Protocols)
+	s.Config.Protocols.SetUnencryptedHTTP2(true)
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// newH2CFront starts a front end forwarding through h, reachable over h2c,
+// and returns it with a client that speaks h2c to it.
+func newH2CFront(t *testing.T, h *Handler) (*httptest.Server, *http.Client) {
+	t.Helper()
+	t.Cleanup(h.CloseIdleConnections)
+	front := httptest.NewUnstartedServer(forwardHandler{h: h})
+	front.Config.Protocols = new(http.Protocols)
+	front.Config.Protocols.SetUnencryptedHTTP2(true)
+	front.Start()
+	t.Cleanup(front.Close)
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	return front, &http.Client{Transport: tr}
+}
+
+// TestH2CForward checks a request to an h2c app: HTTP/2 on the way to the
+// app, the ANCM fields added by the same rules, the client's spoofed
+// module field dropped, trailers both ways, and no User-Agent of the
+// transport's own.
+func TestH2CForward(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		proto, token, xff, xfp, spoof, ua, trailer, body string
+	}
+	got := make(chan seen, 1)
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.Proto, r.Header.Get("Ms-Aspnetcore-Token"), r.Header.Get("X-Forwarded-For"),
+			r.Header.Get("X-Forwarded-Proto"), r.Header.Get("Ms-Aspnetcore-User"), strings.Join(r.Header.Values("User-Agent"), ","),
+			r.Trailer.Get("X-Req-Sum"), string(b)}
+		w.Header().Set("Trailer", "X-Res-Sum")
+		w.Header().Set("Content-Type", "application/grpc")
+		_, _ = io.WriteString(w, "answer")
+		w.Header().Set("X-Res-Sum", "42")
+		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	front, c := newH2CFront(t, h)
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, front.URL+"/svc/Method", pr)
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("MS-ASPNETCORE-USER", "spoof")
+	req.Header["User-Agent"] = nil
+	req.Trailer = http.Header{"X-Req-Sum": nil}
+	go func() {
+		_, _ = io.WriteString(pw, "question")
+		req.Trailer.Set("X-Req-Sum", "7")
+		_ = pw.Close()
+	}()
+	res, body := get(t, c, req)
+	s := <-got
+	if s.proto != "HTTP/2.0" || s.token != testToken || s.xfp != "http" || !strings.HasPrefix(s.xff, "127.0.0.1:") ||
+		s.spoof != "" || s.ua != "" || s.trailer != "7" || s.body != "question" {
+		t.Errorf("app saw %+v", s)
+	}
+	if res.StatusCode != 200 || body != "answer" || res.Trailer.Get("X-Res-Sum") != "42" || res.Trailer.Get("Grpc-Status") != "0" {
+		t.Errorf("client got %d %q trailers %v", res.StatusCode, body, res.Trailer)
+	}
+}
+
+// TestH2CFullDuplex checks that the app's answer streams while the request
+// is still being sent: each line the client sends is echoed back before it
+// sends the next.
+func TestH2CFullDuplex(t *testing.T) {
+	t.Parallel()
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		sc := bufio.NewScanner(r.Body)
+		for sc.Scan() {
+			_, _ = io.WriteString(w, "echo "+sc.Text()+"\n")
+			w.(http.Flusher).Flush()
+		}
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	front, c := newH2CFront(t, h)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, front.URL+"/bidi", pr)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	br := bufio.NewReader(res.Body)
+	for _, m := range []string{"one", "two", "three"} {
+		if _, err := io.WriteString(pw, m+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		line, err := br.ReadString('\n')
+		if err != nil || line != "echo "+m+"\n" {
+			t.Fatalf("read %q, %v; want the echo of %q before the request ends", line, err, m)
+		}
+	}
+	_ = pw.Close()
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Fatalf("after the request ended: %q, %v", rest, err)
+	}
+}
+
+// goAwayApp accepts one HTTP/2 connection and answers its first stream
+// with GOAWAY (last stream id 0, NO_ERROR): the request was not processed.
+func goAwayApp(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() { <-done })
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		_ = fr.WriteSettings()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if _, ok := f.(*http2.HeadersFrame); ok {
+				_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+				// Read on until the client closes, so it sees the GOAWAY.
+				_, _ = io.Copy(io.Discard, c)
+				return
+			}
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestH2CNotProcessed checks that a POST with a body whose stream the app
+// did not process (GOAWAY above it) is sent again to a process acquired
+// anew, body and all; it also pins the text of x/net's unexported GOAWAY
+// error that notProcessed recognises.
+func TestH2CNotProcessed(t *testing.T) {
+	t.Parallel()
+	bodies := make(chan string, 1)
+	good := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+		_, _ = io.WriteString(w, "processed")
+	})
+	bad := goAwayApp(t)
+	b := &fakeBackend{}
+	b.acquire = func(n int) (*upstream.Lease, error) {
+		if n == 1 {
+			return b.lease(bad, 1, nil), nil
+		}
+		return b.lease(good.Listener.Addr().String(), 2, nil), nil
+	}
+	h := &Handler{Backend: b, H2C: true}
+	front, c := newH2CFront(t, h)
+	req, _ := http.NewRequest(http.MethodPost, front.URL+"/order", strings.NewReader("one order"))
+	res, body := get(t, c, req)
+	if res.StatusCode != 200 || body != "processed" {
+		t.Fatalf("got %d %q, want the second process's answer", res.StatusCode, body)
+	}
+	if got := <-bodies; got != "one order" {
+		t.Errorf("second process got body %q", got)
+	}
+	if n := b.calls.Load(); n != 2 {
+		t.Errorf("acquired %d times, want 2", n)
+	}
+	b.waitReleased(t, 2)
+}
