@@ -82,9 +82,12 @@ func TestWriteResultAbort(t *testing.T) {
 
 type subWriter struct {
 	http.ResponseWriter
-	sub int
-	pid int
+	sub       int
+	pid       int
+	logStatus int
 }
+
+func (w *subWriter) SetLogStatus(n int) { w.logStatus = n }
 
 func (w *subWriter) SetSubstatus(n int)               { w.sub = n }
 func (w *subWriter) SetUpstream(pid int, _ time.Time) { w.pid = pid }
@@ -105,6 +108,24 @@ func TestUnwrapChain(t *testing.T) {
 	SetUpstream(w, 42, time.Time{})
 	if inner.pid != 42 {
 		t.Errorf("upstream pid = %d, want 42", inner.pid)
+	}
+}
+
+// TestWriteResultGRPC checks that a gRPC client's refusal is a
+// trailers-only gRPC answer (200, grpc-status, no page), with the IIS
+// status kept for the log, and that the refusal's own fields stay.
+func TestWriteResultGRPC(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	w := &subWriter{ResponseWriter: rec}
+	r := &Request{Proto: "HTTP/2.0", Header: HTTPHeader{"Content-Type": {"application/grpc"}}}
+	WriteResult(w, r, &Result{Status: 401, Header: [][2]string{{"WWW-Authenticate", "Basic"}}}, nil)
+	if rec.Code != 200 || rec.Body.Len() != 0 || rec.Header().Get("Grpc-Status") != "16" ||
+		rec.Header().Get("Grpc-Message") != "HTTP Error 401 - Unauthorized" || rec.Header().Get("WWW-Authenticate") != "Basic" {
+		t.Errorf("got %d %q %v", rec.Code, rec.Body.String(), rec.Header())
+	}
+	if w.logStatus != 401 {
+		t.Errorf("log status %d, want 401", w.logStatus)
 	}
 }
 

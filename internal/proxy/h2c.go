@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -48,8 +46,7 @@ import (
 // connection is dialled only when none has (one dial at a time per
 // address). Connections that received GOAWAY or were closed are dropped.
 type h2Pool struct {
-	t      *http2.Transport
-	dialer net.Dialer
+	t *http.Transport // dials; speaks only h2c; pools nothing itself
 
 	mu    sync.Mutex // protects conns
 	conns map[string]*h2Conns
@@ -57,7 +54,7 @@ type h2Pool struct {
 
 // h2Conns are the connections to one process address.
 type h2Conns struct {
-	list []*http2.ClientConn
+	list []*http.ClientConn
 	// dialing is non-nil while a connection is being dialled; it is
 	// closed when the dial ends.
 	dialing chan struct{}
@@ -68,22 +65,23 @@ func newH2Pool(timeout time.Duration) *h2Pool {
 	if timeout > 0 {
 		dialTimeout = timeout
 	}
-	return &h2Pool{
-		t: &http2.Transport{
-			AllowHTTP: true,
-			// The client's Accept-Encoding is forwarded as sent; the
-			// transport must neither add one nor decompress.
-			DisableCompression: true,
-			IdleConnTimeout:    idleConnTimeout,
-		},
-		dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: -1},
-		conns:  map[string]*h2Conns{},
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+	t := &http.Transport{
+		DialContext: dialer.DialContext,
+		Protocols:   new(http.Protocols),
+		// The client's Accept-Encoding is forwarded as sent; the
+		// transport must neither add one nor decompress.
+		DisableCompression: true,
+		IdleConnTimeout:    idleConnTimeout,
 	}
+	t.Protocols.SetUnencryptedHTTP2(true)
+	return &h2Pool{t: t, conns: map[string]*h2Conns{}}
 }
 
 // get returns a connection to addr with a stream reserved for one request
-// (cc.RoundTrip uses the reservation).
-func (p *h2Pool) get(ctx context.Context, addr string) (*http2.ClientConn, error) {
+// (cc.RoundTrip uses the reservation; the caller must call RoundTrip or
+// Release).
+func (p *h2Pool) get(ctx context.Context, addr string) (*http.ClientConn, error) {
 	for {
 		p.mu.Lock()
 		cs := p.conns[addr]
@@ -117,7 +115,7 @@ func (p *h2Pool) get(ctx context.Context, addr string) (*http2.ClientConn, error
 		reserved := false
 		if err == nil {
 			cs.list = append(cs.list, cc)
-			reserved = cc.ReserveNewRequest()
+			reserved = cc.Reserve() == nil
 		}
 		p.mu.Unlock()
 		if err != nil {
@@ -131,15 +129,15 @@ func (p *h2Pool) get(ctx context.Context, addr string) (*http2.ClientConn, error
 
 // reserve drops the closed and closing connections and reserves a stream
 // on the first that has one free; nil if none has.
-func (cs *h2Conns) reserve() *http2.ClientConn {
+func (cs *h2Conns) reserve() *http.ClientConn {
 	live := cs.list[:0]
-	var pick *http2.ClientConn
+	var pick *http.ClientConn
 	for _, cc := range cs.list {
-		if st := cc.State(); st.Closed || st.Closing {
+		if cc.Err() != nil {
 			continue
 		}
 		live = append(live, cc)
-		if pick == nil && cc.ReserveNewRequest() {
+		if pick == nil && cc.Reserve() == nil {
 			pick = cc
 		}
 	}
@@ -158,7 +156,7 @@ func (p *h2Pool) sweepLocked(keep string) {
 		}
 		n := 0
 		for _, cc := range cs.list {
-			if !cc.State().Closed {
+			if cc.Err() == nil {
 				n++
 			}
 		}
@@ -168,22 +166,14 @@ func (p *h2Pool) sweepLocked(keep string) {
 	}
 }
 
-// dial opens a new HTTP/2 connection to addr: TCP, then the client preface.
-func (p *h2Pool) dial(ctx context.Context, addr string) (*http2.ClientConn, error) {
-	nc, err := p.dialer.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := p.t.NewClientConn(nc)
-	if err != nil {
-		_ = nc.Close()
-		return nil, err
-	}
-	return cc, nil
+// dial opens a new HTTP/2 connection to addr.
+func (p *h2Pool) dial(ctx context.Context, addr string) (*http.ClientConn, error) {
+	return p.t.NewClientConn(ctx, "http", addr)
 }
 
-// closeIdle closes the connections without streams and lets the others
-// close when their last stream ends.
+// closeIdle closes the connections without streams; the others are no
+// longer used for new streams and close after idleConnTimeout without
+// one, or when their process exits.
 func (p *h2Pool) closeIdle() {
 	p.mu.Lock()
 	conns := p.conns
@@ -191,8 +181,7 @@ func (p *h2Pool) closeIdle() {
 	p.mu.Unlock()
 	for _, cs := range conns {
 		for _, cc := range cs.list {
-			cc.SetDoNotReuse()
-			if st := cc.State(); st.StreamsActive == 0 && st.StreamsReserved == 0 {
+			if cc.InFlight() == 0 {
 				_ = cc.Close()
 			}
 		}
@@ -462,6 +451,8 @@ type replayBody struct {
 	lost bool       // more than replayMax was read: no replay
 	eof  bool
 	err  error // src's error other than EOF
+	// ended: the exchange is over; src must not be read any more.
+	ended bool
 }
 
 // view returns a reader over the body from its start.
@@ -481,14 +472,14 @@ func (b *replayBody) replayable() bool {
 // finish makes sure no read of the client's body is still running when the
 // exchange ends: one blocked on a silent client is cut off by a read
 // deadline on w, where the writer has one.
+// After it, reads return errBodyClosed.
 func (b *replayBody) finish(w http.ResponseWriter) {
-	if b.mu.TryLock() {
-		b.mu.Unlock()
-		return
+	if !b.mu.TryLock() {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		b.mu.Lock()
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-	b.mu.Lock()
-	b.mu.Unlock() //nolint:staticcheck // waiting for the reader is the point
+	b.ended = true
+	b.mu.Unlock()
 }
 
 // bodyView is one attempt's reader of a replayBody.
@@ -505,7 +496,7 @@ func (v *bodyView) Read(p []byte) (int, error) {
 	b := v.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if v.closed.Load() {
+	if v.closed.Load() || b.ended {
 		return 0, errBodyClosed
 	}
 	if !b.lost && v.pos < len(b.kept) {
@@ -612,16 +603,12 @@ func notProcessed(err error) bool {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return true
 	}
-	var se http2.StreamError
-	if errors.As(err, &se) {
-		return se.Code == http2.ErrCodeRefusedStream
-	}
-	// x/net/http2 reports a stream above the GOAWAY's last stream id, and
-	// a connection that could not take the stream, with errors it does not
-	// export; their text is checked by TestH2CNotProcessed.
+	// net/http reports these with errors it does not export; their text is
+	// pinned by TestH2CNotProcessed (GOAWAY) and TestH2CRefusedStream.
 	for e := err; e != nil; e = errors.Unwrap(e) {
-		switch e.Error() {
-		case errTextGoAway, errTextUnusable:
+		switch s := e.Error(); {
+		case s == errTextGoAway, s == errTextUnusable,
+			strings.HasPrefix(s, "stream error: ") && strings.Contains(s, "; REFUSED_STREAM"):
 			return true
 		}
 	}

@@ -126,9 +126,10 @@ func TestH2CFullDuplex(t *testing.T) {
 	}
 }
 
-// goAwayApp accepts one HTTP/2 connection and answers its first stream
-// with GOAWAY (last stream id 0, NO_ERROR): the request was not processed.
-func goAwayApp(t *testing.T) string {
+// refusingApp accepts one HTTP/2 connection and refuses its first stream:
+// with GOAWAY (last stream id 0, NO_ERROR) when goAway is set, else with
+// RST_STREAM(REFUSED_STREAM). Either way the request was not processed.
+func refusingApp(t *testing.T, goAway bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,7 +156,11 @@ func goAwayApp(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			if _, ok := f.(*http2.HeadersFrame); ok {
+			if hf, ok := f.(*http2.HeadersFrame); ok {
+				if !goAway {
+					_ = fr.WriteRSTStream(hf.StreamID, http2.ErrCodeRefusedStream)
+					continue
+				}
 				_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 				// Read on until the client closes, so it sees the GOAWAY.
 				_, _ = io.Copy(io.Discard, c)
@@ -167,18 +172,31 @@ func goAwayApp(t *testing.T) string {
 }
 
 // TestH2CNotProcessed checks that a POST with a body whose stream the app
-// did not process (GOAWAY above it) is sent again to a process acquired
-// anew, body and all; it also pins the text of x/net's unexported GOAWAY
-// error that notProcessed recognises.
+// did not process (GOAWAY above it, or REFUSED_STREAM) is sent again to a
+// process acquired anew, body and all; it also pins the text of
+// net/http's unexported errors that notProcessed recognises.
 func TestH2CNotProcessed(t *testing.T) {
 	t.Parallel()
+	for _, goAway := range []bool{true, false} {
+		name := "REFUSED_STREAM"
+		if goAway {
+			name = "GOAWAY"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testNotProcessed(t, goAway)
+		})
+	}
+}
+
+func testNotProcessed(t *testing.T, goAway bool) {
 	bodies := make(chan string, 1)
 	good := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		bodies <- string(b)
 		_, _ = io.WriteString(w, "processed")
 	})
-	bad := goAwayApp(t)
+	bad := refusingApp(t, goAway)
 	b := &fakeBackend{}
 	b.acquire = func(n int) (*upstream.Lease, error) {
 		if n == 1 {
@@ -200,4 +218,41 @@ func TestH2CNotProcessed(t *testing.T) {
 		t.Errorf("acquired %d times, want 2", n)
 	}
 	b.waitReleased(t, 2)
+}
+
+// TestGRPCAnswers checks that a gRPC client gets a trailers-only gRPC
+// status, never a page, for the answers the forwarder makes itself: the
+// app offline (UNAVAILABLE), and the app unreachable (502.3, UNAVAILABLE).
+func TestGRPCAnswers(t *testing.T) {
+	t.Parallel()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	_ = dead.Close() // nothing listens there now: connections are refused
+	for _, tt := range []struct {
+		name string
+		b    *fakeBackend
+		msg  string
+	}{
+		{"offline", &fakeBackend{acquire: func(int) (*upstream.Lease, error) { return nil, upstream.ErrOffline }},
+			"HTTP Error 503 - Service Unavailable: the app is offline (app_offline.htm)"},
+		{"unreachable", fixed(deadAddr), "HTTP Error 502.3 - Bad Gateway: the connection to the app failed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			front, c := newH2CFront(t, &Handler{Backend: tt.b, H2C: true})
+			req, _ := http.NewRequest(http.MethodPost, front.URL+"/svc/M", strings.NewReader("\x00\x00\x00\x00\x00"))
+			req.Header.Set("Content-Type", "application/grpc+proto")
+			res, body := get(t, c, req)
+			if res.StatusCode != 200 || body != "" || res.Header.Get("Grpc-Status") != "14" ||
+				res.Header.Get("Content-Type") != "application/grpc" {
+				t.Fatalf("got %d %q header %v; want 200, no body, grpc-status 14", res.StatusCode, body, res.Header)
+			}
+			if got := res.Header.Get("Grpc-Message"); got != tt.msg {
+				t.Errorf("grpc-message %q, want %q", got, tt.msg)
+			}
+		})
+	}
 }
