@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// interopBins are grpc-go's interop server and client, built once per run
+// of the package from the module cache at the version go.mod names (a tool
+// of the module).
+var interopBins = sync.OnceValues(func() (dir string, err error) {
+	dir, err = os.MkdirTemp("", "gatehouse-grpc-interop-")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"google.golang.org/grpc/interop/server", "google.golang.org/grpc/interop/client")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the gRPC interop binaries: %v\n%s", err, out)
+	}
+	return dir, nil
+})
+
+// interopDir returns the folder holding the built interop "server" and
+// "client".
+func interopDir(t *testing.T) string {
+	t.Helper()
+	dir, err := interopBins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// interopCases are the interop cases that need no Google credentials.
+var interopCases = []string{
+	"empty_unary", "large_unary", "client_streaming", "server_streaming", "ping_pong", "empty_stream",
+	"timeout_on_sleeping_server", "cancel_after_begin", "cancel_after_first_response",
+	"status_code_and_message", "special_status_message", "custom_metadata",
+	"unimplemented_method", "unimplemented_service",
+}
+
+// grpcApp writes an app folder whose web.config runs the interop server
+// over h2c on ASPNETCORE_PORT.
+func grpcApp(t *testing.T, bins string) string {
+	t.Helper()
+	return writeApp(t, fmt.Sprintf(`processPath=%q arguments="--port=%%ASPNETCORE_PORT%%"`, filepath.Join(bins, "server")),
+		`<handlerSettings><handlerSetting name="protocol" value="h2c" /></handlerSettings>`)
+}
+
+// startGRPCSite serves app at / of a site with an h2c-capable http binding
+// and an https binding; it returns gatehouse and the two addresses.
+func startGRPCSite(t *testing.T, p *pki, app string) (g *gh, httpAddr, httpsAddr string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "gatehouse.yaml")
+	writeFile(t, cfgFile, fmt.Sprintf(`protocols: {h2c: true}
+shutdownTimeout: 5s
+sites:
+  - name: grpc
+    bindings:
+      - {scheme: http, address: 127.0.0.1, port: 0}
+      - {scheme: https, address: 127.0.0.1, port: 0, certificateFile: %s, keyFile: %s}
+    applications:
+      - {path: /, dir: %s}
+`, p.certFile, p.keyFile, app))
+	// Registered before start, so it runs after gatehouse has stopped.
+	t.Cleanup(func() {
+		waitFor(t, 5*time.Second, "no app process left", func() bool { return len(processesIn(app)) == 0 })
+	})
+	g = start(t, "", "serve", "--config", cfgFile)
+	return g, g.listenerAddr(t, "http"), g.listenerAddr(t, "https")
+}
+
+// interopClient runs one interop case against addr, over TLS when tls is
+// set (trusting p's CA), else over h2c. It returns the client's output and
+// whether the case passed.
+func interopClient(t *testing.T, bins string, p *pki, addr string, tls bool, testCase string) (string, bool) {
+	t.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	args := []string{"--server_host=" + host, "--server_port=" + port, "--test_case=" + testCase}
+	if tls {
+		args = append(args, "--use_tls=true", "--use_test_ca=true", "--ca_file="+p.caFile,
+			"--server_host_override=a.example.test")
+	}
+	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(bins, "client"), args...).CombinedOutput()
+	return string(out), err == nil
+}
+
+// TestGRPCInterop runs grpc-go's interop client against its interop server
+// hosted as an h2c app by the real binary, over TLS + HTTP/2 and over h2c
+// to the front door: every case that needs no Google credentials.
+func TestGRPCInterop(t *testing.T) {
+	t.Parallel()
+	bins := interopDir(t)
+	p := newPKI(t, t.TempDir())
+	app := grpcApp(t, bins)
+	g, httpAddr, httpsAddr := startGRPCSite(t, p, app)
+	passed := 0
+	for _, tr := range []struct {
+		name string
+		addr string
+		tls  bool
+	}{{"TLS", httpsAddr, true}, {"h2c", httpAddr, false}} {
+		for _, c := range interopCases {
+			out, ok := interopClient(t, bins, p, tr.addr, tr.tls, c)
+			if !ok {
+				t.Errorf("%s %s failed:\n%s", tr.name, c, out)
+				continue
+			}
+			passed++
+		}
+	}
+	t.Logf("%d of %d interop cases passed", passed, 2*len(interopCases))
+	if strings.Contains(g.logs.String(), "<!DOCTYPE") {
+		t.Error("an HTML page in the log")
+	}
+}
+
+// TestGRPCUnavailable checks that a real gRPC client gets UNAVAILABLE, not
+// a page, while the app is offline (app_offline.htm) and when it fails to
+// start, and that the access log keeps the IIS status.
+func TestGRPCUnavailable(t *testing.T) {
+	t.Parallel()
+	bins := interopDir(t)
+	p := newPKI(t, t.TempDir())
+
+	t.Run("offline", func(t *testing.T) {
+		app := grpcApp(t, bins)
+		writeFile(t, filepath.Join(app, "app_offline.htm"), "<html>down for maintenance</html>")
+		_, httpAddr, httpsAddr := startGRPCSite(t, p, app)
+		for _, tr := range []struct {
+			addr string
+			tls  bool
+		}{{httpsAddr, true}, {httpAddr, false}} {
+			out, ok := interopClient(t, bins, p, tr.addr, tr.tls, "empty_unary")
+			if ok || !strings.Contains(out, "code = Unavailable") || !strings.Contains(out, "HTTP Error 503") ||
+				strings.Contains(out, "html") {
+				t.Errorf("tls=%v: offline app: ok=%v, output:\n%s\nwant UNAVAILABLE naming HTTP Error 503, no HTML", tr.tls, ok, out)
+			}
+		}
+		if err := os.Remove(filepath.Join(app, "app_offline.htm")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, "the app to serve once app_offline.htm is gone", func() bool {
+			_, ok := interopClient(t, bins, p, httpAddr, false, "empty_unary")
+			return ok
+		})
+	})
+
+	t.Run("start failure", func(t *testing.T) {
+		app := writeApp(t, `processPath="/bin/false" startupTimeLimit="5"`,
+			`<handlerSettings><handlerSetting name="protocol" value="h2c" /></handlerSettings>`)
+		g, httpAddr, _ := startGRPCSite(t, p, app)
+		out, ok := interopClient(t, bins, p, httpAddr, false, "empty_unary")
+		if ok || !strings.Contains(out, "code = Unavailable") || !strings.Contains(out, "HTTP Error 502.5") ||
+			strings.Contains(out, "html") {
+			t.Errorf("app failing to start: ok=%v, output:\n%s\nwant UNAVAILABLE naming HTTP Error 502.5, no HTML", ok, out)
+		}
+		waitFor(t, 5*time.Second, "the failed request in the log", func() bool {
+			rec := g.logs.find("request failed")
+			return rec != nil && rec["status"] == "502.5"
+		})
+	})
+}
