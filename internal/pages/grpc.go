@@ -54,16 +54,17 @@ func GRPCCode(status int) int {
 
 // GRPC writes the answer for a gRPC client in place of a page: HTTP 200
 // with no body and the status in the header section (gRPC's
-// "Trailers-Only" response), grpc-status GRPCCode(status) and a
-// grpc-message naming the IIS status and substatus ("HTTP Error 503.2 -
-// Service Unavailable"), then reason when it is not empty. The access log
-// keeps status and substatus (pipeline.SetLogStatus is the caller's).
-func GRPC(w http.ResponseWriter, status, substatus int, reason string) {
-	code := strconv.Itoa(status)
+// "Trailers-Only" response), grpc-status code (GRPCCode(status) unless the
+// caller knows better) and a grpc-message naming the IIS status and
+// substatus ("HTTP Error 503.2 - Service Unavailable"), then reason when
+// it is not empty. The access log keeps status and substatus
+// (pipeline.SetLogStatus is the caller's).
+func GRPC(w http.ResponseWriter, status, substatus, code int, reason string) {
+	iis := strconv.Itoa(status)
 	if substatus != 0 {
-		code += "." + strconv.Itoa(substatus)
+		iis += "." + strconv.Itoa(substatus)
 	}
-	msg := "HTTP Error " + code + " - " + http.StatusText(status)
+	msg := "HTTP Error " + iis + " - " + http.StatusText(status)
 	if reason != "" {
 		msg += ": " + reason
 	}
@@ -73,7 +74,7 @@ func GRPC(w http.ResponseWriter, status, substatus int, reason string) {
 	delete(h, "X-Content-Type-Options")
 	delete(h, "Connection")
 	h.Set("Content-Type", "application/grpc")
-	h.Set("Grpc-Status", strconv.Itoa(GRPCCode(status)))
+	h.Set("Grpc-Status", strconv.Itoa(code))
 	h.Set("Grpc-Message", grpcEncode(msg))
 	w.WriteHeader(http.StatusOK)
 }

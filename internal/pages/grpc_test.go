@@ -41,7 +41,7 @@ func TestGRPC(t *testing.T) {
 	} {
 		w := httptest.NewRecorder()
 		w.Header().Set("Content-Length", "99")
-		GRPC(w, tt.status, tt.sub, tt.reason)
+		GRPC(w, tt.status, tt.sub, GRPCCode(tt.status), tt.reason)
 		res := w.Result()
 		if res.StatusCode != http.StatusOK || w.Body.Len() != 0 {
 			t.Errorf("%d.%d: status %d, body %q", tt.status, tt.sub, res.StatusCode, w.Body.String())

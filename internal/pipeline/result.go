@@ -92,7 +92,7 @@ func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logge
 		// A gRPC client gets a gRPC status, never a page or a redirect
 		// it cannot follow; the log keeps the IIS status.
 		SetLogStatus(w, res.Status)
-		pages.GRPC(w, res.Status, res.Substatus, "")
+		pages.GRPC(w, res.Status, res.Substatus, pages.GRPCCode(res.Status), "")
 		return
 	}
 	switch {

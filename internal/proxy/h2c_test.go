@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 
@@ -255,4 +257,115 @@ func TestGRPCAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestH2CRequestTimeoutStreams checks what requestTimeout means for an h2c
+// stream: a response that keeps sending lasts well past it, and a stream
+// silent both ways for requestTimeout is reset, the app's stream cancelled.
+func TestH2CRequestTimeoutStreams(t *testing.T) {
+	t.Parallel()
+	const timeout = 400 * time.Millisecond
+	cancelled := make(chan struct{})
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/silent" {
+			<-r.Context().Done()
+			close(cancelled)
+			return
+		}
+		// Keeps sending for 5 requestTimeouts, a piece every quarter.
+		for i := 0; i < 20; i++ {
+			_, _ = io.WriteString(w, "tick\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(timeout / 4):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true, RequestTimeout: timeout}
+	front, c := newH2CFront(t, h)
+
+	req, _ := http.NewRequest(http.MethodGet, front.URL+"/stream", nil)
+	res, body := get(t, c, req)
+	if res.StatusCode != 200 || strings.Count(body, "tick\n") != 20 || res.Trailer.Get("Grpc-Status") != "0" {
+		t.Errorf("a stream that keeps sending: %d, %d ticks, trailers %v; want all 20 and the trailer",
+			res.StatusCode, strings.Count(body, "tick\n"), res.Trailer)
+	}
+
+	req, _ = http.NewRequest(http.MethodGet, front.URL+"/silent", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if _, err := io.ReadAll(res.Body); err == nil {
+		t.Error("a stream silent for requestTimeout ended cleanly; want it reset")
+	}
+	<-cancelled // the app's stream was cancelled
+}
+
+// TestH2CGRPCTimeout checks that grpc-timeout reaches the app and bounds
+// the stream here too: the client gets DEADLINE_EXCEEDED, before the app's
+// header as a trailers-only answer, after it in the trailers, and the
+// app's stream is cancelled.
+func TestH2CGRPCTimeout(t *testing.T) {
+	t.Parallel()
+	seen := make(chan string, 2)
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Grpc-Timeout")
+		if r.URL.Path == "/after-header" {
+			w.Header().Set("Content-Type", "application/grpc")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+		}
+		<-r.Context().Done()
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	front, c := newH2CFront(t, h)
+	for _, path := range []string{"/before-header", "/after-header"} {
+		req, _ := http.NewRequest(http.MethodPost, front.URL+path, strings.NewReader("\x00\x00\x00\x00\x00"))
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("Grpc-Timeout", "200m")
+		res, _ := get(t, c, req)
+		status := res.Header.Get("Grpc-Status")
+		if status == "" {
+			status = res.Trailer.Get("Grpc-Status")
+		}
+		if res.StatusCode != 200 || status != "4" {
+			t.Errorf("%s: %d, grpc-status %q; want 200 and 4 (DEADLINE_EXCEEDED)", path, res.StatusCode, status)
+		}
+		if got := <-seen; got != "200m" {
+			t.Errorf("%s: the app got grpc-timeout %q", path, got)
+		}
+	}
+}
+
+// TestH2CClientCancel checks that a client resetting its stream cancels
+// the app's stream.
+func TestH2CClientCancel(t *testing.T) {
+	t.Parallel()
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		close(started)
+		<-r.Context().Done()
+		close(cancelled)
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	front, c := newH2CFront(t, h)
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, front.URL+"/watch", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel() // the client resets its stream
+	_ = res.Body.Close()
+	<-cancelled
 }

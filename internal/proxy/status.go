@@ -102,7 +102,11 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 
 	if opts.GRPC && status != pipeline.StatusClientClosedRequest {
 		pipeline.SetLogStatus(w, status)
-		pages.GRPC(w, status, sub, grpcReason(err, status, sub))
+		code := pages.GRPCCode(status)
+		if errors.Is(err, errGRPCDeadline) {
+			code = pages.GRPCDeadlineExceeded // the client's own deadline, not the app's failure
+		}
+		pages.GRPC(w, status, sub, code, grpcReason(err, status, sub))
 		return
 	}
 	switch status {
@@ -153,6 +157,8 @@ func grpcReason(err error, status, sub int) string {
 		return "too many requests are waiting for the app"
 	case errors.Is(err, upstream.ErrShuttingDown):
 		return "the app is shutting down"
+	case errors.Is(err, errGRPCDeadline):
+		return "grpc-timeout expired before the app answered"
 	case status == http.StatusBadGateway && isTimeout(err):
 		return "the app did not respond in time"
 	case status == http.StatusBadGateway:
