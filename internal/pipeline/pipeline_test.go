@@ -129,6 +129,22 @@ func TestWriteResultGRPC(t *testing.T) {
 	}
 }
 
+// TestWriteStatus checks the answer without a log line: a page for a
+// browser, a gRPC status for a gRPC client.
+func TestWriteStatus(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	WriteStatus(rec, &Request{Header: HTTPHeader{"Content-Type": {"application/grpc"}}}, 404)
+	if rec.Code != 200 || rec.Body.Len() != 0 || rec.Header().Get("Grpc-Status") != "12" {
+		t.Errorf("gRPC: got %d %q %v", rec.Code, rec.Body.String(), rec.Header())
+	}
+	rec = httptest.NewRecorder()
+	WriteStatus(rec, &Request{Header: HTTPHeader{}}, 404)
+	if rec.Code != 404 || !strings.Contains(rec.Body.String(), "HTTP Error 404") {
+		t.Errorf("browser: got %d %q", rec.Code, rec.Body.String())
+	}
+}
+
 // routes are app paths, longest first.
 type routes []string
 

@@ -115,6 +115,18 @@ func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logge
 	}
 }
 
+// WriteStatus answers r with the front door's page for status (pages.Status:
+// an unknown host, a path no application takes), or, for a gRPC client, a
+// gRPC status: the funnel for answers that need no log line. r may be nil.
+func WriteStatus(w http.ResponseWriter, r *Request, status int) {
+	if r != nil && r.Header != nil && pages.IsGRPC(r.Header.Get("Content-Type")) {
+		SetLogStatus(w, status)
+		pages.GRPC(w, status, 0, pages.GRPCCode(status), "")
+		return
+	}
+	pages.Status(w, status, 0, "")
+}
+
 func logResult(r *Request, res *Result, log *slog.Logger) {
 	if log == nil {
 		return

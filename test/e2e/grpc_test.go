@@ -60,6 +60,12 @@ func grpcApp(t *testing.T, bins string) string {
 // and an https binding; it returns gatehouse and the two addresses.
 func startGRPCSite(t *testing.T, p *pki, app string) (g *gh, httpAddr, httpsAddr string) {
 	t.Helper()
+	return startGRPCSiteAt(t, p, app, "/")
+}
+
+// startGRPCSiteAt is startGRPCSite with the app at path.
+func startGRPCSiteAt(t *testing.T, p *pki, app, path string) (g *gh, httpAddr, httpsAddr string) {
+	t.Helper()
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "gatehouse.yaml")
 	writeFile(t, cfgFile, fmt.Sprintf(`protocols: {h2c: true}
@@ -70,8 +76,8 @@ sites:
       - {scheme: http, address: 127.0.0.1, port: 0}
       - {scheme: https, address: 127.0.0.1, port: 0, certificateFile: %s, keyFile: %s}
     applications:
-      - {path: /, dir: %s}
-`, p.certFile, p.keyFile, app))
+      - {path: %s, dir: %s}
+`, p.certFile, p.keyFile, path, app))
 	// Registered before start, so it runs after gatehouse has stopped.
 	t.Cleanup(func() {
 		waitFor(t, 5*time.Second, "no app process left", func() bool { return len(processesIn(app)) == 0 })
@@ -129,7 +135,7 @@ func TestGRPCInterop(t *testing.T) {
 
 // TestGRPCUnavailable checks that a real gRPC client gets UNAVAILABLE, not
 // a page, while the app is offline (app_offline.htm) and when it fails to
-// start, and that the access log keeps the IIS status.
+// start, and UNIMPLEMENTED for a path no application takes.
 func TestGRPCUnavailable(t *testing.T) {
 	t.Parallel()
 	bins := interopDir(t)
@@ -156,6 +162,15 @@ func TestGRPCUnavailable(t *testing.T) {
 			_, ok := interopClient(t, bins, p, httpAddr, false, "empty_unary")
 			return ok
 		})
+	})
+
+	t.Run("no application", func(t *testing.T) {
+		_, httpAddr, _ := startGRPCSiteAt(t, p, grpcApp(t, bins), "/elsewhere")
+		out, ok := interopClient(t, bins, p, httpAddr, false, "empty_unary")
+		if ok || !strings.Contains(out, "code = Unimplemented") || !strings.Contains(out, "HTTP Error 404") ||
+			strings.Contains(out, "html") {
+			t.Errorf("no application: ok=%v, output:\n%s\nwant UNIMPLEMENTED naming HTTP Error 404, no HTML", ok, out)
+		}
 	})
 
 	t.Run("start failure", func(t *testing.T) {
