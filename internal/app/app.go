@@ -259,6 +259,9 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 
 // newHandler builds the proxy for one set of settings.
 func (a *App) newHandler(cfg *config.App) *proxy.Handler {
+	if cfg.GRPCWeb && !cfg.H2C() {
+		a.log.Warn("grpcWeb needs protocol h2c; gRPC-Web requests go to the app untranslated", "file", cfg.File)
+	}
 	return &proxy.Handler{
 		Backend:                         backend{a},
 		RequestTimeout:                  cfg.RequestTimeout,
@@ -268,6 +271,7 @@ func (a *App) newHandler(cfg *config.App) *proxy.Handler {
 		ForwardIdentity:                 cfg.ForwardWindowsAuthToken,
 		RetryIdempotent:                 cfg.RetryIdempotentRequests,
 		H2C:                             cfg.H2C(),
+		GRPCWeb:                         cfg.GRPCWeb && cfg.H2C(),
 		Log:                             a.log,
 	}
 }

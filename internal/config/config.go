@@ -155,6 +155,11 @@ type App struct {
 	// given Kestrel__EndpointDefaults__Protocols=Http2 unless its
 	// environmentVariables set that name.
 	Protocol string `json:",omitempty"`
+	// GRPCWeb (grpcWeb, default false): translate gRPC-Web requests
+	// (application/grpc-web and application/grpc-web-text) from browsers
+	// into gRPC to the app and its answers back, trailers in the body, as
+	// Envoy's grpc_web filter does. It needs Protocol "h2c".
+	GRPCWeb bool `json:",omitempty"`
 
 	// Rewrite is the <rewrite> section (URL Rewrite inbound rules and
 	// maps); nil when the file has none. See package rewrite.

@@ -95,6 +95,9 @@ func (a *App) Validate() error {
 	if a.Protocol != "" && !ValidProtocol(a.Protocol) {
 		bad("protocol", "%q: want %q or %q", a.Protocol, ProtocolHTTP1, ProtocolH2C)
 	}
+	if a.GRPCWeb && !a.H2C() && a.Protocol != "" {
+		bad("grpcWeb", "needs protocol %q (gRPC to the app is HTTP/2), not %q", ProtocolH2C, a.Protocol)
+	}
 	if a.MaxQueuedRequests < 0 {
 		bad("maxQueuedRequests", "%d is negative", a.MaxQueuedRequests)
 	}

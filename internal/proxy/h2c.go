@@ -206,6 +206,7 @@ type h2Exchange struct {
 	idle   *idleTimer // nil without requestTimeout
 	body   *replayBody
 	grpc   bool
+	web    webMode // a gRPC-Web request being translated (Handler.GRPCWeb)
 }
 
 // forwardH2 is forward for an app spoken to over h2c: acquire a process,
@@ -225,7 +226,11 @@ func (h *Handler) forwardH2(ex *exchange) {
 	ex.lease = lease
 	defer func() { ex.lease.Release() }()
 
-	x := h2Exchange{ex: ex, grpc: pages.IsGRPC(ex.in.get("Content-Type"))}
+	ct := ex.in.get("Content-Type")
+	x := h2Exchange{ex: ex, grpc: pages.IsGRPC(ct)}
+	if h.GRPCWeb {
+		x.web = grpcWebMode(ct)
+	}
 	ctx, cancel := context.WithCancelCause(ex.ctx)
 	x.cancel = cancel
 	defer cancel(nil)
@@ -240,7 +245,14 @@ func (h *Handler) forwardH2(ex *exchange) {
 		defer x.idle.stop()
 	}
 	if ex.body != nil {
-		x.body = &replayBody{src: ex.body, trailer: ex.in.trailer, idle: x.idle}
+		src := ex.body
+		if x.web != webNone {
+			src = webBody(src, x.web)
+			if x.web == webText {
+				ex.in.contentLength = -1 // decoding changes the length
+			}
+		}
+		x.body = &replayBody{src: src, trailer: ex.in.trailer, idle: x.idle}
 		defer x.body.finish(ex.w)
 	}
 
@@ -314,6 +326,9 @@ func (x *h2Exchange) newRequest(addr, token string) *http.Request {
 		// An empty value stops the transport from adding its own.
 		sink.h["User-Agent"] = []string{""}
 	}
+	if x.web != webNone {
+		webRequest(sink.h, x.web)
+	}
 	req := &http.Request{
 		Method:     in.method,
 		URL:        &url.URL{Scheme: "http", Host: addr, Opaque: in.path, RawQuery: in.query},
@@ -380,6 +395,10 @@ func (x *h2Exchange) respond(resp *http.Response) {
 			h[k] = vs
 		}
 	}
+	if x.web != webNone {
+		h["Content-Type"] = []string{webContentType(resp.Header.Get("Content-Type"), x.web)}
+		delete(h, "Content-Length") // the body gains the trailer frame
+	}
 	flusher, _ := ex.w.(http.Flusher)
 	ex.w.WriteHeader(resp.StatusCode)
 	if resp.ContentLength != 0 && flusher != nil {
@@ -387,8 +406,8 @@ func (x *h2Exchange) respond(resp *http.Response) {
 	}
 	if err := x.copyBody(resp.Body, flusher); err != nil {
 		if x.grpc && errors.Is(context.Cause(x.ctx), errGRPCDeadline) && resp.Trailer.Get("Grpc-Status") == "" {
-			h[http.TrailerPrefix+"Grpc-Status"] = []string{strconv.Itoa(pages.GRPCDeadlineExceeded)}
-			h[http.TrailerPrefix+"Grpc-Message"] = []string{"Deadline Exceeded"}
+			t := http.Header{"Grpc-Status": {strconv.Itoa(pages.GRPCDeadlineExceeded)}, "Grpc-Message": {"Deadline Exceeded"}}
+			x.endTrailers(t, flusher)
 			return
 		}
 		var ce *copyError
@@ -398,7 +417,25 @@ func (x *h2Exchange) respond(resp *http.Response) {
 		}
 		panic(http.ErrAbortHandler)
 	}
-	for k, vs := range resp.Trailer {
+	if x.web != webNone && resp.Header.Get("Grpc-Status") != "" {
+		return // trailers-only: the status went in the header section
+	}
+	x.endTrailers(resp.Trailer, flusher)
+}
+
+// endTrailers sends the response trailers t: as HTTP trailers, or, to a
+// gRPC-Web client, as the body's last frame.
+func (x *h2Exchange) endTrailers(t http.Header, flusher http.Flusher) {
+	if x.web != webNone {
+		var scratch [128]byte
+		_, _ = x.ex.w.Write(webEncode(webTrailerFrame(t), x.web, scratch[:]))
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return
+	}
+	h := x.ex.w.Header()
+	for k, vs := range t {
 		if k = http.CanonicalHeaderKey(k); trailerAllowed(k) {
 			h[http.TrailerPrefix+k] = vs
 		}
@@ -410,11 +447,17 @@ func (x *h2Exchange) respond(resp *http.Response) {
 func (x *h2Exchange) copyBody(body io.Reader, flusher http.Flusher) error {
 	bufp := buffers.Get().(*[bufferSize]byte)
 	defer buffers.Put(bufp)
+	var encoded []byte // the text variant's base64, reused
 	for {
 		n, err := body.Read(bufp[:])
 		if n > 0 {
 			x.idle.touch()
-			if _, werr := x.ex.w.Write(bufp[:n]); werr != nil {
+			out := bufp[:n]
+			if x.web == webText {
+				encoded = webEncode(out, x.web, encoded)
+				out = encoded
+			}
+			if _, werr := x.ex.w.Write(out); werr != nil {
 				return &copyError{err: werr, client: true}
 			}
 			if flusher != nil {

@@ -114,6 +114,10 @@ type Handler struct {
 	// The header rules, the error funnel and the retries are the same.
 	H2C bool
 
+	// GRPCWeb, with H2C, translates gRPC-Web requests into gRPC to the app
+	// and the answers back (the handlerSetting grpcWeb; see grpcweb.go).
+	GRPCWeb bool
+
 	// Log receives one line per failed request (app attributes should be
 	// added by the caller with Log.With). nil discards.
 	Log *slog.Logger

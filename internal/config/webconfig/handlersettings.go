@@ -51,6 +51,7 @@ var extensions = []extension{
 		return nil
 	}},
 	{"protocol", func(_ *parser, a *config.App, v string) error { a.Protocol = v; return nil }},
+	{"grpcWeb", boolSetting(func(a *config.App, b bool) { a.GRPCWeb = b })},
 }
 
 // ancmHandlerSettings are the names ANCM V2 reads (reference §2); they are

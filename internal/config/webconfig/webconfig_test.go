@@ -237,6 +237,7 @@ func TestBadFiles(t *testing.T) {
 		{"unknown handler setting", head + `<aspNetCore processPath="a"><handlerSettings><handlerSetting name="colour" value="blue"/></handlerSettings></aspNetCore>` + tail, `handlerSetting "colour": unknown name (see the handlerSettings table in the README)`},
 		{"bad readiness probe", head + `<aspNetCore processPath="a"><handlerSettings><handlerSetting name="readinessProbe" value="healthz"/></handlerSettings></aspNetCore>` + tail, `web.config:3: handlerSetting "readinessProbe": "healthz" does not start with /`},
 		{"bad protocol", head + `<aspNetCore processPath="a"><handlerSettings><handlerSetting name="protocol" value="h2"/></handlerSettings></aspNetCore>` + tail, `web.config:3: handlerSetting "protocol": "h2": want "http1" or "h2c"`},
+		{"grpcWeb without h2c", head + `<aspNetCore processPath="a"><handlerSettings><handlerSetting name="protocol" value="http1"/><handlerSetting name="grpcWeb" value="true"/></handlerSettings></aspNetCore>` + tail, `handlerSetting "grpcWeb": needs protocol "h2c"`},
 		{"unknown child", head + `<aspNetCore processPath="a"><environmentVariable name="X" value="1"/></aspNetCore>` + tail, `web.config:3: <environmentVariable>: unknown element in <aspNetCore>`},
 		{"windows drive log path", head + `<aspNetCore processPath="a" stdoutLogFile="C:\logs\stdout"/>` + tail, `is a Windows drive path`},
 		{"two problems", head + `<aspNetCore startupTimeLimit="9999"/>` + tail, "\nweb.config:3: aspNetCore attribute \"startupTimeLimit\""},
