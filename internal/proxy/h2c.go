@@ -199,14 +199,12 @@ var (
 
 // h2Exchange is one request forwarded over h2c.
 type h2Exchange struct {
-	ex  *exchange
-	ctx context.Context // ex.ctx, cancelled by requestTimeout and grpc-timeout too
-	// cancel ends ctx with a cause.
-	cancel context.CancelCauseFunc
-	idle   *idleTimer // nil without requestTimeout
-	body   *replayBody
-	grpc   bool
-	web    webMode // a gRPC-Web request being translated (Handler.GRPCWeb)
+	ex   *exchange
+	ctx  context.Context // ex.ctx, cancelled by requestTimeout and grpc-timeout too
+	idle *idleTimer      // nil without requestTimeout
+	body *replayBody
+	grpc bool
+	web  webMode // a gRPC-Web request being translated (Handler.GRPCWeb)
 }
 
 // forwardH2 is forward for an app spoken to over h2c: acquire a process,
@@ -232,7 +230,6 @@ func (h *Handler) forwardH2(ex *exchange) {
 		x.web = grpcWebMode(ct)
 	}
 	ctx, cancel := context.WithCancelCause(ex.ctx)
-	x.cancel = cancel
 	defer cancel(nil)
 	if d, ok := grpcTimeout(ex.in.get("Grpc-Timeout")); ok {
 		var stop context.CancelFunc
@@ -611,6 +608,7 @@ type idleTimer struct {
 	last    atomic.Int64 // UnixNano of the last touch
 	t       *time.Timer
 	fire    func()
+	stopped atomic.Bool // stop was called: the timer must not re-arm
 }
 
 func newIdleTimer(timeout time.Duration, fire func()) *idleTimer {
@@ -628,6 +626,9 @@ func (it *idleTimer) touch() {
 }
 
 func (it *idleTimer) check() {
+	if it.stopped.Load() {
+		return
+	}
 	idle := time.Since(time.Unix(0, it.last.Load()))
 	if idle >= it.timeout {
 		it.fire()
@@ -636,7 +637,10 @@ func (it *idleTimer) check() {
 	it.t.Reset(it.timeout - idle)
 }
 
-func (it *idleTimer) stop() { it.t.Stop() }
+func (it *idleTimer) stop() {
+	it.stopped.Store(true)
+	it.t.Stop()
+}
 
 // notProcessed reports whether the app certainly did not process the
 // request, so it may be sent again whatever its method (RFC 9113 §8.7):
