@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -63,8 +64,9 @@ func startGRPCSite(t *testing.T, p *pki, app string) (g *gh, httpAddr, httpsAddr
 	return startGRPCSiteAt(t, p, app, "/")
 }
 
-// startGRPCSiteAt is startGRPCSite with the app at path.
-func startGRPCSiteAt(t *testing.T, p *pki, app, path string) (g *gh, httpAddr, httpsAddr string) {
+// startGRPCSiteAt is startGRPCSite with the app at path; extra are more
+// arguments for gatehouse serve.
+func startGRPCSiteAt(t *testing.T, p *pki, app, path string, extra ...string) (g *gh, httpAddr, httpsAddr string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "gatehouse.yaml")
@@ -82,7 +84,7 @@ sites:
 	t.Cleanup(func() {
 		waitFor(t, 5*time.Second, "no app process left", func() bool { return len(processesIn(app)) == 0 })
 	})
-	g = start(t, "", "serve", "--config", cfgFile)
+	g = start(t, "", append([]string{"serve", "--config", cfgFile}, extra...)...)
 	return g, g.listenerAddr(t, "http"), g.listenerAddr(t, "https")
 }
 
@@ -187,4 +189,62 @@ func TestGRPCUnavailable(t *testing.T) {
 			return rec != nil && rec["status"] == "502.5"
 		})
 	})
+}
+
+// TestGRPCRecycleLosesNothing runs gRPC calls from several clients at once
+// while the app is recycled twice: every call succeeds, those in flight on
+// the old process included (it finishes them before it is stopped).
+func TestGRPCRecycleLosesNothing(t *testing.T) {
+	t.Parallel()
+	bins := interopDir(t)
+	p := newPKI(t, t.TempDir())
+	pidFile := filepath.Join(t.TempDir(), "gh.pid")
+	_, httpAddr, _ := startGRPCSiteAt(t, p, grpcApp(t, bins), "/", "--pid-file", pidFile)
+	if out, ok := interopClient(t, bins, p, httpAddr, false, "empty_unary"); !ok {
+		t.Fatalf("first call failed:\n%s", out)
+	}
+	var (
+		wg         sync.WaitGroup
+		calls      atomic.Int32
+		mu         sync.Mutex
+		failures   []string
+		stop       = make(chan struct{})
+		stopped    bool
+		stopCalled = func() {
+			if !stopped {
+				stopped = true
+				close(stop)
+			}
+		}
+	)
+	defer func() { stopCalled(); wg.Wait() }()
+	for range 3 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				out, ok := interopClient(t, bins, p, httpAddr, false, "large_unary")
+				calls.Add(1)
+				if !ok {
+					mu.Lock()
+					failures = append(failures, out)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for range 2 {
+		if code, out := ghctl(t, "recycle", "--pid-file", pidFile); code != 0 || !strings.Contains(out, "done") {
+			t.Fatalf("gatehouse recycle: exit %d\n%s", code, out)
+		}
+	}
+	stopCalled()
+	wg.Wait()
+	t.Logf("%d calls during two recycles", calls.Load())
+	if len(failures) > 0 {
+		t.Errorf("%d of %d calls failed during the recycles; the first:\n%s", len(failures), calls.Load(), failures[0])
+	}
 }
