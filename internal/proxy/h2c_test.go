@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -28,11 +29,16 @@ func newH2CServer(t *testing.T, app http.HandlerFunc) *httptest.Server {
 }
 
 // newH2CFront starts a front end forwarding through h, reachable over h2c,
-// and returns it with a client that speaks h2c to it.
-func newH2CFront(t *testing.T, h *Handler) (*httptest.Server, *http.Client) {
+// and returns it with a client that speaks h2c to it. describe, if given,
+// changes each request's description as the front door's stages would.
+func newH2CFront(t *testing.T, h *Handler, describe ...func(*pipeline.Request)) (*httptest.Server, *http.Client) {
 	t.Helper()
 	t.Cleanup(h.CloseIdleConnections)
-	front := httptest.NewUnstartedServer(forwardHandler{h: h})
+	fh := forwardHandler{h: h}
+	if len(describe) > 0 {
+		fh.describe = describe[0]
+	}
+	front := httptest.NewUnstartedServer(fh)
 	front.Config.Protocols = new(http.Protocols)
 	front.Config.Protocols.SetUnencryptedHTTP2(true)
 	front.Start()
@@ -44,19 +50,19 @@ func newH2CFront(t *testing.T, h *Handler) (*httptest.Server, *http.Client) {
 }
 
 // TestH2CForward checks a request to an h2c app: HTTP/2 on the way to the
-// app, the ANCM fields added by the same rules, the client's spoofed
-// module field dropped, trailers both ways, and no User-Agent of the
-// transport's own.
+// app, the ANCM fields added by the same rules (the identity the stages
+// found in place of the client's spoofed module field), trailers both
+// ways, and no User-Agent of the transport's own.
 func TestH2CForward(t *testing.T) {
 	t.Parallel()
 	type seen struct {
-		proto, token, xff, xfp, spoof, ua, trailer, body string
+		proto, token, xff, xfp, user, ua, trailer, body string
 	}
 	got := make(chan seen, 1)
 	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		got <- seen{r.Proto, r.Header.Get("Ms-Aspnetcore-Token"), r.Header.Get("X-Forwarded-For"),
-			r.Header.Get("X-Forwarded-Proto"), r.Header.Get("Ms-Aspnetcore-User"), strings.Join(r.Header.Values("User-Agent"), ","),
+			r.Header.Get("X-Forwarded-Proto"), strings.Join(r.Header.Values("Ms-Aspnetcore-User"), ","), strings.Join(r.Header.Values("User-Agent"), ","),
 			r.Trailer.Get("X-Req-Sum"), string(b)}
 		w.Header().Set("Trailer", "X-Res-Sum")
 		w.Header().Set("Content-Type", "application/grpc")
@@ -64,8 +70,10 @@ func TestH2CForward(t *testing.T) {
 		w.Header().Set("X-Res-Sum", "42")
 		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
 	})
-	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
-	front, c := newH2CFront(t, h)
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true, ForwardIdentity: true}
+	front, c := newH2CFront(t, h, func(r *pipeline.Request) {
+		r.Identity = &pipeline.Identity{Name: "alice", Scheme: "Basic"}
+	})
 
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest(http.MethodPost, front.URL+"/svc/Method", pr)
@@ -81,7 +89,7 @@ func TestH2CForward(t *testing.T) {
 	res, body := get(t, c, req)
 	s := <-got
 	if s.proto != "HTTP/2.0" || s.token != testToken || s.xfp != "http" || !strings.HasPrefix(s.xff, "127.0.0.1:") ||
-		s.spoof != "" || s.ua != "" || s.trailer != "7" || s.body != "question" {
+		s.user != "alice" || s.ua != "" || s.trailer != "7" || s.body != "question" {
 		t.Errorf("app saw %+v", s)
 	}
 	if res.StatusCode != 200 || body != "answer" || res.Trailer.Get("X-Res-Sum") != "42" || res.Trailer.Get("Grpc-Status") != "0" {
