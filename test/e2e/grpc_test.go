@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,6 +114,17 @@ func TestGRPCInterop(t *testing.T) {
 	bins := interopDir(t)
 	p := newPKI(t, t.TempDir())
 	app := grpcApp(t, bins)
+	out, err := exec.Command(gatehouseBin, "check", app).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^protocol +h2c +\(web\.config\)$`).Match(out) {
+		t.Errorf("gatehouse check %s: %v, want the protocol h2c from web.config:\n%s", app, err, out)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	writeFile(t, cfgFile, fmt.Sprintf("sites:\n  - name: s\n    bindings: [{scheme: http, port: 0}]\n"+
+		"    applications: [{path: /api, dir: %s, protocol: h2c}]\n", app))
+	out, err = exec.Command(gatehouseBin, "check", cfgFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "application protocol s/api: h2c") {
+		t.Errorf("gatehouse check %s: %v, want the application's protocol:\n%s", cfgFile, err, out)
+	}
 	g, httpAddr, httpsAddr := startGRPCSite(t, p, app)
 	passed := 0
 	for _, tr := range []struct {
