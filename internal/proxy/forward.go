@@ -195,6 +195,12 @@ func (ex *exchange) retryable(err error) bool {
 	if !connectionFailed(err) {
 		return false
 	}
+	return ex.awaitExit()
+}
+
+// awaitExit waits up to exitGrace for the lease's process to be reported
+// as exited, and reports whether it was.
+func (ex *exchange) awaitExit() bool {
 	t := time.NewTimer(exitGrace)
 	defer t.Stop()
 	select {

@@ -257,6 +257,11 @@ func (h *Handler) forwardH2(ex *exchange) {
 	if err != nil && ex.ctx.Err() == nil && (notProcessed(err) && x.body.replayable() ||
 		h.RetryIdempotent && ex.retryable(err)) {
 		old := ex.lease
+		if errors.Is(err, syscall.ECONNREFUSED) && !old.ProcessExited() {
+			// The process is gone or going: let the supervisor notice, so
+			// that the next lease is on a fresh one.
+			ex.awaitExit()
+		}
 		h.log.Warn("retrying request on a new process",
 			"pid", old.PID, "method", ex.in.method, "path", ex.path(), "err", err)
 		old.Release()

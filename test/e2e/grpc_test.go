@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -258,5 +259,33 @@ func TestGRPCRecycleLosesNothing(t *testing.T) {
 	t.Logf("%d calls during two recycles", calls.Load())
 	if len(failures) > 0 {
 		t.Errorf("%d of %d calls failed during the recycles; the first:\n%s", len(failures), calls.Load(), failures[0])
+	}
+}
+
+// TestGRPCKill9 kills the app (SIGKILL) while it holds no call: the next
+// call succeeds, on a new process, although a gRPC call is a POST (a
+// refused connection was certainly not processed, so it is sent again).
+func TestGRPCKill9(t *testing.T) {
+	t.Parallel()
+	bins := interopDir(t)
+	p := newPKI(t, t.TempDir())
+	app := grpcApp(t, bins)
+	_, httpAddr, _ := startGRPCSite(t, p, app)
+	if out, ok := interopClient(t, bins, p, httpAddr, false, "empty_unary"); !ok {
+		t.Fatalf("first call failed:\n%s", out)
+	}
+	pids := processesIn(app)
+	if len(pids) != 1 {
+		t.Fatalf("app processes %v, want one", pids)
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// At once: the supervisor may not have seen the exit yet.
+	if out, ok := interopClient(t, bins, p, httpAddr, false, "large_unary"); !ok {
+		t.Errorf("the first call after kill -9 failed:\n%s", out)
+	}
+	if now := processesIn(app); len(now) != 1 || now[0] == pids[0] {
+		t.Errorf("app processes %v after the call, want one new one (killed: %d)", now, pids[0])
 	}
 }
