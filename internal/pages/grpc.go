@@ -72,7 +72,6 @@ func GRPC(w http.ResponseWriter, status, substatus, code int, reason string) {
 	setCommonHeaders(h, "")
 	delete(h, "Content-Type")
 	delete(h, "X-Content-Type-Options")
-	delete(h, "Connection")
 	h.Set("Content-Type", "application/grpc")
 	h.Set("Grpc-Status", strconv.Itoa(code))
 	h.Set("Grpc-Message", grpcEncode(msg))

@@ -127,6 +127,14 @@ func TestWriteResultGRPC(t *testing.T) {
 	if w.logStatus != 401 {
 		t.Errorf("log status %d, want 401", w.logStatus)
 	}
+
+	// A refused body over HTTP/1.1 still closes the connection.
+	rec = httptest.NewRecorder()
+	r = &Request{Proto: "HTTP/1.1", Header: HTTPHeader{"Content-Type": {"application/grpc-web"}}}
+	WriteResult(rec, r, &Result{Status: 413, Close: true}, nil)
+	if rec.Code != 200 || rec.Header().Get("Grpc-Status") != "8" || rec.Header().Get("Connection") != "close" {
+		t.Errorf("413 with Close: got %d %v", rec.Code, rec.Header())
+	}
 }
 
 // TestWriteStatus checks the answer without a log line: a page for a

@@ -101,6 +101,9 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 	pipeline.SetSubstatus(w, sub)
 
 	if opts.GRPC && status != pipeline.StatusClientClosedRequest {
+		if status == http.StatusBadRequest || status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge {
+			w.Header().Set("Connection", "close") // the rest of the body is unread
+		}
 		pipeline.SetLogStatus(w, status)
 		code := pages.GRPCCode(status)
 		if errors.Is(err, errGRPCDeadline) {
