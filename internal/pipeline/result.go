@@ -73,7 +73,8 @@ func (res *Result) Code() string {
 func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logger) {
 	logResult(r, res, log)
 	SetSubstatus(w, res.Substatus)
-	if res.StatusText != "" {
+	grpc := r != nil && r.Header != nil && res.Status >= 300 && pages.IsGRPC(r.Header.Get("Content-Type"))
+	if res.StatusText != "" && !grpc { // a gRPC answer's status line is 200 OK
 		if s, ok := unwrapTo[statusTextSetter](w); ok {
 			s.SetStatusText(res.StatusText)
 		}
@@ -88,7 +89,7 @@ func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logge
 	if res.Close && r != nil && (r.Proto == "HTTP/1.1" || r.Proto == "HTTP/1.0") {
 		h.Set("Connection", "close")
 	}
-	if r != nil && r.Header != nil && res.Status >= 300 && pages.IsGRPC(r.Header.Get("Content-Type")) {
+	if grpc {
 		// A gRPC client gets a gRPC status, never a page or a redirect
 		// it cannot follow; the log keeps the IIS status.
 		SetLogStatus(w, res.Status)
