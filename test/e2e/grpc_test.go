@@ -17,12 +17,9 @@ import (
 
 // interopBins are grpc-go's interop server and client, built once per run
 // of the package from the module cache at the version go.mod names (a tool
-// of the module).
-var interopBins = sync.OnceValues(func() (dir string, err error) {
-	dir, err = os.MkdirTemp("", "gatehouse-grpc-interop-")
-	if err != nil {
-		return "", err
-	}
+// of the module), beside the gatehouse binary (TestMain removes them).
+var interopBins = sync.OnceValues(func() (string, error) {
+	dir := filepath.Join(filepath.Dir(gatehouseBin), "grpc-interop")
 	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
 		"google.golang.org/grpc/interop/server", "google.golang.org/grpc/interop/client")
 	cmd.Dir = filepath.Join("..", "..")
