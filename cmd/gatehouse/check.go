@@ -89,6 +89,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 				if desc != "" {
 					fmt.Fprintf(stdout, "application pool %s%s: %s\n", site.Name, a.Path, desc)
 				}
+				if a.Protocol != "" {
+					fmt.Fprintf(stdout, "application protocol %s%s: %s (unless web.config sets protocol)\n", site.Name, a.Path, a.Protocol)
+				}
 			}
 			if err := checkDirectory(site, stdout); err != nil {
 				return configErr(fmt.Errorf("%s:%d: %w", cfg.File, site.Line, err))

@@ -298,7 +298,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			StartAtBoot: f.startAtBoot, Stopped: apps.ops.isStopped(appName(spec.Site, cmp.Or(spec.Path, "/"))), Log: log, Keeper: keeper,
 			Processes: apps.ops.processes(appName(spec.Site, cmp.Or(spec.Path, "/"))),
 			AppPool:   pool, CleanEnvironment: spec.Pool.CleanEnvironment,
-			Compression: spec.Compression, StripPathBase: spec.StripPathBase,
+			Compression: spec.Compression, StripPathBase: spec.StripPathBase, Protocol: spec.Protocol,
 			NoServerFiltering: spec.RequestFiltering.DisableServerDefaults,
 			Events:            inst.ProcessEvent,
 			Observers:         []pipeline.Observer{inst},

@@ -65,6 +65,10 @@ type Options struct {
 	// stripPathBase), with X-Forwarded-Prefix set to Path; for apps that are
 	// not ASP.NET. By default the app sees the full path, as under ANCM.
 	StripPathBase bool
+	// Protocol is the site config's protocol for the app ("http1", "h2c"):
+	// it applies when web.config has no protocol handlerSetting. "" leaves
+	// web.config's (default http1).
+	Protocol string
 	// Log receives the app's events; nil means slog.Default().
 	Log *slog.Logger
 	// Auth is the site's authentication settings (default schemes, keytab,
@@ -175,6 +179,7 @@ func New(ctx context.Context, cfg *config.App, opts Options) (*App, error) {
 	a.processes.Store(int64(opts.Processes))
 	a.auth = auth.NewProvider(opts.Auth, a.log)
 	cfg.SiteSchemes = opts.Auth.Schemes
+	inheritProtocol(cfg, opts.Protocol)
 	if cfg.HostingModel == "inprocess" {
 		a.log.Info("hostingModel is inprocess; Gatehouse runs the app out of process", "file", cfg.File)
 	}
@@ -241,6 +246,7 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 		StdoutLogMaxSize:    cfg.StdoutLogMaxSize,
 		StdoutLogMaxFiles:   cfg.StdoutLogMaxFiles,
 		ReadinessProbe:      cfg.ReadinessProbe,
+		H2C:                 cfg.H2C(),
 		NotifyReady:         cfg.NotifyReady,
 		SocketActivation:    cfg.SocketActivation,
 		MaxQueued:           cfg.MaxQueuedRequests, // 0: no limit in both
@@ -253,6 +259,9 @@ func (a *App) spec(cfg *config.App) supervisor.Spec {
 
 // newHandler builds the proxy for one set of settings.
 func (a *App) newHandler(cfg *config.App) *proxy.Handler {
+	if cfg.GRPCWeb && !cfg.H2C() {
+		a.log.Warn("grpcWeb needs protocol h2c; gRPC-Web requests go to the app untranslated", "file", cfg.File)
+	}
 	return &proxy.Handler{
 		Backend:                         backend{a},
 		RequestTimeout:                  cfg.RequestTimeout,
@@ -261,6 +270,8 @@ func (a *App) newHandler(cfg *config.App) *proxy.Handler {
 		ForwardResponseConnectionHeader: cfg.ForwardResponseConnectionHeader,
 		ForwardIdentity:                 cfg.ForwardWindowsAuthToken,
 		RetryIdempotent:                 cfg.RetryIdempotentRequests,
+		H2C:                             cfg.H2C(),
+		GRPCWeb:                         cfg.GRPCWeb && cfg.H2C(),
 		Log:                             a.log,
 	}
 }
@@ -380,4 +391,12 @@ func (b backend) Acquire(ctx context.Context) (*upstream.Lease, error) {
 		return nil, &upstream.OfflineError{Body: *body}
 	}
 	return l, err
+}
+
+// inheritProtocol gives cfg the site config's protocol for the app when
+// web.config does not set one.
+func inheritProtocol(cfg *config.App, site string) {
+	if site != "" && !cfg.Set["protocol"] {
+		cfg.Protocol = site
+	}
 }

@@ -292,6 +292,7 @@ func (a *App) reloadConfig() {
 	cfg, err := webconfig.Load(a.watch.file)
 	if err == nil {
 		cfg.SiteSchemes = a.opts.Auth.Schemes
+		inheritProtocol(cfg, a.opts.Protocol)
 		err = cfg.Validate()
 	}
 	var st *state

@@ -148,6 +148,18 @@ type App struct {
 	// apphost beside its .runtimeconfig.json, or ASPNETCORE_ variables in
 	// environmentVariables.
 	ShutdownEvent *bool `json:",omitempty"`
+	// Protocol (protocol, "http1" or "h2c", default "http1", or the site
+	// config's application entry when web.config does not set it): how
+	// Gatehouse talks to the app. "h2c" is HTTP/2 with prior knowledge on
+	// the app's loopback port (what gRPC services need); the app is then
+	// given Kestrel__EndpointDefaults__Protocols=Http2 unless its
+	// environmentVariables set that name.
+	Protocol string `json:",omitempty"`
+	// GRPCWeb (grpcWeb, default false): translate gRPC-Web requests
+	// (application/grpc-web and application/grpc-web-text) from browsers
+	// into gRPC to the app and its answers back, trailers in the body, as
+	// Envoy's grpc_web filter does. It needs Protocol "h2c".
+	GRPCWeb bool `json:",omitempty"`
 
 	// Rewrite is the <rewrite> section (URL Rewrite inbound rules and
 	// maps); nil when the file has none. See package rewrite.
@@ -200,3 +212,28 @@ type EnvVar struct {
 	Name  string
 	Value string
 }
+
+// The protocols Gatehouse speaks to an app (App.Protocol).
+const (
+	// ProtocolHTTP1 is HTTP/1.1, as ANCM: the default.
+	ProtocolHTTP1 = "http1"
+	// ProtocolH2C is HTTP/2 over cleartext TCP with prior knowledge
+	// (RFC 9113 §3.3).
+	ProtocolH2C = "h2c"
+)
+
+// ValidProtocol reports whether p names a protocol to the app (exact,
+// lower case, as web.config and the site config spell it).
+func ValidProtocol(p string) bool { return p == ProtocolHTTP1 || p == ProtocolH2C }
+
+// ProtocolName returns the protocol to the app: Protocol, or "http1" when
+// it is empty.
+func (a *App) ProtocolName() string {
+	if a.Protocol == "" {
+		return ProtocolHTTP1
+	}
+	return a.Protocol
+}
+
+// H2C reports whether the app is spoken to over HTTP/2 with prior knowledge.
+func (a *App) H2C() bool { return a.Protocol == ProtocolH2C }

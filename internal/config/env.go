@@ -16,6 +16,7 @@ const (
 	EnvWebSocketsSupported    = "ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED"
 	EnvHTTPSPort              = "ASPNETCORE_ANCM_HTTPS_PORT"
 	EnvPreferEnvironment      = "ANCM_PREFER_ENVIRONMENT_VARIABLES"
+	EnvKestrelProtocols       = "Kestrel__EndpointDefaults__Protocols"
 	IISIntegrationAssembly    = "Microsoft.AspNetCore.Server.IISIntegration"
 	webSocketsSupportedAlways = "true"
 )
@@ -42,6 +43,9 @@ const (
 //     appended (unless already listed), or that name alone.
 //     ASPNETCORE_ANCM_HTTPS_PORT=httpsPort is set when httpsPort > 0 and
 //     app.Env does not set it.
+//     Kestrel__EndpointDefaults__Protocols=Http2 is set for an h2c app
+//     (app.H2C) unless app.Env sets that name: Kestrel serves cleartext
+//     HTTP/2 only on an Http2-only endpoint.
 //
 // The caller adds ASPNETCORE_PORT, HTTP_PLATFORM_PORT, PORT and
 // ASPNETCORE_TOKEN for each process unless the list already holds the
@@ -85,6 +89,9 @@ func BuildEnv(base []string, app *App, applPath string, httpsPort int) []string 
 		e.set(EnvWebSocketsSupported, "false")
 	} else {
 		e.set(EnvWebSocketsSupported, webSocketsSupportedAlways)
+	}
+	if app.H2C() && !fromConfig[strings.ToUpper(EnvKestrelProtocols)] {
+		e.set(EnvKestrelProtocols, "Http2")
 	}
 	if httpsPort > 0 && !fromConfig[EnvHTTPSPort] {
 		e.set(EnvHTTPSPort, strconv.Itoa(httpsPort))

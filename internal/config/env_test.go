@@ -23,6 +23,7 @@ func TestBuildEnv(t *testing.T) {
 		env       []EnvVar
 		applPath  string
 		httpsPort int
+		protocol  string
 		want      []string
 	}{
 		{
@@ -133,6 +134,22 @@ func TestBuildEnv(t *testing.T) {
 			base: []string{"ASPNETCORE_ANCM_HTTPS_PORT=1"},
 			want: module("ASPNETCORE_ANCM_HTTPS_PORT=1"),
 		},
+		{
+			name:     "h2c tells Kestrel to serve HTTP/2",
+			protocol: ProtocolH2C,
+			want:     append(module(), "Kestrel__EndpointDefaults__Protocols=Http2"),
+		},
+		{
+			name:     "h2c leaves web.config's Kestrel protocols",
+			protocol: ProtocolH2C,
+			env:      []EnvVar{{"KESTREL__ENDPOINTDEFAULTS__PROTOCOLS", "Http1AndHttp2"}},
+			want:     module("KESTREL__ENDPOINTDEFAULTS__PROTOCOLS=Http1AndHttp2"),
+		},
+		{
+			name:     "http1 sets no Kestrel protocols",
+			protocol: ProtocolHTTP1,
+			want:     module(),
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,6 +157,7 @@ func TestBuildEnv(t *testing.T) {
 			base := slices.Clone(tt.base)
 			app := Default("/srv/app")
 			app.Env = tt.env
+			app.Protocol = tt.protocol
 			got := BuildEnv(base, app, tt.applPath, tt.httpsPort)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("BuildEnv =\n%q\nwant\n%q", got, tt.want)

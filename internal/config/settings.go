@@ -83,6 +83,8 @@ func (a *App) WriteSettings(w io.Writer) error {
 		se = b(*a.ShutdownEvent)
 	}
 	line("shutdownEvent", se)
+	line("protocol", a.ProtocolName())
+	line("grpcWeb", b(a.GRPCWeb))
 
 	known := map[string]bool{}
 	for _, n := range handlerSettingNames {
@@ -116,7 +118,7 @@ func (a *App) WriteSettings(w io.Writer) error {
 var handlerSettingNames = []string{
 	"forwardResponseConnectionHeader", "idleTimeout", "readinessProbe", "notifyReady",
 	"maxQueuedRequests", "retryIdempotentRequests", "drainTimeout", "restartMarker",
-	"stdoutLogMaxSize", "stdoutLogMaxFiles", "socketActivation", "startAtBoot", "shutdownEvent",
+	"stdoutLogMaxSize", "stdoutLogMaxFiles", "socketActivation", "startAtBoot", "shutdownEvent", "protocol", "grpcWeb",
 }
 
 // IsSecretName reports whether an environment variable called name should be

@@ -15,6 +15,7 @@ func TestWriteSettings(t *testing.T) {
 	a.ProcessPath, a.Set["processPath"] = "dotnet", true
 	a.StartupTimeLimit, a.Set["startupTimeLimit"] = 30*time.Second, true
 	a.IdleTimeout, a.Set["idleTimeout"] = 15*time.Minute, true
+	a.Protocol, a.Set["protocol"] = ProtocolH2C, true
 	a.HandlerSettings["debuglevel"] = "FILE"
 	a.Arguments, a.Args = `.\my app.dll x`, []string{"./my app.dll", "x"}
 	a.Env = []EnvVar{
@@ -42,6 +43,7 @@ func TestWriteSettings(t *testing.T) {
 		`(?m)^errorMode +DetailedLocalOnly +\(default\)$`,
 		`(?m)^idleTimeout +900s +\(web\.config\)$`,
 		`(?m)^drainTimeout +10s +\(default\)$`,
+		`(?m)^protocol +h2c +\(web\.config\)$`,
 		`(?m)^handlerSetting debuglevel +FILE +\(web\.config\)$`,
 		`(?m)^env ASPNETCORE_ENVIRONMENT +Staging +\(web\.config\)$`,
 		`(?m)^env Db__Password +\*+ +\(web\.config\)$`,

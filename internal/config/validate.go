@@ -92,6 +92,12 @@ func (a *App) Validate() error {
 	if a.ReadinessProbe != "" && !strings.HasPrefix(a.ReadinessProbe, "/") {
 		bad("readinessProbe", "%q does not start with /", a.ReadinessProbe)
 	}
+	if a.Protocol != "" && !ValidProtocol(a.Protocol) {
+		bad("protocol", "%q: want %q or %q", a.Protocol, ProtocolHTTP1, ProtocolH2C)
+	}
+	if a.GRPCWeb && !a.H2C() && a.Protocol != "" {
+		bad("grpcWeb", "needs protocol %q (gRPC to the app is HTTP/2), not %q", ProtocolH2C, a.Protocol)
+	}
 	if a.MaxQueuedRequests < 0 {
 		bad("maxQueuedRequests", "%d is negative", a.MaxQueuedRequests)
 	}

@@ -22,6 +22,9 @@ func (st *reqState) finish(site *siteRoute, app *appRoute, cur pipeline.App, sta
 		return
 	}
 	status := st.rw.status
+	if st.rw.logStatus != 0 && status != 0 {
+		status = st.rw.logStatus
+	}
 	canceled := st.ctx != nil && st.ctx.Err() != nil
 	gone := st.rw.writeFailed || canceled && status == 0
 	if gone && status == 0 {

@@ -58,6 +58,8 @@ type AppSpec struct {
 	Pool siteconfig.Pool
 	// StripPathBase is the application's stripPathBase.
 	StripPathBase bool
+	// Protocol is the application's protocol ("" = its web.config's).
+	Protocol string
 	// Compression is the config's dynamic compression settings.
 	Compression siteconfig.Compression
 	// RequestFiltering is the config's server-level request filtering.
@@ -203,8 +205,8 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 		}
 		for _, a := range site.Applications {
 			spec := AppSpec{Site: site.Name, Path: a.Path, Dir: a.Dir, HTTPSPort: site.HTTPSPort(), Pool: a.Pool,
-				StripPathBase: a.StripPathBase, Compression: cfg.Compression, RequestFiltering: cfg.RequestFiltering, Auth: site.Authentication}
-			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool), fmt.Sprint(spec.StripPathBase, spec.Compression, spec.RequestFiltering, authKey(spec.Auth))}
+				StripPathBase: a.StripPathBase, Protocol: a.Protocol, Compression: cfg.Compression, RequestFiltering: cfg.RequestFiltering, Auth: site.Authentication}
+			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool), fmt.Sprint(spec.StripPathBase, spec.Protocol, spec.Compression, spec.RequestFiltering, authKey(spec.Auth))}
 			app := s.apps[k]
 			if app == nil {
 				var err error

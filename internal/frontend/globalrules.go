@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/siteconfig"
 )
@@ -39,6 +38,6 @@ func (s *Server) runGlobal(site *siteRoute, app *appRoute, pr *pipeline.Request,
 	if next := site.match(pr.Path); next != nil {
 		return next, true
 	}
-	pages.Status(w, http.StatusNotFound, 0, "")
+	pipeline.WriteStatus(w, pr, http.StatusNotFound)
 	return app, false
 }

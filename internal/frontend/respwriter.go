@@ -19,6 +19,9 @@ type respWriter struct {
 	srv       *Server
 	status    int
 	substatus int
+	// logStatus, when not 0, is the status the observers get in place of
+	// status (SetLogStatus).
+	logStatus int
 	written   int64
 	hijacked  bool
 	// writeFailed is set when writing the response to the client failed.
@@ -86,6 +89,10 @@ func (w *respWriter) closeBody() {
 
 // SetSubstatus records the IIS substatus (such as 5 for 502.5) for the log.
 func (w *respWriter) SetSubstatus(n int) { w.substatus = n }
+
+// SetLogStatus records the status to log in place of the one written (a
+// gRPC answer is 200 on the wire).
+func (w *respWriter) SetLogStatus(status int) { w.logStatus = status }
 
 // SetUpstream records the app process and the arrival of its response
 // header, for the observers (Done.PID, Done.FirstByte).

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -106,7 +105,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	if !ok {
 		// Unknown host and no default binding: say nothing about other sites.
 		s.log.Debug("no site for host", "listener", l.key, "host", pr.Host, "remote", pr.RemoteAddr)
-		pages.Status(w, http.StatusNotFound, 0, "")
+		pipeline.WriteStatus(w, pr, http.StatusNotFound)
 		return
 	}
 	pr.Site, pr.Router = site.name, site
@@ -146,7 +145,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		return
 	}
 	if app == nil {
-		pages.Status(rw, http.StatusNotFound, 0, "")
+		pipeline.WriteStatus(rw, pr, http.StatusNotFound)
 		return
 	}
 	if site.global != nil {
@@ -203,7 +202,7 @@ func (s *Server) runStages(site *siteRoute, app *appRoute, cur pipeline.App, pr 
 		}
 		next := site.match(pr.Path)
 		if next == nil {
-			pages.Status(w, http.StatusNotFound, 0, "")
+			pipeline.WriteStatus(w, pr, http.StatusNotFound)
 			return app, cur, false
 		}
 		if next == app {

@@ -82,9 +82,12 @@ func TestWriteResultAbort(t *testing.T) {
 
 type subWriter struct {
 	http.ResponseWriter
-	sub int
-	pid int
+	sub       int
+	pid       int
+	logStatus int
 }
+
+func (w *subWriter) SetLogStatus(n int) { w.logStatus = n }
 
 func (w *subWriter) SetSubstatus(n int)               { w.sub = n }
 func (w *subWriter) SetUpstream(pid int, _ time.Time) { w.pid = pid }
@@ -105,6 +108,48 @@ func TestUnwrapChain(t *testing.T) {
 	SetUpstream(w, 42, time.Time{})
 	if inner.pid != 42 {
 		t.Errorf("upstream pid = %d, want 42", inner.pid)
+	}
+}
+
+// TestWriteResultGRPC checks that a gRPC client's refusal is a
+// trailers-only gRPC answer (200, grpc-status, no page), with the IIS
+// status kept for the log, and that the refusal's own fields stay.
+func TestWriteResultGRPC(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	w := &subWriter{ResponseWriter: rec}
+	r := &Request{Proto: "HTTP/2.0", Header: HTTPHeader{"Content-Type": {"application/grpc"}}}
+	WriteResult(w, r, &Result{Status: 401, Header: [][2]string{{"WWW-Authenticate", "Basic"}}}, nil)
+	if rec.Code != 200 || rec.Body.Len() != 0 || rec.Header().Get("Grpc-Status") != "16" ||
+		rec.Header().Get("Grpc-Message") != "HTTP Error 401 - Unauthorized" || rec.Header().Get("WWW-Authenticate") != "Basic" {
+		t.Errorf("got %d %q %v", rec.Code, rec.Body.String(), rec.Header())
+	}
+	if w.logStatus != 401 {
+		t.Errorf("log status %d, want 401", w.logStatus)
+	}
+
+	// A refused body over HTTP/1.1 still closes the connection.
+	rec = httptest.NewRecorder()
+	r = &Request{Proto: "HTTP/1.1", Header: HTTPHeader{"Content-Type": {"application/grpc-web"}}}
+	WriteResult(rec, r, &Result{Status: 413, Close: true}, nil)
+	if rec.Code != 200 || rec.Header().Get("Grpc-Status") != "8" || rec.Header().Get("Connection") != "close" {
+		t.Errorf("413 with Close: got %d %v", rec.Code, rec.Header())
+	}
+}
+
+// TestWriteStatus checks the answer without a log line: a page for a
+// browser, a gRPC status for a gRPC client.
+func TestWriteStatus(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	WriteStatus(rec, &Request{Header: HTTPHeader{"Content-Type": {"application/grpc"}}}, 404)
+	if rec.Code != 200 || rec.Body.Len() != 0 || rec.Header().Get("Grpc-Status") != "12" {
+		t.Errorf("gRPC: got %d %q %v", rec.Code, rec.Body.String(), rec.Header())
+	}
+	rec = httptest.NewRecorder()
+	WriteStatus(rec, &Request{Header: HTTPHeader{}}, 404)
+	if rec.Code != 404 || !strings.Contains(rec.Body.String(), "HTTP Error 404") {
+		t.Errorf("browser: got %d %q", rec.Code, rec.Body.String())
 	}
 }
 

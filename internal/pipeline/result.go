@@ -75,7 +75,8 @@ func (res *Result) Code() string {
 func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logger) {
 	logResult(r, res, log)
 	SetSubstatus(w, res.Substatus)
-	if res.StatusText != "" {
+	grpc := r != nil && r.Header != nil && res.Status >= 300 && pages.IsGRPC(r.Header.Get("Content-Type"))
+	if res.StatusText != "" && !grpc { // a gRPC answer's status line is 200 OK
 		if s, ok := unwrapTo[statusTextSetter](w); ok {
 			s.SetStatusText(res.StatusText)
 		}
@@ -89,6 +90,13 @@ func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logge
 	}
 	if res.Close && r != nil && (r.Proto == "HTTP/1.1" || r.Proto == "HTTP/1.0") {
 		h.Set("Connection", "close")
+	}
+	if grpc {
+		// A gRPC client gets a gRPC status, never a page or a redirect
+		// it cannot follow; the log keeps the IIS status.
+		SetLogStatus(w, res.Status)
+		pages.GRPC(w, res.Status, res.Substatus, pages.GRPCCode(res.Status), "")
+		return
 	}
 	switch {
 	case res.Body != nil:
@@ -108,6 +116,18 @@ func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logge
 	default:
 		pages.Status(w, res.Status, res.Substatus, "")
 	}
+}
+
+// WriteStatus answers r with the front door's page for status (pages.Status:
+// an unknown host, a path no application takes), or, for a gRPC client, a
+// gRPC status: the funnel for answers that need no log line. r may be nil.
+func WriteStatus(w http.ResponseWriter, r *Request, status int) {
+	if r != nil && r.Header != nil && pages.IsGRPC(r.Header.Get("Content-Type")) {
+		SetLogStatus(w, status)
+		pages.GRPC(w, status, 0, pages.GRPCCode(status), "")
+		return
+	}
+	pages.Status(w, status, 0, "")
 }
 
 func logResult(r *Request, res *Result, log *slog.Logger) {
@@ -155,6 +175,21 @@ func SetSubstatus(w http.ResponseWriter, sub int) {
 // send a reason phrase of its own (Result.StatusText).
 type statusTextSetter interface {
 	SetStatusText(text string)
+}
+
+// logStatusSetter is implemented by the front door's ResponseWriter, so
+// the access log and metrics show the status Gatehouse meant when the
+// answer on the wire differs (a gRPC client's answer is HTTP 200 with the
+// status in grpc-status).
+type logStatusSetter interface{ SetLogStatus(int) }
+
+// SetLogStatus hands status to the first writer in w's Unwrap chain that
+// records it (the front door's), for the access log and metrics, in place
+// of the status written on the wire.
+func SetLogStatus(w http.ResponseWriter, status int) {
+	if s, ok := unwrapTo[logStatusSetter](w); ok {
+		s.SetLogStatus(status)
+	}
 }
 
 // upstreamSetter is implemented by the front door's ResponseWriter, so the

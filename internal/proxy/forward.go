@@ -100,7 +100,7 @@ func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 	// Only WebSocket upgrades are relayed (as IIS does). Any other, h2c
 	// above all, would tunnel the client past the front door to the app:
 	// such a request is forwarded as an ordinary one, its Upgrade dropped.
-	if up := upgradeOf(r.Header); up != "" && strings.EqualFold(up, "websocket") {
+	if up := upgradeOf(r.Header); up != "" && strings.EqualFold(up, "websocket") && !h.H2C {
 		in.upgrade = up
 	}
 	in.contentLength = r.ContentLength
@@ -121,6 +121,10 @@ func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 // response header go through answerError; failures after it abort the
 // client's response (panic(http.ErrAbortHandler)).
 func (h *Handler) forward(ex *exchange) {
+	if h.h2 != nil {
+		h.forwardH2(ex)
+		return
+	}
 	lease, err := h.Backend.Acquire(ex.ctx)
 	if err != nil {
 		h.fail(ex, err, 0)
@@ -191,6 +195,12 @@ func (ex *exchange) retryable(err error) bool {
 	if !connectionFailed(err) {
 		return false
 	}
+	return ex.awaitExit()
+}
+
+// awaitExit waits up to exitGrace for the lease's process to be reported
+// as exited, and reports whether it was.
+func (ex *exchange) awaitExit() bool {
 	t := time.NewTimer(exitGrace)
 	defer t.Stop()
 	select {

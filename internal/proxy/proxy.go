@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
@@ -108,12 +109,22 @@ type Handler struct {
 	// none of them is sent.
 	ForwardIdentity bool
 
+	// H2C speaks HTTP/2 with prior knowledge to the app instead of
+	// HTTP/1.1 (the app's protocol "h2c"; see h2c.go): for gRPC services.
+	// The header rules, the error funnel and the retries are the same.
+	H2C bool
+
+	// GRPCWeb, with H2C, translates gRPC-Web requests into gRPC to the app
+	// and the answers back (the handlerSetting grpcWeb; see grpcweb.go).
+	GRPCWeb bool
+
 	// Log receives one line per failed request (app attributes should be
 	// added by the caller with Log.With). nil discards.
 	Log *slog.Logger
 
 	once sync.Once
 	pool *connPool // keep-alive connections to the app processes
+	h2   *h2Pool   // HTTP/2 connections to them, with H2C
 	log  *slog.Logger
 }
 
@@ -124,6 +135,9 @@ type Handler struct {
 func (h *Handler) CloseIdleConnections() {
 	h.once.Do(h.init)
 	h.pool.closeIdle()
+	if h.h2 != nil {
+		h.h2.closeIdle()
+	}
 }
 
 func (h *Handler) init() {
@@ -132,6 +146,9 @@ func (h *Handler) init() {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.pool = newConnPool(h.RequestTimeout)
+	if h.H2C {
+		h.h2 = newH2Pool(h.RequestTimeout)
+	}
 }
 
 // appendList returns "<prior values>, v", or v when there are none.
@@ -167,6 +184,7 @@ func (h *Handler) errorOptions(r *pipeline.Request, err error, pid int) ErrorOpt
 		RequestTimeout:          h.RequestTimeout,
 		PID:                     pid,
 		Log:                     h.log,
+		GRPC:                    r != nil && r.Header != nil && pages.IsGRPC(r.Header.Get("Content-Type")),
 	}
 }
 

@@ -75,6 +75,9 @@ type ErrorOptions struct {
 	PID int
 	// Log receives the one line about this failure; nil discards.
 	Log *slog.Logger
+	// GRPC: the client speaks gRPC (its Content-Type is application/grpc*)
+	// and gets a gRPC status instead of a page (pages.GRPC).
+	GRPC bool
 }
 
 // answerError is the single error funnel: it logs err once, with its
@@ -97,6 +100,18 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 	logError(ctx, method, path, err, status, sub, opts)
 	pipeline.SetSubstatus(w, sub)
 
+	if opts.GRPC && status != pipeline.StatusClientClosedRequest {
+		if status == http.StatusBadRequest || status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge {
+			w.Header().Set("Connection", "close") // the rest of the body is unread
+		}
+		pipeline.SetLogStatus(w, status)
+		code := pages.GRPCCode(status)
+		if errors.Is(err, errGRPCDeadline) {
+			code = pages.GRPCDeadlineExceeded // the client's own deadline, not the app's failure
+		}
+		pages.GRPC(w, status, sub, code, grpcReason(err, status, sub))
+		return
+	}
 	switch status {
 	case pipeline.StatusClientClosedRequest:
 		// Nothing to say to a client that is gone; and if only its request
@@ -129,6 +144,30 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 		reason = "The app did not respond in time."
 	}
 	pages.BadGateway(w, reason)
+}
+
+// grpcReason says in a few words why a gRPC client got status.sub for
+// err; like the pages, it never shows err's text.
+func grpcReason(err error, status, sub int) string {
+	switch {
+	case sub == 5:
+		return "the app failed to start"
+	case errors.Is(err, upstream.ErrOffline):
+		return "the app is offline (app_offline.htm)"
+	case errors.Is(err, upstream.ErrRapidFails):
+		return "the app exited too often; restarts are paused"
+	case errors.Is(err, upstream.ErrQueueFull):
+		return "too many requests are waiting for the app"
+	case errors.Is(err, upstream.ErrShuttingDown):
+		return "the app is shutting down"
+	case errors.Is(err, errGRPCDeadline):
+		return "grpc-timeout expired before the app answered"
+	case status == http.StatusBadGateway && isTimeout(err):
+		return "the app did not respond in time"
+	case status == http.StatusBadGateway:
+		return "the connection to the app failed"
+	}
+	return ""
 }
 
 // writeUnavailable writes the 503 page for err; hide leaves the app's last

@@ -256,6 +256,11 @@ type Application struct {
 	// without Path ("/api/x" as "/x") and X-Forwarded-Prefix carries Path.
 	// By default the app sees the full path, as under ANCM.
 	StripPathBase bool `yaml:"stripPathBase" json:"stripPathBase,omitempty"`
+	// Protocol (protocol, "http1" or "h2c", default "" = the app's
+	// web.config, else http1) is how Gatehouse talks to the app: "h2c" is
+	// HTTP/2 with prior knowledge, for gRPC services. A protocol
+	// handlerSetting in web.config wins over it.
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
 
 	// Line is the line of the application in the file (0 for Single).
 	Line int `yaml:"-" json:"line,omitempty"`

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/config"
 )
 
 // validate checks c after defaults; name prefixes every message ("file:line: ...").
@@ -118,6 +120,9 @@ func (c *Config) validate(name string) error {
 				fail(a.Line, "application %q: dir is required", a.Path)
 			} else if _, err := os.Stat(filepath.Join(a.Dir, "web.config")); err != nil && !a.NoWebConfig {
 				fail(a.Line, "application %q: no web.config in %s", a.Path, a.Dir)
+			}
+			if a.Protocol != "" && !config.ValidProtocol(a.Protocol) {
+				fail(a.Line, "application %q: protocol %q: want %q or %q", a.Path, a.Protocol, config.ProtocolHTTP1, config.ProtocolH2C)
 			}
 			for _, msg := range a.Pool.check() {
 				fail(a.Line, "application %q: %s", a.Path, msg)

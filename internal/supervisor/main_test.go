@@ -257,6 +257,10 @@ func serveHelper(mode string) {
 		go func() { <-sig; fmt.Println("got SIGTERM"); exit <- 0 }()
 	}
 	srv := &http.Server{Handler: mux}
+	if os.Getenv("GH_H2C") == "1" { // speak only HTTP/2 with prior knowledge
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	go srv.Serve(ln)
 	code := <-exit
 	time.Sleep(20 * time.Millisecond) // let the last response leave

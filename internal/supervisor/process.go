@@ -276,7 +276,7 @@ func (p *Pool) probe(ctx context.Context, pr *process) bool {
 			return false
 		}
 		req.Header.Set("MS-ASPNETCORE-TOKEN", pr.token)
-		resp, err := p.client.Do(req)
+		resp, err := p.eventClient(pr).Do(req)
 		if err != nil {
 			return false
 		}

@@ -179,6 +179,33 @@ func TestReadinessProbe(t *testing.T) {
 	}
 }
 
+// TestH2CProbeAndShutdownEvent checks that for an app that speaks only
+// h2c (Spec.H2C) the readiness probe and the shutdown event go over HTTP/2
+// with prior knowledge.
+func TestH2CProbeAndShutdownEvent(t *testing.T) {
+	t.Parallel()
+	gate := filepath.Join(t.TempDir(), "healthy")
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := helperSpec(t, "echo", "GH_FILE="+gate, "GH_H2C=1")
+	spec.ReadinessProbe = "/healthz"
+	spec.H2C = true
+	spec.ShutdownTimeout = 5 * time.Second
+	f := newFixture(t, spec)
+	l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	if err := f.pool.Stop(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if recs := f.log.Find("sent shutdown event"); len(recs) != 1 || recs[0].Attrs["status"] != "202" {
+		t.Errorf("shutdown event log %+v, want status 202", recs)
+	}
+}
+
 func TestNotifyReady(t *testing.T) {
 	t.Parallel()
 	gate := filepath.Join(t.TempDir(), "ready")

@@ -83,7 +83,7 @@ func (p *Pool) sendShutdown(ctx context.Context, pr *process) (int, error) {
 	}
 	req.Header.Set("MS-ASPNETCORE-EVENT", "shutdown")
 	req.Header.Set("MS-ASPNETCORE-TOKEN", pr.token)
-	resp, err := p.client.Do(req)
+	resp, err := p.eventClient(pr).Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -94,4 +94,29 @@ func (p *Pool) sendShutdown(ctx context.Context, pr *process) (int, error) {
 // shutdownURL is http://addr + ApplPath (when longer than "/") + "/iisintegration".
 func shutdownURL(addr, applPath string) string {
 	return "http://" + addr + strings.TrimRight(applPath, "/") + "/iisintegration"
+}
+
+// newEventClient returns the client for shutdown events and readiness
+// probes: one connection per request, redirects not followed, and, with
+// h2c, HTTP/2 with prior knowledge instead of HTTP/1.1.
+func newEventClient(h2c bool) *http.Client {
+	t := &http.Transport{DisableKeepAlives: true, Proxy: nil}
+	if h2c {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return &http.Client{
+		Transport: t,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// eventClient returns the client that speaks pr's protocol.
+func (p *Pool) eventClient(pr *process) *http.Client {
+	if pr.spec.H2C {
+		return p.h2c
+	}
+	return p.client
 }

@@ -132,6 +132,11 @@ type Spec struct {
 	// GET with 2xx before the process gets requests. "" = the port accepts a
 	// TCP connection.
 	ReadinessProbe string
+	// H2C sends the readiness probe and the shutdown event over HTTP/2
+	// with prior knowledge, for an app that speaks only that (the app's
+	// protocol "h2c"). The default readiness check, a TCP connect, is the
+	// same for both.
+	H2C bool
 	// NotifyReady makes the process ready only once it sends a datagram with
 	// a line "READY=1" to the unix socket named in NOTIFY_SOCKET (sd_notify).
 	NotifyReady bool
@@ -187,6 +192,7 @@ type Pool struct {
 	pickPort  func() (int, error) // chooses an app's port (withPickPort)
 	shell     string              // socket-activation shim, see shimCommand (withShell)
 	client    *http.Client        // shutdown events and readiness probes
+	h2c       *http.Client        // the same for processes spoken to over h2c (Spec.H2C)
 	wg        sync.WaitGroup      // every goroutine the pool starts
 	closing   chan struct{}       // closed by Close
 	hurry     chan struct{}       // closed when Close's ctx ends: stops kill at once
@@ -260,12 +266,8 @@ func newPool(spec Spec, log *slog.Logger, opts ...poolOption) *Pool {
 		now:      time.Now,
 		pickPort: pickPort,
 		shell:    shimShell(),
-		client: &http.Client{
-			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		},
+		client:   newEventClient(false),
+		h2c:      newEventClient(true),
 		pol:      policyState{tick: defaultPolicyTick, kick: make(chan struct{}, 1)},
 		closing:  make(chan struct{}),
 		hurry:    make(chan struct{}),
@@ -564,6 +566,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		<-all
 	}
 	p.client.CloseIdleConnections()
+	p.h2c.CloseIdleConnections()
 	return err
 }
 

@@ -50,6 +50,8 @@ var extensions = []extension{
 		a.ShutdownEvent = &b
 		return nil
 	}},
+	{"protocol", func(_ *parser, a *config.App, v string) error { a.Protocol = v; return nil }},
+	{"grpcWeb", boolSetting(func(a *config.App, b bool) { a.GRPCWeb = b })},
 }
 
 // ancmHandlerSettings are the handlerSetting names ANCM V2 reads (its

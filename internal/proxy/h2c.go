@@ -1,0 +1,703 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/h1"
+	"github.com/gatehouse/gatehouse/internal/pages"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// This file forwards to an app spoken to over HTTP/2 with prior knowledge
+// (Handler.H2C), what gRPC services need: trailers both ways, full-duplex
+// streams, and flow control per stream instead of whole messages in
+// buffers. The request gets its fields from the same rules as over
+// HTTP/1.1 (appendRequestFields); the answers Gatehouse makes itself go
+// through the same funnel (answerError).
+//
+// requestTimeout is an inactivity timeout here too: it bounds the wait
+// for the response header, and then the time without progress in either
+// direction (a piece of the request body read from the client, or of the
+// response body from the app), each time with a fresh budget. A stream that
+// keeps sending either way is never cut by it; one silent both ways for
+// requestTimeout is reset. A grpc-timeout header is passed on to the app
+// and also bounds the stream here: when it expires the app's stream is
+// cancelled and the client is told DEADLINE_EXCEEDED.
+//
+// WebSocket upgrades are not relayed to an h2c app (RFC 8441 extended
+// CONNECT is not spoken): such a request goes as a plain one.
+
+// h2Pool holds the HTTP/2 connections to the app processes, a few per
+// process address: a request takes a stream on the first connection that
+// has one free under the app's SETTINGS_MAX_CONCURRENT_STREAMS, and a new
+// connection is dialled only when none has (one dial at a time per
+// address). Connections that received GOAWAY or were closed are dropped.
+type h2Pool struct {
+	t *http.Transport // dials; speaks only h2c; pools nothing itself
+
+	mu    sync.Mutex // protects conns
+	conns map[string]*h2Conns
+}
+
+// h2Conns are the connections to one process address.
+type h2Conns struct {
+	list []*http.ClientConn
+	// dialing is non-nil while a connection is being dialled; it is
+	// closed when the dial ends.
+	dialing chan struct{}
+}
+
+func newH2Pool(timeout time.Duration) *h2Pool {
+	dialTimeout := defaultDialTimeout
+	if timeout > 0 {
+		dialTimeout = timeout
+	}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+	t := &http.Transport{
+		DialContext: dialer.DialContext,
+		Protocols:   new(http.Protocols),
+		// The client's Accept-Encoding is forwarded as sent; the
+		// transport must neither add one nor decompress.
+		DisableCompression: true,
+		IdleConnTimeout:    idleConnTimeout,
+	}
+	t.Protocols.SetUnencryptedHTTP2(true)
+	return &h2Pool{t: t, conns: map[string]*h2Conns{}}
+}
+
+// get returns a connection to addr with a stream reserved for one request
+// (cc.RoundTrip uses the reservation; the caller must call RoundTrip or
+// Release).
+func (p *h2Pool) get(ctx context.Context, addr string) (*http.ClientConn, error) {
+	for {
+		p.mu.Lock()
+		cs := p.conns[addr]
+		if cs == nil {
+			cs = &h2Conns{}
+			p.conns[addr] = cs
+		}
+		if cc := cs.reserve(); cc != nil {
+			p.mu.Unlock()
+			return cc, nil
+		}
+		if wait := cs.dialing; wait != nil {
+			p.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		cs.dialing = done
+		p.sweepLocked(addr)
+		p.mu.Unlock()
+
+		cc, err := p.dial(ctx, addr)
+
+		p.mu.Lock()
+		cs.dialing = nil
+		close(done)
+		reserved := false
+		if err == nil {
+			cs.list = append(cs.list, cc)
+			reserved = cc.Reserve() == nil
+		}
+		p.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if reserved {
+			return cc, nil
+		}
+	}
+}
+
+// reserve drops the closed and closing connections and reserves a stream
+// on the first that has one free; nil if none has.
+func (cs *h2Conns) reserve() *http.ClientConn {
+	live := cs.list[:0]
+	var pick *http.ClientConn
+	for _, cc := range cs.list {
+		if cc.Err() != nil {
+			continue
+		}
+		live = append(live, cc)
+		if pick == nil && cc.Reserve() == nil {
+			pick = cc
+		}
+	}
+	clear(cs.list[len(live):])
+	cs.list = live
+	return pick
+}
+
+// sweepLocked forgets the addresses other than keep whose connections are
+// all gone (processes that exited). It runs before each dial, which is
+// rare: once per new process, or when a process's connections are full.
+func (p *h2Pool) sweepLocked(keep string) {
+	for addr, cs := range p.conns {
+		if addr == keep || cs.dialing != nil {
+			continue
+		}
+		n := 0
+		for _, cc := range cs.list {
+			if cc.Err() == nil {
+				n++
+			}
+		}
+		if n == 0 {
+			delete(p.conns, addr)
+		}
+	}
+}
+
+// dial opens a new HTTP/2 connection to addr.
+func (p *h2Pool) dial(ctx context.Context, addr string) (*http.ClientConn, error) {
+	return p.t.NewClientConn(ctx, "http", addr)
+}
+
+// closeIdle closes the connections without streams; the others are no
+// longer used for new streams and close after idleConnTimeout without
+// one, or when their process exits.
+func (p *h2Pool) closeIdle() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = map[string]*h2Conns{}
+	p.mu.Unlock()
+	for _, cs := range conns {
+		for _, cc := range cs.list {
+			if cc.InFlight() == 0 {
+				_ = cc.Close()
+			}
+		}
+	}
+}
+
+var (
+	// errAppTimeout is requestTimeout expiring on an h2c stream.
+	errAppTimeout = fmt.Errorf("no progress within requestTimeout: %w", os.ErrDeadlineExceeded)
+	// errGRPCDeadline is the client's grpc-timeout expiring.
+	errGRPCDeadline = fmt.Errorf("grpc-timeout expired: %w", context.DeadlineExceeded)
+	// errBodyClosed is a read of a request body view after its stream ended.
+	errBodyClosed = errors.New("request body: stream ended")
+)
+
+// h2Exchange is one request forwarded over h2c.
+type h2Exchange struct {
+	ex   *exchange
+	ctx  context.Context // ex.ctx, cancelled by requestTimeout and grpc-timeout too
+	idle *idleTimer      // nil without requestTimeout
+	body *replayBody
+	grpc bool
+	web  webMode // a gRPC-Web request being translated (Handler.GRPCWeb)
+}
+
+// forwardH2 is forward for an app spoken to over h2c: acquire a process,
+// send the request as an HTTP/2 stream, copy the response (and its
+// trailers) to ex.w. A request the app did not process (refused
+// connection, REFUSED_STREAM, a stream above a GOAWAY's last stream id) is
+// sent once more, to a process acquired again, whatever its method, as long
+// as the part of its body already read can be sent again (up to
+// replayMax). Safe requests whose process died under them are retried as
+// over HTTP/1.1 (RetryIdempotent).
+func (h *Handler) forwardH2(ex *exchange) {
+	lease, err := h.Backend.Acquire(ex.ctx)
+	if err != nil {
+		h.fail(ex, err, 0)
+		return
+	}
+	ex.lease = lease
+	defer func() { ex.lease.Release() }()
+
+	ct := ex.in.get("Content-Type")
+	x := h2Exchange{ex: ex, grpc: pages.IsGRPC(ct)}
+	if h.GRPCWeb {
+		x.web = grpcWebMode(ct)
+	}
+	ctx, cancel := context.WithCancelCause(ex.ctx)
+	defer cancel(nil)
+	if d, ok := grpcTimeout(ex.in.get("Grpc-Timeout")); ok {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, d, errGRPCDeadline)
+		defer stop()
+	}
+	x.ctx = ctx
+	if h.RequestTimeout > 0 {
+		x.idle = newIdleTimer(h.RequestTimeout, func() { cancel(errAppTimeout) })
+		defer x.idle.stop()
+	}
+	if ex.body != nil {
+		src := ex.body
+		if x.web != webNone {
+			src = webBody(src, x.web)
+			if x.web == webText {
+				ex.in.contentLength = -1 // decoding changes the length
+			}
+		}
+		x.body = &replayBody{src: src, trailer: ex.in.trailer, idle: x.idle}
+		defer x.body.finish(ex.w)
+	}
+
+	resp, err := x.roundTrip()
+	if err != nil && ex.ctx.Err() == nil && (notProcessed(err) && x.body.replayable() ||
+		h.RetryIdempotent && ex.retryable(err)) {
+		old := ex.lease
+		if errors.Is(err, syscall.ECONNREFUSED) && !old.ProcessExited() {
+			// The process is gone or going: let the supervisor notice, so
+			// that the next lease is on a fresh one.
+			ex.awaitExit()
+		}
+		h.log.Warn("retrying request on a new process",
+			"pid", old.PID, "method", ex.in.method, "path", ex.path(), "err", err)
+		old.Release()
+		lease, aerr := h.Backend.Acquire(ex.ctx)
+		if aerr != nil {
+			h.fail(ex, aerr, 0)
+			return
+		}
+		ex.lease = lease
+		resp, err = x.roundTrip()
+	}
+	if err != nil {
+		pipeline.SetUpstream(ex.w, ex.lease.PID, time.Time{})
+		h.fail(ex, &BackendError{PID: ex.lease.PID, Err: x.cause(err)}, ex.lease.PID)
+		return
+	}
+	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now())
+	x.respond(resp)
+}
+
+// cause returns why ctx ended in place of err, the transport's report of
+// it: requestTimeout, grpc-timeout, or the client gone.
+func (x *h2Exchange) cause(err error) error {
+	if x.ctx.Err() != nil {
+		if c := context.Cause(x.ctx); c != nil {
+			return c
+		}
+	}
+	return err
+}
+
+// roundTrip sends the request to ex.lease's process and returns the
+// response once its header arrived.
+func (x *h2Exchange) roundTrip() (*http.Response, error) {
+	ex := x.ex
+	x.idle.touch()
+	cc, err := ex.h.h2.get(x.ctx, ex.lease.Addr)
+	if err != nil {
+		return nil, err
+	}
+	req := x.newRequest(ex.lease.Addr, ex.lease.Token)
+	return cc.RoundTrip(req)
+}
+
+// h2HeaderSink collects the request fields appendRequestFields forwards.
+type h2HeaderSink struct {
+	h  http.Header
+	ua bool // a User-Agent field was added
+}
+
+func (s *h2HeaderSink) add(name, value string) {
+	if !s.ua && len(name) == len("User-Agent") && strings.EqualFold(name, "User-Agent") {
+		s.ua = true
+	}
+	s.h[name] = append(s.h[name], value)
+}
+
+// newRequest builds the request for the app at addr.
+func (x *h2Exchange) newRequest(addr, token string) *http.Request {
+	in := &x.ex.in
+	sink := h2HeaderSink{h: make(http.Header, 16)}
+	appendRequestFields(&x.ex.rf, &sink, in, token)
+	if !sink.ua {
+		// An empty value stops the transport from adding its own.
+		sink.h["User-Agent"] = []string{""}
+	}
+	if x.web != webNone {
+		webRequest(sink.h, x.web)
+	}
+	req := &http.Request{
+		Method:     in.method,
+		URL:        &url.URL{Scheme: "http", Host: addr, Opaque: in.path, RawQuery: in.query},
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     sink.h,
+		Host:       in.host,
+		Body:       http.NoBody,
+	}
+	if x.body != nil {
+		req.Body = x.body.view()
+		req.ContentLength = in.contentLength
+		if t := announcedTrailer(in.trailer); t != nil {
+			req.Trailer = t
+			x.body.out = t
+		}
+	}
+	return req.WithContext(x.ctx)
+}
+
+// announcedTrailer returns the request trailers that may reach the app
+// (trailerFieldAllowed), names only; their values are filled in when the
+// body ends. nil when there are none.
+func announcedTrailer(t pipeline.Header) http.Header {
+	if t == nil {
+		return nil
+	}
+	var out http.Header
+	name := func(k string) {
+		if trailerFieldAllowed(k) {
+			if out == nil {
+				out = http.Header{}
+			}
+			out[http.CanonicalHeaderKey(k)] = nil
+		}
+	}
+	if h, ok := t.(pipeline.HTTPHeader); ok {
+		for k := range h {
+			name(k)
+		}
+	} else {
+		t.Range(func(k, _ string) bool { name(k); return true })
+	}
+	return out
+}
+
+// respond copies the app's response to the client: the header fields by
+// the response rules, the body as it arrives (flushed after every piece, so
+// a stream's messages go out at once), then the trailers. A trailers-only
+// response (no body, as gRPC answers errors) stays one header section. A
+// failure after the header aborts the client's stream, except that an
+// expired grpc-timeout ends it with grpc-status DEADLINE_EXCEEDED.
+func (x *h2Exchange) respond(resp *http.Response) {
+	ex := x.ex
+	defer resp.Body.Close()
+	h := ex.w.Header()
+	for k, vs := range resp.Header {
+		if !responseFieldRule(k) {
+			continue
+		}
+		if old, ok := h[k]; ok {
+			h[k] = append(old, vs...)
+		} else {
+			h[k] = vs
+		}
+	}
+	if x.web != webNone {
+		h["Content-Type"] = []string{webContentType(resp.Header.Get("Content-Type"), x.web)}
+		delete(h, "Content-Length") // the body gains the trailer frame
+	}
+	flusher, _ := ex.w.(http.Flusher)
+	ex.w.WriteHeader(resp.StatusCode)
+	if resp.ContentLength != 0 && flusher != nil {
+		flusher.Flush()
+	}
+	if err := x.copyBody(resp.Body, flusher); err != nil {
+		if x.grpc && errors.Is(context.Cause(x.ctx), errGRPCDeadline) && resp.Trailer.Get("Grpc-Status") == "" {
+			t := http.Header{"Grpc-Status": {strconv.Itoa(pages.GRPCDeadlineExceeded)}, "Grpc-Message": {"Deadline Exceeded"}}
+			x.endTrailers(t, flusher)
+			return
+		}
+		var ce *copyError
+		if errors.As(err, &ce) && !ce.client && ex.ctx.Err() == nil {
+			ex.h.log.Warn("app response body cut off", "pid", ex.lease.PID,
+				"method", ex.in.method, "path", ex.path(), "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if x.web != webNone && resp.Header.Get("Grpc-Status") != "" {
+		return // trailers-only: the status went in the header section
+	}
+	x.endTrailers(resp.Trailer, flusher)
+}
+
+// endTrailers sends the response trailers t: as HTTP trailers, or, to a
+// gRPC-Web client, as the body's last frame.
+func (x *h2Exchange) endTrailers(t http.Header, flusher http.Flusher) {
+	if x.web != webNone {
+		var scratch [128]byte
+		_, _ = x.ex.w.Write(webEncode(webTrailerFrame(t), x.web, scratch[:]))
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return
+	}
+	h := x.ex.w.Header()
+	for k, vs := range t {
+		if k = http.CanonicalHeaderKey(k); trailerAllowed(k) {
+			h[http.TrailerPrefix+k] = vs
+		}
+	}
+}
+
+// copyBody copies the response body to the client, flushing after each
+// piece.
+func (x *h2Exchange) copyBody(body io.Reader, flusher http.Flusher) error {
+	bufp := buffers.Get().(*[bufferSize]byte)
+	defer buffers.Put(bufp)
+	var encoded []byte // the text variant's base64, reused
+	for {
+		n, err := body.Read(bufp[:])
+		if n > 0 {
+			x.idle.touch()
+			out := bufp[:n]
+			if x.web == webText {
+				encoded = webEncode(out, x.web, encoded)
+				out = encoded
+			}
+			if _, werr := x.ex.w.Write(out); werr != nil {
+				return &copyError{err: werr, client: true}
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &copyError{err: x.cause(err)}
+		}
+	}
+}
+
+// replayMax is how much of a request body is kept so that a request the
+// app did not process can be sent again: a gRPC unary call or a small form
+// fits.
+const replayMax = 64 << 10
+
+// replayBody is an h2c request's body, read from the client once and
+// handed to each attempt through a view. It keeps what it read, up to
+// replayMax, so a second attempt can send it again. One read of the
+// client's body runs at a time (mu); a view whose stream ended reads
+// nothing more.
+type replayBody struct {
+	src     io.Reader
+	trailer pipeline.Header // the client's trailers, filled once src is at EOF
+	out     http.Header     // the trailers sent to the app (names announced)
+	idle    *idleTimer
+
+	mu   sync.Mutex // held during a read of src; protects the fields below
+	kept []byte     // what src gave so far, while it fits in replayMax
+	lost bool       // more than replayMax was read: no replay
+	eof  bool
+	err  error // src's error other than EOF
+	// ended: the exchange is over; src must not be read any more.
+	ended bool
+}
+
+// view returns a reader over the body from its start.
+func (b *replayBody) view() *bodyView { return &bodyView{b: b} }
+
+// replayable reports whether the whole body read so far can be sent
+// again. A nil body is.
+func (b *replayBody) replayable() bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.lost && b.err == nil
+}
+
+// finish makes sure no read of the client's body is still running when the
+// exchange ends: one blocked on a silent client is cut off by a read
+// deadline on w, where the writer has one.
+// After it, reads return errBodyClosed.
+func (b *replayBody) finish(w http.ResponseWriter) {
+	if !b.mu.TryLock() {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		b.mu.Lock()
+	}
+	b.ended = true
+	b.mu.Unlock()
+}
+
+// bodyView is one attempt's reader of a replayBody.
+type bodyView struct {
+	b      *replayBody
+	pos    int
+	closed atomic.Bool
+}
+
+func (v *bodyView) Read(p []byte) (int, error) {
+	if v.closed.Load() {
+		return 0, errBodyClosed
+	}
+	b := v.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if v.closed.Load() || b.ended {
+		return 0, errBodyClosed
+	}
+	if !b.lost && v.pos < len(b.kept) {
+		n := copy(p, b.kept[v.pos:])
+		v.pos += n
+		return n, nil
+	}
+	switch {
+	case b.eof:
+		return 0, io.EOF
+	case b.err != nil:
+		return 0, b.err
+	}
+	n, err := b.src.Read(p)
+	if n > 0 {
+		b.idle.touch()
+		if !b.lost {
+			if len(b.kept)+n <= replayMax {
+				b.kept = append(b.kept, p[:n]...)
+				v.pos += n
+			} else {
+				b.lost, b.kept = true, nil
+			}
+		}
+	}
+	switch {
+	case err == io.EOF:
+		b.eof = true
+		b.fillTrailers()
+	case err != nil:
+		b.err = &clientBodyError{err}
+		err = b.err
+	}
+	return n, err
+}
+
+// Close ends the view: the transport is done with it.
+func (v *bodyView) Close() error {
+	v.closed.Store(true)
+	return nil
+}
+
+// fillTrailers copies the values of the client's trailers announced to the
+// app (b.out) once the body has ended.
+func (b *replayBody) fillTrailers() {
+	if b.out == nil || b.trailer == nil {
+		return
+	}
+	for k := range b.out {
+		var vs []string
+		b.trailer.Values(k, func(v string) bool {
+			if h1.ValidFieldValue(v) {
+				vs = append(vs, v)
+			}
+			return true
+		})
+		if len(vs) == 0 {
+			delete(b.out, k)
+		} else {
+			b.out[k] = vs
+		}
+	}
+}
+
+// idleTimer calls fire once nothing touched it for timeout. Touching it is
+// one atomic store; the timer re-arms itself lazily.
+type idleTimer struct {
+	timeout time.Duration
+	last    atomic.Int64 // UnixNano of the last touch
+	t       *time.Timer
+	fire    func()
+	stopped atomic.Bool // stop was called: the timer must not re-arm
+}
+
+func newIdleTimer(timeout time.Duration, fire func()) *idleTimer {
+	it := &idleTimer{timeout: timeout, fire: fire}
+	it.last.Store(time.Now().UnixNano())
+	it.t = time.AfterFunc(timeout, it.check)
+	return it
+}
+
+// touch records progress. A nil idleTimer does nothing.
+func (it *idleTimer) touch() {
+	if it != nil {
+		it.last.Store(time.Now().UnixNano())
+	}
+}
+
+func (it *idleTimer) check() {
+	if it.stopped.Load() {
+		return
+	}
+	idle := time.Since(time.Unix(0, it.last.Load()))
+	if idle >= it.timeout {
+		it.fire()
+		return
+	}
+	it.t.Reset(it.timeout - idle)
+}
+
+func (it *idleTimer) stop() {
+	it.stopped.Store(true)
+	it.t.Stop()
+}
+
+// notProcessed reports whether the app certainly did not process the
+// request, so it may be sent again whatever its method (RFC 9113 §8.7):
+// the connection was refused, the stream was refused (REFUSED_STREAM), or
+// it was above the last stream id of the app's GOAWAY.
+func notProcessed(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	// net/http reports these with errors it does not export; their text is
+	// pinned by TestH2CNotProcessed (GOAWAY) and TestH2CRefusedStream.
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		switch s := e.Error(); {
+		case s == errTextGoAway, s == errTextUnusable,
+			strings.HasPrefix(s, "stream error: ") && strings.Contains(s, "; REFUSED_STREAM"):
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	errTextGoAway   = "http2: Transport received Server's graceful shutdown GOAWAY"
+	errTextUnusable = "http2: client conn not usable"
+)
+
+// grpcTimeout parses a grpc-timeout value: at most 8 digits and a unit
+// (H, M, S, m, u, n).
+func grpcTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	var unit time.Duration
+	switch v[len(v)-1] {
+	case 'H':
+		unit = time.Hour
+	case 'M':
+		unit = time.Minute
+	case 'S':
+		unit = time.Second
+	case 'm':
+		unit = time.Millisecond
+	case 'u':
+		unit = time.Microsecond
+	case 'n':
+		unit = time.Nanosecond
+	default:
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
+}

@@ -1,0 +1,379 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/upstream"
+)
+
+// newH2CServer starts an app that speaks only HTTP/2 with prior knowledge.
+func newH2CServer(t *testing.T, app http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	s := httptest.NewUnstartedServer(app)
+	s.Config.Protocols = new(http.Protocols)
+	s.Config.Protocols.SetUnencryptedHTTP2(true)
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// newH2CFront starts a front end forwarding through h, reachable over h2c,
+// and returns it with a client that speaks h2c to it. describe, if given,
+// changes each request's description as the front door's stages would.
+func newH2CFront(t *testing.T, h *Handler, describe ...func(*pipeline.Request)) (*httptest.Server, *http.Client) {
+	t.Helper()
+	t.Cleanup(h.CloseIdleConnections)
+	fh := forwardHandler{h: h}
+	if len(describe) > 0 {
+		fh.describe = describe[0]
+	}
+	front := httptest.NewUnstartedServer(fh)
+	front.Config.Protocols = new(http.Protocols)
+	front.Config.Protocols.SetUnencryptedHTTP2(true)
+	front.Start()
+	t.Cleanup(front.Close)
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	return front, &http.Client{Transport: tr}
+}
+
+// TestH2CForward checks a request to an h2c app: HTTP/2 on the way to the
+// app, the ANCM fields added by the same rules (the identity the stages
+// found in place of the client's spoofed module field), trailers both
+// ways, and no User-Agent of the transport's own.
+func TestH2CForward(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		proto, token, xff, xfp, user, ua, trailer, body string
+	}
+	got := make(chan seen, 1)
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.Proto, r.Header.Get("Ms-Aspnetcore-Token"), r.Header.Get("X-Forwarded-For"),
+			r.Header.Get("X-Forwarded-Proto"), strings.Join(r.Header.Values("Ms-Aspnetcore-User"), ","), strings.Join(r.Header.Values("User-Agent"), ","),
+			r.Trailer.Get("X-Req-Sum"), string(b)}
+		w.Header().Set("Trailer", "X-Res-Sum")
+		w.Header().Set("Content-Type", "application/grpc")
+		_, _ = io.WriteString(w, "answer")
+		w.Header().Set("X-Res-Sum", "42")
+		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true, ForwardIdentity: true}
+	front, c := newH2CFront(t, h, func(r *pipeline.Request) {
+		r.Identity = &pipeline.Identity{Name: "alice", Scheme: "Basic"}
+	})
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, front.URL+"/svc/Method", pr)
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("MS-ASPNETCORE-USER", "spoof")
+	req.Header["User-Agent"] = nil
+	req.Trailer = http.Header{"X-Req-Sum": nil}
+	go func() {
+		_, _ = io.WriteString(pw, "question")
+		req.Trailer.Set("X-Req-Sum", "7")
+		_ = pw.Close()
+	}()
+	res, body := get(t, c, req)
+	s := <-got
+	if s.proto != "HTTP/2.0" || s.token != testToken || s.xfp != "http" || !strings.HasPrefix(s.xff, "127.0.0.1:") ||
+		s.user != "alice" || s.ua != "" || s.trailer != "7" || s.body != "question" {
+		t.Errorf("app saw %+v", s)
+	}
+	if res.StatusCode != 200 || body != "answer" || res.Trailer.Get("X-Res-Sum") != "42" || res.Trailer.Get("Grpc-Status") != "0" {
+		t.Errorf("client got %d %q trailers %v", res.StatusCode, body, res.Trailer)
+	}
+}
+
+// TestH2CFullDuplex checks that the app's answer streams while the request
+// is still being sent: each line the client sends is echoed back before it
+// sends the next.
+func TestH2CFullDuplex(t *testing.T) {
+	t.Parallel()
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		sc := bufio.NewScanner(r.Body)
+		for sc.Scan() {
+			_, _ = io.WriteString(w, "echo "+sc.Text()+"\n")
+			w.(http.Flusher).Flush()
+		}
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	front, c := newH2CFront(t, h)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, front.URL+"/bidi", pr)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	br := bufio.NewReader(res.Body)
+	for _, m := range []string{"one", "two", "three"} {
+		if _, err := io.WriteString(pw, m+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		line, err := br.ReadString('\n')
+		if err != nil || line != "echo "+m+"\n" {
+			t.Fatalf("read %q, %v; want the echo of %q before the request ends", line, err, m)
+		}
+	}
+	_ = pw.Close()
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Fatalf("after the request ended: %q, %v", rest, err)
+	}
+}
+
+// refusingApp accepts one HTTP/2 connection and refuses its first stream:
+// with GOAWAY (last stream id 0, NO_ERROR) when goAway is set, else with
+// RST_STREAM(REFUSED_STREAM). Either way the request was not processed.
+func refusingApp(t *testing.T, goAway bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() { <-done })
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		_ = fr.WriteSettings()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if hf, ok := f.(*http2.HeadersFrame); ok {
+				if !goAway {
+					_ = fr.WriteRSTStream(hf.StreamID, http2.ErrCodeRefusedStream)
+					continue
+				}
+				_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+				// Read on until the client closes, so it sees the GOAWAY.
+				_, _ = io.Copy(io.Discard, c)
+				return
+			}
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestH2CNotProcessed checks that a POST with a body whose stream the app
+// did not process (GOAWAY above it, or REFUSED_STREAM) is sent again to a
+// process acquired anew, body and all; it also pins the text of
+// net/http's unexported errors that notProcessed recognises.
+func TestH2CNotProcessed(t *testing.T) {
+	t.Parallel()
+	for _, goAway := range []bool{true, false} {
+		name := "REFUSED_STREAM"
+		if goAway {
+			name = "GOAWAY"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testNotProcessed(t, goAway)
+		})
+	}
+}
+
+func testNotProcessed(t *testing.T, goAway bool) {
+	bodies := make(chan string, 1)
+	good := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+		_, _ = io.WriteString(w, "processed")
+	})
+	bad := refusingApp(t, goAway)
+	b := &fakeBackend{}
+	b.acquire = func(n int) (*upstream.Lease, error) {
+		if n == 1 {
+			return b.lease(bad, 1, nil), nil
+		}
+		return b.lease(good.Listener.Addr().String(), 2, nil), nil
+	}
+	h := &Handler{Backend: b, H2C: true}
+	front, c := newH2CFront(t, h)
+	req, _ := http.NewRequest(http.MethodPost, front.URL+"/order", strings.NewReader("one order"))
+	res, body := get(t, c, req)
+	if res.StatusCode != 200 || body != "processed" {
+		t.Fatalf("got %d %q, want the second process's answer", res.StatusCode, body)
+	}
+	if got := <-bodies; got != "one order" {
+		t.Errorf("second process got body %q", got)
+	}
+	if n := b.calls.Load(); n != 2 {
+		t.Errorf("acquired %d times, want 2", n)
+	}
+	b.waitReleased(t, 2)
+}
+
+// TestGRPCAnswers checks that a gRPC client gets a trailers-only gRPC
+// status, never a page, for the answers the forwarder makes itself: the
+// app offline (UNAVAILABLE), and the app unreachable (502.3, UNAVAILABLE).
+func TestGRPCAnswers(t *testing.T) {
+	t.Parallel()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	_ = dead.Close() // nothing listens there now: connections are refused
+	for _, tt := range []struct {
+		name string
+		b    *fakeBackend
+		msg  string
+	}{
+		{"offline", &fakeBackend{acquire: func(int) (*upstream.Lease, error) { return nil, upstream.ErrOffline }},
+			"HTTP Error 503 - Service Unavailable: the app is offline (app_offline.htm)"},
+		{"unreachable", fixed(deadAddr), "HTTP Error 502.3 - Bad Gateway: the connection to the app failed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			front, c := newH2CFront(t, &Handler{Backend: tt.b, H2C: true})
+			req, _ := http.NewRequest(http.MethodPost, front.URL+"/svc/M", strings.NewReader("\x00\x00\x00\x00\x00"))
+			req.Header.Set("Content-Type", "application/grpc+proto")
+			res, body := get(t, c, req)
+			if res.StatusCode != 200 || body != "" || res.Header.Get("Grpc-Status") != "14" ||
+				res.Header.Get("Content-Type") != "application/grpc" {
+				t.Fatalf("got %d %q header %v; want 200, no body, grpc-status 14", res.StatusCode, body, res.Header)
+			}
+			if got := res.Header.Get("Grpc-Message"); got != tt.msg {
+				t.Errorf("grpc-message %q, want %q", got, tt.msg)
+			}
+		})
+	}
+}
+
+// TestH2CRequestTimeoutStreams checks what requestTimeout means for an h2c
+// stream: a response that keeps sending lasts well past it, and a stream
+// silent both ways for requestTimeout is reset, the app's stream cancelled.
+func TestH2CRequestTimeoutStreams(t *testing.T) {
+	t.Parallel()
+	const timeout = 400 * time.Millisecond
+	cancelled := make(chan struct{})
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/silent" {
+			<-r.Context().Done()
+			close(cancelled)
+			return
+		}
+		// Keeps sending for 5 requestTimeouts, a piece every quarter.
+		for i := 0; i < 20; i++ {
+			_, _ = io.WriteString(w, "tick\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(timeout / 4):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true, RequestTimeout: timeout}
+	front, c := newH2CFront(t, h)
+
+	req, _ := http.NewRequest(http.MethodGet, front.URL+"/stream", nil)
+	res, body := get(t, c, req)
+	if res.StatusCode != 200 || strings.Count(body, "tick\n") != 20 || res.Trailer.Get("Grpc-Status") != "0" {
+		t.Errorf("a stream that keeps sending: %d, %d ticks, trailers %v; want all 20 and the trailer",
+			res.StatusCode, strings.Count(body, "tick\n"), res.Trailer)
+	}
+
+	req, _ = http.NewRequest(http.MethodGet, front.URL+"/silent", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if _, err := io.ReadAll(res.Body); err == nil {
+		t.Error("a stream silent for requestTimeout ended cleanly; want it reset")
+	}
+	<-cancelled // the app's stream was cancelled
+}
+
+// TestH2CGRPCTimeout checks that grpc-timeout reaches the app and bounds
+// the stream here too: the client gets DEADLINE_EXCEEDED, before the app's
+// header as a trailers-only answer, after it in the trailers, and the
+// app's stream is cancelled.
+func TestH2CGRPCTimeout(t *testing.T) {
+	t.Parallel()
+	seen := make(chan string, 2)
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Grpc-Timeout")
+		if r.URL.Path == "/after-header" {
+			w.Header().Set("Content-Type", "application/grpc")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+		}
+		<-r.Context().Done()
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	front, c := newH2CFront(t, h)
+	for _, path := range []string{"/before-header", "/after-header"} {
+		req, _ := http.NewRequest(http.MethodPost, front.URL+path, strings.NewReader("\x00\x00\x00\x00\x00"))
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("Grpc-Timeout", "200m")
+		res, _ := get(t, c, req)
+		status := res.Header.Get("Grpc-Status")
+		if status == "" {
+			status = res.Trailer.Get("Grpc-Status")
+		}
+		if res.StatusCode != 200 || status != "4" {
+			t.Errorf("%s: %d, grpc-status %q; want 200 and 4 (DEADLINE_EXCEEDED)", path, res.StatusCode, status)
+		}
+		if got := <-seen; got != "200m" {
+			t.Errorf("%s: the app got grpc-timeout %q", path, got)
+		}
+	}
+}
+
+// TestH2CClientCancel checks that a client resetting its stream cancels
+// the app's stream.
+func TestH2CClientCancel(t *testing.T) {
+	t.Parallel()
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		close(started)
+		<-r.Context().Done()
+		close(cancelled)
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	front, c := newH2CFront(t, h)
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, front.URL+"/watch", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel() // the client resets its stream
+	_ = res.Body.Close()
+	<-cancelled
+}
