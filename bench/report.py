@@ -95,6 +95,9 @@ def targets_table(by, rounds, memory, cold):
                        ("gatehouse_socket_activation_cold_extra_ms", "cold start, socket activation")):
         x = num(c.get(key))
         add(f"{label}: ≤ 2 ms beyond the app's own", fmt(x, 2) + " ms" if x is not None else "–", check(x, lambda v: v <= 2))
+    g, n = num(c.get("gatehouse_exec_to_listen_ms")), num(c.get("nginx_exec_to_listen_ms"))
+    x = g / n if g is not None and n else None
+    add("exec to listening ≤ nginx's (outside launcher)", ratio(x), check(x, lambda v: v <= 1.0))
     x = mem.get("kib_per_idle_conn")
     add("≤ 8 KiB RSS per idle keep-alive connection", fmt(x, 2) + " KiB" if x is not None else "–", check(x, lambda v: v <= 8))
     x = mem.get("rss_idle_kib")
@@ -194,9 +197,11 @@ def one(facts, results, memory, cold, profile=None, gobench=None):
     if c:
         lines.append("### Cold start and restart")
         lines.append("")
-        lines.append("The app alone: exec to its first answer (polled every 100 µs). Gatehouse: from the "
-                     "first request (which starts the app) to its answer, and from kill -9 of the app to "
-                     "the answer of a request sent right after. Extra: the median of each round's "
+        lines.append("As an outside launcher sees it. The app alone: exec, connect every 100 µs until "
+                     "the port accepts, then GET / on that connection; exec to its answer. Gatehouse: "
+                     "started the same way, the first request (which starts the app) sent on the first "
+                     "connection it accepts; from sending it to its answer. Restart: from kill -9 of the "
+                     "app to the answer of a request sent right after. Extra: the median of each round's "
                      "difference to the app alone.")
         lines.append("")
         lines.append("| app | app alone, exec to first answer ms | gatehouse | cold start ms | extra ms | "
@@ -209,6 +214,22 @@ def one(facts, results, memory, cold, profile=None, gobench=None):
             own = c.get(("slow_" if slow else "") + "app_first_answer_ms", "–")
             lines.append(f"| {app} | {own} | {l.removeprefix('slow_')} | {c.get(l + '_cold_ms')} | "
                          f"{c.get(l + '_cold_extra_ms')} | {c.get(l + '_restart_ms')} | {c.get(l + '_restart_extra_ms')} |")
+        lines.append("")
+    starts = [k[: -len("_exec_to_listen_ms")] for k in c if k.endswith("_exec_to_listen_ms")]
+    if starts:
+        lines.append("### Start-up, as an outside launcher sees it")
+        lines.append("")
+        lines.append("Exec, then connect every 100 µs until the port accepts (exec to listening), then "
+                     "GET / on that connection (exec to first answer; for the front doors the app is "
+                     "already up, except Gatehouse's, which it starts on this request). Medians.")
+        lines.append("")
+        lines.append("| server | exec to listening ms | × nginx | exec to first answer ms |")
+        lines.append("|---|---:|---:|---:|")
+        base = num(c.get("nginx_exec_to_listen_ms"))
+        for t in [t for t in ORDER if t in starts]:
+            x = num(c.get(t + "_exec_to_listen_ms"))
+            rel = ratio(x / base) if x is not None and base else "–"
+            lines.append(f"| {t} | {c.get(t + '_exec_to_listen_ms')} | {rel} | {c.get(t + '_exec_to_first_answer_ms')} |")
         lines.append("")
     prof = open(profile).read().strip() if profile and os.path.exists(profile) else ""
     if prof:
