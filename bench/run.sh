@@ -8,6 +8,7 @@
 #   bench/run.sh                      # everything, 3 rounds of 5 s per target
 #   ROUNDS=5 DURATION=10 bench/run.sh
 #   WORKLOADS="tiny 64k" TARGETS="nginx gatehouse" MEMORY=0 COLDSTART=0 bench/run.sh
+#   WORKLOADS=none PROFILE=0 GOBENCH=0 MEMORY=0 bench/run.sh   # start-up and cold start only
 #   BASELINE=/tmp/gatehouse-old bench/run.sh   # also a second gatehouse binary
 #
 # Workloads (wrk -t1 unless said): tiny (GET /, ~30 bytes), 64k and 1m
@@ -17,6 +18,10 @@
 # keep-alive connection; peak while streaming 1 GiB) and, for Gatehouse, the
 # cold start and the restart after kill -9 beyond the app's own start time,
 # and (PROFILE=1, with perf) where nginx's and Gatehouse's CPU time goes.
+# Start-up (STARTUP=1) is measured as an outside launcher sees it: exec, then
+# connect every 100 µs until the port accepts, then GET / on that connection,
+# for the app alone and each front door (Gatehouse's first answer includes
+# starting the app).
 #
 # Fairness: one worker per front door (nginx worker_processes 1, HAProxy
 # nbthread 1, GOMAXPROCS=$PROXY_PROCS for Caddy and Gatehouse); the backends
@@ -50,6 +55,8 @@ MEMORY=${MEMORY:-1}
 PROFILE=${PROFILE:-1}                # perf record of nginx and Gatehouse on the tiny workload
 GOBENCH=${GOBENCH:-1}                # go test -bench of internal/proxy and internal/frontend
 COLDSTART=${COLDSTART:-1}
+STARTUP=${STARTUP:-1}                # exec to listening and to the first answer, each front door
+STARTUP_N=${STARTUP_N:-15}
 SAVE=${SAVE:-1}
 NOTE=${NOTE:-}                       # a line for the report (say, who else used the machine)
 [ -z "${BASELINE:-}" ] || TARGETS="$TARGETS baseline"
@@ -256,8 +263,10 @@ sites:
       - {path: /, dir: $work/app}
 EOF
   # As root, a Gatehouse that refuses root apps by default needs --allow-root (older builds lack it).
+  # grep reads the whole help (no -q): an early exit would kill the writer with SIGPIPE, and
+  # pipefail would then take the flag for missing.
   local root=()
-  if [ "$(id -u)" = 0 ] && "$bin" serve --help 2>&1 | grep -q -- allow-root; then root=(--allow-root); fi
+  if [ "$(id -u)" = 0 ] && "$bin" serve --help 2>&1 | grep -- allow-root >/dev/null; then root=(--allow-root); fi
   GOMAXPROCS=$PROXY_PROCS "$bin" serve --log-level error "${root[@]}" --config "$work/$name.yaml" >"$work/$name.log" 2>&1 &
   local pid=$!; pids+=($pid)
   waitport "$p"; waitport "$sp"
@@ -350,6 +359,7 @@ started=$(date -u +%s)
 read -ra tlist <<<"$TARGETS"
 for r in $(seq "$ROUNDS"); do
   for w in $WORKLOADS; do
+    [ "$w" != none ] || continue
     # Rotate the order each round so no target always follows the same one.
     n=${#tlist[@]}; order=()
     for i in $(seq 0 $((n - 1))); do order+=("${tlist[$(((i + r - 1) % n))]}"); done
@@ -415,6 +425,39 @@ if [ "$COLDSTART" = 1 ]; then
   # An app that takes COLD_SLOW to listen: what the probe's back-off costs.
   GOMAXPROCS=$ncpu "$work/benchtool" coldstart -prefix slow_ -app "$work/testapp -no-token-check -startup-delay $COLD_SLOW" \
     -n "$COLD_N" -gatehouse "gatehouse=$work/gatehouse=$work/app-slow" | tee -a "$cold" >&2
+fi
+
+# Start-up as an outside launcher sees it: each server on ports of its own,
+# started STARTUP_N times, the order rotating per round.
+if [ "$STARTUP" = 1 ]; then
+  sa=$(freeport); sn=$(freeport); snt=$(freeport); sh_=$(freeport); sht=$(freeport); sc=$(freeport); sct=$(freeport); sg=$(freeport); sgt=$(freeport)
+  st=(-target "direct=127.0.0.1:$sa=GOMAXPROCS=$ncpu ASPNETCORE_PORT=$sa $work/testapp -no-token-check")
+  for t in $TARGETS; do
+    case $t in
+      nginx)
+        mkdir -p "$work/startup-nginx"
+        sed -e "s|$work/nginx/nginx.pid|$work/startup-nginx/nginx.pid|" -e "s|listen 127.0.0.1:${HTTP[nginx]};|listen 127.0.0.1:$sn;|" \
+          -e "s|listen 127.0.0.1:${HTTPS[nginx]} ssl|listen 127.0.0.1:$snt ssl|" "$work/nginx/nginx.conf" >"$work/startup-nginx/nginx.conf"
+        st+=(-target "nginx=127.0.0.1:$sn=$NGINX -p $work/startup-nginx -c $work/startup-nginx/nginx.conf") ;;
+      haproxy)
+        sed -e "s|bind 127.0.0.1:${HTTP[haproxy]}$|bind 127.0.0.1:$sh_|" -e "s|bind 127.0.0.1:${HTTPS[haproxy]} |bind 127.0.0.1:$sht |" \
+          "$work/haproxy.cfg" >"$work/startup-haproxy.cfg"
+        st+=(-target "haproxy=127.0.0.1:$sh_=$HAPROXY -db -f $work/startup-haproxy.cfg") ;;
+      caddy)
+        mkdir -p "$work/startup-caddy"
+        sed -e "s|http://127.0.0.1:${HTTP[caddy]} |http://127.0.0.1:$sc |" -e "s|https://127.0.0.1:${HTTPS[caddy]} |https://127.0.0.1:$sct |" \
+          "$work/caddy/Caddyfile" >"$work/startup-caddy/Caddyfile"
+        st+=(-target "caddy=127.0.0.1:$sc=XDG_DATA_HOME=$work/startup-caddy XDG_CONFIG_HOME=$work/startup-caddy GOMAXPROCS=$PROXY_PROCS caddy run --config $work/startup-caddy/Caddyfile --adapter caddyfile") ;;
+      gatehouse)
+        sed -e "s|port: ${HTTP[gatehouse]}}|port: $sg}|" -e "s|port: ${HTTPS[gatehouse]},|port: $sgt,|" "$work/gatehouse.yaml" >"$work/startup-gatehouse.yaml"
+        root=""
+        [ "$(id -u)" != 0 ] || root=--allow-root
+        st+=(-target "gatehouse=127.0.0.1:$sg=GOMAXPROCS=$PROXY_PROCS $work/gatehouse serve --log-level error $root --config $work/startup-gatehouse.yaml") ;;
+    esac
+  done
+  # The servers' own output (Caddy logs every start) goes to a file, shown if the run fails.
+  "$work/benchtool" startup -n "$STARTUP_N" "${st[@]}" 2>"$work/startup.log" | tee -a "$cold" >&2 ||
+    { cat "$work/startup.log" >&2; exit 1; }
 fi
 loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -98,61 +98,46 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// directOnce starts the app on a free port and returns the time from the
-// start to its first answer to GET /, polling every 100 µs.
+// directOnce starts the app on a free port and returns the time from exec
+// to its first answer to GET /, as launch measures it.
 func directOnce(ctx context.Context, argv []string) (time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "ASPNETCORE_PORT="+strconv.Itoa(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start app: %w", err)
+	l, cmd, err := launch(ctx, argv, []string{"ASPNETCORE_PORT=" + strconv.Itoa(port)}, "127.0.0.1:"+strconv.Itoa(port))
+	if cmd != nil {
+		stopGroup(cmd, syscall.SIGKILL)
 	}
-	defer stopGroup(cmd, syscall.SIGKILL)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	deadline := start.Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := get(ctx, url); err == nil {
-			return time.Since(start), nil
-		}
-		time.Sleep(100 * time.Microsecond)
+	if err != nil {
+		return 0, fmt.Errorf("app alone: %w", err)
 	}
-	return 0, errors.New("app never answered")
+	return l.first, nil
 }
 
-// gatehouseOnce starts `BIN serve DIR`, waits until it accepts, then times
-// the first request (which starts the app) and the given number of kill -9
-// and restart cycles.
+// gatehouseOnce starts `BIN serve DIR` as launch does: the first request
+// (which starts the app) goes out on the first connection Gatehouse
+// accepts, at once, and cold is the time from sending it to its answer. It
+// then times the given number of kill -9 and restart cycles.
 func gatehouseOnce(ctx context.Context, bin, dir string, restarts int) (time.Duration, []time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
 		return 0, nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{"serve", "--listen", addr, "--log-level", "error"}
+	argv := []string{bin, "serve", "--listen", addr, "--log-level", "error"}
 	if os.Geteuid() == 0 && allowsRootFlag(bin) {
-		args = append(args, "--allow-root") // builds that refuse root apps by default
+		argv = append(argv, "--allow-root") // builds that refuse root apps by default
 	}
-	cmd := exec.Command(bin, append(args, dir)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return 0, nil, fmt.Errorf("start gatehouse: %w", err)
+	l, cmd, err := launch(ctx, append(argv, dir), nil, addr)
+	if cmd != nil {
+		defer stopGroup(cmd, syscall.SIGTERM)
 	}
-	defer stopGroup(cmd, syscall.SIGTERM)
-	if err := waitListen(addr, 10*time.Second); err != nil {
+	if err != nil {
 		return 0, nil, err
 	}
+	cold := l.first - l.listen
 	url := "http://" + addr + "/"
-	start := time.Now()
-	if _, err := get(ctx, url); err != nil {
-		return 0, nil, fmt.Errorf("first request: %w", err)
-	}
-	cold := time.Since(start)
 	var rs []time.Duration
 	for range restarts {
 		body, err := get(ctx, url+"pid")
@@ -198,18 +183,6 @@ func get(ctx context.Context, url string) (string, error) {
 		return "", fmt.Errorf("status %s: %.200s", res.Status, b)
 	}
 	return string(b), nil
-}
-
-func waitListen(addr string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return fmt.Errorf("%s never accepted a connection", addr)
 }
 
 func freePort() (int, error) {

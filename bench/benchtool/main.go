@@ -15,6 +15,10 @@
 //	    the median latency of GET / on one connection alone and while another
 //	    connection echoes messages through the app as fast as it can, in
 //	    interleaved rounds, and their ratio.
+//	benchtool startup -n 10 -target "gatehouse=127.0.0.1:8080=BIN serve …" -target "nginx=…"
+//	    what an outside launcher sees of each server: the time from exec to
+//	    the first successful connect, and to the answer to GET / sent on
+//	    that connection.
 //
 // Every result is one line "key value" on stdout, for run.sh to collect.
 // Loopback only; every wait is bounded.
@@ -43,7 +47,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: benchtool idle|stream|coldstart|flood [flags]")
+		return errors.New("usage: benchtool idle|stream|coldstart|flood|startup [flags]")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute) // nothing here runs longer
 	defer cancel()
@@ -56,6 +60,8 @@ func run(ctx context.Context, args []string) error {
 		return runColdstart(ctx, args[1:], os.Stdout)
 	case "flood":
 		return runFlood(ctx, args[1:], os.Stdout)
+	case "startup":
+		return runStartup(ctx, args[1:], os.Stdout)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }

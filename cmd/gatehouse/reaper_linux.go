@@ -48,6 +48,9 @@ func startReaper(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger) {
 
 // reapOrphans reaps every exited child that Gatehouse did not start itself.
 func reapOrphans(sid int, log *slog.Logger) {
+	if !anyExited() {
+		return // nothing to reap: no need to read a /proc file per thread
+	}
 	for _, pid := range children() {
 		st, ok := readStat(pid)
 		if !ok || st.state != 'Z' || (st.pgrp == pid && st.session == sid) {
@@ -58,6 +61,16 @@ func reapOrphans(sid int, log *slog.Logger) {
 			log.Debug("reaped an orphaned process", "pid", pid, "exit_code", ws.ExitStatus())
 		}
 	}
+}
+
+// anyExited reports whether some child of Gatehouse has exited and not
+// been waited for yet. It reaps nothing (WNOWAIT): one system call, where
+// the scan reads /proc/self/task/*/children, which on the first scan at
+// start-up competed with the first request.
+func anyExited() bool {
+	var info unix.Siginfo // zeroed: stays so when no child is waitable
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil && info.Signo != 0
 }
 
 // children lists Gatehouse's child processes (of every thread).

@@ -76,6 +76,17 @@ func (p *Pool) preparePool(spec Spec, cmd *exec.Cmd, prog string) (cg *cgroup, r
 	if len(shim) == 0 {
 		return cg, "", nil
 	}
+	if p.shell != "" && !slices.ContainsFunc(shim, func(kv string) bool { return strings.HasPrefix(kv, shimRlimitsEnv+"=") }) {
+		// A cgroup v1 join and a umask need no Go runtime start in
+		// between (~5–25 ms on a busy machine): the shell does both.
+		if err := checkAccess(ap.Identity, p.shell, accessExec, "shell (the umask and cgroup shim)"); err != nil {
+			return cg, "the app's user cannot run the shell shim", err
+		}
+		cmd.Path = p.shell
+		cmd.Args = append([]string{p.shell, "-c", settingsShellShim}, cmd.Args...)
+		cmd.Env = append(cmd.Env, shim...)
+		return cg, "", nil
+	}
 	if !slices.Contains(cmd.Env, shimEnv+"=1") { // not yet shimmed for socket activation
 		exe, err := os.Executable()
 		if err != nil {

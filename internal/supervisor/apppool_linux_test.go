@@ -213,3 +213,83 @@ func TestRemoveStale(t *testing.T) {
 		}
 	}
 }
+
+// A start that needs only a umask (or a cgroup v1 join) goes through the
+// shell shim, not a re-exec of the gatehouse binary; one with rlimits
+// still needs the Go shim.
+func TestShimChoice(t *testing.T) {
+	t.Parallel()
+	if shimShell() == "" {
+		t.Skip("no /bin/sh")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask := uint32(0o027)
+	for _, tc := range []struct {
+		name   string
+		limits Limits
+		want   string
+	}{
+		{"umask", Limits{}, "/bin/sh"},
+		{"umask and rlimits", Limits{Memory: 512 << 20}, exe},
+	} {
+		spec := helperSpec(t, "echo")
+		spec.AppPool.Umask = &mask
+		spec.AppPool.Limits = tc.limits // no Cgroups: limits fall back to rlimits
+		p := newFixture(t, spec).pool
+		cmd := exec.Command("/bin/true")
+		cmd.SysProcAttr = sysProcAttr()
+		cg, _, err := p.preparePool(spec, cmd, "/bin/true")
+		cg.remove()
+		if err != nil {
+			t.Fatalf("%s: preparePool: %v", tc.name, err)
+		}
+		if cmd.Path != tc.want {
+			t.Errorf("%s: the shim is %s, want %s", tc.name, cmd.Path, tc.want)
+		}
+	}
+}
+
+// The shell shim joins the listed cgroups with the program's own pid (exec
+// keeps the shell's), sets the umask, removes its settings from the
+// environment, and exits 127 with a message when a join fails.
+func TestSettingsShellShim(t *testing.T) {
+	t.Parallel()
+	if shimShell() == "" {
+		t.Skip("no /bin/sh")
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.procs"), filepath.Join(dir, "b.procs")
+	cmd := exec.Command("/bin/sh", "-c", settingsShellShim, "/bin/sh", "-c",
+		`echo "pid=$$ umask=$(umask) cg=${`+shimCgroupsEnv+`-unset} um=${`+shimUmaskEnv+`-unset} arg=$1"`, "sh", "two words")
+	cmd.Env = append(os.Environ(), shimCgroupsEnv+"="+a+":"+b, shimUmaskEnv+"=027")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("shim: %v", err)
+	}
+	var pid int
+	var rest string
+	if _, err := fmt.Sscanf(string(out), "pid=%d %s", &pid, &rest); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	if want := fmt.Sprintf("pid=%d umask=0027 cg=unset um=unset arg=two words\n", pid); string(out) != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+	for _, f := range []string{a, b} {
+		if got, err := os.ReadFile(f); err != nil || strings.TrimSpace(string(got)) != fmt.Sprint(pid) {
+			t.Errorf("%s = %q, %v; want the program's pid %d", f, got, err, pid)
+		}
+	}
+
+	cmd = exec.Command("/bin/sh", "-c", settingsShellShim, "/bin/true")
+	cmd.Env = append(os.Environ(), shimCgroupsEnv+"="+filepath.Join(dir, "missing", "cgroup.procs"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 127 || !strings.Contains(stderr.String(), "gatehouse shim: join cgroup") {
+		t.Errorf("failed join: %v, stderr %q; want exit 127 and the shim's message", err, stderr.String())
+	}
+}

@@ -75,10 +75,13 @@ const (
 // A Keeper is owned by whoever created it, which must Close it. The methods
 // are safe for concurrent use, and a nil *Keeper does nothing.
 type Keeper struct {
-	log  *slog.Logger
-	cmd  *exec.Cmd
-	pid  int
-	done chan struct{} // closed once the keeper process is reaped
+	log *slog.Logger
+	cmd *exec.Cmd
+	// started is closed once the start of the keeper process returned;
+	// pid (0 if the start failed) is set before.
+	started chan struct{}
+	pid     int
+	done    chan struct{} // closed once the keeper process is reaped (or never started)
 
 	mu     sync.Mutex // protects w, broken and closed; serializes writes
 	w      *os.File   // the write end of the keeper's stdin
@@ -90,6 +93,13 @@ type Keeper struct {
 // binary's main must call KeeperMain first. log receives the keeper's
 // failures; nil means slog.Default(). The keeper itself writes to Gatehouse's
 // stderr, only if it had to kill something or got a bad command.
+//
+// The fork and exec run on a goroutine of the Keeper's, so Gatehouse's
+// start-up goes on to bind its listeners meanwhile (~1–2 ms of the path
+// from exec to listening). The pipe exists when NewKeeper returns; Add,
+// Remove, PID and Close wait for the start to have returned, so no app
+// group is registered before a keeper runs. A start that fails is logged,
+// and the Keeper then does nothing, as a nil one.
 func NewKeeper(log *slog.Logger) (*Keeper, error) {
 	return newKeeper(log, os.Stderr, keeperShell)
 }
@@ -134,16 +144,31 @@ func newKeeper(log *slog.Logger, stderr *os.File, shell string) (*Keeper, error)
 		// Its own group: signals to Gatehouse's group do not reach it.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
-	err = cmd.Start()
+	k := &Keeper{log: log, cmd: cmd, started: make(chan struct{}), done: make(chan struct{}), w: w}
+	go k.start(r)
+	return k, nil
+}
+
+// start runs the keeper process, then waits for it (see wait); r is the
+// read end of the pipe, the keeper's stdin.
+func (k *Keeper) start(r *os.File) {
+	err := k.cmd.Start()
 	r.Close()
 	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("start keeper: %w", err)
+		k.mu.Lock()
+		k.broken = true
+		k.w.Close()
+		k.mu.Unlock()
+		close(k.started)
+		close(k.done)
+		k.log.Warn("running without a keeper: if gatehouse is killed, the apps' child processes may outlive it",
+			"err", fmt.Errorf("start keeper: %w", err))
+		return
 	}
-	k := &Keeper{log: log, cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), w: w}
-	go k.wait()
-	log.Debug("keeper started", "pid", k.pid)
-	return k, nil
+	k.pid = k.cmd.Process.Pid
+	close(k.started)
+	k.log.Debug("keeper started", "pid", k.pid)
+	k.wait()
 }
 
 // wait reaps the keeper; it ends when the keeper exits, which Close ensures.
@@ -159,11 +184,12 @@ func (k *Keeper) wait() {
 	close(k.done)
 }
 
-// PID returns the keeper's process id.
+// PID returns the keeper's process id, 0 if it could not be started.
 func (k *Keeper) PID() int {
 	if k == nil {
 		return 0
 	}
+	<-k.started
 	return k.pid
 }
 
@@ -182,6 +208,7 @@ func (k *Keeper) send(verb string, pgid int) {
 	if k == nil || pgid <= 0 {
 		return
 	}
+	<-k.started
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed || k.broken {
@@ -203,13 +230,17 @@ func (k *Keeper) Close() error {
 	if k == nil {
 		return nil
 	}
+	<-k.started
 	k.mu.Lock()
 	first := !k.closed
 	k.closed = true
 	if first {
-		k.w.Close()
+		k.w.Close() // already closed if the start failed: harmless
 	}
 	k.mu.Unlock()
+	if k.pid == 0 { // never started: nothing to wait for
+		return nil
+	}
 	t := time.NewTimer(keeperCloseTimeout)
 	defer t.Stop()
 	select {
@@ -228,6 +259,7 @@ func (k *Keeper) Close() error {
 // closePipe closes the pipe without marking the Keeper closed, as Gatehouse's
 // death does; tests use it.
 func (k *Keeper) closePipe() {
+	<-k.started
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.broken = true

@@ -32,7 +32,7 @@ func testKeeperIn(t *testing.T, shell string) (*Keeper, *logtest.Recorder, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() }) // after the keeper's Close: it starts on a goroutine, with f
 	rec := logtest.New()
 	k, err := newKeeper(rec.Logger(), f, shell)
 	if err != nil {
@@ -66,7 +66,7 @@ func awaitKeeperExit(t *testing.T, k *Keeper) *os.ProcessState {
 	case <-k.done:
 		return k.cmd.ProcessState
 	case <-time.After(5 * time.Second):
-		t.Fatalf("keeper %d still running 5s after its pipe was closed", k.pid)
+		t.Fatalf("keeper %d still running 5s after its pipe was closed", k.PID())
 		return nil
 	}
 }
@@ -173,7 +173,7 @@ var keeperKinds = map[string]string{"sh": keeperShell, "go": ""}
 func testKeeperKills(t *testing.T, shell string) {
 	k, _, errPath := testKeeperIn(t, shell)
 	self, _ := os.Executable()
-	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", k.pid)); (exe == self) != (shell == "") {
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", k.PID())); (exe == self) != (shell == "") {
 		t.Errorf("keeper runs %s; want the shell for %q, this binary for the Go keeper", exe, shell)
 	}
 	g := startGroup(t)
@@ -243,8 +243,8 @@ func TestKeeperCloseIdempotent(t *testing.T) {
 	if ps := k.cmd.ProcessState; ps == nil || ps.ExitCode() != 0 {
 		t.Errorf("keeper ended with %v, want exit 0", ps)
 	}
-	if err := syscall.Kill(k.pid, 0); err != syscall.ESRCH {
-		t.Errorf("keeper %d still exists after Close (kill 0: %v)", k.pid, err)
+	if err := syscall.Kill(k.PID(), 0); err != syscall.ESRCH {
+		t.Errorf("keeper %d still exists after Close (kill 0: %v)", k.PID(), err)
 	}
 	k.Add(g.pid)
 	k.Remove(g.pid)
@@ -270,23 +270,52 @@ func TestKeeperCloseIdempotent(t *testing.T) {
 	}
 }
 
+// A keeper whose process cannot start (its shell is not executable) is
+// reported, and the Keeper then does nothing: Add, Remove, PID and Close
+// return at once, as for a nil one.
+func TestKeeperStartFails(t *testing.T) {
+	t.Parallel()
+	shell := filepath.Join(t.TempDir(), "sh")
+	if err := os.WriteFile(shell, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := logtest.New()
+	k, err := newKeeper(rec.Logger(), os.Stderr, shell)
+	if err != nil {
+		t.Fatalf("newKeeper: %v (the start is reported in the log, not here)", err)
+	}
+	g := startGroup(t)
+	k.Add(g.pid)
+	k.Remove(g.pid)
+	if pid := k.PID(); pid != 0 {
+		t.Errorf("PID = %d, want 0", pid)
+	}
+	if err := k.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if len(rec.Find("running without a keeper: if gatehouse is killed, the apps' child processes may outlive it")) != 1 {
+		rec.Dump(t)
+		t.Error("the failed start was not logged once")
+	}
+}
+
 // Ctrl-C, SIGTERM and SIGHUP do not stop the keeper: it still kills the
 // registered groups when gatehouse goes away.
 func TestKeeperIgnoresSignals(t *testing.T) {
 	t.Parallel()
 	k, rec, _ := testKeeper(t)
-	if pg, err := syscall.Getpgid(k.pid); err != nil || pg != k.pid {
-		t.Errorf("keeper %d in group %d (%v), want its own", k.pid, pg, err)
+	if pg, err := syscall.Getpgid(k.PID()); err != nil || pg != k.PID() {
+		t.Errorf("keeper %d in group %d (%v), want its own", k.PID(), pg, err)
 	}
 	want := uint64(1)<<(syscall.SIGINT-1) | 1<<(syscall.SIGTERM-1) | 1<<(syscall.SIGHUP-1)
-	if !waitFor(5*time.Second, func() bool { return sigIgn(k.pid)&want == want }) {
-		t.Fatalf("keeper %d does not ignore SIGINT, SIGTERM and SIGHUP: SigIgn %x", k.pid, sigIgn(k.pid))
+	if !waitFor(5*time.Second, func() bool { return sigIgn(k.PID())&want == want }) {
+		t.Fatalf("keeper %d does not ignore SIGINT, SIGTERM and SIGHUP: SigIgn %x", k.PID(), sigIgn(k.PID()))
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
-		if err := syscall.Kill(k.pid, sig); err != nil {
+		if err := syscall.Kill(k.PID(), sig); err != nil {
 			t.Fatal(err)
 		}
-		if err := syscall.Kill(-k.pid, sig); err != nil {
+		if err := syscall.Kill(-k.PID(), sig); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -21,6 +21,25 @@ const (
 	shimRlimitsEnv = "GATEHOUSE_SHIM_RLIMITS"
 )
 
+// settingsShellShim applies the cgroup v1 join and the umask as
+// applyShimSettings does, in /bin/sh, for a start that needs no rlimits
+// (the shell's ulimit differs between shells): $$ is the shell's pid,
+// which exec hands on to the program, and "$0" "$@" pass the program and
+// its arguments through verbatim. A failure exits 127, as ShimMain.
+const settingsShellShim = `set -f
+if [ -n "${` + shimCgroupsEnv + `-}" ]; then
+  IFS=:
+  for f in $` + shimCgroupsEnv + `; do
+    echo $$ >"$f" || { echo "gatehouse shim: join cgroup $f failed" >&2; exit 127; }
+  done
+  unset IFS
+fi
+if [ -n "${` + shimUmaskEnv + `-}" ]; then
+  umask "$` + shimUmaskEnv + `" || { echo "gatehouse shim: umask $` + shimUmaskEnv + ` failed" >&2; exit 127; }
+fi
+unset ` + shimCgroupsEnv + ` ` + shimUmaskEnv + `
+exec "$0" "$@"`
+
 // shimRlimits maps the names in shimRlimitsEnv to resources.
 var shimRlimits = map[string]int{"as": unix.RLIMIT_AS, "nproc": unix.RLIMIT_NPROC}
 
