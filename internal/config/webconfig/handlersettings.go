@@ -86,7 +86,7 @@ func knownHandlerSetting(key string) bool {
 func suggestHandlerSetting(key string) string {
 	best, dist := "", 4
 	consider := func(n string) {
-		if d := editDistance(key, strings.ToLower(n)); d < dist {
+		if d := config.EditDistance(key, strings.ToLower(n)); d < dist {
 			best, dist = n, d
 		}
 	}
@@ -100,27 +100,6 @@ func suggestHandlerSetting(key string) string {
 		return " (see the handlerSettings table in the README)"
 	}
 	return " (did you mean " + strconv.Quote(best) + "?)"
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func boolSetting(f func(*config.App, bool)) func(*parser, *config.App, string) error {
