@@ -64,23 +64,34 @@ func (c *Client) where() string {
 	return "admin address " + c.Addr
 }
 
-func (c *Client) do(ctx context.Context, method, path string, out any) error {
+// call sends method path to Gatehouse with the token, and returns the
+// response of a call that succeeded (200); the caller closes its body.
+func (c *Client) call(ctx context.Context, method, path string) (*http.Response, error) {
 	hc, base := c.http()
 	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
 	if err != nil {
-		return fmt.Errorf("call %s: %w", c.where(), err)
+		return nil, fmt.Errorf("call %s: %w", c.where(), err)
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return c.reachErr(err)
+		return nil, c.reachErr(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, c.replyErr(resp)
+	}
+	return resp, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, out any) error {
+	resp, err := c.call(ctx, method, path)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return c.replyErr(resp)
-	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("read the answer from %s: %w", c.where(), err)
@@ -161,22 +172,11 @@ func (c *Client) Logs(ctx context.Context, app string, lines int, follow bool, w
 	if follow {
 		q.Set("follow", "1")
 	}
-	hc, base := c.http()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/logs?"+q.Encode(), nil)
+	resp, err := c.call(ctx, http.MethodGet, "/v1/logs?"+q.Encode())
 	if err != nil {
-		return fmt.Errorf("call %s: %w", c.where(), err)
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return c.reachErr(err)
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return c.replyErr(resp)
-	}
 	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("read the log from %s: %w", c.where(), err)
 	}
