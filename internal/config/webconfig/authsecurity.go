@@ -187,7 +187,7 @@ func (p *parser) windowsChildren() error {
 					}
 					v := strings.TrimSpace(attrs["value"].Value)
 					if se.Name.Local == "add" && !strings.EqualFold(v, "Negotiate") && !strings.EqualFold(v, "Negotiate:Kerberos") {
-						return p.errorf(p.attrLine(t, "value"), "add", "value", "provider %q is not offered: Gatehouse does Negotiate with Kerberos only (NTLM needs a domain controller to check each response; see the README)", v)
+						return p.errorf(p.attrLine(t, "value"), "add", "value", "provider %q is not offered: Gatehouse does Negotiate with Kerberos only (NTLM needs a domain controller to check each response; see \"NTLM is not offered\" in docs/authentication.md)", v)
 					}
 					return p.skip()
 				}

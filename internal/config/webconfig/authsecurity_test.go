@@ -13,7 +13,7 @@ func TestSecurityErrors(t *testing.T) {
 	const tail = "\n</system.webServer>\n</configuration>\n"
 	tests := []struct{ name, inner, want string }{
 		{"ntlm provider", "<security><authentication>\n<windowsAuthentication enabled=\"true\"><providers>\n<add value=\"NTLM\"/></providers></windowsAuthentication></authentication></security>",
-			`w.config:6: add attribute "value": provider "NTLM" is not offered`},
+			`w.config:6: add attribute "value": provider "NTLM" is not offered: Gatehouse does Negotiate with Kerberos only (NTLM needs a domain controller to check each response; see "NTLM is not offered" in docs/authentication.md)`},
 		{"digest", "<security><authentication>\n<digestAuthentication enabled=\"true\"/></authentication></security>",
 			"w.config:5: <digestAuthentication>: authentication scheme not offered"},
 		{"bad bool", "<security><authentication>\n<anonymousAuthentication\n enabled=\"yes\"/></authentication></security>",

@@ -97,7 +97,7 @@ func suggestHandlerSetting(key string) string {
 		consider(x.name)
 	}
 	if best == "" {
-		return " (see the handlerSettings table in the README)"
+		return " (see \"handlerSettings\" in docs/web-config.md)"
 	}
 	return " (did you mean " + strconv.Quote(best) + "?)"
 }
