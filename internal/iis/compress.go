@@ -190,10 +190,24 @@ func hasToken(h pipeline.Header, name, token string) bool {
 }
 
 // headerValues returns the values of name (in canonical form), without
-// allocating on the net/http path.
+// allocating for the header forms the front door hands the outbound
+// stages.
 func headerValues(h pipeline.Header, name string) []string {
-	if hh, ok := h.(pipeline.HTTPHeader); ok {
+	switch hh := h.(type) {
+	case pipeline.HTTPHeader:
 		return hh[name]
+	case pipeline.ResponseHeader:
+		// A response keeps its fields as the app wrote them: name, or the
+		// one key that matches it without case.
+		if vs, ok := hh[name]; ok {
+			return vs
+		}
+		for k, vs := range hh {
+			if len(k) == len(name) && strings.EqualFold(k, name) {
+				return vs
+			}
+		}
+		return nil
 	}
 	var vs []string
 	h.Values(name, func(v string) bool { vs = append(vs, v); return true })

@@ -178,3 +178,22 @@ func TestCompressionRoundTripAndStreaming(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderValuesNoAlloc checks that the compression stage reads a
+// response's fields without allocating, in both header forms the front
+// door hands it (a response keeps its field names as the app wrote them).
+func TestHeaderValuesNoAlloc(t *testing.T) {
+	rh := pipeline.ResponseHeader{"Content-Type": {"text/html"}, "cache-control": {"no-transform"}}
+	hh := pipeline.HTTPHeader{"Content-Type": {"text/html"}}
+	if got := headerValues(rh, "Cache-Control"); len(got) != 1 || got[0] != "no-transform" {
+		t.Fatalf("headerValues(Cache-Control) = %q, want the field written as cache-control", got)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		_ = headerValues(rh, "Content-Type")
+		_ = headerValues(rh, "Cache-Control")
+		_ = headerValues(rh, "Content-Encoding")
+		_ = headerValues(hh, "Content-Type")
+	}); n != 0 {
+		t.Errorf("headerValues allocates %v times per call set, want 0", n)
+	}
+}
