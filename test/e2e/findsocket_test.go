@@ -47,7 +47,10 @@ func TestCommandsFindGatehouse(t *testing.T) {
 				t.Skip("/run/gatehouse is writable here: a gatehouse without flags puts its socket there, before $XDG_RUNTIME_DIR")
 			}
 			rt := t.TempDir()
-			env := []string{"RUNTIME_DIRECTORY=", "XDG_RUNTIME_DIR=" + t.TempDir(), tc.envKey + "=" + rt}
+			// TMPDIR of its own too: the last place the commands look is
+			// $TMPDIR/gatehouse-UID, where a gatehouse of another run on this
+			// machine may be.
+			env := []string{"RUNTIME_DIRECTORY=", "XDG_RUNTIME_DIR=" + t.TempDir(), "TMPDIR=" + t.TempDir(), tc.envKey + "=" + rt}
 			sock := filepath.Join(rt, tc.sub, "gatehouse.sock")
 			if code, out := ghctlEnv(t, env, "status"); code != 1 || !strings.Contains(out, "gatehouse is not running") || !strings.Contains(out, sock) {
 				t.Errorf("status with nothing running: exit %d, want 1 saying gatehouse is not running and where it looked (%s):\n%s", code, sock, out)
