@@ -24,7 +24,10 @@ type exchange struct {
 	ctx context.Context
 	in  inbound
 	// body is the request body, nil when there is none.
-	body    io.Reader
+	body io.Reader
+	// stream is the client's side of an extended CONNECT translated to a
+	// WebSocket upgrade (its request body), nil otherwise.
+	stream  io.Reader
 	w       http.ResponseWriter
 	flusher http.Flusher
 	dirty   bool // written to w since the last flush
@@ -113,6 +116,13 @@ func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 		ex.reset()
 		exchangePool.Put(ex)
 	}()
+	if isExtendedConnect(r) {
+		if h.H2C {
+			http.Error(w, "WebSockets over HTTP/2 are not relayed to an h2c application", http.StatusNotImplemented)
+			return
+		}
+		ex.toUpgrade(body)
+	}
 	h.forward(ex)
 }
 

@@ -30,6 +30,9 @@ type inbound struct {
 	pr *pipeline.Request
 	// upgrade is the protocol of an Upgrade request ("websocket"), else "".
 	upgrade string
+	// wsKey is the Sec-WebSocket-Key of a WebSocket the proxy opens on
+	// behalf of an extended CONNECT (see extconnect.go), else "".
+	wsKey string
 	// identity is the caller to hand to the app (pr.Identity when
 	// forwardWindowsAuthToken is on), nil for none.
 	identity *pipeline.Identity
@@ -117,13 +120,15 @@ const (
 //     Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, Trailer,
 //     Transfer-Encoding, Upgrade: dropped. TE is forwarded as "trailers" only.
 //   - Host and Content-Length: dropped here; the forwarder writes them.
+//   - Pseudo-header fields (":protocol" of an extended CONNECT): dropped;
+//     they are no header lines.
 //   - HTTP2-Settings: dropped (h2c upgrades are not relayed).
 //   - X-Forwarded-For and X-Forwarded-Proto: extended (see appendRequestFields).
 //   - Underscore spellings of the names Gatehouse sets, strips or frames
 //     by (underscoreSpoof): dropped.
 //   - Everything else (X-Forwarded-Host and Forwarded included): forwarded.
 func requestFieldRule(name string) fieldAction {
-	if hasModulePrefix(name) || underscoreSpoof(name) {
+	if hasModulePrefix(name) || underscoreSpoof(name) || strings.HasPrefix(name, ":") {
 		return fieldDrop
 	}
 	switch len(name) {
@@ -249,7 +254,8 @@ type requestFields struct {
 // only over TLS with one), X-Forwarded-For ("<prior>, " + the peer's
 // ip:port, IPv6 bracketed) and X-Forwarded-Proto ("<prior>, " + http or
 // https). For an upgrade request it adds Connection: Upgrade and the
-// Upgrade field, and drops Sec-WebSocket-Extensions for WebSockets (ANCM V2,
+// Upgrade field (and, for a WebSocket opened for an extended CONNECT, the
+// proxy's Sec-WebSocket-Key in place of the client's), and drops Sec-WebSocket-Extensions for WebSockets (ANCM V2,
 // dotnet/aspnetcore#58846).
 //
 // Host, the request line and the body framing fields are not written here.
@@ -283,6 +289,9 @@ func appendRequestFields(rf *requestFields, out fieldSink, in *inbound, token st
 	if in.upgrade != "" {
 		out.add("Connection", "Upgrade")
 		out.add("Upgrade", in.upgrade)
+	}
+	if in.wsKey != "" {
+		out.add("Sec-Websocket-Key", in.wsKey)
 	}
 	if rf.teTrailers {
 		out.add("Te", "trailers")
@@ -332,6 +341,9 @@ func (rf *requestFields) field(name, value string) bool {
 	}
 	if rf.in.upgrade == "websocket" && strings.EqualFold(name, "Sec-Websocket-Extensions") {
 		return true
+	}
+	if rf.in.wsKey != "" && strings.EqualFold(name, "Sec-Websocket-Key") {
+		return true // the proxy's own key replaces any the client sent
 	}
 	for _, c := range rf.conn {
 		if h1.HasToken(c, name) {

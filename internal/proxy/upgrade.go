@@ -33,6 +33,10 @@ func (ex *exchange) switchProtocols() {
 			Err: malformed("app switched to protocol %q when %q was requested", trunc(up), ex.in.upgrade)}, ex.lease.PID)
 		return
 	}
+	if ex.in.wsKey != "" {
+		ex.acceptStream()
+		return
+	}
 	client, brw, err := http.NewResponseController(ex.w).Hijack()
 	if err != nil {
 		ex.h.fail(ex, fmt.Errorf("hijack the client connection to switch protocols: %w", err), ex.lease.PID)
