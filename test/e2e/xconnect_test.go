@@ -1,0 +1,122 @@
+//lint:file-ignore SA1019 x/net/http2.Transport is the only Go client that sends extended CONNECT (":protocol").
+
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/http2"
+)
+
+// TestWebSocketOverH2H3 opens WebSockets over HTTP/2 (RFC 8441) and
+// HTTP/3 (RFC 9220) through the real binary to the testapp's WebSocket
+// echo, an HTTP/1.1 app: the proxy turns the extended CONNECT into an
+// RFC 6455 upgrade, and messages echo both ways over the stream. Go's
+// HTTP/2 server accepts extended CONNECT only with GODEBUG=http2xconnect=1,
+// so gatehouse runs with it.
+func TestWebSocketOverH2H3(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, t.TempDir())
+	app := writeApp(t, testappAttrs(""), "")
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	writeFile(t, cfgFile, fmt.Sprintf(`protocols: {http3: true}
+shutdownTimeout: 5s
+sites:
+  - name: ws
+    bindings:
+      - {scheme: https, address: 127.0.0.1, port: 0, certificateFile: %s, keyFile: %s}
+    applications:
+      - {path: /, dir: %s}
+`, p.certFile, p.keyFile, app))
+	g := startEnv(t, app, []string{"GODEBUG=http2xconnect=1"}, "serve", "--config", cfgFile)
+	addr := g.listenerAddr(t, "https")
+	tlsCfg := &tls.Config{RootCAs: p.roots, ServerName: "a.example.test"}
+	h2 := &http2.Transport{TLSClientConfig: tlsCfg}
+	h3 := &http3.Transport{TLSClientConfig: tlsCfg}
+	t.Cleanup(func() { h2.CloseIdleConnections(); _ = h3.Close() })
+	for _, proto := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{{"HTTP/2", h2}, {"HTTP/3", h3}} {
+		t.Run(proto.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(ctxT(t), 20*time.Second)
+			defer cancel()
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			req, err := http.NewRequestWithContext(ctx, http.MethodConnect, "https://"+addr+"/ws", pr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = "a.example.test"
+			if proto.rt == h2 {
+				req.Header.Set(":protocol", "websocket")
+			} else {
+				req.Proto = "websocket" // quic-go's client sends it as ":protocol"
+			}
+			req.Header.Set("Sec-Websocket-Version", "13")
+			res, err := proto.rt.RoundTrip(req)
+			if err != nil {
+				t.Fatalf("extended CONNECT: %v", err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				b, _ := io.ReadAll(res.Body)
+				t.Fatalf("status %d: %s", res.StatusCode, b)
+			}
+			for _, msg := range []string{"hello", "over " + proto.name} {
+				if _, err := pw.Write(clientFrame(1, msg)); err != nil {
+					t.Fatalf("send %q: %v", msg, err)
+				}
+				if op, got := serverFrame(t, res.Body); op != 1 || got != msg {
+					t.Errorf("echo: opcode %d %q, want text %q", op, got, msg)
+				}
+			}
+			// A close frame (status 1000): the app answers with its own.
+			if _, err := pw.Write(clientFrame(8, "\x03\xe8")); err != nil {
+				t.Fatalf("send close: %v", err)
+			}
+			if op, _ := serverFrame(t, res.Body); op != 8 {
+				t.Errorf("after close: opcode %d, want 8 (close)", op)
+			}
+		})
+	}
+}
+
+// clientFrame is a masked, final WebSocket frame with opcode op (1 text,
+// 8 close) and payload msg (under 126 bytes).
+func clientFrame(op byte, msg string) []byte {
+	mask := make([]byte, 4)
+	_, _ = rand.Read(mask)
+	b := append([]byte{0x80 | op, 0x80 | byte(len(msg))}, mask...)
+	for i := range len(msg) {
+		b = append(b, msg[i]^mask[i%4])
+	}
+	return b
+}
+
+// serverFrame reads one unmasked WebSocket frame with a payload under 126
+// bytes and returns its opcode and payload.
+func serverFrame(t *testing.T, r io.Reader) (byte, string) {
+	t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		t.Fatalf("read frame head: %v", err)
+	}
+	if h[1]&0x80 != 0 || h[1]&0x7f >= 126 {
+		t.Fatalf("unexpected frame head % x", h)
+	}
+	p := make([]byte, h[1]&0x7f)
+	if _, err := io.ReadFull(r, p); err != nil {
+		t.Fatalf("read frame payload: %v", err)
+	}
+	return h[0] & 0x0f, string(p)
+}
