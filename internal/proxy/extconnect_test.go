@@ -76,7 +76,8 @@ func readWSFrame(t *testing.T, r io.Reader) (byte, string) {
 // RFC 8441) reaches an HTTP/1.1 app as an RFC 6455 upgrade (GET, Upgrade,
 // the proxy's own key, no ":protocol" line, the module's fields added);
 // the client gets 200 with the app's subprotocol, and messages echo both
-// ways over the stream. An app that refuses is answered as it answered.
+// ways over the stream. An app that refuses is answered as it answered;
+// an h2c app gets no WebSocket (501).
 func TestExtendedConnectWebSocket(t *testing.T) {
 	if inChild(t, "TestExtendedConnectWebSocket") {
 		return
@@ -196,5 +197,21 @@ func TestExtendedConnectWebSocket(t *testing.T) {
 	}
 	if r := <-seen; r.Method != http.MethodGet {
 		t.Errorf("refused request reached the app as %s", r.Method)
+	}
+
+	// An h2c app is sent no WebSocket: the client is answered 501.
+	h2c := &Handler{Backend: e.b, H2C: true}
+	t.Cleanup(h2c.CloseIdleConnections)
+	e.front.Config.Handler = forwardHandler{h: h2c}
+	res, pw = open("/chat")
+	defer pw.Close()
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotImplemented {
+		t.Errorf("to an h2c app: status %d, want 501", res.StatusCode)
+	}
+	select {
+	case r := <-seen:
+		t.Errorf("the request reached the app: %s %s", r.Method, r.URL)
+	default:
 	}
 }

@@ -87,6 +87,10 @@ sites:
 			if op, _ := serverFrame(t, res.Body); op != 8 {
 				t.Errorf("after close: opcode %d, want 8 (close)", op)
 			}
+			// The app then closes its connection, which ends the stream.
+			if b, err := io.ReadAll(res.Body); len(b) != 0 {
+				t.Errorf("after the close frame: %q (%v)", b, err)
+			}
 		})
 	}
 }
