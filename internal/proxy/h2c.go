@@ -37,8 +37,9 @@ import (
 // and also bounds the stream here: when it expires the app's stream is
 // cancelled and the client is told DEADLINE_EXCEEDED.
 //
-// WebSocket upgrades are not relayed to an h2c app (RFC 8441 extended
-// CONNECT is not spoken): such a request goes as a plain one.
+// WebSocket upgrades are not relayed to an h2c app: an HTTP/1.1 upgrade
+// request goes as a plain one, and an extended CONNECT is answered 501
+// (Forward; net/http's HTTP/2 client cannot send ":protocol").
 
 // h2Pool holds the HTTP/2 connections to the app processes, a few per
 // process address: a request takes a stream on the first connection that
