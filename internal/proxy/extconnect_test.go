@@ -188,6 +188,27 @@ func TestExtendedConnectWebSocket(t *testing.T) {
 		t.Logf("stream ended with %v", err)
 	}
 
+	// The client resets the stream: the app's connection is closed.
+	sctx, reset := context.WithCancel(ctx)
+	pr2, pw2 := io.Pipe()
+	defer pw2.Close()
+	req, err := http.NewRequestWithContext(sctx, http.MethodConnect, e.front.URL+"/chat", pr2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(":protocol", "websocket")
+	req.Header.Set("Sec-Websocket-Version", "13")
+	res2, err := tr.RoundTrip(req)
+	if err != nil || res2.StatusCode != http.StatusOK {
+		t.Fatalf("extended CONNECT: %v, %v", res2, err)
+	}
+	<-seen
+	reset()
+	res2.Body.Close()
+	if err := <-appDone; err != nil {
+		t.Errorf("app after the reset: %v", err)
+	}
+
 	res, pw = open("/deny")
 	defer pw.Close()
 	b, _ := io.ReadAll(res.Body)
