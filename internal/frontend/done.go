@@ -37,11 +37,16 @@ func (st *reqState) finish(site *siteRoute, app *appRoute, cur pipeline.App, sta
 			status = http.StatusOK
 		}
 	}
+	// A WebSocket over HTTP/2 or HTTP/3 (extended CONNECT) switched
+	// protocols when it was answered 200: it is an upgraded connection
+	// as a hijacked HTTP/1.1 one is, for the metrics and the log.
+	upgraded := st.rw.hijacked || st.rw.status == http.StatusOK && st.req.Method == http.MethodConnect &&
+		st.req.Header != nil && st.req.Header.Get(":protocol") != ""
 	d := &st.done
 	*d = pipeline.Done{
 		Request: &st.req, Start: start, Duration: time.Since(start),
 		Status: status, Substatus: st.rw.substatus, BytesIn: st.body.n, BytesOut: st.rw.written,
-		Upgraded: st.rw.hijacked, PID: st.rw.pid, ClientGone: gone,
+		Upgraded: upgraded, PID: st.rw.pid, ClientGone: gone,
 	}
 	if !st.rw.appHeader.IsZero() {
 		d.FirstByte = st.rw.appHeader.Sub(start)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // TestExtendedConnect checks RFC 8441 (WebSockets over HTTP/2). Go 1.26's
@@ -41,6 +43,8 @@ func TestExtendedConnect(t *testing.T) {
 	}
 	e := newEnv(t, "app")
 	o := newOpener()
+	var done goneLog
+	o.chains = map[string]*pipeline.Chain{"s/": {Observers: []pipeline.Observer{&done}}}
 	s := start(t, e.config(t, `
 sites:
   - name: s
@@ -82,5 +86,11 @@ sites:
 	got := decode(t, string(body))
 	if got.Path != "/chat/ws-h2" || got.Proto != 2 || !got.TLS || got.Body != 5 || got.Method != "CONNECT" || got.Protocol != "websocket" {
 		t.Errorf("app saw %+v", got)
+	}
+	// The tunnel is an upgraded connection for the observers (metrics), as
+	// a hijacked HTTP/1.1 WebSocket is.
+	waitFor(t, "the request-done event", func() bool { return len(done.all()) == 1 })
+	if d := done.all()[0]; !d.Upgraded || d.Status != http.StatusOK {
+		t.Errorf("Done: status %d, Upgraded %v; want 200, true", d.Status, d.Upgraded)
 	}
 }
