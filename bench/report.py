@@ -19,7 +19,13 @@ WORKLOADS = {
     "upload": "POST 1 MiB body, tiny response",
     "close": "GET /, new client connection per request",
     "h2": "HTTPS + HTTP/2 at the front (h2load), HTTP/1.1 to the app",
+    "h3": "HTTP/3 over QUIC at the front (benchtool h3), HTTP/1.1 to the app; ratios against Caddy",
+    "tls": "new TLS connection per request, full handshake (benchtool tls); req/s is connections/s",
+    "tls_resumed": "new TLS connection per request, resumed with a session ticket; req/s is connections/s",
 }
+# The peer each workload's ratios are taken against: nginx, except for
+# HTTP/3, which of the peers only Caddy serves.
+BASE = {"h3": "caddy"}
 ORDER = ["direct", "nginx", "haproxy", "caddy", "gatehouse", "baseline"]
 
 
@@ -54,11 +60,12 @@ def load_results(path):
 
 
 def round_ratios(rounds, workload, target, field):
+    base = BASE.get(workload, "nginx")
     out = []
     for (rnd, w), ts in rounds.items():
-        if w != workload or target not in ts or "nginx" not in ts:
+        if w != workload or target not in ts or base not in ts:
             continue
-        a, b = num(ts[target][field]), num(ts["nginx"][field])
+        a, b = num(ts[target][field]), num(ts[base][field])
         if a is not None and b:
             out.append(a / b)
     return med(out)
@@ -87,8 +94,14 @@ def targets_table(by, rounds, memory, cold):
         x = r(w, "rps"); add(f"{w}: req/s ≥ 1.0× nginx", ratio(x), check(x, lambda v: v >= 1.0))
     x = r("close", "cpu_us"); add("new connection per request: CPU ≤ 1.1× nginx", ratio(x), check(x, lambda v: v <= 1.1))
     x = r("h2", "cpu_us"); add("HTTPS + HTTP/2: CPU per request ≤ 1.0× nginx", ratio(x), check(x, lambda v: v <= 1.0))
-    add("HTTP/3 against Caddy: req/s ≥ 1.0×, CPU ≤ 1.0×", "not measured", None)
-    add("new TLS connections per second ≥ 1.0× nginx", "not measured", None)
+    x, y = r("h3", "rps"), r("h3", "cpu_us")
+    add("HTTP/3 against Caddy: req/s ≥ 1.0×, CPU ≤ 1.0×", f"{ratio(x)} / {ratio(y)}",
+        None if x is None or y is None else x >= 1.0 and y <= 1.0)
+    for w, label in (("tls", "full handshake"), ("tls_resumed", "resumed")):
+        x = r(w, "rps")
+        share = mem.get(f"tls_{'full' if w == 'tls' else 'resumed'}_resumed_share")
+        note = f" ({share:.0%} resumed)" if share is not None else ""
+        add(f"new TLS connections per second ≥ 1.0× nginx ({label})", ratio(x) + note, check(x, lambda v: v >= 1.0))
     x = mem.get("kib_per_idle_conn")
     add("≤ 2 KiB RSS per idle keep-alive connection", fmt(x, 2) + " KiB" if x is not None else "–", check(x, lambda v: v <= 2))
     x = mem.get("rss_idle_kib")
@@ -150,7 +163,8 @@ def one(facts, results, memory, cold, profile=None, gobench=None):
     lines.append("")
     lines.append("CPU µs/req: user+system time of the front door's processes (for `direct`: the "
                  "backend's own) per completed request. Latency: wrk's p50/p99; for h2, h2load's mean "
-                 "in the p50 column.")
+                 "in the p50 column; for h3, benchtool's; for tls and tls_resumed, connect to answer. "
+                 "The × columns of h3 are against Caddy.")
     lines.append("")
     for w in workloads:
         lines.append(f"**{w}** — {WORKLOADS[w]}")
@@ -190,6 +204,20 @@ def one(facts, results, memory, cold, profile=None, gobench=None):
             lines.append(f"| {t} | {fmt(mib('rss_idle_kib'))} | {fmt(mib('pss_idle_kib'))} | {fmt(m.get('kib_per_idle_conn'), 2)} | "
                          f"{fmt(mib('stream_rss_before_kib'))} | {fmt(mib('stream_rss_peak_kib'))} | "
                          f"{fmt(m.get('stream_mib_s'), 0)} | {fmt(m.get('stream_cpu_ms_per_gib'), 0)} |")
+        lines.append("")
+
+    shares = [t for t in ORDER if t in mem and mem[t].get("tls_resumed_resumed_share") is not None]
+    if shares:
+        lines.append("### TLS session resumption")
+        lines.append("")
+        lines.append("Share of benchtool tls's handshakes that resumed (ConnectionState().DidResume): "
+                     "without a client session cache (should be 0) and with one (tickets on: near 1).")
+        lines.append("")
+        lines.append("| target | resumed, no client cache | resumed, with client cache |")
+        lines.append("|---|---:|---:|")
+        for t in shares:
+            lines.append(f"| {t} | {fmt(mem[t].get('tls_full_resumed_share'), 3)} | "
+                         f"{fmt(mem[t].get('tls_resumed_resumed_share'), 3)} |")
         lines.append("")
 
     c = dict(l.split(" ", 1) for l in open(cold).read().splitlines() if " " in l)

@@ -10,11 +10,17 @@
 #   WORKLOADS="tiny 64k" TARGETS="nginx gatehouse" MEMORY=0 COLDSTART=0 bench/run.sh
 #   WORKLOADS=none PROFILE=0 GOBENCH=0 MEMORY=0 bench/run.sh   # start-up and cold start only
 #   BASELINE=/tmp/gatehouse-old bench/run.sh   # also a second gatehouse binary
+#   WORKLOADS="h3 tls" TARGETS="nginx haproxy caddy gatehouse" MEMORY=0 PROFILE=0 GOBENCH=0 COLDSTART=0 STARTUP=0 bench/run.sh
+#   KEY=rsa bench/run.sh              # RSA 2048 certificate instead of ECDSA P-256
 #
 # Workloads (wrk -t1 unless said): tiny (GET /, ~30 bytes), 64k and 1m
 # (GET /big?n=…), upload (POST of 1 MiB to /discard), close (tiny with
 # "Connection: close": a new client connection per request), h2 (h2load over
-# HTTPS + HTTP/2 at the front, HTTP/1.1 to the app). Then RSS (idle; per idle
+# HTTPS + HTTP/2 at the front, HTTP/1.1 to the app), h3 (benchtool h3: HTTP/3
+# over QUIC at the front, Caddy and Gatehouse only; HTTP/3 is switched on for
+# them only when h3 is among the workloads), tls (benchtool tls: new TLS
+# connections per second, each with one GET /, full handshakes and then
+# resumed ones with session tickets, against every HTTPS front door). Then RSS (idle; per idle
 # keep-alive connection; peak while streaming 1 GiB) and, for Gatehouse, the
 # cold start and the restart after kill -9 beyond the app's own start time,
 # and (PROFILE=1, with perf) where nginx's and Gatehouse's CPU time goes.
@@ -49,7 +55,12 @@ STREAM_BYTES=${STREAM_BYTES:-1073741824}
 COLD_N=${COLD_N:-15}                 # cold starts (each with 3 restarts)
 COLD_SLOW=${COLD_SLOW:-200ms}        # and of an app that sleeps this long before it listens
 PROXY_PROCS=${PROXY_PROCS:-1}        # GOMAXPROCS of Caddy and Gatehouse
-WORKLOADS=${WORKLOADS:-"tiny 64k 1m upload close h2"}
+WORKLOADS=${WORKLOADS:-"tiny 64k 1m upload close h2 h3 tls"}
+H3_CLIENTS=${H3_CLIENTS:-10}         # benchtool h3 QUIC connections, each with
+H3_STREAMS=${H3_STREAMS:-10}         # this many requests in flight
+TLS_WORKERS=${TLS_WORKERS:-8}        # benchtool tls: connections opened at once
+TLS_VERSION=${TLS_VERSION:-1.3}      # benchtool tls: 1.2 or 1.3
+KEY=${KEY:-ec}                       # the certificate's key: ec (P-256) or rsa (2048)
 TARGETS=${TARGETS:-"direct nginx haproxy caddy gatehouse"}
 MEMORY=${MEMORY:-1}
 PROFILE=${PROFILE:-1}                # perf record of nginx and Gatehouse on the tiny workload
@@ -109,7 +120,15 @@ pss() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^Pss:/ {print $2}' "/pro
 rss() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status"))); done; echo "$t"; }
 csv() { local IFS=,; echo "$*"; }
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+case $KEY in
+  ec) keyargs=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+  rsa) keyargs=(-newkey rsa:2048) ;;
+  *) echo "KEY is ec or rsa" >&2; exit 2 ;;
+esac
+# HTTP/3 at Caddy and Gatehouse only when it is measured (it adds Alt-Svc and a UDP socket).
+h3=0
+case " $WORKLOADS " in *" h3 "*) h3=1 ;; esac
+openssl req -x509 "${keyargs[@]}" -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 cat "$work/cert.pem" "$work/key.pem" >"$work/both.pem"
 ncpu=$(nproc)
@@ -143,6 +162,8 @@ http {
     listen 127.0.0.1:$sp ssl http2;
     ssl_certificate $work/cert.pem;
     ssl_certificate_key $work/key.pem;
+    # nginx 1.22 (Debian 12) offers only TLS 1.2 by default; the others offer 1.3 too.
+    ssl_protocols TLSv1.2 TLSv1.3;
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -208,7 +229,7 @@ start_caddy() {
   admin off
   auto_https off
   servers {
-    protocols h1 h2
+    protocols h1 h2$([ "$h3" = 0 ] || echo " h3")
   }
 }
 http://127.0.0.1:$p {
@@ -254,6 +275,7 @@ webconfig "$work/app-slow" false "-startup-delay $COLD_SLOW"
 start_gatehouse() {
   local name=$1 bin=$2 p=$(freeport) sp=$(freeport)
   cat >"$work/$name.yaml" <<EOF
+protocols: {http3: $([ "$h3" = 1 ] && echo true || echo false)}
 sites:
   - name: bench
     bindings:
@@ -338,6 +360,32 @@ measure() {
         "$(awk -v d=$((after - before)) -v n="$done_" 'BEGIN {if (n) printf "%.1f", d * 10000 / n}')" \
         "$(tomillis "$mean")" "" "$failed" >>"$results"
       return 0 ;;
+    h3)
+      case $t in caddy|gatehouse|baseline) ;; *) return 0 ;; esac
+      out=$(timeout $((DURATION + 60)) "$work/benchtool" h3 -url "https://127.0.0.1:${HTTPS[$t]}/" -ca "$work/cert.pem" \
+        -c "$H3_CLIENTS" -m "$H3_STREAMS" -warm 1s -d "${DURATION}s" -pids "${PIDS[$t]}" 2>"$work/benchtool.err") ||
+        { echo "h3 $t: $out $(cat "$work/benchtool.err")" >&2; return 0; }
+      sed "s/^/h3 $t: /" "$work/benchtool.err" >&2
+      bt() { echo "$out" | awk -v k="$1" '$1 == k {print $2}'; }
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$w" "$t" "$(bt h3_per_s)" "$(bt h3_done)" "$(bt h3_cpu_us)" \
+        "$(bt h3_p50_ms)" "$(bt h3_p99_ms)" "$(bt h3_failed)" >>"$results"
+      return 0 ;;
+    tls)
+      [ -n "${HTTPS[$t]}" ] || return 0
+      out=$(timeout $((2 * DURATION + 60)) "$work/benchtool" tls -addr "127.0.0.1:${HTTPS[$t]}" -ca "$work/cert.pem" \
+        -w "$TLS_WORKERS" -version "$TLS_VERSION" -warm 1s -d "${DURATION}s" -pids "${PIDS[$t]}" 2>"$work/benchtool.err") ||
+        { echo "tls $t: $out $(cat "$work/benchtool.err")" >&2; return 0; }
+      sed "s/^/tls $t: /" "$work/benchtool.err" >&2
+      bt() { echo "$out" | awk -v k="$1" '$1 == k {print $2}'; }
+      # Two rows: full handshakes (tls) and resumed ones (tls_resumed); the
+      # share of handshakes that resumed goes with the memory figures.
+      local m
+      for m in full resumed; do
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "tls$([ $m = full ] || echo _resumed)" "$t" "$(bt tls_${m}_per_s)" \
+          "$(bt tls_${m}_done)" "$(bt tls_${m}_cpu_us)" "$(bt tls_${m}_p50_ms)" "$(bt tls_${m}_p99_ms)" "$(bt tls_${m}_failed)" >>"$results"
+        mem "$t" "tls_${m}_resumed_share" "$(bt tls_${m}_resumed_share)"
+      done
+      return 0 ;;
   esac
   timeout 10 wrk -t1 -d1s "${args[@]}" >/dev/null 2>&1 || true    # warm-up: pools, caches
   local before after
@@ -367,7 +415,7 @@ for r in $(seq "$ROUNDS"); do
       lines=$(wc -l <"$results")
       measure "$r" "$w" "$t"
       [ "$(wc -l <"$results")" -gt "$lines" ] || continue
-      tail -1 "$results" | awk -F'\t' '{printf "round %s %-7s %-10s %10s req/s %8s µs CPU/req p99 %s ms errors %s\n", $1, $2, $3, $4, $6, $8, $9}' >&2
+      tail -n +$((lines + 1)) "$results" | awk -F'\t' '{printf "round %s %-7s %-10s %10s req/s %8s µs CPU/req p99 %s ms errors %s\n", $1, $2, $3, $4, $6, $8, $9}' >&2
     done
   done
 done
@@ -476,7 +524,7 @@ facts=$work/facts.txt
   echo "caddy: $(caddy version | cut -d' ' -f1)"
   echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
   echo "h2load: $(h2load --version | cut -d/ -f2)"
-  echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s CONNS=$CONNS CONNS_BIG=$CONNS_BIG H2=${H2_CLIENTS}x$H2_STREAMS IDLE_CONNS=$IDLE_CONNS PROXY_PROCS=$PROXY_PROCS"
+  echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s CONNS=$CONNS CONNS_BIG=$CONNS_BIG H2=${H2_CLIENTS}x$H2_STREAMS H3=${H3_CLIENTS}x$H3_STREAMS TLS_WORKERS=$TLS_WORKERS TLS_VERSION=$TLS_VERSION KEY=$KEY IDLE_CONNS=$IDLE_CONNS PROXY_PROCS=$PROXY_PROCS"
   [ -z "$NOTE" ] || echo "note: $NOTE"
 } >"$facts"
 

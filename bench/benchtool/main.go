@@ -19,6 +19,12 @@
 //	    what an outside launcher sees of each server: the time from exec to
 //	    the first successful connect, and to the answer to GET / sent on
 //	    that connection.
+//	benchtool h3 -url https://127.0.0.1:PORT/ -ca FILE -c 10 -m 10 -d 5s [-pids 12,13]
+//	    HTTP/3 load (quic-go): c connections with m requests in flight each,
+//	    for d after a warm-up; req/s, p50/p99 and CPU per request of pids.
+//	benchtool tls -addr 127.0.0.1:PORT -ca FILE -w 8 -d 5s [-pids 12,13]
+//	    new TLS connections per second, each with one GET /: full handshakes,
+//	    then resumed ones (session tickets), with the count that resumed.
 //
 // Every result is one line "key value" on stdout, for run.sh to collect.
 // Loopback only; every wait is bounded.
@@ -47,7 +53,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: benchtool idle|stream|coldstart|flood|startup [flags]")
+		return errors.New("usage: benchtool idle|stream|coldstart|flood|startup|h3|tls [flags]")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute) // nothing here runs longer
 	defer cancel()
@@ -62,6 +68,10 @@ func run(ctx context.Context, args []string) error {
 		return runFlood(ctx, args[1:], os.Stdout)
 	case "startup":
 		return runStartup(ctx, args[1:], os.Stdout)
+	case "h3":
+		return runH3(ctx, args[1:], os.Stdout)
+	case "tls":
+		return runTLS(ctx, args[1:], os.Stdout)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
