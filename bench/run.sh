@@ -60,6 +60,7 @@ H3_CLIENTS=${H3_CLIENTS:-10}         # benchtool h3 QUIC connections, each with
 H3_STREAMS=${H3_STREAMS:-10}         # this many requests in flight
 TLS_WORKERS=${TLS_WORKERS:-8}        # benchtool tls: connections opened at once
 TLS_VERSION=${TLS_VERSION:-1.3}      # benchtool tls: 1.2 or 1.3
+TLS_CURVE=${TLS_CURVE:-x25519}       # benchtool tls: x25519, or default (Go's, post-quantum hybrid first)
 KEY=${KEY:-ec}                       # the certificate's key: ec (P-256) or rsa (2048)
 TARGETS=${TARGETS:-"direct nginx haproxy caddy gatehouse"}
 MEMORY=${MEMORY:-1}
@@ -373,7 +374,7 @@ measure() {
     tls)
       [ -n "${HTTPS[$t]}" ] || return 0
       out=$(timeout $((2 * DURATION + 60)) "$work/benchtool" tls -addr "127.0.0.1:${HTTPS[$t]}" -ca "$work/cert.pem" \
-        -w "$TLS_WORKERS" -version "$TLS_VERSION" -warm 1s -d "${DURATION}s" -pids "${PIDS[$t]}" 2>"$work/benchtool.err") ||
+        -w "$TLS_WORKERS" -version "$TLS_VERSION" -curve "$TLS_CURVE" -warm 1s -d "${DURATION}s" -pids "${PIDS[$t]}" 2>"$work/benchtool.err") ||
         { echo "tls $t: $out $(cat "$work/benchtool.err")" >&2; return 0; }
       sed "s/^/tls $t: /" "$work/benchtool.err" >&2
       bt() { echo "$out" | awk -v k="$1" '$1 == k {print $2}'; }
@@ -524,7 +525,7 @@ facts=$work/facts.txt
   echo "caddy: $(caddy version | cut -d' ' -f1)"
   echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
   echo "h2load: $(h2load --version | cut -d/ -f2)"
-  echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s CONNS=$CONNS CONNS_BIG=$CONNS_BIG H2=${H2_CLIENTS}x$H2_STREAMS H3=${H3_CLIENTS}x$H3_STREAMS TLS_WORKERS=$TLS_WORKERS TLS_VERSION=$TLS_VERSION KEY=$KEY IDLE_CONNS=$IDLE_CONNS PROXY_PROCS=$PROXY_PROCS"
+  echo "settings: ROUNDS=$ROUNDS DURATION=${DURATION}s CONNS=$CONNS CONNS_BIG=$CONNS_BIG H2=${H2_CLIENTS}x$H2_STREAMS H3=${H3_CLIENTS}x$H3_STREAMS TLS_WORKERS=$TLS_WORKERS TLS_VERSION=$TLS_VERSION TLS_CURVE=$TLS_CURVE KEY=$KEY IDLE_CONNS=$IDLE_CONNS PROXY_PROCS=$PROXY_PROCS"
   [ -z "$NOTE" ] || echo "note: $NOTE"
 } >"$facts"
 
