@@ -2,11 +2,13 @@ package app
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/iis"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/proxy"
 )
 
 // buildChain builds the app's front-door stages from its settings, in the
@@ -71,10 +73,46 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if s := a.compression(cfg); s != nil {
 		c.Out = append(c.Out, s)
 	}
-	if len(c.In) == 0 && len(c.Out) == 0 && len(c.Observers) == 0 && c.Limits == nil {
+	if err := a.checkExecuteURLs(cfg); err != nil {
+		return nil, err
+	}
+	if e := iis.NewHTTPErrors(cfg.HTTPErrors, cfg.ErrorMode, cfg.Dir, proxy.FromMachine, a.log); e != nil {
+		c.Errors = e
+	}
+	if len(c.In) == 0 && len(c.Out) == 0 && len(c.Observers) == 0 && c.Limits == nil && c.Errors == nil {
 		return nil, nil
 	}
 	return &c, nil
+}
+
+// checkExecuteURLs refuses a custom error page (<httpErrors>) whose
+// responseMode="ExecuteURL" path is not one of the app's: the front door
+// runs it again on the same app, as IIS runs it in the same application
+// pool.
+func (a *App) checkExecuteURLs(cfg *config.App) error {
+	he := cfg.HTTPErrors
+	if he == nil {
+		return nil
+	}
+	for _, pg := range append(he.Pages, he.Default) {
+		if pg.Mode != "ExecuteURL" || pg.Path == "" {
+			continue
+		}
+		p, _, _ := strings.Cut(pg.Path, "?")
+		if !underAppPath(p, a.opts.Path) {
+			return fmt.Errorf("%s:%d: <httpErrors>: ExecuteURL path %q is not under this app's path %s; an error page runs in the same app", cfg.File, pg.Line, pg.Path, a.opts.Path)
+		}
+	}
+	return nil
+}
+
+// underAppPath reports whether URL path p lies in the application at
+// virtual path app ("/" or "/api"), compared without case as IIS does.
+func underAppPath(p, app string) bool {
+	if app == "/" || app == "" {
+		return true
+	}
+	return len(p) >= len(app) && strings.EqualFold(p[:len(app)], app) && (len(p) == len(app) || p[len(app)] == '/')
 }
 
 // filtering returns the request filtering of a web.config section (nil:

@@ -281,6 +281,9 @@ type Chain struct {
 	Out []OutStage
 	// Observers are told about every finished request of the application.
 	Observers []Observer
+	// Errors, when set, are the application's custom error pages: the
+	// front door answers its error responses with them (see ErrorPages).
+	Errors ErrorPages
 	// Limits, when set, are the application's own request limits (IIS
 	// requestFiltering/requestLimits in its web.config): the front door
 	// checks them instead of the site's.

@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// Custom error pages (<httpErrors>) from published web.configs: with
+// existingResponse="Replace" the app's error answers and Gatehouse's own
+// are replaced, by a file of the app's folder, by a page of the app run
+// with the error's status (ExecuteURL), or by a redirect; with Auto only
+// Gatehouse's own answers are, and the app's pass through.
+func TestIISHTTPErrors(t *testing.T) {
+	t.Parallel()
+	s := startIISSite(t, "", "/", "errorpages", "/auto", "errorsauto")
+	const page404 = "<!DOCTYPE html><title>Not here</title><p>Our custom 404 page.</p>\n"
+	tests := []struct {
+		name, method, target string
+		logPath, logQuery    string
+		wantLog              string
+		status               int
+		body, location       string // body: a substring of the body
+	}{
+		{"app's 200 untouched", "GET", "/", "/", "", "200", 200, "Hello from testapp", ""},
+		{"app's 404 replaced by the file", "GET", "/childpid", "/childpid", "", "404", 404, page404, ""},
+		{"app's empty 404 replaced by the file", "GET", "/env?name=GATEHOUSE_NO_SUCH_VAR", "/env", "name=GATEHOUSE_NO_SUCH_VAR", "404", 404, page404, ""},
+		{"Gatehouse's 404.8 replaced by the file", "GET", "/bin/app.dll", "/bin/app.dll", "", "404.8", 404, page404, ""},
+		{"404.7 runs the app's page with the error's status", "GET", "/site.csproj", "/site.csproj", "", "404.7", 404, "Hello from testapp", ""},
+		{"404.6 redirects", "TRACE", "/", "/", "", "302", 302, "", "https://help.example.com/verbs"},
+		{"Auto: the app's 404 passes through", "GET", "/auto/childpid", "/auto/childpid", "", "404", 404, "no child", ""},
+		{"Auto: Gatehouse's 404.7 replaced", "GET", "/auto/web.config", "/auto/web.config", "", "404.7", 404, "Auto mode 404 page", ""},
+	}
+	for _, tt := range tests {
+		resp, body := s.do(tt.method, tt.target, nil)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: %s %s = %d, want %d (body %q)", tt.name, tt.method, tt.target, resp.StatusCode, tt.status, body)
+			continue
+		}
+		if tt.body == page404 && body != page404 {
+			t.Errorf("%s: body %q, want the custom page %q", tt.name, body, page404)
+		} else if !strings.Contains(body, tt.body) {
+			t.Errorf("%s: body %q does not hold %q", tt.name, body, tt.body)
+		}
+		if tt.body == page404 && resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+			t.Errorf("%s: Content-Type %q, want the file's (text/html; charset=utf-8)", tt.name, resp.Header.Get("Content-Type"))
+		}
+		if got := resp.Header.Get("Location"); got != tt.location {
+			t.Errorf("%s: Location %q, want %q", tt.name, got, tt.location)
+		}
+		if got := s.logged(tt.method, tt.logPath, tt.logQuery); got != tt.wantLog {
+			t.Errorf("%s: access log has %s, want %s", tt.name, got, tt.wantLog)
+		}
+	}
+}
