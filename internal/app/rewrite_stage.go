@@ -12,8 +12,8 @@ import (
 // where a web.config's rules are checked beyond their syntax (patterns,
 // server variables, functions and maps): an error names the file and line
 // of the element concerned.
-func newRewriteStage(cfg *config.App, appPath string) (*rewrite.Stage, error) {
-	rules, err := rewrite.Compile(cfg.Rewrite, rewrite.Options{AppPath: appPath, Dir: cfg.Dir})
+func newRewriteStage(cfg *config.App, appPath string, upstreams []string) (*rewrite.Stage, error) {
+	rules, err := rewrite.Compile(cfg.Rewrite, rewrite.Options{AppPath: appPath, Dir: cfg.Dir, Upstreams: upstreams})
 	if err != nil {
 		return nil, err
 	}
@@ -36,10 +36,11 @@ func newOutboundStage(cfg *config.App, appPath string, log *slog.Logger) (*rewri
 }
 
 // CheckRules compiles cfg's URL Rewrite rules (inbound and outbound) and
-// HTTP redirects as Open does, without opening anything (gatehouse check).
+// HTTP redirects as Open does, without opening anything (gatehouse check),
+// with the other servers the site config allows rewrites to (proxyUpstreams).
 // The error names the file and line.
-func CheckRules(cfg *config.App) error {
-	if _, err := newRewriteStage(cfg, "/"); err != nil {
+func CheckRules(cfg *config.App, upstreams []string) error {
+	if _, err := newRewriteStage(cfg, "/", upstreams); err != nil {
 		return err
 	}
 	_, err := newOutboundStage(cfg, "/", nil)

@@ -198,8 +198,8 @@ func (s *Server) runStages(site *siteRoute, app *appRoute, cur pipeline.App, pr 
 			pipeline.WriteResult(w, pr, res, s.log)
 			return app, cur, false
 		}
-		if !pr.Rewritten() {
-			return app, cur, true
+		if !pr.Rewritten() || pr.Upstream != "" {
+			return app, cur, true // an upstream is reached through app's forwarder
 		}
 		next := site.match(pr.Path)
 		if next == nil {

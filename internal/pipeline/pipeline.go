@@ -94,6 +94,14 @@ type Request struct {
 	// nil means no application is elsewhere.
 	Router Router
 
+	// Upstream, set by URL Rewrite, is the other server ("host:port") the
+	// request goes to over http instead of the application, as IIS's
+	// Application Request Routing sends it; "" for the application. Path
+	// and RawQuery are then the request on that server. The remaining
+	// stages still run (authentication judges it), and it is not routed
+	// to another application.
+	Upstream string
+
 	// rewritten is set by Rewrite; origPath and origQuery are Path and
 	// RawQuery before the first Rewrite.
 	rewritten           bool
@@ -303,7 +311,7 @@ func (c *Chain) Serve(r *Request) *Result {
 		if res := s.Serve(r); res != nil {
 			return res
 		}
-		if r.Path != before && r.rewritten && r.Router != nil && r.Router.Route(r.Path) != r.AppPath {
+		if r.Path != before && r.rewritten && r.Upstream == "" && r.Router != nil && r.Router.Route(r.Path) != r.AppPath {
 			return nil // rewritten into another application: its stages run next
 		}
 	}

@@ -296,7 +296,9 @@ func appendRequestFields(rf *requestFields, out fieldSink, in *inbound, token st
 	if rf.teTrailers {
 		out.add("Te", "trailers")
 	}
-	out.add(headerToken, token)
+	if token != "" { // none for another server than the app's (URL Rewrite's upstreams)
+		out.add(headerToken, token)
+	}
 	if in.identity != nil {
 		setIdentity(out, in.identity)
 	}

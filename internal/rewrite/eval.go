@@ -52,6 +52,10 @@ type Outcome struct {
 	// %-encoded, site-relative, with its leading slash (it may lie in
 	// another virtual app), the query raw without "?".
 	Path, Query string
+	// Upstream, for Action Rewrite, is the other server ("host:port", one
+	// of Options.Upstreams) the request goes to over http instead of the
+	// app; "" for the app.
+	Upstream string
 	// Location is the redirect target (Action Redirect).
 	Location string
 	// Status is the redirect status (301, 302, 303, 307, 308) or the custom
@@ -123,7 +127,7 @@ func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
 			if err := e.rewrite(a); err != nil {
 				return Outcome{}, fmt.Errorf("rule %q: %w", r.name, err)
 			}
-			out = Outcome{Action: Rewrite, Rule: r.name, Path: e.path, Query: e.query}
+			out = Outcome{Action: Rewrite, Rule: r.name, Path: e.path, Query: e.query, Upstream: e.upstream}
 		case Redirect:
 			return Outcome{Action: Redirect, Rule: r.name, Status: a.status, Location: e.location(a)}, nil
 		case CustomResponse:
@@ -135,8 +139,8 @@ func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
 		case Abort:
 			return Outcome{Action: Abort, Rule: r.name}, nil
 		}
-		if r.stop {
-			break
+		if r.stop || e.upstream != "" {
+			break // an upstream: the request leaves for another server, whose URL no rule of this one matches
 		}
 	}
 	out.SetHeaders = e.sets
@@ -304,7 +308,10 @@ func (e *evaluation) rewrite(a *action) error {
 			host, p = rest[:i], rest[i:]
 		}
 		if !strings.EqualFold(host, e.in.Host) {
-			return fmt.Errorf("rewrite to %q: another server needs a reverse proxy (IIS ARR), which Gatehouse does not have", s)
+			if err := checkUpstream(s, e.rs.upstreams); err != nil {
+				return fmt.Errorf("rewrite to %q: %w", s, err)
+			}
+			_, e.upstream = upstreamOf(s)
 		}
 		if p[0] == '?' {
 			p = "/" + p

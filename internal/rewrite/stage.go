@@ -15,7 +15,9 @@ import (
 // checked as a client's request is (pipeline.Request.Rewrite: a path the
 // front door would refuse from a client is refused with 400; the front
 // door routes it again if the new path belongs to another app) and sets
-// X-Original-URL to what the client asked for, as IIS does; a redirect, a
+// X-Original-URL to what the client asked for, as IIS does; a Rewrite to
+// one of the allowed other servers (Options.Upstreams) also sets
+// pipeline.Request.Upstream, and the request goes there; a redirect, a
 // custom response and an abort end the request through the pipeline's
 // result funnel. A rule error (a match timeout) is 500.52, IIS's URL
 // Rewrite error. A Stage is immutable.
@@ -58,6 +60,10 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 		}
 		if orig != "" {
 			r.Header.Set("X-Original-Url", orig) // X-Original-URL, as IIS's URL Rewrite sets it
+		}
+		if out.Upstream != "" {
+			r.Upstream = out.Upstream
+			return nil // for another server: its redirects are not this app's
 		}
 		in.Path, in.Query = r.Path, r.RawQuery
 	}
