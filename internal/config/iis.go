@@ -175,6 +175,12 @@ type Location struct {
 	CustomHeaders    *CustomHeaders
 	IPSecurity       *IPSecurity
 	URLCompression   *URLCompression
+	// DynamicIPSecurity, HTTPErrors and ErrorMode are the location's
+	// <dynamicIpSecurity> and <httpErrors> merged onto the app's; nil
+	// (and the app's ErrorMode) when it has none.
+	DynamicIPSecurity *DynamicIPSecurity
+	HTTPErrors        *HTTPErrors
+	ErrorMode         ErrorMode
 }
 
 // IPRule is one <ipSecurity><add>.

@@ -9,7 +9,9 @@ import (
 // existingResponse="Replace" the app's error answers and Gatehouse's own
 // are replaced, by a file of the app's folder, by a page of the app run
 // with the error's status (ExecuteURL), or by a redirect; with Auto only
-// Gatehouse's own answers are, and the app's pass through.
+// Gatehouse's own answers are, and the app's pass through. A <location
+// path> has its own httpErrors and dynamicIpSecurity, merged onto the
+// app's.
 func TestIISHTTPErrors(t *testing.T) {
 	t.Parallel()
 	s := startIISSite(t, "", "/", "errorpages", "/auto", "errorsauto")
@@ -27,6 +29,10 @@ func TestIISHTTPErrors(t *testing.T) {
 		{"Gatehouse's 404.8 replaced by the file", "GET", "/bin/app.dll", "/bin/app.dll", "", "404.8", 404, page404, ""},
 		{"404.7 runs the app's page with the error's status", "GET", "/site.csproj", "/site.csproj", "", "404.7", 404, "Hello from testapp", ""},
 		{"404.6 redirects", "TRACE", "/", "/", "", "302", 302, "", "https://help.example.com/verbs"},
+		{"location PassThrough: Gatehouse's 404.7 as it is", "GET", "/api/site.csproj", "/api/site.csproj", "", "404.7", 404, "HTTP Error 404.7", ""},
+		{"location's request rate: second request", "GET", "/api/b", "/api/b", "", "200", 200, "Hello from testapp", ""},
+		{"location's request rate: third request denied", "GET", "/api/c", "/api/c", "", "403.502", 403, "HTTP Error 403.502", ""},
+		{"the app's own paths are not limited", "GET", "/d", "/d", "", "200", 200, "Hello from testapp", ""},
 		{"Auto: the app's 404 passes through", "GET", "/auto/childpid", "/auto/childpid", "", "404", 404, "no child", ""},
 		{"Auto: Gatehouse's 404.7 replaced", "GET", "/auto/web.config", "/auto/web.config", "", "404.7", 404, "Auto mode 404 page", ""},
 	}

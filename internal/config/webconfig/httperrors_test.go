@@ -55,3 +55,36 @@ func TestHTTPErrorsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A <location path="sub"> edits the app's <httpErrors> and
+// <dynamicIpSecurity>, whether it comes before or after them.
+func TestHTTPErrorsInLocation(t *testing.T) {
+	t.Parallel()
+	app, err := decodeInner(`</system.webServer><location path="api"><system.webServer>
+<httpErrors existingResponse="PassThrough"><remove statusCode="404"/><error statusCode="500" path="api500.htm"/></httpErrors>
+<security><dynamicIpSecurity denyAction="NotFound"/></security>
+</system.webServer></location><system.webServer>
+<httpErrors errorMode="Custom"><error statusCode="404" path="404.htm"/></httpErrors>
+<security><dynamicIpSecurity><denyByConcurrentRequests enabled="true" maxConcurrentRequests="3"/></dynamicIpSecurity></security>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(app.Locations) != 1 {
+		t.Fatalf("Locations = %+v, want api", app.Locations)
+	}
+	loc := app.Locations[0]
+	want := &config.HTTPErrors{ExistingResponse: "PassThrough", Default: config.ErrorPage{Mode: "File"},
+		Pages: []config.ErrorPage{{Status: 500, Substatus: -1, Mode: "File", Path: "api500.htm", Line: 4}}}
+	if !reflect.DeepEqual(loc.HTTPErrors, want) || loc.ErrorMode != config.ErrorModeCustom {
+		t.Errorf("location httpErrors = %+v (errorMode %q), want %+v (Custom)", loc.HTTPErrors, loc.ErrorMode, want)
+	}
+	if len(app.HTTPErrors.Pages) != 1 || app.HTTPErrors.ExistingResponse != "Auto" {
+		t.Errorf("the app's httpErrors changed: %+v", app.HTTPErrors)
+	}
+	if d := loc.DynamicIPSecurity; d == nil || d.DenyAction != "NotFound" || d.MaxConcurrentRequests != 3 {
+		t.Errorf("location dynamicIpSecurity = %+v, want NotFound with the app's 3 concurrent requests", d)
+	}
+	if d := app.DynamicIPSecurity; d.DenyAction != "Forbidden" {
+		t.Errorf("the app's dynamicIpSecurity changed: %+v", d)
+	}
+}
