@@ -39,7 +39,7 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if filtering != nil && filtering.RemoveServerHeader {
 		c.Out = append(c.Out, iis.RemoveServerHeader{})
 	}
-	rw, err := newRewriteStage(cfg, a.opts.Path, a.opts.ProxyUpstreams)
+	rw, err := rewriteStage(cfg, a.opts.Path, a.opts.ProxyUpstreams)
 	if err != nil {
 		return nil, err
 	}

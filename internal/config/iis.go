@@ -181,6 +181,10 @@ type Location struct {
 	DynamicIPSecurity *DynamicIPSecurity
 	HTTPErrors        *HTTPErrors
 	ErrorMode         ErrorMode
+	// Rewrite is the app's inbound rules followed by the location's own
+	// (RewriteRule.Base), after its <remove> and <clear/>; nil when the
+	// location has no <rewrite>.
+	Rewrite *Rewrite
 }
 
 // IPRule is one <ipSecurity><add>.

@@ -82,6 +82,11 @@ type RewriteRule struct {
 	File string `json:"-"`
 	Line int
 	Name string
+	// Base is the <location path> the rule was written in, relative to
+	// the app ("api"); "" for the app's own rules. Its pattern sees the URL
+	// below that path, and a relative URL of its action resolves there, as
+	// for a rule in a web.config of that folder under IIS.
+	Base string `json:",omitempty"`
 	// StopProcessing (stopProcessing, default false): after this rule's
 	// Rewrite or None action, evaluate no further rules.
 	StopProcessing bool

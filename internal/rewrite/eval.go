@@ -98,6 +98,14 @@ func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
 			// are that app's business.
 			break
 		}
+		e.base = r.base
+		if r.base != "" {
+			// A rule of a <location path>: for a URL below that path only,
+			// which its pattern sees relative to it.
+			if url, inApp = e.below(r.base); !inApp {
+				continue
+			}
+		}
 		caps, ok, err := r.match.match(url)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("rule %q: match %q: %w", r.name, url, err)
@@ -280,10 +288,14 @@ func (e *evaluation) resolve(a *action) (string, bool) {
 	if strings.HasPrefix(s, "/") {
 		return s, false
 	}
-	if e.rs.appPath == "/" {
+	base := e.rs.appPath
+	if e.base != "" {
+		base = e.base
+	}
+	if base == "/" {
 		return "/" + s, false
 	}
-	return e.rs.appPath + "/" + s, false
+	return base + "/" + s, false
 }
 
 // backslashes returns s with each '\' before the first '?' made a '/'.

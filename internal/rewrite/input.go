@@ -145,6 +145,8 @@ type evaluation struct {
 	in    *Input
 	path  string // current path, raw, site-relative, leading slash
 	query string // current query, raw
+	// base is the current rule's base (rule.base): "" for the app's.
+	base string
 	// upstream is the other server a Rewrite sent the request to
 	// ("host:port"), "" for none.
 	upstream string

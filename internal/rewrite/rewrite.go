@@ -146,6 +146,9 @@ func Compile(spec *config.Rewrite, opts Options) (*RuleSet, error) {
 		if err != nil {
 			return nil, inFile(err, spec.Rules[i].File)
 		}
+		if b := spec.Rules[i].Base; b != "" && !rs.global {
+			r.base = strings.TrimSuffix(rs.appPath, "/") + "/" + strings.Trim(b, "/")
+		}
 		rs.rules = append(rs.rules, r)
 	}
 	return rs, nil

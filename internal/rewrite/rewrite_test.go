@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
 	"github.com/gatehouse/gatehouse/internal/rewrite"
 	"go.uber.org/goleak"
@@ -696,5 +697,27 @@ func TestGlobalRules(t *testing.T) {
 	in.AppDir = ""
 	if got, _ := rs.Evaluate(in); got.Action != rewrite.None {
 		t.Errorf("without an app folder: %+v, want None", got)
+	}
+}
+
+// A rule of a <location path> (config.RewriteRule.Base) applies below that
+// path only, sees the URL relative to it and resolves relative URLs there.
+func TestRuleOfLocation(t *testing.T) {
+	t.Parallel()
+	spec := &config.Rewrite{Rules: []config.RewriteRule{{
+		Name: "fallback", Base: "spa",
+		Match:  config.RewriteMatch{URL: "^page/(.*)"},
+		Action: config.RewriteAction{Type: "Rewrite", URL: "index.html?p={R:1}"},
+	}}}
+	rs, err := rewrite.Compile(spec, rewrite.Options{AppPath: "/shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := rs.Evaluate(request("/shop/spa/page/7"))
+	if err != nil || out.Action != rewrite.Rewrite || out.Path != "/shop/spa/index.html" || out.Query != "p=7" {
+		t.Errorf("below the location: %+v, %v; want /shop/spa/index.html?p=7", out, err)
+	}
+	if out, err := rs.Evaluate(request("/shop/page/7")); err != nil || out.Action != rewrite.None {
+		t.Errorf("outside the location: %+v, %v; want no rewrite", out, err)
 	}
 }

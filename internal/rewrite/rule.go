@@ -11,7 +11,11 @@ import (
 
 // rule is a compiled <rule>.
 type rule struct {
-	name     string
+	name string
+	// base is the path the rule's pattern sees the URL below and its
+	// relative URLs resolve against: the app's, or for a rule of a
+	// <location path>, that path ("/blog/api"); "" for the app's.
+	base     string
 	stop     bool
 	match    *matcher
 	conds    []condition

@@ -88,3 +88,29 @@ func TestHTTPErrorsInLocation(t *testing.T) {
 		t.Errorf("the app's dynamicIpSecurity changed: %+v", d)
 	}
 }
+
+// A <location path="sub"> with <rewrite> gets the app's rules, edited by
+// its <remove>, followed by its own, which carry the location as Base.
+func TestRewriteInLocation(t *testing.T) {
+	t.Parallel()
+	app, err := decodeInner(`<rewrite><rules>
+<rule name="a"><match url="a"/><action type="Rewrite" url="/x"/></rule>
+<rule name="b"><match url="b"/><action type="Rewrite" url="/y"/></rule>
+</rules></rewrite></system.webServer>
+<location path="spa"><system.webServer><rewrite><rules><remove name="a"/>
+<rule name="fallback"><match url=".*"/><action type="Rewrite" url="index.html"/></rule>
+</rules></rewrite></system.webServer></location><system.webServer>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(app.Rewrite.Rules) != 2 || len(app.Locations) != 1 || app.Locations[0].Rewrite == nil {
+		t.Fatalf("rules %+v, locations %+v", app.Rewrite.Rules, app.Locations)
+	}
+	var got []string
+	for _, r := range app.Locations[0].Rewrite.Rules {
+		got = append(got, r.Name+"@"+r.Base)
+	}
+	if want := []string{"b@", "fallback@spa"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("location rules = %q, want %q", got, want)
+	}
+}

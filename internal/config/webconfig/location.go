@@ -33,6 +33,9 @@ func (p *parser) readLocations() error {
 			base.DynamicIPSecurity = &c
 		}
 		base.HTTPErrors, base.ErrorMode, base.Set = p.app.HTTPErrors, p.app.ErrorMode, map[string]bool{} // httpErrors copies what it edits
+		if rw := p.app.Rewrite; rw != nil {
+			base.Rewrite = &config.Rewrite{Rules: slices.Clone(rw.Rules), Maps: slices.Clone(rw.Maps), Outbound: rw.Outbound, PreConditions: rw.PreConditions}
+		}
 		q := &parser{file: p.file, dir: p.dir, raw: p.raw, lookup: p.lookup, app: base, pos: map[string]position{}, only: s.element}
 		if err := q.parse(); err != nil {
 			return err
@@ -44,6 +47,12 @@ func (p *parser) readLocations() error {
 		loc := config.Location{Path: s.element, Line: s.line, RequestFiltering: q.app.RequestFiltering, CustomHeaders: q.app.CustomHeaders,
 			IPSecurity: q.app.IPSecurity, URLCompression: q.app.URLCompression, DynamicIPSecurity: q.app.DynamicIPSecurity,
 			HTTPErrors: q.app.HTTPErrors, ErrorMode: q.app.ErrorMode}
+		if q.rewriteRead {
+			loc.Rewrite = q.app.Rewrite
+			if rw := q.app.Rewrite; p.app.Rewrite == nil && len(rw.Outbound) > 0 || p.app.Rewrite != nil && len(rw.Outbound) != len(p.app.Rewrite.Outbound) {
+				p.unsupported(s.line, "location "+s.element+": rewrite/outboundRules", "not applied to part of an app: the app's outbound rules apply to all of it")
+			}
+		}
 		if rf := loc.RequestFiltering; rf != nil {
 			if !sameLimits(rf, p.app.RequestFiltering) {
 				p.unsupported(s.line, "location "+s.element+": requestFiltering/requestLimits", "not applied to part of an app: the app's limits apply to all of it")

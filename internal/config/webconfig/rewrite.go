@@ -25,6 +25,7 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 		p.app.Rewrite = &config.Rewrite{}
 	}
 	rw := p.app.Rewrite
+	p.rewriteRead = true
 	err := p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "rules":
@@ -290,7 +291,7 @@ func (p *parser) rewriteRule(t token, se xml.StartElement) (r config.RewriteRule
 	if err != nil {
 		return r, false, err
 	}
-	r.File, r.Line = p.file, t.line
+	r.File, r.Line, r.Base = p.file, t.line, p.loc.path
 	name, ok := attrs["name"]
 	if !ok || name.Value == "" {
 		return r, false, p.errorf(t.line, "rule", "name", "required attribute is missing or empty")
