@@ -162,7 +162,9 @@ func (w *respWriter) end(ctx context.Context) {
 			w.closeBody()
 			panic(v)
 		}
+		defer w.closeBody()
 		w.execute(ctx)
+		return
 	}
 	w.closeBody()
 }
