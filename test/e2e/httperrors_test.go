@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Custom error pages (<httpErrors>) from published web.configs: with
@@ -55,6 +58,23 @@ func TestIISHTTPErrors(t *testing.T) {
 		}
 		if got := s.logged(tt.method, tt.logPath, tt.logQuery); got != tt.wantLog {
 			t.Errorf("%s: access log has %s, want %s", tt.name, got, tt.wantLog)
+		}
+	}
+
+	// HTTP/2 (h2c) goes through the same funnel: the same pages.
+	h2c := &http.Transport{Protocols: new(http.Protocols)}
+	h2c.Protocols.SetUnencryptedHTTP2(true)
+	defer h2c.CloseIdleConnections()
+	h2 := &http.Client{Timeout: 30 * time.Second, Transport: h2c}
+	for target, want := range map[string]string{"/childpid": page404, "/bin/app.dll": page404, "/site.csproj": "Hello from testapp"} {
+		resp, err := h2.Get("http://" + s.addr + target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != 404 || !strings.Contains(string(b), want) {
+			t.Errorf("HTTP/2 GET %s = %s %d %q, want HTTP/2 404 with %q", target, resp.Proto, resp.StatusCode, b, want)
 		}
 	}
 }
