@@ -44,6 +44,10 @@ type OutboundMatch struct {
 	// ServerVariable (serverVariable) names the response header the rule
 	// reads and rewrites: RESPONSE_X_Frame_Options is X-Frame-Options.
 	ServerVariable string
+	// FilterByTags (filterByTags), for a rule on the response body (no
+	// ServerVariable), are the HTML tags whose URL attributes the rule
+	// reads and rewrites, as IIS spells them ("A", "Img", "Form").
+	FilterByTags []string
 	// Pattern (pattern) is matched against the header's value ("" when the
 	// response has none).
 	Pattern    string

@@ -324,10 +324,18 @@ func (c *Chain) Respond(r *Request, status int, h Header, body BodyWriter) BodyW
 	if c == nil {
 		return body
 	}
+	var buf [4]func(BodyWriter) BodyWriter
+	wraps := buf[:0]
 	for _, s := range c.Out {
 		if wrap := s.Respond(r, status, h); wrap != nil {
-			body = wrap(body)
+			wraps = append(wraps, wrap)
 		}
+	}
+	// The first stage's wrapper is closest to the app: it wraps the
+	// writers of the stages after it (outbound rules on the body see the
+	// app's bytes, and compression sees theirs).
+	for i := len(wraps) - 1; i >= 0; i-- {
+		body = wraps[i](body)
 	}
 	return body
 }
