@@ -46,8 +46,17 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 		return err
 	}
 	summary := fmt.Sprintf("%d rules, %d maps", len(rw.Rules), len(rw.Maps))
-	if len(rw.Outbound) > 0 {
-		summary += fmt.Sprintf(", %d outbound header rules", len(rw.Outbound))
+	body := 0
+	for _, r := range rw.Outbound {
+		if r.Match.ServerVariable == "" {
+			body++
+		}
+	}
+	if n := len(rw.Outbound) - body; n > 0 {
+		summary += fmt.Sprintf(", %d outbound header rules", n)
+	}
+	if body > 0 {
+		summary += fmt.Sprintf(", %d outbound body rules", body)
 	}
 	p.applied("rewrite", summary)
 	return nil
