@@ -174,7 +174,9 @@ func (s *OutStage) Respond(r *pipeline.Request, status int, h pipeline.Header) f
 	return func(next pipeline.BodyWriter) pipeline.BodyWriter { return NewHTMLRewriter(next, rules, s.log) }
 }
 
-// hasBody reports whether a response with status has a body.
+// hasBody reports whether a response with status has a whole body to
+// rewrite: not a 204 or 304, nor a part of one (206, whose Content-Range
+// a rewrite would falsify).
 func hasBody(status int) bool {
-	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified && status != http.StatusPartialContent
 }
