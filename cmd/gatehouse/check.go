@@ -76,7 +76,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintln(stdout)
 			}
 			for _, a := range site.Applications {
-				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), !cfg.RequestFiltering.DisableServerDefaults, stdout); err != nil {
+				if err := checkWebConfig(filepath.Join(a.Dir, "web.config"), !cfg.RequestFiltering.DisableServerDefaults, cfg.Upstreams(), stdout); err != nil {
 					return err
 				}
 				if err := checkAuth(site, filepath.Join(a.Dir, "web.config"), stdout); err != nil {
@@ -106,7 +106,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	// As "serve DIR" serves it: a site with the default settings.
 	var buf bytes.Buffer
-	if err := checkWebConfig(target, true, &buf); err != nil {
+	if err := checkWebConfig(target, true, nil, &buf); err != nil {
 		return err
 	}
 	if err := checkAuth(siteconfig.Site{}, target, &buf); err != nil {
@@ -119,14 +119,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 // checkWebConfig validates file and looks its program up, and only then,
 // when everything holds, prints the settings: "OK" is never followed by a
 // failure. serverDefaults says whether the app gets IIS's server-level
-// request-filtering lists.
-func checkWebConfig(file string, serverDefaults bool, stdout io.Writer) error {
+// request-filtering lists; upstreams are the other servers its rewrite rules
+// may send requests to (proxyUpstreams).
+func checkWebConfig(file string, serverDefaults bool, upstreams []string, stdout io.Writer) error {
 	cfg, err := webconfig.Load(file)
 	if err == nil {
 		err = cfg.Validate()
 	}
 	if err == nil {
-		err = app.CheckRules(cfg)
+		err = app.CheckRules(cfg, upstreams)
 	}
 	if err != nil {
 		return configErr(err)

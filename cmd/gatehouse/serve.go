@@ -281,7 +281,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			// A broken web.config is the first thing to fix: say that first.
 			wc, werr := webconfig.Load(filepath.Join(spec.Dir, "web.config"))
 			if werr == nil {
-				werr = app.CheckRules(wc)
+				werr = app.CheckRules(wc, spec.ProxyUpstreams)
 			}
 			if werr != nil {
 				return nil, werr
@@ -300,6 +300,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			AppPool:   pool, CleanEnvironment: spec.Pool.CleanEnvironment,
 			Compression: spec.Compression, StripPathBase: spec.StripPathBase, Protocol: spec.Protocol,
 			NoServerFiltering: spec.RequestFiltering.DisableServerDefaults,
+			ProxyUpstreams:    spec.ProxyUpstreams,
 			Events:            inst.ProcessEvent,
 			Observers:         []pipeline.Observer{inst},
 		})

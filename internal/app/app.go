@@ -61,6 +61,11 @@ type Options struct {
 	// the app's web.config filters (the site config's
 	// requestFiltering.disableServerDefaults).
 	NoServerFiltering bool
+	// ProxyUpstreams are the other servers ("host:port", lower case) that
+	// the app's URL Rewrite rules may send requests to (the site config's
+	// proxyUpstreams); none by default, so a web.config cannot make
+	// Gatehouse reach hosts the operator did not list.
+	ProxyUpstreams []string
 	// StripPathBase forwards requests without Path (the site config's
 	// stripPathBase), with X-Forwarded-Prefix set to Path; for apps that are
 	// not ASP.NET. By default the app sees the full path, as under ANCM.
@@ -291,6 +296,9 @@ type state struct {
 	// stripBase is the virtual path that forwarded requests lose (the site
 	// config's stripPathBase); "" when they keep it.
 	stripBase string
+	// upstreams are the forwarders to the other servers URL Rewrite may
+	// send requests to (pipeline.Request.Upstream), by "host:port".
+	upstreams map[string]*proxy.Handler
 }
 
 // newState builds the settings in force for cfg.
@@ -300,6 +308,12 @@ func (a *App) newState(cfg *config.App) (*state, error) {
 		return nil, err
 	}
 	st := &state{cfg: cfg, chain: chain, handler: a.newHandler(cfg), noWebSocket: cfg.WebSocketDisabled}
+	for _, u := range a.opts.ProxyUpstreams {
+		if st.upstreams == nil {
+			st.upstreams = make(map[string]*proxy.Handler, len(a.opts.ProxyUpstreams))
+		}
+		st.upstreams[u] = &proxy.Handler{Backend: otherServer(u), RequestTimeout: cfg.RequestTimeout, Log: a.log.With("upstream", u)}
+	}
 	if a.opts.StripPathBase && a.opts.Path != "/" {
 		st.stripBase = a.opts.Path
 	}
@@ -318,10 +332,39 @@ func (s *state) Forward(ctx context.Context, w http.ResponseWriter, r *pipeline.
 	if s.noWebSocket && r.Header != nil && r.Header.Get("Upgrade") != "" {
 		r.Header.Del("Upgrade") // the forwarder removes Connection and what it names
 	}
+	if r.Upstream != "" {
+		if h := s.upstreams[r.Upstream]; h != nil {
+			h.Forward(ctx, w, r, body)
+			return
+		}
+		// The rules were compiled with the upstreams in force, so this is
+		// a request judged by an earlier configuration.
+		pipeline.WriteResult(w, r, pipeline.Refuse("rewrite", http.StatusInternalServerError, 52,
+			"rewrite to "+r.Upstream+", which proxyUpstreams no longer lists"), nil)
+		return
+	}
 	if s.stripBase != "" {
 		r = stripRequest(r, s.stripBase)
 	}
 	s.handler.Forward(ctx, w, r, body)
+}
+
+// closeIdle closes the idle connections to the app's processes and to the
+// other servers.
+func (s *state) closeIdle() {
+	s.handler.CloseIdleConnections()
+	for _, h := range s.upstreams {
+		h.CloseIdleConnections()
+	}
+}
+
+// otherServer is a proxy.Backend for a server other than the app's
+// processes ("host:port"), which URL Rewrite sends requests to: no process
+// to start, no pairing token.
+type otherServer string
+
+func (o otherServer) Acquire(context.Context) (*upstream.Lease, error) {
+	return upstream.NewLease(string(o), "", 0, nil, nil), nil
 }
 
 // Current returns the app's settings in force, for one request: its stages
@@ -361,7 +404,7 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	a.wg.Wait()
 	err := a.pool.Close(ctx)
-	a.cur.Load().handler.CloseIdleConnections()
+	a.cur.Load().closeIdle()
 	return err
 }
 

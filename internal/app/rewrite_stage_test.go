@@ -32,7 +32,7 @@ func TestRuleErrorsAtOpen(t *testing.T) {
 			`:4: action attribute "statusCode": 99 is not a status code (200–999)`},
 		{"rewrite to another server", `<rewrite><rules><rule name="a"><match url="(.*)" />
 <action type="Rewrite" url="http://backend/{R:1}" /></rule></rules></rewrite>`,
-			`:4: action attribute "url": "http://backend/{R:1}": a rewrite to another server needs a reverse proxy (IIS ARR)`},
+			`:4: action attribute "url": "http://backend/{R:1}": a rewrite to another server (IIS Application Request Routing) goes only to the servers the site config's proxyUpstreams lists, and it lists none`},
 		{"missing brace", `<rewrite><rules><rule name="a"><match url=".*" />
 <action type="Redirect" url="{ToLower:{R:1}" /></rule></rules></rewrite>`,
 			`:4: action attribute "url": missing "}"`},

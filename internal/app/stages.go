@@ -2,11 +2,13 @@ package app
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/auth"
 	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/iis"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/proxy"
 )
 
 // buildChain builds the app's front-door stages from its settings, in the
@@ -24,9 +26,9 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if s := ipSecurity(cfg); s != nil {
 		c.In = append(c.In, s)
 	}
-	if s := iis.NewDynamicIPSecurity(cfg.DynamicIPSecurity, a.log); s != nil {
+	if s, counters := a.dynamicIPSecurity(cfg); s != nil {
 		c.In = append(c.In, s)
-		c.Observers = append(c.Observers, s) // counts finished requests out
+		c.Observers = append(c.Observers, counters...) // count finished requests out
 	}
 	filtering := a.filtering(cfg.RequestFiltering)
 	rf := a.requestFiltering(cfg)
@@ -37,7 +39,7 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if filtering != nil && filtering.RemoveServerHeader {
 		c.Out = append(c.Out, iis.RemoveServerHeader{})
 	}
-	rw, err := newRewriteStage(cfg, a.opts.Path)
+	rw, err := rewriteStage(cfg, a.opts.Path, a.opts.ProxyUpstreams)
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +73,96 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	if s := a.compression(cfg); s != nil {
 		c.Out = append(c.Out, s)
 	}
-	if len(c.In) == 0 && len(c.Out) == 0 && len(c.Observers) == 0 && c.Limits == nil {
+	if err := a.checkExecuteURLs(cfg); err != nil {
+		return nil, err
+	}
+	c.Errors = a.errorPages(cfg)
+	if len(c.In) == 0 && len(c.Out) == 0 && len(c.Observers) == 0 && c.Limits == nil && c.Errors == nil {
 		return nil, nil
 	}
 	return &c, nil
+}
+
+// checkExecuteURLs refuses a custom error page (<httpErrors>) whose
+// responseMode="ExecuteURL" path is not one of the app's: the front door
+// runs it again on the same app, as IIS runs it in the same application
+// pool.
+func (a *App) checkExecuteURLs(cfg *config.App) error {
+	all := []*config.HTTPErrors{cfg.HTTPErrors}
+	for _, l := range cfg.Locations {
+		all = append(all, l.HTTPErrors)
+	}
+	for _, he := range all {
+		if he == nil {
+			continue
+		}
+		for _, pg := range append(he.Pages, he.Default) {
+			if pg.Mode != "ExecuteURL" || pg.Path == "" {
+				continue
+			}
+			p, _, _ := strings.Cut(pg.Path, "?")
+			if !underAppPath(p, a.opts.Path) {
+				return fmt.Errorf("%s:%d: <httpErrors>: ExecuteURL path %q is not under this app's path %s; an error page runs in the same app", cfg.File, pg.Line, pg.Path, a.opts.Path)
+			}
+		}
+	}
+	return nil
+}
+
+// errorPages returns the app's custom error pages (<httpErrors>), with
+// those of each <location path> that has its own; nil when no response is
+// replaced.
+func (a *App) errorPages(cfg *config.App) pipeline.ErrorPages {
+	pages := func(he *config.HTTPErrors, mode config.ErrorMode) pipeline.ErrorPages {
+		if e := iis.NewHTTPErrors(he, mode, cfg.Dir, proxy.FromMachine, a.log); e != nil {
+			return e
+		}
+		return nil
+	}
+	root := pages(cfg.HTTPErrors, cfg.ErrorMode)
+	if sc := perLocation(cfg, root, func(l *config.Location) (pipeline.ErrorPages, bool) {
+		// A location without its own <httpErrors> keeps the app's pointer.
+		return pages(l.HTTPErrors, l.ErrorMode), l.HTTPErrors != cfg.HTTPErrors || l.ErrorMode != cfg.ErrorMode
+	}); sc != nil {
+		return iis.ScopedErrors{Scoped: sc}
+	}
+	return root
+}
+
+// dynamicIPSecurity returns the app's Dynamic IP Restrictions stage, with
+// that of each <location path> whose settings differ from the app's (it
+// counts the requests under its path on its own), and the stages, which
+// must also observe finished requests to count them out; nil when no
+// client is limited.
+func (a *App) dynamicIPSecurity(cfg *config.App) (pipeline.Stage, []pipeline.Observer) {
+	var counters []pipeline.Observer
+	stage := func(d *config.DynamicIPSecurity) pipeline.Stage {
+		if s := iis.NewDynamicIPSecurity(d, a.log); s != nil {
+			counters = append(counters, s)
+			return s
+		}
+		return nil
+	}
+	root := stage(cfg.DynamicIPSecurity)
+	if sc := perLocation(cfg, root, func(l *config.Location) (pipeline.Stage, bool) {
+		d := l.DynamicIPSecurity
+		if d == nil || cfg.DynamicIPSecurity != nil && *d == *cfg.DynamicIPSecurity {
+			return nil, false // the app's, counted by its stage
+		}
+		return stage(d), true
+	}); sc != nil {
+		return iis.ScopedStage{Scoped: sc}, counters
+	}
+	return root, counters
+}
+
+// underAppPath reports whether URL path p lies in the application at
+// virtual path app ("/" or "/api"), compared without case as IIS does.
+func underAppPath(p, app string) bool {
+	if app == "/" || app == "" {
+		return true
+	}
+	return len(p) >= len(app) && strings.EqualFold(p[:len(app)], app) && (len(p) == len(app) || p[len(app)] == '/')
 }
 
 // filtering returns the request filtering of a web.config section (nil:

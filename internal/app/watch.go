@@ -311,7 +311,7 @@ func (a *App) reloadConfig() {
 		}
 	}
 	old := a.cur.Swap(st)
-	old.handler.CloseIdleConnections()
+	old.closeIdle()
 	spec := a.spec(cfg)
 	a.watch.sum = sum
 	a.log.Info("web.config changed; recycling", "file", cfg.File)

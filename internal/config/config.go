@@ -77,6 +77,9 @@ type App struct {
 	// "Custom", default "" = DetailedLocalOnly): who sees the details on
 	// the 502.5 and 503 pages Gatehouse writes for the app.
 	ErrorMode ErrorMode
+	// HTTPErrors is the rest of <httpErrors>: the custom error pages; nil
+	// when the file sets none.
+	HTTPErrors *HTTPErrors
 
 	// The IIS modules of <system.webServer> besides <aspNetCore> (see
 	// iis.go); each is nil when the file lacks the section.

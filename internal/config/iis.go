@@ -175,6 +175,16 @@ type Location struct {
 	CustomHeaders    *CustomHeaders
 	IPSecurity       *IPSecurity
 	URLCompression   *URLCompression
+	// DynamicIPSecurity, HTTPErrors and ErrorMode are the location's
+	// <dynamicIpSecurity> and <httpErrors> merged onto the app's; nil
+	// (and the app's ErrorMode) when it has none.
+	DynamicIPSecurity *DynamicIPSecurity
+	HTTPErrors        *HTTPErrors
+	ErrorMode         ErrorMode
+	// Rewrite is the app's inbound rules followed by the location's own
+	// (RewriteRule.Base), after its <remove> and <clear/>; nil when the
+	// location has no <rewrite>.
+	Rewrite *Rewrite
 }
 
 // IPRule is one <ipSecurity><add>.
@@ -302,4 +312,36 @@ func (d *DynamicIPSecurity) Summary() string {
 		s += ", logging only"
 	}
 	return s
+}
+
+// HTTPErrors is <httpErrors>: the pages that replace error responses
+// (status 400 and above) for the clients that errorMode does not show
+// details to.
+type HTTPErrors struct {
+	// ExistingResponse is "Auto" (the default: replace only the front
+	// door's own answers, not the app's, which ANCM marks as not to be
+	// replaced), "Replace" (replace the app's too) or "PassThrough"
+	// (replace nothing).
+	ExistingResponse string
+	// Pages are the <error> elements left after <remove> and <clear/>, in
+	// file order.
+	Pages []ErrorPage
+	// Default, when its Path is set, is defaultPath with
+	// defaultResponseMode: the page for a status no <error> names.
+	Default ErrorPage
+}
+
+// ErrorPage is one <error> of <httpErrors> (or its default page).
+type ErrorPage struct {
+	// Status is statusCode; Substatus is subStatusCode, -1 for any.
+	Status, Substatus int
+	// Mode is responseMode: "File", "ExecuteURL" or "Redirect".
+	Mode string
+	// Path is, for File, a slash-separated path relative to the app's
+	// folder, checked to stay inside it; for ExecuteURL, an absolute URL
+	// path of the same app ("/errors/404?x=1"); for Redirect, the URL sent
+	// in Location.
+	Path string
+	// Line is where the element is, for messages.
+	Line int
 }

@@ -44,6 +44,10 @@ type OutboundMatch struct {
 	// ServerVariable (serverVariable) names the response header the rule
 	// reads and rewrites: RESPONSE_X_Frame_Options is X-Frame-Options.
 	ServerVariable string
+	// FilterByTags (filterByTags), for a rule on the response body (no
+	// ServerVariable), are the HTML tags whose URL attributes the rule
+	// reads and rewrites, as IIS spells them ("A", "Img", "Form").
+	FilterByTags []string
 	// Pattern (pattern) is matched against the header's value ("" when the
 	// response has none).
 	Pattern    string
@@ -82,6 +86,11 @@ type RewriteRule struct {
 	File string `json:"-"`
 	Line int
 	Name string
+	// Base is the <location path> the rule was written in, relative to
+	// the app ("api"); "" for the app's own rules. Its pattern sees the URL
+	// below that path, and a relative URL of its action resolves there, as
+	// for a rule in a web.config of that folder under IIS.
+	Base string `json:",omitempty"`
 	// StopProcessing (stopProcessing, default false): after this rule's
 	// Rewrite or None action, evaluate no further rules.
 	StopProcessing bool

@@ -64,6 +64,9 @@ type AppSpec struct {
 	Compression siteconfig.Compression
 	// RequestFiltering is the config's server-level request filtering.
 	RequestFiltering siteconfig.RequestFiltering
+	// ProxyUpstreams are the other servers URL Rewrite may send requests
+	// to (siteconfig.Config.Upstreams).
+	ProxyUpstreams []string
 	// Auth is the site's authentication settings.
 	Auth siteconfig.Authentication
 }
@@ -205,8 +208,8 @@ func (s *Server) prepare(ctx context.Context, cfg *siteconfig.Config) (*plan, er
 		}
 		for _, a := range site.Applications {
 			spec := AppSpec{Site: site.Name, Path: a.Path, Dir: a.Dir, HTTPSPort: site.HTTPSPort(), Pool: a.Pool,
-				StripPathBase: a.StripPathBase, Protocol: a.Protocol, Compression: cfg.Compression, RequestFiltering: cfg.RequestFiltering, Auth: site.Authentication}
-			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool), fmt.Sprint(spec.StripPathBase, spec.Protocol, spec.Compression, spec.RequestFiltering, authKey(spec.Auth))}
+				StripPathBase: a.StripPathBase, Protocol: a.Protocol, Compression: cfg.Compression, RequestFiltering: cfg.RequestFiltering, ProxyUpstreams: cfg.Upstreams(), Auth: site.Authentication}
+			k := appKey{site.Name, a.Path, a.Dir, poolKey(a.Pool), fmt.Sprint(spec.StripPathBase, spec.Protocol, spec.Compression, spec.RequestFiltering, spec.ProxyUpstreams, authKey(spec.Auth))}
 			app := s.apps[k]
 			if app == nil {
 				var err error

@@ -2,12 +2,17 @@ package frontend
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -36,15 +41,183 @@ type respWriter struct {
 	out      *pipeline.Chain
 	body     pipeline.BodyWriter
 	answered bool // the outbound stages have run
+
+	// app is the application's settings in force; errs its custom error
+	// pages (nil: none).
+	app  pipeline.App
+	errs pipeline.ErrorPages
+	// skip is set when the answer about to be written is marked
+	// fTrySkipCustomErrors (pipeline.SkipCustomErrors).
+	skip bool
+	// replaced is set when a custom error page replaced the answer being
+	// written: the rest of that answer is dropped.
+	replaced bool
+	// exec is the ExecuteURL page to run once the replaced answer is over;
+	// execStatus is the error's status, which its response is sent with.
+	exec       string
+	execStatus int
+}
+
+// use points w at cur's outbound stages and custom error pages (cur nil:
+// none), for the answers written from now on.
+func (w *respWriter) use(cur pipeline.App) {
+	w.app, w.out, w.errs = cur, outStages(cur), nil
+	if cur != nil {
+		if c := cur.Chain(); c != nil {
+			w.errs = c.Errors
+		}
+	}
 }
 
 func (w *respWriter) WriteHeader(code int) {
+	if w.replaced {
+		return // the replaced answer's header: a custom error page went out instead
+	}
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		if w.execStatus != 0 {
+			code = w.execStatus // an ExecuteURL page keeps the error's status
+		} else if w.errorPage(code) {
+			return
+		}
 		w.status = code
 		w.respond(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// entityHeaders are the fields that describe a response's body; a custom
+// error page drops those of the answer it replaces.
+var entityHeaders = []string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range", "Content-Disposition",
+	"Etag", "Last-Modified", "Transfer-Encoding", "Trailer", "Location", "X-Content-Type-Options"}
+
+// errorPage answers an error status with the application's custom error
+// page, if it has one for it (IIS's custom error module, which runs after
+// every other module, over the app's answers and the server's own alike).
+// It reports whether it replaced the answer; the replaced answer's body
+// is then dropped. An ExecuteURL page is run by end, once the replaced
+// answer is over.
+func (w *respWriter) errorPage(code int) bool {
+	if w.errs == nil || code < 400 {
+		return false
+	}
+	pg := w.errs.Page(w.req, code, w.substatus, w.skip || !w.appHeader.IsZero())
+	if pg == nil {
+		return false
+	}
+	w.replaced = true
+	h := w.ResponseWriter.Header()
+	for _, name := range entityHeaders {
+		h.Del(name)
+	}
+	switch {
+	case pg.Location != "":
+		h.Set("Location", pg.Location)
+		w.substatus = 0 // the log shows the redirect, not the error's sub-status
+		w.send(http.StatusFound, nil)
+	case pg.ExecuteURL != "":
+		w.exec, w.execStatus = pg.ExecuteURL, code
+	case pg.Standard:
+		var page bufferedPage
+		pages.Status(&page, code, w.substatus, "")
+		for k, v := range page.h {
+			h[k] = v
+		}
+		w.send(code, page.body.Bytes())
+	default:
+		h.Set("Content-Type", pg.ContentType)
+		w.send(code, pg.Body)
+	}
+	return true
+}
+
+// send writes a custom error page: status and body, through the outbound
+// stages.
+func (w *respWriter) send(status int, body []byte) {
+	h := w.ResponseWriter.Header()
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.status = status
+	w.respond(status)
+	if w.body != nil {
+		h.Del("Content-Length") // a wrapper (compression) changes the length
+	}
+	w.ResponseWriter.WriteHeader(status)
+	if len(body) == 0 {
+		return
+	}
+	if w.body != nil {
+		_, _ = w.body.Write(body)
+		return
+	}
+	_, _ = w.write(body)
+}
+
+// end finishes the answer: it runs a pending ExecuteURL page, then ends a
+// wrapped body. It is deferred by serve; ctx ends when the client goes
+// away.
+func (w *respWriter) end(ctx context.Context) {
+	if w.exec != "" {
+		// The replaced answer may have ended in a panic (an abort): pass
+		// it on without running the page.
+		if v := recover(); v != nil {
+			w.closeBody()
+			panic(v)
+		}
+		defer w.closeBody()
+		w.execute(ctx)
+		return
+	}
+	w.closeBody()
+}
+
+// execute sends the response of the application's ExecuteURL page with
+// the error's status: the request again, as GET (HEAD stays HEAD) without
+// a body, to the page's path. Its response is not replaced again, so
+// pages cannot loop.
+func (w *respWriter) execute(ctx context.Context) {
+	target := w.exec
+	w.exec = ""
+	r := *w.req
+	if r.Method != http.MethodHead {
+		r.Method = http.MethodGet
+	}
+	r.ContentLength, r.Trailer = 0, nil
+	h := w.ResponseWriter.Header()
+	altSvc := h.Get("Alt-Svc")
+	clear(h)
+	if altSvc != "" {
+		h.Set("Alt-Svc", altSvc)
+	}
+	w.replaced, w.skip, w.errs = false, false, nil
+	p, q, _ := strings.Cut(target, "?")
+	if res := r.Rewrite(p, q); res != nil {
+		pipeline.WriteResult(w, &r, res, w.srv.log)
+		return
+	}
+	w.app.Forward(ctx, w, &r, nil)
+	if w.status == 0 {
+		w.WriteHeader(w.execStatus)
+	}
+}
+
+// SkipCustomErrors marks the answer about to be written as one that only
+// existingResponse="Replace" replaces.
+func (w *respWriter) SkipCustomErrors() { w.skip = true }
+
+// bufferedPage is a ResponseWriter that keeps a page the pages package
+// renders, for a custom error page to send.
+type bufferedPage struct {
+	h    http.Header
+	body bytes.Buffer
+}
+
+func (b *bufferedPage) Header() http.Header {
+	if b.h == nil {
+		b.h = http.Header{}
+	}
+	return b.h
+}
+func (b *bufferedPage) WriteHeader(int)             {}
+func (b *bufferedPage) Write(p []byte) (int, error) { return b.body.Write(p) }
 
 // respond runs the outbound stages once, before the final header is sent.
 func (w *respWriter) respond(code int) {
@@ -58,6 +231,9 @@ func (w *respWriter) respond(code int) {
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
+	if w.replaced {
+		return len(p), nil // the body of an answer a custom error page replaced
+	}
 	if w.status == 0 {
 		w.status = http.StatusOK
 		w.respond(http.StatusOK)

@@ -133,8 +133,9 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	}
 	// The app's outbound stages (custom headers) also run over the front
 	// door's answers for it (limits, redirects, its stages' refusals).
-	rw.req, rw.out = pr, outStages(cur)
-	defer rw.closeBody()
+	rw.req = pr
+	rw.use(cur)
+	defer rw.end(st.ctx)
 	lim := site.lim.of(cur)
 	if res := lim.check(pr); res != nil {
 		pipeline.WriteResult(rw, pr, res, s.log)
@@ -152,7 +153,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		next, ok := s.runGlobal(site, app, pr, rw)
 		if next != app {
 			app, cur = next, next.app.Current()
-			rw.out = outStages(cur)
+			rw.use(cur)
 		}
 		if !ok {
 			return
@@ -161,7 +162,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	if app, cur, ok = s.runStages(site, app, cur, pr, rw); !ok {
 		return
 	}
-	rw.out = outStages(cur)
+	rw.use(cur)
 	var body io.Reader
 	if pr.ContentLength != 0 && st.src != nil {
 		st.body = countingBody{rc: st.src, ctl: st.ctl, timeout: lim.bodyTimeout}
@@ -197,8 +198,8 @@ func (s *Server) runStages(site *siteRoute, app *appRoute, cur pipeline.App, pr 
 			pipeline.WriteResult(w, pr, res, s.log)
 			return app, cur, false
 		}
-		if !pr.Rewritten() {
-			return app, cur, true
+		if !pr.Rewritten() || pr.Upstream != "" {
+			return app, cur, true // an upstream is reached through app's forwarder
 		}
 		next := site.match(pr.Path)
 		if next == nil {

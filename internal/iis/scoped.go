@@ -59,6 +59,18 @@ func (s ScopedStage) Serve(r *pipeline.Request) *pipeline.Result {
 	return nil
 }
 
+// ScopedErrors is a Scoped of custom error pages (<httpErrors> per
+// location).
+type ScopedErrors struct{ *Scoped[pipeline.ErrorPages] }
+
+// Page returns the page of r's custom error pages.
+func (s ScopedErrors) Page(r *pipeline.Request, status, substatus int, skip bool) *pipeline.ErrorPage {
+	if e := s.For(r); e != nil {
+		return e.Page(r, status, substatus, skip)
+	}
+	return nil
+}
+
 // ScopedOut is a Scoped of outbound stages (custom headers per location).
 type ScopedOut struct{ *Scoped[pipeline.OutStage] }
 

@@ -94,6 +94,14 @@ type Request struct {
 	// nil means no application is elsewhere.
 	Router Router
 
+	// Upstream, set by URL Rewrite, is the other server ("host:port") the
+	// request goes to over http instead of the application, as IIS's
+	// Application Request Routing sends it; "" for the application. Path
+	// and RawQuery are then the request on that server. The remaining
+	// stages still run (authentication judges it), and it is not routed
+	// to another application.
+	Upstream string
+
 	// rewritten is set by Rewrite; origPath and origQuery are Path and
 	// RawQuery before the first Rewrite.
 	rewritten           bool
@@ -281,6 +289,9 @@ type Chain struct {
 	Out []OutStage
 	// Observers are told about every finished request of the application.
 	Observers []Observer
+	// Errors, when set, are the application's custom error pages: the
+	// front door answers its error responses with them (see ErrorPages).
+	Errors ErrorPages
 	// Limits, when set, are the application's own request limits (IIS
 	// requestFiltering/requestLimits in its web.config): the front door
 	// checks them instead of the site's.
@@ -300,7 +311,7 @@ func (c *Chain) Serve(r *Request) *Result {
 		if res := s.Serve(r); res != nil {
 			return res
 		}
-		if r.Path != before && r.rewritten && r.Router != nil && r.Router.Route(r.Path) != r.AppPath {
+		if r.Path != before && r.rewritten && r.Upstream == "" && r.Router != nil && r.Router.Route(r.Path) != r.AppPath {
 			return nil // rewritten into another application: its stages run next
 		}
 	}
@@ -313,10 +324,18 @@ func (c *Chain) Respond(r *Request, status int, h Header, body BodyWriter) BodyW
 	if c == nil {
 		return body
 	}
+	var buf [4]func(BodyWriter) BodyWriter
+	wraps := buf[:0]
 	for _, s := range c.Out {
 		if wrap := s.Respond(r, status, h); wrap != nil {
-			body = wrap(body)
+			wraps = append(wraps, wrap)
 		}
+	}
+	// The first stage's wrapper is closest to the app: it wraps the
+	// writers of the stages after it (outbound rules on the body see the
+	// app's bytes, and compression sees theirs).
+	for i := len(wraps) - 1; i >= 0; i-- {
+		body = wraps[i](body)
 	}
 	return body
 }

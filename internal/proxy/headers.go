@@ -296,12 +296,16 @@ func appendRequestFields(rf *requestFields, out fieldSink, in *inbound, token st
 	if rf.teTrailers {
 		out.add("Te", "trailers")
 	}
-	out.add(headerToken, token)
-	if in.identity != nil {
-		setIdentity(out, in.identity)
-	}
-	if in.tls != nil && len(in.tls.PeerCertificates) > 0 {
-		out.add(headerClientCert, base64.StdEncoding.EncodeToString(in.tls.PeerCertificates[0].Raw))
+	// The module's headers go to the app only: a request for another
+	// server (URL Rewrite's upstreams) has no token.
+	if token != "" {
+		out.add(headerToken, token)
+		if in.identity != nil {
+			setIdentity(out, in.identity)
+		}
+		if in.tls != nil && len(in.tls.PeerCertificates) > 0 {
+			out.add(headerClientCert, base64.StdEncoding.EncodeToString(in.tls.PeerCertificates[0].Raw))
+		}
 	}
 	// in.remoteAddr is "ip:port", IPv6 bracketed ("[::1]:5017"), which is
 	// exactly ANCM's X-Forwarded-For entry (port included).

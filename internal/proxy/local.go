@@ -7,7 +7,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
-// fromMachine reports whether r came from the machine Gatehouse runs on,
+// FromMachine reports whether r came from the machine Gatehouse runs on,
 // which is what IIS's errorMode="DetailedLocalOnly" means by "local": the
 // peer's address is a loopback address (any of 127.0.0.0/8, ::1), the
 // address the connection arrived on, or another address of one of the
@@ -18,7 +18,7 @@ import (
 //
 // It is meant for the error path: it may list the machine's interface
 // addresses.
-func fromMachine(r *pipeline.Request) bool {
+func FromMachine(r *pipeline.Request) bool {
 	if r == nil {
 		return false
 	}

@@ -85,7 +85,7 @@ type Handler struct {
 	// 502.5 page (reason, command, exit status, app output) and of the 503
 	// rapid-fail page (the last exit). The zero value is IIS's default,
 	// DetailedLocalOnly: only requests from the machine itself (see
-	// fromMachine) see them; everyone else gets the page without them.
+	// FromMachine) see them; everyone else gets the page without them.
 	ErrorMode config.ErrorMode
 
 	// ForwardResponseConnectionHeader is the handlerSetting of that name:
@@ -174,7 +174,7 @@ func (h *Handler) errorOptions(r *pipeline.Request, err error, pid int) ErrorOpt
 	if status, sub := StatusFor(err); sub == 5 || status == http.StatusServiceUnavailable {
 		local := false
 		if m := h.ErrorMode; m != config.ErrorModeDetailed && m != config.ErrorModeCustom {
-			local = fromMachine(r) // only DetailedLocalOnly asks
+			local = FromMachine(r) // only DetailedLocalOnly asks
 		}
 		hide = !h.ErrorMode.ShowDetails(local)
 	}

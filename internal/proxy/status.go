@@ -131,6 +131,9 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 	if sub == 5 {
 		var se *upstream.StartError
 		errors.As(err, &se) // se stays nil for a bare ErrStartupFailed
+		if !opts.DisableStartUpErrorPage {
+			pipeline.SkipCustomErrors(w) // ANCM's fTrySkipCustomErrors; without the page, <httpErrors> take over
+		}
 		pages.StartupFailure(w, se, pages.StartupOptions{
 			Disabled:    opts.DisableStartUpErrorPage,
 			HideDetails: opts.HideDetails,
@@ -179,8 +182,10 @@ func writeUnavailable(w http.ResponseWriter, err error, hide bool) {
 	)
 	switch {
 	case errors.As(err, &off):
+		pipeline.SkipCustomErrors(w) // ANCM's fTrySkipCustomErrors
 		pages.Offline(w, off.Body)
 	case errors.Is(err, upstream.ErrOffline):
+		pipeline.SkipCustomErrors(w)
 		pages.Offline(w, nil)
 	case errors.As(err, &rf):
 		u := pages.Unavailable{

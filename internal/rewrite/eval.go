@@ -52,6 +52,10 @@ type Outcome struct {
 	// %-encoded, site-relative, with its leading slash (it may lie in
 	// another virtual app), the query raw without "?".
 	Path, Query string
+	// Upstream, for Action Rewrite, is the other server ("host:port", one
+	// of Options.Upstreams) the request goes to over http instead of the
+	// app; "" for the app.
+	Upstream string
 	// Location is the redirect target (Action Redirect).
 	Location string
 	// Status is the redirect status (301, 302, 303, 307, 308) or the custom
@@ -94,6 +98,14 @@ func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
 			// are that app's business.
 			break
 		}
+		e.base = r.base
+		if r.base != "" {
+			// A rule of a <location path>: for a URL below that path only,
+			// which its pattern sees relative to it.
+			if url, inApp = e.below(r.base); !inApp {
+				continue
+			}
+		}
 		caps, ok, err := r.match.match(url)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("rule %q: match %q: %w", r.name, url, err)
@@ -123,7 +135,7 @@ func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
 			if err := e.rewrite(a); err != nil {
 				return Outcome{}, fmt.Errorf("rule %q: %w", r.name, err)
 			}
-			out = Outcome{Action: Rewrite, Rule: r.name, Path: e.path, Query: e.query}
+			out = Outcome{Action: Rewrite, Rule: r.name, Path: e.path, Query: e.query, Upstream: e.upstream}
 		case Redirect:
 			return Outcome{Action: Redirect, Rule: r.name, Status: a.status, Location: e.location(a)}, nil
 		case CustomResponse:
@@ -135,8 +147,8 @@ func (rs *RuleSet) Evaluate(in *Input) (Outcome, error) {
 		case Abort:
 			return Outcome{Action: Abort, Rule: r.name}, nil
 		}
-		if r.stop {
-			break
+		if r.stop || e.upstream != "" {
+			break // an upstream: the request leaves for another server, whose URL no rule of this one matches
 		}
 	}
 	out.SetHeaders = e.sets
@@ -276,10 +288,14 @@ func (e *evaluation) resolve(a *action) (string, bool) {
 	if strings.HasPrefix(s, "/") {
 		return s, false
 	}
-	if e.rs.appPath == "/" {
+	base := e.rs.appPath
+	if e.base != "" {
+		base = e.base
+	}
+	if base == "/" {
 		return "/" + s, false
 	}
-	return e.rs.appPath + "/" + s, false
+	return base + "/" + s, false
 }
 
 // backslashes returns s with each '\' before the first '?' made a '/'.
@@ -304,7 +320,10 @@ func (e *evaluation) rewrite(a *action) error {
 			host, p = rest[:i], rest[i:]
 		}
 		if !strings.EqualFold(host, e.in.Host) {
-			return fmt.Errorf("rewrite to %q: another server needs a reverse proxy (IIS ARR), which Gatehouse does not have", s)
+			if err := checkUpstream(s, e.rs.upstreams); err != nil {
+				return fmt.Errorf("rewrite to %q: %w", s, err)
+			}
+			_, e.upstream = upstreamOf(s)
 		}
 		if p[0] == '?' {
 			p = "/" + p

@@ -143,9 +143,14 @@ func headerName(s string) string {
 type evaluation struct {
 	rs    *RuleSet
 	in    *Input
-	path  string   // current path, raw, site-relative, leading slash
-	query string   // current query, raw
-	r, c  []string // rule and condition captures in scope
+	path  string // current path, raw, site-relative, leading slash
+	query string // current query, raw
+	// base is the current rule's base (rule.base): "" for the app's.
+	base string
+	// upstream is the other server a Rewrite sent the request to
+	// ("host:port"), "" for none.
+	upstream string
+	r, c     []string // rule and condition captures in scope
 	// sets are the request headers set by the rules so far (name, value).
 	sets [][2]string
 	// fileName is {REQUEST_FILENAME} of filePath (the current path), once

@@ -20,7 +20,8 @@ import (
 // sets the header to its value, expanded with {R:n} of the match and
 // {C:n} of the conditions. An empty value removes the header. A rule with
 // a preCondition runs only when the response passes it. stopProcessing
-// ends the evaluation after that rule's action.
+// ends the evaluation after that rule's action. Rules on the response
+// body (filterByTags) are run by Body and the HTML rewriter instead.
 //
 // An Outbound is immutable and safe for concurrent use; a nil *Outbound
 // has no rules.
@@ -33,8 +34,11 @@ type Outbound struct {
 // stopProcessing, the match on the header's value and the conditions.
 type outRule struct {
 	rule
-	header  string // the response header, as it is sent when added
-	pre     *rule  // the precondition's checks; nil for none
+	header string // the response header, as it is sent when added; "" for a body rule
+	// attrs, for a rule on the response body, are the attributes it
+	// rewrites, by lower-cased tag name (filterByTags).
+	attrs   map[string][]string
+	pre     *rule // the precondition's checks; nil for none
 	rewrite bool
 	value   template
 	replace bool
@@ -85,11 +89,20 @@ func (c *compiler) outRule(r *config.OutboundRule, preConds []config.RewritePreC
 		return &Error{Line: line, Element: element, Attr: attr, Msg: err.Error(), Err: err}
 	}
 	out := outRule{rule: rule{name: r.Name, stop: r.StopProcessing, matchAny: r.Conditions.MatchAny, trackAll: r.Conditions.TrackAllCaptures}}
-	name, err := responseField(r.Match.ServerVariable)
-	if err != nil {
-		return outRule{}, bad(r.Match.Line, "match", "serverVariable", err)
+	if r.Match.ServerVariable == "" {
+		out.attrs = map[string][]string{}
+		for _, tag := range r.Match.FilterByTags {
+			t := strings.ToLower(tag)
+			out.attrs[t] = tagAttrs[t]
+		}
+	} else {
+		name, err := responseField(r.Match.ServerVariable)
+		if err != nil {
+			return outRule{}, bad(r.Match.Line, "match", "serverVariable", err)
+		}
+		out.header = name
 	}
-	out.header = name
+	var err error
 	if r.Match.Pattern == "" && r.PatternSyntax != "ExactMatch" {
 		return outRule{}, bad(r.Match.Line, "match", "pattern", fmt.Errorf("required"))
 	}
@@ -192,6 +205,9 @@ func (o *Outbound) Apply(in *Input, status int, h pipeline.Header) error {
 	e := evaluation{rs: &o.base, in: in, path: in.Path, query: in.Query, fileBase: o.base.appPath, dir: o.base.dir, resp: h, status: status}
 	for i := range o.rules {
 		r := &o.rules[i]
+		if r.attrs != nil {
+			continue // a rule on the body (Body)
+		}
 		if r.pre != nil {
 			e.r, e.c = nil, nil
 			ok, err := e.conditions(r.pre)

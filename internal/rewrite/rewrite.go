@@ -68,15 +68,21 @@ type Options struct {
 	// folder of the app the request was routed to (Input.AppPath and
 	// Input.AppDir) instead of Dir.
 	Global bool
+	// Upstreams are the other servers ("host:port", lower case) that a
+	// Rewrite action may send a request to, as IIS's Application Request
+	// Routing does ("http://127.0.0.1:3000/{R:1}"): the site config's
+	// proxyUpstreams. A rewrite to any other server is refused.
+	Upstreams []string
 }
 
 // RuleSet is a compiled <rewrite> section. It is immutable and safe for
 // concurrent use; a nil *RuleSet has no rules.
 type RuleSet struct {
-	rules   []rule
-	appPath string // "/" or "/blog"
-	dir     string
-	global  bool
+	rules     []rule
+	appPath   string // "/" or "/blog"
+	dir       string
+	global    bool
+	upstreams []string // Options.Upstreams
 }
 
 // Error is a rule that cannot be compiled: a bad pattern, an unknown server
@@ -131,7 +137,7 @@ func Compile(spec *config.Rewrite, opts Options) (*RuleSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := &RuleSet{appPath: cleanAppPath(opts.AppPath), dir: opts.Dir, global: opts.Global}
+	rs := &RuleSet{appPath: cleanAppPath(opts.AppPath), dir: opts.Dir, global: opts.Global, upstreams: opts.Upstreams}
 	if rs.global {
 		rs.appPath, rs.dir = "/", ""
 	}
@@ -139,6 +145,9 @@ func Compile(spec *config.Rewrite, opts Options) (*RuleSet, error) {
 		r, err := c.rule(&spec.Rules[i])
 		if err != nil {
 			return nil, inFile(err, spec.Rules[i].File)
+		}
+		if b := spec.Rules[i].Base; b != "" && !rs.global {
+			r.base = strings.TrimSuffix(rs.appPath, "/") + "/" + strings.Trim(b, "/")
 		}
 		rs.rules = append(rs.rules, r)
 	}
@@ -183,16 +192,17 @@ func (m *rewriteMap) lookup(key string) string {
 }
 
 type compiler struct {
-	timeout time.Duration
-	budget  *matchBudget           // shared by the rule set's patterns
-	maps    map[string]*rewriteMap // by lower-cased name
+	upstreams []string // Options.Upstreams
+	timeout   time.Duration
+	budget    *matchBudget           // shared by the rule set's patterns
+	maps      map[string]*rewriteMap // by lower-cased name
 }
 
 // newCompiler returns the compiler for the rules of spec, with its rewrite
 // maps compiled.
 func newCompiler(spec *config.Rewrite, opts Options) (*compiler, error) {
 	timeout := matchTimeout(opts.MatchTimeout)
-	c := &compiler{timeout: timeout, budget: newMatchBudget(timeout), maps: map[string]*rewriteMap{}}
+	c := &compiler{upstreams: opts.Upstreams, timeout: timeout, budget: newMatchBudget(timeout), maps: map[string]*rewriteMap{}}
 	for i := range spec.Maps {
 		if err := c.addMap(&spec.Maps[i]); err != nil {
 			return nil, inFile(err, spec.Maps[i].File)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/config"
 	"github.com/gatehouse/gatehouse/internal/config/webconfig"
 	"github.com/gatehouse/gatehouse/internal/rewrite"
 	"go.uber.org/goleak"
@@ -618,8 +619,43 @@ func TestRewriteToAnotherServerFails(t *testing.T) {
 	rs := compile(t, rules(rule("proxy", ``, `<match url="(.*)" /><action type="Rewrite" url="{HTTP_X_TARGET}/{R:1}" />`)), rewrite.Options{})
 	in := request("/a")
 	in.Header.(http.Header).Set("X-Target", "http://internal")
-	if _, err := rs.Evaluate(in); err == nil || !strings.Contains(err.Error(), "reverse proxy") {
+	if _, err := rs.Evaluate(in); err == nil || !strings.Contains(err.Error(), "proxyUpstreams") {
 		t.Errorf("err = %v, want a rewrite to another server refused", err)
+	}
+}
+
+// A rewrite to one of Options.Upstreams goes there (Outcome.Upstream),
+// from a written host or a variable; any other server, or https, is
+// refused: at compile time when the host is written, else per request.
+func TestRewriteToUpstream(t *testing.T) {
+	t.Parallel()
+	opts := rewrite.Options{Upstreams: []string{"127.0.0.1:3000", "node.internal:80"}}
+	rs := compile(t, rules(
+		rule("api", ` stopProcessing="false"`, `<match url="^api/(.*)" /><action type="Rewrite" url="http://127.0.0.1:3000/{R:1}" />`),
+		rule("after", ``, `<match url=".*" /><action type="Rewrite" url="/never" />`)), opts)
+	out, err := rs.Evaluate(request("/api/items?id=7"))
+	if err != nil || out.Action != rewrite.Rewrite || out.Upstream != "127.0.0.1:3000" || out.Path != "/items" || out.Query != "id=7" {
+		t.Errorf("Evaluate = %+v, %v; want a rewrite to 127.0.0.1:3000 /items?id=7 and no rule after it", out, err)
+	}
+	dyn := compile(t, rules(rule("dyn", ``, `<match url="(.*)" /><action type="Rewrite" url="{HTTP_X_TARGET}/{R:1}" />`)), opts)
+	for target, want := range map[string]string{"http://NODE.internal": "node.internal:80", "http://127.0.0.1:4000": "", "https://127.0.0.1:3000": ""} {
+		in := request("/a")
+		in.Header.(http.Header).Set("X-Target", target)
+		out, err := dyn.Evaluate(in)
+		if want == "" && err == nil || want != "" && (err != nil || out.Upstream != want) {
+			t.Errorf("rewrite to %s: %+v, %v; want upstream %q", target, out, err, want)
+		}
+	}
+	for _, url := range []string{"http://127.0.0.1:4000/{R:1}", "https://127.0.0.1:3000/{R:1}", "http://node.internal:8080/"} {
+		doc := `<configuration><system.webServer><aspNetCore processPath="app" /><rewrite>` +
+			rules(rule("x", ``, `<match url="(.*)" /><action type="Rewrite" url="`+url+`" />`)) + `</rewrite></system.webServer></configuration>`
+		app, err := webconfig.Decode(strings.NewReader(doc), "web.config", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rewrite.Compile(app.Rewrite, opts); err == nil {
+			t.Errorf("Compile with a rewrite to %s: no error", url)
+		}
 	}
 }
 
@@ -661,5 +697,27 @@ func TestGlobalRules(t *testing.T) {
 	in.AppDir = ""
 	if got, _ := rs.Evaluate(in); got.Action != rewrite.None {
 		t.Errorf("without an app folder: %+v, want None", got)
+	}
+}
+
+// A rule of a <location path> (config.RewriteRule.Base) applies below that
+// path only, sees the URL relative to it and resolves relative URLs there.
+func TestRuleOfLocation(t *testing.T) {
+	t.Parallel()
+	spec := &config.Rewrite{Rules: []config.RewriteRule{{
+		Name: "fallback", Base: "spa",
+		Match:  config.RewriteMatch{URL: "^page/(.*)"},
+		Action: config.RewriteAction{Type: "Rewrite", URL: "index.html?p={R:1}"},
+	}}}
+	rs, err := rewrite.Compile(spec, rewrite.Options{AppPath: "/shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := rs.Evaluate(request("/shop/spa/page/7"))
+	if err != nil || out.Action != rewrite.Rewrite || out.Path != "/shop/spa/index.html" || out.Query != "p=7" {
+		t.Errorf("below the location: %+v, %v; want /shop/spa/index.html?p=7", out, err)
+	}
+	if out, err := rs.Evaluate(request("/shop/page/7")); err != nil || out.Action != rewrite.None {
+		t.Errorf("outside the location: %+v, %v; want no rewrite", out, err)
 	}
 }

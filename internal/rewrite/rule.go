@@ -2,6 +2,8 @@ package rewrite
 
 import (
 	"fmt"
+	"net"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/config"
@@ -9,7 +11,11 @@ import (
 
 // rule is a compiled <rule>.
 type rule struct {
-	name     string
+	name string
+	// base is the path the rule's pattern sees the URL below and its
+	// relative URLs resolve against: the app's, or for a rule of a
+	// <location path>, that path ("/blog/api"); "" for the app's.
+	base     string
 	stop     bool
 	match    *matcher
 	conds    []condition
@@ -170,7 +176,9 @@ func (c *compiler) action(a *config.RewriteAction) (action, error) {
 			return action{}, err
 		}
 		if out.kind == Rewrite && out.url.fixedHost() {
-			return action{}, bad("url", fmt.Errorf("%q: a rewrite to another server needs a reverse proxy (IIS ARR), which Gatehouse does not have; use a path", a.URL))
+			if err := checkUpstream(out.url[0].lit, c.upstreams); err != nil {
+				return action{}, bad("url", fmt.Errorf("%q: %w", a.URL, err))
+			}
 		}
 	case "CustomResponse":
 		out.kind = CustomResponse
@@ -205,6 +213,42 @@ func (t template) fixedHost() bool {
 	}
 	rest := t[0].lit[strings.Index(t[0].lit, "://")+3:]
 	return len(t) == 1 || strings.ContainsAny(rest, "/?")
+}
+
+// upstreamOf returns the scheme (lower case) and "host:port" (lower case,
+// the scheme's port when none is written) of the absolute URL s.
+func upstreamOf(s string) (scheme, hostport string) {
+	i := strings.Index(s, "://")
+	scheme, rest := strings.ToLower(s[:i]), s[i+3:]
+	if j := strings.IndexAny(rest, "/?"); j >= 0 {
+		rest = rest[:j]
+	}
+	hostport = strings.ToLower(rest)
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		port := "80"
+		if scheme == "https" {
+			port = "443"
+		}
+		hostport = net.JoinHostPort(strings.Trim(hostport, "[]"), port)
+	}
+	return scheme, hostport
+}
+
+// checkUpstream reports why a rewrite may not send a request to the server
+// of the absolute URL s: it is not one of upstreams, or not reached over
+// http (the forwarder speaks cleartext HTTP/1.1 only).
+func checkUpstream(s string, upstreams []string) error {
+	scheme, hostport := upstreamOf(s)
+	if !slices.Contains(upstreams, hostport) {
+		if len(upstreams) == 0 {
+			return fmt.Errorf("a rewrite to another server (IIS Application Request Routing) goes only to the servers the site config's proxyUpstreams lists, and it lists none")
+		}
+		return fmt.Errorf("a rewrite to another server goes only to the site config's proxyUpstreams (%s), not to %s", strings.Join(upstreams, ", "), hostport)
+	}
+	if scheme != "http" {
+		return fmt.Errorf("%s://: Gatehouse forwards to another server over http only", scheme)
+	}
+	return nil
 }
 
 // hasScheme reports whether s starts with "scheme://".

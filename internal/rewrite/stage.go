@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
@@ -15,7 +16,9 @@ import (
 // checked as a client's request is (pipeline.Request.Rewrite: a path the
 // front door would refuse from a client is refused with 400; the front
 // door routes it again if the new path belongs to another app) and sets
-// X-Original-URL to what the client asked for, as IIS does; a redirect, a
+// X-Original-URL to what the client asked for, as IIS does; a Rewrite to
+// one of the allowed other servers (Options.Upstreams) also sets
+// pipeline.Request.Upstream, and the request goes there; a redirect, a
 // custom response and an abort end the request through the pipeline's
 // result funnel. A rule error (a match timeout) is 500.52, IIS's URL
 // Rewrite error. A Stage is immutable.
@@ -58,6 +61,10 @@ func (s *Stage) Serve(r *pipeline.Request) *pipeline.Result {
 		}
 		if orig != "" {
 			r.Header.Set("X-Original-Url", orig) // X-Original-URL, as IIS's URL Rewrite sets it
+		}
+		if out.Upstream != "" {
+			r.Upstream = out.Upstream
+			return nil // for another server: its redirects are not this app's
 		}
 		in.Path, in.Query = r.Path, r.RawQuery
 	}
@@ -113,12 +120,15 @@ func inputOf(r *pipeline.Request) Input {
 }
 
 // OutStage runs an app's outbound rules over each of its responses as a
-// pipeline.OutStage: it changes response headers only and never wraps the
-// body. A rule whose match exceeds its timeout ends the rules for that
+// pipeline.OutStage: the rules on response headers change the header;
+// the rules on the body (filterByTags) wrap the body of a text/html
+// response that the app did not compress, rewriting URL attributes as the
+// body streams through. A rule whose match exceeds its timeout ends the rules for that
 // response; the failure is logged and the response goes out as the rules
 // before it left it.
 type OutStage struct {
 	rules *Outbound
+	body  bool // rules has rules on the body
 	log   *slog.Logger
 }
 
@@ -131,7 +141,7 @@ func NewOutStage(rules *Outbound, log *slog.Logger) *OutStage {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &OutStage{rules: rules, log: log}
+	return &OutStage{rules: rules, body: rules.HasBody(), log: log}
 }
 
 var _ pipeline.OutStage = (*OutStage)(nil)
@@ -145,5 +155,28 @@ func (s *OutStage) Respond(r *pipeline.Request, status int, h pipeline.Header) f
 	if err := s.rules.Apply(&in, status, h); err != nil {
 		s.log.Warn("outbound rewrite rule failed; the rules after it were not applied", "err", err)
 	}
-	return nil
+	if !s.body || !hasBody(status) || !IsHTML(h.Get("Content-Type")) {
+		return nil
+	}
+	if ce := h.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		s.log.Debug("outbound rules on the body not applied: the app compressed the response", "encoding", ce)
+		return nil
+	}
+	rules, err := s.rules.Body(&in, status, h)
+	if err != nil {
+		s.log.Warn("outbound rewrite rule failed; the body is sent unchanged", "err", err)
+		return nil
+	}
+	if rules == nil {
+		return nil
+	}
+	h.Del("Content-Length") // the rewritten body has another length
+	return func(next pipeline.BodyWriter) pipeline.BodyWriter { return NewHTMLRewriter(next, rules, s.log) }
+}
+
+// hasBody reports whether a response with status has a whole body to
+// rewrite: not a 204 or 304, nor a part of one (206, whose Content-Range
+// a rewrite would falsify).
+func hasBody(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified && status != http.StatusPartialContent
 }

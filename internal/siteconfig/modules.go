@@ -2,7 +2,9 @@ package siteconfig
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -170,6 +172,30 @@ func unmapBits(a netip.Addr) int {
 		return 96
 	}
 	return 0
+}
+
+// Upstreams returns ProxyUpstreams as the rewrite rules compare them: lower
+// case, IPv6 addresses in brackets.
+func (c *Config) Upstreams() []string {
+	var out []string
+	for _, s := range c.ProxyUpstreams {
+		if host, port, err := net.SplitHostPort(strings.TrimSpace(s)); err == nil {
+			out = append(out, strings.ToLower(net.JoinHostPort(host, port)))
+		}
+	}
+	return out
+}
+
+func (c *Config) checkUpstreams() []string {
+	var msgs []string
+	for _, s := range c.ProxyUpstreams {
+		host, port, err := net.SplitHostPort(strings.TrimSpace(s))
+		n, perr := strconv.Atoi(port)
+		if err != nil || host == "" || perr != nil || n < 1 || n > 65535 || strings.ContainsAny(host, "/?#@ ") {
+			msgs = append(msgs, fmt.Sprintf("proxyUpstreams: %q is not host:port (such as 127.0.0.1:3000)", s))
+		}
+	}
+	return msgs
 }
 
 func (c *Config) checkTrustedProxies() []string {

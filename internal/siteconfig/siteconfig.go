@@ -78,6 +78,14 @@ type Config struct {
 	// RequestFiltering (requestFiltering) holds the server-level request
 	// filtering that IIS keeps in applicationHost.config.
 	RequestFiltering RequestFiltering `yaml:"requestFiltering" json:"requestFiltering,omitzero"`
+	// ProxyUpstreams (proxyUpstreams, "host:port" each, default none) are
+	// the other servers that URL Rewrite rules may send requests to, as
+	// IIS's Application Request Routing does (a Rewrite action whose url is
+	// "http://127.0.0.1:3000/{R:1}"). Gatehouse forwards them over http
+	// with X-Forwarded-For, X-Forwarded-Proto and X-Original-URL. A rule
+	// that rewrites to a server not listed is refused when the app is
+	// loaded, so a web.config cannot make Gatehouse reach other hosts.
+	ProxyUpstreams []string `yaml:"proxyUpstreams" json:"proxyUpstreams,omitempty"`
 	// GlobalRules (globalRules, a file, default none) holds URL Rewrite
 	// global rules in the shape of IIS's applicationHost.config:
 	// <configuration><system.webServer><rewrite> with <globalRules> and

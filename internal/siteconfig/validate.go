@@ -35,7 +35,7 @@ func (c *Config) validate(name string) error {
 		fail(0, "limits: a limit must be positive, or -1 for none")
 	}
 
-	for _, msg := range append(c.Compression.check(), c.checkTrustedProxies()...) {
+	for _, msg := range append(append(c.Compression.check(), c.checkTrustedProxies()...), c.checkUpstreams()...) {
 		fail(0, "%s", msg)
 	}
 

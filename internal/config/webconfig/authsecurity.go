@@ -48,11 +48,11 @@ func locationPath(v string) (string, string) {
 // <authorization> and <httpRedirect> are narrowed to a path; everything
 // else there is recorded in App.Unsupported.
 func (p *parser) subWebServer(t token, se xml.StartElement) error {
-	const why = "not read in a <location> for a sub-path: only <security><authentication>, <authorization>, <requestFiltering>, <ipSecurity>, <httpProtocol>, <urlCompression> and <httpRedirect> apply to part of an app"
+	const why = "not read in a <location> for a sub-path: only <security><authentication>, <authorization>, <requestFiltering>, <ipSecurity>, <dynamicIpSecurity>, <httpProtocol>, <urlCompression>, <httpErrors>, <rewrite> and <httpRedirect> apply to part of an app"
 	switch se.Name.Local {
 	case "httpRedirect":
 		return p.httpRedirect(t, se)
-	case "httpProtocol", "urlCompression":
+	case "httpProtocol", "urlCompression", "httpErrors", "rewrite":
 		p.markScoped()
 		return p.skip()
 	}
@@ -68,7 +68,7 @@ func (p *parser) subWebServer(t token, se xml.StartElement) error {
 			return p.authentication(t, se)
 		case "authorization":
 			return p.authorization(t, se)
-		case "requestFiltering", "ipSecurity":
+		case "requestFiltering", "ipSecurity", "dynamicIpSecurity":
 			p.markScoped()
 			return p.skip()
 		}
@@ -97,6 +97,10 @@ func (p *parser) scopedWebServer(t token, se xml.StartElement) error {
 		return p.httpProtocol(t, se)
 	case "urlCompression":
 		return p.urlCompression(t, se)
+	case "httpErrors":
+		return p.httpErrors(t, se)
+	case "rewrite":
+		return p.rewrite(t, se)
 	case "security":
 		if _, err := p.attrs(t, se); err != nil {
 			return err
@@ -107,6 +111,8 @@ func (p *parser) scopedWebServer(t token, se xml.StartElement) error {
 				return p.requestFiltering(t, se)
 			case "ipSecurity":
 				return p.ipSecurity(t, se)
+			case "dynamicIpSecurity":
+				return p.dynamicIPSecurity(t, se)
 			}
 			return p.skip()
 		})

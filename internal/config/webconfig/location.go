@@ -6,8 +6,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/config"
 )
 
-// readLocations reads the request filtering, IP restrictions, custom
-// headers and URL compression of each <location path="sub"> the first
+// readLocations reads the request filtering, IP restrictions (static and
+// dynamic), custom headers, URL compression and custom error pages of each
+// <location path="sub"> the first
 // reading found, into p.app.Locations.
 // Each location is read again on its own, starting from the app's
 // sections, so that its <remove>, <clear/> and attributes edit the app's
@@ -27,6 +28,14 @@ func (p *parser) readLocations() error {
 			c := *uc
 			base.URLCompression = &c
 		}
+		if d := p.app.DynamicIPSecurity; d != nil {
+			c := *d
+			base.DynamicIPSecurity = &c
+		}
+		base.HTTPErrors, base.ErrorMode, base.Set = p.app.HTTPErrors, p.app.ErrorMode, map[string]bool{} // httpErrors copies what it edits
+		if rw := p.app.Rewrite; rw != nil {
+			base.Rewrite = &config.Rewrite{Rules: slices.Clone(rw.Rules), Maps: slices.Clone(rw.Maps), Outbound: rw.Outbound, PreConditions: rw.PreConditions}
+		}
 		q := &parser{file: p.file, dir: p.dir, raw: p.raw, lookup: p.lookup, app: base, pos: map[string]position{}, only: s.element}
 		if err := q.parse(); err != nil {
 			return err
@@ -36,7 +45,14 @@ func (p *parser) readLocations() error {
 		}
 		p.app.Unsupported = append(p.app.Unsupported, q.app.Unsupported...)
 		loc := config.Location{Path: s.element, Line: s.line, RequestFiltering: q.app.RequestFiltering, CustomHeaders: q.app.CustomHeaders,
-			IPSecurity: q.app.IPSecurity, URLCompression: q.app.URLCompression}
+			IPSecurity: q.app.IPSecurity, URLCompression: q.app.URLCompression, DynamicIPSecurity: q.app.DynamicIPSecurity,
+			HTTPErrors: q.app.HTTPErrors, ErrorMode: q.app.ErrorMode}
+		if q.rewriteRead {
+			loc.Rewrite = q.app.Rewrite
+			if rw := q.app.Rewrite; p.app.Rewrite == nil && len(rw.Outbound) > 0 || p.app.Rewrite != nil && len(rw.Outbound) != len(p.app.Rewrite.Outbound) {
+				p.unsupported(s.line, "location "+s.element+": rewrite/outboundRules", "not applied to part of an app: the app's outbound rules apply to all of it")
+			}
+		}
 		if rf := loc.RequestFiltering; rf != nil {
 			if !sameLimits(rf, p.app.RequestFiltering) {
 				p.unsupported(s.line, "location "+s.element+": requestFiltering/requestLimits", "not applied to part of an app: the app's limits apply to all of it")

@@ -40,6 +40,8 @@ type parser struct {
 	// readLocations reads on top of the app's (request filtering, custom
 	// headers).
 	scoped []position
+	// rewriteRead is set once a <rewrite> was read.
+	rewriteRead bool
 }
 
 type position struct {

@@ -11,9 +11,9 @@ import (
 
 // rewrite reads <system.webServer><rewrite> into p.app.Rewrite. Inbound
 // <rules> (with <serverVariables> for request headers), <rewriteMaps> and
-// the <outboundRules> on response headers are read; outbound rules on the
-// response body, <providers> and the setting of other server variables are
-// recorded in App.Unsupported. The rules are checked as
+// the <outboundRules> on response headers and on the response body
+// (filterByTags) are read; custom tags, <providers> and the setting of
+// other server variables are recorded in App.Unsupported. The rules are checked as
 // written; their patterns, server variables and functions are checked
 // where they are compiled (package rewrite, when the app's stages are
 // built), with the file and line too.
@@ -25,6 +25,7 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 		p.app.Rewrite = &config.Rewrite{}
 	}
 	rw := p.app.Rewrite
+	p.rewriteRead = true
 	err := p.children(func(t token, se xml.StartElement) error {
 		switch se.Name.Local {
 		case "rules":
@@ -45,17 +46,26 @@ func (p *parser) rewrite(t token, se xml.StartElement) error {
 		return err
 	}
 	summary := fmt.Sprintf("%d rules, %d maps", len(rw.Rules), len(rw.Maps))
-	if len(rw.Outbound) > 0 {
-		summary += fmt.Sprintf(", %d outbound header rules", len(rw.Outbound))
+	body := 0
+	for _, r := range rw.Outbound {
+		if r.Match.ServerVariable == "" {
+			body++
+		}
+	}
+	if n := len(rw.Outbound) - body; n > 0 {
+		summary += fmt.Sprintf(", %d outbound header rules", n)
+	}
+	if body > 0 {
+		summary += fmt.Sprintf(", %d outbound body rules", body)
 	}
 	p.applied("rewrite", summary)
 	return nil
 }
 
 // outboundRules reads <outboundRules>: the rules on a response header
-// (match serverVariable) and the preconditions go into rw; rules on the
-// response body (match filterByTags) and <customTags> are recorded in
-// App.Unsupported.
+// (match serverVariable) or on the response body (match filterByTags) and
+// the preconditions go into rw; custom tags (<customTags>, filterByTags
+// CustomTags) are recorded in App.Unsupported.
 func (p *parser) outboundRules(t token, se xml.StartElement, rw *config.Rewrite) error {
 	if _, err := p.attrs(t, se, "rewriteBeforeCache"); err != nil {
 		return err
@@ -72,8 +82,8 @@ func (p *parser) outboundRules(t token, se xml.StartElement, rw *config.Rewrite)
 				return err
 			}
 			switch {
-			case body:
-				p.unsupported(t.line, "outboundRules/rule", fmt.Sprintf("rule %q rewrites the response body (filterByTags): not supported, NOT applied (the header rules are)", r.Name))
+			case body && len(r.Match.FilterByTags) == 0:
+				p.unsupported(t.line, "outboundRules/rule", fmt.Sprintf("rule %q rewrites the response body in custom tags only (filterByTags CustomTags): not supported, NOT applied", r.Name))
 			case enabled:
 				rw.Outbound = append(rw.Outbound, r)
 			}
@@ -139,6 +149,11 @@ func (p *parser) outboundRule(t token, se xml.StartElement) (r config.OutboundRu
 			m := &r.Match
 			m.Line, m.ServerVariable, m.Pattern = t.line, attrs["serverVariable"].Value, attrs["pattern"].Value
 			body = m.ServerVariable == ""
+			if body {
+				if m.FilterByTags, err = p.filterByTags(t, attrs["filterByTags"].Value); err != nil {
+					return err
+				}
+			}
 			b := p.boolAttrs(t, "match", attrs)
 			m.IgnoreCase = b.get("ignoreCase", true)
 			m.Negate = b.get("negate", false)
@@ -177,6 +192,37 @@ func (p *parser) outboundRule(t token, se xml.StartElement) (r config.OutboundRu
 		return r, false, false, p.errorf(t.line, "rule", "", "rule %q has no <match>", r.Name)
 	}
 	return r, enabled, body, nil
+}
+
+// bodyTags are the values of filterByTags that Gatehouse rewrites, by
+// lower-cased name.
+var bodyTags = map[string]string{"a": "A", "area": "Area", "base": "Base", "form": "Form", "frame": "Frame", "head": "Head",
+	"iframe": "IFrame", "img": "Img", "input": "Input", "link": "Link", "script": "Script"}
+
+// filterByTags reads the filterByTags of a rule on the response body: a
+// comma-separated list of IIS's tag names. CustomTags is recorded as not
+// carried out.
+func (p *parser) filterByTags(t token, v string) ([]string, error) {
+	var tags []string
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if strings.EqualFold(s, "CustomTags") {
+			p.unsupportedAttr(t, "match", "filterByTags", "CustomTags are not supported: the rule applies to the standard tags it names")
+			continue
+		}
+		tag, ok := bodyTags[strings.ToLower(s)]
+		if !ok {
+			return nil, p.errorf(p.attrLine(t, "filterByTags"), "match", "filterByTags", "%q is not a tag IIS filters (A, Area, Base, Form, Frame, Head, IFrame, Img, Input, Link, Script, CustomTags)", s)
+		}
+		tags = append(tags, tag)
+	}
+	if len(tags) == 0 && !strings.Contains(strings.ToLower(v), "customtags") {
+		return nil, p.errorf(t.line, "match", "filterByTags", "a rule on the response body needs filterByTags (or a serverVariable for a header)")
+	}
+	return tags, nil
 }
 
 // preCondition reads one <preCondition>.
@@ -290,7 +336,7 @@ func (p *parser) rewriteRule(t token, se xml.StartElement) (r config.RewriteRule
 	if err != nil {
 		return r, false, err
 	}
-	r.File, r.Line = p.file, t.line
+	r.File, r.Line, r.Base = p.file, t.line, p.loc.path
 	name, ok := attrs["name"]
 	if !ok || name.Value == "" {
 		return r, false, p.errorf(t.line, "rule", "name", "required attribute is missing or empty")

@@ -106,7 +106,7 @@ func TestRewriteUnsupported(t *testing.T) {
 <rewrite><rules><rule name="a"><match url=".*" />
 <serverVariables><set name="HTTP_X_ORIGINAL_HOST" value="{HTTP_HOST}" /><set name="REMOTE_ADDR" value="{HTTP_X_REAL_IP}" /></serverVariables>
 <action type="Rewrite" url="x" /></rule></rules>
-<outboundRules><rule name="o"><match serverVariable="RESPONSE_X" pattern=".*" /><action type="Rewrite" value="y" /></rule><rule name="body"><match filterByTags="A" pattern=".*" /></rule></outboundRules>
+<outboundRules><rule name="o"><match serverVariable="RESPONSE_X" pattern=".*" /><action type="Rewrite" value="y" /></rule><rule name="body"><match filterByTags="CustomTags" customTags="t" pattern=".*" /></rule></outboundRules>
 <providers /></rewrite></system.webServer></configuration>`
 	app, err := decode(strings.NewReader(doc), "web.config", "/srv/app", nil)
 	if err != nil {
@@ -114,7 +114,8 @@ func TestRewriteUnsupported(t *testing.T) {
 	}
 	want := []string{
 		`web.config:3: <set>: rule "a": server variable REMOTE_ADDR: only request headers (HTTP_*) can be set`,
-		`web.config:5: <outboundRules/rule>: rule "body" rewrites the response body (filterByTags): not supported, NOT applied`,
+		`web.config:5: <match filterByTags>: CustomTags are not supported`,
+		`web.config:5: <outboundRules/rule>: rule "body" rewrites the response body in custom tags only (filterByTags CustomTags): not supported, NOT applied`,
 		`web.config:6: <providers>: URL Rewrite providers are not supported`,
 	}
 	if len(app.Unsupported) != len(want) {
