@@ -25,6 +25,10 @@
 //	benchtool tls -addr 127.0.0.1:PORT -ca FILE -w 8 -d 5s [-pids 12,13]
 //	    new TLS connections per second, each with one GET /: full handshakes,
 //	    then resumed ones (session tickets), with the count that resumed.
+//	benchtool grpc -addr HOST:PORT -mode unary|stream -pids 12,13 [-conns 4 -workers 32 -dur 5s]
+//	    a gRPC load (grpc-go's client, h2c) on grpc-go's interop server
+//	    behind a front door: calls per second and the front door's CPU
+//	    time per call.
 //
 // Every result is one line "key value" on stdout, for run.sh to collect.
 // Loopback only; every wait is bounded.
@@ -53,7 +57,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: benchtool idle|stream|coldstart|flood|startup|h3|tls [flags]")
+		return errors.New("usage: benchtool idle|stream|coldstart|flood|startup|h3|tls|grpc [flags]")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute) // nothing here runs longer
 	defer cancel()
@@ -72,6 +76,8 @@ func run(ctx context.Context, args []string) error {
 		return runH3(ctx, args[1:], os.Stdout)
 	case "tls":
 		return runTLS(ctx, args[1:], os.Stdout)
+	case "grpc":
+		return runGRPC(ctx, args[1:], os.Stdout)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
