@@ -76,7 +76,7 @@ type grpcLoad struct {
 }
 
 const (
-	grpcLoadWorkers        = 4
+	grpcLoadWorkers        = 6
 	grpcLoadCallsPerWorker = 3000
 )
 
@@ -326,7 +326,7 @@ func describeGRPCCalls(calls []grpcCall) string {
 }
 
 // TestGRPCLoad puts a steady gRPC load (unary calls, server streams and
-// bidirectional streams from four workers on two connections) through the
+// bidirectional streams from six workers on two connections) through the
 // real binary to grpcapp hosted over h2c, and checks what each event costs:
 // a recycle loses no call (a stream held on the old process keeps working
 // after the new process took over, and ends well); app_offline.htm makes
@@ -344,7 +344,7 @@ func TestGRPCLoad(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "gh.pid")
 		_, httpAddr, _ := startGRPCSiteAt(t, p, grpcLoadApp(t, false), "/", "--pid-file", pidFile)
 		l := startGRPCLoad(t, httpAddr)
-		waitFor(t, 20*time.Second, "20 calls to succeed", func() bool { return l.okCalls() >= 20 })
+		waitFor(t, 20*time.Second, "50 calls to succeed", func() bool { return l.okCalls() >= 50 })
 		for i := range 2 {
 			h := openGRPCHolder(t, l.conns[0])
 			recycleAt := time.Now()
@@ -385,7 +385,7 @@ func TestGRPCLoad(t *testing.T) {
 		app := grpcLoadApp(t, true)
 		_, httpAddr, _ := startGRPCSite(t, p, app)
 		l := startGRPCLoad(t, httpAddr)
-		waitFor(t, 20*time.Second, "20 calls to succeed", func() bool { return l.okCalls() >= 20 })
+		waitFor(t, 20*time.Second, "50 calls to succeed", func() bool { return l.okCalls() >= 50 })
 		h := openGRPCHolder(t, l.conns[0])
 		offline := filepath.Join(app, "app_offline.htm")
 		offlineAt := time.Now()
@@ -422,7 +422,7 @@ func TestGRPCLoad(t *testing.T) {
 		app := grpcLoadApp(t, false)
 		_, httpAddr, _ := startGRPCSite(t, p, app)
 		l := startGRPCLoad(t, httpAddr)
-		waitFor(t, 20*time.Second, "20 calls to succeed", func() bool { return l.okCalls() >= 20 })
+		waitFor(t, 20*time.Second, "50 calls to succeed", func() bool { return l.okCalls() >= 50 })
 		h := openGRPCHolder(t, l.conns[0])
 		var pid int
 		if _, err := fmt.Sscan(h.pid, &pid); err != nil {
