@@ -250,7 +250,7 @@ func (h *Handler) forwardH2(ex *exchange) {
 				ex.in.contentLength = -1 // decoding changes the length
 			}
 		}
-		x.body = &replayBody{src: src, trailer: ex.in.trailer, idle: x.idle}
+		x.body = &replayBody{src: src, trailer: ex.in.trailer, idle: x.idle, w: ex.w}
 		defer x.body.finish(ex.w)
 	}
 
@@ -491,6 +491,9 @@ type replayBody struct {
 	trailer pipeline.Header // the client's trailers, filled once src is at EOF
 	out     http.Header     // the trailers sent to the app (names announced)
 	idle    *idleTimer
+	w       http.ResponseWriter // the client's: a read of src is cut off through it
+	// reading is the view whose read of src is running, if any.
+	reading atomic.Pointer[bodyView]
 
 	mu   sync.Mutex // held during a read of src; protects the fields below
 	kept []byte     // what src gave so far, while it fits in replayMax
@@ -556,7 +559,13 @@ func (v *bodyView) Read(p []byte) (int, error) {
 	case b.err != nil:
 		return 0, b.err
 	}
+	b.reading.Store(v)
+	if v.closed.Load() { // Close ran since the check above and saw no read
+		b.reading.Store(nil)
+		return 0, errBodyClosed
+	}
 	n, err := b.src.Read(p)
+	b.reading.Store(nil)
 	if n > 0 {
 		b.idle.touch()
 		if !b.lost {
@@ -579,9 +588,18 @@ func (v *bodyView) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close ends the view: the transport is done with it.
+// Close ends the view: the transport is done with it. A read of the
+// client's body that this view still runs is cut off by a read deadline,
+// as in finish: the transport closes the body when it gives up on the
+// stream (the app's connection failed, the app reset or ended it) and then
+// waits for that read before it reports the stream's end, while the client
+// may be waiting for an answer before it sends more (a bidirectional gRPC
+// call); the exchange would hang until the client gave up.
 func (v *bodyView) Close() error {
 	v.closed.Store(true)
+	if b := v.b; b.reading.Load() == v && b.w != nil {
+		_ = http.NewResponseController(b.w).SetReadDeadline(time.Now())
+	}
 	return nil
 }
 

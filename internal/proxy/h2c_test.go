@@ -377,3 +377,66 @@ func TestH2CClientCancel(t *testing.T) {
 	_ = res.Body.Close()
 	<-cancelled
 }
+
+// vanishingApp accepts one HTTP/2 connection and closes it once the first
+// stream's first DATA frame arrived, before any answer: an app killed
+// while it held the stream.
+func vanishingApp(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() { <-done })
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		_ = fr.WriteSettings()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if _, ok := f.(*http2.DataFrame); ok {
+				return
+			}
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestH2CAppGoneWhileClientWaits checks that a streaming request whose
+// app connection fails before the answer gets 502.3 while its client,
+// as a bidirectional gRPC call does, still holds the request open waiting
+// for that answer: the forwarder must not wait for more of the client's
+// body first.
+func TestH2CAppGoneWhileClientWaits(t *testing.T) {
+	t.Parallel()
+	h := &Handler{Backend: fixed(vanishingApp(t)), H2C: true}
+	front, c := newH2CFront(t, h)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, front.URL+"/bidi", pr)
+	go func() { _, _ = io.WriteString(pw, "ping\n") }() // and no more until an answer
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("no answer while the request stays open: %v", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", res.StatusCode)
+	}
+}
