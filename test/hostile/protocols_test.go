@@ -134,18 +134,18 @@ var protocolCases = []protocolCase{
 	// The app answers a plain request on every protocol: the others are
 	// refused by the front door, not by a broken client.
 	{name: "plain", method: "GET", target: "/index.txt", status: 200},
-	// <location path="admin"> must hold whatever the spelling (issue 16.2).
+	// <location path="admin"> must hold whatever the spelling.
 	{name: "admin", method: "GET", target: "/admin/secret.txt", status: 401, forbidden: anonymousAdmin},
 	{name: "dotdot-encoded-slash", method: "GET", target: "/x/..%2fadmin/secret.txt", status: 400, forbidden: anonymousAdmin},
 	{name: "dotdot-encoded-backslash", method: "GET", target: "/x/..%5cadmin/secret.txt", status: 400, forbidden: anonymousAdmin},
 	{name: "encoded-dot-segment", method: "GET", target: "/x/%2e%2e/admin/secret.txt", status: 401, forbidden: anonymousAdmin},
 	{name: "encoded-dot-segment-and-slash", method: "GET", target: "/x/%2e%2e%2fadmin/secret.txt", status: 400, forbidden: anonymousAdmin},
-	// A rewritten URL is cleaned and judged again (issue 16.3).
+	// A rewritten URL is cleaned and judged again.
 	{name: "rewrite-double-escaped-dots", method: "GET", target: "/old/%252e%252e/admin/secret.txt", status: 401, forbidden: anonymousAdmin},
 	{name: "rewrite-double-escaped-slash", method: "GET", target: "/old/..%252fadmin/secret.txt", status: 400, forbidden: anonymousAdmin},
 	{name: "web.config", method: "GET", target: "/web.config", status: 404, forbidden: webConfigFile},
 	{name: "rewrite-to-web.config", method: "GET", target: "/web.config.aspx", status: 404, forbidden: webConfigFile},
-	// One request check for every protocol (issue 16.8).
+	// One request check for every protocol.
 	{name: "host-with-space", method: "GET", target: "/", host: "t evil", status: 400,
 		unsent: []string{"t evil"}},
 	{name: "host-header-without-authority", method: "GET", target: "/", host: "t evil", hostHeader: true, status: 400,
@@ -155,7 +155,7 @@ var protocolCases = []protocolCase{
 		}},
 	{name: "connect", method: "CONNECT", target: "t:443", host: "t:443", status: 400,
 		unsent: []string{"CONNECT "}},
-	// The header rules apply to trailers (issue 16.7): the app may answer,
+	// The header rules apply to trailers: the app may answer,
 	// but never with these trailers.
 	{name: "trailers", method: "POST", target: "/echo", body: "hello", trailers: [][2]string{
 		{"MS-ASPNETCORE-USER", "forged"}, {"MS-ASPNETCORE-TOKEN", "forged"}, {"X-Forwarded-For", "203.0.113.9"}, {"X-Checksum", "1"},
