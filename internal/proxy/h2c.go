@@ -55,10 +55,39 @@ type h2Pool struct {
 
 // h2Conns are the connections to one process address.
 type h2Conns struct {
-	list []*http.ClientConn
+	list []h2Conn
 	// dialing is non-nil while a connection is being dialled; it is
 	// closed when the dial ends.
 	dialing chan struct{}
+}
+
+// h2Conn is one HTTP/2 connection to an app process.
+type h2Conn struct {
+	*http.ClientConn
+	// heard is set once the app sent a byte on the connection. An HTTP/2
+	// server's first frame is its SETTINGS; a connection that failed before
+	// the app sent even that (the process died or reset it as it accepted
+	// it) is taken to have had none of its streams processed.
+	heard *atomic.Bool
+}
+
+// heardKey is the context key under which dial passes the flag its
+// connection sets when the app first sends (h2Conn.heard).
+type heardKey struct{}
+
+// heardConn is a connection to an app that sets heard on its first read
+// of a byte.
+type heardConn struct {
+	net.Conn
+	heard *atomic.Bool
+}
+
+func (c *heardConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.heard.Load() {
+		c.heard.Store(true)
+	}
+	return n, err
 }
 
 func newH2Pool(timeout time.Duration) *h2Pool {
@@ -68,8 +97,17 @@ func newH2Pool(timeout time.Duration) *h2Pool {
 	}
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 	t := &http.Transport{
-		DialContext: dialer.DialContext,
-		Protocols:   new(http.Protocols),
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			if heard, ok := ctx.Value(heardKey{}).(*atomic.Bool); ok {
+				return &heardConn{Conn: c, heard: heard}, nil
+			}
+			return c, nil
+		},
+		Protocols: new(http.Protocols),
 		// The client's Accept-Encoding is forwarded as sent; the
 		// transport must neither add one nor decompress.
 		DisableCompression: true,
@@ -82,7 +120,7 @@ func newH2Pool(timeout time.Duration) *h2Pool {
 // get returns a connection to addr with a stream reserved for one request
 // (cc.RoundTrip uses the reservation; the caller must call RoundTrip or
 // Release).
-func (p *h2Pool) get(ctx context.Context, addr string) (*http.ClientConn, error) {
+func (p *h2Pool) get(ctx context.Context, addr string) (h2Conn, error) {
 	for {
 		p.mu.Lock()
 		cs := p.conns[addr]
@@ -90,7 +128,7 @@ func (p *h2Pool) get(ctx context.Context, addr string) (*http.ClientConn, error)
 			cs = &h2Conns{}
 			p.conns[addr] = cs
 		}
-		if cc := cs.reserve(); cc != nil {
+		if cc, ok := cs.reserve(); ok {
 			p.mu.Unlock()
 			return cc, nil
 		}
@@ -100,7 +138,7 @@ func (p *h2Pool) get(ctx context.Context, addr string) (*http.ClientConn, error)
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return h2Conn{}, ctx.Err()
 			}
 		}
 		done := make(chan struct{})
@@ -120,7 +158,7 @@ func (p *h2Pool) get(ctx context.Context, addr string) (*http.ClientConn, error)
 		}
 		p.mu.Unlock()
 		if err != nil {
-			return nil, err
+			return h2Conn{}, err
 		}
 		if reserved {
 			return cc, nil
@@ -129,22 +167,23 @@ func (p *h2Pool) get(ctx context.Context, addr string) (*http.ClientConn, error)
 }
 
 // reserve drops the closed and closing connections and reserves a stream
-// on the first that has one free; nil if none has.
-func (cs *h2Conns) reserve() *http.ClientConn {
+// on the first that has one free; false if none has.
+func (cs *h2Conns) reserve() (h2Conn, bool) {
 	live := cs.list[:0]
-	var pick *http.ClientConn
+	var pick h2Conn
+	found := false
 	for _, cc := range cs.list {
 		if cc.Err() != nil {
 			continue
 		}
 		live = append(live, cc)
-		if pick == nil && cc.Reserve() == nil {
-			pick = cc
+		if !found && cc.Reserve() == nil {
+			pick, found = cc, true
 		}
 	}
 	clear(cs.list[len(live):])
 	cs.list = live
-	return pick
+	return pick, found
 }
 
 // sweepLocked forgets the addresses other than keep whose connections are
@@ -168,8 +207,13 @@ func (p *h2Pool) sweepLocked(keep string) {
 }
 
 // dial opens a new HTTP/2 connection to addr.
-func (p *h2Pool) dial(ctx context.Context, addr string) (*http.ClientConn, error) {
-	return p.t.NewClientConn(ctx, "http", addr)
+func (p *h2Pool) dial(ctx context.Context, addr string) (h2Conn, error) {
+	heard := new(atomic.Bool)
+	cc, err := p.t.NewClientConn(context.WithValue(ctx, heardKey{}, heard), "http", addr)
+	if err != nil {
+		return h2Conn{}, err
+	}
+	return h2Conn{ClientConn: cc, heard: heard}, nil
 }
 
 // closeIdle closes the connections without streams; the others are no
@@ -211,7 +255,8 @@ type h2Exchange struct {
 // forwardH2 is forward for an app spoken to over h2c: acquire a process,
 // send the request as an HTTP/2 stream, copy the response (and its
 // trailers) to ex.w. A request the app did not process (refused
-// connection, REFUSED_STREAM, a stream above a GOAWAY's last stream id) is
+// connection, a connection on which the app sent nothing, REFUSED_STREAM, a
+// stream above a GOAWAY's last stream id) is
 // sent once more, to a process acquired again, whatever its method, as long
 // as the part of its body already read can be sent again (up to
 // replayMax). Safe requests whose process died under them are retried as
@@ -258,7 +303,8 @@ func (h *Handler) forwardH2(ex *exchange) {
 	if err != nil && ex.ctx.Err() == nil && (notProcessed(err) && x.body.replayable() ||
 		h.RetryIdempotent && ex.retryable(err)) {
 		old := ex.lease
-		if errors.Is(err, syscall.ECONNREFUSED) && !old.ProcessExited() {
+		var ue *unheardError
+		if (errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ue)) && !old.ProcessExited() {
 			// The process is gone or going: let the supervisor notice, so
 			// that the next lease is on a fresh one.
 			ex.awaitExit()
@@ -304,8 +350,23 @@ func (x *h2Exchange) roundTrip() (*http.Response, error) {
 		return nil, err
 	}
 	req := x.newRequest(ex.lease.Addr, ex.lease.Token)
-	return cc.RoundTrip(req)
+	resp, err := cc.RoundTrip(req)
+	if err != nil && !cc.heard.Load() && x.ctx.Err() == nil {
+		err = &unheardError{err}
+	}
+	return resp, err
 }
+
+// unheardError is the failure of a request on a connection on which the app
+// sent nothing, not even its SETTINGS (h2Conn.heard): the request was not
+// processed.
+type unheardError struct{ err error }
+
+func (e *unheardError) Error() string {
+	return "app connection failed before the app sent anything: " + e.err.Error()
+}
+
+func (e *unheardError) Unwrap() error { return e.err }
 
 // h2HeaderSink collects the request fields appendRequestFields forwards.
 type h2HeaderSink struct {
@@ -483,29 +544,39 @@ const replayMax = 64 << 10
 
 // replayBody is an h2c request's body, read from the client once and
 // handed to each attempt through a view. It keeps what it read, up to
-// replayMax, so a second attempt can send it again. One read of the
-// client's body runs at a time (mu); a view whose stream ended reads
-// nothing more.
+// replayMax, so a second attempt can send it again. The client's body is
+// read by one goroutine at a time (read), started when a view needs more;
+// the view waits for it or for its own Close, so an attempt that ends
+// does not cut off that read: what it brings goes to the next attempt.
 type replayBody struct {
 	src     io.Reader
 	trailer pipeline.Header // the client's trailers, filled once src is at EOF
 	out     http.Header     // the trailers sent to the app (names announced)
 	idle    *idleTimer
 	w       http.ResponseWriter // the client's: a read of src is cut off through it
-	// reading is the view whose read of src is running, if any.
-	reading atomic.Pointer[bodyView]
 
-	mu   sync.Mutex // held during a read of src; protects the fields below
+	mu   sync.Mutex // protects the fields below
 	kept []byte     // what src gave so far, while it fits in replayMax
 	lost bool       // more than replayMax was read: no replay
+	n    int        // how much src gave so far
+	// last is src's last piece, at offset n-len(last); read by views only
+	// once kept is lost. It aliases buf.
+	last []byte
+	buf  *[bufferSize]byte // read's buffer, from buffers
 	eof  bool
 	err  error // src's error other than EOF
+	// reading is non-nil while a read of src runs; it is closed when the
+	// read ends.
+	reading chan struct{}
 	// ended: the exchange is over; src must not be read any more.
 	ended bool
 }
 
+// errBodyLost is a view that fell behind a body no longer kept.
+var errBodyLost = errors.New("request body: no longer kept for a replay")
+
 // view returns a reader over the body from its start.
-func (b *replayBody) view() *bodyView { return &bodyView{b: b} }
+func (b *replayBody) view() *bodyView { return &bodyView{b: b, done: make(chan struct{})} }
 
 // replayable reports whether the whole body read so far can be sent
 // again. A nil body is.
@@ -523,55 +594,37 @@ func (b *replayBody) replayable() bool {
 // deadline on w, where the writer has one.
 // After it, reads return errBodyClosed.
 func (b *replayBody) finish(w http.ResponseWriter) {
-	if !b.mu.TryLock() {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-		b.mu.Lock()
-	}
+	b.mu.Lock()
 	b.ended = true
+	wait := b.reading
 	b.mu.Unlock()
-}
-
-// bodyView is one attempt's reader of a replayBody.
-type bodyView struct {
-	b      *replayBody
-	pos    int
-	closed atomic.Bool
-}
-
-func (v *bodyView) Read(p []byte) (int, error) {
-	if v.closed.Load() {
-		return 0, errBodyClosed
+	if wait != nil {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		<-wait
 	}
-	b := v.b
+	if b.buf != nil {
+		buffers.Put(b.buf)
+		b.buf, b.last = nil, nil
+	}
+}
+
+// read reads one piece of src and closes done after it.
+func (b *replayBody) read(done chan struct{}) {
+	defer close(done)
+	if b.buf == nil {
+		b.buf = buffers.Get().(*[bufferSize]byte)
+	}
+	n, err := b.src.Read(b.buf[:])
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if v.closed.Load() || b.ended {
-		return 0, errBodyClosed
-	}
-	if !b.lost && v.pos < len(b.kept) {
-		n := copy(p, b.kept[v.pos:])
-		v.pos += n
-		return n, nil
-	}
-	switch {
-	case b.eof:
-		return 0, io.EOF
-	case b.err != nil:
-		return 0, b.err
-	}
-	b.reading.Store(v)
-	if v.closed.Load() { // Close ran since the check above and saw no read
-		b.reading.Store(nil)
-		return 0, errBodyClosed
-	}
-	n, err := b.src.Read(p)
-	b.reading.Store(nil)
+	b.reading = nil
 	if n > 0 {
 		b.idle.touch()
+		b.n += n
+		b.last = b.buf[:n]
 		if !b.lost {
 			if len(b.kept)+n <= replayMax {
-				b.kept = append(b.kept, p[:n]...)
-				v.pos += n
+				b.kept = append(b.kept, b.last...)
 			} else {
 				b.lost, b.kept = true, nil
 			}
@@ -583,23 +636,79 @@ func (v *bodyView) Read(p []byte) (int, error) {
 		b.fillTrailers()
 	case err != nil:
 		b.err = &clientBodyError{err}
-		err = b.err
 	}
-	return n, err
 }
 
-// Close ends the view: the transport is done with it. A read of the
-// client's body that this view still runs is cut off by a read deadline,
-// as in finish: the transport closes the body when it gives up on the
-// stream (the app's connection failed, the app reset or ended it) and then
-// waits for that read before it reports the stream's end, while the client
-// may be waiting for an answer before it sends more (a bidirectional gRPC
-// call); the exchange would hang until the client gave up.
-func (v *bodyView) Close() error {
-	v.closed.Store(true)
-	if b := v.b; b.reading.Load() == v && b.w != nil {
-		_ = http.NewResponseController(b.w).SetReadDeadline(time.Now())
+// bodyView is one attempt's reader of a replayBody.
+type bodyView struct {
+	b    *replayBody
+	pos  int
+	done chan struct{} // closed by Close
+	once sync.Once
+}
+
+func (v *bodyView) Read(p []byte) (int, error) {
+	b := v.b
+	for {
+		b.mu.Lock()
+		select {
+		case <-v.done:
+			b.mu.Unlock()
+			return 0, errBodyClosed
+		default:
+		}
+		if b.ended {
+			b.mu.Unlock()
+			return 0, errBodyClosed
+		}
+		if v.pos < b.n {
+			var n int
+			switch start := b.n - len(b.last); {
+			case !b.lost:
+				n = copy(p, b.kept[v.pos:])
+			case v.pos >= start:
+				n = copy(p, b.last[v.pos-start:])
+			default:
+				b.mu.Unlock()
+				return 0, errBodyLost
+			}
+			v.pos += n
+			b.mu.Unlock()
+			return n, nil
+		}
+		switch {
+		case b.eof:
+			b.mu.Unlock()
+			return 0, io.EOF
+		case b.err != nil:
+			err := b.err
+			b.mu.Unlock()
+			return 0, err
+		}
+		wait := b.reading
+		if wait == nil {
+			wait = make(chan struct{})
+			b.reading = wait
+			go b.read(wait)
+		}
+		b.mu.Unlock()
+		select {
+		case <-wait:
+		case <-v.done:
+			return 0, errBodyClosed
+		}
 	}
+}
+
+// Close ends the view: the transport is done with it. A Read waiting for
+// the client's body returns at once: the transport closes the body when it
+// gives up on the stream (the app's connection failed, the app reset or
+// ended it) and then waits for that Read before it reports the stream's
+// end, while the client may be waiting for an answer before it sends more
+// (a bidirectional gRPC call). The read of the client's body goes on; what
+// it brings is kept for a next attempt.
+func (v *bodyView) Close() error {
+	v.once.Do(func() { close(v.done) })
 	return nil
 }
 
@@ -668,10 +777,12 @@ func (it *idleTimer) stop() {
 
 // notProcessed reports whether the app certainly did not process the
 // request, so it may be sent again whatever its method (RFC 9113 §8.7):
-// the connection was refused, the stream was refused (REFUSED_STREAM), or
-// it was above the last stream id of the app's GOAWAY.
+// the connection was refused, the connection failed before the app sent
+// anything on it (unheardError), the stream was refused (REFUSED_STREAM),
+// or it was above the last stream id of the app's GOAWAY.
 func notProcessed(err error) bool {
-	if errors.Is(err, syscall.ECONNREFUSED) {
+	var ue *unheardError
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ue) {
 		return true
 	}
 	// net/http reports these with errors it does not export; their text is

@@ -440,3 +440,102 @@ func TestH2CAppGoneWhileClientWaits(t *testing.T) {
 		t.Errorf("status %d, want 502", res.StatusCode)
 	}
 }
+
+// silentApp accepts one connection and reads the client's preface and
+// frames up to the first stream's first DATA frame, sending nothing, not
+// even its SETTINGS; then it resets the connection: a process killed as it
+// accepted a connection, before it served anything on it.
+func silentApp(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() { <-done })
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.(*net.TCPConn).SetLinger(0) // Close sends RST
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
+		}
+		fr := http2.NewFramer(io.Discard, c)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if _, ok := f.(*http2.DataFrame); ok {
+				return
+			}
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestH2CUnheardRetried checks that a streaming request whose app
+// connection failed before the app sent anything on it is sent again to a
+// process acquired anew, and that its body arrives there whole: the part
+// the first attempt sent, and the part the client sends only once it got
+// an answer (as a bidirectional gRPC call does).
+func TestH2CUnheardRetried(t *testing.T) {
+	t.Parallel()
+	bodies := make(chan string, 1)
+	good := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		br := bufio.NewReader(r.Body)
+		first, _ := br.ReadString('\n')
+		_, _ = io.WriteString(w, "pong\n")
+		w.(http.Flusher).Flush()
+		rest, _ := io.ReadAll(br)
+		bodies <- first + string(rest)
+	})
+	bad := silentApp(t)
+	b := &fakeBackend{}
+	b.acquire = func(n int) (*upstream.Lease, error) {
+		if n == 1 {
+			return b.lease(bad, 1, nil), nil
+		}
+		return b.lease(good.Listener.Addr().String(), 2, nil), nil
+	}
+	h := &Handler{Backend: b, H2C: true}
+	front, c := newH2CFront(t, h)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, front.URL+"/bidi", pr)
+	go func() { _, _ = io.WriteString(pw, "ping\n") }() // and no more until an answer
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d, want the second process's answer", res.StatusCode)
+	}
+	br := bufio.NewReader(res.Body)
+	if line, err := br.ReadString('\n'); line != "pong\n" {
+		t.Fatalf("answer %q, %v", line, err)
+	}
+	if _, err := io.WriteString(pw, "more\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = pw.Close()
+	if _, err := io.ReadAll(br); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-bodies; got != "ping\nmore\n" {
+		t.Errorf("second process got body %q, want %q", got, "ping\nmore\n")
+	}
+	if n := b.calls.Load(); n != 2 {
+		t.Errorf("acquired %d times, want 2", n)
+	}
+	b.waitReleased(t, 2)
+}
