@@ -106,13 +106,8 @@ func (p *parser) scopedWebServer(t token, se xml.StartElement) error {
 			return err
 		}
 		return p.children(func(t token, se xml.StartElement) error {
-			switch se.Name.Local {
-			case "requestFiltering":
-				return p.requestFiltering(t, se)
-			case "ipSecurity":
-				return p.ipSecurity(t, se)
-			case "dynamicIpSecurity":
-				return p.dynamicIPSecurity(t, se)
+			if ok, err := p.scopedSecurity(t, se); ok {
+				return err
 			}
 			return p.skip()
 		})

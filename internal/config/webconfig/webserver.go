@@ -78,19 +78,31 @@ func (p *parser) webSocket(t token, se xml.StartElement) error {
 	})
 }
 
+// scopedSecurity handles the children of <security> that a <location
+// path> may set too (request filtering, IP restrictions, dynamic IP
+// restrictions); ok is false for any other.
+func (p *parser) scopedSecurity(t token, se xml.StartElement) (ok bool, err error) {
+	switch se.Name.Local {
+	case "requestFiltering":
+		return true, p.requestFiltering(t, se)
+	case "ipSecurity":
+		return true, p.ipSecurity(t, se)
+	case "dynamicIpSecurity":
+		return true, p.dynamicIPSecurity(t, se)
+	}
+	return false, nil
+}
+
 // security handles a child of <system.webServer><security>.
 func (p *parser) security(t token, se xml.StartElement) error {
 	if _, err := p.attrs(t, se); err != nil {
 		return err
 	}
 	return p.children(func(t token, se xml.StartElement) error {
+		if ok, err := p.scopedSecurity(t, se); ok {
+			return err
+		}
 		switch se.Name.Local {
-		case "requestFiltering":
-			return p.requestFiltering(t, se)
-		case "ipSecurity":
-			return p.ipSecurity(t, se)
-		case "dynamicIpSecurity":
-			return p.dynamicIPSecurity(t, se)
 		case "authentication":
 			return p.authentication(t, se)
 		case "authorization":
