@@ -136,10 +136,10 @@ func TestH2CFullDuplex(t *testing.T) {
 	}
 }
 
-// refusingApp accepts one HTTP/2 connection and refuses its first stream:
-// with GOAWAY (last stream id 0, NO_ERROR) when goAway is set, else with
-// RST_STREAM(REFUSED_STREAM). Either way the request was not processed.
-func refusingApp(t *testing.T, goAway bool) string {
+// oneConnApp listens on a loopback port, accepts one connection, reads the
+// client's HTTP/2 preface and hands the connection to serve; the
+// connection is closed when serve returns. It returns the address.
+func oneConnApp(t *testing.T, serve func(c *net.TCPConn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -159,6 +159,16 @@ func refusingApp(t *testing.T, goAway bool) string {
 		if _, err := io.ReadFull(c, preface); err != nil {
 			return
 		}
+		serve(c.(*net.TCPConn))
+	}()
+	return ln.Addr().String()
+}
+
+// refusingApp accepts one HTTP/2 connection and refuses its first stream:
+// with GOAWAY (last stream id 0, NO_ERROR) when goAway is set, else with
+// RST_STREAM(REFUSED_STREAM). Either way the request was not processed.
+func refusingApp(t *testing.T, goAway bool) string {
+	return oneConnApp(t, func(c *net.TCPConn) {
 		fr := http2.NewFramer(c, c)
 		_ = fr.WriteSettings()
 		for {
@@ -177,8 +187,7 @@ func refusingApp(t *testing.T, goAway bool) string {
 				return
 			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestH2CNotProcessed checks that a POST with a body whose stream the app
@@ -382,25 +391,7 @@ func TestH2CClientCancel(t *testing.T) {
 // stream's first DATA frame arrived, before any answer: an app killed
 // while it held the stream.
 func vanishingApp(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	done := make(chan struct{})
-	t.Cleanup(func() { <-done })
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		preface := make([]byte, len(http2.ClientPreface))
-		if _, err := io.ReadFull(c, preface); err != nil {
-			return
-		}
+	return oneConnApp(t, func(c *net.TCPConn) {
 		fr := http2.NewFramer(c, c)
 		_ = fr.WriteSettings()
 		for {
@@ -412,8 +403,7 @@ func vanishingApp(t *testing.T) string {
 				return
 			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestH2CAppGoneWhileClientWaits checks that a streaming request whose
@@ -446,26 +436,8 @@ func TestH2CAppGoneWhileClientWaits(t *testing.T) {
 // even its SETTINGS; then it resets the connection: a process killed as it
 // accepted a connection, before it served anything on it.
 func silentApp(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	done := make(chan struct{})
-	t.Cleanup(func() { <-done })
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_ = c.(*net.TCPConn).SetLinger(0) // Close sends RST
-		preface := make([]byte, len(http2.ClientPreface))
-		if _, err := io.ReadFull(c, preface); err != nil {
-			return
-		}
+	return oneConnApp(t, func(c *net.TCPConn) {
+		_ = c.SetLinger(0) // Close sends RST
 		fr := http2.NewFramer(io.Discard, c)
 		for {
 			f, err := fr.ReadFrame()
@@ -476,8 +448,7 @@ func silentApp(t *testing.T) string {
 				return
 			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestH2CUnheardRetried checks that a streaming request whose app
