@@ -10,9 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,19 +30,7 @@ import (
 // tunnel quiet for longer than the body timeout still echoes. Like
 // TestTunnelIdleTimeout, it runs itself again with GODEBUG=http2xconnect=1.
 func TestTunnelFloodDoesNotStarve(t *testing.T) {
-	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
-		t.Parallel()
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestTunnelFloodDoesNotStarve$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "GODEBUG=http2xconnect=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("child: %v\n%s", err, out)
-		}
-		if !strings.Contains(string(out), "--- PASS: TestTunnelFloodDoesNotStarve/h2") || !strings.Contains(string(out), "--- PASS: TestTunnelFloodDoesNotStarve/h3") {
-			t.Fatalf("child did not pass both protocols:\n%s", out)
-		}
+	if !xconnectChild(t, 90*time.Second, "h2", "h3") {
 		return
 	}
 	e := newEnv(t, "root")

@@ -9,9 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -126,19 +123,7 @@ sites:
 // GODEBUG=http2xconnect=1 (see TestExtendedConnect), so the test runs
 // itself again in a child process with it.
 func TestTunnelIdleTimeout(t *testing.T) {
-	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
-		t.Parallel()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestTunnelIdleTimeout$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "GODEBUG=http2xconnect=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("child: %v\n%s", err, out)
-		}
-		if !strings.Contains(string(out), "--- PASS: TestTunnelIdleTimeout/h2") || !strings.Contains(string(out), "--- PASS: TestTunnelIdleTimeout/h3") {
-			t.Fatalf("child did not pass both protocols:\n%s", out)
-		}
+	if !xconnectChild(t, 60*time.Second, "h2", "h3") {
 		return
 	}
 	const idle = 2 * time.Second

@@ -19,6 +19,37 @@ import (
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
+// xconnectChild reports whether the running test may use extended CONNECT:
+// Go's HTTP/2 server accepts it only in a process started with
+// GODEBUG=http2xconnect=1 (read once at init, golang/go#71128). Outside
+// such a process it runs t again in a child that has the setting, fails t
+// unless the child passed it and every one of subtests, and reports false:
+// the caller returns.
+func xconnectChild(t *testing.T, timeout time.Duration, subtests ...string) bool {
+	if strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
+		return true
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "GODEBUG=http2xconnect=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	want := []string{"--- PASS: " + t.Name() + " "}
+	for _, sub := range subtests {
+		want = append(want, "--- PASS: "+t.Name()+"/"+sub+" ")
+	}
+	for _, w := range want {
+		if !strings.Contains(string(out), w) {
+			t.Fatalf("child did not pass (%q missing):\n%s", strings.TrimSpace(w), out)
+		}
+	}
+	return false
+}
+
 // TestExtendedConnect checks RFC 8441 (WebSockets over HTTP/2). Go 1.26's
 // server only advertises SETTINGS_ENABLE_CONNECT_PROTOCOL when the process
 // starts with GODEBUG=http2xconnect=1 (read once at init, golang/go#71128),
@@ -26,19 +57,7 @@ import (
 // then gets "CONNECT" with the ":protocol" pseudo-header and a full-duplex
 // body; turning that into an HTTP/1.1 Upgrade is the proxy's job.
 func TestExtendedConnect(t *testing.T) {
-	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
-		t.Parallel()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestExtendedConnect$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "GODEBUG=http2xconnect=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("child: %v\n%s", err, out)
-		}
-		if !strings.Contains(string(out), "PASS") {
-			t.Fatalf("child did not pass:\n%s", out)
-		}
+	if !xconnectChild(t, 30*time.Second) {
 		return
 	}
 	e := newEnv(t, "app")
