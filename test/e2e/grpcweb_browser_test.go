@@ -1,0 +1,245 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// browserDir holds the browser side of TestGRPCWebBrowser: page.js (the
+// gRPC-Web calls), run.mjs (bundles, serves and drives it) and the npm
+// packages they use, installed by `npm ci` (.ci/run does it).
+var browserDir = filepath.Join("..", "browser")
+
+// chromiumPath is Debian's Chromium (apt-get install chromium).
+const chromiumPath = "/usr/bin/chromium"
+
+// grpcWebApp writes an app folder whose web.config runs the interop server
+// over h2c with gRPC-Web on, answers CORS preflight requests itself (a URL
+// Rewrite CustomResponse: grpc-go answers an OPTIONS request with 405) and
+// adds the CORS headers a page on another origin needs with customHeaders.
+func grpcWebApp(t *testing.T, bins, grpcWeb string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "web.config"), fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <location path="." inheritInChildApplications="false">
+    <system.webServer>
+      <handlers>
+        <add name="aspNetCore" path="*" verb="*" modules="AspNetCoreModuleV2" resourceType="Unspecified" />
+      </handlers>
+      <aspNetCore processPath=%q arguments="--port=%%ASPNETCORE_PORT%%">
+        <handlerSettings>
+          <handlerSetting name="protocol" value="h2c" />
+          <handlerSetting name="grpcWeb" value=%q />
+        </handlerSettings>
+      </aspNetCore>
+      <rewrite>
+        <rules>
+          <rule name="CORS preflight" stopProcessing="true">
+            <match url=".*" />
+            <conditions><add input="{REQUEST_METHOD}" pattern="^OPTIONS$" /></conditions>
+            <action type="CustomResponse" statusCode="204" statusReason="No Content" statusDescription="CORS preflight" />
+          </rule>
+        </rules>
+      </rewrite>
+      <httpProtocol>
+        <customHeaders>
+          <add name="Access-Control-Allow-Origin" value="*" />
+          <add name="Access-Control-Allow-Methods" value="POST, OPTIONS" />
+          <add name="Access-Control-Allow-Headers" value="content-type, x-grpc-web, x-user-agent, grpc-timeout, x-grpc-test-echo-initial, x-grpc-test-echo-trailing-bin" />
+          <add name="Access-Control-Expose-Headers" value="grpc-status, grpc-message, x-grpc-test-echo-initial" />
+          <add name="Access-Control-Max-Age" value="600" />
+        </customHeaders>
+      </httpProtocol>
+    </system.webServer>
+  </location>
+</configuration>
+`, filepath.Join(bins, "server"), grpcWeb))
+	return dir
+}
+
+// browserCall is what the page's gRPC-Web client saw of one call.
+type browserCall struct {
+	Messages []struct {
+		PayloadSize *int `json:"payloadSize"`
+		Bytes       *int `json:"bytes"`
+	} `json:"messages"`
+	Headers map[string]string `json:"headers"`
+	Status  *struct {
+		Code     int               `json:"code"`
+		Details  string            `json:"details"`
+		Metadata map[string]string `json:"metadata"`
+	} `json:"status"`
+	Error *struct {
+		Code     int               `json:"code"`
+		Message  string            `json:"message"`
+		Metadata map[string]string `json:"metadata"`
+	} `json:"error"`
+}
+
+// needBrowser returns the node binary, or skips the test when Chromium,
+// node or the npm packages are missing; under CI (the variable CI set) it
+// fails instead, since .ci/run installs them.
+func needBrowser(t *testing.T) string {
+	t.Helper()
+	missing := func(what string) {
+		msg := what + ": apt-get install -y chromium nodejs npm; cd test/browser && npm ci (.ci/run does both)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		missing(chromiumPath + " is missing")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("node is not installed")
+	}
+	for _, pkg := range []string{"grpc-web", "google-protobuf", "esbuild", "playwright-core"} {
+		if _, err := os.Stat(filepath.Join(browserDir, "node_modules", pkg, "package.json")); err != nil {
+			missing("the npm package " + pkg + " is not installed in test/browser")
+		}
+	}
+	return node
+}
+
+// runBrowser runs test/browser/run.mjs against the Gatehouse at base and
+// returns the page's results by case name.
+func runBrowser(t *testing.T, node, base string) map[string]browserCall {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctxT(t), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "run.mjs", base)
+	cmd.Dir = browserDir
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
+	// SIGTERM first: playwright then closes the browser it started.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if stderr.Len() > 0 {
+		t.Logf("browser output:\n%s", stderr.String())
+	}
+	if err != nil {
+		t.Fatalf("node run.mjs %s: %v", base, err)
+	}
+	var out struct {
+		Origin  string                     `json:"origin"`
+		Results map[string]json.RawMessage `json:"results"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("the page's results: %v\n%s", err, stdout.String())
+	}
+	if msg, ok := out.Results["error"]; ok {
+		t.Fatalf("the page failed: %s", msg)
+	}
+	calls := make(map[string]browserCall, len(out.Results))
+	for name, raw := range out.Results {
+		var c browserCall
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, raw)
+		}
+		calls[name] = c
+	}
+	t.Logf("page origin %s, Gatehouse %s: %s", out.Origin, base, stdout.String())
+	return calls
+}
+
+// TestGRPCWebBrowser runs Google's grpc-web client library (npm grpc-web)
+// in headless Chromium against grpc-go's interop server hosted by the real
+// binary with gRPC-Web on. The page comes from another origin, so every call
+// is a CORS request with a preflight, answered as web.config says. It checks
+// unary calls in the binary (application/grpc-web+proto) and text
+// (application/grpc-web-text) modes, a server stream in text mode, custom
+// metadata coming back in the header and in the trailers, an error status
+// with a message that needs percent-encoding, an unimplemented method, and
+// Gatehouse's own refusal of an offline app (app_offline.htm) read by the
+// client as UNAVAILABLE.
+func TestGRPCWebBrowser(t *testing.T) {
+	t.Parallel()
+	node := needBrowser(t)
+	bins := interopDir(t)
+	app := grpcWebApp(t, bins, "true")
+	offline := grpcWebApp(t, bins, "true")
+	writeFile(t, filepath.Join(offline, "app_offline.htm"), "<html>down for maintenance</html>")
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	writeFile(t, cfgFile, fmt.Sprintf(`shutdownTimeout: 5s
+sites:
+  - name: grpcweb
+    bindings:
+      - {scheme: http, address: 127.0.0.1, port: 0}
+    applications:
+      - {path: /, dir: %s}
+      - {path: /offline, dir: %s}
+`, app, offline))
+	t.Cleanup(func() {
+		waitFor(t, 5*time.Second, "no app process left", func() bool { return len(processesIn(app)) == 0 })
+	})
+	g := start(t, "", "serve", "--config", cfgFile)
+
+	calls := runBrowser(t, node, g.base)
+	check := func(name string, ok bool, want string) {
+		t.Helper()
+		c, found := calls[name]
+		if !found {
+			t.Errorf("%s: no result from the page", name)
+			return
+		}
+		if !ok {
+			b, _ := json.Marshal(c)
+			t.Errorf("%s: the client saw %s; want %s", name, b, want)
+		}
+	}
+	succeeded := func(c browserCall) bool {
+		return c.Error == nil && c.Status != nil && c.Status.Code == 0
+	}
+	payloads := func(c browserCall) []int {
+		var sizes []int
+		for _, m := range c.Messages {
+			if m.PayloadSize != nil {
+				sizes = append(sizes, *m.PayloadSize)
+			}
+		}
+		return sizes
+	}
+	for _, mode := range []string{"binary", "text"} {
+		c := calls["empty_unary "+mode]
+		check("empty_unary "+mode, succeeded(c) && len(c.Messages) == 1 && c.Messages[0].Bytes != nil && *c.Messages[0].Bytes == 0,
+			"status OK and one empty message")
+		c = calls["large_unary "+mode]
+		check("large_unary "+mode, succeeded(c) && fmt.Sprint(payloads(c)) == "[314159]",
+			"status OK and a payload of 314159 bytes")
+		c = calls["custom_metadata "+mode]
+		check("custom_metadata "+mode, succeeded(c) && len(c.Messages) == 1 &&
+			c.Headers["x-grpc-test-echo-initial"] == "test_initial_metadata_value" &&
+			c.Status.Metadata["x-grpc-test-echo-trailing-bin"] == "q6ur",
+			"status OK, x-grpc-test-echo-initial in the header and x-grpc-test-echo-trailing-bin (q6ur) in the trailers")
+		c = calls["status "+mode]
+		check("status "+mode, c.Error != nil && c.Error.Code == 2 &&
+			c.Error.Message == "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n" && len(c.Messages) == 0,
+			"UNKNOWN (2) with the special status message")
+		c = calls["offline "+mode]
+		check("offline "+mode, c.Error != nil && c.Error.Code == 14 &&
+			strings.Contains(c.Error.Message, "HTTP Error 503") && !strings.Contains(c.Error.Message, "html"),
+			"UNAVAILABLE (14) naming HTTP Error 503, no HTML")
+	}
+	c := calls["server_streaming text"]
+	check("server_streaming text", c.Error == nil && fmt.Sprint(payloads(c)) == "[31415 9 2653 58979]",
+		"four messages of 31415, 9, 2653 and 58979 bytes, in order, then OK")
+	c = calls["unimplemented_method text"]
+	check("unimplemented_method text", c.Error != nil && c.Error.Code == 12, "UNIMPLEMENTED (12)")
+	if len(calls) != 12 {
+		t.Errorf("%d results from the page, want 12", len(calls))
+	}
+}
