@@ -143,7 +143,14 @@ async function run(base) {
   return results;
 }
 
-const base = new URLSearchParams(location.search).get('gatehouse');
-run(base).then(
+// The page runs every case against each Gatehouse URL it is given
+// (?gatehouse=URL&gatehouse=URL…), one after another: results[URL][case].
+async function runAll(bases) {
+  const results = {};
+  for (const base of bases) results[base] = await run(base);
+  return results;
+}
+
+runAll(new URLSearchParams(location.search).getAll('gatehouse')).then(
     (r) => (window.results = r),
     (e) => (window.results = {error: String(e && e.stack || e)}));

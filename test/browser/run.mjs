@@ -14,9 +14,9 @@ import {fileURLToPath} from 'node:url';
 import {build} from 'esbuild';
 import {chromium} from 'playwright-core';
 
-const gatehouse = process.argv[2];
-if (!gatehouse) {
-  console.error('usage: node run.mjs GATEHOUSE_URL');
+const gatehouses = process.argv.slice(2);
+if (gatehouses.length === 0) {
+  console.error('usage: node run.mjs GATEHOUSE_URL...');
   process.exit(2);
 }
 const here = dirname(fileURLToPath(import.meta.url));
@@ -52,6 +52,8 @@ const profile = await mkdtemp(join(tmpdir(), 'gatehouse-chromium-'));
 const browser = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
+  // Gatehouse's test certificate is issued by the test's own CA.
+  ignoreHTTPSErrors: true,
   chromiumSandbox: false,
   args: [
     '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -64,10 +66,23 @@ try {
   page.on('console', (m) => console.error(`console.${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => console.error(`page error: ${e.stack || e}`));
   page.on('requestfailed', (r) => console.error(`request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
-  await page.goto(`${origin}/?gatehouse=${encodeURIComponent(gatehouse)}`);
+  // Every exchange the browser had with the network, CORS preflights
+  // included, with the protocol it used (DevTools' Network domain).
+  const exchanges = new Map();
+  const cdp = await browser.newCDPSession(page);
+  cdp.on('Network.requestWillBeSent', (e) =>
+    exchanges.set(e.requestId, {method: e.request.method, url: e.request.url}));
+  cdp.on('Network.responseReceived', (e) => {
+    const x = exchanges.get(e.requestId) || {url: e.response.url};
+    Object.assign(x, {status: e.response.status, protocol: e.response.protocol});
+    exchanges.set(e.requestId, x);
+  });
+  await cdp.send('Network.enable');
+  const query = gatehouses.map((g) => 'gatehouse=' + encodeURIComponent(g)).join('&');
+  await page.goto(`${origin}/?${query}`);
   await page.waitForFunction(() => window.results !== undefined, null, {timeout: 30000});
   const results = await page.evaluate(() => window.results);
-  process.stdout.write(JSON.stringify({origin, results}) + '\n');
+  process.stdout.write(JSON.stringify({origin, results, exchanges: [...exchanges.values()]}) + '\n');
 } catch (e) {
   console.error(e.stack || String(e));
   code = 1;

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,13 +114,23 @@ func needBrowser(t *testing.T) string {
 	return node
 }
 
-// runBrowser runs test/browser/run.mjs against the Gatehouse at base and
-// returns the page's results by case name.
-func runBrowser(t *testing.T, node, base string) map[string]browserCall {
+// browserExchange is one request the browser sent and its answer's status
+// and protocol ("http/1.1", "h2"), from DevTools' Network domain.
+type browserExchange struct {
+	Method   string `json:"method"`
+	URL      string `json:"url"`
+	Status   int    `json:"status"`
+	Protocol string `json:"protocol"`
+}
+
+// runBrowser runs test/browser/run.mjs against the Gatehouse URLs bases and
+// returns the page's results by URL and case name, and the browser's
+// exchanges.
+func runBrowser(t *testing.T, node string, bases ...string) (map[string]map[string]browserCall, []browserExchange) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctxT(t), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "run.mjs", base)
+	cmd := exec.CommandContext(ctx, node, append([]string{"run.mjs"}, bases...)...)
 	cmd.Dir = browserDir
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
 	// SIGTERM first: playwright then closes the browser it started.
@@ -132,44 +143,103 @@ func runBrowser(t *testing.T, node, base string) map[string]browserCall {
 		t.Logf("browser output:\n%s", stderr.String())
 	}
 	if err != nil {
-		t.Fatalf("node run.mjs %s: %v", base, err)
+		t.Fatalf("node run.mjs: %v", err)
 	}
 	var out struct {
-		Origin  string                     `json:"origin"`
-		Results map[string]json.RawMessage `json:"results"`
+		Origin    string            `json:"origin"`
+		Results   json.RawMessage   `json:"results"`
+		Exchanges []browserExchange `json:"exchanges"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 		t.Fatalf("the page's results: %v\n%s", err, stdout.String())
 	}
-	if msg, ok := out.Results["error"]; ok {
-		t.Fatalf("the page failed: %s", msg)
+	var failed struct{ Error string }
+	if json.Unmarshal(out.Results, &failed) == nil && failed.Error != "" {
+		t.Fatalf("the page failed: %s", failed.Error)
 	}
-	calls := make(map[string]browserCall, len(out.Results))
-	for name, raw := range out.Results {
-		var c browserCall
-		if err := json.Unmarshal(raw, &c); err != nil {
-			t.Fatalf("%s: %v\n%s", name, err, raw)
+	var results map[string]map[string]browserCall
+	if err := json.Unmarshal(out.Results, &results); err != nil {
+		t.Fatalf("the page's results: %v\n%s", err, out.Results)
+	}
+	t.Logf("page origin %s: %s", out.Origin, stdout.String())
+	return results, out.Exchanges
+}
+
+// checkBrowserCalls checks what the page's client saw of each case against
+// one Gatehouse URL.
+func checkBrowserCalls(t *testing.T, base string, calls map[string]browserCall) {
+	t.Helper()
+	check := func(name string, ok func(c browserCall) bool, want string) {
+		t.Helper()
+		c, found := calls[name]
+		if !found {
+			t.Errorf("%s %s: no result from the page", base, name)
+			return
 		}
-		calls[name] = c
+		if !ok(c) {
+			b, _ := json.Marshal(c)
+			t.Errorf("%s %s: the client saw %s; want %s", base, name, b, want)
+		}
 	}
-	t.Logf("page origin %s, Gatehouse %s: %s", out.Origin, base, stdout.String())
-	return calls
+	succeeded := func(c browserCall) bool {
+		return c.Error == nil && c.Status != nil && c.Status.Code == 0
+	}
+	payloads := func(c browserCall) string {
+		var sizes []int
+		for _, m := range c.Messages {
+			if m.PayloadSize != nil {
+				sizes = append(sizes, *m.PayloadSize)
+			}
+		}
+		return fmt.Sprint(sizes)
+	}
+	for _, mode := range []string{"binary", "text"} {
+		check("empty_unary "+mode, func(c browserCall) bool {
+			return succeeded(c) && len(c.Messages) == 1 && c.Messages[0].Bytes != nil && *c.Messages[0].Bytes == 0
+		}, "status OK and one empty message")
+		check("large_unary "+mode, func(c browserCall) bool {
+			return succeeded(c) && payloads(c) == "[314159]"
+		}, "status OK and a payload of 314159 bytes")
+		check("custom_metadata "+mode, func(c browserCall) bool {
+			return succeeded(c) && len(c.Messages) == 1 &&
+				c.Headers["x-grpc-test-echo-initial"] == "test_initial_metadata_value" &&
+				c.Status.Metadata["x-grpc-test-echo-trailing-bin"] == "q6ur"
+		}, "status OK, x-grpc-test-echo-initial in the header and x-grpc-test-echo-trailing-bin (q6ur) in the trailers")
+		check("status "+mode, func(c browserCall) bool {
+			return c.Error != nil && c.Error.Code == 2 && len(c.Messages) == 0 &&
+				c.Error.Message == "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n"
+		}, "UNKNOWN (2) with the special status message")
+		check("offline "+mode, func(c browserCall) bool {
+			return c.Error != nil && c.Error.Code == 14 &&
+				strings.Contains(c.Error.Message, "HTTP Error 503") && !strings.Contains(c.Error.Message, "html")
+		}, "UNAVAILABLE (14) naming HTTP Error 503, no HTML")
+	}
+	check("server_streaming text", func(c browserCall) bool {
+		return c.Error == nil && payloads(c) == "[31415 9 2653 58979]"
+	}, "four messages of 31415, 9, 2653 and 58979 bytes, in order, then the end")
+	check("unimplemented_method text", func(c browserCall) bool {
+		return c.Error != nil && c.Error.Code == 12
+	}, "UNIMPLEMENTED (12)")
+	if len(calls) != 12 {
+		t.Errorf("%s: %d results from the page, want 12", base, len(calls))
+	}
 }
 
 // TestGRPCWebBrowser runs Google's grpc-web client library (npm grpc-web)
 // in headless Chromium against grpc-go's interop server hosted by the real
-// binary with gRPC-Web on. The page comes from another origin, so every call
-// is a CORS request with a preflight, answered as web.config says. It checks
-// unary calls in the binary (application/grpc-web+proto) and text
-// (application/grpc-web-text) modes, a server stream in text mode, custom
-// metadata coming back in the header and in the trailers, an error status
-// with a message that needs percent-encoding, an unimplemented method, and
-// Gatehouse's own refusal of an offline app (app_offline.htm) read by the
-// client as UNAVAILABLE.
+// binary with gRPC-Web on, over HTTP/1.1 and over TLS with HTTP/2. The page
+// comes from another origin, so every call is a CORS request, preflights
+// answered as web.config says. It checks unary calls in the binary
+// (application/grpc-web+proto) and text (application/grpc-web-text) modes,
+// a server stream in text mode, custom metadata coming back in the header
+// and in the trailers, an error status with a message that needs
+// percent-encoding, an unimplemented method, and Gatehouse's own refusal of
+// an offline app (app_offline.htm) read by the client as UNAVAILABLE.
 func TestGRPCWebBrowser(t *testing.T) {
 	t.Parallel()
 	node := needBrowser(t)
 	bins := interopDir(t)
+	p := newPKI(t, t.TempDir())
 	app := grpcWebApp(t, bins, "true")
 	offline := grpcWebApp(t, bins, "true")
 	writeFile(t, filepath.Join(offline, "app_offline.htm"), "<html>down for maintenance</html>")
@@ -179,67 +249,45 @@ sites:
   - name: grpcweb
     bindings:
       - {scheme: http, address: 127.0.0.1, port: 0}
+      - {scheme: https, address: 127.0.0.1, port: 0, certificateFile: %s, keyFile: %s}
     applications:
       - {path: /, dir: %s}
       - {path: /offline, dir: %s}
-`, app, offline))
+`, p.certFile, p.keyFile, app, offline))
 	t.Cleanup(func() {
 		waitFor(t, 5*time.Second, "no app process left", func() bool { return len(processesIn(app)) == 0 })
 	})
 	g := start(t, "", "serve", "--config", cfgFile)
+	httpBase := "http://" + g.listenerAddr(t, "http")
+	httpsBase := "https://" + g.listenerAddr(t, "https")
 
-	calls := runBrowser(t, node, g.base)
-	check := func(name string, ok bool, want string) {
-		t.Helper()
-		c, found := calls[name]
-		if !found {
-			t.Errorf("%s: no result from the page", name)
-			return
-		}
-		if !ok {
-			b, _ := json.Marshal(c)
-			t.Errorf("%s: the client saw %s; want %s", name, b, want)
-		}
+	results, exchanges := runBrowser(t, node, httpBase, httpsBase)
+	for _, base := range []string{httpBase, httpsBase} {
+		checkBrowserCalls(t, base, results[base])
 	}
-	succeeded := func(c browserCall) bool {
-		return c.Error == nil && c.Status != nil && c.Status.Code == 0
-	}
-	payloads := func(c browserCall) []int {
-		var sizes []int
-		for _, m := range c.Messages {
-			if m.PayloadSize != nil {
-				sizes = append(sizes, *m.PayloadSize)
+	// The calls went over the protocol each URL stands for, and the
+	// browser sent CORS preflights (OPTIONS) to both and got 204.
+	wantProto := map[string]string{httpBase: "http/1.1", httpsBase: "h2"}
+	preflights := map[string]int{}
+	for _, x := range exchanges {
+		for base, proto := range wantProto {
+			if !strings.HasPrefix(x.URL, base+"/") {
+				continue
+			}
+			if x.Protocol != proto {
+				t.Errorf("%s %s over %q, want %s", x.Method, x.URL, x.Protocol, proto)
+			}
+			if x.Method == http.MethodOptions {
+				if x.Status != http.StatusNoContent {
+					t.Errorf("preflight %s = %d, want 204", x.URL, x.Status)
+				}
+				preflights[base]++
 			}
 		}
-		return sizes
 	}
-	for _, mode := range []string{"binary", "text"} {
-		c := calls["empty_unary "+mode]
-		check("empty_unary "+mode, succeeded(c) && len(c.Messages) == 1 && c.Messages[0].Bytes != nil && *c.Messages[0].Bytes == 0,
-			"status OK and one empty message")
-		c = calls["large_unary "+mode]
-		check("large_unary "+mode, succeeded(c) && fmt.Sprint(payloads(c)) == "[314159]",
-			"status OK and a payload of 314159 bytes")
-		c = calls["custom_metadata "+mode]
-		check("custom_metadata "+mode, succeeded(c) && len(c.Messages) == 1 &&
-			c.Headers["x-grpc-test-echo-initial"] == "test_initial_metadata_value" &&
-			c.Status.Metadata["x-grpc-test-echo-trailing-bin"] == "q6ur",
-			"status OK, x-grpc-test-echo-initial in the header and x-grpc-test-echo-trailing-bin (q6ur) in the trailers")
-		c = calls["status "+mode]
-		check("status "+mode, c.Error != nil && c.Error.Code == 2 &&
-			c.Error.Message == "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n" && len(c.Messages) == 0,
-			"UNKNOWN (2) with the special status message")
-		c = calls["offline "+mode]
-		check("offline "+mode, c.Error != nil && c.Error.Code == 14 &&
-			strings.Contains(c.Error.Message, "HTTP Error 503") && !strings.Contains(c.Error.Message, "html"),
-			"UNAVAILABLE (14) naming HTTP Error 503, no HTML")
-	}
-	c := calls["server_streaming text"]
-	check("server_streaming text", c.Error == nil && fmt.Sprint(payloads(c)) == "[31415 9 2653 58979]",
-		"four messages of 31415, 9, 2653 and 58979 bytes, in order, then OK")
-	c = calls["unimplemented_method text"]
-	check("unimplemented_method text", c.Error != nil && c.Error.Code == 12, "UNIMPLEMENTED (12)")
-	if len(calls) != 12 {
-		t.Errorf("%d results from the page, want 12", len(calls))
+	for base := range wantProto {
+		if preflights[base] == 0 {
+			t.Errorf("no CORS preflight to %s among the browser's requests: %+v", base, exchanges)
+		}
 	}
 }
