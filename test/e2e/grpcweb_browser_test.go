@@ -215,7 +215,7 @@ func checkBrowserCalls(t *testing.T, base string, calls map[string]browserCall) 
 		}, "UNAVAILABLE (14) naming HTTP Error 503, no HTML")
 	}
 	check("server_streaming text", func(c browserCall) bool {
-		return c.Error == nil && payloads(c) == "[31415 9 2653 58979]"
+		return succeeded(c) && payloads(c) == "[31415 9 2653 58979]"
 	}, "four messages of 31415, 9, 2653 and 58979 bytes, in order, then the end")
 	check("unimplemented_method text", func(c browserCall) bool {
 		return c.Error != nil && c.Error.Code == 12
