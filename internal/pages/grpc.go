@@ -27,6 +27,42 @@ func IsGRPC(contentType string) bool {
 		(len(contentType) == len(prefix) || strings.IndexByte("+-;", contentType[len(prefix)]) >= 0)
 }
 
+// GRPCAnswerType returns the Content-Type of the answers Gatehouse makes
+// itself (GRPC) to a request whose Content-Type is ct, or "" when ct is not
+// gRPC's. A gRPC-Web client gets its own media type back, lower-cased and
+// without parameters (application/grpc-web, application/grpc-web-text+proto,
+// …): gRPC-Web clients such as Connect's check that the answer is in the
+// format they asked for before they read its grpc-status. Any other gRPC
+// client gets application/grpc.
+func GRPCAnswerType(ct string) string {
+	if !IsGRPC(ct) {
+		return ""
+	}
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	for _, web := range []string{"application/grpc-web-text", "application/grpc-web"} {
+		if rest, ok := strings.CutPrefix(mt, web); ok && (rest == "" || rest[0] == '+' && isFormat(rest[1:])) {
+			return mt
+		}
+	}
+	return "application/grpc"
+}
+
+// isFormat reports whether s may be the message format after the '+' of a
+// gRPC media type ("proto", "json"): letters, digits, '-' and '.'.
+func isFormat(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // GRPCCode maps the HTTP status of an answer Gatehouse makes itself to a
 // gRPC status, as gRPC maps HTTP statuses (doc/http-grpc-status-mapping.md),
 // refined where the front door knows more: a body or header over a limit
@@ -53,13 +89,14 @@ func GRPCCode(status int) int {
 }
 
 // GRPC writes the answer for a gRPC client in place of a page: HTTP 200
-// with no body and the status in the header section (gRPC's
+// with no body, the Content-Type contentType (GRPCAnswerType of the
+// request's) and the status in the header section (gRPC's
 // "Trailers-Only" response), grpc-status code (GRPCCode(status) unless the
 // caller knows better) and a grpc-message naming the IIS status and
 // substatus ("HTTP Error 503.2 - Service Unavailable"), then reason when
 // it is not empty. The access log keeps status and substatus
 // (pipeline.SetLogStatus is the caller's).
-func GRPC(w http.ResponseWriter, status, substatus, code int, reason string) {
+func GRPC(w http.ResponseWriter, contentType string, status, substatus, code int, reason string) {
 	iis := strconv.Itoa(status)
 	if substatus != 0 {
 		iis += "." + strconv.Itoa(substatus)
@@ -72,7 +109,7 @@ func GRPC(w http.ResponseWriter, status, substatus, code int, reason string) {
 	setCommonHeaders(h, "")
 	delete(h, "Content-Type")
 	delete(h, "X-Content-Type-Options")
-	h.Set("Content-Type", "application/grpc")
+	h.Set("Content-Type", contentType)
 	h.Set("Grpc-Status", strconv.Itoa(code))
 	h.Set("Grpc-Message", grpcEncode(msg))
 	w.WriteHeader(http.StatusOK)

@@ -20,6 +20,33 @@ func TestIsGRPC(t *testing.T) {
 	}
 }
 
+// TestGRPCAnswerType checks the Content-Type of Gatehouse's own gRPC
+// answers: a gRPC-Web client's media type comes back (without parameters),
+// any other gRPC client gets application/grpc.
+func TestGRPCAnswerType(t *testing.T) {
+	t.Parallel()
+	for ct, want := range map[string]string{
+		"application/grpc":                         "application/grpc",
+		"application/grpc+proto":                   "application/grpc",
+		"application/grpc; charset=utf-8":          "application/grpc",
+		"application/grpc-web":                     "application/grpc-web",
+		"Application/GRPC-Web+proto":               "application/grpc-web+proto",
+		"application/grpc-web+json; charset=utf-8": "application/grpc-web+json",
+		"application/grpc-web-text":                "application/grpc-web-text",
+		"application/grpc-web-text+proto":          "application/grpc-web-text+proto",
+		"application/grpc-web-textual":             "application/grpc",
+		"application/grpc-web+":                    "application/grpc",
+		"application/grpc-web+a b":                 "application/grpc",
+		"application/grpcx":                        "",
+		"application/json":                         "",
+		"":                                         "",
+	} {
+		if got := GRPCAnswerType(ct); got != want {
+			t.Errorf("GRPCAnswerType(%q) = %q, want %q", ct, got, want)
+		}
+	}
+}
+
 // TestGRPC checks the trailers-only answer: 200, no body, the mapped
 // grpc-status, the IIS status in grpc-message (percent-encoded), and none
 // of a page's header fields.
@@ -41,7 +68,7 @@ func TestGRPC(t *testing.T) {
 	} {
 		w := httptest.NewRecorder()
 		w.Header().Set("Content-Length", "99")
-		GRPC(w, tt.status, tt.sub, GRPCCode(tt.status), tt.reason)
+		GRPC(w, "application/grpc", tt.status, tt.sub, GRPCCode(tt.status), tt.reason)
 		res := w.Result()
 		if res.StatusCode != http.StatusOK || w.Body.Len() != 0 {
 			t.Errorf("%d.%d: status %d, body %q", tt.status, tt.sub, res.StatusCode, w.Body.String())

@@ -132,7 +132,8 @@ func TestWriteResultGRPC(t *testing.T) {
 	rec = httptest.NewRecorder()
 	r = &Request{Proto: "HTTP/1.1", Header: HTTPHeader{"Content-Type": {"application/grpc-web"}}}
 	WriteResult(rec, r, &Result{Status: 413, Close: true}, nil)
-	if rec.Code != 200 || rec.Header().Get("Grpc-Status") != "8" || rec.Header().Get("Connection") != "close" {
+	if rec.Code != 200 || rec.Header().Get("Grpc-Status") != "8" || rec.Header().Get("Connection") != "close" ||
+		rec.Header().Get("Content-Type") != "application/grpc-web" {
 		t.Errorf("413 with Close: got %d %v", rec.Code, rec.Header())
 	}
 }

@@ -75,8 +75,11 @@ func (res *Result) Code() string {
 func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logger) {
 	logResult(r, res, log)
 	SetSubstatus(w, res.Substatus)
-	grpc := r != nil && r.Header != nil && res.Status >= 300 && pages.IsGRPC(r.Header.Get("Content-Type"))
-	if res.StatusText != "" && !grpc { // a gRPC answer's status line is 200 OK
+	var grpc string // the gRPC answer's Content-Type, if the client speaks gRPC
+	if r != nil && r.Header != nil && res.Status >= 300 {
+		grpc = pages.GRPCAnswerType(r.Header.Get("Content-Type"))
+	}
+	if res.StatusText != "" && grpc == "" { // a gRPC answer's status line is 200 OK
 		if s, ok := unwrapTo[statusTextSetter](w); ok {
 			s.SetStatusText(res.StatusText)
 		}
@@ -91,11 +94,11 @@ func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logge
 	if res.Close && r != nil && (r.Proto == "HTTP/1.1" || r.Proto == "HTTP/1.0") {
 		h.Set("Connection", "close")
 	}
-	if grpc {
+	if grpc != "" {
 		// A gRPC client gets a gRPC status, never a page or a redirect
 		// it cannot follow; the log keeps the IIS status.
 		SetLogStatus(w, res.Status)
-		pages.GRPC(w, res.Status, res.Substatus, pages.GRPCCode(res.Status), "")
+		pages.GRPC(w, grpc, res.Status, res.Substatus, pages.GRPCCode(res.Status), "")
 		return
 	}
 	switch {
@@ -122,10 +125,12 @@ func WriteResult(w http.ResponseWriter, r *Request, res *Result, log *slog.Logge
 // an unknown host, a path no application takes), or, for a gRPC client, a
 // gRPC status: the funnel for answers that need no log line. r may be nil.
 func WriteStatus(w http.ResponseWriter, r *Request, status int) {
-	if r != nil && r.Header != nil && pages.IsGRPC(r.Header.Get("Content-Type")) {
-		SetLogStatus(w, status)
-		pages.GRPC(w, status, 0, pages.GRPCCode(status), "")
-		return
+	if r != nil && r.Header != nil {
+		if ct := pages.GRPCAnswerType(r.Header.Get("Content-Type")); ct != "" {
+			SetLogStatus(w, status)
+			pages.GRPC(w, ct, status, 0, pages.GRPCCode(status), "")
+			return
+		}
 	}
 	pages.Status(w, status, 0, "")
 }

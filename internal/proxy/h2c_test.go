@@ -242,6 +242,7 @@ func testNotProcessed(t *testing.T, goAway bool) {
 // TestGRPCAnswers checks that a gRPC client gets a trailers-only gRPC
 // status, never a page, for the answers the forwarder makes itself: the
 // app offline (UNAVAILABLE), and the app unreachable (502.3, UNAVAILABLE).
+// A gRPC-Web client gets it in its own content type.
 func TestGRPCAnswers(t *testing.T) {
 	t.Parallel()
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
@@ -261,16 +262,22 @@ func TestGRPCAnswers(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			front, c := newH2CFront(t, &Handler{Backend: tt.b, H2C: true})
-			req, _ := http.NewRequest(http.MethodPost, front.URL+"/svc/M", strings.NewReader("\x00\x00\x00\x00\x00"))
-			req.Header.Set("Content-Type", "application/grpc+proto")
-			res, body := get(t, c, req)
-			if res.StatusCode != 200 || body != "" || res.Header.Get("Grpc-Status") != "14" ||
-				res.Header.Get("Content-Type") != "application/grpc" {
-				t.Fatalf("got %d %q header %v; want 200, no body, grpc-status 14", res.StatusCode, body, res.Header)
-			}
-			if got := res.Header.Get("Grpc-Message"); got != tt.msg {
-				t.Errorf("grpc-message %q, want %q", got, tt.msg)
+			front, c := newH2CFront(t, &Handler{Backend: tt.b, H2C: true, GRPCWeb: true})
+			// A gRPC-Web client gets its own content type back.
+			for ct, want := range map[string]string{
+				"application/grpc+proto":    "application/grpc",
+				"application/grpc-web-text": "application/grpc-web-text",
+			} {
+				req, _ := http.NewRequest(http.MethodPost, front.URL+"/svc/M", strings.NewReader("\x00\x00\x00\x00\x00"))
+				req.Header.Set("Content-Type", ct)
+				res, body := get(t, c, req)
+				if res.StatusCode != 200 || body != "" || res.Header.Get("Grpc-Status") != "14" ||
+					res.Header.Get("Content-Type") != want {
+					t.Fatalf("%s: got %d %q header %v; want 200, no body, grpc-status 14, %s", ct, res.StatusCode, body, res.Header, want)
+				}
+				if got := res.Header.Get("Grpc-Message"); got != tt.msg {
+					t.Errorf("%s: grpc-message %q, want %q", ct, got, tt.msg)
+				}
 			}
 		})
 	}

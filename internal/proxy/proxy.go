@@ -178,13 +178,17 @@ func (h *Handler) errorOptions(r *pipeline.Request, err error, pid int) ErrorOpt
 		}
 		hide = !h.ErrorMode.ShowDetails(local)
 	}
+	var grpc string
+	if r != nil && r.Header != nil {
+		grpc = pages.GRPCAnswerType(r.Header.Get("Content-Type"))
+	}
 	return ErrorOptions{
 		DisableStartUpErrorPage: h.DisableStartUpErrorPage,
 		HideDetails:             hide,
 		RequestTimeout:          h.RequestTimeout,
 		PID:                     pid,
 		Log:                     h.log,
-		GRPC:                    r != nil && r.Header != nil && pages.IsGRPC(r.Header.Get("Content-Type")),
+		GRPC:                    grpc,
 	}
 }
 

@@ -75,9 +75,10 @@ type ErrorOptions struct {
 	PID int
 	// Log receives the one line about this failure; nil discards.
 	Log *slog.Logger
-	// GRPC: the client speaks gRPC (its Content-Type is application/grpc*)
-	// and gets a gRPC status instead of a page (pages.GRPC).
-	GRPC bool
+	// GRPC, when not empty, says that the client speaks gRPC (its
+	// Content-Type is application/grpc*) and gets a gRPC status instead of
+	// a page (pages.GRPC), with this Content-Type (pages.GRPCAnswerType).
+	GRPC string
 }
 
 // answerError is the single error funnel: it logs err once, with its
@@ -100,7 +101,7 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 	logError(ctx, method, path, err, status, sub, opts)
 	pipeline.SetSubstatus(w, sub)
 
-	if opts.GRPC && status != pipeline.StatusClientClosedRequest {
+	if opts.GRPC != "" && status != pipeline.StatusClientClosedRequest {
 		if status == http.StatusBadRequest || status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge {
 			w.Header().Set("Connection", "close") // the rest of the body is unread
 		}
@@ -109,7 +110,7 @@ func answerError(w http.ResponseWriter, ctx context.Context, method, path string
 		if errors.Is(err, errGRPCDeadline) {
 			code = pages.GRPCDeadlineExceeded // the client's own deadline, not the app's failure
 		}
-		pages.GRPC(w, status, sub, code, grpcReason(err, status, sub))
+		pages.GRPC(w, opts.GRPC, status, sub, code, grpcReason(err, status, sub))
 		return
 	}
 	switch status {

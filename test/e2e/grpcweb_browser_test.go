@@ -193,6 +193,8 @@ func checkBrowserCalls(t *testing.T, base string, calls map[string]browserCall) 
 		}
 		return fmt.Sprint(sizes)
 	}
+	// The Content-Type grpc-web sends in each mode, and gets back.
+	contentType := map[string]string{"binary": "application/grpc-web+proto", "text": "application/grpc-web-text"}
 	for _, mode := range []string{"binary", "text"} {
 		check("empty_unary "+mode, func(c browserCall) bool {
 			return succeeded(c) && len(c.Messages) == 1 && c.Messages[0].Bytes != nil && *c.Messages[0].Bytes == 0
@@ -206,13 +208,13 @@ func checkBrowserCalls(t *testing.T, base string, calls map[string]browserCall) 
 				c.Status.Metadata["x-grpc-test-echo-trailing-bin"] == "q6ur"
 		}, "status OK, x-grpc-test-echo-initial in the header and x-grpc-test-echo-trailing-bin (q6ur) in the trailers")
 		check("status "+mode, func(c browserCall) bool {
-			return c.Error != nil && c.Error.Code == 2 && len(c.Messages) == 0 &&
+			return c.Error != nil && c.Error.Code == 2 && len(c.Messages) == 0 && c.Error.Metadata["content-type"] == contentType[mode] &&
 				c.Error.Message == "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n"
 		}, "UNKNOWN (2) with the special status message")
 		check("offline "+mode, func(c browserCall) bool {
-			return c.Error != nil && c.Error.Code == 14 &&
+			return c.Error != nil && c.Error.Code == 14 && c.Error.Metadata["content-type"] == contentType[mode] &&
 				strings.Contains(c.Error.Message, "HTTP Error 503") && !strings.Contains(c.Error.Message, "html")
-		}, "UNAVAILABLE (14) naming HTTP Error 503, no HTML")
+		}, "UNAVAILABLE (14) naming HTTP Error 503, no HTML, in "+contentType[mode])
 	}
 	check("server_streaming text", func(c browserCall) bool {
 		return succeeded(c) && payloads(c) == "[31415 9 2653 58979]"
