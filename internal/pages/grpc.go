@@ -31,9 +31,10 @@ func IsGRPC(contentType string) bool {
 // itself (GRPC) to a request whose Content-Type is ct, or "" when ct is not
 // gRPC's. A gRPC-Web client gets its own media type back, lower-cased and
 // without parameters (application/grpc-web, application/grpc-web-text+proto,
-// …): gRPC-Web clients such as Connect's check that the answer is in the
-// format they asked for before they read its grpc-status. Any other gRPC
-// client gets application/grpc.
+// …), the type of a gRPC-Web answer in the client's format; a client may
+// check it before it reads the grpc-status (early releases of Connect's
+// gRPC-Web transport did, and took any other type for INTERNAL). Any other
+// gRPC client gets application/grpc.
 func GRPCAnswerType(ct string) string {
 	if !IsGRPC(ct) {
 		return ""
