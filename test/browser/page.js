@@ -1,11 +1,13 @@
 // The page's script: Google's grpc-web client calls grpc-go's interop
-// server (grpc.testing.TestService) through Gatehouse, case by case, and
-// leaves what it saw in window.results for run.mjs to collect. The
+// server (grpc.testing.TestService) through Gatehouse, case by case, then
+// connect.js makes the same calls with Connect's gRPC-Web transport, and
+// the page leaves what they saw in window.results for run.mjs to collect. The
 // messages are written and read with google-protobuf's BinaryWriter and
 // BinaryReader by hand (no generated code: protoc's plugins are not in npm);
 // field numbers are those of grpc/testing/messages.proto.
 import {GrpcWebClientBase, MethodDescriptor, MethodType} from 'grpc-web';
 import {BinaryReader, BinaryWriter} from 'google-protobuf';
+import {runConnect} from './connect.js';
 
 const service = '/grpc.testing.TestService/';
 
@@ -140,6 +142,7 @@ async function run(base) {
     results[name] = await call(client, b + desc.getName(), desc, request, metadata || {},
         desc === streamingOutputCall);
   }
+  await runConnect(base, results, {largeRequest, streamSizes, echoMetadata, specialMessage});
   return results;
 }
 

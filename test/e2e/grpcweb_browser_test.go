@@ -193,9 +193,13 @@ func checkBrowserCalls(t *testing.T, base string, calls map[string]browserCall) 
 		}
 		return fmt.Sprint(sizes)
 	}
-	// The Content-Type grpc-web sends in each mode, and gets back.
-	contentType := map[string]string{"binary": "application/grpc-web+proto", "text": "application/grpc-web-text"}
-	for _, mode := range []string{"binary", "text"} {
+	// The clients: Google's grpc-web in its two modes and Connect's
+	// gRPC-Web transport (binary only), with the Content-Type each sends
+	// and must get back.
+	contentType := map[string]string{
+		"binary": "application/grpc-web+proto", "text": "application/grpc-web-text", "connect": "application/grpc-web+proto",
+	}
+	for _, mode := range []string{"binary", "text", "connect"} {
 		check("empty_unary "+mode, func(c browserCall) bool {
 			return succeeded(c) && len(c.Messages) == 1 && c.Messages[0].Bytes != nil && *c.Messages[0].Bytes == 0
 		}, "status OK and one empty message")
@@ -216,24 +220,27 @@ func checkBrowserCalls(t *testing.T, base string, calls map[string]browserCall) 
 				strings.Contains(c.Error.Message, "HTTP Error 503") && !strings.Contains(c.Error.Message, "html")
 		}, "UNAVAILABLE (14) naming HTTP Error 503, no HTML, in "+contentType[mode])
 	}
-	check("server_streaming text", func(c browserCall) bool {
-		return succeeded(c) && payloads(c) == "[31415 9 2653 58979]"
-	}, "four messages of 31415, 9, 2653 and 58979 bytes, in order, then the end")
+	for _, mode := range []string{"text", "connect"} {
+		check("server_streaming "+mode, func(c browserCall) bool {
+			return succeeded(c) && payloads(c) == "[31415 9 2653 58979]"
+		}, "four messages of 31415, 9, 2653 and 58979 bytes, in order, then OK")
+	}
 	check("unimplemented_method text", func(c browserCall) bool {
 		return c.Error != nil && c.Error.Code == 12
 	}, "UNIMPLEMENTED (12)")
-	if len(calls) != 12 {
-		t.Errorf("%s: %d results from the page, want 12", base, len(calls))
+	if len(calls) != 18 {
+		t.Errorf("%s: %d results from the page, want 18", base, len(calls))
 	}
 }
 
-// TestGRPCWebBrowser runs Google's grpc-web client library (npm grpc-web)
-// in headless Chromium against grpc-go's interop server hosted by the real
-// binary with gRPC-Web on, over HTTP/1.1 and over TLS with HTTP/2. The page
+// TestGRPCWebBrowser runs Google's grpc-web client library (npm grpc-web),
+// and Connect's gRPC-Web transport (@connectrpc/connect-web), in headless
+// Chromium against grpc-go's interop server hosted by the real binary with
+// gRPC-Web on, over HTTP/1.1 and over TLS with HTTP/2. The page
 // comes from another origin, so every call is a CORS request, preflights
 // answered as web.config says. It checks unary calls in the binary
-// (application/grpc-web+proto) and text (application/grpc-web-text) modes,
-// a server stream in text mode, custom metadata coming back in the header
+// (application/grpc-web+proto) and text (application/grpc-web-text) modes
+// (Connect: binary only), a server stream in text mode (Connect: binary), custom metadata coming back in the header
 // and in the trailers, an error status with a message that needs
 // percent-encoding, an unimplemented method, and Gatehouse's own refusal of
 // an offline app (app_offline.htm) read by the client as UNAVAILABLE.
