@@ -1,11 +1,12 @@
-// run.mjs GATEHOUSE_URL: bundles page.js with esbuild, serves it on a port
-// of its own on 127.0.0.1 (so the page's origin is not Gatehouse's and
-// every call is a cross-origin request, preflight included), opens it in
-// headless Chromium (/usr/bin/chromium, or $CHROMIUM) driven by
-// playwright-core, waits for the page's window.results and prints them as
-// JSON on standard output. The browser's console and page errors go to
-// standard error. test/e2e/grpcweb_browser_test.go runs it and checks the
-// results.
+// node run.mjs GATEHOUSE_URL...: bundles page.js with esbuild, serves it on
+// a port of its own on 127.0.0.1 (so the page's origin is not Gatehouse's
+// and every call is a cross-origin request, preflight included), opens it
+// in headless Chromium (/usr/bin/chromium, or $CHROMIUM) driven by
+// playwright-core with a fresh profile, waits for the page's
+// window.results (its calls to each URL) and prints them as JSON on
+// standard output, with the browser's requests as DevTools saw them. The
+// browser's console and page errors go to standard error.
+// test/e2e/grpcweb_browser_test.go runs it and checks the results.
 import {createServer} from 'node:http';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
@@ -80,7 +81,7 @@ try {
   await cdp.send('Network.enable');
   const query = gatehouses.map((g) => 'gatehouse=' + encodeURIComponent(g)).join('&');
   await page.goto(`${origin}/?${query}`);
-  await page.waitForFunction(() => window.results !== undefined, null, {timeout: 30000});
+  await page.waitForFunction(() => window.results !== undefined, null, {timeout: 90000});
   const results = await page.evaluate(() => window.results);
   process.stdout.write(JSON.stringify({origin, results, exchanges: [...exchanges.values()]}) + '\n');
 } catch (e) {

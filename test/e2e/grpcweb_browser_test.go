@@ -128,7 +128,7 @@ type browserExchange struct {
 // exchanges.
 func runBrowser(t *testing.T, node string, bases ...string) (map[string]map[string]browserCall, []browserExchange) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctxT(t), 90*time.Second)
+	ctx, cancel := context.WithTimeout(ctxT(t), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, append([]string{"run.mjs"}, bases...)...)
 	cmd.Dir = browserDir
