@@ -479,7 +479,7 @@ fi
 # Start-up as an outside launcher sees it: each server on ports of its own,
 # started STARTUP_N times, the order rotating per round.
 if [ "$STARTUP" = 1 ]; then
-  sa=$(freeport); sn=$(freeport); snt=$(freeport); sh_=$(freeport); sht=$(freeport); sc=$(freeport); sct=$(freeport); sg=$(freeport); sgt=$(freeport)
+  sa=$(freeport); sn=$(freeport); snt=$(freeport); sh_=$(freeport); sht=$(freeport); sc=$(freeport); sct=$(freeport); sg=$(freeport); sgt=$(freeport); sb=$(freeport); sbt=$(freeport)
   st=(-target "direct=127.0.0.1:$sa=GOMAXPROCS=$ncpu ASPNETCORE_PORT=$sa $work/testapp -no-token-check")
   for t in $TARGETS; do
     case $t in
@@ -497,11 +497,13 @@ if [ "$STARTUP" = 1 ]; then
         sed -e "s|http://127.0.0.1:${HTTP[caddy]} |http://127.0.0.1:$sc |" -e "s|https://127.0.0.1:${HTTPS[caddy]} |https://127.0.0.1:$sct |" \
           "$work/caddy/Caddyfile" >"$work/startup-caddy/Caddyfile"
         st+=(-target "caddy=127.0.0.1:$sc=XDG_DATA_HOME=$work/startup-caddy XDG_CONFIG_HOME=$work/startup-caddy GOMAXPROCS=$PROXY_PROCS caddy run --config $work/startup-caddy/Caddyfile --adapter caddyfile") ;;
-      gatehouse)
-        sed -e "s|port: ${HTTP[gatehouse]}}|port: $sg}|" -e "s|port: ${HTTPS[gatehouse]},|port: $sgt,|" "$work/gatehouse.yaml" >"$work/startup-gatehouse.yaml"
+      gatehouse|baseline)
+        # Ports of their own for each: the two may run in one round.
+        if [ "$t" = gatehouse ]; then p1=$sg p2=$sgt bin=$work/gatehouse; else p1=$sb p2=$sbt bin=$BASELINE; fi
+        sed -e "s|port: ${HTTP[$t]}}|port: $p1}|" -e "s|port: ${HTTPS[$t]},|port: $p2,|" "$work/$t.yaml" >"$work/startup-$t.yaml"
         root=""
         [ "$(id -u)" != 0 ] || root=--allow-root
-        st+=(-target "gatehouse=127.0.0.1:$sg=GOMAXPROCS=$PROXY_PROCS $work/gatehouse serve --log-level error $root --config $work/startup-gatehouse.yaml") ;;
+        st+=(-target "$t=127.0.0.1:$p1=GOMAXPROCS=$PROXY_PROCS $bin serve --log-level error $root --config $work/startup-$t.yaml") ;;
     esac
   done
   # The servers' own output (Caddy logs every start) goes to a file, shown if the run fails.
