@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -48,7 +46,7 @@ sites:
 `)
 			var chain *pipeline.Chain
 			if withMetrics {
-				m := metrics.New(prometheus.NewRegistry(), nil)
+				m := metrics.New(nil)
 				chain = &pipeline.Chain{Observers: []pipeline.Observer{m.App("s", "/")}}
 			}
 			open := func(context.Context, frontend.AppSpec) (frontend.App, error) {
