@@ -270,6 +270,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return usageErr("serve takes one app folder, or --config FILE")
 	}
+	e := bindEarly(cfg, log)
+	defer e.pre.Close()
 	keeper := startKeeper(log)
 	defer closeKeeper(keeper, log) // after serve, so after the front door and its apps stopped
 	apps := newAppSet()
@@ -310,7 +312,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		warnProgram(a, log)
 		return apps.add(a, f.watchApp(a, log)), nil
 	}
-	return serve(ctx, &f, cfg, open, apps, log)
+	return serve(ctx, &f, cfg, e, open, apps, log)
 }
 
 // watchApp starts serve --watch's watcher of a's folder; nil without
@@ -382,6 +384,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := checkImplicitRoot(f.allowRoot, "the app"); err != nil {
 		return configErr(err)
 	}
+	if err := f.checkListen(); err != nil {
+		return err
+	}
+	site := siteconfig.Single(abs, f.listen)
+	site.Sites[0].Applications[0].NoWebConfig = true
+	if err := f.applyAccessLog(site); err != nil {
+		return err
+	}
+	e := bindEarly(site, log)
+	defer e.pre.Close()
 	keeper := startKeeper(log)
 	defer closeKeeper(keeper, log) // after serve, so after the front door and its apps stopped
 	apps := newAppSet()
@@ -397,15 +409,30 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		warnProgram(a, log)
 		return apps.add(a, f.watchApp(a, log)), nil
 	}
-	if err := f.checkListen(); err != nil {
-		return err
+	return serve(ctx, &f, site, e, open, apps, log)
+}
+
+// early is what serve and run take before the keeper starts.
+type early struct {
+	sd  systemdEnv         // the sockets and notify addresses handed over
+	pre *frontend.Prebound // the listeners bound at once; nil with sockets handed over
+}
+
+// bindEarly takes what systemd or an upgrading Gatehouse handed over and,
+// when no sockets came with it, binds cfg's listeners at once
+// (frontend.Prebind): the ports accept while the keeper starts and the
+// apps open, and a client that connects meanwhile waits in the backlog
+// until Run accepts it. It runs before the keeper is started, so neither
+// the keeper nor an app inherits the environment it takes, and so the
+// keeper's fork and exec (on one P, they run whenever the main goroutine
+// yields) do not come before the bind. The caller closes e.pre once serve
+// returned.
+func bindEarly(cfg *siteconfig.Config, log *slog.Logger) early {
+	e := early{sd: takeSystemdEnv(log)}
+	if len(e.sd.sockets) == 0 {
+		e.pre = frontend.Prebind(cfg)
 	}
-	site := siteconfig.Single(abs, f.listen)
-	site.Sites[0].Applications[0].NoWebConfig = true
-	if err := f.applyAccessLog(site); err != nil {
-		return err
-	}
-	return serve(ctx, &f, site, open, apps, log)
+	return e
 }
 
 // serve runs the front door until SIGTERM/SIGINT, reloading the site
@@ -415,18 +442,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // reopens on USR1, which recycles here (ANCM's app-pool recycle came
 // first), so reopen takes WINCH, which nginx uses only in its master
 // process to stop workers, a thing Gatehouse has no counterpart of.
-func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, open frontend.OpenFunc, apps *appSet, log *slog.Logger) error {
+func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, e early, open frontend.OpenFunc, apps *appSet, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	// Before any app is opened: the apps must not inherit these.
-	sd := takeSystemdEnv(log)
+	sd := e.sd
 	ops, err := loadOpState(cmp.Or(f.stateFile, stateFile(f.pidFile, f.socketPath())), log)
 	if err != nil {
 		return err
 	}
 	apps.ops = ops
-	srv, err := frontend.New(cfg, open, log, frontend.WithGlobalRules(globalRules(log)))
+	srv, err := frontend.New(cfg, open, log, frontend.WithGlobalRules(globalRules(log)), frontend.WithPrebound(e.pre))
 	if err != nil {
 		return configErr(err)
 	}

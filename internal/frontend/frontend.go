@@ -143,6 +143,9 @@ type Server struct {
 	// acme obtains and renews the certificates of the bindings with
 	// certificate: auto; set by New.
 	acme *acmeManager
+	// prebound holds sockets bound before New (WithPrebound); nil for
+	// none. Set by New, read-only afterwards.
+	prebound *Prebound
 }
 
 // New validates cfg, opens every app with open and the access logs, and

@@ -94,11 +94,14 @@ func (s *Server) closeInherited() {
 	s.inherited = nil
 }
 
-// listenTCP binds b's address, or takes its inherited socket. Its errors
-// say what to do about the common causes.
+// listenTCP binds b's address, or takes its inherited socket or the one
+// Prebind bound for it. Its errors say what to do about the common causes.
 func (s *Server) listenTCP(b *siteconfig.Binding) (net.Listener, error) {
 	if ln := s.takeInherited(b); ln != nil {
 		s.log.Info("using an inherited socket", "listener", b.ListenerKey(), "addr", ln.Addr().String())
+		return ln, nil
+	}
+	if ln := s.prebound.take(b.ListenerKey()); ln != nil {
 		return ln, nil
 	}
 	ln, err := net.Listen("tcp", b.ListenAddr())
