@@ -412,6 +412,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return serve(ctx, &f, site, e, open, apps, log)
 }
 
+// startupSettled is how long after the listeners are bound serve unmaps
+// the code only start-up ran (dropStartupText).
+const startupSettled = time.Second
+
 // early is what serve and run take before the keeper starts.
 type early struct {
 	sd  systemdEnv         // the sockets and notify addresses handed over
@@ -509,6 +513,18 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, e early, 
 			sd.upgradeReady.send("READY=1") // to the Gatehouse that handed its sockets over
 		case <-ctx.Done():
 			return
+		}
+		// Once start-up has settled (the first requests, often an app's
+		// start, are served by then), the code only start-up ran leaves
+		// the resident set.
+		select {
+		case <-time.After(startupSettled):
+			if n, err := dropStartupText(); err != nil {
+				log.Debug("the start-up code stays mapped", "err", err)
+			} else {
+				log.Debug("the start-up code is unmapped", "bytes", n)
+			}
+		case <-ctx.Done():
 		}
 		<-ctx.Done()
 		sd.notify.stopping()
