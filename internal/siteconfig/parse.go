@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -105,7 +106,10 @@ func (c *Config) Validate() error {
 	return c.validate(name)
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+// yamlLine matches the decoder's "line N: " prefix. It is compiled on
+// first use, by an error path: at package init it cost every start of
+// Gatehouse.
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): `) })
 
 // yamlError turns "yaml: line 5: field x not found in type siteconfig.Site"
 // into `file:5: unknown key "x" in a site (did you mean "y"?)`: file:line,
@@ -117,7 +121,7 @@ func yamlError(name string, err error, root *yaml.Node) error {
 		msgs := make([]string, len(te.Errors))
 		for i, m := range te.Errors {
 			line := 0
-			if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+			if sm := yamlLine().FindStringSubmatch(m); sm != nil {
 				line, _ = strconv.Atoi(sm[1])
 				m = m[len(sm[0]):]
 			}
@@ -131,7 +135,7 @@ func yamlError(name string, err error, root *yaml.Node) error {
 		return fmt.Errorf("%s", strings.Join(msgs, "\n"))
 	}
 	msg := err.Error()
-	if out := yamlLine.ReplaceAllString(msg, name+":$1: "); out != msg {
+	if out := yamlLine().ReplaceAllString(msg, name+":$1: "); out != msg {
 		return fmt.Errorf("%s", out)
 	}
 	return fmt.Errorf("%s: %w", name, err)

@@ -7,15 +7,21 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // The YAML decoder's messages that name Go types, which mean nothing to
-// whoever edits the file: yamlMessage rewrites them.
+// whoever edits the file: yamlMessage rewrites them. They are compiled on
+// first use (an error path), not at every start.
 var (
-	yamlUnknownField = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
-	yamlWrongType    = regexp.MustCompile(`^cannot unmarshal !!(\w+)(?: ` + "`" + `(.*)` + "`" + `)? into (\S+)$`)
+	yamlUnknownField = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+	})
+	yamlWrongType = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^cannot unmarshal !!(\w+)(?: ` + "`" + `(.*)` + "`" + `)? into (\S+)$`)
+	})
 )
 
 // yamlMessage rewrites one decoder message of line (0 if unknown) in
@@ -23,14 +29,14 @@ var (
 // an unknown one. root is the document's node tree (nil if unknown).
 // Other messages come back as they are.
 func yamlMessage(msg string, line int, root *yaml.Node) string {
-	if m := yamlUnknownField.FindStringSubmatch(msg); m != nil {
+	if m := yamlUnknownField().FindStringSubmatch(msg); m != nil {
 		where, keys := "", []string(nil)
 		if t, ok := configTypes()[strings.TrimPrefix(m[2], "siteconfig.")]; ok {
 			where, keys = " in "+typeDescription(t), yamlKeys(t)
 		}
 		return fmt.Sprintf("unknown key %q%s%s", m[1], where, didYouMean(m[1], keys))
 	}
-	if m := yamlWrongType.FindStringSubmatch(msg); m != nil {
+	if m := yamlWrongType().FindStringSubmatch(msg); m != nil {
 		what := "a value of another kind"
 		if t, ok := configTypes()[strings.TrimPrefix(m[3], "siteconfig.")]; ok && t.Kind() == reflect.Struct {
 			what = "a mapping (key: value) of " + strings.TrimPrefix(strings.TrimPrefix(typeDescription(t), "a "), "an ") + " settings"
