@@ -193,7 +193,7 @@ def one(facts, results, memory, cold, profile=None, gobench=None):
         lines.append("### Memory")
         lines.append("")
         lines.append("RSS of the front door's processes (nginx: master and worker; Gatehouse: itself and "
-                     "its keeper, not the app); PSS splits the pages they share instead of counting them in each. Idle: after start and one request, before any load. "
+                     "its keeper, not the app); PSS splits the pages they share instead of counting them in each. Idle: after start and one request, 2 s after the last start, before any load. "
                      "Per idle connection: growth with the idle keep-alive connections open, after the "
                      "load rounds. Streaming: peak while one client downloads the large response.")
         lines.append("")
