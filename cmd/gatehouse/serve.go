@@ -412,10 +412,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return serve(ctx, &f, site, e, open, apps, log)
 }
 
-// startupSettled is how long after the listeners are bound serve unmaps
-// the code only start-up ran (dropStartupText).
-const startupSettled = time.Second
-
 // early is what serve and run take before the keeper starts.
 type early struct {
 	sd  systemdEnv         // the sockets and notify addresses handed over

@@ -8,9 +8,14 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// startupSettled is how long after the listeners are bound serve unmaps
+// the code only start-up ran (dropStartupText).
+const startupSettled = time.Second
 
 // dropStartupText takes the pages of the binary's code and read-only data
 // out of this process's page tables. Start-up touched many that serving
