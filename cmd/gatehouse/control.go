@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/app"
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // controller is what the admin endpoint controls: the front door and the
@@ -238,7 +239,8 @@ func (c *controller) Ready() error {
 
 // appSet tracks the open apps, for the control commands and the metrics.
 type appSet struct {
-	metrics *metrics.Metrics
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
 	// dirs are the sites' directories (Active Directory group names).
 	dirs directories
 	// ops is the operator's state (stopped apps); serve sets it before it
@@ -249,11 +251,11 @@ type appSet struct {
 	apps map[*app.App]struct{}
 }
 
-// newAppSet returns an empty set with its metrics.
+// newAppSet returns an empty set with its metrics on a new registry.
 func newAppSet() *appSet {
-	s := &appSet{}
-	s.metrics = metrics.New(s.gauges)
-	s.metrics.WatchDirectories(func() []metrics.Directory {
+	s := &appSet{registry: prometheus.NewRegistry()}
+	s.metrics = metrics.New(s.registry, s.gauges)
+	s.metrics.WatchDirectories(s.registry, func() []metrics.Directory {
 		var out []metrics.Directory
 		sites, hs := s.dirs.health()
 		for i, h := range hs {
@@ -268,7 +270,7 @@ func newAppSet() *appSet {
 // expiry to the metrics.
 func (s *appSet) instrument(srv *frontend.Server) {
 	srv.OnTLSHandshake(s.metrics.TLSHandshake)
-	s.metrics.WatchCertificates(func() []metrics.Cert {
+	s.metrics.WatchCertificates(s.registry, func() []metrics.Cert {
 		var out []metrics.Cert
 		for _, c := range srv.Certificates() {
 			out = append(out, metrics.Cert{Listener: c.Listener, Host: c.Host, Subject: c.Subject, NotAfter: c.NotAfter})

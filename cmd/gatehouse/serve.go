@@ -510,18 +510,6 @@ func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, e early, 
 		case <-ctx.Done():
 			return
 		}
-		// Once start-up has settled (the first requests, often an app's
-		// start, are served by then), the code only start-up ran leaves
-		// the resident set.
-		select {
-		case <-time.After(startupSettled):
-			if n, err := dropStartupText(); err != nil {
-				log.Debug("the start-up code stays mapped", "err", err)
-			} else {
-				log.Debug("the start-up code is unmapped", "bytes", n)
-			}
-		case <-ctx.Done():
-		}
 		<-ctx.Done()
 		sd.notify.stopping()
 	})

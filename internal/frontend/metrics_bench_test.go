@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -46,7 +48,7 @@ sites:
 `)
 			var chain *pipeline.Chain
 			if withMetrics {
-				m := metrics.New(nil)
+				m := metrics.New(prometheus.NewRegistry(), nil)
 				chain = &pipeline.Chain{Observers: []pipeline.Observer{m.App("s", "/")}}
 			}
 			open := func(context.Context, frontend.AppSpec) (frontend.App, error) {

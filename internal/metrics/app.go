@@ -3,6 +3,8 @@ package metrics
 import (
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/supervisor"
 )
@@ -17,15 +19,15 @@ type App struct {
 
 	// byClass[c] counts status class c ("1xx" = 1 … "5xx" = 5; 0 =
 	// "other") with substatus 0, the common case.
-	byClass    [6]*counter
-	duration   *histogram
-	firstByte  *histogram
-	bytesIn    *counter
-	bytesOut   *counter
-	websockets *counter
+	byClass    [6]prometheus.Counter
+	duration   prometheus.Observer
+	firstByte  prometheus.Observer
+	bytesIn    prometheus.Counter
+	bytesOut   prometheus.Counter
+	websockets prometheus.Counter
 
-	starts, startFailures, restarts, rapidFails, recycles *counter
-	startup                                               *histogram
+	starts, startFailures, restarts, rapidFails, recycles prometheus.Counter
+	startup                                               prometheus.Observer
 }
 
 var _ pipeline.Observer = (*App)(nil)
@@ -35,21 +37,21 @@ var _ pipeline.Observer = (*App)(nil)
 // series.
 func (m *Metrics) App(site, app string) *App {
 	a := &App{m: m, site: site, app: app,
-		duration:      m.duration.With(site, app),
-		firstByte:     m.firstByte.With(site, app),
-		bytesIn:       m.bytesIn.With(site, app),
-		bytesOut:      m.bytesOut.With(site, app),
-		websockets:    m.websockets.With(site, app),
-		starts:        m.starts.With(site, app),
-		startFailures: m.startFailures.With(site, app),
-		restarts:      m.restarts.With(site, app),
-		rapidFails:    m.rapidFails.With(site, app),
-		recycles:      m.recycles.With(site, app),
-		startup:       m.startup.With(site, app),
+		duration:      m.duration.WithLabelValues(site, app),
+		firstByte:     m.firstByte.WithLabelValues(site, app),
+		bytesIn:       m.bytesIn.WithLabelValues(site, app),
+		bytesOut:      m.bytesOut.WithLabelValues(site, app),
+		websockets:    m.websockets.WithLabelValues(site, app),
+		starts:        m.starts.WithLabelValues(site, app),
+		startFailures: m.startFailures.WithLabelValues(site, app),
+		restarts:      m.restarts.WithLabelValues(site, app),
+		rapidFails:    m.rapidFails.WithLabelValues(site, app),
+		recycles:      m.recycles.WithLabelValues(site, app),
+		startup:       m.startup.WithLabelValues(site, app),
 	}
-	a.byClass[0] = m.requests.With(site, app, "other", "0")
+	a.byClass[0] = m.requests.WithLabelValues(site, app, "other", "0")
 	for c := 1; c <= 5; c++ {
-		a.byClass[c] = m.requests.With(site, app, strconv.Itoa(c)+"xx", "0")
+		a.byClass[c] = m.requests.WithLabelValues(site, app, strconv.Itoa(c)+"xx", "0")
 	}
 	return a
 }
@@ -64,17 +66,17 @@ func (a *App) RequestDone(d *pipeline.Done) {
 		}
 		a.byClass[c].Inc()
 	} else {
-		a.m.requests.With(a.site, a.app, statusClass(d.Status), strconv.Itoa(d.Substatus)).Inc()
+		a.m.requests.WithLabelValues(a.site, a.app, statusClass(d.Status), strconv.Itoa(d.Substatus)).Inc()
 	}
 	a.duration.Observe(d.Duration.Seconds())
 	if d.FirstByte > 0 {
 		a.firstByte.Observe(d.FirstByte.Seconds())
 	}
 	if d.BytesIn > 0 {
-		a.bytesIn.Add(uint64(d.BytesIn))
+		a.bytesIn.Add(float64(d.BytesIn))
 	}
 	if d.BytesOut > 0 {
-		a.bytesOut.Add(uint64(d.BytesOut))
+		a.bytesOut.Add(float64(d.BytesOut))
 	}
 	if d.Upgraded {
 		a.websockets.Inc()
@@ -93,12 +95,12 @@ func (a *App) ProcessEvent(ev supervisor.Event) {
 	case supervisor.StartFailed:
 		a.startFailures.Inc()
 	case supervisor.ProcessExited:
-		a.m.exits.With(a.site, a.app, string(ev.Cause)).Inc()
+		a.m.exits.WithLabelValues(a.site, a.app, string(ev.Cause)).Inc()
 		if ev.Cause == supervisor.CauseCrash || ev.Cause == supervisor.CauseOOM {
 			a.restarts.Inc()
 		}
 	case supervisor.RecycleConditionMet:
-		a.m.conditions.With(a.site, a.app, ev.Condition).Inc()
+		a.m.conditions.WithLabelValues(a.site, a.app, ev.Condition).Inc()
 	case supervisor.RapidFailTripped:
 		a.rapidFails.Inc()
 	}
@@ -107,11 +109,14 @@ func (a *App) ProcessEvent(ev supervisor.Event) {
 // Forget removes the app's series, for an app a reload removed; a later
 // app of the same names starts its counters at zero.
 func (m *Metrics) Forget(site, app string) {
-	for _, v := range []*vec[*counter]{m.requests, m.exits, m.bytesIn, m.bytesOut, m.websockets,
-		m.starts, m.startFailures, m.restarts, m.rapidFails, m.recycles} {
-		v.DeleteMatching("site", site, "app", app)
+	labels := prometheus.Labels{"site": site, "app": app}
+	m.requests.DeletePartialMatch(labels)
+	m.exits.DeletePartialMatch(labels)
+	for _, v := range []*prometheus.CounterVec{m.bytesIn, m.bytesOut, m.websockets, m.starts,
+		m.startFailures, m.restarts, m.rapidFails, m.recycles} {
+		v.DeletePartialMatch(labels)
 	}
-	for _, v := range []*vec[*histogram]{m.duration, m.firstByte, m.startup} {
-		v.DeleteMatching("site", site, "app", app)
+	for _, v := range []*prometheus.HistogramVec{m.duration, m.firstByte, m.startup} {
+		v.DeletePartialMatch(labels)
 	}
 }

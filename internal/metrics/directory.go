@@ -1,5 +1,7 @@
 package metrics
 
+import "github.com/prometheus/client_golang/prometheus"
+
 // Directory is one site's Active Directory lookups, for the directory
 // metrics.
 type Directory struct {
@@ -11,34 +13,42 @@ type Directory struct {
 	Lookups, CacheHits, Failures uint64
 }
 
-// WatchDirectories adds gatehouse_directory_up and the
+// WatchDirectories registers gatehouse_directory_up and the
 // gatehouse_directory_{lookups,cache_hits,failures}_total counters, read
-// from dirs at each scrape.
-func (m *Metrics) WatchDirectories(dirs func() []Directory) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.dirs = dirs
+// from dirs at each scrape. Call it once.
+func (m *Metrics) WatchDirectories(reg *prometheus.Registry, dirs func() []Directory) {
+	reg.MustRegister(&directoryCollector{dirs: dirs})
 }
 
-// directoryFamilies are the sites' directory figures.
-func directoryFamilies(dirs []Directory) []family {
-	up := newGaugeFamily("gatehouse_directory_up",
-		"1 while the site's directory answers lookups, 0 after a failed one.", "gauge")
-	lookups := newGaugeFamily("gatehouse_directory_lookups_total",
-		"Group name lookups sent to the site's directory.", "counter")
-	hits := newGaugeFamily("gatehouse_directory_cache_hits_total",
-		"Group SIDs named from the cache without asking the directory.", "counter")
-	failures := newGaugeFamily("gatehouse_directory_failures_total",
-		"Lookups the site's directory did not answer (logins went on with SIDs).", "counter")
-	for _, d := range dirs {
-		v := 0.0
+var (
+	dirUpDesc = prometheus.NewDesc("gatehouse_directory_up",
+		"1 while the site's directory answers lookups, 0 after a failed one.", []string{"site"}, nil)
+	dirLookupsDesc = prometheus.NewDesc("gatehouse_directory_lookups_total",
+		"Group name lookups sent to the site's directory.", []string{"site"}, nil)
+	dirHitsDesc = prometheus.NewDesc("gatehouse_directory_cache_hits_total",
+		"Group SIDs named from the cache without asking the directory.", []string{"site"}, nil)
+	dirFailuresDesc = prometheus.NewDesc("gatehouse_directory_failures_total",
+		"Lookups the site's directory did not answer (logins went on with SIDs).", []string{"site"}, nil)
+)
+
+type directoryCollector struct{ dirs func() []Directory }
+
+func (c *directoryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- dirUpDesc
+	ch <- dirLookupsDesc
+	ch <- dirHitsDesc
+	ch <- dirFailuresDesc
+}
+
+func (c *directoryCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, d := range c.dirs() {
+		up := 0.0
 		if d.Up {
-			v = 1
+			up = 1
 		}
-		up.add(v, "site", d.Site)
-		lookups.add(float64(d.Lookups), "site", d.Site)
-		hits.add(float64(d.CacheHits), "site", d.Site)
-		failures.add(float64(d.Failures), "site", d.Site)
+		ch <- prometheus.MustNewConstMetric(dirUpDesc, prometheus.GaugeValue, up, d.Site)
+		ch <- prometheus.MustNewConstMetric(dirLookupsDesc, prometheus.CounterValue, float64(d.Lookups), d.Site)
+		ch <- prometheus.MustNewConstMetric(dirHitsDesc, prometheus.CounterValue, float64(d.CacheHits), d.Site)
+		ch <- prometheus.MustNewConstMetric(dirFailuresDesc, prometheus.CounterValue, float64(d.Failures), d.Site)
 	}
-	return []family{up.family, lookups.family, hits.family, failures.family}
 }

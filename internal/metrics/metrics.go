@@ -1,7 +1,5 @@
-// Package metrics is Gatehouse's Prometheus instrumentation. A Metrics
-// holds its own series (no package globals) and serves them in
-// Prometheus' text exposition format, with the Go runtime's and the
-// process's figures; it listens to
+// Package metrics is Gatehouse's Prometheus instrumentation. A Metrics is
+// built on a registry the caller owns (no package globals); it listens to
 // the events Gatehouse already produces — the request-done record of the
 // pipeline and the process lifecycle events of the supervisor — instead of
 // being threaded through the code, and reads gauges (requests in flight,
@@ -14,8 +12,11 @@ package metrics
 import (
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // AppGauges is one app's point-in-time state, read at scrape time.
@@ -32,30 +33,26 @@ type AppGauges struct {
 // Metrics holds Gatehouse's collectors. Create it with New. Its methods are
 // safe for concurrent use.
 type Metrics struct {
-	requests   *vec[*counter]   // site, app, status_class, substatus
-	duration   *vec[*histogram] // site, app
-	firstByte  *vec[*histogram] // site, app
-	bytesIn    *vec[*counter]   // site, app
-	bytesOut   *vec[*counter]   // site, app
-	websockets *vec[*counter]   // site, app
+	reg prometheus.Gatherer
 
-	starts        *vec[*counter]   // site, app
-	startFailures *vec[*counter]   // site, app
-	exits         *vec[*counter]   // site, app, cause
-	restarts      *vec[*counter]   // site, app
-	rapidFails    *vec[*counter]   // site, app
-	recycles      *vec[*counter]   // site, app
-	conditions    *vec[*counter]   // site, app, condition
-	startup       *vec[*histogram] // site, app
+	requests   *prometheus.CounterVec   // site, app, status_class, substatus
+	duration   *prometheus.HistogramVec // site, app
+	firstByte  *prometheus.HistogramVec // site, app
+	bytesIn    *prometheus.CounterVec   // site, app
+	bytesOut   *prometheus.CounterVec   // site, app
+	websockets *prometheus.CounterVec   // site, app
 
-	tlsHandshakes *vec[*counter] // listener
-	tlsErrors     *vec[*counter] // listener
+	starts        *prometheus.CounterVec   // site, app
+	startFailures *prometheus.CounterVec   // site, app
+	exits         *prometheus.CounterVec   // site, app, cause
+	restarts      *prometheus.CounterVec   // site, app
+	rapidFails    *prometheus.CounterVec   // site, app
+	recycles      *prometheus.CounterVec   // site, app
+	conditions    *prometheus.CounterVec   // site, app, condition
+	startup       *prometheus.HistogramVec // site, app
 
-	apps func() []AppGauges
-
-	mu    sync.Mutex // protects certs and dirs
-	certs func() []Cert
-	dirs  func() []Directory
+	tlsHandshakes *prometheus.CounterVec // listener
+	tlsErrors     *prometheus.CounterVec // listener
 }
 
 // latencyBuckets cover a fast loopback app (1 ms) to requestTimeout-scale
@@ -65,102 +62,134 @@ var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 // startupBuckets cover an app that listens at once to startupTimeLimit (2 min).
 var startupBuckets = []float64{.05, .1, .25, .5, 1, 2, 5, 10, 20, 30, 60, 120}
 
-// New returns Gatehouse's metrics, with the Go runtime's and the
-// process's. apps, if set, is called at each scrape for the gauges; it
-// must be quick and safe for concurrent use.
-func New(apps func() []AppGauges) *Metrics {
-	return &Metrics{
-		requests: newCounterVec("gatehouse_requests_total",
-			"Requests answered, by site, app, status class (2xx…5xx) and IIS substatus (5 for 502.5; 0 if none).",
-			"site", "app", "status_class", "substatus"),
-		duration: newHistogramVec("gatehouse_request_duration_seconds",
-			"Time from the request header to the last byte of the response.", latencyBuckets, "site", "app"),
-		firstByte: newHistogramVec("gatehouse_app_time_to_first_byte_seconds",
-			"Time from the request header to the app's response header (requests the app answered).", latencyBuckets, "site", "app"),
-		bytesIn: newCounterVec("gatehouse_request_body_bytes_total",
-			"Request body bytes received from clients.", "site", "app"),
-		bytesOut: newCounterVec("gatehouse_response_body_bytes_total",
-			"Response body bytes sent to clients.", "site", "app"),
-		websockets: newCounterVec("gatehouse_websocket_connections_total",
-			"Upgraded (WebSocket) connections, counted when they end; open ones are in gatehouse_requests_in_flight.", "site", "app"),
-		starts: newCounterVec("gatehouse_process_starts_total",
-			"App processes spawned.", "site", "app"),
-		startFailures: newCounterVec("gatehouse_process_start_failures_total",
-			"App starts that failed (exited during startup, not ready within startupTimeLimit, program not found).", "site", "app"),
-		exits: newCounterVec("gatehouse_process_exits_total",
-			"App processes that ended, by cause: crash, oom, start_failure, recycle, stop, idle, shutdown.", "site", "app", "cause"),
-		restarts: newCounterVec("gatehouse_process_restarts_total",
-			"Crashes (OOM kills included) of ready app processes; each is replaced on the next request.", "site", "app"),
-		rapidFails: newCounterVec("gatehouse_rapid_fail_trips_total",
-			"Times rapidFailsPerMinute was exceeded and starts were paused until the window ended.", "site", "app"),
-		recycles: newCounterVec("gatehouse_process_recycles_total",
-			"App processes replaced by a recycle (web.config change, gatehouse recycle, restart marker).", "site", "app"),
-		conditions: newCounterVec("gatehouse_recycle_conditions_total",
-			"App recycles caused by an application pool recycling condition: time, schedule, requests, privateMemory.", "site", "app", "condition"),
-		startup: newHistogramVec("gatehouse_process_startup_duration_seconds",
-			"Time from spawning an app process until it was ready.", startupBuckets, "site", "app"),
-		tlsHandshakes: newCounterVec("gatehouse_tls_handshakes_total",
-			"TLS handshakes completed, by listener.", "listener"),
-		tlsErrors: newCounterVec("gatehouse_tls_handshake_errors_total",
-			"TLS handshakes that failed, by listener.", "listener"),
-		apps: apps,
+// New registers Gatehouse's collectors, the Go runtime's and the process's
+// on reg. apps, if set, is called at each scrape for the gauges; it must
+// be quick and safe for concurrent use.
+func New(reg *prometheus.Registry, apps func() []AppGauges) *Metrics {
+	app := []string{"site", "app"}
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_requests_total",
+			Help: "Requests answered, by site, app, status class (2xx…5xx) and IIS substatus (5 for 502.5; 0 if none).",
+		}, append(app, "status_class", "substatus")),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_request_duration_seconds",
+			Help:    "Time from the request header to the last byte of the response.",
+			Buckets: latencyBuckets,
+		}, app),
+		firstByte: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_app_time_to_first_byte_seconds",
+			Help:    "Time from the request header to the app's response header (requests the app answered).",
+			Buckets: latencyBuckets,
+		}, app),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_request_body_bytes_total",
+			Help: "Request body bytes received from clients.",
+		}, app),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_response_body_bytes_total",
+			Help: "Response body bytes sent to clients.",
+		}, app),
+		websockets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_websocket_connections_total",
+			Help: "Upgraded (WebSocket) connections, counted when they end; open ones are in gatehouse_requests_in_flight.",
+		}, app),
+		starts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_process_starts_total",
+			Help: "App processes spawned.",
+		}, app),
+		startFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_process_start_failures_total",
+			Help: "App starts that failed (exited during startup, not ready within startupTimeLimit, program not found).",
+		}, app),
+		exits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_process_exits_total",
+			Help: "App processes that ended, by cause: crash, oom, start_failure, recycle, stop, idle, shutdown.",
+		}, append(app, "cause")),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_process_restarts_total",
+			Help: "Crashes (OOM kills included) of ready app processes; each is replaced on the next request.",
+		}, app),
+		rapidFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_rapid_fail_trips_total",
+			Help: "Times rapidFailsPerMinute was exceeded and starts were paused until the window ended.",
+		}, app),
+		recycles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_process_recycles_total",
+			Help: "App processes replaced by a recycle (web.config change, gatehouse recycle, restart marker).",
+		}, app),
+		conditions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_recycle_conditions_total",
+			Help: "App recycles caused by an application pool recycling condition: time, schedule, requests, privateMemory.",
+		}, append(app, "condition")),
+		startup: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_process_startup_duration_seconds",
+			Help:    "Time from spawning an app process until it was ready.",
+			Buckets: startupBuckets,
+		}, app),
+		tlsHandshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_tls_handshakes_total",
+			Help: "TLS handshakes completed, by listener.",
+		}, []string{"listener"}),
+		tlsErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_tls_handshake_errors_total",
+			Help: "TLS handshakes that failed, by listener.",
+		}, []string{"listener"}),
 	}
+	reg.MustRegister(m.requests, m.duration, m.firstByte, m.bytesIn, m.bytesOut, m.websockets,
+		m.starts, m.startFailures, m.exits, m.restarts, m.rapidFails, m.recycles, m.conditions, m.startup,
+		m.tlsHandshakes, m.tlsErrors,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if apps != nil {
+		reg.MustRegister(&gaugeCollector{apps: apps})
+	}
+	return m
 }
 
-// Handler serves the metrics in the Prometheus text exposition format.
+// Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serveText(w, r, m.gather())
-	})
-}
-
-// gather reads every family for a scrape.
-func (m *Metrics) gather() []family {
-	fams := []family{m.requests.family(), m.duration.family(), m.firstByte.family(), m.bytesIn.family(),
-		m.bytesOut.family(), m.websockets.family(), m.starts.family(), m.startFailures.family(), m.exits.family(),
-		m.restarts.family(), m.rapidFails.family(), m.recycles.family(), m.conditions.family(), m.startup.family(),
-		m.tlsHandshakes.family(), m.tlsErrors.family()}
-	if m.apps != nil {
-		fams = append(fams, appFamilies(m.apps())...)
-	}
-	m.mu.Lock()
-	certs, dirs := m.certs, m.dirs
-	m.mu.Unlock()
-	if certs != nil {
-		fams = append(fams, certFamily(certs()))
-	}
-	if dirs != nil {
-		fams = append(fams, directoryFamilies(dirs())...)
-	}
-	fams = append(fams, goFamilies()...)
-	return append(fams, processFamilies()...)
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
 // TLSHandshake counts a finished handshake on listener (ok or failed).
 func (m *Metrics) TLSHandshake(listener string, err error) {
 	if err != nil {
-		m.tlsErrors.With(listener).Inc()
+		m.tlsErrors.WithLabelValues(listener).Inc()
 		return
 	}
-	m.tlsHandshakes.With(listener).Inc()
+	m.tlsHandshakes.WithLabelValues(listener).Inc()
 }
 
-// appFamilies are the apps' gauges, read at scrape time.
-func appFamilies(apps []AppGauges) []family {
-	inFlight := newGaugeFamily("gatehouse_requests_in_flight",
-		"Requests (and open WebSockets) an app process is serving.", "gauge")
-	queued := newGaugeFamily("gatehouse_requests_queued",
-		"Requests waiting for an app process to be ready.", "gauge")
-	processes := newGaugeFamily("gatehouse_processes",
-		"App processes by state: starting, ready, draining, stopping.", "gauge")
-	for _, a := range apps {
-		inFlight.add(float64(a.InFlight), "site", a.Site, "app", a.App)
-		queued.add(float64(a.Queued), "site", a.Site, "app", a.App)
+// gaugeCollector reads the apps' gauges at scrape time.
+type gaugeCollector struct {
+	apps func() []AppGauges
+}
+
+var (
+	inFlightDesc = prometheus.NewDesc("gatehouse_requests_in_flight",
+		"Requests (and open WebSockets) an app process is serving.", []string{"site", "app"}, nil)
+	queuedDesc = prometheus.NewDesc("gatehouse_requests_queued",
+		"Requests waiting for an app process to be ready.", []string{"site", "app"}, nil)
+	processesDesc = prometheus.NewDesc("gatehouse_processes",
+		"App processes by state: starting, ready, draining, stopping.", []string{"site", "app", "state"}, nil)
+)
+
+func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- inFlightDesc
+	ch <- queuedDesc
+	ch <- processesDesc
+}
+
+func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, a := range c.apps() {
+		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(a.InFlight), a.Site, a.App)
+		ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(a.Queued), a.Site, a.App)
 		for _, st := range []string{"starting", "ready", "draining", "stopping"} {
-			processes.add(float64(a.Processes[st]), "site", a.Site, "app", a.App, "state", st)
+			ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(a.Processes[st]), a.Site, a.App, st)
 		}
 	}
-	return []family{inFlight.family, queued.family, processes.family}
 }
 
 // statusClass returns "1xx".."5xx" for status, "other" outside 100–599.
@@ -177,26 +206,29 @@ type Cert struct {
 	NotAfter                time.Time
 }
 
-// WatchCertificates adds gatehouse_tls_certificate_expiry_timestamp_seconds,
-// read from certs at each scrape.
-func (m *Metrics) WatchCertificates(certs func() []Cert) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.certs = certs
+// WatchCertificates registers gatehouse_tls_certificate_expiry_timestamp_seconds,
+// read from certs at each scrape. Call it once.
+func (m *Metrics) WatchCertificates(reg *prometheus.Registry, certs func() []Cert) {
+	reg.MustRegister(&certCollector{certs: certs})
 }
 
-// certFamily is the expiry of each distinct (listener, host, subject).
-func certFamily(certs []Cert) family {
-	f := newGaugeFamily("gatehouse_tls_certificate_expiry_timestamp_seconds",
-		"When the certificate of an https binding expires (Unix time); alert on it minus time().", "gauge")
+var certExpiryDesc = prometheus.NewDesc("gatehouse_tls_certificate_expiry_timestamp_seconds",
+	"When the certificate of an https binding expires (Unix time); alert on it minus time().",
+	[]string{"listener", "host", "subject"}, nil)
+
+type certCollector struct{ certs func() []Cert }
+
+func (c *certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- certExpiryDesc }
+
+func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[[3]string]bool{}
-	for _, ct := range certs {
+	for _, ct := range c.certs() {
 		k := [3]string{ct.Listener, ct.Host, ct.Subject}
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		f.add(float64(ct.NotAfter.Unix()), "listener", ct.Listener, "host", ct.Host, "subject", ct.Subject)
+		ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue,
+			float64(ct.NotAfter.Unix()), ct.Listener, ct.Host, ct.Subject)
 	}
-	return f.family
 }
