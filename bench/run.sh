@@ -324,8 +324,7 @@ memory=$work/memory.tsv
 printf 'target\tkey\tvalue\n' >"$memory"
 mem() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$memory"; }
 
-# Idle RSS, before any load: started, one request served, settled (Gatehouse
-# unmaps the code only its start-up ran a second after it listens).
+# Idle RSS, before any load: started, one request served, settled.
 sleep 2
 for t in $TARGETS; do
   mem "$t" rss_idle_kib "$(rss ${PIDS[$t]//,/ })"
