@@ -10,6 +10,7 @@
 #   bench/grpc.sh
 #   ROUNDS=5 DURATION=10 bench/grpc.sh
 #   TARGETS="nginx gatehouse" WORKLOADS=unary bench/grpc.sh
+#   BASELINE=/tmp/gatehouse-old bench/grpc.sh   # also a second gatehouse binary
 #
 # Fairness as in bench/run.sh: one worker per front door (nginx
 # worker_processes 1, GOMAXPROCS=$PROXY_PROCS for Caddy and Gatehouse), the
@@ -30,7 +31,10 @@ CONNS=${CONNS:-4}                # client connections
 WORKERS=${WORKERS:-32}           # concurrent calls (or streams)
 PROXY_PROCS=${PROXY_PROCS:-1}    # GOMAXPROCS of Caddy and Gatehouse
 WORKLOADS=${WORKLOADS:-"unary stream"}
-TARGETS=${TARGETS:-"direct nginx caddy gatehouse"}
+TARGETS=${TARGETS:-"direct nginx caddy gatehouse${BASELINE:+ baseline}"}
+# BASELINE names another gatehouse binary (e.g. built from main), measured as
+# target "baseline" in the same rounds, with its own copy of the app.
+BASELINE=${BASELINE:-}
 
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
@@ -119,10 +123,12 @@ EOF
   ADDR[caddy]=127.0.0.1:$p; PIDS[caddy]=$pid
 }
 
+# start_gatehouse NAME BINARY starts a Gatehouse as target NAME.
 start_gatehouse() {
-  local p=$(freeport) bin=$work/gatehouse
-  mkdir -p "$work/app"
-  cat >"$work/app/web.config" <<EOF
+  local name=$1 bin=$2 p=$(freeport)
+  local app=$work/app-$name
+  mkdir -p "$app"
+  cat >"$app/web.config" <<EOF
 <?xml version="1.0" encoding="utf-8"?>
 <configuration>
   <system.webServer>
@@ -137,18 +143,18 @@ start_gatehouse() {
   </system.webServer>
 </configuration>
 EOF
-  cat >"$work/gatehouse.yaml" <<EOF
+  cat >"$work/$name.yaml" <<EOF
 protocols: {h2c: true}
 sites:
   - name: bench
     bindings:
       - {scheme: http, address: 127.0.0.1, port: $p}
     applications:
-      - {path: /, dir: $work/app}
+      - {path: /, dir: $app}
 EOF
   local root=()
   [ "$(id -u)" != 0 ] || root=(--allow-root)
-  GOMAXPROCS=$PROXY_PROCS "$bin" serve --log-level error "${root[@]}" --config "$work/gatehouse.yaml" >"$work/gatehouse.log" 2>&1 &
+  GOMAXPROCS=$PROXY_PROCS "$bin" serve --log-level error "${root[@]}" --config "$work/$name.yaml" >"$work/$name.log" 2>&1 &
   local pid=$!; pids+=($pid)
   waitport "$p"
   # Gatehouse's processes: itself and its keeper (the app is not counted).
@@ -159,7 +165,7 @@ EOF
       all="$all $c"
     fi
   done
-  ADDR[gatehouse]=127.0.0.1:$p; PIDS[gatehouse]=$(csv $all)
+  ADDR[$name]=127.0.0.1:$p; PIDS[$name]=$(csv $all)
 }
 
 for t in $TARGETS; do
@@ -167,7 +173,9 @@ for t in $TARGETS; do
     direct) ;;
     nginx) start_nginx ;;
     caddy) start_caddy ;;
-    gatehouse) start_gatehouse ;;
+    gatehouse) start_gatehouse gatehouse "$work/gatehouse" ;;
+    baseline) [ -x "$BASELINE" ] || { echo "BASELINE=$BASELINE is not an executable" >&2; exit 2; }
+            start_gatehouse baseline "$BASELINE" ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done
@@ -204,7 +212,7 @@ by = {}
 for r in rows:
     by.setdefault((r["workload"], r["target"]), {})[r["round"]] = r
 workloads = sorted({r["workload"] for r in rows}, key=["unary", "stream"].index)
-targets = [t for t in ["direct", "nginx", "caddy", "gatehouse"] if any(k[1] == t for k in by)]
+targets = [t for t in ["direct", "nginx", "caddy", "baseline", "gatehouse"] if any(k[1] == t for k in by)]
 print("\nmedians over rounds:")
 print(f"{'workload':8} {'target':10} {'RPC/s':>9} {'µs CPU/RPC':>11} {'errors':>7}")
 for w in workloads:
@@ -213,15 +221,17 @@ for w in workloads:
         if rs:
             print(f"{w:8} {t:10} {statistics.median(float(r['rps']) for r in rs):9.0f} "
                   f"{statistics.median(float(r['cpu_us']) for r in rs):11.2f} {sum(int(r['errors'] or 0) for r in rs):7}")
-print("\nratios, Gatehouse / peer (median of per-round ratios; CPU below 1 and RPC/s above 1 favour Gatehouse):")
+print("\nratios, subject / peer (median of per-round ratios; CPU below 1 and RPC/s above 1 favour the subject;")
+print("\"baseline\" is the BASELINE binary):")
+pairs = [("gatehouse", "nginx"), ("gatehouse", "caddy"), ("gatehouse", "baseline"), ("baseline", "nginx")]
 for w in workloads:
-    g = by.get((w, "gatehouse"), {})
-    for peer in ("nginx", "caddy"):
+    for subject, peer in pairs:
+        g = by.get((w, subject), {})
         p = by.get((w, peer), {})
         rounds = sorted(set(g) & set(p))
         if not rounds:
             continue
         cpu = statistics.median(float(g[k]["cpu_us"]) / float(p[k]["cpu_us"]) for k in rounds)
         rps = statistics.median(float(g[k]["rps"]) / float(p[k]["rps"]) for k in rounds)
-        print(f"{w:8} vs {peer:6} CPU/RPC {cpu:5.2f}  RPC/s {rps:5.2f}  ({len(rounds)} rounds)")
+        print(f"{w:8} {subject:9} vs {peer:6} CPU/RPC {cpu:5.2f}  RPC/s {rps:5.2f}  ({len(rounds)} rounds)")
 PY
