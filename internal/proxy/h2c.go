@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/batchconn"
 	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -98,10 +99,14 @@ func newH2Pool(timeout time.Duration) *h2Pool {
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 	t := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
+			raw, err := dialer.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
+			// The transport flushes HEADERS, each DATA frame and the end
+			// of the stream separately: gathered, a unary call is one
+			// write (see package batchconn).
+			var c net.Conn = batchconn.New(raw)
 			if heard, ok := ctx.Value(heardKey{}).(*atomic.Bool); ok {
 				return &heardConn{Conn: c, heard: heard}, nil
 			}
