@@ -30,3 +30,40 @@ func (s *Server) ServeACMEChallenge(cert tls.Certificate) {
 	s.acme.challengeTLS = &tls.Config{NextProtos: []string{acmeTLS1}, Certificates: []tls.Certificate{cert}}
 	s.acme.cur.Store(&acmeState{})
 }
+
+// WaitingBatched counts the connections of s that wait for their next
+// request by whether their writes are gathered (batchHTTP2) or not (tests
+// only).
+func (s *Server) WaitingBatched() (batched, plain int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		var conns []net.Conn
+		l.idleHTTP.mu.Lock()
+		for c := range l.idleHTTP.conns {
+			conns = append(conns, c)
+		}
+		l.idleHTTP.mu.Unlock()
+		l.lean.mu.Lock()
+		for lc := range l.lean.conns {
+			if lc.state == leanIdle {
+				conns = append(conns, lc.c)
+			}
+		}
+		l.lean.mu.Unlock()
+		for _, c := range conns {
+			if pc, ok := c.(*prefixConn); ok {
+				c = pc.Conn
+			}
+			if tc, ok := c.(*tls.Conn); ok {
+				c = tc.NetConn()
+			}
+			if tc, ok := c.(*trackedConn); ok && tc.batch.Load() != nil {
+				batched++
+			} else {
+				plain++
+			}
+		}
+	}
+	return batched, plain
+}

@@ -137,6 +137,7 @@ func (l *listener) serveLean(lc *leanConn) {
 	prefix, handOff := lc.loop()
 	switch {
 	case handOff:
+		batchHTTP2(c)
 		l.handOver(&prefixConn{Conn: c, prefix: prefix})
 	case !lc.w.hijacked: // a hijacked connection is its hijacker's to close
 		_ = c.Close()
@@ -165,6 +166,9 @@ func (lc *leanConn) handshake(tc *tls.Conn) bool {
 		// HTTP may follow on this connection (RFC 8737).
 		_ = tc.Close()
 		return false
+	}
+	if st.NegotiatedProtocol == "h2" {
+		batchHTTP2(tc)
 	}
 	if st.NegotiatedProtocol != "" && st.NegotiatedProtocol != "http/1.1" {
 		lc.l.handOver(tc)

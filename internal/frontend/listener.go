@@ -14,6 +14,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/gatehouse/gatehouse/internal/batchconn"
 )
 
 // listener is one bound TCP socket (plus its UDP socket for HTTP/3) shared
@@ -261,9 +263,52 @@ type trackedConn struct {
 	release func()
 	over    bool
 	once    sync.Once
+	// batch, once set, takes the connection's writes, write deadlines and
+	// Close: an HTTP/2 connection's (batchHTTP2), whose server flushes
+	// every frame it writes. Until then (HTTP/1) writes go straight to
+	// the socket.
+	batch atomic.Pointer[batchconn.Conn]
+}
+
+// batchHTTP2 gathers the writes of an HTTP/2 connection (h2c with prior
+// knowledge, or h2 chosen by ALPN, below its TLS) into fewer system calls:
+// net/http's HTTP/2 server flushes a response's HEADERS, DATA and trailers
+// one by one. c is the connection as accepted (a *trackedConn, or a
+// *tls.Conn over one); other connections are left as they are.
+func batchHTTP2(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*trackedConn); ok {
+		tc.batch.Store(batchconn.New(tc.Conn))
+	}
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	if b := c.batch.Load(); b != nil {
+		return b.Write(p)
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	if b := c.batch.Load(); b != nil {
+		return b.SetWriteDeadline(t)
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	if b := c.batch.Load(); b != nil {
+		return b.SetDeadline(t)
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 func (c *trackedConn) Close() error {
 	c.once.Do(c.release)
+	if b := c.batch.Load(); b != nil {
+		return b.Close()
+	}
 	return c.Conn.Close()
 }
