@@ -38,6 +38,11 @@ const CloseFlushTimeout = time.Second
 // returned by the next Write and by Close. Close writes what is pending,
 // within CloseFlushTimeout, then closes the connection. Reads and read
 // deadlines go to the underlying connection.
+//
+// The writer goroutine belongs to the Conn: it ends when the buffer is
+// empty or a write fails, and Close waits for it. While the peer reads
+// nothing it waits in its write, as a Write on the socket itself would,
+// until Close.
 type Conn struct {
 	net.Conn
 

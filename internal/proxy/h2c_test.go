@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 
+	"github.com/gatehouse/gatehouse/internal/batchconn"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
@@ -516,4 +518,28 @@ func TestH2CUnheardRetried(t *testing.T) {
 		t.Errorf("acquired %d times, want 2", n)
 	}
 	b.waitReleased(t, 2)
+}
+
+// TestH2CWritesGathered checks that the pool's connections to an app
+// gather their writes (batchconn): net/http's HTTP/2 client flushes each
+// frame of a request on its own.
+func TestH2CWritesGathered(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := newH2Pool(0)
+	c, err := p.t.DialContext(context.WithValue(t.Context(), heardKey{}, new(atomic.Bool)), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hc, ok := c.(*heardConn)
+	if !ok {
+		t.Fatalf("the pool dialled a %T, want a *heardConn", c)
+	}
+	if _, ok := hc.Conn.(*batchconn.Conn); !ok {
+		t.Errorf("the pool's connection writes through a %T, want a *batchconn.Conn", hc.Conn)
+	}
 }
