@@ -7,10 +7,11 @@
 //	benchtool stream -url URL -pids 12,13
 //	    downloads URL (say /big?n=1073741824) and samples the pids' RSS
 //	    every 20 ms while it streams.
-//	benchtool coldstart -app "testapp -no-token-check" -gatehouse BIN -dir DIR -n 15
+//	benchtool coldstart -app "testapp -no-token-check" -gatehouse LABEL=BIN=DIR -n 15 -restarts 3
 //	    the app's own time from exec to its first answer, Gatehouse's time
 //	    from start to the first proxied answer (the app starts on that
-//	    request), and the time from kill -9 of the app to the next answer.
+//	    request), and the time from kill -9 of the app to the answer to a
+//	    request sent at once on a new connection.
 //	benchtool flood -http URL [-https URL -ca FILE] -flood ws|h2 -probe h1|h2
 //	    the median latency of GET / on one connection alone and while another
 //	    connection echoes messages through the app as fast as it can, in
