@@ -48,13 +48,14 @@ func runColdstart(ctx context.Context, args []string, out io.Writer) error {
 	}
 	// Rounds interleave the app alone with each Gatehouse, and the extra
 	// time is taken within a round, so a busy machine shifts both sides.
-	var direct []time.Duration
+	var direct, directRestart []time.Duration
 	for range *n {
-		own, err := directOnce(ctx, argv)
+		own, ownRs, err := directOnce(ctx, argv, *restarts)
 		if err != nil {
 			return fmt.Errorf("app alone: %w", err)
 		}
 		direct = append(direct, own)
+		directRestart = append(directRestart, ownRs...)
 		for _, t := range targets {
 			c, rs, err := gatehouseOnce(ctx, t.bin, t.dir, *restarts)
 			if err != nil {
@@ -62,13 +63,14 @@ func runColdstart(ctx context.Context, args []string, out io.Writer) error {
 			}
 			t.cold = append(t.cold, c)
 			t.coldX = append(t.coldX, c-own)
-			for _, r := range rs {
+			for i, r := range rs {
 				t.restart = append(t.restart, r)
-				t.rstX = append(t.rstX, r-own)
+				t.rstX = append(t.rstX, r-ownRs[i])
 			}
 		}
 	}
 	result(out, *prefix+"app_first_answer_ms", "%.2f", ms(median(direct)))
+	result(out, *prefix+"app_restart_ms", "%.2f", ms(median(directRestart)))
 	for _, t := range targets {
 		l := *prefix + t.label
 		result(out, l+"_cold_ms", "%.2f", ms(median(t.cold)))
@@ -99,26 +101,44 @@ func median(ds []time.Duration) time.Duration {
 }
 
 // directOnce starts the app on a free port and returns the time from exec
-// to its first answer to GET /, as launch measures it.
-func directOnce(ctx context.Context, argv []string) (time.Duration, error) {
+// to its first answer to GET /, as launch measures it. It then restarts the
+// app the given number of times as a launcher would, and returns the time
+// of each from kill -9 of the app, through waiting for its exit and exec'ing
+// it again, to the answer of the new process.
+func directOnce(ctx context.Context, argv []string, restarts int) (time.Duration, []time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	l, cmd, err := launch(ctx, argv, []string{"ASPNETCORE_PORT=" + strconv.Itoa(port)}, "127.0.0.1:"+strconv.Itoa(port))
-	if cmd != nil {
-		stopGroup(cmd, syscall.SIGKILL)
-	}
+	env, addr := []string{"ASPNETCORE_PORT=" + strconv.Itoa(port)}, "127.0.0.1:"+strconv.Itoa(port)
+	l, cmd, err := launch(ctx, argv, env, addr)
+	defer func() {
+		if cmd != nil {
+			stopGroup(cmd, syscall.SIGKILL)
+		}
+	}()
 	if err != nil {
-		return 0, fmt.Errorf("app alone: %w", err)
+		return 0, nil, err
 	}
-	return l.first, nil
+	var rs []time.Duration
+	for range restarts {
+		start := time.Now()
+		stopGroup(cmd, syscall.SIGKILL)
+		cmd = nil
+		if _, cmd, err = launch(ctx, argv, env, addr); err != nil {
+			return 0, nil, fmt.Errorf("restart: %w", err)
+		}
+		rs = append(rs, time.Since(start))
+	}
+	return l.first, rs, nil
 }
 
 // gatehouseOnce starts `BIN serve DIR` as launch does: the first request
 // (which starts the app) goes out on the first connection Gatehouse
 // accepts, at once, and cold is the time from sending it to its answer. It
-// then times the given number of kill -9 and restart cycles.
+// then times the given number of restarts: from kill -9 of the app to the
+// answer to a request sent at once (Gatehouse sees the exit and starts the
+// app again on that request).
 func gatehouseOnce(ctx context.Context, bin, dir string, restarts int) (time.Duration, []time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
