@@ -46,17 +46,19 @@ func runColdstart(ctx context.Context, args []string, out io.Writer) error {
 		}
 		targets = append(targets, &target{label: label, bin: bin, dir: dir})
 	}
-	// Rounds interleave the app alone with each Gatehouse, and the extra
-	// time is taken within a round, so a busy machine shifts both sides.
+	// Rounds interleave the app alone with each Gatehouse (in an order that
+	// rotates per round), and the extra time is taken within a round, so a
+	// busy machine shifts both sides.
 	var direct, directRestart []time.Duration
-	for range *n {
+	for round := range *n {
 		own, ownRs, err := directOnce(ctx, argv, *restarts)
 		if err != nil {
 			return fmt.Errorf("app alone: %w", err)
 		}
 		direct = append(direct, own)
 		directRestart = append(directRestart, ownRs...)
-		for _, t := range targets {
+		for i := range targets {
+			t := targets[(i+round)%len(targets)]
 			c, rs, err := gatehouseOnce(ctx, t.bin, t.dir, *restarts)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.label, err)
