@@ -231,6 +231,9 @@ func (ex *exchange) awaitExit() bool {
 func (ex *exchange) roundTrip() error {
 	pool := ex.h.pool
 	addr := ex.lease.Addr
+	if hc := ex.lease.TakeConn(); hc != nil {
+		pool.adopt(hc, addr) // a new process's first lease: no connect of its own
+	}
 	for attempt := 0; ; attempt++ {
 		c := pool.get(addr)
 		for c != nil && !ex.replayable() && !c.alive() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
+	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
 // appConn is one keep-alive HTTP/1.1 connection to an app process. It is
@@ -91,6 +92,23 @@ func (p *connPool) dial(ctx context.Context, addr string) (*appConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.wrap(nc, addr), nil
+}
+
+// adopt puts hc, a connection to addr on which nothing was sent yet (the
+// readiness probe's, handed over with a lease), with the idle connections,
+// unless it is older than an idle connection may be. Like any idle one it
+// may have been closed by the app meanwhile, which roundTrip handles.
+func (p *connPool) adopt(hc *upstream.HandedConn, addr string) {
+	if time.Since(hc.Opened) > idleConnTimeout {
+		hc.Conn.Close()
+		return
+	}
+	p.put(p.wrap(hc.Conn, addr))
+}
+
+// wrap makes nc, a new connection to addr, an appConn.
+func (p *connPool) wrap(nc net.Conn, addr string) *appConn {
 	c := &appConn{addr: addr}
 	c.tcp, _ = nc.(*net.TCPConn)
 	if c.tcp != nil {
@@ -104,7 +122,7 @@ func (p *connPool) dial(ctx context.Context, addr string) (*appConn, error) {
 		c.itc = &idleTimeoutConn{Conn: nc, timeout: p.timeout, slack: p.slack}
 		c.nc = c.itc
 	}
-	return c, nil
+	return c
 }
 
 // put gives c back for reuse; it is closed if the pool is full or closed.

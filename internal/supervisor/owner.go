@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 	"time"
 
@@ -32,9 +33,9 @@ func (p *Pool) run(pr *process) {
 			p.startFailed(pr, err)
 			return
 		}
-		res := p.awaitReady(pr)
+		res, conn := p.awaitReady(pr)
 		if res == readyOK {
-			res = p.markReady(pr)
+			res = p.markReady(pr, conn)
 			if res == readyOK {
 				pr.result <- nil
 				p.serve(pr)
@@ -298,21 +299,26 @@ func (p *Pool) retry(pr *process) *process {
 }
 
 // markReady makes pr ready (or, when Recycle started it as a slot's next,
-// swaps it in and asks the process it replaces to retire). It returns
-// readyOK, or what stopped it: readyCanceled if the pool asked to retire it,
-// readyExited if it exited just as it became ready.
-func (p *Pool) markReady(pr *process) readiness {
+// swaps it in and asks the process it replaces to retire), keeping conn,
+// the readiness probe's connection (or nil), for its first lease. It
+// returns readyOK, or what stopped it: readyCanceled if the pool asked to
+// retire it, readyExited if it exited just as it became ready; conn is
+// closed then.
+func (p *Pool) markReady(pr *process, conn net.Conn) readiness {
 	p.mu.Lock()
 	if pr.ask != nil {
 		p.mu.Unlock()
+		closeConn(conn)
 		return readyCanceled
 	}
 	select {
 	case <-pr.exited:
 		p.mu.Unlock()
+		closeConn(conn)
 		return readyExited
 	default:
 	}
+	pr.probeConn = conn
 	pr.setStateLocked(stateReady)
 	pr.readyAt = time.Now()
 	pr.leaseCap = p.spec.AppPool.Recycling.Requests
@@ -355,5 +361,12 @@ func (p *Pool) retireLocked(pr *process, cause ExitCause, drain bool) {
 	case pr.ask.drain && !drain:
 		pr.ask.drain = false
 		close(pr.drainStop)
+	}
+}
+
+// closeConn closes c unless it is nil.
+func closeConn(c net.Conn) {
+	if c != nil {
+		c.Close()
 	}
 }

@@ -90,6 +90,7 @@ type process struct {
 	requests    int // leases handed out
 	leaseCap    int // leases after which it takes no more, so that a recycle replaces it; 0 = no cap
 	readyAt     time.Time
+	probeConn   net.Conn // the readiness probe's connection, until the first lease takes it or the process is retired
 }
 
 // retireRequest is what the pool asks of a process's owner: take it out of
@@ -117,6 +118,12 @@ func newProcess(slot int, spec Spec) *process {
 func (pr *process) setStateLocked(s procState) {
 	if s >= stateStopping && pr.state < stateStopping {
 		close(pr.gone)
+	}
+	if s > stateReady {
+		// Retired before any lease took it: an open connection on which no
+		// request comes would hold up the app's graceful shutdown.
+		closeConn(pr.probeConn)
+		pr.probeConn = nil
 	}
 	pr.state = s
 }
@@ -182,89 +189,103 @@ const (
 )
 
 // awaitReady is the readiness select: ready, exited, startup timeout, or
-// stopped while starting.
-func (p *Pool) awaitReady(pr *process) readiness {
+// stopped while starting. When a connect probe found the process ready, it
+// also returns the probe's connection (readyOK only), which the caller
+// owns.
+func (p *Pool) awaitReady(pr *process) (res readiness, conn net.Conn) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
+	var probed net.Conn // written by the probe loop before it closes ready
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if p.probeLoop(ctx, pr) {
+		var ok bool
+		if ok, probed = p.probeLoop(ctx, pr); ok {
 			close(ready)
 		}
 	})
-	defer func() { cancel(); wg.Wait() }()
+	defer func() {
+		cancel()
+		wg.Wait()
+		if res != readyOK && probed != nil {
+			probed.Close()
+			conn = nil
+		}
+	}()
 
 	timer := time.NewTimer(max(pr.spec.StartupTimeout, 0))
 	defer timer.Stop()
 	select {
 	case <-ready:
-		return readyOK
+		return readyOK, probed
 	case <-pr.exited:
-		return readyExited
+		return readyExited, nil
 	case <-pr.stop:
-		return readyCanceled
+		return readyCanceled, nil
 	case <-timer.C:
 	}
 	cancel()
 	wg.Wait()
 	select {
 	case <-ready:
-		return readyOK
+		return readyOK, probed
 	default:
 	}
 	// Last chance, so that 0 means "check once".
 	cctx, ccancel := context.WithTimeout(context.Background(), time.Second)
 	defer ccancel()
-	if p.probeOnce(cctx, pr) {
-		return readyOK
+	if ok, c := p.probeOnce(cctx, pr); ok {
+		return readyOK, c
 	}
 	select {
 	case <-pr.exited:
-		return readyExited
+		return readyExited, nil
 	default:
-		return readyTimeout
+		return readyTimeout, nil
 	}
 }
 
-// probeLoop polls readiness until it holds (true) or ctx ends (false).
-func (p *Pool) probeLoop(ctx context.Context, pr *process) bool {
+// probeLoop polls readiness until it holds (true, with the connect
+// probe's connection if there was one) or ctx ends (false).
+func (p *Pool) probeLoop(ctx context.Context, pr *process) (bool, net.Conn) {
 	if pr.notify != nil {
 		select {
 		case <-pr.notify.ready:
 		case <-ctx.Done():
-			return false
+			return false, nil
 		}
 	}
 	start := time.Now()
 	t := time.NewTimer(probeMin) // Reset before each wait (Go ≥1.23: no stale tick)
 	defer t.Stop()
 	for {
-		if p.probe(ctx, pr) {
-			return true
+		if ok, c := p.probe(ctx, pr); ok {
+			return true, c
 		}
 		t.Reset(probeDelay(time.Since(start)))
 		select {
 		case <-ctx.Done():
-			return false
+			return false, nil
 		case <-t.C:
 		}
 	}
 }
 
-func (p *Pool) probeOnce(ctx context.Context, pr *process) bool {
+func (p *Pool) probeOnce(ctx context.Context, pr *process) (bool, net.Conn) {
 	if pr.notify != nil {
 		select {
 		case <-pr.notify.ready:
 		default:
-			return false
+			return false, nil
 		}
 	}
 	return p.probe(ctx, pr)
 }
 
 // probe checks once: the readiness path answers 2xx, or else the port
-// accepts a connection.
-func (p *Pool) probe(ctx context.Context, pr *process) bool {
+// accepts a connection. A connect probe that finds the process ready
+// returns its connection, on which nothing was sent: the first request
+// takes it (Lease.GiveConn) instead of connecting again.
+func (p *Pool) probe(ctx context.Context, pr *process) (bool, net.Conn) {
 	if path := pr.spec.ReadinessProbe; path != "" {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
@@ -273,28 +294,32 @@ func (p *Pool) probe(ctx context.Context, pr *process) bool {
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+pr.addr+path, nil)
 		if err != nil {
-			return false
+			return false, nil
 		}
 		req.Header.Set("MS-ASPNETCORE-TOKEN", pr.token)
 		resp, err := p.eventClient(pr).Do(req)
 		if err != nil {
-			return false
+			return false, nil
 		}
 		resp.Body.Close()
 		return resp.StatusCode >= 200 && resp.StatusCode < 300 &&
-			(pr.spec.SocketActivation || listenerInGroup(pr.port, pr.pid))
+			(pr.spec.SocketActivation || listenerInGroup(pr.port, pr.pid)), nil
 	}
 	if pr.spec.SocketActivation {
 		// Gatehouse bound the socket and it listens already: connections
 		// wait in its backlog until the app accepts, so the app is ready
 		// once it runs. A connect would only hand it an empty connection.
-		return true
+		return true, nil
 	}
-	d := net.Dialer{Timeout: dialTimeout}
+	// No TCP keep-alive, as the proxy's own connections to the app.
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 	c, err := d.DialContext(ctx, "tcp4", pr.addr)
 	if err != nil {
-		return false
+		return false, nil
 	}
-	c.Close()
-	return listenerInGroup(pr.port, pr.pid)
+	if !listenerInGroup(pr.port, pr.pid) {
+		c.Close()
+		return false, nil
+	}
+	return true, c
 }

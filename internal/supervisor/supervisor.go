@@ -491,7 +491,12 @@ func (p *Pool) leaseLocked(pr *process) *upstream.Lease {
 		}
 	}
 	p.lastUse = time.Now()
-	return upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
+	l := upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
+	if pr.probeConn != nil {
+		l.GiveConn(pr.probeConn, pr.readyAt)
+		pr.probeConn = nil
+	}
+	return l
 }
 
 func (p *Pool) release(pr *process) {

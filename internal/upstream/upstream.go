@@ -7,8 +7,10 @@ package upstream
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +33,15 @@ type Lease struct {
 
 	release func()
 	once    sync.Once
+	conn    atomic.Pointer[HandedConn] // see GiveConn
+}
+
+// HandedConn is a connection to the leased process that the process's
+// owner opened and hands to the proxy (see Lease.GiveConn), with the time
+// it was opened.
+type HandedConn struct {
+	Conn   net.Conn
+	Opened time.Time
 }
 
 // NewLease returns a Lease whose Release calls release once. release may be nil.
@@ -38,10 +49,26 @@ func NewLease(addr, token string, pid int, exited <-chan struct{}, release func(
 	return &Lease{Addr: addr, Token: token, PID: pid, Exited: exited, release: release}
 }
 
+// GiveConn hands the proxy c, an open connection to the process on which
+// nothing was sent yet (the readiness probe's), opened at opened: the
+// first request then needs no connect of its own. The proxy takes it with
+// TakeConn; Release closes it if nobody did.
+func (l *Lease) GiveConn(c net.Conn, opened time.Time) {
+	l.conn.Store(&HandedConn{Conn: c, Opened: opened})
+}
+
+// TakeConn returns the connection given with GiveConn, once, or nil.
+func (l *Lease) TakeConn() *HandedConn {
+	return l.conn.Swap(nil)
+}
+
 // Release gives the process back. It is safe to call more than once; only
-// the first call has an effect.
+// the first call has an effect. A connection given and not taken is closed.
 func (l *Lease) Release() {
 	l.once.Do(func() {
+		if hc := l.TakeConn(); hc != nil {
+			hc.Conn.Close()
+		}
 		if l.release != nil {
 			l.release()
 		}
