@@ -77,9 +77,15 @@ func exitStatus(ps *os.ProcessState) (int, string) {
 // a process in process group pgid, as ANCM checks that the listener's PID is
 // in the app's job: a connect probe alone would take another program that
 // grabbed the port first for the app. If /proc cannot tell, it says true.
-// The app itself (pid pgid) is looked at first: it is almost always the
-// listener, and the scan of every process is then skipped.
+// The common case is checked first and cheaply: the socket that a connect
+// to 127.0.0.1:port reaches is one of the app's own (pid pgid). Otherwise
+// every listener on the port is looked up, and every member of the group.
 func listenerInGroup(port, pgid int) bool {
+	if inode, err := loopbackListener(port); err == nil && inode != "" {
+		if held, _ := fdsHold(pgid, map[string]bool{inode: true}); held {
+			return true
+		}
+	}
 	inodes, ok := listeningInodes(port)
 	if !ok {
 		return true

@@ -116,3 +116,58 @@ func threads(t *testing.T) int {
 	}
 	return len(ents)
 }
+
+// TestLoopbackListener checks the one-socket lookup against the socket's
+// own fd: it finds what a connect to 127.0.0.1:port reaches (an IPv4
+// socket there or on any address, an IPv6 one that accepts IPv4), and
+// nothing for a port with no listener or one only on [::1] or 127.0.0.2.
+func TestLoopbackListener(t *testing.T) {
+	t.Parallel()
+	inode := func(t *testing.T, ln net.Listener) string {
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		l, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	for _, c := range []struct {
+		network, addr string
+		reached       bool
+	}{
+		{"tcp4", "127.0.0.1:0", true},
+		{"tcp4", "0.0.0.0:0", true},
+		{"tcp", "[::]:0", true},
+		{"tcp6", "[::1]:0", false},
+		{"tcp4", "127.0.0.2:0", false},
+	} {
+		t.Run(c.network+" "+c.addr, func(t *testing.T) {
+			ln, err := net.Listen(c.network, c.addr)
+			if err != nil {
+				t.Skipf("cannot listen here: %v", err)
+			}
+			defer ln.Close()
+			want := ""
+			if c.reached {
+				want = inode(t, ln)
+			}
+			got, err := loopbackListener(ln.Addr().(*net.TCPAddr).Port)
+			if err != nil || got != want {
+				t.Errorf("loopbackListener = %q, %v; want %q", got, err, want)
+			}
+		})
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	if got, err := loopbackListener(free); err != nil || got != "" {
+		t.Errorf("no listener: loopbackListener = %q, %v; want \"\"", got, err)
+	}
+}
