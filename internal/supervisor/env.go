@@ -168,16 +168,6 @@ func pickPortIn(ranges []portRange, free func(int) bool) (int, error) {
 	return 0, fmt.Errorf("no free port in %v", ranges)
 }
 
-// portFree reports whether 127.0.0.1:port can be bound right now.
-func portFree(port int) bool {
-	ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
-
 // bindLoopback binds 127.0.0.1:port (0 = any) for socket activation and
 // returns the socket as a file to hand to the child, and the port.
 func bindLoopback(port int) (*os.File, int, error) {

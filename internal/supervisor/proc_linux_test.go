@@ -171,3 +171,51 @@ func TestLoopbackListener(t *testing.T) {
 		t.Errorf("no listener: loopbackListener = %q, %v; want \"\"", got, err)
 	}
 }
+
+// TestFdsHold checks the fd scan against a socket we hold.
+func TestFdsHold(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	inode, err := loopbackListener(ln.Addr().(*net.TCPAddr).Port)
+	if err != nil || inode == "" {
+		t.Fatalf("loopbackListener = %q, %v", inode, err)
+	}
+	if held, readable := fdsHold(os.Getpid(), map[string]bool{inode: true}); !held || !readable {
+		t.Errorf("our own listener: held %v, readable %v; want both", held, readable)
+	}
+	if held, readable := fdsHold(os.Getpid(), map[string]bool{"socket:[1]": true}); held || !readable {
+		t.Errorf("a socket we do not hold: held %v, readable %v; want false, true", held, readable)
+	}
+	if held, readable := fdsHold(1<<30, map[string]bool{inode: true}); held || readable {
+		t.Errorf("no such process: held %v, readable %v; want false, false", held, readable)
+	}
+}
+
+// TestPortFree checks the free-port test against listeners that hold the
+// port for 127.0.0.1.
+func TestPortFree(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ network, addr string }{
+		{"tcp4", "127.0.0.1:0"},
+		{"tcp4", "0.0.0.0:0"},
+		{"tcp", "[::]:0"},
+	} {
+		ln, err := net.Listen(c.network, c.addr)
+		if err != nil {
+			t.Logf("cannot listen on %s: %v", c.addr, err)
+			continue
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		if portFree(port) {
+			t.Errorf("port %d, held by a listener on %s, counted as free", port, c.addr)
+		}
+		ln.Close()
+		if !portFree(port) {
+			t.Errorf("port %d counted as taken once its listener on %s closed", port, c.addr)
+		}
+	}
+}
