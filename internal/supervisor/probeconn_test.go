@@ -79,3 +79,21 @@ func TestProbeConnClosedWhenRetired(t *testing.T) {
 		})
 	}
 }
+
+// TestH2CLeaseGetsNoProbeConn checks that an h2c app's probe connection is
+// closed rather than handed over: the proxy's HTTP/2 client makes its own.
+func TestH2CLeaseGetsNoProbeConn(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "echo", "GH_H2C=1")
+	spec.H2C = true
+	f := newFixture(t, spec)
+	l, err := f.pool.Acquire(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if hc := l.TakeConn(); hc != nil {
+		hc.Conn.Close()
+		t.Error("an h2c app's lease got the probe's connection")
+	}
+}

@@ -282,7 +282,7 @@ func (p *Pool) probeOnce(ctx context.Context, pr *process) (bool, net.Conn) {
 }
 
 // probe checks once: the readiness path answers 2xx, or else the port
-// accepts a connection. A connect probe that finds the process ready
+// accepts a connection. A connect probe that finds an HTTP/1.1 app ready
 // returns its connection, on which nothing was sent: the first request
 // takes it (Lease.GiveConn) instead of connecting again.
 func (p *Pool) probe(ctx context.Context, pr *process) (bool, net.Conn) {
@@ -320,6 +320,12 @@ func (p *Pool) probe(ctx context.Context, pr *process) (bool, net.Conn) {
 	if !listenerInGroup(pr.port, pr.pid) {
 		c.Close()
 		return false, nil
+	}
+	if pr.spec.H2C {
+		// An h2c app's connections are made by the proxy's HTTP/2 client,
+		// which dials its own.
+		c.Close()
+		return true, nil
 	}
 	return true, c
 }
