@@ -228,8 +228,8 @@ def one(facts, results, memory, cold, profile=None, gobench=None):
         lines.append("")
         lines.append("As an outside launcher sees it. The app alone: exec, connect every 100 µs until "
                      "the port accepts, then GET / on that connection; exec to its answer. Gatehouse: "
-                     "started the same way, the first request (which starts the app) sent on the first "
-                     "connection it accepts; from sending it to its answer. Restart: from kill -9 of the "
+                     "started with NOTIFY_SOCKET, as systemd starts a Type=notify service, the first "
+                     "request (which starts the app) sent once it says READY=1; from sending it to its answer. Restart: from kill -9 of the "
                      "app to the answer of a request sent right after on a new connection; the app "
                      "alone is killed with -9, waited for and exec'd again, as a launcher restarts it. "
                      "Extra: the median of each round's difference to the app alone.")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,12 +136,15 @@ func directOnce(ctx context.Context, argv []string, restarts int) (time.Duration
 	return l.first, rs, nil
 }
 
-// gatehouseOnce starts `BIN serve DIR` as launch does: the first request
-// (which starts the app) goes out on the first connection Gatehouse
-// accepts, at once, and cold is the time from sending it to its answer. It
-// then times the given number of restarts: from kill -9 of the app to the
-// answer to a request sent at once (Gatehouse sees the exit and starts the
-// app again on that request).
+// gatehouseOnce starts `BIN serve DIR` as systemd starts a Type=notify
+// service, and waits for its READY=1: Gatehouse has bound its listeners
+// and opened its apps. (It binds before it opens the apps, so a request
+// sent at its first accept would also wait for the rest of Gatehouse's own
+// start, which is the start-up figure's, not the app's.) The first request
+// (which starts the app) then goes out on a new connection, and cold is
+// the time from sending it to its answer. It then times the given number
+// of restarts: from kill -9 of the app to the answer to a request sent at
+// once (Gatehouse sees the exit and starts the app again on that request).
 func gatehouseOnce(ctx context.Context, bin, dir string, restarts int) (time.Duration, []time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
@@ -151,14 +155,24 @@ func gatehouseOnce(ctx context.Context, bin, dir string, restarts int) (time.Dur
 	if os.Geteuid() == 0 && allowsRootFlag(bin) {
 		argv = append(argv, "--allow-root") // builds that refuse root apps by default
 	}
-	l, cmd, err := launch(ctx, append(argv, dir), nil, addr)
+	cmd, err := startNotified(ctx, append(argv, dir))
 	if cmd != nil {
 		defer stopGroup(cmd, syscall.SIGTERM)
 	}
 	if err != nil {
 		return 0, nil, err
 	}
-	cold := l.first - l.listen
+	c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, nil, fmt.Errorf("connect after READY=1: %w", err)
+	}
+	start := time.Now()
+	err = getOn(c)
+	cold := time.Since(start)
+	c.Close()
+	if err != nil {
+		return 0, nil, fmt.Errorf("first request: %w", err)
+	}
 	var rs []time.Duration
 	for range restarts {
 		body, err := get(ctx, "http://"+addr+"/pid")
@@ -186,6 +200,50 @@ func gatehouseOnce(ctx context.Context, bin, dir string, restarts int) (time.Dur
 		rs = append(rs, time.Since(start))
 	}
 	return cold, rs, nil
+}
+
+// startNotified execs argv in a process group of its own with NOTIFY_SOCKET
+// set, as systemd starts a Type=notify service, and returns once the
+// process sent READY=1. It returns the command, if it started, for the
+// caller to stop.
+func startNotified(ctx context.Context, argv []string) (*exec.Cmd, error) {
+	dir, err := os.MkdirTemp("", "benchtool-notify-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	defer conn.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := conn.SetReadDeadline(deadline); err != nil {
+		return cmd, err
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return cmd, fmt.Errorf("%s sent no READY=1: %w", argv[0], err)
+		}
+		for _, line := range strings.Split(string(buf[:n]), "\n") {
+			if strings.TrimSpace(line) == "READY=1" {
+				return cmd, nil
+			}
+		}
+	}
 }
 
 // get makes one GET on a new connection and returns the body of a 200.
