@@ -117,9 +117,14 @@ func privateDir(dir string) error {
 // returns an error wrapping ErrNotRunning that names the places it looked
 // and any stale socket a killed Gatehouse left.
 func FindSocket() (string, error) {
+	return findSocket(socketCandidates(os.Getenv, os.TempDir(), os.Getuid()))
+}
+
+// findSocket is FindSocket over the places cands lists, in order.
+func findSocket(cands []candidate) (string, error) {
 	var stale, looked []string
 	var denied error
-	for _, c := range socketCandidates(os.Getenv, os.TempDir(), os.Getuid()) {
+	for _, c := range cands {
 		looked = append(looked, c.path)
 		st, err := os.Lstat(c.path)
 		if err != nil || st.Mode()&fs.ModeSocket == 0 {

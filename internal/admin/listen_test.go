@@ -37,24 +37,25 @@ func TestSocketCandidates(t *testing.T) {
 
 // TestFindSocketStale: a socket nobody answers on (its gatehouse was
 // killed) is "gatehouse is not running", not "connection refused"; a live
-// one is found.
+// one is found. It looks only in its own folder: a Gatehouse that another
+// test runs meanwhile may serve on /run/gatehouse, the machine's place.
 func TestFindSocketStale(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("RUNTIME_DIRECTORY", dir)
 	path := filepath.Join(dir, SocketName)
+	cands := []candidate{{path: path, kind: "runtime"}}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln.SetUnlinkOnClose(false)
-	if got, err := FindSocket(); err != nil || got != path {
+	if got, err := findSocket(cands); err != nil || got != path {
 		t.Errorf("FindSocket with a live socket = %q, %v; want %s", got, err, path)
 	}
 	ln.Close() // the file stays, as after kill -9
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
 	}
-	_, err = FindSocket()
+	_, err = findSocket(cands)
 	if !errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "refused") {
 		t.Errorf("FindSocket with a stale socket: %v, want ErrNotRunning naming %s", err, path)
 	}
