@@ -64,6 +64,7 @@ type xconnTunnel struct {
 	// err is the connection's or the stream's failure, set once.
 	err          error
 	closed       bool // Close was called
+	opened       bool // the request was sent: the stream exists
 	settings     bool // the app's first SETTINGS arrived
 	xconnect     bool // ... and announced extended CONNECT
 	maxFrame     uint32
@@ -168,6 +169,9 @@ func (t *xconnTunnel) open(authority, target string, fields [][2]string) error {
 	t.wmu.Lock()
 	err = t.writeHeaderBlock(block.Bytes(), int(maxFrame))
 	t.wmu.Unlock()
+	t.mu.Lock()
+	t.opened = true
+	t.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("send the extended CONNECT: %w", err)
 	}
@@ -460,15 +464,15 @@ func (t *xconnTunnel) CloseWrite() error {
 	return t.write(func() error { return t.fr.WriteData(xconnStreamID, true, nil) })
 }
 
-// Close ends the tunnel: the stream is reset (RST_STREAM CANCEL) unless
-// both sides ended it, and the connection is closed. It waits for the read
+// Close ends the tunnel: the stream, once opened, is reset (RST_STREAM
+// CANCEL) unless both sides ended it, and the connection is closed. It waits for the read
 // loop to end.
 func (t *xconnTunnel) Close() error {
 	t.once.Do(func() {
 		t.mu.Lock()
 		t.stopCtx()
 		t.closed = true
-		reset := t.err == nil && !(t.remoteEnd && t.localEnd)
+		reset := t.opened && t.err == nil && !(t.remoteEnd && t.localEnd)
 		t.recv = nil
 		t.cond.Broadcast()
 		t.mu.Unlock()
