@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/gatehouse/gatehouse/internal/logtest"
 )
@@ -356,5 +357,52 @@ func TestH2CTunnelNotAnnounced(t *testing.T) {
 	if len(recs) != 1 || !strings.Contains(recs[0].Attrs["err"], "SETTINGS_ENABLE_CONNECT_PROTOCOL") {
 		logs.Dump(t)
 		t.Error("the log does not name the reason")
+	}
+}
+
+// TestH2CTunnelRequestTimeout: an h2c app that announces extended CONNECT
+// but never answers the stream is given up after requestTimeout, with
+// 502, and its stream is reset.
+func TestH2CTunnelRequestTimeout(t *testing.T) {
+	t.Parallel()
+	reset := make(chan http2.ErrCode, 1)
+	protocol := make(chan string, 1)
+	app := oneConnApp(t, func(c *net.TCPConn) {
+		fr := http2.NewFramer(c, c)
+		fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				protocol <- f.PseudoValue("protocol")
+			case *http2.RSTStreamFrame:
+				reset <- f.ErrCode
+			}
+		}
+	})
+	h := &Handler{Backend: fixed(app), H2C: true, RequestTimeout: 100 * time.Millisecond}
+	t.Cleanup(h.CloseIdleConnections)
+	front := httptest.NewServer(forwardHandler{h: h})
+	t.Cleanup(front.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	_, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/chat", nil)
+	if err == nil || res == nil || res.StatusCode != http.StatusBadGateway {
+		t.Fatalf("dial: %v, %v; want 502", res, err)
+	}
+	if p := <-protocol; p != "websocket" {
+		t.Errorf("the app was sent :protocol %q, want websocket", p)
+	}
+	select {
+	case code := <-reset:
+		if code != http2.ErrCodeCancel {
+			t.Errorf("the app's stream was reset with %v, want CANCEL", code)
+		}
+	case <-ctx.Done():
+		t.Error("the app's stream was not reset")
 	}
 }

@@ -62,25 +62,26 @@ type xconnTunnel struct {
 	// stopCtx stops closing the tunnel when the request's context ends.
 	stopCtx func() bool
 	// err is the connection's or the stream's failure, set once.
-	err          error
-	closed       bool // Close was called
-	opened       bool // the request was sent: the stream exists
-	settings     bool // the app's first SETTINGS arrived
-	xconnect     bool // ... and announced extended CONNECT
-	maxFrame     uint32
-	peerInitWin  int64
-	sendStream   int64 // the app's windows for what the tunnel sends
-	sendConn     int64
-	recvStream   int64 // the windows left to the app
-	recvConn     int64
-	unacked      int64 // bytes read or discarded, not yet returned to the app's windows
-	status       int   // the response status; 0 until the header arrived
-	header       http.Header
-	recv         []byte // DATA received, not yet read
-	remoteEnd    bool   // the app ended its side (END_STREAM)
-	localEnd     bool   // the tunnel ended the client's side
-	recvBuf      []byte // recv's storage, reused once recv is empty
-	maxHeaderLen uint32
+	err         error
+	closed      bool // Close was called
+	opened      bool // the request was sent: the stream exists
+	appReset    bool // the app reset the stream
+	settings    bool // the app's first SETTINGS arrived
+	xconnect    bool // ... and announced extended CONNECT
+	maxFrame    uint32
+	peerInitWin int64
+	sendStream  int64 // the app's windows for what the tunnel sends
+	sendConn    int64
+	recvStream  int64 // the windows left to the app
+	recvConn    int64
+	unacked     int64 // bytes read or discarded, not yet returned to the app's windows
+	status      int   // the response status; 0 until the header arrived
+	header      http.Header
+	recv        []byte // DATA received, not yet read
+	remoteEnd   bool   // the app ended its side (END_STREAM)
+	localEnd    bool   // the tunnel ended the client's side
+	recvBuf     []byte // recv's storage, reused once recv is empty
+	headerTable uint32 // the app's SETTINGS_HEADER_TABLE_SIZE
 }
 
 // dialXconn opens a connection to addr for one tunnel, exchanges
@@ -105,10 +106,11 @@ func dialXconn(ctx context.Context, addr, authority, target string, fields [][2]
 	t := &xconnTunnel{
 		nc: nc, readDone: make(chan struct{}),
 		maxFrame: 16384, peerInitWin: 65535, sendStream: 65535, sendConn: 65535,
-		recvStream: xconnWindow, recvConn: xconnWindow, maxHeaderLen: maxResponseHeader,
+		recvStream: xconnWindow, recvConn: xconnWindow, headerTable: 4096,
 	}
 	t.cond.L = &t.mu
 	t.fr = http2.NewFramer(nc, nc)
+	t.fr.SetMaxReadFrameSize(16384) // HTTP/2's default: no SETTINGS raise it
 	t.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	t.fr.MaxHeaderListSize = maxResponseHeader
 	if wait > 0 {
@@ -147,7 +149,7 @@ func (t *xconnTunnel) open(authority, target string, fields [][2]string) error {
 	for !t.settings && t.err == nil {
 		t.cond.Wait()
 	}
-	err, ok, maxFrame := t.err, t.xconnect, t.maxFrame
+	err, ok, maxFrame, table := t.err, t.xconnect, t.maxFrame, t.headerTable
 	t.mu.Unlock()
 	if err != nil {
 		return err
@@ -158,6 +160,7 @@ func (t *xconnTunnel) open(authority, target string, fields [][2]string) error {
 
 	var block bytes.Buffer
 	enc := hpack.NewEncoder(&block)
+	enc.SetMaxDynamicTableSizeLimit(table)
 	for _, f := range [][2]string{{":method", http.MethodConnect}, {":protocol", "websocket"},
 		{":scheme", "http"}, {":path", target}, {":authority", authority}} {
 		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
@@ -259,6 +262,9 @@ func (t *xconnTunnel) handle(f http2.Frame) error {
 		}
 		t.mu.Lock()
 		err := f.ForeachSetting(func(s http2.Setting) error {
+			if err := s.Valid(); err != nil {
+				return err
+			}
 			switch s.ID {
 			case http2.SettingEnableConnectProtocol:
 				// Only the first SETTINGS counts (as in Go's client):
@@ -273,6 +279,8 @@ func (t *xconnTunnel) handle(f http2.Frame) error {
 				t.sendStream += delta
 			case http2.SettingMaxFrameSize:
 				t.maxFrame = s.Val
+			case http2.SettingHeaderTableSize:
+				t.headerTable = s.Val
 			}
 			return nil
 		})
@@ -353,6 +361,7 @@ func (t *xconnTunnel) handle(f http2.Frame) error {
 		return nil
 	case *http2.RSTStreamFrame:
 		t.mu.Lock()
+		t.appReset = true
 		t.fail(fmt.Errorf("app reset the stream: %v", f.ErrCode))
 		t.mu.Unlock()
 		return nil
@@ -472,7 +481,10 @@ func (t *xconnTunnel) Close() error {
 		t.mu.Lock()
 		t.stopCtx()
 		t.closed = true
-		reset := t.opened && t.err == nil && !(t.remoteEnd && t.localEnd)
+		// A stream the app reset, or ended both ways, needs no reset;
+		// after a read failure (a timeout) the connection may still
+		// take one.
+		reset := t.opened && !t.appReset && !(t.remoteEnd && t.localEnd)
 		t.recv = nil
 		t.cond.Broadcast()
 		t.mu.Unlock()
