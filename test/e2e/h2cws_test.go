@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,10 +22,11 @@ import (
 // h2cWSApp writes an app folder running the testapp over h2c (protocol
 // h2c) with GODEBUG set to godebug: "http2xconnect=1" makes its HTTP/2
 // server announce extended CONNECT (RFC 8441), anything else not.
-func h2cWSApp(t *testing.T, godebug string) string {
+// settings are more <handlerSetting> elements.
+func h2cWSApp(t *testing.T, godebug string, settings ...string) string {
 	t.Helper()
-	return writeApp(t, testappAttrs("-h2c"), fmt.Sprintf(`<handlerSettings><handlerSetting name="protocol" value="h2c" /></handlerSettings>
-<environmentVariables><environmentVariable name="GODEBUG" value=%q /></environmentVariables>`, godebug))
+	return writeApp(t, testappAttrs("-h2c"), fmt.Sprintf(`<handlerSettings><handlerSetting name="protocol" value="h2c" />%s</handlerSettings>
+<environmentVariables><environmentVariable name="GODEBUG" value=%q /></environmentVariables>`, strings.Join(settings, ""), godebug))
 }
 
 // TestWebSocketToH2CApp: WebSockets reach an h2c app, the testapp's
@@ -166,5 +168,42 @@ func checkNoModuleFields(t *testing.T, h http.Header) {
 		if strings.HasPrefix(strings.ToUpper(k), "MS-ASPNETCORE") {
 			t.Errorf("the client got %s", k)
 		}
+	}
+}
+
+// TestWebSocketToH2CAppRecycle: a WebSocket to an h2c app keeps its
+// process through a recycle: it still echoes once the new process serves
+// the other requests, and when the old one is stopped after drainTimeout
+// the app's close (1001 Going Away) reaches the client.
+func TestWebSocketToH2CAppRecycle(t *testing.T) {
+	t.Parallel()
+	dir := h2cWSApp(t, "http2xconnect=1", `<handlerSetting name="drainTimeout" value="10" />`)
+	g := start(t, dir, "serve", dir)
+	ctx, cancel := context.WithTimeout(ctxT(t), 60*time.Second)
+	defer cancel()
+	old := g.pid()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(g.base, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.CloseNow()
+	echo := func(msg string) {
+		t.Helper()
+		if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatalf("write %q: %v", msg, err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || string(got) != msg {
+			t.Fatalf("echo of %q: %q, %v", msg, got, err)
+		}
+	}
+	echo("before")
+	if err := g.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a new process to serve", func() bool { return g.pid() != old })
+	echo("during the drain")
+	_, _, err = c.Read(ctx)
+	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+		t.Errorf("after the drain: %v, want the app's close 1001", err)
 	}
 }
