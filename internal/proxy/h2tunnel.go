@@ -30,9 +30,12 @@ func (f *xconnFields) add(name, value string) { *f = append(*f, [2]string{name, 
 
 // forwardTunnel relays the WebSocket of ex (in.tunnel) to an h2c app.
 // The lease is held until the tunnel ends, as for an upgraded HTTP/1.1
-// connection. requestTimeout bounds connecting and the wait for the app's
-// answer, and each read of the body of an answer other than 200; not the
-// tunnel, which the front door's WebSocket idle timeout bounds.
+// connection. A tunnel the app did not process (the connection refused,
+// or failed before the app sent anything) is opened once more on a
+// process acquired again. requestTimeout bounds connecting and the wait
+// for the app's answer, and each read of the body of an answer other than
+// 200; not the tunnel, which the front door's WebSocket idle timeout
+// bounds.
 func (h *Handler) forwardTunnel(ex *exchange) {
 	lease, err := h.Backend.Acquire(ex.ctx)
 	if err != nil {
@@ -42,27 +45,39 @@ func (h *Handler) forwardTunnel(ex *exchange) {
 	ex.lease = lease
 	defer func() { ex.lease.Release() }()
 
-	var fields xconnFields
-	appendRequestFields(&ex.rf, &fields, &ex.in, lease.Token)
-	target := ex.in.path
-	if ex.in.query != "" {
-		target += "?" + ex.in.query
+	t, err := h.dialTunnel(ex)
+	if err != nil && ex.ctx.Err() == nil && notProcessed(err) {
+		// As for any request to an h2c app: the process is gone or going;
+		// once the supervisor noticed, the next lease is on a fresh one.
+		old := ex.lease
+		if !old.ProcessExited() {
+			ex.awaitExit()
+		}
+		h.log.Warn("retrying request on a new process",
+			"pid", old.PID, "method", ex.in.method, "path", ex.path(), "err", err)
+		old.Release()
+		lease, err = h.Backend.Acquire(ex.ctx)
+		if err != nil {
+			h.fail(ex, err, 0)
+			return
+		}
+		ex.lease = lease
+		t, err = h.dialTunnel(ex)
 	}
-	t, err := dialXconn(ex.ctx, lease.Addr, ex.in.host, target, fields, h.RequestTimeout)
 	if errors.Is(err, errNoExtendedConnect) {
-		pipeline.SetUpstream(ex.w, lease.PID, time.Time{})
-		h.log.Warn("WebSocket not relayed to the h2c app", "pid", lease.PID,
+		pipeline.SetUpstream(ex.w, ex.lease.PID, time.Time{})
+		h.log.Warn("WebSocket not relayed to the h2c app", "pid", ex.lease.PID,
 			"method", ex.in.method, "path", ex.path(), "status", http.StatusNotImplemented, "err", err)
 		http.Error(ex.w, "This application takes no WebSockets over HTTP/2.", http.StatusNotImplemented)
 		return
 	}
 	if err != nil {
-		pipeline.SetUpstream(ex.w, lease.PID, time.Time{})
-		h.fail(ex, &BackendError{PID: lease.PID, Err: err}, lease.PID)
+		pipeline.SetUpstream(ex.w, ex.lease.PID, time.Time{})
+		h.fail(ex, &BackendError{PID: ex.lease.PID, Err: err}, ex.lease.PID)
 		return
 	}
 	defer t.Close()
-	pipeline.SetUpstream(ex.w, lease.PID, time.Now())
+	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now())
 	switch {
 	case t.Status() != http.StatusOK:
 		ex.tunnelRefused(t)
@@ -71,6 +86,17 @@ func (h *Handler) forwardTunnel(ex *exchange) {
 	default:
 		ex.tunnelUpgrade(t)
 	}
+}
+
+// dialTunnel opens the tunnel to ex.lease's process.
+func (h *Handler) dialTunnel(ex *exchange) (*xconnTunnel, error) {
+	var fields xconnFields
+	appendRequestFields(&ex.rf, &fields, &ex.in, ex.lease.Token)
+	target := ex.in.path
+	if ex.in.query != "" {
+		target += "?" + ex.in.query
+	}
+	return dialXconn(ex.ctx, ex.lease.Addr, ex.in.host, target, fields, h.RequestTimeout)
 }
 
 // copyTunnelFields copies the app's fields by the response rules, less

@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/gatehouse/gatehouse/internal/logtest"
+	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
 // readClientFrame reads one masked WebSocket frame and returns its opcode
@@ -404,5 +406,70 @@ func TestH2CTunnelRequestTimeout(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Error("the app's stream was not reset")
+	}
+}
+
+// acceptingApp accepts one HTTP/2 connection that announces extended
+// CONNECT and answers its first stream 200, then reads until the client
+// leaves.
+func acceptingApp(t *testing.T) string {
+	return oneConnApp(t, func(c *net.TCPConn) {
+		fr := http2.NewFramer(c, c)
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if hf, ok := f.(*http2.HeadersFrame); ok {
+				var b bytes.Buffer
+				_ = hpack.NewEncoder(&b).WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+				_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: hf.StreamID, BlockFragment: b.Bytes(), EndHeaders: true})
+			}
+		}
+	})
+}
+
+// TestH2CTunnelNotProcessed: a WebSocket whose app process refused the
+// connection, or closed it before sending anything, is opened on a
+// process acquired again, as any request to an h2c app.
+func TestH2CTunnelNotProcessed(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	_ = ln.Close()
+	for name, first := range map[string]string{
+		"refused": refused,
+		"unheard": oneConnApp(t, func(*net.TCPConn) {}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			good := acceptingApp(t)
+			b := &fakeBackend{}
+			b.acquire = func(n int) (*upstream.Lease, error) {
+				if n == 1 {
+					return b.lease(first, 1, nil), nil
+				}
+				return b.lease(good, 2, nil), nil
+			}
+			h := &Handler{Backend: b, H2C: true}
+			t.Cleanup(h.CloseIdleConnections)
+			front := httptest.NewServer(forwardHandler{h: h})
+			t.Cleanup(front.Close)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/chat", nil)
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			_ = c.CloseNow()
+			if n := b.calls.Load(); n != 2 {
+				t.Errorf("acquired %d times, want 2", n)
+			}
+			b.waitReleased(t, 2)
+		})
 	}
 }

@@ -66,6 +66,7 @@ type xconnTunnel struct {
 	closed      bool // Close was called
 	opened      bool // the request was sent: the stream exists
 	appReset    bool // the app reset the stream
+	heard       bool // a frame came from the app
 	settings    bool // the app's first SETTINGS arrived
 	xconnect    bool // ... and announced extended CONNECT
 	maxFrame    uint32
@@ -90,7 +91,8 @@ type xconnTunnel struct {
 // query) at authority with fields (names in any case). It returns once the
 // app's final response header arrived; the tunnel is open when its
 // Status is 200. An app whose first SETTINGS does not announce extended
-// CONNECT gives errNoExtendedConnect. wait bounds the dial and the wait
+// CONNECT gives errNoExtendedConnect; a failure before the app sent
+// anything is an *unheardError (the app did not process the request). wait bounds the dial and the wait
 // for the SETTINGS and the response header (0: none beyond the dial
 // timeout); ctx ending closes the tunnel at any time, until Close.
 func dialXconn(ctx context.Context, addr, authority, target string, fields [][2]string, wait time.Duration) (*xconnTunnel, error) {
@@ -124,6 +126,13 @@ func dialXconn(ctx context.Context, addr, authority, target string, fields [][2]
 		_ = t.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		t.mu.Lock()
+		heard := t.heard
+		t.mu.Unlock()
+		if !heard {
+			// Not even SETTINGS came: the app did not process the stream.
+			err = &unheardError{err}
 		}
 		return nil, err
 	}
@@ -244,6 +253,9 @@ func (t *xconnTunnel) readLoop() {
 			t.mu.Unlock()
 			return
 		}
+		t.mu.Lock()
+		t.heard = true
+		t.mu.Unlock()
 		if err := t.handle(f); err != nil {
 			t.mu.Lock()
 			t.fail(err)
