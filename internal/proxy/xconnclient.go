@@ -92,9 +92,10 @@ type xconnTunnel struct {
 // app's final response header arrived; the tunnel is open when its
 // Status is 200. An app whose first SETTINGS does not announce extended
 // CONNECT gives errNoExtendedConnect; a failure before the app sent
-// anything is an *unheardError (the app did not process the request). wait bounds the dial and the wait
-// for the SETTINGS and the response header (0: none beyond the dial
-// timeout); ctx ending closes the tunnel at any time, until Close.
+// anything is an *unheardError (the app did not process the request).
+// wait bounds the dial and the wait for the SETTINGS and the response
+// header (0: none beyond the dial timeout); ctx ending closes the tunnel
+// at any time, until Close.
 func dialXconn(ctx context.Context, addr, authority, target string, fields [][2]string, wait time.Duration) (*xconnTunnel, error) {
 	dialTimeout := defaultDialTimeout
 	if wait > 0 {
