@@ -6,7 +6,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -26,9 +25,7 @@ import (
 // the app's fields, and the stream and the app's connection are relayed
 // to each other; any other answer reaches the client as it is.
 //
-// An h2c app is not sent WebSockets: net/http's HTTP/2 client cannot
-// send ":protocol", and an h2c app need not speak HTTP/1.1. Such a
-// request is answered 501.
+// An h2c app gets the extended CONNECT as one (h2tunnel.go).
 
 // websocketGUID is RFC 6455's key suffix (§1.3).
 const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -99,14 +96,14 @@ func (ex *exchange) acceptStream() {
 }
 
 // relayStream relays between the client's stream (its request body,
-// stream, and the response w) and the app's connection until the app's
-// side ends. Each piece of the app's bytes is flushed to the client at
+// stream, and the response w) and the app's connection or extended
+// CONNECT stream (appBuf may be nil) until the app's side ends. Each piece of the app's bytes is flushed to the client at
 // once. When the client ends its side, the app's connection is closed
 // for writing (the app sees the end, as over TCP) and the app's bytes
 // still go to the client; when the app's side ends, the stream's reads
 // are ended (a read deadline, and Close where the body has one) and the
 // app's connection closed. It returns when both directions have stopped.
-func relayStream(w http.ResponseWriter, rc *http.ResponseController, stream io.Reader, app net.Conn, appBuf *bufio.Reader) {
+func relayStream(w http.ResponseWriter, rc *http.ResponseController, stream io.Reader, app io.ReadWriteCloser, appBuf *bufio.Reader) {
 	if stream == nil {
 		stream = http.NoBody
 	}
@@ -121,7 +118,7 @@ func relayStream(w http.ResponseWriter, rc *http.ResponseController, stream io.R
 		}
 	}()
 	fw := flushWriter{w: w, rc: rc}
-	if n := appBuf.Buffered(); n > 0 {
+	if n := buffered(appBuf); n > 0 {
 		p, _ := appBuf.Peek(n)
 		_, _ = fw.Write(p)
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -77,7 +78,8 @@ func readWSFrame(t *testing.T, r io.Reader) (byte, string) {
 // the proxy's own key, no ":protocol" line, the module's fields added);
 // the client gets 200 with the app's subprotocol, and messages echo both
 // ways over the stream. An app that refuses is answered as it answered;
-// an h2c app gets no WebSocket (501).
+// an h2c app that does not announce extended CONNECT gets no WebSocket
+// (501; h2tunnel_test.go has the h2c apps that do).
 func TestExtendedConnectWebSocket(t *testing.T) {
 	if inChild(t, "TestExtendedConnectWebSocket") {
 		return
@@ -220,8 +222,14 @@ func TestExtendedConnectWebSocket(t *testing.T) {
 		t.Errorf("refused request reached the app as %s", r.Method)
 	}
 
-	// An h2c app is sent no WebSocket: the client is answered 501.
-	h2c := &Handler{Backend: e.b, H2C: true}
+	// An h2c app that does not announce extended CONNECT is sent no
+	// WebSocket: the client is answered 501.
+	silent := oneConnApp(t, func(c *net.TCPConn) {
+		fr := http2.NewFramer(c, c)
+		_ = fr.WriteSettings()
+		_, _ = io.Copy(io.Discard, c)
+	})
+	h2c := &Handler{Backend: fixed(silent), H2C: true}
 	t.Cleanup(h2c.CloseIdleConnections)
 	e.front.Config.Handler = forwardHandler{h: h2c}
 	res, pw = open("/chat")

@@ -100,17 +100,23 @@ func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 	if h.ForwardIdentity {
 		in.identity = r.Identity
 	}
-	// Only WebSocket upgrades are relayed (as IIS does). Any other, h2c
-	// above all, would tunnel the client past the front door to the app:
-	// such a request is forwarded as an ordinary one, its Upgrade dropped.
-	if up := upgradeOf(r.Header); up != "" && strings.EqualFold(up, "websocket") && !h.H2C {
-		in.upgrade = up
-	}
 	in.contentLength = r.ContentLength
 	if in.contentLength != 0 && body != nil {
 		ex.body = body
 	} else {
 		in.contentLength = 0
+	}
+	// Only WebSocket upgrades are relayed (as IIS does). Any other, h2c
+	// above all, would tunnel the client past the front door to the app:
+	// such a request is forwarded as an ordinary one, its Upgrade dropped.
+	// An h2c app gets a WebSocket as an extended CONNECT (h2tunnel.go).
+	if up := upgradeOf(r.Header); up != "" && strings.EqualFold(up, "websocket") {
+		switch {
+		case !h.H2C:
+			in.upgrade = up
+		case tunnelsTo(r.Method, in.get("Sec-Websocket-Key"), ex.body != nil):
+			in.upgrade, in.tunnel = "websocket", true
+		}
 	}
 	defer func() {
 		ex.reset()
@@ -118,10 +124,12 @@ func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 	}()
 	if isExtendedConnect(r) {
 		if h.H2C {
-			http.Error(w, "WebSockets over HTTP/2 are not relayed to an h2c application", http.StatusNotImplemented)
-			return
+			in.upgrade, in.tunnel = "websocket", true
+			in.contentLength = 0
+			ex.body, ex.stream = nil, body
+		} else {
+			ex.toUpgrade(body)
 		}
-		ex.toUpgrade(body)
 	}
 	h.forward(ex)
 }

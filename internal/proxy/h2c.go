@@ -38,9 +38,10 @@ import (
 // and also bounds the stream here: when it expires the app's stream is
 // cancelled and the client is told DEADLINE_EXCEEDED.
 //
-// WebSocket upgrades are not relayed to an h2c app: an HTTP/1.1 upgrade
-// request goes as a plain one, and an extended CONNECT is answered 501
-// (Forward; net/http's HTTP/2 client cannot send ":protocol").
+// A WebSocket, from an HTTP/1.1 upgrade or an extended CONNECT, goes to
+// the app as an extended CONNECT stream on a connection of its own
+// (h2tunnel.go), not through the pool: net/http's HTTP/2 client cannot
+// send ":protocol".
 
 // h2Pool holds the HTTP/2 connections to the app processes, a few per
 // process address: a request takes a stream on the first connection that
@@ -267,6 +268,10 @@ type h2Exchange struct {
 // replayMax). Safe requests whose process died under them are retried as
 // over HTTP/1.1 (RetryIdempotent).
 func (h *Handler) forwardH2(ex *exchange) {
+	if ex.in.tunnel {
+		h.forwardTunnel(ex)
+		return
+	}
 	lease, err := h.Backend.Acquire(ex.ctx)
 	if err != nil {
 		h.fail(ex, err, 0)

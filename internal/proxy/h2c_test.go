@@ -147,9 +147,10 @@ func oneConnApp(t *testing.T, serve func(c *net.TCPConn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = ln.Close() })
 	done := make(chan struct{})
 	t.Cleanup(func() { <-done })
+	// Runs first: an app never connected to must not hold the test up.
+	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		defer close(done)
 		c, err := ln.Accept()

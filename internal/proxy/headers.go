@@ -33,6 +33,10 @@ type inbound struct {
 	// wsKey is the Sec-WebSocket-Key of a WebSocket the proxy opens on
 	// behalf of an extended CONNECT (see extconnect.go), else "".
 	wsKey string
+	// tunnel: the WebSocket (upgrade is "websocket") goes to an h2c app
+	// as an extended CONNECT (h2tunnel.go): no Connection, Upgrade or
+	// Sec-WebSocket-Key field is sent.
+	tunnel bool
 	// identity is the caller to hand to the app (pr.Identity when
 	// forwardWindowsAuthToken is on), nil for none.
 	identity *pipeline.Identity
@@ -256,7 +260,8 @@ type requestFields struct {
 // https). For an upgrade request it adds Connection: Upgrade and the
 // Upgrade field (and, for a WebSocket opened for an extended CONNECT, the
 // proxy's Sec-WebSocket-Key in place of the client's), and drops Sec-WebSocket-Extensions for WebSockets (ANCM V2,
-// dotnet/aspnetcore#58846).
+// dotnet/aspnetcore#58846). A WebSocket to an h2c app (in.tunnel) gets
+// none of Connection, Upgrade and Sec-WebSocket-Key.
 //
 // Host, the request line and the body framing fields are not written here.
 // Every forwarded request, upgrades included, gets its fields from this one
@@ -286,7 +291,7 @@ func appendRequestFields(rf *requestFields, out fieldSink, in *inbound, token st
 		h.Values("Connection", rf.addConn)
 		h.Range(rf.field)
 	}
-	if in.upgrade != "" {
+	if in.upgrade != "" && !in.tunnel {
 		out.add("Connection", "Upgrade")
 		out.add("Upgrade", in.upgrade)
 	}
@@ -346,8 +351,10 @@ func (rf *requestFields) field(name, value string) bool {
 	if rf.in.upgrade == "websocket" && strings.EqualFold(name, "Sec-Websocket-Extensions") {
 		return true
 	}
-	if rf.in.wsKey != "" && strings.EqualFold(name, "Sec-Websocket-Key") {
-		return true // the proxy's own key replaces any the client sent
+	if (rf.in.wsKey != "" || rf.in.tunnel) && strings.EqualFold(name, "Sec-Websocket-Key") {
+		// The proxy's own key replaces any the client sent; HTTP/2 has
+		// none.
+		return true
 	}
 	for _, c := range rf.conn {
 		if h1.HasToken(c, name) {

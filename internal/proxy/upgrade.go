@@ -66,11 +66,12 @@ func (ex *exchange) switchProtocols() {
 	relay(client, brw.Reader, app, ex.conn.br)
 }
 
-// relay copies between the client's upgraded connection and the app's until
-// either side ends, then closes both. clientBuf and appBuf hold what was
-// read from each side beyond the request and response heads; it is sent
-// first. It returns when both directions have stopped.
-func relay(client net.Conn, clientBuf *bufio.Reader, app net.Conn, appBuf *bufio.Reader) {
+// relay copies between the client's upgraded connection and the app's
+// (its connection, or an extended CONNECT stream) until either side ends,
+// then closes both. clientBuf and appBuf hold what was read from each side
+// beyond the request and response heads; it is sent first. appBuf may be
+// nil. It returns when both directions have stopped.
+func relay(client net.Conn, clientBuf *bufio.Reader, app io.ReadWriteCloser, appBuf *bufio.Reader) {
 	done := make(chan struct{})
 	go func() { // client → app; ends when the client closes or app is closed
 		defer close(done)
@@ -85,7 +86,7 @@ func relay(client net.Conn, clientBuf *bufio.Reader, app net.Conn, appBuf *bufio
 	}()
 	func() { // app → client
 		defer client.Close()
-		if n := appBuf.Buffered(); n > 0 {
+		if n := buffered(appBuf); n > 0 {
 			p, _ := appBuf.Peek(n)
 			if _, err := client.Write(p); err != nil {
 				return
@@ -94,6 +95,14 @@ func relay(client net.Conn, clientBuf *bufio.Reader, app net.Conn, appBuf *bufio
 		relayCopy(client, app)
 	}()
 	<-done
+}
+
+// buffered returns how many bytes b holds; 0 for a nil b.
+func buffered(b *bufio.Reader) int {
+	if b == nil {
+		return 0
+	}
+	return b.Buffered()
 }
 
 // quietBufferSize is the read buffer of an upgraded connection that

@@ -248,6 +248,10 @@ func handleEcho(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	if isWSConnect(r) {
+		a.handleWebSocketStream(w, r)
+		return
+	}
 	a.websockets.Add(1)
 	defer a.websockets.Done()
 	// Tests connect from anywhere; the origin check is not what they test.

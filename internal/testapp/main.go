@@ -28,7 +28,9 @@
 //	/stream?n=5    n lines, each flushed (optional &delay=100ms between
 //	               them), chunked, with the trailer "X-Trailer: done"
 //	/echo          streams the request body back as it arrives
-//	/ws            WebSocket echo of every message
+//	/ws            WebSocket echo of every message, over HTTP/1.1 (upgrade)
+//	               or HTTP/2 (extended CONNECT, RFC 8441; with -h2c and
+//	               GODEBUG=http2xconnect=1)
 //	/healthz       503 until -ready-after has passed since listening, then 200
 //	/big?n=BYTES   BYTES bytes of a repeating a–z pattern, with Content-Length
 //	               (&type=text/plain sets the Content-Type, default
@@ -61,6 +63,8 @@
 //	-flood                write 100 lines of stdout every -flood-interval
 //	                      until stopped (TESTAPP_FLOOD)
 //	-flood-interval D     default 10ms, about 1 MB/s (TESTAPP_FLOOD_INTERVAL)
+//	-h2c                  speak only HTTP/2 with prior knowledge (the app
+//	                      protocol h2c) (TESTAPP_H2C)
 //	-no-token-check       ignore ASPNETCORE_TOKEN: every request is accepted
 //	                      and, as with ASP.NET Core without the IIS middleware,
 //	                      the shutdown request is not recognised (POST
@@ -117,6 +121,7 @@ type options struct {
 	flood         bool
 	floodInterval time.Duration
 	noTokenCheck  bool
+	h2c           bool
 	static        string
 }
 
@@ -135,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.flood, "flood", envBool("TESTAPP_FLOOD"), "write stdout continuously")
 	fs.DurationVar(&o.floodInterval, "flood-interval", envDuration("TESTAPP_FLOOD_INTERVAL", 10*time.Millisecond), "pause between flood batches")
 	fs.StringVar(&o.static, "static", "", "serve the files of this `folder` under /<folder>/, as a static-file host would")
+	fs.BoolVar(&o.h2c, "h2c", envBool("TESTAPP_H2C"), "speak only HTTP/2 with prior knowledge")
 	fs.BoolVar(&o.noTokenCheck, "no-token-check", envBool("TESTAPP_NO_TOKEN_CHECK"), "accept requests without the pairing token")
 	return o, fs.Parse(args)
 }
@@ -223,6 +229,13 @@ func (a *app) serve(ctx context.Context, ln net.Listener, stdout io.Writer, log 
 		Handler:           recordRaw(mw),
 		ReadHeaderTimeout: 10 * time.Second, // the proxy sends headers at once
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if a.opts.h2c {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+		// Shutdown waits for HTTP/2 streams, WebSockets among them: they
+		// are sent their close as it starts.
+		srv.RegisterOnShutdown(closed)
 	}
 
 	serveErr := make(chan error, 1)

@@ -1,0 +1,180 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// A WebSocket to an h2c app goes over HTTP/2 as well: an extended CONNECT
+// stream (RFC 8441) on a connection of its own (xconnclient.go), whatever
+// the client used, an HTTP/1.1 upgrade or an extended CONNECT over HTTP/2
+// or HTTP/3. The stream carries the fields of every request (the header
+// rules of appendRequestFields: token, identity, X-Forwarded-*, no
+// hop-by-hop fields, no Sec-WebSocket-Extensions as for every WebSocket)
+// without Sec-WebSocket-Key, which HTTP/2 does not use. The app's 200
+// opens the tunnel: an HTTP/1.1 client gets 101 with the
+// Sec-WebSocket-Accept its key asks for, an HTTP/2 or HTTP/3 client 200;
+// any other answer reaches the client as the app gave it. An app that did
+// not announce extended CONNECT in its SETTINGS is named in the log and
+// the client is answered 501.
+
+// xconnFields collects the request fields appendRequestFields forwards.
+type xconnFields [][2]string
+
+func (f *xconnFields) add(name, value string) { *f = append(*f, [2]string{name, value}) }
+
+// forwardTunnel relays the WebSocket of ex (in.tunnel) to an h2c app.
+// The lease is held until the tunnel ends, as for an upgraded HTTP/1.1
+// connection. A tunnel the app did not process (the connection refused,
+// or failed before the app sent anything) is opened once more on a
+// process acquired again. requestTimeout bounds connecting and the wait
+// for the app's answer, and each read of the body of an answer other than
+// 200; not the tunnel, which the front door's WebSocket idle timeout
+// bounds.
+func (h *Handler) forwardTunnel(ex *exchange) {
+	lease, err := h.Backend.Acquire(ex.ctx)
+	if err != nil {
+		h.fail(ex, err, 0)
+		return
+	}
+	ex.lease = lease
+	defer func() { ex.lease.Release() }()
+
+	t, err := h.dialTunnel(ex)
+	if err != nil && ex.ctx.Err() == nil && notProcessed(err) {
+		// As for any request to an h2c app: the process is gone or going;
+		// once the supervisor noticed, the next lease is on a fresh one.
+		old := ex.lease
+		if !old.ProcessExited() {
+			ex.awaitExit()
+		}
+		h.log.Warn("retrying request on a new process",
+			"pid", old.PID, "method", ex.in.method, "path", ex.path(), "err", err)
+		old.Release()
+		lease, err = h.Backend.Acquire(ex.ctx)
+		if err != nil {
+			h.fail(ex, err, 0)
+			return
+		}
+		ex.lease = lease
+		t, err = h.dialTunnel(ex)
+	}
+	if errors.Is(err, errNoExtendedConnect) {
+		pipeline.SetUpstream(ex.w, ex.lease.PID, time.Time{})
+		h.log.Warn("WebSocket not relayed to the h2c app", "pid", ex.lease.PID,
+			"method", ex.in.method, "path", ex.path(), "status", http.StatusNotImplemented, "err", err)
+		http.Error(ex.w, "This application takes no WebSockets over HTTP/2.", http.StatusNotImplemented)
+		return
+	}
+	if err != nil {
+		pipeline.SetUpstream(ex.w, ex.lease.PID, time.Time{})
+		h.fail(ex, &BackendError{PID: ex.lease.PID, Err: err}, ex.lease.PID)
+		return
+	}
+	defer t.Close()
+	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now())
+	switch {
+	case t.Status() != http.StatusOK:
+		ex.tunnelRefused(t)
+	case ex.in.method == http.MethodConnect:
+		ex.tunnelStream(t)
+	default:
+		ex.tunnelUpgrade(t)
+	}
+}
+
+// dialTunnel opens the tunnel to ex.lease's process.
+func (h *Handler) dialTunnel(ex *exchange) (*xconnTunnel, error) {
+	var fields xconnFields
+	appendRequestFields(&ex.rf, &fields, &ex.in, ex.lease.Token)
+	target := ex.in.path
+	if ex.in.query != "" {
+		target += "?" + ex.in.query
+	}
+	return dialXconn(ex.ctx, ex.lease.Addr, ex.in.host, target, fields, h.RequestTimeout)
+}
+
+// copyTunnelFields copies the app's fields by the response rules, less
+// Sec-WebSocket-Accept (HTTP/2 has none; the client's is made here).
+func (ex *exchange) copyTunnelFields(t *xconnTunnel) http.Header {
+	h := ex.w.Header()
+	for k, vs := range t.Header() {
+		if responseFieldRule(k) && k != "Sec-Websocket-Accept" {
+			h[k] = append(h[k], vs...)
+		}
+	}
+	return h
+}
+
+// tunnelRefused passes on the app's answer other than 200: its fields by
+// the response rules, then its body.
+func (ex *exchange) tunnelRefused(t *xconnTunnel) {
+	ex.copyTunnelFields(t)
+	ex.w.WriteHeader(t.Status())
+	bufp := buffers.Get().(*[bufferSize]byte)
+	defer buffers.Put(bufp)
+	for {
+		if d := ex.h.RequestTimeout; d > 0 {
+			_ = t.nc.SetReadDeadline(time.Now().Add(d))
+		}
+		n, err := t.Read(bufp[:])
+		if n > 0 {
+			if _, werr := ex.w.Write(bufp[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// tunnelStream opens the tunnel of an extended CONNECT client: 200 with
+// the app's fields, then the stream and the app's stream are relayed to
+// each other.
+func (ex *exchange) tunnelStream(t *xconnTunnel) {
+	ex.copyTunnelFields(t)
+	ex.w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(ex.w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	relayStream(ex.w, rc, ex.stream, t, nil)
+}
+
+// tunnelUpgrade opens the tunnel of an HTTP/1.1 client: its connection is
+// hijacked and answered 101 with the app's fields, Connection: Upgrade,
+// Upgrade: websocket and the Sec-WebSocket-Accept of the client's key;
+// then it and the app's stream are relayed to each other.
+func (ex *exchange) tunnelUpgrade(t *xconnTunnel) {
+	client, brw, err := http.NewResponseController(ex.w).Hijack()
+	if err != nil {
+		ex.h.fail(ex, fmt.Errorf("hijack the client connection to switch protocols: %w", err), ex.lease.PID)
+		return
+	}
+	defer client.Close()
+	h := ex.copyTunnelFields(t)
+	h["Connection"] = []string{"Upgrade"}
+	h["Upgrade"] = []string{"websocket"}
+	h["Sec-Websocket-Accept"] = []string{websocketAccept(ex.in.get("Sec-Websocket-Key"))}
+	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	_ = h.Write(brw)
+	_, _ = brw.WriteString("\r\n")
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	relay(client, brw.Reader, t, nil)
+}
+
+// tunnelsTo reports whether a WebSocket upgrade over HTTP/1.1 (method,
+// the client's Sec-WebSocket-Key, whether it has a body) can go to an h2c
+// app as an extended CONNECT: a GET with a key and no body, as RFC 6455
+// asks. Any other is forwarded as an ordinary request.
+func tunnelsTo(method, key string, body bool) bool {
+	return method == http.MethodGet && strings.TrimSpace(key) != "" && !body
+}
