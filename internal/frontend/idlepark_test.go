@@ -196,3 +196,39 @@ sites:
 		t.Fatalf("%d lean connections, %d parked; want 1 and 0", o, p)
 	}
 }
+
+// TestShutdownUnderKeepAliveLoad: a shutdown while keep-alive clients
+// keep parking and waking their connections ends (the drain and the
+// poller's wake-ups take the set's lock in turn), and every client sees
+// its connection end.
+func TestShutdownUnderKeepAliveLoad(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, "shutdownTimeout: 30s\n"+plainSite), newOpener())
+	addr := s.Addrs()["http"].String()
+	const n = 16
+	served := make(chan struct{}, n)
+	ended := make(chan struct{}, n)
+	for range n {
+		c := dialGet(t, addr)
+		go func() {
+			defer func() { ended <- struct{}{} }()
+			first := true
+			for getOn(t, c) == 200 {
+				if first {
+					served <- struct{}{}
+					first = false
+				}
+			}
+		}()
+	}
+	for range n {
+		<-served
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		<-ended
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,17 +60,37 @@ func (p *idlePoller) arm(sock int, token uint64, add bool) error {
 	if add {
 		op = unix.EPOLL_CTL_ADD
 	}
-	err := unix.EpollCtl(p.fd, op, sock, &ev)
+	err := epollCtl(p.fd, op, sock, &ev)
 	switch {
 	case err == unix.EEXIST && add:
-		err = unix.EpollCtl(p.fd, unix.EPOLL_CTL_MOD, sock, &ev)
+		err = epollCtl(p.fd, unix.EPOLL_CTL_MOD, sock, &ev)
 	case err == unix.ENOENT && !add:
-		err = unix.EpollCtl(p.fd, unix.EPOLL_CTL_ADD, sock, &ev)
+		err = epollCtl(p.fd, unix.EPOLL_CTL_ADD, sock, &ev)
 	}
 	if err != nil {
 		return fmt.Errorf("epoll_ctl: %w", err)
 	}
 	return nil
+}
+
+// epollCtl and epollWait are epoll_ctl and a non-blocking epoll_wait as
+// raw system calls (no entersyscall/exitsyscall, like h1.Socket's reads
+// and writes): neither blocks, so holding the P is safe, and the
+// scheduler never hands it to another thread for them.
+func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func epollWait(epfd int, evs []unix.EpollEvent) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
 
 // eventToken is the token an event carries (see arm).
@@ -86,7 +107,7 @@ func (p *idlePoller) run(ready func(tokens []uint64)) error {
 	var werr error
 	err := p.rc.Read(func(fd uintptr) bool {
 		for {
-			n, err := unix.EpollWait(int(fd), evs[:], 0)
+			n, err := epollWait(int(fd), evs[:])
 			if err == unix.EINTR {
 				continue
 			}
@@ -115,5 +136,6 @@ func (p *idlePoller) run(ready func(tokens []uint64)) error {
 }
 
 // close ends run and closes the instance; the sockets armed in it are not
-// affected.
+// affected. It waits for run's wait to return: never call it while
+// holding a lock that ready takes.
 func (p *idlePoller) close() { _ = p.f.Close() }

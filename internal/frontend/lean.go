@@ -542,15 +542,15 @@ func (s *leanSet) pollLoop(p *idlePoller, l *listener) {
 	// any keep-alive timeout).
 	l.srv.log.Error("idle connection poller ended", "listener", l.key, "err", err)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.poll == p {
 		s.poll = nil
-		p.close()
 	}
 	for _, lc := range s.parked {
 		s.unpark(lc)
 		go lc.run(wakeEnd)
 	}
+	s.mu.Unlock()
+	p.close()
 }
 
 // park records that lc waits for a request (state st). An idle
@@ -645,10 +645,8 @@ func (s *leanSet) drain(ctx context.Context) {
 	if s.stop != nil {
 		close(s.stop)
 	}
-	if s.poll != nil {
-		s.poll.close() // nothing is parked from now on
-		s.poll = nil
-	}
+	poll := s.poll // nothing is parked from now on
+	s.poll = nil
 	for _, lc := range s.parked {
 		s.unpark(lc)
 		_ = lc.c.Close()
@@ -663,6 +661,11 @@ func (s *leanSet) drain(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
+	if poll != nil {
+		// Not under s.mu: the close waits for pollLoop's wait to return,
+		// and pollLoop may be waiting for s.mu in ready.
+		poll.close()
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
