@@ -232,3 +232,29 @@ func TestShutdownUnderKeepAliveLoad(t *testing.T) {
 		<-ended
 	}
 }
+
+// TestParkedCountsPerClient: a parked connection keeps its place under
+// maxConnectionsPerClient (parking gives back its goroutine, not the
+// connection); the place is free again once the client closes it.
+func TestParkedCountsPerClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, "limits: {maxConnectionsPerClient: 2}\n"+plainSite), newOpener())
+	addr := s.Addrs()["http"].String()
+	a, b := dialGet(t, addr), dialGet(t, addr)
+	waitFor(t, "both connections parked", func() bool { _, p := s.LeanConns(); return p == 2 })
+	third, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if code := getOn(t, third); code != 0 {
+		t.Fatalf("a third connection from the client: %d, want it closed unanswered", code)
+	}
+	a.Close()
+	waitFor(t, "the closed connection to leave the set", func() bool { o, _ := s.LeanConns(); return o == 1 })
+	dialGet(t, addr)
+	if code := getOn(t, b); code != 200 {
+		t.Fatalf("the other parked connection: %d", code)
+	}
+}
