@@ -186,12 +186,15 @@ func (l *listener) quicConnContext(ctx context.Context, info *quic.ClientInfo) (
 // they go first: they cost memory and a place but serve nobody now, and
 // their clients reconnect when they have a request.
 func (l *listener) shedIdle() bool {
-	c := l.lean.waiting(leanIdle)
+	c, parked := l.lean.waiting(leanIdle)
+	if parked {
+		return true
+	}
 	if c == nil {
 		c = l.idleHTTP.any()
 	}
 	if c == nil {
-		c = l.lean.waiting(leanNew)
+		c, _ = l.lean.waiting(leanNew)
 	}
 	if c == nil {
 		return false
@@ -214,15 +217,26 @@ func (l *listener) shedIdle() bool {
 }
 
 // waiting returns a connection of s in state st, nil if there is none.
-func (s *leanSet) waiting(st leanState) net.Conn {
+// A parked one is closed here instead (parked true): its socket leaves
+// the epoll instance with the close, so the set resumes its goroutine to
+// end it.
+func (s *leanSet) waiting(st leanState) (c net.Conn, parked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for lc := range s.conns {
+	for _, lc := range s.parked {
 		if lc.state == st {
-			return lc.c
+			s.unpark(lc)
+			_ = lc.c.Close()
+			go lc.run(wakeEnd)
+			return nil, true
 		}
 	}
-	return nil
+	for lc := range s.conns {
+		if lc.state == st {
+			return lc.c, false
+		}
+	}
+	return nil, false
 }
 
 // idleSet holds a listener's net/http connections that wait for a request

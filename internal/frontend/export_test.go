@@ -67,3 +67,18 @@ func (s *Server) WaitingBatched() (batched, plain int) {
 	}
 	return batched, plain
 }
+
+// LeanConns returns how many connections the lean loop tracks, and how
+// many of them are parked (idle keep-alive, without a goroutine), over all
+// listeners (tests only).
+func (s *Server) LeanConns() (open, parked int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		l.lean.mu.Lock()
+		open += len(l.lean.conns)
+		parked += len(l.lean.parked)
+		l.lean.mu.Unlock()
+	}
+	return open, parked
+}

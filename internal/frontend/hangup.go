@@ -99,9 +99,10 @@ func (lc *leanConn) watchHangup(done chan<- struct{}) {
 	}
 }
 
-// watchLoop is the leanSet's ticker: once a second it checks the busy
-// connections for requests running long enough to watch. It ends when the
-// set drains.
+// watchLoop is the leanSet's ticker: twice a second it checks the busy
+// connections for requests running long enough to watch, and closes the
+// parked connections whose keep-alive timeout has passed (so a keep-alive
+// timeout holds to within half a second). It ends when the set drains.
 func (s *leanSet) watchLoop(stop <-chan struct{}) {
 	defer s.wg.Done()
 	t := time.NewTicker(hangupAfter / 2)
@@ -112,6 +113,7 @@ func (s *leanSet) watchLoop(stop <-chan struct{}) {
 			return
 		case now := <-t.C:
 			s.mu.Lock()
+			s.sweep(now)
 			for lc := range s.conns {
 				if lc.state == leanActive {
 					lc.hu.check(lc, now)

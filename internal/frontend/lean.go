@@ -52,8 +52,20 @@ type leanConn struct {
 	// a refusal half-closes it.
 	tcp *net.TCPConn
 
-	// state is guarded by the leanSet's mutex.
+	// fd is the socket under c, for parking it in the leanSet's epoll
+	// instance; -1 when it cannot be parked (TLS: crypto/tls may hold
+	// read-ahead bytes the loop cannot see; or no socket).
+	fd int
+
+	// state, and the parking fields below, are guarded by the leanSet's
+	// mutex.
 	state leanState
+	// armed: fd was added to the set's epoll instance (then re-armed).
+	armed bool
+	// token names the current parking in the set's parked map; expires
+	// is when the parked connection's keep-alive ends (zero: never).
+	token   uint64
+	expires time.Time
 	// served is set once a request was read (owned by the loop).
 	served bool
 }
@@ -74,19 +86,34 @@ const (
 	leanNew
 )
 
-// leanSet tracks a listener's lean connections for shutdown.
+// leanSet tracks a listener's lean connections for shutdown, and parks
+// its idle keep-alive connections: a connection that finished a response
+// and has no unread bytes buffered hands its socket to the set's epoll
+// instance and ends its goroutine, holding no goroutine stack and no
+// buffer until the socket is readable; then the set serves it again on a
+// new goroutine. The keep-alive timeout of a parked connection is kept by
+// the set's ticker (watchLoop), not by a timer of its own.
 type leanSet struct {
-	mu       sync.Mutex // protects conns, draining, stop and each conn's state
+	mu       sync.Mutex // protects the fields below and each conn's state and parking
 	conns    map[*leanConn]struct{}
 	draining bool
 	stop     chan struct{} // ends watchLoop; nil until the first connection
-	wg       sync.WaitGroup
+	// poll is the epoll instance of the parked connections, made with the
+	// first connection; nil when it could not be made (every connection
+	// then waits for its next request on its goroutine).
+	poll *idlePoller
+	// parked are the parked connections by token (leanConn.token).
+	parked    map[uint64]*leanConn
+	lastToken uint64
+	// wg counts the connections (not their goroutines: a parked
+	// connection has none) and the set's two goroutines.
+	wg sync.WaitGroup
 }
 
 // startLean serves c with the lean loop on a goroutine of its own, owned
 // by the listener's leanSet; c is closed when the set is draining.
 func (l *listener) startLean(c net.Conn) {
-	lc := &leanConn{l: l, c: c}
+	lc := &leanConn{l: l, c: c, fd: -1}
 	lc.ctx, lc.cancel = context.WithCancel(context.Background())
 	if !l.lean.add(lc) {
 		lc.cancel()
@@ -99,12 +126,12 @@ func (l *listener) startLean(c net.Conn) {
 // serveLean serves lc's connection; it hands it to net/http when it
 // starts with the HTTP/2 preface.
 func (l *listener) serveLean(lc *leanConn) {
-	defer l.lean.remove(lc)
 	c := lc.c
-	defer lc.cancel()
 	var raw syscall.RawConn
 	if tc, ok := c.(*tls.Conn); ok {
 		if !lc.handshake(tc) {
+			lc.cancel()
+			l.lean.remove(lc)
 			return
 		}
 	}
@@ -116,6 +143,7 @@ func (l *listener) serveLean(lc *leanConn) {
 		}
 		if raw != nil {
 			lc.sock = h1.NewSocket(raw)
+			_ = raw.Control(func(fd uintptr) { lc.fd = int(fd) })
 		}
 	}
 	lc.in = h1.NewInput(c, raw)
@@ -134,14 +162,37 @@ func (l *listener) serveLean(lc *leanConn) {
 		lc.clientIP = ap.Addr().Unmap()
 	}
 	lc.w.lc = lc
-	prefix, handOff := lc.loop()
+	lc.run(wakeNone)
+}
+
+// wake is why a connection's goroutine runs the loop.
+type wake uint8
+
+const (
+	wakeNone  wake = iota // it was not parked
+	wakeReady             // parked, and its socket became readable
+	wakeEnd               // parked, and it is to close (timeout, drain, shed)
+)
+
+// run serves lc until its connection ends, is handed to net/http, or is
+// parked (then the set owns lc until it starts run again, and the
+// goroutine leaves lc alone).
+func (lc *leanConn) run(w wake) {
+	prefix, handOff, parked := lc.loop(w)
+	if parked {
+		return
+	}
+	lc.in.Release()
+	l := lc.l
 	switch {
 	case handOff:
-		batchHTTP2(c)
-		l.handOver(&prefixConn{Conn: c, prefix: prefix})
+		batchHTTP2(lc.c)
+		l.handOver(&prefixConn{Conn: lc.c, prefix: prefix})
 	case !lc.w.hijacked: // a hijacked connection is its hijacker's to close
-		_ = c.Close()
+		_ = lc.c.Close()
 	}
+	lc.cancel()
+	l.lean.remove(lc)
 }
 
 // handshake runs the TLS handshake within the header timeout. A client
@@ -183,36 +234,27 @@ func (lc *leanConn) handshake(tc *tls.Conn) bool {
 // read (true): only an HTTP/2 connection preface is, as the first bytes of
 // a cleartext connection of a listener that offers h2c. Every HTTP/1 byte
 // of the connection is read here, by the strict parser.
-func (lc *leanConn) loop() (prefix []byte, handOff bool) {
-	defer lc.in.Release()
+//
+// parked reports that the connection was parked: the set owns lc now.
+// w says why the goroutine runs: wakeNone for a connection that was not
+// parked; otherwise the loop goes on from the wait it was parked in.
+func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 	for {
 		set := lc.l.cur.Load().set
-		if len(lc.in.Buffered()) == 0 {
-			lc.in.Release()
-			lc.releaseIdle()
-			wait := leanIdle
-			if !lc.served {
-				wait = leanNew
-			}
-			draining := !lc.l.lean.setState(lc, wait)
-			if draining && wait == leanIdle {
-				return nil, false
-			}
-			if draining {
-				_ = lc.c.SetReadDeadline(time.Now().Add(newConnGrace))
-			} else {
-				_ = lc.c.SetReadDeadline(deadline(set.idle))
-			}
-			err := lc.in.Fill()
-			if (!lc.l.lean.setState(lc, leanActive) && lc.served) || err != nil {
-				return nil, false
+		if w != wakeNone || len(lc.in.Buffered()) == 0 {
+			ok, parked := lc.await(set, w)
+			if !ok {
+				return nil, false, parked
 			}
 		}
-		_ = lc.c.SetReadDeadline(deadline(set.readHeader))
+		if w != wakeReady { // await set it for the read of a woken one
+			_ = lc.c.SetReadDeadline(deadline(set.readHeader))
+		}
+		w = wakeNone
 		n, err := lc.scan(set.maxHeader)
 		if errors.Is(err, h1.ErrHandOff) {
 			if !lc.served && lc.tls == nil && set.h2c {
-				return lc.handOffBytes(), true
+				return lc.handOffBytes(), true, false
 			}
 			err = &h1.Error{Status: http.StatusHTTPVersionNotSupported, Reason: "HTTP/2 preface without h2c"}
 		}
@@ -221,7 +263,7 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 			if errors.As(err, &he) {
 				lc.refuse(he)
 			}
-			return nil, false // timeout, EOF, or refused
+			return nil, false, false // timeout, EOF, or refused
 		}
 		start := time.Now()
 		head := string(lc.in.Buffered()[:n])
@@ -233,20 +275,66 @@ func (lc *leanConn) loop() (prefix []byte, handOff bool) {
 		lc.in.Discard(n)
 		if err != nil {
 			lc.refuse(err.(*h1.Error))
-			return nil, false
+			return nil, false, false
 		}
 		_ = lc.c.SetReadDeadline(time.Time{})
 		lc.served = true
 		if lc.req.Path == "*" {
 			if !lc.options() {
-				return nil, false
+				return nil, false, false
 			}
 			continue
 		}
 		if !lc.serveOne(start) {
-			return nil, false
+			return nil, false, false
 		}
 	}
+}
+
+// await waits for the first bytes of the next request; false when the
+// connection is to close, or was parked (parked). An idle keep-alive
+// connection is parked when the set can take it; one not parked waits on
+// its goroutine within the keep-alive timeout, or, during a drain, closes
+// (one that has not had a request yet is given newConnGrace).
+//
+// A parked connection is armed in the set's level-triggered epoll
+// instance without a read first: bytes that came in after the response
+// are reported at once, so the read that would find nothing (EAGAIN)
+// before a wait is saved. Bytes read ahead of the previous request (a
+// pipelining client) are never parked: the loop only gets here with none
+// buffered.
+func (lc *leanConn) await(set serverSettings, w wake) (ok, parked bool) {
+	switch w {
+	case wakeNone:
+		lc.in.Release()
+		lc.releaseIdle()
+		wait := leanIdle
+		if !lc.served {
+			wait = leanNew
+		}
+		parked, draining := lc.l.lean.park(lc, wait, set.idle)
+		switch {
+		case parked:
+			return false, true
+		case draining && wait == leanIdle:
+			return false, false
+		case draining:
+			_ = lc.c.SetReadDeadline(time.Now().Add(newConnGrace))
+		default:
+			_ = lc.c.SetReadDeadline(deadline(set.idle))
+		}
+	case wakeReady:
+		// The socket is readable (data, the client's close, or an error):
+		// the read does not wait, and the header timeout bounds it anyway.
+		_ = lc.c.SetReadDeadline(deadline(set.readHeader))
+	case wakeEnd:
+		return false, false
+	}
+	err := lc.in.Fill()
+	if (!lc.l.lean.setState(lc, leanActive) && lc.served) || err != nil {
+		return false, false
+	}
+	return true, false
 }
 
 // options answers "OPTIONS *" (a question about the server, not about a
@@ -427,8 +515,101 @@ func (s *leanSet) add(lc *leanConn) bool {
 		s.stop = make(chan struct{})
 		s.wg.Add(1)
 		go s.watchLoop(s.stop)
+		p, err := newIdlePoller()
+		if err != nil {
+			// Idle connections wait on their goroutines, as they would
+			// without the set.
+			lc.l.srv.log.Warn("idle keep-alive connections keep their goroutines", "listener", lc.l.key, "err", err)
+		} else {
+			s.poll = p
+			s.wg.Add(1)
+			go s.pollLoop(p, lc.l)
+		}
 	}
 	return true
+}
+
+// pollLoop runs the epoll instance: it resumes each parked connection
+// whose socket is readable. It ends when drain closes the instance.
+func (s *leanSet) pollLoop(p *idlePoller, l *listener) {
+	defer s.wg.Done()
+	err := p.run(s.ready)
+	if s.isDraining() {
+		return
+	}
+	// Not a close: no more connections are parked, and the parked ones,
+	// which nothing would wake, close (their clients reconnect, as after
+	// any keep-alive timeout).
+	l.srv.log.Error("idle connection poller ended", "listener", l.key, "err", err)
+	s.mu.Lock()
+	if s.poll == p {
+		s.poll = nil
+	}
+	for _, lc := range s.parked {
+		s.unpark(lc)
+		go lc.run(wakeEnd)
+	}
+	s.mu.Unlock()
+	p.close()
+}
+
+// park records that lc waits for a request (state st). An idle
+// keep-alive connection (st leanIdle) is parked when the set has an epoll
+// instance and lc a socket: it is armed there, and then the set owns lc,
+// until idle passes (the keep-alive timeout; <= 0: none) or the socket is
+// readable. draining: the set is draining and lc was not parked.
+func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration) (parked, draining bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lc.state = st
+	if s.draining {
+		return false, true
+	}
+	if st != leanIdle || s.poll == nil || lc.fd < 0 {
+		return false, false
+	}
+	s.lastToken++
+	if err := s.poll.arm(lc.fd, s.lastToken, !lc.armed); err != nil {
+		lc.l.srv.log.Debug("park idle connection", "listener", lc.l.key, "remote", lc.remote, "err", err)
+		return false, false
+	}
+	lc.armed, lc.token, lc.expires = true, s.lastToken, deadline(idle)
+	if s.parked == nil {
+		s.parked = map[uint64]*leanConn{}
+	}
+	s.parked[lc.token] = lc
+	return true, false
+}
+
+// ready resumes the parked connections the poller found readable; a
+// token whose parking ended already (timeout, shed, drain) is skipped.
+func (s *leanSet) ready(tokens []uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range tokens {
+		if lc := s.parked[t]; lc != nil {
+			s.unpark(lc)
+			go lc.run(wakeReady)
+		}
+	}
+}
+
+// unpark ends lc's parking; the caller starts its goroutine. Called with
+// s.mu held.
+func (s *leanSet) unpark(lc *leanConn) {
+	delete(s.parked, lc.token)
+	lc.token, lc.expires = 0, time.Time{}
+}
+
+// sweep closes the parked connections whose keep-alive timeout passed.
+// Called by watchLoop with s.mu held.
+func (s *leanSet) sweep(now time.Time) {
+	for _, lc := range s.parked {
+		if !lc.expires.IsZero() && !now.Before(lc.expires) {
+			s.unpark(lc)
+			go lc.run(wakeEnd)
+		}
+	}
 }
 
 // remove ends lc's registration, once: when its goroutine is done, or
@@ -464,6 +645,13 @@ func (s *leanSet) drain(ctx context.Context) {
 	if s.stop != nil {
 		close(s.stop)
 	}
+	poll := s.poll // nothing is parked from now on
+	s.poll = nil
+	for _, lc := range s.parked {
+		s.unpark(lc)
+		_ = lc.c.Close()
+		go lc.run(wakeEnd)
+	}
 	for lc := range s.conns {
 		switch lc.state {
 		case leanIdle:
@@ -473,6 +661,11 @@ func (s *leanSet) drain(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
+	if poll != nil {
+		// Not under s.mu: the close waits for pollLoop's wait to return,
+		// and pollLoop may be waiting for s.mu in ready.
+		poll.close()
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
