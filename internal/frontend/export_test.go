@@ -3,6 +3,7 @@ package frontend
 import (
 	"crypto/tls"
 	"net"
+	"syscall"
 )
 
 // H3Addr returns the UDP address HTTP/3 is served on for a binding (tests only).
@@ -81,4 +82,50 @@ func (s *Server) LeanConns() (open, parked int) {
 		l.lean.mu.Unlock()
 	}
 	return open, parked
+}
+
+// KeepAlives counts the open client connections of s by whether their
+// socket has TCP keep-alive probes on (SO_KEEPALIVE): those the lean loop
+// tracks, those net/http holds idle, and the hijacked ones (tests only).
+func (s *Server) KeepAlives() (on, off int) {
+	var conns []net.Conn
+	s.mu.Lock()
+	for _, l := range s.listeners {
+		l.lean.mu.Lock()
+		for lc := range l.lean.conns {
+			conns = append(conns, lc.c)
+		}
+		l.lean.mu.Unlock()
+		l.idleHTTP.mu.Lock()
+		for c := range l.idleHTTP.conns {
+			conns = append(conns, c)
+		}
+		l.idleHTTP.mu.Unlock()
+	}
+	s.mu.Unlock()
+	s.hijacked.mu.Lock()
+	for hc := range s.hijacked.conns {
+		conns = append(conns, hc)
+	}
+	s.hijacked.mu.Unlock()
+	for _, c := range conns {
+		tc := tcpConnOf(c)
+		if tc == nil {
+			continue
+		}
+		rc, err := tc.SyscallConn()
+		if err != nil {
+			continue
+		}
+		v := 0
+		_ = rc.Control(func(fd uintptr) {
+			v, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+		})
+		if v != 0 {
+			on++
+		} else {
+			off++
+		}
+	}
+	return on, off
 }

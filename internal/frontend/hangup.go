@@ -69,6 +69,9 @@ func (h *hangup) check(lc *leanConn, now time.Time) {
 // if the client closed it.
 func (lc *leanConn) watchHangup(done chan<- struct{}) {
 	defer close(done)
+	// A client that vanished without a FIN is found by the probes (see
+	// listenConfig).
+	keepAliveOn(lc.c)
 	gone := false
 	err := lc.peekRaw.Read(func(fd uintptr) bool {
 		var b [1]byte

@@ -40,7 +40,11 @@ type hijackedConn struct {
 	closed atomic.Bool
 }
 
+// add tracks c, and turns its TCP keep-alive probes on: an upgraded
+// connection may be quiet for long, without an idle timeout at all (see
+// listenConfig).
 func (h *hijackSet) add(c net.Conn) net.Conn {
+	keepAliveOn(c)
 	hc := &hijackedConn{Conn: c, set: h, idle: time.Duration(h.idle.Load())}
 	h.mu.Lock()
 	if h.conns == nil {

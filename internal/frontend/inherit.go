@@ -104,7 +104,7 @@ func (s *Server) listenTCP(b *siteconfig.Binding) (net.Listener, error) {
 	if ln := s.prebound.take(b.ListenerKey()); ln != nil {
 		return ln, nil
 	}
-	ln, err := net.Listen("tcp", b.ListenAddr())
+	ln, err := listen(b.ListenAddr())
 	if err != nil {
 		return nil, fmt.Errorf("listen %s (binding %s): %w%s", b.ListenerKey(), b.Name, err, bindHint(err, b.Port))
 	}

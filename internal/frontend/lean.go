@@ -68,6 +68,9 @@ type leanConn struct {
 	expires time.Time
 	// served is set once a request was read (owned by the loop).
 	served bool
+	// probed is set once TCP keep-alive probes were turned on because
+	// the header or idle timeout is off (owned by the loop).
+	probed bool
 }
 
 // newConnGrace is how long a shutdown waits for the first request of a
@@ -241,6 +244,12 @@ func (lc *leanConn) handshake(tc *tls.Conn) bool {
 func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 	for {
 		set := lc.l.cur.Load().set
+		if !lc.probed && (set.readHeader <= 0 || set.idle <= 0) {
+			// Without those timeouts nothing else ends the connection
+			// of a client that vanished (see listenConfig).
+			lc.probed = true
+			keepAliveOn(lc.c)
+		}
 		if w != wakeNone || len(lc.in.Buffered()) == 0 {
 			ok, parked := lc.await(set, w)
 			if !ok {

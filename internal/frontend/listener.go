@@ -146,8 +146,11 @@ func (l *listener) acceptLoop(log *slog.Logger) {
 }
 
 // handOver gives c to the current generation; if that one is being retired
-// it retries with its successor, and closes c when there is none.
+// it retries with its successor, and closes c when there is none. c gets
+// TCP keep-alive probes: net/http's HTTP/2 server has no timeout for a
+// stream that waits (see listenConfig).
 func (l *listener) handOver(c net.Conn) {
+	keepAliveOn(c)
 	for {
 		g := l.cur.Load()
 		select {

@@ -26,7 +26,7 @@ type Prebound struct {
 func Prebind(cfg *siteconfig.Config) *Prebound {
 	p := &Prebound{lns: map[string]net.Listener{}}
 	for key, b := range listenerBindings(cfg) {
-		if ln, err := net.Listen("tcp", b.ListenAddr()); err == nil {
+		if ln, err := listen(b.ListenAddr()); err == nil {
 			p.lns[key] = ln
 		}
 	}
