@@ -35,21 +35,26 @@ func (b fixedBackend) Acquire(context.Context) (*upstream.Lease, error) {
 
 // BenchmarkFrontDoor sends small GETs through the whole front door
 // (routing, stages, access-log observers, proxy) to a Go app, over the lean
-// HTTP/1.1 loop and over net/http. cpu-ns/op is the process's CPU time per
-// request (client and app included: compare the two, not the absolute).
+// HTTP/1.1 loop, over net/http's HTTP/1.1 server, and over its HTTP/2
+// server (h2c with prior knowledge, the path HTTP/2 over TLS shares).
+// cpu-ns/op is the process's CPU time per request (client and app
+// included: compare the cases, not the absolute).
 func BenchmarkFrontDoor(b *testing.B) {
 	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "Hello World")
 	}))
 	defer back.Close()
-	for _, lean := range []bool{true, false} {
-		name := map[bool]string{true: "lean", false: "net-http"}[lean]
-		b.Run(name, func(b *testing.B) {
-			frontend.SetLeanHTTP1(lean)
+	for _, way := range []string{"lean", "net-http", "h2c"} {
+		b.Run(way, func(b *testing.B) {
+			frontend.SetLeanHTTP1(way == "lean")
 			defer frontend.SetLeanHTTP1(true)
 			e := newEnv(b, "app")
-			cfg := e.config(b, `
+			protocols := ""
+			if way == "h2c" {
+				protocols = "protocols: {h2c: true}"
+			}
+			cfg := e.config(b, protocols+`
 sites:
   - name: s
     bindings: [{name: http, scheme: http, address: 127.0.0.1, port: 0}]
@@ -62,15 +67,16 @@ sites:
 			if err != nil {
 				b.Fatal(err)
 			}
-			benchGets(b, s)
+			benchGets(b, s, way == "h2c")
 		})
 	}
 }
 
 // benchGets runs s and sends small GETs to its "http" binding from parallel
-// clients until b.N, reporting cpu-ns/op (the process's CPU time per request,
-// client and app included).
-func benchGets(b *testing.B, s *frontend.Server) {
+// clients until b.N (over HTTP/2 with prior knowledge when h2c is set, all
+// on one connection), reporting cpu-ns/op (the process's CPU time per
+// request, client and app included).
+func benchGets(b *testing.B, s *frontend.Server, h2c bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -78,6 +84,10 @@ func benchGets(b *testing.B, s *frontend.Server) {
 	<-s.Listening()
 	url := "http://" + s.Addrs()["http"].String() + "/hello?x=1"
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+	if h2c {
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
 	b.ReportAllocs()

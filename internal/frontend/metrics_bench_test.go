@@ -62,7 +62,7 @@ sites:
 			if err != nil {
 				b.Fatal(err)
 			}
-			benchGets(b, s)
+			benchGets(b, s, false)
 		})
 	}
 }
