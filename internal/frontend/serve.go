@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -58,13 +59,13 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 	if r.TLS == nil && l.scheme == "https" {
 		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
 	}
-	w, r, leave, ok := s.enterStream(w, r)
+	w, r, stop, ok := s.enterStream(w, r)
 	if !ok {
 		return
 	}
-	defer leave()
+	defer s.leaveStream(r, stop)
 	st := statePool.Get().(*reqState)
-	fillRequest(&st.req, l, r)
+	ci := fillRequest(&st.req, l, r)
 	st.ctx = r.Context()
 	if st.req.ContentLength != 0 {
 		rc := http.NewResponseController(w)
@@ -75,7 +76,7 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 		// full duplex and say so with an error, which is ignored.
 		_ = rc.EnableFullDuplex()
 	}
-	s.serve(l, st, w, serveOpts{start: start, over: over(r), noAltSvc: r.ProtoMajor >= 3})
+	s.serve(l, st, w, serveOpts{start: start, over: ci != nil && ci.over, noAltSvc: r.ProtoMajor >= 3})
 	st.release()
 }
 
@@ -254,7 +255,8 @@ func headerValues(h pipeline.Header, name string) []string {
 }
 
 // fillRequest describes r, a request of the net/http servers, for serve.
-func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) {
+// It returns the connection's connInfo (nil: none).
+func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) *connInfo {
 	pr.Method, pr.Host, pr.Proto, pr.RemoteAddr = r.Method, r.Host, r.Proto, r.RemoteAddr
 	pr.RawQuery = r.URL.RawQuery
 	if isTunnel(r) && r.ProtoMajor == 3 {
@@ -265,14 +267,10 @@ func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) {
 		pr.Proto = "HTTP/3.0"
 	}
 	pr.Header = pipeline.HTTPHeader(r.Header)
-	var peer netip.Addr
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		peer = ap.Addr().Unmap()
-	}
-	l.describe(pr, r.URL.EscapedPath(), peer)
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		pr.LocalAddr = a.String()
-	}
+	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	a := ci.addrsOf(r)
+	l.describe(pr, r.URL.EscapedPath(), a.peer)
+	pr.LocalAddr = a.local
 	pr.ContentLength = r.ContentLength
 	if r.Body == nil || r.Body == http.NoBody {
 		pr.ContentLength = 0
@@ -281,16 +279,10 @@ func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) {
 		pr.Trailer = pipeline.HTTPHeader(r.Trailer) // filled by net/http once the body is read
 	}
 	pr.TLS = r.TLS
-	if c, _ := r.Context().Value(connInfoKey{}).(*connInfo); c != nil {
-		pr.Conn = &c.conn
+	if ci != nil {
+		pr.Conn = &ci.conn
 	}
-}
-
-// over reports whether r came on a connection accepted beyond
-// maxConnections.
-func over(r *http.Request) bool {
-	c, _ := r.Context().Value(connInfoKey{}).(*connInfo)
-	return c != nil && c.over
+	return ci
 }
 
 // connInfo is attached to each accepted connection's context.
@@ -298,6 +290,40 @@ type connInfo struct {
 	over bool // accepted beyond Limits.MaxConnections
 	// conn is the connection's pipeline state (pipeline.Request.Conn).
 	conn pipeline.Conn
+	// addrs are the connection's addresses as its requests describe them,
+	// worked out by its first request (addrsOf) for all that follow: an
+	// HTTP/2 connection's requests would otherwise each parse the peer's
+	// and format the local address.
+	addrs atomic.Pointer[connAddrs]
+}
+
+// connAddrs are a connection's addresses, as a request describes them.
+type connAddrs struct {
+	remote string     // the request's RemoteAddr they were worked out from
+	peer   netip.Addr // remote's address, unmapped; invalid if it is none
+	local  string     // the server's address (http.LocalAddrContextKey); "" if unknown
+}
+
+// addrsOf returns the addresses of r's connection, whose connInfo is ci
+// (nil: none, they are worked out for r alone).
+func (ci *connInfo) addrsOf(r *http.Request) connAddrs {
+	if ci != nil {
+		if a := ci.addrs.Load(); a != nil && a.remote == r.RemoteAddr {
+			return *a
+		}
+	}
+	a := connAddrs{remote: r.RemoteAddr}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		a.peer = ap.Addr().Unmap()
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		a.local = la.String()
+	}
+	if ci != nil {
+		kept := a // only this copy escapes: without ci, a stays on the stack
+		ci.addrs.Store(&kept)
+	}
+	return a
 }
 
 type connInfoKey struct{}

@@ -55,11 +55,11 @@ func quicConfig() *quic.Config {
 // multiplexed connection (HTTP/2, HTTP/3) counts against maxConnections
 // as a request in flight over all such connections: beyond it, it is
 // answered 503.2 at once and ok is false. Otherwise it returns the writer
-// and request to serve it with (tunnelIdle's, for a tunnel) and leave, to
-// call when it is done.
+// and request to serve it with (tunnelIdle's, for a tunnel) and the
+// tunnel's stop, which leaveStream takes when the request is done.
 func (s *Server) enterStream(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, func(), bool) {
 	if r.ProtoMajor < 2 {
-		return w, r, func() {}, true
+		return w, r, nil, true
 	}
 	n := s.streams.Add(1)
 	if m := s.conns.max.Load(); m > 0 && n > m {
@@ -69,8 +69,16 @@ func (s *Server) enterStream(w http.ResponseWriter, r *http.Request) (http.Respo
 		return nil, nil, nil, false
 	}
 	w, r, stop := s.tunnelIdle(w, r)
-	return w, r, func() {
-		stop()
-		s.streams.Add(-1)
-	}, true
+	return w, r, stop, true
+}
+
+// leaveStream ends a request enterStream admitted: r is the request it
+// returned, stop the tunnel's stop. (Not a closure from enterStream: that
+// would cost an allocation per request.)
+func (s *Server) leaveStream(r *http.Request, stop func()) {
+	if r.ProtoMajor < 2 {
+		return
+	}
+	stop()
+	s.streams.Add(-1)
 }

@@ -27,6 +27,10 @@ type appConn struct {
 	// a reused connection before any response byte may be a stale one.
 	reused bool
 	idleAt time.Time // when it went back to the pool
+	// abort closes nc. Made once per connection, it is what each request
+	// on it registers to run when its client goes away (exchange.send), so
+	// that registering costs no closure per request.
+	abort func()
 }
 
 // connPool holds idle keep-alive connections per app process address. It
@@ -122,6 +126,8 @@ func (p *connPool) wrap(nc net.Conn, addr string) *appConn {
 		c.itc = &idleTimeoutConn{Conn: nc, timeout: p.timeout, slack: p.slack}
 		c.nc = c.itc
 	}
+	cnc := c.nc
+	c.abort = func() { _ = cnc.Close() }
 	return c
 }
 
