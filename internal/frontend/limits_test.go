@@ -229,7 +229,17 @@ sites:
 		res.Body.Close()
 		busy <- res.StatusCode
 	}()
-	waitFor(t, "the blocked request to arrive", func() bool { return o.get("s/").hits.Load() == 3 })
+	waitFor(t, "the blocked request to arrive", func() bool {
+		select {
+		case code := <-busy:
+			t.Fatalf("the request meant to be held ended first: status %d (-1: error), app hits %d", code, o.get("s/").hits.Load())
+		default:
+		}
+		return o.get("s/").hits.Load() >= 3
+	})
+	if n := o.get("s/").hits.Load(); n != 3 {
+		t.Fatalf("app hits %d, want 3 (first, second, the held request)", n)
+	}
 	third := client(t, h1, addr, e.pki, false)
 	res, _ := get(t, third, "http://localhost/")
 	if res.StatusCode != 503 || !res.Close {
