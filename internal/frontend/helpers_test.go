@@ -370,7 +370,7 @@ func start(t *testing.T, cfg *siteconfig.Config, o *opener) *running {
 	return &running{Server: s, stop: stop}
 }
 
-// waitFor polls cond until it holds or 5 s pass.
+// waitFor polls cond until it holds or 15 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	// Generous: it bounds a wait on a loaded machine, not a speed.
