@@ -215,6 +215,9 @@ sites:
 		if err != nil {
 			return false
 		}
+		// Read to the end, or the transport closes the connection
+		// instead of reusing it for the request below.
+		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 		return res.StatusCode == 200
 	})
