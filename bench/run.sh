@@ -51,6 +51,7 @@ CONNS_BIG=${CONNS_BIG:-16}           # wrk connections: 1m, upload
 H2_CLIENTS=${H2_CLIENTS:-10}         # h2load connections, each with
 H2_STREAMS=${H2_STREAMS:-10}         # this many concurrent streams
 IDLE_CONNS=${IDLE_CONNS:-1000}       # idle keep-alive connections for RSS
+IDLE_SETTLE=${IDLE_SETTLE:-2s}       # wait after opening them before reading RSS
 STREAM_BYTES=${STREAM_BYTES:-1073741824}
 COLD_N=${COLD_N:-60}                 # cold starts, each with 3 restarts (medians of 15 moved ~1 ms run to run)
 COLD_SLOW=${COLD_SLOW:-200ms}        # and of an app that sleeps this long before it listens
@@ -424,7 +425,7 @@ done
 
 if [ "$MEMORY" = 1 ]; then
   for t in $TARGETS; do
-    out=$("$work/benchtool" idle -addr "127.0.0.1:${HTTP[$t]}" -n "$IDLE_CONNS" -pids "${PIDS[$t]}")
+    out=$("$work/benchtool" idle -addr "127.0.0.1:${HTTP[$t]}" -n "$IDLE_CONNS" -settle "$IDLE_SETTLE" -pids "${PIDS[$t]}")
     echo "$out" | while read -r k v; do mem "$t" "$k" "$v"; done
     out=$("$work/benchtool" stream -url "http://127.0.0.1:${HTTP[$t]}/big?n=$STREAM_BYTES" -pids "${PIDS[$t]}")
     echo "$out" | while read -r k v; do mem "$t" "$k" "$v"; done
