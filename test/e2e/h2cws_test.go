@@ -95,37 +95,9 @@ sites:
 		rt   http.RoundTripper
 	}{{"HTTP/2", h2}, {"HTTP/3", h3}} {
 		t.Run(proto.name, func(t *testing.T) {
-			pr, pw := io.Pipe()
-			defer pw.Close()
-			req, err := http.NewRequestWithContext(ctx, http.MethodConnect, "https://"+httpsAddr+"/ws", pr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Host = "a.example.test"
-			if proto.rt == h2 {
-				req.Header.Set(":protocol", "websocket")
-			} else {
-				req.Proto = "websocket" // quic-go's client sends it as ":protocol"
-			}
-			req.Header.Set("Sec-Websocket-Version", "13")
-			res, err := proto.rt.RoundTrip(req)
-			if err != nil {
-				t.Fatalf("extended CONNECT: %v", err)
-			}
-			defer res.Body.Close()
-			if res.StatusCode != http.StatusOK {
-				b, _ := io.ReadAll(res.Body)
-				t.Fatalf("status %d: %s", res.StatusCode, b)
-			}
+			res, pw := dialExtendedConnect(t, ctx, proto.rt, proto.rt == h2, "https://"+httpsAddr+"/ws")
 			checkNoModuleFields(t, res.Header)
-			for _, msg := range []string{"hello", "over " + proto.name} {
-				if _, err := pw.Write(clientFrame(1, msg)); err != nil {
-					t.Fatalf("send %q: %v", msg, err)
-				}
-				if op, got := serverFrame(t, res.Body); op != 1 || got != msg {
-					t.Errorf("echo: opcode %d %q, want text %q", op, got, msg)
-				}
-			}
+			echoText(t, pw, res.Body, "hello", "over "+proto.name)
 			// A close frame (4001 "bye") comes back as it was sent, and the
 			// app then ends the stream.
 			if _, err := pw.Write(clientFrame(8, "\x0f\xa1bye")); err != nil {

@@ -50,36 +50,8 @@ sites:
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(ctxT(t), 20*time.Second)
 			defer cancel()
-			pr, pw := io.Pipe()
-			defer pw.Close()
-			req, err := http.NewRequestWithContext(ctx, http.MethodConnect, "https://"+addr+"/ws", pr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Host = "a.example.test"
-			if proto.rt == h2 {
-				req.Header.Set(":protocol", "websocket")
-			} else {
-				req.Proto = "websocket" // quic-go's client sends it as ":protocol"
-			}
-			req.Header.Set("Sec-Websocket-Version", "13")
-			res, err := proto.rt.RoundTrip(req)
-			if err != nil {
-				t.Fatalf("extended CONNECT: %v", err)
-			}
-			defer res.Body.Close()
-			if res.StatusCode != http.StatusOK {
-				b, _ := io.ReadAll(res.Body)
-				t.Fatalf("status %d: %s", res.StatusCode, b)
-			}
-			for _, msg := range []string{"hello", "over " + proto.name} {
-				if _, err := pw.Write(clientFrame(1, msg)); err != nil {
-					t.Fatalf("send %q: %v", msg, err)
-				}
-				if op, got := serverFrame(t, res.Body); op != 1 || got != msg {
-					t.Errorf("echo: opcode %d %q, want text %q", op, got, msg)
-				}
-			}
+			res, pw := dialExtendedConnect(t, ctx, proto.rt, proto.rt == h2, "https://"+addr+"/ws")
+			echoText(t, pw, res.Body, "hello", "over "+proto.name)
 			// A close frame (status 1000): the app answers with its own.
 			if _, err := pw.Write(clientFrame(8, "\x03\xe8")); err != nil {
 				t.Fatalf("send close: %v", err)
@@ -92,6 +64,52 @@ sites:
 				t.Errorf("after the close frame: %q (%v)", b, err)
 			}
 		})
+	}
+}
+
+// dialExtendedConnect opens a WebSocket at url as an extended CONNECT
+// (RFC 8441/9220) over rt, HTTP/2 when h2 and HTTP/3 otherwise, for Host
+// a.example.test, and fails the test unless the answer is 200. It returns
+// the answer, whose body is the app's side of the tunnel, and the writer
+// of the client's side; the test's cleanup closes both.
+func dialExtendedConnect(t *testing.T, ctx context.Context, rt http.RoundTripper, h2 bool, url string) (*http.Response, *io.PipeWriter) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, url, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "a.example.test"
+	if h2 {
+		req.Header.Set(":protocol", "websocket")
+	} else {
+		req.Proto = "websocket" // quic-go's client sends it as ":protocol"
+	}
+	req.Header.Set("Sec-Websocket-Version", "13")
+	res, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("extended CONNECT: %v", err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("status %d: %s", res.StatusCode, b)
+	}
+	return res, pw
+}
+
+// echoText sends each message as a text frame on w and expects it back
+// from r, as the test app's echo answers.
+func echoText(t *testing.T, w io.Writer, r io.Reader, msgs ...string) {
+	t.Helper()
+	for _, msg := range msgs {
+		if _, err := w.Write(clientFrame(1, msg)); err != nil {
+			t.Fatalf("send %q: %v", msg, err)
+		}
+		if op, got := serverFrame(t, r); op != 1 || got != msg {
+			t.Errorf("echo: opcode %d %q, want text %q", op, got, msg)
+		}
 	}
 }
 
