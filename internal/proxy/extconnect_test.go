@@ -4,7 +4,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"io"
 	"net"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/net/http2"
+
+	"github.com/gatehouse/gatehouse/internal/wsframe"
 )
 
 // inChild re-runs the test named name in a child process with
@@ -44,33 +45,18 @@ func inChild(t *testing.T, name string) bool {
 	return true
 }
 
-// wsFrame is a masked client text frame of msg (shorter than 126 bytes).
-func wsFrame(msg string) []byte {
-	mask := make([]byte, 4)
-	_, _ = rand.Read(mask)
-	b := append([]byte{0x81, 0x80 | byte(len(msg))}, mask...)
-	for i := range len(msg) {
-		b = append(b, msg[i]^mask[i%4])
-	}
-	return b
-}
-
-// readWSFrame reads one unmasked server frame (payload under 126 bytes)
-// and returns its opcode and payload.
+// readWSFrame reads one unmasked (server) frame and returns its opcode
+// and payload.
 func readWSFrame(t *testing.T, r io.Reader) (byte, string) {
 	t.Helper()
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		t.Fatalf("read frame head: %v", err)
+	f, err := wsframe.Read(r, 1<<20)
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
 	}
-	if h[1]&0x80 != 0 || h[1]&0x7f >= 126 {
-		t.Fatalf("unexpected frame head % x", h)
+	if f.Masked {
+		t.Fatalf("a server frame came masked: % x", f.Head)
 	}
-	p := make([]byte, h[1]&0x7f)
-	if _, err := io.ReadFull(r, p); err != nil {
-		t.Fatalf("read frame payload: %v", err)
-	}
-	return h[0] & 0x0f, string(p)
+	return f.Op(), string(f.Payload)
 }
 
 // TestExtendedConnectWebSocket: a WebSocket over HTTP/2 (extended CONNECT,
@@ -173,7 +159,7 @@ func TestExtendedConnectWebSocket(t *testing.T) {
 		t.Errorf("X-Forwarded-For %q", r.Header.Get("X-Forwarded-For"))
 	}
 	for _, msg := range []string{"hello", "again"} {
-		if _, err := pw.Write(wsFrame(msg)); err != nil {
+		if _, err := pw.Write(wsframe.Client(1, []byte(msg))); err != nil {
 			t.Fatalf("write %s: %v", msg, err)
 		}
 		if op, got := readWSFrame(t, res.Body); op != 1 || got != "echo "+msg {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -21,64 +20,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/logtest"
 	"github.com/gatehouse/gatehouse/internal/upstream"
+	"github.com/gatehouse/gatehouse/internal/wsframe"
 )
-
-// readClientFrame reads one masked WebSocket frame and returns its opcode
-// and unmasked payload.
-func readClientFrame(r io.Reader) (byte, []byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return 0, nil, err
-	}
-	if h[1]&0x80 == 0 {
-		return 0, nil, errors.New("client frame not masked")
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 1<<20 {
-		return 0, nil, errors.New("frame too large")
-	}
-	var mask [4]byte
-	if _, err := io.ReadFull(r, mask[:]); err != nil {
-		return 0, nil, err
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		return 0, nil, err
-	}
-	for i := range p {
-		p[i] ^= mask[i%4]
-	}
-	return h[0] & 0x0f, p, nil
-}
-
-// serverFrameBytes is an unmasked, final frame with opcode op and payload
-// p.
-func serverFrameBytes(op byte, p []byte) []byte {
-	b := []byte{0x80 | op}
-	switch {
-	case len(p) < 126:
-		b = append(b, byte(len(p)))
-	case len(p) < 1<<16:
-		b = binary.BigEndian.AppendUint16(append(b, 126), uint16(len(p)))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 127), uint64(len(p)))
-	}
-	return append(b, p...)
-}
 
 // tunnelEnd is how an app's tunnel handler ended: the close frame's
 // payload it echoed, or the read error that ended it.
@@ -111,14 +54,15 @@ func wsH2CApp(t *testing.T, seen chan<- *http.Request, ended chan<- tunnelEnd) *
 		rc := http.NewResponseController(w)
 		_ = rc.Flush()
 		for {
-			op, p, err := readClientFrame(r.Body)
+			f, err := wsframe.ReadClient(r.Body, 1<<20)
 			if err != nil {
 				ended <- tunnelEnd{err: err}
 				return
 			}
-			out := serverFrameBytes(op, append([]byte("echo "), p...))
+			op, p := f.Op(), f.Payload
+			out := wsframe.Server(op, append([]byte("echo "), p...))
 			if op == 8 {
-				out = serverFrameBytes(op, p)
+				out = wsframe.Server(op, p)
 			}
 			if _, err := w.Write(out); err != nil {
 				ended <- tunnelEnd{err: err}
@@ -279,7 +223,7 @@ func TestH2CTunnelExtendedConnect(t *testing.T) {
 	}
 	checkTunnelRequest(t, <-seen, "/chat?room=2", "https")
 	for _, msg := range []string{"hello", "again"} {
-		if _, err := pw.Write(wsFrame(msg)); err != nil {
+		if _, err := pw.Write(wsframe.Client(1, []byte(msg))); err != nil {
 			t.Fatalf("write %s: %v", msg, err)
 		}
 		if op, got := readWSFrame(t, res.Body); op != 1 || got != "echo "+msg {
@@ -313,8 +257,7 @@ func TestH2CTunnelExtendedConnect(t *testing.T) {
 
 // clientCloseFrame is a masked close frame with code.
 func clientCloseFrame(code uint16) []byte {
-	b := []byte{0x88, 0x82, 1, 2, 3, 4, byte(code>>8) ^ 1, byte(code) ^ 2}
-	return b
+	return wsframe.Client(8, binary.BigEndian.AppendUint16(nil, code))
 }
 
 // TestH2CTunnelNotAnnounced: an h2c app whose SETTINGS do not announce

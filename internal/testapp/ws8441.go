@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	"github.com/gatehouse/gatehouse/internal/wsframe"
 )
 
 // A WebSocket over HTTP/2 (RFC 8441) arrives as an extended CONNECT:
@@ -40,7 +40,7 @@ func (a *app) handleWebSocketStream(w http.ResponseWriter, r *http.Request) {
 	write := func(head byte, p []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if _, err := w.Write(wsFrameHead(head, len(p))); err != nil {
+		if _, err := w.Write(wsframe.Head(head, len(p))); err != nil {
 			return err
 		}
 		if _, err := w.Write(p); err != nil {
@@ -57,10 +57,11 @@ func (a *app) handleWebSocketStream(w http.ResponseWriter, r *http.Request) {
 		_ = write(0x88, append(binary.BigEndian.AppendUint16(nil, 1001), "server shutting down"...))
 	})()
 	for {
-		head, p, err := readWSFrame(r.Body)
+		f, err := wsframe.ReadClient(r.Body, maxWSPayload)
 		if err != nil {
 			return
 		}
+		head, p := f.Head, f.Payload
 		switch op := head & 0x0f; op {
 		case 0x8: // close: echo it (unless this answers ours) and end
 			if !closing.Load() {
@@ -77,59 +78,4 @@ func (a *app) handleWebSocketStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-}
-
-// readWSFrame reads one masked client frame and returns its first byte
-// (FIN, opcode) and its unmasked payload.
-func readWSFrame(r io.Reader) (byte, []byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return 0, nil, err
-	}
-	if h[1]&0x80 == 0 {
-		return 0, nil, errors.New("websocket: client frame not masked")
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > maxWSPayload {
-		return 0, nil, errors.New("websocket: frame too large")
-	}
-	var mask [4]byte
-	if _, err := io.ReadFull(r, mask[:]); err != nil {
-		return 0, nil, err
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		return 0, nil, err
-	}
-	for i := range p {
-		p[i] ^= mask[i%4]
-	}
-	return h[0], p, nil
-}
-
-// wsFrameHead is the head of an unmasked server frame whose first byte is
-// head and whose payload is n bytes.
-func wsFrameHead(head byte, n int) []byte {
-	b := []byte{head}
-	switch {
-	case n < 126:
-		return append(b, byte(n))
-	case n < 1<<16:
-		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
 }

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/quic-go/quic-go/http3"
 	"golang.org/x/net/http2"
+
+	"github.com/gatehouse/gatehouse/internal/wsframe"
 )
 
 // TestWebSocketOverH2H3 opens WebSockets over HTTP/2 (RFC 8441) and
@@ -114,31 +115,19 @@ func echoText(t *testing.T, w io.Writer, r io.Reader, msgs ...string) {
 }
 
 // clientFrame is a masked, final WebSocket frame with opcode op (1 text,
-// 8 close) and payload msg (under 126 bytes).
-func clientFrame(op byte, msg string) []byte {
-	mask := make([]byte, 4)
-	_, _ = rand.Read(mask)
-	b := append([]byte{0x80 | op, 0x80 | byte(len(msg))}, mask...)
-	for i := range len(msg) {
-		b = append(b, msg[i]^mask[i%4])
-	}
-	return b
-}
+// 8 close) and payload msg.
+func clientFrame(op byte, msg string) []byte { return wsframe.Client(op, []byte(msg)) }
 
-// serverFrame reads one unmasked WebSocket frame with a payload under 126
-// bytes and returns its opcode and payload.
+// serverFrame reads one unmasked WebSocket frame and returns its opcode
+// and payload.
 func serverFrame(t *testing.T, r io.Reader) (byte, string) {
 	t.Helper()
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		t.Fatalf("read frame head: %v", err)
+	f, err := wsframe.Read(r, 1<<20)
+	if err != nil {
+		t.Fatalf("read frame: %v", err)
 	}
-	if h[1]&0x80 != 0 || h[1]&0x7f >= 126 {
-		t.Fatalf("unexpected frame head % x", h)
+	if f.Masked {
+		t.Fatalf("a server frame came masked: % x", f.Head)
 	}
-	p := make([]byte, h[1]&0x7f)
-	if _, err := io.ReadFull(r, p); err != nil {
-		t.Fatalf("read frame payload: %v", err)
-	}
-	return h[0] & 0x0f, string(p)
+	return f.Op(), string(f.Payload)
 }
