@@ -135,14 +135,11 @@ func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 }
 
 // forward is Forward after the request was described: acquire a process,
-// send the request, copy the response to ex.w. Failures before the
+// send the request (forwardH1, forwardH2 or forwardTunnel), copy the
+// response to ex.w. Failures before the
 // response header go through answerError; failures after it abort the
 // client's response (panic(http.ErrAbortHandler)).
 func (h *Handler) forward(ex *exchange) {
-	if h.h2 != nil {
-		h.forwardH2(ex)
-		return
-	}
 	lease, err := h.Backend.Acquire(ex.ctx)
 	if err != nil {
 		h.fail(ex, err, 0)
@@ -150,18 +147,48 @@ func (h *Handler) forward(ex *exchange) {
 	}
 	ex.lease = lease
 	defer func() { ex.lease.Release() }()
-	err = ex.roundTrip()
+	switch {
+	case h.h2 == nil:
+		h.forwardH1(ex)
+	case ex.in.tunnel:
+		h.forwardTunnel(ex)
+	default:
+		h.forwardH2(ex)
+	}
+}
+
+// retryOnNewProcess is the one way a request that failed with err on
+// ex.lease's process is sent again: it releases that lease (first waiting
+// for the supervisor to notice the process's exit when awaitExit is set,
+// so that the next lease is on a fresh process) and acquires another into
+// ex.lease. It reports false, after answering the client, when no process
+// can be had; ex.lease then stays the old one, whose Release again is a
+// no-op.
+func (h *Handler) retryOnNewProcess(ex *exchange, err error, awaitExit bool) bool {
+	old := ex.lease
+	if awaitExit && !old.ProcessExited() {
+		ex.awaitExit()
+	}
+	h.log.Warn("retrying request on a new process",
+		"pid", old.PID, "method", ex.in.method, "path", ex.path(), "err", err)
+	old.Release()
+	lease, aerr := h.Backend.Acquire(ex.ctx)
+	if aerr != nil {
+		h.fail(ex, aerr, 0)
+		return false
+	}
+	ex.lease = lease
+	return true
+}
+
+// forwardH1 sends the request to an HTTP/1.1 app over ex.lease and copies
+// the answer, or switches protocols after a 101.
+func (h *Handler) forwardH1(ex *exchange) {
+	err := ex.roundTrip()
 	if err != nil && h.RetryIdempotent && ex.retryable(err) {
-		old := ex.lease
-		h.log.Warn("retrying request on a new process",
-			"pid", old.PID, "method", ex.in.method, "path", ex.path(), "err", err)
-		old.Release()
-		lease, aerr := h.Backend.Acquire(ex.ctx)
-		if aerr != nil {
-			h.fail(ex, aerr, 0) // ex.lease stays the old one; Release again is a no-op
+		if !h.retryOnNewProcess(ex, err, false) {
 			return
 		}
-		ex.lease = lease
 		err = ex.roundTrip()
 	}
 	if err != nil {

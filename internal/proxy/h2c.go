@@ -258,8 +258,8 @@ type h2Exchange struct {
 	web  webMode // a gRPC-Web request being translated (Handler.GRPCWeb)
 }
 
-// forwardH2 is forward for an app spoken to over h2c: acquire a process,
-// send the request as an HTTP/2 stream, copy the response (and its
+// forwardH2 is forward for an app spoken to over h2c: send the request as
+// an HTTP/2 stream to ex.lease's process, copy the response (and its
 // trailers) to ex.w. A request the app did not process (refused
 // connection, a connection on which the app sent nothing, REFUSED_STREAM, a
 // stream above a GOAWAY's last stream id) is
@@ -268,18 +268,6 @@ type h2Exchange struct {
 // replayMax). Safe requests whose process died under them are retried as
 // over HTTP/1.1 (RetryIdempotent).
 func (h *Handler) forwardH2(ex *exchange) {
-	if ex.in.tunnel {
-		h.forwardTunnel(ex)
-		return
-	}
-	lease, err := h.Backend.Acquire(ex.ctx)
-	if err != nil {
-		h.fail(ex, err, 0)
-		return
-	}
-	ex.lease = lease
-	defer func() { ex.lease.Release() }()
-
 	ct := ex.in.get("Content-Type")
 	x := h2Exchange{ex: ex, grpc: pages.IsGRPC(ct)}
 	if h.GRPCWeb {
@@ -312,22 +300,11 @@ func (h *Handler) forwardH2(ex *exchange) {
 	resp, err := x.roundTrip()
 	if err != nil && ex.ctx.Err() == nil && (notProcessed(err) && x.body.replayable() ||
 		h.RetryIdempotent && ex.retryable(err)) {
-		old := ex.lease
 		var ue *unheardError
-		if (errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ue)) && !old.ProcessExited() {
-			// The process is gone or going: let the supervisor notice, so
-			// that the next lease is on a fresh one.
-			ex.awaitExit()
-		}
-		h.log.Warn("retrying request on a new process",
-			"pid", old.PID, "method", ex.in.method, "path", ex.path(), "err", err)
-		old.Release()
-		lease, aerr := h.Backend.Acquire(ex.ctx)
-		if aerr != nil {
-			h.fail(ex, aerr, 0)
+		refused := errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ue)
+		if !h.retryOnNewProcess(ex, err, refused) {
 			return
 		}
-		ex.lease = lease
 		resp, err = x.roundTrip()
 	}
 	if err != nil {

@@ -28,40 +28,20 @@ type xconnFields [][2]string
 
 func (f *xconnFields) add(name, value string) { *f = append(*f, [2]string{name, value}) }
 
-// forwardTunnel relays the WebSocket of ex (in.tunnel) to an h2c app.
-// The lease is held until the tunnel ends, as for an upgraded HTTP/1.1
-// connection. A tunnel the app did not process (the connection refused,
-// or failed before the app sent anything) is opened once more on a
-// process acquired again. requestTimeout bounds connecting and the wait
+// forwardTunnel relays the WebSocket of ex (in.tunnel) to an h2c app over
+// ex.lease's process, which forward holds until the tunnel ends, as for an
+// upgraded HTTP/1.1 connection. A tunnel the app did not process (the
+// connection refused, or failed before the app sent anything) is opened
+// once more on a process acquired again. requestTimeout bounds connecting and the wait
 // for the app's answer, and each read of the body of an answer other than
 // 200; not the tunnel, which the front door's WebSocket idle timeout
 // bounds.
 func (h *Handler) forwardTunnel(ex *exchange) {
-	lease, err := h.Backend.Acquire(ex.ctx)
-	if err != nil {
-		h.fail(ex, err, 0)
-		return
-	}
-	ex.lease = lease
-	defer func() { ex.lease.Release() }()
-
 	t, err := h.dialTunnel(ex)
 	if err != nil && ex.ctx.Err() == nil && notProcessed(err) {
-		// As for any request to an h2c app: the process is gone or going;
-		// once the supervisor noticed, the next lease is on a fresh one.
-		old := ex.lease
-		if !old.ProcessExited() {
-			ex.awaitExit()
-		}
-		h.log.Warn("retrying request on a new process",
-			"pid", old.PID, "method", ex.in.method, "path", ex.path(), "err", err)
-		old.Release()
-		lease, err = h.Backend.Acquire(ex.ctx)
-		if err != nil {
-			h.fail(ex, err, 0)
+		if !h.retryOnNewProcess(ex, err, true) {
 			return
 		}
-		ex.lease = lease
 		t, err = h.dialTunnel(ex)
 	}
 	if errors.Is(err, errNoExtendedConnect) {
