@@ -79,6 +79,15 @@ func ReadClient(r io.Reader, max uint64) (Frame, error) {
 	return f, err
 }
 
+// ReadServer is Read for a server's frame, which must not be masked.
+func ReadServer(r io.Reader, max uint64) (Frame, error) {
+	f, err := Read(r, max)
+	if err == nil && f.Masked {
+		err = errors.New("websocket: server frame masked")
+	}
+	return f, err
+}
+
 // Head is the head of an unmasked (server) frame whose first byte is head
 // and whose payload is n bytes; the payload follows it as it is.
 func Head(head byte, n int) []byte {

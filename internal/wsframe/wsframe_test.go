@@ -33,8 +33,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRefused: a payload over the bound, and an unmasked frame where a
-// client's is expected, are errors.
+// TestRefused: a payload over the bound, an unmasked frame where a
+// client's is expected and a masked one where a server's is, are errors.
 func TestRefused(t *testing.T) {
 	if _, err := Read(bytes.NewReader(Server(1, make([]byte, 200))), 100); err == nil || !strings.Contains(err.Error(), "over 100") {
 		t.Errorf("frame over the bound: %v", err)
@@ -44,5 +44,8 @@ func TestRefused(t *testing.T) {
 	}
 	if _, err := ReadClient(bytes.NewReader(Client(1, []byte("hi"))), 100); err != nil {
 		t.Errorf("a masked client frame: %v", err)
+	}
+	if _, err := ReadServer(bytes.NewReader(Client(1, []byte("hi"))), 100); err == nil {
+		t.Error("a masked server frame was taken")
 	}
 }
