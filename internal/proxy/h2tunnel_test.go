@@ -100,6 +100,15 @@ func checkTunnelRequest(t *testing.T, r *http.Request, uri, proto string) {
 	}
 }
 
+// wsFront serves h behind a test front door for the rest of the test and
+// returns the door's ws:// address.
+func wsFront(t *testing.T, h *Handler) string {
+	t.Cleanup(h.CloseIdleConnections)
+	front := httptest.NewServer(forwardHandler{h: h})
+	t.Cleanup(front.Close)
+	return "ws" + strings.TrimPrefix(front.URL, "http")
+}
+
 // TestH2CTunnelUpgrade: a WebSocket opened over HTTP/1.1 by a real client
 // reaches an h2c app as an extended CONNECT stream; the client gets 101
 // with a Sec-WebSocket-Accept for its key and the app's subprotocol but
@@ -116,13 +125,11 @@ func TestH2CTunnelUpgrade(t *testing.T) {
 	app := wsH2CApp(t, seen, ended)
 	b := fixed(app.Listener.Addr().String())
 	h := &Handler{Backend: b, H2C: true}
-	t.Cleanup(h.CloseIdleConnections)
-	front := httptest.NewServer(forwardHandler{h: h})
-	t.Cleanup(front.Close)
+	ws := wsFront(t, h)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 
-	c, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/chat?room=1",
+	c, res, err := websocket.Dial(ctx, ws+"/chat?room=1",
 		&websocket.DialOptions{Subprotocols: []string{"chat"}, HTTPHeader: http.Header{"Ms-Aspnetcore-Token": {"forged"}}})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
@@ -150,7 +157,7 @@ func TestH2CTunnelUpgrade(t *testing.T) {
 	}
 
 	// The client goes away without a close handshake: the app's stream ends.
-	c, _, err = websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/chat",
+	c, _, err = websocket.Dial(ctx, ws+"/chat",
 		&websocket.DialOptions{Subprotocols: []string{"chat"}})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
@@ -163,7 +170,7 @@ func TestH2CTunnelUpgrade(t *testing.T) {
 	b.waitReleased(t, 2)
 
 	// An app's refusal reaches the client as the app gave it.
-	_, res, err = websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/deny", nil)
+	_, res, err = websocket.Dial(ctx, ws+"/deny", nil)
 	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
 		t.Errorf("refused: %v, %v; want the app's 403", res, err)
 	}
@@ -284,12 +291,10 @@ func TestH2CTunnelNotAnnounced(t *testing.T) {
 	}
 	logs := logtest.New()
 	h := &Handler{Backend: fixed(oneConnApp(t, serve)), H2C: true, Log: logs.Logger()}
-	t.Cleanup(h.CloseIdleConnections)
-	front := httptest.NewServer(forwardHandler{h: h})
-	t.Cleanup(front.Close)
+	ws := wsFront(t, h)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	_, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/chat", nil)
+	_, res, err := websocket.Dial(ctx, ws+"/chat", nil)
 	if err == nil || res == nil || res.StatusCode != http.StatusNotImplemented {
 		t.Fatalf("dial: %v, %v; want 501", res, err)
 	}
@@ -330,12 +335,10 @@ func TestH2CTunnelRequestTimeout(t *testing.T) {
 		}
 	})
 	h := &Handler{Backend: fixed(app), H2C: true, RequestTimeout: 100 * time.Millisecond}
-	t.Cleanup(h.CloseIdleConnections)
-	front := httptest.NewServer(forwardHandler{h: h})
-	t.Cleanup(front.Close)
+	ws := wsFront(t, h)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	_, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/chat", nil)
+	_, res, err := websocket.Dial(ctx, ws+"/chat", nil)
 	if err == nil || res == nil || res.StatusCode != http.StatusBadGateway {
 		t.Fatalf("dial: %v, %v; want 502", res, err)
 	}
@@ -399,12 +402,10 @@ func TestH2CTunnelNotProcessed(t *testing.T) {
 				return b.lease(good, 2, nil), nil
 			}
 			h := &Handler{Backend: b, H2C: true}
-			t.Cleanup(h.CloseIdleConnections)
-			front := httptest.NewServer(forwardHandler{h: h})
-			t.Cleanup(front.Close)
+			ws := wsFront(t, h)
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/chat", nil)
+			c, _, err := websocket.Dial(ctx, ws+"/chat", nil)
 			if err != nil {
 				t.Fatalf("dial: %v", err)
 			}
