@@ -223,8 +223,8 @@ func (l *listener) shedIdle() bool {
 func (s *leanSet) waiting(st leanState) (c net.Conn, parked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, lc := range s.parked {
-		if lc.state == st {
+	for _, lc := range s.registered {
+		if lc.park == parkParked && lc.state == st {
 			s.unpark(lc)
 			_ = lc.c.Close()
 			go lc.run(wakeEnd)

@@ -78,7 +78,11 @@ func (s *Server) LeanConns() (open, parked int) {
 	for _, l := range s.listeners {
 		l.lean.mu.Lock()
 		open += len(l.lean.conns)
-		parked += len(l.lean.parked)
+		for _, lc := range l.lean.registered {
+			if lc.park == parkParked {
+				parked++
+			}
+		}
 		l.lean.mu.Unlock()
 	}
 	return open, parked
@@ -128,4 +132,42 @@ func (s *Server) KeepAlives() (on, off int) {
 		}
 	}
 	return on, off
+}
+
+// LeanParking describes the lean connections registered in an idle set's
+// epoll instance, over all listeners: by token, whether each is parked,
+// and how many were marked woken (an event came while it served).
+func (s *Server) LeanParking() (parked map[uint64]bool, woken int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	parked = map[uint64]bool{}
+	for _, l := range s.listeners {
+		l.lean.mu.Lock()
+		for t, lc := range l.lean.registered {
+			parked[t] = lc.park == parkParked
+			if lc.park == parkWoken {
+				woken++
+			}
+		}
+		l.lean.mu.Unlock()
+	}
+	return parked, woken
+}
+
+// LeanEvent delivers an event with token to every listener's idle set, as
+// its epoll instance would, and reports which registered connections are
+// parked right after it (tests only).
+func (s *Server) LeanEvent(token uint64) (parked map[uint64]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	parked = map[uint64]bool{}
+	for _, l := range s.listeners {
+		l.lean.ready([]uint64{token})
+		l.lean.mu.Lock()
+		for t, lc := range l.lean.registered {
+			parked[t] = lc.park == parkParked
+		}
+		l.lean.mu.Unlock()
+	}
+	return parked
 }

@@ -3,9 +3,12 @@ package frontend_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +259,137 @@ func TestParkedCountsPerClient(t *testing.T) {
 	dialGet(t, addr)
 	if code := getOn(t, b); code != 200 {
 		t.Fatalf("the other parked connection: %d", code)
+	}
+}
+
+// readStatus reads one response from br within 10 s and returns its
+// status (0 when none came).
+func readStatus(t *testing.T, c net.Conn, br *bufio.Reader) int {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Logf("read response: %v", err)
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestParkedEventWhileServing: a request that comes while a registered
+// connection is still serving the one before raises its (edge-triggered)
+// event then, not when the connection parks; the park that follows reads
+// it instead of sleeping, and it is answered.
+func TestParkedEventWhileServing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	o := newOpener()
+	s := start(t, e.config(t, plainSite), o)
+	c := dialGet(t, s.Addrs()["http"].String())
+	waitFor(t, "the idle connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	if _, err := io.WriteString(c, "GET /block HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the blocked request to arrive", func() bool { return o.get("s/").hits.Load() == 2 })
+	if _, err := io.WriteString(c, "GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the event for the next request", func() bool { _, w := s.LeanParking(); return w == 1 })
+	close(o.get("s/").block)
+	br := bufio.NewReader(c)
+	for _, what := range []string{"blocked request", "next request"} {
+		if code := readStatus(t, c, br); code != 200 {
+			t.Fatalf("%s: %d", what, code)
+		}
+	}
+	waitFor(t, "the connection parked again", func() bool { _, p := s.LeanConns(); return p == 1 })
+}
+
+// TestParkedBytesBeforeRegistration: a connection is registered in the
+// idle set's epoll instance at its first park; a request that came before
+// (while the first one was served) is reported at the registration and
+// answered.
+func TestParkedBytesBeforeRegistration(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	o := newOpener()
+	s := start(t, e.config(t, plainSite), o)
+	c, err := net.Dial("tcp", s.Addrs()["http"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /block HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the blocked request to arrive", func() bool { return o.get("s/").hits.Load() == 1 })
+	if _, err := io.WriteString(c, "GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.LeanParking(); len(p) != 0 {
+		t.Fatalf("%d connections registered before the first park", len(p))
+	}
+	close(o.get("s/").block)
+	br := bufio.NewReader(c)
+	for _, what := range []string{"blocked request", "next request"} {
+		if code := readStatus(t, c, br); code != 200 {
+			t.Fatalf("%s: %d", what, code)
+		}
+	}
+	waitFor(t, "the connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+}
+
+// TestParkedStaleToken: an event left over from a closed connection does
+// not wake the connection that reuses its descriptor: each registration
+// has a token of its own. Not parallel, so that the descriptor is reused.
+func TestParkedStaleToken(t *testing.T) {
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, plainSite), newOpener())
+	addr := s.Addrs()["http"].String()
+	a := dialGet(t, addr)
+	waitFor(t, "the first connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	before, _ := s.LeanParking()
+	a.Close()
+	waitFor(t, "the first connection to leave the set", func() bool { o, _ := s.LeanConns(); return o == 0 })
+	b := dialGet(t, addr)
+	waitFor(t, "the second connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	for old := range before {
+		if parked := s.LeanEvent(old); len(parked) != 1 || slices.Contains(slices.Collect(maps.Values(parked)), false) {
+			t.Fatalf("after an event for the closed connection's token: %v (parked by token), want the new one still parked", parked)
+		}
+	}
+	if code := getOn(t, b); code != 200 {
+		t.Fatalf("the second connection: %d", code)
+	}
+}
+
+// TestParkedBackToBack: clients that send each request as soon as the
+// previous response is read race the connection's park (the request often
+// comes between the response's write and the park); every request is
+// answered.
+func TestParkedBackToBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, plainSite), newOpener())
+	addr := s.Addrs()["http"].String()
+	const clients, requests = 4, 200
+	errs := make(chan error, clients)
+	for range clients {
+		c := dialGet(t, addr)
+		go func() {
+			for i := range requests {
+				if code := getOn(t, c); code != 200 {
+					errs <- fmt.Errorf("request %d: %d", i, code)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -10,21 +10,24 @@ import (
 )
 
 // idlePoller is the epoll instance of a leanSet's parked connections
-// (idle keep-alive connections that hold no goroutine). A parked
-// connection's socket is armed for one report (EPOLLIN, EPOLLRDHUP,
-// EPOLLONESHOT) carrying a token that names its parking. One goroutine
-// (run) waits for the instance itself to be readable: an epoll descriptor
-// is pollable, so the wait goes through Go's own poller (no thread is
-// blocked in epoll_wait), and a non-blocking epoll_wait then collects the
-// ready sockets. Closing the instance ends that wait.
+// (idle keep-alive connections that hold no goroutine). A connection's
+// socket is registered once, at its first park, edge-triggered (EPOLLIN,
+// EPOLLRDHUP, EPOLLET) with a token that names the connection, and stays
+// registered until it closes; parking it again is a change of state in
+// the set, not a system call. One goroutine (run) waits for the instance
+// itself to be readable: an epoll descriptor is pollable, so the wait goes
+// through Go's own poller (no thread is blocked in epoll_wait), and a
+// non-blocking epoll_wait then collects the ready sockets. Closing the
+// instance ends that wait.
 //
-// The instance is level-triggered: arming a socket that already has
-// unread bytes (a request that came between the response's write and the
-// arming) reports it at once, so no read is needed before parking.
+// Edge-triggered, an event reports that bytes (or the peer's close) came,
+// not that they are still unread: the set remembers an event for a
+// connection that is serving, and a woken connection tries a read before
+// it waits (see leanConn.await). Registering a socket that already holds
+// unread bytes reports it at once, so the first park misses nothing either.
 type idlePoller struct {
-	fd int             // the epoll descriptor, for epoll_ctl
-	f  *os.File        // fd in Go's poller; closing it ends run
-	rc syscall.RawConn // f's descriptor, for run's wait
+	f  *os.File        // the epoll descriptor in Go's poller; closing it ends run
+	rc syscall.RawConn // f's descriptor, for run's wait and for epoll_ctl
 }
 
 // newIdlePoller makes an epoll instance.
@@ -44,28 +47,40 @@ func newIdlePoller() (*idlePoller, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("epoll descriptor: %w", err)
 	}
-	return &idlePoller{fd: fd, f: f, rc: rc}, nil
+	return &idlePoller{f: f, rc: rc}, nil
 }
 
-// arm registers the socket sock (add: the first time) or re-arms it for
-// one readiness report with token. Readable data, the peer's close
-// (EPOLLRDHUP) and an error or hang-up (always reported) each count.
-func (p *idlePoller) arm(sock int, token uint64, add bool) error {
+// register adds the socket sock to the instance, edge-triggered, with
+// token: readable data, the peer's close (EPOLLRDHUP) and an error or
+// hang-up (always reported) each raise an event. The socket is used
+// through its RawConn, so a socket closed meanwhile is never confused with
+// a descriptor that reuses its number.
+func (p *idlePoller) register(sock syscall.RawConn, token uint64) error {
 	ev := unix.EpollEvent{
-		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT,
+		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET,
 		Fd:     int32(uint32(token)),
 		Pad:    int32(uint32(token >> 32)),
 	}
-	op := unix.EPOLL_CTL_MOD
-	if add {
-		op = unix.EPOLL_CTL_ADD
-	}
-	err := epollCtl(p.fd, op, sock, &ev)
-	switch {
-	case err == unix.EEXIST && add:
-		err = epollCtl(p.fd, unix.EPOLL_CTL_MOD, sock, &ev)
-	case err == unix.ENOENT && !add:
-		err = epollCtl(p.fd, unix.EPOLL_CTL_ADD, sock, &ev)
+	return p.ctl(sock, unix.EPOLL_CTL_ADD, &ev)
+}
+
+// unregister takes an open socket out of the instance (a closed one left
+// it with its close; then this does nothing).
+func (p *idlePoller) unregister(sock syscall.RawConn) error {
+	return p.ctl(sock, unix.EPOLL_CTL_DEL, &unix.EpollEvent{})
+}
+
+// ctl runs epoll_ctl while both descriptors are held open.
+func (p *idlePoller) ctl(sock syscall.RawConn, op int, ev *unix.EpollEvent) error {
+	var err error
+	cerr := p.rc.Control(func(epfd uintptr) {
+		cerr := sock.Control(func(fd uintptr) { err = epollCtl(int(epfd), op, int(fd), ev) })
+		if err == nil {
+			err = cerr
+		}
+	})
+	if err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("epoll_ctl: %w", err)
@@ -93,7 +108,7 @@ func epollWait(epfd int, evs []unix.EpollEvent) (int, error) {
 	return int(n), nil
 }
 
-// eventToken is the token an event carries (see arm).
+// eventToken is the token an event carries (see register).
 func eventToken(ev *unix.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
@@ -135,7 +150,7 @@ func (p *idlePoller) run(ready func(tokens []uint64)) error {
 	return werr
 }
 
-// close ends run and closes the instance; the sockets armed in it are not
-// affected. It waits for run's wait to return: never call it while
+// close ends run and closes the instance; the sockets registered in it
+// are not affected. It waits for run's wait to return: never call it while
 // holding a lock that ready takes.
 func (p *idlePoller) close() { _ = p.f.Close() }

@@ -52,19 +52,22 @@ type leanConn struct {
 	// a refusal half-closes it.
 	tcp *net.TCPConn
 
-	// fd is the socket under c, for parking it in the leanSet's epoll
-	// instance; -1 when it cannot be parked (TLS: crypto/tls may hold
-	// read-ahead bytes the loop cannot see; or no socket).
-	fd int
+	// pollRaw is the socket under c, for parking it in the leanSet's
+	// epoll instance; nil when it cannot be parked (TLS: crypto/tls may
+	// hold read-ahead bytes the loop cannot see; or no socket).
+	pollRaw syscall.RawConn
 
 	// state, and the parking fields below, are guarded by the leanSet's
 	// mutex.
 	state leanState
-	// armed: fd was added to the set's epoll instance (then re-armed).
-	armed bool
-	// token names the current parking in the set's parked map; expires
-	// is when the parked connection's keep-alive ends (zero: never).
-	token   uint64
+	// token names lc in the set's epoll instance and its registered map
+	// (0: not registered). It is given at lc's first park and never
+	// reused, so an event left over from a closed connection names no
+	// live one, even when a new connection has the same descriptor.
+	token uint64
+	// park is lc's parking state; expires is when the parked
+	// connection's keep-alive ends (zero: never).
+	park    parkState
 	expires time.Time
 	// served is set once a request was read (owned by the loop).
 	served bool
@@ -76,6 +79,19 @@ type leanConn struct {
 // newConnGrace is how long a shutdown waits for the first request of a
 // connection accepted just before it (net/http waits 5 s for StateNew).
 const newConnGrace = 5 * time.Second
+
+// parkState is whether a registered connection is parked, and whether an
+// event came for it while it was not.
+type parkState uint8
+
+const (
+	parkNone   parkState = iota // its goroutine runs (serving, or about to park)
+	parkParked                  // parked: the set owns lc, no goroutine
+	// parkWoken: an event (bytes, or the peer's close) came while lc was
+	// not parked. Edge-triggered, it is not reported again: the park that
+	// follows reads instead of sleeping.
+	parkWoken
+)
 
 type leanState uint8
 
@@ -91,11 +107,12 @@ const (
 
 // leanSet tracks a listener's lean connections for shutdown, and parks
 // its idle keep-alive connections: a connection that finished a response
-// and has no unread bytes buffered hands its socket to the set's epoll
-// instance and ends its goroutine, holding no goroutine stack and no
-// buffer until the socket is readable; then the set serves it again on a
-// new goroutine. The keep-alive timeout of a parked connection is kept by
-// the set's ticker (watchLoop), not by a timer of its own.
+// and has no unread bytes buffered is marked parked (its socket was
+// registered in the set's epoll instance at its first park) and ends its
+// goroutine, holding no goroutine stack and no buffer until bytes come;
+// then the set serves it again on a new goroutine. The keep-alive timeout
+// of a parked connection is kept by the set's ticker (watchLoop), not by a
+// timer of its own.
 type leanSet struct {
 	mu       sync.Mutex // protects the fields below and each conn's state and parking
 	conns    map[*leanConn]struct{}
@@ -105,9 +122,10 @@ type leanSet struct {
 	// first connection; nil when it could not be made (every connection
 	// then waits for its next request on its goroutine).
 	poll *idlePoller
-	// parked are the parked connections by token (leanConn.token).
-	parked    map[uint64]*leanConn
-	lastToken uint64
+	// registered are the connections registered in poll, parked or
+	// not, by token (leanConn.token).
+	registered map[uint64]*leanConn
+	lastToken  uint64
 	// wg counts the connections (not their goroutines: a parked
 	// connection has none) and the set's two goroutines.
 	wg sync.WaitGroup
@@ -116,7 +134,7 @@ type leanSet struct {
 // startLean serves c with the lean loop on a goroutine of its own, owned
 // by the listener's leanSet; c is closed when the set is draining.
 func (l *listener) startLean(c net.Conn) {
-	lc := &leanConn{l: l, c: c, fd: -1}
+	lc := &leanConn{l: l, c: c}
 	lc.ctx, lc.cancel = context.WithCancel(context.Background())
 	if !l.lean.add(lc) {
 		lc.cancel()
@@ -146,7 +164,7 @@ func (l *listener) serveLean(lc *leanConn) {
 		}
 		if raw != nil {
 			lc.sock = h1.NewSocket(raw)
-			_ = raw.Control(func(fd uintptr) { lc.fd = int(fd) })
+			lc.pollRaw = raw
 		}
 	}
 	lc.in = h1.NewInput(c, raw)
@@ -250,13 +268,15 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 			lc.probed = true
 			keepAliveOn(lc.c)
 		}
+		headerSet := false
 		if w != wakeNone || len(lc.in.Buffered()) == 0 {
-			ok, parked := lc.await(set, w)
+			var ok, parked bool
+			ok, parked, headerSet = lc.await(set, w)
 			if !ok {
 				return nil, false, parked
 			}
 		}
-		if w != wakeReady { // await set it for the read of a woken one
+		if !headerSet {
 			_ = lc.c.SetReadDeadline(deadline(set.readHeader))
 		}
 		w = wakeNone
@@ -304,46 +324,68 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 // connection is to close, or was parked (parked). An idle keep-alive
 // connection is parked when the set can take it; one not parked waits on
 // its goroutine within the keep-alive timeout, or, during a drain, closes
-// (one that has not had a request yet is given newConnGrace).
+// (one that has not had a request yet is given newConnGrace). headerSet
+// reports that the header timeout is already set for the read of the head.
 //
-// A parked connection is armed in the set's level-triggered epoll
-// instance without a read first: bytes that came in after the response
-// are reported at once, so the read that would find nothing (EAGAIN)
-// before a wait is saved. Bytes read ahead of the previous request (a
-// pipelining client) are never parked: the loop only gets here with none
-// buffered.
-func (lc *leanConn) await(set serverSettings, w wake) (ok, parked bool) {
-	switch w {
-	case wakeNone:
+// Parking needs no read first: the set's epoll instance reports bytes that
+// come after the park, and the set remembers bytes that came while the
+// connection was serving (an edge-triggered event is not repeated), so
+// then the park tries a read instead. A woken connection tries a read
+// before it waits too: an event may be for bytes an earlier read took
+// already, and then the connection parks again. Bytes read ahead of the
+// previous request (a pipelining client) are never parked: the loop only
+// gets here with none buffered.
+func (lc *leanConn) await(set serverSettings, w wake) (ok, parked, headerSet bool) {
+	if w == wakeEnd {
+		return false, false, false
+	}
+	try := w == wakeReady
+	for {
+		if try {
+			// A read that does not wait, within the header timeout (a
+			// watcher of the last request may have left the deadline in
+			// the past).
+			_ = lc.c.SetReadDeadline(deadline(set.readHeader))
+			got, err := lc.in.TryFill()
+			if err != nil {
+				return false, false, false
+			}
+			if got {
+				headerSet = true
+				break
+			}
+		}
 		lc.in.Release()
 		lc.releaseIdle()
 		wait := leanIdle
 		if !lc.served {
 			wait = leanNew
 		}
-		parked, draining := lc.l.lean.park(lc, wait, set.idle)
-		switch {
-		case parked:
-			return false, true
-		case draining && wait == leanIdle:
-			return false, false
-		case draining:
+		// A woken connection that found nothing keeps its keep-alive
+		// deadline.
+		switch lc.l.lean.park(lc, wait, set.idle, w == wakeReady) {
+		case parkedNow:
+			return false, true, false
+		case parkRead:
+			try = true
+			continue
+		case parkDraining:
+			if wait == leanIdle {
+				return false, false, false
+			}
 			_ = lc.c.SetReadDeadline(time.Now().Add(newConnGrace))
-		default:
+		case parkNot:
 			_ = lc.c.SetReadDeadline(deadline(set.idle))
 		}
-	case wakeReady:
-		// The socket is readable (data, the client's close, or an error):
-		// the read does not wait, and the header timeout bounds it anyway.
-		_ = lc.c.SetReadDeadline(deadline(set.readHeader))
-	case wakeEnd:
-		return false, false
+		if lc.in.Fill() != nil {
+			return false, false, false
+		}
+		break
 	}
-	err := lc.in.Fill()
-	if (!lc.l.lean.setState(lc, leanActive) && lc.served) || err != nil {
-		return false, false
+	if !lc.l.lean.setState(lc, leanActive) && lc.served {
+		return false, false, false
 	}
-	return true, false
+	return true, false, headerSet
 }
 
 // options answers "OPTIONS *" (a question about the server, not about a
@@ -554,51 +596,83 @@ func (s *leanSet) pollLoop(p *idlePoller, l *listener) {
 	if s.poll == p {
 		s.poll = nil
 	}
-	for _, lc := range s.parked {
-		s.unpark(lc)
-		go lc.run(wakeEnd)
+	for _, lc := range s.registered {
+		if lc.park == parkParked {
+			s.unpark(lc)
+			go lc.run(wakeEnd)
+		}
 	}
 	s.mu.Unlock()
 	p.close()
 }
 
+// parkResult is what park did.
+type parkResult uint8
+
+const (
+	parkNot      parkResult = iota // not parked: wait on the goroutine
+	parkedNow                      // parked: the set owns lc
+	parkRead                       // not parked: bytes came meanwhile, read them
+	parkDraining                   // not parked: the set is draining
+)
+
 // park records that lc waits for a request (state st). An idle
 // keep-alive connection (st leanIdle) is parked when the set has an epoll
-// instance and lc a socket: it is armed there, and then the set owns lc,
-// until idle passes (the keep-alive timeout; <= 0: none) or the socket is
-// readable. draining: the set is draining and lc was not parked.
-func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration) (parked, draining bool) {
+// instance and lc a socket: its socket is registered there the first
+// time, and then the set owns lc, until idle passes (the keep-alive
+// timeout; <= 0: none) or an event comes; keep leaves lc's keep-alive
+// deadline as it was (a woken connection that found nothing to read).
+// An event that came since lc's last park is not waited for: park
+// returns parkRead.
+func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration, keep bool) parkResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	lc.state = st
 	if s.draining {
-		return false, true
+		return parkDraining
 	}
-	if st != leanIdle || s.poll == nil || lc.fd < 0 {
-		return false, false
+	if st != leanIdle || s.poll == nil || lc.pollRaw == nil {
+		return parkNot
 	}
-	s.lastToken++
-	if err := s.poll.arm(lc.fd, s.lastToken, !lc.armed); err != nil {
-		lc.l.srv.log.Debug("park idle connection", "listener", lc.l.key, "remote", lc.remote, "err", err)
-		return false, false
+	if lc.park == parkWoken {
+		lc.park = parkNone
+		return parkRead
 	}
-	lc.armed, lc.token, lc.expires = true, s.lastToken, deadline(idle)
-	if s.parked == nil {
-		s.parked = map[uint64]*leanConn{}
+	if lc.token == 0 {
+		// Bytes already in the socket raise an event at once.
+		s.lastToken++
+		if err := s.poll.register(lc.pollRaw, s.lastToken); err != nil {
+			lc.l.srv.log.Debug("park idle connection", "listener", lc.l.key, "remote", lc.remote, "err", err)
+			return parkNot
+		}
+		lc.token = s.lastToken
+		if s.registered == nil {
+			s.registered = map[uint64]*leanConn{}
+		}
+		s.registered[lc.token] = lc
 	}
-	s.parked[lc.token] = lc
-	return true, false
+	lc.park = parkParked
+	if !keep {
+		lc.expires = deadline(idle)
+	}
+	return parkedNow
 }
 
-// ready resumes the parked connections the poller found readable; a
-// token whose parking ended already (timeout, shed, drain) is skipped.
+// ready resumes the parked connections that had an event, and marks the
+// others that are still registered (those serving) woken; a token whose
+// connection ended is skipped.
 func (s *leanSet) ready(tokens []uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range tokens {
-		if lc := s.parked[t]; lc != nil {
+		lc := s.registered[t]
+		switch {
+		case lc == nil:
+		case lc.park == parkParked:
 			s.unpark(lc)
 			go lc.run(wakeReady)
+		default:
+			lc.park = parkWoken
 		}
 	}
 }
@@ -606,15 +680,14 @@ func (s *leanSet) ready(tokens []uint64) {
 // unpark ends lc's parking; the caller starts its goroutine. Called with
 // s.mu held.
 func (s *leanSet) unpark(lc *leanConn) {
-	delete(s.parked, lc.token)
-	lc.token, lc.expires = 0, time.Time{}
+	lc.park = parkNone
 }
 
 // sweep closes the parked connections whose keep-alive timeout passed.
 // Called by watchLoop with s.mu held.
 func (s *leanSet) sweep(now time.Time) {
-	for _, lc := range s.parked {
-		if !lc.expires.IsZero() && !now.Before(lc.expires) {
+	for _, lc := range s.registered {
+		if lc.park == parkParked && !lc.expires.IsZero() && !now.Before(lc.expires) {
 			s.unpark(lc)
 			go lc.run(wakeEnd)
 		}
@@ -626,11 +699,23 @@ func (s *leanSet) sweep(now time.Time) {
 // hijack set's (closed by shutdown), and neither a drain nor a shutdown
 // waits for its handler, as with net/http's hijacked connections; the
 // handler ends when the connection is closed.
+//
+// A registered connection leaves the registered map; a hijacked one,
+// still open, leaves the epoll instance too (a closed socket left it with
+// its close), so its bytes raise no more events.
 func (s *leanSet) remove(lc *leanConn) {
 	s.mu.Lock()
 	_, ok := s.conns[lc]
 	delete(s.conns, lc)
+	registered := ok && lc.token != 0 && s.registered[lc.token] == lc
+	if registered {
+		delete(s.registered, lc.token)
+	}
+	poll := s.poll
 	s.mu.Unlock()
+	if registered && poll != nil {
+		_ = poll.unregister(lc.pollRaw)
+	}
 	if ok {
 		s.wg.Done()
 	}
@@ -656,10 +741,12 @@ func (s *leanSet) drain(ctx context.Context) {
 	}
 	poll := s.poll // nothing is parked from now on
 	s.poll = nil
-	for _, lc := range s.parked {
-		s.unpark(lc)
-		_ = lc.c.Close()
-		go lc.run(wakeEnd)
+	for _, lc := range s.registered {
+		if lc.park == parkParked {
+			s.unpark(lc)
+			_ = lc.c.Close()
+			go lc.run(wakeEnd)
+		}
 	}
 	for lc := range s.conns {
 		switch lc.state {

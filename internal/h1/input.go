@@ -36,6 +36,9 @@ type Input struct {
 	// allocates each time it is taken); rerr is its result.
 	readFn func(fd uintptr) bool
 	rerr   error
+	// try makes readRaw return on EAGAIN instead of waiting (TryFill);
+	// none is then set.
+	try, none bool
 }
 
 // NewInput returns the read side of c. raw, if not nil, is c's socket,
@@ -97,6 +100,24 @@ func (in *Input) fillIdle() error {
 	return in.rerr
 }
 
+// TryFill is Fill without the wait, for an Input on a socket with nothing
+// buffered: it reads what the socket holds now and reports false (and no
+// error) when that is nothing. The read deadline applies: a deadline
+// already past fails it.
+func (in *Input) TryFill() (bool, error) {
+	if in.raw == nil || len(in.Buffered()) > 0 {
+		return false, errors.New("h1: TryFill needs a socket and an empty buffer")
+	}
+	in.Release()
+	in.rerr, in.try, in.none = nil, true, false
+	err := in.raw.Read(in.readFn)
+	in.try = false
+	if err == nil {
+		err = in.rerr
+	}
+	return err == nil && !in.none, err
+}
+
 // readRaw is fillIdle's read: it takes a buffer only for a read that
 // returns data, and reports false (wait for readability) on EAGAIN.
 func (in *Input) readRaw(fd uintptr) bool {
@@ -109,7 +130,8 @@ func (in *Input) readRaw(fd uintptr) bool {
 			continue
 		case e == syscall.EAGAIN:
 			bufPool.Put(b)
-			return false // wait for readability, holding nothing
+			in.none = in.try
+			return in.try // wait for readability, holding nothing (unless TryFill)
 		case e != 0:
 			bufPool.Put(b)
 			in.rerr = e
