@@ -340,18 +340,17 @@ func (lc *leanConn) await(set serverSettings, w wake) (ok, parked, headerSet boo
 		return false, false, false
 	}
 	try := w == wakeReady
+	var err error
 	for {
 		if try {
 			// A read that does not wait, within the header timeout (a
 			// watcher of the last request may have left the deadline in
 			// the past).
 			_ = lc.c.SetReadDeadline(deadline(set.readHeader))
-			got, err := lc.in.TryFill()
-			if err != nil {
-				return false, false, false
-			}
-			if got {
-				headerSet = true
+			var got bool
+			got, err = lc.in.TryFill()
+			if got || err != nil {
+				headerSet = got
 				break
 			}
 		}
@@ -377,12 +376,10 @@ func (lc *leanConn) await(set serverSettings, w wake) (ok, parked, headerSet boo
 		case parkNot:
 			_ = lc.c.SetReadDeadline(deadline(set.idle))
 		}
-		if lc.in.Fill() != nil {
-			return false, false, false
-		}
+		err = lc.in.Fill()
 		break
 	}
-	if !lc.l.lean.setState(lc, leanActive) && lc.served {
+	if (!lc.l.lean.setState(lc, leanActive) && lc.served) || err != nil {
 		return false, false, false
 	}
 	return true, false, headerSet
