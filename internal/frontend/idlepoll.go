@@ -73,14 +73,14 @@ func (p *idlePoller) unregister(sock syscall.RawConn) error {
 // ctl runs epoll_ctl while both descriptors are held open.
 func (p *idlePoller) ctl(sock syscall.RawConn, op int, ev *unix.EpollEvent) error {
 	var err error
-	cerr := p.rc.Control(func(epfd uintptr) {
-		cerr := sock.Control(func(fd uintptr) { err = epollCtl(int(epfd), op, int(fd), ev) })
+	perr := p.rc.Control(func(epfd uintptr) {
+		serr := sock.Control(func(fd uintptr) { err = epollCtl(int(epfd), op, int(fd), ev) })
 		if err == nil {
-			err = cerr
+			err = serr // the socket is closed
 		}
 	})
 	if err == nil {
-		err = cerr
+		err = perr // the instance is closed
 	}
 	if err != nil {
 		return fmt.Errorf("epoll_ctl: %w", err)
