@@ -445,6 +445,7 @@ func bindEarly(cfg *siteconfig.Config, log *slog.Logger) early {
 func serve(ctx context.Context, f *serveFlags, cfg *siteconfig.Config, e early, open frontend.OpenFunc, apps *appSet, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	setGCDefault(os.Getenv)
 
 	sd := e.sd
 	ops, err := loadOpState(cmp.Or(f.stateFile, stateFile(f.pidFile, f.socketPath())), log)
