@@ -85,23 +85,21 @@ func webContentType(ct string, mode webMode) string {
 
 // webRequest turns the request fields the rules produced into gRPC's:
 // the content type, and te: trailers, which gRPC servers expect.
-func webRequest(h http.Header, mode webMode) {
+func webRequest(f *h2Fields, mode webMode) {
 	var ct string
-	for k, vs := range h {
-		if strings.EqualFold(k, "Content-Type") {
-			if len(vs) > 0 {
-				ct = vs[0]
+	kept := (*f)[:0]
+	for _, kv := range *f {
+		switch {
+		case strings.EqualFold(kv[0], "Content-Type"):
+			if ct == "" {
+				ct = kv[1]
 			}
-			delete(h, k)
+		case strings.EqualFold(kv[0], "Te"):
+		default:
+			kept = append(kept, kv)
 		}
 	}
-	h["Content-Type"] = []string{grpcContentType(ct, mode)}
-	for k := range h {
-		if strings.EqualFold(k, "Te") {
-			delete(h, k)
-		}
-	}
-	h["Te"] = []string{"trailers"}
+	*f = append(kept, [2]string{"Content-Type", grpcContentType(ct, mode)}, [2]string{"Te", "trailers"})
 }
 
 // webBody returns the body the app gets for a gRPC-Web request: the text

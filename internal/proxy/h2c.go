@@ -5,18 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/batchconn"
 	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -40,16 +36,19 @@ import (
 //
 // A WebSocket, from an HTTP/1.1 upgrade or an extended CONNECT, goes to
 // the app as an extended CONNECT stream on a connection of its own
-// (h2tunnel.go), not through the pool: net/http's HTTP/2 client cannot
-// send ":protocol".
+// (h2tunnel.go), spoken by the same client (h2client.go): a tunnel lasts
+// as long as the WebSocket, and it needs the app's first SETTINGS before
+// its stream is opened.
 
-// h2Pool holds the HTTP/2 connections to the app processes, a few per
-// process address: a request takes a stream on the first connection that
-// has one free under the app's SETTINGS_MAX_CONCURRENT_STREAMS, and a new
-// connection is dialled only when none has (one dial at a time per
-// address). Connections that received GOAWAY or were closed are dropped.
+// h2Pool holds the HTTP/2 connections to the app processes (h2client.go),
+// a few per process address: a request takes a stream on the first
+// connection that has one free under the app's
+// SETTINGS_MAX_CONCURRENT_STREAMS, and a new connection is dialled only
+// when none has (one dial at a time per address). Connections that
+// received GOAWAY or failed are dropped.
 type h2Pool struct {
-	t *http.Transport // dials; speaks only h2c; pools nothing itself
+	dialTimeout time.Duration
+	win         h2Windows
 
 	mu    sync.Mutex // protects conns
 	conns map[string]*h2Conns
@@ -57,39 +56,10 @@ type h2Pool struct {
 
 // h2Conns are the connections to one process address.
 type h2Conns struct {
-	list []h2Conn
+	list []*h2Conn
 	// dialing is non-nil while a connection is being dialled; it is
 	// closed when the dial ends.
 	dialing chan struct{}
-}
-
-// h2Conn is one HTTP/2 connection to an app process.
-type h2Conn struct {
-	*http.ClientConn
-	// heard is set once the app sent a byte on the connection. An HTTP/2
-	// server's first frame is its SETTINGS; a connection that failed before
-	// the app sent even that (the process died or reset it as it accepted
-	// it) is taken to have had none of its streams processed.
-	heard *atomic.Bool
-}
-
-// heardKey is the context key under which dial passes the flag its
-// connection sets when the app first sends (h2Conn.heard).
-type heardKey struct{}
-
-// heardConn is a connection to an app that sets heard on its first read
-// of a byte.
-type heardConn struct {
-	net.Conn
-	heard *atomic.Bool
-}
-
-func (c *heardConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 && !c.heard.Load() {
-		c.heard.Store(true)
-	}
-	return n, err
 }
 
 func newH2Pool(timeout time.Duration) *h2Pool {
@@ -97,36 +67,12 @@ func newH2Pool(timeout time.Duration) *h2Pool {
 	if timeout > 0 {
 		dialTimeout = timeout
 	}
-	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
-	t := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			raw, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			// The transport flushes HEADERS, each DATA frame and the end
-			// of the stream separately: gathered, a unary call is one
-			// write (see package batchconn).
-			var c net.Conn = batchconn.New(raw)
-			if heard, ok := ctx.Value(heardKey{}).(*atomic.Bool); ok {
-				return &heardConn{Conn: c, heard: heard}, nil
-			}
-			return c, nil
-		},
-		Protocols: new(http.Protocols),
-		// The client's Accept-Encoding is forwarded as sent; the
-		// transport must neither add one nor decompress.
-		DisableCompression: true,
-		IdleConnTimeout:    idleConnTimeout,
-	}
-	t.Protocols.SetUnencryptedHTTP2(true)
-	return &h2Pool{t: t, conns: map[string]*h2Conns{}}
+	return &h2Pool{dialTimeout: dialTimeout, win: defaultH2Windows, conns: map[string]*h2Conns{}}
 }
 
 // get returns a connection to addr with a stream reserved for one request
-// (cc.RoundTrip uses the reservation; the caller must call RoundTrip or
-// Release).
-func (p *h2Pool) get(ctx context.Context, addr string) (h2Conn, error) {
+// (h2Conn.open uses the reservation).
+func (p *h2Pool) get(ctx context.Context, addr string) (*h2Conn, error) {
 	for {
 		p.mu.Lock()
 		cs := p.conns[addr]
@@ -134,7 +80,7 @@ func (p *h2Pool) get(ctx context.Context, addr string) (h2Conn, error) {
 			cs = &h2Conns{}
 			p.conns[addr] = cs
 		}
-		if cc, ok := cs.reserve(); ok {
+		if cc := cs.reserve(); cc != nil {
 			p.mu.Unlock()
 			return cc, nil
 		}
@@ -144,7 +90,7 @@ func (p *h2Pool) get(ctx context.Context, addr string) (h2Conn, error) {
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return h2Conn{}, ctx.Err()
+				return nil, ctx.Err()
 			}
 		}
 		done := make(chan struct{})
@@ -152,7 +98,7 @@ func (p *h2Pool) get(ctx context.Context, addr string) (h2Conn, error) {
 		p.sweepLocked(addr)
 		p.mu.Unlock()
 
-		cc, err := p.dial(ctx, addr)
+		cc, err := dialH2(ctx, addr, p.dialTimeout, p.win)
 
 		p.mu.Lock()
 		cs.dialing = nil
@@ -160,11 +106,11 @@ func (p *h2Pool) get(ctx context.Context, addr string) (h2Conn, error) {
 		reserved := false
 		if err == nil {
 			cs.list = append(cs.list, cc)
-			reserved = cc.Reserve() == nil
+			reserved = cc.reserve()
 		}
 		p.mu.Unlock()
 		if err != nil {
-			return h2Conn{}, err
+			return nil, err
 		}
 		if reserved {
 			return cc, nil
@@ -172,24 +118,23 @@ func (p *h2Pool) get(ctx context.Context, addr string) (h2Conn, error) {
 	}
 }
 
-// reserve drops the closed and closing connections and reserves a stream
-// on the first that has one free; false if none has.
-func (cs *h2Conns) reserve() (h2Conn, bool) {
+// reserve drops the failed connections and those that received GOAWAY,
+// and reserves a stream on the first that has one free; nil if none has.
+func (cs *h2Conns) reserve() *h2Conn {
 	live := cs.list[:0]
-	var pick h2Conn
-	found := false
+	var pick *h2Conn
 	for _, cc := range cs.list {
-		if cc.Err() != nil {
+		if cc.gone() {
 			continue
 		}
 		live = append(live, cc)
-		if !found && cc.Reserve() == nil {
-			pick, found = cc, true
+		if pick == nil && cc.reserve() {
+			pick = cc
 		}
 	}
 	clear(cs.list[len(live):])
 	cs.list = live
-	return pick, found
+	return pick
 }
 
 // sweepLocked forgets the addresses other than keep whose connections are
@@ -202,7 +147,7 @@ func (p *h2Pool) sweepLocked(keep string) {
 		}
 		n := 0
 		for _, cc := range cs.list {
-			if cc.Err() == nil {
+			if !cc.gone() {
 				n++
 			}
 		}
@@ -212,19 +157,8 @@ func (p *h2Pool) sweepLocked(keep string) {
 	}
 }
 
-// dial opens a new HTTP/2 connection to addr.
-func (p *h2Pool) dial(ctx context.Context, addr string) (h2Conn, error) {
-	heard := new(atomic.Bool)
-	cc, err := p.t.NewClientConn(context.WithValue(ctx, heardKey{}, heard), "http", addr)
-	if err != nil {
-		return h2Conn{}, err
-	}
-	return h2Conn{ClientConn: cc, heard: heard}, nil
-}
-
-// closeIdle closes the connections without streams; the others are no
-// longer used for new streams and close after idleConnTimeout without
-// one, or when their process exits.
+// closeIdle closes the connections without streams; the others take no
+// new streams and close after their last one.
 func (p *h2Pool) closeIdle() {
 	p.mu.Lock()
 	conns := p.conns
@@ -232,9 +166,7 @@ func (p *h2Pool) closeIdle() {
 	p.mu.Unlock()
 	for _, cs := range conns {
 		for _, cc := range cs.list {
-			if cc.InFlight() == 0 {
-				_ = cc.Close()
-			}
+			cc.closeWhenIdle()
 		}
 	}
 }
@@ -297,7 +229,7 @@ func (h *Handler) forwardH2(ex *exchange) {
 		defer x.body.finish(ex.w)
 	}
 
-	resp, err := x.roundTrip()
+	st, err := x.roundTrip()
 	if err != nil && ex.ctx.Err() == nil && (notProcessed(err) && x.body.replayable() ||
 		h.RetryIdempotent && ex.retryable(err)) {
 		var ue *unheardError
@@ -305,7 +237,7 @@ func (h *Handler) forwardH2(ex *exchange) {
 		if !h.retryOnNewProcess(ex, err, refused) {
 			return
 		}
-		resp, err = x.roundTrip()
+		st, err = x.roundTrip()
 	}
 	if err != nil {
 		pipeline.SetUpstream(ex.w, ex.lease.PID, time.Time{})
@@ -313,7 +245,7 @@ func (h *Handler) forwardH2(ex *exchange) {
 		return
 	}
 	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now())
-	x.respond(resp)
+	x.respond(st)
 }
 
 // cause returns why ctx ended in place of err, the transport's report of
@@ -327,21 +259,28 @@ func (x *h2Exchange) cause(err error) error {
 	return err
 }
 
-// roundTrip sends the request to ex.lease's process and returns the
-// response once its header arrived.
-func (x *h2Exchange) roundTrip() (*http.Response, error) {
+// roundTrip sends the request to ex.lease's process and returns its
+// stream once the response header arrived.
+func (x *h2Exchange) roundTrip() (*h2Stream, error) {
 	ex := x.ex
 	x.idle.touch()
 	cc, err := ex.h.h2.get(x.ctx, ex.lease.Addr)
 	if err != nil {
 		return nil, err
 	}
-	req := x.newRequest(ex.lease.Addr, ex.lease.Token)
-	resp, err := cc.RoundTrip(req)
+	st, err := cc.open(x.ctx, x.newRequest(ex.lease.Addr, ex.lease.Token))
+	if err == nil {
+		if err = st.awaitHeader(x.ctx); err != nil {
+			st.Close()
+		}
+	}
 	if err != nil && !cc.heard.Load() && x.ctx.Err() == nil {
 		err = &unheardError{err}
 	}
-	return resp, err
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // unheardError is the failure of a request on a connection on which the app
@@ -355,49 +294,35 @@ func (e *unheardError) Error() string {
 
 func (e *unheardError) Unwrap() error { return e.err }
 
-// h2HeaderSink collects the request fields appendRequestFields forwards.
-type h2HeaderSink struct {
-	h  http.Header
-	ua bool // a User-Agent field was added
-}
+// h2Fields collects the request fields appendRequestFields forwards.
+type h2Fields [][2]string
 
-func (s *h2HeaderSink) add(name, value string) {
-	if !s.ua && len(name) == len("User-Agent") && strings.EqualFold(name, "User-Agent") {
-		s.ua = true
-	}
-	s.h[name] = append(s.h[name], value)
-}
+func (f *h2Fields) add(name, value string) { *f = append(*f, [2]string{name, value}) }
 
 // newRequest builds the request for the app at addr.
-func (x *h2Exchange) newRequest(addr, token string) *http.Request {
+func (x *h2Exchange) newRequest(addr, token string) *h2Request {
 	in := &x.ex.in
-	sink := h2HeaderSink{h: make(http.Header, 16)}
-	appendRequestFields(&x.ex.rf, &sink, in, token)
-	if !sink.ua {
-		// An empty value stops the transport from adding its own.
-		sink.h["User-Agent"] = []string{""}
-	}
+	fields := make(h2Fields, 0, 16)
+	appendRequestFields(&x.ex.rf, &fields, in, token)
 	if x.web != webNone {
-		webRequest(sink.h, x.web)
+		webRequest(&fields, x.web)
 	}
-	req := &http.Request{
-		Method:     in.method,
-		URL:        &url.URL{Scheme: "http", Host: addr, Opaque: in.path, RawQuery: in.query},
-		Proto:      "HTTP/2.0",
-		ProtoMajor: 2,
-		Header:     sink.h,
-		Host:       in.host,
-		Body:       http.NoBody,
+	req := &h2Request{method: in.method, authority: in.host, path: in.path, fields: fields}
+	if req.authority == "" {
+		req.authority = addr
+	}
+	if in.query != "" {
+		req.path += "?" + in.query
 	}
 	if x.body != nil {
-		req.Body = x.body.view()
-		req.ContentLength = in.contentLength
+		req.body = x.body.view()
+		req.contentLength = in.contentLength
 		if t := announcedTrailer(in.trailer); t != nil {
-			req.Trailer = t
+			req.trailer = t
 			x.body.out = t
 		}
 	}
-	return req.WithContext(x.ctx)
+	return req
 }
 
 // announcedTrailer returns the request trailers that may reach the app
@@ -432,11 +357,11 @@ func announcedTrailer(t pipeline.Header) http.Header {
 // response (no body, as gRPC answers errors) stays one header section. A
 // failure after the header aborts the client's stream, except that an
 // expired grpc-timeout ends it with grpc-status DEADLINE_EXCEEDED.
-func (x *h2Exchange) respond(resp *http.Response) {
+func (x *h2Exchange) respond(st *h2Stream) {
 	ex := x.ex
-	defer resp.Body.Close()
+	defer st.Close()
 	h := ex.w.Header()
-	for k, vs := range resp.Header {
+	for k, vs := range st.Header() {
 		if !responseFieldRule(k) {
 			continue
 		}
@@ -447,16 +372,16 @@ func (x *h2Exchange) respond(resp *http.Response) {
 		}
 	}
 	if x.web != webNone {
-		h["Content-Type"] = []string{webContentType(resp.Header.Get("Content-Type"), x.web)}
+		h["Content-Type"] = []string{webContentType(st.Header().Get("Content-Type"), x.web)}
 		delete(h, "Content-Length") // the body gains the trailer frame
 	}
 	flusher, _ := ex.w.(http.Flusher)
-	ex.w.WriteHeader(resp.StatusCode)
-	if resp.ContentLength != 0 && flusher != nil {
+	ex.w.WriteHeader(st.Status())
+	if st.contentLength != 0 && flusher != nil {
 		flusher.Flush()
 	}
-	if err := x.copyBody(resp.Body, flusher); err != nil {
-		if x.grpc && errors.Is(context.Cause(x.ctx), errGRPCDeadline) && resp.Trailer.Get("Grpc-Status") == "" {
+	if err := x.copyBody(st, flusher); err != nil {
+		if x.grpc && errors.Is(context.Cause(x.ctx), errGRPCDeadline) && st.Trailer().Get("Grpc-Status") == "" {
 			t := http.Header{"Grpc-Status": {strconv.Itoa(pages.GRPCDeadlineExceeded)}, "Grpc-Message": {"Deadline Exceeded"}}
 			x.endTrailers(t, flusher)
 			return
@@ -468,10 +393,10 @@ func (x *h2Exchange) respond(resp *http.Response) {
 		}
 		panic(http.ErrAbortHandler)
 	}
-	if x.web != webNone && resp.Header.Get("Grpc-Status") != "" {
+	if x.web != webNone && st.Header().Get("Grpc-Status") != "" {
 		return // trailers-only: the status went in the header section
 	}
-	x.endTrailers(resp.Trailer, flusher)
+	x.endTrailers(st.Trailer(), flusher)
 }
 
 // endTrailers sends the response trailers t: as HTTP trailers, or, to a
@@ -532,9 +457,10 @@ const replayMax = 64 << 10
 // replayBody is an h2c request's body, read from the client once and
 // handed to each attempt through a view. It keeps what it read, up to
 // replayMax, so a second attempt can send it again. The client's body is
-// read by one goroutine at a time (read), started when a view needs more;
-// the view waits for it or for its own Close, so an attempt that ends
-// does not cut off that read: what it brings goes to the next attempt.
+// read by one goroutine at a time (read): the stream's body goroutine of
+// the view that needs more reads it itself; a view whose piece another
+// view is reading waits for it or for its own Close. An attempt that ends
+// does not cut off a read: what it brings goes to the next attempt.
 type replayBody struct {
 	src     io.Reader
 	trailer pipeline.Header // the client's trailers, filled once src is at EOF
@@ -674,9 +600,13 @@ func (v *bodyView) Read(p []byte) (int, error) {
 		}
 		wait := b.reading
 		if wait == nil {
+			// This goroutine reads the next piece; a Close meanwhile
+			// takes effect when the read returns, which finish bounds.
 			wait = make(chan struct{})
 			b.reading = wait
-			go b.read(wait)
+			b.mu.Unlock()
+			b.read(wait)
+			continue
 		}
 		b.mu.Unlock()
 		select {
@@ -687,13 +617,11 @@ func (v *bodyView) Read(p []byte) (int, error) {
 	}
 }
 
-// Close ends the view: the transport is done with it. A Read waiting for
-// the client's body returns at once: the transport closes the body when it
-// gives up on the stream (the app's connection failed, the app reset or
-// ended it) and then waits for that Read before it reports the stream's
-// end, while the client may be waiting for an answer before it sends more
-// (a bidirectional gRPC call). The read of the client's body goes on; what
-// it brings is kept for a next attempt.
+// Close ends the view: its stream is done with it (the app's connection
+// failed, the app reset or ended the stream, or the exchange is over). A
+// Read waiting for another view's read of the client's body returns at
+// once; a read of its own returns when the client's body gives the piece
+// or finish cuts it off, and what it brings is kept for a next attempt.
 func (v *bodyView) Close() error {
 	v.once.Do(func() { close(v.done) })
 	return nil
@@ -766,28 +694,13 @@ func (it *idleTimer) stop() {
 // request, so it may be sent again whatever its method (RFC 9113 §8.7):
 // the connection was refused, the connection failed before the app sent
 // anything on it (unheardError), the stream was refused (REFUSED_STREAM),
-// or it was above the last stream id of the app's GOAWAY.
+// or it was above the last stream id of the app's GOAWAY
+// (h2NotProcessedError).
 func notProcessed(err error) bool {
 	var ue *unheardError
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ue) {
-		return true
-	}
-	// net/http reports these with errors it does not export; their text is
-	// pinned by TestH2CNotProcessed (GOAWAY) and TestH2CRefusedStream.
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		switch s := e.Error(); {
-		case s == errTextGoAway, s == errTextUnusable,
-			strings.HasPrefix(s, "stream error: ") && strings.Contains(s, "; REFUSED_STREAM"):
-			return true
-		}
-	}
-	return false
+	var np *h2NotProcessedError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ue) || errors.As(err, &np)
 }
-
-const (
-	errTextGoAway   = "http2: Transport received Server's graceful shutdown GOAWAY"
-	errTextUnusable = "http2: client conn not usable"
-)
 
 // grpcTimeout parses a grpc-timeout value: at most 8 digits and a unit
 // (H, M, S, m, u, n).

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,8 +194,7 @@ func refusingApp(t *testing.T, goAway bool) string {
 
 // TestH2CNotProcessed checks that a POST with a body whose stream the app
 // did not process (GOAWAY above it, or REFUSED_STREAM) is sent again to a
-// process acquired anew, body and all; it also pins the text of
-// net/http's unexported errors that notProcessed recognises.
+// process acquired anew, body and all.
 func TestH2CNotProcessed(t *testing.T) {
 	t.Parallel()
 	for _, goAway := range []bool{true, false} {
@@ -442,9 +440,10 @@ func TestH2CAppGoneWhileClientWaits(t *testing.T) {
 }
 
 // silentApp accepts one connection and reads the client's preface and
-// frames up to the first stream's first DATA frame, sending nothing, not
-// even its SETTINGS; then it resets the connection: a process killed as it
-// accepted a connection, before it served anything on it.
+// frames up to the first stream's HEADERS, sending nothing, not even its
+// SETTINGS (for which the client's DATA waits); then it resets the
+// connection: a process killed as it accepted a connection, before it
+// served anything on it.
 func silentApp(t *testing.T) string {
 	return oneConnApp(t, func(c *net.TCPConn) {
 		_ = c.SetLinger(0) // Close sends RST
@@ -454,7 +453,7 @@ func silentApp(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			if _, ok := f.(*http2.DataFrame); ok {
+			if _, ok := f.(*http2.HeadersFrame); ok {
 				return
 			}
 		}
@@ -521,26 +520,20 @@ func TestH2CUnheardRetried(t *testing.T) {
 	b.waitReleased(t, 2)
 }
 
-// TestH2CWritesGathered checks that the pool's connections to an app
-// gather their writes (batchconn): net/http's HTTP/2 client flushes each
-// frame of a request on its own.
+// TestH2CWritesGathered checks that the connections to an app gather
+// their writes (batchconn): the frames of a call are written one by one.
 func TestH2CWritesGathered(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	p := newH2Pool(0)
-	c, err := p.t.DialContext(context.WithValue(t.Context(), heardKey{}, new(atomic.Bool)), "tcp", ln.Addr().String())
+	cc, err := dialH2(t.Context(), ln.Addr().String(), time.Second, defaultH2Windows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	hc, ok := c.(*heardConn)
-	if !ok {
-		t.Fatalf("the pool dialled a %T, want a *heardConn", c)
-	}
-	if _, ok := hc.Conn.(*batchconn.Conn); !ok {
-		t.Errorf("the pool's connection writes through a %T, want a *batchconn.Conn", hc.Conn)
+	defer func() { cc.close(); <-cc.readDone }()
+	if _, ok := cc.nc.(*batchconn.Conn); !ok {
+		t.Errorf("the connection writes through a %T, want a *batchconn.Conn", cc.nc)
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +12,7 @@ import (
 )
 
 // A WebSocket to an h2c app goes over HTTP/2 as well: an extended CONNECT
-// stream (RFC 8441) on a connection of its own (xconnclient.go), whatever
+// stream (RFC 8441) on a connection of its own (h2client.go), whatever
 // the client used, an HTTP/1.1 upgrade or an extended CONNECT over HTTP/2
 // or HTTP/3. The stream carries the fields of every request (the header
 // rules of appendRequestFields: token, identity, X-Forwarded-*, no
@@ -22,11 +23,6 @@ import (
 // any other answer reaches the client as the app gave it. An app that did
 // not announce extended CONNECT in its SETTINGS is named in the log and
 // the client is answered 501.
-
-// xconnFields collects the request fields appendRequestFields forwards.
-type xconnFields [][2]string
-
-func (f *xconnFields) add(name, value string) { *f = append(*f, [2]string{name, value}) }
 
 // forwardTunnel relays the WebSocket of ex (in.tunnel) to an h2c app over
 // ex.lease's process, which forward holds until the tunnel ends, as for an
@@ -68,20 +64,80 @@ func (h *Handler) forwardTunnel(ex *exchange) {
 	}
 }
 
-// dialTunnel opens the tunnel to ex.lease's process.
-func (h *Handler) dialTunnel(ex *exchange) (*xconnTunnel, error) {
-	var fields xconnFields
+// dialTunnel opens the tunnel to ex.lease's process: a connection of its
+// own, whose first SETTINGS must announce extended CONNECT (RFC 8441 §3;
+// errNoExtendedConnect otherwise), then the stream (method CONNECT,
+// ":protocol" websocket). It returns once the app's final response header
+// arrived; the tunnel is open when its Status is 200. requestTimeout
+// bounds the dial and the waits for the SETTINGS and the header; ex.ctx
+// ending resets the stream at any time, until Close. A failure before the
+// app sent anything is an *unheardError (the app did not process it).
+func (h *Handler) dialTunnel(ex *exchange) (*h2Stream, error) {
+	ctx, cancel := ex.ctx, context.CancelFunc(func() {})
+	dialTimeout := defaultDialTimeout
+	if d := h.RequestTimeout; d > 0 {
+		ctx, cancel = context.WithTimeoutCause(ex.ctx, d, errAppTimeout)
+		dialTimeout = d
+	}
+	defer cancel()
+	cc, err := dialH2(ctx, ex.lease.Addr, dialTimeout, defaultH2Windows)
+	if err != nil {
+		return nil, err
+	}
+	st, err := h.openTunnel(ctx, ex, cc)
+	if err != nil {
+		cc.close()
+		<-cc.readDone
+		if ex.ctx.Err() == nil && !cc.heard.Load() {
+			// Not even SETTINGS came: the app did not process the stream.
+			err = &unheardError{err}
+		}
+		return nil, err
+	}
+	return st, nil
+}
+
+// openTunnel waits for cc's SETTINGS and opens the tunnel's stream on it;
+// ctx bounds the waits.
+func (h *Handler) openTunnel(ctx context.Context, ex *exchange, cc *h2Conn) (*h2Stream, error) {
+	select {
+	case <-cc.settingsDone:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	cc.mu.Lock()
+	err, ok := cc.err, cc.xconnect
+	cc.mu.Unlock()
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, errNoExtendedConnect
+	case !cc.reserve():
+		return nil, errors.New("the app allows no stream on its HTTP/2 connection")
+	}
+	fields := make(h2Fields, 0, 16)
 	appendRequestFields(&ex.rf, &fields, &ex.in, ex.lease.Token)
 	target := ex.in.path
 	if ex.in.query != "" {
 		target += "?" + ex.in.query
 	}
-	return dialXconn(ex.ctx, ex.lease.Addr, ex.in.host, target, fields, h.RequestTimeout)
+	st, err := cc.open(ex.ctx, &h2Request{method: http.MethodConnect, protocol: "websocket",
+		authority: ex.in.host, path: target, fields: fields, tunnel: true})
+	if err != nil {
+		return nil, err
+	}
+	st.ownConn = true
+	if err := st.awaitHeader(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // copyTunnelFields copies the app's fields by the response rules, less
 // Sec-WebSocket-Accept (HTTP/2 has none; the client's is made here).
-func (ex *exchange) copyTunnelFields(t *xconnTunnel) http.Header {
+func (ex *exchange) copyTunnelFields(t *h2Stream) http.Header {
 	h := ex.w.Header()
 	for k, vs := range t.Header() {
 		if responseFieldRule(k) && k != "Sec-Websocket-Accept" {
@@ -93,14 +149,19 @@ func (ex *exchange) copyTunnelFields(t *xconnTunnel) http.Header {
 
 // tunnelRefused passes on the app's answer other than 200: its fields by
 // the response rules, then its body.
-func (ex *exchange) tunnelRefused(t *xconnTunnel) {
+func (ex *exchange) tunnelRefused(t *h2Stream) {
 	ex.copyTunnelFields(t)
 	ex.w.WriteHeader(t.Status())
 	bufp := buffers.Get().(*[bufferSize]byte)
 	defer buffers.Put(bufp)
+	var timer *time.Timer
+	if d := ex.h.RequestTimeout; d > 0 {
+		timer = time.AfterFunc(d, func() { t.cancel(errAppTimeout) })
+		defer timer.Stop()
+	}
 	for {
-		if d := ex.h.RequestTimeout; d > 0 {
-			_ = t.nc.SetReadDeadline(time.Now().Add(d))
+		if timer != nil {
+			timer.Reset(ex.h.RequestTimeout)
 		}
 		n, err := t.Read(bufp[:])
 		if n > 0 {
@@ -117,7 +178,7 @@ func (ex *exchange) tunnelRefused(t *xconnTunnel) {
 // tunnelStream opens the tunnel of an extended CONNECT client: 200 with
 // the app's fields, then the stream and the app's stream are relayed to
 // each other.
-func (ex *exchange) tunnelStream(t *xconnTunnel) {
+func (ex *exchange) tunnelStream(t *h2Stream) {
 	ex.copyTunnelFields(t)
 	ex.w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(ex.w)
@@ -131,7 +192,7 @@ func (ex *exchange) tunnelStream(t *xconnTunnel) {
 // hijacked and answered 101 with the app's fields, Connection: Upgrade,
 // Upgrade: websocket and the Sec-WebSocket-Accept of the client's key;
 // then it and the app's stream are relayed to each other.
-func (ex *exchange) tunnelUpgrade(t *xconnTunnel) {
+func (ex *exchange) tunnelUpgrade(t *h2Stream) {
 	client, brw, err := http.NewResponseController(ex.w).Hijack()
 	if err != nil {
 		ex.h.fail(ex, fmt.Errorf("hijack the client connection to switch protocols: %w", err), ex.lease.PID)
