@@ -367,8 +367,9 @@ func (cc *h2Conn) open(ctx context.Context, req *h2Request) (*h2Stream, error) {
 		cc.unlockWrite()
 		return nil, err
 	}
+	endStream := req.body == nil && !req.tunnel
 	st := &h2Stream{cc: cc, id: cc.nextID, ctx: ctx, sendWin: cc.initWin, recvWin: cc.win.stream,
-		contentLength: -1, body: req.body}
+		contentLength: -1, body: req.body, localEnd: endStream}
 	st.cond.L = &cc.mu
 	cc.nextID += 2
 	cc.streams[st.id] = st
@@ -376,7 +377,6 @@ func (cc *h2Conn) open(ctx context.Context, req *h2Request) (*h2Stream, error) {
 	cc.syncTableLocked()
 	cc.mu.Unlock()
 
-	endStream := req.body == nil && !req.tunnel
 	cc.encodeRequest(req)
 	err = cc.writeHeaderBlock(st.id, cc.hbuf.Bytes(), endStream, int(maxFrame))
 	cc.unlockWrite()
@@ -385,11 +385,6 @@ func (cc *h2Conn) open(ctx context.Context, req *h2Request) (*h2Stream, error) {
 		cc.fail(err)
 		st.Close()
 		return nil, err
-	}
-	if endStream {
-		cc.mu.Lock()
-		st.localEnd = true
-		cc.mu.Unlock()
 	}
 	st.ctxDone = make(chan struct{})
 	st.stopCtx = context.AfterFunc(ctx, func() {
@@ -889,8 +884,16 @@ func (st *h2Stream) cancel(err error) {
 // failure; ctx ending before it resets the stream.
 func (st *h2Stream) awaitHeader(ctx context.Context) error {
 	if ctx != st.ctx {
-		stop := context.AfterFunc(ctx, func() { st.cancel(context.Cause(ctx)) })
-		defer stop()
+		done := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			defer close(done)
+			st.cancel(context.Cause(ctx))
+		})
+		defer func() {
+			if !stop() {
+				<-done // the reset is running
+			}
+		}()
 	}
 	cc := st.cc
 	cc.mu.Lock()

@@ -311,3 +311,73 @@ func TestH2ClientAwaitsSettings(t *testing.T) {
 	default:
 	}
 }
+
+// TestH2ClientBounded checks that a misbehaving app gets an error, not
+// unbounded memory: a response header over maxResponseHeader fails its
+// stream, and DATA beyond the stream's window fails it too.
+func TestH2ClientBounded(t *testing.T) {
+	t.Parallel()
+	addr := fakeApp(t, nil, func(fr *http2.Framer, f http2.Frame) bool {
+		hf, ok := f.(*http2.MetaHeadersFrame)
+		if !ok {
+			return true
+		}
+		switch hf.PseudoValue("path") {
+		case "/huge-header":
+			var b bytes.Buffer
+			enc := hpack.NewEncoder(&b)
+			_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+			_ = enc.WriteField(hpack.HeaderField{Name: "x-huge", Value: strings.Repeat("h", maxResponseHeader)})
+			block := b.Bytes()
+			_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: hf.StreamID, BlockFragment: block[:16384]})
+			for block = block[16384:]; len(block) > 0; {
+				n := min(len(block), 16384)
+				_ = fr.WriteContinuation(hf.StreamID, n == len(block), block[:n])
+				block = block[n:]
+			}
+		case "/flood":
+			writeStatus(fr, hf.StreamID, false)
+			chunk := make([]byte, 16384)
+			for range 5 { // 80 KiB against a window of 16 KiB
+				_ = fr.WriteData(hf.StreamID, false, chunk)
+			}
+		}
+		return true
+	})
+	p := newH2Pool(0)
+	p.win = h2Windows{stream: 16 << 10, conn: 1 << 20}
+	defer p.closeIdle()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	open := func(path string) *h2Stream {
+		cc, err := p.get(ctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := cc.open(ctx, &h2Request{method: http.MethodGet, authority: "app", path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := open("/huge-header")
+	if err := st.awaitHeader(ctx); err == nil || !strings.Contains(err.Error(), "response header over") {
+		t.Errorf("a header over %d bytes: %v; want the stream failed", maxResponseHeader, err)
+	}
+	st.Close()
+	st = open("/flood")
+	if err := st.awaitHeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is read, so no WINDOW_UPDATE gives the app more room.
+	st.cc.mu.Lock()
+	for st.err == nil {
+		st.cond.Wait() // ctx ending fails the stream too
+	}
+	err := st.err
+	st.cc.mu.Unlock()
+	if !strings.Contains(err.Error(), "FLOW_CONTROL_ERROR") {
+		t.Errorf("DATA beyond the window: %v; want the stream failed", err)
+	}
+	st.Close()
+}
