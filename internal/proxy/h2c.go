@@ -248,7 +248,7 @@ func (h *Handler) forwardH2(ex *exchange) {
 	x.respond(st)
 }
 
-// cause returns why ctx ended in place of err, the transport's report of
+// cause returns why ctx ended in place of err, the h2c client's report of
 // it: requestTimeout, grpc-timeout, or the client gone.
 func (x *h2Exchange) cause(err error) error {
 	if x.ctx.Err() != nil {
