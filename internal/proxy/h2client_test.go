@@ -30,8 +30,8 @@ func newH2CServerWith(t *testing.T, cfg *http.HTTP2Config, app http.HandlerFunc)
 	return s.Listener.Addr().String()
 }
 
-// openTest opens a stream for req on a connection from p.
-func openTest(t *testing.T, ctx context.Context, p *h2Pool, addr string, req *h2Request) *h2Stream {
+// openStream opens a stream for req on a connection from p.
+func openStream(t *testing.T, ctx context.Context, p *h2Pool, addr string, req *h2Request) *h2Stream {
 	t.Helper()
 	cc, err := p.get(ctx, addr)
 	if err != nil {
@@ -41,6 +41,20 @@ func openTest(t *testing.T, ctx context.Context, p *h2Pool, addr string, req *h2
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// openGet opens a stream for a GET of path on a connection from p.
+func openGet(t *testing.T, ctx context.Context, p *h2Pool, addr, path string) *h2Stream {
+	t.Helper()
+	return openStream(t, ctx, p, addr, &h2Request{method: http.MethodGet, authority: "app", path: path})
+}
+
+// openTest opens a stream for req on a connection from p and waits for
+// the response header.
+func openTest(t *testing.T, ctx context.Context, p *h2Pool, addr string, req *h2Request) *h2Stream {
+	t.Helper()
+	st := openStream(t, ctx, p, addr, req)
 	if err := st.awaitHeader(ctx); err != nil {
 		st.Close()
 		t.Fatal(err)
@@ -184,15 +198,7 @@ func TestH2ClientNotProcessed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	open := func(path string) *h2Stream {
-		cc, err := p.get(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := cc.open(ctx, &h2Request{method: http.MethodGet, authority: "app", path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return openGet(t, ctx, p, addr, path)
 	}
 	var np *h2NotProcessedError
 	refused := open("/refused") // stream 1
@@ -350,15 +356,7 @@ func TestH2ClientBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	open := func(path string) *h2Stream {
-		cc, err := p.get(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := cc.open(ctx, &h2Request{method: http.MethodGet, authority: "app", path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return openGet(t, ctx, p, addr, path)
 	}
 	st := open("/huge-header")
 	if err := st.awaitHeader(ctx); err == nil || !strings.Contains(err.Error(), "response header over") {
