@@ -166,6 +166,17 @@ func fakeApp(t *testing.T, settings []http2.Setting, serve func(fr *http2.Framer
 	})
 }
 
+// requestApp is a fakeApp that hands each request's header section to
+// serve.
+func requestApp(t *testing.T, serve func(fr *http2.Framer, hf *http2.MetaHeadersFrame)) string {
+	return fakeApp(t, nil, func(fr *http2.Framer, f http2.Frame) bool {
+		if hf, ok := f.(*http2.MetaHeadersFrame); ok {
+			serve(fr, hf)
+		}
+		return true
+	})
+}
+
 // writeStatus answers stream id with a header section of status 200.
 func writeStatus(fr *http2.Framer, id uint32, end bool) {
 	var b bytes.Buffer
@@ -178,11 +189,7 @@ func writeStatus(fr *http2.Framer, id uint32, end bool) {
 // processed, while a stream below it is still answered.
 func TestH2ClientNotProcessed(t *testing.T) {
 	t.Parallel()
-	addr := fakeApp(t, nil, func(fr *http2.Framer, f http2.Frame) bool {
-		hf, ok := f.(*http2.MetaHeadersFrame)
-		if !ok {
-			return true
-		}
+	addr := requestApp(t, func(fr *http2.Framer, hf *http2.MetaHeadersFrame) {
 		switch hf.PseudoValue("path") {
 		case "/refused":
 			_ = fr.WriteRSTStream(hf.StreamID, http2.ErrCodeRefusedStream)
@@ -191,7 +198,6 @@ func TestH2ClientNotProcessed(t *testing.T) {
 			_ = fr.WriteGoAway(3, http2.ErrCodeNo, nil)
 			writeStatus(fr, 3, true)
 		}
-		return true
 	})
 	p := newH2Pool(0)
 	defer p.closeIdle()
@@ -323,11 +329,7 @@ func TestH2ClientAwaitsSettings(t *testing.T) {
 // stream, and DATA beyond the stream's window fails it too.
 func TestH2ClientBounded(t *testing.T) {
 	t.Parallel()
-	addr := fakeApp(t, nil, func(fr *http2.Framer, f http2.Frame) bool {
-		hf, ok := f.(*http2.MetaHeadersFrame)
-		if !ok {
-			return true
-		}
+	addr := requestApp(t, func(fr *http2.Framer, hf *http2.MetaHeadersFrame) {
 		switch hf.PseudoValue("path") {
 		case "/huge-header":
 			var b bytes.Buffer
@@ -348,7 +350,6 @@ func TestH2ClientBounded(t *testing.T) {
 				_ = fr.WriteData(hf.StreamID, false, chunk)
 			}
 		}
-		return true
 	})
 	p := newH2Pool(0)
 	p.win = h2Windows{stream: 16 << 10, conn: 1 << 20}
