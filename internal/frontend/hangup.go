@@ -47,7 +47,7 @@ func (h *hangup) end(lc *leanConn) {
 	h.watching, h.done = false, nil
 	h.mu.Unlock()
 	if watching {
-		_ = lc.c.SetReadDeadline(time.Unix(1, 0)) // wakes the peek
+		lc.setReadDeadline(time.Unix(1, 0)) // wakes the peek
 		<-done
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,6 +75,11 @@ type leanConn struct {
 	// probed is set once TCP keep-alive probes were turned on because
 	// the header or idle timeout is off (owned by the loop).
 	probed bool
+	// readDL is set when the connection's read deadline may be set: by
+	// the loop (idle, header), a request body's timeout, a hangup
+	// watcher, or a drain. Only the loop clears it, when it clears the
+	// deadline.
+	readDL atomic.Bool
 }
 
 // newConnGrace is how long a shutdown waits for the first request of a
@@ -268,19 +274,14 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 			lc.probed = true
 			keepAliveOn(lc.c)
 		}
-		headerSet := false
 		if w != wakeNone || len(lc.in.Buffered()) == 0 {
-			var ok, parked bool
-			ok, parked, headerSet = lc.await(set, w)
+			ok, parked := lc.await(set, w)
 			if !ok {
 				return nil, false, parked
 			}
 		}
-		if !headerSet {
-			_ = lc.c.SetReadDeadline(deadline(set.readHeader))
-		}
 		w = wakeNone
-		n, err := lc.scan(set.maxHeader)
+		n, err := lc.scan(set.maxHeader, set.readHeader)
 		if errors.Is(err, h1.ErrHandOff) {
 			if !lc.served && lc.tls == nil && set.h2c {
 				return lc.handOffBytes(), true, false
@@ -306,7 +307,7 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 			lc.refuse(err.(*h1.Error))
 			return nil, false, false
 		}
-		_ = lc.c.SetReadDeadline(time.Time{})
+		lc.clearReadDeadline()
 		lc.served = true
 		if lc.req.Path == "*" {
 			if !lc.options() {
@@ -324,8 +325,7 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 // connection is to close, or was parked (parked). An idle keep-alive
 // connection is parked when the set can take it; one not parked waits on
 // its goroutine within the keep-alive timeout, or, during a drain, closes
-// (one that has not had a request yet is given newConnGrace). headerSet
-// reports that the header timeout is already set for the read of the head.
+// (one that has not had a request yet is given newConnGrace).
 //
 // Parking needs no read first: the set's epoll instance reports bytes that
 // come after the park, and the set remembers bytes that came while the
@@ -335,22 +335,20 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 // already, and then the connection parks again. Bytes read ahead of the
 // previous request (a pipelining client) are never parked: the loop only
 // gets here with none buffered.
-func (lc *leanConn) await(set serverSettings, w wake) (ok, parked, headerSet bool) {
+func (lc *leanConn) await(set serverSettings, w wake) (ok, parked bool) {
 	if w == wakeEnd {
-		return false, false, false
+		return false, false
 	}
 	try := w == wakeReady
 	var err error
 	for {
 		if try {
-			// A read that does not wait, within the header timeout (a
-			// watcher of the last request may have left the deadline in
-			// the past).
-			_ = lc.c.SetReadDeadline(deadline(set.readHeader))
+			// A read that does not wait needs no deadline, only none in
+			// the past (a watcher of the last request may have left one).
+			lc.clearReadDeadline()
 			var got bool
 			got, err = lc.in.TryFill()
 			if got || err != nil {
-				headerSet = got
 				break
 			}
 		}
@@ -364,25 +362,43 @@ func (lc *leanConn) await(set serverSettings, w wake) (ok, parked, headerSet boo
 		// deadline.
 		switch lc.l.lean.park(lc, wait, set.idle, w == wakeReady) {
 		case parkedNow:
-			return false, true, false
+			return false, true
 		case parkRead:
 			try = true
 			continue
 		case parkDraining:
 			if wait == leanIdle {
-				return false, false, false
+				return false, false
 			}
-			_ = lc.c.SetReadDeadline(time.Now().Add(newConnGrace))
+			lc.setReadDeadline(time.Now().Add(newConnGrace))
 		case parkNot:
-			_ = lc.c.SetReadDeadline(deadline(set.idle))
+			lc.setReadDeadline(deadline(set.idle))
 		}
 		err = lc.in.Fill()
 		break
 	}
 	if (!lc.l.lean.setState(lc, leanActive) && lc.served) || err != nil {
-		return false, false, false
+		return false, false
 	}
-	return true, false, headerSet
+	return true, false
+}
+
+// setReadDeadline sets the connection's read deadline, and notes that one
+// may be set.
+func (lc *leanConn) setReadDeadline(t time.Time) {
+	_ = lc.c.SetReadDeadline(t)
+	lc.readDL.Store(true)
+}
+
+// clearReadDeadline removes the connection's read deadline if one may be
+// set. A request whose head came whole with the read that woke the loop
+// sets none and clears none: the two runtime timer updates it saves are a
+// measurable part of a small keep-alive request.
+func (lc *leanConn) clearReadDeadline() {
+	if lc.readDL.Load() {
+		lc.readDL.Store(false)
+		_ = lc.c.SetReadDeadline(time.Time{})
+	}
 }
 
 // options answers "OPTIONS *" (a question about the server, not about a
@@ -432,9 +448,11 @@ func deadline(d time.Duration) time.Time {
 
 // scan reads until the buffer holds a whole request head and returns its
 // length. The buffer grows for a large head up to limit bytes; a larger
-// head is refused with 431.
-func (lc *leanConn) scan(limit int) (int, error) {
+// head is refused with 431. The header timeout (readHeader) starts with
+// the first read that waits: a head that is buffered whole needs none.
+func (lc *leanConn) scan(limit int, readHeader time.Duration) (int, error) {
 	from := 0
+	timed := false
 	for {
 		buf := lc.in.Buffered()
 		n, err := h1.ScanHead(buf, from)
@@ -442,6 +460,10 @@ func (lc *leanConn) scan(limit int) (int, error) {
 			return n, err
 		}
 		from = len(buf)
+		if !timed {
+			timed = true
+			lc.setReadDeadline(deadline(readHeader))
+		}
 		if err := lc.in.Fill(); err != nil {
 			if !errors.Is(err, h1.ErrFull) {
 				return 0, err
@@ -748,9 +770,9 @@ func (s *leanSet) drain(ctx context.Context) {
 	for lc := range s.conns {
 		switch lc.state {
 		case leanIdle:
-			_ = lc.c.SetReadDeadline(time.Now()) // ends the wait for a request
+			lc.setReadDeadline(time.Now()) // ends the wait for a request
 		case leanNew:
-			_ = lc.c.SetReadDeadline(time.Now().Add(newConnGrace))
+			lc.setReadDeadline(time.Now().Add(newConnGrace))
 		}
 	}
 	s.mu.Unlock()

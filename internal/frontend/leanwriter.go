@@ -434,7 +434,11 @@ func (w *leanWriter) FlushError() error {
 
 // SetReadDeadline sets the client connection's read deadline (the body
 // timeout).
-func (w *leanWriter) SetReadDeadline(t time.Time) error { return w.lc.c.SetReadDeadline(t) }
+func (w *leanWriter) SetReadDeadline(t time.Time) error {
+	err := w.lc.c.SetReadDeadline(t)
+	w.lc.readDL.Store(true) // after the deadline, so a clear never misses it
+	return err
+}
 
 // SetWriteDeadline sets the client connection's write deadline.
 func (w *leanWriter) SetWriteDeadline(t time.Time) error { return w.lc.c.SetWriteDeadline(t) }
