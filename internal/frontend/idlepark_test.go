@@ -393,3 +393,19 @@ func TestParkedBackToBack(t *testing.T) {
 		}
 	}
 }
+
+// TestParkedPartialHeadTimesOut: the header timeout holds for a parked
+// connection woken by the start of a head whose rest never comes (the
+// read that wakes it sets no deadline: the timeout starts with the read
+// that waits).
+func TestParkedPartialHeadTimesOut(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, "timeouts: {header: 300ms}\n"+plainSite), newOpener())
+	c := dialGet(t, s.Addrs()["http"].String())
+	waitFor(t, "the idle connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	if _, err := io.WriteString(c, "GET /p HTTP/1.1\r\nHost: local"); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, c, "after the header timeout")
+}
