@@ -141,7 +141,8 @@ type leanSet struct {
 // by the listener's leanSet; c is closed when the set is draining.
 func (l *listener) startLean(c net.Conn) {
 	lc := &leanConn{l: l, c: c}
-	lc.ctx, lc.cancel = context.WithCancel(context.Background())
+	cc := newLeanContext()
+	lc.ctx, lc.cancel = cc, cc.Cancel
 	if !l.lean.add(lc) {
 		lc.cancel()
 		_ = c.Close()

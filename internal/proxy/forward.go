@@ -307,7 +307,7 @@ func (ex *exchange) roundTrip() error {
 func (ex *exchange) send(c *appConn) (started bool, err error) {
 	ex.conn = c
 	if done := ex.ctx.Done(); done != nil {
-		ex.stop = context.AfterFunc(ex.ctx, c.abort)
+		ex.stop = afterFunc(ex.ctx, c.abort)
 	}
 	ex.head = ex.appendHead(ex.head[:0])
 	if ex.body == nil && c.sock != nil {
