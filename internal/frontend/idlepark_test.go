@@ -277,6 +277,32 @@ func readStatus(t *testing.T, c net.Conn, br *bufio.Reader) int {
 	return res.StatusCode
 }
 
+// sendBlockedThenNext sends on c a request that the app holds (GET /block),
+// waits until the app has it as its hits-th request, then sends a second
+// one behind it.
+func sendBlockedThenNext(t *testing.T, c net.Conn, o *opener, hits int64) {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET /block HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the blocked request to arrive", func() bool { return o.get("s/").hits.Load() == hits })
+	if _, err := io.WriteString(c, "GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readBlockedThenNext reads the answers to sendBlockedThenNext's two
+// requests; both must be 200.
+func readBlockedThenNext(t *testing.T, c net.Conn) {
+	t.Helper()
+	br := bufio.NewReader(c)
+	for _, what := range []string{"blocked request", "next request"} {
+		if code := readStatus(t, c, br); code != 200 {
+			t.Fatalf("%s: %d", what, code)
+		}
+	}
+}
+
 // TestParkedEventWhileServing: a request that comes while a registered
 // connection is still serving the one before raises its (edge-triggered)
 // event then, not when the connection parks; the park that follows reads
@@ -288,21 +314,10 @@ func TestParkedEventWhileServing(t *testing.T) {
 	s := start(t, e.config(t, plainSite), o)
 	c := dialGet(t, s.Addrs()["http"].String())
 	waitFor(t, "the idle connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
-	if _, err := io.WriteString(c, "GET /block HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the blocked request to arrive", func() bool { return o.get("s/").hits.Load() == 2 })
-	if _, err := io.WriteString(c, "GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	sendBlockedThenNext(t, c, o, 2)
 	waitFor(t, "the event for the next request", func() bool { _, w := s.LeanParking(); return w == 1 })
 	close(o.get("s/").block)
-	br := bufio.NewReader(c)
-	for _, what := range []string{"blocked request", "next request"} {
-		if code := readStatus(t, c, br); code != 200 {
-			t.Fatalf("%s: %d", what, code)
-		}
-	}
+	readBlockedThenNext(t, c)
 	waitFor(t, "the connection parked again", func() bool { _, p := s.LeanConns(); return p == 1 })
 }
 
@@ -320,23 +335,12 @@ func TestParkedBytesBeforeRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := io.WriteString(c, "GET /block HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the blocked request to arrive", func() bool { return o.get("s/").hits.Load() == 1 })
-	if _, err := io.WriteString(c, "GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	sendBlockedThenNext(t, c, o, 1)
 	if p, _ := s.LeanParking(); len(p) != 0 {
 		t.Fatalf("%d connections registered before the first park", len(p))
 	}
 	close(o.get("s/").block)
-	br := bufio.NewReader(c)
-	for _, what := range []string{"blocked request", "next request"} {
-		if code := readStatus(t, c, br); code != 200 {
-			t.Fatalf("%s: %d", what, code)
-		}
-	}
+	readBlockedThenNext(t, c)
 	waitFor(t, "the connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
 }
 
