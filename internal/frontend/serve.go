@@ -104,9 +104,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	}
 	site, ok := tab.hosts.lookup(pr.Host)
 	if !ok {
-		// Unknown host and no default binding: say nothing about other sites.
-		s.log.Debug("no site for host", "listener", l.key, "host", pr.Host, "remote", pr.RemoteAddr)
-		pipeline.WriteStatus(w, pr, http.StatusNotFound)
+		s.noSite(l, pr, w)
 		return
 	}
 	pr.Site, pr.Router = site.name, site
@@ -121,12 +119,11 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		w.Header().Set("Alt-Svc", tab.altSvc)
 	}
 	if o.over {
-		pipeline.WriteResult(rw, pr, &pipeline.Result{Stage: "limits", Status: http.StatusServiceUnavailable,
-			Reason: "maxConnections", Close: true}, s.log)
+		s.refuse(rw, pr, "limits", http.StatusServiceUnavailable, "maxConnections")
 		return
 	}
 	if reason := pipeline.Validate(pr); reason != "" {
-		pipeline.WriteResult(rw, pr, &pipeline.Result{Stage: "request", Status: http.StatusBadRequest, Reason: reason, Close: true}, s.log)
+		s.refuse(rw, pr, "request", http.StatusBadRequest, reason)
 		return
 	}
 	if app = site.match(pr.Path); app != nil {
@@ -166,22 +163,52 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	rw.use(cur)
 	var body io.Reader
 	if pr.ContentLength != 0 && st.src != nil {
-		st.body = countingBody{rc: st.src, ctl: st.ctl, timeout: lim.bodyTimeout}
-		if pr.ContentLength < 0 {
-			st.body.max = lim.maxBody // a declared length was checked above
-		}
-		if pr.Method == http.MethodConnect {
-			// A tunnel (extended CONNECT, the one CONNECT Validate lets
-			// through: a WebSocket over HTTP/2 or HTTP/3) is an upgraded
-			// connection, not a request body: as on a WebSocket over
-			// HTTP/1.1, neither maxAllowedContentLength nor the body
-			// timeout applies; the idle timeout of upgraded connections
-			// (tunnelIdle) ends a quiet one.
-			st.body.max, st.body.timeout = 0, 0
-		}
-		body = &st.body
+		body = st.requestBody(&lim)
 	}
 	cur.Forward(st.ctx, rw, pr, body)
+}
+
+// The ways out of serve below are functions of their own so that their
+// locals (log arguments, a Result) do not enlarge serve's stack frame,
+// which every request's goroutine carries while the app is asked: a
+// larger frame makes the runtime copy more HTTP/2 handler stacks to a
+// bigger size. Those the compiler would inline back into serve are
+// marked go:noinline.
+
+// noSite answers a request for a host no binding of l serves: 404, and
+// nothing about other sites.
+func (s *Server) noSite(l *listener, pr *pipeline.Request, w http.ResponseWriter) {
+	s.log.Debug("no site for host", "listener", l.key, "host", pr.Host, "remote", pr.RemoteAddr)
+	pipeline.WriteStatus(w, pr, http.StatusNotFound)
+}
+
+// refuse answers pr with status before it reaches the stages, and closes
+// the connection after the answer.
+//
+//go:noinline
+func (s *Server) refuse(w http.ResponseWriter, pr *pipeline.Request, stage string, status int, reason string) {
+	pipeline.WriteResult(w, pr, &pipeline.Result{Stage: stage, Status: status, Reason: reason, Close: true}, s.log)
+}
+
+// requestBody returns the request's body as the app reads it: st.src,
+// bounded by lim.
+//
+//go:noinline
+func (st *reqState) requestBody(lim *limits) io.Reader {
+	st.body = countingBody{rc: st.src, ctl: st.ctl, timeout: lim.bodyTimeout}
+	if st.req.ContentLength < 0 {
+		st.body.max = lim.maxBody // a declared length was checked above
+	}
+	if st.req.Method == http.MethodConnect {
+		// A tunnel (extended CONNECT, the one CONNECT Validate lets
+		// through: a WebSocket over HTTP/2 or HTTP/3) is an upgraded
+		// connection, not a request body: as on a WebSocket over
+		// HTTP/1.1, neither maxAllowedContentLength nor the body
+		// timeout applies; the idle timeout of upgraded connections
+		// (tunnelIdle) ends a quiet one.
+		st.body.max, st.body.timeout = 0, 0
+	}
+	return &st.body
 }
 
 // maxReroutes bounds how often URL Rewrite may send a request on to

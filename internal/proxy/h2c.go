@@ -230,22 +230,39 @@ func (h *Handler) forwardH2(ex *exchange) {
 	}
 
 	st, err := x.roundTrip()
-	if err != nil && ex.ctx.Err() == nil && (notProcessed(err) && x.body.replayable() ||
+	if err != nil {
+		if st = x.failed(err); st == nil {
+			return
+		}
+	}
+	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now())
+	x.respond(st)
+}
+
+// failed handles a first attempt that failed with err: it sends the
+// request once more where forwardH2 says so and returns that attempt's
+// stream, or answers the client and returns nil. It is a function of its
+// own so that its locals are not in forwardH2's stack frame, which every
+// request's goroutine carries below the writes to the client: a larger
+// one makes the runtime copy more handler stacks to a bigger size.
+func (x *h2Exchange) failed(err error) *h2Stream {
+	ex := x.ex
+	h := ex.h
+	var st *h2Stream
+	if ex.ctx.Err() == nil && (notProcessed(err) && x.body.replayable() ||
 		h.RetryIdempotent && ex.retryable(err)) {
 		var ue *unheardError
 		refused := errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ue)
 		if !h.retryOnNewProcess(ex, err, refused) {
-			return
+			return nil
 		}
-		st, err = x.roundTrip()
+		if st, err = x.roundTrip(); err == nil {
+			return st
+		}
 	}
-	if err != nil {
-		pipeline.SetUpstream(ex.w, ex.lease.PID, time.Time{})
-		h.fail(ex, &BackendError{PID: ex.lease.PID, Err: x.cause(err)}, ex.lease.PID)
-		return
-	}
-	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now())
-	x.respond(st)
+	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Time{})
+	h.fail(ex, &BackendError{PID: ex.lease.PID, Err: x.cause(err)}, ex.lease.PID)
+	return nil
 }
 
 // cause returns why ctx ended in place of err, the h2c client's report of
@@ -360,7 +377,30 @@ func announcedTrailer(t pipeline.Header) http.Header {
 func (x *h2Exchange) respond(st *h2Stream) {
 	ex := x.ex
 	defer st.Close()
-	h := ex.w.Header()
+	x.copyHeader(st)
+	flusher, _ := ex.w.(http.Flusher)
+	ex.w.WriteHeader(st.Status())
+	if st.contentLength != 0 && flusher != nil {
+		flusher.Flush()
+	}
+	if err := x.copyBody(st, flusher); err != nil {
+		x.bodyFailed(st, err, flusher)
+		return
+	}
+	if x.web != webNone && st.Header().Get("Grpc-Status") != "" {
+		return // trailers-only: the status went in the header section
+	}
+	x.endTrailers(st.Trailer(), flusher)
+}
+
+// copyHeader puts the app's response header fields that the response
+// rules pass into the client's response header. It and bodyFailed are
+// functions of their own so that their locals are not in respond's stack
+// frame, which every request's goroutine carries below the writes to the
+// client: a larger one makes the runtime copy more HTTP/2 handler stacks
+// to a bigger size.
+func (x *h2Exchange) copyHeader(st *h2Stream) {
+	h := x.ex.w.Header()
 	for k, vs := range st.Header() {
 		if !responseFieldRule(k) {
 			continue
@@ -375,28 +415,24 @@ func (x *h2Exchange) respond(st *h2Stream) {
 		h["Content-Type"] = []string{webContentType(st.Header().Get("Content-Type"), x.web)}
 		delete(h, "Content-Length") // the body gains the trailer frame
 	}
-	flusher, _ := ex.w.(http.Flusher)
-	ex.w.WriteHeader(st.Status())
-	if st.contentLength != 0 && flusher != nil {
-		flusher.Flush()
+}
+
+// bodyFailed ends a response whose body could not be copied (err): an
+// expired grpc-timeout with grpc-status DEADLINE_EXCEEDED, anything else
+// by aborting the client's stream.
+func (x *h2Exchange) bodyFailed(st *h2Stream, err error, flusher http.Flusher) {
+	if x.grpc && errors.Is(context.Cause(x.ctx), errGRPCDeadline) && st.Trailer().Get("Grpc-Status") == "" {
+		t := http.Header{"Grpc-Status": {strconv.Itoa(pages.GRPCDeadlineExceeded)}, "Grpc-Message": {"Deadline Exceeded"}}
+		x.endTrailers(t, flusher)
+		return
 	}
-	if err := x.copyBody(st, flusher); err != nil {
-		if x.grpc && errors.Is(context.Cause(x.ctx), errGRPCDeadline) && st.Trailer().Get("Grpc-Status") == "" {
-			t := http.Header{"Grpc-Status": {strconv.Itoa(pages.GRPCDeadlineExceeded)}, "Grpc-Message": {"Deadline Exceeded"}}
-			x.endTrailers(t, flusher)
-			return
-		}
-		var ce *copyError
-		if errors.As(err, &ce) && !ce.client && ex.ctx.Err() == nil {
-			ex.h.log.Warn("app response body cut off", "pid", ex.lease.PID,
-				"method", ex.in.method, "path", ex.path(), "err", err)
-		}
-		panic(http.ErrAbortHandler)
+	ex := x.ex
+	var ce *copyError
+	if errors.As(err, &ce) && !ce.client && ex.ctx.Err() == nil {
+		ex.h.log.Warn("app response body cut off", "pid", ex.lease.PID,
+			"method", ex.in.method, "path", ex.path(), "err", err)
 	}
-	if x.web != webNone && st.Header().Get("Grpc-Status") != "" {
-		return // trailers-only: the status went in the header section
-	}
-	x.endTrailers(st.Trailer(), flusher)
+	panic(http.ErrAbortHandler)
 }
 
 // endTrailers sends the response trailers t: as HTTP trailers, or, to a

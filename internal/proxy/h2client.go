@@ -413,6 +413,18 @@ func (cc *h2Conn) encodeRequest(req *h2Request) {
 		_ = enc.WriteField(hpack.HeaderField{Name: lowerFieldName(f[0]), Value: f[1],
 			Sensitive: strings.EqualFold(f[0], headerToken)})
 	}
+	if len(req.trailer) > 0 || req.contentLength >= 0 {
+		cc.encodeBodyFields(req)
+	}
+}
+
+// encodeBodyFields encodes the fields that announce req's body: its
+// trailer names and its length. It is a function of its own so that its
+// locals are not in encodeRequest's stack frame, which every request's
+// goroutine carries below the HPACK encoder: a larger one makes the
+// runtime copy more handler stacks to a bigger size.
+func (cc *h2Conn) encodeBodyFields(req *h2Request) {
+	enc := cc.henc
 	if len(req.trailer) > 0 {
 		names := make([]string, 0, len(req.trailer))
 		for k := range req.trailer {

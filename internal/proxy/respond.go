@@ -20,6 +20,39 @@ import (
 // complete-looking truncated body.
 func (ex *exchange) respond() {
 	res := &ex.res
+	ex.copyHeader()
+	ex.flusher, _ = ex.w.(http.Flusher)
+	ex.w.WriteHeader(res.status)
+	ex.dirty = true
+	if !bodyAllowed(ex.in.method, res.status) {
+		ex.release(true)
+		return
+	}
+	var err error
+	switch {
+	case res.chunked:
+		err = ex.copyChunked()
+	case res.contentLength >= 0:
+		err = ex.copyN(res.contentLength)
+	default:
+		res.close = true
+		err = ex.copyN(-1)
+	}
+	if err != nil {
+		ex.abort(err)
+		return
+	}
+	ex.release(true)
+}
+
+// copyHeader puts the app's response header fields that the response
+// rules pass into the client's response header. It is a function of its
+// own so that its locals are off the stack by the time respond writes the
+// header and the body: every request's goroutine carries respond's frame
+// below those writes, and a larger one makes the runtime copy more HTTP/2
+// handler stacks to a bigger size.
+func (ex *exchange) copyHeader() {
+	res := &ex.res
 	h := ex.w.Header()
 	n := 0
 	for _, f := range res.fields {
@@ -69,28 +102,6 @@ func (ex *exchange) respond() {
 			h["Trailer"] = []string{strings.Join(names, ", ")}
 		}
 	}
-	ex.flusher, _ = ex.w.(http.Flusher)
-	ex.w.WriteHeader(res.status)
-	ex.dirty = true
-	if !bodyAllowed(ex.in.method, res.status) {
-		ex.release(true)
-		return
-	}
-	var err error
-	switch {
-	case res.chunked:
-		err = ex.copyChunked()
-	case res.contentLength >= 0:
-		err = ex.copyN(res.contentLength)
-	default:
-		res.close = true
-		err = ex.copyN(-1)
-	}
-	if err != nil {
-		ex.abort(err)
-		return
-	}
-	ex.release(true)
 }
 
 var connectionClose = []string{"close"}
