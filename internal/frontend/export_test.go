@@ -171,3 +171,7 @@ func (s *Server) LeanEvent(token uint64) (parked map[uint64]bool) {
 	}
 	return parked
 }
+
+// SplicedBytes returns how many response body bytes the lean writer has
+// moved with splice(2) since the process started (tests only).
+func SplicedBytes() int64 { return splicedBytes.Load() }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
+	"golang.org/x/sys/unix"
 )
 
 // leanWriter is the http.ResponseWriter of the lean HTTP/1.x loop. It
@@ -431,6 +433,82 @@ func (w *leanWriter) FlushError() error {
 	w.flushBuf()
 	return w.err
 }
+
+// bodySplicer is a response writer that can take body bytes straight from
+// a TCP connection (the app's) to the client's, never through user space:
+// Go's (*net.TCPConn).ReadFrom moves them with splice(2) through a pipe,
+// under both connections' deadlines. The forwarder uses it for large
+// bodies of a known length.
+type bodySplicer interface {
+	// SpliceReady reports whether the next n body bytes may be spliced;
+	// when it does, the response so far (header, buffered body) is sent.
+	SpliceReady(n int64) bool
+	// SpliceBody copies up to n body bytes from src to the client and
+	// returns how many it copied: fewer with a nil error when src ended
+	// first. On an error, client reports whether the client's side failed.
+	SpliceBody(src *net.TCPConn, n int64) (written int64, client bool, err error)
+}
+
+// splicedBytes counts the body bytes the lean writer moved with
+// SpliceBody, so tests can tell that path from the copying one.
+var splicedBytes atomic.Int64
+
+// SpliceReady reports whether the next n body bytes can go straight from
+// a TCP connection to the client: a cleartext TCP connection (not TLS), a
+// body sent as it is (a declared length with room for n, no chunks, not a
+// HEAD answer). It first sends what Flush sends.
+func (w *leanWriter) SpliceReady(n int64) bool {
+	if w.lc.sock == nil || w.lc.tcp == nil || w.hijacked {
+		return false // TLS (sock is the cleartext trackedConn's), or no TCP socket
+	}
+	if w.FlushError() != nil {
+		return false
+	}
+	return w.bodyAllowed() && !w.chunked && w.cl >= 0 && w.written+n <= w.cl
+}
+
+// SpliceBody copies up to n body bytes from src to the client with
+// splice(2) (see bodySplicer). A failure on the client's side ends the
+// response as a failed Write does.
+func (w *leanWriter) SpliceBody(src *net.TCPConn, n int64) (int64, bool, error) {
+	m, err := w.lc.tcp.ReadFrom(&io.LimitedReader{R: src, N: n})
+	w.written += m
+	splicedBytes.Add(m)
+	if err == nil {
+		return m, false, nil
+	}
+	client := w.clientBroken()
+	if client {
+		w.err, w.closeAfter = err, true
+	}
+	return m, client, err
+}
+
+// clientBroken reports, after a splice failed, whether the client's side
+// is what failed: its write deadline passed (a Write of nothing checks it
+// and sends nothing) or the connection can no longer send (reset, or
+// closed by a failed write).
+func (w *leanWriter) clientBroken() bool {
+	if _, err := w.lc.tcp.Write(nil); err != nil {
+		return true
+	}
+	rc, err := w.lc.tcp.SyscallConn()
+	if err != nil {
+		return true
+	}
+	open := false
+	err = rc.Control(func(fd uintptr) {
+		info, ierr := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		open = ierr == nil && (info.State == tcpEstablished || info.State == tcpCloseWait)
+	})
+	return err != nil || !open
+}
+
+// The TCP states (include/net/tcp_states.h) in which a socket still sends.
+const (
+	tcpEstablished = 1
+	tcpCloseWait   = 8
+)
 
 // SetReadDeadline sets the client connection's read deadline (the body
 // timeout).

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -163,6 +164,7 @@ func (ex *exchange) flushIfIdle(br *bufio.Reader) {
 func (ex *exchange) copyN(n int64) error {
 	br := ex.conn.br
 	var bufp *[bufferSize]byte
+	triedSplice := false
 	defer func() {
 		if bufp != nil {
 			buffers.Put(bufp)
@@ -182,6 +184,13 @@ func (ex *exchange) copyN(n int64) error {
 				n -= int64(b)
 			}
 			continue
+		}
+		if n >= spliceMin && !triedSplice && ex.conn.tcp != nil {
+			triedSplice = true
+			if s, ok := ex.w.(bodySplicer); ok && s.SpliceReady(n) {
+				ex.dirty = false
+				return ex.splice(s, n)
+			}
 		}
 		ex.flushIfIdle(br)
 		if bufp == nil {
@@ -208,6 +217,58 @@ func (ex *exchange) copyN(n int64) error {
 				err = io.ErrUnexpectedEOF
 			}
 			return &copyError{err: ex.ctxErr(err)}
+		}
+	}
+	return nil
+}
+
+// bodySplicer is a client response writer that can take body bytes
+// straight from the app's TCP connection: the lean HTTP/1.x writer over
+// cleartext TCP, when nothing between it and the app (compression, a
+// custom error page) must see the body. (*net.TCPConn).ReadFrom moves the
+// bytes with splice(2) through a pipe, never through user space.
+type bodySplicer interface {
+	// SpliceReady reports whether the next n body bytes may be spliced;
+	// when it does, the response so far (header, buffered body) is sent.
+	SpliceReady(n int64) bool
+	// SpliceBody copies up to n body bytes from src to the client and
+	// returns how many it copied: fewer with a nil error when src ended
+	// first. On an error, client reports whether the client's side failed.
+	SpliceBody(src *net.TCPConn, n int64) (written int64, client bool, err error)
+}
+
+// spliceMin is the least body a response must still have to come (beyond
+// what the connection's reader holds) for splice to pay: measured
+// (bench/run.sh, bench/NOTES.md), a 64 KiB body costs more CPU spliced
+// than copied, a 1 MiB body less.
+// spliceStep is the most spliced at once: the app's read deadline is
+// renewed before each step (as before each read of the copying path), so
+// a step must pass within RequestTimeout, client's pace included.
+const (
+	spliceMin  = 128 << 10
+	spliceStep = 256 << 10
+)
+
+// splice copies the last n body bytes from the app's connection to the
+// client with s, in steps of at most spliceStep. Failures are those of
+// copyN: an app that ends the body early is an io.ErrUnexpectedEOF on
+// the app's side.
+func (ex *exchange) splice(s bodySplicer, n int64) error {
+	c := ex.conn
+	for n > 0 {
+		step := min(n, spliceStep)
+		if c.itc != nil {
+			c.itc.extend(false)
+		}
+		m, client, err := s.SpliceBody(c.tcp, step)
+		n -= m
+		switch {
+		case err != nil && client:
+			return &copyError{err: err, client: true}
+		case err != nil:
+			return &copyError{err: ex.ctxErr(err)}
+		case m < step:
+			return &copyError{err: ex.ctxErr(io.ErrUnexpectedEOF)}
 		}
 	}
 	return nil
