@@ -241,3 +241,65 @@ func TestSpliceNotUnderBodyStages(t *testing.T) {
 		})
 	}
 }
+
+// TestSpliceClientGone has the client leave in the middle of a large
+// spliced body: the app's connection is cut (its writes fail), and the
+// failure is the client's, not logged as an app's cut-off body.
+func TestSpliceClientGone(t *testing.T) {
+	const declared = 1 << 30
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			appErr <- err
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(declared)+"\r\n\r\n")
+		chunk := randomBody(64 << 10)
+		for sent := 0; sent < declared; sent += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				appErr <- err
+				return
+			}
+		}
+		appErr <- nil
+	}()
+	t.Cleanup(func() { ln.Close() })
+	var logs syncLog
+	addr := spliceServer(t, ln.Addr().String(), nil, &logs)
+	before := frontend.SplicedBytes()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /endless HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, res.Body, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bytes spliced", func() bool { return frontend.SplicedBytes()-before > 0 })
+	c.Close()
+	if err := <-appErr; err == nil {
+		t.Fatal("the app sent its whole body to a client that left")
+	}
+	if strings.Contains(logs.String(), "app response body cut off") {
+		t.Errorf("the client's leaving was logged as the app's failure:\n%s", logs.String())
+	}
+}
