@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -14,8 +15,11 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/iis"
@@ -43,6 +47,12 @@ func (a chainProxyApp) Chain() *pipeline.Chain { return a.chain }
 // nowhere). It returns the binding's address.
 func spliceServer(t *testing.T, addr string, chain *pipeline.Chain, log io.Writer) string {
 	t.Helper()
+	return spliceServerTimeout(t, addr, chain, log, time.Minute)
+}
+
+// spliceServerTimeout is spliceServer with the app's requestTimeout.
+func spliceServerTimeout(t *testing.T, addr string, chain *pipeline.Chain, log io.Writer, requestTimeout time.Duration) string {
+	t.Helper()
 	e := newEnv(t, "app")
 	cfg := e.config(t, `
 sites:
@@ -55,7 +65,7 @@ sites:
 	}
 	logger := slog.New(slog.NewTextHandler(log, nil))
 	open := func(context.Context, frontend.AppSpec) (frontend.App, error) {
-		h := &proxy.Handler{Backend: fixedBackend(addr), RequestTimeout: time.Minute, Log: logger}
+		h := &proxy.Handler{Backend: fixedBackend(addr), RequestTimeout: requestTimeout, Log: logger}
 		return chainProxyApp{proxyApp{h}, chain}, nil
 	}
 	srv, err := frontend.New(cfg, open, logger)
@@ -127,6 +137,75 @@ func TestSpliceLargeBody(t *testing.T) {
 		if d.BytesOut != size {
 			t.Errorf("Done.BytesOut = %d, want %d", d.BytesOut, size)
 		}
+	}
+}
+
+// TestSpliceSlowClient: requestTimeout bounds the app's silence, not the
+// client's pace. The app sends its body in small pieces, so a splice step
+// waits for the app more than once; the client stops reading three times,
+// each time for longer than the timeout, so such a step is caught between
+// two of its waits for the app with the deadline passed. The client gets
+// the whole body.
+func TestSpliceSlowClient(t *testing.T) {
+	const size, piece = 4 << 20, 16 << 10
+	const timeout = 500 * time.Millisecond
+	body := randomBody(size)
+	want := sha256.Sum256(body)
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		for b := body; len(b) > 0; b = b[piece:] {
+			if _, err := w.Write(b[:piece]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(time.Millisecond) // the app's pace: a piece at a time
+		}
+	}))
+	t.Cleanup(back.Close)
+	var logs syncLog
+	addr := spliceServerTimeout(t, back.Listener.Addr().String(), nil, &logs, timeout)
+	// A small receive buffer, so that the front door's writes wait for
+	// the client's reads.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Not an upper bound on the time taken: it only keeps a hang from
+	// hanging the test.
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := frontend.SplicedBytes()
+	h := sha256.New()
+	var got int64
+	for _, at := range []int64{4 << 10, 1 << 20, 2 << 20} {
+		n, err := io.CopyN(h, res.Body, at-got)
+		got += n
+		if err != nil {
+			t.Fatalf("after %d body bytes: %v", got, err)
+		}
+		// The client's pause is what is tested: longer than
+		// requestTimeout and its slack.
+		time.Sleep(3 * timeout)
+	}
+	n, err := io.Copy(h, res.Body)
+	got += n
+	if err != nil || got != size || [32]byte(h.Sum(nil)) != want {
+		t.Fatalf("body: %d bytes, %v; want the app's %d bytes (log: %s)", got, err, size, logs.String())
+	}
+	if n := frontend.SplicedBytes() - before; n <= 0 {
+		t.Errorf("%d bytes spliced, want some", n)
 	}
 }
 

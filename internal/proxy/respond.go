@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
@@ -242,8 +243,10 @@ type bodySplicer interface {
 // (bench/run.sh, bench/NOTES.md), a 64 KiB body costs more CPU spliced
 // than copied, a 1 MiB body less.
 // spliceStep is the most spliced at once: the app's read deadline is
-// renewed before each step (as before each read of the copying path), so
-// a step must pass within RequestTimeout, client's pace included.
+// renewed before each step (as before each read of the copying path). A
+// step that waited for a slow client past that deadline, after the app had
+// sent some of its bytes, goes on with a new one: requestTimeout bounds the
+// app's silence (within two timeouts here), not the client's pace.
 const (
 	spliceMin  = 128 << 10
 	spliceStep = 256 << 10
@@ -265,6 +268,13 @@ func (ex *exchange) splice(s bodySplicer, n int64) error {
 		switch {
 		case err != nil && client:
 			return &copyError{err: err, client: true}
+		case m > 0 && c.itc != nil && errors.Is(err, os.ErrDeadlineExceeded):
+			// The app's deadline passed while the step waited for the
+			// client (a slow reader) between two of its reads from the
+			// app; the app had sent bytes. requestTimeout bounds the
+			// app's silence, not the client's pace: the next step gets a
+			// new deadline, and an app that sends nothing for it fails
+			// there.
 		case err != nil:
 			return &copyError{err: ex.ctxErr(err)}
 		case m < step:
