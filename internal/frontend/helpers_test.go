@@ -123,6 +123,26 @@ type fakeApp struct {
 	block   chan struct{} // requests to /block wait for it
 	bodyErr atomic.Value  // error of the last body read
 	hungUp  atomic.Int64  // requests to /hang that saw their context end
+	// afterFuncs counts the requests to /hangcb and /cb whose context had
+	// its own AfterFunc (the lean loop's), which they used.
+	afterFuncs atomic.Int64
+}
+
+// afterFuncer is a context with an AfterFunc of its own, which the app
+// side uses instead of context.AfterFunc when it has one (as the proxy's
+// exchange does).
+type afterFuncer interface {
+	AfterFunc(f func()) (stop func() bool)
+}
+
+// afterFunc is context.AfterFunc(ctx, f), through ctx's own AfterFunc when
+// it has one (counted in a.afterFuncs).
+func (a *fakeApp) afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if af, ok := ctx.(afterFuncer); ok {
+		a.afterFuncs.Add(1)
+		return af.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
 
 type echo struct {
@@ -161,6 +181,23 @@ func (a *fakeApp) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 	if strings.HasSuffix(path, "/hang") {
 		select {
 		case <-ctx.Done():
+			a.hungUp.Add(1)
+		case <-time.After(10 * time.Second):
+		}
+		return
+	}
+	if strings.HasSuffix(path, "/hangcb") || strings.HasSuffix(path, "/cb") {
+		// As the proxy's exchange: a function that runs when the client
+		// goes away, stopped when the request ends. /cb ends at once.
+		gone := make(chan struct{})
+		stop := a.afterFunc(ctx, func() { close(gone) })
+		defer stop()
+		if strings.HasSuffix(path, "/cb") {
+			io.WriteString(w, "cb")
+			return
+		}
+		select {
+		case <-gone:
 			a.hungUp.Add(1)
 		case <-time.After(10 * time.Second):
 		}

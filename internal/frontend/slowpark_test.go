@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -194,6 +195,132 @@ func TestClientGoneWhileServing(t *testing.T) {
 			}
 			close(o.get("s/").block)
 			waitFor(t, "the connection to leave the set", func() bool { open, _ := s.LeanConns(); return open == 0 })
+		}
+	}
+}
+
+// TestClientHangupLaterRequest: a client that goes away during a long
+// request that is not its connection's first, and comes after a park and
+// a wake-up, still ends the app's request: the function the app registered
+// with the connection's context (its own AfterFunc, as the proxy uses to
+// close its app connection) runs. The requests before registered one and
+// stopped it; the connection's context holds one at a time.
+func TestClientHangupLaterRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	o := newOpener()
+	s := start(t, e.config(t, plainSite), o)
+	c, err := net.Dial("tcp", s.Addrs()["http"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := range 3 {
+		if _, err := io.WriteString(c, "GET /cb HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if code := readStatus(t, c, br); code != 200 {
+			t.Fatalf("request %d: %d", i, code)
+		}
+		waitFor(t, "the idle connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	}
+	if _, err := io.WriteString(c, "GET /hangcb HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the request at the app", func() bool { return o.get("s/").hits.Load() == 4 })
+	c.Close()
+	waitFor(t, "the app's function run for the client gone", func() bool { return o.get("s/").hungUp.Load() == 1 })
+	if n := o.get("s/").afterFuncs.Load(); n != 4 {
+		t.Fatalf("%d requests used the lean context's AfterFunc, want 4", n)
+	}
+	waitFor(t, "the connection to leave the set", func() bool { open, _ := s.LeanConns(); return open == 0 })
+}
+
+// TestShutdownWokenConnection: a shutdown while connections are in every
+// park state (parked; serving with an event remembered for its next
+// request; serving with none) closes the parked one at once, lets both
+// busy ones finish their responses and then closes them (the remembered
+// request is not served: the drain closes an idle connection), and ends.
+func TestShutdownWokenConnection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	o := newOpener()
+	s := start(t, e.config(t, "shutdownTimeout: 30s\n"+plainSite), o)
+	addr := s.Addrs()["http"].String()
+	idle := dialGet(t, addr)
+	woken := dialGet(t, addr)
+	busy := dialGet(t, addr)
+	waitFor(t, "the connections parked", func() bool { _, p := s.LeanConns(); return p == 3 })
+	sendBlockedThenNext(t, woken, o, 4)
+	waitFor(t, "the event for the next request", func() bool { _, w := s.LeanParking(); return w == 1 })
+	if _, err := io.WriteString(busy, "GET /block HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second blocked request to arrive", func() bool { return o.get("s/").hits.Load() == 5 })
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	waitClosed(t, idle, "the parked connection during the shutdown")
+	close(o.get("s/").block)
+	for name, c := range map[string]net.Conn{"woken": woken, "busy": busy} {
+		br := bufio.NewReader(c)
+		if code := readStatus(t, c, br); code != 200 {
+			t.Fatalf("%s connection's blocked request: %d", name, code)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if b, err := br.ReadByte(); err != io.EOF && (err == nil || !strings.Contains(err.Error(), "reset")) {
+			t.Fatalf("%s connection after its response during the shutdown: read %q, %v; want EOF", name, b, err)
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWebSocketAfterPark: a connection upgraded (hijacked) after it was
+// registered in the idle set leaves the set and the registration, so its
+// WebSocket bytes raise no events there; an event for its old token (as
+// one already collected would be) wakes nothing, and the WebSocket keeps
+// echoing.
+func TestWebSocketAfterPark(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, plainSite), newOpener())
+	c := dialGet(t, s.Addrs()["http"].String())
+	waitFor(t, "the idle connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	tokens, _ := s.LeanParking()
+	const upgrade = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, upgrade); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", res.StatusCode)
+	}
+	waitFor(t, "the upgraded connection to leave the idle set", func() bool {
+		open, _ := s.LeanConns()
+		p, _ := s.LeanParking()
+		return open == 0 && len(p) == 0
+	})
+	for old := range tokens {
+		if p := s.LeanEvent(old); len(p) != 0 {
+			t.Fatalf("registrations after an event for the upgraded connection's token: %v", p)
+		}
+	}
+	for i := range 3 {
+		// A masked text frame "hi" (mask 1 2 3 4).
+		if _, err := c.Write([]byte{0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2}); err != nil {
+			t.Fatal(err)
+		}
+		echo := make([]byte, 4)
+		if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "\x81\x02hi" {
+			t.Fatalf("message %d: echo %q, %v", i, echo, err)
 		}
 	}
 }
