@@ -340,7 +340,11 @@ func (lc *leanConn) await(set serverSettings, w wake) (ok, parked bool) {
 	if w == wakeEnd {
 		return false, false
 	}
-	try := w == wakeReady
+	// A read that filled its buffer may have left bytes in the socket that
+	// came before it: edge-triggered, the set reports no event for them,
+	// so they are read before a park. (Only a connection that can park
+	// reads its socket directly; over TLS a full read is nothing to act on.)
+	try := w == wakeReady || lc.pollRaw != nil && lc.in.MayHoldMore()
 	var err error
 	for {
 		if try {

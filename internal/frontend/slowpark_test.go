@@ -2,6 +2,7 @@ package frontend_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -321,6 +322,55 @@ func TestWebSocketAfterPark(t *testing.T) {
 		echo := make([]byte, 4)
 		if _, err := io.ReadFull(br, echo); err != nil || string(echo) != "\x81\x02hi" {
 			t.Fatalf("message %d: echo %q, %v", i, echo, err)
+		}
+	}
+}
+
+// TestParkedBurstFillsBuffer: a pipelined burst larger than the read
+// buffer, sent at once to a registered (parked before) connection, is
+// answered whole. The read that the wake-up does takes a buffer's worth;
+// when the buffer ends on a request boundary, the loop would park with
+// the rest unread in the socket, and an edge-triggered registration
+// reports no event for bytes that were there already. Over TLS (never
+// parked; its reads fill the buffer from a larger record) the burst is
+// answered whole too.
+func TestParkedBurstFillsBuffer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, plainSite), newOpener())
+	ts := start(t, e.config(t, leanTLSConfig), newOpener())
+	dials := map[string]func() (net.Conn, error){
+		"cleartext": func() (net.Conn, error) { return net.Dial("tcp", s.Addrs()["http"].String()) },
+		"tls": func() (net.Conn, error) {
+			// The burst in one record, larger than the read buffer.
+			return tls.Dial("tcp", ts.Addrs()["https"].String(), &tls.Config{RootCAs: e.pki.caPool, ServerName: "localhost",
+				NextProtos: []string{"http/1.1"}, DynamicRecordSizingDisabled: true})
+		},
+	}
+	const size = 64 // divides the read buffer's size (h1.BufSize, 4 KiB)
+	head := "GET /p HTTP/1.1\r\nHost: localhost\r\nX-Pad: "
+	req := head + strings.Repeat("p", size-len(head)-4) + "\r\n\r\n"
+	const n = 2 * 4096 / size
+	for name, dial := range dials {
+		c, err := dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if code := getOn(t, c); code != 200 {
+			t.Fatalf("%s: first request: %d", name, code)
+		}
+		if name == "cleartext" {
+			waitFor(t, "the idle connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+		}
+		if _, err := io.WriteString(c, strings.Repeat(req, n)); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		for i := range n {
+			if code := readStatus(t, c, br); code != 200 {
+				t.Fatalf("%s: response %d of %d: %d", name, i, n, code)
+			}
 		}
 	}
 }

@@ -39,6 +39,9 @@ type Input struct {
 	// try makes readRaw return on EAGAIN instead of waiting (TryFill);
 	// none is then set.
 	try, none bool
+	// more is set when the last read from the connection filled all the
+	// room it was given, so the socket may hold more bytes (see MayHoldMore).
+	more bool
 }
 
 // NewInput returns the read side of c. raw, if not nil, is c's socket,
@@ -77,6 +80,7 @@ func (in *Input) Fill() error {
 		return ErrFull
 	}
 	n, err := in.conn.Read(in.buf[in.w:])
+	in.more = n == len(in.buf)-in.w
 	in.w += n
 	if n > 0 {
 		return nil
@@ -122,6 +126,7 @@ func (in *Input) TryFill() (bool, error) {
 // returns data, and reports false (wait for readability) on EAGAIN.
 func (in *Input) readRaw(fd uintptr) bool {
 	b := bufPool.Get().(*[BufSize]byte)
+	in.more = false
 	for {
 		// A raw read, as Socket does: it never blocks.
 		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), BufSize)
@@ -138,6 +143,7 @@ func (in *Input) readRaw(fd uintptr) bool {
 		case r > 0:
 			in.take(b)
 			in.w = int(r)
+			in.more = r == BufSize
 		default:
 			bufPool.Put(b)
 			in.rerr = io.EOF
@@ -169,6 +175,14 @@ func (in *Input) Grow(limit int) bool {
 	return true
 }
 
+// MayHoldMore reports whether the last read from the connection filled
+// all the room it was given: then the socket may still hold bytes that
+// came before that read. A read that returned less took everything the
+// socket held then (a TCP read stops only when its queue is empty), so
+// bytes since came after it: a caller that waits for readability with an
+// edge-triggered epoll is told of those, not of these.
+func (in *Input) MayHoldMore() bool { return in.more }
+
 // Release gives the buffer back if nothing is buffered.
 func (in *Input) Release() {
 	if in.buf != nil && in.r == in.w {
@@ -188,7 +202,9 @@ func (in *Input) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if len(p) >= BufSize || in.buf == nil && in.raw == nil {
-		return in.conn.Read(p)
+		n, err := in.conn.Read(p)
+		in.more = n == len(p)
+		return n, err
 	}
 	if err := in.Fill(); err != nil {
 		return 0, err
