@@ -34,6 +34,10 @@ func newLeanContext() *leanContext {
 // f and reports whether that kept it from running. One function is held
 // at a time (a connection serves one request at a time); another one
 // registered meanwhile goes to context.AfterFunc.
+//
+// Unlike context.AfterFunc's, the stop of a held function is the same
+// function for every registration: call it at most once, before the
+// function registered next, or it unregisters that one instead.
 func (c *leanContext) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
 	switch {

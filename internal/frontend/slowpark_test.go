@@ -374,3 +374,24 @@ func TestParkedBurstFillsBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestShedSparesWoken: at maxConnections the connection shed to make room
+// is a parked one, never one that is serving with an event remembered
+// for its next request (it is busy, not idle): that one answers both.
+func TestShedSparesWoken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	o := newOpener()
+	s := start(t, e.config(t, "limits: {maxConnections: 2}\n"+plainSite), o)
+	addr := s.Addrs()["http"].String()
+	woken := dialGet(t, addr)
+	parked := dialGet(t, addr)
+	waitFor(t, "both connections parked", func() bool { _, p := s.LeanConns(); return p == 2 })
+	sendBlockedThenNext(t, woken, o, 3)
+	waitFor(t, "the event for the next request", func() bool { _, w := s.LeanParking(); return w == 1 })
+	dialGet(t, addr) // served: a connection made room
+	waitClosed(t, parked, "the parked connection, shed")
+	close(o.get("s/").block)
+	readBlockedThenNext(t, woken)
+	waitFor(t, "the woken connection parked again", func() bool { _, p := s.LeanConns(); return p == 2 })
+}
