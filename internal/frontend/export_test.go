@@ -3,6 +3,9 @@ package frontend
 import (
 	"crypto/tls"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -175,3 +178,26 @@ func (s *Server) LeanEvent(token uint64) (parked map[uint64]bool) {
 // SplicedBytes returns how many response body bytes the lean writer has
 // moved with splice(2) since the process started (tests only).
 func SplicedBytes() int64 { return splicedBytes.Load() }
+
+// LeanPolled counts the sockets in the idle sets' epoll instances, over
+// all listeners, as the kernel lists them (/proc/self/fdinfo; tests only).
+func (s *Server) LeanPolled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.listeners {
+		l.lean.mu.Lock()
+		if p := l.lean.poll; p != nil {
+			_ = p.rc.Control(func(fd uintptr) {
+				b, _ := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(fd)))
+				for line := range strings.Lines(string(b)) {
+					if strings.HasPrefix(line, "tfd:") {
+						n++
+					}
+				}
+			})
+		}
+		l.lean.mu.Unlock()
+	}
+	return n
+}

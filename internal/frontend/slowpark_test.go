@@ -196,6 +196,7 @@ func TestClientGoneWhileServing(t *testing.T) {
 			}
 			close(o.get("s/").block)
 			waitFor(t, "the connection to leave the set", func() bool { open, _ := s.LeanConns(); return open == 0 })
+			waitFor(t, "its socket to leave the epoll instance", func() bool { return s.LeanPolled() == 0 })
 		}
 	}
 }
@@ -279,8 +280,9 @@ func TestShutdownWokenConnection(t *testing.T) {
 }
 
 // TestWebSocketAfterPark: a connection upgraded (hijacked) after it was
-// registered in the idle set leaves the set and the registration, so its
-// WebSocket bytes raise no events there; an event for its old token (as
+// registered in the idle set leaves the set, the registration and the
+// epoll instance (still open, its socket stays there unless taken out),
+// so its WebSocket bytes raise no events there; an event for its old token (as
 // one already collected would be) wakes nothing, and the WebSocket keeps
 // echoing.
 func TestWebSocketAfterPark(t *testing.T) {
@@ -289,6 +291,9 @@ func TestWebSocketAfterPark(t *testing.T) {
 	s := start(t, e.config(t, plainSite), newOpener())
 	c := dialGet(t, s.Addrs()["http"].String())
 	waitFor(t, "the idle connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	if n := s.LeanPolled(); n != 1 {
+		t.Fatalf("%d sockets in the epoll instance with one parked connection", n)
+	}
 	tokens, _ := s.LeanParking()
 	const upgrade = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -309,6 +314,9 @@ func TestWebSocketAfterPark(t *testing.T) {
 		p, _ := s.LeanParking()
 		return open == 0 && len(p) == 0
 	})
+	if n := s.LeanPolled(); n != 0 {
+		t.Fatalf("%d sockets in the epoll instance after the upgrade, want 0", n)
+	}
 	for old := range tokens {
 		if p := s.LeanEvent(old); len(p) != 0 {
 			t.Fatalf("registrations after an event for the upgraded connection's token: %v", p)
