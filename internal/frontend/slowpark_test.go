@@ -403,3 +403,35 @@ func TestShedSparesWoken(t *testing.T) {
 	readBlockedThenNext(t, woken)
 	waitFor(t, "the woken connection parked again", func() bool { _, p := s.LeanConns(); return p == 2 })
 }
+
+// TestCloseRightAfterResponse: clients that close (a FIN, or a reset) as
+// soon as they have read a response race the connection's park (the close
+// often comes between the response's write and the park, or just before
+// the first registration); every connection leaves the set and the epoll
+// instance without waiting for the keep-alive timeout (120 s here).
+func TestCloseRightAfterResponse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, plainSite), newOpener())
+	addr := s.Addrs()["http"].String()
+	for i := range 40 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%4 >= 2 { // a request served after a park first
+			if code := getOn(t, c); code != 200 {
+				t.Fatalf("connection %d, first request: %d", i, code)
+			}
+		}
+		if code := getOn(t, c); code != 200 {
+			t.Fatalf("connection %d: %d", i, code)
+		}
+		if i%2 == 1 {
+			_ = c.(*net.TCPConn).SetLinger(0)
+		}
+		c.Close()
+	}
+	waitFor(t, "every connection to leave the set", func() bool { open, _ := s.LeanConns(); return open == 0 })
+	waitFor(t, "every socket to leave the epoll instance", func() bool { return s.LeanPolled() == 0 })
+}
