@@ -21,10 +21,12 @@ import (
 // instance ends that wait.
 //
 // Edge-triggered, an event reports that bytes (or the peer's close) came,
-// not that they are still unread: the set remembers an event for a
-// connection that is serving, and a woken connection tries a read before
-// it waits (see leanConn.await). Registering a socket that already holds
-// unread bytes reports it at once, so the first park misses nothing either.
+// not that they are still unread, and bytes a read left behind raise no
+// new one: the set remembers an event for a connection that is serving, a
+// woken connection tries a read before it waits, and so does one whose
+// last read filled its buffer (see leanConn.await). Registering a socket
+// that already holds unread bytes reports it at once, so the first park
+// misses nothing either.
 type idlePoller struct {
 	f  *os.File        // the epoll descriptor in Go's poller; closing it ends run
 	rc syscall.RawConn // f's descriptor, for run's wait and for epoll_ctl

@@ -333,7 +333,9 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 // connection was serving (an edge-triggered event is not repeated), so
 // then the park tries a read instead. A woken connection tries a read
 // before it waits too: an event may be for bytes an earlier read took
-// already, and then the connection parks again. Bytes read ahead of the
+// already, and then the connection parks again. So does a connection
+// whose last read filled its buffer: the socket may hold more that came
+// before that read, for which no event comes. Bytes read ahead of the
 // previous request (a pipelining client) are never parked: the loop only
 // gets here with none buffered.
 func (lc *leanConn) await(set serverSettings, w wake) (ok, parked bool) {
