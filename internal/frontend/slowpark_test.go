@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -379,6 +380,31 @@ func TestParkedBurstFillsBuffer(t *testing.T) {
 			if code := readStatus(t, c, br); code != 200 {
 				t.Fatalf("%s: response %d of %d: %d", name, i, n, code)
 			}
+		}
+	}
+}
+
+// TestParkedBodyThenPipelined: a request whose body the app reads past
+// the read buffer, straight from the socket, with a request pipelined
+// behind it, sent at once to a registered connection: both are answered
+// (the body's last read takes exactly the body, leaving the next request
+// in the socket with no event to come for it).
+func TestParkedBodyThenPipelined(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, plainSite), newOpener())
+	c := dialGet(t, s.Addrs()["http"].String())
+	waitFor(t, "the idle connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	const size = 10000
+	burst := "POST /p HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n" +
+		strings.Repeat("b", size) + "GET /p HTTP/1.1\r\nHost: localhost\r\n\r\n"
+	if _, err := io.WriteString(c, burst); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for _, what := range []string{"the POST", "the GET behind it"} {
+		if code := readStatus(t, c, br); code != 200 {
+			t.Fatalf("%s: %d", what, code)
 		}
 	}
 }
