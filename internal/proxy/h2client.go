@@ -52,9 +52,10 @@ const (
 	// does; h2DefaultMaxStreams the number when its SETTINGS name none.
 	h2InitialMaxStreams = 100
 	h2DefaultMaxStreams = 1000
-	// h2WriteStall bounds the wait for the write lock of a write that has
-	// no context of its own (a reset, a SETTINGS or PING acknowledgment);
-	// a connection stalled that long is closed.
+	// h2WriteStall bounds every wait for the write lock, whether or not
+	// the write has a context of its own: a connection on which no frame
+	// could be written that long (an app that stopped reading, so the
+	// lock's holder waits in its write) is closed, and its streams fail.
 	h2WriteStall = 10 * time.Second
 	// h2ReadBuffer is the size of a connection's read buffer.
 	h2ReadBuffer = 32 << 10
@@ -88,8 +89,12 @@ type h2StreamError struct{ code http2.ErrCode }
 
 func (e *h2StreamError) Error() string { return "app reset the stream: " + e.code.String() }
 
-// h2Windows are a connection's receive windows (tests make them small).
-type h2Windows struct{ stream, conn int64 }
+// h2Windows are a connection's receive windows, and its write-stall
+// bound (0: h2WriteStall); tests make them small.
+type h2Windows struct {
+	stream, conn int64
+	stall        time.Duration
+}
 
 var defaultH2Windows = h2Windows{stream: h2StreamWindow, conn: h2ConnWindow}
 
@@ -146,6 +151,9 @@ func dialH2(ctx context.Context, addr string, dialTimeout time.Duration, win h2W
 	}
 	// The frames of a call are gathered into one write (package batchconn).
 	nc := batchconn.New(raw)
+	if win.stall <= 0 {
+		win.stall = h2WriteStall
+	}
 	cc := &h2Conn{
 		nc: nc, win: win, wsem: make(chan struct{}, 1),
 		settingsDone: make(chan struct{}), done: make(chan struct{}), readDone: make(chan struct{}),
@@ -181,20 +189,19 @@ func dialH2(ctx context.Context, addr string, dialTimeout time.Duration, win h2W
 }
 
 // lockWrite takes the write lock. It gives up when done is closed (the
-// caller's context), or the connection fails; without done, after
-// h2WriteStall, when it closes the stalled connection.
+// caller's context), or the connection fails, or after the connection's
+// write-stall bound (win.stall), when it closes the stalled connection:
+// a holder blocked for good in its write (an app that stopped reading)
+// must not hold up every other stream, and the read loop's
+// acknowledgments, for as long as their contexts last.
 func (cc *h2Conn) lockWrite(done <-chan struct{}) error {
 	select {
 	case cc.wsem <- struct{}{}:
 		return nil
 	default:
 	}
-	var stall <-chan time.Time
-	if done == nil {
-		t := time.NewTimer(h2WriteStall)
-		defer t.Stop()
-		stall = t.C
-	}
+	t := time.NewTimer(cc.win.stall)
+	defer t.Stop()
 	select {
 	case cc.wsem <- struct{}{}:
 		return nil
@@ -202,7 +209,7 @@ func (cc *h2Conn) lockWrite(done <-chan struct{}) error {
 		return context.Canceled
 	case <-cc.done:
 		return cc.failure()
-	case <-stall:
+	case <-t.C:
 		cc.fail(errH2WriteStalled)
 		return errH2WriteStalled
 	}
