@@ -376,7 +376,8 @@ func (cc *h2Conn) open(ctx context.Context, req *h2Request) (*h2Stream, error) {
 	}
 	endStream := req.body == nil && !req.tunnel
 	st := &h2Stream{cc: cc, id: cc.nextID, ctx: ctx, sendWin: cc.initWin, recvWin: cc.win.stream,
-		contentLength: -1, body: req.body, localEnd: endStream}
+		contentLength: -1, bodyLeft: -1, body: req.body, localEnd: endStream,
+		bodyless: req.tunnel || req.method == http.MethodHead}
 	st.cond.L = &cc.mu
 	cc.nextID += 2
 	cc.streams[st.id] = st
@@ -565,13 +566,18 @@ func (cc *h2Conn) handle(f http2.Frame) error {
 		return cc.handleWindowUpdate(f)
 	case *http2.RSTStreamFrame:
 		cc.mu.Lock()
-		if st := cc.streams[f.StreamID]; st != nil {
+		st := cc.streams[f.StreamID]
+		switch {
+		case st != nil:
 			st.rst = true
 			if f.ErrCode == http2.ErrCodeRefusedStream {
 				st.failLocked(&h2NotProcessedError{"the app refused the stream (REFUSED_STREAM)"})
 			} else {
 				st.failLocked(&h2StreamError{f.ErrCode})
 			}
+		case cc.idleLocked(f.StreamID):
+			cc.mu.Unlock()
+			return fmt.Errorf("app sent RST_STREAM on stream %d, not opened (PROTOCOL_ERROR)", f.StreamID)
 		}
 		cc.mu.Unlock()
 		return nil
@@ -582,11 +588,15 @@ func (cc *h2Conn) handle(f http2.Frame) error {
 		data := f.Data
 		return cc.write(nil, func() error { return cc.fr.WritePing(true, data) })
 	case *http2.GoAwayFrame:
+		why := fmt.Sprintf("above the last stream id of the app's GOAWAY (%v)", f.ErrCode)
+		if d := f.DebugData(); len(d) > 0 {
+			why = fmt.Sprintf("above the last stream id of the app's GOAWAY (%v: %q)", f.ErrCode, trunc(string(d)))
+		}
 		cc.mu.Lock()
 		cc.goAway = true
 		for id, st := range cc.streams {
 			if id > f.LastStreamID {
-				st.failLocked(&h2NotProcessedError{fmt.Sprintf("above the last stream id of the app's GOAWAY (%v)", f.ErrCode)})
+				st.failLocked(&h2NotProcessedError{why})
 			}
 		}
 		idle := len(cc.streams) == 0 && cc.reserved == 0
@@ -609,6 +619,11 @@ func (cc *h2Conn) handleSettings(f *http2.SettingsFrame) error {
 			return err
 		}
 		switch s.ID {
+		case http2.SettingEnablePush:
+			// A server may only announce 0 (RFC 9113 §6.5.2).
+			if s.Val != 0 {
+				return errors.New("app announced SETTINGS_ENABLE_PUSH 1 (PROTOCOL_ERROR)")
+			}
 		case http2.SettingMaxConcurrentStreams:
 			cc.maxStreams = s.Val
 		case http2.SettingMaxFrameSize:
@@ -617,6 +632,11 @@ func (cc *h2Conn) handleSettings(f *http2.SettingsFrame) error {
 			delta := int64(s.Val) - cc.initWin
 			cc.initWin = int64(s.Val)
 			for _, st := range cc.streams {
+				// A change that takes a window past the largest one is a
+				// connection error (RFC 9113 §6.9.2).
+				if st.sendWin+delta > h2MaxWindow {
+					return errors.New("app's SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window (FLOW_CONTROL_ERROR)")
+				}
 				st.sendWin += delta
 				st.cond.Broadcast()
 			}
@@ -660,8 +680,9 @@ func (cc *h2Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 	cc.mu.Lock()
 	st := cc.streams[f.StreamID]
 	if st == nil || st.remoteEnd || st.rst {
+		idle := st == nil && cc.idleLocked(f.StreamID)
 		cc.mu.Unlock()
-		if f.StreamID >= cc.nextIDLocked() {
+		if idle {
 			return fmt.Errorf("app sent HEADERS on stream %d, not opened (PROTOCOL_ERROR)", f.StreamID)
 		}
 		return nil // a stream already ended here
@@ -681,21 +702,28 @@ func (cc *h2Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 				serr = malformed("too many 1xx responses")
 			}
 		default:
-			h := regularFields(f)
-			st.status, st.header = code, h
-			if f.StreamEnded() {
-				st.contentLength = 0
-			} else if v := h.Get("Content-Length"); v != "" {
-				if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-					st.contentLength = n
-				}
+			h, bad := regularFields(f)
+			if bad != "" {
+				serr = malformed("connection-specific field %q in the response", bad)
+				break
 			}
+			if serr = st.setLength(code, h.Get("Content-Length"), f.StreamEnded()); serr != nil {
+				break
+			}
+			st.status, st.header = code, h
 			st.cond.Broadcast()
 		}
 	case !f.StreamEnded():
 		serr = malformed("response trailers without the end of the stream")
+	case st.bodyLeft > 0:
+		serr = malformed("response body shorter than its content-length")
 	default:
-		st.trailer = regularFields(f)
+		t, bad := regularFields(f)
+		if bad != "" {
+			serr = malformed("connection-specific field %q in the response trailers", bad)
+			break
+		}
+		st.trailer = t
 	}
 	if serr == nil && f.StreamEnded() {
 		st.remoteEnd = true
@@ -708,18 +736,52 @@ func (cc *h2Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-// regularFields returns f's fields other than the pseudo-header ones.
-func regularFields(f *http2.MetaHeadersFrame) http.Header {
+// setLength takes the final response's content-length v (code its
+// status; end: the header section ended the stream). A value that is not
+// a length makes the response malformed; a body that disagrees with it
+// does too (handleData), unless the response has no body whatever it
+// says (RFC 9113 §8.1.1).
+func (st *h2Stream) setLength(code int, v string, end bool) error {
+	if end {
+		st.contentLength = 0
+		return nil
+	}
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return malformed("response content-length %q", trunc(v))
+	}
+	st.contentLength = n
+	if !st.bodyless && code != http.StatusNoContent && code != http.StatusNotModified {
+		st.bodyLeft = n
+	}
+	return nil
+}
+
+// regularFields returns f's fields other than the pseudo-header ones, and
+// the name of a connection-specific field among them, which makes the
+// message malformed (RFC 9113 §8.2.2); "" when there is none.
+func regularFields(f *http2.MetaHeadersFrame) (http.Header, string) {
 	h := make(http.Header, len(f.Fields))
+	bad := ""
 	for _, hf := range f.RegularFields() {
+		switch hf.Name {
+		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade", "te":
+			bad = hf.Name
+		}
 		k := http.CanonicalHeaderKey(hf.Name)
 		h[k] = append(h[k], hf.Value)
 	}
-	return h
+	return h, bad
 }
 
-// nextIDLocked returns the next stream id. Called with mu held.
-func (cc *h2Conn) nextIDLocked() uint32 { return cc.nextID }
+// idleLocked reports whether stream id was never opened: an id the client
+// has not used yet, or an even one (a server's, which only push would
+// open). A frame other than PRIORITY on such a stream is a connection
+// error (RFC 9113 §5.1). Called with mu held.
+func (cc *h2Conn) idleLocked(id uint32) bool { return id%2 == 0 || id >= cc.nextID }
 
 // handleData takes DATA: kept for the stream's reader, within the
 // windows.
@@ -731,10 +793,12 @@ func (cc *h2Conn) handleData(f *http2.DataFrame) error {
 		return errors.New("app sent more than the connection's flow-control window (FLOW_CONTROL_ERROR)")
 	}
 	st := cc.streams[f.StreamID]
+	data := f.Data()
 	var serr error
+	code := http2.ErrCodeProtocol
 	switch {
 	case st == nil || st.rst || st.closed:
-		if st == nil && f.StreamID >= cc.nextID {
+		if st == nil && cc.idleLocked(f.StreamID) {
 			cc.mu.Unlock()
 			return fmt.Errorf("app sent DATA on stream %d, not opened (PROTOCOL_ERROR)", f.StreamID)
 		}
@@ -747,9 +811,15 @@ func (cc *h2Conn) handleData(f *http2.DataFrame) error {
 	case n > st.recvWin:
 		cc.connUnread += n
 		serr = errors.New("app sent more than the stream's flow-control window (FLOW_CONTROL_ERROR)")
+		code = http2.ErrCodeFlowControl
+	case st.bodyLeft >= 0 && (int64(len(data)) > st.bodyLeft || f.StreamEnded() && int64(len(data)) < st.bodyLeft):
+		cc.connUnread += n
+		serr = malformed("response body of a length other than its content-length %d", st.contentLength)
 	default:
+		if st.bodyLeft >= 0 {
+			st.bodyLeft -= int64(len(data))
+		}
 		st.recvWin -= n
-		data := f.Data()
 		pad := n - int64(len(data))
 		st.unread += pad // padding counts against the windows only
 		cc.connUnread += pad
@@ -769,7 +839,7 @@ func (cc *h2Conn) handleData(f *http2.DataFrame) error {
 	inc := cc.connIncrementLocked()
 	cc.mu.Unlock()
 	if serr != nil {
-		cc.resetStream(f.StreamID, http2.ErrCodeFlowControl, serr)
+		cc.resetStream(f.StreamID, code, serr)
 	}
 	if inc > 0 {
 		return cc.write(nil, func() error { return cc.fr.WriteWindowUpdate(0, uint32(inc)) })
@@ -811,7 +881,11 @@ func (cc *h2Conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	st := cc.streams[f.StreamID]
 	if st == nil {
+		idle := cc.idleLocked(f.StreamID)
 		cc.mu.Unlock()
+		if idle {
+			return fmt.Errorf("app sent WINDOW_UPDATE on stream %d, not opened (PROTOCOL_ERROR)", f.StreamID)
+		}
 		return nil
 	}
 	if st.sendWin+inc > h2MaxWindow {
@@ -864,13 +938,18 @@ type h2Stream struct {
 	status        int // the final response status; 0 until it arrived
 	header        http.Header
 	contentLength int64 // -1: unknown
-	trailer       http.Header
-	n1xx          int
-	remoteEnd     bool // the app ended its side
-	localEnd      bool // the request's side ended (END_STREAM sent)
-	rst           bool // reset, by the app or here
-	closed        bool // Close was called
-	err           error
+	// bodyLeft is how much of the body the response's content-length
+	// still announces, -1 when it announces none (or the response has no
+	// body whatever its content-length: bodyless, 204, 304).
+	bodyLeft  int64
+	bodyless  bool // a HEAD request or a tunnel: content-length says nothing of DATA
+	trailer   http.Header
+	n1xx      int
+	remoteEnd bool // the app ended its side
+	localEnd  bool // the request's side ended (END_STREAM sent)
+	rst       bool // reset, by the app or here
+	closed    bool // Close was called
+	err       error
 }
 
 // failLocked records err as the stream's failure (the first one counts),

@@ -1,14 +1,19 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // The tests in this file drive a hostile or broken app frame by frame
@@ -82,4 +87,372 @@ func TestH2ClientStalledApp(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the read loop of the stalled connection did not end")
 	}
+}
+
+// headerBlock encodes fields (name, value pairs) as one header block.
+func headerBlock(fields ...string) []byte {
+	var b bytes.Buffer
+	enc := hpack.NewEncoder(&b)
+	for i := 0; i+1 < len(fields); i += 2 {
+		_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	return b.Bytes()
+}
+
+// writeHeader answers stream id with the header section of fields.
+func writeHeader(fr *http2.Framer, id uint32, end bool, fields ...string) {
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: headerBlock(fields...),
+		EndHeaders: true, EndStream: end})
+}
+
+// TestH2ClientHostileFrames checks, for each way an app breaks RFC 9113,
+// that the request gets an error rather than a hang or a panic, and that
+// the connection fails when the break is a connection error and stays up
+// when it is a stream error.
+func TestH2ClientHostileFrames(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		// settings are the app's first SETTINGS; win the client's windows.
+		settings []http2.Setting
+		win      h2Windows
+		// answer writes the app's frames for the request on stream id.
+		answer func(fr *http2.Framer, id uint32)
+		// stream is part of the request's error; conn part of the
+		// connection's failure, "" when the connection must stay up.
+		stream, conn string
+	}{{
+		// §6.9.1: a connection window past 2^31-1 is a connection error.
+		name:   "WINDOW_UPDATE overflows the connection window",
+		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteWindowUpdate(0, h2MaxWindow) },
+		stream: "overflows the connection window", conn: "overflows the connection window",
+	}, {
+		// §6.9.1: a stream window past 2^31-1 is a stream error.
+		name:   "WINDOW_UPDATE overflows a stream window",
+		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteWindowUpdate(id, h2MaxWindow) },
+		stream: "overflows the stream window",
+	}, {
+		// §6.9.2: a change of SETTINGS_INITIAL_WINDOW_SIZE that takes an
+		// open stream's window past 2^31-1 is a connection error.
+		name: "SETTINGS_INITIAL_WINDOW_SIZE overflows an open stream's window",
+		answer: func(fr *http2.Framer, id uint32) {
+			_ = fr.WriteWindowUpdate(id, h2MaxWindow-65535)
+			_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65536})
+		},
+		stream: "overflows a stream window", conn: "overflows a stream window",
+	}, {
+		// §6.9.1: DATA beyond the connection's receive window is a
+		// connection error.
+		name: "DATA beyond the connection window",
+		win:  h2Windows{stream: 1 << 20, conn: 32 << 10},
+		answer: func(fr *http2.Framer, id uint32) {
+			writeHeader(fr, id, false, ":status", "200")
+			chunk := make([]byte, 16384)
+			for range 3 {
+				_ = fr.WriteData(id, false, chunk)
+			}
+		},
+		stream: "connection's flow-control window", conn: "connection's flow-control window",
+	}, {
+		// §6.10, §10.5.1: CONTINUATION frames carrying a header list far
+		// past the client's limit end the connection, not its memory.
+		name: "CONTINUATION flood",
+		answer: func(fr *http2.Framer, id uint32) {
+			fields := []string{":status", "200"}
+			for i := range 4 * maxResponseHeader / 100 {
+				fields = append(fields, "x-many-"+strconv.Itoa(i), strings.Repeat("h", 100))
+			}
+			block := headerBlock(fields...)
+			_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block[:1000]})
+			for block = block[1000:]; len(block) > 0; {
+				n := min(len(block), 1000)
+				if fr.WriteContinuation(id, n == len(block), block[:n]) != nil {
+					return
+				}
+				block = block[n:]
+			}
+		},
+		stream: "PROTOCOL_ERROR", conn: "PROTOCOL_ERROR",
+	}, {
+		// §5.1: HEADERS on a stream the client never opened.
+		name:   "HEADERS on a stream not opened",
+		answer: func(fr *http2.Framer, id uint32) { writeHeader(fr, id+2, true, ":status", "200") },
+		stream: "not opened", conn: "not opened",
+	}, {
+		// §5.1, §8.4: an even stream is a server's, which only a push
+		// would open; push is disabled.
+		name:   "HEADERS on an even stream",
+		answer: func(fr *http2.Framer, id uint32) { writeHeader(fr, 2, true, ":status", "200") },
+		stream: "not opened", conn: "not opened",
+	}, {
+		// §6.4: RST_STREAM on an idle stream is a connection error.
+		name:   "RST_STREAM on a stream not opened",
+		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteRSTStream(id+2, http2.ErrCodeCancel) },
+		stream: "not opened", conn: "not opened",
+	}, {
+		// §5.1: WINDOW_UPDATE on an idle stream is a connection error.
+		name:   "WINDOW_UPDATE on a stream not opened",
+		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteWindowUpdate(id+2, 1) },
+		stream: "not opened", conn: "not opened",
+	}, {
+		// §8.4: PUSH_PROMISE with push disabled is a connection error.
+		name: "PUSH_PROMISE",
+		answer: func(fr *http2.Framer, id uint32) {
+			_ = fr.WritePushPromise(http2.PushPromiseParam{StreamID: id, PromiseID: 2, EndHeaders: true,
+				BlockFragment: headerBlock(":method", "GET", ":scheme", "http", ":authority", "app", ":path", "/x")})
+		},
+		stream: "PUSH_PROMISE", conn: "PUSH_PROMISE",
+	}, {
+		// §4.2: a frame over SETTINGS_MAX_FRAME_SIZE (the client's is the
+		// default, 16384) is a FRAME_SIZE_ERROR of the connection.
+		name: "frame over SETTINGS_MAX_FRAME_SIZE",
+		answer: func(fr *http2.Framer, id uint32) {
+			writeHeader(fr, id, false, ":status", "200")
+			_ = fr.WriteRawFrame(http2.FrameData, 0, id, make([]byte, 16385))
+		},
+		stream: "frame too large", conn: "frame too large",
+	}, {
+		// §6.5.2: SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1.
+		name:     "SETTINGS_INITIAL_WINDOW_SIZE too large",
+		settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 1 << 31}},
+		stream:   "FLOW_CONTROL_ERROR", conn: "FLOW_CONTROL_ERROR",
+	}, {
+		// §6.5.2: SETTINGS_MAX_FRAME_SIZE below 16384.
+		name:     "SETTINGS_MAX_FRAME_SIZE out of range",
+		settings: []http2.Setting{{ID: http2.SettingMaxFrameSize, Val: 100}},
+		stream:   "PROTOCOL_ERROR", conn: "PROTOCOL_ERROR",
+	}, {
+		// §6.5.2: a server may only announce SETTINGS_ENABLE_PUSH 0.
+		name:     "SETTINGS_ENABLE_PUSH 1 from the server",
+		settings: []http2.Setting{{ID: http2.SettingEnablePush, Val: 1}},
+		stream:   "ENABLE_PUSH", conn: "ENABLE_PUSH",
+	}, {
+		// §6.8: a stream above the last stream id of a GOAWAY was not
+		// processed; its error code and debug data say why.
+		name: "GOAWAY with an error code and debug data",
+		answer: func(fr *http2.Framer, id uint32) {
+			_ = fr.WriteGoAway(0, http2.ErrCodeEnhanceYourCalm, []byte("slow down"))
+		},
+		stream: `ENHANCE_YOUR_CALM: "slow down"`,
+	}, {
+		// §8.3.2: :status must be a three-digit code.
+		name:   "bad :status",
+		answer: func(fr *http2.Framer, id uint32) { writeHeader(fr, id, true, ":status", "abc") },
+		stream: "response :status",
+	}, {
+		// §8.3: a pseudo-header field twice makes the response malformed.
+		name:   "duplicate :status",
+		answer: func(fr *http2.Framer, id uint32) { writeHeader(fr, id, true, ":status", "200", ":status", "204") },
+		stream: "duplicate pseudo-header",
+	}, {
+		// §8.2.2: a connection-specific field makes the response malformed.
+		name:   "connection-specific field",
+		answer: func(fr *http2.Framer, id uint32) { writeHeader(fr, id, true, ":status", "200", "connection", "close") },
+		stream: `connection-specific field "connection"`,
+	}, {
+		name: "transfer-encoding",
+		answer: func(fr *http2.Framer, id uint32) {
+			writeHeader(fr, id, false, ":status", "200", "transfer-encoding", "chunked")
+		},
+		stream: `connection-specific field "transfer-encoding"`,
+	}, {
+		name: "connection-specific field in the trailers",
+		answer: func(fr *http2.Framer, id uint32) {
+			writeHeader(fr, id, false, ":status", "200")
+			writeHeader(fr, id, true, "keep-alive", "1")
+		},
+		stream: `connection-specific field "keep-alive"`,
+	}, {
+		// §8.1.1: DATA adding up to less or more than content-length makes
+		// the response malformed.
+		name: "body shorter than content-length",
+		answer: func(fr *http2.Framer, id uint32) {
+			writeHeader(fr, id, false, ":status", "200", "content-length", "10")
+			_ = fr.WriteData(id, true, []byte("short"))
+		},
+		stream: "other than its content-length",
+	}, {
+		name: "body longer than content-length",
+		answer: func(fr *http2.Framer, id uint32) {
+			writeHeader(fr, id, false, ":status", "200", "content-length", "3")
+			_ = fr.WriteData(id, false, []byte("longer"))
+		},
+		stream: "other than its content-length",
+	}, {
+		name: "body cut short by trailers",
+		answer: func(fr *http2.Framer, id uint32) {
+			writeHeader(fr, id, false, ":status", "200", "content-length", "10")
+			_ = fr.WriteData(id, false, []byte("short"))
+			writeHeader(fr, id, true, "grpc-status", "0")
+		},
+		stream: "shorter than its content-length",
+	}, {
+		name:   "content-length not a number",
+		answer: func(fr *http2.Framer, id uint32) { writeHeader(fr, id, false, ":status", "200", "content-length", "x") },
+		stream: "response content-length",
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			addr := fakeApp(t, c.settings, func(fr *http2.Framer, f http2.Frame) bool {
+				if hf, ok := f.(*http2.MetaHeadersFrame); ok && c.answer != nil {
+					c.answer(fr, hf.StreamID)
+				}
+				return true
+			})
+			p := newH2Pool(0)
+			if c.win != (h2Windows{}) {
+				p.win = c.win
+			}
+			defer p.closeIdle()
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			cc, err := p.get(ctx, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := cc.open(ctx, &h2Request{method: http.MethodGet, authority: "app", path: "/"})
+			if err == nil {
+				defer st.Close()
+				if err = st.awaitHeader(ctx); err == nil {
+					_, err = io.ReadAll(st)
+				}
+			}
+			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), c.stream) {
+				t.Errorf("the request: %v; want an error with %q", err, c.stream)
+			}
+			if c.conn == "" {
+				if err := cc.failure(); err != nil {
+					t.Errorf("the connection failed (%v); want only the stream failed", err)
+				}
+				return
+			}
+			select {
+			case <-cc.readDone:
+			case <-ctx.Done():
+				t.Fatal("the connection's read loop did not end")
+			}
+			if err := cc.failure(); err == nil || !strings.Contains(err.Error(), c.conn) {
+				t.Errorf("the connection: %v; want it failed with %q", err, c.conn)
+			}
+		})
+	}
+}
+
+// TestH2ClientDataOnClosedStream checks that DATA the app sent on a
+// stream the client has reset and closed still gives the connection's
+// window back (RFC 9113 §6.9: flow-controlled frames count against the
+// connection window whatever their stream's state): an app that keeps to
+// its windows is not left without room for the next stream. The app
+// sends twice the connection window on the closed stream, waiting for
+// room as it goes, then answers a second stream.
+func TestH2ClientDataOnClosedStream(t *testing.T) {
+	t.Parallel()
+	const connWin, closedData, body = 64 << 10, 128 << 10, 16 << 10
+	sent := make(chan struct{})
+	room := int64(65535) // the app's view of the client's connection window
+	pending := 0         // what is left to send on the closed stream
+	addr := fakeApp(t, nil, func(fr *http2.Framer, f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				room += int64(f.Increment)
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == 1 {
+				writeHeader(fr, 1, false, ":status", "200")
+				return true
+			}
+			writeHeader(fr, f.StreamID, false, ":status", "200")
+			_ = fr.WriteData(f.StreamID, true, make([]byte, body))
+		case *http2.RSTStreamFrame:
+			if f.StreamID == 1 {
+				pending = closedData
+			}
+		}
+		for pending > 0 && room > 0 {
+			n := min(pending, 16384, int(room))
+			if fr.WriteData(1, false, make([]byte, n)) != nil {
+				return false
+			}
+			pending -= n
+			room -= int64(n)
+			if pending == 0 {
+				close(sent)
+			}
+		}
+		return true
+	})
+	p := newH2Pool(0)
+	p.win = h2Windows{stream: 1 << 20, conn: connWin}
+	defer p.closeIdle()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	st := openTest(t, ctx, p, addr, &h2Request{method: http.MethodGet, authority: "app", path: "/1"})
+	st.Close()
+	select {
+	case <-sent:
+	case <-ctx.Done():
+		t.Fatal("the app was not given room to send its DATA on the closed stream")
+	}
+	st = openTest(t, ctx, p, addr, &h2Request{method: http.MethodGet, authority: "app", path: "/2"})
+	defer st.Close()
+	if n, err := io.Copy(io.Discard, st); err != nil || n != body {
+		t.Errorf("the next stream: %d bytes, %v; want %d", n, err, body)
+	}
+}
+
+// TestH2CMalformedResponse checks that a malformed response from an h2c
+// app (RFC 9113 §8.1.1: a duplicate pseudo-header field, a
+// connection-specific field) reaches the client as a 502, the stream
+// failed, nothing panicking.
+func TestH2CMalformedResponse(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, path string }{
+		{"duplicate :status", "/dup"},
+		{"connection-specific field", "/conn"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			addr := requestApp(t, func(fr *http2.Framer, hf *http2.MetaHeadersFrame) {
+				switch hf.PseudoValue("path") {
+				case "/dup":
+					writeHeader(fr, hf.StreamID, true, ":status", "200", ":status", "200")
+				case "/conn":
+					writeHeader(fr, hf.StreamID, true, ":status", "200", "connection", "close")
+				}
+			})
+			h := &Handler{Backend: fixed(addr), H2C: true}
+			front, cl := newH2CFront(t, h)
+			req, _ := http.NewRequest(http.MethodGet, front.URL+c.path, nil)
+			res, _ := get(t, cl, req)
+			if res.StatusCode != http.StatusBadGateway {
+				t.Errorf("status %d, want 502", res.StatusCode)
+			}
+		})
+	}
+}
+
+// TestH2CAppNeverAnswers checks that a request to an app that takes the
+// stream and never answers ends after requestTimeout with a 502, the
+// app's stream reset with CANCEL.
+func TestH2CAppNeverAnswers(t *testing.T) {
+	t.Parallel()
+	reset := make(chan http2.ErrCode, 1)
+	addr := fakeApp(t, nil, func(fr *http2.Framer, f http2.Frame) bool {
+		if f, ok := f.(*http2.RSTStreamFrame); ok {
+			reset <- f.ErrCode
+			return false
+		}
+		return true
+	})
+	h := &Handler{Backend: fixed(addr), H2C: true, RequestTimeout: 300 * time.Millisecond}
+	front, cl := newH2CFront(t, h)
+	req, _ := http.NewRequest(http.MethodGet, front.URL+"/", nil)
+	res, _ := get(t, cl, req)
+	if res.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", res.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	awaitCancel(t, ctx, reset)
 }
