@@ -456,3 +456,90 @@ func TestH2CAppNeverAnswers(t *testing.T) {
 	defer cancel()
 	awaitCancel(t, ctx, reset)
 }
+
+// TestH2CTokenNotEchoed checks that an app echoing the pairing token, in
+// its response header or in its trailers, does not hand it to the client.
+func TestH2CTokenNotEchoed(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 1)
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		token := r.Header.Get(headerToken)
+		got <- token
+		w.Header().Set(headerToken, token)
+		w.Header().Set("Trailer", headerToken)
+		_, _ = io.WriteString(w, "answer")
+		w.Header().Set(headerToken, token)
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	front, cl := newH2CFront(t, h)
+	req, _ := http.NewRequest(http.MethodGet, front.URL+"/", nil)
+	res, body := get(t, cl, req)
+	token := <-got
+	if token == "" {
+		t.Fatal("the app got no pairing token")
+	}
+	if res.StatusCode != 200 || body != "answer" {
+		t.Errorf("%d %q, want 200 and the answer", res.StatusCode, body)
+	}
+	for _, h := range []http.Header{res.Header, res.Trailer} {
+		for k, vs := range h {
+			for _, v := range vs {
+				if strings.Contains(v, token) || strings.EqualFold(k, headerToken) {
+					t.Errorf("the client got the pairing token: %s: %s", k, v)
+				}
+			}
+		}
+	}
+}
+
+// TestH2ClientControlFlood checks an app that floods SETTINGS and PING
+// frames while it reads: each is acknowledged (RFC 9113 §6.5.3, §6.7),
+// in order, and the connection still serves a request afterwards.
+func TestH2ClientControlFlood(t *testing.T) {
+	t.Parallel()
+	// The acknowledgments (26 bytes a pair) fit in the socket buffers while
+	// the app writes the flood without reading.
+	const flood = 1000
+	acks := make(chan [2]int, 1)
+	settingsAcks, pingAcks := 0, 0
+	addr := fakeApp(t, nil, func(fr *http2.Framer, f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			for i := range flood {
+				_ = fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 100})
+				_ = fr.WritePing(false, [8]byte{byte(i)})
+			}
+			writeHeader(fr, f.StreamID, true, ":status", "200")
+		case *http2.SettingsFrame:
+			if f.IsAck() {
+				settingsAcks++
+			}
+		case *http2.PingFrame:
+			if f.IsAck() {
+				if f.Data != [8]byte{byte(pingAcks)} {
+					t.Errorf("PING acknowledgment %d carries %v", pingAcks, f.Data)
+				}
+				pingAcks++
+			}
+		}
+		// The first SETTINGS acknowledged is the app's initial one.
+		if settingsAcks == flood+1 && pingAcks == flood {
+			acks <- [2]int{settingsAcks, pingAcks}
+		}
+		return true
+	})
+	p := newH2Pool(0)
+	defer p.closeIdle()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	st := openTest(t, ctx, p, addr, &h2Request{method: http.MethodGet, authority: "app", path: "/"})
+	st.Close()
+	select {
+	case <-acks:
+	case <-ctx.Done():
+		t.Fatal("not every SETTINGS and PING was acknowledged")
+	}
+	if err := st.cc.failure(); err != nil {
+		t.Errorf("the connection failed: %v", err)
+	}
+}
