@@ -84,6 +84,20 @@ func (e *h2NotProcessedError) Error() string {
 	return "app HTTP/2 stream not processed: " + e.why
 }
 
+// h2ConnError is a connection error the client found in what the app
+// sent: the connection fails, and the app is told code in a GOAWAY.
+type h2ConnError struct {
+	code http2.ErrCode
+	msg  string
+}
+
+func (e *h2ConnError) Error() string { return e.msg + " (" + e.code.String() + ")" }
+
+// connError returns an *h2ConnError of code with a message from format.
+func connError(code http2.ErrCode, format string, args ...any) error {
+	return &h2ConnError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
 // h2StreamError is a stream the app reset with code.
 type h2StreamError struct{ code http2.ErrCode }
 
@@ -536,6 +550,7 @@ func (cc *h2Conn) readLoop() {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
+			cc.sendGoAway(err)
 			cc.fail(fmt.Errorf("app HTTP/2 connection: %w", err))
 			return
 		}
@@ -543,10 +558,40 @@ func (cc *h2Conn) readLoop() {
 			cc.heard.Store(true)
 		}
 		if err := cc.handle(f); err != nil {
+			cc.sendGoAway(err)
 			cc.fail(fmt.Errorf("app HTTP/2 connection: %w", err))
 			return
 		}
 	}
+}
+
+// sendGoAway tells the app, with a GOAWAY, the code of the connection error
+// err the client found in what it sent (RFC 9113 §5.4.1), as long as the
+// write lock is free: the connection is failing, nothing waits for it.
+// Other failures (the connection cut, a frame that could not be read)
+// send nothing.
+func (cc *h2Conn) sendGoAway(err error) {
+	var code http2.ErrCode
+	var ce *h2ConnError
+	var fe http2.ConnectionError
+	switch {
+	case errors.As(err, &ce):
+		code = ce.code
+	case errors.As(err, &fe):
+		code = http2.ErrCode(fe)
+	case errors.Is(err, http2.ErrFrameTooLarge):
+		code = http2.ErrCodeFrameSize
+	default:
+		return
+	}
+	select {
+	case cc.wsem <- struct{}{}:
+	default:
+		return
+	}
+	// No stream of the app's was processed: push is disabled.
+	_ = cc.fr.WriteGoAway(0, code, nil)
+	cc.unlockWrite()
 }
 
 // handle processes one frame from the app; an error is a connection
@@ -577,7 +622,7 @@ func (cc *h2Conn) handle(f http2.Frame) error {
 			}
 		case cc.idleLocked(f.StreamID):
 			cc.mu.Unlock()
-			return fmt.Errorf("app sent RST_STREAM on stream %d, not opened (PROTOCOL_ERROR)", f.StreamID)
+			return connError(http2.ErrCodeProtocol, "app sent RST_STREAM on stream %d, not opened", f.StreamID)
 		}
 		cc.mu.Unlock()
 		return nil
@@ -606,7 +651,7 @@ func (cc *h2Conn) handle(f http2.Frame) error {
 		}
 		return nil
 	case *http2.PushPromiseFrame:
-		return errors.New("app sent PUSH_PROMISE, which the client disabled (PROTOCOL_ERROR)")
+		return connError(http2.ErrCodeProtocol, "app sent PUSH_PROMISE, which the client disabled")
 	}
 	return nil
 }
@@ -622,7 +667,7 @@ func (cc *h2Conn) handleSettings(f *http2.SettingsFrame) error {
 		case http2.SettingEnablePush:
 			// A server may only announce 0 (RFC 9113 §6.5.2).
 			if s.Val != 0 {
-				return errors.New("app announced SETTINGS_ENABLE_PUSH 1 (PROTOCOL_ERROR)")
+				return connError(http2.ErrCodeProtocol, "app announced SETTINGS_ENABLE_PUSH 1")
 			}
 		case http2.SettingMaxConcurrentStreams:
 			cc.maxStreams = s.Val
@@ -635,7 +680,7 @@ func (cc *h2Conn) handleSettings(f *http2.SettingsFrame) error {
 				// A change that takes a window past the largest one is a
 				// connection error (RFC 9113 §6.9.2).
 				if st.sendWin+delta > h2MaxWindow {
-					return errors.New("app's SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window (FLOW_CONTROL_ERROR)")
+					return connError(http2.ErrCodeFlowControl, "app's SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
 				}
 				st.sendWin += delta
 				st.cond.Broadcast()
@@ -683,7 +728,7 @@ func (cc *h2Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		idle := st == nil && cc.idleLocked(f.StreamID)
 		cc.mu.Unlock()
 		if idle {
-			return fmt.Errorf("app sent HEADERS on stream %d, not opened (PROTOCOL_ERROR)", f.StreamID)
+			return connError(http2.ErrCodeProtocol, "app sent HEADERS on stream %d, not opened", f.StreamID)
 		}
 		return nil // a stream already ended here
 	}
@@ -790,7 +835,7 @@ func (cc *h2Conn) handleData(f *http2.DataFrame) error {
 	cc.mu.Lock()
 	if n > cc.win.conn-cc.inFlightLocked() {
 		cc.mu.Unlock()
-		return errors.New("app sent more than the connection's flow-control window (FLOW_CONTROL_ERROR)")
+		return connError(http2.ErrCodeFlowControl, "app sent more than the connection's flow-control window")
 	}
 	st := cc.streams[f.StreamID]
 	data := f.Data()
@@ -800,7 +845,7 @@ func (cc *h2Conn) handleData(f *http2.DataFrame) error {
 	case st == nil || st.rst || st.closed:
 		if st == nil && cc.idleLocked(f.StreamID) {
 			cc.mu.Unlock()
-			return fmt.Errorf("app sent DATA on stream %d, not opened (PROTOCOL_ERROR)", f.StreamID)
+			return connError(http2.ErrCodeProtocol, "app sent DATA on stream %d, not opened", f.StreamID)
 		}
 		// A stream that ended here: the data is dropped, its room given
 		// back.
@@ -870,7 +915,7 @@ func (cc *h2Conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if f.StreamID == 0 {
 		if cc.sendConn+inc > h2MaxWindow {
 			cc.mu.Unlock()
-			return errors.New("app's WINDOW_UPDATE overflows the connection window (FLOW_CONTROL_ERROR)")
+			return connError(http2.ErrCodeFlowControl, "app's WINDOW_UPDATE overflows the connection window")
 		}
 		cc.sendConn += inc
 		for _, st := range cc.streams {
@@ -884,7 +929,7 @@ func (cc *h2Conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 		idle := cc.idleLocked(f.StreamID)
 		cc.mu.Unlock()
 		if idle {
-			return fmt.Errorf("app sent WINDOW_UPDATE on stream %d, not opened (PROTOCOL_ERROR)", f.StreamID)
+			return connError(http2.ErrCodeProtocol, "app sent WINDOW_UPDATE on stream %d, not opened", f.StreamID)
 		}
 		return nil
 	}

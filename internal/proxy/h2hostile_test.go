@@ -121,11 +121,15 @@ func TestH2ClientHostileFrames(t *testing.T) {
 		// stream is part of the request's error; conn part of the
 		// connection's failure, "" when the connection must stay up.
 		stream, conn string
+		// goAway is the code of the GOAWAY the app must get (§5.4.1),
+		// "" when it is not checked.
+		goAway string
 	}{{
 		// §6.9.1: a connection window past 2^31-1 is a connection error.
 		name:   "WINDOW_UPDATE overflows the connection window",
 		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteWindowUpdate(0, h2MaxWindow) },
 		stream: "overflows the connection window", conn: "overflows the connection window",
+		goAway: "FLOW_CONTROL_ERROR",
 	}, {
 		// §6.9.1: a stream window past 2^31-1 is a stream error.
 		name:   "WINDOW_UPDATE overflows a stream window",
@@ -188,7 +192,7 @@ func TestH2ClientHostileFrames(t *testing.T) {
 		// §6.4: RST_STREAM on an idle stream is a connection error.
 		name:   "RST_STREAM on a stream not opened",
 		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteRSTStream(id+2, http2.ErrCodeCancel) },
-		stream: "not opened", conn: "not opened",
+		stream: "not opened", conn: "not opened", goAway: "PROTOCOL_ERROR",
 	}, {
 		// §5.1: WINDOW_UPDATE on an idle stream is a connection error.
 		name:   "WINDOW_UPDATE on a stream not opened",
@@ -215,7 +219,7 @@ func TestH2ClientHostileFrames(t *testing.T) {
 		// §6.5.2: SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1.
 		name:     "SETTINGS_INITIAL_WINDOW_SIZE too large",
 		settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 1 << 31}},
-		stream:   "FLOW_CONTROL_ERROR", conn: "FLOW_CONTROL_ERROR",
+		stream:   "FLOW_CONTROL_ERROR", conn: "FLOW_CONTROL_ERROR", goAway: "FLOW_CONTROL_ERROR",
 	}, {
 		// §6.5.2: SETTINGS_MAX_FRAME_SIZE below 16384.
 		name:     "SETTINGS_MAX_FRAME_SIZE out of range",
@@ -225,7 +229,7 @@ func TestH2ClientHostileFrames(t *testing.T) {
 		// §6.5.2: a server may only announce SETTINGS_ENABLE_PUSH 0.
 		name:     "SETTINGS_ENABLE_PUSH 1 from the server",
 		settings: []http2.Setting{{ID: http2.SettingEnablePush, Val: 1}},
-		stream:   "ENABLE_PUSH", conn: "ENABLE_PUSH",
+		stream:   "ENABLE_PUSH", conn: "ENABLE_PUSH", goAway: "PROTOCOL_ERROR",
 	}, {
 		// §6.8: a stream above the last stream id of a GOAWAY was not
 		// processed; its error code and debug data say why.
@@ -293,9 +297,16 @@ func TestH2ClientHostileFrames(t *testing.T) {
 	}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
+			away := make(chan http2.ErrCode, 1)
 			addr := fakeApp(t, c.settings, func(fr *http2.Framer, f http2.Frame) bool {
-				if hf, ok := f.(*http2.MetaHeadersFrame); ok && c.answer != nil {
-					c.answer(fr, hf.StreamID)
+				switch f := f.(type) {
+				case *http2.MetaHeadersFrame:
+					if c.answer != nil {
+						c.answer(fr, f.StreamID)
+					}
+				case *http2.GoAwayFrame:
+					away <- f.ErrCode
+					return false
 				}
 				return true
 			})
@@ -333,6 +344,17 @@ func TestH2ClientHostileFrames(t *testing.T) {
 			}
 			if err := cc.failure(); err == nil || !strings.Contains(err.Error(), c.conn) {
 				t.Errorf("the connection: %v; want it failed with %q", err, c.conn)
+			}
+			if c.goAway == "" {
+				return
+			}
+			select {
+			case code := <-away:
+				if code.String() != c.goAway {
+					t.Errorf("the app got GOAWAY %v, want %s", code, c.goAway)
+				}
+			case <-ctx.Done():
+				t.Errorf("the app got no GOAWAY, want %s", c.goAway)
 			}
 		})
 	}
