@@ -52,10 +52,11 @@ const (
 	// does; h2DefaultMaxStreams the number when its SETTINGS name none.
 	h2InitialMaxStreams = 100
 	h2DefaultMaxStreams = 1000
-	// h2WriteStall bounds every wait for the write lock, whether or not
-	// the write has a context of its own: a connection on which no frame
-	// could be written that long (an app that stopped reading, so the
-	// lock's holder waits in its write) is closed, and its streams fail.
+	// h2WriteStall bounds the wait for the write lock of a write that has
+	// no context of its own (a reset, a SETTINGS or PING acknowledgment)
+	// and of a stream's opening: a connection on which no frame could be
+	// written that long (an app that stopped reading, so the lock's
+	// holder waits in its write) is closed, and its streams fail.
 	h2WriteStall = 10 * time.Second
 	// h2ReadBuffer is the size of a connection's read buffer.
 	h2ReadBuffer = 32 << 10
@@ -203,19 +204,26 @@ func dialH2(ctx context.Context, addr string, dialTimeout time.Duration, win h2W
 }
 
 // lockWrite takes the write lock. It gives up when done is closed (the
-// caller's context), or the connection fails, or after the connection's
-// write-stall bound (win.stall), when it closes the stalled connection:
-// a holder blocked for good in its write (an app that stopped reading)
-// must not hold up every other stream, and the read loop's
-// acknowledgments, for as long as their contexts last.
-func (cc *h2Conn) lockWrite(done <-chan struct{}) error {
+// caller's context), or the connection fails; and, with bounded, after
+// the connection's write-stall bound (win.stall), when it closes the
+// stalled connection. Bounded are the writes without a context (resets,
+// acknowledgments, WINDOW_UPDATEs) and a stream's opening: a holder
+// blocked for good in its write (an app that stopped reading) must not
+// hold up every new stream for as long as its context lasts. A stream's
+// DATA and end wait for its context alone, which ends in a reset, itself
+// bounded: the timer stays off the contended path of every DATA frame.
+func (cc *h2Conn) lockWrite(done <-chan struct{}, bounded bool) error {
 	select {
 	case cc.wsem <- struct{}{}:
 		return nil
 	default:
 	}
-	t := time.NewTimer(cc.win.stall)
-	defer t.Stop()
+	var stall <-chan time.Time
+	if bounded {
+		t := time.NewTimer(cc.win.stall)
+		defer t.Stop()
+		stall = t.C
+	}
 	select {
 	case cc.wsem <- struct{}{}:
 		return nil
@@ -223,7 +231,7 @@ func (cc *h2Conn) lockWrite(done <-chan struct{}) error {
 		return context.Canceled
 	case <-cc.done:
 		return cc.failure()
-	case <-t.C:
+	case <-stall:
 		cc.fail(errH2WriteStalled)
 		return errH2WriteStalled
 	}
@@ -234,7 +242,7 @@ func (cc *h2Conn) unlockWrite() { <-cc.wsem }
 // write runs fn (frame writes) with the write lock held; a write failure
 // fails the connection.
 func (cc *h2Conn) write(done <-chan struct{}, fn func() error) error {
-	if err := cc.lockWrite(done); err != nil {
+	if err := cc.lockWrite(done, done == nil); err != nil {
 		return err
 	}
 	err := fn()
@@ -362,7 +370,7 @@ type h2Request struct {
 // from a goroutine of the stream, its body). ctx ending resets the
 // stream, until Close.
 func (cc *h2Conn) open(ctx context.Context, req *h2Request) (*h2Stream, error) {
-	if err := cc.lockWrite(ctx.Done()); err != nil {
+	if err := cc.lockWrite(ctx.Done(), true); err != nil {
 		cc.mu.Lock()
 		cc.reserved--
 		cc.mu.Unlock()
