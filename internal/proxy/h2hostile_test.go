@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,23 +21,24 @@ import (
 // idle timers' callbacks) must have ended by the end of the package's
 // tests.
 
-// TestH2ClientStalledApp checks an app that floods PINGs and reads
-// nothing. Each PING is owed an acknowledgment (RFC 9113 §6.7); what the
-// client holds of them is bounded by the connection's write buffer, after
-// which the read loop's write of the next one waits, holding the write
-// lock, as long as the app reads nothing. A new stream that needs the
-// lock must not wait for its own context (a client hung for as long as
-// requestTimeout, on every request sent to that connection): after the
-// write-stall bound the connection is closed, the stream fails, and the
-// read loop ends.
+// TestH2ClientStalledApp checks a connection whose write lock is held by
+// a writer stuck in its write, as one is when the app stops reading (a
+// DATA write, or the read loop's acknowledgment of the PINGs an app
+// floods while reading nothing: what the client holds of them is bounded
+// by the connection's write buffer, after which the writer waits). A new
+// stream that needs the lock must not wait for its own context (a client
+// hung for as long as requestTimeout, on every request sent to that
+// connection): after the write-stall bound the connection is closed, the
+// stream fails, and the read loop ends. The test holds the lock itself,
+// in place of the stuck writer.
 func TestH2ClientStalledApp(t *testing.T) {
 	t.Parallel()
-	addr := oneConnApp(t, func(c *net.TCPConn) {
-		_ = c.SetReadBuffer(4 << 10)
-		fr := http2.NewFramer(c, c)
-		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1 << 20})
-		for fr.WritePing(false, [8]byte{7}) == nil {
+	acked := make(chan struct{})
+	addr := fakeApp(t, nil, func(fr *http2.Framer, f http2.Frame) bool {
+		if f, ok := f.(*http2.SettingsFrame); ok && f.IsAck() {
+			close(acked)
 		}
+		return true
 	})
 	p := newH2Pool(0)
 	p.win = h2Windows{stream: h2StreamWindow, conn: h2ConnWindow, stall: 100 * time.Millisecond}
@@ -50,37 +50,24 @@ func TestH2ClientStalledApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select { // the app's limit of streams applies
-	case <-cc.settingsDone:
+	// Once the app's SETTINGS are acknowledged the read loop has nothing
+	// to write: only the new stream waits for the lock.
+	select {
+	case <-acked:
 	case <-ctx.Done():
-		t.Fatal("no SETTINGS from the app")
+		t.Fatal("the app's SETTINGS were not acknowledged")
 	}
-	var streams []*h2Stream
-	defer func() {
-		for _, st := range streams {
-			st.Close()
-		}
-	}()
-	// Streams are opened until one cannot be: the read loop (or an open)
-	// is then stuck in its write.
-	for {
-		st, err := cc.open(ctx, &h2Request{method: http.MethodGet, authority: "app", path: "/"})
-		if err != nil {
-			if ctx.Err() != nil {
-				t.Fatalf("opening a stream on a stalled connection waited for its context: %v", err)
-			}
-			if !errors.Is(err, errH2WriteStalled) {
-				t.Errorf("opening a stream on a stalled connection: %v; want %v", err, errH2WriteStalled)
-			}
-			break
-		}
-		streams = append(streams, st)
-		if !cc.reserve() {
-			if err := cc.failure(); !errors.Is(err, errH2WriteStalled) {
-				t.Errorf("the stalled connection failed with %v; want %v", err, errH2WriteStalled)
-			}
-			break
-		}
+	cc.wsem <- struct{}{} // the stuck writer
+	defer cc.unlockWrite()
+	_, err = cc.open(ctx, &h2Request{method: http.MethodGet, authority: "app", path: "/"})
+	if ctx.Err() != nil {
+		t.Fatalf("opening a stream on a stalled connection waited for its context: %v", err)
+	}
+	if !errors.Is(err, errH2WriteStalled) {
+		t.Errorf("opening a stream on a stalled connection: %v; want %v", err, errH2WriteStalled)
+	}
+	if err := cc.failure(); !errors.Is(err, errH2WriteStalled) {
+		t.Errorf("the stalled connection: %v; want it failed with %v", err, errH2WriteStalled)
 	}
 	select {
 	case <-cc.readDone:
