@@ -552,3 +552,38 @@ func TestH2ClientControlFlood(t *testing.T) {
 		t.Errorf("the connection failed: %v", err)
 	}
 }
+
+// TestH2CClientCancelMidBody checks a client that resets its stream in
+// the middle of its request body, the app having answered already: the
+// app's stream is cancelled, and the stream's body goroutine, blocked on
+// the client's body, ends (the package's goleak check).
+func TestH2CClientCancelMidBody(t *testing.T) {
+	t.Parallel()
+	got, cancelled := make(chan struct{}), make(chan struct{})
+	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 5)
+		_, _ = io.ReadFull(r.Body, buf)
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		close(got)
+		_, _ = io.Copy(io.Discard, r.Body) // until the stream is cancelled
+		<-r.Context().Done()
+		close(cancelled)
+	})
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	front, c := newH2CFront(t, h)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, front.URL+"/up", pr)
+	go func() { _, _ = io.WriteString(pw, "hello") }() // and no more
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	cancel() // the client resets its stream mid-body
+	_ = res.Body.Close()
+	<-cancelled
+}
