@@ -270,6 +270,7 @@ func settingsFor(cfg *siteconfig.Config, scheme string) serverSettings {
 	return serverSettings{
 		readHeader:  max(cfg.Timeouts.Header, 0),
 		idle:        max(cfg.Timeouts.Idle, 0),
+		send:        max(cfg.Timeouts.Send, 0),
 		maxHeader:   maxHeader,
 		http2:       !cfg.Protocols.DisableHTTP2,
 		h2c:         cfg.Protocols.H2C,

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -52,6 +53,9 @@ type leanConn struct {
 	// tcp is the TCP connection under c (TLS or not), nil if c is not one;
 	// a refusal half-closes it.
 	tcp *net.TCPConn
+	// send is the send timeout of the request being served (Timeouts.Send,
+	// 0 for none).
+	send time.Duration
 
 	// pollRaw is the socket under c, for parking it in the leanSet's
 	// epoll instance; nil when it cannot be parked (TLS: crypto/tls may
@@ -269,6 +273,10 @@ func (lc *leanConn) handshake(tc *tls.Conn) bool {
 func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 	for {
 		set := lc.l.cur.Load().set
+		lc.send = set.send
+		if lc.sock != nil {
+			lc.sock.SetWriteTimeout(set.send, lc.c)
+		}
 		if !lc.probed && (set.readHeader <= 0 || set.idle <= 0) {
 			// Without those timeouts nothing else ends the connection
 			// of a client that vanished (see listenConfig).
@@ -541,6 +549,10 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 	}
 	defer func() {
 		lc.hu.end(lc)
+		if errors.Is(lc.w.err, os.ErrDeadlineExceeded) {
+			lc.l.srv.log.Info("send timeout: the client took no response bytes in time; connection closed",
+				"listener", lc.l.key, "remote", lc.remote, "timeout", lc.send)
+		}
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
 				lc.l.srv.log.Error("panic serving request", "remote", lc.remote, "panic", v, "stack", string(debug.Stack()))

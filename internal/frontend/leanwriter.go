@@ -130,7 +130,7 @@ func (w *leanWriter) sendContinue() {
 		return
 	}
 	w.continueSent = true
-	if _, err := w.lc.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n")); err != nil {
+	if err := w.write([]byte("HTTP/1.1 100 Continue\r\n\r\n")); err != nil {
 		w.err = err
 	}
 }
@@ -407,16 +407,28 @@ func (w *leanWriter) send(p []byte) {
 	if w.err != nil {
 		return
 	}
-	var err error
-	if w.lc.sock != nil {
-		_, err = w.lc.sock.Write(p)
-	} else {
-		_, err = w.lc.c.Write(p)
-	}
-	if err != nil {
+	if err := w.write(p); err != nil {
 		w.err = err
 		w.closeAfter = true
 	}
+}
+
+// write writes p to the client under the send timeout: the socket sets
+// its deadline only when a write has to wait (SetWriteTimeout); a TLS
+// connection, whose writes go through crypto/tls, gets it before each
+// write (its write then has that long to go out whole).
+func (w *leanWriter) write(p []byte) error {
+	if w.lc.sock != nil {
+		_, err := w.lc.sock.Write(p)
+		return err
+	}
+	if w.lc.send > 0 {
+		if err := w.lc.c.SetWriteDeadline(time.Now().Add(w.lc.send)); err != nil {
+			return err
+		}
+	}
+	_, err := w.lc.c.Write(p)
+	return err
 }
 
 // Flush sends the header and buffered body now.
@@ -469,15 +481,27 @@ func (w *leanWriter) SpliceReady(n int64) bool {
 
 // SpliceBody copies up to n body bytes from src to the client with
 // splice(2) (see bodySplicer). A failure on the client's side ends the
-// response as a failed Write does.
+// response as a failed Write does. The send timeout bounds the step: the
+// client's write deadline is set before it and cleared after.
 func (w *leanWriter) SpliceBody(src *net.TCPConn, n int64) (int64, bool, error) {
+	if w.lc.send > 0 {
+		if err := w.lc.tcp.SetWriteDeadline(time.Now().Add(w.lc.send)); err != nil {
+			w.err, w.closeAfter = err, true
+			return 0, true, err
+		}
+	}
 	m, err := w.lc.tcp.ReadFrom(&io.LimitedReader{R: src, N: n})
 	w.written += m
 	splicedBytes.Add(m)
+	client := err != nil && w.clientBroken()
+	if w.lc.send > 0 {
+		if derr := w.lc.tcp.SetWriteDeadline(time.Time{}); derr != nil && err == nil {
+			err, client = derr, true
+		}
+	}
 	if err == nil {
 		return m, false, nil
 	}
-	client := w.clientBroken()
 	if client {
 		w.err, w.closeAfter = err, true
 	}

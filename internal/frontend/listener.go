@@ -68,6 +68,7 @@ type lnRoutes struct {
 type serverSettings struct {
 	readHeader  time.Duration
 	idle        time.Duration
+	send        time.Duration // Timeouts.Send, 0 for none
 	maxHeader   int
 	http2       bool
 	h2c         bool
@@ -183,12 +184,15 @@ func (l *listener) newGeneration(set serverSettings) *generation {
 		// IdleTimeout bounds keep-alive waits (Timeouts.Idle, HTTP.sys
 		// IdleConnection). ReadTimeout and WriteTimeout stay 0: bodies have
 		// their own inactivity timeout and responses may stream for long.
+		// The send timeout is HTTP/2's WriteByteTimeout (http2Config); the
+		// lean loop applies it to HTTP/1 (net/http serves HTTP/1 only when
+		// tests turn the lean loop off, and then without it).
 		IdleTimeout: set.idle,
 		// A hard cap of twice Limits.MaxRequestBytes (see settingsFor); the
 		// handler enforces the exact limit and logs it.
 		MaxHeaderBytes: set.maxHeader,
 		Protocols:      &p,
-		HTTP2:          http2Config(),
+		HTTP2:          http2Config(set.send),
 		ErrorLog:       slog.NewLogLogger(l.srv.log.Handler(), slog.LevelDebug),
 		ConnContext:    connContext,
 		ConnState:      l.idleHTTP.connState,

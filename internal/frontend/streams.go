@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -29,8 +30,11 @@ const (
 )
 
 // http2Config is the HTTP/2 server's configuration (see the bounds above).
-func http2Config() *http.HTTP2Config {
+// send is the send timeout (Timeouts.Send, 0 for none): a connection whose
+// writes make no progress for that long is closed, with its streams.
+func http2Config(send time.Duration) *http.HTTP2Config {
 	return &http.HTTP2Config{
+		WriteByteTimeout:              send,
 		MaxConcurrentStreams:          maxStreamsPerConn,
 		MaxReadFrameSize:              maxReadFrameSize,
 		MaxReceiveBufferPerConnection: connWindow,

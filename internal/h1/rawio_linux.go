@@ -3,6 +3,7 @@ package h1
 import (
 	"io"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -23,6 +24,15 @@ type Socket struct {
 	wn      int
 	werr    error
 	writeFn func(fd uintptr) bool
+
+	// wtimeout and wdl are the write timeout and the connection whose
+	// write deadline it sets (SetWriteTimeout); wset is set while a
+	// Write's deadline is set, wmark is how much of wp was written when
+	// it was.
+	wtimeout time.Duration
+	wdl      WriteDeadliner
+	wset     bool
+	wmark    int
 
 	rp     []byte
 	rn     int
@@ -49,7 +59,24 @@ func NewSocket(rc syscall.RawConn) *Socket {
 	return s
 }
 
-// Write writes all of p unless an error or the write deadline stops it.
+// WriteDeadliner is a connection whose write deadline can be set: the
+// net.Conn of a Socket's descriptor.
+type WriteDeadliner interface {
+	SetWriteDeadline(t time.Time) error
+}
+
+// SetWriteTimeout makes d (0: none) the longest a Write waits for the
+// socket to take more bytes: when a write cannot complete at once, c's
+// write deadline is set to d from then, renewed each time the wait ends
+// with bytes written, and cleared when the Write returns. A write that
+// completes at once sets no deadline. It must not be called during a
+// Write.
+func (s *Socket) SetWriteTimeout(d time.Duration, c WriteDeadliner) {
+	s.wtimeout, s.wdl = d, c
+}
+
+// Write writes all of p unless an error or the write deadline (see
+// SetWriteTimeout) stops it.
 func (s *Socket) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -58,6 +85,12 @@ func (s *Socket) Write(p []byte) (int, error) {
 	err := s.rc.Write(s.writeFn)
 	n := s.wn
 	s.wp = nil
+	if s.wset {
+		s.wset = false
+		if derr := s.wdl.SetWriteDeadline(time.Time{}); err == nil && s.werr == nil && derr != nil {
+			return n, derr
+		}
+	}
 	if err != nil {
 		return n, err
 	}
@@ -72,6 +105,15 @@ func (s *Socket) write(fd uintptr) bool {
 			s.wn += int(r)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
+			if s.wtimeout > 0 && (!s.wset || s.wn > s.wmark) {
+				// The poller waits next: bound the wait, renewed
+				// after progress.
+				if err := s.wdl.SetWriteDeadline(time.Now().Add(s.wtimeout)); err != nil {
+					s.werr = err
+					return true
+				}
+				s.wset, s.wmark = true, s.wn
+			}
 			return false
 		default:
 			s.werr = e

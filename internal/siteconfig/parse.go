@@ -245,6 +245,9 @@ func (c *Config) applyDefaults() {
 	if c.Timeouts.WebSocket == 0 {
 		c.Timeouts.WebSocket = DefaultWebSocketTimeout
 	}
+	if c.Timeouts.Send == 0 {
+		c.Timeouts.Send = DefaultSendTimeout
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}

@@ -42,6 +42,9 @@ const (
 	// (proxy_read_timeout) and AWS ALB use 60 s, Azure's load balancer 4
 	// minutes, HAProxy's timeout tunnel has no default.
 	DefaultWebSocketTimeout = 5 * time.Minute
+	// DefaultSendTimeout is the send timeout: as long as the other slow-client
+	// timeouts (nginx send_timeout is 60 s).
+	DefaultSendTimeout = 120 * time.Second
 	// DefaultShutdownTimeout is the drain budget on stop and for listeners a
 	// reload retires.
 	DefaultShutdownTimeout = 30 * time.Second
@@ -159,6 +162,12 @@ type Timeouts struct {
 	// direction before it is closed (the app's side with it); for a
 	// WebSocket over HTTP/2 or HTTP/3 (extended CONNECT), its stream.
 	WebSocket time.Duration `yaml:"webSocket" json:"webSocket"`
+	// Send (send, default 120s = DefaultSendTimeout): longest wait for the
+	// client to take the next piece of a response (an inactivity timeout,
+	// renewed whenever a write makes progress; not a bound on the whole
+	// response). When it passes, the client connection is closed and the
+	// request ends as when the client goes away. HTTP/3 is not covered.
+	Send time.Duration `yaml:"send" json:"send"`
 }
 
 // TLS holds settings shared by all https bindings.

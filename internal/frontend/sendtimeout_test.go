@@ -1,0 +1,256 @@
+package frontend_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gatehouse/gatehouse/internal/frontend"
+	"github.com/gatehouse/gatehouse/internal/proxy"
+)
+
+// sendApp answers every GET with body: its length declared when declared
+// (the lean loop splices it), else chunked (copied). Each answer's end,
+// nil or the failed write, goes to the returned channel.
+func sendApp(t *testing.T, body []byte, declared bool) (string, <-chan error) {
+	t.Helper()
+	done := make(chan error, 4)
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if declared {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
+		var err error
+		for b := body; len(b) > 0 && err == nil; b = b[min(len(b), 64<<10):] {
+			_, err = w.Write(b[:min(len(b), 64<<10)])
+		}
+		done <- err
+	}))
+	t.Cleanup(back.Close)
+	return back.Listener.Addr().String(), done
+}
+
+// sendServer runs a front door with timeouts.send = send (and h2c) in
+// front of the app at addr; its log goes to logs.
+func sendServer(t *testing.T, addr, send string, logs io.Writer) string {
+	t.Helper()
+	e := newEnv(t, "app")
+	cfg := e.config(t, `
+timeouts: {send: `+send+`}
+protocols: {h2c: true}
+sites:
+  - name: s
+    bindings: [{name: http, scheme: http, address: 127.0.0.1, port: 0}]
+    applications: [{path: /, dir: app}]
+`)
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	open := func(context.Context, frontend.AppSpec) (frontend.App, error) {
+		h := &proxy.Handler{Backend: fixedBackend(addr), RequestTimeout: time.Minute, Log: logger}
+		return proxyApp{h}, nil
+	}
+	srv, err := frontend.New(cfg, open, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrOf(t, runServer(t, srv), "http", h1)
+}
+
+// dialSmall dials addr with a small receive buffer, so that the front
+// door's writes wait for the client's reads.
+func dialSmall(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// waitAppEnd waits for the app's answer to end and returns how it ended.
+func waitAppEnd(t *testing.T, done <-chan error, logs *syncLog) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second): // keeps a hang from hanging the test
+		t.Fatalf("the app's answer never ended (log: %s)", logs.String())
+		return nil
+	}
+}
+
+// TestSendTimeoutLean has an HTTP/1.1 client read the head and some of a
+// 16 MiB answer, then stop reading: the send timeout closes its
+// connection, the app's connection is closed under the app's answer (not
+// kept half-read), and the timeout is logged; on the copying path
+// (chunked) and the splice path (declared length) of the lean loop.
+func TestSendTimeoutLean(t *testing.T) {
+	body := randomBody(16 << 20)
+	for _, declared := range []bool{false, true} {
+		name := map[bool]string{false: "copy", true: "splice"}[declared]
+		t.Run(name, func(t *testing.T) {
+			app, done := sendApp(t, body, declared)
+			var logs syncLog
+			addr := sendServer(t, app, "300ms", &logs)
+			c, err := dialSmall(context.Background(), addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.CopyN(io.Discard, res.Body, 64<<10); err != nil {
+				t.Fatal(err)
+			}
+			// The client stops reading here.
+			if err := waitAppEnd(t, done, &logs); err == nil {
+				t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
+			}
+			waitFor(t, "the send timeout's log line", func() bool { return strings.Contains(logs.String(), "send timeout") })
+			// The client's connection was closed: reading on ends
+			// before the whole body.
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			n, _ := io.Copy(io.Discard, res.Body)
+			if n+64<<10 >= int64(len(body)) {
+				t.Errorf("the client got the whole body after the send timeout")
+			}
+		})
+	}
+}
+
+// TestSendTimeoutSteadyClient reads a 4 MiB answer at a steady pace,
+// 64 KiB every 20 ms: slower in all than the send timeout (500 ms), but
+// with progress well within it. The answer arrives whole, copied and
+// spliced.
+func TestSendTimeoutSteadyClient(t *testing.T) {
+	body := randomBody(4 << 20)
+	for _, declared := range []bool{false, true} {
+		name := map[bool]string{false: "copy", true: "splice"}[declared]
+		t.Run(name, func(t *testing.T) {
+			app, done := sendApp(t, body, declared)
+			var logs syncLog
+			addr := sendServer(t, app, "500ms", &logs)
+			c, err := dialSmall(context.Background(), addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(60 * time.Second)) // keeps a hang from hanging the test
+			if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := frontend.SplicedBytes()
+			var got int64
+			for {
+				n, err := io.CopyN(io.Discard, res.Body, 64<<10)
+				got += n
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("after %d body bytes: %v (log: %s)", got, err, logs.String())
+				}
+				time.Sleep(20 * time.Millisecond) // the client's pace
+			}
+			if got != int64(len(body)) {
+				t.Fatalf("body: %d bytes, want %d", got, len(body))
+			}
+			if err := waitAppEnd(t, done, &logs); err != nil {
+				t.Fatalf("app: %v", err)
+			}
+			if spliced := frontend.SplicedBytes() - before; declared != (spliced > 0) {
+				t.Errorf("%d bytes spliced; declared length: %v", spliced, declared)
+			}
+		})
+	}
+}
+
+// gatedConn stops reading (its Read waits for open) once it has read
+// limit bytes: a client that stops taking a response off the socket.
+type gatedConn struct {
+	net.Conn
+	open  chan struct{}
+	mu    sync.Mutex
+	limit int
+}
+
+func (c *gatedConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	left := c.limit
+	c.mu.Unlock()
+	if left <= 0 {
+		<-c.open
+		return c.Conn.Read(p)
+	}
+	n, err := c.Conn.Read(p[:min(len(p), left)])
+	c.mu.Lock()
+	c.limit -= n
+	c.mu.Unlock()
+	return n, err
+}
+
+// TestSendTimeoutHTTP2 has an h2c client with a large flow-control window
+// stop reading its socket after 256 KiB of a 16 MiB answer: the server's
+// writes block, the send timeout (WriteByteTimeout) closes the connection
+// and the app's connection is closed under its answer.
+func TestSendTimeoutHTTP2(t *testing.T) {
+	body := randomBody(16 << 20)
+	app, done := sendApp(t, body, true)
+	var logs syncLog
+	addr := sendServer(t, app, "300ms", &logs)
+	gate := make(chan struct{})
+	defer close(gate)
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, err := dialSmall(ctx, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &gatedConn{Conn: c, open: gate, limit: 256 << 10}, nil
+		},
+		Protocols: new(http.Protocols),
+		// A window larger than the answer: flow control never stops the
+		// server, the client's socket does.
+		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerConnection: 64 << 20, MaxReceiveBufferPerStream: 64 << 20},
+	}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1/big", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", res.Proto)
+	}
+	if err := waitAppEnd(t, done, &logs); err == nil {
+		t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
+	}
+}
