@@ -481,21 +481,19 @@ func (w *leanWriter) SpliceReady(n int64) bool {
 
 // SpliceBody copies up to n body bytes from src to the client with
 // splice(2) (see bodySplicer). A failure on the client's side ends the
-// response as a failed Write does. The send timeout bounds the step: the
-// client's write deadline is set before it and cleared after.
+// response as a failed Write does. The send timeout bounds the client's
+// silence during the step (a spliceWatch), not the step.
 func (w *leanWriter) SpliceBody(src *net.TCPConn, n int64) (int64, bool, error) {
+	var sw *spliceWatch
 	if w.lc.send > 0 {
-		if err := w.lc.tcp.SetWriteDeadline(time.Now().Add(w.lc.send)); err != nil {
-			w.err, w.closeAfter = err, true
-			return 0, true, err
-		}
+		sw = watchSplice(w.lc.tcp, w.lc.send)
 	}
 	m, err := w.lc.tcp.ReadFrom(&io.LimitedReader{R: src, N: n})
 	w.written += m
 	splicedBytes.Add(m)
 	client := err != nil && w.clientBroken()
-	if w.lc.send > 0 {
-		if derr := w.lc.tcp.SetWriteDeadline(time.Time{}); derr != nil && err == nil {
+	if sw != nil {
+		if derr := sw.stop(); derr != nil && err == nil {
 			err, client = derr, true
 		}
 	}
@@ -506,6 +504,71 @@ func (w *leanWriter) SpliceBody(src *net.TCPConn, n int64) (int64, bool, error) 
 		w.err, w.closeAfter = err, true
 	}
 	return m, client, err
+}
+
+// spliceWatch applies the send timeout to a splice step, whose writes to
+// the client happen inside (*net.TCPConn).ReadFrom where no deadline can
+// be renewed: every timeout it looks at how many bytes the client has
+// acknowledged (TCP_INFO), and when that has not grown it sets the
+// client's write deadline to now, which ends the step as the client's
+// failure. Its timer is its only goroutine, ended by stop.
+type spliceWatch struct {
+	c       *net.TCPConn
+	timeout time.Duration
+	t       *time.Timer
+
+	mu    sync.Mutex // guards the fields below against the timer
+	acked uint64
+	done  bool
+}
+
+func watchSplice(c *net.TCPConn, timeout time.Duration) *spliceWatch {
+	sw := &spliceWatch{c: c, timeout: timeout, acked: bytesAcked(c)}
+	sw.mu.Lock()
+	sw.t = time.AfterFunc(timeout, sw.check)
+	sw.mu.Unlock()
+	return sw
+}
+
+// check runs on the timer: it renews the wait after progress and ends the
+// step otherwise.
+func (sw *spliceWatch) check() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.done {
+		return
+	}
+	if a := bytesAcked(sw.c); a != sw.acked {
+		sw.acked = a
+		sw.t.Reset(sw.timeout)
+		return
+	}
+	_ = sw.c.SetWriteDeadline(time.Now()) // the step fails with ErrDeadlineExceeded
+}
+
+// stop ends the watch and clears the write deadline it may have set.
+func (sw *spliceWatch) stop() error {
+	sw.mu.Lock()
+	sw.done = true
+	sw.t.Stop()
+	sw.mu.Unlock()
+	return sw.c.SetWriteDeadline(time.Time{})
+}
+
+// bytesAcked returns how many bytes the peer of c has acknowledged (0 when
+// it cannot be read: then the watch sees no progress).
+func bytesAcked(c *net.TCPConn) uint64 {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var n uint64
+	_ = rc.Control(func(fd uintptr) {
+		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			n = info.Bytes_acked
+		}
+	})
+	return n
 }
 
 // clientBroken reports, after a splice failed, whether the client's side

@@ -254,3 +254,49 @@ func TestSendTimeoutHTTP2(t *testing.T) {
 		t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
 	}
 }
+
+// TestSendTimeoutSlowSplice reads a spliced 3 MiB answer 32 KiB every
+// 50 ms: once the socket's send buffer is full, a splice step (256 KiB)
+// takes longer than the send timeout (300 ms), but the client's progress
+// is steady, so the answer arrives whole.
+func TestSendTimeoutSlowSplice(t *testing.T) {
+	body := randomBody(3 << 20)
+	app, done := sendApp(t, body, true)
+	var logs syncLog
+	addr := sendServer(t, app, "300ms", &logs)
+	c, err := dialSmall(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second)) // keeps a hang from hanging the test
+	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := frontend.SplicedBytes()
+	var got int64
+	for {
+		n, err := io.CopyN(io.Discard, res.Body, 32<<10)
+		got += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d body bytes: %v (log: %s)", got, err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond) // the client's pace
+	}
+	if got != int64(len(body)) {
+		t.Fatalf("body: %d bytes, want %d", got, len(body))
+	}
+	if err := waitAppEnd(t, done, &logs); err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	if spliced := frontend.SplicedBytes() - before; spliced < 256<<10 {
+		t.Errorf("%d bytes spliced, want a step or more", spliced)
+	}
+}
