@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gatehouse/gatehouse/internal/frontend"
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/proxy"
 )
 
@@ -43,8 +44,9 @@ func sendApp(t *testing.T, body []byte, declared bool) (string, <-chan error) {
 }
 
 // sendServer runs a front door with timeouts.send = send (and h2c) in
-// front of the app at addr; its log goes to logs.
-func sendServer(t *testing.T, addr, send string, logs io.Writer) string {
+// front of the app at addr; its log goes to logs, its request-done events
+// to the returned goneLog.
+func sendServer(t *testing.T, addr, send string, logs io.Writer) (string, *goneLog) {
 	t.Helper()
 	e := newEnv(t, "app")
 	cfg := e.config(t, `
@@ -56,15 +58,26 @@ sites:
     applications: [{path: /, dir: app}]
 `)
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var done goneLog
 	open := func(context.Context, frontend.AppSpec) (frontend.App, error) {
 		h := &proxy.Handler{Backend: fixedBackend(addr), RequestTimeout: time.Minute, Log: logger}
-		return proxyApp{h}, nil
+		return chainProxyApp{proxyApp{h}, &pipeline.Chain{Observers: []pipeline.Observer{&done}}}, nil
 	}
 	srv, err := frontend.New(cfg, open, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return addrOf(t, runServer(t, srv), "http", h1)
+	return addrOf(t, runServer(t, srv), "http", h1), &done
+}
+
+// wantClientFailure waits for the request-done event of the one request
+// served and checks that it counts as the client's failure.
+func wantClientFailure(t *testing.T, gone *goneLog) {
+	t.Helper()
+	waitFor(t, "the request-done event", func() bool { return len(gone.all()) == 1 })
+	if d := gone.all()[0]; !d.ClientGone || d.Status != http.StatusOK {
+		t.Errorf("Done: status %d, ClientGone %v; want 200 (the status sent), true", d.Status, d.ClientGone)
+	}
 }
 
 // dialSmall dials addr with a small receive buffer, so that the front
@@ -102,7 +115,7 @@ func TestSendTimeoutLean(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			app, done := sendApp(t, body, declared)
 			var logs syncLog
-			addr := sendServer(t, app, "300ms", &logs)
+			addr, gone := sendServer(t, app, "300ms", &logs)
 			c, err := dialSmall(context.Background(), addr)
 			if err != nil {
 				t.Fatal(err)
@@ -124,6 +137,7 @@ func TestSendTimeoutLean(t *testing.T) {
 				t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
 			}
 			waitFor(t, "the send timeout's log line", func() bool { return strings.Contains(logs.String(), "send timeout") })
+			wantClientFailure(t, gone)
 			// The client's connection was closed: reading on ends
 			// before the whole body.
 			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
@@ -146,7 +160,7 @@ func TestSendTimeoutSteadyClient(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			app, done := sendApp(t, body, declared)
 			var logs syncLog
-			addr := sendServer(t, app, "500ms", &logs)
+			addr, _ := sendServer(t, app, "500ms", &logs)
 			c, err := dialSmall(context.Background(), addr)
 			if err != nil {
 				t.Fatal(err)
@@ -218,7 +232,7 @@ func TestSendTimeoutHTTP2(t *testing.T) {
 	body := randomBody(16 << 20)
 	app, done := sendApp(t, body, true)
 	var logs syncLog
-	addr := sendServer(t, app, "300ms", &logs)
+	addr, gone := sendServer(t, app, "300ms", &logs)
 	gate := make(chan struct{})
 	defer close(gate)
 	tr := &http.Transport{
@@ -253,6 +267,7 @@ func TestSendTimeoutHTTP2(t *testing.T) {
 	if err := waitAppEnd(t, done, &logs); err == nil {
 		t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
 	}
+	wantClientFailure(t, gone)
 }
 
 // TestSendTimeoutSlowSplice reads a spliced 3 MiB answer 32 KiB every
@@ -263,7 +278,7 @@ func TestSendTimeoutSlowSplice(t *testing.T) {
 	body := randomBody(3 << 20)
 	app, done := sendApp(t, body, true)
 	var logs syncLog
-	addr := sendServer(t, app, "300ms", &logs)
+	addr, _ := sendServer(t, app, "300ms", &logs)
 	c, err := dialSmall(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
