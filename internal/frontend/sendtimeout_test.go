@@ -3,6 +3,7 @@ package frontend_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -48,13 +49,25 @@ func sendApp(t *testing.T, body []byte, declared bool) (string, <-chan error) {
 // to the returned goneLog.
 func sendServer(t *testing.T, addr, send string, logs io.Writer) (string, *goneLog) {
 	t.Helper()
+	a, gone, _ := sendServerOn(t, "http", addr, send, logs)
+	return a, gone
+}
+
+// sendServerOn is sendServer with a binding of scheme (http or https); it
+// also returns the test environment (its pki for https).
+func sendServerOn(t *testing.T, scheme, addr, send string, logs io.Writer) (string, *goneLog, *env) {
+	t.Helper()
 	e := newEnv(t, "app")
+	binding := "{name: http, scheme: http, address: 127.0.0.1, port: 0}"
+	if scheme == "https" {
+		binding = "{name: http, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}"
+	}
 	cfg := e.config(t, `
 timeouts: {send: `+send+`}
 protocols: {h2c: true}
 sites:
   - name: s
-    bindings: [{name: http, scheme: http, address: 127.0.0.1, port: 0}]
+    bindings: [`+binding+`]
     applications: [{path: /, dir: app}]
 `)
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -67,7 +80,7 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return addrOf(t, runServer(t, srv), "http", h1), &done
+	return addrOf(t, runServer(t, srv), "http", h1), &done, e
 }
 
 // wantClientFailure waits for the request-done event of the one request
@@ -314,4 +327,35 @@ func TestSendTimeoutSlowSplice(t *testing.T) {
 	if spliced := frontend.SplicedBytes() - before; spliced < 256<<10 {
 		t.Errorf("%d bytes spliced, want a step or more", spliced)
 	}
+}
+
+// TestSendTimeoutLeanTLS is TestSendTimeoutLean over TLS (HTTP/1.1 on the
+// lean loop, whose writes go through crypto/tls).
+func TestSendTimeoutLeanTLS(t *testing.T) {
+	body := randomBody(16 << 20)
+	app, done := sendApp(t, body, true)
+	var logs syncLog
+	addr, gone, e := sendServerOn(t, "https", app, "300ms", &logs)
+	raw, err := dialSmall(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(raw, &tls.Config{RootCAs: e.pki.caPool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, res.Body, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	// The client stops reading here.
+	if err := waitAppEnd(t, done, &logs); err == nil {
+		t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
+	}
+	waitFor(t, "the send timeout's log line", func() bool { return strings.Contains(logs.String(), "send timeout") })
+	wantClientFailure(t, gone)
 }
