@@ -116,6 +116,65 @@ func waitAppEnd(t *testing.T, done <-chan error, logs *syncLog) error {
 	}
 }
 
+// getBig sends GET /big on c and reads the answer's head.
+func getBig(t *testing.T, c net.Conn) *http.Response {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// readPaced reads body to its end piece bytes at a time, pausing pace
+// after each (the client's pace), and returns how many bytes it read; a
+// failed read fails the test.
+func readPaced(t *testing.T, body io.Reader, piece int64, pace time.Duration, logs *syncLog) int64 {
+	t.Helper()
+	var got int64
+	for {
+		n, err := io.CopyN(io.Discard, body, piece)
+		got += n
+		if err == io.EOF {
+			return got
+		}
+		if err != nil {
+			t.Fatalf("after %d body bytes: %v (log: %s)", got, err, logs.String())
+		}
+		time.Sleep(pace)
+	}
+}
+
+// pacedDownload has a client with a small receive buffer download body
+// (its length declared, or chunked) through a front door whose send
+// timeout is send, piece bytes at a time with pace between them; the body
+// must arrive whole and the app's answer end without error. It returns
+// the bytes spliced meanwhile.
+func pacedDownload(t *testing.T, body []byte, declared bool, send string, piece int64, pace time.Duration) int64 {
+	t.Helper()
+	app, done := sendApp(t, body, declared)
+	var logs syncLog
+	addr, _ := sendServer(t, app, send, &logs)
+	c, err := dialSmall(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second)) // keeps a hang from hanging the test
+	res := getBig(t, c)
+	before := frontend.SplicedBytes()
+	if got := readPaced(t, res.Body, piece, pace, &logs); got != int64(len(body)) {
+		t.Fatalf("body: %d bytes, want %d", got, len(body))
+	}
+	if err := waitAppEnd(t, done, &logs); err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	return frontend.SplicedBytes() - before
+}
+
 // TestSendTimeoutLean has an HTTP/1.1 client read the head and some of a
 // 16 MiB answer, then stop reading: the send timeout closes its
 // connection, the app's connection is closed under the app's answer (not
@@ -134,14 +193,7 @@ func TestSendTimeoutLean(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			br := bufio.NewReader(c)
-			res, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := getBig(t, c)
 			if _, err := io.CopyN(io.Discard, res.Body, 64<<10); err != nil {
 				t.Fatal(err)
 			}
@@ -171,42 +223,8 @@ func TestSendTimeoutSteadyClient(t *testing.T) {
 	for _, declared := range []bool{false, true} {
 		name := map[bool]string{false: "copy", true: "splice"}[declared]
 		t.Run(name, func(t *testing.T) {
-			app, done := sendApp(t, body, declared)
-			var logs syncLog
-			addr, _ := sendServer(t, app, "500ms", &logs)
-			c, err := dialSmall(context.Background(), addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(60 * time.Second)) // keeps a hang from hanging the test
-			if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			res, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			before := frontend.SplicedBytes()
-			var got int64
-			for {
-				n, err := io.CopyN(io.Discard, res.Body, 64<<10)
-				got += n
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatalf("after %d body bytes: %v (log: %s)", got, err, logs.String())
-				}
-				time.Sleep(20 * time.Millisecond) // the client's pace
-			}
-			if got != int64(len(body)) {
-				t.Fatalf("body: %d bytes, want %d", got, len(body))
-			}
-			if err := waitAppEnd(t, done, &logs); err != nil {
-				t.Fatalf("app: %v", err)
-			}
-			if spliced := frontend.SplicedBytes() - before; declared != (spliced > 0) {
+			spliced := pacedDownload(t, body, declared, "500ms", 64<<10, 20*time.Millisecond)
+			if declared != (spliced > 0) {
 				t.Errorf("%d bytes spliced; declared length: %v", spliced, declared)
 			}
 		})
@@ -289,42 +307,7 @@ func TestSendTimeoutHTTP2(t *testing.T) {
 // is steady, so the answer arrives whole.
 func TestSendTimeoutSlowSplice(t *testing.T) {
 	body := randomBody(3 << 20)
-	app, done := sendApp(t, body, true)
-	var logs syncLog
-	addr, _ := sendServer(t, app, "300ms", &logs)
-	c, err := dialSmall(context.Background(), addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(60 * time.Second)) // keeps a hang from hanging the test
-	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := frontend.SplicedBytes()
-	var got int64
-	for {
-		n, err := io.CopyN(io.Discard, res.Body, 32<<10)
-		got += n
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("after %d body bytes: %v (log: %s)", got, err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond) // the client's pace
-	}
-	if got != int64(len(body)) {
-		t.Fatalf("body: %d bytes, want %d", got, len(body))
-	}
-	if err := waitAppEnd(t, done, &logs); err != nil {
-		t.Fatalf("app: %v", err)
-	}
-	if spliced := frontend.SplicedBytes() - before; spliced < 256<<10 {
+	if spliced := pacedDownload(t, body, true, "300ms", 32<<10, 50*time.Millisecond); spliced < 256<<10 {
 		t.Errorf("%d bytes spliced, want a step or more", spliced)
 	}
 }
@@ -342,13 +325,7 @@ func TestSendTimeoutLeanTLS(t *testing.T) {
 	}
 	c := tls.Client(raw, &tls.Config{RootCAs: e.pki.caPool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
 	defer c.Close()
-	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := getBig(t, c)
 	if _, err := io.CopyN(io.Discard, res.Body, 64<<10); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -15,11 +14,8 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/iis"
@@ -164,14 +160,7 @@ func TestSpliceSlowClient(t *testing.T) {
 	t.Cleanup(back.Close)
 	var logs syncLog
 	addr := spliceServerTimeout(t, back.Listener.Addr().String(), nil, &logs, timeout)
-	// A small receive buffer, so that the front door's writes wait for
-	// the client's reads.
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
-		return errors.Join(err, serr)
-	}}
-	c, err := d.Dial("tcp", addr)
+	c, err := dialSmall(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,13 +168,7 @@ func TestSpliceSlowClient(t *testing.T) {
 	// Not an upper bound on the time taken: it only keeps a hang from
 	// hanging the test.
 	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := getBig(t, c)
 	before := frontend.SplicedBytes()
 	h := sha256.New()
 	var got int64
