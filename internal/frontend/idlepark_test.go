@@ -295,8 +295,15 @@ func sendBlockedThenNext(t *testing.T, c net.Conn, o *opener, hits int64) {
 // requests; both must be 200.
 func readBlockedThenNext(t *testing.T, c net.Conn) {
 	t.Helper()
+	readOKs(t, c, "blocked request", "next request")
+}
+
+// readOKs reads one answer on c for each of the requests named; each must
+// be 200.
+func readOKs(t *testing.T, c net.Conn, requests ...string) {
+	t.Helper()
 	br := bufio.NewReader(c)
-	for _, what := range []string{"blocked request", "next request"} {
+	for _, what := range requests {
 		if code := readStatus(t, c, br); code != 200 {
 			t.Fatalf("%s: %d", what, code)
 		}

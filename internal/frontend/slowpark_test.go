@@ -401,12 +401,7 @@ func TestParkedBodyThenPipelined(t *testing.T) {
 	if _, err := io.WriteString(c, burst); err != nil {
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(c)
-	for _, what := range []string{"the POST", "the GET behind it"} {
-		if code := readStatus(t, c, br); code != 200 {
-			t.Fatalf("%s: %d", what, code)
-		}
-	}
+	readOKs(t, c, "the POST", "the GET behind it")
 }
 
 // TestShedSparesWoken: at maxConnections the connection shed to make room
