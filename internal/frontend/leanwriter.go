@@ -446,21 +446,6 @@ func (w *leanWriter) FlushError() error {
 	return w.err
 }
 
-// bodySplicer is a response writer that can take body bytes straight from
-// a TCP connection (the app's) to the client's, never through user space:
-// Go's (*net.TCPConn).ReadFrom moves them with splice(2) through a pipe,
-// under both connections' deadlines. The forwarder uses it for large
-// bodies of a known length.
-type bodySplicer interface {
-	// SpliceReady reports whether the next n body bytes may be spliced;
-	// when it does, the response so far (header, buffered body) is sent.
-	SpliceReady(n int64) bool
-	// SpliceBody copies up to n body bytes from src to the client and
-	// returns how many it copied: fewer with a nil error when src ended
-	// first. On an error, client reports whether the client's side failed.
-	SpliceBody(src *net.TCPConn, n int64) (written int64, client bool, err error)
-}
-
 // splicedBytes counts the body bytes the lean writer moved with
 // SpliceBody, so tests can tell that path from the copying one.
 var splicedBytes atomic.Int64
@@ -480,7 +465,7 @@ func (w *leanWriter) SpliceReady(n int64) bool {
 }
 
 // SpliceBody copies up to n body bytes from src to the client with
-// splice(2) (see bodySplicer). A failure on the client's side ends the
+// splice(2) (see pipeline.BodySplicer). A failure on the client's side ends the
 // response as a failed Write does. The send timeout bounds the client's
 // silence during the step (a spliceWatch), not the step.
 func (w *leanWriter) SpliceBody(src *net.TCPConn, n int64) (int64, bool, error) {

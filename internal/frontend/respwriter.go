@@ -274,21 +274,28 @@ func (w *respWriter) SetLogStatus(status int) { w.logStatus = status }
 // header, for the observers (Done.PID, Done.FirstByte).
 func (w *respWriter) SetUpstream(pid int, header time.Time) { w.pid, w.appHeader = pid, header }
 
-// SpliceReady is the server writer's (see bodySplicer), when nothing
+// Both writers splice for the forwarder: the lean one itself, the server's
+// by passing it on.
+var (
+	_ pipeline.BodySplicer = (*leanWriter)(nil)
+	_ pipeline.BodySplicer = (*respWriter)(nil)
+)
+
+// SpliceReady is the server writer's (see pipeline.BodySplicer), when nothing
 // between the app and it must see the body: no outbound body wrapper
 // (compression, for one) and no custom error page in place of the answer.
 func (w *respWriter) SpliceReady(n int64) bool {
 	if w.replaced || w.body != nil || w.status == 0 {
 		return false
 	}
-	s, ok := w.ResponseWriter.(bodySplicer)
+	s, ok := w.ResponseWriter.(pipeline.BodySplicer)
 	return ok && s.SpliceReady(n)
 }
 
-// SpliceBody is the server writer's (see bodySplicer); the bytes it
+// SpliceBody is the server writer's (see pipeline.BodySplicer); the bytes it
 // copied count as written.
 func (w *respWriter) SpliceBody(src *net.TCPConn, n int64) (int64, bool, error) {
-	m, client, err := w.ResponseWriter.(bodySplicer).SpliceBody(src, n)
+	m, client, err := w.ResponseWriter.(pipeline.BodySplicer).SpliceBody(src, n)
 	w.written += m
 	if client {
 		w.writeFailed = true

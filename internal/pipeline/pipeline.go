@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -266,6 +267,24 @@ func (f StageFunc) Serve(r *Request) *Result { return f(r) }
 // or nil to leave the body as it is.
 type OutStage interface {
 	Respond(r *Request, status int, h Header) func(BodyWriter) BodyWriter
+}
+
+// BodySplicer is a client response writer that can take body bytes
+// straight from the app's TCP connection to the client's, never through
+// user space: (*net.TCPConn).ReadFrom moves them with splice(2) through a
+// pipe, under both connections' deadlines. The lean HTTP/1.x writer over
+// cleartext TCP implements it, and the server's response writer passes it
+// on when nothing between it and the app (compression, a custom error
+// page) must see the body. The forwarder uses it for large bodies of a
+// known length.
+type BodySplicer interface {
+	// SpliceReady reports whether the next n body bytes may be spliced;
+	// when it does, the response so far (header, buffered body) is sent.
+	SpliceReady(n int64) bool
+	// SpliceBody copies up to n body bytes from src to the client and
+	// returns how many it copied: fewer with a nil error when src ended
+	// first. On an error, client reports whether the client's side failed.
+	SpliceBody(src *net.TCPConn, n int64) (written int64, client bool, err error)
 }
 
 // BodyWriter is where a response body goes. Flush pushes what was written

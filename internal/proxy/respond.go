@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -188,7 +187,7 @@ func (ex *exchange) copyN(n int64) error {
 		}
 		if n >= spliceMin && !triedSplice && ex.conn.tcp != nil {
 			triedSplice = true
-			if s, ok := ex.w.(bodySplicer); ok && s.SpliceReady(n) {
+			if s, ok := ex.w.(pipeline.BodySplicer); ok && s.SpliceReady(n) {
 				ex.dirty = false
 				return ex.splice(s, n)
 			}
@@ -223,21 +222,6 @@ func (ex *exchange) copyN(n int64) error {
 	return nil
 }
 
-// bodySplicer is a client response writer that can take body bytes
-// straight from the app's TCP connection: the lean HTTP/1.x writer over
-// cleartext TCP, when nothing between it and the app (compression, a
-// custom error page) must see the body. (*net.TCPConn).ReadFrom moves the
-// bytes with splice(2) through a pipe, never through user space.
-type bodySplicer interface {
-	// SpliceReady reports whether the next n body bytes may be spliced;
-	// when it does, the response so far (header, buffered body) is sent.
-	SpliceReady(n int64) bool
-	// SpliceBody copies up to n body bytes from src to the client and
-	// returns how many it copied: fewer with a nil error when src ended
-	// first. On an error, client reports whether the client's side failed.
-	SpliceBody(src *net.TCPConn, n int64) (written int64, client bool, err error)
-}
-
 // spliceMin is the least body a response must still have to come (beyond
 // what the connection's reader holds) for splice to pay: measured
 // (bench/run.sh, bench/NOTES.md), a 64 KiB body costs more CPU spliced
@@ -256,7 +240,7 @@ const (
 // client with s, in steps of at most spliceStep. Failures are those of
 // copyN: an app that ends the body early is an io.ErrUnexpectedEOF on
 // the app's side.
-func (ex *exchange) splice(s bodySplicer, n int64) error {
+func (ex *exchange) splice(s pipeline.BodySplicer, n int64) error {
 	c := ex.conn
 	for n > 0 {
 		step := min(n, spliceStep)
