@@ -78,41 +78,13 @@ func TestHandedConnClosedByApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer drop.Close()
-	probe, err := net.Dial("tcp", drop.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := drop.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Close()
-	// Wait for the FIN, so that the request meets a closed connection.
-	probe.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := probe.Read(make([]byte, 1)); err != io.EOF {
-		t.Fatalf("probe connection: read %v, want EOF", err)
-	}
-	probe.SetReadDeadline(time.Time{})
+	probe := droppedConn(t, drop)
 
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			probe := probe
 			if method == http.MethodPost {
-				p, err := net.Dial("tcp", drop.Addr().String())
-				if err != nil {
-					t.Fatal(err)
-				}
-				sc, err := drop.Accept()
-				if err != nil {
-					t.Fatal(err)
-				}
-				sc.Close()
-				p.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if _, err := p.Read(make([]byte, 1)); err != io.EOF {
-					t.Fatalf("probe connection: read %v, want EOF", err)
-				}
-				p.SetReadDeadline(time.Time{})
-				probe = p
+				probe = droppedConn(t, drop)
 			}
 			b := &fakeBackend{}
 			b.acquire = func(int) (*upstream.Lease, error) {
@@ -131,4 +103,26 @@ func TestHandedConnClosedByApp(t *testing.T) {
 			b.waitReleased(t, 1)
 		})
 	}
+}
+
+// droppedConn connects to drop and has the far side close the connection
+// at once, standing in for an app that dropped it. It waits for the FIN,
+// so that a request sent on it meets a closed connection.
+func droppedConn(t *testing.T, drop net.Listener) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", drop.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := drop.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("probe connection: read %v, want EOF", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	return c
 }
