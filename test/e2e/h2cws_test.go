@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/quic-go/quic-go/http3"
-	"golang.org/x/net/http2"
 )
 
 // h2cWSApp writes an app folder running the testapp over h2c (protocol
@@ -86,16 +83,9 @@ sites:
 		}
 	})
 
-	tlsCfg := &tls.Config{RootCAs: p.roots, ServerName: "a.example.test"}
-	h2 := &http2.Transport{TLSClientConfig: tlsCfg}
-	h3 := &http3.Transport{TLSClientConfig: tlsCfg}
-	t.Cleanup(func() { h2.CloseIdleConnections(); _ = h3.Close() })
-	for _, proto := range []struct {
-		name string
-		rt   http.RoundTripper
-	}{{"HTTP/2", h2}, {"HTTP/3", h3}} {
+	for _, proto := range extConnectClients(t, p.roots) {
 		t.Run(proto.name, func(t *testing.T) {
-			res, pw := dialExtendedConnect(t, ctx, proto.rt, proto.rt == h2, "https://"+httpsAddr+"/ws")
+			res, pw := dialExtendedConnect(t, ctx, proto.rt, proto.h2, "https://"+httpsAddr+"/ws")
 			checkNoModuleFields(t, res.Header)
 			echoText(t, pw, res.Body, "hello", "over "+proto.name)
 			// A close frame (4001 "bye") comes back as it was sent, and the

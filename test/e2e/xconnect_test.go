@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,18 +41,11 @@ sites:
 `, p.certFile, p.keyFile, app))
 	g := startEnv(t, app, []string{"GODEBUG=http2xconnect=1"}, "serve", "--config", cfgFile)
 	addr := g.listenerAddr(t, "https")
-	tlsCfg := &tls.Config{RootCAs: p.roots, ServerName: "a.example.test"}
-	h2 := &http2.Transport{TLSClientConfig: tlsCfg}
-	h3 := &http3.Transport{TLSClientConfig: tlsCfg}
-	t.Cleanup(func() { h2.CloseIdleConnections(); _ = h3.Close() })
-	for _, proto := range []struct {
-		name string
-		rt   http.RoundTripper
-	}{{"HTTP/2", h2}, {"HTTP/3", h3}} {
+	for _, proto := range extConnectClients(t, p.roots) {
 		t.Run(proto.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(ctxT(t), 20*time.Second)
 			defer cancel()
-			res, pw := dialExtendedConnect(t, ctx, proto.rt, proto.rt == h2, "https://"+addr+"/ws")
+			res, pw := dialExtendedConnect(t, ctx, proto.rt, proto.h2, "https://"+addr+"/ws")
 			echoText(t, pw, res.Body, "hello", "over "+proto.name)
 			// A close frame (status 1000): the app answers with its own.
 			if _, err := pw.Write(clientFrame(8, "\x03\xe8")); err != nil {
@@ -66,6 +60,24 @@ sites:
 			}
 		})
 	}
+}
+
+// extConnectClient is a client that speaks extended CONNECT (RFC 8441 over
+// HTTP/2, RFC 9220 over HTTP/3) to the front door.
+type extConnectClient struct {
+	name string
+	rt   http.RoundTripper
+	h2   bool // rt is HTTP/2's
+}
+
+// extConnectClients returns an HTTP/2 and an HTTP/3 client that trust
+// roots and expect the name a.example.test; they are closed when t ends.
+func extConnectClients(t *testing.T, roots *x509.CertPool) []extConnectClient {
+	tlsCfg := &tls.Config{RootCAs: roots, ServerName: "a.example.test"}
+	h2 := &http2.Transport{TLSClientConfig: tlsCfg}
+	h3 := &http3.Transport{TLSClientConfig: tlsCfg}
+	t.Cleanup(func() { h2.CloseIdleConnections(); _ = h3.Close() })
+	return []extConnectClient{{"HTTP/2", h2, true}, {"HTTP/3", h3, false}}
 }
 
 // dialExtendedConnect opens a WebSocket at url as an extended CONNECT
