@@ -170,22 +170,33 @@ func oneConnApp(t *testing.T, serve func(c *net.TCPConn)) string {
 // with GOAWAY (last stream id 0, NO_ERROR) when goAway is set, else with
 // RST_STREAM(REFUSED_STREAM). Either way the request was not processed.
 func refusingApp(t *testing.T, goAway bool) string {
+	return framesApp(t, func(c *net.TCPConn, fr *http2.Framer, f http2.Frame) bool {
+		hf, ok := f.(*http2.HeadersFrame)
+		switch {
+		case !ok:
+			return false
+		case !goAway:
+			_ = fr.WriteRSTStream(hf.StreamID, http2.ErrCodeRefusedStream)
+			return false
+		}
+		_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+		// Read on until the client closes, so it sees the GOAWAY.
+		_, _ = io.Copy(io.Discard, c)
+		return true
+	})
+}
+
+// framesApp is oneConnApp with an HTTP/2 server that sends its (empty)
+// SETTINGS and hands each frame it reads to frame, until frame reports
+// that it is done or the connection fails.
+func framesApp(t *testing.T, frame func(c *net.TCPConn, fr *http2.Framer, f http2.Frame) (done bool)) string {
+	t.Helper()
 	return oneConnApp(t, func(c *net.TCPConn) {
 		fr := http2.NewFramer(c, c)
 		_ = fr.WriteSettings()
 		for {
 			f, err := fr.ReadFrame()
-			if err != nil {
-				return
-			}
-			if hf, ok := f.(*http2.HeadersFrame); ok {
-				if !goAway {
-					_ = fr.WriteRSTStream(hf.StreamID, http2.ErrCodeRefusedStream)
-					continue
-				}
-				_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
-				// Read on until the client closes, so it sees the GOAWAY.
-				_, _ = io.Copy(io.Discard, c)
+			if err != nil || frame(c, fr, f) {
 				return
 			}
 		}
@@ -399,18 +410,9 @@ func TestH2CClientCancel(t *testing.T) {
 // stream's first DATA frame arrived, before any answer: an app killed
 // while it held the stream.
 func vanishingApp(t *testing.T) string {
-	return oneConnApp(t, func(c *net.TCPConn) {
-		fr := http2.NewFramer(c, c)
-		_ = fr.WriteSettings()
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				return
-			}
-			if _, ok := f.(*http2.DataFrame); ok {
-				return
-			}
-		}
+	return framesApp(t, func(_ *net.TCPConn, _ *http2.Framer, f http2.Frame) bool {
+		_, ok := f.(*http2.DataFrame)
+		return ok
 	})
 }
 

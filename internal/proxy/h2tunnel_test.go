@@ -274,21 +274,14 @@ func TestH2CTunnelNotAnnounced(t *testing.T) {
 	headers := make(chan struct{}, 1)
 	// The app reads the client's frames until it leaves, answering only
 	// its SETTINGS, which announce nothing; a HEADERS is noted.
-	serve := func(c *net.TCPConn) {
-		fr := http2.NewFramer(c, c)
-		_ = fr.WriteSettings()
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				return
-			}
-			if _, ok := f.(*http2.HeadersFrame); ok {
-				headers <- struct{}{}
-			}
+	app := framesApp(t, func(_ *net.TCPConn, _ *http2.Framer, f http2.Frame) bool {
+		if _, ok := f.(*http2.HeadersFrame); ok {
+			headers <- struct{}{}
 		}
-	}
+		return false
+	})
 	logs := logtest.New()
-	h := &Handler{Backend: fixed(oneConnApp(t, serve)), H2C: true, Log: logs.Logger()}
+	h := &Handler{Backend: fixed(app), H2C: true, Log: logs.Logger()}
 	ws := wsFront(t, h)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
