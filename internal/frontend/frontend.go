@@ -339,8 +339,13 @@ func (s *Server) start(l *listener) {
 
 // startH3 serves HTTP/3 on l.udp. Called with s.mu held.
 func (s *Server) startH3(l *listener, set serverSettings) {
+	send := set.send
 	l.h3 = &http3.Server{
-		Handler:        l,
+		// quic-go's streams take a write deadline: each write of an
+		// HTTP/3 answer is bounded by the send timeout.
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.serveHTTP(l, w, r, send)
+		}),
 		TLSConfig:      l.baseTLS(),
 		MaxHeaderBytes: set.maxHeader,
 		IdleTimeout:    set.idle,

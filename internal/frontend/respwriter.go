@@ -31,8 +31,13 @@ type respWriter struct {
 	hijacked  bool
 	// writeFailed is set when writing the response to the client failed.
 	writeFailed bool
-	pid         int       // the app process that served the request (SetUpstream)
-	appHeader   time.Time // when the app's response header arrived (SetUpstream)
+	// sendEach, when not 0, is the send timeout given to each write (and
+	// flush) as a write deadline: HTTP/3, whose streams take one. The lean
+	// loop sets its own deadline only when a write has to wait, and HTTP/2
+	// has WriteByteTimeout.
+	sendEach  time.Duration
+	pid       int       // the app process that served the request (SetUpstream)
+	appHeader time.Time // when the app's response header arrived (SetUpstream)
 
 	// req is the request as the stages left it, once it goes to the app.
 	req *pipeline.Request
@@ -245,6 +250,7 @@ func (w *respWriter) Write(p []byte) (int, error) {
 }
 
 func (w *respWriter) write(p []byte) (int, error) {
+	w.sendDeadline()
 	n, err := w.ResponseWriter.Write(p)
 	w.written += int64(n)
 	if err != nil {
@@ -312,6 +318,7 @@ func (w *respWriter) Flush() {
 		_ = w.body.Flush()
 		return
 	}
+	w.sendDeadline()
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 		return
@@ -335,8 +342,11 @@ func (w *respWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type rawBody struct{ w *respWriter }
 
 func (b rawBody) Write(p []byte) (int, error) { return b.w.write(p) }
-func (b rawBody) Flush() error                { return http.NewResponseController(b.w.ResponseWriter).Flush() }
-func (b rawBody) Close() error                { return nil }
+func (b rawBody) Flush() error {
+	b.w.sendDeadline()
+	return http.NewResponseController(b.w.ResponseWriter).Flush()
+}
+func (b rawBody) Close() error { return nil }
 
 // countingBody is the request body as the app reads it, the same on both
 // ways in: it counts the bytes, renews the read deadline before every read
@@ -381,4 +391,11 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // (*http.ResponseController on the net/http path, the lean writer).
 type readDeadliner interface {
 	SetReadDeadline(t time.Time) error
+}
+
+// sendDeadline gives the next write to the client sendEach, if set.
+func (w *respWriter) sendDeadline() {
+	if w.sendEach > 0 {
+		_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.sendEach))
+	}
 }

@@ -57,6 +57,13 @@ func sendServer(t *testing.T, addr, send string, logs io.Writer) (string, *goneL
 // also returns the test environment (its pki for https).
 func sendServerOn(t *testing.T, scheme, addr, send string, logs io.Writer) (string, *goneLog, *env) {
 	t.Helper()
+	return sendServerMode(t, scheme, h1, addr, send, logs)
+}
+
+// sendServerMode is sendServerOn with the address of the binding for
+// mode m (h3: its UDP address, HTTP/3 on).
+func sendServerMode(t *testing.T, scheme string, m mode, addr, send string, logs io.Writer) (string, *goneLog, *env) {
+	t.Helper()
 	e := newEnv(t, "app")
 	binding := "{name: http, scheme: http, address: 127.0.0.1, port: 0}"
 	if scheme == "https" {
@@ -64,7 +71,7 @@ func sendServerOn(t *testing.T, scheme, addr, send string, logs io.Writer) (stri
 	}
 	cfg := e.config(t, `
 timeouts: {send: `+send+`}
-protocols: {h2c: true}
+protocols: {h2c: true, http3: `+strconv.FormatBool(m == h3)+`}
 sites:
   - name: s
     bindings: [`+binding+`]
@@ -80,7 +87,7 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return addrOf(t, runServer(t, srv), "http", h1), &done, e
+	return addrOf(t, runServer(t, srv), "http", m), &done, e
 }
 
 // wantClientFailure waits for the request-done event of the one request
@@ -295,6 +302,39 @@ func TestSendTimeoutHTTP2(t *testing.T) {
 	if res.ProtoMajor != 2 {
 		t.Fatalf("protocol %s, want HTTP/2", res.Proto)
 	}
+	if err := waitAppEnd(t, done, &logs); err == nil {
+		t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
+	}
+	wantClientFailure(t, gone)
+}
+
+// TestSendTimeoutHTTP3: an HTTP/3 client that reads the head of a 16 MiB
+// answer and then nothing grants no more flow-control credit, so the
+// answer's writes wait; the send timeout ends them (each write carries it
+// as the stream's write deadline), the app's connection is closed under
+// its answer, and the request counts as the client's failure.
+func TestSendTimeoutHTTP3(t *testing.T) {
+	body := randomBody(16 << 20)
+	app, done := sendApp(t, body, true)
+	var logs syncLog
+	addr, gone, e := sendServerMode(t, "https", h3, app, "300ms", &logs)
+	c := client(t, h3, addr, e.pki, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://localhost/big", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The transport alone: the client's own timeout would end the stream.
+	res, err := c.Transport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.ProtoMajor != 3 {
+		t.Fatalf("protocol %s, want HTTP/3", res.Proto)
+	}
+	// The client stops reading here.
 	if err := waitAppEnd(t, done, &logs); err == nil {
 		t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
 	}

@@ -49,12 +49,13 @@ func (st *reqState) release() {
 // ServeHTTP is the handler of every http.Server and HTTP/3 server of the
 // listener: limits, host routing, redirect, the app, then the access log.
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	l.srv.serveHTTP(l, w, r)
+	l.srv.serveHTTP(l, w, r, 0)
 }
 
 // serveHTTP is the net/http way through the front door: the request is
-// described as a pipeline.Request and run through serve.
-func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) {
+// described as a pipeline.Request and run through serve. sendEach, when
+// not 0, bounds each write of the answer (HTTP/3: see respWriter.sendEach).
+func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, sendEach time.Duration) {
 	start := time.Now()
 	if r.TLS == nil && l.scheme == "https" {
 		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
@@ -76,7 +77,7 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request) 
 		// full duplex and say so with an error, which is ignored.
 		_ = rc.EnableFullDuplex()
 	}
-	s.serve(l, st, w, serveOpts{start: start, over: ci != nil && ci.over, noAltSvc: r.ProtoMajor >= 3})
+	s.serve(l, st, w, serveOpts{start: start, over: ci != nil && ci.over, noAltSvc: r.ProtoMajor >= 3, sendEach: sendEach})
 	st.release()
 }
 
@@ -86,6 +87,9 @@ type serveOpts struct {
 	start    time.Time // when the request head had been read
 	over     bool      // the connection was accepted beyond maxConnections
 	noAltSvc bool      // the request came over HTTP/3: no Alt-Svc
+	// sendEach bounds each write of the answer to the client (0: the
+	// protocol's own mechanism, or none; see respWriter.sendEach).
+	sendEach time.Duration
 }
 
 // serve is the one sequence both ways in run: the request described in
@@ -108,7 +112,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		return
 	}
 	pr.Site, pr.Router = site.name, site
-	st.rw = respWriter{ResponseWriter: w, srv: s}
+	st.rw = respWriter{ResponseWriter: w, srv: s, sendEach: o.sendEach}
 	var (
 		app *appRoute
 		cur pipeline.App // app's settings in force, nil without app

@@ -166,7 +166,8 @@ type Timeouts struct {
 	// client to take the next piece of a response (an inactivity timeout,
 	// renewed whenever a write makes progress; not a bound on the whole
 	// response). When it passes, the client connection is closed and the
-	// request ends as when the client goes away. HTTP/3 is not covered.
+	// request ends as when the client goes away (HTTP/3: the stream's write
+	// fails and the request ends the same way).
 	Send time.Duration `yaml:"send" json:"send"`
 }
 
