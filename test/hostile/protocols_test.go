@@ -26,8 +26,6 @@ import (
 	"github.com/quic-go/qpack"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/quicvarint"
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // protocolAppEnv, set to "1", makes the test binary the app of
@@ -413,94 +411,38 @@ func requestFields(scheme string, c *protocolCase) [][2]string {
 // h2, or cleartext with prior knowledge) frame by frame, and reads the
 // response of its stream.
 func sendHTTP2(ctx context.Context, conn net.Conn, scheme string, c *protocolCase) (protocolAnswer, error) {
-	defer conn.Close()
 	if d, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
 	}
-	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+	h, err := newH2Conn(conn, h2Settings{})
+	if err != nil {
+		conn.Close()
 		return protocolAnswer{}, err
 	}
-	fr := http2.NewFramer(conn, conn)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	if err := fr.WriteSettings(); err != nil {
-		return protocolAnswer{}, err
-	}
-	block := func(fields [][2]string) []byte {
-		var b bytes.Buffer
-		enc := hpack.NewEncoder(&b)
-		for _, f := range fields {
-			_ = enc.WriteField(hpack.HeaderField{Name: strings.ToLower(f[0]), Value: f[1]})
-		}
-		return b.Bytes()
-	}
+	defer h.Close()
 	const id = 1
 	hasBody, hasTrailers := c.body != "", len(c.trailers) > 0
-	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block(requestFields(scheme, c)),
-		EndStream: !hasBody && !hasTrailers, EndHeaders: true}); err != nil {
+	if err := h.headers(id, requestFields(scheme, c), !hasBody && !hasTrailers); err != nil {
 		return protocolAnswer{}, err
 	}
 	if hasBody {
-		if err := fr.WriteData(id, !hasTrailers, []byte(c.body)); err != nil {
+		if err := h.data(ctx, id, []byte(c.body), !hasTrailers); err != nil {
 			return protocolAnswer{}, err
 		}
 	}
 	if hasTrailers {
-		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block(c.trailers), EndStream: true, EndHeaders: true}); err != nil {
+		if err := h.headers(id, c.trailers, true); err != nil {
 			return protocolAnswer{}, err
 		}
 	}
-	status, fromApp := 0, false
-	var body []byte
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return protocolAnswer{}, fmt.Errorf("read frame: %w", err)
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				if err := fr.WriteSettingsAck(); err != nil {
-					return protocolAnswer{}, err
-				}
-			}
-		case *http2.MetaHeadersFrame:
-			if f.StreamID != id {
-				continue
-			}
-			if s := f.PseudoValue("status"); s != "" && status == 0 {
-				status, _ = strconv.Atoi(s)
-				fromApp = f.RegularFields() != nil && headerField(f.RegularFields(), "x-hostile-app") != ""
-			}
-			if f.StreamEnded() {
-				return answer(status, fromApp, body)
-			}
-		case *http2.DataFrame:
-			if f.StreamID != id {
-				continue
-			}
-			body = append(body, f.Data()...)
-			if f.StreamEnded() {
-				return answer(status, fromApp, body)
-			}
-		case *http2.RSTStreamFrame:
-			if f.StreamID == id {
-				return protocolAnswer{}, fmt.Errorf("stream reset: %v", f.ErrCode)
-			}
-		case *http2.GoAwayFrame:
-			if f.LastStreamID < id {
-				return protocolAnswer{}, fmt.Errorf("GOAWAY before the stream: %v", f.ErrCode)
-			}
-		}
+	st, err := h.response(ctx, id)
+	if err != nil {
+		return protocolAnswer{}, err
 	}
-}
-
-func headerField(fields []hpack.HeaderField, name string) string {
-	for _, f := range fields {
-		if f.Name == name {
-			return f.Value
-		}
+	if st.wasReset {
+		return protocolAnswer{}, fmt.Errorf("stream reset: %v", st.reset)
 	}
-	return ""
+	return answer(st.status, field(st.header, "x-hostile-app") != "", st.body)
 }
 
 // HTTP/3 frame and stream types (RFC 9114 §7.2, §6.2).
