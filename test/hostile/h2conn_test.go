@@ -197,23 +197,24 @@ func (c *h2Conn) read() {
 			if c.recvConn < 0 && c.violation == "" {
 				c.violation = fmt.Sprintf("the server sent %d bytes past the connection's window", -c.recvConn)
 			}
-			if st == nil {
-				break
+			open := false
+			if st != nil {
+				st.recvWindow -= n
+				if st.recvWindow < 0 && c.violation == "" {
+					c.violation = fmt.Sprintf("the server sent %d bytes past stream %d's window", -st.recvWindow, f.StreamID)
+				}
+				st.body = append(st.body, f.Data()...)
+				st.ended = st.ended || f.StreamEnded()
+				open = !st.ended
 			}
-			st.recvWindow -= n
-			if st.recvWindow < 0 && c.violation == "" {
-				c.violation = fmt.Sprintf("the server sent %d bytes past stream %d's window", -st.recvWindow, f.StreamID)
-			}
-			st.body = append(st.body, f.Data()...)
-			st.ended = st.ended || f.StreamEnded()
 			if n > 0 {
 				// Give it all back at once: the windows stay open, and
-				// the check above holds the server to them.
+				// the checks above hold the server to them.
 				c.recvConn += n
-				id, open := f.StreamID, !st.ended
 				if open {
 					st.recvWindow += n
 				}
+				id := f.StreamID
 				reply = func() error {
 					if err := c.fr.WriteWindowUpdate(0, uint32(n)); err != nil || !open {
 						return err

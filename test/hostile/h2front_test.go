@@ -49,19 +49,19 @@ sites:
 
 // h2Case is one guarantee of the HTTP/2 front door. run gets a front door
 // of its own, started with timeouts (YAML, "{}" when empty), whose
-// accepted sockets have the smallest buffers if smallSendBuffer.
+// accepted sockets have the smallest buffers if smallSocketBuffers.
 type h2Case struct {
-	name            string
-	timeouts        string
-	smallSendBuffer bool
-	run             func(ctx context.Context, t *testing.T, e *h2Env)
+	name               string
+	timeouts           string
+	smallSocketBuffers bool
+	run                func(ctx context.Context, t *testing.T, e *h2Env)
 }
 
 // TestHTTP2FrontDoor checks what the front door guarantees to HTTP/2
 // clients, over TLS (ALPN h2) and over h2c with prior knowledge, with a
 // frame-level client (h2Conn) and a real forwarder to an HTTP/1.1 app
 // that records what it gets. Each case asserts frames and statuses; none
-// waits for a time to pass.
+// sleeps: each waits for the frame or the event it expects.
 func TestHTTP2FrontDoor(t *testing.T) {
 	t.Parallel()
 	for _, proto := range []string{"h2", "h2c"} {
@@ -76,7 +76,7 @@ func TestHTTP2FrontDoor(t *testing.T) {
 					if timeouts == "" {
 						timeouts = "{}"
 					}
-					e := &h2Env{proto: proto, fd: startH2FrontDoor(t, timeouts, c.smallSendBuffer)}
+					e := &h2Env{proto: proto, fd: startH2FrontDoor(t, timeouts, c.smallSocketBuffers)}
 					c.run(ctx, t, e)
 				})
 			}
@@ -326,10 +326,10 @@ var h2Cases = []h2Case{
 	// A client that sends frames that each need an answer and reads none
 	// is closed before the answers it left pile up without bound: it
 	// never gets to send a million of them.
-	{name: "ping-flood", smallSendBuffer: true, run: func(ctx context.Context, t *testing.T, e *h2Env) {
+	{name: "ping-flood", smallSocketBuffers: true, run: func(ctx context.Context, t *testing.T, e *h2Env) {
 		e.flood(ctx, t, pingFrame)
 	}},
-	{name: "settings-flood", smallSendBuffer: true, run: func(ctx context.Context, t *testing.T, e *h2Env) {
+	{name: "settings-flood", smallSocketBuffers: true, run: func(ctx context.Context, t *testing.T, e *h2Env) {
 		e.flood(ctx, t, settingsFrame)
 	}},
 }
@@ -485,7 +485,7 @@ func (e *h2Env) drain(ctx context.Context, t *testing.T, stop func()) {
 // flood writes floodFrames copies of frame (one whole frame that asks
 // for an answer) on a connection whose client reads nothing, with the
 // smallest socket buffers on both ends (the front door's from
-// smallSendBuffer), so that the server reads the frames as they are
+// smallSocketBuffers), so that the server reads the frames as they are
 // written and its answers wait in the server. The answers the server cannot send must
 // not pile up without bound: it closes the connection (a write fails),
 // stops reading (the writes wait; the test then ends at the write
@@ -606,13 +606,13 @@ type h2FrontDoor struct {
 
 // startH2FrontDoor starts a front door with the site timeouts (YAML) and
 // its app; both stop at the end of the test. Its listening sockets are
-// the test's, handed over as inherited ones, so that smallSendBuffer can
+// the test's, handed over as inherited ones, so that smallSocketBuffers can
 // give the sockets they accept the smallest buffers (smallBuffers).
-func startH2FrontDoor(t *testing.T, timeouts string, smallSendBuffer bool) *h2FrontDoor {
+func startH2FrontDoor(t *testing.T, timeouts string, smallSocketBuffers bool) *h2FrontDoor {
 	t.Helper()
 	fd := &h2FrontDoor{dir: t.TempDir(), app: startH2App(t)}
 	var lc net.ListenConfig
-	if smallSendBuffer {
+	if smallSocketBuffers {
 		lc.Control = func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			err := rc.Control(func(fd uintptr) { serr = smallBuffers(fd) })
@@ -640,6 +640,7 @@ func startH2FrontDoor(t *testing.T, timeouts string, smallSendBuffer bool) *h2Fr
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	open := func(_ context.Context, spec frontend.AppSpec) (frontend.App, error) {
+		// A frontDoor of its own for proxied's counters, which no case reads.
 		return &proxied{Handler: proxy.Handler{Backend: fixed(fd.app.addr), Log: log}, fd: &frontDoor{}}, nil
 	}
 	s, err := frontend.New(fd.config(t, timeouts), open, log)
