@@ -44,6 +44,8 @@ type h2Conn struct {
 	// settings counts the server's SETTINGS frames (not ACKs); acks its
 	// ACKs of ours.
 	settings, acks int
+	// serverSettings are the values of the server's SETTINGS, the last of each.
+	serverSettings map[http2.SettingID]uint32
 	// pings holds the data of the PING ACKs received.
 	pings [][8]byte
 	// goaways are the GOAWAY frames received, in order.
@@ -91,7 +93,8 @@ type h2Settings struct {
 // newH2Conn writes the client preface and SETTINGS on conn and starts the
 // reader. Close ends it.
 func newH2Conn(conn net.Conn, s h2Settings) (*h2Conn, error) {
-	c := &h2Conn{conn: conn, streams: map[uint32]*h2Stream{}, sendConn: h2InitialWindow, sendInitial: h2InitialWindow,
+	c := &h2Conn{conn: conn, streams: map[uint32]*h2Stream{}, serverSettings: map[http2.SettingID]uint32{},
+		sendConn: h2InitialWindow, sendInitial: h2InitialWindow,
 		maxFrame: 16 << 10, recvConn: h2InitialWindow, done: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
 	c.fr = http2.NewFramer(conn, conn)
@@ -145,6 +148,7 @@ func (c *h2Conn) read() {
 			}
 			c.settings++
 			_ = f.ForeachSetting(func(s http2.Setting) error {
+				c.serverSettings[s.ID] = s.Val
 				switch s.ID {
 				case http2.SettingInitialWindowSize:
 					for _, st := range c.streams {

@@ -182,6 +182,67 @@ var h2Cases = []h2Case{
 		}
 	}},
 
+	// Streams are independent: one completes while another is held.
+	{name: "streams-multiplexed", run: func(ctx context.Context, t *testing.T, e *h2Env) {
+		c := e.dial(ctx, t, h2Settings{})
+		if err := c.headers(1, e.request("GET", "/hold/first"), true); err != nil {
+			t.Fatal(err)
+		}
+		h := e.fd.app.held(ctx, t, "first")
+		if err := c.headers(3, e.request("GET", "/echo"), true); err != nil {
+			t.Fatal(err)
+		}
+		if st := e.answer(ctx, t, c, 3); st.status != 200 {
+			t.Errorf("the second stream got %d, want 200", st.status)
+		}
+		close(h.release)
+		if st := e.answer(ctx, t, c, 1); st.status != 200 || string(st.body) != "released" {
+			t.Errorf("the held stream got %d %q, want 200 \"released\"", st.status, st.body)
+		}
+	}},
+
+	// The server announces SETTINGS_MAX_CONCURRENT_STREAMS 100 and keeps
+	// to it: with 100 streams open, another is reset (REFUSED_STREAM or
+	// PROTOCOL_ERROR, RFC 9113 §5.1.2) without reaching the app, and the
+	// 100 complete.
+	{name: "max-concurrent-streams", run: func(ctx context.Context, t *testing.T, e *h2Env) {
+		c := e.dial(ctx, t, h2Settings{})
+		if err := c.waitFor(ctx, "the server's SETTINGS", func() bool { return c.settings > 0 }); err != nil {
+			t.Fatal(err)
+		}
+		var limit uint32
+		c.state(func() { limit = c.serverSettings[http2.SettingMaxConcurrentStreams] })
+		if limit != 100 {
+			t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS %d, want 100", limit)
+		}
+		holds := make([]*h2Hold, limit)
+		for i := range holds {
+			if err := c.headers(uint32(2*i+1), e.request("GET", fmt.Sprintf("/hold/%d", i)), true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range holds {
+			holds[i] = e.fd.app.held(ctx, t, strconv.Itoa(i))
+		}
+		over := uint32(2*limit + 1)
+		if err := c.headers(over, e.request("GET", "/echo?over"), true); err != nil {
+			t.Fatal(err)
+		}
+		st := e.answer(ctx, t, c, over)
+		if !st.wasReset || st.reset != http2.ErrCodeRefusedStream && st.reset != http2.ErrCodeProtocol {
+			t.Errorf("stream %d of %d got status %d, reset %v (%v); want REFUSED_STREAM or PROTOCOL_ERROR", limit+1, limit, st.status, st.wasReset, st.reset)
+		}
+		for _, h := range holds {
+			close(h.release)
+		}
+		for i := range holds {
+			if st := e.answer(ctx, t, c, uint32(2*i+1)); st.status != 200 || string(st.body) != "released" {
+				t.Errorf("held stream %d got %d %q, want 200 \"released\"", 2*i+1, st.status, st.body)
+			}
+		}
+		e.fd.app.noneSeen(t)
+	}},
+
 	// A graceful stop: the stream in flight completes, the client gets a
 	// GOAWAY that covers it, and a stream opened after that GOAWAY is not
 	// processed (no app, no answer but REFUSED_STREAM).
@@ -222,6 +283,43 @@ var h2Cases = []h2Case{
 				t.Errorf("GOAWAY %v, last stream %d; want NO_ERROR, 1", last.code, last.lastStreamID)
 			}
 		})
+	}},
+
+	// timeouts.idle spares a connection with a stream open: another
+	// connection, idle since later, is closed first, and the busy one's
+	// stream then completes.
+	{name: "idle-timeout-spares-busy", timeouts: "{idle: 1s}", run: func(ctx context.Context, t *testing.T, e *h2Env) {
+		busy := e.dial(ctx, t, h2Settings{})
+		if err := busy.headers(1, e.request("GET", "/hold/busy"), true); err != nil {
+			t.Fatal(err)
+		}
+		h := e.fd.app.held(ctx, t, "busy")
+		idle := e.dial(ctx, t, h2Settings{})
+		if err := idle.headers(1, e.request("GET", "/echo"), true); err != nil {
+			t.Fatal(err)
+		}
+		if st := e.answer(ctx, t, idle, 1); st.status != 200 {
+			t.Fatalf("got %d, want 200", st.status)
+		}
+		if err := idle.closed(ctx); err != nil {
+			t.Fatalf("the idle connection: %v", err)
+		}
+		// A PING's answer comes after any GOAWAY sent before it.
+		if err := busy.write(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{'b', 'u', 's', 'y'}) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := busy.waitFor(ctx, "the PING ACK", func() bool { return len(busy.pings) > 0 }); err != nil {
+			t.Fatal(err)
+		}
+		busy.state(func() {
+			if len(busy.goaways) > 0 {
+				t.Errorf("the connection with a stream open got GOAWAY %v", busy.goaways)
+			}
+		})
+		close(h.release)
+		if st := e.answer(ctx, t, busy, 1); st.status != 200 || string(st.body) != "released" {
+			t.Errorf("the busy connection's stream got %d %q, want 200 \"released\"", st.status, st.body)
+		}
 	}},
 
 	// Request heads over maxRequestBytes (8 KiB) are refused with 431 by
