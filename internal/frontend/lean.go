@@ -70,10 +70,16 @@ type leanConn struct {
 	// reused, so an event left over from a closed connection names no
 	// live one, even when a new connection has the same descriptor.
 	token uint64
+	// resume is lc.runReady, bound at the first park, so that starting
+	// the goroutine of a wake-up allocates no closure.
+	resume func()
 	// park is lc's parking state; expires is when the parked
 	// connection's keep-alive ends (zero: never).
 	park    parkState
 	expires time.Time
+	// fields is the pool's box of req.Header.Fields while the loop holds
+	// them, put back with them (a new box would be an allocation).
+	fields *[]h1.Field
 	// served is set once a request was read (owned by the loop).
 	served bool
 	// probed is set once TCP keep-alive probes were turned on because
@@ -227,6 +233,10 @@ func (lc *leanConn) run(w wake) {
 	l.lean.remove(lc)
 }
 
+// runReady is run(wakeReady): a parked connection's socket became
+// readable.
+func (lc *leanConn) runReady() { lc.run(wakeReady) }
+
 // handshake runs the TLS handshake within the header timeout. A client
 // that chose HTTP/2 is handed to net/http at once; false means lc is done
 // (handed over or failed).
@@ -308,7 +318,8 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 		head := string(lc.in.Buffered()[:n])
 		lc.req.Reset()
 		if lc.req.Header.Fields == nil {
-			lc.req.Header.Fields = (*fieldsPool.Get().(*[]h1.Field))[:0]
+			lc.fields = fieldsPool.Get().(*[]h1.Field)
+			lc.req.Header.Fields = (*lc.fields)[:0]
 		}
 		err = h1.Parse(head, &lc.req)
 		lc.in.Discard(n)
@@ -443,8 +454,9 @@ func (lc *leanConn) releaseIdle() {
 	if f := lc.req.Header.Fields; f != nil {
 		clear(f[:cap(f)])
 		lc.req = h1.Request{}
-		f = f[:0]
-		fieldsPool.Put(&f) // one small allocation per idle period
+		*lc.fields = f[:0] // the parser may have grown it
+		fieldsPool.Put(lc.fields)
+		lc.fields = nil
 	}
 	if lc.w.header != nil {
 		clear(lc.w.header)
@@ -684,6 +696,7 @@ func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration, keep bool
 			return parkNot
 		}
 		lc.token = s.lastToken
+		lc.resume = lc.runReady
 		if s.registered == nil {
 			s.registered = map[uint64]*leanConn{}
 		}
@@ -708,7 +721,7 @@ func (s *leanSet) ready(tokens []uint64) {
 		case lc == nil:
 		case lc.park == parkParked:
 			s.unpark(lc)
-			go lc.run(wakeReady)
+			go lc.resume()
 		default:
 			lc.park = parkWoken
 		}
