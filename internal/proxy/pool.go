@@ -26,7 +26,7 @@ type appConn struct {
 	// reused is set once the connection has carried a request: a failure on
 	// a reused connection before any response byte may be a stale one.
 	reused bool
-	idleAt time.Time // when it went back to the pool
+	idleAt time.Duration // when it went back to the pool (monoNow)
 	// abort closes nc. Made once per connection, it is what each request
 	// on it registers to run when its client goes away (exchange.send), so
 	// that registering costs no closure per request.
@@ -75,7 +75,7 @@ func (p *connPool) get(addr string) *appConn {
 		c := conns[len(conns)-1]
 		conns[len(conns)-1] = nil
 		conns = conns[:len(conns)-1]
-		if time.Since(c.idleAt) <= idleConnTimeout {
+		if monoNow()-c.idleAt <= idleConnTimeout {
 			p.idle[addr] = conns
 			return c
 		}
@@ -143,7 +143,7 @@ func (p *connPool) put(c *appConn) {
 		c.br = nil
 	}
 	c.reused = true
-	c.idleAt = time.Now()
+	c.idleAt = monoNow()
 	p.mu.Lock()
 	conns := p.idle[c.addr]
 	if p.closed || len(conns) >= maxIdleConnsPerHost {
@@ -152,7 +152,7 @@ func (p *connPool) put(c *appConn) {
 		return
 	}
 	var stale *appConn
-	if len(conns) > 0 && time.Since(conns[0].idleAt) > idleConnTimeout {
+	if len(conns) > 0 && c.idleAt-conns[0].idleAt > idleConnTimeout {
 		stale = conns[0]
 		conns = append(conns[:0], conns[1:]...)
 	}

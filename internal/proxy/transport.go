@@ -45,9 +45,18 @@ type idleTimeoutConn struct {
 	slack   time.Duration
 
 	mu sync.Mutex // protects the two fields below; Read and Write run concurrently
-	// readUntil and writeUntil are the deadlines last set on Conn.
-	readUntil, writeUntil time.Time
+	// readUntil and writeUntil are the deadlines last set on Conn, as
+	// monoNow would read them.
+	readUntil, writeUntil time.Duration
 }
+
+// monoBase is the origin of monoNow.
+var monoBase = time.Now()
+
+// monoNow reads the monotonic clock alone (time.Now reads the wall clock
+// too, a second system clock read): enough for the timeouts that only
+// compare times of this process.
+func monoNow() time.Duration { return time.Since(monoBase) }
 
 func (c *idleTimeoutConn) Read(p []byte) (int, error) {
 	c.extend(false)
@@ -63,15 +72,15 @@ func (c *idleTimeoutConn) Write(p []byte) (int, error) {
 // is at least timeout from now. Errors are ignored: a closed connection
 // fails the Read or Write anyway.
 func (c *idleTimeoutConn) extend(write bool) {
-	need := time.Now().Add(c.timeout)
+	need := monoNow() + c.timeout
 	c.mu.Lock()
-	if c.readUntil.Before(need) {
-		c.readUntil = need.Add(c.slack)
-		c.Conn.SetReadDeadline(c.readUntil) //nolint:errcheck // see above
+	if c.readUntil < need {
+		c.readUntil = need + c.slack
+		c.Conn.SetReadDeadline(monoBase.Add(c.readUntil)) //nolint:errcheck // see above
 	}
-	if write && c.writeUntil.Before(need) {
-		c.writeUntil = need.Add(c.slack)
-		c.Conn.SetWriteDeadline(c.writeUntil) //nolint:errcheck // see above
+	if write && c.writeUntil < need {
+		c.writeUntil = need + c.slack
+		c.Conn.SetWriteDeadline(monoBase.Add(c.writeUntil)) //nolint:errcheck // see above
 	}
 	c.mu.Unlock()
 }

@@ -185,7 +185,7 @@ func (p *Pool) idleLoop() {
 		p.mu.Lock()
 		wait := time.Duration(-1)
 		if idle := p.spec.IdleTimeout; idle > 0 && p.idleCandidateLocked() {
-			left := idle - time.Since(p.lastUse)
+			left := idle - (monoNow() - p.lastUse)
 			if left <= 0 {
 				p.log.Info("app idle; stopping its processes", "idle_timeout", idle)
 				p.stopAllLocked(CauseIdle)

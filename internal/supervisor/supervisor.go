@@ -210,17 +210,17 @@ type Pool struct {
 	waiters    int                   // Acquire calls waiting
 	stopGen    uint64                // bumped by Stop, Halt and Close; waiters from before fail
 	closed     bool
-	halted     bool       // Halt until Resume: the operator stopped the app
-	rr         int        // round-robin offset for ties in pickLocked
-	lastUse    time.Time  // last Acquire or Release, for IdleTimeout
-	fails      failWindow // rapid-fail limit
-	failSeq    uint64     // bumped on each failed start
-	startErr   error      // the last failed start's error
-	startErrAt time.Time  // when startErr happened
-	lastExit   ExitInfo   // the last process that was reaped
-	lastReady  time.Time  // when a process last became ready
-	starts     int        // processes spawned
-	crashes    int        // ready processes that exited on their own
+	halted     bool          // Halt until Resume: the operator stopped the app
+	rr         int           // round-robin offset for ties in pickLocked
+	lastUse    time.Duration // last Acquire or Release (monoNow), for IdleTimeout
+	fails      failWindow    // rapid-fail limit
+	failSeq    uint64        // bumped on each failed start
+	startErr   error         // the last failed start's error
+	startErrAt time.Time     // when startErr happened
+	lastExit   ExitInfo      // the last process that was reaped
+	lastReady  time.Time     // when a process last became ready
+	starts     int           // processes spawned
+	crashes    int           // ready processes that exited on their own
 }
 
 // slot is one of the Processes positions. Fields are protected by Pool.mu.
@@ -274,7 +274,7 @@ func newPool(spec Spec, log *slog.Logger, opts ...poolOption) *Pool {
 		spec:     spec,
 		retiring: make(map[*process]struct{}),
 		changed:  make(chan struct{}),
-		lastUse:  time.Now(),
+		lastUse:  monoNow(),
 	}
 	p.slots = make([]*slot, spec.Processes)
 	for i := range p.slots {
@@ -297,6 +297,14 @@ func normalise(s Spec) Spec {
 	s.Env = append([]string(nil), s.Env...)
 	return s
 }
+
+// monoBase is the origin of monoNow.
+var monoBase = time.Now()
+
+// monoNow reads the monotonic clock alone (time.Now reads the wall clock
+// too, a second system clock read): enough for IdleTimeout, which only
+// compares times of this process, on every lease and release.
+func monoNow() time.Duration { return time.Since(monoBase) }
 
 // broadcastLocked wakes everyone waiting on p.changed.
 func (p *Pool) broadcastLocked() {
@@ -401,7 +409,7 @@ func (p *Pool) Start(ctx context.Context) error {
 		if p.failSeq != seq && p.startErr != nil {
 			return p.startErr
 		}
-		p.lastUse = time.Now()
+		p.lastUse = monoNow()
 		if err := p.fillLocked(); err != nil {
 			return err
 		}
@@ -490,7 +498,7 @@ func (p *Pool) leaseLocked(pr *process) *upstream.Lease {
 		default:
 		}
 	}
-	p.lastUse = time.Now()
+	p.lastUse = monoNow()
 	l := upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
 	if pr.probeConn != nil {
 		l.GiveConn(pr.probeConn, pr.readyAt)
@@ -503,7 +511,7 @@ func (p *Pool) release(pr *process) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pr.outstanding--
-	p.lastUse = time.Now()
+	p.lastUse = monoNow()
 	if pr.outstanding == 0 {
 		p.broadcastLocked() // drains and the idle timer wait for this
 	}
