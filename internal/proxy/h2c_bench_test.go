@@ -1,11 +1,20 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // h2cBenchApp is a unary "RPC" over h2c: it reads the request and answers
@@ -79,4 +88,164 @@ func BenchmarkH2CProxy(b *testing.B) {
 	front.Start()
 	defer front.Close()
 	runH2CClients(b, front.URL+"/svc/Call")
+}
+
+// unaryWriter is the client side of a benchmarked exchange: a response
+// writer that keeps the status and counts the body, reused across calls.
+type unaryWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *unaryWriter) Header() http.Header         { return w.h }
+func (w *unaryWriter) WriteHeader(code int)        { w.code = code }
+func (w *unaryWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+func (w *unaryWriter) Flush()                      {}
+
+// BenchmarkH2CUnaryForward is one unary gRPC call forwarded by
+// Handler.Forward to a real h2c app on loopback, with no front door: the
+// app side of an h2c call alone (its request written, the response and
+// trailers copied), so that its allocations per call can be watched.
+// The request body is complete when the call starts, as a unary call's
+// one message usually is. The app answers from its frames alone
+// (unaryFramesApp), so that what is measured is the forwarding.
+func BenchmarkH2CUnaryForward(b *testing.B) {
+	addr := unaryFramesApp(b)
+	h := &Handler{Backend: benchBackend{addr}, RequestTimeout: 2 * 60e9, H2C: true}
+	defer h.CloseIdleConnections()
+	msg := []byte{0, 0, 0, 0, 5, 'w', 'o', 'r', 'l', 'd'}
+	b.ReportAllocs()
+	before := cpuTime()
+	b.ResetTimer()
+	defer func() {
+		b.StopTimer()
+		b.ReportMetric(float64((cpuTime()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}()
+	b.RunParallel(func(pb *testing.PB) {
+		hdr := http.Header{"Content-Type": {"application/grpc"}, "Te": {"trailers"},
+			"Grpc-Timeout": {"20S"}, "User-Agent": {"grpc-go/1.85.0"}}
+		w := &unaryWriter{h: http.Header{}}
+		body := bytes.NewReader(msg)
+		for pb.Next() {
+			clear(w.h)
+			w.code, w.n = 0, 0
+			body.Reset(msg)
+			pr := &pipeline.Request{Method: http.MethodPost, Path: "/svc/Call", Host: "bench", Proto: "HTTP/2.0",
+				RemoteAddr: "127.0.0.1:40000", Header: pipeline.HTTPHeader(hdr), ContentLength: -1}
+			h.Forward(context.Background(), w, pr, body)
+			if w.code != 200 || w.n != 10 || w.h.Get(http.TrailerPrefix+"Grpc-Status") != "0" {
+				b.Errorf("status %d, %d body bytes, header %v", w.code, w.n, w.h)
+				return
+			}
+		}
+	})
+}
+
+// unaryFramesApp starts an h2c app, on x/net/http2's Framer, that answers
+// every stream once its request ended: a response header, 10 bytes of
+// body and a trailer (grpc-status 0), written together, as a gRPC
+// server answers a unary call. It gives back the room of what it received
+// at once. The listener and its connections close when b ends.
+func unaryFramesApp(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	b.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				serveUnaryFrames(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// serveUnaryFrames is unaryFramesApp's connection.
+func serveUnaryFrames(c net.Conn) {
+	br := bufio.NewReaderSize(c, 32<<10)
+	bw := bufio.NewWriterSize(c, 32<<10)
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(br, preface); err != nil {
+		return
+	}
+	fr := http2.NewFramer(bw, br)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	if fr.WriteSettings() != nil || bw.Flush() != nil {
+		return
+	}
+	body := []byte{0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'}
+	answer := func(id uint32) error {
+		hbuf.Reset()
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		_ = enc.WriteField(hpack.HeaderField{Name: "content-type", Value: "application/grpc"})
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true}); err != nil {
+			return err
+		}
+		if err := fr.WriteData(id, false, body); err != nil {
+			return err
+		}
+		hbuf.Reset()
+		_ = enc.WriteField(hpack.HeaderField{Name: "grpc-status", Value: "0"})
+		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true, EndStream: true})
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				err = fr.WriteSettingsAck()
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamEnded() {
+				err = answer(f.StreamID)
+			}
+		case *http2.DataFrame:
+			if n := f.Length; n > 0 {
+				err = fr.WriteWindowUpdate(0, n)
+				if err == nil && !f.StreamEnded() {
+					err = fr.WriteWindowUpdate(f.StreamID, n)
+				}
+			}
+			if err == nil && f.StreamEnded() {
+				err = answer(f.StreamID)
+			}
+		}
+		if err == nil && br.Buffered() == 0 {
+			err = bw.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
 }
