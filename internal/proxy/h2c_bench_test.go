@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -122,14 +123,23 @@ func BenchmarkH2CUnaryForward(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64((cpuTime()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}()
+	// A client's deadline makes every call's grpc-timeout (the time left)
+	// a new value.
+	timeouts := make([]string, 1000)
+	for i := range timeouts {
+		timeouts[i] = strconv.Itoa(20e6-i) + "u"
+	}
 	b.RunParallel(func(pb *testing.PB) {
 		hdr := http.Header{"Content-Type": {"application/grpc"}, "Te": {"trailers"},
-			"Grpc-Timeout": {"20S"}, "User-Agent": {"grpc-go/1.85.0"}}
+			"Grpc-Timeout": {""}, "User-Agent": {"grpc-go/1.85.0"}}
+		i := 0
 		w := &unaryWriter{h: http.Header{}}
 		body := bytes.NewReader(msg)
 		for pb.Next() {
 			clear(w.h)
 			w.code, w.n = 0, 0
+			hdr["Grpc-Timeout"][0] = timeouts[i%len(timeouts)]
+			i++
 			body.Reset(msg)
 			pr := &pipeline.Request{Method: http.MethodPost, Path: "/svc/Call", Host: "bench", Proto: "HTTP/2.0",
 				RemoteAddr: "127.0.0.1:40000", Header: pipeline.HTTPHeader(hdr), ContentLength: -1}
