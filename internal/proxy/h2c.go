@@ -184,7 +184,7 @@ var (
 type h2Exchange struct {
 	ex   *exchange
 	ctx  context.Context // ex.ctx, cancelled by requestTimeout and grpc-timeout too
-	idle *idleTimer      // nil without requestTimeout
+	idle *idleTimer      // nil without requestTimeout or grpc-timeout
 	body *replayBody
 	grpc bool
 	web  webMode // a gRPC-Web request being translated (Handler.GRPCWeb)
@@ -207,14 +207,17 @@ func (h *Handler) forwardH2(ex *exchange) {
 	}
 	ctx, cancel := context.WithCancelCause(ex.ctx)
 	defer cancel(nil)
-	if d, ok := grpcTimeout(ex.in.get("Grpc-Timeout")); ok {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, d, errGRPCDeadline)
-		defer stop()
-	}
 	x.ctx = ctx
-	if h.RequestTimeout > 0 {
-		x.idle = newIdleTimer(h.RequestTimeout, func() { cancel(errAppTimeout) })
+	// One timer ends the exchange for both requestTimeout and grpc-timeout.
+	var deadline time.Time
+	if d, ok := grpcTimeout(ex.in.get("Grpc-Timeout")); ok {
+		if d <= 0 {
+			cancel(errGRPCDeadline)
+		}
+		deadline = time.Now().Add(d)
+	}
+	if h.RequestTimeout > 0 || !deadline.IsZero() {
+		x.idle = newIdleTimer(h.RequestTimeout, deadline, cancel)
 		defer x.idle.stop()
 	}
 	if ex.body != nil {
@@ -449,10 +452,25 @@ func (x *h2Exchange) endTrailers(t http.Header, flusher http.Flusher) {
 	h := x.ex.w.Header()
 	for k, vs := range t {
 		if k = http.CanonicalHeaderKey(k); trailerAllowed(k) {
-			h[http.TrailerPrefix+k] = vs
+			pk, ok := prefixedTrailer[k]
+			if !ok {
+				pk = http.TrailerPrefix + k
+			}
+			h[pk] = vs
 		}
 	}
 }
+
+// prefixedTrailer maps the trailer names gRPC answers carry to their
+// names with http.TrailerPrefix, so that passing them on allocates
+// nothing.
+var prefixedTrailer = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"} {
+		m[k] = http.TrailerPrefix + k
+	}
+	return m
+}()
 
 // copyBody copies the response body to the client, flushing after each
 // piece.
@@ -514,9 +532,10 @@ type replayBody struct {
 	buf  *[bufferSize]byte // read's buffer, from buffers
 	eof  bool
 	err  error // src's error other than EOF
-	// reading is non-nil while a read of src runs; it is closed when the
-	// read ends.
-	reading chan struct{}
+	// reading: a read of src runs. wake, when not nil, is closed when it
+	// ends or a view closes; views waiting for either make it.
+	reading bool
+	wake    chan struct{}
 	// ended: the exchange is over; src must not be read any more.
 	ended bool
 }
@@ -525,7 +544,7 @@ type replayBody struct {
 var errBodyLost = errors.New("request body: no longer kept for a replay")
 
 // view returns a reader over the body from its start.
-func (b *replayBody) view() *bodyView { return &bodyView{b: b, done: make(chan struct{})} }
+func (b *replayBody) view() *bodyView { return &bodyView{b: b} }
 
 // replayable reports whether the whole body read so far can be sent
 // again. A nil body is.
@@ -545,28 +564,52 @@ func (b *replayBody) replayable() bool {
 func (b *replayBody) finish(w http.ResponseWriter) {
 	b.mu.Lock()
 	b.ended = true
-	wait := b.reading
-	b.mu.Unlock()
-	if wait != nil {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	cut := false
+	for b.reading {
+		wait := b.wakeLocked()
+		b.mu.Unlock()
+		if !cut {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+			cut = true
+		}
 		<-wait
+		b.mu.Lock()
 	}
+	b.mu.Unlock()
 	if b.buf != nil {
 		buffers.Put(b.buf)
 		b.buf, b.last = nil, nil
 	}
 }
 
-// read reads one piece of src and closes done after it.
-func (b *replayBody) read(done chan struct{}) {
-	defer close(done)
+// wakeLocked returns the channel closed when the running read ends or a
+// view closes. Called with mu held.
+func (b *replayBody) wakeLocked() chan struct{} {
+	if b.wake == nil {
+		b.wake = make(chan struct{})
+	}
+	return b.wake
+}
+
+// wakeAllLocked wakes the waits for b.wake. Called with mu held.
+func (b *replayBody) wakeAllLocked() {
+	if b.wake != nil {
+		close(b.wake)
+		b.wake = nil
+	}
+}
+
+// read reads one piece of src (b.reading was set for it) and wakes the
+// views waiting for it.
+func (b *replayBody) read() {
 	if b.buf == nil {
 		b.buf = buffers.Get().(*[bufferSize]byte)
 	}
 	n, err := b.src.Read(b.buf[:])
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.reading = nil
+	b.reading = false
+	b.wakeAllLocked()
 	if n > 0 {
 		b.idle.touch()
 		b.n += n
@@ -590,23 +633,16 @@ func (b *replayBody) read(done chan struct{}) {
 
 // bodyView is one attempt's reader of a replayBody.
 type bodyView struct {
-	b    *replayBody
-	pos  int
-	done chan struct{} // closed by Close
-	once sync.Once
+	b      *replayBody
+	pos    int
+	closed bool // Close was called; protected by b.mu
 }
 
 func (v *bodyView) Read(p []byte) (int, error) {
 	b := v.b
 	for {
 		b.mu.Lock()
-		select {
-		case <-v.done:
-			b.mu.Unlock()
-			return 0, errBodyClosed
-		default:
-		}
-		if b.ended {
+		if v.closed || b.ended {
 			b.mu.Unlock()
 			return 0, errBodyClosed
 		}
@@ -634,22 +670,18 @@ func (v *bodyView) Read(p []byte) (int, error) {
 			b.mu.Unlock()
 			return 0, err
 		}
-		wait := b.reading
-		if wait == nil {
+		if !b.reading {
 			// This goroutine reads the next piece; a Close meanwhile
 			// takes effect when the read returns, which finish bounds.
-			wait = make(chan struct{})
-			b.reading = wait
+			b.reading = true
 			b.mu.Unlock()
-			b.read(wait)
+			b.read()
 			continue
 		}
+		// Another view's read runs: wait for it, or for a Close.
+		wait := b.wakeLocked()
 		b.mu.Unlock()
-		select {
-		case <-wait:
-		case <-v.done:
-			return 0, errBodyClosed
-		}
+		<-wait
 	}
 }
 
@@ -659,7 +691,11 @@ func (v *bodyView) Read(p []byte) (int, error) {
 // once; a read of its own returns when the client's body gives the piece
 // or finish cuts it off, and what it brings is kept for a next attempt.
 func (v *bodyView) Close() error {
-	v.once.Do(func() { close(v.done) })
+	b := v.b
+	b.mu.Lock()
+	v.closed = true
+	b.wakeAllLocked() // the other views waiting go back to their wait
+	b.mu.Unlock()
 	return nil
 }
 
@@ -685,21 +721,38 @@ func (b *replayBody) fillTrailers() {
 	}
 }
 
-// idleTimer calls fire once nothing touched it for timeout. Touching it is
-// one atomic store; the timer re-arms itself lazily.
+// idleTimer ends an exchange: it calls fire(errAppTimeout) once nothing
+// touched it for timeout (when timeout > 0), and fire(errGRPCDeadline) at
+// deadline (when it is not zero), whichever comes first. Touching it is one
+// atomic store; the timer re-arms itself lazily.
 type idleTimer struct {
-	timeout time.Duration
-	last    atomic.Int64 // UnixNano of the last touch
-	t       *time.Timer
-	fire    func()
-	stopped atomic.Bool // stop was called: the timer must not re-arm
+	timeout  time.Duration
+	deadline time.Time
+	last     atomic.Int64 // UnixNano of the last touch
+	t        *time.Timer
+	fire     func(cause error)
+	stopped  atomic.Bool // stop was called: the timer must not re-arm
 }
 
-func newIdleTimer(timeout time.Duration, fire func()) *idleTimer {
-	it := &idleTimer{timeout: timeout, fire: fire}
-	it.last.Store(time.Now().UnixNano())
-	it.t = time.AfterFunc(timeout, it.check)
+func newIdleTimer(timeout time.Duration, deadline time.Time, fire func(cause error)) *idleTimer {
+	it := &idleTimer{timeout: timeout, deadline: deadline, fire: fire}
+	now := time.Now()
+	it.last.Store(now.UnixNano())
+	it.t = time.AfterFunc(it.next(now, 0), it.check)
 	return it
+}
+
+// next is the wait until the timer must look again, idle having passed
+// since the last touch.
+func (it *idleTimer) next(now time.Time, idle time.Duration) time.Duration {
+	next := time.Duration(1<<63 - 1)
+	if it.timeout > 0 {
+		next = it.timeout - idle
+	}
+	if !it.deadline.IsZero() {
+		next = min(next, it.deadline.Sub(now))
+	}
+	return next
 }
 
 // touch records progress. A nil idleTimer does nothing.
@@ -713,12 +766,17 @@ func (it *idleTimer) check() {
 	if it.stopped.Load() {
 		return
 	}
-	idle := time.Since(time.Unix(0, it.last.Load()))
-	if idle >= it.timeout {
-		it.fire()
+	now := time.Now()
+	if !it.deadline.IsZero() && !now.Before(it.deadline) {
+		it.fire(errGRPCDeadline)
 		return
 	}
-	it.t.Reset(it.timeout - idle)
+	idle := now.Sub(time.Unix(0, it.last.Load()))
+	if it.timeout > 0 && idle >= it.timeout {
+		it.fire(errAppTimeout)
+		return
+	}
+	it.t.Reset(it.next(now, idle))
 }
 
 func (it *idleTimer) stop() {

@@ -122,6 +122,10 @@ type h2Conn struct {
 	// henc and hbuf encode header blocks; used with the write lock held.
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
+	// token and tokenBlock are the pairing token last sent and its
+	// encoded field (encodeToken); used with the write lock held.
+	token      string
+	tokenBlock []byte
 	// heard is set once a frame came from the app. An HTTP/2 server's
 	// first frame is its SETTINGS; a connection that failed before it (the
 	// process died or reset it as it accepted it) is taken to have had
@@ -416,9 +420,9 @@ func (cc *h2Conn) open(ctx context.Context, req *h2Request) (*h2Stream, error) {
 		st.Close()
 		return nil, err
 	}
-	st.ctxDone = make(chan struct{})
+	st.ctxReset.Add(1)
 	st.stopCtx = context.AfterFunc(ctx, func() {
-		defer close(st.ctxDone)
+		defer st.ctxReset.Done()
 		st.cancel(context.Cause(ctx))
 	})
 	if req.body != nil {
@@ -440,8 +444,16 @@ func (cc *h2Conn) encodeRequest(req *h2Request) {
 	_ = enc.WriteField(hpack.HeaderField{Name: ":authority", Value: req.authority})
 	_ = enc.WriteField(hpack.HeaderField{Name: ":path", Value: req.path})
 	for _, f := range req.fields {
-		_ = enc.WriteField(hpack.HeaderField{Name: lowerFieldName(f[0]), Value: f[1],
-			Sensitive: strings.EqualFold(f[0], headerToken)})
+		if len(f[0]) == len(headerToken) && strings.EqualFold(f[0], headerToken) {
+			cc.encodeToken(f[1])
+			continue
+		}
+		name := lowerFieldName(f[0])
+		// A grpc-timeout is the time left, a new value in every request:
+		// indexed, it would push the fields that repeat out of the
+		// app's table, to be sent and added again. It goes as a literal
+		// never indexed, which leaves the table as it is.
+		_ = enc.WriteField(hpack.HeaderField{Name: name, Value: f[1], Sensitive: name == "grpc-timeout"})
 	}
 	if len(req.trailer) > 0 || req.contentLength >= 0 {
 		cc.encodeBodyFields(req)
@@ -469,6 +481,19 @@ func (cc *h2Conn) encodeBodyFields(req *h2Request) {
 	case cl == 0 && !req.tunnel && (req.method == http.MethodPost || req.method == http.MethodPut || req.method == http.MethodPatch):
 		_ = enc.WriteField(hpack.HeaderField{Name: "content-length", Value: "0"})
 	}
+}
+
+// encodeToken encodes the pairing token's field into cc.hbuf. It is never
+// indexed (a secret stays out of the app's table, RFC 7541 §7.1.3), so
+// its encoding is the same bytes in every request: they are kept per
+// connection. Called with the write lock held.
+func (cc *h2Conn) encodeToken(v string) {
+	if v != cc.token || cc.tokenBlock == nil {
+		var b bytes.Buffer
+		_ = hpack.NewEncoder(&b).WriteField(hpack.HeaderField{Name: lowerFieldName(headerToken), Value: v, Sensitive: true})
+		cc.token, cc.tokenBlock = v, b.Bytes()
+	}
+	cc.hbuf.Write(cc.tokenBlock)
 }
 
 // syncTableLocked applies the app's SETTINGS_HEADER_TABLE_SIZE to the
@@ -815,20 +840,44 @@ func (st *h2Stream) setLength(code int, v string, end bool) error {
 
 // regularFields returns f's fields other than the pseudo-header ones, and
 // the name of a connection-specific field among them, which makes the
-// message malformed (RFC 9113 §8.2.2); "" when there is none.
+// message malformed (RFC 9113 §8.2.2); "" when there is none. The values
+// share one backing array, each capped so that an append copies it.
 func regularFields(f *http2.MetaHeadersFrame) (http.Header, string) {
-	h := make(http.Header, len(f.Fields))
+	fields := f.RegularFields()
+	h := make(http.Header, len(fields))
+	vals := make([]string, len(fields))
 	bad := ""
-	for _, hf := range f.RegularFields() {
+	for i, hf := range fields {
 		switch hf.Name {
 		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade", "te":
 			bad = hf.Name
 		}
-		k := http.CanonicalHeaderKey(hf.Name)
-		h[k] = append(h[k], hf.Value)
+		k, ok := commonCanonical[hf.Name]
+		if !ok {
+			k = http.CanonicalHeaderKey(hf.Name)
+		}
+		if old, dup := h[k]; dup {
+			h[k] = append(old, hf.Value)
+			continue
+		}
+		vals[i] = hf.Value
+		h[k] = vals[i : i+1 : i+1]
 	}
 	return h, bad
 }
+
+// commonCanonical maps the lower-case names that responses commonly carry
+// to their canonical form, so that reading them allocates nothing.
+var commonCanonical = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Date", "Server",
+		"Cache-Control", "Etag", "Last-Modified", "Location", "Set-Cookie", "Vary", "Expires",
+		"Grpc-Status", "Grpc-Message", "Grpc-Encoding", "Grpc-Accept-Encoding",
+		"Grpc-Status-Details-Bin", "Trailer"} {
+		m[strings.ToLower(k)] = k
+	}
+	return m
+}()
 
 // idleLocked reports whether stream id was never opened: an id the client
 // has not used yet, or an even one (a server's, which only push would
@@ -977,10 +1026,11 @@ type h2Stream struct {
 	ctx     context.Context
 	body    io.ReadCloser // the request body, nil when none
 	stopCtx func() bool   // unregisters the context's reset
-	ctxDone chan struct{} // closed when the context's reset, once started, ended
-	ownConn bool          // the connection is the stream's alone: Close closes it
-	once    sync.Once     // Close
-	cond    sync.Cond     // L is &cc.mu
+	// ctxReset counts the context's reset until it ran or was unregistered.
+	ctxReset sync.WaitGroup
+	ownConn  bool      // the connection is the stream's alone: Close closes it
+	once     sync.Once // Close
+	cond     sync.Cond // L is &cc.mu
 
 	// Protected by cc.mu.
 	sendWin       int64 // the app's stream window for what is sent
@@ -1221,9 +1271,10 @@ func (st *h2Stream) Close() error {
 
 func (st *h2Stream) close() {
 	cc := st.cc
-	if st.stopCtx != nil && !st.stopCtx() {
-		<-st.ctxDone // the context's reset is running
+	if st.stopCtx != nil && st.stopCtx() {
+		st.ctxReset.Done() // unregistered before it ran
 	}
+	st.ctxReset.Wait() // the context's reset, if it started, ended
 	st.cancel(errStreamClosed)
 	cc.mu.Lock()
 	st.closed = true
