@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -347,9 +348,19 @@ func TestH2CRequestTimeoutStreams(t *testing.T) {
 // TestH2CGRPCTimeout checks that grpc-timeout reaches the app and bounds
 // the stream here too: the client gets DEADLINE_EXCEEDED, before the app's
 // header as a trailers-only answer, after it in the trailers, and the
-// app's stream is cancelled.
+// app's stream is cancelled; with and without a (longer) requestTimeout,
+// which shares its timer.
 func TestH2CGRPCTimeout(t *testing.T) {
 	t.Parallel()
+	for _, timeout := range []time.Duration{0, 10 * time.Second} {
+		t.Run(fmt.Sprintf("requestTimeout=%v", timeout), func(t *testing.T) {
+			t.Parallel()
+			testH2CGRPCTimeout(t, timeout)
+		})
+	}
+}
+
+func testH2CGRPCTimeout(t *testing.T, requestTimeout time.Duration) {
 	seen := make(chan string, 2)
 	app := newH2CServer(t, func(w http.ResponseWriter, r *http.Request) {
 		seen <- r.Header.Get("Grpc-Timeout")
@@ -360,7 +371,7 @@ func TestH2CGRPCTimeout(t *testing.T) {
 		}
 		<-r.Context().Done()
 	})
-	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true}
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true, RequestTimeout: requestTimeout}
 	front, c := newH2CFront(t, h)
 	for _, path := range []string{"/before-header", "/after-header"} {
 		req, _ := http.NewRequest(http.MethodPost, front.URL+path, strings.NewReader("\x00\x00\x00\x00\x00"))
