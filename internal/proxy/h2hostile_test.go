@@ -308,6 +308,15 @@ func TestH2ClientHostileFrames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if c.settings != nil {
+				// The app's SETTINGS are taken before the stream opens:
+				// the GOAWAY that answers bad ones is sent only while no
+				// stream is writing its HEADERS.
+				select {
+				case <-cc.settingsDone:
+				case <-ctx.Done():
+				}
+			}
 			st, err := cc.open(ctx, &h2Request{method: http.MethodGet, authority: "app", path: "/"})
 			if err == nil {
 				defer st.Close()
