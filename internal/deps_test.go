@@ -31,6 +31,9 @@ var layering = []struct {
 	// door; the proxy nothing of the front door.
 	{pkg: "internal/supervisor", never: []string{"internal/proxy", "internal/frontend"}},
 	{pkg: "internal/proxy", never: []string{"internal/frontend"}},
+	// The HTTP/2 server is a protocol engine: it knows nothing of sites,
+	// apps or the front door.
+	{pkg: "internal/h2srv", only: []string{}},
 	// The front door reaches apps and their rules only through the
 	// pipeline's types, given to it by the caller.
 	{pkg: "internal/frontend", never: []string{"internal/config/webconfig", "internal/rewrite", "internal/app"}},
