@@ -488,7 +488,9 @@ func (c *Conn) resetLocked(st *Stream, why error) {
 		return
 	}
 	st.rst = true
-	c.open--
+	if !(st.remoteEnd && st.localEnd) {
+		c.open-- // not counted any more once it ended both ways
+	}
 	st.failLocked(why)
 	c.maybeIdleLocked()
 }

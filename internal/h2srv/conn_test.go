@@ -419,6 +419,9 @@ func TestShutdownFinishesStreams(t *testing.T) {
 	// The shutdown's PING: answered, the final GOAWAY follows.
 	for {
 		f := p.read()
+		if f == nil {
+			t.Fatal("connection ended before the shutdown's PING")
+		}
 		if ping, ok := f.(*http2.PingFrame); ok {
 			_ = p.fr.WritePing(true, ping.Data)
 			break
