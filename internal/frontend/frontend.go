@@ -475,11 +475,7 @@ func (s *Server) shutdown() error {
 	for _, l := range ls {
 		g := l.cur.Load()
 		if g != nil {
-			wg.Go(func() {
-				if err := g.hs.Shutdown(ctx); err != nil {
-					_ = g.hs.Close()
-				}
-			})
+			wg.Go(func() { g.shutdown(ctx) })
 		}
 		wg.Go(func() { l.lean.drain(ctx) })
 		if l.h3 != nil {

@@ -25,7 +25,7 @@ import (
 // loop: one goroutine reads each request head with the strict parser
 // (internal/h1), runs it through serve, writes the response and goes on
 // with the next, holding no buffer while the connection is idle. Only an
-// HTTP/2 connection (h2c with prior knowledge) goes to net/http, with the
+// HTTP/2 connection (h2c with prior knowledge) goes to the HTTP/2 server (h2.go), with the
 // bytes read so far; an upgraded one (WebSocket) leaves the loop with its
 // hijacker.
 type leanConn struct {
@@ -161,8 +161,8 @@ func (l *listener) startLean(c net.Conn) {
 	go l.serveLean(lc)
 }
 
-// serveLean serves lc's connection; it hands it to net/http when it
-// starts with the HTTP/2 preface.
+// serveLean serves lc's connection; it hands it to the HTTP/2 server when
+// it starts with the HTTP/2 preface.
 func (l *listener) serveLean(lc *leanConn) {
 	c := lc.c
 	var raw syscall.RawConn
@@ -212,7 +212,7 @@ const (
 	wakeEnd               // parked, and it is to close (timeout, drain, shed)
 )
 
-// run serves lc until its connection ends, is handed to net/http, or is
+// run serves lc until its connection ends, is handed to the HTTP/2 server, or is
 // parked (then the set owns lc until it starts run again, and the
 // goroutine leaves lc alone).
 func (lc *leanConn) run(w wake) {
@@ -225,7 +225,7 @@ func (lc *leanConn) run(w wake) {
 	switch {
 	case handOff:
 		batchHTTP2(lc.c)
-		l.handOver(&prefixConn{Conn: lc.c, prefix: prefix})
+		l.serveH2(&prefixConn{Conn: lc.c, prefix: prefix})
 	case !lc.w.hijacked: // a hijacked connection is its hijacker's to close
 		_ = lc.c.Close()
 	}
@@ -238,7 +238,7 @@ func (lc *leanConn) run(w wake) {
 func (lc *leanConn) runReady() { lc.run(wakeReady) }
 
 // handshake runs the TLS handshake within the header timeout. A client
-// that chose HTTP/2 is handed to net/http at once; false means lc is done
+// that chose HTTP/2 is handed to the HTTP/2 server at once; false means lc is done
 // (handed over or failed).
 func (lc *leanConn) handshake(tc *tls.Conn) bool {
 	set := lc.l.cur.Load().set
@@ -262,6 +262,8 @@ func (lc *leanConn) handshake(tc *tls.Conn) bool {
 	}
 	if st.NegotiatedProtocol == "h2" {
 		batchHTTP2(tc)
+		lc.l.serveH2(tc)
+		return false
 	}
 	if st.NegotiatedProtocol != "" && st.NegotiatedProtocol != "http/1.1" {
 		lc.l.handOver(tc)
@@ -272,7 +274,7 @@ func (lc *leanConn) handshake(tc *tls.Conn) bool {
 }
 
 // loop serves requests until the connection ends or leaves the loop
-// (false), or is to be handed to net/http with prefix, the bytes already
+// (false), or is to be handed to the HTTP/2 server with prefix, the bytes already
 // read (true): only an HTTP/2 connection preface is, as the first bytes of
 // a cleartext connection of a listener that offers h2c. Every HTTP/1 byte
 // of the connection is read here, by the strict parser.
@@ -503,7 +505,7 @@ func (lc *leanConn) scan(limit int, readHeader time.Duration) (int, error) {
 }
 
 // handOffBytes returns a copy of the buffered bytes (the HTTP/2 preface
-// and what followed it) for net/http to read first.
+// and what followed it) for the HTTP/2 server to read first.
 func (lc *leanConn) handOffBytes() []byte {
 	b := append([]byte(nil), lc.in.Buffered()...)
 	lc.in.Discard(len(b))
@@ -829,7 +831,9 @@ func (s *leanSet) drain(ctx context.Context) {
 	<-done
 }
 
-// prefixConn is a connection handed to net/http: Read returns the bytes
+// prefixConn is a connection handed over with bytes already read (to the
+// HTTP/2 server, or to net/http when tests turn the lean loop off): Read
+// returns the bytes
 // the lean loop had read first.
 type prefixConn struct {
 	net.Conn

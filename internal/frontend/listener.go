@@ -21,8 +21,10 @@ import (
 // listener is one bound TCP socket (plus its UDP socket for HTTP/3) shared
 // by all bindings with the same scheme, address and port.
 //
-// One acceptor goroutine owns raw and hands each connection to the current
-// generation's http.Server. A reload that changes server-level settings
+// One acceptor goroutine owns raw and starts the lean loop on each
+// connection (HTTP/1.x; it hands HTTP/2 ones to the current generation's
+// HTTP/2 server), or, when tests turn the lean loop off, hands it to the
+// current generation's http.Server. A reload that changes server-level settings
 // starts a new generation on the same socket and drains the old one, so no
 // connection is refused or dropped.
 type listener struct {
@@ -44,11 +46,12 @@ type listener struct {
 	pendingUDP net.PacketConn
 	closed     atomic.Bool // raw was closed on purpose
 	// lean tracks the connections the lean HTTP/1.1 loop serves (HTTP/1.1
-	// in cleartext and over TLS); the rest go to the current generation's
-	// http.Server.
+	// in cleartext and over TLS); HTTP/2 ones go to the current
+	// generation's HTTP/2 server (generation.h2).
 	lean leanSet
-	// idleHTTP tracks the connections of the net/http servers (all
-	// generations) that wait for a request, for shedIdle.
+	// idleHTTP tracks the HTTP/2 connections with no stream open and the
+	// connections of the net/http servers (all generations) that wait
+	// for a request, for shedIdle.
 	idleHTTP idleSet
 	// tlsBase is the TLS configuration of an https listener (SNI picks
 	// the binding's); nil for http.
@@ -76,10 +79,14 @@ type serverSettings struct {
 	shutdownDur time.Duration
 }
 
-// generation is one http.Server serving a listener.
+// generation is one set of server settings serving a listener: its
+// HTTP/2 connections (h2), and the http.Server that serves the
+// connections the lean loop does not take (all of them when tests turn
+// the lean loop off).
 type generation struct {
 	hs  *http.Server
 	ln  *chanListener
+	h2  h2Set
 	set serverSettings // the settings hs was built with
 }
 
@@ -146,10 +153,11 @@ func (l *listener) acceptLoop(log *slog.Logger) {
 	}
 }
 
-// handOver gives c to the current generation; if that one is being retired
-// it retries with its successor, and closes c when there is none. c gets
-// TCP keep-alive probes: net/http's HTTP/2 server has no timeout for a
-// stream that waits (see listenConfig).
+// handOver gives c to the current generation's http.Server (tests that
+// turn the lean loop off; an ALPN protocol other than h2 and http/1.1);
+// if that one is being retired it retries with its successor, and closes
+// c when there is none. c gets TCP keep-alive probes: net/http's HTTP/2
+// server has no timeout for a stream that waits (see listenConfig).
 func (l *listener) handOver(c net.Conn) {
 	keepAliveOn(c)
 	for {
@@ -185,8 +193,9 @@ func (l *listener) newGeneration(set serverSettings) *generation {
 		// IdleConnection). ReadTimeout and WriteTimeout stay 0: bodies have
 		// their own inactivity timeout and responses may stream for long.
 		// The send timeout is HTTP/2's WriteByteTimeout (http2Config); the
-		// lean loop applies it to HTTP/1 (net/http serves HTTP/1 only when
-		// tests turn the lean loop off, and then without it).
+		// lean loop and the HTTP/2 server apply it themselves (net/http
+		// serves only when tests turn the lean loop off, and then HTTP/1
+		// without it).
 		IdleTimeout: set.idle,
 		// A hard cap of twice Limits.MaxRequestBytes (see settingsFor); the
 		// handler enforces the exact limit and logs it.
@@ -255,9 +264,18 @@ func (l *listener) serveH3(h3 *http3.Server, udp net.PacketConn) {
 func drain(g *generation, budget time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), max(budget, 0))
 	defer cancel()
+	g.shutdown(ctx)
+}
+
+// shutdown shuts g's servers down gracefully until ctx ends, then
+// forcibly.
+func (g *generation) shutdown(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { g.h2.drain(ctx) })
 	if err := g.hs.Shutdown(ctx); err != nil {
 		_ = g.hs.Close()
 	}
+	wg.Wait()
 }
 
 // leanHTTP1 switches the lean HTTP/1.1 loop on for cleartext listeners;
@@ -271,16 +289,16 @@ type trackedConn struct {
 	over    bool
 	once    sync.Once
 	// batch, once set, takes the connection's writes, write deadlines and
-	// Close: an HTTP/2 connection's (batchHTTP2), whose server flushes
-	// every frame it writes. Until then (HTTP/1) writes go straight to
+	// Close: an HTTP/2 connection's (batchHTTP2), whose server writes
+	// every frame on its own. Until then (HTTP/1) writes go straight to
 	// the socket.
 	batch atomic.Pointer[batchconn.Conn]
 }
 
 // batchHTTP2 gathers the writes of an HTTP/2 connection (h2c with prior
 // knowledge, or h2 chosen by ALPN, below its TLS) into fewer system calls:
-// net/http's HTTP/2 server flushes a response's HEADERS, DATA and trailers
-// one by one. c is the connection as accepted (a *trackedConn, or a
+// the HTTP/2 server writes a response's HEADERS, DATA and trailers as
+// frames of their own. c is the connection as accepted (a *trackedConn, or a
 // *tls.Conn over one); other connections are left as they are.
 func batchHTTP2(c net.Conn) {
 	if tc, ok := c.(*tls.Conn); ok {

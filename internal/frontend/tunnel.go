@@ -40,17 +40,28 @@ func (s *Server) tunnelIdle(w http.ResponseWriter, r *http.Request) (http.Respon
 	if idle <= 0 || !isTunnel(r) {
 		return w, r, func() {}
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	t := &tunnel{idle: idle, cancel: cancel, remote: r.RemoteAddr, srv: s}
-	t.last.Store(time.Now().UnixNano())
+	t, ctx := s.newTunnel(r.Context(), idle, r.RemoteAddr)
 	r = r.WithContext(ctx)
 	if r.Body != nil && r.Body != http.NoBody {
 		t.body = r.Body
 		r.Body = &tunnelBody{ReadCloser: r.Body, t: t}
 	}
-	t.timer = time.AfterFunc(idle, t.expire)
+	t.start()
 	return &tunnelWriter{ResponseWriter: w, t: t}, r, t.stop
 }
+
+// newTunnel returns the idle state of a tunnel stream whose request's
+// context is parent, and the context to serve it with: it ends when the
+// tunnel is idle for idle. The caller sets its body, then starts it.
+func (s *Server) newTunnel(parent context.Context, idle time.Duration, remote string) (*tunnel, context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	t := &tunnel{idle: idle, cancel: cancel, remote: remote, srv: s}
+	t.last.Store(time.Now().UnixNano())
+	return t, ctx
+}
+
+// start starts the idle timer.
+func (t *tunnel) start() { t.timer = time.AfterFunc(t.idle, t.expire) }
 
 // tunnel is the idle state of one tunnel stream.
 type tunnel struct {
