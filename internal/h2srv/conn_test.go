@@ -584,3 +584,19 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	<-p.done
 }
+
+// TestConnectionCloseShutsDown: a response with "Connection: close" is
+// sent without that field, and the connection is shut down gracefully
+// after it.
+func TestConnectionCloseShutsDown(t *testing.T) {
+	t.Parallel()
+	p := serve(t, testConfig(), func(st *Stream) {
+		st.Header().Set("Connection", "close")
+		st.WriteHeader(400)
+	})
+	p.headers(1, true)
+	if r := p.response(1); r.status != "400" || r.header["connection"] != "" {
+		t.Fatalf("response %+v", r)
+	}
+	p.expectGoAway(http2.ErrCodeNo)
+}

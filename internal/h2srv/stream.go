@@ -76,6 +76,7 @@ type Stream struct {
 	wrote       int64
 	declared    int64 // the response's content-length, -1: none
 	bodyAllowed bool
+	closeConn   bool // the response said "Connection: close"
 }
 
 // Context ends when the client resets the stream, the connection ends,
@@ -417,6 +418,9 @@ func (st *Stream) run() {
 		}
 	}
 	st.finish(aborted)
+	if st.closeConn {
+		c.Shutdown()
+	}
 }
 
 // finish ends the stream once its handler returned: a stream the client
@@ -590,6 +594,10 @@ func (st *Stream) WriteHeader(code int) {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
 	st.status = code
+	// A handler that wants the connection closed after its answer (as it
+	// would end an HTTP/1.1 connection) has the connection shut down
+	// gracefully once the stream ended, as Go's server does.
+	st.closeConn = httpguts.HeaderValuesContainsToken(st.header["Connection"], "close")
 	st.bodyAllowed = st.Method != http.MethodHead && code != http.StatusNoContent && code != http.StatusNotModified
 	if v := st.header.Get("Content-Length"); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
