@@ -367,7 +367,8 @@ var h2Cases = []h2Case{
 	}},
 
 	// A body that disagrees with its content-length never reaches the
-	// app as a whole request: shorter is a 400, longer a stream reset.
+	// app as a whole request: the stream is reset with PROTOCOL_ERROR
+	// (RFC 9113 §8.1.1), shorter or longer.
 	{name: "content-length-mismatch", run: func(ctx context.Context, t *testing.T, e *h2Env) {
 		c := e.dial(ctx, t, h2Settings{})
 		if err := c.headers(1, e.request("POST", "/echo", "content-length", "10"), false); err != nil {
@@ -376,8 +377,8 @@ var h2Cases = []h2Case{
 		if err := c.data(ctx, 1, []byte("short"), true); err != nil {
 			t.Fatal(err)
 		}
-		if st := e.answer(ctx, t, c, 1); st.status != 400 {
-			t.Errorf("5 bytes for content-length 10: status %d, reset %v (%v); want 400", st.status, st.wasReset, st.reset)
+		if st := e.answer(ctx, t, c, 1); !st.wasReset || st.reset != http2.ErrCodeProtocol {
+			t.Errorf("5 bytes for content-length 10: status %d, reset %v (%v); want RST_STREAM PROTOCOL_ERROR", st.status, st.wasReset, st.reset)
 		}
 		c = e.dial(ctx, t, h2Settings{})
 		if err := c.headers(1, e.request("POST", "/echo", "content-length", "5"), false); err != nil {
