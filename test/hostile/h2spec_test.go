@@ -45,31 +45,7 @@ func TestH2spec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "gatehouse")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/gatehouse")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build gatehouse: %v\n%s", err, out)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	appDir := filepath.Join(dir, "app")
-	if err := os.MkdirAll(appDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	webConfig := strings.NewReplacer("$APP", self, "$RAW", filepath.Join(dir, "app-received")).Replace(protocolWebConfig)
-	if err := os.WriteFile(filepath.Join(appDir, "web.config"), []byte(webConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, _ := writeCert(t, dir)
-	cfg := filepath.Join(dir, "gatehouse.yaml")
-	yaml := strings.NewReplacer("$CERT", certFile, "$KEY", keyFile, "$DIR", appDir).Replace(h2specSiteYAML)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	g := startGatehouse(t, bin, cfg)
+	g, _, _ := startProtocolGatehouse(t, h2specSiteYAML)
 	targets := []struct {
 		protocol string
 		addr     string

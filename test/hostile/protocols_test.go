@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,32 +184,7 @@ type protocolAnswer struct {
 // HTTP/3 frames with QPACK), as a client library would refuse to send some.
 func TestProtocolCorpus(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "gatehouse")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/gatehouse")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build gatehouse: %v\n%s", err, out)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	appDir := filepath.Join(dir, "app")
-	if err := os.MkdirAll(appDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	raw := filepath.Join(dir, "app-received")
-	webConfig := strings.NewReplacer("$APP", self, "$RAW", raw).Replace(protocolWebConfig)
-	if err := os.WriteFile(filepath.Join(appDir, "web.config"), []byte(webConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, roots := writeCert(t, dir)
-	cfg := filepath.Join(dir, "gatehouse.yaml")
-	yaml := strings.NewReplacer("$CERT", certFile, "$KEY", keyFile, "$DIR", appDir).Replace(protocolSiteYAML)
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	g := startGatehouse(t, bin, cfg)
+	g, roots, raw := startProtocolGatehouse(t, protocolSiteYAML)
 	addr, tlsAddr := g.addr(t, "http"), g.addr(t, "https")
 	tlsConfig := func(proto string) *tls.Config {
 		return &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{proto}}
@@ -553,6 +529,42 @@ type gatehouse struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan struct{}
+}
+
+// startProtocolGatehouse builds the gatehouse binary and starts it with
+// siteYAML (its $CERT, $KEY and $DIR filled in: a fresh certificate, and
+// the folder of an app whose web.config runs this test binary as the
+// recording app of protocolWebConfig). It returns the running Gatehouse,
+// the roots that trust its certificate, and the file where the app
+// records the bytes it receives.
+func startProtocolGatehouse(t *testing.T, siteYAML string) (g *gatehouse, roots *x509.CertPool, raw string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gatehouse")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/gatehouse")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build gatehouse: %v\n%s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	appDir := filepath.Join(dir, "app")
+	if err := os.MkdirAll(appDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	raw = filepath.Join(dir, "app-received")
+	webConfig := strings.NewReplacer("$APP", self, "$RAW", raw).Replace(protocolWebConfig)
+	if err := os.WriteFile(filepath.Join(appDir, "web.config"), []byte(webConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, roots := writeCert(t, dir)
+	cfg := filepath.Join(dir, "gatehouse.yaml")
+	yaml := strings.NewReplacer("$CERT", certFile, "$KEY", keyFile, "$DIR", appDir).Replace(siteYAML)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return startGatehouse(t, bin, cfg), roots, raw
 }
 
 // startGatehouse runs bin with the site config cfg; it is stopped at the
