@@ -68,19 +68,13 @@ func (s *h2Set) drain(ctx context.Context) {
 		s.wg.Go(hc.Shutdown)
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return
-	case <-ctx.Done():
-	}
-	s.mu.Lock()
-	for hc := range s.conns {
-		hc.Close()
-	}
-	s.mu.Unlock()
-	<-done
+	waitOrForce(ctx, &s.wg, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for hc := range s.conns {
+			hc.Close()
+		}
+	})
 }
 
 // serveH2 serves c, an HTTP/2 connection (a *tls.Conn that chose h2, or a

@@ -815,19 +815,27 @@ func (s *leanSet) drain(ctx context.Context) {
 		// and pollLoop may be waiting for s.mu in ready.
 		poll.close()
 	}
+	waitOrForce(ctx, &s.wg, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for lc := range s.conns {
+			_ = lc.c.Close()
+			lc.cancel()
+		}
+	})
+}
+
+// waitOrForce waits for wg. When ctx ends first, it calls force, which
+// must end what wg counts (by closing connections), and waits again.
+func waitOrForce(ctx context.Context, wg *sync.WaitGroup, force func()) {
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return
 	case <-ctx.Done():
 	}
-	s.mu.Lock()
-	for lc := range s.conns {
-		_ = lc.c.Close()
-		lc.cancel()
-	}
-	s.mu.Unlock()
+	force()
 	<-done
 }
 
