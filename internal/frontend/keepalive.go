@@ -18,7 +18,7 @@ import (
 // app's request timeout while a response is awaited. Where those do not
 // hold, the connection gets the probes (Go's defaults: after 15 s idle,
 // every 15 s, 9 of them) from keepAliveOn: when it leaves the lean loop
-// (net/http's HTTP/2, an upgrade such as a WebSocket), when a request
+// (HTTP/2, an upgrade such as a WebSocket), when a request
 // runs long enough to be watched for the client's going away (hangup),
 // and on every connection when the header or idle timeout is off.
 // Sockets inherited from systemd or a previous Gatehouse keep Go's

@@ -156,8 +156,8 @@ func (l *listener) acceptLoop(log *slog.Logger) {
 // handOver gives c to the current generation's http.Server (tests that
 // turn the lean loop off; an ALPN protocol other than h2 and http/1.1);
 // if that one is being retired it retries with its successor, and closes
-// c when there is none. c gets TCP keep-alive probes: net/http's HTTP/2
-// server has no timeout for a stream that waits (see listenConfig).
+// c when there is none. c gets TCP keep-alive probes, as a connection
+// that leaves the lean loop does (see listenConfig).
 func (l *listener) handOver(c net.Conn) {
 	keepAliveOn(c)
 	for {

@@ -33,8 +33,8 @@ type respWriter struct {
 	writeFailed bool
 	// sendEach, when not 0, is the send timeout given to each write (and
 	// flush) as a write deadline: HTTP/3, whose streams take one. The lean
-	// loop sets its own deadline only when a write has to wait, and HTTP/2
-	// has WriteByteTimeout.
+	// loop sets its own deadline only when a write has to wait, and the
+	// HTTP/2 server (h2srv) keeps the timeout on its connection.
 	sendEach  time.Duration
 	pid       int       // the app process that served the request (SetUpstream)
 	appHeader time.Time // when the app's response header arrived (SetUpstream)
