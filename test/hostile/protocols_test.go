@@ -144,6 +144,10 @@ var protocolCases = []protocolCase{
 	{name: "rewrite-double-escaped-slash", method: "GET", target: "/old/..%252fadmin/secret.txt", status: 400, forbidden: anonymousAdmin},
 	{name: "web.config", method: "GET", target: "/web.config", status: 404, forbidden: webConfigFile},
 	{name: "rewrite-to-web.config", method: "GET", target: "/web.config.aspx", status: 404, forbidden: webConfigFile},
+	// Bytes beyond ASCII and '#' in a target reach the app percent-encoded,
+	// as a client sending UTF-8 writes them: never raw in its request line.
+	{name: "target-beyond-ascii", method: "GET", target: "/caf\xc3\xa9#x.txt", status: 0,
+		unsent: []string{"caf\xc3\xa9", "#x"}},
 	// One request check for every protocol.
 	{name: "host-with-space", method: "GET", target: "/", host: "t evil", status: 400,
 		unsent: []string{"t evil"}},
