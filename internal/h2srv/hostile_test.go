@@ -1,7 +1,10 @@
 package h2srv
 
 import (
+	"errors"
+	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -30,5 +33,25 @@ func TestPathBytes(t *testing.T) {
 	}
 	if got, want := <-paths, "/caf%C3%A9%23x?q=%FF"; got != want {
 		t.Fatalf("the handler got :path %q, want %q", got, want)
+	}
+}
+
+// TestWindowStallBounded has a client that reads every frame but never
+// gives window: the handler's Write, waiting for room, fails after the
+// send timeout instead of waiting for ever, and the stream is reset with
+// INTERNAL_ERROR.
+func TestWindowStallBounded(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.SendTimeout = 200 * time.Millisecond
+	wrote := make(chan error, 1)
+	p := serve(t, cfg, func(st *Stream) {
+		_, err := st.Write(make([]byte, 100<<10)) // beyond the initial 64 KiB window
+		wrote <- err
+	})
+	p.headers(1, true)
+	p.expectRST(1, http2.ErrCodeInternal)
+	if err := <-wrote; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the handler's Write: %v, want a deadline error", err)
 	}
 }

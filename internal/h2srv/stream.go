@@ -901,8 +901,25 @@ func (st *Stream) writeData(p []byte, end bool) (int, error) {
 	written := 0
 	for first := true; first || len(p) > 0; first = false {
 		c.mu.Lock()
+		var timer *time.Timer
+		var deadline time.Time
 		for len(p) > 0 && (st.sendWin <= 0 || c.sendConn <= 0) && st.checkLocked() == nil {
+			if c.cfg.SendTimeout > 0 {
+				// A client that reads every frame but gives no window
+				// stalls the stream as surely as one that reads nothing:
+				// the send timeout bounds the wait for room too.
+				if timer == nil {
+					deadline = time.Now().Add(c.cfg.SendTimeout)
+					timer = time.AfterFunc(c.cfg.SendTimeout, st.wake)
+				} else if !time.Now().Before(deadline) {
+					c.mu.Unlock()
+					return written, st.windowTimeout()
+				}
+			}
 			st.cond.Wait()
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		if err := st.checkLocked(); err != nil {
 			c.mu.Unlock()
@@ -935,6 +952,29 @@ func (st *Stream) writeData(p []byte, end bool) (int, error) {
 		p = p[n:]
 	}
 	return written, nil
+}
+
+// errWindowTimeout is the failure of a stream whose client gave no room
+// in its flow-control windows for the send timeout.
+var errWindowTimeout = fmt.Errorf("HTTP/2 client gave no flow-control window in time: %w", os.ErrDeadlineExceeded)
+
+// windowTimeout resets st, whose writes waited for the client's window
+// for the send timeout (RST_STREAM INTERNAL_ERROR, as Go's server resets
+// a stream past its write deadline), and returns errWindowTimeout.
+func (st *Stream) windowTimeout() error {
+	c := st.c
+	c.mu.Lock()
+	send := !st.rst && !c.closed
+	c.resetLocked(st, errWindowTimeout)
+	c.mu.Unlock()
+	c.log.Info("send timeout: the client gave no HTTP/2 flow-control window in time; stream reset",
+		"remote", c.nc.RemoteAddr().String(), "stream", st.id, "timeout", c.cfg.SendTimeout)
+	if send {
+		if err := c.write(func() error { return c.fr.WriteRSTStream(st.id, http2.ErrCodeInternal) }); err != nil {
+			return err
+		}
+	}
+	return errWindowTimeout
 }
 
 // lowerCommon holds the lower-case form of common response field names.
