@@ -2,6 +2,8 @@ package h2srv
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -53,5 +55,53 @@ func TestWindowStallBounded(t *testing.T) {
 	p.expectRST(1, http2.ErrCodeInternal)
 	if err := <-wrote; !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the handler's Write: %v, want a deadline error", err)
+	}
+}
+
+// TestContinueRacesFinalHeader reads a request body that expects 100
+// Continue on a goroutine of its own while the handler answers at once
+// (as the forwarder does: the body goes to the app while its answer comes
+// back): the 100 Continue and the final header must not race (go test
+// -race), and no 100 Continue may follow the final header.
+func TestContinueRacesFinalHeader(t *testing.T) {
+	t.Parallel()
+	p := serve(t, testConfig(), func(st *Stream) {
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			_, _ = io.Copy(io.Discard, st)
+		}()
+		st.WriteHeader(http.StatusUnauthorized)
+		st.Flush()
+		<-read
+	})
+	for id := uint32(1); id < 40; id += 2 {
+		p.headers(id, false, ":method", "POST", "expect", "100-continue", "content-length", "1")
+		final := false
+		for done := false; !done; {
+			f := p.read()
+			if f == nil {
+				t.Fatal("connection ended")
+			}
+			if f.Header().StreamID != id {
+				continue
+			}
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				status := f.PseudoValue("status")
+				if final && status != "" {
+					t.Fatalf("stream %d: %s after the final header", id, status)
+				}
+				if status == "401" {
+					final = true
+					_ = p.fr.WriteData(id, true, []byte("x"))
+				}
+				done = f.StreamEnded()
+			case *http2.DataFrame:
+				done = f.StreamEnded()
+			case *http2.RSTStreamFrame:
+				done = true
+			}
+		}
 	}
 }

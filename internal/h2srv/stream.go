@@ -63,6 +63,10 @@ type Stream struct {
 	localEnd  bool  // END_STREAM sent
 	rst       bool  // reset, by the client or here
 	clientRst bool  // reset by the client
+	// finalSent is set when the final response header is written (under
+	// the write lock): Read, perhaps on a goroutine other than the
+	// handler's, sends no 100 Continue after it.
+	finalSent bool
 	// gotTrailer holds the request trailers received, until the
 	// handler's Read copies those declared into Trailer.
 	gotTrailer http.Header
@@ -524,13 +528,11 @@ func (st *Stream) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	if st.want100 && len(st.recv) == 0 && !st.remoteEnd && st.err == nil {
 		st.want100 = false
-		if !st.headerSent {
-			c.mu.Unlock()
-			if err := st.writeInformational(http.StatusContinue, nil); err != nil {
-				return 0, err
-			}
-			c.mu.Lock()
+		c.mu.Unlock()
+		if err := st.writeInformational(http.StatusContinue, nil); err != nil {
+			return 0, err
 		}
+		c.mu.Lock()
 	}
 	for len(st.recv) == 0 && !st.remoteEnd && st.err == nil {
 		if !st.readDL.IsZero() && !time.Now().Before(st.readDL) {
@@ -766,15 +768,17 @@ func (st *Stream) checkLocked() error {
 	return nil
 }
 
-// writeInformational sends a 1xx response with the fields of h.
+// writeInformational sends a 1xx response with the fields of h, unless
+// the final header went out.
 func (st *Stream) writeInformational(code int, h http.Header) error {
 	c := st.c
 	return c.write(func() error {
 		c.mu.Lock()
 		err := st.checkLocked()
+		final := st.finalSent
 		c.syncTableLocked()
 		c.mu.Unlock()
-		if err != nil {
+		if err != nil || final {
 			return err
 		}
 		c.hbuf.Reset()
@@ -793,8 +797,11 @@ func (st *Stream) writeHeaders(end bool) error {
 		c.mu.Lock()
 		err := st.checkLocked()
 		c.syncTableLocked()
-		if err == nil && end {
-			st.endLocalLocked()
+		if err == nil {
+			st.finalSent = true
+			if end {
+				st.endLocalLocked()
+			}
 		}
 		c.mu.Unlock()
 		if err != nil {
