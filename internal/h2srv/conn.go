@@ -59,9 +59,12 @@ const (
 	shutdownGrace = time.Second
 	// calmFactor bounds the streams a connection may have refused because
 	// its handlers in flight (those of streams the client reset included)
-	// reached MaxConcurrentStreams: beyond calmFactor times that many, the
-	// connection is closed with ENHANCE_YOUR_CALM (rapid reset,
-	// CVE-2023-44487).
+	// reached MaxConcurrentStreams, while they stayed there: beyond
+	// calmFactor times that many, the connection is closed with
+	// ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487). The count starts
+	// again once a handler returns below the bound, so a busy client that
+	// now and then opens a stream before the handler of its last one
+	// returned is not closed at last.
 	calmFactor = 4
 )
 
@@ -147,7 +150,7 @@ type Conn struct {
 	maxID    uint32 // the largest stream id the client opened
 	open     int    // streams open on the protocol's count (not closed, not reset)
 	running  int    // streams whose handler runs
-	refused  int    // streams refused because running reached MaxConcurrentStreams
+	refused  int    // streams refused since running reached MaxConcurrentStreams
 	sendConn int64  // the client's connection window for what is sent
 	initWin  int64  // the client's SETTINGS_INITIAL_WINDOW_SIZE
 	maxFrame uint32 // the client's SETTINGS_MAX_FRAME_SIZE

@@ -105,3 +105,43 @@ func TestContinueRacesFinalHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalsDoNotAccumulate refuses a stream now and then over a long
+// connection, each time while the handler of a stream the client reset
+// still runs (as a busy client at its stream limit meets a handler that
+// has not returned yet), with the handlers done in between: the client
+// is never told ENHANCE_YOUR_CALM. Only refusals while the handlers stay
+// saturated are a rapid reset (TestRapidReset).
+func TestRefusalsDoNotAccumulate(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.MaxConcurrentStreams = 1
+	idle := make(chan bool, 16)
+	cfg.OnIdle = func(i bool) { idle <- i }
+	started := make(chan struct{}, 1)
+	release, stop := make(chan struct{}), make(chan struct{})
+	p := serve(t, cfg, func(st *Stream) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-stop: // the test ended
+		}
+	})
+	t.Cleanup(func() { close(stop) }) // before serve's, which waits for the handlers
+	waitIdle := func() {
+		for !<-idle {
+		}
+	}
+	waitIdle() // the connection's start
+	id := uint32(1)
+	for range calmFactor*cfg.MaxConcurrentStreams + 2 {
+		p.headers(id, true)
+		<-started
+		_ = p.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		p.headers(id+2, true)
+		p.expectRST(id+2, http2.ErrCodeRefusedStream)
+		release <- struct{}{}
+		waitIdle()
+		id += 4
+	}
+}

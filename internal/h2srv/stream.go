@@ -495,6 +495,9 @@ func (st *Stream) finish(aborted bool) {
 	}
 	delete(c.streams, st.id)
 	c.running--
+	if uint32(c.running) < c.cfg.MaxConcurrentStreams {
+		c.refused = 0 // the handlers are not saturated (see calmFactor)
+	}
 	c.connRecv -= int64(len(st.recv))
 	c.connFree += int64(len(st.recv))
 	st.recv, st.recvBuf = nil, nil
