@@ -161,6 +161,7 @@ type Conn struct {
 	connRecv  int64       // data received and held for the streams' readers
 	connFree  int64       // data read or dropped, not yet returned to the client's window
 	shutdown  bool        // Shutdown began
+	started   bool        // the server's SETTINGS went out: a shutdown may send its GOAWAY
 	grace     *time.Timer // runs finalGoAway, once Shutdown began
 	goAway    bool        // the final GOAWAY was sent: no new stream; close after the last one
 	lastID    uint32
@@ -268,6 +269,13 @@ func (c *Conn) start() error {
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.started = true
+	pending := c.shutdown
+	c.mu.Unlock()
+	if pending {
+		c.beginShutdown() // Shutdown was called before the SETTINGS went out
+	}
 	// The client's first frame must be SETTINGS (RFC 9113 §3.4).
 	f, err := c.fr.ReadFrame()
 	if err != nil {
@@ -351,7 +359,9 @@ func isTimeout(err error) bool {
 // after which no stream the client sent before it saw the GOAWAY is
 // still on its way), or after shutdownGrace, a GOAWAY with the last
 // stream id refuses any later one, and the connection closes once its
-// last stream ended.
+// last stream ended. Before the server's SETTINGS went out (its first
+// frame, RFC 9113 §3.4), the GOAWAY waits for them, and a client whose
+// preface has not come after shutdownGrace is closed.
 func (c *Conn) Shutdown() {
 	c.mu.Lock()
 	if c.shutdown || c.closed {
@@ -360,7 +370,15 @@ func (c *Conn) Shutdown() {
 	}
 	c.shutdown = true
 	c.grace = time.AfterFunc(shutdownGrace, c.finalGoAway)
+	started := c.started
 	c.mu.Unlock()
+	if started {
+		c.beginShutdown()
+	}
+}
+
+// beginShutdown sends the first GOAWAY and the PING of a shutdown.
+func (c *Conn) beginShutdown() {
 	_ = c.write(func() error {
 		if err := c.fr.WriteGoAway(maxWindow, http2.ErrCodeNo, nil); err != nil {
 			return err
@@ -375,6 +393,11 @@ func (c *Conn) finalGoAway() {
 	c.mu.Lock()
 	if c.goAway || c.closed {
 		c.mu.Unlock()
+		return
+	}
+	if !c.started {
+		c.mu.Unlock()
+		c.close() // no preface yet: no stream either
 		return
 	}
 	c.goAway = true

@@ -145,3 +145,20 @@ func TestRefusalsDoNotAccumulate(t *testing.T) {
 		id += 4
 	}
 }
+
+// TestShutdownBeforeStart shuts a connection down before it served its
+// preface (a drain that meets a connection just accepted): the server's
+// SETTINGS are still its first frame (RFC 9113 §3.4), then the GOAWAY
+// follows.
+func TestShutdownBeforeStart(t *testing.T) {
+	t.Parallel()
+	p := serveHooked(t, testConfig(), hello, func(c *Conn) { c.Shutdown() })
+	f, err := p.fr.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+		t.Fatalf("first frame %v, want the server's SETTINGS", f)
+	}
+	p.expectGoAway(http2.ErrCodeNo)
+}
