@@ -162,3 +162,25 @@ func TestShutdownBeforeStart(t *testing.T) {
 	}
 	p.expectGoAway(http2.ErrCodeNo)
 }
+
+// TestAuthorityRequired sends an http(s) request with neither :authority
+// nor Host, which RFC 9113 §8.3.1 calls malformed (HTTP/1.1 refuses a
+// request without Host too): it is reset with PROTOCOL_ERROR, unheard;
+// one with Host alone is served with it as its authority.
+func TestAuthorityRequired(t *testing.T) {
+	t.Parallel()
+	authorities := make(chan string, 1)
+	p := serve(t, testConfig(), func(st *Stream) {
+		authorities <- st.Authority
+		hello(st)
+	})
+	p.headers(1, true, ":authority", "-")
+	p.expectRST(1, http2.ErrCodeProtocol)
+	p.headers(3, true, ":authority", "-", "host", "example.com")
+	if r := p.response(3); r.status != "200" {
+		t.Fatalf("a request with Host alone: %+v", r)
+	}
+	if got := <-authorities; got != "example.com" {
+		t.Fatalf("authority %q, want Host's example.com", got)
+	}
+}

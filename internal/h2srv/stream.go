@@ -201,6 +201,11 @@ func parseRequest(f *http2.MetaHeadersFrame, req *Request) error {
 			return errMalformed("Host differs from :authority")
 		}
 	}
+	if req.Authority == "" {
+		// RFC 9113 §8.3.1 for the http and https schemes, the only ones
+		// served (as HTTP/1.1 refuses a request without Host).
+		return errMalformed("neither :authority nor Host")
+	}
 	if cookies > 1 {
 		h["Cookie"] = []string{strings.Join(h["Cookie"], "; ")}
 	}
