@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -182,5 +183,76 @@ func TestAuthorityRequired(t *testing.T) {
 	}
 	if got := <-authorities; got != "example.com" {
 		t.Fatalf("authority %q, want Host's example.com", got)
+	}
+}
+
+// TestNoDataAfterReset resets a stream here (as a stream error or the
+// tunnel's Close do) while its handler's Write has taken window and waits
+// for the write lock: no DATA may follow the RST_STREAM (RFC 9113 §5.1),
+// and the Write fails.
+func TestNoDataAfterReset(t *testing.T) {
+	t.Parallel()
+	streams := make(chan *Stream, 1)
+	goWrite := make(chan struct{})
+	wrote := make(chan error, 1)
+	var hc *Conn
+	p := serveConn(t, testConfig(), func(st *Stream) {
+		st.WriteHeader(http.StatusOK)
+		st.Flush()
+		streams <- st
+		<-goWrite
+		_, err := st.Write([]byte("late"))
+		wrote <- err
+	}, &hc)
+	p.headers(1, true)
+	st := <-streams
+	hc.wmu.Lock()
+	close(goWrite)
+	// The Write has passed its check once it took window; it then waits
+	// for the write lock.
+	for {
+		hc.mu.Lock()
+		took := st.sendWin < hc.initWin
+		hc.mu.Unlock()
+		if took {
+			break
+		}
+		runtime.Gosched()
+	}
+	hc.mu.Lock()
+	hc.resetLocked(st, errBodyClosed)
+	hc.mu.Unlock()
+	err := hc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	hc.wmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-wrote; err == nil {
+		t.Error("a Write on a reset stream succeeded")
+	}
+	if err := p.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'}); err != nil {
+		t.Fatal(err)
+	}
+	reset := false
+	for {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			reset = reset || f.StreamID == 1
+		case *http2.DataFrame:
+			if f.StreamID == 1 && reset {
+				t.Fatal("DATA after the RST_STREAM")
+			}
+		case *http2.PingFrame:
+			if f.IsAck() && f.Data == [8]byte{'a', 'f', 't', 'e', 'r'} {
+				if !reset {
+					t.Fatal("no RST_STREAM")
+				}
+				return
+			}
+		}
 	}
 }

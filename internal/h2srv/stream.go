@@ -947,16 +947,17 @@ func (st *Stream) writeData(p []byte, end bool) (int, error) {
 		c.mu.Unlock()
 		chunk := p[:n]
 		err := c.write(func() error {
-			if last {
-				c.mu.Lock()
-				err := st.checkLocked()
-				if err == nil {
-					st.endLocalLocked()
-				}
-				c.mu.Unlock()
-				if err != nil {
-					return err
-				}
+			// Checked again under the write lock: the stream may have been
+			// reset (its RST_STREAM written) while this write waited for
+			// it, and no DATA may follow that RST_STREAM.
+			c.mu.Lock()
+			err := st.checkLocked()
+			if err == nil && last {
+				st.endLocalLocked()
+			}
+			c.mu.Unlock()
+			if err != nil {
+				return err
 			}
 			return c.fr.WriteData(st.id, last, chunk)
 		})
