@@ -32,8 +32,10 @@ var layering = []struct {
 	{pkg: "internal/supervisor", never: []string{"internal/proxy", "internal/frontend"}},
 	{pkg: "internal/proxy", never: []string{"internal/frontend"}},
 	// The HTTP/2 server is a protocol engine: it knows nothing of sites,
-	// apps or the front door.
-	{pkg: "internal/h2srv", only: []string{}},
+	// apps or the front door. The connection mechanics it shares with the
+	// proxy's HTTP/2 client depend on nothing of the module either.
+	{pkg: "internal/h2srv", only: []string{"internal/h2conn"}},
+	{pkg: "internal/h2conn", only: []string{}},
 	// The front door reaches apps and their rules only through the
 	// pipeline's types, given to it by the caller.
 	{pkg: "internal/frontend", never: []string{"internal/config/webconfig", "internal/rewrite", "internal/app"}},

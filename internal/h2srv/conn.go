@@ -41,6 +41,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/gatehouse/gatehouse/internal/h2conn"
 )
 
 const (
@@ -51,10 +53,6 @@ const (
 	// prefaceTimeout bounds the wait for the client's connection preface
 	// and first SETTINGS when the connection has no idle timeout shorter.
 	prefaceTimeout = 10 * time.Second
-	// maxWindow is the largest flow-control window (RFC 9113 §6.9.1).
-	maxWindow = 1<<31 - 1
-	// initialWindow is HTTP/2's initial flow-control window.
-	initialWindow = 65535
 	// shutdownGrace bounds the wait for the answer to a shutdown's PING.
 	shutdownGrace = time.Second
 	// calmFactor bounds the streams a connection may have refused because
@@ -100,21 +98,6 @@ type Config struct {
 // returns.
 type Handler func(st *Stream)
 
-// ConnError is a connection error the server found in what the client
-// sent: the connection is closed with a GOAWAY of Code.
-type ConnError struct {
-	Code http2.ErrCode
-	Msg  string
-}
-
-func (e *ConnError) Error() string {
-	return "HTTP/2 connection error: " + e.Msg + " (" + e.Code.String() + ")"
-}
-
-func connError(code http2.ErrCode, format string, args ...any) error {
-	return &ConnError{Code: code, Msg: fmt.Sprintf(format, args...)}
-}
-
 // shutdownPing is the data of a shutdown's PING.
 var shutdownPing = [8]byte{'s', 'h', 'u', 't', 'd', 'o', 'w', 'n'}
 
@@ -152,21 +135,17 @@ type Conn struct {
 	running  int    // streams whose handler runs
 	refused  int    // streams refused since running reached MaxConcurrentStreams
 	sendConn int64  // the client's connection window for what is sent
-	initWin  int64  // the client's SETTINGS_INITIAL_WINDOW_SIZE
-	maxFrame uint32 // the client's SETTINGS_MAX_FRAME_SIZE
-	// tableSize is the client's SETTINGS_HEADER_TABLE_SIZE, to apply to
-	// the encoder before the next header block (newTable).
-	tableSize uint32
-	newTable  bool
-	connRecv  int64       // data received and held for the streams' readers
-	connFree  int64       // data read or dropped, not yet returned to the client's window
-	shutdown  bool        // Shutdown began
-	started   bool        // the server's SETTINGS went out: a shutdown may send its GOAWAY
-	grace     *time.Timer // runs finalGoAway, once Shutdown began
-	goAway    bool        // the final GOAWAY was sent: no new stream; close after the last one
-	lastID    uint32
-	closed    bool
-	isIdle    bool // OnIdle was last told true
+	// peer holds the client's SETTINGS, recv the accounting of the
+	// connection's receive window.
+	peer     h2conn.Peer
+	recv     h2conn.ConnRecv
+	shutdown bool        // Shutdown began
+	started  bool        // the server's SETTINGS went out: a shutdown may send its GOAWAY
+	grace    *time.Timer // runs finalGoAway, once Shutdown began
+	goAway   bool        // the final GOAWAY was sent: no new stream; close after the last one
+	lastID   uint32
+	closed   bool
+	isIdle   bool // OnIdle was last told true
 	// recent are the last streams that ended (RFC 9113 §5.1 "closed"),
 	// for the error a HEADERS frame on one of them is.
 	recent  [64]endedStream
@@ -205,8 +184,8 @@ func NewConn(nc net.Conn, cfg Config, h Handler) *Conn {
 	}
 	c := &Conn{
 		nc: nc, cfg: cfg, h: h, log: cfg.Log,
-		streams: map[uint32]*Stream{}, sendConn: initialWindow, initWin: initialWindow,
-		maxFrame: 16384, tableSize: 4096,
+		streams: map[uint32]*Stream{}, sendConn: h2conn.InitialWindow, peer: h2conn.NewPeer(),
+		recv: h2conn.NewConnRecv(int64(cfg.ConnWindow)),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.henc = hpack.NewEncoder(&c.hbuf)
@@ -252,7 +231,7 @@ func (c *Conn) start() error {
 		return fmt.Errorf("read the client preface: %w", err)
 	}
 	if string(pre[:]) != http2.ClientPreface {
-		return connError(http2.ErrCodeProtocol, "bad client preface")
+		return h2conn.Errorf(http2.ErrCodeProtocol, "bad client preface")
 	}
 	err := c.write(func() error {
 		err := c.fr.WriteSettings(
@@ -261,8 +240,8 @@ func (c *Conn) start() error {
 			http2.Setting{ID: http2.SettingInitialWindowSize, Val: uint32(c.cfg.StreamWindow)},
 			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.cfg.MaxHeaderListSize},
 			http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
-		if err == nil && c.cfg.ConnWindow > initialWindow {
-			err = c.fr.WriteWindowUpdate(0, uint32(c.cfg.ConnWindow-initialWindow))
+		if err == nil && c.cfg.ConnWindow > h2conn.InitialWindow {
+			err = c.fr.WriteWindowUpdate(0, uint32(c.cfg.ConnWindow-h2conn.InitialWindow))
 		}
 		return err
 	})
@@ -283,7 +262,7 @@ func (c *Conn) start() error {
 	}
 	sf, ok := f.(*http2.SettingsFrame)
 	if !ok || sf.IsAck() {
-		return connError(http2.ErrCodeProtocol, "first frame is not SETTINGS")
+		return h2conn.Errorf(http2.ErrCodeProtocol, "first frame is not SETTINGS")
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	return c.handleSettings(sf)
@@ -380,7 +359,7 @@ func (c *Conn) Shutdown() {
 // beginShutdown sends the first GOAWAY and the PING of a shutdown.
 func (c *Conn) beginShutdown() {
 	_ = c.write(func() error {
-		if err := c.fr.WriteGoAway(maxWindow, http2.ErrCodeNo, nil); err != nil {
+		if err := c.fr.WriteGoAway(h2conn.MaxStreamID, http2.ErrCodeNo, nil); err != nil {
 			return err
 		}
 		return c.fr.WritePing(false, shutdownPing)
@@ -440,17 +419,8 @@ func (c *Conn) close() {
 // is one (RFC 9113 §5.4.1). Other failures (the connection cut, a timeout)
 // send nothing.
 func (c *Conn) sendGoAway(err error) {
-	var code http2.ErrCode
-	var ce *ConnError
-	var fe http2.ConnectionError
-	switch {
-	case errors.As(err, &ce):
-		code = ce.Code
-	case errors.As(err, &fe):
-		code = http2.ErrCode(fe)
-	case errors.Is(err, http2.ErrFrameTooLarge):
-		code = http2.ErrCodeFrameSize
-	default:
+	code, ok := h2conn.GoAwayCode(err)
+	if !ok {
 		return
 	}
 	c.mu.Lock()
@@ -547,7 +517,7 @@ func (c *Conn) handle(f http2.Frame) error {
 		c.mu.Lock()
 		if c.idleLocked(f.StreamID) {
 			c.mu.Unlock()
-			return connError(http2.ErrCodeProtocol, "RST_STREAM on idle stream %d", f.StreamID)
+			return h2conn.Errorf(http2.ErrCodeProtocol, "RST_STREAM on idle stream %d", f.StreamID)
 		}
 		if st := c.streams[f.StreamID]; st != nil {
 			st.clientRst = true
@@ -573,7 +543,7 @@ func (c *Conn) handle(f http2.Frame) error {
 		// The client opens no more streams; those open are served.
 		return nil
 	case *http2.PushPromiseFrame:
-		return connError(http2.ErrCodeProtocol, "client sent PUSH_PROMISE")
+		return h2conn.Errorf(http2.ErrCodeProtocol, "client sent PUSH_PROMISE")
 	}
 	return nil // unknown frame types are ignored
 }
@@ -587,26 +557,15 @@ func (c *Conn) idleLocked(id uint32) bool { return id%2 == 0 || id > c.maxID }
 func (c *Conn) handleSettings(f *http2.SettingsFrame) error {
 	c.mu.Lock()
 	err := f.ForeachSetting(func(s http2.Setting) error {
-		if err := s.Valid(); err != nil {
+		delta, err := c.peer.Apply(s)
+		if err != nil || delta == 0 {
 			return err
 		}
-		switch s.ID {
-		case http2.SettingMaxFrameSize:
-			c.maxFrame = s.Val
-		case http2.SettingInitialWindowSize:
-			delta := int64(s.Val) - c.initWin
-			c.initWin = int64(s.Val)
-			for _, st := range c.streams {
-				// A change that takes a window past the largest one is a
-				// connection error (RFC 9113 §6.9.2).
-				if st.sendWin+delta > maxWindow {
-					return connError(http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
-				}
-				st.sendWin += delta
-				st.cond.Broadcast()
+		for _, st := range c.streams {
+			if !h2conn.AddWindow(&st.sendWin, delta) {
+				return h2conn.Errorf(http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
 			}
-		case http2.SettingHeaderTableSize:
-			c.tableSize, c.newTable = s.Val, true
+			st.cond.Broadcast()
 		}
 		return nil
 	})
@@ -622,9 +581,9 @@ func (c *Conn) handleSettings(f *http2.SettingsFrame) error {
 func (c *Conn) handleData(f *http2.DataFrame) error {
 	n := int64(f.Length)
 	c.mu.Lock()
-	if n > int64(c.cfg.ConnWindow)-c.connRecv-c.connFree {
+	if !c.recv.Fits(n) {
 		c.mu.Unlock()
-		return connError(http2.ErrCodeFlowControl, "DATA beyond the connection's flow-control window")
+		return h2conn.Errorf(http2.ErrCodeFlowControl, "DATA beyond the connection's flow-control window")
 	}
 	st := c.streams[f.StreamID]
 	data := f.Data()
@@ -634,43 +593,32 @@ func (c *Conn) handleData(f *http2.DataFrame) error {
 	case st == nil:
 		if c.idleLocked(f.StreamID) {
 			c.mu.Unlock()
-			return connError(http2.ErrCodeProtocol, "DATA on idle stream %d", f.StreamID)
+			return h2conn.Errorf(http2.ErrCodeProtocol, "DATA on idle stream %d", f.StreamID)
 		}
-		c.connFree += n
+		c.recv.Drop(n)
 		serr = errors.New("DATA on a closed stream")
 	case st.remoteEnd || st.clientRst:
-		c.connFree += n
+		c.recv.Drop(n)
 		serr = errors.New("DATA after the end of the request")
 	case st.rst:
-		c.connFree += n // reset here: dropped, its room given back
-	case n > st.recvWin:
-		c.connFree += n
+		c.recv.Drop(n) // reset here: dropped, its room given back
+	case !st.recv.Fits(n):
+		c.recv.Drop(n)
 		serr, code = errors.New("DATA beyond the stream's flow-control window"), http2.ErrCodeFlowControl
 	case st.bodyLeft >= 0 && (int64(len(data)) > st.bodyLeft || f.StreamEnded() && int64(len(data)) < st.bodyLeft):
-		c.connFree += n
+		c.recv.Drop(n)
 		serr, code = errors.New("request body of a length other than its content-length"), http2.ErrCodeProtocol
 	default:
 		if st.bodyLeft >= 0 {
 			st.bodyLeft -= int64(len(data))
 		}
-		st.recvWin -= n
-		pad := n - int64(len(data))
-		st.free += pad // padding counts against the windows only
-		c.connFree += pad
-		c.connRecv += int64(len(data))
-		if len(data) > 0 {
-			if len(st.recv) == 0 {
-				st.recv = st.recvBuf[:0]
-			}
-			st.recv = append(st.recv, data...)
-			st.recvBuf = st.recv[:0]
-		}
+		st.recv.Take(&c.recv, n, data)
 		if f.StreamEnded() {
 			c.endRemoteLocked(st)
 		}
 		st.cond.Broadcast()
 	}
-	inc := c.connIncrementLocked()
+	inc := c.recv.Increment()
 	c.mu.Unlock()
 	if serr != nil {
 		if err := c.streamError(f.StreamID, code, serr); err != nil {
@@ -694,28 +642,15 @@ func (c *Conn) endRemoteLocked(st *Stream) {
 	}
 }
 
-// connIncrementLocked returns the room to give back to the client's
-// connection window (0: not yet): once a quarter of the window was read
-// or dropped. Called with mu held.
-func (c *Conn) connIncrementLocked() int64 {
-	if c.connFree < int64(c.cfg.ConnWindow)/4 {
-		return 0
-	}
-	inc := c.connFree
-	c.connFree = 0
-	return inc
-}
-
 // handleWindowUpdate gives room to send.
 func (c *Conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 	inc := int64(f.Increment)
 	c.mu.Lock()
 	if f.StreamID == 0 {
-		if c.sendConn+inc > maxWindow {
+		if !h2conn.AddWindow(&c.sendConn, inc) {
 			c.mu.Unlock()
-			return connError(http2.ErrCodeFlowControl, "WINDOW_UPDATE overflows the connection window")
+			return h2conn.Errorf(http2.ErrCodeFlowControl, "WINDOW_UPDATE overflows the connection window")
 		}
-		c.sendConn += inc
 		for _, st := range c.streams {
 			st.cond.Broadcast()
 		}
@@ -724,18 +659,17 @@ func (c *Conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	if c.idleLocked(f.StreamID) {
 		c.mu.Unlock()
-		return connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream %d", f.StreamID)
+		return h2conn.Errorf(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream %d", f.StreamID)
 	}
 	st := c.streams[f.StreamID]
 	if st == nil || st.rst {
 		c.mu.Unlock()
 		return nil
 	}
-	if st.sendWin+inc > maxWindow {
+	if !h2conn.AddWindow(&st.sendWin, inc) {
 		c.mu.Unlock()
 		return c.streamError(f.StreamID, http2.ErrCodeFlowControl, errors.New("WINDOW_UPDATE overflows the stream window"))
 	}
-	st.sendWin += inc
 	st.cond.Broadcast()
 	c.mu.Unlock()
 	return nil
@@ -743,40 +677,17 @@ func (c *Conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 
 // syncTableLocked applies the client's SETTINGS_HEADER_TABLE_SIZE to the
 // encoder before a header block. Called with the write lock and mu held.
-func (c *Conn) syncTableLocked() {
-	if c.newTable {
-		c.henc.SetMaxDynamicTableSizeLimit(c.tableSize)
-		c.newTable = false
-	}
-}
+func (c *Conn) syncTableLocked() { c.peer.SyncTable(c.henc) }
 
 // writeHeaderBlock writes c.hbuf as HEADERS and as many CONTINUATION
 // frames as it needs. Called with the write lock held.
 func (c *Conn) writeHeaderBlock(id uint32, endStream bool) error {
 	c.mu.Lock()
-	maxFrame := int(c.maxFrame)
+	maxFrame := int(c.peer.MaxFrame)
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
 		return stateError{errConnClosed}
 	}
-	b := c.hbuf.Bytes()
-	first := true
-	for first || len(b) > 0 {
-		n := min(len(b), maxFrame)
-		frag, end := b[:n], n == len(b)
-		b = b[n:]
-		var err error
-		if first {
-			err = c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag,
-				EndStream: endStream, EndHeaders: end})
-			first = false
-		} else {
-			err = c.fr.WriteContinuation(id, end, frag)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return h2conn.WriteHeaderBlock(c.fr, id, c.hbuf.Bytes(), endStream, maxFrame)
 }

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/gatehouse/gatehouse/internal/h2conn"
 )
 
 // testConfig is the configuration the tests serve with, as the front
@@ -413,7 +415,7 @@ func TestShutdownFinishesStreams(t *testing.T) {
 	<-started
 	go hc.Shutdown()
 	g := p.expectGoAway(http2.ErrCodeNo)
-	if g.LastStreamID != maxWindow {
+	if g.LastStreamID != h2conn.MaxStreamID {
 		t.Fatalf("first GOAWAY names stream %d, want 2^31-1", g.LastStreamID)
 	}
 	// The shutdown's PING: answered, the final GOAWAY follows.

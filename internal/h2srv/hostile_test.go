@@ -212,7 +212,7 @@ func TestNoDataAfterReset(t *testing.T) {
 	// for the write lock.
 	for {
 		hc.mu.Lock()
-		took := st.sendWin < hc.initWin
+		took := st.sendWin < hc.peer.InitWin
 		hc.mu.Unlock()
 		if took {
 			break

@@ -17,6 +17,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/gatehouse/gatehouse/internal/h2conn"
 )
 
 // Request is the head of a stream's request, checked as RFC 9113 §8 asks.
@@ -53,11 +55,9 @@ type Stream struct {
 	cond   sync.Cond // L is &c.mu
 
 	// Protected by c.mu.
-	sendWin   int64 // the client's stream window for what is sent
-	recvWin   int64 // the stream window left to the client
-	free      int64 // data read or dropped, not yet returned to the client's stream window
-	recv      []byte
-	recvBuf   []byte
+	sendWin int64 // the client's stream window for what is sent
+	// recv holds the request body received, and its window.
+	recv      h2conn.StreamRecv
 	bodyLeft  int64 // what the request's content-length still announces; -1: none
 	remoteEnd bool  // the client ended its side
 	localEnd  bool  // END_STREAM sent
@@ -300,7 +300,7 @@ func canonical(name string) string {
 func (c *Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 	id := f.StreamID
 	if id%2 == 0 {
-		return connError(http2.ErrCodeProtocol, "HEADERS on even stream %d", id)
+		return h2conn.Errorf(http2.ErrCodeProtocol, "HEADERS on even stream %d", id)
 	}
 	c.mu.Lock()
 	if st := c.streams[id]; st != nil {
@@ -313,9 +313,9 @@ func (c *Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		case recent && reset:
 			return c.streamError(id, http2.ErrCodeStreamClosed, errors.New("HEADERS on a reset stream"))
 		case recent:
-			return connError(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", id)
+			return h2conn.Errorf(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", id)
 		}
-		return connError(http2.ErrCodeProtocol, "HEADERS on stream %d, below the last one opened", id)
+		return h2conn.Errorf(http2.ErrCodeProtocol, "HEADERS on stream %d, below the last one opened", id)
 	}
 	if f.HasPriority() && f.Priority.StreamDep == id {
 		c.mu.Unlock()
@@ -334,7 +334,7 @@ func (c *Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		c.refused++
 		if c.refused > calmFactor*int(c.cfg.MaxConcurrentStreams) {
 			c.mu.Unlock()
-			return connError(http2.ErrCodeEnhanceYourCalm, "too many streams reset while their handlers ran")
+			return h2conn.Errorf(http2.ErrCodeEnhanceYourCalm, "too many streams reset while their handlers ran")
 		}
 		refuse = errors.New("too many handlers in flight")
 	}
@@ -363,7 +363,7 @@ func (c *Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		st.cancel()
 		return errConnClosed
 	}
-	st.sendWin, st.recvWin = c.initWin, int64(c.cfg.StreamWindow)
+	st.sendWin, st.recv = c.peer.InitWin, h2conn.NewStreamRecv(int64(c.cfg.StreamWindow))
 	st.remoteEnd = f.StreamEnded()
 	c.streams[id] = st
 	c.open++
@@ -387,7 +387,7 @@ func (c *Conn) trailersLocked(st *Stream, f *http2.MetaHeadersFrame) error {
 	case st.remoteEnd && st.localEnd:
 		// Closed, though its handler has not returned yet.
 		c.mu.Unlock()
-		return connError(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", st.id)
+		return h2conn.Errorf(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", st.id)
 	case st.remoteEnd || st.clientRst:
 		serr, code = errors.New("HEADERS after the end of the request"), http2.ErrCodeStreamClosed
 	case !f.StreamEnded():
@@ -503,10 +503,8 @@ func (st *Stream) finish(aborted bool) {
 	if uint32(c.running) < c.cfg.MaxConcurrentStreams {
 		c.refused = 0 // the handlers are not saturated (see calmFactor)
 	}
-	c.connRecv -= int64(len(st.recv))
-	c.connFree += int64(len(st.recv))
-	st.recv, st.recvBuf = nil, nil
-	inc := c.connIncrementLocked()
+	st.recv.Discard(&c.recv)
+	inc := c.recv.Increment()
 	c.maybeIdleLocked()
 	closeNow := c.goAway && c.running == 0
 	c.mu.Unlock()
@@ -534,7 +532,7 @@ func (st *Stream) finish(aborted bool) {
 func (st *Stream) Read(p []byte) (int, error) {
 	c := st.c
 	c.mu.Lock()
-	if st.want100 && len(st.recv) == 0 && !st.remoteEnd && st.err == nil {
+	if st.want100 && st.recv.Len() == 0 && !st.remoteEnd && st.err == nil {
 		st.want100 = false
 		c.mu.Unlock()
 		if err := st.writeInformational(http.StatusContinue, nil); err != nil {
@@ -542,14 +540,14 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		c.mu.Lock()
 	}
-	for len(st.recv) == 0 && !st.remoteEnd && st.err == nil {
+	for st.recv.Len() == 0 && !st.remoteEnd && st.err == nil {
 		if !st.readDL.IsZero() && !time.Now().Before(st.readDL) {
 			c.mu.Unlock()
 			return 0, os.ErrDeadlineExceeded
 		}
 		st.cond.Wait()
 	}
-	if len(st.recv) == 0 {
+	if st.recv.Len() == 0 {
 		defer c.mu.Unlock()
 		if st.remoteEnd {
 			st.copyTrailer()
@@ -557,30 +555,11 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		return 0, st.err
 	}
-	n := copy(p, st.recv)
-	st.recv = st.recv[n:]
-	st.free += int64(n)
-	c.connRecv -= int64(n)
-	c.connFree += int64(n)
-	var sinc int64
-	if st.free >= int64(c.cfg.StreamWindow)/4 && !st.remoteEnd && !st.rst {
-		sinc, st.free = st.free, 0
-		st.recvWin += sinc
-	}
-	cinc := c.connIncrementLocked()
+	n, sinc := st.recv.Read(&c.recv, p, !st.remoteEnd && !st.rst)
+	cinc := c.recv.Increment()
 	c.mu.Unlock()
 	if sinc > 0 || cinc > 0 {
-		_ = c.write(func() error {
-			if cinc > 0 {
-				if err := c.fr.WriteWindowUpdate(0, uint32(cinc)); err != nil {
-					return err
-				}
-			}
-			if sinc > 0 {
-				return c.fr.WriteWindowUpdate(st.id, uint32(sinc))
-			}
-			return nil
-		})
+		_ = c.write(func() error { return h2conn.WriteWindowUpdates(c.fr, st.id, cinc, sinc) })
 	}
 	return n, nil
 }
@@ -940,7 +919,7 @@ func (st *Stream) writeData(p []byte, end bool) (int, error) {
 			c.mu.Unlock()
 			return written, err
 		}
-		n := min(int64(len(p)), int64(c.maxFrame), st.sendWin, c.sendConn)
+		n := min(int64(len(p)), int64(c.peer.MaxFrame), st.sendWin, c.sendConn)
 		st.sendWin -= n
 		c.sendConn -= n
 		last := end && n == int64(len(p))

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/gatehouse/gatehouse/internal/batchconn"
+	"github.com/gatehouse/gatehouse/internal/h2conn"
 )
 
 // This file is the HTTP/2 client (prior knowledge, cleartext) that speaks
@@ -60,10 +61,6 @@ const (
 	h2WriteStall = 10 * time.Second
 	// h2ReadBuffer is the size of a connection's read buffer.
 	h2ReadBuffer = 32 << 10
-	// h2MaxStreamID is the largest stream id a client may open;
-	// h2MaxWindow the largest flow-control window.
-	h2MaxStreamID = 1<<31 - 1
-	h2MaxWindow   = 1<<31 - 1
 )
 
 var (
@@ -83,20 +80,6 @@ type h2NotProcessedError struct{ why string }
 
 func (e *h2NotProcessedError) Error() string {
 	return "app HTTP/2 stream not processed: " + e.why
-}
-
-// h2ConnError is a connection error the client found in what the app
-// sent: the connection fails, and the app is told code in a GOAWAY.
-type h2ConnError struct {
-	code http2.ErrCode
-	msg  string
-}
-
-func (e *h2ConnError) Error() string { return e.msg + " (" + e.code.String() + ")" }
-
-// connError returns an *h2ConnError of code with a message from format.
-func connError(code http2.ErrCode, format string, args ...any) error {
-	return &h2ConnError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
 // h2StreamError is a stream the app reset with code.
@@ -144,18 +127,16 @@ type h2Conn struct {
 	nextID     uint32
 	reserved   int    // streams reserved in the pool, not opened yet
 	maxStreams uint32 // the app's SETTINGS_MAX_CONCURRENT_STREAMS
-	maxFrame   uint32 // the app's SETTINGS_MAX_FRAME_SIZE
-	initWin    int64  // the app's SETTINGS_INITIAL_WINDOW_SIZE
-	tableSize  uint32 // the app's SETTINGS_HEADER_TABLE_SIZE, to apply
-	newTable   bool   // tableSize changed since the last header block
 	sendConn   int64  // the app's connection window for what is sent
-	connRecv   int64  // data received and held for the streams' readers
-	connUnread int64  // data received and read or dropped, not yet returned to the app
 	settings   bool   // the app's first SETTINGS arrived
 	xconnect   bool   // ... and announced extended CONNECT
 	goAway     bool   // the app sent GOAWAY, or no stream id is left
 	closing    bool   // close once no stream is left (closeIdle)
 	err        error  // the connection's failure, set once
+	// peer holds the app's other SETTINGS, recv the accounting of the
+	// connection's receive window.
+	peer h2conn.Peer
+	recv h2conn.ConnRecv
 }
 
 // dialH2 opens an HTTP/2 connection to addr: it connects (within
@@ -177,15 +158,15 @@ func dialH2(ctx context.Context, addr string, dialTimeout time.Duration, win h2W
 		nc: nc, win: win, wsem: make(chan struct{}, 1),
 		settingsDone: make(chan struct{}), done: make(chan struct{}), readDone: make(chan struct{}),
 		streams: map[uint32]*h2Stream{}, nextID: 1,
-		maxStreams: h2InitialMaxStreams, maxFrame: 16384, initWin: 65535, tableSize: 4096,
-		sendConn: 65535,
+		maxStreams: h2InitialMaxStreams, sendConn: h2conn.InitialWindow, peer: h2conn.NewPeer(),
+		recv: h2conn.NewConnRecv(win.conn),
 	}
 	cc.henc = hpack.NewEncoder(&cc.hbuf)
 	// The Framer reads a frame's header and payload with separate reads:
 	// buffered, a burst of frames costs one read system call.
 	cc.fr = http2.NewFramer(nc, bufio.NewReaderSize(nc, h2ReadBuffer))
 	cc.fr.SetReuseFrames()
-	cc.fr.SetMaxReadFrameSize(16384) // HTTP/2's default: no SETTINGS raise it
+	cc.fr.SetMaxReadFrameSize(h2conn.DefaultMaxFrameSize) // no SETTINGS raise it
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	cc.fr.MaxHeaderListSize = maxResponseHeader
 	_, err = io.WriteString(nc, http2.ClientPreface)
@@ -194,8 +175,8 @@ func dialH2(ctx context.Context, addr string, dialTimeout time.Duration, win h2W
 			http2.Setting{ID: http2.SettingInitialWindowSize, Val: uint32(win.stream)},
 			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxResponseHeader})
 	}
-	if err == nil && win.conn > 65535 {
-		err = cc.fr.WriteWindowUpdate(0, uint32(win.conn-65535))
+	if err == nil && win.conn > h2conn.InitialWindow {
+		err = cc.fr.WriteWindowUpdate(0, uint32(win.conn-h2conn.InitialWindow))
 	}
 	if err != nil {
 		_ = nc.Close()
@@ -391,7 +372,7 @@ func (cc *h2Conn) open(ctx context.Context, req *h2Request) (*h2Stream, error) {
 		err = cc.err
 	case cc.goAway:
 		err = &h2NotProcessedError{"the app sent GOAWAY"}
-	case cc.nextID > h2MaxStreamID:
+	case cc.nextID > h2conn.MaxStreamID:
 		cc.goAway = true
 		err = &h2NotProcessedError{"no stream id left on the connection"}
 	}
@@ -401,18 +382,18 @@ func (cc *h2Conn) open(ctx context.Context, req *h2Request) (*h2Stream, error) {
 		return nil, err
 	}
 	endStream := req.body == nil && !req.tunnel
-	st := &h2Stream{cc: cc, id: cc.nextID, ctx: ctx, sendWin: cc.initWin, recvWin: cc.win.stream,
+	st := &h2Stream{cc: cc, id: cc.nextID, ctx: ctx, sendWin: cc.peer.InitWin, recv: h2conn.NewStreamRecv(cc.win.stream),
 		contentLength: -1, bodyLeft: -1, body: req.body, localEnd: endStream,
 		bodyless: req.tunnel || req.method == http.MethodHead}
 	st.cond.L = &cc.mu
 	cc.nextID += 2
 	cc.streams[st.id] = st
-	maxFrame := cc.maxFrame
+	maxFrame := cc.peer.MaxFrame
 	cc.syncTableLocked()
 	cc.mu.Unlock()
 
 	cc.encodeRequest(req)
-	err = cc.writeHeaderBlock(st.id, cc.hbuf.Bytes(), endStream, int(maxFrame))
+	err = h2conn.WriteHeaderBlock(cc.fr, st.id, cc.hbuf.Bytes(), endStream, int(maxFrame))
 	cc.unlockWrite()
 	if err != nil {
 		err = fmt.Errorf("app HTTP/2 connection: write: %w", err)
@@ -498,12 +479,7 @@ func (cc *h2Conn) encodeToken(v string) {
 
 // syncTableLocked applies the app's SETTINGS_HEADER_TABLE_SIZE to the
 // encoder before a header block. Called with the write lock and mu held.
-func (cc *h2Conn) syncTableLocked() {
-	if cc.newTable {
-		cc.henc.SetMaxDynamicTableSizeLimit(cc.tableSize)
-		cc.newTable = false
-	}
-}
+func (cc *h2Conn) syncTableLocked() { cc.peer.SyncTable(cc.henc) }
 
 // encodeTrailer encodes trailer fields into cc.hbuf. Called with the
 // write lock held.
@@ -515,29 +491,6 @@ func (cc *h2Conn) encodeTrailer(t http.Header) {
 			_ = cc.henc.WriteField(hpack.HeaderField{Name: name, Value: v})
 		}
 	}
-}
-
-// writeHeaderBlock writes a header block as HEADERS and as many
-// CONTINUATION frames as it needs. Called with the write lock held.
-func (cc *h2Conn) writeHeaderBlock(id uint32, b []byte, endStream bool, maxFrame int) error {
-	first := true
-	for first || len(b) > 0 {
-		n := min(len(b), maxFrame)
-		frag, end := b[:n], n == len(b)
-		b = b[n:]
-		var err error
-		if first {
-			err = cc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag,
-				EndStream: endStream, EndHeaders: end})
-			first = false
-		} else {
-			err = cc.fr.WriteContinuation(id, end, frag)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // commonLower holds the lower-case form of the field names requests
@@ -604,17 +557,8 @@ func (cc *h2Conn) readLoop() {
 // Other failures (the connection cut, a frame that could not be read)
 // send nothing.
 func (cc *h2Conn) sendGoAway(err error) {
-	var code http2.ErrCode
-	var ce *h2ConnError
-	var fe http2.ConnectionError
-	switch {
-	case errors.As(err, &ce):
-		code = ce.code
-	case errors.As(err, &fe):
-		code = http2.ErrCode(fe)
-	case errors.Is(err, http2.ErrFrameTooLarge):
-		code = http2.ErrCodeFrameSize
-	default:
+	code, ok := h2conn.GoAwayCode(err)
+	if !ok {
 		return
 	}
 	select {
@@ -655,7 +599,7 @@ func (cc *h2Conn) handle(f http2.Frame) error {
 			}
 		case cc.idleLocked(f.StreamID):
 			cc.mu.Unlock()
-			return connError(http2.ErrCodeProtocol, "app sent RST_STREAM on stream %d, not opened", f.StreamID)
+			return h2conn.Errorf(http2.ErrCodeProtocol, "app sent RST_STREAM on stream %d, not opened", f.StreamID)
 		}
 		cc.mu.Unlock()
 		return nil
@@ -684,7 +628,7 @@ func (cc *h2Conn) handle(f http2.Frame) error {
 		}
 		return nil
 	case *http2.PushPromiseFrame:
-		return connError(http2.ErrCodeProtocol, "app sent PUSH_PROMISE, which the client disabled")
+		return h2conn.Errorf(http2.ErrCodeProtocol, "app sent PUSH_PROMISE, which the client disabled")
 	}
 	return nil
 }
@@ -693,33 +637,25 @@ func (cc *h2Conn) handle(f http2.Frame) error {
 func (cc *h2Conn) handleSettings(f *http2.SettingsFrame) error {
 	cc.mu.Lock()
 	err := f.ForeachSetting(func(s http2.Setting) error {
-		if err := s.Valid(); err != nil {
+		delta, err := cc.peer.Apply(s)
+		if err != nil {
 			return err
 		}
 		switch s.ID {
 		case http2.SettingEnablePush:
 			// A server may only announce 0 (RFC 9113 §6.5.2).
 			if s.Val != 0 {
-				return connError(http2.ErrCodeProtocol, "app announced SETTINGS_ENABLE_PUSH 1")
+				return h2conn.Errorf(http2.ErrCodeProtocol, "app announced SETTINGS_ENABLE_PUSH 1")
 			}
 		case http2.SettingMaxConcurrentStreams:
 			cc.maxStreams = s.Val
-		case http2.SettingMaxFrameSize:
-			cc.maxFrame = s.Val
 		case http2.SettingInitialWindowSize:
-			delta := int64(s.Val) - cc.initWin
-			cc.initWin = int64(s.Val)
 			for _, st := range cc.streams {
-				// A change that takes a window past the largest one is a
-				// connection error (RFC 9113 §6.9.2).
-				if st.sendWin+delta > h2MaxWindow {
-					return connError(http2.ErrCodeFlowControl, "app's SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
+				if !h2conn.AddWindow(&st.sendWin, delta) {
+					return h2conn.Errorf(http2.ErrCodeFlowControl, "app's SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
 				}
-				st.sendWin += delta
 				st.cond.Broadcast()
 			}
-		case http2.SettingHeaderTableSize:
-			cc.tableSize, cc.newTable = s.Val, true
 		case http2.SettingEnableConnectProtocol:
 			// Only the first SETTINGS counts (as in Go's client): a
 			// tunnel waits for it, and a later one must not change the
@@ -761,7 +697,7 @@ func (cc *h2Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		idle := st == nil && cc.idleLocked(f.StreamID)
 		cc.mu.Unlock()
 		if idle {
-			return connError(http2.ErrCodeProtocol, "app sent HEADERS on stream %d, not opened", f.StreamID)
+			return h2conn.Errorf(http2.ErrCodeProtocol, "app sent HEADERS on stream %d, not opened", f.StreamID)
 		}
 		return nil // a stream already ended here
 	}
@@ -890,9 +826,9 @@ func (cc *h2Conn) idleLocked(id uint32) bool { return id%2 == 0 || id >= cc.next
 func (cc *h2Conn) handleData(f *http2.DataFrame) error {
 	n := int64(f.Length)
 	cc.mu.Lock()
-	if n > cc.win.conn-cc.inFlightLocked() {
+	if !cc.recv.Fits(n) {
 		cc.mu.Unlock()
-		return connError(http2.ErrCodeFlowControl, "app sent more than the connection's flow-control window")
+		return h2conn.Errorf(http2.ErrCodeFlowControl, "app sent more than the connection's flow-control window")
 	}
 	st := cc.streams[f.StreamID]
 	data := f.Data()
@@ -902,43 +838,32 @@ func (cc *h2Conn) handleData(f *http2.DataFrame) error {
 	case st == nil || st.rst || st.closed:
 		if st == nil && cc.idleLocked(f.StreamID) {
 			cc.mu.Unlock()
-			return connError(http2.ErrCodeProtocol, "app sent DATA on stream %d, not opened", f.StreamID)
+			return h2conn.Errorf(http2.ErrCodeProtocol, "app sent DATA on stream %d, not opened", f.StreamID)
 		}
 		// A stream that ended here: the data is dropped, its room given
 		// back.
-		cc.connUnread += n
+		cc.recv.Drop(n)
 	case st.status == 0 || st.remoteEnd:
-		cc.connUnread += n
+		cc.recv.Drop(n)
 		serr = malformed("DATA outside the response body")
-	case n > st.recvWin:
-		cc.connUnread += n
+	case !st.recv.Fits(n):
+		cc.recv.Drop(n)
 		serr = errors.New("app sent more than the stream's flow-control window (FLOW_CONTROL_ERROR)")
 		code = http2.ErrCodeFlowControl
 	case st.bodyLeft >= 0 && (int64(len(data)) > st.bodyLeft || f.StreamEnded() && int64(len(data)) < st.bodyLeft):
-		cc.connUnread += n
+		cc.recv.Drop(n)
 		serr = malformed("response body of a length other than its content-length %d", st.contentLength)
 	default:
 		if st.bodyLeft >= 0 {
 			st.bodyLeft -= int64(len(data))
 		}
-		st.recvWin -= n
-		pad := n - int64(len(data))
-		st.unread += pad // padding counts against the windows only
-		cc.connUnread += pad
-		cc.connRecv += int64(len(data))
-		if len(data) > 0 {
-			if len(st.recv) == 0 {
-				st.recv = st.recvBuf[:0]
-			}
-			st.recv = append(st.recv, data...)
-			st.recvBuf = st.recv[:0]
-		}
+		st.recv.Take(&cc.recv, n, data)
 		if f.StreamEnded() {
 			st.remoteEnd = true
 		}
 		st.cond.Broadcast()
 	}
-	inc := cc.connIncrementLocked()
+	inc := cc.recv.Increment()
 	cc.mu.Unlock()
 	if serr != nil {
 		cc.resetStream(f.StreamID, code, serr)
@@ -949,32 +874,15 @@ func (cc *h2Conn) handleData(f *http2.DataFrame) error {
 	return nil
 }
 
-// inFlightLocked is how much of the connection's receive window is in
-// use: data received and not yet returned to the app.
-func (cc *h2Conn) inFlightLocked() int64 { return cc.connRecv + cc.connUnread }
-
-// connIncrementLocked returns the room to give back to the app's
-// connection window (0: not yet): once a quarter of the window was read
-// or dropped. Called with mu held.
-func (cc *h2Conn) connIncrementLocked() int64 {
-	if cc.connUnread < cc.win.conn/4 {
-		return 0
-	}
-	inc := cc.connUnread
-	cc.connUnread = 0
-	return inc
-}
-
 // handleWindowUpdate gives room to send.
 func (cc *h2Conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 	inc := int64(f.Increment)
 	cc.mu.Lock()
 	if f.StreamID == 0 {
-		if cc.sendConn+inc > h2MaxWindow {
+		if !h2conn.AddWindow(&cc.sendConn, inc) {
 			cc.mu.Unlock()
-			return connError(http2.ErrCodeFlowControl, "app's WINDOW_UPDATE overflows the connection window")
+			return h2conn.Errorf(http2.ErrCodeFlowControl, "app's WINDOW_UPDATE overflows the connection window")
 		}
-		cc.sendConn += inc
 		for _, st := range cc.streams {
 			st.cond.Broadcast()
 		}
@@ -986,17 +894,16 @@ func (cc *h2Conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 		idle := cc.idleLocked(f.StreamID)
 		cc.mu.Unlock()
 		if idle {
-			return connError(http2.ErrCodeProtocol, "app sent WINDOW_UPDATE on stream %d, not opened", f.StreamID)
+			return h2conn.Errorf(http2.ErrCodeProtocol, "app sent WINDOW_UPDATE on stream %d, not opened", f.StreamID)
 		}
 		return nil
 	}
-	if st.sendWin+inc > h2MaxWindow {
+	if !h2conn.AddWindow(&st.sendWin, inc) {
 		cc.mu.Unlock()
 		cc.resetStream(f.StreamID, http2.ErrCodeFlowControl,
 			errors.New("app's WINDOW_UPDATE overflows the stream window (FLOW_CONTROL_ERROR)"))
 		return nil
 	}
-	st.sendWin += inc
 	st.cond.Broadcast()
 	cc.mu.Unlock()
 	return nil
@@ -1033,11 +940,9 @@ type h2Stream struct {
 	cond     sync.Cond // L is &cc.mu
 
 	// Protected by cc.mu.
-	sendWin       int64 // the app's stream window for what is sent
-	recvWin       int64 // the stream window left to the app
-	unread        int64 // data read or dropped, not yet returned to the app's stream window
-	recv          []byte
-	recvBuf       []byte
+	sendWin int64 // the app's stream window for what is sent
+	// recv holds the response body received, and its window.
+	recv          h2conn.StreamRecv
 	status        int // the final response status; 0 until it arrived
 	header        http.Header
 	contentLength int64 // -1: unknown
@@ -1127,10 +1032,10 @@ func (st *h2Stream) Trailer() http.Header {
 func (st *h2Stream) Read(p []byte) (int, error) {
 	cc := st.cc
 	cc.mu.Lock()
-	for len(st.recv) == 0 && !st.remoteEnd && st.err == nil {
+	for st.recv.Len() == 0 && !st.remoteEnd && st.err == nil {
 		st.cond.Wait()
 	}
-	if len(st.recv) == 0 {
+	if st.recv.Len() == 0 {
 		defer cc.mu.Unlock()
 		if st.remoteEnd && !st.closed {
 			return 0, io.EOF
@@ -1140,32 +1045,13 @@ func (st *h2Stream) Read(p []byte) (int, error) {
 		}
 		return 0, st.err
 	}
-	n := copy(p, st.recv)
-	st.recv = st.recv[n:]
-	st.unread += int64(n)
-	cc.connRecv -= int64(n)
-	cc.connUnread += int64(n)
-	var sinc int64
-	if st.unread >= cc.win.stream/4 && !st.remoteEnd && !st.rst {
-		sinc, st.unread = st.unread, 0
-		st.recvWin += sinc
-	}
-	cinc := cc.connIncrementLocked()
+	n, sinc := st.recv.Read(&cc.recv, p, !st.remoteEnd && !st.rst)
+	cinc := cc.recv.Increment()
 	cc.mu.Unlock()
 	if sinc > 0 || cinc > 0 {
 		// Not bounded by the stream's context: room not given back would
 		// be lost to the connection.
-		_ = cc.write(nil, func() error {
-			if cinc > 0 {
-				if err := cc.fr.WriteWindowUpdate(0, uint32(cinc)); err != nil {
-					return err
-				}
-			}
-			if sinc > 0 {
-				return cc.fr.WriteWindowUpdate(st.id, uint32(sinc))
-			}
-			return nil
-		})
+		_ = cc.write(nil, func() error { return h2conn.WriteWindowUpdates(cc.fr, st.id, cinc, sinc) })
 	}
 	return n, nil
 }
@@ -1192,7 +1078,7 @@ func (st *h2Stream) Write(p []byte) (int, error) {
 			cc.mu.Unlock()
 			return written, err
 		}
-		n := min(int64(len(p)), int64(cc.maxFrame), st.sendWin, cc.sendConn)
+		n := min(int64(len(p)), int64(cc.peer.MaxFrame), st.sendWin, cc.sendConn)
 		st.sendWin -= n
 		cc.sendConn -= n
 		cc.mu.Unlock()
@@ -1218,7 +1104,7 @@ func (st *h2Stream) endRequest(t http.Header) error {
 	}
 	st.localEnd = true
 	st.cond.Broadcast()
-	maxFrame := cc.maxFrame
+	maxFrame := cc.peer.MaxFrame
 	cc.mu.Unlock()
 	return cc.write(st.ctx.Done(), func() error {
 		if len(t) == 0 {
@@ -1228,7 +1114,7 @@ func (st *h2Stream) endRequest(t http.Header) error {
 		cc.syncTableLocked()
 		cc.mu.Unlock()
 		cc.encodeTrailer(t)
-		return cc.writeHeaderBlock(st.id, cc.hbuf.Bytes(), true, int(maxFrame))
+		return h2conn.WriteHeaderBlock(cc.fr, st.id, cc.hbuf.Bytes(), true, int(maxFrame))
 	})
 }
 
@@ -1279,12 +1165,10 @@ func (st *h2Stream) close() {
 	cc.mu.Lock()
 	st.closed = true
 	delete(cc.streams, st.id)
-	cc.connRecv -= int64(len(st.recv))
-	cc.connUnread += int64(len(st.recv))
-	st.recv, st.recvBuf = nil, nil
+	st.recv.Discard(&cc.recv)
 	cinc := int64(0)
 	if cc.err == nil {
-		cinc = cc.connIncrementLocked()
+		cinc = cc.recv.Increment()
 	}
 	last := len(cc.streams) == 0 && cc.reserved == 0
 	closeConn := st.ownConn || last && (cc.goAway || cc.closing)

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/gatehouse/gatehouse/internal/h2conn"
 )
 
 // The tests in this file drive a hostile or broken app frame by frame
@@ -114,20 +116,20 @@ func TestH2ClientHostileFrames(t *testing.T) {
 	}{{
 		// §6.9.1: a connection window past 2^31-1 is a connection error.
 		name:   "WINDOW_UPDATE overflows the connection window",
-		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteWindowUpdate(0, h2MaxWindow) },
+		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteWindowUpdate(0, h2conn.MaxWindow) },
 		stream: "overflows the connection window", conn: "overflows the connection window",
 		goAway: "FLOW_CONTROL_ERROR",
 	}, {
 		// §6.9.1: a stream window past 2^31-1 is a stream error.
 		name:   "WINDOW_UPDATE overflows a stream window",
-		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteWindowUpdate(id, h2MaxWindow) },
+		answer: func(fr *http2.Framer, id uint32) { _ = fr.WriteWindowUpdate(id, h2conn.MaxWindow) },
 		stream: "overflows the stream window",
 	}, {
 		// §6.9.2: a change of SETTINGS_INITIAL_WINDOW_SIZE that takes an
 		// open stream's window past 2^31-1 is a connection error.
 		name: "SETTINGS_INITIAL_WINDOW_SIZE overflows an open stream's window",
 		answer: func(fr *http2.Framer, id uint32) {
-			_ = fr.WriteWindowUpdate(id, h2MaxWindow-65535)
+			_ = fr.WriteWindowUpdate(id, h2conn.MaxWindow-65535)
 			_ = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65536})
 		},
 		stream: "overflows a stream window", conn: "overflows a stream window",
