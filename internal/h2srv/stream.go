@@ -186,7 +186,7 @@ func parseRequest(f *http2.MetaHeadersFrame, req *Request) error {
 		case hf.Name == "cookie":
 			cookies++
 		}
-		k := canonical(hf.Name)
+		k := requestNames.Canonical(hf.Name)
 		if vs, ok := h[k]; ok {
 			h[k] = append(vs, hf.Value)
 			continue
@@ -271,29 +271,14 @@ func hasPseudo(f *http2.MetaHeadersFrame, name string) bool {
 	return false
 }
 
-// commonCanonical holds the canonical form of common field names, so that
-// most requests' names cost no allocation.
-var commonCanonical = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
-		"Cache-Control", "Content-Encoding", "Content-Length", "Content-Type", "Cookie", "Date", "Expect",
-		"Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Timeout", "Grpc-Message-Type", "If-Match",
-		"If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since", "Origin", "Pragma",
-		"Range", "Referer", "Te", "Trailer", "User-Agent", "Via", "X-Forwarded-For", "X-Forwarded-Host",
-		"X-Forwarded-Proto", "X-Requested-With", "X-User-Agent", "X-Grpc-Web", "Sec-Websocket-Version",
-		"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Sec-Websocket-Key", "Upgrade-Insecure-Requests"} {
-		m[strings.ToLower(k)] = k
-	}
-	return m
-}()
-
-// canonical returns the canonical form of the lower-case field name.
-func canonical(name string) string {
-	if k, ok := commonCanonical[name]; ok {
-		return k
-	}
-	return http.CanonicalHeaderKey(name)
-}
+// requestNames are the field names requests commonly carry.
+var requestNames = h2conn.NewCanonicalNames("Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+	"Cache-Control", "Content-Encoding", "Content-Length", "Content-Type", "Cookie", "Date", "Expect",
+	"Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Timeout", "Grpc-Message-Type", "If-Match",
+	"If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since", "Origin", "Pragma",
+	"Range", "Referer", "Te", "Trailer", "User-Agent", "Via", "X-Forwarded-For", "X-Forwarded-Host",
+	"X-Forwarded-Proto", "X-Requested-With", "X-User-Agent", "X-Grpc-Web", "Sec-Websocket-Version",
+	"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Sec-Websocket-Key", "Upgrade-Insecure-Requests")
 
 // handleHeaders takes a HEADERS frame: a new stream's request, or the
 // trailers of an open one.
@@ -401,7 +386,7 @@ func (c *Conn) trailersLocked(st *Stream, f *http2.MetaHeadersFrame) error {
 	}
 	if serr == nil {
 		for _, hf := range f.RegularFields() {
-			k := canonical(hf.Name)
+			k := requestNames.Canonical(hf.Name)
 			if connectionSpecific[hf.Name] || hf.Name == "te" || !httpguts.ValidTrailerHeader(k) {
 				serr = errMalformed("forbidden trailer field " + hf.Name)
 				break
@@ -837,7 +822,7 @@ func statusText(code int) string {
 func (st *Stream) encodeFields(h http.Header, final bool) {
 	enc := st.c.henc
 	for k, vs := range h {
-		lk := lowerName(k)
+		lk := responseNames.Lower(k)
 		if connectionSpecific[lk] || strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
@@ -873,7 +858,7 @@ func (st *Stream) writeTrailers(names []string) error {
 		}
 		c.hbuf.Reset()
 		for _, k := range names {
-			name := lowerName(strings.TrimPrefix(k, http.TrailerPrefix))
+			name := responseNames.Lower(strings.TrimPrefix(k, http.TrailerPrefix))
 			if connectionSpecific[name] || name == "te" {
 				continue
 			}
@@ -972,31 +957,12 @@ func (st *Stream) windowTimeout() error {
 	return errWindowTimeout
 }
 
-// lowerCommon holds the lower-case form of common response field names.
-var lowerCommon = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Accept-Ranges", "Access-Control-Allow-Origin", "Alt-Svc", "Cache-Control",
-		"Content-Encoding", "Content-Length", "Content-Type", "Date", "Etag", "Expires", "Grpc-Encoding",
-		"Grpc-Accept-Encoding", "Grpc-Message", "Grpc-Status", "Last-Modified", "Location", "Server",
-		"Set-Cookie", "Strict-Transport-Security", "Trailer", "Vary", "X-Content-Type-Options",
-		"X-Powered-By", "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te"} {
-		m[k] = strings.ToLower(k)
-	}
-	return m
-}()
-
-// lowerName returns name in lower case, as HTTP/2 sends it.
-func lowerName(name string) string {
-	if l, ok := lowerCommon[name]; ok {
-		return l
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(name)
-		}
-	}
-	return name
-}
+// responseNames are the field names responses commonly carry.
+var responseNames = h2conn.NewLowerNames("Accept-Ranges", "Access-Control-Allow-Origin", "Alt-Svc", "Cache-Control",
+	"Content-Encoding", "Content-Length", "Content-Type", "Date", "Etag", "Expires", "Grpc-Encoding",
+	"Grpc-Accept-Encoding", "Grpc-Message", "Grpc-Status", "Last-Modified", "Location", "Server",
+	"Set-Cookie", "Strict-Transport-Security", "Trailer", "Vary", "X-Content-Type-Options",
+	"X-Powered-By", "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te")
 
 // dateCache holds the Date field's value for the current second.
 var dateCache atomic.Pointer[dateValue]

@@ -429,7 +429,7 @@ func (cc *h2Conn) encodeRequest(req *h2Request) {
 			cc.encodeToken(f[1])
 			continue
 		}
-		name := lowerFieldName(f[0])
+		name := requestNames.Lower(f[0])
 		// A grpc-timeout is the time left, a new value in every request:
 		// indexed, it would push the fields that repeat out of the
 		// app's table, to be sent and added again. It goes as a literal
@@ -471,7 +471,7 @@ func (cc *h2Conn) encodeBodyFields(req *h2Request) {
 func (cc *h2Conn) encodeToken(v string) {
 	if v != cc.token || cc.tokenBlock == nil {
 		var b bytes.Buffer
-		_ = hpack.NewEncoder(&b).WriteField(hpack.HeaderField{Name: lowerFieldName(headerToken), Value: v, Sensitive: true})
+		_ = hpack.NewEncoder(&b).WriteField(hpack.HeaderField{Name: requestNames.Lower(headerToken), Value: v, Sensitive: true})
 		cc.token, cc.tokenBlock = v, b.Bytes()
 	}
 	cc.hbuf.Write(cc.tokenBlock)
@@ -486,40 +486,20 @@ func (cc *h2Conn) syncTableLocked() { cc.peer.SyncTable(cc.henc) }
 func (cc *h2Conn) encodeTrailer(t http.Header) {
 	cc.hbuf.Reset()
 	for k, vs := range t {
-		name := lowerFieldName(k)
+		name := requestNames.Lower(k)
 		for _, v := range vs {
 			_ = cc.henc.WriteField(hpack.HeaderField{Name: name, Value: v})
 		}
 	}
 }
 
-// commonLower holds the lower-case form of the field names requests
-// commonly carry, so that encoding them allocates nothing.
-var commonLower = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization",
-		"Cache-Control", "Content-Encoding", "Content-Type", "Cookie", "Grpc-Accept-Encoding",
-		"Grpc-Encoding", "Grpc-Timeout", "If-Modified-Since", "If-None-Match", "Origin", "Referer",
-		"Te", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-		"X-Requested-With", "X-User-Agent", "X-Grpc-Web", "Sec-Websocket-Version",
-		"Sec-Websocket-Protocol", headerToken, headerClientCert} {
-		m[k] = strings.ToLower(k)
-	}
-	return m
-}()
-
-// lowerFieldName returns name in lower case, as HTTP/2 sends it.
-func lowerFieldName(name string) string {
-	if l, ok := commonLower[name]; ok {
-		return l
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(name)
-		}
-	}
-	return name
-}
+// requestNames are the field names requests commonly carry.
+var requestNames = h2conn.NewLowerNames("Accept", "Accept-Encoding", "Accept-Language", "Authorization",
+	"Cache-Control", "Content-Encoding", "Content-Type", "Cookie", "Grpc-Accept-Encoding",
+	"Grpc-Encoding", "Grpc-Timeout", "If-Modified-Since", "If-None-Match", "Origin", "Referer",
+	"Te", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+	"X-Requested-With", "X-User-Agent", "X-Grpc-Web", "Sec-Websocket-Version",
+	"Sec-Websocket-Protocol", headerToken, headerClientCert)
 
 // readLoop reads the app's frames until the connection fails or is
 // closed.
@@ -788,10 +768,7 @@ func regularFields(f *http2.MetaHeadersFrame) (http.Header, string) {
 		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade", "te":
 			bad = hf.Name
 		}
-		k, ok := commonCanonical[hf.Name]
-		if !ok {
-			k = http.CanonicalHeaderKey(hf.Name)
-		}
+		k := responseNames.Canonical(hf.Name)
 		if old, dup := h[k]; dup {
 			h[k] = append(old, hf.Value)
 			continue
@@ -802,18 +779,11 @@ func regularFields(f *http2.MetaHeadersFrame) (http.Header, string) {
 	return h, bad
 }
 
-// commonCanonical maps the lower-case names that responses commonly carry
-// to their canonical form, so that reading them allocates nothing.
-var commonCanonical = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Content-Type", "Content-Length", "Content-Encoding", "Date", "Server",
-		"Cache-Control", "Etag", "Last-Modified", "Location", "Set-Cookie", "Vary", "Expires",
-		"Grpc-Status", "Grpc-Message", "Grpc-Encoding", "Grpc-Accept-Encoding",
-		"Grpc-Status-Details-Bin", "Trailer"} {
-		m[strings.ToLower(k)] = k
-	}
-	return m
-}()
+// responseNames are the field names responses commonly carry.
+var responseNames = h2conn.NewCanonicalNames("Content-Type", "Content-Length", "Content-Encoding", "Date", "Server",
+	"Cache-Control", "Etag", "Last-Modified", "Location", "Set-Cookie", "Vary", "Expires",
+	"Grpc-Status", "Grpc-Message", "Grpc-Encoding", "Grpc-Accept-Encoding",
+	"Grpc-Status-Details-Bin", "Trailer")
 
 // idleLocked reports whether stream id was never opened: an id the client
 // has not used yet, or an even one (a server's, which only push would
