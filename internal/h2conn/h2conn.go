@@ -17,6 +17,7 @@ package h2conn
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -35,7 +36,40 @@ const (
 	// DefaultHeaderTableSize is HTTP/2's initial
 	// SETTINGS_HEADER_TABLE_SIZE.
 	DefaultHeaderTableSize = 4096
+	// ReadBuffer is the size of the buffer a connection's frames are read
+	// through: the Framer reads a frame's header and its payload with two
+	// reads, and through the buffer a burst of frames costs one read
+	// system call.
+	ReadBuffer = 32 << 10
 )
+
+// NewFramer returns the Framer of a connection that writes frames to w
+// and reads them from r (a buffer of ReadBuffer bytes over the
+// connection). A frame it reads is valid until the next read. It
+// assembles HEADERS and their CONTINUATIONs into MetaHeadersFrames,
+// Truncated beyond maxHeaderList bytes of fields (the header list size
+// of SETTINGS_MAX_HEADER_LIST_SIZE); a frame larger than maxReadFrame is
+// a connection error (FRAME_SIZE_ERROR).
+func NewFramer(w io.Writer, r io.Reader, maxReadFrame, maxHeaderList uint32) *http2.Framer {
+	fr := http2.NewFramer(w, r)
+	fr.SetReuseFrames()
+	fr.SetMaxReadFrameSize(maxReadFrame)
+	fr.ReadMetaHeaders = hpack.NewDecoder(DefaultHeaderTableSize, nil)
+	fr.MaxHeaderListSize = maxHeaderList
+	return fr
+}
+
+// ConnectionSpecific reports whether the lower-case field name is one of
+// the connection-specific fields that make an HTTP/2 message malformed
+// (RFC 9113 §8.2.2). TE, which a request may have with "trailers" alone,
+// is left to the caller.
+func ConnectionSpecific(name string) bool {
+	switch name {
+	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
 
 // ConnError is a connection error found in what the peer sent (RFC 9113
 // §5.4.1): the connection ends, and the peer is told Code in a GOAWAY.

@@ -214,3 +214,45 @@ func TestFieldNames(t *testing.T) {
 		t.Errorf("a common name costs %v allocations", n)
 	}
 }
+
+func TestConnectionSpecific(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		"connection": true, "proxy-connection": true, "keep-alive": true, "transfer-encoding": true,
+		"upgrade": true, "te": false, "content-type": false, "Connection": false,
+	} {
+		if got := ConnectionSpecific(name); got != want {
+			t.Errorf("ConnectionSpecific(%q) = %v", name, got)
+		}
+	}
+}
+
+// TestNewFramer checks the Framer's bounds: a header list over its size
+// is read Truncated; a frame over the size read is a connection error.
+func TestNewFramer(t *testing.T) {
+	t.Parallel()
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for i := range 3 { // 3 × 51 bytes of header list (RFC 9113 §6.5.2)
+		_ = enc.WriteField(hpack.HeaderField{Name: fmt.Sprintf("x-field-%d", i), Value: "0123456789"})
+	}
+	var wire bytes.Buffer
+	w := http2.NewFramer(&wire, nil)
+	if err := WriteHeaderBlock(w, 1, block.Bytes(), true, DefaultMaxFrameSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteData(1, true, make([]byte, DefaultMaxFrameSize+1)); err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFramer(io.Discard, &wire, DefaultMaxFrameSize, 100)
+	f, err := fr.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mh, ok := f.(*http2.MetaHeadersFrame); !ok || !mh.Truncated {
+		t.Errorf("a header list over the size read as %T (want a Truncated *http2.MetaHeadersFrame)", f)
+	}
+	if _, err := fr.ReadFrame(); !errors.Is(err, http2.ErrFrameTooLarge) {
+		t.Errorf("a frame over the size read: %v, want %v", err, http2.ErrFrameTooLarge)
+	}
+}

@@ -46,10 +46,6 @@ import (
 )
 
 const (
-	// readBuffer is the size of a connection's read buffer: the Framer
-	// reads a frame's header and payload with separate reads, and a burst
-	// of frames costs one read system call through it.
-	readBuffer = 32 << 10
 	// prefaceTimeout bounds the wait for the client's connection preface
 	// and first SETTINGS when the connection has no idle timeout shorter.
 	prefaceTimeout = 10 * time.Second
@@ -189,12 +185,8 @@ func NewConn(nc net.Conn, cfg Config, h Handler) *Conn {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.henc = hpack.NewEncoder(&c.hbuf)
-	c.br = bufio.NewReaderSize(nc, readBuffer)
-	c.fr = http2.NewFramer(nc, c.br)
-	c.fr.SetReuseFrames()
-	c.fr.SetMaxReadFrameSize(cfg.MaxReadFrameSize)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = cfg.MaxHeaderListSize
+	c.br = bufio.NewReaderSize(nc, h2conn.ReadBuffer)
+	c.fr = h2conn.NewFramer(nc, c.br, cfg.MaxReadFrameSize, cfg.MaxHeaderListSize)
 	return c
 }
 

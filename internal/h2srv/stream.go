@@ -104,13 +104,6 @@ func (st *Stream) failLocked(err error) {
 	}
 }
 
-// connectionSpecific are the fields that make an HTTP/2 message malformed
-// (RFC 9113 §8.2.2; TE other than "trailers" is checked apart).
-var connectionSpecific = map[string]bool{
-	"connection": true, "proxy-connection": true, "keep-alive": true,
-	"transfer-encoding": true, "upgrade": true,
-}
-
 // errMalformed is a request that RFC 9113 §8.1.1 calls malformed.
 type errMalformed string
 
@@ -164,7 +157,7 @@ func parseRequest(f *http2.MetaHeadersFrame, req *Request) error {
 	req.ContentLength = -1
 	for i, hf := range regular {
 		switch {
-		case connectionSpecific[hf.Name]:
+		case h2conn.ConnectionSpecific(hf.Name):
 			return errMalformed("connection-specific field " + hf.Name)
 		case hf.Name == "te" && hf.Value != "trailers":
 			return errMalformed("te other than trailers")
@@ -387,7 +380,7 @@ func (c *Conn) trailersLocked(st *Stream, f *http2.MetaHeadersFrame) error {
 	if serr == nil {
 		for _, hf := range f.RegularFields() {
 			k := requestNames.Canonical(hf.Name)
-			if connectionSpecific[hf.Name] || hf.Name == "te" || !httpguts.ValidTrailerHeader(k) {
+			if h2conn.ConnectionSpecific(hf.Name) || hf.Name == "te" || !httpguts.ValidTrailerHeader(k) {
 				serr = errMalformed("forbidden trailer field " + hf.Name)
 				break
 			}
@@ -823,7 +816,7 @@ func (st *Stream) encodeFields(h http.Header, final bool) {
 	enc := st.c.henc
 	for k, vs := range h {
 		lk := responseNames.Lower(k)
-		if connectionSpecific[lk] || strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
+		if h2conn.ConnectionSpecific(lk) || strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		if lk == "te" {
@@ -859,7 +852,7 @@ func (st *Stream) writeTrailers(names []string) error {
 		c.hbuf.Reset()
 		for _, k := range names {
 			name := responseNames.Lower(strings.TrimPrefix(k, http.TrailerPrefix))
-			if connectionSpecific[name] || name == "te" {
+			if h2conn.ConnectionSpecific(name) || name == "te" {
 				continue
 			}
 			for _, v := range st.header[k] {

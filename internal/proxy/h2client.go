@@ -59,8 +59,6 @@ const (
 	// written that long (an app that stopped reading, so the lock's
 	// holder waits in its write) is closed, and its streams fail.
 	h2WriteStall = 10 * time.Second
-	// h2ReadBuffer is the size of a connection's read buffer.
-	h2ReadBuffer = 32 << 10
 )
 
 var (
@@ -162,13 +160,9 @@ func dialH2(ctx context.Context, addr string, dialTimeout time.Duration, win h2W
 		recv: h2conn.NewConnRecv(win.conn),
 	}
 	cc.henc = hpack.NewEncoder(&cc.hbuf)
-	// The Framer reads a frame's header and payload with separate reads:
-	// buffered, a burst of frames costs one read system call.
-	cc.fr = http2.NewFramer(nc, bufio.NewReaderSize(nc, h2ReadBuffer))
-	cc.fr.SetReuseFrames()
-	cc.fr.SetMaxReadFrameSize(h2conn.DefaultMaxFrameSize) // no SETTINGS raise it
-	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	cc.fr.MaxHeaderListSize = maxResponseHeader
+	// The client's SETTINGS announce no frame size larger than HTTP/2's
+	// default.
+	cc.fr = h2conn.NewFramer(nc, bufio.NewReaderSize(nc, h2conn.ReadBuffer), h2conn.DefaultMaxFrameSize, maxResponseHeader)
 	_, err = io.WriteString(nc, http2.ClientPreface)
 	if err == nil {
 		err = cc.fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0},
@@ -764,8 +758,7 @@ func regularFields(f *http2.MetaHeadersFrame) (http.Header, string) {
 	vals := make([]string, len(fields))
 	bad := ""
 	for i, hf := range fields {
-		switch hf.Name {
-		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade", "te":
+		if h2conn.ConnectionSpecific(hf.Name) || hf.Name == "te" {
 			bad = hf.Name
 		}
 		k := responseNames.Canonical(hf.Name)
