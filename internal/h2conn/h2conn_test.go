@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -254,5 +255,19 @@ func TestNewFramer(t *testing.T) {
 	}
 	if _, err := fr.ReadFrame(); !errors.Is(err, http2.ErrFrameTooLarge) {
 		t.Errorf("a frame over the size read: %v, want %v", err, http2.ErrFrameTooLarge)
+	}
+}
+
+// TestAddValue checks that a name's second value does not overwrite the
+// next field's in the shared array.
+func TestAddValue(t *testing.T) {
+	t.Parallel()
+	h := http.Header{}
+	vals := make([]string, 3)
+	AddValue(h, vals, 0, "A", "1")
+	AddValue(h, vals, 1, "B", "2")
+	AddValue(h, vals, 2, "A", "3")
+	if fmt.Sprint(h["A"], h["B"]) != "[1 3] [2]" {
+		t.Errorf("header %v, want A: [1 3], B: [2]", h)
 	}
 }

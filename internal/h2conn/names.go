@@ -33,6 +33,20 @@ func (m LowerNames) Lower(name string) string {
 	return name
 }
 
+// AddValue adds the value v of field i of a header list to h[k], its
+// canonical name. The list's values share vals (as long as the list):
+// the first value of a name is vals[i], capped so that an append of a
+// second one copies it, so that a header of n fields costs two
+// allocations, not one a field.
+func AddValue(h http.Header, vals []string, i int, k, v string) {
+	if old, dup := h[k]; dup {
+		h[k] = append(old, v)
+		return
+	}
+	vals[i] = v
+	h[k] = vals[i : i+1 : i+1]
+}
+
 // CanonicalNames holds the canonical form (http.Header's) of the field
 // names an end commonly receives, by their lower-case form, so that
 // decoding them allocates nothing.

@@ -179,13 +179,7 @@ func parseRequest(f *http2.MetaHeadersFrame, req *Request) error {
 		case hf.Name == "cookie":
 			cookies++
 		}
-		k := requestNames.Canonical(hf.Name)
-		if vs, ok := h[k]; ok {
-			h[k] = append(vs, hf.Value)
-			continue
-		}
-		vals[i] = hf.Value
-		h[k] = vals[i : i+1 : i+1]
+		h2conn.AddValue(h, vals, i, requestNames.Canonical(hf.Name), hf.Value)
 	}
 	if host != "" {
 		if req.Authority == "" {

@@ -751,7 +751,7 @@ func (st *h2Stream) setLength(code int, v string, end bool) error {
 // regularFields returns f's fields other than the pseudo-header ones, and
 // the name of a connection-specific field among them, which makes the
 // message malformed (RFC 9113 §8.2.2); "" when there is none. The values
-// share one backing array, each capped so that an append copies it.
+// share one backing array (h2conn.AddValue).
 func regularFields(f *http2.MetaHeadersFrame) (http.Header, string) {
 	fields := f.RegularFields()
 	h := make(http.Header, len(fields))
@@ -761,13 +761,7 @@ func regularFields(f *http2.MetaHeadersFrame) (http.Header, string) {
 		if h2conn.ConnectionSpecific(hf.Name) || hf.Name == "te" {
 			bad = hf.Name
 		}
-		k := responseNames.Canonical(hf.Name)
-		if old, dup := h[k]; dup {
-			h[k] = append(old, hf.Value)
-			continue
-		}
-		vals[i] = hf.Value
-		h[k] = vals[i : i+1 : i+1]
+		h2conn.AddValue(h, vals, i, responseNames.Canonical(hf.Name), hf.Value)
 	}
 	return h, bad
 }
