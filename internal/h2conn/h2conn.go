@@ -3,15 +3,17 @@
 // the h2c client to apps (internal/proxy). Both run on x/net/http2's
 // Framer and hpack with one read loop per connection and frame writes
 // under a write lock; this package has what they do alike on that design:
-// the protocol's limits, the connection error and its GOAWAY code, the
-// peer's SETTINGS as they bear on sending, the overflow check of the send
-// windows, the accounting of the receive windows, and the writing of
-// header blocks. What differs by role (the streams' state machines, which
-// end may send what) stays with each end.
+// the protocol's limits and the Framer's set-up, the connection error and
+// its GOAWAY code, the peer's SETTINGS as they bear on sending, the
+// overflow check of the send windows, the accounting of the receive
+// windows, the writing of header blocks and WINDOW_UPDATEs, and the
+// handling of field names. What differs by role (the streams' state
+// machines, which end may send what) stays with each end.
 //
 // Nothing here locks. Each type is guarded by its owner's locks, as its
 // doc says: the connection's mutex for the windows and settings, the
-// write lock for the Framer and the HPACK encoder.
+// write lock for the Framer and the HPACK encoder. The name tables are
+// read only once built.
 package h2conn
 
 import (
