@@ -47,7 +47,12 @@ func TestAcquireStartsProcess(t *testing.T) {
 	if len(ps) != 1 || ps[0].State != "ready" || ps[0].PID != l.PID || ps[0].Outstanding != 1 {
 		t.Errorf("Processes() = %+v", ps)
 	}
-	if len(f.log.Find("process started")) != 1 || len(f.log.Find("process ready")) != 1 {
+	// The events are logged after the pool applied them, so the ready
+	// record may come just after Acquire returned.
+	logged := waitFor(5*time.Second, func() bool {
+		return len(f.log.Find("process started")) == 1 && len(f.log.Find("process ready")) == 1
+	})
+	if !logged {
 		t.Errorf("missing start/ready logs")
 	}
 }
