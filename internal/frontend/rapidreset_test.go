@@ -61,8 +61,7 @@ sites:
 	}
 	var hb bytes.Buffer
 	enc := hpack.NewEncoder(&hb)
-	for i := range streams {
-		id := uint32(2*i + 1)
+	open := func(id uint32) {
 		hb.Reset()
 		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", "/hold"}} {
 			_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
@@ -70,9 +69,25 @@ sites:
 		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
 			t.Fatalf("stream %d: %v", id, err)
 		}
+	}
+	reset := func(id uint32) {
 		if err := fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
 			t.Fatalf("stream %d: %v", id, err)
 		}
+	}
+	// The first stream is reset only once it reached the app, so that at
+	// least one reset stream is known to have been dispatched; the rest
+	// are reset at once (a server may drop those before any handler runs).
+	open(1)
+	waitFor(t, "the first stream to reach the app", func() bool {
+		a := o.get("s/")
+		return a != nil && a.hits.Load() >= 1
+	})
+	reset(1)
+	for i := 1; i < streams; i++ {
+		id := uint32(2*i + 1)
+		open(id)
+		reset(id)
 	}
 
 	// Another client is served meanwhile.
@@ -86,16 +101,16 @@ sites:
 		a := o.get("s/")
 		return a != nil && int64(len(gone.all())) == a.hits.Load()
 	})
-	reset := 0
+	resets := 0
 	for _, d := range gone.all() {
 		if d.ClientGone {
-			reset++
+			resets++
 			if d.Status != 499 {
 				t.Errorf("a reset stream was reported as %d", d.Status)
 			}
 		}
 	}
-	if reset == 0 {
+	if resets == 0 {
 		t.Errorf("no reset stream reached the app; the test did not test anything")
 	}
 	b, _ := os.ReadFile(filepath.Join(e.dir, "access.jsonl"))
@@ -105,7 +120,7 @@ sites:
 	if n := strings.Count(logs.String(), "/hold"); n > 0 {
 		t.Errorf("the log has %d lines about reset streams:\n%s", n, logs.String())
 	}
-	t.Logf("%d of %d reset streams reached the app", reset, streams)
+	t.Logf("%d of %d reset streams reached the app", resets, streams)
 }
 
 // syncLog is a log destination safe for concurrent writes.
