@@ -358,6 +358,16 @@ func (c *Conn) beginShutdown() {
 	})
 }
 
+// clientGoAway shuts the connection down after the client's GOAWAY: no
+// PING round trip is needed, as the client opens no more streams, so the
+// final GOAWAY (the last stream id the client opened) goes out at once.
+func (c *Conn) clientGoAway() {
+	c.mu.Lock()
+	c.shutdown = true // a later Shutdown sends no first GOAWAY after the final one
+	c.mu.Unlock()
+	c.finalGoAway()
+}
+
 // finalGoAway sends the GOAWAY with the last stream id of a shutdown,
 // and closes the connection if no stream is left.
 func (c *Conn) finalGoAway() {
@@ -532,7 +542,10 @@ func (c *Conn) handle(f http2.Frame) error {
 		}
 		return nil
 	case *http2.GoAwayFrame:
-		// The client opens no more streams; those open are served.
+		// The client opens no more streams (RFC 9113 §6.8): those open
+		// are served, and the connection closes after the last one, as
+		// a shutdown ends it (Go's server does the same).
+		c.clientGoAway()
 		return nil
 	case *http2.PushPromiseFrame:
 		return h2conn.Errorf(http2.ErrCodeProtocol, "client sent PUSH_PROMISE")

@@ -602,3 +602,61 @@ func TestConnectionCloseShutsDown(t *testing.T) {
 	}
 	p.expectGoAway(http2.ErrCodeNo)
 }
+
+// TestClientGoAwayShutsDown: after the client's GOAWAY the stream in
+// flight is served whole, the server answers with its own GOAWAY naming
+// the last stream, a stream opened after it is refused, and the
+// connection closes once the last stream ended, long before an idle
+// timeout would.
+func TestClientGoAwayShutsDown(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	finish, stop := make(chan struct{}), make(chan struct{})
+	p := serve(t, testConfig(), func(st *Stream) {
+		if st.ID() == 1 {
+			close(started)
+			select {
+			case <-finish:
+			case <-stop: // the test ended
+			}
+		}
+		hello(st)
+	})
+	t.Cleanup(func() { close(stop) }) // before serve's, which waits for the handlers
+	p.headers(1, true)
+	<-started
+	if err := p.fr.WriteGoAway(0, http2.ErrCodeNo, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The PING after it is answered after the GOAWAY is handled.
+	if err := p.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'}); err != nil {
+		t.Fatal(err)
+	}
+	var g *http2.GoAwayFrame
+	for g == nil {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			g = f
+		case *http2.PingFrame:
+			if f.IsAck() {
+				t.Fatal("no GOAWAY answered the client's")
+			}
+		}
+	}
+	if g.ErrCode != http2.ErrCodeNo || g.LastStreamID != 1 {
+		t.Fatalf("GOAWAY %v naming stream %d, want NO_ERROR naming 1", g.ErrCode, g.LastStreamID)
+	}
+	p.headers(3, true)
+	p.expectRST(3, http2.ErrCodeRefusedStream)
+	close(finish)
+	if r := p.response(1); r.status != "200" || string(r.body) != "hello" {
+		t.Fatalf("stream 1: %+v", r)
+	}
+	if f := p.read(); f != nil {
+		t.Fatalf("after the last stream: %T, want the connection closed", f)
+	}
+}
