@@ -143,7 +143,7 @@ type Conn struct {
 	closed   bool
 	isIdle   bool // OnIdle was last told true
 	// recent are the last streams that ended (RFC 9113 §5.1 "closed"),
-	// for the error a HEADERS frame on one of them is.
+	// for the error a HEADERS or DATA frame on one of them is.
 	recent  [64]endedStream
 	nRecent int
 }
@@ -151,24 +151,37 @@ type Conn struct {
 // endedStream is a stream that ended: reset, or ended both ways.
 type endedStream struct {
 	id    uint32
-	reset bool
+	reset bool // reset, by the client or here
+	// here: the server reset it (its RST_STREAM went out, or it was
+	// refused), so the DATA the client sent before it saw the RST_STREAM
+	// are ignored (RFC 9113 §5.4.2), not answered with another one.
+	here bool
 }
 
-// endedLocked records that stream id ended. Called with mu held.
-func (c *Conn) endedLocked(id uint32, reset bool) {
-	c.recent[c.nRecent%len(c.recent)] = endedStream{id: id, reset: reset}
+// endedLocked records that a stream ended. Called with mu held.
+func (c *Conn) endedLocked(e endedStream) {
+	c.recent[c.nRecent%len(c.recent)] = e
 	c.nRecent++
 }
 
-// recentLocked reports whether stream id ended lately (ok), and whether
-// it was reset. Called with mu held.
-func (c *Conn) recentLocked(id uint32) (reset, ok bool) {
+// recentLocked returns the record of stream id, ok if it ended lately.
+// Called with mu held.
+func (c *Conn) recentLocked(id uint32) (e endedStream, ok bool) {
 	for _, r := range c.recent[:min(c.nRecent, len(c.recent))] {
 		if r.id == id {
-			return r.reset, true
+			return r, true
 		}
 	}
-	return false, false
+	return endedStream{}, false
+}
+
+// refuse resets stream id, which the client just opened, without serving
+// it, and records it reset here.
+func (c *Conn) refuse(id uint32, code http2.ErrCode, why error) error {
+	c.mu.Lock()
+	c.endedLocked(endedStream{id: id, reset: true, here: true})
+	c.mu.Unlock()
+	return c.streamError(id, code, why)
 }
 
 // NewConn returns a connection that serves nc with h once Serve runs. nc
@@ -601,7 +614,9 @@ func (c *Conn) handleData(f *http2.DataFrame) error {
 			return h2conn.Errorf(http2.ErrCodeProtocol, "DATA on idle stream %d", f.StreamID)
 		}
 		c.recv.Drop(n)
-		serr = errors.New("DATA on a closed stream")
+		if e, _ := c.recentLocked(f.StreamID); !e.here {
+			serr = errors.New("DATA on a closed stream")
+		} // else reset here: dropped, its room given back
 	case st.remoteEnd || st.clientRst:
 		c.recv.Drop(n)
 		serr = errors.New("DATA after the end of the request")

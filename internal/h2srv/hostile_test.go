@@ -256,3 +256,52 @@ func TestNoDataAfterReset(t *testing.T) {
 		}
 	}
 }
+
+// TestDataAfterServerResetIgnored sends DATA on streams the server reset
+// and closed, as a client does before it sees the RST_STREAM: one refused
+// as malformed, one whose handler reset it (Close) and returned. The DATA
+// are ignored (RFC 9113 §5.4.2), not answered with RST_STREAM
+// STREAM_CLOSED each, and their room in the connection's window is given
+// back: more than the whole window is sent, and the connection goes on.
+func TestDataAfterServerResetIgnored(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	idle := make(chan bool, 16)
+	cfg.OnIdle = func(i bool) { idle <- i }
+	p := serve(t, cfg, func(st *Stream) { _ = st.Close() })
+	for !<-idle { // the connection's start
+	}
+	p.headers(1, false, ":method", "POST", ":path", "/a b")
+	p.expectRST(1, http2.ErrCodeProtocol)
+	p.headers(3, false, ":method", "POST")
+	p.expectRST(3, http2.ErrCodeCancel)
+	for !<-idle { // stream 3's handler returned: the stream is closed
+	}
+	chunk := make([]byte, cfg.MaxReadFrameSize)
+	for range 2 * int(cfg.ConnWindow) / len(chunk) / 2 {
+		for _, id := range []uint32{1, 3} {
+			if err := p.fr.WriteData(id, false, chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := p.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			t.Fatalf("RST_STREAM %v on stream %d after the server reset it", f.ErrCode, f.StreamID)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		case *http2.PingFrame:
+			if f.IsAck() && f.Data == [8]byte{'a', 'f', 't', 'e', 'r'} {
+				return
+			}
+		}
+	}
+}

@@ -279,10 +279,10 @@ func (c *Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		return c.trailersLocked(st, f)
 	}
 	if id <= c.maxID {
-		reset, recent := c.recentLocked(id)
+		e, recent := c.recentLocked(id)
 		c.mu.Unlock()
 		switch {
-		case recent && reset:
+		case recent && e.reset:
 			return c.streamError(id, http2.ErrCodeStreamClosed, errors.New("HEADERS on a reset stream"))
 		case recent:
 			return h2conn.Errorf(http2.ErrCodeStreamClosed, "HEADERS on closed stream %d", id)
@@ -291,15 +291,15 @@ func (c *Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	if f.HasPriority() && f.Priority.StreamDep == id {
 		c.mu.Unlock()
-		return c.streamError(id, http2.ErrCodeProtocol, errors.New("stream depends on itself"))
+		return c.refuse(id, http2.ErrCodeProtocol, errors.New("stream depends on itself"))
 	}
 	c.maxID = id
-	var refuse error
+	var refusal error
 	switch {
 	case c.goAway || c.closed:
-		refuse = errors.New("the connection is going away")
+		refusal = errors.New("the connection is going away")
 	case uint32(c.open) >= c.cfg.MaxConcurrentStreams:
-		refuse = errors.New("beyond SETTINGS_MAX_CONCURRENT_STREAMS")
+		refusal = errors.New("beyond SETTINGS_MAX_CONCURRENT_STREAMS")
 	case uint32(c.running) >= c.cfg.MaxConcurrentStreams:
 		// The client stays within its streams by resetting them while
 		// their handlers still run.
@@ -308,18 +308,18 @@ func (c *Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 			c.mu.Unlock()
 			return h2conn.Errorf(http2.ErrCodeEnhanceYourCalm, "too many streams reset while their handlers ran")
 		}
-		refuse = errors.New("too many handlers in flight")
+		refusal = errors.New("too many handlers in flight")
 	}
 	c.mu.Unlock()
-	if refuse != nil {
-		return c.streamError(id, http2.ErrCodeRefusedStream, refuse)
+	if refusal != nil {
+		return c.refuse(id, http2.ErrCodeRefusedStream, refusal)
 	}
 	if f.Truncated {
 		return c.tooLarge(id, f.StreamEnded())
 	}
 	st := &Stream{c: c, id: id}
 	if err := parseRequest(f, &st.Request); err != nil {
-		return c.streamError(id, http2.ErrCodeProtocol, err)
+		return c.refuse(id, http2.ErrCodeProtocol, err)
 	}
 	st.cond.L = &c.mu
 	st.bodyLeft = st.ContentLength
@@ -400,6 +400,11 @@ func (c *Conn) trailersLocked(st *Stream, f *http2.MetaHeadersFrame) error {
 // MaxHeaderListSize with 431, without a handler.
 func (c *Conn) tooLarge(id uint32, ended bool) error {
 	c.log.Debug("HTTP/2 request header list too large", "remote", c.nc.RemoteAddr().String(), "stream", id)
+	if !ended {
+		c.mu.Lock()
+		c.endedLocked(endedStream{id: id, reset: true, here: true}) // its RST_STREAM follows the 431
+		c.mu.Unlock()
+	}
 	return c.write(func() error {
 		c.hbuf.Reset()
 		c.mu.Lock()
@@ -459,7 +464,7 @@ func (st *Stream) finish(aborted bool) {
 			code = http2.ErrCodeInternal
 		}
 	}
-	c.endedLocked(st.id, st.rst || send)
+	c.endedLocked(endedStream{id: st.id, reset: st.rst || send, here: st.rst && !st.clientRst || send})
 	if !st.rst {
 		st.rst = true
 		if !(st.remoteEnd && st.localEnd) {
