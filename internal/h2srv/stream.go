@@ -932,21 +932,32 @@ var errWindowTimeout = fmt.Errorf("HTTP/2 client gave no flow-control window in 
 
 // windowTimeout resets st, whose writes waited for the client's window
 // for the send timeout (RST_STREAM INTERNAL_ERROR, as Go's server resets
-// a stream past its write deadline), and returns errWindowTimeout.
+// a stream past its write deadline), and returns errWindowTimeout. The
+// log line goes out before the RST_STREAM, so a client that sees the
+// reset finds it logged.
 func (st *Stream) windowTimeout() error {
+	c := st.c
+	c.log.Info("send timeout: the client gave no HTTP/2 flow-control window in time; stream reset",
+		"remote", c.nc.RemoteAddr().String(), "stream", st.id, "timeout", c.cfg.SendTimeout)
+	if err := st.resetHere(http2.ErrCodeInternal, errWindowTimeout); err != nil {
+		return err
+	}
+	return errWindowTimeout
+}
+
+// resetHere resets st before its handler returned: its Reads and writes
+// fail with why, and RST_STREAM code goes out unless the stream was
+// reset already or the connection closed. The error is the write's.
+func (st *Stream) resetHere(code http2.ErrCode, why error) error {
 	c := st.c
 	c.mu.Lock()
 	send := !st.rst && !c.closed
-	c.resetLocked(st, errWindowTimeout)
+	c.resetLocked(st, why)
 	c.mu.Unlock()
-	c.log.Info("send timeout: the client gave no HTTP/2 flow-control window in time; stream reset",
-		"remote", c.nc.RemoteAddr().String(), "stream", st.id, "timeout", c.cfg.SendTimeout)
-	if send {
-		if err := c.write(func() error { return c.fr.WriteRSTStream(st.id, http2.ErrCodeInternal) }); err != nil {
-			return err
-		}
+	if !send {
+		return nil
 	}
-	return errWindowTimeout
+	return c.write(func() error { return c.fr.WriteRSTStream(st.id, code) })
 }
 
 // responseNames are the field names responses commonly carry.
@@ -980,17 +991,7 @@ var errBodyClosed = errors.New("HTTP/2 request body closed")
 
 // Close ends the stream before its handler returns (a tunnel that went
 // idle): it is reset (RST_STREAM CANCEL), its Reads and writes fail.
-func (st *Stream) Close() error {
-	c := st.c
-	c.mu.Lock()
-	send := !st.rst && !c.closed
-	c.resetLocked(st, errBodyClosed)
-	c.mu.Unlock()
-	if send {
-		return c.write(func() error { return c.fr.WriteRSTStream(st.id, http2.ErrCodeCancel) })
-	}
-	return nil
-}
+func (st *Stream) Close() error { return st.resetHere(http2.ErrCodeCancel, errBodyClosed) }
 
 // copyTrailer gives the request's declared trailer fields the values
 // received, once, on the handler's goroutine (Trailer is the handler's
