@@ -139,6 +139,7 @@ type Conn struct {
 	started  bool        // the server's SETTINGS went out: a shutdown may send its GOAWAY
 	grace    *time.Timer // runs finalGoAway, once Shutdown began
 	goAway   bool        // the final GOAWAY was sent: no new stream; close after the last one
+	peerGone bool        // the client sent GOAWAY: wait for it to close first (closeDrained)
 	lastID   uint32
 	closed   bool
 	isIdle   bool // OnIdle was last told true
@@ -377,8 +378,29 @@ func (c *Conn) beginShutdown() {
 func (c *Conn) clientGoAway() {
 	c.mu.Lock()
 	c.shutdown = true // a later Shutdown sends no first GOAWAY after the final one
+	c.peerGone = true
 	c.mu.Unlock()
 	c.finalGoAway()
+}
+
+// closeDrained closes the connection once a shutdown's last stream
+// ended. After the client's GOAWAY it leaves the client shutdownGrace
+// to close first, as Go's server does, reading what it still sends:
+// closing a socket with bytes unread resets the connection (TCP RST),
+// which may destroy the final GOAWAY before the client reads it.
+func (c *Conn) closeDrained() {
+	c.mu.Lock()
+	linger := c.peerGone && !c.closed
+	if linger {
+		if c.grace != nil {
+			c.grace.Stop()
+		}
+		c.grace = time.AfterFunc(shutdownGrace, c.close)
+	}
+	c.mu.Unlock()
+	if !linger {
+		c.close()
+	}
 }
 
 // finalGoAway sends the GOAWAY with the last stream id of a shutdown,
@@ -401,7 +423,7 @@ func (c *Conn) finalGoAway() {
 	c.mu.Unlock()
 	_ = c.write(func() error { return c.fr.WriteGoAway(last, http2.ErrCodeNo, nil) })
 	if done {
-		c.close()
+		c.closeDrained()
 	}
 }
 

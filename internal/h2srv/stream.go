@@ -499,7 +499,7 @@ func (st *Stream) finish(aborted bool) {
 		})
 	}
 	if closeNow {
-		c.close()
+		c.closeDrained()
 	}
 }
 
