@@ -180,6 +180,7 @@ func (c *Conn) recentLocked(id uint32) (e endedStream, ok bool) {
 // it, and records it reset here.
 func (c *Conn) refuse(id uint32, code http2.ErrCode, why error) error {
 	c.mu.Lock()
+	c.openedLocked(id)
 	c.endedLocked(endedStream{id: id, reset: true, here: true})
 	c.mu.Unlock()
 	return c.streamError(id, code, why)
@@ -478,6 +479,11 @@ func (c *Conn) readLoop() error {
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
+				// Most likely a malformed HEADERS frame, which opens its
+				// stream even so.
+				c.mu.Lock()
+				c.openedLocked(se.StreamID)
+				c.mu.Unlock()
 				if err := c.streamError(se.StreamID, se.Code, se); err != nil {
 					return err
 				}
@@ -497,14 +503,19 @@ func (c *Conn) readLoop() error {
 	}
 }
 
-// streamError resets stream id with code, for a malformed request or a
-// frame the stream's state does not allow. A stream id the client had not
-// opened yet counts as opened (and now closed).
-func (c *Conn) streamError(id uint32, code http2.ErrCode, why error) error {
-	c.mu.Lock()
+// openedLocked records that the client opened stream id, if it is a
+// stream id it had not used yet. Called with mu held.
+func (c *Conn) openedLocked(id uint32) {
 	if id > c.maxID && id%2 == 1 {
 		c.maxID = id
 	}
+}
+
+// streamError resets stream id with code, for a malformed request or a
+// frame the stream's state does not allow. A stream the client had not
+// opened stays idle: a PRIORITY frame does not open it (RFC 9113 §5.1).
+func (c *Conn) streamError(id uint32, code http2.ErrCode, why error) error {
+	c.mu.Lock()
 	st := c.streams[id]
 	if st != nil {
 		c.resetLocked(st, why)

@@ -660,3 +660,22 @@ func TestClientGoAwayShutsDown(t *testing.T) {
 		t.Fatalf("after the last stream: %T, want the connection closed", f)
 	}
 }
+
+// TestPriorityDoesNotOpen sends a PRIORITY frame that makes an idle
+// stream depend on itself: the stream is reset (PROTOCOL_ERROR, RFC 9113
+// §5.3.1) but not opened (§5.1: PRIORITY is allowed on an idle stream),
+// so streams with lower ids, and that one, can still be opened.
+func TestPriorityDoesNotOpen(t *testing.T) {
+	t.Parallel()
+	p := serve(t, testConfig(), hello)
+	if err := p.fr.WritePriority(5, http2.PriorityParam{StreamDep: 5, Weight: 15}); err != nil {
+		t.Fatal(err)
+	}
+	p.expectRST(5, http2.ErrCodeProtocol)
+	for _, id := range []uint32{3, 5} {
+		p.headers(id, true)
+		if r := p.response(id); r.status != "200" {
+			t.Fatalf("stream %d: %+v", id, r)
+		}
+	}
+}
