@@ -249,6 +249,12 @@ sites:
 	if res, _ := get(t, c2, "https://localhost/"); res.StatusCode != 200 || res.ProtoMajor != 2 {
 		t.Fatalf("HTTP/2: %d over HTTP/%d", res.StatusCode, res.ProtoMajor)
 	}
+	// The client may read the answer before the stream's handler has
+	// returned; the connection is idle from then on.
+	waitFor(t, "the HTTP/2 connection to be idle", func() bool {
+		batched, _ := s.WaitingBatched()
+		return batched == 1
+	})
 	if res, _ := get(t, client(t, https1, addr, e.pki, false), "https://localhost/"); res.StatusCode != 200 {
 		t.Errorf("a new HTTP/1.1 client while the HTTP/2 connection is idle: %d, want 200", res.StatusCode)
 	}
