@@ -126,44 +126,6 @@ func TestParkedClientCloses(t *testing.T) {
 	waitFor(t, "the connection to leave the set", func() bool { o, _ := s.LeanConns(); return o == 0 })
 }
 
-// TestShutdownParked: a shutdown closes parked connections at once and
-// lets a busy one finish its response.
-func TestShutdownParked(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "app")
-	o := newOpener()
-	s := start(t, e.config(t, "shutdownTimeout: 30s\n"+plainSite), o)
-	addr := s.Addrs()["http"].String()
-	idle := dialGet(t, addr)
-	busy := dialGet(t, addr)
-	waitFor(t, "both connections parked", func() bool { _, p := s.LeanConns(); return p == 2 })
-	if _, err := io.WriteString(busy, "GET /block HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the blocked request to arrive", func() bool { return o.get("s/").hits.Load() == 3 })
-	stopped := make(chan error, 1)
-	go func() { stopped <- s.stop() }()
-	waitClosed(t, idle, "parked connection during the shutdown")
-	select {
-	case err := <-stopped:
-		t.Fatalf("the shutdown ended before the busy request did: %v", err)
-	default:
-	}
-	close(o.get("s/").block)
-	_ = busy.SetReadDeadline(time.Now().Add(10 * time.Second))
-	res, err := http.ReadResponse(bufio.NewReader(busy), nil)
-	if err != nil {
-		t.Fatalf("busy request: %v", err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 || !res.Close {
-		t.Fatalf("busy request: %d, close %v; want 200 and close", res.StatusCode, res.Close)
-	}
-	if err := <-stopped; err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestParkedShed: at maxConnections a parked connection is the one
 // closed to make room, and leaves the set.
 func TestParkedShed(t *testing.T) {

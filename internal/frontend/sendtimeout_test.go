@@ -288,21 +288,29 @@ func TestSendTimeoutHTTP2(t *testing.T) {
 	}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	defer tr.CloseIdleConnections()
+	stopReading(t, tr, "http://127.0.0.1/big", 2, done, &logs, gone)
+}
+
+// stopReading gets url through rt (over HTTP/major), reads the answer's
+// head and nothing more, and expects the send timeout to end the app's
+// answer (done) before the app wrote it all, as the client's failure.
+func stopReading(t *testing.T, rt http.RoundTripper, url string, major int, done <-chan error, logs *syncLog, gone *goneLog) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1/big", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := tr.RoundTrip(req)
+	res, err := rt.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	if res.ProtoMajor != 2 {
-		t.Fatalf("protocol %s, want HTTP/2", res.Proto)
+	if res.ProtoMajor != major {
+		t.Fatalf("protocol %s, want HTTP/%d", res.Proto, major)
 	}
-	if err := waitAppEnd(t, done, &logs); err == nil {
+	if err := waitAppEnd(t, done, logs); err == nil {
 		t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
 	}
 	wantClientFailure(t, gone)
@@ -319,26 +327,8 @@ func TestSendTimeoutHTTP3(t *testing.T) {
 	var logs syncLog
 	addr, gone, e := sendServerMode(t, "https", h3, app, "300ms", &logs)
 	c := client(t, h3, addr, e.pki, false)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://localhost/big", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The transport alone: the client's own timeout would end the stream.
-	res, err := c.Transport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.ProtoMajor != 3 {
-		t.Fatalf("protocol %s, want HTTP/3", res.Proto)
-	}
-	// The client stops reading here.
-	if err := waitAppEnd(t, done, &logs); err == nil {
-		t.Fatalf("the app wrote its whole answer to a client that stopped reading (log: %s)", logs.String())
-	}
-	wantClientFailure(t, gone)
+	stopReading(t, c.Transport, "https://localhost/big", 3, done, &logs, gone)
 }
 
 // TestSendTimeoutSlowSplice reads a spliced 3 MiB answer 32 KiB every

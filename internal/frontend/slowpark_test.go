@@ -242,9 +242,10 @@ func TestClientHangupLaterRequest(t *testing.T) {
 
 // TestShutdownWokenConnection: a shutdown while connections are in every
 // park state (parked; serving with an event remembered for its next
-// request; serving with none) closes the parked one at once, lets both
-// busy ones finish their responses and then closes them (the remembered
-// request is not served: the drain closes an idle connection), and ends.
+// request; serving with none) closes the parked one at once, waits for
+// both busy ones to finish their responses and then closes them (the
+// remembered request is not served: the drain closes an idle connection),
+// and ends.
 func TestShutdownWokenConnection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "app")
@@ -264,6 +265,11 @@ func TestShutdownWokenConnection(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.stop() }()
 	waitClosed(t, idle, "the parked connection during the shutdown")
+	select {
+	case err := <-stopped:
+		t.Fatalf("the shutdown ended before the busy requests did: %v", err)
+	default:
+	}
 	close(o.get("s/").block)
 	for name, c := range map[string]net.Conn{"woken": woken, "busy": busy} {
 		br := bufio.NewReader(c)

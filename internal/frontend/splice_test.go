@@ -212,13 +212,7 @@ func TestSpliceShortBody(t *testing.T) {
 			if err != nil {
 				return
 			}
-			br := bufio.NewReader(c)
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil || line == "\r\n" {
-					break
-				}
-			}
+			skipHead(bufio.NewReader(c))
 			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(declared)+"\r\n\r\n")
 			_, _ = c.Write(body)
 			c.Close()
@@ -321,13 +315,7 @@ func TestSpliceClientGone(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil || line == "\r\n" {
-				break
-			}
-		}
+		skipHead(bufio.NewReader(c))
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(declared)+"\r\n\r\n")
 		chunk := randomBody(64 << 10)
 		for sent := 0; sent < declared; sent += len(chunk) {
@@ -363,5 +351,16 @@ func TestSpliceClientGone(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "app response body cut off") {
 		t.Errorf("the client's leaving was logged as the app's failure:\n%s", logs.String())
+	}
+}
+
+// skipHead reads a request head from br, up to its empty line (or an
+// error), as the fake apps here answer without looking at it.
+func skipHead(br *bufio.Reader) {
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil || line == "\r\n" {
+			return
+		}
 	}
 }
