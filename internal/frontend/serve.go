@@ -300,7 +300,7 @@ func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) *connInfo {
 	pr.Header = pipeline.HTTPHeader(r.Header)
 	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
 	a := ci.addrsOf(r)
-	l.describe(pr, r.URL.EscapedPath(), a.peer)
+	l.describe(pr, requestPath(r), a.peer)
 	pr.LocalAddr = a.local
 	pr.ContentLength = r.ContentLength
 	if r.Body == nil || r.Body == http.NoBody {
@@ -314,6 +314,21 @@ func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) *connInfo {
 		pr.Conn = &ci.conn
 	}
 	return ci
+}
+
+// requestPath is r's path as describe takes it: escaped, as Go's URL
+// parser gives it, except for a target that holds a space or control
+// byte, which Go's parser would escape (HTTP/3's :path): its path is
+// kept as received, so that pipeline.Validate refuses it as the HTTP/1.1
+// parser and the HTTP/2 server do.
+func requestPath(r *http.Request) string {
+	raw, _, _ := strings.Cut(r.RequestURI, "?")
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c <= ' ' || c == 0x7f {
+			return raw
+		}
+	}
+	return r.URL.EscapedPath()
 }
 
 // connInfo is attached to each accepted connection's context.

@@ -17,7 +17,10 @@ import (
 //     HTTP/2 (RFC 8441: the ":protocol" pseudo-header is "websocket"):
 //     Gatehouse is no tunnel;
 //   - the asterisk form with a method other than OPTIONS (RFC 9112
-//     §3.2.4), and a path that does not start with '/';
+//     §3.2.4), a path that does not start with '/', and a path with a
+//     space or control byte, which no request target holds (RFC 3986 §2;
+//     the HTTP/1.1 parser and the HTTP/2 server refuse it as they read
+//     it, the HTTP/3 way passes it on for this check);
 //   - a path whose decoded form the app could route differently (badPath);
 //   - a Host (or :authority) that is not a host and port (RFC 9110 §7.2),
 //     by the rule the HTTP/1.1 parser applies, h1.ValidHost.
@@ -35,6 +38,8 @@ func Validate(r *Request) string {
 		}
 	case r.Path == "" || r.Path[0] != '/':
 		return "request target is not an absolute path"
+	case hasSpaceOrControl(r.Path):
+		return "request target with a space or control byte"
 	}
 	if reason := badPath(r.Path, r.Router); reason != "" {
 		return reason
@@ -43,4 +48,14 @@ func Validate(r *Request) string {
 		return "invalid Host"
 	}
 	return ""
+}
+
+// hasSpaceOrControl reports whether p holds a space or a control byte.
+func hasSpaceOrControl(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }

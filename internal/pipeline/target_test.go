@@ -33,6 +33,11 @@ func TestValidate(t *testing.T) {
 		{"GET", "", "t", "", true},
 		{"get", "/x", "t", "", false},
 		{"G T", "/x", "t", "", true},
+		// A space or control byte is no part of a target; escaped, it is.
+		{"GET", "/a b", "t", "", true},
+		{"GET", "/a\x01b", "t", "", true},
+		{"GET", "/a\x7fb", "t", "", true},
+		{"GET", "/a%20b", "t", "", false},
 		{"", "/x", "t", "", true},
 		// CONNECT is a tunnel; only RFC 8441's WebSocket over HTTP/2 passes.
 		{"CONNECT", "", "t:443", "", true},

@@ -124,6 +124,10 @@ func anonymousAdmin(s appSaw) string {
 	return ""
 }
 
+// servedAtAll: the app must not get the request at all (the front door
+// refuses it, or resets its stream).
+func servedAtAll(s appSaw) string { return "served " + strconv.Quote(s.URI) }
+
 func webConfigFile(s appSaw) string {
 	if strings.EqualFold(s.Path, "/web.config") {
 		return "served /web.config"
@@ -150,6 +154,10 @@ var protocolCases = []protocolCase{
 	// as a client sending UTF-8 writes them: never raw in its request line.
 	{name: "target-beyond-ascii", method: "GET", target: "/caf\xc3\xa9#x.txt", status: 0,
 		unsent: []string{"caf\xc3\xa9", "#x"}},
+	// A space or a control byte in a target is malformed on every protocol
+	// (HTTP/1.1's request line could not even carry it to the app).
+	{name: "target-with-space", method: "GET", target: "/a b.txt", status: 0, unsent: []string{"a b.txt"}, forbidden: servedAtAll},
+	{name: "target-with-control", method: "GET", target: "/a\x01b.txt", status: 0, unsent: []string{"a\x01b.txt"}, forbidden: servedAtAll},
 	// One request check for every protocol.
 	{name: "host-with-space", method: "GET", target: "/", host: "t evil", status: 400,
 		unsent: []string{"t evil"}},
