@@ -33,9 +33,11 @@ var layering = []struct {
 	{pkg: "internal/proxy", never: []string{"internal/frontend"}},
 	// The HTTP/2 server is a protocol engine: it knows nothing of sites,
 	// apps or the front door. The connection mechanics it shares with the
-	// proxy's HTTP/2 client depend on nothing of the module either.
-	{pkg: "internal/h2srv", only: []string{"internal/h2conn"}},
+	// proxy's HTTP/2 client, and the request-target escape it shares with
+	// the HTTP/1.1 parser, depend on nothing of the module either.
+	{pkg: "internal/h2srv", only: []string{"internal/h2conn", "internal/reqtarget"}},
 	{pkg: "internal/h2conn", only: []string{}},
+	{pkg: "internal/reqtarget", only: []string{}},
 	// The front door reaches apps and their rules only through the
 	// pipeline's types, given to it by the caller.
 	{pkg: "internal/frontend", never: []string{"internal/config/webconfig", "internal/rewrite", "internal/app"}},

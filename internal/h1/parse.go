@@ -27,6 +27,8 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/reqtarget"
 )
 
 // Error is a request the lean path refuses: answer Status and close the
@@ -175,7 +177,10 @@ func Parse(head string, r *Request) error {
 		return err
 	}
 	if escape {
-		r.Path, r.RawQuery = escapeTarget(r.Path), escapeTarget(r.RawQuery)
+		// The loop above refused a space or control byte: both parts are
+		// valid.
+		r.Path, _ = reqtarget.Escape(r.Path)
+		r.RawQuery, _ = reqtarget.Escape(r.RawQuery)
 	}
 
 	var cl, te string
@@ -309,21 +314,6 @@ func splitTarget(r *Request, target string) (authority string, err error) {
 	}
 	r.Path, r.RawQuery, _ = strings.Cut(target, "?")
 	return authority, nil
-}
-
-// escapeTarget percent-encodes the bytes beyond ASCII and '#' in s, as a
-// client sending UTF-8 would have.
-func escapeTarget(s string) string {
-	const hex = "0123456789ABCDEF"
-	b := make([]byte, 0, len(s)+16)
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || c == '#' {
-			b = append(b, '%', hex[c>>4], hex[c&15])
-		} else {
-			b = append(b, c)
-		}
-	}
-	return string(b)
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

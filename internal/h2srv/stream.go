@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/gatehouse/gatehouse/internal/h2conn"
+	"github.com/gatehouse/gatehouse/internal/reqtarget"
 )
 
 // Request is the head of a stream's request, checked as RFC 9113 §8 asks.
@@ -27,7 +28,7 @@ type Request struct {
 	Scheme    string // "" for a CONNECT that is not extended
 	Authority string // :authority, or the Host field when it is absent
 	// Path is :path, the path and query ("" for CONNECT), with its bytes
-	// beyond ASCII and '#' percent-encoded (escapeTarget).
+	// beyond ASCII and '#' percent-encoded (reqtarget.Escape).
 	Path     string
 	Protocol string // :protocol of an extended CONNECT (RFC 8441), else ""
 	// Fields holds the regular fields with canonical names; cookie fields
@@ -143,7 +144,7 @@ func parseRequest(f *http2.MetaHeadersFrame, req *Request) error {
 		return errMalformed("no :scheme or :path, or an empty one")
 	}
 	if req.Path != "" {
-		p, ok := escapeTarget(req.Path)
+		p, ok := reqtarget.Escape(req.Path)
 		if !ok {
 			return errMalformed(":path with a space or control byte")
 		}
@@ -214,37 +215,6 @@ func parseRequest(f *http2.MetaHeadersFrame, req *Request) error {
 		}
 	}
 	return nil
-}
-
-// escapeTarget returns the request target of a :path as it is forwarded:
-// its bytes beyond ASCII and '#' percent-encoded, as a client sending
-// UTF-8 writes them and as the HTTP/1.1 parser passes them on, so that
-// they never reach an app raw in its request line. A space or control
-// byte, which no request target holds (RFC 3986 §2), makes it malformed
-// (false).
-func escapeTarget(p string) (string, bool) {
-	escape := false
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; {
-		case c <= ' ' || c == 0x7f:
-			return "", false
-		case c >= 0x80 || c == '#':
-			escape = true
-		}
-	}
-	if !escape {
-		return p, true
-	}
-	const hex = "0123456789ABCDEF"
-	b := make([]byte, 0, len(p)+16)
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; c >= 0x80 || c == '#' {
-			b = append(b, '%', hex[c>>4], hex[c&15])
-		} else {
-			b = append(b, c)
-		}
-	}
-	return string(b), true
 }
 
 // hasPseudo reports whether f has the pseudo-header field name, empty or
