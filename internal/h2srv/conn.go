@@ -475,16 +475,18 @@ func (c *Conn) sendGoAway(err error) {
 // fails or closes.
 func (c *Conn) readLoop() error {
 	for {
-		f, err := c.fr.ReadFrame()
+		// The header is read apart from the payload so that a stream
+		// error of the Framer's, which does not say of which frame, is
+		// known to be a HEADERS frame's or another's.
+		fh, err := c.fr.ReadFrameHeader()
+		var f http2.Frame
+		if err == nil {
+			f, err = c.fr.ReadFrameForHeader(fh)
+		}
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
-				// Most likely a malformed HEADERS frame, which opens its
-				// stream even so.
-				c.mu.Lock()
-				c.openedLocked(se.StreamID)
-				c.mu.Unlock()
-				if err := c.streamError(se.StreamID, se.Code, se); err != nil {
+				if err := c.framerStreamError(fh.Type, se); err != nil {
 					return err
 				}
 				continue
@@ -501,6 +503,24 @@ func (c *Conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// framerStreamError handles a stream error the Framer found in a frame
+// of type t: a malformed HEADERS frame, which opens its stream even so, or
+// a WINDOW_UPDATE with an increment of 0. Any frame but HEADERS and
+// PRIORITY on an idle stream is a connection error PROTOCOL_ERROR (RFC
+// 9113 §5.1), and it leaves the stream idle; on a stream the client opened
+// it resets that stream.
+func (c *Conn) framerStreamError(t http2.FrameType, se http2.StreamError) error {
+	c.mu.Lock()
+	if t == http2.FrameHeaders {
+		c.openedLocked(se.StreamID)
+	} else if c.idleLocked(se.StreamID) {
+		c.mu.Unlock()
+		return h2conn.Errorf(http2.ErrCodeProtocol, "malformed %v frame on idle stream %d", t, se.StreamID)
+	}
+	c.mu.Unlock()
+	return c.streamError(se.StreamID, se.Code, se)
 }
 
 // openedLocked records that the client opened stream id, if it is a

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -304,4 +305,55 @@ func TestDataAfterServerResetIgnored(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestZeroWindowUpdate sends WINDOW_UPDATE frames with an increment of 0,
+// which the Framer reports as a stream error without the frame's type.
+// On an idle stream (an odd id the client has not used yet, or an even
+// one) it is a connection error PROTOCOL_ERROR (RFC 9113 §5.1), not a
+// reset that would mark the stream id used and refuse a later HEADERS on
+// it or a lower id. On an open stream it resets that stream only
+// (PROTOCOL_ERROR, §6.9), and the connection goes on.
+func TestZeroWindowUpdate(t *testing.T) {
+	t.Parallel()
+	for _, id := range []uint32{5, 2} {
+		t.Run("idle "+strconv.Itoa(int(id)), func(t *testing.T) {
+			t.Parallel()
+			p := serve(t, testConfig(), hello)
+			p.fr.AllowIllegalWrites = true
+			if err := p.fr.WriteWindowUpdate(id, 0); err != nil {
+				t.Fatal(err)
+			}
+			switch f := p.read().(type) {
+			case *http2.GoAwayFrame:
+				if f.ErrCode != http2.ErrCodeProtocol || f.LastStreamID != 0 {
+					t.Fatalf("GOAWAY %v naming stream %d, want PROTOCOL_ERROR naming 0", f.ErrCode, f.LastStreamID)
+				}
+			case nil:
+				t.Fatal("connection ended without a GOAWAY")
+			default:
+				t.Fatalf("%v, want a GOAWAY PROTOCOL_ERROR", f)
+			}
+		})
+	}
+	t.Run("open", func(t *testing.T) {
+		t.Parallel()
+		p := serve(t, testConfig(), func(st *Stream) {
+			if st.ID() == 3 {
+				<-st.Context().Done() // the reset, or the test's end
+				return
+			}
+			hello(st)
+		})
+		p.headers(3, false, ":method", "POST")
+		p.fr.AllowIllegalWrites = true
+		if err := p.fr.WriteWindowUpdate(3, 0); err != nil {
+			t.Fatal(err)
+		}
+		p.expectRST(3, http2.ErrCodeProtocol)
+		p.headers(5, true)
+		if r := p.response(5); r.status != "200" {
+			t.Fatalf("stream 5 after the reset of stream 3: %+v", r)
+		}
+	})
 }
