@@ -46,6 +46,16 @@ func (f forwardHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.describe(pr)
 	}
 	f.h.Forward(r.Context(), w, pr, body)
+	if body != nil {
+		// With full duplex on, net/http's HTTP/1 server reads a body the
+		// handler left unread (Forward does when the app cannot be
+		// reached) only after the handler returned, in a Close that starts
+		// its background read of the connection after it stopped the last
+		// one, and then panics reading the next request ("invalid
+		// concurrent Body.Read call", golang/go#68560). Closed here, while
+		// the handler runs, that background read is stopped as it should.
+		_ = r.Body.Close()
+	}
 }
 
 // headerSink adds forwarded fields to an http.Header.
