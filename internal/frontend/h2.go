@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/h2srv"
@@ -94,8 +95,16 @@ func (l *listener) serveH2(c net.Conn) {
 		f.tls = &st
 		inner = tc.NetConn()
 	}
+	// A cleartext connection is read from its socket, after the bytes the
+	// lean loop read (h2srv.Config.Socket): an idle one holds no buffer.
+	nc := c
+	var sock syscall.RawConn
+	var buffered []byte
 	if pc, ok := inner.(*prefixConn); ok {
 		inner = pc.Conn
+		if sc, ok := socketOf(inner); ok {
+			nc, sock, buffered = inner, sc, pc.prefix
+		}
 	}
 	if tc, ok := inner.(*trackedConn); ok {
 		f.over = tc.over
@@ -118,9 +127,11 @@ func (l *listener) serveH2(c net.Conn) {
 				}
 				l.idleHTTP.connState(c, st)
 			},
-			Log: l.srv.log,
+			Log:      l.srv.log,
+			Socket:   sock,
+			Buffered: buffered,
 		}
-		hc := h2srv.NewConn(c, cfg, f.serveStream)
+		hc := h2srv.NewConn(nc, cfg, f.serveStream)
 		if g.h2.add(hc) {
 			go func() {
 				defer g.h2.remove(hc)
@@ -134,6 +145,21 @@ func (l *listener) serveH2(c net.Conn) {
 			return
 		}
 	}
+}
+
+// socketOf returns the socket of c, a connection as accepted (a
+// *trackedConn over a TCP connection).
+func socketOf(c net.Conn) (syscall.RawConn, bool) {
+	tc, ok := c.(*trackedConn)
+	if !ok {
+		return nil, false
+	}
+	sc, ok := tc.Conn.(syscall.Conn)
+	if !ok {
+		return nil, false
+	}
+	raw, err := sc.SyscallConn()
+	return raw, err == nil
 }
 
 // h2Front is what the streams of one HTTP/2 connection share.

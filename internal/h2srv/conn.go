@@ -2,7 +2,8 @@
 // x/net/http2's Framer and hpack.
 //
 // A connection has one read loop goroutine, which reads the client's
-// frames through a buffer, keeps the connection's and its streams' state
+// frames (through a buffer it holds only while the buffer has bytes, see
+// connReader), keeps the connection's and its streams' state
 // and answers the control frames (SETTINGS, PING) itself, and one
 // goroutine per stream, which runs the Handler. A handler writes its
 // response's frames to the connection itself, under the connection's
@@ -28,7 +29,6 @@
 package h2srv
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -87,6 +88,17 @@ type Config struct {
 	OnIdle func(idle bool)
 	// Log receives the connection's debug messages.
 	Log *slog.Logger
+	// Socket, when set, is the connection's socket (a cleartext one):
+	// frames are then read from it directly, through a buffer held only
+	// while it has bytes not yet read, so that a connection waiting for
+	// its next frame holds none. Buffered are the bytes read from the
+	// connection before it was given (the preface, and what came with
+	// it), read before the socket's. Without Socket, frames are read from
+	// the connection itself, each with two reads and no buffer of the
+	// server's: for a connection that buffers what it reads (TLS), or
+	// one with bytes of its own to give first; Buffered is then unused.
+	Socket   syscall.RawConn
+	Buffered []byte
 }
 
 // Handler serves one stream, on a goroutine of the stream's: it reads the
@@ -109,7 +121,7 @@ type Conn struct {
 	nc  net.Conn
 	cfg Config
 	h   Handler
-	br  *bufio.Reader
+	rd  *connReader // what fr reads from; used by the read loop only
 	fr  *http2.Framer
 	log *slog.Logger
 
@@ -200,8 +212,12 @@ func NewConn(nc net.Conn, cfg Config, h Handler) *Conn {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.henc = hpack.NewEncoder(&c.hbuf)
-	c.br = bufio.NewReaderSize(nc, h2conn.ReadBuffer)
-	c.fr = h2conn.NewFramer(nc, c.br, cfg.MaxReadFrameSize, cfg.MaxHeaderListSize)
+	var pre []byte
+	if cfg.Socket != nil {
+		pre = cfg.Buffered
+	}
+	c.rd = newConnReader(nc, cfg.Socket, pre)
+	c.fr = h2conn.NewFramer(nc, c.rd, cfg.MaxReadFrameSize, cfg.MaxHeaderListSize)
 	return c
 }
 
@@ -209,6 +225,7 @@ func NewConn(nc net.Conn, cfg Config, h Handler) *Conn {
 // its streams' handlers to return and closes it.
 func (c *Conn) Serve() {
 	defer func() {
+		c.rd.release()
 		c.close()
 		c.wg.Wait()
 	}()
@@ -234,7 +251,7 @@ func (c *Conn) start() error {
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 	var pre [len(http2.ClientPreface)]byte
-	if _, err := io.ReadFull(c.br, pre[:]); err != nil {
+	if _, err := io.ReadFull(c.rd, pre[:]); err != nil {
 		return fmt.Errorf("read the client preface: %w", err)
 	}
 	if string(pre[:]) != http2.ClientPreface {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +72,7 @@ func serveHooked(t *testing.T, cfg Config, h Handler, hook func(*Conn)) *peer {
 	if sc == nil {
 		t.Fatal("accept failed")
 	}
+	cfg.Socket = socket(t, sc)
 	hc := NewConn(sc, cfg, h)
 	if hook != nil {
 		hook(hc)
@@ -94,6 +96,17 @@ func serveHooked(t *testing.T, cfg Config, h Handler, hook func(*Conn)) *peer {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// socket returns the socket of c, a TCP connection, as the front door
+// gives a cleartext connection's.
+func socket(tb testing.TB, c net.Conn) syscall.RawConn {
+	tb.Helper()
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
 }
 
 // headers sends a request's HEADERS on stream id: the pseudo-header
