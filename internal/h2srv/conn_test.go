@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -690,5 +691,58 @@ func TestPriorityDoesNotOpen(t *testing.T) {
 		if r := p.response(id); r.status != "200" {
 			t.Fatalf("stream %d: %+v", id, r)
 		}
+	}
+}
+
+// TestDataFrameSizes sends a response body in DATA frames of the default
+// size and, to a client that allows them (SETTINGS_MAX_FRAME_SIZE), in
+// larger ones: each frame is no larger than the client allows, and the
+// body arrives whole.
+func TestDataFrameSizes(t *testing.T) {
+	t.Parallel()
+	body := make([]byte, 200<<10)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	for _, maxFrame := range []uint32{h2conn.DefaultMaxFrameSize, 1 << 20} {
+		t.Run(strconv.Itoa(int(maxFrame)), func(t *testing.T) {
+			t.Parallel()
+			p := serve(t, testConfig(), func(st *Stream) { _, _ = st.Write(body) })
+			p.fr.SetMaxReadFrameSize(maxFrame)
+			if err := p.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: maxFrame},
+				http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.fr.WriteWindowUpdate(0, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+			p.headers(1, true)
+			var got []byte
+			largest := 0
+			for {
+				f := p.read()
+				if f == nil {
+					t.Fatal("connection ended during the response")
+				}
+				d, ok := f.(*http2.DataFrame)
+				if !ok {
+					continue
+				}
+				got = append(got, d.Data()...)
+				largest = max(largest, len(d.Data()))
+				if d.StreamEnded() {
+					break
+				}
+			}
+			if !bytes.Equal(got, body) {
+				t.Fatalf("got %d bytes, not the %d of the body", len(got), len(body))
+			}
+			if largest > int(maxFrame) {
+				t.Fatalf("a DATA frame of %d bytes, over the client's %d", largest, maxFrame)
+			}
+			if maxFrame > h2conn.DefaultMaxFrameSize && largest <= h2conn.DefaultMaxFrameSize {
+				t.Fatalf("the largest DATA frame was %d bytes, though the client allowed %d", largest, maxFrame)
+			}
+		})
 	}
 }

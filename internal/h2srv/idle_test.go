@@ -50,12 +50,14 @@ func TestIdleConnHoldsNoReadBuffer(t *testing.T) {
 
 // BenchmarkIdleConn opens b.N HTTP/2 connections over loopback TCP, each
 // served as the front door serves one (its writes gathered by batchconn),
-// makes one GET on each and leaves them all open with no stream: what an
-// idle connection holds. It reports, per connection, the growth of the
-// Go heap in use, of the goroutine stacks and of the process's resident
-// memory (VmRSS). Run it with a fixed count, e.g. -benchtime=500x; with
-// IDLE_HEAP_PROFILE set to a file name it also writes a heap profile of
-// the connections (every allocation sampled) there.
+// makes one GET on each (answered with a small body, or with 32 KiB: DATA
+// frames of the largest default size) and leaves them all open with no
+// stream: what an idle connection holds. It reports, per connection, the
+// growth of the Go heap in use, of the goroutine stacks and of the
+// process's resident memory (VmRSS). Run it with a fixed count, e.g.
+// -benchtime=500x; with IDLE_HEAP_PROFILE set to a file name it also
+// writes a heap profile of the connections (every allocation sampled)
+// there, its name ending with the case's.
 //
 // The client side is raw bytes on the benchmark's goroutine, one
 // connection at a time: it adds only its sockets to the figures.
@@ -64,6 +66,27 @@ func BenchmarkIdleConn(b *testing.B) {
 	if profile != "" {
 		runtime.MemProfileRate = 1
 	}
+	body := make([]byte, 32<<10)
+	for _, tc := range []struct {
+		name string
+		h    Handler
+	}{
+		{"small", hello},
+		{"32KiB", func(st *Stream) { _, _ = st.Write(body) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			if profile != "" {
+				benchIdleConn(b, tc.h, profile+"."+tc.name)
+			} else {
+				benchIdleConn(b, tc.h, "")
+			}
+		})
+	}
+}
+
+// benchIdleConn is BenchmarkIdleConn with handler h, writing the heap
+// profile to profile unless it is "".
+func benchIdleConn(b *testing.B, h Handler, profile string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -86,7 +109,7 @@ func BenchmarkIdleConn(b *testing.B) {
 			}
 			cfg := cfg
 			cfg.Socket = socket(b, c)
-			hc := NewConn(batchconn.New(c), cfg, hello)
+			hc := NewConn(batchconn.New(c), cfg, h)
 			served <- hc
 			go hc.Serve()
 		}

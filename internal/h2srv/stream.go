@@ -885,7 +885,7 @@ func (st *Stream) writeData(p []byte, end bool) (int, error) {
 			if err != nil {
 				return err
 			}
-			return c.fr.WriteData(st.id, last, chunk)
+			return c.writeData(st.id, last, chunk)
 		})
 		if err != nil {
 			return written, err
