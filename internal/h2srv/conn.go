@@ -497,7 +497,12 @@ func (c *Conn) readLoop() error {
 		// known to be a HEADERS frame's or another's.
 		fh, err := c.fr.ReadFrameHeader()
 		var f http2.Frame
-		if err == nil {
+		switch {
+		case err == nil && fh.Type == http2.FrameData:
+			if err = c.readData(fh); err == nil {
+				continue
+			}
+		case err == nil:
 			f, err = c.fr.ReadFrameForHeader(fh)
 		}
 		if err != nil {
@@ -520,6 +525,37 @@ func (c *Conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// readData reads the payload of the DATA frame with header fh, as the
+// Framer would, and handles it. It is read here, into a pooled buffer,
+// because the Framer reads every payload into a buffer of its own that
+// it keeps, as large as the largest frame it read (16 KiB after an
+// upload), for the connection's life.
+func (c *Conn) readData(fh http2.FrameHeader) error {
+	b := dataBuffers.Get().(*[frameHeaderLen + h2conn.DefaultMaxFrameSize]byte)
+	defer dataBuffers.Put(b)
+	var payload []byte
+	if int(fh.Length) <= len(b) {
+		payload = b[:fh.Length]
+	} else {
+		payload = make([]byte, fh.Length) // MaxReadFrameSize is above the default
+	}
+	if _, err := io.ReadFull(c.rd, payload); err != nil {
+		return err
+	}
+	if fh.StreamID == 0 {
+		return h2conn.Errorf(http2.ErrCodeProtocol, "DATA frame with stream ID 0")
+	}
+	if fh.Flags.Has(http2.FlagDataPadded) {
+		// The pad length, then the data, then that many bytes of padding
+		// (RFC 9113 §6.1).
+		if len(payload) == 0 || int(payload[0]) >= len(payload) {
+			return h2conn.Errorf(http2.ErrCodeProtocol, "DATA frame with a pad length over its payload")
+		}
+		payload = payload[1 : len(payload)-int(payload[0])]
+	}
+	return c.handleData(fh, payload)
 }
 
 // framerStreamError handles a stream error the Framer found in a frame
@@ -594,8 +630,6 @@ func (c *Conn) handle(f http2.Frame) error {
 		return c.handleSettings(f)
 	case *http2.MetaHeadersFrame:
 		return c.handleHeaders(f)
-	case *http2.DataFrame:
-		return c.handleData(f)
 	case *http2.WindowUpdateFrame:
 		return c.handleWindowUpdate(f)
 	case *http2.RSTStreamFrame:
@@ -664,17 +698,17 @@ func (c *Conn) handleSettings(f *http2.SettingsFrame) error {
 	return c.write(func() error { return c.fr.WriteSettingsAck() })
 }
 
-// handleData takes DATA: kept for the stream's reader, within the
-// windows.
-func (c *Conn) handleData(f *http2.DataFrame) error {
+// handleData takes the data of a DATA frame with header f (its padding
+// cut off): kept for the stream's reader, within the windows.
+func (c *Conn) handleData(f http2.FrameHeader, data []byte) error {
 	n := int64(f.Length)
+	ended := f.Flags.Has(http2.FlagDataEndStream)
 	c.mu.Lock()
 	if !c.recv.Fits(n) {
 		c.mu.Unlock()
 		return h2conn.Errorf(http2.ErrCodeFlowControl, "DATA beyond the connection's flow-control window")
 	}
 	st := c.streams[f.StreamID]
-	data := f.Data()
 	var serr error
 	code := http2.ErrCodeStreamClosed
 	switch {
@@ -695,7 +729,7 @@ func (c *Conn) handleData(f *http2.DataFrame) error {
 	case !st.recv.Fits(n):
 		c.recv.Drop(n)
 		serr, code = errors.New("DATA beyond the stream's flow-control window"), http2.ErrCodeFlowControl
-	case st.bodyLeft >= 0 && (int64(len(data)) > st.bodyLeft || f.StreamEnded() && int64(len(data)) < st.bodyLeft):
+	case st.bodyLeft >= 0 && (int64(len(data)) > st.bodyLeft || ended && int64(len(data)) < st.bodyLeft):
 		c.recv.Drop(n)
 		serr, code = errors.New("request body of a length other than its content-length"), http2.ErrCodeProtocol
 	default:
@@ -703,7 +737,7 @@ func (c *Conn) handleData(f *http2.DataFrame) error {
 			st.bodyLeft -= int64(len(data))
 		}
 		st.recv.Take(&c.recv, n, data)
-		if f.StreamEnded() {
+		if ended {
 			c.endRemoteLocked(st)
 		}
 		st.cond.Broadcast()

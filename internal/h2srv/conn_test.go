@@ -746,3 +746,52 @@ func TestDataFrameSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestPaddedData: the data of padded DATA frames reaches the handler
+// without the padding, and the padding counts against the windows only; a
+// padded DATA frame whose pad length is not below its payload's length,
+// or that has no room for the pad length at all, is a connection error
+// PROTOCOL_ERROR (RFC 9113 §6.1).
+func TestPaddedData(t *testing.T) {
+	t.Parallel()
+	echo := func(st *Stream) {
+		b, err := io.ReadAll(st)
+		if err != nil {
+			return
+		}
+		_, _ = st.Write(b)
+	}
+	t.Run("served", func(t *testing.T) {
+		t.Parallel()
+		p := serve(t, testConfig(), echo)
+		p.headers(1, false, ":method", "POST")
+		if err := p.fr.WriteDataPadded(1, false, []byte("abc"), make([]byte, 200)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.fr.WriteDataPadded(1, false, []byte("de"), nil); err != nil {
+			t.Fatal(err)
+		}
+		// A padded frame with no data: the pad length byte and padding.
+		if err := p.fr.WriteRawFrame(http2.FrameData, http2.FlagDataPadded|http2.FlagDataEndStream, 1, []byte{3, 0, 0, 0}); err != nil {
+			t.Fatal(err)
+		}
+		if r := p.response(1); r.status != "200" || string(r.body) != "abcde" {
+			t.Fatalf("response %+v, want 200 with abcde", r)
+		}
+	})
+	for name, payload := range map[string][]byte{
+		"pad length over the payload": {4, 'a', 0, 0},
+		"pad length equal to payload": {3, 0, 0},
+		"no room for the pad length":  {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := serve(t, testConfig(), echo)
+			p.headers(1, false, ":method", "POST")
+			if err := p.fr.WriteRawFrame(http2.FrameData, http2.FlagDataPadded, 1, payload); err != nil {
+				t.Fatal(err)
+			}
+			p.expectGoAway(http2.ErrCodeProtocol)
+		})
+	}
+}

@@ -67,26 +67,33 @@ func BenchmarkIdleConn(b *testing.B) {
 		runtime.MemProfileRate = 1
 	}
 	body := make([]byte, 32<<10)
+	upload := func(st *Stream) {
+		_, _ = io.Copy(io.Discard, st)
+		hello(st)
+	}
 	for _, tc := range []struct {
-		name string
-		h    Handler
+		name   string
+		h      Handler
+		upload int // the request body's length, in DATA frames of 16 KiB
 	}{
-		{"small", hello},
-		{"32KiB", func(st *Stream) { _, _ = st.Write(body) }},
+		{"small", hello, 0},
+		{"32KiB", func(st *Stream) { _, _ = st.Write(body) }, 0},
+		{"upload32KiB", upload, len(body)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
+			name := ""
 			if profile != "" {
-				benchIdleConn(b, tc.h, profile+"."+tc.name)
-			} else {
-				benchIdleConn(b, tc.h, "")
+				name = profile + "." + tc.name
 			}
+			benchIdleConn(b, tc.h, idleClientRequest(tc.upload), name)
 		})
 	}
 }
 
-// benchIdleConn is BenchmarkIdleConn with handler h, writing the heap
-// profile to profile unless it is "".
-func benchIdleConn(b *testing.B, h Handler, profile string) {
+// benchIdleConn is BenchmarkIdleConn with handler h and the client's
+// request (idleClientRequest), writing the heap profile to profile unless
+// it is "".
+func benchIdleConn(b *testing.B, h Handler, request []byte, profile string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -124,7 +131,6 @@ func benchIdleConn(b *testing.B, h Handler, profile string) {
 			_ = c.Close()
 		}
 	}()
-	request := idleClientRequest()
 	buf := make([]byte, 64<<10)
 	// Warm up: the first connection's one-time costs (the hpack tables'
 	// package state, the pools) do not count.
@@ -195,19 +201,29 @@ func idleMemory(b *testing.B) (heap, stack, rss uint64) {
 	return ms.HeapInuse, ms.StackInuse, rss
 }
 
-// idleClientRequest returns what a client sends to make one GET: the
-// preface, an empty SETTINGS and the request's HEADERS (stream 1).
-func idleClientRequest() []byte {
+// idleClientRequest returns what a client sends to make one request: the
+// preface, an empty SETTINGS and the request's HEADERS (stream 1), a GET,
+// or a POST with a body of upload bytes in DATA frames of 16 KiB.
+func idleClientRequest(upload int) []byte {
+	method := "GET"
+	if upload > 0 {
+		method = "POST"
+	}
 	var block bytes.Buffer
 	enc := hpack.NewEncoder(&block)
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "localhost"}, {":path", "/"}} {
+	for _, f := range [][2]string{{":method", method}, {":scheme", "http"}, {":authority", "localhost"}, {":path", "/"}} {
 		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	var out bytes.Buffer
 	out.WriteString(http2.ClientPreface)
 	fr := http2.NewFramer(&out, nil)
 	_ = fr.WriteSettings()
-	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true})
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: upload == 0, EndHeaders: true})
+	for upload > 0 {
+		n := min(upload, 16<<10)
+		upload -= n
+		_ = fr.WriteData(1, upload == 0, make([]byte, n))
+	}
 	return out.Bytes()
 }
 
