@@ -66,10 +66,12 @@ var framingKeys = [...]string{
 
 // ResponseKey returns the key a response field named name is stored under
 // in an http.Header: the canonical key for the fields the response is
-// framed by (Content-Length, Connection, …), else name as written.
+// framed by (Content-Length, Connection, …), else name as written. A name
+// spelled as its key (as apps send them) is matched by the plain
+// comparison, before the case-insensitive one.
 func ResponseKey(name string) string {
 	for _, k := range framingKeys {
-		if len(k) == len(name) && strings.EqualFold(k, name) {
+		if len(k) == len(name) && (k == name || strings.EqualFold(k, name)) {
 			return k
 		}
 	}

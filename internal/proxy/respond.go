@@ -55,17 +55,15 @@ func (ex *exchange) respond() {
 func (ex *exchange) copyHeader() {
 	res := &ex.res
 	h := ex.w.Header()
-	n := 0
-	for _, f := range res.fields {
-		if responseFieldRule(f.name) && !(res.chunked && strings.EqualFold(f.name, "Content-Length")) {
-			n++
-		}
-	}
-	vals := make([]string, n)
+	// One allocation holds the values of every field copied (each key's
+	// first value is a one-element slice of it); sized by all the fields,
+	// not by a first pass over the rules, as the fields the rules drop
+	// are few.
+	vals := make([]string, len(res.fields))
 	i := 0
 	cl := false
 	for _, f := range res.fields {
-		if !responseFieldRule(f.name) || (res.chunked && strings.EqualFold(f.name, "Content-Length")) {
+		if !responseFieldRule(f.name) || (res.chunked && fieldIs(f.name, "Content-Length")) {
 			continue
 		}
 		// As the app wrote it (X-XSS-Protection), but the framing fields.

@@ -128,7 +128,7 @@ func parseHead(head string, res *response) error {
 			return malformed("value of %s", name)
 		}
 		switch {
-		case strings.EqualFold(name, "Content-Length"):
+		case fieldIs(name, "Content-Length"):
 			if cl != "" && cl != value {
 				return malformed("differing Content-Length values")
 			}
@@ -137,19 +137,19 @@ func parseHead(head string, res *response) error {
 				return malformed("Content-Length %q", trunc(value))
 			}
 			cl, res.contentLength = value, n
-		case strings.EqualFold(name, "Transfer-Encoding"):
+		case fieldIs(name, "Transfer-Encoding"):
 			if haveTE || !strings.EqualFold(value, "chunked") || http10 {
 				return malformed("Transfer-Encoding %q", trunc(value))
 			}
 			haveTE, res.chunked = true, true
-		case strings.EqualFold(name, "Connection"):
+		case fieldIs(name, "Connection"):
 			res.connection = append(res.connection, value)
 			if h1.HasToken(value, "close") {
 				res.close = true
 			} else if http10 && h1.HasToken(value, "keep-alive") {
 				res.close = false
 			}
-		case strings.EqualFold(name, "Trailer"):
+		case fieldIs(name, "Trailer"):
 			for v := value; v != ""; {
 				var t string
 				t, v, _ = strings.Cut(v, ",")
@@ -164,6 +164,15 @@ func parseHead(head string, res *response) error {
 		res.contentLength = -1 // chunked framing wins over Content-Length
 	}
 	return nil
+}
+
+// fieldIs reports whether the field name (a token, so ASCII) is canon,
+// ignoring case. The lengths are compared first and the spelling as canon
+// writes it (as apps send it) before the case-insensitive comparison:
+// most fields of a response are none of the names asked about, and
+// strings.EqualFold would compare their first bytes for each.
+func fieldIs(name, canon string) bool {
+	return len(name) == len(canon) && (name == canon || strings.EqualFold(name, canon))
 }
 
 // nextLine splits s after its first line; line has no line ending.
