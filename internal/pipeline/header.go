@@ -70,13 +70,24 @@ var framingKeys = [...]string{
 // spelled as its key (as apps send them) is matched by the plain
 // comparison, before the case-insensitive one.
 func ResponseKey(name string) string {
-	for _, k := range framingKeys {
-		if len(k) == len(name) && (k == name || strings.EqualFold(k, name)) {
-			return k
+	if len(name) < len(framingByLen) {
+		for _, k := range framingByLen[len(name)] {
+			if k == name || strings.EqualFold(k, name) {
+				return k
+			}
 		}
 	}
 	return name
 }
+
+// framingByLen holds framingKeys by length: a response field is compared
+// with the keys of its own length only (one at most for most lengths).
+var framingByLen = func() (t [len("Transfer-Encoding") + 1][]string) {
+	for _, k := range framingKeys {
+		t[len(k)] = append(t[len(k)], k)
+	}
+	return t
+}()
 
 // key returns the key of h that matches name without case, and whether
 // there is one.

@@ -41,10 +41,15 @@ type connPool struct {
 	timeout time.Duration // RequestTimeout; 0: none
 	slack   time.Duration
 
-	mu     sync.Mutex // protects idle and closed
-	idle   map[string][]*appConn
+	mu sync.Mutex // protects idle, the lists in it, and closed
+	// idle holds the idle connections per address, oldest first. A list
+	// stays in the map once made, so that get and put look it up once.
+	idle   map[string]*idleList
 	closed bool // closeIdle was called: returned connections are closed
 }
+
+// idleList is one address's idle connections, oldest first.
+type idleList struct{ conns []*appConn }
 
 func newConnPool(timeout time.Duration) *connPool {
 	dialTimeout := defaultDialTimeout
@@ -55,7 +60,7 @@ func newConnPool(timeout time.Duration) *connPool {
 		dialer:  net.Dialer{Timeout: dialTimeout, KeepAlive: -1},
 		timeout: timeout,
 		slack:   min(timeout/8, time.Second),
-		idle:    map[string][]*appConn{},
+		idle:    map[string]*idleList{},
 	}
 }
 
@@ -70,23 +75,25 @@ func (p *connPool) get(addr string) *appConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = false
-	conns := p.idle[addr]
-	if len(conns) > 0 {
-		c := conns[len(conns)-1]
-		conns[len(conns)-1] = nil
-		conns = conns[:len(conns)-1]
-		if monoNow()-c.idleAt <= idleConnTimeout {
-			p.idle[addr] = conns
-			return c
-		}
-		// The newest is too old: every older connection is older still.
-		for _, o := range conns {
-			o.close()
-		}
-		conns = conns[:0]
-		c.close()
+	l := p.idle[addr]
+	if l == nil || len(l.conns) == 0 {
+		return nil
 	}
-	p.idle[addr] = conns
+	conns := l.conns
+	c := conns[len(conns)-1]
+	conns[len(conns)-1] = nil
+	conns = conns[:len(conns)-1]
+	if monoNow()-c.idleAt <= idleConnTimeout {
+		l.conns = conns
+		return c
+	}
+	// The newest is too old: every older connection is older still.
+	for i, o := range conns {
+		o.close()
+		conns[i] = nil
+	}
+	l.conns = conns[:0]
+	c.close()
 	return nil
 }
 
@@ -145,7 +152,12 @@ func (p *connPool) put(c *appConn) {
 	c.reused = true
 	c.idleAt = monoNow()
 	p.mu.Lock()
-	conns := p.idle[c.addr]
+	l := p.idle[c.addr]
+	if l == nil {
+		l = &idleList{}
+		p.idle[c.addr] = l
+	}
+	conns := l.conns
 	if p.closed || len(conns) >= maxIdleConnsPerHost {
 		p.mu.Unlock()
 		c.close()
@@ -156,7 +168,7 @@ func (p *connPool) put(c *appConn) {
 		stale = conns[0]
 		conns = append(conns[:0], conns[1:]...)
 	}
-	p.idle[c.addr] = append(conns, c)
+	l.conns = append(conns, c)
 	p.mu.Unlock()
 	if stale != nil {
 		stale.close()
@@ -168,11 +180,11 @@ func (p *connPool) put(c *appConn) {
 func (p *connPool) closeIdle() {
 	p.mu.Lock()
 	idle := p.idle
-	p.idle = map[string][]*appConn{}
+	p.idle = map[string]*idleList{}
 	p.closed = true
 	p.mu.Unlock()
-	for _, conns := range idle {
-		for _, c := range conns {
+	for _, l := range idle {
+		for _, c := range l.conns {
 			c.close()
 		}
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -71,8 +72,39 @@ func readHead(br *bufio.Reader, buf []byte) (head []byte, started bool, err erro
 		if lineStart > 0 && (len(line) == 1 || len(line) == 2 && line[0] == '\r') {
 			return buf, true, nil
 		}
+		if lineStart == 0 {
+			// The status line came with the read that filled br; most
+			// heads came whole with it. Take the rest at once when the
+			// empty line is buffered, instead of line by line.
+			rest, _ := br.Peek(br.Buffered())
+			if n := headEnd(rest); n > 0 && len(buf)+n <= maxResponseHeader {
+				buf = append(buf, rest[:n]...)
+				_, _ = br.Discard(n)
+				return buf, true, nil
+			}
+		}
 		lineStart = len(buf)
 	}
+}
+
+// headEnd returns the length of b up to and including the first empty
+// line ("\r\n" or "\n") of b's lines, b starting at a line's start, or 0
+// if b holds no empty line.
+func headEnd(b []byte) int {
+	for i := 0; i < len(b); {
+		switch {
+		case b[i] == '\n':
+			return i + 1
+		case b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		}
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		i += j + 1
+	}
+	return 0
 }
 
 // parseHead parses head (as read by readHead, converted to a string once)
