@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -274,8 +275,8 @@ func TestResponseHeaders(t *testing.T) {
 					t.Errorf("response header %s reached the client", k)
 				}
 			}
-			if got := res.Header.Values("Set-Cookie"); len(got) != 2 {
-				t.Errorf("Set-Cookie = %q, want both", got)
+			if got := res.Header.Values("Set-Cookie"); !slices.Equal(got, []string{"a=1; Path=/", "b=2; Path=/"}) {
+				t.Errorf("Set-Cookie = %q, want both in order", got)
 			}
 			if got := res.Header.Get("Server"); got != "Kestrel" {
 				t.Errorf("Server = %q, want Kestrel", got)

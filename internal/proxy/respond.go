@@ -60,27 +60,8 @@ func (ex *exchange) copyHeader() {
 	// not by a first pass over the rules, as the fields the rules drop
 	// are few.
 	vals := make([]string, len(res.fields))
-	i := 0
-	cl := false
-	for _, f := range res.fields {
-		if !responseFieldRule(f.name) || (res.chunked && fieldIs(f.name, "Content-Length")) {
-			continue
-		}
-		// As the app wrote it (X-XSS-Protection), but the framing fields.
-		k := pipeline.ResponseKey(f.name)
-		if k == "Content-Length" {
-			if cl {
-				continue // equal duplicates (parseHead checked): send one
-			}
-			cl = true
-		}
-		vals[i] = f.value
-		if old, ok := h[k]; ok {
-			h[k] = append(old, f.value)
-		} else {
-			h[k] = vals[i : i+1 : i+1]
-		}
-		i++
+	if len(h) > 0 || !ex.copyFields(h, vals, true) {
+		ex.copyFields(h, vals, false)
 	}
 	if ex.h.ForwardResponseConnectionHeader {
 		switch {
@@ -101,6 +82,47 @@ func (ex *exchange) copyHeader() {
 			h["Trailer"] = []string{strings.Join(names, ", ")}
 		}
 	}
+}
+
+// copyFields puts the app's fields that the response rules pass into h,
+// their values into vals (each key's first value is a one-element slice of
+// it). With fresh, h is empty and each key is stored without a lookup
+// first, as most answers name each field once: a key that turns out to be
+// in h already (a repeated field, Set-Cookie) ends the copy, with h emptied
+// again and false returned, for the copy without fresh, which looks each
+// key up and appends a repeated field's values.
+func (ex *exchange) copyFields(h http.Header, vals []string, fresh bool) bool {
+	res := &ex.res
+	i := 0
+	cl := false
+	for _, f := range res.fields {
+		if !responseFieldRule(f.name) || (res.chunked && fieldIs(f.name, "Content-Length")) {
+			continue
+		}
+		// As the app wrote it (X-XSS-Protection), but the framing fields.
+		k := pipeline.ResponseKey(f.name)
+		if k == "Content-Length" {
+			if cl {
+				continue // equal duplicates (parseHead checked): send one
+			}
+			cl = true
+		}
+		vals[i] = f.value
+		if fresh {
+			n := len(h)
+			h[k] = vals[i : i+1 : i+1]
+			if len(h) == n {
+				clear(h)
+				return false
+			}
+		} else if old, ok := h[k]; ok {
+			h[k] = append(old, f.value)
+		} else {
+			h[k] = vals[i : i+1 : i+1]
+		}
+		i++
+	}
+	return true
 }
 
 var connectionClose = []string{"close"}

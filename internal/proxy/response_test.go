@@ -2,7 +2,11 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -53,6 +57,42 @@ func TestReadHeadIncomplete(t *testing.T) {
 			if _, _, err := readHead(bufio.NewReaderSize(r, connReadSize), nil); err != io.ErrUnexpectedEOF {
 				t.Errorf("readHead(%q, one byte per read %v): %v, want io.ErrUnexpectedEOF", s, one, err)
 			}
+		}
+	}
+}
+
+// TestCopyHeader copies answers into an empty client header (each key
+// stored without a lookup until one repeats) and into one a stage had set
+// a field in: the same fields, repeated ones in order under one key,
+// equal Content-Length values once, hop-by-hop fields dropped.
+func TestCopyHeader(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields []field
+		want   http.Header // beyond the field set before, in the second way
+	}{
+		{"each once", []field{{"Server", "Kestrel"}, {"Date", "d"}, {"content-length", "2"}, {"X-XSS-Protection", "0"}},
+			http.Header{"Server": {"Kestrel"}, "Date": {"d"}, "Content-Length": {"2"}, "X-XSS-Protection": {"0"}}},
+		{"repeated", []field{{"Set-Cookie", "a=1"}, {"Server", "Kestrel"}, {"Set-Cookie", "b=2"}, {"set-cookie", "c=3"}, {"Set-Cookie", "d=4"}},
+			http.Header{"Set-Cookie": {"a=1", "b=2", "d=4"}, "set-cookie": {"c=3"}, "Server": {"Kestrel"}}},
+		{"equal lengths, hop-by-hop", []field{{"Content-Length", "2"}, {"Keep-Alive", "timeout=5"}, {"Content-Length", "2"}, {"Upgrade", "x"}},
+			http.Header{"Content-Length": {"2"}}},
+	}
+	for _, tt := range tests {
+		for _, preset := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, field set before %v", tt.name, preset), func(t *testing.T) {
+				w := httptest.NewRecorder()
+				want := tt.want.Clone()
+				if preset {
+					w.Header().Set("Alt-Svc", `h3=":443"`)
+					want.Set("Alt-Svc", `h3=":443"`)
+				}
+				ex := &exchange{h: &Handler{}, w: w, res: response{status: 200, fields: tt.fields, contentLength: -1}}
+				ex.copyHeader()
+				if got := w.Header(); !reflect.DeepEqual(got, want) {
+					t.Errorf("header = %v, want %v", got, want)
+				}
+			})
 		}
 	}
 }
