@@ -99,29 +99,38 @@ const preface = "PRI * HTTP/2.0\r\n"
 // it, 0 while more bytes are needed, or an error for a line ending that is
 // not CRLF. An HTTP/2 preface is ErrHandOff. from is how many bytes of buf
 // an earlier call has scanned (0 for none): they are not scanned again.
+//
+// It goes from line end to line end with bytes.IndexByte rather than byte
+// by byte: a line is bad if a CR comes before its last byte.
 func ScanHead(buf []byte, from int) (int, error) {
 	start := bytes.LastIndexByte(buf[:from], '\n') + 1
-	for i := max(from-1, start); i < len(buf); i++ {
-		switch buf[i] {
-		case '\n':
-			if i == 0 || buf[i-1] != '\r' {
-				return 0, bad("bare LF")
-			}
-			if i-1 == start {
-				if start == 0 {
-					return 0, bad("empty line before the request line")
-				}
-				return i + 1, nil
-			}
-			start = i + 1
-		case '\r':
-			if i+1 < len(buf) && buf[i+1] != '\n' {
-				return 0, bad("bare CR")
-			}
+	for i := max(from-1, start); i < len(buf); {
+		end := len(buf) // the line's LF, or the end of what came of it
+		if j := bytes.IndexByte(buf[i:], '\n'); j >= 0 {
+			end = i + j
 		}
-		if i == len(preface)-1 && string(buf[:len(preface)]) == preface {
+		// A CR must be followed by LF: only a line's last byte before its
+		// LF (or before the end of buf, its LF still to come) may be one.
+		if k := bytes.IndexByte(buf[i:end], '\r'); k >= 0 && i+k < end-1 {
+			return 0, bad("bare CR")
+		}
+		if end == len(buf) {
+			break
+		}
+		if end == 0 || buf[end-1] != '\r' {
+			return 0, bad("bare LF")
+		}
+		if end-1 == start {
+			if start == 0 {
+				return 0, bad("empty line before the request line")
+			}
+			return end + 1, nil
+		}
+		if end == len(preface)-1 && string(buf[:len(preface)]) == preface {
 			return 0, ErrHandOff
 		}
+		start = end + 1
+		i = start
 	}
 	return 0, nil
 }
