@@ -278,14 +278,21 @@ func (w *leanWriter) commit(final bool) {
 }
 
 // assemble runs build over a scratch buffer in place of w's and hands
-// what it appended to use.
-// A head larger than the scratch buffer grows on the heap (apps may send
-// up to 64 KiB of header).
+// what it appended to use. The scratch is the free end of w's buffer, two
+// bytes past what it holds (place may put a chunk's CRLF there), when at
+// least leanHeadRoom is free there: a common head fits, and no second
+// buffer is taken from the pool for it. Else it is a buffer from the pool.
+// A head larger than its scratch grows on the heap (apps may send up to
+// 64 KiB of header).
 func (w *leanWriter) assemble(build func(), use func([]byte)) {
-	hb := leanBufPool.Get().(*[leanBufSize]byte)
-	defer leanBufPool.Put(hb)
-	w.buffer()
-	w.hb = hb[:0]
+	b := w.buffer()
+	if at := w.n + 2; leanBufSize-at >= leanHeadRoom {
+		w.hb = b[at:at:leanBufSize]
+	} else {
+		hb := leanBufPool.Get().(*[leanBufSize]byte)
+		defer leanBufPool.Put(hb)
+		w.hb = hb[:0]
+	}
 	build()
 	head := w.hb
 	w.hb = nil
