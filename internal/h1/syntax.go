@@ -39,27 +39,55 @@ var tokenChar = func() (t [256]bool) {
 // whitespace is the caller's to trim.
 //
 // Every value of every request and response passes here (the app-side
-// client and the front door's writer check each), so it reads eight bytes
-// at a time: a word with no byte below 0x20 and none equal to 0x7f is valid
-// as a whole; one with such a byte (a tab, or a refused one) is checked
-// byte by byte.
+// client and the front door's writer check each), so it reads words: a
+// word with no byte below 0x20 and none equal to 0x7f is valid as a whole;
+// one with such a byte (a tab, or a refused one) is checked byte by byte.
+// A value of 8 bytes or more is read eight at a time, its last word ending
+// with it (overlapping the one before); one of 4 to 7 bytes as two words
+// of four.
 func ValidFieldValue(v string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	for len(v) >= 8 {
-		x := uint64(v[0]) | uint64(v[1])<<8 | uint64(v[2])<<16 | uint64(v[3])<<24 |
-			uint64(v[4])<<32 | uint64(v[5])<<40 | uint64(v[6])<<48 | uint64(v[7])<<56
-		// A byte's high bit is set in (x-0x20…)&^x when a byte is below
-		// 0x20, and in (y-0x01…)&^y when a byte of y is 0, that is, a byte
-		// of x is 0x7f; a borrow may mark a higher byte too, but only after
-		// a lower one was marked rightly, and marked words are checked
-		// byte by byte anyway.
-		y := x ^ 0x7f*ones
-		if ((x-0x20*ones)&^x|(y-ones)&^y)&highs != 0 && !validFieldBytes(v[:8]) {
-			return false
+	switch n := len(v); {
+	case n >= 8:
+		for w := v; len(w) > 8; w = w[8:] {
+			if !clean64(load64(w)) && !validFieldBytes(w[:8]) {
+				return false
+			}
 		}
-		v = v[8:]
+		last := v[n-8:]
+		return clean64(load64(last)) || validFieldBytes(last)
+	case n >= 4:
+		return clean32(load32(v)) && clean32(load32(v[n-4:])) || validFieldBytes(v)
 	}
 	return validFieldBytes(v)
+}
+
+// load64 and load32 read the first eight and four bytes of s, little
+// endian (the compiler makes each one load).
+func load64(s string) uint64 {
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func load32(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+// clean64 reports whether no byte of x is below 0x20 or equal to 0x7f. A
+// byte's high bit is set in (x-0x20…)&^x when a byte is below 0x20, and in
+// (y-0x01…)&^y when a byte of y is 0, that is, a byte of x is 0x7f; a
+// borrow may mark a higher byte too, but only after a lower one was marked
+// rightly, so the answer for the word is exact.
+func clean64(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	y := x ^ 0x7f*ones
+	return ((x-0x20*ones)&^x|(y-ones)&^y)&highs == 0
+}
+
+// clean32 is clean64 for four bytes.
+func clean32(x uint32) bool {
+	const ones, highs = 0x01010101, 0x80808080
+	y := x ^ 0x7f*ones
+	return ((x-0x20*ones)&^x|(y-ones)&^y)&highs == 0
 }
 
 // validFieldBytes is ValidFieldValue byte by byte.
