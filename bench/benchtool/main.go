@@ -30,6 +30,9 @@
 //	    a gRPC load (grpc-go's client, h2c) on grpc-go's interop server
 //	    behind a front door: calls per second and the front door's CPU
 //	    time per call.
+//	benchtool gets -addr HOST:PORT -n 20000 -c 50
+//	    exactly n keep-alive GET / over c connections, every answer
+//	    checked: a fixed amount of work (bench/instructions.sh).
 //
 // Every result is one line "key value" on stdout, for run.sh to collect.
 // Loopback only; every wait is bounded.
@@ -58,7 +61,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: benchtool idle|stream|coldstart|flood|startup|h3|tls|grpc [flags]")
+		return errors.New("usage: benchtool idle|stream|coldstart|flood|startup|h3|tls|grpc|gets [flags]")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute) // nothing here runs longer
 	defer cancel()
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string) error {
 		return runTLS(ctx, args[1:], os.Stdout)
 	case "grpc":
 		return runGRPC(ctx, args[1:], os.Stdout)
+	case "gets":
+		return runGets(ctx, args[1:], os.Stdout)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
