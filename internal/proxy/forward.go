@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -50,6 +51,12 @@ type exchange struct {
 	bodyErr error // the body writer's result
 	res     response
 	trailer response // the response trailer's fields
+	// br is the exchange's response reader, made at its first HTTP/1.1
+	// request and kept with it in the pool: the connection it reads from
+	// holds it until the connection goes back to the pool or is closed.
+	// (A reader per exchange rather than per request from a pool of its
+	// own: one pool round trip less per request, as many readers.)
+	br *bufio.Reader
 }
 
 var exchangePool = sync.Pool{New: func() any {
@@ -67,8 +74,8 @@ func (ex *exchange) reset() {
 	clear(tfields[:cap(tfields)])
 	clear(conn[:cap(conn)])
 	clear(trailer[:cap(trailer)])
-	rf := ex.rf
-	*ex = exchange{head: head, rf: rf}
+	rf, br := ex.rf, ex.br
+	*ex = exchange{head: head, rf: rf, br: br}
 	ex.res.fields, ex.res.connection, ex.res.trailer = fields, conn, trailer
 	ex.trailer.fields = tfields
 }
@@ -324,7 +331,7 @@ func (ex *exchange) send(c *appConn) (started bool, err error) {
 	if ex.body != nil {
 		ex.startBody(c)
 	}
-	br := c.reader()
+	br := ex.reader(c)
 	for n1xx := 0; ; n1xx++ {
 		head, started, err := readHead(br, ex.head[:0])
 		if err != nil {
@@ -357,6 +364,19 @@ func (ex *exchange) send(c *appConn) (started bool, err error) {
 		}
 		ex.inform(status)
 	}
+}
+
+// reader returns c's response reader: the exchange's own, set to read
+// from c, unless c has one (a request before on c in this exchange).
+func (ex *exchange) reader(c *appConn) *bufio.Reader {
+	if c.br == nil {
+		if ex.br == nil {
+			ex.br = bufio.NewReaderSize(nil, connReadSize)
+		}
+		ex.br.Reset(c.nc)
+		c.br = ex.br
+	}
+	return c.br
 }
 
 // inform forwards an informational (1xx) response to the client, as

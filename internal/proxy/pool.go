@@ -21,6 +21,9 @@ type appConn struct {
 	tcp  *net.TCPConn
 	sock *h1.Socket // nc's raw I/O, nil if not a TCP socket
 	itc  *idleTimeoutConn
+	// br reads the responses while a request is on the connection: the
+	// reader of the exchange that sent it (exchange.reader), nil while
+	// the connection is idle.
 	br   *bufio.Reader
 	addr string
 	// reused is set once the connection has carried a request: a failure on
@@ -67,8 +70,6 @@ func newConnPool(timeout time.Duration) *connPool {
 // connReadSize is the buffer each app connection reads responses through.
 // Response heads larger than it are read in pieces (up to maxResponseHeader).
 const connReadSize = 4 << 10
-
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, connReadSize) }}
 
 // get returns an idle connection to addr, or nil.
 func (p *connPool) get(addr string) *appConn {
@@ -145,8 +146,6 @@ func (p *connPool) put(c *appConn) {
 			c.close() // bytes beyond the response: the app broke the framing
 			return
 		}
-		c.br.Reset(nil)
-		readerPool.Put(c.br)
 		c.br = nil
 	}
 	c.reused = true
@@ -200,23 +199,10 @@ type sockConn struct {
 func (c *sockConn) Read(p []byte) (int, error)  { return c.s.Read(p) }
 func (c *sockConn) Write(p []byte) (int, error) { return c.s.Write(p) }
 
-// reader returns c's response reader, taking a pooled one if needed.
-func (c *appConn) reader() *bufio.Reader {
-	if c.br == nil {
-		c.br = readerPool.Get().(*bufio.Reader)
-		c.br.Reset(c.nc)
-	}
-	return c.br
-}
-
-// close closes the socket and gives the reader back.
+// close closes the socket and lets go of the reader.
 func (c *appConn) close() {
 	_ = c.nc.Close()
-	if c.br != nil {
-		c.br.Reset(nil)
-		readerPool.Put(c.br)
-		c.br = nil
-	}
+	c.br = nil
 }
 
 // alive reports whether an idle connection still looks usable: the app has
