@@ -139,7 +139,12 @@ func (l *listener) exempt(client netip.Addr) bool {
 // connection of the listener that waits for a request (shedIdle); if
 // there is none, the connection is marked over (its requests get 503).
 func (l *listener) track(c net.Conn) net.Conn {
-	client := peerAddr(c.RemoteAddr())
+	var client netip.Addr
+	if rc, ok := c.(*rawConn); ok {
+		client = rc.remote.Addr() // without allocating a net.Addr
+	} else {
+		client = peerAddr(c.RemoteAddr())
+	}
 	release, over, ok := l.srv.conns.admit(client, l.exempt(client))
 	if !ok {
 		l.srv.log.Debug("connection refused", "listener", l.key, "remote", c.RemoteAddr().String(), "reason", reasonPerClient)

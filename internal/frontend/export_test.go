@@ -201,3 +201,8 @@ func (s *Server) LeanPolled() int {
 	}
 	return n
 }
+
+// RawConversions returns how many raw connections (cleartext, accepted
+// outside Go's poller) moved into Go's poller since the process started
+// (tests only).
+func RawConversions() int64 { return rawConversions.Load() }

@@ -299,6 +299,9 @@ func (s *Server) bind(b *siteconfig.Binding, set serverSettings) (*listener, err
 	if err != nil {
 		return nil, err
 	}
+	if b.Scheme == "http" {
+		raw = withWait(raw) // for acceptRawLoop
+	}
 	l := &listener{key: b.ListenerKey(), scheme: b.Scheme, srv: s, raw: raw, set: set}
 	l.tlsBase = l.baseTLSIfHTTPS()
 	if set.http3 {

@@ -156,3 +156,21 @@ func (p *idlePoller) run(ready func(tokens []uint64)) error {
 // are not affected. It waits for run's wait to return: never call it while
 // holding a lock that ready takes.
 func (p *idlePoller) close() { _ = p.f.Close() }
+
+// move takes the registration of the descriptor old (still open) out of
+// the instance and registers sock with the same token: a socket that
+// moved to a new descriptor (a rawConn's conversion), whose registration
+// would otherwise stay with the old one.
+func (p *idlePoller) move(old int, sock syscall.RawConn, token uint64) error {
+	var err error
+	perr := p.rc.Control(func(epfd uintptr) {
+		err = epollCtl(int(epfd), unix.EPOLL_CTL_DEL, old, &unix.EpollEvent{})
+	})
+	if perr != nil {
+		return fmt.Errorf("epoll_ctl: %w", perr)
+	}
+	if err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return p.register(sock, token)
+}

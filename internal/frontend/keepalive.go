@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"syscall"
 )
 
 // listenConfig binds Gatehouse's TCP listeners. KeepAlive -1: an accepted
@@ -30,13 +31,22 @@ func listen(addr string) (net.Listener, error) {
 	return listenConfig.Listen(context.Background(), "tcp", addr)
 }
 
-// tcpConnOf returns the TCP connection under c (through TLS, the lean
-// loop's hand-off and tracking wrappers, and a hijacked connection), nil
-// if there is none.
-func tcpConnOf(c net.Conn) *net.TCPConn {
+// tcpSocket is a client connection's TCP socket: a *net.TCPConn, or a
+// *rawConn (a cleartext connection accepted raw).
+type tcpSocket interface {
+	syscall.Conn
+	SetKeepAliveConfig(net.KeepAliveConfig) error
+}
+
+// tcpConnOf returns the TCP socket under c (through TLS, the lean loop's
+// hand-off and tracking wrappers, and a hijacked connection), nil if
+// there is none.
+func tcpConnOf(c net.Conn) tcpSocket {
 	for {
 		switch x := c.(type) {
 		case *net.TCPConn:
+			return x
+		case *rawConn:
 			return x
 		case *tls.Conn:
 			c = x.NetConn()

@@ -50,9 +50,12 @@ type leanConn struct {
 	// requests for the client going away; hu is that watch.
 	peekRaw syscall.RawConn
 	hu      hangup
-	// tcp is the TCP connection under c (TLS or not), nil if c is not one;
-	// a refusal half-closes it.
+	// tcp is the TCP connection under c (TLS or not), nil if c is not one
+	// or is a raw one (see tcpConn); a refusal half-closes it.
 	tcp *net.TCPConn
+	// raw is the connection under c when it was accepted raw (cleartext,
+	// see rawConn), else nil.
+	raw *rawConn
 	// send is the send timeout of the request being served (Timeouts.Send,
 	// 0 for none).
 	send time.Duration
@@ -176,6 +179,7 @@ func (l *listener) serveLean(lc *leanConn) {
 	if tc, ok := c.(*trackedConn); ok {
 		lc.over = tc.over
 		lc.tcp, _ = tc.Conn.(*net.TCPConn)
+		lc.raw, _ = tc.Conn.(*rawConn)
 		if sc, ok := tc.Conn.(syscall.Conn); ok {
 			raw, _ = sc.SyscallConn()
 		}
@@ -185,7 +189,11 @@ func (l *listener) serveLean(lc *leanConn) {
 		}
 	}
 	lc.in = h1.NewInput(c, raw)
-	lc.remote, lc.local = c.RemoteAddr().String(), c.LocalAddr().String()
+	if lc.raw != nil {
+		lc.remote, lc.local = lc.raw.remote.String(), lc.raw.local
+	} else {
+		lc.remote, lc.local = c.RemoteAddr().String(), c.LocalAddr().String()
+	}
 	lc.peekRaw = raw
 	if tc, ok := c.(*tls.Conn); ok {
 		if t, ok := tc.NetConn().(*trackedConn); ok {
@@ -196,7 +204,9 @@ func (l *listener) serveLean(lc *leanConn) {
 			}
 		}
 	}
-	if ap, err := netip.ParseAddrPort(lc.remote); err == nil {
+	if lc.raw != nil {
+		lc.clientIP = lc.raw.remote.Addr()
+	} else if ap, err := netip.ParseAddrPort(lc.remote); err == nil {
 		lc.clientIP = ap.Addr().Unmap()
 	}
 	lc.w.lc = lc
@@ -224,6 +234,8 @@ func (lc *leanConn) run(w wake) {
 	l := lc.l
 	switch {
 	case handOff:
+		// The HTTP/2 server waits in Go's poller.
+		lc.tcpConn()
 		batchHTTP2(lc.c)
 		l.serveH2(&prefixConn{Conn: lc.c, prefix: prefix})
 	case !lc.w.hijacked: // a hijacked connection is its hijacker's to close
@@ -534,11 +546,21 @@ const (
 // a reset, which can destroy the refusal before the client has read it
 // (net/http and nginx linger the same way).
 func (lc *leanConn) linger() {
-	if lc.tcp == nil || lc.tcp.CloseWrite() != nil {
+	if lc.tcpConn() == nil || lc.tcp.CloseWrite() != nil {
 		return
 	}
 	_ = lc.tcp.SetReadDeadline(time.Now().Add(lingerFor))
 	_, _ = io.CopyN(io.Discard, lc.tcp, lingerBytes)
+}
+
+// tcpConn returns the TCP connection under c (see tcp), converting a raw
+// one first; nil if there is none (or the conversion failed). Called by
+// the connection's goroutine.
+func (lc *leanConn) tcpConn() *net.TCPConn {
+	if lc.tcp == nil && lc.raw != nil {
+		lc.tcp, _ = lc.raw.tcpConn()
+	}
+	return lc.tcp
 }
 
 // serveOne runs one parsed request through serve. It reports whether the
@@ -693,7 +715,13 @@ func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration, keep bool
 	if lc.token == 0 {
 		// Bytes already in the socket raise an event at once.
 		s.lastToken++
-		if err := s.poll.register(lc.pollRaw, s.lastToken); err != nil {
+		var err error
+		if lc.raw != nil {
+			err = lc.raw.registerIn(s.poll, s.lastToken)
+		} else {
+			err = s.poll.register(lc.pollRaw, s.lastToken)
+		}
+		if err != nil {
 			lc.l.srv.log.Debug("park idle connection", "listener", lc.l.key, "remote", lc.remote, "err", err)
 			return parkNot
 		}

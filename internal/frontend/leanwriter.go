@@ -462,7 +462,7 @@ var splicedBytes atomic.Int64
 // body sent as it is (a declared length with room for n, no chunks, not a
 // HEAD answer). It first sends what Flush sends.
 func (w *leanWriter) SpliceReady(n int64) bool {
-	if w.lc.sock == nil || w.lc.tcp == nil || w.hijacked {
+	if w.lc.sock == nil || (w.lc.tcp == nil && w.lc.raw == nil) || w.hijacked {
 		return false // TLS (sock is the cleartext trackedConn's), or no TCP socket
 	}
 	if w.FlushError() != nil {
@@ -476,6 +476,12 @@ func (w *leanWriter) SpliceReady(n int64) bool {
 // response as a failed Write does. The send timeout bounds the client's
 // silence during the step (a spliceWatch), not the step.
 func (w *leanWriter) SpliceBody(src *net.TCPConn, n int64) (int64, bool, error) {
+	if w.lc.tcpConn() == nil {
+		// A raw connection that could not move into Go's poller.
+		err := errors.New("splice: the client connection is closed")
+		w.err, w.closeAfter = err, true
+		return 0, true, err
+	}
 	var sw *spliceWatch
 	if w.lc.send > 0 {
 		sw = watchSplice(w.lc.tcp, w.lc.send)
@@ -616,6 +622,12 @@ func (w *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.flushBuf()
 	if w.err != nil {
 		return nil, nil, fmt.Errorf("hijack: %w", w.err)
+	}
+	if w.lc.raw != nil {
+		// The hijacker's reads and writes wait in Go's poller.
+		if _, err := w.lc.raw.tcpConn(); err != nil {
+			return nil, nil, fmt.Errorf("hijack: %w", err)
+		}
 	}
 	w.hijacked, w.closeAfter = true, true
 	w.lc.l.lean.remove(w.lc)

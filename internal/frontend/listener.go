@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/sys/unix"
 
 	"github.com/gatehouse/gatehouse/internal/batchconn"
 )
@@ -124,6 +127,10 @@ func (c *chanListener) Addr() net.Addr { return c.addr }
 // acceptLoop owns l.raw: it accepts until the socket is closed and hands each
 // connection to the current generation.
 func (l *listener) acceptLoop(log *slog.Logger) {
+	if wl, ok := l.raw.(*waitListener); ok && leanHTTP1 {
+		l.acceptRawLoop(log, wl.rc)
+		return
+	}
 	var backoff time.Duration
 	for {
 		c, err := l.raw.Accept()
@@ -150,6 +157,95 @@ func (l *listener) acceptLoop(log *slog.Logger) {
 			continue
 		}
 		l.handOver(c)
+	}
+}
+
+// waitListener is a cleartext listener with a duplicate of its socket in
+// Go's poller (wait), for acceptRawLoop to wait on: the RawConn of net's
+// listener cannot wait (its Read fails). Closing the listener closes the
+// duplicate too, which ends that wait.
+type waitListener struct {
+	net.Listener
+	wait *os.File
+	rc   syscall.RawConn // wait's
+}
+
+// withWait returns ln as a waitListener, or ln itself when its socket
+// cannot be duplicated (then acceptLoop accepts through net).
+func withWait(ln net.Listener) net.Listener {
+	fl, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return ln
+	}
+	// net's listening socket is non-blocking, and so is the duplicate
+	// (they share the flag): os.NewFile puts it in Go's poller.
+	f, err := fl.File()
+	if err != nil {
+		return ln
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return ln
+	}
+	return &waitListener{Listener: ln, wait: f, rc: rc}
+}
+
+// File returns a duplicate of the listening socket (see ListenerFiles).
+func (l *waitListener) File() (*os.File, error) {
+	return l.Listener.(interface{ File() (*os.File, error) }).File()
+}
+
+// Close closes the listening socket and its duplicate.
+func (l *waitListener) Close() error {
+	_ = l.wait.Close()
+	return l.Listener.Close()
+}
+
+// acceptRawLoop is acceptLoop for a cleartext listener: it accepts its
+// connections as rawConns (raw system calls, outside Go's poller until
+// one has to wait) for the lean loop. Within one wait of Go's poller for
+// the listening socket (rc, the listener's), it accepts until none is
+// waiting; closing the listener ends the wait.
+func (l *listener) acceptRawLoop(log *slog.Logger, rc syscall.RawConn) {
+	a := newRawAccepter(l)
+	var backoff time.Duration
+	for {
+		var aerr error
+		err := rc.Read(func(fd uintptr) bool {
+			for !l.closed.Load() {
+				c, err := a.accept(fd)
+				switch err {
+				case nil:
+					backoff = 0
+					if tc := l.track(c); tc != nil {
+						l.startLean(tc)
+					}
+					continue
+				case unix.EAGAIN:
+					return false
+				case unix.EINTR, unix.ECONNABORTED:
+					continue
+				}
+				aerr = os.NewSyscallError("accept4", err)
+				return true
+			}
+			return true
+		})
+		if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err == nil {
+			err = aerr
+		}
+		if err == nil {
+			continue
+		}
+		// Transient (EMFILE and the like): back off as net/http does.
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		log.Warn("accept", "listener", l.key, "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		<-t.C
 	}
 }
 
