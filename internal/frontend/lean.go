@@ -125,13 +125,15 @@ const (
 )
 
 // leanSet tracks a listener's lean connections for shutdown, and parks
-// its idle keep-alive connections: a connection that finished a response
-// and has no unread bytes buffered is marked parked (its socket was
-// registered in the set's epoll instance at its first park) and ends its
-// goroutine, holding no goroutine stack and no buffer until bytes come;
-// then the set serves it again on a new goroutine. The keep-alive timeout
-// of a parked connection is kept by the set's ticker (watchLoop), not by a
-// timer of its own.
+// those that wait for a request: a connection that finished a response
+// and has no unread bytes buffered, or a new cleartext one whose first
+// request has not come, is marked parked (its socket was registered in
+// the set's epoll instance at its first park) and ends its goroutine,
+// holding no goroutine stack and no buffer until bytes come; then the set
+// serves it again on a new goroutine. (A raw connection, see rawConn,
+// that waited on its goroutine would move into Go's poller.) The
+// keep-alive timeout of a parked connection is kept by the set's ticker
+// (watchLoop), not by a timer of its own.
 type leanSet struct {
 	mu       sync.Mutex // protects the fields below and each conn's state and parking
 	conns    map[*leanConn]struct{}
@@ -356,10 +358,16 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 }
 
 // await waits for the first bytes of the next request; false when the
-// connection is to close, or was parked (parked). An idle keep-alive
-// connection is parked when the set can take it; one not parked waits on
+// connection is to close, or was parked (parked). A cleartext connection
+// (an idle keep-alive one, or a new one whose first request has not
+// come yet) is parked when the set can take it; one not parked waits on
 // its goroutine within the keep-alive timeout, or, during a drain, closes
 // (one that has not had a request yet is given newConnGrace).
+//
+// A new connection reads before it parks: most clients send their request
+// right after connecting, and a read that finds it costs less than a
+// registration and a wake-up. A raw one (rawConn) that did wait on its
+// goroutine would move into Go's poller for the wait.
 //
 // Parking needs no read first: the set's epoll instance reports bytes that
 // come after the park, and the set remembers bytes that came while the
@@ -379,7 +387,7 @@ func (lc *leanConn) await(set serverSettings, w wake) (ok, parked bool) {
 	// came before it: edge-triggered, the set reports no event for them,
 	// so they are read before a park. (Only a connection that can park
 	// reads its socket directly; over TLS a full read is nothing to act on.)
-	try := w == wakeReady || lc.pollRaw != nil && lc.in.MayHoldMore()
+	try := w == wakeReady || lc.pollRaw != nil && (lc.in.MayHoldMore() || !lc.served)
 	var err error
 	for {
 		if try {
@@ -690,12 +698,13 @@ const (
 	parkDraining                   // not parked: the set is draining
 )
 
-// park records that lc waits for a request (state st). An idle
-// keep-alive connection (st leanIdle) is parked when the set has an epoll
+// park records that lc waits for a request (state st: leanIdle, or
+// leanNew for the first one). lc is parked when the set has an epoll
 // instance and lc a socket: its socket is registered there the first
 // time, and then the set owns lc, until idle passes (the keep-alive
-// timeout; <= 0: none) or an event comes; keep leaves lc's keep-alive
-// deadline as it was (a woken connection that found nothing to read).
+// timeout, which also bounds the wait for a first request; <= 0: none)
+// or an event comes; keep leaves lc's deadline as it was (a woken
+// connection that found nothing to read).
 // An event that came since lc's last park is not waited for: park
 // returns parkRead.
 func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration, keep bool) parkResult {
@@ -705,7 +714,7 @@ func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration, keep bool
 	if s.draining {
 		return parkDraining
 	}
-	if st != leanIdle || s.poll == nil || lc.pollRaw == nil {
+	if s.poll == nil || lc.pollRaw == nil {
 		return parkNot
 	}
 	if lc.park == parkWoken {
@@ -812,7 +821,8 @@ func (s *leanSet) setState(lc *leanConn, st leanState) bool {
 }
 
 // drain stops the lean connections: idle ones close now, busy ones after
-// their current response; when ctx ends first, every one is closed and
+// their current response, new ones (parked or not) after their first
+// request if it comes within newConnGrace; when ctx ends first, every one is closed and
 // its requests cancelled. It returns when all have ended.
 func (s *leanSet) drain(ctx context.Context) {
 	s.mu.Lock()
@@ -823,11 +833,18 @@ func (s *leanSet) drain(ctx context.Context) {
 	poll := s.poll // nothing is parked from now on
 	s.poll = nil
 	for _, lc := range s.registered {
-		if lc.park == parkParked {
-			s.unpark(lc)
-			_ = lc.c.Close()
-			go lc.run(wakeEnd)
+		if lc.park != parkParked {
+			continue
 		}
+		s.unpark(lc)
+		if lc.state == leanNew {
+			// Waiting for its first request: it waits on its goroutine
+			// for newConnGrace (see await), not closed.
+			go lc.resume()
+			continue
+		}
+		_ = lc.c.Close()
+		go lc.run(wakeEnd)
 	}
 	for lc := range s.conns {
 		switch lc.state {

@@ -232,7 +232,9 @@ func (l *listener) acceptRawLoop(log *slog.Logger, rc syscall.RawConn) {
 			}
 			return true
 		})
-		if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+		// Closing the listener closes wait, whose Read then fails with
+		// os.ErrClosed.
+		if l.closed.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 			return
 		}
 		if err == nil {

@@ -221,3 +221,61 @@ func TestRawForceCloseReusedDescriptors(t *testing.T) {
 		}
 	}
 }
+
+// TestRawNewParked: a new connection whose request has not come is
+// parked (no goroutine, and no move into Go's poller); it is served when
+// its request comes.
+func TestRawNewParked(t *testing.T) {
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, plainSite), newOpener())
+	before := frontend.RawConversions()
+	c := dialRaw(t, s.Addrs()["http"].String())
+	waitFor(t, "the new connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	if _, err := io.WriteString(c, "GET /late HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readEcho(t, bufio.NewReader(c)); got.Path != "/late" {
+		t.Fatalf("path %q, want /late", got.Path)
+	}
+	if n := frontend.RawConversions() - before; n != 0 {
+		t.Errorf("%d conversions, want none", n)
+	}
+}
+
+// TestRawNewParkedExpires: a parked new connection whose request does not
+// come is closed when the keep-alive timeout passes (the wait for a
+// first request), and leaves the set.
+func TestRawNewParkedExpires(t *testing.T) {
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, "timeouts: {idle: 1s}\n"+plainSite), newOpener())
+	c := dialRaw(t, s.Addrs()["http"].String())
+	waitFor(t, "the new connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	waitClosed(t, c, "after the keep-alive timeout")
+	waitFor(t, "the connection to leave the set", func() bool { o, _ := s.LeanConns(); return o == 0 })
+}
+
+// TestRawNewParkedDrain: a shutdown does not close a parked connection
+// that waits for its first request (its client may be sending it): it
+// waits on, within newConnGrace, is served, and then closed.
+func TestRawNewParkedDrain(t *testing.T) {
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, "shutdownTimeout: 30s\n"+plainSite), newOpener())
+	c := dialRaw(t, s.Addrs()["http"].String())
+	waitFor(t, "the new connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop() }()
+	waitFor(t, "the drain to wake the parked connection", func() bool { o, p := s.LeanConns(); return o == 1 && p == 0 })
+	if _, err := io.WriteString(c, "GET /during-drain HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	if got := readEcho(t, br); got.Path != "/during-drain" {
+		t.Fatalf("path %q, want /during-drain", got.Path)
+	}
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the response during the drain: read %q, %v; want EOF", b, err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
