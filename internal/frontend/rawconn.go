@@ -46,13 +46,17 @@ import (
 // connection's expiry, shedding) while its own goroutine may be in a read
 // or write, and a conversion closes the original descriptor while a
 // writer or a hang-up watcher may still use it. So every use of the
-// descriptor holds a reference (use: a count in state), taken only while
-// the connection is not closing; Close (and a conversion) mark it
-// closing, and the descriptor is closed once, by whichever of the marker
-// and the last holder is last (drop, release). None of the calls a
-// holder makes waits (the socket is non-blocking), so the close is never
-// delayed for long, and a holder that comes after it finds the
-// connection closed (or converted) instead of a reused number.
+// descriptor holds a reference (counted in state), taken only while the
+// connection is not closing; Close (and a conversion) mark it closing,
+// and the descriptor is closed once, by whichever of the marker and the
+// last holder is last (drop, release). None of the calls a holder makes
+// waits (the socket is non-blocking), so the close is never delayed for
+// long, and a call that comes after it finds the connection closed (or
+// converted) instead of a reused number. A close from another goroutine
+// needs no shutdown(2) to wake the connection's own: a raw call never
+// waits, a call that had to wait did so in the converted socket, whose
+// Close wakes it as net's does, and a parked connection's socket leaves
+// the epoll instance with its close (the set then ends the connection).
 type rawConn struct {
 	fd int
 	// state is the descriptor's use: bit 0 closing (no new holder), bit 1
@@ -397,8 +401,14 @@ func rawSetsockoptInt(fd, level, opt, v int) error {
 // SyscallConn returns the socket for raw use. Its Read and Write call f
 // once on the raw descriptor; when f reports that it would have to wait,
 // the connection converts and the call goes on through the converted
-// socket (whose descriptor f then gets).
-func (c *rawConn) SyscallConn() (syscall.RawConn, error) { return (*rawSocket)(c), nil }
+// socket (whose descriptor f then gets). Once converted, it is the
+// converted socket's.
+func (c *rawConn) SyscallConn() (syscall.RawConn, error) {
+	if cv := c.conv.Load(); cv != nil {
+		return cv.rc, nil
+	}
+	return (*rawSocket)(c), nil
+}
 
 // tcpConn converts the connection (if it is not yet) and returns it as a
 // *net.TCPConn: for what needs one (splice, lingering after a refusal) or
