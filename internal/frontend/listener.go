@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -191,9 +192,25 @@ func withWait(ln net.Listener) net.Listener {
 	return &waitListener{Listener: ln, wait: f, rc: rc}
 }
 
-// File returns a duplicate of the listening socket (see ListenerFiles).
+// File returns a duplicate of the listening socket (see ListenerFiles)
+// whose Fd leaves the socket non-blocking. net's File would not: its Fd
+// makes the descriptor blocking, and starting a process with the file
+// (exec.Cmd.ExtraFiles calls Fd, as an upgrade does) would make the
+// listening socket blocking (a duplicate shares the flag). Then
+// acceptRawLoop's next accept4, a raw system call, would wait in the
+// kernel holding its P, and the whole process would stop at the next
+// garbage collection until a connection came.
 func (l *waitListener) File() (*os.File, error) {
-	return l.Listener.(interface{ File() (*os.File, error) }).File()
+	var fd int
+	var err error
+	if cerr := l.rc.Control(func(s uintptr) { fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
+		return nil, fmt.Errorf("duplicate listening socket: %w", cerr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("duplicate listening socket: %w", os.NewSyscallError("fcntl", err))
+	}
+	// os.NewFile of a non-blocking descriptor keeps it non-blocking in Fd.
+	return os.NewFile(uintptr(fd), "tcp-listener"), nil
 }
 
 // Close closes the listening socket and its duplicate.
