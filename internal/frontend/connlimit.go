@@ -141,7 +141,9 @@ func (l *listener) exempt(client netip.Addr) bool {
 func (l *listener) track(c net.Conn) net.Conn {
 	var client netip.Addr
 	if rc, ok := c.(*rawConn); ok {
-		client = rc.remote.Addr() // without allocating a net.Addr
+		// Without allocating a net.Addr; and without the zone, as
+		// peerAddr (a prefix never contains a zoned address).
+		client = rc.remote.Addr().WithZone("")
 	} else {
 		client = peerAddr(c.RemoteAddr())
 	}

@@ -1,6 +1,8 @@
 package frontend_test
 
 import (
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -66,4 +68,58 @@ func nonBlocking(t *testing.T, f *os.File) bool {
 		t.Fatalf("F_GETFL: %v %v", err, ferr)
 	}
 	return flags&unix.O_NONBLOCK != 0
+}
+
+// linkLocal returns a link-local IPv6 address of this machine with its
+// zone, or skips the test.
+func linkLocal(t *testing.T) netip.Addr {
+	t.Helper()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
+					return ip.WithZone(ifi.Name)
+				}
+			}
+		}
+	}
+	t.Skip("no link-local IPv6 address")
+	return netip.Addr{}
+}
+
+// TestRawTrustedProxyLinkLocal: a trusted proxy that connects from a
+// link-local IPv6 address is not limited per client. The address of a
+// raw connection carries its zone (the interface), and a prefix never
+// contains a zoned address: the connection limits must look at the
+// address without it, as they do for a connection accepted by net.
+func TestRawTrustedProxyLinkLocal(t *testing.T) {
+	ll := linkLocal(t)
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, `
+trustedProxies: ["fe80::/10"]
+limits: {maxConnections: 1000, maxConnectionsPerClient: 1}
+sites:
+  - name: s
+    bindings: [{name: http, scheme: http, address: "::", port: 0}]
+    applications: [{path: /, dir: app}]
+`), newOpener())
+	addr := netip.AddrPortFrom(ll, uint16(s.Addrs()["http"].(*net.TCPAddr).Port)).String()
+	for i := range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Skipf("dial %s: %v", addr, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if code := getOn(t, c); code != 200 {
+			t.Fatalf("connection %d from the trusted proxy %s: %d, want 200 (not limited per client)", i+1, ll, code)
+		}
+	}
 }
