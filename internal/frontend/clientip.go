@@ -43,7 +43,11 @@ func forwardedClient(peer netip.Addr, xff []string, trusted []netip.Prefix) neti
 	return client
 }
 
+// isTrusted reports whether a is in one of the trusted prefixes. A zone
+// (a link-local peer's "%eth0") is not part of the match: a prefix never
+// contains a zoned address.
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.WithZone("")
 	for _, p := range trusted {
 		if p.Contains(a) {
 			return true

@@ -7,7 +7,7 @@ import (
 
 func TestForwardedClient(t *testing.T) {
 	t.Parallel()
-	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fe80::/10")}
 	tests := []struct {
 		name string
 		peer string
@@ -25,6 +25,7 @@ func TestForwardedClient(t *testing.T) {
 		{"garbage stops at the proxy that wrote it", "10.0.0.5", []string{"198.51.100.1, unknown, 10.1.1.1"}, "10.1.1.1"},
 		{"empty items", "10.0.0.5", []string{" , 198.51.100.1 ,"}, "198.51.100.1"},
 		{"mapped address", "10.0.0.5", []string{"::ffff:198.51.100.1"}, "198.51.100.1"},
+		{"link-local proxy with its zone", "fe80::1%eth0", []string{"198.51.100.1"}, "198.51.100.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -126,12 +126,7 @@ func (l *listener) exempt(client netip.Addr) bool {
 	if rt == nil {
 		return false
 	}
-	for _, p := range rt.trusted {
-		if p.Contains(client) {
-			return true
-		}
-	}
-	return false
+	return isTrusted(client, rt.trusted)
 }
 
 // track counts an accepted TCP connection. Beyond the per-client limit
@@ -141,9 +136,7 @@ func (l *listener) exempt(client netip.Addr) bool {
 func (l *listener) track(c net.Conn) net.Conn {
 	var client netip.Addr
 	if rc, ok := c.(*rawConn); ok {
-		// Without allocating a net.Addr; and without the zone, as
-		// peerAddr (a prefix never contains a zoned address).
-		client = rc.remote.Addr().WithZone("")
+		client = rc.remote.Addr() // without allocating a net.Addr
 	} else {
 		client = peerAddr(c.RemoteAddr())
 	}

@@ -22,8 +22,10 @@ import (
 // (HTTP/2, an upgrade such as a WebSocket), when a request
 // runs long enough to be watched for the client's going away (hangup),
 // and on every connection when the header or idle timeout is off.
-// Sockets inherited from systemd or a previous Gatehouse keep Go's
-// default: their listeners are not made by this config.
+// Cleartext connections are accepted with raw system calls (rawconn.go)
+// and get no probes whatever made their listener; TLS connections on
+// sockets inherited from systemd or a previous Gatehouse keep Go's
+// default, as their listeners are not made by this config.
 var listenConfig = net.ListenConfig{KeepAlive: -1}
 
 // listen binds a TCP listener with listenConfig.
