@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # bench/instructions.sh — user-space instructions per request of Gatehouse on
-# the tiny keep-alive workload, counted by callgrind: repeatable to well under
-# 1% between runs, where CPU time on a shared machine spreads by ±10–40% per
-# round (bench/NOTES.md, "Tiny keep-alive, fifth pass"). Compares binaries
+# the tiny keep-alive workload (MODE=close: a new connection per request,
+# "Connection: close", as run.sh's close workload), counted by callgrind:
+# repeatable to well under 1% between runs, where CPU time on a shared
+# machine spreads by ±10–40% per round (bench/NOTES.md, "Tiny keep-alive,
+# fifth pass", "New connection per request, instructions"). Compares binaries
 # given as arguments (default: the checkout's, built here), each run RUNS
 # times, alternating.
 #
 #   bench/instructions.sh                         # the checkout
 #   bench/instructions.sh /tmp/gh-main ./gh-new   # two builds, side by side
 #   N=20000 C=50 RUNS=2 bench/instructions.sh
+#   MODE=close bench/instructions.sh              # per connection+request
 #
 # Each run starts `gatehouse serve` (GOMAXPROCS=1, run.sh's configuration:
 # one site, the bench's testapp) under valgrind --tool=callgrind, sends WARM
 # requests (the app starts, pools fill), zeroes the counters, sends exactly N
-# keep-alive GET / over C connections (benchtool gets), and dumps. Printed per
+# keep-alive GET / over C connections (benchtool gets; MODE=close: N GET /
+# each on a new connection, C at a time, benchtool gets -close), and dumps
+# (OUT=DIR keeps the callgrind files there, for callgrind_annotate). Printed per
 # run: instructions per request in all, and without the runtime's stack
 # growth (runtime.newstack, inclusive): under valgrind's timing the runtime's
 # adaptive goroutine stack size starts the wake-up goroutines small and they
@@ -28,6 +33,12 @@ N=${N:-20000}
 C=${C:-50}
 WARM=${WARM:-2000}
 RUNS=${RUNS:-2}
+MODE=${MODE:-keepalive}
+case $MODE in
+  keepalive) gets=() ;;
+  close) gets=(-close) ;;
+  *) echo "MODE is keepalive or close, not $MODE" >&2; exit 2 ;;
+esac
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/gatehouse-instr.XXXXXX)
@@ -83,15 +94,19 @@ YAML
     sleep 0.1
   done
   [ -n "$ok" ] || { echo "gatehouse under callgrind never answered; see $work/vg.log" >&2; exit 1; }
-  "$work/benchtool" gets -addr "127.0.0.1:$port" -n "$WARM" -c "$C" >/dev/null
+  "$work/benchtool" gets -addr "127.0.0.1:$port" -n "$WARM" -c "$C" "${gets[@]}" >/dev/null
   callgrind_control -z "$vpid" >/dev/null 2>&1
-  "$work/benchtool" gets -addr "127.0.0.1:$port" -n "$N" -c "$C" >/dev/null
+  "$work/benchtool" gets -addr "127.0.0.1:$port" -n "$N" -c "$C" "${gets[@]}" >/dev/null
   callgrind_control -d "$vpid" >/dev/null 2>&1
   kill -9 "$vpid" 2>/dev/null || true
   wait "$vpid" 2>/dev/null || true
   vpid=
   local f ir ns
   f=$(ls -t "$out".* | head -1)
+  if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT"
+    cp "$f" "$OUT/callgrind.$(basename "$bin").$MODE.$(date +%H%M%S)"
+  fi
   ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ && !t {gsub(",", "", $1); t = $1} END {print t}')
   ns=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null |
     awk '/runtime\/stack.go:runtime.newstack( |$)/ {gsub(",", "", $1); s += $1} END {print s + 0}')

@@ -30,9 +30,10 @@
 //	    a gRPC load (grpc-go's client, h2c) on grpc-go's interop server
 //	    behind a front door: calls per second and the front door's CPU
 //	    time per call.
-//	benchtool gets -addr HOST:PORT -n 20000 -c 50
-//	    exactly n keep-alive GET / over c connections, every answer
-//	    checked: a fixed amount of work (bench/instructions.sh).
+//	benchtool gets -addr HOST:PORT -n 20000 -c 50 [-close]
+//	    exactly n keep-alive GET / over c connections (with -close: each
+//	    on a new connection, "Connection: close", from c clients), every
+//	    answer checked: a fixed amount of work (bench/instructions.sh).
 //
 // Every result is one line "key value" on stdout, for run.sh to collect.
 // Loopback only; every wait is bounded.
