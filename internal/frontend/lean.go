@@ -242,6 +242,12 @@ func (lc *leanConn) run(w wake) {
 		l.serveH2(&prefixConn{Conn: lc.c, prefix: prefix})
 	case !lc.w.hijacked: // a hijacked connection is its hijacker's to close
 		_ = lc.c.Close()
+		// The request scratch goes back to its pools for the next
+		// connection: one that carried a single request (Connection:
+		// close) would otherwise drop it and every new connection
+		// allocate its own. (A hijacked connection's handler may still
+		// hold it.)
+		lc.releaseIdle()
 	}
 	lc.cancel()
 	l.lean.remove(lc)
@@ -471,7 +477,7 @@ var (
 )
 
 // releaseIdle gives the request scratch back while the connection waits
-// for its next request.
+// for its next request, or when it ends.
 func (lc *leanConn) releaseIdle() {
 	if f := lc.req.Header.Fields; f != nil {
 		clear(f[:cap(f)])
@@ -603,7 +609,10 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 			}
 			keep = false
 			lc.w.abandon()
-			return // st is not reused: a panicking handler may still hold it
+			// Neither st nor the request scratch is reused: a panicking
+			// handler may still hold them.
+			lc.req.Header.Fields, lc.fields, lc.w.header = nil, nil, nil
+			return
 		}
 		st.release()
 	}()
