@@ -98,7 +98,7 @@ func (lc *leanConn) watchHangup(done chan<- struct{}) {
 	}
 	if err == nil && gone {
 		lc.l.srv.log.Debug("client went away during the request", "listener", lc.l.key, "remote", lc.remote)
-		lc.cancel()
+		lc.ctx.Cancel()
 	}
 }
 

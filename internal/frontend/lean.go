@@ -29,16 +29,17 @@ import (
 // bytes read so far; an upgraded one (WebSocket) leaves the loop with its
 // hijacker.
 type leanConn struct {
-	l      *listener
-	c      net.Conn   // the tracked connection
-	sock   *h1.Socket // c's socket for writes, nil if c is not one
-	in     *h1.Input
-	req    h1.Request
-	body   h1.Body
-	w      leanWriter
-	over   bool
-	ctx    context.Context // cancelled when the connection is force-closed
-	cancel context.CancelFunc
+	l    *listener
+	c    net.Conn   // the tracked connection
+	sock *h1.Socket // c's socket for writes, nil if c is not one
+	in   *h1.Input
+	req  h1.Request
+	body h1.Body
+	w    leanWriter
+	over bool
+	// ctx ends (Cancel) when the connection is force-closed or its
+	// client goes away during a request.
+	ctx *leanContext
 
 	remote, local string
 	clientIP      netip.Addr
@@ -155,11 +156,9 @@ type leanSet struct {
 // startLean serves c with the lean loop on a goroutine of its own, owned
 // by the listener's leanSet; c is closed when the set is draining.
 func (l *listener) startLean(c net.Conn) {
-	lc := &leanConn{l: l, c: c}
-	cc := newLeanContext()
-	lc.ctx, lc.cancel = cc, cc.Cancel
+	lc := &leanConn{l: l, c: c, ctx: newLeanContext()}
 	if !l.lean.add(lc) {
-		lc.cancel()
+		lc.ctx.Cancel()
 		_ = c.Close()
 		return
 	}
@@ -173,7 +172,7 @@ func (l *listener) serveLean(lc *leanConn) {
 	var raw syscall.RawConn
 	if tc, ok := c.(*tls.Conn); ok {
 		if !lc.handshake(tc) {
-			lc.cancel()
+			lc.ctx.Cancel()
 			l.lean.remove(lc)
 			return
 		}
@@ -249,7 +248,7 @@ func (lc *leanConn) run(w wake) {
 		// hold it.)
 		lc.releaseIdle()
 	}
-	lc.cancel()
+	lc.ctx.Cancel()
 	l.lean.remove(lc)
 }
 
@@ -874,7 +873,7 @@ func (s *leanSet) drain(ctx context.Context) {
 		defer s.mu.Unlock()
 		for lc := range s.conns {
 			_ = lc.c.Close()
-			lc.cancel()
+			lc.ctx.Cancel()
 		}
 	})
 }
