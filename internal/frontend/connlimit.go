@@ -68,37 +68,48 @@ func clientKey(a netip.Addr) netip.Prefix {
 // admit counts a new connection from client (the zero Addr if unknown;
 // exempt skips the per-client limit, for trusted proxies). ok is false,
 // and nothing is counted, when the client has perClient connections open
-// already. over reports that the connection is beyond max. release gives
-// the place back; call it once.
-func (cc *connCounter) admit(client netip.Addr, exempt bool) (release func(), over, ok bool) {
-	var key netip.Prefix
-	counted := false
+// already. over reports that the connection is beyond max. The place is
+// given back by its release; call it once.
+func (cc *connCounter) admit(client netip.Addr, exempt bool) (place connPlace, over, ok bool) {
+	place.cc = cc
 	if limit := cc.perClient.Load(); limit > 0 && client.IsValid() && !exempt {
-		key = clientKey(client)
+		key := clientKey(client)
 		cc.mu.Lock()
 		if int64(cc.byClient[key]) >= limit {
 			cc.mu.Unlock()
-			return nil, false, false
+			return connPlace{}, false, false
 		}
 		if cc.byClient == nil {
 			cc.byClient = map[netip.Prefix]int{}
 		}
 		cc.byClient[key]++
 		cc.mu.Unlock()
-		counted = true
+		place.key, place.counted = key, true
 	}
 	n := cc.open.Add(1)
 	m := cc.max.Load()
-	return func() {
-		cc.open.Add(-1)
-		if counted {
-			cc.mu.Lock()
-			if cc.byClient[key]--; cc.byClient[key] <= 0 {
-				delete(cc.byClient, key)
-			}
-			cc.mu.Unlock()
+	return place, m > 0 && n > m, true
+}
+
+// connPlace is a connection's place in a connCounter: a value, so that
+// holding it costs a connection no allocation.
+type connPlace struct {
+	cc      *connCounter
+	key     netip.Prefix // the client's, when counted
+	counted bool         // counted against the per-client limit
+}
+
+// release gives the place back.
+func (p connPlace) release() {
+	p.cc.open.Add(-1)
+	if p.counted {
+		cc := p.cc
+		cc.mu.Lock()
+		if cc.byClient[p.key]--; cc.byClient[p.key] <= 0 {
+			delete(cc.byClient, p.key)
 		}
-	}, m > 0 && n > m, true
+		cc.mu.Unlock()
+	}
 }
 
 // peerAddr is the IP address of a connection's peer, the zero Addr if
@@ -140,7 +151,7 @@ func (l *listener) track(c net.Conn) net.Conn {
 	} else {
 		client = peerAddr(c.RemoteAddr())
 	}
-	release, over, ok := l.srv.conns.admit(client, l.exempt(client))
+	place, over, ok := l.srv.conns.admit(client, l.exempt(client))
 	if !ok {
 		l.srv.log.Debug("connection refused", "listener", l.key, "remote", c.RemoteAddr().String(), "reason", reasonPerClient)
 		_ = c.Close()
@@ -149,7 +160,7 @@ func (l *listener) track(c net.Conn) net.Conn {
 	if over && l.shedIdle() {
 		over = false
 	}
-	return &trackedConn{Conn: c, release: release, over: over}
+	return &trackedConn{Conn: c, place: place, over: over}
 }
 
 // errQUICRefused refuses a QUIC connection at its handshake.
@@ -165,17 +176,17 @@ var errQUICRefused = errors.New("connection limit reached")
 // spoofed address holds its place only until the handshake times out.
 func (l *listener) quicConnContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
 	client := peerAddr(info.RemoteAddr)
-	release, over, ok := l.srv.conns.admit(client, l.exempt(client))
+	place, over, ok := l.srv.conns.admit(client, l.exempt(client))
 	if !ok {
 		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", reasonPerClient)
 		return ctx, errQUICRefused
 	}
 	if over && !l.shedIdle() {
-		release()
+		place.release()
 		l.srv.log.Debug("QUIC connection refused", "listener", l.key, "remote", info.RemoteAddr.String(), "reason", "maxConnections")
 		return ctx, errQUICRefused
 	}
-	context.AfterFunc(ctx, release)
+	context.AfterFunc(ctx, place.release)
 	return ctx, nil
 }
 

@@ -400,9 +400,9 @@ var leanHTTP1 = true
 // trackedConn releases its place in the connCounter once when closed.
 type trackedConn struct {
 	net.Conn
-	release func()
-	over    bool
-	once    sync.Once
+	place  connPlace
+	over   bool
+	closed atomic.Bool // Close ran: the place was given back
 	// batch, once set, takes the connection's writes, write deadlines and
 	// Close: an HTTP/2 connection's (batchHTTP2), whose server writes
 	// every frame on its own. Until then (HTTP/1) writes go straight to
@@ -446,7 +446,9 @@ func (c *trackedConn) SetDeadline(t time.Time) error {
 }
 
 func (c *trackedConn) Close() error {
-	c.once.Do(c.release)
+	if c.closed.CompareAndSwap(false, true) {
+		c.place.release()
+	}
 	if b := c.batch.Load(); b != nil {
 		return b.Close()
 	}
