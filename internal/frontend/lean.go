@@ -31,8 +31,8 @@ import (
 type leanConn struct {
 	l    *listener
 	c    net.Conn   // the tracked connection
-	sock *h1.Socket // c's socket for writes, nil if c is not one
-	in   *h1.Input
+	sock *h1.Socket // c's socket for writes (&socket), nil if c is not one
+	in   h1.Input
 	req  h1.Request
 	body h1.Body
 	w    leanWriter
@@ -51,6 +51,8 @@ type leanConn struct {
 	// requests for the client going away; hu is that watch.
 	peekRaw syscall.RawConn
 	hu      hangup
+	// socket is sock's storage: part of lc, not an allocation of its own.
+	socket h1.Socket
 	// tcp is the TCP connection under c (TLS or not), nil if c is not one
 	// or is a raw one (see tcpConn); a refusal half-closes it.
 	tcp *net.TCPConn
@@ -185,11 +187,12 @@ func (l *listener) serveLean(lc *leanConn) {
 			raw, _ = sc.SyscallConn()
 		}
 		if raw != nil {
-			lc.sock = h1.NewSocket(raw)
+			lc.socket.Init(raw)
+			lc.sock = &lc.socket
 			lc.pollRaw = raw
 		}
 	}
-	lc.in = h1.NewInput(c, raw)
+	lc.in.Init(c, raw)
 	if lc.raw != nil {
 		lc.remote, lc.local = lc.raw.remote.String(), lc.raw.local
 	} else {
@@ -585,7 +588,7 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 	if st.req.ContentLength != 0 {
 		st.src, st.ctl = &lc.body, &lc.w
 	}
-	lc.body.Reset(lc.in, lc.req.ContentLength)
+	lc.body.Reset(&lc.in, lc.req.ContentLength)
 	if lc.req.Expect100 {
 		lc.body.BeforeWait = lc.w.sendContinue
 	}

@@ -632,7 +632,7 @@ func (w *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked, w.closeAfter = true, true
 	w.lc.l.lean.remove(w.lc)
 	w.abandon()
-	in := w.lc.in
+	in := &w.lc.in
 	c := &prefixConn{Conn: w.lc.c, prefix: bytes.Clone(in.Buffered())}
 	in.Discard(len(c.prefix))
 	if err := c.SetDeadline(time.Time{}); err != nil {

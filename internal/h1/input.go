@@ -48,9 +48,16 @@ type Input struct {
 // used to wait for data without holding a buffer; c's read deadline
 // applies to both.
 func NewInput(c net.Conn, raw syscall.RawConn) *Input {
-	in := &Input{conn: c, raw: raw}
-	in.readFn = in.readRaw
+	in := &Input{}
+	in.Init(c, raw)
 	return in
+}
+
+// Init makes in the read side of c, as NewInput does, in place (an Input
+// held inside a larger value costs no allocation of its own).
+func (in *Input) Init(c net.Conn, raw syscall.RawConn) {
+	*in = Input{conn: c, raw: raw}
+	in.readFn = in.readRaw
 }
 
 // Buffered returns the bytes read and not yet consumed. The slice is valid

@@ -54,10 +54,14 @@ func (s *Socket) WriteBeforeRead(p []byte) { s.pending = p }
 
 // NewSocket returns a Socket on rc.
 func NewSocket(rc syscall.RawConn) *Socket {
-	s := &Socket{rc: rc}
-	s.writeFn, s.readFn = s.write, s.read
+	s := &Socket{}
+	s.Init(rc)
 	return s
 }
+
+// Init makes s a Socket on rc, as NewSocket does, in place (a Socket
+// held inside a larger value costs no allocation of its own).
+func (s *Socket) Init(rc syscall.RawConn) { *s = Socket{rc: rc} }
 
 // WriteDeadliner is a connection whose write deadline can be set: the
 // net.Conn of a Socket's descriptor.
@@ -82,6 +86,9 @@ func (s *Socket) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	s.wp, s.wn, s.werr = p, 0, nil
+	if s.writeFn == nil {
+		s.writeFn = s.write // made once, by the first Write (the write side's own)
+	}
 	err := s.rc.Write(s.writeFn)
 	n := s.wn
 	s.wp = nil
@@ -129,6 +136,9 @@ func (s *Socket) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	s.rp, s.rn, s.rerr = p, 0, nil
+	if s.readFn == nil {
+		s.readFn = s.read // made once, by the first Read: a Socket only written costs none
+	}
 	err := s.rc.Read(s.readFn)
 	if err == nil && s.short {
 		// The queued write would have waited: finish it as a write, then
