@@ -137,8 +137,23 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	// door's answers for it (limits, redirects, its stages' refusals).
 	rw.req = pr
 	rw.use(cur)
+	s.serveApp(l, st, site, &app, &cur)
+}
+
+// serveApp is the rest of serve, once the request is known to be for
+// site: limits, redirect, stages, the app. It sets *app and *cur to the
+// application that takes the request and its settings (a stage may
+// reroute it), for serve's report.
+//
+// It is a function of its own so that the compiler open-codes serve's
+// and its deferred calls (inline at each return): with the defers of both
+// and all their returns in one function, it ran them through the
+// runtime's deferreturn, which walks the stack (~1,000 instructions a
+// request).
+func (s *Server) serveApp(l *listener, st *reqState, site *siteRoute, app **appRoute, cur *pipeline.App) {
+	pr, rw := &st.req, &st.rw
 	defer rw.end(st.ctx)
-	lim := site.lim.of(cur)
+	lim := site.lim.of(*cur)
 	if res := lim.check(pr); res != nil {
 		pipeline.WriteResult(rw, pr, res, s.log)
 		return
@@ -147,29 +162,30 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 		redirectHTTPS(rw, pr, site.httpsPort)
 		return
 	}
-	if app == nil {
+	if *app == nil {
 		pipeline.WriteStatus(rw, pr, http.StatusNotFound)
 		return
 	}
 	if site.global != nil {
-		next, ok := s.runGlobal(site, app, pr, rw)
-		if next != app {
-			app, cur = next, next.app.Current()
-			rw.use(cur)
+		next, ok := s.runGlobal(site, *app, pr, rw)
+		if next != *app {
+			*app, *cur = next, next.app.Current()
+			rw.use(*cur)
 		}
 		if !ok {
 			return
 		}
 	}
-	if app, cur, ok = s.runStages(site, app, cur, pr, rw); !ok {
+	var ok bool
+	if *app, *cur, ok = s.runStages(site, *app, *cur, pr, rw); !ok {
 		return
 	}
-	rw.use(cur)
+	rw.use(*cur)
 	var body io.Reader
 	if pr.ContentLength != 0 && st.src != nil {
 		body = st.requestBody(&lim)
 	}
-	cur.Forward(st.ctx, rw, pr, body)
+	(*cur).Forward(st.ctx, rw, pr, body)
 }
 
 // The ways out of serve below are functions of their own so that their
