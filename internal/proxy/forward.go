@@ -277,10 +277,10 @@ func (ex *exchange) roundTrip() error {
 		pool.adopt(hc, addr) // a new process's first lease: no connect of its own
 	}
 	for attempt := 0; ; attempt++ {
-		c := pool.get(addr)
+		c, now := pool.get(addr)
 		for c != nil && !ex.replayable() && !c.alive() {
 			c.close()
-			c = pool.get(addr)
+			c, now = pool.get(addr)
 		}
 		if c == nil || attempt > 0 {
 			if c != nil {
@@ -290,8 +290,9 @@ func (ex *exchange) roundTrip() error {
 			if c, err = pool.dial(ex.ctx, addr); err != nil {
 				return err
 			}
+			now = 0
 		}
-		started, err := ex.send(c)
+		started, err := ex.send(c, now)
 		if err == nil {
 			return nil
 		}
@@ -311,7 +312,9 @@ func (ex *exchange) roundTrip() error {
 
 // send writes the request on c and reads the final response head. started
 // reports whether any response byte arrived. On success ex.conn is c.
-func (ex *exchange) send(c *appConn) (started bool, err error) {
+// now is the monoNow reading the pool took when it handed c out, 0 for a
+// connection just dialled: the request's deadlines start from it.
+func (ex *exchange) send(c *appConn, now time.Duration) (started bool, err error) {
 	ex.conn = c
 	if done := ex.ctx.Done(); done != nil {
 		ex.stop = afterFunc(ex.ctx, c.abort)
@@ -322,7 +325,10 @@ func (ex *exchange) send(c *appConn) (started bool, err error) {
 		// read that finds nothing yet. (readHead reuses ex.head only after
 		// that read returned.)
 		if c.itc != nil {
-			c.itc.extend(true)
+			if now == 0 {
+				now = monoNow()
+			}
+			c.itc.extendBeforeRead(now)
 		}
 		c.sock.WriteBeforeRead(ex.head)
 	} else if _, err := c.nc.Write(ex.head); err != nil {

@@ -71,22 +71,24 @@ func newConnPool(timeout time.Duration) *connPool {
 // Response heads larger than it are read in pieces (up to maxResponseHeader).
 const connReadSize = 4 << 10
 
-// get returns an idle connection to addr, or nil.
-func (p *connPool) get(addr string) *appConn {
+// get returns an idle connection to addr and the monoNow reading it was
+// checked against, or nil.
+func (p *connPool) get(addr string) (*appConn, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = false
 	l := p.idle[addr]
 	if l == nil || len(l.conns) == 0 {
-		return nil
+		return nil, 0
 	}
 	conns := l.conns
 	c := conns[len(conns)-1]
 	conns[len(conns)-1] = nil
 	conns = conns[:len(conns)-1]
-	if monoNow()-c.idleAt <= idleConnTimeout {
+	now := monoNow()
+	if now-c.idleAt <= idleConnTimeout {
 		l.conns = conns
-		return c
+		return c, now
 	}
 	// The newest is too old: every older connection is older still.
 	for i, o := range conns {
@@ -95,7 +97,7 @@ func (p *connPool) get(addr string) *appConn {
 	}
 	l.conns = conns[:0]
 	c.close()
-	return nil
+	return nil, 0
 }
 
 // dial opens a new connection to addr.

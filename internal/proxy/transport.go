@@ -48,6 +48,11 @@ type idleTimeoutConn struct {
 	// readUntil and writeUntil are the deadlines last set on Conn, as
 	// monoNow would read them.
 	readUntil, writeUntil time.Duration
+
+	// readSet is set by extendBeforeRead and taken by the next Read,
+	// which then keeps the deadlines just set rather than read the clock
+	// again. Only the exchange's goroutine, which calls both, uses it.
+	readSet bool
 }
 
 // monoBase is the origin of monoNow.
@@ -59,7 +64,11 @@ var monoBase = time.Now()
 func monoNow() time.Duration { return time.Since(monoBase) }
 
 func (c *idleTimeoutConn) Read(p []byte) (int, error) {
-	c.extend(false)
+	if c.readSet {
+		c.readSet = false
+	} else {
+		c.extend(false)
+	}
 	return c.Conn.Read(p)
 }
 
@@ -71,8 +80,20 @@ func (c *idleTimeoutConn) Write(p []byte) (int, error) {
 // extend makes sure the read deadline, and with write the write deadline,
 // is at least timeout from now. Errors are ignored: a closed connection
 // fails the Read or Write anyway.
-func (c *idleTimeoutConn) extend(write bool) {
-	need := monoNow() + c.timeout
+func (c *idleTimeoutConn) extend(write bool) { c.extendAt(monoNow(), write) }
+
+// extendBeforeRead extends both deadlines from now (a monoNow reading
+// just taken) for a request that the next Read writes before it waits
+// (h1.Socket.WriteBeforeRead): that Read keeps them, so the clock is read
+// once for the write and the first read of the answer.
+func (c *idleTimeoutConn) extendBeforeRead(now time.Duration) {
+	c.extendAt(now, true)
+	c.readSet = true
+}
+
+// extendAt is extend with now, a monoNow reading.
+func (c *idleTimeoutConn) extendAt(now time.Duration, write bool) {
+	need := now + c.timeout
 	c.mu.Lock()
 	if c.readUntil < need {
 		c.readUntil = need + c.slack
