@@ -75,7 +75,10 @@ func (ex *exchange) reset() {
 	clear(conn[:cap(conn)])
 	clear(trailer[:cap(trailer)])
 	rf, br := ex.rf, ex.br
-	*ex = exchange{head: head, rf: rf, br: br}
+	// Cleared whole, then the kept parts set: a composite literal with
+	// fields is built on the stack and copied, twice the work.
+	*ex = exchange{}
+	ex.head, ex.rf, ex.br = head, rf, br
 	ex.res.fields, ex.res.connection, ex.res.trailer = fields, conn, trailer
 	ex.trailer.fields = tfields
 }
