@@ -224,7 +224,7 @@ func (w *leanWriter) commit(final bool) {
 	h := w.header
 	delete(h, "Transfer-Encoding")
 	if v := h["Content-Length"]; len(v) > 0 {
-		if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+		if n, ok := parseLength(v[0]); ok {
 			w.cl = n
 		} else {
 			delete(h, "Content-Length")
@@ -698,6 +698,29 @@ func (w *leanWriter) abandon() {
 		leanBufPool.Put(w.buf)
 		w.buf, w.n = nil, 0
 	}
+}
+
+// parseLength parses a Content-Length value: ok when
+// strconv.ParseInt(v, 10, 64) takes it and it is not negative. Up to 18
+// plain digits (which cannot overflow an int64) are read here, in a few
+// instructions a digit; anything else goes to strconv.ParseInt.
+func parseLength(v string) (n int64, ok bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return parseLengthSlow(v)
+	}
+	for i := 0; i < len(v); i++ {
+		d := v[i] - '0'
+		if d > 9 {
+			return parseLengthSlow(v)
+		}
+		n = n*10 + int64(d)
+	}
+	return n, true
+}
+
+func parseLengthSlow(v string) (int64, bool) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil && n >= 0
 }
 
 // httpDate returns the current time in the Date field's format, formatted
