@@ -25,6 +25,12 @@ type RequestFiltering struct {
 	extensions map[string]bool
 	// hiddenSet holds hidden, for the lookup of ASCII segments.
 	hiddenSet map[string]bool
+	// hiddenEmpty is whether "" is a hidden segment (web.config cannot
+	// say so); without it the empty segments ("/" has two) are skipped.
+	hiddenEmpty bool
+	// extensionless is whether a segment without a dot (the extension
+	// ".") is allowed, decided once: every "/" asks.
+	extensionless bool
 }
 
 // NewRequestFiltering returns the stage for cfg, nil when cfg is nil or
@@ -39,6 +45,7 @@ func NewRequestFiltering(cfg *config.RequestFiltering) *RequestFiltering {
 	for _, h := range s.hidden {
 		s.hiddenSet[h] = true
 	}
+	s.hiddenEmpty = s.hiddenSet[""]
 	s.urlSeq = lowerAll(cfg.DenyURLSequences)
 	s.querySeq = lowerAll(cfg.DenyQueryStringSequences)
 	s.extensions = make(map[string]bool, len(cfg.FileExtensions.Rules))
@@ -46,6 +53,10 @@ func NewRequestFiltering(cfg *config.RequestFiltering) *RequestFiltering {
 		if _, ok := s.extensions[r.Extension]; !ok {
 			s.extensions[r.Extension] = r.Allowed
 		}
+	}
+	s.extensionless = cfg.FileExtensions.AllowUnlisted
+	if allowed, listed := s.extensions["."]; listed {
+		s.extensionless = allowed
 	}
 	if cfg.AllowDoubleEscaping && cfg.AllowHighBitCharacters && len(cfg.Limits.HeaderLimits) == 0 &&
 		!denies(cfg.FileExtensions.AllowUnlisted, len(cfg.FileExtensions.Rules), func(i int) bool { return cfg.FileExtensions.Rules[i].Allowed }) &&
@@ -112,6 +123,9 @@ func (s *RequestFiltering) Serve(r *pipeline.Request) *pipeline.Result {
 	if len(s.hidden) > 0 {
 		var buf [64]byte
 		for seg := range strings.SplitSeq(rel, "/") {
+			if seg == "" && !s.hiddenEmpty {
+				continue
+			}
 			if low, ok := asciiLower(&buf, seg); ok {
 				if s.hiddenSet[string(low)] {
 					return refuse(8, "hidden segment "+string(low))
@@ -175,10 +189,14 @@ func (s *RequestFiltering) extension(path string) *pipeline.Result {
 		return nil
 	}
 	last := path[strings.LastIndexByte(path, '/')+1:]
-	ext := "."
-	if i := strings.LastIndexByte(last, '.'); i >= 0 {
-		ext = last[i:]
+	i := strings.LastIndexByte(last, '.')
+	if i < 0 {
+		if !s.extensionless {
+			return refuse(7, "file extension . denied")
+		}
+		return nil
 	}
+	ext := last[i:]
 	var buf [64]byte
 	var allowed, listed bool
 	if low, ok := asciiLower(&buf, ext); ok {

@@ -67,7 +67,12 @@ func TestRequestFiltering(t *testing.T) {
 		{name: "extensionless unlisted", cfg: func(c *config.RequestFiltering) {
 			c.FileExtensions = config.FileExtensions{Rules: []config.ExtensionRule{{Extension: ".html", Allowed: true}}}
 		}, path: "/api/orders", want: "404.7"},
+		{name: "extensionless denied", cfg: func(c *config.RequestFiltering) {
+			c.FileExtensions = config.FileExtensions{AllowUnlisted: true, Rules: []config.ExtensionRule{{Extension: ".", Allowed: false}, {Extension: ".", Allowed: true}}}
+		}, path: "/", want: "404.7"},
 		{name: "hidden segment", path: "/app_data/db.mdf", want: "404.8"},
+		{name: "empty hidden segment", cfg: func(c *config.RequestFiltering) { c.HiddenSegments = []string{""} }, path: "/", want: "404.8"},
+		{name: "empty segments are not hidden", path: "//x//", want: ""},
 		{name: "hidden segment inside", path: "/x/BIN/y", want: "404.8"},
 		{name: "segment prefix is not hidden", path: "/binary", want: ""},
 		{name: "hidden below the app path", appPath: "/bin", path: "/bin/x", want: ""},
