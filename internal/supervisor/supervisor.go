@@ -328,6 +328,14 @@ func (p *Pool) Acquire(ctx context.Context) (*upstream.Lease, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.acquireLocked(ctx)
+}
+
+// acquireLocked is Acquire with p.mu held. It is a function of its own so
+// that the compiler open-codes both functions' deferred calls (in one
+// function, two defers times its returns were above the compiler's limit,
+// and they ran through the runtime's slower deferreturn on every request).
+func (p *Pool) acquireLocked(ctx context.Context) (*upstream.Lease, error) {
 	gen, seq := p.stopGen, p.failSeq
 	queued := false
 	defer func() {
