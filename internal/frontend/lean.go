@@ -138,9 +138,13 @@ const (
 // keep-alive timeout of a parked connection is kept by the set's ticker
 // (watchLoop), not by a timer of its own.
 type leanSet struct {
-	mu       sync.Mutex // protects the fields below and each conn's state and parking
-	conns    map[*leanConn]struct{}
-	draining bool
+	mu    sync.Mutex // protects the fields below and each conn's state and parking
+	conns map[*leanConn]struct{}
+	// draining is set by drain, under mu; add, park and setState read it
+	// under mu (so a connection is never added or parked after drain
+	// looked), the writer's isDraining without it (a late "Connection:
+	// close" only; the connection's next setState or park closes it).
+	draining atomic.Bool
 	stop     chan struct{} // ends watchLoop; nil until the first connection
 	// poll is the epoll instance of the parked connections, made with the
 	// first connection; nil when it could not be made (every connection
@@ -647,7 +651,7 @@ func (lc *leanConn) fill(pr *pipeline.Request) {
 func (s *leanSet) add(lc *leanConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining {
+	if s.draining.Load() {
 		return false
 	}
 	if s.conns == nil {
@@ -722,7 +726,7 @@ func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration, keep bool
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	lc.state = st
-	if s.draining {
+	if s.draining.Load() {
 		return parkDraining
 	}
 	if s.poll == nil || lc.pollRaw == nil {
@@ -828,7 +832,7 @@ func (s *leanSet) setState(lc *leanConn, st leanState) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	lc.state = st
-	return !s.draining
+	return !s.draining.Load()
 }
 
 // drain stops the lean connections: idle ones close now, busy ones after
@@ -837,7 +841,7 @@ func (s *leanSet) setState(lc *leanConn, st leanState) bool {
 // its requests cancelled. It returns when all have ended.
 func (s *leanSet) drain(ctx context.Context) {
 	s.mu.Lock()
-	s.draining = true
+	s.draining.Store(true)
 	if s.stop != nil {
 		close(s.stop)
 	}

@@ -334,9 +334,7 @@ func (w *leanWriter) place(head []byte, body int) {
 
 // isDraining is set while the listener shuts down.
 func (s *leanSet) isDraining() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.draining
+	return s.draining.Load()
 }
 
 // appendStatus appends the status line.
