@@ -80,20 +80,29 @@ func getsOn(ctx context.Context, addr string, n int) error {
 		if err := req.Write(conn); err != nil {
 			return fmt.Errorf("gets: write: %w", err)
 		}
-		res, err := http.ReadResponse(br, req)
-		if err != nil {
-			return fmt.Errorf("gets: read: %w", err)
-		}
-		_, err = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if err != nil {
-			return fmt.Errorf("gets: body: %w", err)
-		}
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("gets: status %d", res.StatusCode)
+		if _, err := readAnswer(br, req); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// readAnswer reads the answer to req from br, body and all, and checks
+// that it is a 200.
+func readAnswer(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	res, err := http.ReadResponse(br, req)
+	if err != nil {
+		return nil, fmt.Errorf("gets: read: %w", err)
+	}
+	_, err = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("gets: body: %w", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("gets: status %d", res.StatusCode)
+	}
+	return res, nil
 }
 
 // getsClose sends n GET / with "Connection: close", each on a new
@@ -127,17 +136,9 @@ func getClose(ctx context.Context, d *net.Dialer, addr string, req *http.Request
 		return fmt.Errorf("gets: write: %w", err)
 	}
 	br := bufio.NewReader(conn)
-	res, err := http.ReadResponse(br, req)
+	res, err := readAnswer(br, req)
 	if err != nil {
-		return fmt.Errorf("gets: read: %w", err)
-	}
-	_, err = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	if err != nil {
-		return fmt.Errorf("gets: body: %w", err)
-	}
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("gets: status %d", res.StatusCode)
+		return err
 	}
 	if !res.Close {
 		return errors.New("gets: the answer does not close the connection")
