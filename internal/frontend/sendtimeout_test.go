@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,20 +29,61 @@ import (
 // (the lean loop splices it), else chunked (copied). Each answer's end,
 // nil or the failed write, goes to the returned channel.
 func sendApp(t *testing.T, body []byte, declared bool) (string, <-chan error) {
+	return sendAppRepeat(t, body, 1, declared)
+}
+
+// sendAppRepeat is sendApp with an answer of block written n times.
+func sendAppRepeat(t *testing.T, block []byte, n int, declared bool) (string, <-chan error) {
 	t.Helper()
 	done := make(chan error, 4)
 	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if declared {
-			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Header().Set("Content-Length", strconv.Itoa(n*len(block)))
 		}
 		var err error
-		for b := body; len(b) > 0 && err == nil; b = b[min(len(b), 64<<10):] {
-			_, err = w.Write(b[:min(len(b), 64<<10)])
+		for range n {
+			for b := block; len(b) > 0 && err == nil; b = b[min(len(b), 64<<10):] {
+				_, err = w.Write(b[:min(len(b), 64<<10)])
+			}
 		}
 		done <- err
 	}))
 	t.Cleanup(back.Close)
 	return back.Listener.Addr().String(), done
+}
+
+// stuckAnswer returns the app for the tests whose client stops reading: a
+// 1 MiB block answered as often as it takes to be larger than what the
+// sockets on the way can hold (the app's send buffer, the front door's
+// receive and send buffers: tcp_wmem and tcp_rmem's largest sizes, which
+// the kernel's autotuning may reach), with 16 MiB to spare; so the app can
+// only finish its answer if the front door read it all. It also returns
+// the answer's length.
+func stuckAnswer(t *testing.T, declared bool) (string, <-chan error, int64) {
+	t.Helper()
+	room := 2*sysctlMax(t, "tcp_wmem") + sysctlMax(t, "tcp_rmem")
+	n := int(room>>20) + 16
+	app, done := sendAppRepeat(t, randomBody(1<<20), n, declared)
+	return app, done, int64(n) << 20
+}
+
+// sysctlMax is the largest size of the TCP buffer setting name
+// (/proc/sys/net/ipv4/name: "min default max").
+func sysctlMax(t *testing.T, name string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/ipv4/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		t.Fatalf("%s: %q", name, b)
+	}
+	v, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
 }
 
 // sendServer runs a front door with timeouts.send = send (and h2c) in
@@ -182,17 +224,17 @@ func pacedDownload(t *testing.T, body []byte, declared bool, send string, piece 
 	return frontend.SplicedBytes() - before
 }
 
-// TestSendTimeoutLean has an HTTP/1.1 client read the head and some of a
-// 16 MiB answer, then stop reading: the send timeout closes its
-// connection, the app's connection is closed under the app's answer (not
-// kept half-read), and the timeout is logged; on the copying path
-// (chunked) and the splice path (declared length) of the lean loop.
+// TestSendTimeoutLean has an HTTP/1.1 client read the head and some of an
+// answer larger than the sockets on the way can hold (stuckAnswer), then
+// stop reading: the send timeout closes its connection, the app's
+// connection is closed under the app's answer (not kept half-read), and
+// the timeout is logged; on the copying path (chunked) and the splice
+// path (declared length) of the lean loop.
 func TestSendTimeoutLean(t *testing.T) {
-	body := randomBody(16 << 20)
 	for _, declared := range []bool{false, true} {
 		name := map[bool]string{false: "copy", true: "splice"}[declared]
 		t.Run(name, func(t *testing.T) {
-			app, done := sendApp(t, body, declared)
+			app, done, size := stuckAnswer(t, declared)
 			var logs syncLog
 			addr, gone := sendServer(t, app, "300ms", &logs)
 			c, err := dialSmall(context.Background(), addr)
@@ -214,7 +256,7 @@ func TestSendTimeoutLean(t *testing.T) {
 			// before the whole body.
 			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 			n, _ := io.Copy(io.Discard, res.Body)
-			if n+64<<10 >= int64(len(body)) {
+			if n+64<<10 >= size {
 				t.Errorf("the client got the whole body after the send timeout")
 			}
 		})
@@ -262,13 +304,12 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestSendTimeoutHTTP2 has an h2c client with a large flow-control window
-// stop reading its socket after 256 KiB of a 16 MiB answer: the server's
-// writes block, the send timeout (WriteByteTimeout) closes the connection
-// and the app's connection is closed under its answer.
+// TestSendTimeoutHTTP2 has an h2c client with a flow-control window larger
+// than the answer (stuckAnswer) stop reading its socket after 256 KiB: the
+// server's writes block, the send timeout (WriteByteTimeout) closes the
+// connection and the app's connection is closed under its answer.
 func TestSendTimeoutHTTP2(t *testing.T) {
-	body := randomBody(16 << 20)
-	app, done := sendApp(t, body, true)
+	app, done, size := stuckAnswer(t, true)
 	var logs syncLog
 	addr, gone := sendServer(t, app, "300ms", &logs)
 	gate := make(chan struct{})
@@ -284,7 +325,7 @@ func TestSendTimeoutHTTP2(t *testing.T) {
 		Protocols: new(http.Protocols),
 		// A window larger than the answer: flow control never stops the
 		// server, the client's socket does.
-		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerConnection: 64 << 20, MaxReceiveBufferPerStream: 64 << 20},
+		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerConnection: int(size) + 1<<20, MaxReceiveBufferPerStream: int(size) + 1<<20},
 	}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	defer tr.CloseIdleConnections()
@@ -316,14 +357,13 @@ func stopReading(t *testing.T, rt http.RoundTripper, url string, major int, done
 	wantClientFailure(t, gone)
 }
 
-// TestSendTimeoutHTTP3: an HTTP/3 client that reads the head of a 16 MiB
+// TestSendTimeoutHTTP3: an HTTP/3 client that reads the head of a large
 // answer and then nothing grants no more flow-control credit, so the
 // answer's writes wait; the send timeout ends them (each write carries it
 // as the stream's write deadline), the app's connection is closed under
 // its answer, and the request counts as the client's failure.
 func TestSendTimeoutHTTP3(t *testing.T) {
-	body := randomBody(16 << 20)
-	app, done := sendApp(t, body, true)
+	app, done, _ := stuckAnswer(t, true)
 	var logs syncLog
 	addr, gone, e := sendServerMode(t, "https", h3, app, "300ms", &logs)
 	c := client(t, h3, addr, e.pki, false)
@@ -345,8 +385,7 @@ func TestSendTimeoutSlowSplice(t *testing.T) {
 // TestSendTimeoutLeanTLS is TestSendTimeoutLean over TLS (HTTP/1.1 on the
 // lean loop, whose writes go through crypto/tls).
 func TestSendTimeoutLeanTLS(t *testing.T) {
-	body := randomBody(16 << 20)
-	app, done := sendApp(t, body, true)
+	app, done, _ := stuckAnswer(t, true)
 	var logs syncLog
 	addr, gone, e := sendServerOn(t, "https", app, "300ms", &logs)
 	raw, err := dialSmall(context.Background(), addr)
