@@ -82,13 +82,7 @@ func runWorkload(b *testing.B, base string, w workload) {
 	client := &http.Client{Transport: tr}
 	body := bytes.Repeat([]byte("a"), w.body)
 	b.SetBytes(int64(w.bytes))
-	b.ReportAllocs()
-	before := cpuTime()
-	b.ResetTimer()
-	defer func() {
-		b.StopTimer()
-		b.ReportMetric(float64((cpuTime()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
-	}()
+	defer measureCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req, err := http.NewRequest(w.method, base+w.path, bytes.NewReader(body))

@@ -41,13 +41,7 @@ func runH2CClients(b *testing.B, url string) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	msg := []byte{0, 0, 0, 0, 5, 'w', 'o', 'r', 'l', 'd'}
-	b.ReportAllocs()
-	before := cpuTime()
-	b.ResetTimer()
-	defer func() {
-		b.StopTimer()
-		b.ReportMetric(float64((cpuTime()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
-	}()
+	defer measureCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(msg))
@@ -116,13 +110,7 @@ func BenchmarkH2CUnaryForward(b *testing.B) {
 	h := &Handler{Backend: benchBackend{addr}, RequestTimeout: 2 * 60e9, H2C: true}
 	defer h.CloseIdleConnections()
 	msg := []byte{0, 0, 0, 0, 5, 'w', 'o', 'r', 'l', 'd'}
-	b.ReportAllocs()
-	before := cpuTime()
-	b.ResetTimer()
-	defer func() {
-		b.StopTimer()
-		b.ReportMetric(float64((cpuTime()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
-	}()
+	defer measureCPU(b)()
 	// A client's deadline makes every call's grpc-timeout (the time left)
 	// a new value.
 	timeouts := make([]string, 1000)
