@@ -64,13 +64,11 @@ func runGets(ctx context.Context, args []string, out io.Writer) error {
 // getsOn sends n GET / on one connection, each after the answer before.
 func getsOn(ctx context.Context, addr string, n int) error {
 	d := net.Dialer{Timeout: 5 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, done, err := dialGets(ctx, &d, addr)
 	if err != nil {
-		return fmt.Errorf("gets: %w", err)
+		return err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	defer stop()
+	defer done()
 	br := bufio.NewReader(conn)
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
 	if err != nil {
@@ -125,13 +123,11 @@ func getsClose(ctx context.Context, addr string, n int) error {
 
 // getClose sends req on a new connection and reads the answer to EOF.
 func getClose(ctx context.Context, d *net.Dialer, addr string, req *http.Request) error {
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, done, err := dialGets(ctx, d, addr)
 	if err != nil {
-		return fmt.Errorf("gets: %w", err)
+		return err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	defer stop()
+	defer done()
 	if err := req.Write(conn); err != nil {
 		return fmt.Errorf("gets: write: %w", err)
 	}
@@ -148,4 +144,15 @@ func getClose(ctx context.Context, d *net.Dialer, addr string, req *http.Request
 		return fmt.Errorf("gets: after the answer: %d bytes, %v (want the close)", n, err)
 	}
 	return nil
+}
+
+// dialGets connects to addr; the connection's calls end when ctx does.
+// done closes it.
+func dialGets(ctx context.Context, d *net.Dialer, addr string) (net.Conn, func(), error) {
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gets: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	return conn, func() { stop(); conn.Close() }, nil
 }
