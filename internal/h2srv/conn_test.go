@@ -169,6 +169,27 @@ func (p *peer) read() http2.Frame {
 	}
 }
 
+// untilPingAck sends a PING and passes each frame the server sends to
+// each, up to the PING's ack: the server has handled all that came
+// before the PING by then.
+func (p *peer) untilPingAck(each func(http2.Frame)) {
+	p.t.Helper()
+	data := [8]byte{'a', 'f', 't', 'e', 'r'}
+	if err := p.fr.WritePing(false, data); err != nil {
+		p.t.Fatal(err)
+	}
+	for {
+		f, err := p.fr.ReadFrame()
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if pf, ok := f.(*http2.PingFrame); ok && pf.IsAck() && pf.Data == data {
+			return
+		}
+		each(f)
+	}
+}
+
 // expectRST reads frames until a RST_STREAM on stream id and checks its
 // code.
 func (p *peer) expectRST(id uint32, code http2.ErrCode) {

@@ -231,15 +231,8 @@ func TestNoDataAfterReset(t *testing.T) {
 	if err := <-wrote; err == nil {
 		t.Error("a Write on a reset stream succeeded")
 	}
-	if err := p.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'}); err != nil {
-		t.Fatal(err)
-	}
 	reset := false
-	for {
-		f, err := p.fr.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
+	p.untilPingAck(func(f http2.Frame) {
 		switch f := f.(type) {
 		case *http2.RSTStreamFrame:
 			reset = reset || f.StreamID == 1
@@ -247,14 +240,10 @@ func TestNoDataAfterReset(t *testing.T) {
 			if f.StreamID == 1 && reset {
 				t.Fatal("DATA after the RST_STREAM")
 			}
-		case *http2.PingFrame:
-			if f.IsAck() && f.Data == [8]byte{'a', 'f', 't', 'e', 'r'} {
-				if !reset {
-					t.Fatal("no RST_STREAM")
-				}
-				return
-			}
 		}
+	})
+	if !reset {
+		t.Fatal("no RST_STREAM")
 	}
 }
 
@@ -286,25 +275,14 @@ func TestDataAfterServerResetIgnored(t *testing.T) {
 			}
 		}
 	}
-	if err := p.fr.WritePing(false, [8]byte{'a', 'f', 't', 'e', 'r'}); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		f, err := p.fr.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
+	p.untilPingAck(func(f http2.Frame) {
 		switch f := f.(type) {
 		case *http2.RSTStreamFrame:
 			t.Fatalf("RST_STREAM %v on stream %d after the server reset it", f.ErrCode, f.StreamID)
 		case *http2.GoAwayFrame:
 			t.Fatalf("GOAWAY %v", f.ErrCode)
-		case *http2.PingFrame:
-			if f.IsAck() && f.Data == [8]byte{'a', 'f', 't', 'e', 'r'} {
-				return
-			}
 		}
-	}
+	})
 }
 
 // TestZeroWindowUpdate sends WINDOW_UPDATE frames with an increment of 0,
