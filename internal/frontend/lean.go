@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
+	"github.com/gatehouse/gatehouse/internal/monoclock"
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
@@ -80,7 +81,7 @@ type leanConn struct {
 	// the goroutine of a wake-up allocates no closure.
 	resume func()
 	// park is lc's parking state; expires is when the parked
-	// connection's keep-alive ends (zero: never).
+	// connection's keep-alive ends (zero: never; a monoclock.Time).
 	park    parkState
 	expires time.Time
 	// fields is the pool's box of req.Header.Fields while the loop holds
@@ -758,7 +759,13 @@ func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration, keep bool
 	}
 	lc.park = parkParked
 	if !keep {
-		lc.expires = deadline(idle)
+		lc.expires = time.Time{}
+		if idle > 0 {
+			// The monotonic clock alone (one clock read, where time.Now
+			// takes two): sweep compares expires with its ticker's
+			// times, which carry a monotonic reading, by that reading.
+			lc.expires = monoclock.Time(monoclock.Now() + idle)
+		}
 	}
 	return parkedNow
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
+	"github.com/gatehouse/gatehouse/internal/monoclock"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
@@ -315,7 +316,7 @@ func (ex *exchange) roundTrip() error {
 
 // send writes the request on c and reads the final response head. started
 // reports whether any response byte arrived. On success ex.conn is c.
-// now is the monoNow reading the pool took when it handed c out, 0 for a
+// now is the monoclock.Now reading the pool took when it handed c out, 0 for a
 // connection just dialled: the request's deadlines start from it.
 func (ex *exchange) send(c *appConn, now time.Duration) (started bool, err error) {
 	ex.conn = c
@@ -329,7 +330,7 @@ func (ex *exchange) send(c *appConn, now time.Duration) (started bool, err error
 		// that read returned.)
 		if c.itc != nil {
 			if now == 0 {
-				now = monoNow()
+				now = monoclock.Now()
 			}
 			c.itc.extendBeforeRead(now)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
+	"github.com/gatehouse/gatehouse/internal/monoclock"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -29,7 +30,7 @@ type appConn struct {
 	// reused is set once the connection has carried a request: a failure on
 	// a reused connection before any response byte may be a stale one.
 	reused bool
-	idleAt time.Duration // when it went back to the pool (monoNow)
+	idleAt time.Duration // when it went back to the pool (monoclock.Now)
 	// abort closes nc. Made once per connection, it is what each request
 	// on it registers to run when its client goes away (exchange.send), so
 	// that registering costs no closure per request.
@@ -71,7 +72,7 @@ func newConnPool(timeout time.Duration) *connPool {
 // Response heads larger than it are read in pieces (up to maxResponseHeader).
 const connReadSize = 4 << 10
 
-// get returns an idle connection to addr and the monoNow reading it was
+// get returns an idle connection to addr and the monoclock.Now reading it was
 // checked against, or nil.
 func (p *connPool) get(addr string) (*appConn, time.Duration) {
 	p.mu.Lock()
@@ -85,7 +86,7 @@ func (p *connPool) get(addr string) (*appConn, time.Duration) {
 	c := conns[len(conns)-1]
 	conns[len(conns)-1] = nil
 	conns = conns[:len(conns)-1]
-	now := monoNow()
+	now := monoclock.Now()
 	if now-c.idleAt <= idleConnTimeout {
 		l.conns = conns
 		return c, now
@@ -151,7 +152,7 @@ func (p *connPool) put(c *appConn) {
 		c.br = nil
 	}
 	c.reused = true
-	c.idleAt = monoNow()
+	c.idleAt = monoclock.Now()
 	p.mu.Lock()
 	l := p.idle[c.addr]
 	if l == nil {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/monoclock"
 )
 
 const (
@@ -46,7 +48,7 @@ type idleTimeoutConn struct {
 
 	mu sync.Mutex // protects the two fields below; Read and Write run concurrently
 	// readUntil and writeUntil are the deadlines last set on Conn, as
-	// monoNow would read them.
+	// monoclock.Now would read them.
 	readUntil, writeUntil time.Duration
 
 	// readSet is set by extendBeforeRead and taken by the next Read,
@@ -54,14 +56,6 @@ type idleTimeoutConn struct {
 	// again. Only the exchange's goroutine, which calls both, uses it.
 	readSet bool
 }
-
-// monoBase is the origin of monoNow.
-var monoBase = time.Now()
-
-// monoNow reads the monotonic clock alone (time.Now reads the wall clock
-// too, a second system clock read): enough for the timeouts that only
-// compare times of this process.
-func monoNow() time.Duration { return time.Since(monoBase) }
 
 func (c *idleTimeoutConn) Read(p []byte) (int, error) {
 	if c.readSet {
@@ -80,9 +74,9 @@ func (c *idleTimeoutConn) Write(p []byte) (int, error) {
 // extend makes sure the read deadline, and with write the write deadline,
 // is at least timeout from now. Errors are ignored: a closed connection
 // fails the Read or Write anyway.
-func (c *idleTimeoutConn) extend(write bool) { c.extendAt(monoNow(), write) }
+func (c *idleTimeoutConn) extend(write bool) { c.extendAt(monoclock.Now(), write) }
 
-// extendBeforeRead extends both deadlines from now (a monoNow reading
+// extendBeforeRead extends both deadlines from now (a monoclock.Now reading
 // just taken) for a request that the next Read writes before it waits
 // (h1.Socket.WriteBeforeRead): that Read keeps them, so the clock is read
 // once for the write and the first read of the answer.
@@ -91,17 +85,17 @@ func (c *idleTimeoutConn) extendBeforeRead(now time.Duration) {
 	c.readSet = true
 }
 
-// extendAt is extend with now, a monoNow reading.
+// extendAt is extend with now, a monoclock.Now reading.
 func (c *idleTimeoutConn) extendAt(now time.Duration, write bool) {
 	need := now + c.timeout
 	c.mu.Lock()
 	if c.readUntil < need {
 		c.readUntil = need + c.slack
-		c.Conn.SetReadDeadline(monoBase.Add(c.readUntil)) //nolint:errcheck // see above
+		c.Conn.SetReadDeadline(monoclock.Time(c.readUntil)) //nolint:errcheck // see above
 	}
 	if write && c.writeUntil < need {
 		c.writeUntil = need + c.slack
-		c.Conn.SetWriteDeadline(monoBase.Add(c.writeUntil)) //nolint:errcheck // see above
+		c.Conn.SetWriteDeadline(monoclock.Time(c.writeUntil)) //nolint:errcheck // see above
 	}
 	c.mu.Unlock()
 }

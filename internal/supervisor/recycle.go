@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/monoclock"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -185,7 +186,7 @@ func (p *Pool) idleLoop() {
 		p.mu.Lock()
 		wait := time.Duration(-1)
 		if idle := p.spec.IdleTimeout; idle > 0 && p.idleCandidateLocked() {
-			left := idle - (monoNow() - p.lastUse)
+			left := idle - (monoclock.Now() - p.lastUse)
 			if left <= 0 {
 				p.log.Info("app idle; stopping its processes", "idle_timeout", idle)
 				p.stopAllLocked(CauseIdle)

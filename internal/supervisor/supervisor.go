@@ -62,6 +62,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/monoclock"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
 
@@ -212,7 +213,7 @@ type Pool struct {
 	closed     bool
 	halted     bool          // Halt until Resume: the operator stopped the app
 	rr         int           // round-robin offset for ties in pickLocked
-	lastUse    time.Duration // last Acquire or Release (monoNow), for IdleTimeout
+	lastUse    time.Duration // last Acquire or Release (monoclock.Now), for IdleTimeout
 	fails      failWindow    // rapid-fail limit
 	failSeq    uint64        // bumped on each failed start
 	startErr   error         // the last failed start's error
@@ -274,7 +275,7 @@ func newPool(spec Spec, log *slog.Logger, opts ...poolOption) *Pool {
 		spec:     spec,
 		retiring: make(map[*process]struct{}),
 		changed:  make(chan struct{}),
-		lastUse:  monoNow(),
+		lastUse:  monoclock.Now(),
 	}
 	p.slots = make([]*slot, spec.Processes)
 	for i := range p.slots {
@@ -297,14 +298,6 @@ func normalise(s Spec) Spec {
 	s.Env = append([]string(nil), s.Env...)
 	return s
 }
-
-// monoBase is the origin of monoNow.
-var monoBase = time.Now()
-
-// monoNow reads the monotonic clock alone (time.Now reads the wall clock
-// too, a second system clock read): enough for IdleTimeout, which only
-// compares times of this process, on every lease and release.
-func monoNow() time.Duration { return time.Since(monoBase) }
 
 // broadcastLocked wakes everyone waiting on p.changed.
 func (p *Pool) broadcastLocked() {
@@ -417,7 +410,7 @@ func (p *Pool) Start(ctx context.Context) error {
 		if p.failSeq != seq && p.startErr != nil {
 			return p.startErr
 		}
-		p.lastUse = monoNow()
+		p.lastUse = monoclock.Now()
 		if err := p.fillLocked(); err != nil {
 			return err
 		}
@@ -506,7 +499,7 @@ func (p *Pool) leaseLocked(pr *process) *upstream.Lease {
 		default:
 		}
 	}
-	p.lastUse = monoNow()
+	p.lastUse = monoclock.Now()
 	l := upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
 	if pr.probeConn != nil {
 		l.GiveConn(pr.probeConn, pr.readyAt)
@@ -519,7 +512,7 @@ func (p *Pool) release(pr *process) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pr.outstanding--
-	p.lastUse = monoNow()
+	p.lastUse = monoclock.Now()
 	if pr.outstanding == 0 {
 		p.broadcastLocked() // drains and the idle timer wait for this
 	}
