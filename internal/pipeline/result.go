@@ -207,7 +207,10 @@ type upstreamSetter interface {
 // SetUpstream tells the first writer in w's Unwrap chain that records it
 // (the front door's) that app process pid is serving the request and, when
 // header is not zero, that its response header arrived then. A later call
-// replaces an earlier one (a retry on a new process).
+// replaces an earlier one (a retry on a new process). header is only
+// subtracted from the request's start (Done.FirstByte), by their
+// monotonic readings: a time without one (not from time.Now or
+// monoclock.Time) gives a FirstByte off by any wall clock change.
 func SetUpstream(w http.ResponseWriter, pid int, header time.Time) {
 	if s, ok := unwrapTo[upstreamSetter](w); ok {
 		s.SetUpstream(pid, header)

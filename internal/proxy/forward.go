@@ -207,13 +207,19 @@ func (h *Handler) forwardH1(ex *exchange) {
 		h.fail(ex, &BackendError{PID: ex.lease.PID, Err: err}, ex.lease.PID)
 		return
 	}
-	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now()) // for the observers: Done.PID, Done.FirstByte
+	pipeline.SetUpstream(ex.w, ex.lease.PID, headArrived()) // for the observers: Done.PID, Done.FirstByte
 	if ex.res.status == http.StatusSwitchingProtocols {
 		ex.switchProtocols()
 		return
 	}
 	ex.respond()
 }
+
+// headArrived returns now, for pipeline.SetUpstream: the instant the app's
+// answer head arrived. The front door only subtracts the request's start
+// from it (Done.FirstByte), by the two monotonic readings, so the
+// monotonic clock alone is read: one clock read where time.Now takes two.
+func headArrived() time.Time { return monoclock.Time(monoclock.Now()) }
 
 // path returns the request path without the query, for logs.
 func (ex *exchange) path() string {

@@ -238,7 +238,7 @@ func (h *Handler) forwardH2(ex *exchange) {
 			return
 		}
 	}
-	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now())
+	pipeline.SetUpstream(ex.w, ex.lease.PID, headArrived())
 	x.respond(st)
 }
 

@@ -53,7 +53,7 @@ func (h *Handler) forwardTunnel(ex *exchange) {
 		return
 	}
 	defer t.Close()
-	pipeline.SetUpstream(ex.w, ex.lease.PID, time.Now())
+	pipeline.SetUpstream(ex.w, ex.lease.PID, headArrived())
 	switch {
 	case t.Status() != http.StatusOK:
 		ex.tunnelRefused(t)
