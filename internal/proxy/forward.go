@@ -349,14 +349,10 @@ func (ex *exchange) send(c *appConn, now time.Duration) (started bool, err error
 	}
 	br := ex.reader(c)
 	for n1xx := 0; ; n1xx++ {
-		head, started, err := readHead(br, ex.head[:0])
+		head, started, err := readResponse(br, ex.head[:0], &ex.res)
+		ex.head = head
 		if err != nil {
 			return started, err
-		}
-		ex.head = head
-		ex.res.fields = ex.res.fields[:0]
-		if err := parseHead(string(head), &ex.res); err != nil {
-			return true, err
 		}
 		status := ex.res.status
 		if status == http.StatusSwitchingProtocols {

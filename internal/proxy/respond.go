@@ -351,7 +351,7 @@ func (ex *exchange) copyTrailers(br *bufio.Reader) error {
 	h := ex.w.Header()
 	for s != "" {
 		var line string
-		line, s = nextLine(s)
+		line, s, _ = nextLine(s)
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || !h1.IsToken(line[:colon]) {
 			return &copyError{err: malformed("trailer line %q", trunc(line))}

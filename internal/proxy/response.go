@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
 )
@@ -107,6 +108,76 @@ func headEnd(b []byte) int {
 	return 0
 }
 
+// readResponse reads one response head from br and parses it into res
+// (parseHead). A head that is in br's buffer whole after the first read
+// (most are) is parsed there, in the one walk that also finds its end, and
+// then copied once, into the string that res's strings point into (see
+// rebase); any other is read line by line into buf (readHead) and parsed
+// then. It returns buf as the line by line read left it, for reuse.
+// started reports whether any byte arrived.
+func readResponse(br *bufio.Reader, buf []byte, res *response) (_ []byte, started bool, err error) {
+	res.fields = res.fields[:0]
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			return buf, false, err // as readHead: nothing came
+		}
+	}
+	b, _ := br.Peek(br.Buffered())
+	// view is b as a string without a copy: parseLines's strings point into
+	// br's buffer until rebase points them at the head's own copy, and
+	// nothing reads from br meanwhile.
+	view := unsafe.String(unsafe.SliceData(b), len(b))
+	n, err := parseLines(view, true, res)
+	if err != nil {
+		// A fault in a line before the head's end is reported once the
+		// head is whole, as readHead and parseHead do; a head that is
+		// not whole yet is read on, below.
+		if end := headEnd(b[n:]); end > 0 && n+end <= maxResponseHeader {
+			_, _ = br.Discard(n + end)
+			return buf, true, err
+		}
+		n = 0
+	}
+	if n > 0 && n <= maxResponseHeader {
+		head := string(b[:n])
+		res.rebase(view, head)
+		_, _ = br.Discard(n)
+		return buf, true, nil
+	}
+	res.fields = res.fields[:0]
+	head, started, err := readHead(br, buf)
+	if err != nil {
+		return buf, started, err
+	}
+	return head, true, parseHead(string(head), res)
+}
+
+// rebase points res's strings, all substrings of from, at the same bytes of
+// to, a copy of from's first len(to) bytes that holds them all.
+func (res *response) rebase(from, to string) {
+	for i := range res.fields {
+		f := &res.fields[i]
+		f.name, f.value = substring(from, to, f.name), substring(from, to, f.value)
+	}
+	for i, v := range res.connection {
+		res.connection[i] = substring(from, to, v)
+	}
+	for i, v := range res.trailer {
+		res.trailer[i] = substring(from, to, v)
+	}
+}
+
+// substring returns the bytes of to at s's place in from; s is a substring
+// of from. (One that is not panics on to's bounds, or points elsewhere in
+// to: a string stored by parseLines is always one.)
+func substring(from, to, s string) string {
+	if s == "" {
+		return ""
+	}
+	off := uintptr(unsafe.Pointer(unsafe.StringData(s))) - uintptr(unsafe.Pointer(unsafe.StringData(from)))
+	return to[off : off+uintptr(len(s))]
+}
+
 // parseHead parses head (as read by readHead, converted to a string once)
 // into res, strictly: HTTP/1.0 or HTTP/1.1, a three-digit status, field
 // names that are tokens with no space before the colon, no folded lines,
@@ -115,11 +186,56 @@ func headEnd(b []byte) int {
 // Lines may end in CRLF or LF, as Go's client accepts. res.fields is
 // appended to.
 func parseHead(head string, res *response) error {
-	line, rest := nextLine(head)
+	_, err := parseLines(head, false, res)
+	return err
+}
+
+// headState is what parseLines keeps between a head's lines.
+type headState struct {
+	cl     string // the Content-Length value seen, "" if none
+	haveTE bool   // a Transfer-Encoding field was seen
+	http10 bool   // the status line says HTTP/1.0
+}
+
+// parseLines is parseHead over s, and with prefix the walk that finds the
+// head's end too: s is then what the reader holds, which may end before
+// the head does. It returns the head's length, empty line included; 0
+// (and no error) when prefix is set and s holds no whole line up to the
+// empty one. On a fault it returns the length of s up to the end of the
+// line at fault.
+func parseLines(s string, prefix bool, res *response) (int, error) {
+	line, rest, ok := nextLine(s)
+	if prefix && !ok {
+		return 0, nil
+	}
+	st := headState{}
+	if err := res.statusLine(line, &st); err != nil {
+		return len(s) - len(rest), err
+	}
+	for {
+		line, rest, ok = nextLine(rest)
+		if prefix && !ok {
+			return 0, nil
+		}
+		if line == "" {
+			break
+		}
+		if err := res.field(line, &st); err != nil {
+			return len(s) - len(rest), err
+		}
+	}
+	if res.chunked {
+		res.contentLength = -1 // chunked framing wins over Content-Length
+	}
+	return len(s) - len(rest), nil
+}
+
+// statusLine parses the status line into res and starts the head's state.
+func (res *response) statusLine(line string, st *headState) error {
 	if len(line) < len("HTTP/1.1 200") || line[:7] != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' {
 		return malformed("status line %q", trunc(line))
 	}
-	http10 := line[7] == '0'
+	st.http10 = line[7] == '0'
 	code := line[9:12]
 	if len(line) > 12 && line[12] != ' ' {
 		return malformed("status line %q", trunc(line))
@@ -135,66 +251,60 @@ func parseHead(head string, res *response) error {
 		return malformed("status code %q", code)
 	}
 	res.contentLength = -1
-	res.chunked, res.close = false, http10
+	res.chunked, res.close = false, st.http10
 	res.connection, res.trailer = res.connection[:0], res.trailer[:0]
-	var cl string
-	haveTE := false
-	for {
-		line, rest = nextLine(rest)
-		if line == "" {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return malformed("folded header line")
-		}
-		colon := strings.IndexByte(line, ':')
-		if colon <= 0 {
-			return malformed("header line %q", trunc(line))
-		}
-		name := line[:colon]
-		if !h1.IsToken(name) {
-			return malformed("header name %q", trunc(name))
-		}
-		value := h1.TrimOWS(line[colon+1:])
-		if !h1.ValidFieldValue(value) {
-			return malformed("value of %s", name)
-		}
-		switch {
-		case fieldIs(name, "Content-Length"):
-			if cl != "" && cl != value {
-				return malformed("differing Content-Length values")
-			}
-			n, ok := h1.ParseLength(value)
-			if !ok {
-				return malformed("Content-Length %q", trunc(value))
-			}
-			cl, res.contentLength = value, n
-		case fieldIs(name, "Transfer-Encoding"):
-			if haveTE || !strings.EqualFold(value, "chunked") || http10 {
-				return malformed("Transfer-Encoding %q", trunc(value))
-			}
-			haveTE, res.chunked = true, true
-		case fieldIs(name, "Connection"):
-			res.connection = append(res.connection, value)
-			if h1.HasToken(value, "close") {
-				res.close = true
-			} else if http10 && h1.HasToken(value, "keep-alive") {
-				res.close = false
-			}
-		case fieldIs(name, "Trailer"):
-			for v := value; v != ""; {
-				var t string
-				t, v, _ = strings.Cut(v, ",")
-				if t = h1.TrimOWS(t); t != "" && h1.IsToken(t) {
-					res.trailer = append(res.trailer, t)
-				}
-			}
-		}
-		res.fields = append(res.fields, field{name, value})
+	return nil
+}
+
+// field parses one header field line into res.
+func (res *response) field(line string, st *headState) error {
+	if line[0] == ' ' || line[0] == '\t' {
+		return malformed("folded header line")
 	}
-	if res.chunked {
-		res.contentLength = -1 // chunked framing wins over Content-Length
+	colon := strings.IndexByte(line, ':')
+	if colon <= 0 {
+		return malformed("header line %q", trunc(line))
 	}
+	name := line[:colon]
+	if !h1.IsToken(name) {
+		return malformed("header name %q", trunc(name))
+	}
+	value := h1.TrimOWS(line[colon+1:])
+	if !h1.ValidFieldValue(value) {
+		return malformed("value of %s", name)
+	}
+	switch {
+	case fieldIs(name, "Content-Length"):
+		if st.cl != "" && st.cl != value {
+			return malformed("differing Content-Length values")
+		}
+		n, ok := h1.ParseLength(value)
+		if !ok {
+			return malformed("Content-Length %q", trunc(value))
+		}
+		st.cl, res.contentLength = value, n
+	case fieldIs(name, "Transfer-Encoding"):
+		if st.haveTE || !strings.EqualFold(value, "chunked") || st.http10 {
+			return malformed("Transfer-Encoding %q", trunc(value))
+		}
+		st.haveTE, res.chunked = true, true
+	case fieldIs(name, "Connection"):
+		res.connection = append(res.connection, value)
+		if h1.HasToken(value, "close") {
+			res.close = true
+		} else if st.http10 && h1.HasToken(value, "keep-alive") {
+			res.close = false
+		}
+	case fieldIs(name, "Trailer"):
+		for v := value; v != ""; {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if t = h1.TrimOWS(t); t != "" && h1.IsToken(t) {
+				res.trailer = append(res.trailer, t)
+			}
+		}
+	}
+	res.fields = append(res.fields, field{name, value})
 	return nil
 }
 
@@ -207,17 +317,18 @@ func fieldIs(name, canon string) bool {
 	return len(name) == len(canon) && (name == canon || strings.EqualFold(name, canon))
 }
 
-// nextLine splits s after its first line; line has no line ending.
-func nextLine(s string) (line, rest string) {
+// nextLine splits s after its first line; line has no line ending. ok
+// reports that the line had one (else line is all of s).
+func nextLine(s string) (line, rest string, ok bool) {
 	i := strings.IndexByte(s, '\n')
 	if i < 0 {
-		return s, ""
+		return s, "", false
 	}
 	line, rest = s[:i], s[i+1:]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	return line, rest
+	return line, rest, true
 }
 
 func trunc(s string) string {

@@ -61,6 +61,84 @@ func TestReadHeadIncomplete(t *testing.T) {
 	}
 }
 
+// TestReadResponse reads answers with readResponse, whole (parsed in the
+// reader's buffer) and one byte per read (read line by line, then
+// parsed), and with readHead and parseHead: the same head, the same fault
+// or none, the same bytes left in the reader. The reader's buffer is then
+// filled with other bytes: the parsed strings must not point into it.
+func TestReadResponse(t *testing.T) {
+	heads := []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: x\r\n\r\nhi",
+		"HTTP/1.1 200 OK\nContent-Length: 2\n\nhi",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 204 No Content\n\nHTTP/1.1 200 OK\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive, x\r\nConnection: y\r\nContent-Length: 3\r\n\r\nold",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, x-a ,, bad tok\r\nConnection: close\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 200\r\nX-Empty:\r\nX-Spaces:  a b  \r\n\r\n",
+		// Faults, each as the first and as a later line of a whole head.
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-A : 1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-A: 1\x002\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-A: \r1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+		"HTTP/2.0 200 OK\r\n\r\n",
+		"HTTP/1.1 20x OK\r\n\r\n",
+		"HTTP/1.1 099 OK\r\n\r\n",
+		"HTTP/1.1 200OK\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\r\n\r\n",
+		// Not whole: an unexpected EOF, a fault before the cut included.
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r",
+		"HTTP/1.1 200 OK\r\nX-A : 1\r\nContent-Len",
+		"HTTP/2.0 200 OK\r\n",
+		"HTTP/1.1 200",
+		"",
+	}
+	for _, s := range heads {
+		for _, one := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%.40q, one byte per read %v", s, one), func(t *testing.T) {
+				reader := func() *bufio.Reader {
+					var r io.Reader = strings.NewReader(s)
+					if one {
+						r = iotest.OneByteReader(r)
+					}
+					return bufio.NewReaderSize(r, connReadSize)
+				}
+				var want response
+				wbr := reader()
+				head, wantStarted, wantErr := readHead(wbr, nil)
+				if wantErr == nil {
+					wantErr = parseHead(string(head), &want)
+				}
+				wantRest, _ := io.ReadAll(wbr)
+
+				var got response
+				br := reader()
+				_, started, err := readResponse(br, nil, &got)
+				rest, _ := io.ReadAll(br)
+				br.Reset(strings.NewReader(strings.Repeat("#", len(s)+1)))
+				if _, err := br.Peek(len(s) + 1); err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(err) != fmt.Sprint(wantErr) || started != wantStarted {
+					t.Fatalf("readResponse: started %v, %v; want %v, %v", started, err, wantStarted, wantErr)
+				}
+				if err == nil && !reflect.DeepEqual(got, want) {
+					t.Errorf("readResponse parsed %+v, want %+v", got, want)
+				}
+				if string(rest) != string(wantRest) {
+					t.Errorf("left %q, want %q", rest, wantRest)
+				}
+			})
+		}
+	}
+}
+
 // TestCopyHeader copies answers into an empty client header (each key
 // stored without a lookup until one repeats) and into one a stage had set
 // a field in: the same fields, repeated ones in order under one key,
@@ -125,13 +203,8 @@ func (a *answerHeads) one(tb testing.TB) {
 	a.br.Reset(a.sr)
 	clear(a.w.Header())
 	ex := a.ex
-	b, _, err := readHead(a.br, ex.head[:0])
-	if err != nil || string(b) != tinyHead {
-		tb.Fatalf("readHead = %q, %v", b, err)
-	}
-	ex.res.fields = ex.res.fields[:0]
-	if err := parseHead(string(b), &ex.res); err != nil {
-		tb.Fatal(err)
+	if _, _, err := readResponse(a.br, ex.head[:0], &ex.res); err != nil || ex.res.status != 200 || len(ex.res.fields) != 5 {
+		tb.Fatalf("readResponse = %v, %+v", err, ex.res)
 	}
 	ex.copyHeader()
 }
