@@ -139,12 +139,6 @@ func (pr *process) servingLocked() bool {
 	return pr.runningLocked() && (pr.leaseCap == 0 || pr.requests < pr.leaseCap)
 }
 
-// drainingLocked reports whether pr is retired to finish its leases and has
-// not yet been stopped (its owner may not have acted on the request yet).
-func (pr *process) drainingLocked() bool {
-	return pr.ask != nil && pr.ask.drain && pr.state <= stateDraining
-}
-
 // shownStateLocked is pr's state as Processes reports it: a process the
 // pool asked to retire shows as draining or stopping at once, before its
 // owner acts on the request.

@@ -210,17 +210,15 @@ func (p *Pool) idleLoop() {
 	}
 }
 
-// idleCandidateLocked reports whether processes run but nobody uses them.
-// A recycled process still finishing requests or WebSockets is use: idle
-// shutdown must not cut its drain short.
+// idleCandidateLocked reports whether processes run but nobody uses them:
+// no caller waits and no lease is outstanding, on any process. A recycled
+// process still finishing requests or WebSockets is use: idle shutdown
+// must not cut its drain short. So is a lease on a process being stopped
+// or exited, until its Release (which happens when its connection fails):
+// the pool's idle time starts from that Release, as from any other.
 func (p *Pool) idleCandidateLocked() bool {
-	if p.waiters > 0 {
+	if p.waiters > 0 || p.leases > 0 {
 		return false
-	}
-	for pr := range p.retiring {
-		if pr.drainingLocked() && pr.outstanding > 0 {
-			return false
-		}
 	}
 	live := false
 	for _, s := range p.slots {
@@ -228,7 +226,7 @@ func (p *Pool) idleCandidateLocked() bool {
 			if pr == nil {
 				continue
 			}
-			if pr.state == stateStarting || pr.outstanding > 0 {
+			if pr.state == stateStarting {
 				return false
 			}
 			live = true

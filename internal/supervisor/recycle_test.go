@@ -334,6 +334,34 @@ func TestIdleWaitsForDrain(t *testing.T) {
 	}
 }
 
+// A lease on a process that was stopped without a drain is use too, until
+// it is released: the pool's idle time starts then, not at the lease.
+func TestIdleWaitsForStoppedProcessLease(t *testing.T) {
+	t.Parallel()
+	spec := helperSpec(t, "echo")
+	spec.IdleTimeout = 300 * time.Millisecond
+	f := newFixture(t, spec)
+	old, err := f.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.pool.Recycle(t.Context(), nil); err != nil { // no DrainTimeout: old is stopped
+		t.Fatalf("recycle: %v", err)
+	}
+	if !waitFor(5*time.Second, func() bool { return processGone(old.PID) }) {
+		t.Fatalf("the old process was not stopped: %+v", f.pool.Processes())
+	}
+	// The replacement is ready and unused; the lease on the stopped
+	// process alone keeps the app from being idle.
+	if f.idle() {
+		t.Fatalf("the pool counts as idle while a lease on a stopped process is outstanding: %+v", f.pool.Processes())
+	}
+	old.Release()
+	if !waitFor(5*time.Second, func() bool { return len(f.pool.Processes()) == 0 }) {
+		t.Fatalf("after the release the app was not stopped as idle: %+v", f.pool.Processes())
+	}
+}
+
 func TestLogRetention(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

@@ -209,11 +209,12 @@ type Pool struct {
 	retiring   map[*process]struct{} // draining or stopping, not yet exited
 	changed    chan struct{}         // closed and replaced on every state change
 	waiters    int                   // Acquire calls waiting
+	leases     int                   // leases not yet released, on any process (retired and exited ones too)
 	stopGen    uint64                // bumped by Stop, Halt and Close; waiters from before fail
 	closed     bool
 	halted     bool          // Halt until Resume: the operator stopped the app
 	rr         int           // round-robin offset for ties in pickLocked
-	lastUse    time.Duration // last Acquire or Release (monoclock.Now), for IdleTimeout
+	lastUse    time.Duration // last Release, or Start (monoclock.Now), for IdleTimeout
 	fails      failWindow    // rapid-fail limit
 	failSeq    uint64        // bumped on each failed start
 	startErr   error         // the last failed start's error
@@ -499,7 +500,9 @@ func (p *Pool) leaseLocked(pr *process) *upstream.Lease {
 		default:
 		}
 	}
-	p.lastUse = monoclock.Now()
+	// No clock read for lastUse: a lease outstanding keeps the pool from
+	// being idle (idleCandidateLocked) until its Release reads the clock.
+	p.leases++
 	l := upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
 	if pr.probeConn != nil {
 		l.GiveConn(pr.probeConn, pr.readyAt)
@@ -512,6 +515,7 @@ func (p *Pool) release(pr *process) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pr.outstanding--
+	p.leases--
 	p.lastUse = monoclock.Now()
 	if pr.outstanding == 0 {
 		p.broadcastLocked() // drains and the idle timer wait for this
