@@ -214,7 +214,7 @@ type Pool struct {
 	closed     bool
 	halted     bool          // Halt until Resume: the operator stopped the app
 	rr         int           // round-robin offset for ties in pickLocked
-	lastUse    time.Duration // last Release, or Start (monoclock.Now), for IdleTimeout
+	lastUse    time.Duration // last Release that left no lease outstanding, or Start (monoclock.Now), for IdleTimeout
 	fails      failWindow    // rapid-fail limit
 	failSeq    uint64        // bumped on each failed start
 	startErr   error         // the last failed start's error
@@ -516,7 +516,12 @@ func (p *Pool) release(pr *process) {
 	defer p.mu.Unlock()
 	pr.outstanding--
 	p.leases--
-	p.lastUse = monoclock.Now()
+	if p.leases == 0 {
+		// The pool can only be idle with no lease outstanding
+		// (idleCandidateLocked), so its idle time always starts at the
+		// release that left none: no other release reads the clock.
+		p.lastUse = monoclock.Now()
+	}
 	if pr.outstanding == 0 {
 		p.broadcastLocked() // drains and the idle timer wait for this
 	}
