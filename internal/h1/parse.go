@@ -349,14 +349,14 @@ func parseField(line string) (name, value string, err error) {
 	if line[0] == ' ' || line[0] == '\t' {
 		return "", "", bad("folded header line")
 	}
-	colon := strings.IndexByte(line, ':')
-	if colon <= 0 {
-		return "", "", bad("header line without colon")
-	}
-	name = line[:colon]
-	if !IsToken(name) {
+	colon := TokenPrefix(line) // a name that is a token ends at the colon
+	if colon == 0 || colon == len(line) || line[colon] != ':' {
+		if colon = strings.IndexByte(line, ':'); colon <= 0 {
+			return "", "", bad("header line without colon")
+		}
 		return "", "", bad("invalid header name") // whitespace before the colon too
 	}
+	name = line[:colon]
 	value = TrimOWS(line[colon+1:])
 	if !ValidFieldValue(value) {
 		return "", "", bad("control character in header value")

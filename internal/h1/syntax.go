@@ -19,6 +19,18 @@ func IsToken(s string) bool {
 	return true
 }
 
+// TokenPrefix returns the length of s's leading run of tchar. A field
+// line "name:value" has a token name when its run ends at the colon,
+// which is no tchar: the parsers check the name as they look for the
+// colon, in one walk.
+func TokenPrefix(s string) int {
+	i := 0
+	for i < len(s) && tokenChar[s[i]] {
+		i++
+	}
+	return i
+}
+
 // tokenChar holds the tchar: digits, letters and !#$%&'*+-.^_`|~.
 var tokenChar = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {

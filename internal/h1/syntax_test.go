@@ -1,6 +1,10 @@
 package h1
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // TestValidFieldValue compares ValidFieldValue, which reads eight bytes at
 // a time, with the rule byte by byte: every byte value at every position of
@@ -50,4 +54,46 @@ func TestValidFieldValue(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestParseFieldLines compares parseField, which checks the name as it
+// looks for the colon (TokenPrefix), with the rule in two steps (the
+// first colon, then the name before it a token): the same field or the
+// same fault for every line of up to 5 bytes of a, -, colon, space, tab,
+// CR, NUL and obs-text.
+func TestParseFieldLines(t *testing.T) {
+	twoSteps := func(line string) (name, value string, err error) {
+		if line[0] == ' ' || line[0] == '\t' {
+			return "", "", bad("folded header line")
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return "", "", bad("header line without colon")
+		}
+		if name = line[:colon]; !IsToken(name) {
+			return "", "", bad("invalid header name")
+		}
+		if value = TrimOWS(line[colon+1:]); !ValidFieldValue(value) {
+			return "", "", bad("control character in header value")
+		}
+		return name, value, nil
+	}
+	alphabet := "a-: \t\r\x00\x80"
+	var walk func(line string)
+	walk = func(line string) {
+		if line != "" {
+			name, value, err := parseField(line)
+			wname, wvalue, werr := twoSteps(line)
+			if name != wname || value != wvalue || fmt.Sprint(err) != fmt.Sprint(werr) {
+				t.Fatalf("parseField(%q) = %q, %q, %v; want %q, %q, %v", line, name, value, err, wname, wvalue, werr)
+			}
+		}
+		if len(line) == 5 {
+			return
+		}
+		for i := 0; i < len(alphabet); i++ {
+			walk(line + alphabet[i:i+1])
+		}
+	}
+	walk("")
 }

@@ -261,14 +261,14 @@ func (res *response) field(line string, st *headState) error {
 	if line[0] == ' ' || line[0] == '\t' {
 		return malformed("folded header line")
 	}
-	colon := strings.IndexByte(line, ':')
-	if colon <= 0 {
-		return malformed("header line %q", trunc(line))
+	colon := h1.TokenPrefix(line) // a name that is a token ends at the colon
+	if colon == 0 || colon == len(line) || line[colon] != ':' {
+		if colon = strings.IndexByte(line, ':'); colon <= 0 {
+			return malformed("header line %q", trunc(line))
+		}
+		return malformed("header name %q", trunc(line[:colon]))
 	}
 	name := line[:colon]
-	if !h1.IsToken(name) {
-		return malformed("header name %q", trunc(name))
-	}
 	value := h1.TrimOWS(line[colon+1:])
 	if !h1.ValidFieldValue(value) {
 		return malformed("value of %s", name)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/gatehouse/gatehouse/internal/h1"
 )
 
 // TestReadHead reads response heads whole (the rest of the head is taken
@@ -137,6 +139,55 @@ func TestReadResponse(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestFieldLines compares response.field, which checks the name as it
+// looks for the colon (h1.TokenPrefix), with the rule in two steps (the
+// first colon, then the name before it a token): the same field or the
+// same fault for every line of up to 5 bytes of a, -, colon, space, tab,
+// CR, NUL and obs-text.
+func TestFieldLines(t *testing.T) {
+	twoSteps := func(line string) (field, error) {
+		if line[0] == ' ' || line[0] == '\t' {
+			return field{}, malformed("folded header line")
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return field{}, malformed("header line %q", trunc(line))
+		}
+		name := line[:colon]
+		if !h1.IsToken(name) {
+			return field{}, malformed("header name %q", trunc(name))
+		}
+		value := h1.TrimOWS(line[colon+1:])
+		if !h1.ValidFieldValue(value) {
+			return field{}, malformed("value of %s", name)
+		}
+		return field{name, value}, nil
+	}
+	alphabet := "a-: \t\r\x00\x80"
+	var walk func(line string)
+	walk = func(line string) {
+		if line != "" {
+			var res response
+			err := res.field(line, &headState{})
+			var got field
+			if len(res.fields) == 1 {
+				got = res.fields[0]
+			}
+			want, werr := twoSteps(line)
+			if got != want || fmt.Sprint(err) != fmt.Sprint(werr) {
+				t.Fatalf("field(%q) = %q, %v; want %q, %v", line, got, err, want, werr)
+			}
+		}
+		if len(line) == 5 {
+			return
+		}
+		for i := 0; i < len(alphabet); i++ {
+			walk(line + alphabet[i:i+1])
+		}
+	}
+	walk("")
 }
 
 // TestCopyHeader copies answers into an empty client header (each key
