@@ -23,7 +23,11 @@
 # growth (runtime.newstack, inclusive): under valgrind's timing the runtime's
 # adaptive goroutine stack size starts the wake-up goroutines small and they
 # grow (~3,400 instructions per request), which a native run under wrk does
-# not show, so compare the second figure. GODEBUG=asyncpreemptoff=1: callgrind
+# not show, so compare the second figure. Third: system clock reads per
+# request (calls of runtime.nanotime1, one clock, and of time.now, which
+# time.Now calls: two, wall and monotonic): under valgrind the runtime reads
+# the clock with a system call, whose work the instruction counts leave out,
+# where natively each is a vDSO call. GODEBUG=asyncpreemptoff=1: callgrind
 # asserts on the runtime's preemption signals now and then. Only the
 # Gatehouse process is counted (not its keeper, not the app).
 set -euo pipefail
@@ -101,7 +105,7 @@ YAML
   kill -9 "$vpid" 2>/dev/null || true
   wait "$vpid" 2>/dev/null || true
   vpid=
-  local f ir ns
+  local f ir ns cr
   f=$(ls -t "$out".* | head -1)
   if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT"
@@ -110,13 +114,18 @@ YAML
   ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ && !t {gsub(",", "", $1); t = $1} END {print t}')
   ns=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null |
     awk '/runtime\/stack.go:runtime.newstack( |$)/ {gsub(",", "", $1); s += $1} END {print s + 0}')
-  echo "$((ir / N)) $(((ir - ns) / N))"
+  cr=$(callgrind_annotate --tree=calling --threshold=100 "$f" 2>/dev/null |
+    awk '/>  .*runtime\.nanotime1/ || />  .*time_linux_amd64\.s:time\.now / {
+      w = /time\.now / ? 2 : 1
+      if (match($0, /\([0-9,]+x\)/)) { c = substr($0, RSTART + 1, RLENGTH - 3); gsub(",", "", c); s += w * c }
+    } END {print s + 0}')
+  echo "$((ir / N)) $(((ir - ns) / N)) $(awk -v c="$cr" -v n="$N" 'BEGIN {printf "%.2f", c / n}')"
 }
 
-printf '%-40s %4s %18s %28s\n' binary run "instructions/req" "without stack growth/req"
+printf '%-40s %4s %18s %28s %18s\n' binary run "instructions/req" "without stack growth/req" "clock reads/req"
 for r in $(seq "$RUNS"); do
   for bin in "${bins[@]}"; do
-    read -r all rest < <(count "$bin")
-    printf '%-40s %4d %18s %28s\n' "$bin" "$r" "$all" "$rest"
+    read -r all rest clocks < <(count "$bin")
+    printf '%-40s %4d %18s %28s %18s\n' "$bin" "$r" "$all" "$rest" "$clocks"
   done
 done
