@@ -237,10 +237,16 @@ type afterFuncer interface {
 }
 
 // afterFunc is context.AfterFunc(ctx, f), through ctx's own AfterFunc when
-// it has one.
+// it has one; nil (nothing registered) when ctx never ends (its Done is
+// nil). A context with an AfterFunc of its own is not asked for its Done:
+// the lean front end's makes its done channel on the first Done, an
+// allocation per connection that nothing would wait on.
 func afterFunc(ctx context.Context, f func()) (stop func() bool) {
 	if a, ok := ctx.(afterFuncer); ok {
 		return a.AfterFunc(f)
+	}
+	if ctx.Done() == nil {
+		return nil
 	}
 	return context.AfterFunc(ctx, f)
 }
