@@ -145,6 +145,17 @@ func (l *listener) exempt(client netip.Addr) bool {
 // connection of the listener that waits for a request (shedIdle); if
 // there is none, the connection is marked over (its requests get 503).
 func (l *listener) track(c net.Conn) net.Conn {
+	tc := &trackedConn{}
+	if !l.trackIn(c, tc) {
+		return nil
+	}
+	return tc
+}
+
+// trackIn is track with tc as the tracked connection's storage (a raw
+// connection's is part of its leanConn); false when c was refused (and
+// closed).
+func (l *listener) trackIn(c net.Conn, tc *trackedConn) bool {
 	var client netip.Addr
 	if rc, ok := c.(*rawConn); ok {
 		client = rc.remote.Addr() // without allocating a net.Addr
@@ -155,12 +166,13 @@ func (l *listener) track(c net.Conn) net.Conn {
 	if !ok {
 		l.srv.log.Debug("connection refused", "listener", l.key, "remote", c.RemoteAddr().String(), "reason", reasonPerClient)
 		_ = c.Close()
-		return nil
+		return false
 	}
 	if over && l.shedIdle() {
 		over = false
 	}
-	return &trackedConn{Conn: c, place: place, over: over}
+	tc.Conn, tc.place, tc.over = c, place, over
+	return true
 }
 
 // errQUICRefused refuses a QUIC connection at its handshake.

@@ -97,6 +97,13 @@ type leanConn struct {
 	// watcher, or a drain. Only the loop clears it, when it clears the
 	// deadline.
 	readDL atomic.Bool
+
+	// The storage of ctx, and of a raw connection's rawConn and
+	// trackedConn (acceptRawLoop): one allocation per connection for all
+	// of them.
+	ctxMem     leanContext
+	rawMem     rawConn
+	trackedMem trackedConn
 }
 
 // newConnGrace is how long a shutdown waits for the first request of a
@@ -163,7 +170,15 @@ type leanSet struct {
 // startLean serves c with the lean loop on a goroutine of its own, owned
 // by the listener's leanSet; c is closed when the set is draining.
 func (l *listener) startLean(c net.Conn) {
-	lc := &leanConn{l: l, c: c, ctx: newLeanContext()}
+	l.startLeanIn(&leanConn{}, c)
+}
+
+// startLeanIn is startLean with lc, new, as the connection's storage
+// (acceptRawLoop's holds c too).
+func (l *listener) startLeanIn(lc *leanConn, c net.Conn) {
+	lc.l, lc.c = l, c
+	lc.ctxMem.init()
+	lc.ctx = &lc.ctxMem
 	if !l.lean.add(lc) {
 		lc.ctx.Cancel()
 		_ = c.Close()

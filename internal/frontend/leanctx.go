@@ -40,9 +40,13 @@ var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 func newLeanContext() *leanContext {
 	c := &leanContext{}
-	c.stopFn = c.stop
+	c.init()
 	return c
 }
+
+// init makes c a new context in place, as newLeanContext does (a context
+// held inside a larger value costs no allocation of its own).
+func (c *leanContext) init() { c.stopFn = c.stop }
 
 // Deadline reports none: the connection's timeouts are its own.
 func (c *leanContext) Deadline() (time.Time, bool) { return time.Time{}, false }

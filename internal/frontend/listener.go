@@ -227,16 +227,24 @@ func (l *waitListener) Close() error {
 func (l *listener) acceptRawLoop(log *slog.Logger, rc syscall.RawConn) {
 	a := newRawAccepter(l)
 	var backoff time.Duration
+	// next is the storage of the next connection (its leanConn holds its
+	// rawConn and trackedConn): made for an accept, kept when none came.
+	var next *leanConn
 	for {
 		var aerr error
 		err := rc.Read(func(fd uintptr) bool {
 			for !l.closed.Load() {
-				c, err := a.accept(fd)
+				if next == nil {
+					next = &leanConn{}
+				}
+				err := a.accept(fd, &next.rawMem)
 				switch err {
 				case nil:
 					backoff = 0
-					if tc := l.track(c); tc != nil {
-						l.startLean(tc)
+					lc := next
+					next = nil
+					if l.trackIn(&lc.rawMem, &lc.trackedMem) {
+						l.startLeanIn(lc, &lc.trackedMem)
 					}
 					continue
 				case unix.EAGAIN:

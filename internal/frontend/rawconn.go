@@ -581,16 +581,17 @@ func newRawAccepter(l *listener) *rawAccepter {
 	return a
 }
 
-// accept accepts one connection on the listening socket fd, with raw
-// system calls: accept4 (non-blocking, close-on-exec) and TCP_NODELAY (as
-// net sets it); unix.EAGAIN when none is waiting.
-func (a *rawAccepter) accept(fd uintptr) (*rawConn, error) {
+// accept accepts one connection on the listening socket fd into c (new,
+// and left as it was when none was accepted), with raw system calls:
+// accept4 (non-blocking, close-on-exec) and TCP_NODELAY (as net sets it);
+// unix.EAGAIN when none is waiting.
+func (a *rawAccepter) accept(fd uintptr, c *rawConn) error {
 	a.len = unix.SizeofSockaddrAny
 	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, fd, uintptr(unsafe.Pointer(&a.sa)), uintptr(unsafe.Pointer(&a.len)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if e != 0 {
-		return nil, e
+		return e
 	}
-	c := &rawConn{fd: int(r), remote: sockaddrAddrPort(&a.sa), local: a.local, log: a.l.srv.log}
+	c.fd, c.remote, c.local, c.log = int(r), sockaddrAddrPort(&a.sa), a.local, a.l.srv.log
 	if c.local == "" {
 		var sa unix.RawSockaddrAny
 		n := uint32(unix.SizeofSockaddrAny)
@@ -599,7 +600,7 @@ func (a *rawAccepter) accept(fd uintptr) (*rawConn, error) {
 		}
 	}
 	_ = rawSetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	return c, nil
+	return nil
 }
 
 // sockaddrAddrPort is the address of a TCP socket address, as net would
