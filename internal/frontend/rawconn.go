@@ -86,6 +86,35 @@ type rawConn struct {
 type convertedConn struct {
 	tcp *net.TCPConn
 	rc  syscall.RawConn
+	// rd and wr carry a ReadArg's and a WriteArg's call to rc's Read and
+	// Write.
+	rd, wr argCall
+}
+
+// argCall is the function and argument of an h1.ArgRawConn call, for a
+// syscall.RawConn's Read or Write: fn, bound once, calls f(arg, fd). One
+// call at a time (as ArgRawConn's callers make them).
+type argCall struct {
+	f   func(any, uintptr) bool
+	arg any
+	fn  func(uintptr) bool
+}
+
+func (a *argCall) call(fd uintptr) bool { return a.f(a.arg, fd) }
+
+// run calls io (rc's Read or Write) with f(arg, fd); f nil: arg is a
+// syscall.RawConn function itself.
+func (a *argCall) run(io func(func(uintptr) bool) error, f func(any, uintptr) bool, arg any) error {
+	if f == nil {
+		return io(arg.(func(uintptr) bool))
+	}
+	if a.fn == nil {
+		a.fn = a.call
+	}
+	a.f, a.arg = f, arg
+	err := io(a.fn)
+	a.f, a.arg = nil, nil
+	return err
 }
 
 const (
@@ -523,26 +552,42 @@ func (s *rawSocket) Control(f func(fd uintptr)) error {
 }
 
 func (s *rawSocket) Read(f func(fd uintptr) bool) error {
-	return (*rawConn)(s).rawIO("raw-read", &s.rdl, f, (*convertedConn).read)
+	return (*rawConn)(s).rawIO("raw-read", &s.rdl, nil, f, (*convertedConn).read)
 }
 
 func (s *rawSocket) Write(f func(fd uintptr) bool) error {
-	return (*rawConn)(s).rawIO("raw-write", &s.wdl, f, (*convertedConn).write)
+	return (*rawConn)(s).rawIO("raw-write", &s.wdl, nil, f, (*convertedConn).write)
 }
 
-func (cv *convertedConn) read(f func(fd uintptr) bool) error  { return cv.rc.Read(f) }
-func (cv *convertedConn) write(f func(fd uintptr) bool) error { return cv.rc.Write(f) }
+// ReadArg is Read with f(arg, fd) (h1.ArgRawConn).
+func (s *rawSocket) ReadArg(f func(any, uintptr) bool, arg any) error {
+	return (*rawConn)(s).rawIO("raw-read", &s.rdl, f, arg, (*convertedConn).read)
+}
 
-// rawIO calls f once on the descriptor, after checking the deadline dl;
-// when f would wait, it converts the connection and waits through it
+// WriteArg is Write with f(arg, fd) (h1.ArgRawConn).
+func (s *rawSocket) WriteArg(f func(any, uintptr) bool, arg any) error {
+	return (*rawConn)(s).rawIO("raw-write", &s.wdl, f, arg, (*convertedConn).write)
+}
+
+func (cv *convertedConn) read(f func(any, uintptr) bool, arg any) error {
+	return cv.rd.run(cv.rc.Read, f, arg)
+}
+
+func (cv *convertedConn) write(f func(any, uintptr) bool, arg any) error {
+	return cv.wr.run(cv.rc.Write, f, arg)
+}
+
+// rawIO calls f(arg, fd) once on the descriptor (f nil: arg is a
+// syscall.RawConn function, called with fd), after checking the deadline
+// dl; when f would wait, it converts the connection and waits through it
 // (wait is the converted socket's Read or Write).
-func (c *rawConn) rawIO(op string, dl *atomic.Int64, f func(fd uintptr) bool, wait func(*convertedConn, func(uintptr) bool) error) error {
+func (c *rawConn) rawIO(op string, dl *atomic.Int64, f func(any, uintptr) bool, arg any, wait func(*convertedConn, func(any, uintptr) bool, any) error) error {
 	if cv := c.conv.Load(); cv != nil {
-		return wait(cv, f)
+		return wait(cv, f, arg)
 	}
 	if !c.acquire() {
 		if cv := c.conv.Load(); cv != nil {
-			return wait(cv, f)
+			return wait(cv, f, arg)
 		}
 		return opError(op, net.ErrClosed)
 	}
@@ -550,7 +595,12 @@ func (c *rawConn) rawIO(op string, dl *atomic.Int64, f func(fd uintptr) bool, wa
 		c.release()
 		return opError(op, os.ErrDeadlineExceeded)
 	}
-	done := f(uintptr(c.fd))
+	var done bool
+	if f == nil {
+		done = arg.(func(uintptr) bool)(uintptr(c.fd))
+	} else {
+		done = f(arg, uintptr(c.fd))
+	}
 	c.release()
 	if done {
 		return nil
@@ -559,7 +609,7 @@ func (c *rawConn) rawIO(op string, dl *atomic.Int64, f func(fd uintptr) bool, wa
 	if err != nil {
 		return opError(op, err)
 	}
-	return wait(cv, f)
+	return wait(cv, f, arg)
 }
 
 // rawAccepter accepts a listener's connections as rawConns (acceptRaw).

@@ -27,13 +27,15 @@ var ErrFull = errors.New("h1: read buffer full")
 type Input struct {
 	conn net.Conn
 	raw  syscall.RawConn // nil: read through conn with a buffer held
+	araw ArgRawConn      // raw, when it is one
 	// buf is the read buffer: pooled (BufSize bytes, from bufPool) or, once
 	// Grow made it larger, its own; nil while nothing is buffered.
 	buf    []byte
 	pooled *[BufSize]byte // buf's array when it came from bufPool
 	r, w   int
-	// readFn is readRaw as a func value, made once (a method value
-	// allocates each time it is taken); rerr is its result.
+	// readFn is readRaw as a func value, made by the first read of a
+	// raw that is no ArgRawConn (a method value allocates each time it
+	// is taken); rerr is readRaw's result.
 	readFn func(fd uintptr) bool
 	rerr   error
 	// try makes readRaw return on EAGAIN instead of waiting (TryFill);
@@ -42,6 +44,17 @@ type Input struct {
 	// more is set when the last read from the connection filled all the
 	// room it was given, so the socket may hold more bytes (see MayHoldMore).
 	more bool
+}
+
+// ArgRawConn is a syscall.RawConn that also calls a function with an
+// argument: ReadArg(f, arg) is Read(func(fd uintptr) bool { return f(arg,
+// fd) }), WriteArg likewise Write, without that closure. Input and Socket
+// use it when their socket is one: their read and write functions would
+// otherwise be method values bound per connection, an allocation each.
+// A ReadArg (a WriteArg) is not called while another one runs.
+type ArgRawConn interface {
+	ReadArg(f func(arg any, fd uintptr) bool, arg any) error
+	WriteArg(f func(arg any, fd uintptr) bool, arg any) error
 }
 
 // NewInput returns the read side of c. raw, if not nil, is c's socket,
@@ -57,8 +70,22 @@ func NewInput(c net.Conn, raw syscall.RawConn) *Input {
 // held inside a larger value costs no allocation of its own).
 func (in *Input) Init(c net.Conn, raw syscall.RawConn) {
 	*in = Input{conn: c, raw: raw}
-	in.readFn = in.readRaw
+	in.araw, _ = raw.(ArgRawConn)
 }
+
+// rawRead runs readRaw in raw's Read.
+func (in *Input) rawRead() error {
+	if in.araw != nil {
+		return in.araw.ReadArg(inputReadRaw, in)
+	}
+	if in.readFn == nil {
+		in.readFn = in.readRaw
+	}
+	return in.raw.Read(in.readFn)
+}
+
+// inputReadRaw is readRaw for ArgRawConn.ReadArg.
+func inputReadRaw(in any, fd uintptr) bool { return in.(*Input).readRaw(fd) }
 
 // Buffered returns the bytes read and not yet consumed. The slice is valid
 // until the next Fill, Discard or Release.
@@ -105,7 +132,7 @@ func (in *Input) fillIdle() error {
 		return in.Fill()
 	}
 	in.rerr = nil
-	if err := in.raw.Read(in.readFn); err != nil {
+	if err := in.rawRead(); err != nil {
 		return err
 	}
 	return in.rerr
@@ -121,7 +148,7 @@ func (in *Input) TryFill() (bool, error) {
 	}
 	in.Release()
 	in.rerr, in.try, in.none = nil, true, false
-	err := in.raw.Read(in.readFn)
+	err := in.rawRead()
 	in.try = false
 	if err == nil {
 		err = in.rerr

@@ -18,7 +18,8 @@ import (
 // A Socket is used by one reader and one writer at a time (not two of
 // either).
 type Socket struct {
-	rc syscall.RawConn
+	rc  syscall.RawConn
+	arc ArgRawConn // rc, when it is one: no writeFn or readFn is made
 
 	wp      []byte
 	wn      int
@@ -61,7 +62,10 @@ func NewSocket(rc syscall.RawConn) *Socket {
 
 // Init makes s a Socket on rc, as NewSocket does, in place (a Socket
 // held inside a larger value costs no allocation of its own).
-func (s *Socket) Init(rc syscall.RawConn) { *s = Socket{rc: rc} }
+func (s *Socket) Init(rc syscall.RawConn) {
+	*s = Socket{rc: rc}
+	s.arc, _ = rc.(ArgRawConn)
+}
 
 // WriteDeadliner is a connection whose write deadline can be set: the
 // net.Conn of a Socket's descriptor.
@@ -86,10 +90,15 @@ func (s *Socket) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	s.wp, s.wn, s.werr = p, 0, nil
-	if s.writeFn == nil {
-		s.writeFn = s.write // made once, by the first Write (the write side's own)
+	var err error
+	if s.arc != nil {
+		err = s.arc.WriteArg(socketWrite, s)
+	} else {
+		if s.writeFn == nil {
+			s.writeFn = s.write // made once, by the first Write (the write side's own)
+		}
+		err = s.rc.Write(s.writeFn)
 	}
-	err := s.rc.Write(s.writeFn)
 	n := s.wn
 	s.wp = nil
 	if s.wset {
@@ -103,6 +112,9 @@ func (s *Socket) Write(p []byte) (int, error) {
 	}
 	return n, s.werr
 }
+
+// socketWrite is write for ArgRawConn.WriteArg.
+func socketWrite(s any, fd uintptr) bool { return s.(*Socket).write(fd) }
 
 func (s *Socket) write(fd uintptr) bool {
 	for s.wn < len(s.wp) {
@@ -136,10 +148,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	s.rp, s.rn, s.rerr = p, 0, nil
-	if s.readFn == nil {
-		s.readFn = s.read // made once, by the first Read: a Socket only written costs none
-	}
-	err := s.rc.Read(s.readFn)
+	err := s.rawRead()
 	if err == nil && s.short {
 		// The queued write would have waited: finish it as a write, then
 		// read as usual.
@@ -147,7 +156,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 		rest := s.pending
 		s.pending = nil
 		if _, err = s.Write(rest); err == nil {
-			err = s.rc.Read(s.readFn)
+			err = s.rawRead()
 		}
 	}
 	s.pending = nil
@@ -158,6 +167,20 @@ func (s *Socket) Read(p []byte) (int, error) {
 	}
 	return n, s.rerr
 }
+
+// rawRead runs read in rc's Read.
+func (s *Socket) rawRead() error {
+	if s.arc != nil {
+		return s.arc.ReadArg(socketRead, s)
+	}
+	if s.readFn == nil {
+		s.readFn = s.read // made once, by the first Read: a Socket only written costs none
+	}
+	return s.rc.Read(s.readFn)
+}
+
+// socketRead is read for ArgRawConn.ReadArg.
+func socketRead(s any, fd uintptr) bool { return s.(*Socket).read(fd) }
 
 func (s *Socket) read(fd uintptr) bool {
 	for len(s.pending) > 0 {
