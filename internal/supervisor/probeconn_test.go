@@ -97,3 +97,24 @@ func TestH2CLeaseGetsNoProbeConn(t *testing.T) {
 		t.Error("an h2c app's lease got the probe's connection")
 	}
 }
+
+// TestLeaseAllocs: a lease on a ready process is one allocation (the
+// Lease): its release function is the process's, made once.
+func TestLeaseAllocs(t *testing.T) {
+	p := &Pool{changed: make(chan struct{})}
+	pr := newProcess(0, Spec{})
+	pr.state = stateReady
+	p.mu.Lock()
+	held := p.leaseLocked(pr) // outstanding stays above 0: no broadcast
+	p.mu.Unlock()
+	defer held.Release()
+	allocs := testing.AllocsPerRun(100, func() {
+		p.mu.Lock()
+		l := p.leaseLocked(pr)
+		p.mu.Unlock()
+		l.Release()
+	})
+	if allocs > 1 {
+		t.Fatalf("%v allocations per lease; want 1", allocs)
+	}
+}

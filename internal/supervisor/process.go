@@ -91,6 +91,9 @@ type process struct {
 	leaseCap    int // leases after which it takes no more, so that a recycle replaces it; 0 = no cap
 	readyAt     time.Time
 	probeConn   net.Conn // the readiness probe's connection, until the first lease takes it or the process is retired
+	// releaseFn is every lease's release (Pool.release of it), made by
+	// the first lease: one function per process, not one per request.
+	releaseFn func()
 }
 
 // retireRequest is what the pool asks of a process's owner: take it out of

@@ -503,7 +503,10 @@ func (p *Pool) leaseLocked(pr *process) *upstream.Lease {
 	// No clock read for lastUse: a lease outstanding keeps the pool from
 	// being idle (idleCandidateLocked) until its Release reads the clock.
 	p.leases++
-	l := upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, func() { p.release(pr) })
+	if pr.releaseFn == nil {
+		pr.releaseFn = func() { p.release(pr) }
+	}
+	l := upstream.NewLease(pr.addr, pr.token, pr.pid, pr.gone, pr.releaseFn)
 	if pr.probeConn != nil {
 		l.GiveConn(pr.probeConn, pr.readyAt)
 		pr.probeConn = nil
