@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/monoclock"
@@ -104,6 +105,9 @@ type leanConn struct {
 	ctxMem     leanContext
 	rawMem     rawConn
 	trackedMem trackedConn
+	// remoteMem holds the bytes of a raw connection's remote (see
+	// rawRemote).
+	remoteMem [48]byte
 }
 
 // newConnGrace is how long a shutdown waits for the first request of a
@@ -214,7 +218,7 @@ func (l *listener) serveLean(lc *leanConn) {
 	}
 	lc.in.Init(c, raw)
 	if lc.raw != nil {
-		lc.remote, lc.local = lc.raw.remote.String(), lc.raw.local
+		lc.remote, lc.local = lc.rawRemote(), lc.raw.local
 	} else {
 		lc.remote, lc.local = c.RemoteAddr().String(), c.LocalAddr().String()
 	}
@@ -235,6 +239,17 @@ func (l *listener) serveLean(lc *leanConn) {
 	}
 	lc.w.lc = lc
 	lc.run(wakeNone)
+}
+
+// rawRemote formats a raw connection's peer address ("ip:port") into
+// lc's own bytes (remoteMem; a longer one, an IPv6 address with a zone,
+// into an allocation of its own) and returns it as a string without a
+// copy: a new connection's remote address costs no allocation. The
+// bytes are never written again, so the string stays as it is; one that
+// outlives lc (a log record) keeps lc's memory.
+func (lc *leanConn) rawRemote() string {
+	b := lc.raw.remote.AppendTo(lc.remoteMem[:0])
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // wake is why a connection's goroutine runs the loop.
