@@ -50,8 +50,19 @@ type connCounter struct {
 	max       atomic.Int64 // <= 0: unlimited
 	perClient atomic.Int64 // <= 0: unlimited
 
-	mu       sync.Mutex // protects byClient
-	byClient map[netip.Prefix]int
+	mu sync.Mutex // protects the fields below
+	// byClient is the index in clients of each client with a connection
+	// open. A connection's place holds its client's index, so that its
+	// release needs no map operation unless it was the client's last.
+	byClient map[netip.Prefix]int32
+	clients  []clientCount
+	free     []int32 // indexes in clients of no client
+}
+
+// clientCount is a client's open connections.
+type clientCount struct {
+	key netip.Prefix
+	n   int64
 }
 
 // clientKey is what the per-client limit counts by: the address of an
@@ -75,28 +86,49 @@ func (cc *connCounter) admit(client netip.Addr, exempt bool) (place connPlace, o
 	if limit := cc.perClient.Load(); limit > 0 && client.IsValid() && !exempt {
 		key := clientKey(client)
 		cc.mu.Lock()
-		if int64(cc.byClient[key]) >= limit {
+		i, ok := cc.byClient[key]
+		if !ok {
+			i = cc.addClientLocked(key)
+		}
+		c := &cc.clients[i]
+		if c.n >= limit {
 			cc.mu.Unlock()
 			return connPlace{}, false, false
 		}
-		if cc.byClient == nil {
-			cc.byClient = map[netip.Prefix]int{}
-		}
-		cc.byClient[key]++
+		c.n++
 		cc.mu.Unlock()
-		place.key, place.counted = key, true
+		place.client, place.counted = i, true
 	}
 	n := cc.open.Add(1)
 	m := cc.max.Load()
 	return place, m > 0 && n > m, true
 }
 
+// addClientLocked counts key as a client with no connection yet, and
+// returns its index in cc.clients. Called with cc.mu held.
+func (cc *connCounter) addClientLocked(key netip.Prefix) int32 {
+	var i int32
+	if n := len(cc.free); n > 0 {
+		i = cc.free[n-1]
+		cc.free = cc.free[:n-1]
+	} else {
+		i = int32(len(cc.clients))
+		cc.clients = append(cc.clients, clientCount{})
+	}
+	cc.clients[i] = clientCount{key: key}
+	if cc.byClient == nil {
+		cc.byClient = map[netip.Prefix]int32{}
+	}
+	cc.byClient[key] = i
+	return i
+}
+
 // connPlace is a connection's place in a connCounter: a value, so that
 // holding it costs a connection no allocation.
 type connPlace struct {
 	cc      *connCounter
-	key     netip.Prefix // the client's, when counted
-	counted bool         // counted against the per-client limit
+	client  int32 // the client's index in cc.clients, when counted
+	counted bool  // counted against the per-client limit
 }
 
 // release gives the place back.
@@ -105,8 +137,11 @@ func (p connPlace) release() {
 	if p.counted {
 		cc := p.cc
 		cc.mu.Lock()
-		if cc.byClient[p.key]--; cc.byClient[p.key] <= 0 {
-			delete(cc.byClient, p.key)
+		c := &cc.clients[p.client]
+		if c.n--; c.n <= 0 {
+			delete(cc.byClient, c.key)
+			*c = clientCount{}
+			cc.free = append(cc.free, p.client)
 		}
 		cc.mu.Unlock()
 	}
