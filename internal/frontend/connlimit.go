@@ -289,7 +289,7 @@ func (s *leanSet) waiting(st leanState) (c net.Conn, parked bool) {
 			return nil, true
 		}
 	}
-	for lc := range s.conns {
+	for lc := s.conns; lc != nil; lc = lc.next {
 		if lc.state == st {
 			return lc.c, false
 		}

@@ -49,7 +49,7 @@ func (s *Server) WaitingBatched() (batched, plain int) {
 		}
 		l.idleHTTP.mu.Unlock()
 		l.lean.mu.Lock()
-		for lc := range l.lean.conns {
+		for lc := l.lean.conns; lc != nil; lc = lc.next {
 			if lc.state == leanIdle {
 				conns = append(conns, lc.c)
 			}
@@ -80,7 +80,7 @@ func (s *Server) LeanConns() (open, parked int) {
 	defer s.mu.Unlock()
 	for _, l := range s.listeners {
 		l.lean.mu.Lock()
-		open += len(l.lean.conns)
+		open += l.lean.nconns
 		for _, lc := range l.lean.registered {
 			if lc.park == parkParked {
 				parked++
@@ -99,7 +99,7 @@ func (s *Server) KeepAlives() (on, off int) {
 	s.mu.Lock()
 	for _, l := range s.listeners {
 		l.lean.mu.Lock()
-		for lc := range l.lean.conns {
+		for lc := l.lean.conns; lc != nil; lc = lc.next {
 			conns = append(conns, lc.c)
 		}
 		l.lean.mu.Unlock()

@@ -117,7 +117,7 @@ func (s *leanSet) watchLoop(stop <-chan struct{}) {
 		case now := <-t.C:
 			s.mu.Lock()
 			s.sweep(now)
-			for lc := range s.conns {
+			for lc := s.conns; lc != nil; lc = lc.next {
 				if lc.state == leanActive {
 					lc.hu.check(lc, now)
 				}

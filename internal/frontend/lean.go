@@ -38,7 +38,6 @@ type leanConn struct {
 	req  h1.Request
 	body h1.Body
 	w    leanWriter
-	over bool
 	// ctx ends (Cancel) when the connection is force-closed or its
 	// client goes away during a request.
 	ctx *leanContext
@@ -88,6 +87,10 @@ type leanConn struct {
 	// fields is the pool's box of req.Header.Fields while the loop holds
 	// them, put back with them (a new box would be an allocation).
 	fields *[]h1.Field
+	// prev and next link the set's connections (leanSet.conns), guarded
+	// by its mutex.
+	prev, next *leanConn
+	over       bool // beyond maxConnections (see track)
 	// served is set once a request was read (owned by the loop).
 	served bool
 	// probed is set once TCP keep-alive probes were turned on because
@@ -150,8 +153,12 @@ const (
 // keep-alive timeout of a parked connection is kept by the set's ticker
 // (watchLoop), not by a timer of its own.
 type leanSet struct {
-	mu    sync.Mutex // protects the fields below and each conn's state and parking
-	conns map[*leanConn]struct{}
+	mu sync.Mutex // protects the fields below and each conn's state and parking
+	// conns are the set's connections, newest first, linked through
+	// their prev and next: adding and removing one is no map operation.
+	// nconns counts them.
+	conns  *leanConn
+	nconns int
 	// draining is set by drain, under mu; add, park and setState read it
 	// under mu (so a connection is never added or parked after drain
 	// looked), the writer's isDraining without it (a late "Connection:
@@ -685,10 +692,12 @@ func (s *leanSet) add(lc *leanConn) bool {
 	if s.draining.Load() {
 		return false
 	}
-	if s.conns == nil {
-		s.conns = map[*leanConn]struct{}{}
+	lc.next = s.conns
+	if s.conns != nil {
+		s.conns.prev = lc
 	}
-	s.conns[lc] = struct{}{}
+	s.conns = lc
+	s.nconns++
 	s.wg.Add(1)
 	if s.stop == nil {
 		s.stop = make(chan struct{})
@@ -847,8 +856,19 @@ func (s *leanSet) sweep(now time.Time) {
 // its close), so its bytes raise no more events.
 func (s *leanSet) remove(lc *leanConn) {
 	s.mu.Lock()
-	_, ok := s.conns[lc]
-	delete(s.conns, lc)
+	ok := s.conns == lc || lc.prev != nil // in the set
+	if ok {
+		if lc.prev != nil {
+			lc.prev.next = lc.next
+		} else {
+			s.conns = lc.next
+		}
+		if lc.next != nil {
+			lc.next.prev = lc.prev
+		}
+		lc.prev, lc.next = nil, nil
+		s.nconns--
+	}
 	registered := ok && lc.token != 0 && s.registered[lc.token] == lc
 	if registered {
 		delete(s.registered, lc.token)
@@ -898,7 +918,7 @@ func (s *leanSet) drain(ctx context.Context) {
 		_ = lc.c.Close()
 		go lc.run(wakeEnd)
 	}
-	for lc := range s.conns {
+	for lc := s.conns; lc != nil; lc = lc.next {
 		switch lc.state {
 		case leanIdle:
 			lc.setReadDeadline(time.Now()) // ends the wait for a request
@@ -915,7 +935,7 @@ func (s *leanSet) drain(ctx context.Context) {
 	waitOrForce(ctx, &s.wg, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		for lc := range s.conns {
+		for lc := s.conns; lc != nil; lc = lc.next {
 			_ = lc.c.Close()
 			lc.ctx.Cancel()
 		}
