@@ -621,20 +621,32 @@ type rawAccepter struct {
 	// string; "" when it is bound to an unspecified address (then each
 	// connection asks its socket, getsockname).
 	local string
+	// noDelay is set when the listening socket has TCP_NODELAY: Linux
+	// copies it into every socket accept4 returns, so no connection needs
+	// a setsockopt of its own.
+	noDelay bool
 }
 
-func newRawAccepter(l *listener) *rawAccepter {
+// newRawAccepter returns l's accepter; rc is its listening socket.
+func newRawAccepter(l *listener, rc syscall.RawConn) *rawAccepter {
 	a := &rawAccepter{l: l}
 	if ta, ok := l.raw.Addr().(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
 		a.local = ta.String()
+	}
+	var err error
+	if cerr := rc.Control(func(fd uintptr) {
+		err = rawSetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}); cerr == nil && err == nil {
+		a.noDelay = true
 	}
 	return a
 }
 
 // accept accepts one connection on the listening socket fd into c (new,
 // and left as it was when none was accepted), with raw system calls:
-// accept4 (non-blocking, close-on-exec) and TCP_NODELAY (as net sets it);
-// unix.EAGAIN when none is waiting.
+// accept4 (non-blocking, close-on-exec), and TCP_NODELAY (as net sets it)
+// unless the socket has it from the listening one; unix.EAGAIN when none
+// is waiting.
 func (a *rawAccepter) accept(fd uintptr, c *rawConn) error {
 	a.len = unix.SizeofSockaddrAny
 	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, fd, uintptr(unsafe.Pointer(&a.sa)), uintptr(unsafe.Pointer(&a.len)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
@@ -649,7 +661,9 @@ func (a *rawAccepter) accept(fd uintptr, c *rawConn) error {
 			c.local = sockaddrAddrPort(&sa).String()
 		}
 	}
-	_ = rawSetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if !a.noDelay {
+		_ = rawSetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
 	return nil
 }
 
