@@ -84,9 +84,9 @@ type leanConn struct {
 	// connection's keep-alive ends (zero: never; a monoclock.Time).
 	park    parkState
 	expires time.Time
-	// fields is the pool's box of req.Header.Fields while the loop holds
-	// them, put back with them (a new box would be an allocation).
-	fields *[]h1.Field
+	// scratch is the request scratch while the connection holds it
+	// (takeScratch): req.Header.Fields and w.header are its.
+	scratch *leanScratch
 	// prev and next link the set's connections (leanSet.conns), guarded
 	// by its mutex.
 	prev, next *leanConn
@@ -384,8 +384,7 @@ func (lc *leanConn) loop(w wake) (prefix []byte, handOff, parked bool) {
 		head := string(lc.in.Buffered()[:n])
 		lc.req.Reset()
 		if lc.req.Header.Fields == nil {
-			lc.fields = fieldsPool.Get().(*[]h1.Field)
-			lc.req.Header.Fields = (*lc.fields)[:0]
+			lc.req.Header.Fields = lc.takeScratch().fields[:0]
 		}
 		err = h1.Parse(head, &lc.req)
 		lc.in.Discard(n)
@@ -512,29 +511,44 @@ func (lc *leanConn) options() bool {
 	return lc.w.finish() == nil && !lc.w.closeAfter
 }
 
-// fieldsPool and headerPool hold the per-request scratch (parsed fields,
-// response header map) of connections that went idle, so an idle
-// connection keeps none.
-var (
-	fieldsPool = sync.Pool{New: func() any { f := make([]h1.Field, 0, 16); return &f }}
-	headerPool = sync.Pool{New: func() any { return make(http.Header, 8) }}
-)
+// leanScratch is a connection's per-request scratch: the parsed fields
+// and the response header map. scratchPool holds those of connections
+// that went idle or ended, so an idle connection keeps none; the two go
+// together, one Get and one Put per connection.
+type leanScratch struct {
+	fields []h1.Field
+	header http.Header
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &leanScratch{fields: make([]h1.Field, 0, 16), header: make(http.Header, 8)}
+}}
+
+// takeScratch returns lc's request scratch, from the pool if lc holds
+// none.
+func (lc *leanConn) takeScratch() *leanScratch {
+	if lc.scratch == nil {
+		lc.scratch = scratchPool.Get().(*leanScratch)
+	}
+	return lc.scratch
+}
 
 // releaseIdle gives the request scratch back while the connection waits
 // for its next request, or when it ends.
 func (lc *leanConn) releaseIdle() {
+	sc := lc.scratch
+	if sc == nil {
+		return
+	}
 	if f := lc.req.Header.Fields; f != nil {
 		clear(f[:cap(f)])
 		lc.req = h1.Request{}
-		*lc.fields = f[:0] // the parser may have grown it
-		fieldsPool.Put(lc.fields)
-		lc.fields = nil
+		sc.fields = f[:0] // the parser may have grown it
 	}
-	if lc.w.header != nil {
-		clear(lc.w.header)
-		headerPool.Put(lc.w.header)
-		lc.w.header = nil
-	}
+	clear(sc.header)
+	lc.w.header = nil
+	lc.scratch = nil
+	scratchPool.Put(sc)
 }
 
 // deadline returns now+d, or no deadline for d <= 0.
@@ -655,7 +669,7 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 			lc.w.abandon()
 			// Neither st nor the request scratch is reused: a panicking
 			// handler may still hold them.
-			lc.req.Header.Fields, lc.fields, lc.w.header = nil, nil, nil
+			lc.req.Header.Fields, lc.scratch, lc.w.header = nil, nil, nil
 			return
 		}
 		st.release()

@@ -79,7 +79,7 @@ var errBodyTooLong = errors.New("response body longer than its Content-Length")
 func (w *leanWriter) reset(head, closeAfter bool) {
 	clear(w.header)
 	if w.header == nil {
-		w.header = headerPool.Get().(http.Header)
+		w.header = w.lc.takeScratch().header
 	}
 	w.status, w.statusText, w.wroteHeader, w.committed = 0, "", false, false
 	w.headReq, w.closeAfter, w.chunked = head, closeAfter, false
