@@ -511,13 +511,15 @@ func (lc *leanConn) options() bool {
 	return lc.w.finish() == nil && !lc.w.closeAfter
 }
 
-// leanScratch is a connection's per-request scratch: the parsed fields
-// and the response header map. scratchPool holds those of connections
-// that went idle or ended, so an idle connection keeps none; the two go
-// together, one Get and one Put per connection.
+// leanScratch is a connection's per-request scratch: the parsed fields,
+// the response header map and the request's state for serve.
+// scratchPool holds those of connections that went idle or ended, so an
+// idle connection keeps none; they go together, one Get and one Put per
+// connection (not a statePool Get and Put per request besides).
 type leanScratch struct {
 	fields []h1.Field
 	header http.Header
+	st     reqState
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -638,7 +640,7 @@ func (lc *leanConn) tcpConn() *net.TCPConn {
 // serveOne runs one parsed request through serve. It reports whether the
 // connection may carry another request.
 func (lc *leanConn) serveOne(start time.Time) (keep bool) {
-	st := statePool.Get().(*reqState)
+	st := &lc.takeScratch().st
 	lc.fill(&st.req)
 	st.ctx = lc.ctx
 	if st.req.ContentLength != 0 {
@@ -672,7 +674,7 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 			lc.req.Header.Fields, lc.scratch, lc.w.header = nil, nil, nil
 			return
 		}
-		st.release()
+		st.reset()
 	}()
 	lc.l.srv.serve(lc.l, st, &lc.w, serveOpts{start: start, over: lc.over})
 	if lc.w.hijacked {

@@ -39,11 +39,16 @@ var statePool = sync.Pool{New: func() any { return new(reqState) }}
 
 // release resets st and gives it back to the pool.
 func (st *reqState) release() {
+	st.reset()
+	statePool.Put(st)
+}
+
+// reset clears st for its next request.
+func (st *reqState) reset() {
 	st.rw = respWriter{}
 	st.body = countingBody{}
 	st.ctx, st.src, st.ctl = nil, nil, nil
 	st.req.Reset()
-	statePool.Put(st)
 }
 
 // ServeHTTP is the handler of every http.Server and HTTP/3 server of the
