@@ -25,15 +25,23 @@ func TestRawAcceptNoDelay(t *testing.T) {
 	defer wl.Close()
 	l := &listener{raw: wl, srv: &Server{log: slog.New(slog.DiscardHandler)}}
 	a := newRawAccepter(l, wl.rc)
-	if !a.noDelay {
+	if !a.listenNoDelay {
 		t.Fatal("TCP_NODELAY not set on the listening socket")
+	}
+	// The queue is empty: from now on the accepter leaves TCP_NODELAY to
+	// the listening socket.
+	var c rawConn
+	if cerr := wl.rc.Control(func(fd uintptr) { err = a.accept(fd, &c) }); cerr != nil || !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("accept on an empty queue: %v, %v", cerr, err)
+	}
+	if !a.noDelay {
+		t.Fatal("TCP_NODELAY still set per connection after the queue was empty")
 	}
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	var c rawConn
 	if err := wl.rc.Read(func(fd uintptr) bool {
 		err = a.accept(fd, &c)
 		return !errors.Is(err, unix.EAGAIN)

@@ -621,10 +621,15 @@ type rawAccepter struct {
 	// string; "" when it is bound to an unspecified address (then each
 	// connection asks its socket, getsockname).
 	local string
-	// noDelay is set when the listening socket has TCP_NODELAY: Linux
-	// copies it into every socket accept4 returns, so no connection needs
-	// a setsockopt of its own.
-	noDelay bool
+	// listenNoDelay is set when the listening socket has TCP_NODELAY:
+	// Linux copies it into each connection's socket as the connection's
+	// handshake completes. Those that completed before (queued on a
+	// socket inherited from systemd or an upgraded Gatehouse, or
+	// prebound) have not got it, so noDelay, no setsockopt per
+	// connection, is set only once accept4 found the queue empty after
+	// that: every connection accepted from then on was made from the
+	// listening socket with TCP_NODELAY.
+	listenNoDelay, noDelay bool
 }
 
 // newRawAccepter returns l's accepter; rc is its listening socket.
@@ -637,7 +642,7 @@ func newRawAccepter(l *listener, rc syscall.RawConn) *rawAccepter {
 	if cerr := rc.Control(func(fd uintptr) {
 		err = rawSetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}); cerr == nil && err == nil {
-		a.noDelay = true
+		a.listenNoDelay = true
 	}
 	return a
 }
@@ -645,12 +650,15 @@ func newRawAccepter(l *listener, rc syscall.RawConn) *rawAccepter {
 // accept accepts one connection on the listening socket fd into c (new,
 // and left as it was when none was accepted), with raw system calls:
 // accept4 (non-blocking, close-on-exec), and TCP_NODELAY (as net sets it)
-// unless the socket has it from the listening one; unix.EAGAIN when none
-// is waiting.
+// unless the socket has it from the listening one (see noDelay);
+// unix.EAGAIN when none is waiting.
 func (a *rawAccepter) accept(fd uintptr, c *rawConn) error {
 	a.len = unix.SizeofSockaddrAny
 	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, fd, uintptr(unsafe.Pointer(&a.sa)), uintptr(unsafe.Pointer(&a.len)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if e != 0 {
+		if e == unix.EAGAIN {
+			a.noDelay = a.listenNoDelay // the queue from before is accepted
+		}
 		return e
 	}
 	c.fd, c.remote, c.local, c.log = int(r), sockaddrAddrPort(&a.sa), a.local, a.l.srv.log
