@@ -124,23 +124,23 @@ type fakeApp struct {
 	bodyErr atomic.Value  // error of the last body read
 	hungUp  atomic.Int64  // requests to /hang that saw their context end
 	// afterFuncs counts the requests to /hangcb and /cb whose context had
-	// its own AfterFunc (the lean loop's), which they used.
+	// an AfterFuncSlot (the lean loop's), which they used.
 	afterFuncs atomic.Int64
 }
 
-// afterFuncer is a context with an AfterFunc of its own, which the app
-// side uses instead of context.AfterFunc when it has one (as the proxy's
-// exchange does).
-type afterFuncer interface {
-	AfterFunc(f func()) (stop func() bool)
+// slotAfterFuncer is a context with an AfterFuncSlot, which the app side
+// uses instead of context.AfterFunc when it has one (as the proxy's
+// exchange does), one registration at a time.
+type slotAfterFuncer interface {
+	AfterFuncSlot(f func()) (stop func() bool)
 }
 
-// afterFunc is context.AfterFunc(ctx, f), through ctx's own AfterFunc when
-// it has one (counted in a.afterFuncs).
-func (a *fakeApp) afterFunc(ctx context.Context, f func()) (stop func() bool) {
-	if af, ok := ctx.(afterFuncer); ok {
+// afterFuncSlot is context.AfterFunc(ctx, f), through ctx's AfterFuncSlot
+// when it has one (counted in a.afterFuncs).
+func (a *fakeApp) afterFuncSlot(ctx context.Context, f func()) (stop func() bool) {
+	if af, ok := ctx.(slotAfterFuncer); ok {
 		a.afterFuncs.Add(1)
-		return af.AfterFunc(f)
+		return af.AfterFuncSlot(f)
 	}
 	return context.AfterFunc(ctx, f)
 }
@@ -190,7 +190,7 @@ func (a *fakeApp) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 		// As the proxy's exchange: a function that runs when the client
 		// goes away, stopped when the request ends. /cb ends at once.
 		gone := make(chan struct{})
-		stop := a.afterFunc(ctx, func() { close(gone) })
+		stop := a.afterFuncSlot(ctx, func() { close(gone) })
 		defer stop()
 		if strings.HasSuffix(path, "/cb") {
 			io.WriteString(w, "cb")

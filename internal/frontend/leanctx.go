@@ -14,24 +14,30 @@ import (
 // Cancel (three allocations more); its done channel is made by the first
 // Done.
 //
-// Besides what context.AfterFunc does with any context, it holds one
-// function to run when it ends (AfterFunc), which the app-side client
-// registers for every request (to close the app connection when the
-// client goes away). Held here, that costs a lock and no allocation, where
-// context.AfterFunc allocates per request. A context derived from it
-// (context.WithCancel and the like) registers through AfterFunc too (the
-// context package uses a parent's AfterFunc when it has one).
+// Besides AfterFunc, which context.AfterFunc and the contexts derived from
+// c use (the context package registers through a parent's AfterFunc when
+// it has one), it holds one function in a slot of its own
+// (AfterFuncSlot), which the app-side client registers for every request
+// (to close the app connection when the client goes away). Held there,
+// that costs a lock and no allocation, where context.AfterFunc allocates
+// per request.
 type leanContext struct {
-	stopFn func() bool // c.stop, made once
+	slotStop func() bool // c.stopSlot, made once
 
 	mu    sync.Mutex
 	done  chan struct{} // made by the first Done; closed by Cancel
-	f     func()        // the registered function; nil: none
 	ended bool          // Cancel ran: a function registered now runs at once
-	// more ends with c: a second function registered while one is held
-	// goes to context.AfterFunc on it. Made for the first such one.
-	more       context.Context
-	cancelMore context.CancelFunc
+	slot  func()        // AfterFuncSlot's function; nil: none
+	// fs are AfterFunc's functions, each with the id its stop removes it
+	// by; ids count up from 1.
+	fs     []leanAfterFunc
+	lastID uint64
+}
+
+// leanAfterFunc is a function registered by leanContext.AfterFunc.
+type leanAfterFunc struct {
+	id uint64
+	f  func()
 }
 
 // closedDone is the done channel of a context that ended before its Done
@@ -46,7 +52,7 @@ func newLeanContext() *leanContext {
 
 // init makes c a new context in place, as newLeanContext does (a context
 // held inside a larger value costs no allocation of its own).
-func (c *leanContext) init() { c.stopFn = c.stop }
+func (c *leanContext) init() { c.slotStop = c.stopSlot }
 
 // Deadline reports none: the connection's timeouts are its own.
 func (c *leanContext) Deadline() (time.Time, bool) { return time.Time{}, false }
@@ -79,48 +85,82 @@ func (c *leanContext) Value(any) any { return nil }
 
 // AfterFunc arranges for f to run on a goroutine of its own when c ends
 // (at once if it has), as context.AfterFunc(c, f) does; stop unregisters
-// f and reports whether that kept it from running. One function is held
-// at a time (a connection serves one request at a time); another one
-// registered meanwhile goes to context.AfterFunc on a context that ends
-// with c.
-//
-// Unlike context.AfterFunc's, the stop of a held function is the same
-// function for every registration: call it at most once, before the
-// function registered next, or it unregisters that one instead.
+// f and reports whether that kept it from running. Each stop affects its
+// own f only, and may be called any number of times. Each registration
+// allocates its stop.
 func (c *leanContext) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
-	switch {
-	case c.f != nil:
-		if c.more == nil {
-			c.more, c.cancelMore = context.WithCancel(context.Background())
-		}
-		more := c.more
-		c.mu.Unlock()
-		return context.AfterFunc(more, f)
-	case c.ended:
+	if c.ended {
 		c.mu.Unlock()
 		go f()
-		return c.stopFn // reports false: f is not held
+		return stopNone
 	}
-	c.f = f
+	c.lastID++
+	id := c.lastID
+	c.fs = append(c.fs, leanAfterFunc{id: id, f: f})
 	c.mu.Unlock()
-	return c.stopFn
+	return func() bool { return c.stopID(id) }
 }
 
-// stop unregisters the held function; false when there was none (it ran
-// already, or was never registered).
-func (c *leanContext) stop() bool {
+// stopNone is the stop of a function that ran or is running already.
+func stopNone() bool { return false }
+
+// stopID unregisters AfterFunc's function with the given id; false when it
+// is not registered (it ran, or was stopped already).
+func (c *leanContext) stopID(id uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.f == nil {
+	for i, a := range c.fs {
+		if a.id == id {
+			last := len(c.fs) - 1
+			c.fs[i] = c.fs[last]
+			c.fs[last] = leanAfterFunc{}
+			c.fs = c.fs[:last]
+			return true
+		}
+	}
+	return false
+}
+
+// AfterFuncSlot is AfterFunc for the one caller that registers a function
+// for each request of the connection and nothing else: the app-side client
+// (to close its app connection when the client goes away). It holds f in
+// c's single slot, without an allocation. Its caller holds one
+// registration at a time: it calls stop at most once, before registering
+// the next, since stop is the same function for every registration (called
+// later, it would unregister the function registered next). A function
+// registered while the slot is held anyway (a caller breaking that rule)
+// goes through AfterFunc.
+func (c *leanContext) AfterFuncSlot(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		go f()
+		return stopNone
+	}
+	if c.slot != nil {
+		c.mu.Unlock()
+		return c.AfterFunc(f)
+	}
+	c.slot = f
+	c.mu.Unlock()
+	return c.slotStop
+}
+
+// stopSlot unregisters the slot's function; false when there was none (it
+// ran already, or was never registered).
+func (c *leanContext) stopSlot() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.slot == nil {
 		return false
 	}
-	c.f = nil
+	c.slot = nil
 	return true
 }
 
-// Cancel ends c and starts the held function, if any. Safe from any
-// goroutine and more than once.
+// Cancel ends c and starts its registered functions, each on a goroutine
+// of its own. Safe from any goroutine and more than once.
 func (c *leanContext) Cancel() {
 	c.mu.Lock()
 	if c.ended {
@@ -131,13 +171,13 @@ func (c *leanContext) Cancel() {
 	if c.done != nil {
 		close(c.done)
 	}
-	f, cancelMore := c.f, c.cancelMore
-	c.f = nil
+	slot, fs := c.slot, c.fs
+	c.slot, c.fs = nil, nil
 	c.mu.Unlock()
-	if cancelMore != nil {
-		cancelMore()
+	if slot != nil {
+		go slot()
 	}
-	if f != nil {
-		go f()
+	for _, a := range fs {
+		go a.f()
 	}
 }

@@ -205,7 +205,7 @@ func TestClientGoneWhileServing(t *testing.T) {
 // TestClientHangupLaterRequest: a client that goes away during a long
 // request that is not its connection's first, and comes after a park and
 // a wake-up, still ends the app's request: the function the app registered
-// with the connection's context (its own AfterFunc, as the proxy uses to
+// with the connection's context (its AfterFuncSlot, as the proxy uses to
 // close its app connection) runs. The requests before registered one and
 // stopped it; the connection's context holds one at a time.
 func TestClientHangupLaterRequest(t *testing.T) {
@@ -235,7 +235,7 @@ func TestClientHangupLaterRequest(t *testing.T) {
 	c.Close()
 	waitFor(t, "the app's function run for the client gone", func() bool { return o.get("s/").hungUp.Load() == 1 })
 	if n := o.get("s/").afterFuncs.Load(); n != 4 {
-		t.Fatalf("%d requests used the lean context's AfterFunc, want 4", n)
+		t.Fatalf("%d requests used the lean context's AfterFuncSlot, want 4", n)
 	}
 	waitFor(t, "the connection to leave the set", func() bool { open, _ := s.LeanConns(); return open == 0 })
 }

@@ -10,32 +10,31 @@ import (
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
-// countingCtx is a context with an AfterFunc of its own that counts its
-// calls.
+// countingCtx is a context with an AfterFuncSlot that counts its calls.
 type countingCtx struct {
 	context.Context
 	n int
 }
 
-func (c *countingCtx) AfterFunc(f func()) func() bool {
+func (c *countingCtx) AfterFuncSlot(f func()) func() bool {
 	c.n++
 	return context.AfterFunc(c.Context, f)
 }
 
-// TestAfterFuncUsesTheContexts: a context's own AfterFunc is used, and
+// TestAfterFuncUsesTheContexts: a context's AfterFuncSlot is used, and
 // context.AfterFunc for any other context.
 func TestAfterFuncUsesTheContexts(t *testing.T) {
 	base, cancel := context.WithCancel(context.Background())
 	c := &countingCtx{Context: base}
 	ran := make(chan struct{})
-	afterFunc(c, func() { close(ran) })
+	afterFuncSlot(c, func() { close(ran) })
 	if c.n != 1 {
-		t.Fatalf("the context's AfterFunc was called %d times; want 1", c.n)
+		t.Fatalf("the context's AfterFuncSlot was called %d times; want 1", c.n)
 	}
 	cancel()
 	<-ran
 	ran2 := make(chan struct{})
-	afterFunc(base, func() { close(ran2) }) // ended: runs at once
+	afterFuncSlot(base, func() { close(ran2) }) // ended: runs at once
 	<-ran2
 }
 
@@ -51,7 +50,7 @@ func (c *doneCountingCtx) Done() <-chan struct{} {
 }
 
 // TestForwardAsksNoDone: a request forwarded on a pooled app connection
-// with a context that has an AfterFunc of its own registers through it and
+// with a context that has an AfterFuncSlot registers through it and
 // never asks for the context's Done (the lean front end's connection
 // context makes its done channel on the first Done: an allocation per
 // connection that nothing waits on).

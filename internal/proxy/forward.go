@@ -326,7 +326,7 @@ func (ex *exchange) roundTrip() error {
 // connection just dialled: the request's deadlines start from it.
 func (ex *exchange) send(c *appConn, now time.Duration) (started bool, err error) {
 	ex.conn = c
-	ex.stop = afterFunc(ex.ctx, c.abort)
+	ex.stop = afterFuncSlot(ex.ctx, c.abort)
 	ex.head = ex.appendHead(ex.head[:0])
 	if ex.body == nil && c.sock != nil {
 		// Written by the first read of the answer, which then waits: no

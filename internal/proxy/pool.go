@@ -229,21 +229,25 @@ func (c *appConn) alive() bool {
 	return err == nil && ok
 }
 
-// afterFuncer is a context that runs a function when it ends at less cost
-// than context.AfterFunc (the lean front end's connection context holds
-// one without an allocation).
-type afterFuncer interface {
-	AfterFunc(f func()) (stop func() bool)
+// slotAfterFuncer is a context that holds one function to run when it ends
+// at less cost than context.AfterFunc (the lean front end's connection
+// context holds one without an allocation). Its caller holds one
+// registration at a time: it calls stop at most once, before registering
+// the next (stop may be the same function for every registration).
+type slotAfterFuncer interface {
+	AfterFuncSlot(f func()) (stop func() bool)
 }
 
-// afterFunc is context.AfterFunc(ctx, f), through ctx's own AfterFunc when
-// it has one; nil (nothing registered) when ctx never ends (its Done is
-// nil). A context with an AfterFunc of its own is not asked for its Done:
-// the lean front end's makes its done channel on the first Done, an
-// allocation per connection that nothing would wait on.
-func afterFunc(ctx context.Context, f func()) (stop func() bool) {
-	if a, ok := ctx.(afterFuncer); ok {
-		return a.AfterFunc(f)
+// afterFuncSlot is context.AfterFunc(ctx, f), through ctx's AfterFuncSlot
+// when it has one; nil (nothing registered) when ctx never ends (its Done
+// is nil). The caller keeps to AfterFuncSlot's rule: one registration at a
+// time, its stop called at most once, before the next. A context with an
+// AfterFuncSlot is not asked for its Done: the lean front end's makes its
+// done channel on the first Done, an allocation per connection that
+// nothing would wait on.
+func afterFuncSlot(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(slotAfterFuncer); ok {
+		return a.AfterFuncSlot(f)
 	}
 	if ctx.Done() == nil {
 		return nil
