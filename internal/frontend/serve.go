@@ -83,6 +83,18 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 		_ = rc.EnableFullDuplex()
 	}
 	s.serve(l, st, w, serveOpts{start: start, over: ci != nil && ci.over, noAltSvc: r.ProtoMajor >= 3, sendEach: sendEach})
+	if st.src != nil && r.ProtoMajor == 1 && !st.rw.hijacked {
+		// With full duplex on, net/http's HTTP/1 server reads a body the
+		// handler left unread (serve does when it answers before the app,
+		// or the app answered without it) only after the handler
+		// returned, in a Close that starts its background read of the
+		// connection after it stopped the last one, and then panics
+		// reading the next request ("invalid concurrent Body.Read call",
+		// golang/go#68560). Closed here, while the handler runs, that
+		// background read is stopped as it should. (A hijacked
+		// connection's body must not be used: net/http's Hijacker.)
+		_ = r.Body.Close()
+	}
 	st.release()
 }
 
