@@ -28,9 +28,15 @@ type leanContext struct {
 	done  chan struct{} // made by the first Done; closed by Cancel
 	ended bool          // Cancel ran: a function registered now runs at once
 	slot  func()        // AfterFuncSlot's function; nil: none
-	// fs are AfterFunc's functions, each with the id its stop removes it
-	// by; ids count up from 1.
-	fs     []leanAfterFunc
+	// funcs are AfterFunc's functions; made by the first (kept apart:
+	// most connections never register one).
+	funcs *leanFuncs
+}
+
+// leanFuncs are the functions registered by leanContext.AfterFunc, each
+// with the id its stop removes it by; ids count up from 1.
+type leanFuncs struct {
+	list   []leanAfterFunc
 	lastID uint64
 }
 
@@ -87,7 +93,7 @@ func (c *leanContext) Value(any) any { return nil }
 // (at once if it has), as context.AfterFunc(c, f) does; stop unregisters
 // f and reports whether that kept it from running. Each stop affects its
 // own f only, and may be called any number of times. Each registration
-// allocates its stop.
+// allocates its stop (and the first, the list of them).
 func (c *leanContext) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
 	if c.ended {
@@ -95,9 +101,13 @@ func (c *leanContext) AfterFunc(f func()) (stop func() bool) {
 		go f()
 		return stopNone
 	}
-	c.lastID++
-	id := c.lastID
-	c.fs = append(c.fs, leanAfterFunc{id: id, f: f})
+	if c.funcs == nil {
+		c.funcs = &leanFuncs{}
+	}
+	fs := c.funcs
+	fs.lastID++
+	id := fs.lastID
+	fs.list = append(fs.list, leanAfterFunc{id: id, f: f})
 	c.mu.Unlock()
 	return func() bool { return c.stopID(id) }
 }
@@ -110,12 +120,13 @@ func stopNone() bool { return false }
 func (c *leanContext) stopID(id uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, a := range c.fs {
+	fs := c.funcs // not nil: id was registered
+	for i, a := range fs.list {
 		if a.id == id {
-			last := len(c.fs) - 1
-			c.fs[i] = c.fs[last]
-			c.fs[last] = leanAfterFunc{}
-			c.fs = c.fs[:last]
+			last := len(fs.list) - 1
+			fs.list[i] = fs.list[last]
+			fs.list[last] = leanAfterFunc{}
+			fs.list = fs.list[:last]
 			return true
 		}
 	}
@@ -171,8 +182,13 @@ func (c *leanContext) Cancel() {
 	if c.done != nil {
 		close(c.done)
 	}
-	slot, fs := c.slot, c.fs
-	c.slot, c.fs = nil, nil
+	slot := c.slot
+	c.slot = nil
+	var fs []leanAfterFunc
+	if c.funcs != nil {
+		fs = c.funcs.list
+		c.funcs.list = nil
+	}
 	c.mu.Unlock()
 	if slot != nil {
 		go slot()
