@@ -49,6 +49,9 @@ import (
 type h2Pool struct {
 	dialTimeout time.Duration
 	win         h2Windows
+	// dialed, when non-nil, is called with each connection get dialled,
+	// before get hands it out (tests: to let its read loop run first).
+	dialed func(cc *h2Conn)
 
 	mu    sync.Mutex // protects conns
 	conns map[string]*h2Conns
@@ -99,22 +102,22 @@ func (p *h2Pool) get(ctx context.Context, addr string) (*h2Conn, error) {
 		p.mu.Unlock()
 
 		cc, err := dialH2(ctx, addr, p.dialTimeout, p.win)
+		if err == nil && p.dialed != nil {
+			p.dialed(cc)
+		}
 
 		p.mu.Lock()
 		cs.dialing = nil
 		close(done)
-		reserved := false
 		if err == nil {
 			cs.list = append(cs.list, cc)
-			reserved = cc.reserve()
 		}
 		p.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-		if reserved {
-			return cc, nil
-		}
+		// cc comes with its stream reserved, even when it failed or was
+		// refused already: this request's open reports why, as it would
+		// a moment later, where dialling again would go on as long as
+		// the app fails each new connection at once.
+		return cc, err
 	}
 }
 

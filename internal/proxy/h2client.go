@@ -140,7 +140,11 @@ type h2Conn struct {
 // dialH2 opens an HTTP/2 connection to addr: it connects (within
 // dialTimeout), sends the preface, its SETTINGS and the connection
 // window, and starts the read loop. It does not wait for the app's
-// SETTINGS: requests may be sent at once.
+// SETTINGS: requests may be sent at once. The connection comes with one
+// stream reserved, for the caller's first open, taken before the read
+// loop starts: whatever the app sends first (a connection error, a
+// GOAWAY, SETTINGS_MAX_CONCURRENT_STREAMS 0) reaches that open, which
+// reports it.
 func dialH2(ctx context.Context, addr string, dialTimeout time.Duration, win h2Windows) (*h2Conn, error) {
 	d := net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 	raw, err := d.DialContext(ctx, "tcp", addr)
@@ -155,7 +159,7 @@ func dialH2(ctx context.Context, addr string, dialTimeout time.Duration, win h2W
 	cc := &h2Conn{
 		nc: nc, win: win, wsem: make(chan struct{}, 1),
 		settingsDone: make(chan struct{}), done: make(chan struct{}), readDone: make(chan struct{}),
-		streams: map[uint32]*h2Stream{}, nextID: 1,
+		streams: map[uint32]*h2Stream{}, nextID: 1, reserved: 1,
 		maxStreams: h2InitialMaxStreams, sendConn: h2conn.InitialWindow, peer: h2conn.NewPeer(),
 		recv: h2conn.NewConnRecv(win.conn),
 	}

@@ -608,3 +608,38 @@ func TestH2CClientCancelMidBody(t *testing.T) {
 	_ = res.Body.Close()
 	<-cancelled
 }
+
+// TestH2PoolConnFailedAtOnce checks a connection that fails before the
+// pool hands it to the request that dialled it (the app's first SETTINGS
+// are a connection error, read first, as a loaded machine may schedule
+// it): the request gets the connection and fails with its error. The pool
+// does not dial again, which against such an app would go on until the
+// request's context ended (and hung TestH2ClientHostileFrames's bad
+// SETTINGS cases under load: their app accepts one connection).
+func TestH2PoolConnFailedAtOnce(t *testing.T) {
+	t.Parallel()
+	addr := fakeApp(t, []http2.Setting{{ID: http2.SettingEnablePush, Val: 1}}, func(fr *http2.Framer, f http2.Frame) bool {
+		_, away := f.(*http2.GoAwayFrame)
+		return !away
+	})
+	p := newH2Pool(0)
+	dials := 0
+	p.dialed = func(cc *h2Conn) {
+		if dials++; dials == 1 {
+			<-cc.readDone // the connection failed
+		}
+	}
+	defer p.closeIdle()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cc, err := p.get(ctx, addr)
+	if dials != 1 {
+		t.Fatalf("the pool dialled %d connections for one request; want 1", dials)
+	}
+	if err == nil {
+		_, err = cc.open(ctx, &h2Request{method: http.MethodGet, authority: "app", path: "/"})
+	}
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "ENABLE_PUSH") {
+		t.Errorf("the request: %v; want the connection's failure (ENABLE_PUSH)", err)
+	}
+}

@@ -106,16 +106,17 @@ func (h *Handler) openTunnel(ctx context.Context, ex *exchange, cc *h2Conn) (*h2
 		return nil, context.Cause(ctx)
 	}
 	cc.mu.Lock()
-	err, ok := cc.err, cc.xconnect
+	err, ok, none := cc.err, cc.xconnect, cc.maxStreams == 0
 	cc.mu.Unlock()
 	switch {
 	case err != nil:
 		return nil, err
 	case !ok:
 		return nil, errNoExtendedConnect
-	case !cc.reserve():
+	case none:
 		return nil, errors.New("the app allows no stream on its HTTP/2 connection")
 	}
+	// The stream dialH2 reserved is the tunnel's.
 	fields := make(h2Fields, 0, 16)
 	appendRequestFields(&ex.rf, &fields, &ex.in, ex.lease.Token)
 	target := ex.in.path
