@@ -287,11 +287,27 @@ func TestH2ClientHostileFrames(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			away := make(chan http2.ErrCode, 1)
+			var pending uint32 // the stream whose answer waits for a PING's ack
 			addr := fakeApp(t, c.settings, func(fr *http2.Framer, f http2.Frame) bool {
 				switch f := f.(type) {
 				case *http2.MetaHeadersFrame:
-					if c.answer != nil {
+					switch {
+					case c.answer == nil:
+					case c.goAway != "":
+						// The client sends its GOAWAY only while the write
+						// lock is free, which the stream's opening may
+						// still hold when its HEADERS arrived (on a loaded
+						// machine). The read loop writes the PING's ack
+						// once it is released: the answer follows that.
+						pending = f.StreamID
+						_ = fr.WritePing(false, [8]byte{})
+					default:
 						c.answer(fr, f.StreamID)
+					}
+				case *http2.PingFrame:
+					if f.IsAck() && pending != 0 {
+						c.answer(fr, pending)
+						pending = 0
 					}
 				case *http2.GoAwayFrame:
 					away <- f.ErrCode
