@@ -109,12 +109,12 @@ func (m *matcher) match(s string) (caps []string, ok bool, err error) {
 		caps, hit := m.fast.match(s, m.fold)
 		return caps, hit, nil
 	}
-	if !m.budget.take() {
+	start, ok := m.budget.take()
+	if !ok {
 		return nil, false, errBudget
 	}
-	start := time.Now()
 	res, err := m.re.FindStringMatch(s)
-	m.budget.spend(time.Since(start))
+	m.budget.spend(start)
 	if err != nil {
 		return nil, false, err
 	}
@@ -155,8 +155,12 @@ const (
 // matchBudget is a token bucket of engine time. It is safe for concurrent
 // use; a nil *matchBudget allows everything.
 type matchBudget struct {
-	mu     sync.Mutex
-	burst  time.Duration // the most it holds
+	// now is the clock the budget accrues and matches are timed by:
+	// time.Now, or a test's.
+	now   func() time.Time
+	burst time.Duration // the most it holds
+
+	mu     sync.Mutex    // protects left and filled
 	left   time.Duration // what it holds now; may go negative
 	filled time.Time     // when left was last topped up
 }
@@ -168,33 +172,35 @@ func newMatchBudget(timeout time.Duration) *matchBudget {
 		return nil
 	}
 	b := budgetTimeouts * timeout
-	return &matchBudget{burst: b, left: b, filled: time.Now()}
+	return &matchBudget{now: time.Now, burst: b, left: b, filled: time.Now()}
 }
 
 // take tops the budget up for the time passed and reports whether some
-// is left.
-func (b *matchBudget) take() bool {
+// is left; start is the time it read, the start of the match to pass to
+// spend. A nil budget always has some left (start is then zero).
+func (b *matchBudget) take() (start time.Time, ok bool) {
 	if b == nil {
-		return true
+		return time.Time{}, true
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := time.Now()
+	now := b.now()
 	b.left = min(b.burst, b.left+now.Sub(b.filled)/budgetShare)
 	b.filled = now
-	return b.left > 0
+	return now, b.left > 0
 }
 
-// spend takes d, the time a match took, from the budget. A match is
-// charged at most one timeout: what the engine's clock lets it run past
-// that, or what a loaded machine adds by not scheduling it, is not the
-// pattern's doing, and must not let one slow match lock out the ordinary
-// ones that follow (the budget holds budgetTimeouts of them).
-func (b *matchBudget) spend(d time.Duration) {
+// spend charges the budget for a match that started at start (from take)
+// and ends now. A match is charged at most one timeout: what the engine's
+// clock lets it run past that, or what a loaded machine adds by not
+// scheduling it, is not the pattern's doing, and must not let one slow
+// match lock out the ordinary ones that follow (the budget holds
+// budgetTimeouts of them).
+func (b *matchBudget) spend(start time.Time) {
 	if b == nil {
 		return
 	}
-	d = min(d, b.burst/budgetTimeouts)
+	d := min(b.now().Sub(start), b.burst/budgetTimeouts)
 	b.mu.Lock()
 	b.left -= d
 	b.mu.Unlock()
