@@ -24,16 +24,19 @@ import (
 // (a WebSocket over extended CONNECT) echoes as fast as client and app can
 // send, plain requests are all answered, on the flooding connection itself
 // (its other streams: the write scheduler gives each stream its turn) and
-// on another connection, and the flood keeps moving. Counted in requests
-// and bytes, not time. A tunnel is an upgraded connection, not a request
-// body: the flood carries far more than maxAllowedContentLength, and a
-// tunnel quiet for longer than the body timeout still echoes. Like
-// TestTunnelIdleTimeout, it runs itself again with GODEBUG=http2xconnect=1.
+// on another connection, and the flood keeps moving, also while the app
+// holds a request on each connection. Counted in requests and bytes, not
+// time. A tunnel is an upgraded connection, not a request body: the flood
+// carries far more than maxAllowedContentLength, and a tunnel quiet for
+// longer than the body timeout still echoes. Like TestTunnelIdleTimeout,
+// it runs itself again with GODEBUG=http2xconnect=1.
 func TestTunnelFloodDoesNotStarve(t *testing.T) {
 	if !xconnectChild(t, 90*time.Second, "h2", "h3") {
 		return
 	}
 	e := newEnv(t, "root")
+	o := newOpener()
+	o.arrived = make(chan struct{})
 	s := start(t, e.config(t, `
 timeouts: {webSocket: 60s, body: 1s}
 limits: {maxAllowedContentLength: 65536}
@@ -42,7 +45,7 @@ sites:
   - name: s
     bindings: [{name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}]
     applications: [{path: /, dir: root}]
-`), newOpener())
+`), o)
 	for _, m := range []mode{h2, h3} {
 		t.Run(string(m), func(t *testing.T) {
 			addr := addrOf(t, s, "https", m)
@@ -108,22 +111,23 @@ sites:
 				}
 			}
 			waitEchoed(1 << 20)
-			const probes = 20
-			moved := 0
-			for i := range probes {
-				before := echoed.Load()
+			for i := range 20 {
 				for _, c := range []*http.Client{floodConn, other} {
 					res, body := get(t, c, m.url("localhost", "/probe"))
 					if res.StatusCode != http.StatusOK || decode(t, body).Path != "/probe" {
 						t.Fatalf("probe %d: %d %q", i, res.StatusCode, body)
 					}
 				}
-				if echoed.Load() > before {
-					moved++
-				}
 			}
-			if moved == 0 {
-				t.Errorf("the flood moved during none of the %d probes", probes)
+
+			// The flood moves while a probe is in flight on each connection:
+			// the app holds them (/block) until it has echoed another MiB.
+			held := holdProbes(t, ctx, m, o, rt, other.Transport)
+			waitEchoed(echoed.Load() + 1<<20)
+			for i, res := range held.release(t) {
+				if res.err != nil || res.status != http.StatusOK || decode(t, res.body).Path != "/probe/block" {
+					t.Fatalf("held probe %d: %d %q %v", i, res.status, res.body, res.err)
+				}
 			}
 			waitEchoed(echoed.Load() + 1<<20) // still flowing after the probes
 
@@ -149,6 +153,88 @@ sites:
 			}
 		})
 	}
+}
+
+// heldProbes are requests that the app holds: GET /probe/block, one over
+// each of rts.
+type heldProbes struct {
+	ctx     context.Context
+	o       *opener
+	answers chan heldAnswer
+	n       int
+	held    int // how many the app holds now
+}
+
+type heldAnswer struct {
+	i      int
+	status int
+	body   string
+	err    error
+}
+
+// holdProbes sends GET /probe/block over each of rts and returns once the
+// app holds all of them. Their requests end with ctx, and the test waits
+// for them; the app lets go of those still held when the test ends.
+func holdProbes(t *testing.T, ctx context.Context, m mode, o *opener, rts ...http.RoundTripper) *heldProbes {
+	t.Helper()
+	h := &heldProbes{ctx: ctx, o: o, answers: make(chan heldAnswer, len(rts)), n: len(rts)}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		for ; h.held > 0; h.held-- {
+			o.block <- struct{}{} // the app's handlers wait for it, whatever ctx says
+		}
+		wg.Wait()
+	})
+	for i, rt := range rts {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url("localhost", "/probe/block"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { h.answers <- roundTripAll(i, rt, req) })
+	}
+	for range rts {
+		select {
+		case <-o.arrived:
+			h.held++
+		case <-ctx.Done():
+			t.Fatalf("held probes: not all %d reached the app: %v", len(rts), ctx.Err())
+		}
+	}
+	return h
+}
+
+// roundTripAll sends req over rt and reads the answer.
+func roundTripAll(i int, rt http.RoundTripper, req *http.Request) heldAnswer {
+	res, err := rt.RoundTrip(req)
+	if err != nil {
+		return heldAnswer{i: i, err: err}
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return heldAnswer{i: i, status: res.StatusCode, body: string(b), err: err}
+}
+
+// release lets the app answer the held probes and returns their answers,
+// in the order of holdProbes's rts.
+func (h *heldProbes) release(t *testing.T) []heldAnswer {
+	t.Helper()
+	for ; h.held > 0; h.held-- {
+		select {
+		case h.o.block <- struct{}{}:
+		case <-h.ctx.Done():
+			t.Fatalf("held probes: release: %v", h.ctx.Err())
+		}
+	}
+	out := make([]heldAnswer, h.n)
+	for range h.n {
+		select {
+		case a := <-h.answers:
+			out[a.i] = a
+		case <-h.ctx.Done():
+			t.Fatalf("held probes: answers: %v", h.ctx.Err())
+		}
+	}
+	return out
 }
 
 // tunnelTransport returns a transport that sends extended CONNECT over

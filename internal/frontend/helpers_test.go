@@ -121,6 +121,7 @@ type fakeApp struct {
 	closed  atomic.Int32
 	hits    atomic.Int64
 	block   chan struct{} // requests to /block wait for it
+	arrived chan struct{} // when not nil, requests to /block send on it first
 	bodyErr atomic.Value  // error of the last body read
 	hungUp  atomic.Int64  // requests to /hang that saw their context end
 	// afterFuncs counts the requests to /hangcb and /cb whose context had
@@ -167,6 +168,13 @@ func (a *fakeApp) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 		path = r.Path
 	}
 	if strings.HasSuffix(path, "/block") {
+		if a.arrived != nil {
+			select {
+			case a.arrived <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
 		<-a.block
 	}
 	if strings.HasSuffix(path, "/hold") {
@@ -304,6 +312,9 @@ type opener struct {
 	all   []*fakeApp
 	fail  string // Dir that fails to open
 	block chan struct{}
+	// arrived, when not nil, is the apps' fakeApp.arrived: set it before
+	// they open.
+	arrived chan struct{}
 	// chains gives the apps opened for "site+path" their stages.
 	chains map[string]*pipeline.Chain
 }
@@ -318,7 +329,7 @@ func (o *opener) open(_ context.Context, spec frontend.AppSpec) (frontend.App, e
 	if o.fail != "" && spec.Dir == o.fail {
 		return nil, errors.New("cannot open")
 	}
-	a := &fakeApp{spec: spec, block: o.block, chain: o.chains[spec.Site+spec.Path]}
+	a := &fakeApp{spec: spec, block: o.block, arrived: o.arrived, chain: o.chains[spec.Site+spec.Path]}
 	o.apps[spec.Site+spec.Path] = a
 	o.all = append(o.all, a)
 	return a, nil
