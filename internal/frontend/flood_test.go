@@ -196,6 +196,8 @@ func holdProbes(t *testing.T, ctx context.Context, m mode, o *opener, rts ...htt
 		select {
 		case <-o.arrived:
 			h.held++
+		case a := <-h.answers:
+			t.Fatalf("held probe %d ended before the app held it: %d %q %v", a.i, a.status, a.body, a.err)
 		case <-ctx.Done():
 			t.Fatalf("held probes: not all %d reached the app: %v", len(rts), ctx.Err())
 		}
