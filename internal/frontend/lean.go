@@ -680,6 +680,8 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 	if lc.w.hijacked {
 		return false // the connection left the loop with its hijacker
 	}
+	// serve ended the answer before its report (respWriter.finishAnswer)
+	// unless it answered without one (no site, ACME): then it ends here.
 	if err := lc.w.finish(); err != nil {
 		return false
 	}

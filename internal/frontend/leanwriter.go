@@ -45,6 +45,7 @@ type leanWriter struct {
 	http10      bool // an HTTP/1.0 request: no chunks, no 1xx
 	hijacked    bool // Hijack took the connection
 	closeAfter  bool // the connection closes after this response
+	finished    bool // finish ran: the response is complete
 	chunked     bool
 	cl          int64 // the declared Content-Length, -1 if none
 	written     int64 // body bytes accepted
@@ -83,7 +84,7 @@ func (w *leanWriter) reset(head, closeAfter bool) {
 	}
 	w.status, w.statusText, w.wroteHeader, w.committed = 0, "", false, false
 	w.headReq, w.closeAfter, w.chunked = head, closeAfter, false
-	w.http10, w.hijacked = false, false
+	w.http10, w.hijacked, w.finished = false, false, false
 	w.cl, w.written, w.err = -1, 0, nil
 	w.continueSent = false
 	w.n = 0
@@ -641,8 +642,13 @@ func (w *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // finish completes the response after the handler returned: the header if
 // not yet sent, the last chunk and trailers, and everything buffered. The
-// write buffer goes back to the pool. It returns the first write error.
+// write buffer goes back to the pool. It returns the first write error;
+// called again, it only returns that error.
 func (w *leanWriter) finish() error {
+	if w.finished {
+		return w.err
+	}
+	w.finished = true
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -660,6 +666,11 @@ func (w *leanWriter) finish() error {
 	w.abandon()
 	return w.err
 }
+
+// Finish is finish for serve, which ends the answer before it reports the
+// request (see answerFinisher); the loop's own finish after serve then
+// only returns its error.
+func (w *leanWriter) Finish() error { return w.finish() }
 
 // appendTrailers adds the trailer fields: values of the names the Trailer
 // field announced, and http.TrailerPrefix keys.

@@ -204,6 +204,32 @@ func (w *respWriter) execute(ctx context.Context) {
 	}
 }
 
+// answerFinisher is a server's ResponseWriter that can end its answer
+// before the handler returns, as its server otherwise does after: the
+// header if not yet sent, what it still buffers, the last chunk or the end
+// of the stream, trailers. A second Finish does nothing more. The lean
+// writer, the HTTP/2 server's stream and quic-go's HTTP/3 writer are;
+// net/http's writers are not (their end is sent after the handler
+// returns).
+type answerFinisher interface {
+	Finish() error
+}
+
+// finishAnswer has the server's writer end the answer now, when it can
+// (answerFinisher) and the connection was not hijacked; within the send
+// timeout (sendEach), as every write. An end that could not be sent marks
+// the answer as not written in full.
+func (w *respWriter) finishAnswer() {
+	f, ok := w.ResponseWriter.(answerFinisher)
+	if !ok || w.hijacked {
+		return
+	}
+	w.sendDeadline()
+	if f.Finish() != nil {
+		w.writeFailed = true
+	}
+}
+
 // SkipCustomErrors marks the answer about to be written as one that only
 // existingResponse="Replace" replaces.
 func (w *respWriter) SkipCustomErrors() { w.skip = true }

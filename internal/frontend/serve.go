@@ -141,20 +141,24 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	}
 	if o.over {
 		s.refuse(rw, pr, "limits", http.StatusServiceUnavailable, "maxConnections")
-		return
-	}
-	if reason := pipeline.Validate(pr); reason != "" {
+	} else if reason := pipeline.Validate(pr); reason != "" {
 		s.refuse(rw, pr, "request", http.StatusBadRequest, reason)
-		return
+	} else {
+		if app = site.match(pr.Path); app != nil {
+			cur = app.app.Current()
+		}
+		// The app's outbound stages (custom headers) also run over the
+		// front door's answers for it (limits, redirects, its stages'
+		// refusals).
+		rw.req = pr
+		rw.use(cur)
+		s.serveApp(l, st, site, &app, &cur)
 	}
-	if app = site.match(pr.Path); app != nil {
-		cur = app.app.Current()
-	}
-	// The app's outbound stages (custom headers) also run over the front
-	// door's answers for it (limits, redirects, its stages' refusals).
-	rw.req = pr
-	rw.use(cur)
-	s.serveApp(l, st, site, &app, &cur)
+	// The answer's end is sent before the report (deferred above) takes
+	// the request's duration, as IIS's time-taken runs to the last byte
+	// handed to the network. Not after a panic: the answer is then
+	// abandoned, not ended.
+	rw.finishAnswer()
 }
 
 // serveApp is the rest of serve, once the request is known to be for

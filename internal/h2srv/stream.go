@@ -84,6 +84,8 @@ type Stream struct {
 	declared    int64 // the response's content-length, -1: none
 	bodyAllowed bool
 	closeConn   bool // the response said "Connection: close"
+	finished    bool // Finish ran; finishErr is its error
+	finishErr   error
 }
 
 // Context ends when the client resets the stream, the connection ends,
@@ -409,7 +411,7 @@ func (st *Stream) run() {
 		c.h(st)
 	}()
 	if !aborted {
-		if err := st.endResponse(); err != nil {
+		if err := st.Finish(); err != nil {
 			aborted = true
 		}
 	}
@@ -627,8 +629,19 @@ func (st *Stream) FlushError() error {
 	return st.writeHeaders(false)
 }
 
-// endResponse ends the response when the handler returned: its header if
-// it has not gone out, then the trailers or the end of the stream.
+// Finish ends the response: its header if it has not gone out, then the
+// trailers or the end of the stream. The server does so when the handler
+// returns; a handler that wants the end sent first (to time its answer to
+// its last byte) calls it last. A second call only returns the first's
+// error.
+func (st *Stream) Finish() error {
+	if !st.finished {
+		st.finished, st.finishErr = true, st.endResponse()
+	}
+	return st.finishErr
+}
+
+// endResponse is Finish's work.
 func (st *Stream) endResponse() error {
 	c := st.c
 	c.mu.Lock()

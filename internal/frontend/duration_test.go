@@ -1,0 +1,100 @@
+package frontend_test
+
+import (
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
+)
+
+// gateObserver holds the report of each request for a path it gates
+// until the test lets that request go.
+type gateObserver struct {
+	mu    sync.Mutex
+	gates map[string]chan struct{} // by request path
+}
+
+// gate holds the reports of requests for path until release is called
+// (at the latest when the test ends).
+func (g *gateObserver) gate(t *testing.T, path string) (release func()) {
+	ch := make(chan struct{})
+	g.mu.Lock()
+	g.gates[path] = ch
+	g.mu.Unlock()
+	release = sync.OnceFunc(func() { close(ch) })
+	t.Cleanup(release)
+	return release
+}
+
+func (g *gateObserver) RequestDone(d *pipeline.Done) {
+	g.mu.Lock()
+	ch := g.gates[d.Request.Path]
+	g.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// readAnswer reads res's body: its declared length, else to its end.
+// (Over HTTP/3 the stream's FIN, which carries no byte of the answer,
+// comes once the handler returned; the test asks for the answer's bytes.)
+func readAnswer(res *http.Response) ([]byte, error) {
+	if res.ContentLength < 0 {
+		return io.ReadAll(res.Body)
+	}
+	b := make([]byte, res.ContentLength)
+	_, err := io.ReadFull(res.Body, b)
+	return b, err
+}
+
+// TestDurationCoversAnswerEnd checks, on every protocol, that a request
+// is reported (its Duration taken: the access log's time-taken, the
+// duration metrics) only once the end of its answer was handed to the
+// network, as IIS's time-taken: the client reads the whole answer while
+// the report is held. The answers are small, so each server still holds
+// their end when the handler returns (the lean writer the whole answer,
+// HTTP/2 the END_STREAM flag, quic-go the whole small answer, which it
+// sends with its length): a report
+// taken before that end is sent holds the end back, and the client's
+// read never ends.
+func TestDurationCoversAnswerEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "root")
+	o := newOpener()
+	g := &gateObserver{gates: map[string]chan struct{}{}}
+	o.chains = map[string]*pipeline.Chain{"s/": {Observers: []pipeline.Observer{g}}}
+	s := start(t, e.config(t, `
+shutdownTimeout: 2s
+protocols: {h2c: true, http3: true}
+sites:
+  - name: s
+    bindings:
+      - {name: http, scheme: http, address: 127.0.0.1, port: 0}
+      - {name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}
+    applications: [{path: /, dir: root}]
+`), o)
+	for _, m := range allModes {
+		t.Run(string(m), func(t *testing.T) {
+			t.Parallel()
+			path := "/gated/" + string(m)
+			release := g.gate(t, path)
+			c := client(t, m, addrOf(t, s, bindingFor(m), m), e.pki, false) // gives up after 5 s
+			res, err := c.Get(m.url("localhost", path))
+			var body []byte
+			if err == nil {
+				body, err = readAnswer(res)
+				res.Body.Close()
+			}
+			release()
+			if err != nil {
+				t.Fatalf("the answer's end did not reach the client while the request's report was held: "+
+					"the report was taken before the end was sent (%v)", err)
+			}
+			if got := decode(t, string(body)); got.Path != path || res.StatusCode != 200 {
+				t.Errorf("answer %d %+v, want 200 from the app for %s", res.StatusCode, got, path)
+			}
+		})
+	}
+}
