@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -359,6 +360,54 @@ func TestIdleWaitsForStoppedProcessLease(t *testing.T) {
 	old.Release()
 	if !waitFor(5*time.Second, func() bool { return len(f.pool.Processes()) == 0 }) {
 		t.Fatalf("after the release the app was not stopped as idle: %+v", f.pool.Processes())
+	}
+}
+
+// A request that waited for a slow start and gave up is use of the app
+// all the same (it arrived): the idle time runs from when it gave up, not
+// from an older last use, so the app it had started is not stopped as soon
+// as it is ready.
+func TestIdleCountsAbandonedWait(t *testing.T) {
+	t.Parallel()
+	gate := filepath.Join(t.TempDir(), "healthy")
+	spec := helperSpec(t, "echo", "GH_FILE="+gate)
+	spec.ReadinessProbe = "/healthz" // not ready until gate exists
+	const idle = time.Second
+	spec.IdleTimeout = idle
+	stopped := make(chan time.Time, 1)
+	spec.Events = func(e Event) {
+		if e.Kind == ProcessExited && e.Cause == CauseIdle {
+			select {
+			case stopped <- time.Now():
+			default:
+			}
+		}
+	}
+	f := newFixture(t, spec) // the pool's last use: now
+	// The request waits for the start longer than the idle timeout, then
+	// gives up; it cannot give up before its deadline.
+	ctx, cancel := context.WithTimeout(t.Context(), idle*3/2)
+	defer cancel()
+	gaveUp, _ := ctx.Deadline()
+	if l, err := f.pool.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		if err == nil {
+			l.Release()
+		}
+		t.Fatalf("Acquire: %v, want it to give up at its deadline while the app starts", err)
+	}
+	if ps := f.pool.Processes(); len(ps) != 1 || ps[0].State != "starting" {
+		t.Fatalf("Processes() = %+v, want one starting", ps)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil { // the start ends
+		t.Fatal(err)
+	}
+	select {
+	case at := <-stopped:
+		if d := at.Sub(gaveUp); d < idle {
+			t.Errorf("stopped as idle %v after the request gave up, want at least the idle timeout %v", d, idle)
+		}
+	case <-time.After(15 * time.Second): // keeps a hang from hanging the test
+		t.Fatalf("the app was never stopped as idle: %+v", f.pool.Processes())
 	}
 }
 

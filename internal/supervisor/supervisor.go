@@ -214,7 +214,7 @@ type Pool struct {
 	closed     bool
 	halted     bool          // Halt until Resume: the operator stopped the app
 	rr         int           // round-robin offset for ties in pickLocked
-	lastUse    time.Duration // last Release that left no lease outstanding, or Start (monoclock.Now), for IdleTimeout
+	lastUse    time.Duration // last Release that left no lease outstanding, last waiter that left without one, or Start (monoclock.Now), for IdleTimeout
 	fails      failWindow    // rapid-fail limit
 	failSeq    uint64        // bumped on each failed start
 	startErr   error         // the last failed start's error
@@ -335,6 +335,9 @@ func (p *Pool) acquireLocked(ctx context.Context) (*upstream.Lease, error) {
 	defer func() {
 		if queued {
 			p.waiters--
+			if p.waiters == 0 && p.leases == 0 {
+				p.leftLocked()
+			}
 		}
 	}()
 	for {
@@ -378,6 +381,17 @@ func (p *Pool) acquireLocked(ctx context.Context) (*upstream.Lease, error) {
 			return nil, err
 		}
 	}
+}
+
+// leftLocked notes that the last caller waiting in Acquire left without a
+// lease (its context ended, the start failed or timed out) and none is
+// outstanding: a request that arrived and gave up is use of the app, so
+// the pool's idle time starts now, as at the Release that leaves no lease
+// outstanding. The idle timer, which does not count while callers wait,
+// is woken to count from now.
+func (p *Pool) leftLocked() {
+	p.lastUse = monoclock.Now()
+	p.broadcastLocked()
 }
 
 // waitChangedLocked lets go of p.mu until the pool's state changes or ctx
