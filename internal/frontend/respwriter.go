@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/h2srv"
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
@@ -214,6 +215,11 @@ func (w *respWriter) execute(ctx context.Context) {
 type answerFinisher interface {
 	Finish() error
 }
+
+var (
+	_ answerFinisher = (*leanWriter)(nil)
+	_ answerFinisher = (*h2srv.Stream)(nil)
+)
 
 // finishAnswer has the server's writer end the answer now, when it can
 // (answerFinisher) and the connection was not hijacked; within the send
