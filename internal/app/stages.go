@@ -28,7 +28,10 @@ func (a *App) buildChain(cfg *config.App) (*pipeline.Chain, error) {
 	}
 	if s, counters := a.dynamicIPSecurity(cfg); s != nil {
 		c.In = append(c.In, s)
-		c.Observers = append(c.Observers, counters...) // count finished requests out
+		for _, n := range counters { // count ended requests out
+			c.EndObservers = append(c.EndObservers, n)
+			c.Observers = append(c.Observers, n) // those that ended in a panic
+		}
 	}
 	filtering := a.filtering(cfg.RequestFiltering)
 	rf := a.requestFiltering(cfg)
@@ -132,10 +135,10 @@ func (a *App) errorPages(cfg *config.App) pipeline.ErrorPages {
 // dynamicIPSecurity returns the app's Dynamic IP Restrictions stage, with
 // that of each <location path> whose settings differ from the app's (it
 // counts the requests under its path on its own), and the stages, which
-// must also observe finished requests to count them out; nil when no
+// must also be told of ended requests to count them out; nil when no
 // client is limited.
-func (a *App) dynamicIPSecurity(cfg *config.App) (pipeline.Stage, []pipeline.Observer) {
-	var counters []pipeline.Observer
+func (a *App) dynamicIPSecurity(cfg *config.App) (pipeline.Stage, []*iis.DynamicIPSecurity) {
+	var counters []*iis.DynamicIPSecurity
 	stage := func(d *config.DynamicIPSecurity) pipeline.Stage {
 		if s := iis.NewDynamicIPSecurity(d, a.log); s != nil {
 			counters = append(counters, s)

@@ -37,6 +37,25 @@ func (g *gateObserver) RequestDone(d *pipeline.Done) {
 	}
 }
 
+// endLog records the paths of the requests it was told ended (a
+// pipeline.EndObserver, as Dynamic IP Restrictions is).
+type endLog struct {
+	mu    sync.Mutex
+	ended map[string]bool // by request path
+}
+
+func (l *endLog) RequestEnded(r *pipeline.Request) {
+	l.mu.Lock()
+	l.ended[r.Path] = true
+	l.mu.Unlock()
+}
+
+func (l *endLog) saw(path string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ended[path]
+}
+
 // readAnswer reads res's body: its declared length, else to its end.
 // (Over HTTP/3 the stream's FIN, which carries no byte of the answer,
 // comes once the handler returned; the test asks for the answer's bytes.)
@@ -58,13 +77,16 @@ func readAnswer(res *http.Response) ([]byte, error) {
 // HTTP/2 the END_STREAM flag, quic-go the whole small answer, which it
 // sends with its length): a report
 // taken before that end is sent holds the end back, and the client's
-// read never ends.
+// read never ends. The request's end (pipeline.EndObserver, IIS's
+// EndRequest) comes before its answer's end is sent: by the time the
+// client has its answer, that request no longer counts as in progress.
 func TestDurationCoversAnswerEnd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "root")
 	o := newOpener()
 	g := &gateObserver{gates: map[string]chan struct{}{}}
-	o.chains = map[string]*pipeline.Chain{"s/": {Observers: []pipeline.Observer{g}}}
+	ends := &endLog{ended: map[string]bool{}}
+	o.chains = map[string]*pipeline.Chain{"s/": {Observers: []pipeline.Observer{g}, EndObservers: []pipeline.EndObserver{ends}}}
 	s := start(t, e.config(t, `
 shutdownTimeout: 2s
 protocols: {h2c: true, http3: true}
@@ -87,10 +109,14 @@ sites:
 				body, err = readAnswer(res)
 				res.Body.Close()
 			}
+			endedFirst := ends.saw(path)
 			release()
 			if err != nil {
 				t.Fatalf("the answer's end did not reach the client while the request's report was held: "+
 					"the report was taken before the end was sent (%v)", err)
+			}
+			if !endedFirst {
+				t.Errorf("the client had its answer before the request ended (RequestEnded)")
 			}
 			if got := decode(t, string(body)); got.Path != path || res.StatusCode != 200 {
 				t.Errorf("answer %d %+v, want 200 from the app for %s", res.StatusCode, got, path)

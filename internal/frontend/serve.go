@@ -156,9 +156,23 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	}
 	// The answer's end is sent before the report (deferred above) takes
 	// the request's duration, as IIS's time-taken runs to the last byte
-	// handed to the network. Not after a panic: the answer is then
-	// abandoned, not ended.
+	// handed to the network; the request ended before it (EndRequest).
+	// Not after a panic: the answer is then abandoned, not ended.
+	ended(cur, pr)
 	rw.finishAnswer()
+}
+
+// ended tells the end observers of cur (nil: no application) that pr's
+// answer is written.
+func ended(cur pipeline.App, pr *pipeline.Request) {
+	if cur == nil {
+		return
+	}
+	if c := cur.Chain(); c != nil {
+		for _, o := range c.EndObservers {
+			o.RequestEnded(pr)
+		}
+	}
 }
 
 // serveApp is the rest of serve, once the request is known to be for

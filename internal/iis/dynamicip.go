@@ -26,9 +26,10 @@ const MaxTrackedClients = 1 << 16
 // in one RequestInterval (sub-status 502). Intervals are aligned for all
 // clients: the counts start again at each interval's start.
 //
-// It is an inbound stage and an observer: Serve counts a request in,
-// RequestDone counts it out. Its counts are its own, so a web.config
-// reload, which builds a new stage, starts them again.
+// It is an inbound stage, an end observer and an observer: Serve counts a
+// request in, RequestEnded (or RequestDone, after a panic) counts it out.
+// Its counts are its own, so a web.config reload, which builds a new
+// stage, starts them again.
 type DynamicIPSecurity struct {
 	cfg    config.DynamicIPSecurity
 	refuse pipeline.Result
@@ -151,17 +152,24 @@ func (s *DynamicIPSecurity) countOut(r *pipeline.Request, ip netip.Addr) {
 	}
 }
 
-// RequestDone counts a finished request out.
-func (s *DynamicIPSecurity) RequestDone(d *pipeline.Done) {
-	if s.cfg.MaxConcurrentRequests <= 0 || d.Request == nil {
+// RequestEnded counts a request out once its answer is written, before
+// its end is sent (as a pipeline.EndObserver): a client that waited for
+// its answer before it sends the next request is never over
+// MaxConcurrentRequests for it.
+func (s *DynamicIPSecurity) RequestEnded(r *pipeline.Request) {
+	if s.cfg.MaxConcurrentRequests <= 0 || r == nil {
 		return
 	}
 	s.mu.Lock()
-	if ip, ok := s.requests[d.Request]; ok {
-		s.countOut(d.Request, ip)
+	if ip, ok := s.requests[r]; ok {
+		s.countOut(r, ip)
 	}
 	s.mu.Unlock()
 }
+
+// RequestDone counts a finished request out, if RequestEnded did not (a
+// request that ended in a panic).
+func (s *DynamicIPSecurity) RequestDone(d *pipeline.Done) { s.RequestEnded(d.Request) }
 
 // tracked returns how many clients s holds state for (tests).
 func (s *DynamicIPSecurity) tracked() (rates, inFlight, requests int) {

@@ -87,6 +87,26 @@ func TestDynamicIPSecurityConcurrent(t *testing.T) {
 	if _, inFlight, requests := s.tracked(); inFlight != 0 || requests != 0 {
 		t.Errorf("after every request finished: %d clients, %d requests still counted", inFlight, requests)
 	}
+
+	// The front door tells of a request's end before its answer's end is
+	// sent (RequestEnded), then reports it done: it is counted out once.
+	r4 := &pipeline.Request{ClientIP: ip}
+	for _, r := range []*pipeline.Request{r1, r2} {
+		if code(s.Serve(r)) != "pass" {
+			t.Fatal("denied with none in progress")
+		}
+	}
+	s.RequestEnded(r1)
+	if got := code(s.Serve(r4)); got != "pass" {
+		t.Errorf("after one ended: %s, want pass", got)
+	}
+	for _, r := range []*pipeline.Request{r1, r2, r4} {
+		s.RequestEnded(r)
+		s.RequestDone(&pipeline.Done{Request: r})
+	}
+	if _, inFlight, requests := s.tracked(); inFlight != 0 || requests != 0 {
+		t.Errorf("after every request ended: %d clients, %d requests still counted", inFlight, requests)
+	}
 }
 
 func TestDynamicIPSecurityLoggingOnlyAndAbort(t *testing.T) {

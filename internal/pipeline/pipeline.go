@@ -308,6 +308,9 @@ type Chain struct {
 	Out []OutStage
 	// Observers are told about every finished request of the application.
 	Observers []Observer
+	// EndObservers are told when the answer to a request of the
+	// application is written, before its end is sent (see EndObserver).
+	EndObservers []EndObserver
 	// Errors, when set, are the application's custom error pages: the
 	// front door answers its error responses with them (see ErrorPages).
 	Errors ErrorPages
@@ -415,4 +418,17 @@ type Done struct {
 // be quick and must not keep d or d.Request.
 type Observer interface {
 	RequestDone(d *Done)
+}
+
+// An EndObserver (Chain.EndObservers) is told, by RequestEnded, when the
+// request's answer has been written but before its end goes to the client
+// (IIS's EndRequest, which comes before the answer's final send, where the
+// Observers' RequestDone comes once it was sent, with a time-taken that
+// includes it): a count of requests in progress ends there, so a client
+// that had its whole answer never finds that request still counted. It is
+// not told of a request that ended in a panic: one that is also an
+// Observer learns of that from RequestDone. RequestEnded runs on the
+// request's goroutine and must not keep r.
+type EndObserver interface {
+	RequestEnded(r *Request)
 }
