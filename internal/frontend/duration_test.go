@@ -1,6 +1,7 @@
 package frontend_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -120,6 +121,54 @@ sites:
 			}
 			if got := decode(t, string(body)); got.Path != path || res.StatusCode != 200 {
 				t.Errorf("answer %d %+v, want 200 from the app for %s", res.StatusCode, got, path)
+			}
+		})
+	}
+}
+
+// TestStreamCountedOutBeforeAnswerEnd: a request over HTTP/2 or HTTP/3
+// stops counting against maxConnections (requests in flight) before its
+// answer's end is sent, as it stops counting for Dynamic IP Restrictions:
+// a client that had its answer and asks again is served, even while the
+// first request's report is still held.
+func TestStreamCountedOutBeforeAnswerEnd(t *testing.T) {
+	t.Parallel()
+	for _, m := range []mode{h2c, h2, h3} {
+		t.Run(string(m), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, "root")
+			o := newOpener()
+			g := &gateObserver{gates: map[string]chan struct{}{}}
+			o.chains = map[string]*pipeline.Chain{"s/": {Observers: []pipeline.Observer{g}}}
+			s := start(t, e.config(t, `
+shutdownTimeout: 2s
+limits: {maxConnections: 1}
+protocols: {h2c: true, http3: true}
+sites:
+  - name: s
+    bindings:
+      - {name: http, scheme: http, address: 127.0.0.1, port: 0}
+      - {name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}
+    applications: [{path: /, dir: root}]
+`), o)
+			release := g.gate(t, "/held")
+			c := client(t, m, addrOf(t, s, bindingFor(m), m), e.pki, false)
+			res, err := c.Get(m.url("localhost", "/held"))
+			if err == nil {
+				_, err = readAnswer(res)
+				res.Body.Close()
+			}
+			if err == nil && res.StatusCode != 200 {
+				err = fmt.Errorf("status %d", res.StatusCode)
+			}
+			if err != nil {
+				release()
+				t.Fatalf("first request: %v", err)
+			}
+			res, body := get(t, c, m.url("localhost", "/next"))
+			release()
+			if res.StatusCode != 200 {
+				t.Errorf("the next request, once the client had the first's answer: %d, want 200:\n%s", res.StatusCode, body)
 			}
 		})
 	}

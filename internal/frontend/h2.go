@@ -181,13 +181,23 @@ func (f *h2Front) serveStream(hs *h2srv.Stream) {
 	l := f.l
 	s := l.srv
 	n := s.streams.Add(1)
-	defer s.streams.Add(-1)
 	if m := s.conns.max.Load(); m > 0 && n > m {
+		s.streams.Add(-1)
 		s.log.Debug("request refused: too many HTTP/2 and HTTP/3 requests in flight", "remote", f.remote, "limit", m)
 		pages.Status(hs, http.StatusServiceUnavailable, 2, "")
 		return
 	}
 	st := statePool.Get().(*reqState)
+	// serve counts the request out of the streams in flight before it
+	// sends the answer's end (leaveStreams), so a client that has its
+	// answer never finds it still counted; after a panic, st (not given
+	// back) is counted out here.
+	st.stream = true
+	defer func() {
+		if st != nil {
+			st.leaveStreams(s)
+		}
+	}()
 	f.fill(&st.req, hs)
 	st.ctx = hs.Context()
 	var w http.ResponseWriter = hs
@@ -203,7 +213,9 @@ func (f *h2Front) serveStream(hs *h2srv.Stream) {
 		st.src, st.ctl = body, hs
 	}
 	s.serve(l, st, w, serveOpts{start: start, over: f.over})
+	st.leaveStreams(s) // answered without an application (no site, ACME)
 	st.release()
+	st = nil
 }
 
 // fill describes the stream's request for serve.

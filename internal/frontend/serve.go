@@ -33,6 +33,9 @@ type reqState struct {
 	src io.Reader
 	// ctl sets the client connection's read deadline (the body timeout).
 	ctl readDeadliner
+	// stream is set while the request counts against the requests in
+	// flight over HTTP/2 and HTTP/3 (Server.streams; see leaveStreams).
+	stream bool
 }
 
 var statePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -47,7 +50,7 @@ func (st *reqState) release() {
 func (st *reqState) reset() {
 	st.rw = respWriter{}
 	st.body = countingBody{}
-	st.ctx, st.src, st.ctl = nil, nil, nil
+	st.ctx, st.src, st.ctl, st.stream = nil, nil, nil, false
 	st.req.Reset()
 }
 
@@ -69,8 +72,12 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 	if !ok {
 		return
 	}
-	defer s.leaveStream(r, stop)
 	st := statePool.Get().(*reqState)
+	// Counted in by enterStream, counted out by serve before it sends the
+	// answer's end (leaveStreams), or by leaveStream after a panic (st is
+	// then not given back).
+	st.stream = r.ProtoMajor >= 2
+	defer func() { s.leaveStream(r, stop, st) }()
 	ci := fillRequest(&st.req, l, r)
 	st.ctx = r.Context()
 	if st.req.ContentLength != 0 {
@@ -95,7 +102,9 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 		// connection's body must not be used: net/http's Hijacker.)
 		_ = r.Body.Close()
 	}
+	st.leaveStreams(s) // answered without an application (no site, ACME)
 	st.release()
+	st = nil
 }
 
 // serveOpts are the facts about a request that serve cannot read from the
@@ -159,7 +168,18 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	// handed to the network; the request ended before it (EndRequest).
 	// Not after a panic: the answer is then abandoned, not ended.
 	ended(cur, pr)
+	st.leaveStreams(s)
 	rw.finishAnswer()
+}
+
+// leaveStreams counts st's request out of the requests in flight, if it
+// counts in them: once its answer is written, before the answer's end is
+// sent, as the end observers count it out.
+func (st *reqState) leaveStreams(s *Server) {
+	if st.stream {
+		st.stream = false
+		s.streams.Add(-1)
+	}
 }
 
 // ended tells the end observers of cur (nil: no application) that pr's

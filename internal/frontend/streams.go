@@ -77,12 +77,16 @@ func (s *Server) enterStream(w http.ResponseWriter, r *http.Request) (http.Respo
 }
 
 // leaveStream ends a request enterStream admitted: r is the request it
-// returned, stop the tunnel's stop. (Not a closure from enterStream: that
-// would cost an allocation per request.)
-func (s *Server) leaveStream(r *http.Request, stop func()) {
+// returned, stop the tunnel's stop, st the request's state if serve may
+// not have counted it out of the requests in flight (leaveStreams), nil
+// once it was given back. (Not a closure from enterStream: that would
+// cost an allocation per request.)
+func (s *Server) leaveStream(r *http.Request, stop func(), st *reqState) {
 	if r.ProtoMajor < 2 {
 		return
 	}
 	stop()
-	s.streams.Add(-1)
+	if st != nil {
+		st.leaveStreams(s)
+	}
 }
