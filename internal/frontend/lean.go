@@ -676,7 +676,7 @@ func (lc *leanConn) serveOne(start time.Time) (keep bool) {
 		}
 		st.reset()
 	}()
-	lc.l.srv.serve(lc.l, st, &lc.w, serveOpts{start: start, over: lc.over})
+	lc.l.srv.serve(lc.l, st, &lc.w, serveOpts{start: start, over: lc.over, fin: &lc.w})
 	if lc.w.hijacked {
 		return false // the connection left the loop with its hijacker
 	}

@@ -640,11 +640,16 @@ func (w *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c, bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c)), nil
 }
 
-// finish completes the response after the handler returned: the header if
+// finish is Finish, for the loop.
+func (w *leanWriter) finish() error { return w.Finish() }
+
+// Finish completes the response after the handler returned: the header if
 // not yet sent, the last chunk and trailers, and everything buffered. The
 // write buffer goes back to the pool. It returns the first write error;
-// called again, it only returns that error.
-func (w *leanWriter) finish() error {
+// called again, it only returns that error. serve calls it (see
+// answerFinisher) before it reports the request; the loop's own call after
+// serve then only returns the error.
+func (w *leanWriter) Finish() error {
 	if w.finished {
 		return w.err
 	}
@@ -666,11 +671,6 @@ func (w *leanWriter) finish() error {
 	w.abandon()
 	return w.err
 }
-
-// Finish is finish for serve, which ends the answer before it reports the
-// request (see answerFinisher); the loop's own finish after serve then
-// only returns its error.
-func (w *leanWriter) Finish() error { return w.finish() }
 
 // appendTrailers adds the trailer fields: values of the names the Trailer
 // field announced, and http.TrailerPrefix keys.

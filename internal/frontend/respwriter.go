@@ -48,10 +48,11 @@ type respWriter struct {
 	body     pipeline.BodyWriter
 	answered bool // the outbound stages have run
 
-	// app is the application's settings in force; errs its custom error
-	// pages (nil: none).
-	app  pipeline.App
-	errs pipeline.ErrorPages
+	// app is the application's settings in force, chain its stages (nil:
+	// none); errs its custom error pages (nil: none).
+	app   pipeline.App
+	chain *pipeline.Chain
+	errs  pipeline.ErrorPages
 	// skip is set when the answer about to be written is marked
 	// fTrySkipCustomErrors (pipeline.SkipCustomErrors).
 	skip bool
@@ -67,10 +68,10 @@ type respWriter struct {
 // use points w at cur's outbound stages and custom error pages (cur nil:
 // none), for the answers written from now on.
 func (w *respWriter) use(cur pipeline.App) {
-	w.app, w.out, w.errs = cur, outStages(cur), nil
+	w.app, w.out, w.chain, w.errs = cur, outStages(cur), nil, nil
 	if cur != nil {
 		if c := cur.Chain(); c != nil {
-			w.errs = c.Errors
+			w.chain, w.errs = c, c.Errors
 		}
 	}
 }
@@ -221,18 +222,29 @@ var (
 	_ answerFinisher = (*h2srv.Stream)(nil)
 )
 
-// finishAnswer has the server's writer end the answer now, when it can
-// (answerFinisher) and the connection was not hijacked; within the send
-// timeout (sendEach), as every write. An end that could not be sent marks
-// the answer as not written in full.
-func (w *respWriter) finishAnswer() {
-	f, ok := w.ResponseWriter.(answerFinisher)
-	if !ok || w.hijacked {
+// finishAnswer has f, the server's writer as an answerFinisher (nil: it
+// is none), end the answer now, unless the connection was hijacked;
+// within the send timeout (sendEach), as every write. An end that could
+// not be sent marks the answer as not written in full.
+func (w *respWriter) finishAnswer(f answerFinisher) {
+	if f == nil || w.hijacked {
 		return
 	}
-	w.sendDeadline()
+	if w.sendEach > 0 {
+		w.sendDeadline()
+	}
 	if f.Finish() != nil {
 		w.writeFailed = true
+	}
+}
+
+// ended tells the end observers of the application whose answer w
+// carries (use) that it is written.
+func (w *respWriter) ended() {
+	if w.chain != nil {
+		for _, o := range w.chain.EndObservers {
+			o.RequestEnded(w.req)
+		}
 	}
 }
 

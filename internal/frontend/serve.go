@@ -89,7 +89,8 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 		// full duplex and say so with an error, which is ignored.
 		_ = rc.EnableFullDuplex()
 	}
-	s.serve(l, st, w, serveOpts{start: start, over: ci != nil && ci.over, noAltSvc: r.ProtoMajor >= 3, sendEach: sendEach})
+	fin, _ := w.(answerFinisher) // quic-go's HTTP/3 writer; not net/http's, nor a tunnel's
+	s.serve(l, st, w, serveOpts{start: start, over: ci != nil && ci.over, noAltSvc: r.ProtoMajor >= 3, sendEach: sendEach, fin: fin})
 	if st.src != nil && r.ProtoMajor == 1 && !st.rw.hijacked {
 		// With full duplex on, net/http's HTTP/1 server reads a body the
 		// handler left unread (serve does when it answers before the app,
@@ -116,6 +117,10 @@ type serveOpts struct {
 	// sendEach bounds each write of the answer to the client (0: the
 	// protocol's own mechanism, or none; see respWriter.sendEach).
 	sendEach time.Duration
+	// fin is the server's writer as an answerFinisher, which serve has
+	// end the answer (respWriter.finishAnswer); nil when it is none (the
+	// server ends the answer after serve).
+	fin answerFinisher
 }
 
 // serve is the one sequence both ways in run: the request described in
@@ -167,9 +172,9 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	// the request's duration, as IIS's time-taken runs to the last byte
 	// handed to the network; the request ended before it (EndRequest).
 	// Not after a panic: the answer is then abandoned, not ended.
-	ended(cur, pr)
+	rw.ended()
 	st.leaveStreams(s)
-	rw.finishAnswer()
+	rw.finishAnswer(o.fin)
 }
 
 // leaveStreams counts st's request out of the requests in flight, if it
@@ -179,19 +184,6 @@ func (st *reqState) leaveStreams(s *Server) {
 	if st.stream {
 		st.stream = false
 		s.streams.Add(-1)
-	}
-}
-
-// ended tells the end observers of cur (nil: no application) that pr's
-// answer is written.
-func ended(cur pipeline.App, pr *pipeline.Request) {
-	if cur == nil {
-		return
-	}
-	if c := cur.Chain(); c != nil {
-		for _, o := range c.EndObservers {
-			o.RequestEnded(pr)
-		}
 	}
 }
 

@@ -214,7 +214,7 @@ type Pool struct {
 	closed     bool
 	halted     bool          // Halt until Resume: the operator stopped the app
 	rr         int           // round-robin offset for ties in pickLocked
-	lastUse    time.Duration // last Release that left no lease outstanding, last waiter that left without one, or Start (monoclock.Now), for IdleTimeout
+	lastUse    time.Duration // last Release that left no lease outstanding, last Acquire that gave up with none, or Start (monoclock.Now), for IdleTimeout
 	fails      failWindow    // rapid-fail limit
 	failSeq    uint64        // bumped on each failed start
 	startErr   error         // the last failed start's error
@@ -322,7 +322,11 @@ func (p *Pool) Acquire(ctx context.Context) (*upstream.Lease, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.acquireLocked(ctx)
+	l, err := p.acquireLocked(ctx)
+	if err != nil {
+		p.gaveUpLocked()
+	}
+	return l, err
 }
 
 // acquireLocked is Acquire with p.mu held. It is a function of its own so
@@ -335,9 +339,6 @@ func (p *Pool) acquireLocked(ctx context.Context) (*upstream.Lease, error) {
 	defer func() {
 		if queued {
 			p.waiters--
-			if p.waiters == 0 && p.leases == 0 {
-				p.leftLocked()
-			}
 		}
 	}()
 	for {
@@ -383,15 +384,18 @@ func (p *Pool) acquireLocked(ctx context.Context) (*upstream.Lease, error) {
 	}
 }
 
-// leftLocked notes that the last caller waiting in Acquire left without a
-// lease (its context ended, the start failed or timed out) and none is
-// outstanding: a request that arrived and gave up is use of the app, so
-// the pool's idle time starts now, as at the Release that leaves no lease
-// outstanding. The idle timer, which does not count while callers wait,
-// is woken to count from now.
-func (p *Pool) leftLocked() {
-	p.lastUse = monoclock.Now()
-	p.broadcastLocked()
+// gaveUpLocked notes a caller that leaves Acquire without a lease (its
+// context ended, the start failed or timed out): a request that arrived
+// and gave up is use of the app. When no other caller waits and no lease
+// is outstanding, the pool's idle time starts now, as at the Release that
+// leaves no lease outstanding, and the idle timer, which does not count
+// while callers wait, is woken to count from now. (A caller that gets a
+// lease reads no clock: its Release does.)
+func (p *Pool) gaveUpLocked() {
+	if p.waiters == 0 && p.leases == 0 {
+		p.lastUse = monoclock.Now()
+		p.broadcastLocked()
+	}
 }
 
 // waitChangedLocked lets go of p.mu until the pool's state changes or ctx
