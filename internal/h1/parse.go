@@ -206,35 +206,35 @@ func Parse(head string, r *Request) error {
 		}
 		switch len(name) {
 		case 4:
-			if strings.EqualFold(name, "Host") {
+			if FoldIs(name, "host") {
 				hosts++
 				r.Host = value
 			}
 		case 6:
-			if strings.EqualFold(name, "Expect") {
+			if FoldIs(name, "expect") {
 				if !strings.EqualFold(value, "100-continue") {
 					return refuse(417, "Expect other than 100-continue")
 				}
 				r.Expect100 = !http10 // RFC 9110 §10.1.1: ignored in HTTP/1.0
 			}
 		case 7:
-			if strings.EqualFold(name, "Upgrade") {
+			if FoldIs(name, "upgrade") {
 				upgrades++
 				h2cOnly = h2cOnly && onlyToken(value, "h2c")
 			}
 		case 10:
-			if strings.EqualFold(name, "Connection") {
+			if FoldIs(name, "connection") {
 				connUpgrade = connUpgrade || HasToken(value, "upgrade")
 				keepAlive = keepAlive || HasToken(value, "keep-alive")
 				r.Close = r.Close || HasToken(value, "close")
 			}
 		case 14:
-			if strings.EqualFold(name, "Content-Length") {
+			if FoldIs(name, "content-length") {
 				cls++
 				cl = value
 			}
 		case 17:
-			if strings.EqualFold(name, "Transfer-Encoding") {
+			if FoldIs(name, "transfer-encoding") {
 				tes++
 				te = value
 			}

@@ -127,13 +127,76 @@ func TrimOWS(s string) string {
 // case and the whitespace around each element.
 func HasToken(v, tok string) bool {
 	for v != "" {
-		var t string
-		t, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(TrimOWS(t), tok) {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		if strings.EqualFold(TrimOWS(v[:i]), tok) {
 			return true
 		}
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
 	}
 	return false
+}
+
+// FoldIs reports whether s is lower ignoring ASCII case, where lower is
+// ASCII without capitals (a field name or token spelled in small letters):
+// for an s as long as lower, strings.EqualFold(s, lower), by words. An s
+// of another length is not lower (strings.EqualFold would take a longer s
+// with the Kelvin sign for a k or the long s for an s; callers compare
+// names of lower's length, or tokens, which are ASCII).
+func FoldIs(s, lower string) bool {
+	n := len(s)
+	if n != len(lower) {
+		return false
+	}
+	switch {
+	case n >= 8:
+		for i := 0; i < n-8; i += 8 {
+			if lower64(load64(s[i:i+8])) != load64(lower[i:i+8]) {
+				return false
+			}
+		}
+		return lower64(load64(s[n-8:n])) == load64(lower[n-8:n])
+	case n >= 4:
+		return lower32(load32(s[:4])) == load32(lower[:4]) && lower32(load32(s[n-4:n])) == load32(lower[n-4:n])
+	}
+	for i := 0; i < n; i++ {
+		if lowerASCII(s[i]) != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// lower64 maps the ASCII capitals among x's bytes to small letters and
+// leaves the other bytes as they are. Per byte b with its high bit
+// cleared (h ≤ 0x7f), h+0x3f has its high bit set when h ≥ 'A' and
+// h+0x25 when h > 'Z', neither carrying into the next byte; a byte whose
+// own high bit is set is no ASCII and stays.
+func lower64(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	h := x &^ highs
+	upper := (h + (0x80-'A')*ones) &^ (h + (0x80-'Z'-1)*ones) &^ x & highs
+	return x | upper>>2
+}
+
+// lower32 is lower64 for four bytes.
+func lower32(x uint32) uint32 {
+	const ones, highs = 0x01010101, 0x80808080
+	h := x &^ highs
+	upper := (h + (0x80-'A')*ones) &^ (h + (0x80-'Z'-1)*ones) &^ x & highs
+	return x | upper>>2
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // onlyToken reports whether every element of the comma-separated list v is

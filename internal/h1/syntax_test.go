@@ -97,3 +97,76 @@ func TestParseFieldLines(t *testing.T) {
 	}
 	walk("")
 }
+
+// TestFoldIs compares FoldIs, which compares words, with strings.EqualFold
+// for strings of lower's length: every byte value at every position of s
+// against lowers of 1 to 20 bytes (letters, digits, '-', and the bytes
+// next to the capitals and small letters), every string of up to 3 bytes
+// over telling bytes against every lower of its length over them, and the
+// Kelvin sign and the long s, which strings.EqualFold folds to k and s.
+func TestFoldIs(t *testing.T) {
+	want := func(s, lower string) bool {
+		return len(s) == len(lower) && strings.EqualFold(s, lower)
+	}
+	check := func(s, lower string) {
+		t.Helper()
+		if got := FoldIs(s, lower); got != want(s, lower) {
+			t.Fatalf("FoldIs(%q, %q) = %v, strings.EqualFold says %v", s, lower, got, !got)
+		}
+	}
+	lowers := "abkszy09-_@[`{~"
+	for n := 1; n <= 20; n++ {
+		lb := make([]byte, n)
+		for i := range lb {
+			lb[i] = lowers[(i*7+n)%len(lowers)]
+		}
+		lower := string(lb)
+		check(lower, lower)
+		check(strings.ToUpper(lower), lower)
+		for p := 0; p < n; p++ {
+			for c := 0; c < 256; c++ {
+				sb := []byte(strings.ToUpper(lower))
+				sb[p] = byte(c)
+				check(string(sb), lower)
+				sb = []byte(lower)
+				sb[p] = byte(c)
+				check(string(sb), lower)
+			}
+		}
+	}
+	telling := "aAkKzZ@[`{-\r\x80\xff\xe2"
+	small := "akz@[`{-"
+	var all func(prefix string, n int, f func(string))
+	all = func(prefix string, n int, f func(string)) {
+		if n == 0 {
+			f(prefix)
+			return
+		}
+		for i := 0; i < len(telling); i++ {
+			all(prefix+telling[i:i+1], n-1, f)
+		}
+	}
+	for n := 0; n <= 3; n++ {
+		all("", n, func(s string) {
+			var lows func(prefix string, k int)
+			lows = func(prefix string, k int) {
+				if k == 0 {
+					check(s, prefix)
+					return
+				}
+				for i := 0; i < len(small); i++ {
+					lows(prefix+small[i:i+1], k-1)
+				}
+			}
+			lows("", n)
+		})
+	}
+	for _, c := range []struct{ s, lower string }{
+		{"\u212a", "k"}, {"\u212aeep-alive", "keep-alive"}, {"clo\u017fe", "close"},
+		{"Transfer-Encoding", "transfer-encoding"}, {"TRANSFER-ENCODING", "transfer-encoding"},
+		{"transfer-encodinG", "transfer-encoding"}, {"transfer_encoding", "transfer-encoding"},
+		{"Content-Length", "content-length"}, {"Content-Lengt", "content-length"},
+	} {
+		check(c.s, c.lower)
+	}
+}

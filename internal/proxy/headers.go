@@ -137,48 +137,48 @@ func requestFieldRule(name string) fieldAction {
 	}
 	switch len(name) {
 	case 2:
-		if strings.EqualFold(name, "te") {
+		if h1.FoldIs(name, "te") {
 			return fieldTE
 		}
 	case 4:
-		if strings.EqualFold(name, "host") {
+		if h1.FoldIs(name, "host") {
 			return fieldDrop
 		}
 	case 7:
-		if strings.EqualFold(name, "upgrade") || strings.EqualFold(name, "trailer") {
+		if h1.FoldIs(name, "upgrade") || h1.FoldIs(name, "trailer") {
 			return fieldDrop
 		}
 	case 10:
-		if strings.EqualFold(name, "connection") || strings.EqualFold(name, "keep-alive") {
+		if h1.FoldIs(name, "connection") || h1.FoldIs(name, "keep-alive") {
 			return fieldDrop
 		}
 	case 14:
 		// HTTP2-Settings belongs to an h2c upgrade (RFC 7540 §3.2.1),
 		// which is never relayed.
-		if strings.EqualFold(name, "content-length") || strings.EqualFold(name, "http2-settings") {
+		if h1.FoldIs(name, "content-length") || h1.FoldIs(name, "http2-settings") {
 			return fieldDrop
 		}
 	case 15:
-		if strings.EqualFold(name, "x-forwarded-for") {
+		if h1.FoldIs(name, "x-forwarded-for") {
 			return fieldXFF
 		}
 	case 16:
-		if strings.EqualFold(name, "proxy-connection") {
+		if h1.FoldIs(name, "proxy-connection") {
 			return fieldDrop
 		}
 	case 17:
-		if strings.EqualFold(name, "transfer-encoding") {
+		if h1.FoldIs(name, "transfer-encoding") {
 			return fieldDrop
 		}
-		if strings.EqualFold(name, "x-forwarded-proto") {
+		if h1.FoldIs(name, "x-forwarded-proto") {
 			return fieldXFP
 		}
 	case 18:
-		if strings.EqualFold(name, "proxy-authenticate") {
+		if h1.FoldIs(name, "proxy-authenticate") {
 			return fieldDrop
 		}
 	case 19:
-		if strings.EqualFold(name, "proxy-authorization") {
+		if h1.FoldIs(name, "proxy-authorization") {
 			return fieldDrop
 		}
 	}
@@ -280,7 +280,7 @@ func appendRequestFields(rf *requestFields, out fieldSink, in *inbound, token st
 		}
 	case *h1.Header:
 		for _, f := range h.Fields {
-			if len(f.Name) == len("Connection") && strings.EqualFold(f.Name, "Connection") {
+			if h1.FoldIs(f.Name, "connection") {
 				rf.conn = append(rf.conn, f.Value)
 			}
 		}
@@ -380,19 +380,19 @@ func responseFieldRule(name string) bool {
 	}
 	switch len(name) {
 	case 2:
-		return !strings.EqualFold(name, "te")
+		return !h1.FoldIs(name, "te")
 	case 7:
-		return !strings.EqualFold(name, "upgrade") && !strings.EqualFold(name, "trailer")
+		return !h1.FoldIs(name, "upgrade") && !h1.FoldIs(name, "trailer")
 	case 10:
-		return !strings.EqualFold(name, "connection") && !strings.EqualFold(name, "keep-alive")
+		return !h1.FoldIs(name, "connection") && !h1.FoldIs(name, "keep-alive")
 	case 16:
-		return !strings.EqualFold(name, "proxy-connection")
+		return !h1.FoldIs(name, "proxy-connection")
 	case 17:
-		return !strings.EqualFold(name, "transfer-encoding")
+		return !h1.FoldIs(name, "transfer-encoding")
 	case 18:
-		return !strings.EqualFold(name, "proxy-authenticate")
+		return !h1.FoldIs(name, "proxy-authenticate")
 	case 19:
-		return !strings.EqualFold(name, "proxy-authorization")
+		return !h1.FoldIs(name, "proxy-authorization")
 	}
 	return true
 }

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/config"
+	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/pages"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
@@ -165,7 +166,7 @@ func appendList(prior []string, v string) string {
 // hasModulePrefix reports whether the header name k starts with
 // MS-ASPNETCORE, ignoring case (ANCM compares the first 13 characters).
 func hasModulePrefix(k string) bool {
-	return len(k) >= len(headerPrefix) && strings.EqualFold(k[:len(headerPrefix)], headerPrefix)
+	return len(k) >= len(headerPrefix) && h1.FoldIs(k[:len(headerPrefix)], "ms-aspnetcore")
 }
 
 // errorOptions says how to answer err for the request r.
