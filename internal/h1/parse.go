@@ -224,9 +224,10 @@ func Parse(head string, r *Request) error {
 			}
 		case 10:
 			if FoldIs(name, "connection") {
-				connUpgrade = connUpgrade || HasToken(value, "upgrade")
-				keepAlive = keepAlive || HasToken(value, "keep-alive")
-				r.Close = r.Close || HasToken(value, "close")
+				u, k, c := connectionTokens(value)
+				connUpgrade = connUpgrade || u
+				keepAlive = keepAlive || k
+				r.Close = r.Close || c
 			}
 		case 14:
 			if FoldIs(name, "content-length") {

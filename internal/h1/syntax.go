@@ -142,6 +142,36 @@ func HasToken(v, tok string) bool {
 	return false
 }
 
+// connectionTokens reports whether the Connection value v holds upgrade,
+// keep-alive and close (each as HasToken would), in one walk.
+func connectionTokens(v string) (upgrade, keepAlive, close bool) {
+	for v != "" {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		t := TrimOWS(v[:i])
+		upgrade = upgrade || tokenIs(t, "upgrade")
+		keepAlive = keepAlive || tokenIs(t, "keep-alive")
+		close = close || tokenIs(t, "close")
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+	}
+	return upgrade, keepAlive, close
+}
+
+// tokenIs is strings.EqualFold(t, lower) for a lower in small ASCII
+// letters (FoldIs's lower): a shorter t is never equal (it has fewer
+// runes), a longer one only with a multi-byte rune that folds to ASCII.
+func tokenIs(t, lower string) bool {
+	if len(t) == len(lower) {
+		return FoldIs(t, lower)
+	}
+	return len(t) > len(lower) && strings.EqualFold(t, lower)
+}
+
 // FoldIs reports whether s is lower ignoring ASCII case, where lower is
 // ASCII without capitals (a field name or token spelled in small letters):
 // for an s as long as lower, strings.EqualFold(s, lower), by words. An s

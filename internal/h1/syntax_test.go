@@ -170,3 +170,38 @@ func TestFoldIs(t *testing.T) {
 		check(c.s, c.lower)
 	}
 }
+
+// TestConnectionTokens compares connectionTokens with HasToken, its three
+// calls, on lists of the three tokens, in any case, with a Kelvin sign or
+// a long s, with whitespace and empty elements, and on every string of up
+// to four bytes over telling bytes.
+func TestConnectionTokens(t *testing.T) {
+	check := func(v string) {
+		t.Helper()
+		u, k, c := connectionTokens(v)
+		if u != HasToken(v, "upgrade") || k != HasToken(v, "keep-alive") || c != HasToken(v, "close") {
+			t.Fatalf("connectionTokens(%q) = %v, %v, %v; HasToken says %v, %v, %v", v, u, k, c,
+				HasToken(v, "upgrade"), HasToken(v, "keep-alive"), HasToken(v, "close"))
+		}
+	}
+	for _, v := range []string{
+		"", "close", "Close", "CLOSE", " close ", "\tclose", "keep-alive", "Keep-Alive", "upgrade", "Upgrade",
+		"keep-alive, Upgrade", "close,upgrade", ",,close,,", "clos", "closed", "x-close", "clo\u017fe",
+		"\u212aeep-alive", "upgrade, \u212aeep-alive", "keep-alive , close", "keepalive", "up grade", "close\t,",
+		"te, close, keep-alive, upgrade", "u", "upgradeupgrade", "CLOSE ,KEEP-ALIVE,UPGRADE",
+	} {
+		check(v)
+	}
+	telling := "cClL,\t k"
+	var all func(prefix string, n int)
+	all = func(prefix string, n int) {
+		check(prefix)
+		if n == 0 {
+			return
+		}
+		for i := 0; i < len(telling); i++ {
+			all(prefix+telling[i:i+1], n-1)
+		}
+	}
+	all("", 4)
+}
