@@ -341,9 +341,13 @@ func (s *leanSet) isDraining() bool {
 // appendStatus appends the status line.
 func (w *leanWriter) appendStatus(code int) {
 	w.appendString("HTTP/1.1 ")
-	var tmp [8]byte
-	w.appendBytes(strconv.AppendInt(tmp[:0], int64(code), 10))
-	w.appendString(" ")
+	if 100 <= code && code <= 999 {
+		w.hb = append(w.hb, byte('0'+code/100), byte('0'+code/10%10), byte('0'+code%10), ' ')
+	} else {
+		var tmp [8]byte
+		w.appendBytes(strconv.AppendInt(tmp[:0], int64(code), 10))
+		w.appendString(" ")
+	}
 	if code == w.status && w.statusText != "" {
 		w.appendString(w.statusText)
 	} else {

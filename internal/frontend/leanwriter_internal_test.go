@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"net/http"
 	"strconv"
 	"testing"
 )
@@ -24,6 +25,31 @@ func TestParseLength(t *testing.T) {
 		wantOK := err == nil && want >= 0
 		if ok != wantOK || ok && n != want {
 			t.Errorf("parseLength(%q) = %d, %v; want %d, %v", v, n, ok, want, wantOK)
+		}
+	}
+}
+
+// TestAppendStatus compares the status line appendStatus assembles, three
+// digits by hand for codes of three digits, with the code formatted by
+// strconv and the standard or set reason phrase, for every code from -1 to
+// 1,000 and a few beyond.
+func TestAppendStatus(t *testing.T) {
+	codes := []int{-1000, 1000, 1234, 99999}
+	for c := -1; c <= 1000; c++ {
+		codes = append(codes, c)
+	}
+	for _, code := range codes {
+		for _, text := range []string{"", "Custom Reason"} {
+			w := &leanWriter{status: code, statusText: text}
+			w.appendStatus(code)
+			reason := text
+			if reason == "" {
+				reason = http.StatusText(code)
+			}
+			want := "HTTP/1.1 " + strconv.Itoa(code) + " " + reason + "\r\n"
+			if got := string(w.hb); got != want {
+				t.Fatalf("appendStatus(%d) = %q, want %q", code, got, want)
+			}
 		}
 	}
 }
