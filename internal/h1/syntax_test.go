@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // TestValidFieldValue compares ValidFieldValue, which reads eight bytes at
@@ -204,4 +205,18 @@ func TestConnectionTokens(t *testing.T) {
 		}
 	}
 	all("", 4)
+}
+
+// TestFoldToASCII checks the premise FoldIs's comment and its callers rely
+// on: the only non-ASCII runes strings.EqualFold takes for an ASCII letter
+// are U+017F (the long s, for s) and U+212A (the Kelvin sign, for k), so a
+// string equal ignoring case to an ASCII one without k and s is as long.
+func TestFoldToASCII(t *testing.T) {
+	for r := rune(0x80); r <= unicode.MaxRune; r++ {
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < 0x80 && !(r == 0x17f && (f == 's' || f == 'S')) && !(r == 0x212a && (f == 'k' || f == 'K')) {
+				t.Errorf("%U folds to %q", r, f)
+			}
+		}
+	}
 }

@@ -80,10 +80,24 @@ func (in *inbound) has(name string) bool {
 // upgradeOf returns the protocol an Upgrade request asks for (Connection:
 // upgrade and Upgrade: x), else "".
 func upgradeOf(h pipeline.Header) string {
-	if h == nil {
+	var up string
+	switch hh := h.(type) {
+	case nil:
 		return ""
+	case *h1.Header:
+		// h.Get without a call per field: "upgrade" has no k and no s,
+		// the only letters a non-ASCII rune folds to (the Kelvin sign, the
+		// long s), so a name equal to it ignoring case is as long, and
+		// FoldIs is strings.EqualFold.
+		for i := range hh.Fields {
+			if f := &hh.Fields[i]; h1.FoldIs(f.Name, "upgrade") {
+				up = f.Value
+				break
+			}
+		}
+	default:
+		up = h.Get("Upgrade")
 	}
-	up := h.Get("Upgrade")
 	if up == "" {
 		return ""
 	}
