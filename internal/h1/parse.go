@@ -212,7 +212,7 @@ func Parse(head string, r *Request) error {
 			}
 		case 6:
 			if FoldIs(name, "expect") {
-				if !strings.EqualFold(value, "100-continue") {
+				if !EqualFoldASCII(value, "100-continue") {
 					return refuse(417, "Expect other than 100-continue")
 				}
 				r.Expect100 = !http10 // RFC 9110 §10.1.1: ignored in HTTP/1.0
@@ -266,7 +266,7 @@ func Parse(head string, r *Request) error {
 		return bad("Transfer-Encoding in HTTP/1.0")
 	case tes > 0 && cls > 0:
 		return bad("Transfer-Encoding with Content-Length")
-	case tes > 1 || tes == 1 && !strings.EqualFold(te, "chunked"):
+	case tes > 1 || tes == 1 && !EqualFoldASCII(te, "chunked"):
 		return bad("Transfer-Encoding other than chunked")
 	case tes == 1:
 		r.ContentLength = -1
@@ -305,7 +305,7 @@ func splitTarget(r *Request, target string) (authority string, err error) {
 		return "", nil
 	default:
 		scheme, rest, ok := strings.Cut(target, "://")
-		if !ok || !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
+		if !ok || !EqualFoldASCII(scheme, "http") && !EqualFoldASCII(scheme, "https") {
 			return "", bad("request target")
 		}
 		end := strings.IndexAny(rest, "/?")

@@ -37,6 +37,13 @@ func TestParseForms(t *testing.T) {
 		{"websocket", "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 0, "HTTP/1.1 h /? close=false upgrade=true"},
 		{"upgrade without Connection", "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n", 0, "HTTP/1.1 h /? close=false upgrade=false"},
 		{"h2c ignored", "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMA\r\n\r\n", 0, "HTTP/1.1 h /? close=false upgrade=false"},
+		// Tokens compare by ASCII case only: strings.EqualFold would take
+		// the Kelvin sign (U+212A) for k and the long s (U+017F) for s.
+		{"TE chunked, Kelvin sign", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chun\u212aed\r\n\r\n", 400, ""},
+		{"TE CHUNKED", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED\r\n\r\n", 0, "HTTP/1.1 h /? close=false upgrade=false"},
+		{"close, long s", "GET / HTTP/1.1\r\nHost: h\r\nConnection: clo\u017fe\r\n\r\n", 0, "HTTP/1.1 h /? close=false upgrade=false"},
+		{"http10 keep-alive, Kelvin sign", "GET /a HTTP/1.0\r\nConnection: \u212aeep-alive\r\n\r\n", 0, "HTTP/1.0  /a? close=true upgrade=false"},
+		{"absolute-form, long s", "GET http\u017f://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", 400, ""},
 		{"h2c in two fields ignored", "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nUpgrade: H2C\r\nConnection: Upgrade\r\n\r\n", 0, "HTTP/1.1 h /? close=false upgrade=false"},
 	}
 	for _, tt := range tests {

@@ -124,14 +124,14 @@ func TrimOWS(s string) string {
 }
 
 // HasToken reports whether the comma-separated list v holds tok, ignoring
-// case and the whitespace around each element.
+// ASCII case and the whitespace around each element.
 func HasToken(v, tok string) bool {
 	for v != "" {
 		i := 0
 		for i < len(v) && v[i] != ',' {
 			i++
 		}
-		if strings.EqualFold(TrimOWS(v[:i]), tok) {
+		if EqualFoldASCII(TrimOWS(v[:i]), tok) {
 			return true
 		}
 		if i == len(v) {
@@ -162,14 +162,25 @@ func connectionTokens(v string) (upgrade, keepAlive, close bool) {
 	return upgrade, keepAlive, close
 }
 
-// tokenIs is strings.EqualFold(t, lower) for a lower in small ASCII
-// letters (FoldIs's lower): a shorter t is never equal (it has fewer
-// runes), a longer one only with a multi-byte rune that folds to ASCII.
-func tokenIs(t, lower string) bool {
-	if len(t) == len(lower) {
-		return FoldIs(t, lower)
+// tokenIs is EqualFoldASCII(t, lower) for a lower in small ASCII letters
+// (FoldIs's lower).
+func tokenIs(t, lower string) bool { return FoldIs(t, lower) }
+
+// EqualFoldASCII reports whether s and t are equal ignoring ASCII case.
+// Tokens are ASCII and compared so (RFC 9110 §5.6.2): unlike
+// strings.EqualFold it takes no other rune for an ASCII letter (U+212A,
+// the Kelvin sign, for k; U+017F, the long s, for s), so "chun\u212aed" is
+// not "chunked" here, as it is not for a peer that reads the same bytes.
+func EqualFoldASCII(s, t string) bool {
+	if len(s) != len(t) {
+		return false
 	}
-	return len(t) > len(lower) && strings.EqualFold(t, lower)
+	for i := 0; i < len(s); i++ {
+		if lowerASCII(s[i]) != lowerASCII(t[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // FoldIs reports whether s is lower ignoring ASCII case, where lower is
@@ -239,7 +250,7 @@ func onlyToken(v, tok string) bool {
 		if t = TrimOWS(t); t == "" {
 			continue
 		}
-		if !strings.EqualFold(t, tok) {
+		if !EqualFoldASCII(t, tok) {
 			return false
 		}
 		seen = true

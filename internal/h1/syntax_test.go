@@ -220,3 +220,33 @@ func TestFoldToASCII(t *testing.T) {
 		}
 	}
 }
+
+// TestEqualFoldASCII: equal ignoring ASCII case, as strings.EqualFold is for
+// ASCII strings, and never for a non-ASCII rune that strings.EqualFold
+// folds to an ASCII letter.
+func TestEqualFoldASCII(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		s, t string
+		want bool
+	}{
+		{"chunked", "chunked", true}, {"Chunked", "chunked", true}, {"CHUNKED", "chunked", true},
+		{"chun\u212aed", "chunked", false}, {"clo\u017fe", "close", false}, {"\u212aeep-alive", "keep-alive", false},
+		{"chunke", "chunked", false}, {"chunked ", "chunked", false}, {"", "", true}, {"@", "`", false}, {"[", "{", false},
+	} {
+		if got := EqualFoldASCII(c.s, c.t); got != c.want {
+			t.Errorf("EqualFoldASCII(%q, %q) = %v, want %v", c.s, c.t, got, c.want)
+		}
+	}
+	for a := range 128 {
+		for b := range 128 {
+			s, u := string(rune(a)), string(rune(b))
+			if got, want := EqualFoldASCII(s, u), strings.EqualFold(s, u); got != want {
+				t.Fatalf("EqualFoldASCII(%q, %q) = %v, strings.EqualFold says %v", s, u, got, want)
+			}
+		}
+	}
+	if HasToken("gzip, clo\u017fe", "close") || !HasToken("gzip, CLOSE", "close") {
+		t.Error("HasToken folds other than ASCII case")
+	}
+}

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"strings"
-
 	"github.com/gatehouse/gatehouse/internal/h1"
 )
 
@@ -30,7 +28,7 @@ func Validate(r *Request) string {
 		return "HTTP/2 connection preface on an HTTP/1 connection"
 	case !h1.IsToken(r.Method):
 		return "method is not a token"
-	case r.Method == "CONNECT" && !strings.EqualFold(r.Header.Get(":protocol"), "websocket"):
+	case r.Method == "CONNECT" && !h1.EqualFoldASCII(r.Header.Get(":protocol"), "websocket"):
 		return "CONNECT is not served"
 	case r.Path == "*":
 		if r.Method != "OPTIONS" {

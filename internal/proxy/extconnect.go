@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
@@ -34,7 +35,7 @@ const websocketGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // WebSocket (the only CONNECT pipeline.Validate lets through).
 func isExtendedConnect(r *pipeline.Request) bool {
 	return r.Method == http.MethodConnect && r.Header != nil &&
-		strings.EqualFold(r.Header.Get(":protocol"), "websocket")
+		h1.EqualFoldASCII(r.Header.Get(":protocol"), "websocket")
 }
 
 // toUpgrade turns the exchange of an extended CONNECT into a WebSocket

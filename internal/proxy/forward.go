@@ -121,7 +121,7 @@ func (h *Handler) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 	// above all, would tunnel the client past the front door to the app:
 	// such a request is forwarded as an ordinary one, its Upgrade dropped.
 	// An h2c app gets a WebSocket as an extended CONNECT (h2tunnel.go).
-	if up := upgradeOf(r.Header); up != "" && strings.EqualFold(up, "websocket") {
+	if up := upgradeOf(r.Header); up != "" && h1.EqualFoldASCII(up, "websocket") {
 		switch {
 		case !h.H2C:
 			in.upgrade = up

@@ -284,7 +284,7 @@ func (res *response) field(line string, st *headState) error {
 		}
 		st.cl, res.contentLength = value, n
 	case fieldIs(name, "Transfer-Encoding"):
-		if st.haveTE || !strings.EqualFold(value, "chunked") || st.http10 {
+		if st.haveTE || !h1.EqualFoldASCII(value, "chunked") || st.http10 {
 			return malformed("Transfer-Encoding %q", trunc(value))
 		}
 		st.haveTE, res.chunked = true, true

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -281,5 +282,19 @@ func BenchmarkAnswerHead(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		a.one(b)
+	}
+}
+
+// TestResponseTokensASCII: an answer's Transfer-Encoding is chunked by
+// ASCII case only, so an app's "chun\u212aed" (the Kelvin sign, which
+// strings.EqualFold takes for a k) is a malformed answer, not a chunked one.
+func TestResponseTokensASCII(t *testing.T) {
+	t.Parallel()
+	var res response
+	if err := parseHead("HTTP/1.1 200 OK\r\nTransfer-Encoding: CHUNKED\r\n\r\n", &res); err != nil || !res.chunked {
+		t.Fatalf("CHUNKED: %v, chunked %v; want a chunked answer", err, res.chunked)
+	}
+	if err := parseHead("HTTP/1.1 200 OK\r\nTransfer-Encoding: chun\u212aed\r\n\r\n", &res); !errors.Is(err, errMalformed) {
+		t.Fatalf("chun\\u212aed: %v (chunked %v); want a malformed answer", err, res.chunked)
 	}
 }
