@@ -95,6 +95,8 @@ type appConfig struct {
 	Broken   bool   // write an invalid attribute value
 	// WebServer is more <system.webServer> content (URL Rewrite…).
 	WebServer string
+	// StartupTimeLimit is startupTimeLimit in seconds; 0 means 10.
+	StartupTimeLimit int
 }
 
 func writeConfig(t *testing.T, dir string, c appConfig) {
@@ -109,10 +111,14 @@ func writeConfig(t *testing.T, dir string, c appConfig) {
 	} else {
 		attrs += ` shutdownTimeLimit="2"`
 	}
+	limit := c.StartupTimeLimit
+	if limit == 0 {
+		limit = 10
+	}
 	body := fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?>
 <configuration>
   <system.webServer>
-    <aspNetCore processPath=%q startupTimeLimit="10" %s>
+    <aspNetCore processPath=%q startupTimeLimit="%d" %s>
       <environmentVariables>
         <environmentVariable name="GREETING" value=%q />
         <environmentVariable name="GH_DELAY_MS" value="%d" />
@@ -122,7 +128,7 @@ func writeConfig(t *testing.T, dir string, c appConfig) {
     %s
   </system.webServer>
 </configuration>
-`, exe, attrs, c.Greeting, c.DelayMS, c.Settings, c.WebServer)
+`, exe, limit, attrs, c.Greeting, c.DelayMS, c.Settings, c.WebServer)
 	writeFile(t, filepath.Join(dir, "web.config"), body)
 }
 
@@ -249,6 +255,29 @@ func waitFor(d time.Duration, cond func() bool) bool {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// eventually waits until cond holds and reports whether it did. It has no
+// bound of its own: it gives up only when the test binary is a minute from
+// its -timeout (time for the cleanup), so a slow machine makes it wait
+// longer, never fail. For what must happen whatever the speed.
+func eventually(t *testing.T, cond func() bool) bool {
+	ctx := t.Context()
+	if d, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-time.Minute))
+		defer cancel()
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 // processGone reports whether pid has exited: no such process, or a zombie
