@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,10 +30,10 @@ func TestAppOffline(t *testing.T) {
 	// shutdownTimeLimit, 2 s) and the file is served.
 	start := time.Now()
 	writeFile(t, filepath.Join(dir, "App_Offline.HTM"), page1)
-	if !waitFor(5*time.Second, func() bool { return s.offlineServed(page1) }) {
+	if !eventually(t, func() bool { return s.offlineServed(page1) }) {
 		t.Fatal("app_offline.htm not served")
 	}
-	if !waitFor(5*time.Second, s.allGone) {
+	if !eventually(t, s.allGone) {
 		t.Fatalf("app still running with app_offline.htm: %+v", s.app.Pool().Processes())
 	}
 	t.Logf("app_offline.htm: app stopped %s after the file appeared", time.Since(start).Round(time.Millisecond))
@@ -41,7 +42,7 @@ func TestAppOffline(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "App_Offline.HTM"), []byte(page2), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(5*time.Second, func() bool { return s.offlineServed(page2) }) {
+	if !eventually(t, func() bool { return s.offlineServed(page2) }) {
 		t.Fatal("edited app_offline.htm not served")
 	}
 	if n := len(s.pids()); n != 1 {
@@ -52,7 +53,7 @@ func TestAppOffline(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "App_Offline.HTM")); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(10*time.Second, func() bool { code, _ := s.get(10 * time.Second); return code == http.StatusOK }) {
+	if !eventually(t, func() bool { code, _ := s.get(10 * time.Second); return code == http.StatusOK }) {
 		t.Fatal("no 200 after app_offline.htm was removed")
 	}
 	if second := pidOf(t, s.mustGet()); second == first {
@@ -90,16 +91,16 @@ func TestFolderReplaced(t *testing.T) {
 	if err := os.Rename(next, dir); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(10*time.Second, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v2") }) {
+	if !eventually(t, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v2") }) {
 		t.Fatal("the replaced folder's settings were not picked up")
 	}
-	if !waitFor(5*time.Second, func() bool { return processGone(first) }) {
+	if !eventually(t, func() bool { return processGone(first) }) {
 		t.Errorf("the old release's process %d still runs", first)
 	}
 
 	// The new folder is watched: app_offline.htm in it takes effect.
 	writeFile(t, filepath.Join(dir, "app_offline.htm"), page1)
-	if !waitFor(5*time.Second, func() bool { return s.offlineServed(page1) }) {
+	if !eventually(t, func() bool { return s.offlineServed(page1) }) {
 		t.Fatal("app_offline.htm in the replaced folder not served")
 	}
 }
@@ -112,7 +113,7 @@ func TestBrokenWebConfigKeepsOldSettings(t *testing.T) {
 	first := s.mustGet()
 
 	writeConfig(t, dir, appConfig{Greeting: "v2", Broken: true})
-	if !waitFor(5*time.Second, func() bool { return len(s.log.Find("cannot be used")) > 0 }) {
+	if !eventually(t, func() bool { return len(s.log.Find("cannot be used")) > 0 }) {
 		t.Fatal("broken web.config not logged")
 	}
 	rec := s.log.Find("cannot be used")[0]
@@ -128,7 +129,7 @@ func TestBrokenWebConfigKeepsOldSettings(t *testing.T) {
 
 	// Fixed: the new settings are used.
 	writeConfig(t, dir, appConfig{Greeting: "v3"})
-	if !waitFor(10*time.Second, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v3") }) {
+	if !eventually(t, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v3") }) {
 		t.Fatal("fixed web.config not picked up")
 	}
 }
@@ -141,13 +142,13 @@ func TestRestartMarker(t *testing.T) {
 	s := openSite(t, dir)
 	first := pidOf(t, s.mustGet())
 	writeFile(t, marker, "now")
-	if !waitFor(10*time.Second, func() bool {
+	if !eventually(t, func() bool {
 		_, b := s.get(10 * time.Second)
 		return !strings.HasPrefix(b, "pid="+strconv.Itoa(first)+" ")
 	}) {
 		t.Fatal("touching the restart marker did not recycle the app")
 	}
-	if !waitFor(5*time.Second, func() bool { return processGone(first) }) {
+	if !eventually(t, func() bool { return processGone(first) }) {
 		t.Errorf("recycled process %d still runs", first)
 	}
 }
@@ -206,20 +207,24 @@ func TestOfflineDuringRecycle(t *testing.T) {
 // TestOfflineRace: a request that passed the offline check starts a process
 // just after app_offline.htm appeared and the watch loop stopped the app.
 // That process must be stopped again, whether the request waits for it or
-// gives up first.
+// gives up first. The one that gives up does so once its process has
+// started, which would listen only after an hour: it gives up during the
+// start however slow the machine. startupTimeLimit is an hour, so only the
+// stop for app_offline.htm can end that start while the test runs.
 func TestOfflineRace(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name    string
-		timeout time.Duration // the client's; shorter than the start
+		delayMS int  // the app's, before it listens
+		givesUp bool // the client cancels once the process started
 	}{
-		{"waits", 20 * time.Second},
-		{"gives-up", 300 * time.Millisecond},
+		{"waits", 1000, false},
+		{"gives-up", int(time.Hour / time.Millisecond), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			writeConfig(t, dir, appConfig{Greeting: "v1", DelayMS: 1000})
+			writeConfig(t, dir, appConfig{Greeting: "v1", DelayMS: tc.delayMS, StartupTimeLimit: 3600})
 			var s *site
 			hooked := make(chan struct{})
 			s = openSite(t, dir, func(a *App) {
@@ -235,23 +240,40 @@ func TestOfflineRace(t *testing.T) {
 					}
 					// The watch loop has stopped the (empty) pool: whatever
 					// this request starts comes after that stop.
-					waitFor(5*time.Second, func() bool { return len(s.log.Find("app stopped for app_offline.htm")) > 0 })
+					eventually(t, func() bool { return len(s.log.Find("app stopped for app_offline.htm")) > 0 })
 				}
 			})
-			code, body := s.get(tc.timeout)
-			if tc.timeout > time.Second && (code != http.StatusServiceUnavailable || body != page1) {
-				t.Errorf("racing request: %d %q, want 503 with the file", code, body)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			type answer struct {
+				code int
+				body string
 			}
-			if len(s.log.Find("app stopped for app_offline.htm")) == 0 {
+			res := make(chan answer, 1)
+			go func() { code, body := s.getCtx(ctx); res <- answer{code, body} }() // ends with its request; awaited below
+			started := eventually(t, func() bool { return len(s.log.Find("process started")) == 1 })
+			if tc.givesUp {
+				cancel()
+			}
+			got := <-res
+			if !tc.givesUp && (got.code != http.StatusServiceUnavailable || got.body != page1) {
+				t.Errorf("racing request: %d %q, want 503 with the file", got.code, got.body)
+			}
+			select {
+			case <-hooked:
+			default:
 				t.Fatal("the hook did not run")
 			}
 			// (Its pid file may never appear: under load the process can be
 			// stopped before it gets that far.)
-			if !waitFor(5*time.Second, func() bool { return len(s.log.Find("process started")) == 1 }) {
+			if !started {
 				t.Fatal("the racing request started no process")
 			}
-			if !waitFor(5*time.Second, s.allGone) {
+			if !eventually(t, s.allGone) {
 				t.Errorf("process started by the racing request still runs while offline: %+v", s.app.Pool().Processes())
+			}
+			if len(s.log.Find("stopping process")) != 1 || len(s.log.Find("killing process that did not become ready")) != 0 {
+				t.Error("the process started by the racing request was not stopped for app_offline.htm")
 			}
 			if !s.offlineServed(page1) {
 				t.Error("app_offline.htm not served after the race")
@@ -271,7 +293,7 @@ func TestCloseDuringStartup(t *testing.T) {
 	s := openSite(t, dir)
 	res := make(chan int, 1)
 	go func() { code, _ := s.get(time.Minute); res <- code }()
-	if !waitFor(5*time.Second, func() bool {
+	if !eventually(t, func() bool {
 		ps := s.app.Pool().Processes()
 		return len(ps) == 1 && ps[0].PID != 0
 	}) {
@@ -317,14 +339,14 @@ func TestTouchDoesNotRecycle(t *testing.T) {
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(5*time.Second, func() bool { return len(s.log.Find("without a change of content")) > 0 }) {
+	if !eventually(t, func() bool { return len(s.log.Find("without a change of content")) > 0 }) {
 		t.Fatal("the unchanged web.config was not recognised as unchanged")
 	}
 	if got := s.mustGet(); got != first || len(s.log.Find("web.config changed")) != 0 {
 		t.Fatalf("after a touch the app answers %q (was %q), %d recycles", got, first, len(s.log.Find("web.config changed")))
 	}
 	writeConfig(t, dir, appConfig{Greeting: "v2"})
-	if !waitFor(10*time.Second, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v2") }) {
+	if !eventually(t, func() bool { _, b := s.get(10 * time.Second); return strings.HasSuffix(b, "greeting=v2") }) {
 		t.Fatal("a real change was not picked up")
 	}
 }
@@ -353,7 +375,7 @@ func TestConfigSourceChange(t *testing.T) {
 		t.Fatalf("map value %q, want v1", got)
 	}
 	writeFile(t, filepath.Join(dir, "maps", "rewritemaps.config"), maps("v2"))
-	if !waitFor(10*time.Second, func() bool { return value() == "v2" }) {
+	if !eventually(t, func() bool { return value() == "v2" }) {
 		t.Fatalf("a change of the configSource file was not picked up (map value %q)", value())
 	}
 }
@@ -375,7 +397,7 @@ func TestReloadSwapsSettingsWhole(t *testing.T) {
 		t.Fatal("no stages for <customHeaders>")
 	}
 	writeConfig(t, dir, appConfig{Greeting: "v2", WebServer: headers("2")})
-	if !waitFor(10*time.Second, func() bool { return len(s.log.Find("web.config changed; recycling")) == 1 }) {
+	if !eventually(t, func() bool { return len(s.log.Find("web.config changed; recycling")) == 1 }) {
 		t.Fatal("the web.config change was not picked up")
 	}
 	if before.Chain() != chain || before.(*state).handler != handler || before.(*state).cfg != cfg {

@@ -199,9 +199,20 @@ func (s *site) pids() []int {
 
 // get sends a GET through the front end; a transport error is code 0.
 func (s *site) get(timeout time.Duration) (int, string) {
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: timeout}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return s.getCtx(ctx)
+}
+
+// getCtx is get, for as long as ctx lasts.
+func (s *site) getCtx(ctx context.Context) (int, string) {
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	defer c.CloseIdleConnections()
-	resp, err := c.Get(s.srv.URL + "/")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.srv.URL+"/", nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
