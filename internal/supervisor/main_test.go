@@ -135,9 +135,14 @@ func runHelper(mode string) {
 		w.Flush()
 	case "interleave": // a stdout line finished after a whole stderr line, then exit 1
 		os.Stdout.WriteString("partial ")
-		time.Sleep(50 * time.Millisecond) // each write reaches its reader on its own
 		os.Stderr.WriteString("ERR line\n")
-		time.Sleep(50 * time.Millisecond)
+		// The test makes GH_GO once the stderr line was read.
+		for {
+			if _, err := os.Stat(os.Getenv("GH_GO")); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		os.Stdout.WriteString("rest\n")
 		os.Exit(1)
 	case "ignore-term":

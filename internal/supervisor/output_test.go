@@ -16,8 +16,25 @@ import (
 // finished, never one stream's text inside the other's line.
 func TestStartErrorOutputLines(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, helperSpec(t, "interleave"))
-	err := f.pool.Start(ctxT(t, 10*time.Second))
+	// The helper finishes its stdout line only once the stderr line was
+	// read (it is logged after it is captured), however slow the readers.
+	goFile := filepath.Join(t.TempDir(), "go")
+	spec := helperSpec(t, "interleave", "GH_GO="+goFile)
+	spec.StartupTimeout = time.Hour // it exits; only the test's pace matters
+	f := newFixture(t, spec)
+	res := make(chan error, 1)
+	go func() { res <- f.pool.Start(t.Context()) }() // ends when the helper exits; awaited below
+	for len(f.log.Find("ERR line")) == 0 {
+		select {
+		case err := <-res:
+			t.Fatalf("Start ended before the stderr line was read: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := os.WriteFile(goFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := <-res
 	se, ok := errors.AsType[*upstream.StartError](err)
 	if !ok {
 		t.Fatalf("Start: %v, want a StartError", err)
