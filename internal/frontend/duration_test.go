@@ -88,16 +88,7 @@ func TestDurationCoversAnswerEnd(t *testing.T) {
 	g := &gateObserver{gates: map[string]chan struct{}{}}
 	ends := &endLog{ended: map[string]bool{}}
 	o.chains = map[string]*pipeline.Chain{"s/": {Observers: []pipeline.Observer{g}, EndObservers: []pipeline.EndObserver{ends}}}
-	s := start(t, e.config(t, `
-shutdownTimeout: 2s
-protocols: {h2c: true, http3: true}
-sites:
-  - name: s
-    bindings:
-      - {name: http, scheme: http, address: 127.0.0.1, port: 0}
-      - {name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}
-    applications: [{path: /, dir: root}]
-`), o)
+	s := start(t, e.config(t, allProtocolsConfig("")), o)
 	for _, m := range allModes {
 		t.Run(string(m), func(t *testing.T) {
 			t.Parallel()
@@ -140,17 +131,7 @@ func TestStreamCountedOutBeforeAnswerEnd(t *testing.T) {
 			o := newOpener()
 			g := &gateObserver{gates: map[string]chan struct{}{}}
 			o.chains = map[string]*pipeline.Chain{"s/": {Observers: []pipeline.Observer{g}}}
-			s := start(t, e.config(t, `
-shutdownTimeout: 2s
-limits: {maxConnections: 1}
-protocols: {h2c: true, http3: true}
-sites:
-  - name: s
-    bindings:
-      - {name: http, scheme: http, address: 127.0.0.1, port: 0}
-      - {name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}
-    applications: [{path: /, dir: root}]
-`), o)
+			s := start(t, e.config(t, allProtocolsConfig("limits: {maxConnections: 1}\n")), o)
 			release := g.gate(t, "/held")
 			c := client(t, m, addrOf(t, s, bindingFor(m), m), e.pki, false)
 			res, err := c.Get(m.url("localhost", "/held"))
@@ -172,4 +153,20 @@ sites:
 			}
 		})
 	}
+}
+
+// allProtocolsConfig is a site served over every protocol (HTTP/1.1 and h2c
+// in clear, HTTP/1.1, HTTP/2 and HTTP/3 over TLS), with extra (whole YAML
+// lines) at the top level.
+func allProtocolsConfig(extra string) string {
+	return `
+shutdownTimeout: 2s
+` + extra + `protocols: {h2c: true, http3: true}
+sites:
+  - name: s
+    bindings:
+      - {name: http, scheme: http, address: 127.0.0.1, port: 0}
+      - {name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}
+    applications: [{path: /, dir: root}]
+`
 }

@@ -13,25 +13,7 @@ import (
 // for TryFill, Fill and a direct Read alike.
 func TestMayHoldMore(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, peer, rc := acceptedPair(t)
 	in := NewInput(c, rc)
 	// send writes n bytes and waits until the socket holds them all (a
 	// peek at least n long), so that one read can see them together.
@@ -85,4 +67,31 @@ func TestMayHoldMore(t *testing.T) {
 	if _, err := in.Read(p); err != io.EOF {
 		t.Fatalf("Read after the peer's close: %v", err)
 	}
+}
+
+// acceptedPair returns the accepted end of a loopback TCP connection, its
+// raw descriptor and the dialled end (the peer); all closed at the test's
+// end.
+func acceptedPair(t *testing.T) (c, peer net.Conn, rc syscall.RawConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	c, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rc, err = c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, peer, rc
 }

@@ -80,25 +80,7 @@ func (c *fdConn) done(ok bool) error {
 // buffer comes from a pool, which the race detector empties now and then:
 // less than one allocation per run.)
 func TestArgRawConnAllocs(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, peer, rc := acceptedPair(t)
 	fc := &fdConn{}
 	if err := rc.Control(func(fd uintptr) { fc.fd = fd }); err != nil {
 		t.Fatal(err)
