@@ -3,7 +3,6 @@ package frontend_test
 import (
 	"bufio"
 	"io"
-	"net"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/frontend"
@@ -25,11 +24,7 @@ func TestNetHTTPUnreadBody(t *testing.T) {
 	s := start(t, e.config(t, plainSite), newOpener())
 	for _, host := range []string{"localhost", "unknown.example"} {
 		t.Run(host, func(t *testing.T) {
-			c, err := net.Dial("tcp", s.Addrs()["http"].String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := dialRaw(t, s.Addrs()["http"].String())
 			br := bufio.NewReader(c)
 			for i := range 3 {
 				// /cb answers at once, without reading the body.
