@@ -225,7 +225,7 @@ func (l *waitListener) Close() error {
 // the listening socket (rc, the listener's), it accepts until none is
 // waiting; closing the listener ends the wait.
 func (l *listener) acceptRawLoop(log *slog.Logger, rc syscall.RawConn) {
-	a := newRawAccepter(l, rc)
+	a := newRawAccepter(l)
 	var backoff time.Duration
 	// next is the storage of the next connection (its leanConn holds its
 	// rawConn and trackedConn): made for an accept, kept when none came.

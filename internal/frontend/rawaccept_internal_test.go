@@ -10,8 +10,7 @@ import (
 )
 
 // TestRawAcceptNoDelay: a connection accepted raw has TCP_NODELAY, as one
-// net accepts does, here from the listening socket (no setsockopt per
-// connection).
+// net accepts does.
 func TestRawAcceptNoDelay(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -24,19 +23,8 @@ func TestRawAcceptNoDelay(t *testing.T) {
 	}
 	defer wl.Close()
 	l := &listener{raw: wl, srv: &Server{log: slog.New(slog.DiscardHandler)}}
-	a := newRawAccepter(l, wl.rc)
-	if !a.listenNoDelay {
-		t.Fatal("TCP_NODELAY not set on the listening socket")
-	}
-	// The queue is empty: from now on the accepter leaves TCP_NODELAY to
-	// the listening socket.
+	a := newRawAccepter(l)
 	var c rawConn
-	if cerr := wl.rc.Control(func(fd uintptr) { err = a.accept(fd, &c) }); cerr != nil || !errors.Is(err, unix.EAGAIN) {
-		t.Fatalf("accept on an empty queue: %v, %v", cerr, err)
-	}
-	if !a.noDelay {
-		t.Fatal("TCP_NODELAY still set per connection after the queue was empty")
-	}
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -621,44 +621,27 @@ type rawAccepter struct {
 	// string; "" when it is bound to an unspecified address (then each
 	// connection asks its socket, getsockname).
 	local string
-	// listenNoDelay is set when the listening socket has TCP_NODELAY:
-	// Linux copies it into each connection's socket as the connection's
-	// handshake completes. Those that completed before (queued on a
-	// socket inherited from systemd or an upgraded Gatehouse, or
-	// prebound) have not got it, so noDelay, no setsockopt per
-	// connection, is set only once accept4 found the queue empty after
-	// that: every connection accepted from then on was made from the
-	// listening socket with TCP_NODELAY.
-	listenNoDelay, noDelay bool
 }
 
-// newRawAccepter returns l's accepter; rc is its listening socket.
-func newRawAccepter(l *listener, rc syscall.RawConn) *rawAccepter {
+func newRawAccepter(l *listener) *rawAccepter {
 	a := &rawAccepter{l: l}
 	if ta, ok := l.raw.Addr().(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
 		a.local = ta.String()
-	}
-	var err error
-	if cerr := rc.Control(func(fd uintptr) {
-		err = rawSetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	}); cerr == nil && err == nil {
-		a.listenNoDelay = true
 	}
 	return a
 }
 
 // accept accepts one connection on the listening socket fd into c (new,
 // and left as it was when none was accepted), with raw system calls:
-// accept4 (non-blocking, close-on-exec), and TCP_NODELAY (as net sets it)
-// unless the socket has it from the listening one (see noDelay);
-// unix.EAGAIN when none is waiting.
+// accept4 (non-blocking, close-on-exec) and TCP_NODELAY (as net sets it;
+// per connection: one set on the listening socket reaches only the
+// connections whose handshake completes after it, not those already
+// queued on an inherited or prebound socket); unix.EAGAIN when none is
+// waiting.
 func (a *rawAccepter) accept(fd uintptr, c *rawConn) error {
 	a.len = unix.SizeofSockaddrAny
 	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, fd, uintptr(unsafe.Pointer(&a.sa)), uintptr(unsafe.Pointer(&a.len)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if e != 0 {
-		if e == unix.EAGAIN {
-			a.noDelay = a.listenNoDelay // the queue from before is accepted
-		}
 		return e
 	}
 	c.fd, c.remote, c.local, c.log = int(r), sockaddrAddrPort(&a.sa), a.local, a.l.srv.log
@@ -669,9 +652,7 @@ func (a *rawAccepter) accept(fd uintptr, c *rawConn) error {
 			c.local = sockaddrAddrPort(&sa).String()
 		}
 	}
-	if !a.noDelay {
-		_ = rawSetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	}
+	_ = rawSetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	return nil
 }
 
