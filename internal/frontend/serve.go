@@ -86,8 +86,11 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 		// The app may answer while it still reads the body (an echo, a
 		// stream): net/http's HTTP/1 server would otherwise stop the body
 		// once the response head is flushed. Other protocols are always
-		// full duplex and say so with an error, which is ignored.
-		_ = rc.EnableFullDuplex()
+		// full duplex; asking their writers costs an error built with
+		// fmt on every request (HTTP/3 requests have an unknown length).
+		if r.ProtoMajor == 1 {
+			_ = rc.EnableFullDuplex()
+		}
 	}
 	fin, _ := w.(answerFinisher) // quic-go's HTTP/3 writer; not net/http's, nor a tunnel's
 	s.serve(l, st, w, serveOpts{start: start, over: ci != nil && ci.over, noAltSvc: r.ProtoMajor >= 3, sendEach: sendEach, fin: fin})
