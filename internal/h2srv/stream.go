@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/gatehouse/gatehouse/internal/growstack"
 	"github.com/gatehouse/gatehouse/internal/h2conn"
 	"github.com/gatehouse/gatehouse/internal/reqtarget"
 )
@@ -396,6 +397,7 @@ func (c *Conn) tooLarge(id uint32, ended bool) error {
 // run is the stream's goroutine: it runs the handler, then ends the
 // response and the stream.
 func (st *Stream) run() {
+	growstack.Grow()
 	c := st.c
 	defer c.wg.Done()
 	aborted := false
