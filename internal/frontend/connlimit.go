@@ -240,19 +240,24 @@ func (l *listener) quicConnContext(ctx context.Context, info *quic.ClientInfo) (
 // shedIdle closes one of the listener's connections that waits for a
 // request and reports whether there was one: an idle keep-alive HTTP/1.1
 // connection first, then an HTTP/2 connection with no stream open, then a
-// new connection that has sent no request yet. Under connection pressure
-// they go first: they cost memory and a place but serve nobody now, and
-// their clients reconnect when they have a request.
+// new connection that has sent no request yet; of each kind, the one that
+// has waited longest (as nginx reuses the least recently used
+// connection), so that a client that just had an answer keeps its
+// connection. Under connection pressure they go first: they cost memory
+// and a place but serve nobody now, and their clients reconnect when they
+// have a request.
 func (l *listener) shedIdle() bool {
-	c, parked := l.lean.waiting(leanIdle)
+	c, parked := l.lean.oldest(leanIdle)
 	if parked {
 		return true
 	}
 	if c == nil {
-		c = l.idleHTTP.any()
+		c = l.idleHTTP.oldest()
 	}
 	if c == nil {
-		c, _ = l.lean.waiting(leanNew)
+		if c, parked = l.lean.oldest(leanNew); parked {
+			return true
+		}
 	}
 	if c == nil {
 		return false
@@ -274,57 +279,121 @@ func (l *listener) shedIdle() bool {
 	return true
 }
 
-// waiting returns a connection of s in state st, nil if there is none.
-// A parked one is closed here instead (parked true): its socket leaves
-// the epoll instance with the close, so the set resumes its goroutine to
-// end it.
-func (s *leanSet) waiting(st leanState) (c net.Conn, parked bool) {
+// oldest takes the connection of s that has waited longest in state st
+// (leanIdle or leanNew) out of its waiting queue, so that it is not shed
+// twice, and returns it for the caller to close; nil if there is none. A
+// parked one is closed here instead (parked true): its socket leaves the
+// epoll instance with the close, so the set resumes its goroutine to end
+// it.
+func (s *leanSet) oldest(st leanState) (c net.Conn, parked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, lc := range s.registered {
-		if lc.park == parkParked && lc.state == st {
-			s.unpark(lc)
-			_ = lc.c.Close()
-			go lc.run(wakeEnd)
-			return nil, true
-		}
+	q := &s.waitq[st-leanIdle]
+	lc := q.head
+	if lc == nil {
+		return nil, false
 	}
-	for lc := s.conns; lc != nil; lc = lc.next {
-		if lc.state == st {
-			return lc.c, false
-		}
+	if lc.park == parkParked {
+		s.unpark(lc)
+		_ = lc.c.Close()
+		go lc.run(wakeEnd)
+		return nil, true
 	}
-	return nil, false
+	// Waiting on its goroutine, whose read fails with the close.
+	q.unlink(lc)
+	return lc.c, false
 }
 
 // idleSet holds a listener's net/http connections that wait for a request
 // (http.StateIdle): HTTP/2 connections with no stream open, and HTTP/1
-// connections between requests.
+// connections between requests; the one idle longest first.
 type idleSet struct {
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu sync.Mutex // protects the fields below and each idleNode's links
+	// head and tail are the queue of idle connections, linked through
+	// their idleNodes' prev and next, the one idle longest at the head.
+	head, tail *idleNode
+	// nodes are the idleNodes of the net/http servers' connections
+	// (connState), from their first StateIdle to their StateClosed.
+	nodes map[net.Conn]*idleNode
+}
+
+// idleNode is a connection's place in an idleSet: its HTTP/2
+// connection's (h2Front.idle), or one connState keeps in nodes.
+type idleNode struct {
+	c          net.Conn
+	prev, next *idleNode
 }
 
 // connState is the http.Server's ConnState hook: it keeps idleSet.
 func (s *idleSet) connState(c net.Conn, st http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st == http.StateIdle {
-		if s.conns == nil {
-			s.conns = map[net.Conn]struct{}{}
+	n := s.nodes[c]
+	switch {
+	case st == http.StateIdle && n == nil:
+		if s.nodes == nil {
+			s.nodes = map[net.Conn]*idleNode{}
 		}
-		s.conns[c] = struct{}{}
+		n = &idleNode{c: c}
+		s.nodes[c] = n
+	case n == nil:
 		return
+	case st == http.StateClosed || st == http.StateHijacked:
+		delete(s.nodes, c)
 	}
-	delete(s.conns, c)
+	s.setIdleLocked(n, st == http.StateIdle)
 }
 
-// any returns an idle connection, nil if there is none.
-func (s *idleSet) any() net.Conn {
+// setIdle records whether n's connection is idle: an idle one goes to
+// the tail of the queue (unless it is in it), a busy or closed one leaves
+// it.
+func (s *idleSet) setIdle(n *idleNode, idle bool) {
+	s.mu.Lock()
+	s.setIdleLocked(n, idle)
+	s.mu.Unlock()
+}
+
+// setIdleLocked is setIdle, called with s.mu held.
+func (s *idleSet) setIdleLocked(n *idleNode, idle bool) {
+	queued := s.head == n || n.prev != nil
+	switch {
+	case idle && !queued:
+		n.prev, n.next = s.tail, nil
+		if s.tail != nil {
+			s.tail.next = n
+		} else {
+			s.head = n
+		}
+		s.tail = n
+	case !idle && queued:
+		s.unlinkLocked(n)
+	}
+}
+
+// unlinkLocked takes n, queued, out of the queue. Called with s.mu held.
+func (s *idleSet) unlinkLocked(n *idleNode) {
+	if n.prev != nil {
+		n.prev.next = n.next
+	} else {
+		s.head = n.next
+	}
+	if n.next != nil {
+		n.next.prev = n.prev
+	} else {
+		s.tail = n.prev
+	}
+	n.prev, n.next = nil, nil
+}
+
+// oldest takes the connection idle longest out of the queue, so that it
+// is not shed twice, and returns it; nil if there is none.
+func (s *idleSet) oldest() net.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.conns {
-		return c
+	n := s.head
+	if n == nil {
+		return nil
 	}
-	return nil
+	s.unlinkLocked(n)
+	return n.c
 }

@@ -42,12 +42,7 @@ func (s *Server) WaitingBatched() (batched, plain int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range s.listeners {
-		var conns []net.Conn
-		l.idleHTTP.mu.Lock()
-		for c := range l.idleHTTP.conns {
-			conns = append(conns, c)
-		}
-		l.idleHTTP.mu.Unlock()
+		conns := l.idleHTTP.all()
 		l.lean.mu.Lock()
 		for lc := l.lean.conns; lc != nil; lc = lc.next {
 			if lc.state == leanIdle {
@@ -91,6 +86,38 @@ func (s *Server) LeanConns() (open, parked int) {
 	return open, parked
 }
 
+// all returns s's connections, the one idle longest first (tests only).
+func (s *idleSet) all() []net.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var conns []net.Conn
+	for n := s.head; n != nil; n = n.next {
+		conns = append(conns, n.c)
+	}
+	return conns
+}
+
+// LeanWaiting counts the lean connections that wait for a request, over
+// all listeners: idle keep-alive ones, and new ones that have not sent
+// their first (tests only).
+func (s *Server) LeanWaiting() (idle, fresh int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		l.lean.mu.Lock()
+		for lc := l.lean.conns; lc != nil; lc = lc.next {
+			switch lc.state {
+			case leanIdle:
+				idle++
+			case leanNew:
+				fresh++
+			}
+		}
+		l.lean.mu.Unlock()
+	}
+	return idle, fresh
+}
+
 // KeepAlives counts the open client connections of s by whether their
 // socket has TCP keep-alive probes on (SO_KEEPALIVE): those the lean loop
 // tracks, those net/http holds idle, and the hijacked ones (tests only).
@@ -103,11 +130,7 @@ func (s *Server) KeepAlives() (on, off int) {
 			conns = append(conns, lc.c)
 		}
 		l.lean.mu.Unlock()
-		l.idleHTTP.mu.Lock()
-		for c := range l.idleHTTP.conns {
-			conns = append(conns, c)
-		}
-		l.idleHTTP.mu.Unlock()
+		conns = append(conns, l.idleHTTP.all()...)
 	}
 	s.mu.Unlock()
 	s.hijacked.mu.Lock()

@@ -86,6 +86,7 @@ func (s *h2Set) drain(ctx context.Context) {
 func (l *listener) serveH2(c net.Conn) {
 	keepAliveOn(c)
 	f := &h2Front{l: l, remote: c.RemoteAddr().String(), local: c.LocalAddr().String()}
+	f.idle.c = c
 	if ap, err := netip.ParseAddrPort(f.remote); err == nil {
 		f.peer = ap.Addr().Unmap()
 	}
@@ -120,23 +121,17 @@ func (l *listener) serveH2(c net.Conn) {
 			MaxHeaderListSize:    uint32(set.maxHeader),
 			IdleTimeout:          set.idle,
 			SendTimeout:          set.send,
-			OnIdle: func(idle bool) {
-				st := http.StateActive
-				if idle {
-					st = http.StateIdle
-				}
-				l.idleHTTP.connState(c, st)
-			},
-			Log:      l.srv.log,
-			Socket:   sock,
-			Buffered: buffered,
+			OnIdle:               f.onIdle,
+			Log:                  l.srv.log,
+			Socket:               sock,
+			Buffered:             buffered,
 		}
 		hc := h2srv.NewConn(nc, cfg, f.serveStream)
 		if g.h2.add(hc) {
 			go func() {
 				defer g.h2.remove(hc)
 				hc.Serve()
-				l.idleHTTP.connState(c, http.StateClosed)
+				l.idleHTTP.setIdle(&f.idle, false)
 			}()
 			return
 		}
@@ -171,7 +166,14 @@ type h2Front struct {
 	tls           *tls.ConnectionState // nil over cleartext
 	// conn is the connection's pipeline state (pipeline.Request.Conn).
 	conn pipeline.Conn
+	// idle is the connection's place in the listener's idleHTTP while
+	// it has no stream open.
+	idle idleNode
 }
+
+// onIdle is the connection's h2srv.Config.OnIdle: it keeps its place in
+// the listener's idleHTTP.
+func (f *h2Front) onIdle(idle bool) { f.l.idleHTTP.setIdle(&f.idle, idle) }
 
 // serveStream serves one stream: it counts against maxConnections as a
 // request in flight over the multiplexed connections (503.2 beyond it),

@@ -90,7 +90,12 @@ type leanConn struct {
 	// prev and next link the set's connections (leanSet.conns), guarded
 	// by its mutex.
 	prev, next *leanConn
-	over       bool // beyond maxConnections (see track)
+	// waitq is the set's waiting queue lc is in (leanSet.waitq: that of
+	// its state), nil if none; wprev and wnext link it there. Guarded by
+	// the set's mutex.
+	waitq        *leanQueue
+	wprev, wnext *leanConn
+	over         bool // beyond maxConnections (see track)
 	// served is set once a request was read (owned by the loop).
 	served bool
 	// probed is set once TCP keep-alive probes were turned on because
@@ -159,6 +164,11 @@ type leanSet struct {
 	// nconns counts them.
 	conns  *leanConn
 	nconns int
+	// waitq are the connections that wait for a request and for which no
+	// event has come since they began (see wait), one queue per state
+	// (leanIdle, leanNew), the one that began waiting first at the head:
+	// the order maxConnections sheds them in (shedIdle).
+	waitq [2]leanQueue
 	// draining is set by drain, under mu; add, park and setState read it
 	// under mu (so a connection is never added or parked after drain
 	// looked), the writer's isDraining without it (a late "Connection:
@@ -783,17 +793,21 @@ const (
 func (s *leanSet) park(lc *leanConn, st leanState, idle time.Duration, keep bool) parkResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lc.state = st
 	if s.draining.Load() {
+		s.wait(lc, st)
 		return parkDraining
 	}
 	if s.poll == nil || lc.pollRaw == nil {
+		s.wait(lc, st)
 		return parkNot
 	}
 	if lc.park == parkWoken {
+		// Bytes came: lc is about to read them, not waiting.
+		s.setStateLocked(lc, st)
 		lc.park = parkNone
 		return parkRead
 	}
+	s.wait(lc, st)
 	if lc.token == 0 {
 		// Bytes already in the socket raise an event at once.
 		s.lastToken++
@@ -846,10 +860,73 @@ func (s *leanSet) ready(tokens []uint64) {
 	}
 }
 
-// unpark ends lc's parking; the caller starts its goroutine. Called with
-// s.mu held.
+// unpark ends lc's parking, and takes it out of its waiting queue (an
+// event came, or it is to end); the caller starts its goroutine. Called
+// with s.mu held.
 func (s *leanSet) unpark(lc *leanConn) {
 	lc.park = parkNone
+	lc.unqueue()
+}
+
+// leanQueue is a queue of waiting connections, linked through their
+// wprev and wnext: pushing and taking out one is no allocation and no map
+// operation.
+type leanQueue struct{ head, tail *leanConn }
+
+// push puts lc, in no queue, at q's tail.
+func (q *leanQueue) push(lc *leanConn) {
+	lc.wprev, lc.wnext, lc.waitq = q.tail, nil, q
+	if q.tail != nil {
+		q.tail.wnext = lc
+	} else {
+		q.head = lc
+	}
+	q.tail = lc
+}
+
+// unlink takes lc, in q, out of it.
+func (q *leanQueue) unlink(lc *leanConn) {
+	if lc.wprev != nil {
+		lc.wprev.wnext = lc.wnext
+	} else {
+		q.head = lc.wnext
+	}
+	if lc.wnext != nil {
+		lc.wnext.wprev = lc.wprev
+	} else {
+		q.tail = lc.wprev
+	}
+	lc.wprev, lc.wnext, lc.waitq = nil, nil, nil
+}
+
+// unqueue takes lc out of the waiting queue it is in, if any. Called
+// with the set's mutex held.
+func (lc *leanConn) unqueue() {
+	if q := lc.waitq; q != nil {
+		q.unlink(lc)
+	}
+}
+
+// setStateLocked records lc's state, out of any waiting queue. Called
+// with s.mu held.
+func (s *leanSet) setStateLocked(lc *leanConn, st leanState) {
+	lc.unqueue()
+	lc.state = st
+}
+
+// wait records that lc waits for a request in state st (leanIdle or
+// leanNew): it goes to the tail of st's queue, unless it is in it
+// already. (A wake-up takes lc out, see unpark: one that found nothing
+// to read parks again at the tail, a moment after its last request.)
+// Called with s.mu held.
+func (s *leanSet) wait(lc *leanConn, st leanState) {
+	if lc.state != st {
+		lc.unqueue()
+		lc.state = st
+	}
+	if lc.waitq == nil {
+		s.waitq[st-leanIdle].push(lc)
+	}
 }
 
 // sweep closes the parked connections whose keep-alive timeout passed.
@@ -886,6 +963,7 @@ func (s *leanSet) remove(lc *leanConn) {
 		}
 		lc.prev, lc.next = nil, nil
 		s.nconns--
+		lc.unqueue()
 	}
 	registered := ok && lc.token != 0 && s.registered[lc.token] == lc
 	if registered {
@@ -906,7 +984,7 @@ func (s *leanSet) remove(lc *leanConn) {
 func (s *leanSet) setState(lc *leanConn, st leanState) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lc.state = st
+	s.setStateLocked(lc, st)
 	return !s.draining.Load()
 }
 
