@@ -34,10 +34,12 @@ var layering = []struct {
 	// The HTTP/2 server is a protocol engine: it knows nothing of sites,
 	// apps or the front door. The connection mechanics it shares with the
 	// proxy's HTTP/2 client, and the request-target escape it shares with
-	// the HTTP/1.1 parser, depend on nothing of the module either.
-	{pkg: "internal/h2srv", only: []string{"internal/h2conn", "internal/reqtarget"}},
+	// the HTTP/1.1 parser, depend on nothing of the module either, nor
+	// does the runtime trick its streams' goroutines start with.
+	{pkg: "internal/h2srv", only: []string{"internal/h2conn", "internal/reqtarget", "internal/growstack"}},
 	{pkg: "internal/h2conn", only: []string{}},
 	{pkg: "internal/reqtarget", only: []string{}},
+	{pkg: "internal/growstack", only: []string{}},
 	// The front door reaches apps and their rules only through the
 	// pipeline's types, given to it by the caller.
 	{pkg: "internal/frontend", never: []string{"internal/config/webconfig", "internal/rewrite", "internal/app"}},
