@@ -369,27 +369,36 @@ func (w *leanWriter) SetStatusText(text string) {
 }
 
 // appendFields appends the header fields (not the trailers); final adds
-// Date when missing.
+// Date when missing. The head is built in a local slice, each line with
+// two copies (name, value), and the Date key noted on the way: the walk
+// over the map is the only lookup.
 func (w *leanWriter) appendFields(final bool) {
+	b, date := w.hb, false
 	for k, vs := range w.header {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}
+		date = date || k == "Date"
 		for _, v := range vs {
-			if !h1.ValidFieldValue(v) {
-				continue
+			if h1.ValidFieldValue(v) {
+				b = appendField(b, k, v)
 			}
-			w.appendString(k)
-			w.appendString(": ")
-			w.appendString(v)
-			w.appendString("\r\n")
 		}
 	}
-	if _, ok := w.header["Date"]; final && !ok {
-		w.appendString("Date: ")
-		w.appendBytes(httpDate())
-		w.appendString("\r\n")
+	if final && !date {
+		b = append(b, "Date: "...)
+		b = append(b, httpDate()...)
+		b = append(b, '\r', '\n')
 	}
+	w.hb = b
+}
+
+// appendField appends the field line "k: v\r\n" to b.
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ':', ' ')
+	b = append(b, v...)
+	return append(b, '\r', '\n')
 }
 
 func (w *leanWriter) appendString(s string) { w.hb = append(w.hb, s...) }
