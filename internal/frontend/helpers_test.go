@@ -211,6 +211,17 @@ func (a *fakeApp) Forward(ctx context.Context, w http.ResponseWriter, r *pipelin
 		}
 		return
 	}
+	if strings.HasSuffix(path, "/fields") {
+		// The fields the query names ("f=Name:value", in order), then a
+		// body of five bytes.
+		q, _ := url.ParseQuery(r.RawQuery)
+		for _, f := range q["f"] {
+			k, v, _ := strings.Cut(f, ":")
+			w.Header()[k] = append(w.Header()[k], v)
+		}
+		io.WriteString(w, "hello")
+		return
+	}
 	if strings.HasSuffix(path, "/stream") {
 		// A body of unknown length: flushed before the handler ends.
 		io.WriteString(w, "first,")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -283,6 +284,94 @@ func TestLeanHTTP10Stream(t *testing.T) {
 		head, body, _ := strings.Cut(string(raw), "\r\n\r\n")
 		if strings.Contains(strings.ToLower(head), "transfer-encoding") || !strings.Contains(head, "Connection: close") || body != "first,second" {
 			t.Errorf("%s: got %q; want no Transfer-Encoding, Connection: close and the body up to the close", tt.proto, raw)
+		}
+	}
+}
+
+// TestLeanHandlerFraming: the lean writer frames a response by the fields
+// the handler set, as it writes them: a Transfer-Encoding of the handler's
+// is dropped, a Content-Length that is no length is replaced by the body's,
+// a shorter one cuts the body and closes the connection, Connection: close
+// closes it, and Date is added only when the handler set none.
+func TestLeanHandlerFraming(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "app")
+	s := start(t, e.config(t, leanConfig), newOpener())
+	addr := s.Addrs()["http"].String()
+	tests := []struct {
+		name, query string
+		want        []string // lines the head must hold, and each once
+		wantNot     []string // line prefixes the head must not hold
+		body        string
+		closed      bool
+	}{
+		{"plain", "", []string{"Content-Length: 5"}, []string{"Transfer-Encoding", "Connection"}, "hello", false},
+		{"handler's Transfer-Encoding", "f=Transfer-Encoding:gzip", []string{"Content-Length: 5"}, []string{"Transfer-Encoding"}, "hello", false},
+		{"no length", "f=Content-Length:five", []string{"Content-Length: 5"}, []string{"Content-Length: five"}, "hello", false},
+		{"declared length", "f=Content-Length:5", []string{"Content-Length: 5"}, []string{"Connection"}, "hello", false},
+		{"shorter length", "f=Content-Length:3", []string{"Content-Length: 3", "Connection: close"}, nil, "hel", true},
+		{"connection close", "f=Connection:x,%20close", []string{"Content-Length: 5", "Connection: x, close"}, nil, "hello", true},
+		{"handler's Date", "f=Date:Tue,%2001%20Jan%202030%2000:00:00%20GMT", []string{"Date: Tue, 01 Jan 2030 00:00:00 GMT"}, nil, "hello", false},
+	}
+	for _, tt := range tests {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, "GET /fields?"+tt.query+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(conn)
+		var lines []string
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: head: %v", tt.name, err)
+			}
+			if line == "\r\n" {
+				break
+			}
+			lines = append(lines, strings.TrimSuffix(line, "\r\n"))
+		}
+		body := make([]byte, len(tt.body))
+		if _, err := io.ReadFull(br, body); err != nil || string(body) != tt.body {
+			t.Errorf("%s: body %q, %v; want %q", tt.name, body, err, tt.body)
+		}
+		if tt.closed {
+			if b, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("%s: read after the body: %q, %v; want the connection closed", tt.name, b, err)
+			}
+		} else {
+			// Kept open: a second request on it is answered.
+			_, _ = io.WriteString(conn, "GET /fields HTTP/1.1\r\nHost: x\r\n\r\n")
+			if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200 ") {
+				t.Errorf("%s: second request on the connection: %q, %v; want it answered", tt.name, line, err)
+			}
+		}
+		conn.Close()
+		head := strings.Join(lines, "\n")
+		count := func(prefix string) int {
+			n := 0
+			for _, l := range lines {
+				if strings.HasPrefix(strings.ToLower(l), strings.ToLower(prefix)) {
+					n++
+				}
+			}
+			return n
+		}
+		for _, w := range tt.want {
+			if count(w) != 1 || !slices.Contains(lines, w) {
+				t.Errorf("%s: head\n%s\nwants %q once", tt.name, head, w)
+			}
+		}
+		for _, w := range tt.wantNot {
+			if count(w) != 0 {
+				t.Errorf("%s: head\n%s\nholds %q", tt.name, head, w)
+			}
+		}
+		if count("Date:") != 1 || count("Content-Length:") != 1 {
+			t.Errorf("%s: head\n%s\nwants one Date and one Content-Length", tt.name, head)
 		}
 	}
 }

@@ -216,53 +216,43 @@ func (w *leanWriter) add(p []byte) {
 
 // commit decides the framing and puts the status line and header in front
 // of the buffered body. final: the handler is done, so the buffered body is
-// all of it.
+// all of it. The fields the framing depends on (Content-Length,
+// Connection, Transfer-Encoding, Date) are read in the walk that writes the
+// fields (appendFields), and the framing's own lines follow them.
 func (w *leanWriter) commit(final bool) {
 	w.committed = true
 	// A barrier: a 100 Continue written under mu is either out or will not be sent.
 	w.mu.Lock()
 	w.mu.Unlock() //lint:ignore SA2001 the barrier above
-	h := w.header
-	delete(h, "Transfer-Encoding")
-	if v := h["Content-Length"]; len(v) > 0 {
-		if n, ok := parseLength(v[0]); ok {
-			w.cl = n
-		} else {
-			delete(h, "Content-Length")
-		}
-	}
 	body := 0
 	if w.n > leanHeadRoom {
 		body = w.n - leanHeadRoom
-	}
-	if w.bodyAllowed() && w.cl < 0 {
-		switch {
-		case final:
-			w.cl = int64(body)
-			h["Content-Length"] = []string{strconv.Itoa(body)}
-		case w.http10:
-			w.closeAfter = true // the body ends with the connection
-		default:
-			w.chunked = true
-		}
-	}
-	if w.cl >= 0 && int64(body) > w.cl {
-		body = int(w.cl) // the handler wrote more than it declared
-		w.closeAfter = true
-	}
-	for _, v := range h["Connection"] {
-		if h1.HasToken(v, "close") {
-			w.closeAfter = true
-		}
-	}
-	if w.lc.l.lean.isDraining() {
-		w.closeAfter = true
 	}
 	// The head is assembled in a scratch buffer and copied in front of the
 	// body when it fits the head room; else the two go out in turn.
 	w.assemble(func() {
 		w.appendStatus(w.status)
 		w.appendFields(true)
+		if w.bodyAllowed() && w.cl < 0 {
+			switch {
+			case final:
+				w.cl = int64(body)
+				cl := strconv.Itoa(body)
+				w.header["Content-Length"] = []string{cl}
+				w.hb = appendField(w.hb, "Content-Length", cl)
+			case w.http10:
+				w.closeAfter = true // the body ends with the connection
+			default:
+				w.chunked = true
+			}
+		}
+		if w.cl >= 0 && int64(body) > w.cl {
+			body = int(w.cl) // the handler wrote more than it declared
+			w.closeAfter = true
+		}
+		if w.lc.l.lean.isDraining() {
+			w.closeAfter = true
+		}
 		if w.chunked {
 			w.appendString("Transfer-Encoding: chunked\r\n")
 		}
@@ -368,17 +358,43 @@ func (w *leanWriter) SetStatusText(text string) {
 	w.statusText = text
 }
 
-// appendFields appends the header fields (not the trailers); final adds
-// Date when missing. The head is built in a local slice, each line with
-// two copies (name, value), and the Date key noted on the way: the walk
-// over the map is the only lookup.
+// appendFields appends the header fields (not the trailers). final: the
+// fields of the final response, which the walk also reads for commit:
+// Transfer-Encoding is removed (the writer frames the body itself), a
+// Content-Length sets w.cl (one that is no length is removed), a
+// Connection value with close sets w.closeAfter, and Date is added when
+// missing. (An informational response's fields go out as they are.) The
+// head is built in a local slice, each line with two copies (name, value).
 func (w *leanWriter) appendFields(final bool) {
 	b, date := w.hb, false
 	for k, vs := range w.header {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}
-		date = date || k == "Date"
+		if final {
+			switch k {
+			case "Date":
+				date = true
+			case "Transfer-Encoding":
+				delete(w.header, k)
+				continue
+			case "Content-Length":
+				if len(vs) > 0 {
+					n, ok := parseLength(vs[0])
+					if !ok {
+						delete(w.header, k)
+						continue
+					}
+					w.cl = n
+				}
+			case "Connection":
+				for _, v := range vs {
+					if h1.HasToken(v, "close") {
+						w.closeAfter = true
+					}
+				}
+			}
+		}
 		for _, v := range vs {
 			if h1.ValidFieldValue(v) {
 				b = appendField(b, k, v)
