@@ -529,7 +529,10 @@ func (lc *leanConn) options() bool {
 type leanScratch struct {
 	fields []h1.Field
 	header http.Header
-	st     reqState
+	// vals holds the header's values (leanWriter.HeaderValues); its
+	// length is the slots handed out for the response.
+	vals []string
+	st   reqState
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -558,6 +561,8 @@ func (lc *leanConn) releaseIdle() {
 		sc.fields = f[:0] // the parser may have grown it
 	}
 	clear(sc.header)
+	clear(sc.vals)
+	sc.vals = sc.vals[:0]
 	lc.w.header = nil
 	lc.scratch = nil
 	scratchPool.Put(sc)

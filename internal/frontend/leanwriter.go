@@ -81,6 +81,9 @@ func (w *leanWriter) reset(head, closeAfter bool) {
 	clear(w.header)
 	if w.header == nil {
 		w.header = w.lc.takeScratch().header
+	} else if sc := w.lc.scratch; len(sc.vals) > 0 {
+		clear(sc.vals)
+		sc.vals = sc.vals[:0]
 	}
 	w.status, w.statusText, w.wroteHeader, w.committed = 0, "", false, false
 	w.headReq, w.closeAfter, w.chunked = head, closeAfter, false
@@ -92,6 +95,26 @@ func (w *leanWriter) reset(head, closeAfter bool) {
 
 // Header returns the response header map.
 func (w *leanWriter) Header() http.Header { return w.header }
+
+// HeaderValues returns n slots for the header's values (see
+// pipeline.HeaderValueStore), kept with the header map in the
+// connection's request scratch and cleared with it: at the next response,
+// or when the scratch goes back to its pool. A panicking handler's scratch
+// is not reused (serveOne), nor are the slots of an array that had no room
+// left.
+func (w *leanWriter) HeaderValues(n int) []string {
+	sc := w.lc.scratch
+	if sc == nil || w.header == nil {
+		return make([]string, n)
+	}
+	i := len(sc.vals)
+	if i+n > cap(sc.vals) {
+		// The slots handed out stay with the map that holds them.
+		i, sc.vals = 0, make([]string, 0, max(n, 2*cap(sc.vals), 16))
+	}
+	sc.vals = sc.vals[:i+n]
+	return sc.vals[i : i+n : i+n]
+}
 
 // WriteHeader sets the status; an informational status (1xx but 101) is
 // sent at once with the current header.

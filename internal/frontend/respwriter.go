@@ -353,6 +353,15 @@ func (w *respWriter) SpliceBody(src *net.TCPConn, n int64) (int64, bool, error) 
 	return m, client, err
 }
 
+// HeaderValues is the server writer's (see pipeline.HeaderValueStore);
+// slots of their own, for a writer that keeps none.
+func (w *respWriter) HeaderValues(n int) []string {
+	if s, ok := w.ResponseWriter.(pipeline.HeaderValueStore); ok {
+		return s.HeaderValues(n)
+	}
+	return make([]string, n)
+}
+
 // Unwrap lets http.ResponseController reach the server's writer.
 func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

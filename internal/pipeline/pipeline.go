@@ -269,6 +269,20 @@ type OutStage interface {
 	Respond(r *Request, status int, h Header) func(BodyWriter) BodyWriter
 }
 
+// HeaderValueStore is a client response writer that keeps string slots
+// for its header's values with the header map, reused from response to
+// response: the forwarder stores an app answer's values in them, as
+// one-element slices, instead of allocating their backing array for each
+// response. The lean HTTP/1.x writer implements it, and the server's
+// response writer passes it on.
+type HeaderValueStore interface {
+	// HeaderValues returns n empty slots, none handed out before in this
+	// response. They live as long as the response's header map: the
+	// writer clears them with the map when it moves on to its next
+	// response, so a caller keeps no reference to them but the map's.
+	HeaderValues(n int) []string
+}
+
 // BodySplicer is a client response writer that can take body bytes
 // straight from the app's TCP connection to the client's, never through
 // user space: (*net.TCPConn).ReadFrom moves them with splice(2) through a

@@ -55,11 +55,17 @@ func (ex *exchange) respond() {
 func (ex *exchange) copyHeader() {
 	res := &ex.res
 	h := ex.w.Header()
-	// One allocation holds the values of every field copied (each key's
-	// first value is a one-element slice of it); sized by all the fields,
-	// not by a first pass over the rules, as the fields the rules drop
-	// are few.
-	vals := make([]string, len(res.fields))
+	// One array holds the values of every field copied (each key's first
+	// value is a one-element slice of it): the writer's, kept with its
+	// header map, when it has one, else one allocation. Sized by all the
+	// fields, not by a first pass over the rules, as the fields the rules
+	// drop are few.
+	var vals []string
+	if s, ok := ex.w.(pipeline.HeaderValueStore); ok {
+		vals = s.HeaderValues(len(res.fields))
+	} else {
+		vals = make([]string, len(res.fields))
+	}
 	if len(h) > 0 || !ex.copyFields(h, vals, true) {
 		ex.copyFields(h, vals, false)
 	}
