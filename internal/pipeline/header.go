@@ -67,9 +67,15 @@ var framingKeys = [...]string{
 // ResponseKey returns the key a response field named name is stored under
 // in an http.Header: the canonical key for the fields the response is
 // framed by (Content-Length, Connection, …), else name as written. A name
-// spelled as its key (as apps send them) is matched by the plain
-// comparison, before the case-insensitive one.
+// spelled as its key (as apps send them) is found by a switch (a length,
+// then one or two comparisons the compiler writes out), before the
+// case-insensitive comparison with the keys of its length.
 func ResponseKey(name string) string {
+	switch name { // each as its key (framingKeys)
+	case "Connection", "Content-Encoding", "Content-Length", "Content-Type", "Date", "Keep-Alive",
+		"Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return name
+	}
 	if len(name) < len(framingByLen) {
 		for _, k := range framingByLen[len(name)] {
 			if k == name || strings.EqualFold(k, name) {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,36 @@ func TestResponseHeader(t *testing.T) {
 	}
 	if got := testing.AllocsPerRun(100, func() { _ = h.Get("Server"); h.Del("Server") }); got != 0 {
 		t.Errorf("Get and Del allocate %v times", got)
+	}
+}
+
+// TestResponseKey compares ResponseKey, which finds a name spelled as its
+// key by a switch first, with its rule: the framing key the name equals
+// ignoring case, else the name as written. Each key as written, in small
+// and capital letters and with one letter's case flipped, and names near
+// the keys.
+func TestResponseKey(t *testing.T) {
+	rule := func(name string) string {
+		for _, k := range framingKeys {
+			if strings.EqualFold(k, name) {
+				return k
+			}
+		}
+		return name
+	}
+	names := []string{"", "X-Pid", "Server", "ETag", "Etag", "Dat", "Dates", "Content-Typo", "Content-Types",
+		"Tf", "Trailers", "Keep-Alive ", "Content-Location", "Proxy-Authenticate"}
+	for _, k := range framingKeys {
+		names = append(names, k, strings.ToLower(k), strings.ToUpper(k))
+		for i := range len(k) {
+			flipped := []byte(k)
+			flipped[i] ^= 0x20
+			names = append(names, string(flipped))
+		}
+	}
+	for _, name := range names {
+		if got, want := ResponseKey(name), rule(name); got != want {
+			t.Errorf("ResponseKey(%q) = %q, want %q", name, got, want)
+		}
 	}
 }
