@@ -42,10 +42,16 @@ func (st *reqState) finish(site *siteRoute, app *appRoute, cur pipeline.App, sta
 	// as a hijacked HTTP/1.1 one is, for the metrics and the log.
 	upgraded := st.rw.hijacked || st.rw.status == http.StatusOK && st.req.Method == http.MethodConnect &&
 		st.req.Header != nil && st.req.Header.Get(":protocol") != ""
+	// An upgraded connection's bytes are its body's, as a tunnel's are
+	// (its stream's DATA): its report comes once it closed.
+	in, out := st.body.n, st.rw.written
+	if c := st.rw.upgraded; c != nil {
+		in, out = in+c.in.Load(), out+c.out.Load()
+	}
 	d := &st.done
 	*d = pipeline.Done{
 		Request: &st.req, Start: start, Duration: time.Since(start),
-		Status: status, Substatus: st.rw.substatus, BytesIn: st.body.n, BytesOut: st.rw.written,
+		Status: status, Substatus: st.rw.substatus, BytesIn: in, BytesOut: out,
 		Upgraded: upgraded, PID: st.rw.pid, ClientGone: gone,
 	}
 	if !st.rw.appHeader.IsZero() {

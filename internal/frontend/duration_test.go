@@ -1,13 +1,30 @@
 package frontend_test
 
 import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/http2"
+
+	"github.com/gatehouse/gatehouse/internal/frontend"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/proxy"
 )
 
 // gateObserver holds the report of each request for a path it gates
@@ -57,63 +74,314 @@ func (l *endLog) saw(path string) bool {
 	return l.ended[path]
 }
 
-// readAnswer reads res's body: its declared length, else to its end.
-// (Over HTTP/3 the stream's FIN, which carries no byte of the answer,
-// comes once the handler returned; the test asks for the answer's bytes.)
-func readAnswer(res *http.Response) ([]byte, error) {
-	if res.ContentLength < 0 {
-		return io.ReadAll(res.Body)
+// doneByPath records a copy of each request's report, by request path.
+type doneByPath struct {
+	mu   sync.Mutex
+	done map[string]pipeline.Done
+}
+
+func (l *doneByPath) RequestDone(d *pipeline.Done) {
+	c := *d
+	c.Request = nil
+	l.mu.Lock()
+	l.done[d.Request.Path] = c
+	l.mu.Unlock()
+}
+
+func (l *doneByPath) get(path string) (pipeline.Done, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d, ok := l.done[path]
+	return d, ok
+}
+
+// durationBackend starts the app of TestDurationCoversAnswerEnd, an
+// HTTP/1.1 server on a loopback socket that the forwarder reaches: /ws/
+// is a WebSocket that sends wsGreeting, then echoes the client's bytes
+// until the client's end, and closes; /stream/ a body of unknown length
+// with a trailer; any other path is answered with itself.
+func durationBackend(t *testing.T) string {
+	t.Helper()
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/ws/"):
+			if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+				http.Error(w, "not a WebSocket upgrade", http.StatusBadRequest)
+				return
+			}
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+			fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n%s",
+				base64.StdEncoding.EncodeToString(sum[:]), wsGreeting)
+			if brw.Flush() == nil {
+				_, _ = io.Copy(c, brw.Reader)
+			}
+		case strings.HasPrefix(r.URL.Path, "/stream/"):
+			w.Header().Set("Trailer", "X-End")
+			// Longer than what a writer holds back, so that the answer
+			// goes out without a length: chunked, or to the stream's end.
+			io.WriteString(w, streamBody)
+			w.Header().Set("X-End", "yes")
+		default:
+			io.WriteString(w, r.URL.Path)
+		}
+	}))
+	t.Cleanup(back.Close)
+	return back.Listener.Addr().String()
+}
+
+// streamBody is the body of durationBackend's /stream/.
+var streamBody = strings.Repeat("streamed ", 8<<10)
+
+// wsGreeting is what the WebSocket of durationBackend sends first.
+const wsGreeting = "hi!"
+
+// tunnel is a client's WebSocket through the front door, on any protocol.
+type tunnel struct {
+	send      func(p []byte) error
+	recv      func(n int) ([]byte, error)
+	closeSend func() error
+	// readEnd reads what is left until the front door ends the tunnel
+	// (closes the connection, ends the stream).
+	readEnd func() ([]byte, error)
+}
+
+// openTunnel opens a WebSocket to path over m: an HTTP/1.1 upgrade (h1,
+// https1) or an extended CONNECT (h2c, h2, h3: RFC 8441, RFC 9220). It
+// returns once the front door answered it (101, 200).
+func openTunnel(t *testing.T, m mode, addr string, p *pki, path string) *tunnel {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // bounds a wait, not a speed
+	t.Cleanup(cancel)
+	tc := &tls.Config{RootCAs: p.caPool, ServerName: "localhost"}
+	switch m {
+	case h1, https1:
+		var c net.Conn
+		var err error
+		if m == h1 {
+			c, err = net.Dial("tcp", addr)
+		} else {
+			tc.NextProtos = []string{"http/1.1"}
+			c, err = tls.Dial("tcp", addr, tc)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade: %v %v", res, err)
+		}
+		return &tunnel{
+			send: func(p []byte) error { _, err := c.Write(p); return err },
+			recv: func(n int) ([]byte, error) { b := make([]byte, n); _, err := io.ReadFull(br, b); return b, err },
+			closeSend: func() error {
+				return c.(interface{ CloseWrite() error }).CloseWrite()
+			},
+			readEnd: func() ([]byte, error) {
+				b, err := io.ReadAll(br)
+				if errors.Is(err, io.ErrUnexpectedEOF) { // TLS: the connection closed without close_notify
+					err = nil
+				}
+				return b, err
+			},
+		}
 	}
-	b := make([]byte, res.ContentLength)
-	_, err := io.ReadFull(res.Body, b)
-	return b, err
+	var rt http.RoundTripper
+	if m == h3 {
+		tr := &http3.Transport{TLSClientConfig: tc, Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+			return quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
+		}}
+		t.Cleanup(func() { tr.Close() })
+		rt = tr
+	} else {
+		tr := &http2.Transport{TLSClientConfig: tc, AllowHTTP: m == h2c,
+			DialTLSContext: func(ctx context.Context, network, _ string, cfg *tls.Config) (net.Conn, error) {
+				if m == h2c {
+					var d net.Dialer
+					return d.DialContext(ctx, network, addr)
+				}
+				d := tls.Dialer{Config: cfg}
+				return d.DialContext(ctx, network, addr)
+			}}
+		t.Cleanup(tr.CloseIdleConnections)
+		rt = tr
+	}
+	pr, pw := io.Pipe()
+	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, m.url("localhost", path), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m == h3 {
+		req.Proto = "websocket" // quic-go's client sends it as ":protocol"
+	} else {
+		req.Header.Set(":protocol", "websocket")
+	}
+	res, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("extended CONNECT: %v", err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("extended CONNECT: %s", res.Status)
+	}
+	return &tunnel{
+		send:      func(p []byte) error { _, err := pw.Write(p); return err },
+		recv:      func(n int) ([]byte, error) { b := make([]byte, n); _, err := io.ReadFull(res.Body, b); return b, err },
+		closeSend: pw.Close,
+		readEnd:   func() ([]byte, error) { return io.ReadAll(res.Body) },
+	}
 }
 
 // TestDurationCoversAnswerEnd checks, on every protocol, that a request
 // is reported (its Duration taken: the access log's time-taken, the
 // duration metrics) only once the end of its answer was handed to the
-// network, as IIS's time-taken: the client reads the whole answer while
-// the report is held. The answers are small, so each server still holds
-// their end when the handler returns (the lean writer the whole answer,
-// HTTP/2 the END_STREAM flag, quic-go the whole small answer, which it
-// sends with its length): a report
-// taken before that end is sent holds the end back, and the client's
-// read never ends. The request's end (pipeline.EndObserver, IIS's
-// EndRequest) comes before its answer's end is sent: by the time the
-// client has its answer, that request no longer counts as in progress.
+// network, as IIS's time-taken, for every kind of answer:
+//
+//   - answer: a small answer of known length (the lean writer holds all
+//     of it, HTTP/2 the END_STREAM flag, HTTP/3 the whole answer and the
+//     stream's FIN when the handler returns);
+//   - stream: a body of unknown length with a trailer (the last chunk and
+//     the trailer, the trailers' HEADERS);
+//   - tunnel: a WebSocket (an HTTP/1.1 upgrade, an extended CONNECT over
+//     HTTP/2 and HTTP/3), which IIS logs once it closed, with its
+//     time-taken covering the whole session and its bytes both ways as
+//     the request's (cs-bytes, sc-bytes).
+//
+// The client reads the whole answer, to the end of its stream (or its
+// connection, for a WebSocket over HTTP/1.1), while the request's report
+// is held: a report taken before that end is sent holds the end back, and
+// the client's read never ends (it gives up after 5 s). The request's end
+// (pipeline.EndObserver, IIS's EndRequest) comes before its answer's end
+// is sent: by the time the client has its answer, that request no longer
+// counts as in progress. A tunnel's report covers the interval the test
+// held it open for and counts the bytes each way.
 func TestDurationCoversAnswerEnd(t *testing.T) {
 	t.Parallel()
+	back := durationBackend(t)
 	e := newEnv(t, "root")
-	o := newOpener()
 	g := &gateObserver{gates: map[string]chan struct{}{}}
 	ends := &endLog{ended: map[string]bool{}}
-	o.chains = map[string]*pipeline.Chain{"s/": {Observers: []pipeline.Observer{g}, EndObservers: []pipeline.EndObserver{ends}}}
-	s := start(t, e.config(t, allProtocolsConfig("")), o)
-	for _, m := range allModes {
-		t.Run(string(m), func(t *testing.T) {
-			t.Parallel()
-			path := "/gated/" + string(m)
-			release := g.gate(t, path)
-			c := client(t, m, addrOf(t, s, bindingFor(m), m), e.pki, false) // gives up after 5 s
-			res, err := c.Get(m.url("localhost", path))
-			var body []byte
-			if err == nil {
-				body, err = readAnswer(res)
-				res.Body.Close()
-			}
-			endedFirst := ends.saw(path)
-			release()
-			if err != nil {
-				t.Fatalf("the answer's end did not reach the client while the request's report was held: "+
-					"the report was taken before the end was sent (%v)", err)
-			}
-			if !endedFirst {
-				t.Errorf("the client had its answer before the request ended (RequestEnded)")
-			}
-			if got := decode(t, string(body)); got.Path != path || res.StatusCode != 200 {
-				t.Errorf("answer %d %+v, want 200 from the app for %s", res.StatusCode, got, path)
-			}
-		})
+	done := &doneByPath{done: map[string]pipeline.Done{}}
+	chain := &pipeline.Chain{Observers: []pipeline.Observer{g, done}, EndObservers: []pipeline.EndObserver{ends}}
+	open := func(context.Context, frontend.AppSpec) (frontend.App, error) {
+		h := &proxy.Handler{Backend: fixedBackend(back), RequestTimeout: time.Minute}
+		return chainProxyApp{proxyApp{h}, chain}, nil
+	}
+	srv, err := frontend.New(e.config(t, allProtocolsConfig("")), open, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := runServer(t, srv)
+	for _, kind := range []string{"answer", "stream", "tunnel"} {
+		for _, m := range allModes {
+			t.Run(kind+"/"+string(m), func(t *testing.T) {
+				t.Parallel()
+				addr := addrOf(t, s, bindingFor(m), m)
+				path := "/" + kind + "/" + string(m)
+				if kind == "tunnel" {
+					path = "/ws/" + string(m)
+				}
+				release := g.gate(t, path)
+				if kind == "tunnel" {
+					checkTunnel(t, m, addr, e.pki, path, ends, done, release)
+					return
+				}
+				c := client(t, m, addr, e.pki, false) // gives up after 5 s
+				res, err := c.Get(m.url("localhost", path))
+				var body []byte
+				if err == nil {
+					body, err = io.ReadAll(res.Body)
+					res.Body.Close()
+				}
+				endedFirst := ends.saw(path)
+				release()
+				if err != nil {
+					t.Fatalf("the answer's end did not reach the client while the request's report was held: "+
+						"the report was taken before the end was sent (%v)", err)
+				}
+				if !endedFirst {
+					t.Errorf("the client had its answer before the request ended (RequestEnded)")
+				}
+				want, trailer := path, ""
+				if kind == "stream" {
+					want, trailer = streamBody, "yes"
+				}
+				if res.StatusCode != 200 || string(body) != want || res.Trailer.Get("X-End") != trailer {
+					t.Errorf("answer %d of %d bytes (%.20q…), trailer %q; want 200 with %d bytes, trailer %q",
+						res.StatusCode, len(body), body, res.Trailer.Get("X-End"), len(want), trailer)
+				}
+			})
+		}
+	}
+}
+
+// checkTunnel is TestDurationCoversAnswerEnd's tunnel over m: a WebSocket
+// to path that gets the app's greeting and the echo of one message, then
+// the client ends its side, and the app its own. The front door must end
+// the tunnel to the client (close the connection, end the stream) while
+// the request's report is held (release lets it go); the report then
+// covers the interval from the tunnel's opening to the client's end, and
+// counts the tunnel's bytes each way.
+func checkTunnel(t *testing.T, m mode, addr string, p *pki, path string, ends *endLog, done *doneByPath, release func()) {
+	tun := openTunnel(t, m, addr, p, path)
+	opened := time.Now()
+	const msg = "hello, tunnel"
+	got, err := tun.recv(len(wsGreeting))
+	if err == nil {
+		err = tun.send([]byte(msg))
+	}
+	var echo []byte
+	if err == nil {
+		echo, err = tun.recv(len(msg))
+	}
+	if err != nil || string(got) != wsGreeting || string(echo) != msg {
+		release()
+		t.Fatalf("through the tunnel: greeting %q, echo %q (%v)", got, echo, err)
+	}
+	held := time.Since(opened) // the tunnel was open at least this long
+	if err := tun.closeSend(); err != nil {
+		release()
+		t.Fatal(err)
+	}
+	rest, err := tun.readEnd()
+	endedFirst := ends.saw(path)
+	_, reported := done.get(path)
+	release()
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("the tunnel's end did not reach the client while the request's report was held: "+
+			"the report was taken before the end was sent (read %q, %v)", rest, err)
+	}
+	if reported {
+		t.Errorf("the request was reported before its report was let go")
+	}
+	if !endedFirst {
+		t.Errorf("the client saw the tunnel's end before the request ended (RequestEnded)")
+	}
+	var d pipeline.Done
+	waitFor(t, "the tunnel's report", func() bool { d, reported = done.get(path); return reported })
+	status := http.StatusOK
+	if m.proto() == 1 {
+		status = http.StatusSwitchingProtocols
+	}
+	if d.Status != status || !d.Upgraded || d.ClientGone {
+		t.Errorf("report: status %d, upgraded %v, client gone %v; want %d, true, false", d.Status, d.Upgraded, d.ClientGone, status)
+	}
+	if d.Duration < held {
+		t.Errorf("time-taken %v does not cover the %v the tunnel was open for", d.Duration, held)
+	}
+	if in, out := int64(len(msg)), int64(len(wsGreeting)+len(msg)); d.BytesIn != in || d.BytesOut != out {
+		t.Errorf("bytes in %d, out %d; want the tunnel's %d and %d", d.BytesIn, d.BytesOut, in, out)
 	}
 }
 
@@ -136,7 +404,7 @@ func TestStreamCountedOutBeforeAnswerEnd(t *testing.T) {
 			c := client(t, m, addrOf(t, s, bindingFor(m), m), e.pki, false)
 			res, err := c.Get(m.url("localhost", "/held"))
 			if err == nil {
-				_, err = readAnswer(res)
+				_, err = io.ReadAll(res.Body)
 				res.Body.Close()
 			}
 			if err == nil && res.StatusCode != 200 {

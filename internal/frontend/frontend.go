@@ -347,7 +347,7 @@ func (s *Server) startH3(l *listener, set serverSettings) {
 		// quic-go's streams take a write deadline: each write of an
 		// HTTP/3 answer is bounded by the send timeout.
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.serveHTTP(l, w, r, send)
+			s.serveHTTP3(l, w, r, send)
 		}),
 		TLSConfig:      l.baseTLS(),
 		MaxHeaderBytes: set.maxHeader,

@@ -204,18 +204,19 @@ func (f *h2Front) serveStream(hs *h2srv.Stream) {
 	st.ctx = hs.Context()
 	var w http.ResponseWriter = hs
 	var body io.Reader = hs
-	var fin answerFinisher = hs // a tunnel's stream ends after serve
 	if idle := time.Duration(s.hijacked.idle.Load()); idle > 0 && hs.Method == http.MethodConnect && hs.Protocol != "" {
 		t, ctx := s.newTunnel(hs.Context(), idle, f.remote)
 		t.body = hs
 		defer t.stop()
-		st.ctx, w, body, fin = ctx, &tunnelWriter{ResponseWriter: hs, t: t}, &tunnelBody{ReadCloser: hs, t: t}, nil
+		st.ctx, w, body = ctx, &tunnelWriter{ResponseWriter: hs, t: t}, &tunnelBody{ReadCloser: hs, t: t}
 		t.start()
 	}
 	if st.req.ContentLength != 0 {
 		st.src, st.ctl = body, hs
 	}
-	s.serve(l, st, w, serveOpts{start: start, over: f.over, fin: fin})
+	// serve ends the answer, a tunnel's too (its END_STREAM), before it
+	// reports the request.
+	s.serve(l, st, w, serveOpts{start: start, over: f.over, fin: hs})
 	st.leaveStreams(s) // answered without an application (no site, ACME)
 	st.release()
 	st = nil

@@ -38,12 +38,19 @@ type hijackedConn struct {
 	last   atomic.Int64 // time of the last read or write, UnixNano
 	timer  *time.Timer  // runs expire; nil without an idle timeout
 	closed atomic.Bool
+
+	// in and out count the bytes read from and written to the client
+	// through the connection (not through the bufio.ReadWriter the hijack
+	// returned with it, which the hijacker writes its 101 head with): the
+	// upgraded connection's bytes each way, which the request reports
+	// as its body's (cs-bytes, sc-bytes).
+	in, out atomic.Int64
 }
 
 // add tracks c, and turns its TCP keep-alive probes on: an upgraded
 // connection may be quiet for long, without an idle timeout at all (see
 // listenConfig).
-func (h *hijackSet) add(c net.Conn) net.Conn {
+func (h *hijackSet) add(c net.Conn) *hijackedConn {
 	keepAliveOn(c)
 	hc := &hijackedConn{Conn: c, set: h, idle: time.Duration(h.idle.Load())}
 	h.mu.Lock()
@@ -75,16 +82,22 @@ func (c *hijackedConn) expire() {
 
 func (c *hijackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && c.timer != nil {
-		c.last.Store(time.Now().UnixNano())
+	if n > 0 {
+		c.in.Add(int64(n))
+		if c.timer != nil {
+			c.last.Store(time.Now().UnixNano())
+		}
 	}
 	return n, err
 }
 
 func (c *hijackedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	if n > 0 && c.timer != nil {
-		c.last.Store(time.Now().UnixNano())
+	if n > 0 {
+		c.out.Add(int64(n))
+		if c.timer != nil {
+			c.last.Store(time.Now().UnixNano())
+		}
 	}
 	return n, err
 }

@@ -30,6 +30,9 @@ type respWriter struct {
 	logStatus int
 	written   int64
 	hijacked  bool
+	// upgraded is the hijacked connection (nil: none), whose bytes each
+	// way the request reports with its body's.
+	upgraded *hijackedConn
 	// writeFailed is set when writing the response to the client failed.
 	writeFailed bool
 	// sendEach, when not 0, is the send timeout given to each write (and
@@ -387,7 +390,12 @@ func (w *respWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.hijacked = true
-	return w.srv.hijacked.add(c), brw, nil
+	hc := w.srv.hijacked.add(c)
+	// What the server read beyond the request's head is the client's
+	// first bytes after the upgrade, which the hijacker takes from brw.
+	hc.in.Add(int64(brw.Reader.Buffered()))
+	w.upgraded = hc
+	return hc, brw, nil
 }
 
 // rawBody is the client side of a response body, for outbound stages to

@@ -68,6 +68,9 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 	if r.TLS == nil && l.scheme == "https" {
 		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
 	}
+	// The HTTP/3 writer (h3Writer), also under a tunnel's (tunnelIdle);
+	// not net/http's, whose end is sent after the handler returns.
+	fin, _ := w.(answerFinisher)
 	w, r, stop, ok := s.enterStream(w, r)
 	if !ok {
 		return
@@ -92,7 +95,6 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 			_ = rc.EnableFullDuplex()
 		}
 	}
-	fin, _ := w.(answerFinisher) // quic-go's HTTP/3 writer; not net/http's, nor a tunnel's
 	s.serve(l, st, w, serveOpts{start: start, over: ci != nil && ci.over, noAltSvc: r.ProtoMajor >= 3, sendEach: sendEach, fin: fin})
 	if st.src != nil && r.ProtoMajor == 1 && !st.rw.hijacked {
 		// With full duplex on, net/http's HTTP/1 server reads a body the
@@ -109,6 +111,18 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 	st.leaveStreams(s) // answered without an application (no site, ACME)
 	st.release()
 	st = nil
+}
+
+// serveHTTP3 is serveHTTP for a request of the HTTP/3 server, whose
+// writer is w: the answer is written through an h3Writer, which ends it
+// (trailers, the stream's FIN) before the request is reported. An answer
+// serve did not end (no site, ACME, refused beyond maxConnections) is
+// ended here; one abandoned by a panic is reset.
+func (s *Server) serveHTTP3(l *listener, w http.ResponseWriter, r *http.Request, sendEach time.Duration) {
+	hw := newH3Writer(w, r)
+	defer hw.abort()
+	s.serveHTTP(l, hw, r, sendEach)
+	_ = hw.Finish()
 }
 
 // serveOpts are the facts about a request that serve cannot read from the
