@@ -25,8 +25,7 @@ func (st *reqState) finish(site *siteRoute, app *appRoute, cur pipeline.App, sta
 	if st.rw.logStatus != 0 && status != 0 {
 		status = st.rw.logStatus
 	}
-	canceled := st.ctx != nil && st.ctx.Err() != nil
-	gone := st.rw.writeFailed || canceled && status == 0
+	gone := st.rw.writeFailed || status == 0 && st.rw.clientLeft(st.ctx)
 	if gone && status == 0 {
 		status = pipeline.StatusClientClosedRequest
 	}

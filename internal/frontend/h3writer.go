@@ -133,11 +133,17 @@ func (w *h3Writer) Flush() { _ = w.FlushError() }
 // SetReadDeadline and SetWriteDeadline are the stream's (quic-go's writer
 // sets them on the same stream).
 func (w *h3Writer) SetReadDeadline(t time.Time) error {
-	return http.NewResponseController(w.w).SetReadDeadline(t)
+	if d, ok := w.w.(readDeadliner); ok {
+		return d.SetReadDeadline(t)
+	}
+	return http.ErrNotSupported
 }
 
 func (w *h3Writer) SetWriteDeadline(t time.Time) error {
-	return http.NewResponseController(w.w).SetWriteDeadline(t)
+	if d, ok := w.w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		return d.SetWriteDeadline(t)
+	}
+	return http.ErrNotSupported
 }
 
 // Finish ends the answer: the header and the body held back, with the

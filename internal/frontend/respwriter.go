@@ -35,6 +35,10 @@ type respWriter struct {
 	upgraded *hijackedConn
 	// writeFailed is set when writing the response to the client failed.
 	writeFailed bool
+	// leftSeen is set when finishAnswer ended an answer nothing had been
+	// written of; left says whether the client had gone by then (see
+	// clientLeft).
+	leftSeen, left bool
 	// sendEach, when not 0, is the send timeout given to each write (and
 	// flush) as a write deadline: HTTP/3, whose streams take one. The lean
 	// loop sets its own deadline only when a write has to wait, and the
@@ -229,9 +233,15 @@ var (
 // is none), end the answer now, unless the connection was hijacked;
 // within the send timeout (sendEach), as every write. An end that could
 // not be sent marks the answer as not written in full.
-func (w *respWriter) finishAnswer(f answerFinisher) {
+func (w *respWriter) finishAnswer(f answerFinisher, ctx context.Context) {
 	if f == nil || w.hijacked {
 		return
+	}
+	if w.status == 0 {
+		// Whether the client left before any answer, asked before the
+		// end is sent: quic-go ends an HTTP/3 request's context once
+		// its stream's FIN is sent.
+		w.leftSeen, w.left = true, ctx != nil && ctx.Err() != nil
 	}
 	if w.sendEach > 0 {
 		w.sendDeadline()
@@ -239,6 +249,16 @@ func (w *respWriter) finishAnswer(f answerFinisher) {
 	if f.Finish() != nil {
 		w.writeFailed = true
 	}
+}
+
+// clientLeft reports whether the client went away (closed the
+// connection, reset the stream) before any answer was written to it; ctx
+// is the request's. Asked when nothing was written.
+func (w *respWriter) clientLeft(ctx context.Context) bool {
+	if w.leftSeen {
+		return w.left
+	}
+	return ctx != nil && ctx.Err() != nil
 }
 
 // ended tells the end observers of the application whose answer w

@@ -191,7 +191,7 @@ func (s *Server) serve(l *listener, st *reqState, w http.ResponseWriter, o serve
 	// Not after a panic: the answer is then abandoned, not ended.
 	rw.ended()
 	st.leaveStreams(s)
-	rw.finishAnswer(o.fin)
+	rw.finishAnswer(o.fin, st.ctx)
 }
 
 // leaveStreams counts st's request out of the requests in flight, if it
