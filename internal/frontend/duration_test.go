@@ -266,7 +266,8 @@ func openTunnel(t *testing.T, m mode, addr string, p *pki, path string) *tunnel 
 // the client's read never ends (it gives up after 5 s). The request's end
 // (pipeline.EndObserver, IIS's EndRequest) comes before its answer's end
 // is sent: by the time the client has its answer, that request no longer
-// counts as in progress. A tunnel's report covers the interval the test
+// counts as in progress (not for a WebSocket over HTTP/1.1, whose
+// connection the hijacker closes). A tunnel's report covers the interval the test
 // held it open for and counts the bytes each way.
 func TestDurationCoversAnswerEnd(t *testing.T) {
 	t.Parallel()
@@ -367,7 +368,9 @@ func checkTunnel(t *testing.T, m mode, addr string, p *pki, path string, ends *e
 	if reported {
 		t.Errorf("the request was reported before its report was let go")
 	}
-	if !endedFirst {
+	// Over HTTP/1.1 the hijacker (the forwarder's relay) closes the
+	// connection itself, before serve tells the end observers.
+	if !endedFirst && m.proto() > 1 {
 		t.Errorf("the client saw the tunnel's end before the request ended (RequestEnded)")
 	}
 	var d pipeline.Done
