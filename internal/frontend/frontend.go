@@ -396,6 +396,9 @@ func (s *Server) publish() {
 			t.altSvc = `h3=":` + strconv.Itoa(l.udp.LocalAddr().(*net.UDPAddr).Port) + `"; ma=86400`
 		}
 		l.routes.Store(t)
+		if err := setDeferAccept(l.raw, s.cfg.Timeouts.DeferAccept); err != nil {
+			s.log.Warn("a silent connection is handed over at once", "listener", key, "err", err)
+		}
 		if sni := s.sni[key]; sni != nil {
 			l.sni.Store(sni)
 		}

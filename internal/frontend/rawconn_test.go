@@ -227,7 +227,7 @@ func TestRawForceCloseReusedDescriptors(t *testing.T) {
 // its request comes.
 func TestRawNewParked(t *testing.T) {
 	e := newEnv(t, "app")
-	s := start(t, e.config(t, plainSite), newOpener())
+	s := start(t, e.config(t, silentSite), newOpener())
 	before := frontend.RawConversions()
 	c := dialRaw(t, s.Addrs()["http"].String())
 	waitFor(t, "the new connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
@@ -247,7 +247,7 @@ func TestRawNewParked(t *testing.T) {
 // first request), and leaves the set.
 func TestRawNewParkedExpires(t *testing.T) {
 	e := newEnv(t, "app")
-	s := start(t, e.config(t, "timeouts: {idle: 1s}\n"+plainSite), newOpener())
+	s := start(t, e.config(t, "timeouts: {idle: 1s, deferAccept: -1s}\n"+plainSite), newOpener())
 	c := dialRaw(t, s.Addrs()["http"].String())
 	waitFor(t, "the new connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
 	waitClosed(t, c, "after the keep-alive timeout")
@@ -259,7 +259,7 @@ func TestRawNewParkedExpires(t *testing.T) {
 // waits on, within newConnGrace, is served, and then closed.
 func TestRawNewParkedDrain(t *testing.T) {
 	e := newEnv(t, "app")
-	s := start(t, e.config(t, "shutdownTimeout: 30s\n"+plainSite), newOpener())
+	s := start(t, e.config(t, "shutdownTimeout: 30s\n"+silentSite), newOpener())
 	c := dialRaw(t, s.Addrs()["http"].String())
 	waitFor(t, "the new connection parked", func() bool { _, p := s.LeanConns(); return p == 1 })
 	stopped := make(chan error, 1)
@@ -279,3 +279,8 @@ func TestRawNewParkedDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// silentSite is plainSite with deferAccept off, for tests of what
+// Gatehouse does with a connection that has sent nothing (with it on, the
+// kernel holds such a connection for a second first: TestDeferAccept).
+const silentSite = "timeouts: {deferAccept: -1s}\n" + plainSite

@@ -248,6 +248,9 @@ func (c *Config) applyDefaults() {
 	if c.Timeouts.Send == 0 {
 		c.Timeouts.Send = DefaultSendTimeout
 	}
+	if c.Timeouts.DeferAccept == 0 {
+		c.Timeouts.DeferAccept = DefaultDeferAccept
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}

@@ -45,6 +45,10 @@ const (
 	// DefaultSendTimeout is the send timeout: as long as the other slow-client
 	// timeouts (nginx send_timeout is 60 s).
 	DefaultSendTimeout = 120 * time.Second
+	// DefaultDeferAccept is how long the kernel holds a new TCP connection
+	// that has sent nothing (TCP_DEFER_ACCEPT): nginx's "deferred" uses
+	// one second too.
+	DefaultDeferAccept = time.Second
 	// DefaultShutdownTimeout is the drain budget on stop and for listeners a
 	// reload retires.
 	DefaultShutdownTimeout = 30 * time.Second
@@ -169,6 +173,16 @@ type Timeouts struct {
 	// request ends as when the client goes away (HTTP/3: the stream's write
 	// fails and the request ends the same way).
 	Send time.Duration `yaml:"send" json:"send"`
+	// DeferAccept (deferAccept, default 1s = DefaultDeferAccept; negative:
+	// off): a new TCP connection is handed to Gatehouse only once its
+	// first bytes (a request, a TLS ClientHello) have come, or, for one
+	// that stays silent, after about this long (TCP_DEFER_ACCEPT, nginx's
+	// "deferred"; the kernel counts it in SYN-ACK retransmissions, 1 s
+	// apart and then doubling). Until then the connection costs Gatehouse
+	// nothing and counts against no limit, as with HTTP.sys, which hands
+	// over requests, not connections; the header timeout starts when it
+	// is handed over.
+	DeferAccept time.Duration `yaml:"deferAccept" json:"deferAccept"`
 }
 
 // TLS holds settings shared by all https bindings.
