@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/pipeline"
+	"github.com/gatehouse/gatehouse/internal/reqtarget"
 )
 
 // reqState is the per-request state of the front door, pooled so that the
@@ -370,6 +371,14 @@ func headerValues(h pipeline.Header, name string) []string {
 func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) *connInfo {
 	pr.Method, pr.Host, pr.Proto, pr.RemoteAddr = r.Method, r.Host, r.Proto, r.RemoteAddr
 	pr.RawQuery = r.URL.RawQuery
+	if q, ok := reqtarget.Escape(pr.RawQuery); ok {
+		// HTTP/3's query as received (Go's URL parser keeps it raw): its
+		// bytes beyond ASCII and '#' percent-encoded, as the HTTP/1.1
+		// parser and the HTTP/2 server write them, so they never reach
+		// the app's request line raw. A space or control byte is left for
+		// pipeline.Validate to refuse.
+		pr.RawQuery = q
+	}
 	if isTunnel(r) && r.ProtoMajor == 3 {
 		// quic-go's HTTP/3 server puts an extended CONNECT's protocol in
 		// Proto; the stages and the app see it as HTTP/2 gives it, in the

@@ -15,10 +15,11 @@ import (
 //     HTTP/2 (RFC 8441: the ":protocol" pseudo-header is "websocket"):
 //     Gatehouse is no tunnel;
 //   - the asterisk form with a method other than OPTIONS (RFC 9112
-//     §3.2.4), a path that does not start with '/', and a path with a
-//     space or control byte, which no request target holds (RFC 3986 §2;
-//     the HTTP/1.1 parser and the HTTP/2 server refuse it as they read
-//     it, the HTTP/3 way passes it on for this check);
+//     §3.2.4), a path that does not start with '/', and a path or query
+//     with a space or control byte, which no request target holds (RFC
+//     3986 §2; the HTTP/1.1 parser and the HTTP/2 server refuse it as they
+//     read it, the HTTP/3 way passes it on for this check: the query would
+//     be written as it is into the app's request line);
 //   - a path whose decoded form the app could route differently (badPath);
 //   - a Host (or :authority) that is not a host and port (RFC 9110 §7.2),
 //     by the rule the HTTP/1.1 parser applies, h1.ValidHost.
@@ -36,7 +37,7 @@ func Validate(r *Request) string {
 		}
 	case r.Path == "" || r.Path[0] != '/':
 		return "request target is not an absolute path"
-	case hasSpaceOrControl(r.Path):
+	case hasSpaceOrControl(r.Path) || hasSpaceOrControl(r.RawQuery):
 		return "request target with a space or control byte"
 	}
 	if reason := badPath(r.Path, r.Router); reason != "" {

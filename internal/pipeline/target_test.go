@@ -38,6 +38,12 @@ func TestValidate(t *testing.T) {
 		{"GET", "/a\x01b", "t", "", true},
 		{"GET", "/a\x7fb", "t", "", true},
 		{"GET", "/a%20b", "t", "", false},
+		// So is the query, which is written as it is into the app's
+		// request line.
+		{"GET", "/a?q=a b", "t", "", true},
+		{"GET", "/a?q=\x01", "t", "", true},
+		{"GET", "/a?q=\x7f", "t", "", true},
+		{"GET", "/a?q=a%20b&r=/?", "t", "", false},
 		{"", "/x", "t", "", true},
 		// CONNECT is a tunnel; only RFC 8441's WebSocket over HTTP/2 passes.
 		{"CONNECT", "", "t:443", "", true},
@@ -68,7 +74,8 @@ func TestValidate(t *testing.T) {
 		{"GET", "/x/..%2e%2fa", "t", "", false}, // "..%2e" is "..." to every reader
 		{"GET", "/x/a..%2fb", "t", "", false},
 	} {
-		r := &pipeline.Request{Method: tc.method, Path: pipeline.CleanPath(tc.path), Host: tc.host,
+		path, query, _ := strings.Cut(tc.path, "?")
+		r := &pipeline.Request{Method: tc.method, Path: pipeline.CleanPath(path), RawQuery: query, Host: tc.host,
 			Header: pipeline.HTTPHeader(http.Header{}), Router: apps{}}
 		if tc.protocol != "" {
 			r.Header.Set(":protocol", tc.protocol)

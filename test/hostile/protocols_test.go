@@ -158,6 +158,10 @@ var protocolCases = []protocolCase{
 	// (HTTP/1.1's request line could not even carry it to the app).
 	{name: "target-with-space", method: "GET", target: "/a b.txt", status: 0, unsent: []string{"a b.txt"}, forbidden: servedAtAll},
 	{name: "target-with-control", method: "GET", target: "/a\x01b.txt", status: 0, unsent: []string{"a\x01b.txt"}, forbidden: servedAtAll},
+	// The query is part of the request target: the same holds for it.
+	{name: "query-beyond-ascii", method: "GET", target: "/index.txt?q=caf\xc3\xa9#x", status: 0,
+		unsent: []string{"caf\xc3\xa9", "#x"}},
+	{name: "query-with-space", method: "GET", target: "/index.txt?a b", status: 0, unsent: []string{"?a b"}, forbidden: servedAtAll},
 	// One request check for every protocol.
 	{name: "host-with-space", method: "GET", target: "/", host: "t evil", status: 400,
 		unsent: []string{"t evil"}},
