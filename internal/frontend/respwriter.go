@@ -60,6 +60,9 @@ type respWriter struct {
 	app   pipeline.App
 	chain *pipeline.Chain
 	errs  pipeline.ErrorPages
+	// left is set when chain's end observers were told the request
+	// ended (leave): ended does not tell them again.
+	left bool
 	// skip is set when the answer about to be written is marked
 	// fTrySkipCustomErrors (pipeline.SkipCustomErrors).
 	skip bool
@@ -75,7 +78,7 @@ type respWriter struct {
 // use points w at cur's outbound stages and custom error pages (cur nil:
 // none), for the answers written from now on.
 func (w *respWriter) use(cur pipeline.App) {
-	w.app, w.out, w.chain, w.errs = cur, outStages(cur), nil, nil
+	w.app, w.out, w.chain, w.errs, w.left = cur, outStages(cur), nil, nil, false
 	if cur != nil {
 		if c := cur.Chain(); c != nil {
 			w.chain, w.errs = c, c.Errors
@@ -264,10 +267,28 @@ func (w *respWriter) clientLeft(ctx context.Context) bool {
 // ended tells the end observers of the application whose answer w
 // carries (use) that it is written.
 func (w *respWriter) ended() {
-	if w.chain != nil {
+	if w.chain != nil && !w.left {
 		for _, o := range w.chain.EndObservers {
 			o.RequestEnded(w.req)
 		}
+	}
+}
+
+// leave tells the end observers of c, the stages of an application that
+// ran over the request before URL Rewrite sent it on to another
+// application, that the request ended there: they counted it in (Dynamic
+// IP Restrictions), and neither ended, which tells those of the
+// application that answers, nor the observers of the finished request
+// would tell them.
+func (w *respWriter) leave(c *pipeline.Chain) {
+	if c == nil || len(c.EndObservers) == 0 {
+		return
+	}
+	for _, o := range c.EndObservers {
+		o.RequestEnded(w.req)
+	}
+	if c == w.chain {
+		w.left = true
 	}
 }
 

@@ -302,9 +302,11 @@ const maxReroutes = 4
 
 // runStages runs the inbound stages of app (whose settings in force are
 // cur) over pr. A rewrite to a path of another application of the site
-// runs that application's stages in turn. It returns the application that
-// takes the request with its settings, or false when a stage answered it.
-func (s *Server) runStages(site *siteRoute, app *appRoute, cur pipeline.App, pr *pipeline.Request, w http.ResponseWriter) (*appRoute, pipeline.App, bool) {
+// runs that application's stages in turn, once the end observers of the
+// one it leaves were told the request ended there (respWriter.leave). It
+// returns the application that takes the request with its settings, or
+// false when a stage answered it.
+func (s *Server) runStages(site *siteRoute, app *appRoute, cur pipeline.App, pr *pipeline.Request, w *respWriter) (*appRoute, pipeline.App, bool) {
 	for range maxReroutes {
 		pr.AppPath, pr.AppDir = app.path, app.dir
 		if res := cur.Chain().Serve(pr); res != nil {
@@ -322,6 +324,10 @@ func (s *Server) runStages(site *siteRoute, app *appRoute, cur pipeline.App, pr 
 		if next == app {
 			return app, cur, true
 		}
+		// The request leaves app, whose stages counted it in (Dynamic IP
+		// Restrictions): it is not app's to answer, and app's observers
+		// never see its end.
+		w.leave(cur.Chain())
 		app, cur = next, next.app.Current()
 	}
 	pipeline.WriteResult(w, pr, pipeline.Refuse("rewrite", http.StatusInternalServerError, 0,

@@ -439,8 +439,10 @@ type Observer interface {
 // (IIS's EndRequest, which comes before the answer's final send, where the
 // Observers' RequestDone comes once it was sent, with a time-taken that
 // includes it): a count of requests in progress ends there, so a client
-// that had its whole answer never finds that request still counted. It is
-// not told of a request that ended in a panic: one that is also an
+// that had its whole answer never finds that request still counted. A
+// request URL Rewrite sends on to another application ends for the first
+// one when it leaves it, once: its stages ran, but it is not its to
+// answer. It is not told of a request that ended in a panic: one that is also an
 // Observer learns of that from RequestDone. RequestEnded runs on the
 // request's goroutine and must not keep r.
 type EndObserver interface {
