@@ -295,10 +295,10 @@ func (c *Conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		return c.refuse(id, http2.ErrCodeProtocol, err)
 	}
 	st.cond.L = &c.mu
+	// A HEAD request's content is held to its content-length as any
+	// other's: RFC 9113 §8.1.1 exempts the responses to HEAD, not the
+	// requests.
 	st.bodyLeft = st.ContentLength
-	if st.Method == http.MethodHead || st.ContentLength < 0 {
-		st.bodyLeft = -1
-	}
 	st.declared = -1
 	st.ctx, st.cancel = context.WithCancel(c.ctx)
 	st.want100 = st.ContentLength != 0 && strings.EqualFold(st.Fields.Get("Expect"), "100-continue")

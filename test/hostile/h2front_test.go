@@ -396,6 +396,31 @@ var h2Cases = []h2Case{
 		}
 		e.fd.app.noneComplete(t)
 	}},
+	// A HEAD request's content is content too (RFC 9113 §8.1.1 exempts
+	// the responses to HEAD, not the requests).
+	{name: "content-length-mismatch-head", run: func(ctx context.Context, t *testing.T, e *h2Env) {
+		c := e.dial(ctx, t, h2Settings{})
+		if err := c.headers(1, e.request("HEAD", "/echo", "content-length", "5"), false); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.data(ctx, 1, []byte("much too long"), true); err != nil {
+			t.Fatal(err)
+		}
+		if st := e.answer(ctx, t, c, 1); !st.wasReset || st.reset != http2.ErrCodeProtocol {
+			t.Errorf("HEAD with 13 bytes for content-length 5: status %d, reset %v (%v); want RST_STREAM PROTOCOL_ERROR", st.status, st.wasReset, st.reset)
+		}
+		c = e.dial(ctx, t, h2Settings{})
+		if err := c.headers(1, e.request("HEAD", "/echo", "content-length", "10"), false); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.data(ctx, 1, []byte("short"), true); err != nil {
+			t.Fatal(err)
+		}
+		if st := e.answer(ctx, t, c, 1); !st.wasReset || st.reset != http2.ErrCodeProtocol {
+			t.Errorf("HEAD with 5 bytes for content-length 10: status %d, reset %v (%v); want RST_STREAM PROTOCOL_ERROR", st.status, st.wasReset, st.reset)
+		}
+		e.fd.app.noneComplete(t)
+	}},
 
 	// The pairing token is Gatehouse's: a client's never reaches the app,
 	// the app's never reaches the client. X-Forwarded-For and -Proto end
