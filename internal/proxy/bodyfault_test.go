@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/pipeline"
 )
 
 // TestBadBodyClosesAppConnection sends a chunked body that turns malformed
@@ -54,5 +57,40 @@ func TestBadBodyClosesAppConnection(t *testing.T) {
 	e.b.waitReleased(t, 1)
 	if l := logs.String(); !strings.Contains(l, "level=INFO") || !strings.Contains(l, "status=400") {
 		t.Errorf("log: %s; want the 400 at INFO", l)
+	}
+}
+
+// TestOverlongBodyClosesAppConnection hands Forward a body longer than
+// the request's ContentLength (a way in that did not hold the body to its
+// length): the app, which was told the length, sees its connection end
+// instead of waiting for bytes that never come (and Forward for its answer
+// until requestTimeout), and never reads a whole request.
+func TestOverlongBodyClosesAppConnection(t *testing.T) {
+	t.Parallel()
+	appErr := make(chan error, 1)
+	e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(io.Discard, r.Body)
+		appErr <- err
+	}, nil)
+	front := httptest.NewServer(forwardHandler{h: e.h, describe: func(pr *pipeline.Request) {
+		pr.ContentLength = 5 // the body has 13 bytes
+	}})
+	t.Cleanup(front.Close)
+	done := make(chan struct{})
+	go func() { // ends with the answer, or when the front closes (cleanup)
+		defer close(done)
+		if res, err := http.Post(front.URL+"/up", "text/plain", strings.NewReader("much too long")); err == nil {
+			res.Body.Close()
+		}
+	}()
+	t.Cleanup(func() { <-done })
+	select {
+	case err := <-appErr:
+		if err == nil {
+			t.Fatal("the app read a complete body")
+		}
+	case <-time.After(10 * time.Second): // a bound on a hang, not a timing assertion
+		e.back.CloseClientConnections() // lets the cleanup end
+		t.Fatal("the app still waits for the rest of the body")
 	}
 }

@@ -519,7 +519,10 @@ func (ex *exchange) copyBody(c *appConn) error {
 		} else {
 			n, rerr = ex.body.Read(buf)
 			if sent+int64(n) > ex.in.contentLength {
-				return errors.New("request body longer than its Content-Length")
+				// The app was told the length, and has fewer bytes: it
+				// must not wait for the rest, nor its answer be awaited.
+				_ = c.nc.Close()
+				return &clientBodyError{errors.New("request body longer than its Content-Length")}
 			}
 			if n > 0 {
 				if _, err := c.nc.Write(buf[:n]); err != nil {
