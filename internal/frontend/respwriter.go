@@ -60,9 +60,9 @@ type respWriter struct {
 	app   pipeline.App
 	chain *pipeline.Chain
 	errs  pipeline.ErrorPages
-	// left is set when chain's end observers were told the request
-	// ended (leave): ended does not tell them again.
-	left bool
+	// chainEnded is set when chain's end observers were told the
+	// request ended (leave): ended does not tell them again.
+	chainEnded bool
 	// skip is set when the answer about to be written is marked
 	// fTrySkipCustomErrors (pipeline.SkipCustomErrors).
 	skip bool
@@ -78,7 +78,7 @@ type respWriter struct {
 // use points w at cur's outbound stages and custom error pages (cur nil:
 // none), for the answers written from now on.
 func (w *respWriter) use(cur pipeline.App) {
-	w.app, w.out, w.chain, w.errs, w.left = cur, outStages(cur), nil, nil, false
+	w.app, w.out, w.chain, w.errs, w.chainEnded = cur, outStages(cur), nil, nil, false
 	if cur != nil {
 		if c := cur.Chain(); c != nil {
 			w.chain, w.errs = c, c.Errors
@@ -267,7 +267,7 @@ func (w *respWriter) clientLeft(ctx context.Context) bool {
 // ended tells the end observers of the application whose answer w
 // carries (use) that it is written.
 func (w *respWriter) ended() {
-	if w.chain != nil && !w.left {
+	if w.chain != nil && !w.chainEnded {
 		for _, o := range w.chain.EndObservers {
 			o.RequestEnded(w.req)
 		}
@@ -288,7 +288,7 @@ func (w *respWriter) leave(c *pipeline.Chain) {
 		o.RequestEnded(w.req)
 	}
 	if c == w.chain {
-		w.left = true
+		w.chainEnded = true
 	}
 }
 
