@@ -22,10 +22,13 @@ import (
 // writes HTTP/1.1 responses the way net/http's server does where it
 // matters: the header goes out with the first body bytes (or at Flush),
 // framed by the Content-Length the handler set, by the whole body's length
-// when the handler finishes before anything was flushed, or else chunked
-// with trailers (the "Trailer" field's names and http.TrailerPrefix); an
-// HTTP/1.0 client, which cannot read chunks, gets such a body delimited by
-// the connection's close instead, and no 1xx. Date is added when missing;
+// when the handler finishes before anything was flushed (unless the answer
+// has trailers), or else chunked with trailers (the "Trailer" field's
+// names and http.TrailerPrefix; the Trailer field goes out only with a
+// chunked body, and a trailer never as a header field); an HTTP/1.0
+// client, which cannot read chunks, gets such a body delimited by the
+// connection's close instead (or by its length, when the handler finished
+// first), without the trailers, and no 1xx. Date is added when missing;
 // Connection: close is sent when the connection will close, Connection:
 // keep-alive when an HTTP/1.0 connection stays open. Unlike net/http it
 // does not guess a Content-Type. Hijack hands the connection over (an
@@ -47,9 +50,16 @@ type leanWriter struct {
 	closeAfter  bool // the connection closes after this response
 	finished    bool // finish ran: the response is complete
 	chunked     bool
-	cl          int64 // the declared Content-Length, -1 if none
-	written     int64 // body bytes accepted
-	err         error // a failed write to the client
+	// trailerField holds the header's Trailer values, and trailers says
+	// that the answer has trailers (the Trailer field or a key with
+	// http.TrailerPrefix), as appendFields found them for commit: the
+	// Trailer field goes out only with a chunked body, which alone can
+	// carry them.
+	trailerField []string
+	trailers     bool
+	cl           int64 // the declared Content-Length, -1 if none
+	written      int64 // body bytes accepted
+	err          error // a failed write to the client
 
 	// statusText is the final status's reason phrase, "" for the
 	// standard one (SetStatusText).
@@ -87,6 +97,7 @@ func (w *leanWriter) reset(head, closeAfter bool) {
 	}
 	w.status, w.statusText, w.wroteHeader, w.committed = 0, "", false, false
 	w.headReq, w.closeAfter, w.chunked = head, closeAfter, false
+	w.trailerField, w.trailers = nil, false
 	w.http10, w.hijacked, w.finished = false, false, false
 	w.cl, w.written, w.err = -1, 0, nil
 	w.continueSent = false
@@ -258,7 +269,11 @@ func (w *leanWriter) commit(final bool) {
 		w.appendFields(true)
 		if w.bodyAllowed() && w.cl < 0 {
 			switch {
-			case final:
+			case final && (!w.trailers || w.http10):
+				// All of the body is here. An HTTP/1.1 answer with
+				// trailers goes chunked instead, so that they follow
+				// the body as trailers; an HTTP/1.0 client, which
+				// cannot take them, gets the body without them.
 				w.cl = int64(body)
 				cl := strconv.Itoa(body)
 				w.header["Content-Length"] = []string{cl}
@@ -278,6 +293,11 @@ func (w *leanWriter) commit(final bool) {
 		}
 		if w.chunked {
 			w.appendString("Transfer-Encoding: chunked\r\n")
+			for _, v := range w.trailerField {
+				if h1.ValidFieldValue(v) {
+					w.hb = appendField(w.hb, "Trailer", v)
+				}
+			}
 		}
 		switch {
 		case w.status == http.StatusSwitchingProtocols:
@@ -385,19 +405,26 @@ func (w *leanWriter) SetStatusText(text string) {
 // fields of the final response, which the walk also reads for commit:
 // Transfer-Encoding is removed (the writer frames the body itself), a
 // Content-Length sets w.cl (one that is no length is removed), a
-// Connection value with close sets w.closeAfter, and Date is added when
-// missing. (An informational response's fields go out as they are.) The
-// head is built in a local slice, each line with two copies (name, value).
+// Connection value with close sets w.closeAfter, the Trailer field and
+// keys with http.TrailerPrefix set w.trailers (the Trailer field is left
+// to commit, which sends it with a chunked body only), and Date is added
+// when missing. (An informational response's fields go out as they are.)
+// The head is built in a local slice, each line with two copies (name,
+// value).
 func (w *leanWriter) appendFields(final bool) {
 	b, date := w.hb, false
 	for k, vs := range w.header {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
+			w.trailers = w.trailers || len(vs) > 0
 			continue
 		}
 		if final {
 			switch k {
 			case "Date":
 				date = true
+			case "Trailer":
+				w.trailerField, w.trailers = vs, true
+				continue
 			case "Transfer-Encoding":
 				delete(w.header, k)
 				continue

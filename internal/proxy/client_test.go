@@ -127,6 +127,7 @@ func TestResponseFraming(t *testing.T) {
 		{name: "close-delimited", answer: "HTTP/1.1 200 OK\r\n\r\nuntil close", close: true, status: 200, body: "until close"},
 		{name: "HTTP/1.0", answer: "HTTP/1.0 200 OK\r\n\r\nold", close: true, status: 200, body: "old"},
 		{name: "HTTP/1.0 keep-alive", answer: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nold", status: 200, body: "old", reuse: true},
+		{name: "field named in Connection", answer: "HTTP/1.1 200 OK\r\nConnection: x-SECRET-hop\r\nX-Secret-Hop: 1\r\nContent-Length: 2\r\n\r\nok", status: 200, body: "ok", header: "X-Secret-Hop: ", reuse: true},
 		{name: "connection close", answer: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", status: 200, body: "ok"},
 		{name: "HEAD", method: "HEAD", answer: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", status: 200, header: "Content-Length: 5", reuse: true},
 		{name: "204", answer: "HTTP/1.1 204 No Content\r\n\r\n", status: 204, reuse: true},

@@ -78,7 +78,7 @@ func (ex *exchange) acceptStream() {
 	}
 	h := ex.w.Header()
 	for _, f := range ex.res.fields {
-		if responseFieldRule(f.name) && !strings.EqualFold(f.name, "Sec-Websocket-Accept") {
+		if ex.res.forwarded(f.name) && !strings.EqualFold(f.name, "Sec-Websocket-Accept") {
 			k := http.CanonicalHeaderKey(f.name)
 			h[k] = append(h[k], f.value)
 		}

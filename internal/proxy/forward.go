@@ -395,7 +395,7 @@ func (ex *exchange) inform(status int) {
 	h := ex.w.Header()
 	var added []string
 	for _, f := range ex.res.fields {
-		if !responseFieldRule(f.name) {
+		if !ex.res.forwarded(f.name) {
 			continue
 		}
 		k := http.CanonicalHeaderKey(f.name)

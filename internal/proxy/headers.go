@@ -370,16 +370,28 @@ func (rf *requestFields) field(name, value string) bool {
 		// none.
 		return true
 	}
-	for _, c := range rf.conn {
-		if h1.HasToken(c, name) {
-			return true
-		}
+	if len(rf.conn) != 0 && connectionListed(rf.conn, name) {
+		return true
 	}
 	if !h1.ValidFieldValue(value) {
 		return true // never forward a field that would break the framing
 	}
 	rf.out.add(name, value)
 	return true
+}
+
+// connectionListed reports whether the Connection field values conn name
+// the field name (RFC 9110 §7.6.1: an intermediary removes the fields the
+// connection options name, in either direction, before it forwards a
+// message), ignoring ASCII case. The options close, keep-alive and
+// upgrade name fields the rules remove anyway, or none.
+func connectionListed(conn []string, name string) bool {
+	for _, c := range conn {
+		if h1.HasToken(c, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // responseFieldRule reports whether the app's response field name reaches

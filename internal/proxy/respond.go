@@ -80,7 +80,7 @@ func (ex *exchange) copyHeader() {
 	if len(res.trailer) > 0 && res.chunked {
 		names := make([]string, 0, len(res.trailer))
 		for _, t := range res.trailer {
-			if k := http.CanonicalHeaderKey(t); trailerAllowed(k) {
+			if k := http.CanonicalHeaderKey(t); trailerAllowed(k) && res.forwarded(k) {
 				names = append(names, k)
 			}
 		}
@@ -102,7 +102,10 @@ func (ex *exchange) copyFields(h http.Header, vals []string, fresh bool) bool {
 	i := 0
 	cl := false
 	for _, f := range res.fields {
-		if !responseFieldRule(f.name) || (res.chunked && fieldIs(f.name, "Content-Length")) {
+		// res.forwarded, written out: it is not inlined, and this runs
+		// for every field of every answer.
+		if !responseFieldRule(f.name) || len(res.connection) != 0 && connectionListed(res.connection, f.name) ||
+			(res.chunked && fieldIs(f.name, "Content-Length")) {
 			continue
 		}
 		// As the app wrote it (X-XSS-Protection), but the framing fields.
@@ -131,6 +134,16 @@ func (ex *exchange) copyFields(h http.Header, vals []string, fresh bool) bool {
 	return true
 }
 
+// forwarded reports whether the app's response field name reaches the
+// client: the response rules pass it (responseFieldRule) and the app's
+// Connection field does not name it (the fields it names are its
+// connection's own, RFC 9110 §7.6.1). Every copy of an app's HTTP/1.1
+// head asks it: a final answer's, a 1xx's, a 101's. Most answers have no
+// Connection field and pay one check for it.
+func (res *response) forwarded(name string) bool {
+	return responseFieldRule(name) && (len(res.connection) == 0 || !connectionListed(res.connection, name))
+}
+
 var connectionClose = []string{"close"}
 
 // bodyAllowed reports whether a response to method with status has a body.
@@ -139,7 +152,10 @@ func bodyAllowed(method string, status int) bool {
 		status != http.StatusNotModified && status >= 200
 }
 
-// trailerAllowed reports whether k may be sent as a trailer.
+// trailerAllowed reports whether k may be sent as a trailer: a field the
+// response rules pass (responseFieldRule) that does not frame the message
+// or route it. (The fields the app's Connection names are removed by the
+// caller too: response.forwarded.)
 func trailerAllowed(k string) bool {
 	switch k {
 	case "Content-Length", "Transfer-Encoding", "Trailer", "Host", "Connection":
@@ -326,8 +342,12 @@ func (ex *exchange) copyChunked() error {
 }
 
 // copyTrailers reads the trailer section after the last chunk and hands
-// the fields to the client's response as trailers: announced ones under
-// their names, others with http.TrailerPrefix.
+// the fields the rules pass (trailerAllowed, not named by the app's
+// Connection field, a value that cannot break the framing) to the client's
+// response as trailers: each under http.TrailerPrefix, announced or not,
+// so that no writer can take it for a header field (RFC 9110 §6.5.1: an
+// intermediary does not merge trailers into the header section), even one
+// whose header has not gone out yet (a small answer held whole, or none).
 func (ex *exchange) copyTrailers(br *bufio.Reader) error {
 	buf := ex.head[:0]
 	for {
@@ -367,23 +387,11 @@ func (ex *exchange) copyTrailers(br *bufio.Reader) error {
 			return &copyError{err: malformed("trailer value")}
 		}
 		k := http.CanonicalHeaderKey(line[:colon])
-		if !trailerAllowed(k) {
+		if !trailerAllowed(k) || !ex.res.forwarded(k) {
 			continue
 		}
-		if !ex.announced(k) {
-			k = http.TrailerPrefix + k
-		}
+		k = http.TrailerPrefix + k
 		h[k] = append(h[k], value)
 	}
 	return nil
-}
-
-// announced reports whether the app's Trailer field named k.
-func (ex *exchange) announced(k string) bool {
-	for _, t := range ex.res.trailer {
-		if strings.EqualFold(t, k) {
-			return true
-		}
-	}
-	return false
 }

@@ -45,7 +45,7 @@ func (ex *exchange) switchProtocols() {
 	defer client.Close()
 	h := ex.w.Header()
 	for _, f := range ex.res.fields {
-		if responseFieldRule(f.name) {
+		if ex.res.forwarded(f.name) {
 			k := http.CanonicalHeaderKey(f.name)
 			h[k] = append(h[k], f.value)
 		}
