@@ -103,6 +103,9 @@ type protocolCase struct {
 	noHost   bool
 	body     string
 	trailers [][2]string
+	// fields are header fields sent after Host (HTTP/1.1) or the
+	// pseudo-header fields (HTTP/2, HTTP/3), as given.
+	fields [][2]string
 	// status is what the front door must answer; 200 means the app must
 	// answer, 0 that the app may answer or the front door refuse.
 	status int
@@ -190,6 +193,12 @@ var protocolCases = []protocolCase{
 		}
 		return ""
 	}, unsent: []string{"forged", "203.0.113.9"}},
+	// A field the client's Connection names is its connection's own (RFC
+	// 9110 §7.6.1), whatever the case: never forwarded. (HTTP/2 and HTTP/3
+	// refuse a request with Connection at all.)
+	{name: "connection-listed-field", method: "GET", target: "/index.txt", fields: [][2]string{
+		{"Connection", "x-CLIENT-hop"}, {"X-Client-Hop", "client-hop-value"},
+	}, status: 0, unsent: []string{"client-hop-value"}},
 }
 
 // protocolAnswer is one response as a protocol client read it.
@@ -362,6 +371,9 @@ func sendHTTP1(ctx context.Context, conn net.Conn, c *protocolCase) (protocolAns
 	if !c.noHost {
 		fmt.Fprintf(&b, "Host: %s\r\n", hostOf(c))
 	}
+	for _, f := range c.fields {
+		fmt.Fprintf(&b, "%s: %s\r\n", f[0], f[1])
+	}
 	b.WriteString("Connection: close\r\n")
 	switch {
 	case len(c.trailers) > 0:
@@ -418,6 +430,7 @@ func requestFields(scheme string, c *protocolCase) [][2]string {
 	if c.hostHeader && !c.noHost {
 		f = append(f, [2]string{"host", hostOf(c)})
 	}
+	f = append(f, c.fields...)
 	if c.body != "" && len(c.trailers) == 0 {
 		// A body with trailers has no length given, as a streaming
 		// client sends it.
