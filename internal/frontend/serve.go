@@ -3,10 +3,12 @@ package frontend
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +39,8 @@ type reqState struct {
 	// stream is set while the request counts against the requests in
 	// flight over HTTP/2 and HTTP/3 (Server.streams; see leaveStreams).
 	stream bool
+	// ahead holds what h3BodyEnded read of an HTTP/3 body.
+	ahead [1]byte
 }
 
 var statePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -94,6 +98,8 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 		// fmt on every request (HTTP/3 requests have an unknown length).
 		if r.ProtoMajor == 1 {
 			_ = rc.EnableFullDuplex()
+		} else if st.req.ContentLength < 0 && r.ProtoMajor == 3 && r.Method != http.MethodConnect {
+			st.h3BodyEnded(rc)
 		}
 	}
 	s.serve(l, st, w, serveOpts{start: start, over: ci != nil && ci.over, noAltSvc: r.ProtoMajor >= 3, sendEach: sendEach, fin: fin})
@@ -112,6 +118,68 @@ func (s *Server) serveHTTP(l *listener, w http.ResponseWriter, r *http.Request, 
 	st.leaveStreams(s) // answered without an application (no site, ACME)
 	st.release()
 	st = nil
+}
+
+// longAgo is a read deadline that has passed: a read with it set does not
+// wait.
+var longAgo = time.Unix(1, 0)
+
+// h3BodyEnded tells apart, for st's HTTP/3 request whose head gave no
+// length (st.src is its body, rc its writer's controller), a request whose
+// stream has already ended from one whose body is still coming. A HEADERS
+// frame does not say whether a body follows, as HTTP/2's END_STREAM flag
+// does: quic-go gives such a request a length of -1, which would reach the
+// app as an empty chunked body. Every client ends the stream of a request
+// without a body with its HEADERS frame or right after it, so a request
+// whose stream ended (its FIN was received) is given the length 0 the
+// same request has over HTTP/1.1 and HTTP/2, and no body. A request whose
+// body is still coming keeps streaming: the body is looked at with a read
+// that does not wait (its deadline has passed), never waited for.
+//
+// Whatever that read returned reaches the app first, in order (quic-go
+// v0.65's stream returns no bytes once its deadline has passed, only the
+// FIN it already had). A FIN that came in a STREAM frame of its own, after
+// the one that ended the HEADERS frame, is taken in by the stream's first
+// read, which still fails for the deadline: the second read sees it.
+//
+//go:noinline
+func (st *reqState) h3BodyEnded(rc *http.ResponseController) {
+	if rc.SetReadDeadline(longAgo) != nil {
+		return
+	}
+	n, err := st.src.Read(st.ahead[:])
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		n, err = st.src.Read(st.ahead[:])
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	switch {
+	case n == 0 && err == io.EOF:
+		st.req.ContentLength, st.src, st.ctl = 0, nil, nil
+	case n == 0 && errors.Is(err, os.ErrDeadlineExceeded):
+		// The body is still coming: it streams from the client to the app.
+	default:
+		st.src = &readAhead{b: st.ahead[:n], err: err, r: st.src}
+	}
+}
+
+// readAhead is a body of which b, then err (when not nil), were read
+// ahead of the app: its reads return them first, then read on from r.
+type readAhead struct {
+	b   []byte
+	err error
+	r   io.Reader
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	if len(ra.b) > 0 {
+		n := copy(p, ra.b)
+		ra.b = ra.b[n:]
+		return n, nil
+	}
+	if ra.err != nil {
+		return 0, ra.err
+	}
+	return ra.r.Read(p)
 }
 
 // serveHTTP3 is serveHTTP for a request of the HTTP/3 server, whose

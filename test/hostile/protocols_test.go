@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +89,20 @@ type appSaw struct {
 	Path string
 	// Trailers are the names of the request trailers that had a value.
 	Trailers []string
+	// Head is how the request's body was framed to the app.
+	Head appHead
+	// Body is the request body the app read.
+	Body string
+}
+
+// appHead is the framing of a request as the app received it: what its
+// HTTP/1.1 request head (or h2c HEADERS) said about a body.
+type appHead struct {
+	// TransferEncoding are the codings of Transfer-Encoding (net/http
+	// takes the field out of the header).
+	TransferEncoding []string `json:",omitempty"`
+	// ContentLength are the Content-Length field's values.
+	ContentLength []string `json:",omitempty"`
 }
 
 // protocolCase is one request of the corpus, sent the same way over every
@@ -100,8 +115,17 @@ type protocolCase struct {
 	// on HTTP/2 and HTTP/3.
 	hostHeader bool
 	// noHost sends neither a Host header field nor :authority.
-	noHost   bool
-	body     string
+	noHost bool
+	body   string
+	// parts, if set, is the body sent in parts: each after the app
+	// received the one before (the body is their concatenation).
+	parts []string
+	// noLength sends the body without its length: chunked on HTTP/1.1,
+	// no content-length on HTTP/2 and HTTP/3 (as with trailers).
+	noLength bool
+	// sameHead: the request must reach the app framed the same way
+	// (appHead) on every protocol, with the body sent.
+	sameHead bool
 	trailers [][2]string
 	// fields are header fields sent after Host (HTTP/1.1) or the
 	// pseudo-header fields (HTTP/2, HTTP/3), as given.
@@ -199,6 +223,17 @@ var protocolCases = []protocolCase{
 	{name: "connection-listed-field", method: "GET", target: "/index.txt", fields: [][2]string{
 		{"Connection", "x-CLIENT-hop"}, {"X-Client-Hop", "client-hop-value"},
 	}, status: 0, unsent: []string{"client-hop-value"}},
+	// A request reaches the app framed as it was sent, whatever the
+	// protocol: one without a body (HTTP/2 ends the stream with HEADERS,
+	// an HTTP/3 client right after the HEADERS frame) with no body at all,
+	// not an empty chunked one; one whose body is still coming streams to
+	// the app as it comes, not held back until it ends.
+	{name: "get-without-body", method: "GET", target: "/echo", status: 200, sameHead: true},
+	{name: "post-empty-body", method: "POST", target: "/echo", status: 200, sameHead: true},
+	{name: "post-body-in-parts", method: "POST", target: "/echo", parts: []string{"first-part.", "second-part."},
+		noLength: true, status: 200, sameHead: true},
+	{name: "post-sized-body-in-parts", method: "POST", target: "/echo", parts: []string{"first-part.", "second-part."},
+		status: 200, sameHead: true},
 }
 
 // protocolAnswer is one response as a protocol client read it.
@@ -224,40 +259,43 @@ func TestProtocolCorpus(t *testing.T) {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	protocols := []struct {
 		name string
-		send func(ctx context.Context, c *protocolCase) (protocolAnswer, error)
+		send func(ctx context.Context, c *protocolCase, received receivedFunc) (protocolAnswer, error)
 	}{
-		{"http1", func(ctx context.Context, c *protocolCase) (protocolAnswer, error) {
+		{"http1", func(ctx context.Context, c *protocolCase, received receivedFunc) (protocolAnswer, error) {
 			conn, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {
 				return protocolAnswer{}, err
 			}
-			return sendHTTP1(ctx, conn, c)
+			return sendHTTP1(ctx, conn, c, received)
 		}},
-		{"tls", func(ctx context.Context, c *protocolCase) (protocolAnswer, error) {
+		{"tls", func(ctx context.Context, c *protocolCase, received receivedFunc) (protocolAnswer, error) {
 			conn, err := (&tls.Dialer{NetDialer: dialer, Config: tlsConfig("http/1.1")}).DialContext(ctx, "tcp", tlsAddr)
 			if err != nil {
 				return protocolAnswer{}, err
 			}
-			return sendHTTP1(ctx, conn, c)
+			return sendHTTP1(ctx, conn, c, received)
 		}},
-		{"h2", func(ctx context.Context, c *protocolCase) (protocolAnswer, error) {
+		{"h2", func(ctx context.Context, c *protocolCase, received receivedFunc) (protocolAnswer, error) {
 			conn, err := (&tls.Dialer{NetDialer: dialer, Config: tlsConfig("h2")}).DialContext(ctx, "tcp", tlsAddr)
 			if err != nil {
 				return protocolAnswer{}, err
 			}
-			return sendHTTP2(ctx, conn, "https", c)
+			return sendHTTP2(ctx, conn, "https", c, received)
 		}},
-		{"h2c", func(ctx context.Context, c *protocolCase) (protocolAnswer, error) {
+		{"h2c", func(ctx context.Context, c *protocolCase, received receivedFunc) (protocolAnswer, error) {
 			conn, err := dialer.DialContext(ctx, "tcp", addr)
 			if err != nil {
 				return protocolAnswer{}, err
 			}
-			return sendHTTP2(ctx, conn, "http", c)
+			return sendHTTP2(ctx, conn, "http", c, received)
 		}},
-		{"h3", func(ctx context.Context, c *protocolCase) (protocolAnswer, error) {
-			return sendHTTP3(ctx, tlsAddr, tlsConfig("h3"), c)
+		{"h3", func(ctx context.Context, c *protocolCase, received receivedFunc) (protocolAnswer, error) {
+			return sendHTTP3(ctx, tlsAddr, tlsConfig("h3"), c, received)
 		}},
 	}
+	// heads are what the app saw of the sameHead cases, by case and
+	// protocol.
+	var heads sync.Map // case name + " " + protocol → appSaw
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			for i := range protocolCases {
@@ -269,7 +307,12 @@ func TestProtocolCorpus(t *testing.T) {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					before := fileSize(raw)
-					a, err := p.send(ctx, c)
+					// received waits until the app has read part: its
+					// bytes are in what it received since before.
+					received := func(ctx context.Context, part string) error {
+						return waitReceived(ctx, raw, before, part)
+					}
+					a, err := p.send(ctx, c, received)
 					// A case that lets the front door refuse may see its
 					// stream reset (HTTP/2, HTTP/3): the app answers nothing.
 					reset := err != nil && c.status == 0 && isStreamReset(err)
@@ -294,6 +337,12 @@ func TestProtocolCorpus(t *testing.T) {
 						}
 					}
 					t.Logf("%s %s: %d, from the app: %v %+v", c.method, c.target, a.status, a.fromApp, a.saw)
+					if c.sameHead && a.fromApp {
+						heads.Store(c.name+" "+p.name, a.saw)
+						if body := bodyOf(c); a.saw.Body != body {
+							t.Errorf("%s %s: the app read the body %q, want %q", c.method, c.target, a.saw.Body, body)
+						}
+					}
 					switch {
 					case c.status == 200 && (!a.fromApp || a.status != 200):
 						t.Errorf("%s %s: %d (from the app: %v), want the app's 200", c.method, c.target, a.status, a.fromApp)
@@ -306,6 +355,68 @@ func TestProtocolCorpus(t *testing.T) {
 			}
 		})
 	}
+	// Each sameHead case reached the app framed as over HTTP/1.1.
+	for _, c := range protocolCases {
+		if !c.sameHead {
+			continue
+		}
+		ref, ok := heads.Load(c.name + " " + protocols[0].name)
+		if !ok {
+			continue // that protocol did not run (-run), or failed above
+		}
+		want := ref.(appSaw).Head
+		for _, p := range protocols[1:] {
+			if v, ok := heads.Load(c.name + " " + p.name); ok {
+				if got := v.(appSaw).Head; !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: the app got %s %s over %s framed as %+v, over %s as %+v",
+						c.name, c.method, c.target, p.name, got, protocols[0].name, want)
+				}
+			}
+		}
+	}
+}
+
+// receivedFunc waits until the app has read part of a request's body
+// (the first part of protocolCase.parts, before the next is sent).
+type receivedFunc func(ctx context.Context, part string) error
+
+// waitReceived waits until the bytes the app read (the file raw, from
+// offset on) hold part, or ctx ends.
+func waitReceived(ctx context.Context, raw string, offset int64, part string) error {
+	for {
+		b, err := os.ReadFile(raw)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if bytes.Contains(b[min(offset, int64(len(b))):], []byte(part)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the app never received %q: %w", part, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// bodyOf is c's body: its parts, one after the other, or body.
+func bodyOf(c *protocolCase) string {
+	if len(c.parts) > 0 {
+		return strings.Join(c.parts, "")
+	}
+	return c.body
+}
+
+// bodyParts is c's body as it is sent: its parts, or body in one part
+// (none without a body).
+func bodyParts(c *protocolCase) []string {
+	if len(c.parts) > 0 {
+		return c.parts
+	}
+	if c.body != "" {
+		return []string{c.body}
+	}
+	return nil
 }
 
 // errStreamReset is the failure of an HTTP/2 request whose stream the
@@ -360,8 +471,9 @@ func trailerNames(c *protocolCase) string {
 }
 
 // sendHTTP1 writes c as HTTP/1.1 bytes on conn (a chunked body when it has
-// trailers) and reads the response.
-func sendHTTP1(ctx context.Context, conn net.Conn, c *protocolCase) (protocolAnswer, error) {
+// trailers or no length) and reads the response. Each of c's parts but
+// the first is written once the app received the one before.
+func sendHTTP1(ctx context.Context, conn net.Conn, c *protocolCase, received receivedFunc) (protocolAnswer, error) {
 	defer conn.Close()
 	if d, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
@@ -375,16 +487,39 @@ func sendHTTP1(ctx context.Context, conn net.Conn, c *protocolCase) (protocolAns
 		fmt.Fprintf(&b, "%s: %s\r\n", f[0], f[1])
 	}
 	b.WriteString("Connection: close\r\n")
+	parts := bodyParts(c)
+	chunked := len(c.trailers) > 0 || c.noLength
 	switch {
 	case len(c.trailers) > 0:
-		fmt.Fprintf(&b, "Trailer: %s\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n", trailerNames(c), len(c.body), c.body)
+		fmt.Fprintf(&b, "Trailer: %s\r\nTransfer-Encoding: chunked\r\n\r\n", trailerNames(c))
+	case chunked:
+		b.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+	case len(parts) > 0:
+		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", len(bodyOf(c)))
+	default:
+		b.WriteString("\r\n")
+	}
+	for i, part := range parts {
+		if i > 0 {
+			if _, err := io.WriteString(conn, b.String()); err != nil {
+				return protocolAnswer{}, fmt.Errorf("write: %w", err)
+			}
+			b.Reset()
+			if err := received(ctx, parts[i-1]); err != nil {
+				return protocolAnswer{}, err
+			}
+		}
+		if chunked {
+			fmt.Fprintf(&b, "%x\r\n%s\r\n", len(part), part)
+		} else {
+			b.WriteString(part)
+		}
+	}
+	if chunked {
+		b.WriteString("0\r\n")
 		for _, f := range c.trailers {
 			fmt.Fprintf(&b, "%s: %s\r\n", f[0], f[1])
 		}
-		b.WriteString("\r\n")
-	case c.body != "":
-		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(c.body), c.body)
-	default:
 		b.WriteString("\r\n")
 	}
 	if _, err := io.WriteString(conn, b.String()); err != nil {
@@ -431,10 +566,10 @@ func requestFields(scheme string, c *protocolCase) [][2]string {
 		f = append(f, [2]string{"host", hostOf(c)})
 	}
 	f = append(f, c.fields...)
-	if c.body != "" && len(c.trailers) == 0 {
+	if body := bodyOf(c); body != "" && len(c.trailers) == 0 && !c.noLength {
 		// A body with trailers has no length given, as a streaming
 		// client sends it.
-		f = append(f, [2]string{"content-length", strconv.Itoa(len(c.body))})
+		f = append(f, [2]string{"content-length", strconv.Itoa(len(body))})
 	}
 	if len(c.trailers) > 0 {
 		f = append(f, [2]string{"trailer", trailerNames(c)})
@@ -444,8 +579,9 @@ func requestFields(scheme string, c *protocolCase) [][2]string {
 
 // sendHTTP2 sends c on a new HTTP/2 connection over conn (TLS with ALPN
 // h2, or cleartext with prior knowledge) frame by frame, and reads the
-// response of its stream.
-func sendHTTP2(ctx context.Context, conn net.Conn, scheme string, c *protocolCase) (protocolAnswer, error) {
+// response of its stream. Each of c's parts but the first is sent once
+// the app received the one before.
+func sendHTTP2(ctx context.Context, conn net.Conn, scheme string, c *protocolCase, received receivedFunc) (protocolAnswer, error) {
 	if d, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
 	}
@@ -456,12 +592,17 @@ func sendHTTP2(ctx context.Context, conn net.Conn, scheme string, c *protocolCas
 	}
 	defer h.Close()
 	const id = 1
-	hasBody, hasTrailers := c.body != "", len(c.trailers) > 0
-	if err := h.headers(id, requestFields(scheme, c), !hasBody && !hasTrailers); err != nil {
+	parts, hasTrailers := bodyParts(c), len(c.trailers) > 0
+	if err := h.headers(id, requestFields(scheme, c), len(parts) == 0 && !hasTrailers); err != nil {
 		return protocolAnswer{}, err
 	}
-	if hasBody {
-		if err := h.data(ctx, id, []byte(c.body), !hasTrailers); err != nil {
+	for i, part := range parts {
+		if i > 0 {
+			if err := received(ctx, parts[i-1]); err != nil {
+				return protocolAnswer{}, err
+			}
+		}
+		if err := h.data(ctx, id, []byte(part), i == len(parts)-1 && !hasTrailers); err != nil {
 			return protocolAnswer{}, err
 		}
 	}
@@ -489,8 +630,11 @@ const (
 )
 
 // sendHTTP3 sends c on a new HTTP/3 connection frame by frame, and reads
-// the response.
-func sendHTTP3(ctx context.Context, addr string, tlsConf *tls.Config, c *protocolCase) (protocolAnswer, error) {
+// the response. Each of c's parts but the first is sent once the app
+// received the one before. The stream ends (FIN) right after the last
+// frame, as a client ends it: for a request without a body, right after
+// its HEADERS frame.
+func sendHTTP3(ctx context.Context, addr string, tlsConf *tls.Config, c *protocolCase, received receivedFunc) (protocolAnswer, error) {
 	conn, err := quic.DialAddr(ctx, addr, tlsConf, &quic.Config{})
 	if err != nil {
 		return protocolAnswer{}, fmt.Errorf("dial: %w", err)
@@ -524,8 +668,18 @@ func sendHTTP3(ctx context.Context, addr string, tlsConf *tls.Config, c *protoco
 		return b.Bytes()
 	}
 	req := frame(h3FrameHeaders, block(requestFields("https", c)))
-	if c.body != "" {
-		req = append(req, frame(h3FrameData, []byte(c.body))...)
+	parts := bodyParts(c)
+	for i, part := range parts {
+		if i > 0 {
+			if _, err := str.Write(req); err != nil {
+				return protocolAnswer{}, fmt.Errorf("write: %w", err)
+			}
+			req = req[:0]
+			if err := received(ctx, parts[i-1]); err != nil {
+				return protocolAnswer{}, err
+			}
+		}
+		req = append(req, frame(h3FrameData, []byte(part))...)
 	}
 	if len(c.trailers) > 0 {
 		req = append(req, frame(h3FrameHeaders, block(c.trailers))...)
@@ -713,8 +867,9 @@ func runProtocolApp() int {
 			stop()
 			return
 		}
-		_, _ = io.Copy(io.Discard, r.Body)
-		s := appSaw{Method: r.Method, URI: r.RequestURI, Host: r.Host, Path: path.Clean("/" + r.URL.Path)}
+		body, _ := io.ReadAll(r.Body)
+		s := appSaw{Method: r.Method, URI: r.RequestURI, Host: r.Host, Path: path.Clean("/" + r.URL.Path),
+			Body: string(body), Head: appHead{TransferEncoding: r.TransferEncoding, ContentLength: r.Header["Content-Length"]}}
 		for name, vs := range r.Trailer {
 			if len(vs) > 0 {
 				s.Trailers = append(s.Trailers, name)
