@@ -60,13 +60,7 @@ func TestShedOldestTLSIdleFirst(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "app")
 	const n = 3
-	s := start(t, e.config(t, `
-limits: {maxConnections: `+strconv.Itoa(n)+`}
-sites:
-  - name: s
-    bindings: [{name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}]
-    applications: [{path: /, dir: app}]
-`), newOpener())
+	s := start(t, e.config(t, "limits: {maxConnections: "+strconv.Itoa(n)+"}\n"+tlsSite), newOpener())
 	addr := s.Addrs()["https"].String()
 	idle := func(want int) func() bool {
 		return func() bool { i, _ := s.LeanWaiting(); return i == want }
@@ -137,13 +131,7 @@ func TestShedOldestHTTP2First(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "app")
 	const n = 3
-	s := start(t, e.config(t, `
-limits: {maxConnections: `+strconv.Itoa(n)+`}
-sites:
-  - name: s
-    bindings: [{name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}]
-    applications: [{path: /, dir: app}]
-`), newOpener())
+	s := start(t, e.config(t, "limits: {maxConnections: "+strconv.Itoa(n)+"}\n"+tlsSite), newOpener())
 	addr := s.Addrs()["https"].String()
 	// The client may read the answer before the stream's handler has
 	// returned; the connection is idle from then on.
@@ -264,3 +252,12 @@ func (h *h2Client) waitClosed(t *testing.T, what string) {
 		return
 	}
 }
+
+// tlsSite is one site with an https binding (the test PKI's certificate)
+// and the fake app at /.
+const tlsSite = `
+sites:
+  - name: s
+    bindings: [{name: https, scheme: https, address: 127.0.0.1, port: 0, certificateFile: $CERT, keyFile: $KEY}]
+    applications: [{path: /, dir: app}]
+`
