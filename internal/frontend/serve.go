@@ -470,13 +470,49 @@ func fillRequest(pr *pipeline.Request, l *listener, r *http.Request) *connInfo {
 		pr.ContentLength = 0
 	}
 	if r.Trailer != nil {
-		pr.Trailer = pipeline.HTTPHeader(r.Trailer) // filled by net/http once the body is read
+		// The trailers the client announced (Trailer), their values
+		// filled once the body is read: by net/http in place, by
+		// h3TrailerBody for quic-go's HTTP/3 server, which gives the
+		// request a new map instead.
+		pr.Trailer = pipeline.HTTPHeader(r.Trailer)
+		if r.ProtoMajor == 3 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = &h3TrailerBody{ReadCloser: r.Body, r: r, announced: r.Trailer}
+		}
 	}
 	pr.TLS = r.TLS
 	if ci != nil {
 		pr.Conn = &ci.conn
 	}
 	return ci
+}
+
+// h3TrailerBody is the body of r, an HTTP/3 request that announced
+// trailers: once it is read to its end, the announced trailers get the
+// values the client sent, as net/http's and the HTTP/2 server's do, for
+// the pipeline's request (whose Trailer is announced). quic-go v0.65
+// reads the trailing HEADERS frame in a body Read and then sets
+// r.Trailer to a map of its own, of every field received (server_conn.go):
+// a field the client did not announce is dropped, as over HTTP/2. Both
+// happen on the goroutine that reads the body.
+type h3TrailerBody struct {
+	io.ReadCloser
+	r         *http.Request
+	announced http.Header
+}
+
+func (b *h3TrailerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && b.announced != nil {
+		if got := b.r.Trailer; got != nil {
+			for k := range b.announced {
+				if vs, ok := got[k]; ok {
+					b.announced[k] = vs
+				}
+			}
+		}
+		b.announced = nil
+	}
+	return n, err
 }
 
 // requestPath is r's path as describe takes it: escaped, as Go's URL

@@ -20,8 +20,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/proxy"
 )
 
-// TestRequestTrailersFollowHeaderRules sends request trailers over HTTP/2
-// and h2c through the front door and the forwarder to a Go app: trailers
+// TestRequestTrailersFollowHeaderRules sends request trailers over HTTP/2,
+// h2c and HTTP/3 through the front door and the forwarder to a Go app: trailers
 // named like the fields Gatehouse sets or strips (MS-ASPNETCORE-USER,
 // -TOKEN, X-Forwarded-For and -Proto, their underscore
 // spellings) never reach the app; an ordinary trailer does.
@@ -43,7 +43,7 @@ func TestRequestTrailersFollowHeaderRules(t *testing.T) {
 	t.Cleanup(back.Close)
 	e := newEnv(t, "app")
 	cfg := e.config(t, `
-protocols: {h2c: true}
+protocols: {h2c: true, http3: true}
 sites:
   - name: s
     bindings:
@@ -67,7 +67,7 @@ sites:
 		"X_forwarded_for":     "6.6.6.6",
 		"Ms_aspnetcore_user":  "admin",
 	}
-	for _, m := range []mode{h2c, h2} {
+	for _, m := range []mode{h2c, h2, h3} {
 		t.Run(string(m), func(t *testing.T) {
 			binding := "http"
 			if m.tls() {
@@ -84,7 +84,7 @@ sites:
 				req.Trailer[k] = []string{v}
 			}
 			res, body := do(t, c, req)
-			if res.StatusCode != 200 || res.ProtoMajor != 2 {
+			if res.StatusCode != 200 || res.ProtoMajor != m.proto() {
 				t.Fatalf("%s: %d %s", res.Proto, res.StatusCode, body)
 			}
 			var got struct {
