@@ -220,7 +220,7 @@ func (h *Handler) forwardH2(ex *exchange) {
 		deadline = time.Now().Add(d)
 	}
 	if h.RequestTimeout > 0 || !deadline.IsZero() {
-		x.idle = newIdleTimer(h.RequestTimeout, deadline, cancel)
+		x.idle = newIdleTimer(h.RequestTimeout, deadline, cancel, h.afterFunc)
 		defer x.idle.stop()
 	}
 	if ex.body != nil {
@@ -272,14 +272,30 @@ func (x *h2Exchange) failed(err error) *h2Stream {
 }
 
 // cause returns why ctx ended in place of err, the h2c client's report of
-// it: requestTimeout, grpc-timeout, or the client gone.
+// it: requestTimeout, grpc-timeout, or the client gone. It is
+// errGRPCDeadline also when the grpc-timeout expired but its timer has
+// not ended ctx yet (deadlinePassed).
 func (x *h2Exchange) cause(err error) error {
 	if x.ctx.Err() != nil {
 		if c := context.Cause(x.ctx); c != nil {
 			return c
 		}
 	}
+	if x.deadlinePassed() {
+		return errGRPCDeadline
+	}
 	return err
+}
+
+// deadlinePassed reports whether the client's grpc-timeout expired: ctx
+// ended for it, or its time is past though the timer that ends ctx has
+// not run yet. The app holds the stream to the same grpc-timeout (it was
+// passed on) and gets it later, so when its clock runs out ours already
+// has: grpc-go resets the stream (RST_STREAM CANCEL) at once, and on a
+// loaded machine that reset can come in before our timer's goroutine
+// runs. The failure is then the client's deadline, not the app's.
+func (x *h2Exchange) deadlinePassed() bool {
+	return errors.Is(context.Cause(x.ctx), errGRPCDeadline) || x.idle.deadlinePassed(time.Now())
 }
 
 // roundTrip sends the request to ex.lease's process and returns its
@@ -427,7 +443,7 @@ func (x *h2Exchange) copyHeader(st *h2Stream) {
 // expired grpc-timeout with grpc-status DEADLINE_EXCEEDED, anything else
 // by aborting the client's stream.
 func (x *h2Exchange) bodyFailed(st *h2Stream, err error, flusher http.Flusher) {
-	if x.grpc && errors.Is(context.Cause(x.ctx), errGRPCDeadline) && st.Trailer().Get("Grpc-Status") == "" {
+	if x.grpc && x.deadlinePassed() && st.Trailer().Get("Grpc-Status") == "" {
 		t := http.Header{"Grpc-Status": {strconv.Itoa(pages.GRPCDeadlineExceeded)}, "Grpc-Message": {"Deadline Exceeded"}}
 		x.endTrailers(t, flusher)
 		return
@@ -737,11 +753,17 @@ type idleTimer struct {
 	stopped  atomic.Bool // stop was called: the timer must not re-arm
 }
 
-func newIdleTimer(timeout time.Duration, deadline time.Time, fire func(cause error)) *idleTimer {
+// newIdleTimer starts an idleTimer. afterFunc starts its timer; nil means
+// time.AfterFunc.
+func newIdleTimer(timeout time.Duration, deadline time.Time, fire func(cause error),
+	afterFunc func(time.Duration, func()) *time.Timer) *idleTimer {
 	it := &idleTimer{timeout: timeout, deadline: deadline, fire: fire}
 	now := time.Now()
 	it.last.Store(now.UnixNano())
-	it.t = time.AfterFunc(it.next(now, 0), it.check)
+	if afterFunc == nil {
+		afterFunc = time.AfterFunc
+	}
+	it.t = afterFunc(it.next(now, 0), it.check)
 	return it
 }
 
@@ -770,7 +792,7 @@ func (it *idleTimer) check() {
 		return
 	}
 	now := time.Now()
-	if !it.deadline.IsZero() && !now.Before(it.deadline) {
+	if it.deadlinePassed(now) {
 		it.fire(errGRPCDeadline)
 		return
 	}
@@ -780,6 +802,12 @@ func (it *idleTimer) check() {
 		return
 	}
 	it.t.Reset(it.next(now, idle))
+}
+
+// deadlinePassed reports whether now is at or past the deadline; false
+// for a nil idleTimer or a zero deadline.
+func (it *idleTimer) deadlinePassed(now time.Time) bool {
+	return it != nil && !it.deadline.IsZero() && !now.Before(it.deadline)
 }
 
 func (it *idleTimer) stop() {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,10 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/gatehouse/gatehouse/internal/batchconn"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
@@ -389,6 +392,95 @@ func testH2CGRPCTimeout(t *testing.T, requestTimeout time.Duration) {
 			t.Errorf("%s: the app got grpc-timeout %q", path, got)
 		}
 	}
+}
+
+// TestH2CGRPCTimeoutAppFirst checks the answer when the app's own
+// grpc-timeout runs out before Gatehouse's timer has run, as on a loaded
+// machine: the app holds the stream to the grpc-timeout it was passed and
+// resets it (RST_STREAM CANCEL, as grpc-go does) once it expires. The
+// client gets DEADLINE_EXCEEDED, before the app's header as a
+// trailers-only answer and after it in the trailers, not a 502.3
+// (UNAVAILABLE) blaming the app, nor a reset. Gatehouse's timer is held
+// back for the test (Handler.afterFunc); the app's starts when the request
+// arrives, after Gatehouse's deadline was set, so the reset comes after it.
+func TestH2CGRPCTimeoutAppFirst(t *testing.T) {
+	t.Parallel()
+	for _, header := range []bool{false, true} {
+		name := "before-header"
+		if header {
+			name = "after-header"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := &Handler{Backend: fixed(deadlineApp(t, header)), H2C: true,
+				afterFunc: func(_ time.Duration, f func()) *time.Timer { return time.AfterFunc(time.Hour, f) }}
+			front, c := newH2CFront(t, h)
+			req, _ := http.NewRequest(http.MethodPost, front.URL+"/svc/Sleep", strings.NewReader("\x00\x00\x00\x00\x00"))
+			req.Header.Set("Content-Type", "application/grpc")
+			req.Header.Set("Grpc-Timeout", deadlineAppTimeout)
+			res, _ := get(t, c, req)
+			status := res.Header.Get("Grpc-Status")
+			if status == "" {
+				status = res.Trailer.Get("Grpc-Status")
+			}
+			if res.StatusCode != 200 || status != "4" {
+				t.Errorf("%d, grpc-status %q (%q); want 200 and 4 (DEADLINE_EXCEEDED)", res.StatusCode, status,
+					res.Header.Get("Grpc-Message")+res.Trailer.Get("Grpc-Message"))
+			}
+		})
+	}
+}
+
+// deadlineAppTimeout is the grpc-timeout deadlineApp's clients send.
+const deadlineAppTimeout = "50m"
+
+// deadlineApp accepts one HTTP/2 connection and holds each stream to the
+// grpc-timeout deadlineAppTimeout from the moment its HEADERS arrive, as
+// grpc-go's server does: it answers nothing (or, with header, only a
+// response header) and resets the stream with CANCEL when it expires.
+func deadlineApp(t *testing.T, header bool) string {
+	d, _ := grpcTimeout(deadlineAppTimeout)
+	return oneConnApp(t, func(c *net.TCPConn) {
+		fr := http2.NewFramer(c, c)
+		var mu sync.Mutex // protects writes on fr
+		var timers sync.WaitGroup
+		defer timers.Wait()
+		mu.Lock()
+		_ = fr.WriteSettings()
+		mu.Unlock()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					mu.Lock()
+					_ = fr.WriteSettingsAck()
+					mu.Unlock()
+				}
+			case *http2.HeadersFrame:
+				id := f.StreamID
+				if header {
+					var hb bytes.Buffer
+					enc := hpack.NewEncoder(&hb)
+					_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+					_ = enc.WriteField(hpack.HeaderField{Name: "content-type", Value: "application/grpc"})
+					mu.Lock()
+					_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true})
+					mu.Unlock()
+				}
+				expiry := time.NewTimer(d)
+				timers.Go(func() {
+					<-expiry.C
+					mu.Lock()
+					_ = fr.WriteRSTStream(id, http2.ErrCodeCancel)
+					mu.Unlock()
+				})
+			}
+		}
+	})
 }
 
 // TestH2CClientCancel checks that a client resetting its stream cancels

@@ -127,6 +127,10 @@ type Handler struct {
 	pool *connPool // keep-alive connections to the app processes
 	h2   *h2Pool   // HTTP/2 connections to them, with H2C
 	log  *slog.Logger
+	// afterFunc, when non-nil, starts the timer of each h2c exchange
+	// (requestTimeout, grpc-timeout) in place of time.AfterFunc. Tests:
+	// to hold it back, as a loaded machine may.
+	afterFunc func(time.Duration, func()) *time.Timer
 }
 
 // CloseIdleConnections closes the idle keep-alive connections to app
