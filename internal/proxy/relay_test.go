@@ -69,8 +69,11 @@ func TestRelayCopy(t *testing.T) {
 
 // TestRelayFloodDoesNotStarve: while one upgraded connection echoes
 // messages as fast as client and app can send them, plain requests on
-// other connections are all answered, and the flood keeps moving. Counted
-// in requests and bytes, not time.
+// other connections are all answered, and the flood keeps moving between
+// them. Counted in requests and bytes, not time: whether a message's echo
+// completes within one probe's round trip is up to the schedulers (on a
+// loaded machine none may, for many probes in a row), so each probe waits
+// for the flood to move on instead.
 func TestRelayFloodDoesNotStarve(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +135,7 @@ func TestRelayFloodDoesNotStarve(t *testing.T) {
 	}()
 
 	// Probes on their own connections, after the flood is under way and
-	// while it runs: each is answered, and the flood moves between them.
+	// while it runs: each is answered, and the flood moves on after each.
 	const probes = 40
 	probe := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
 	defer probe.CloseIdleConnections()
@@ -146,7 +149,7 @@ func TestRelayFloodDoesNotStarve(t *testing.T) {
 		}
 	}
 	waitEchoed(1 << 20)
-	moved := 0
+	during := 0
 	for i := range probes {
 		before := echoed.Load()
 		res, body := get(t, probe, mustRequest(t, e.front.URL+"/probe"))
@@ -154,12 +157,11 @@ func TestRelayFloodDoesNotStarve(t *testing.T) {
 			t.Fatalf("probe %d: %d %q", i, res.StatusCode, body)
 		}
 		if echoed.Load() > before {
-			moved++
+			during++
 		}
+		waitEchoed(before + int64(len(msg))) // one more message, at least, before the next probe
 	}
-	if moved == 0 {
-		t.Errorf("the flood moved during none of the %d probes", probes)
-	}
+	t.Logf("the flood moved during %d of the %d probes", during, probes)
 	waitEchoed(echoed.Load() + 1<<20) // still flowing after the probes
 }
 
