@@ -320,3 +320,41 @@ func rawAnswer(t *testing.T, addr, req string) (head, body string) {
 	}
 	return head, body
 }
+
+// TestAnswerFieldInHeaderAndTrailer: an app may send a field in its header
+// and again as a trailer (Server-Timing is made for it). Over every
+// protocol the client gets the header's value in the header and the
+// trailer's value as the trailer, once each: the header's value is not
+// repeated in the trailers, and the header keeps it.
+func TestAnswerFieldInHeaderAndTrailer(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("streamed ", 2<<10)
+	back := rawAnswerApp(t, map[string]string{
+		"/small": chunkedAnswer("Server-Timing: app;dur=1\r\nTrailer: Server-Timing\r\n", "hello world!", "Server-Timing: db;dur=2\r\n"),
+		"/big":   chunkedAnswer("Server-Timing: app;dur=1\r\nTrailer: Server-Timing\r\n", big, "Server-Timing: db;dur=2\r\n"),
+	})
+	e := newEnv(t, "root")
+	open := func(context.Context, frontend.AppSpec) (frontend.App, error) {
+		return proxyApp{&proxy.Handler{Backend: fixedBackend(back), RequestTimeout: time.Minute}}, nil
+	}
+	srv, err := frontend.New(e.config(t, allProtocolsConfig("")), open, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := runServer(t, srv)
+	for _, m := range allModes {
+		t.Run(string(m), func(t *testing.T) {
+			t.Parallel()
+			c := client(t, m, addrOf(t, s, bindingFor(m), m), e.pki, false)
+			for _, path := range []string{"/small", "/big"} {
+				res, _ := get(t, c, m.url("localhost", path))
+				if got := res.Header.Values("Server-Timing"); !slices.Equal(got, []string{"app;dur=1"}) {
+					t.Errorf("%s: header Server-Timing = %q, want the header's value", path, got)
+				}
+				if got := res.Trailer.Values("Server-Timing"); !slices.Equal(got, []string{"db;dur=2"}) {
+					t.Errorf("%s: trailer Server-Timing = %q, want the trailer's value alone", path, got)
+				}
+			}
+		})
+	}
+}

@@ -80,7 +80,12 @@ func (ex *exchange) copyHeader() {
 	if len(res.trailer) > 0 && res.chunked {
 		names := make([]string, 0, len(res.trailer))
 		for _, t := range res.trailer {
-			if k := http.CanonicalHeaderKey(t); trailerAllowed(k) && res.forwarded(k) {
+			// A name the header carries too (Server-Timing) is not
+			// announced: every writer sends the header's values of the
+			// names the Trailer field announces as trailers again (and
+			// quic-go's leaves them out of the header). The trailer still
+			// goes out, under http.TrailerPrefix (copyTrailers).
+			if k := http.CanonicalHeaderKey(t); trailerAllowed(k) && res.forwarded(k) && len(h[k]) == 0 {
 				names = append(names, k)
 			}
 		}
