@@ -165,6 +165,14 @@ func (w *h3Writer) Finish() error {
 	}
 	if err := w.send(); err != nil {
 		w.reset(http3.ErrCodeRequestCanceled)
+		if w.str == nil {
+			// The header never went out, so the stream is still
+			// quic-go's, which finishes the answer after the handler
+			// (status, no body, FIN): an answer that looks whole. A
+			// write deadline in the past fails that, and quic-go then
+			// resets the stream.
+			_ = w.SetWriteDeadline(time.Unix(1, 0))
+		}
 		return err
 	}
 	if err := w.sendTrailers(); err != nil {
