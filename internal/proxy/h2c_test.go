@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/gatehouse/gatehouse/internal/batchconn"
+	"github.com/gatehouse/gatehouse/internal/logtest"
 	"github.com/gatehouse/gatehouse/internal/pipeline"
 	"github.com/gatehouse/gatehouse/internal/upstream"
 )
@@ -374,8 +376,19 @@ func testH2CGRPCTimeout(t *testing.T, requestTimeout time.Duration) {
 		}
 		<-r.Context().Done()
 	})
-	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true, RequestTimeout: requestTimeout}
+	logs := logtest.New()
+	h := &Handler{Backend: fixed(app.Listener.Addr().String()), H2C: true, RequestTimeout: requestTimeout, Log: logs.Logger()}
 	front, c := newH2CFront(t, h)
+	// The client's own deadline is routine for gRPC: logged, never as an
+	// error of the app or the gateway.
+	defer func() {
+		for _, rec := range logs.Find("") {
+			if rec.Level >= slog.LevelWarn {
+				logs.Dump(t)
+				t.Errorf("logged at %s: %q %v", rec.Level, rec.Msg, rec.Attrs)
+			}
+		}
+	}()
 	for _, path := range []string{"/before-header", "/after-header"} {
 		req, _ := http.NewRequest(http.MethodPost, front.URL+path, strings.NewReader("\x00\x00\x00\x00\x00"))
 		req.Header.Set("Content-Type", "application/grpc")

@@ -221,8 +221,10 @@ func logError(ctx context.Context, method, path string, err error, status, sub i
 		// Routine, and by the thousand in a reset flood: the access log
 		// has each one (499), the log needs none of them.
 		level = slog.LevelDebug
-	case status < 500:
-		level = slog.LevelInfo // the client's doing
+	case status < 500, errors.Is(err, errGRPCDeadline):
+		// The client's doing; for gRPC its own deadline (grpc-timeout),
+		// which gRPC clients set on every call and reach routinely.
+		level = slog.LevelInfo
 	case errors.Is(err, upstream.ErrOffline):
 		level = slog.LevelDebug
 	case status == http.StatusServiceUnavailable:
