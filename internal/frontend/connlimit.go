@@ -288,9 +288,8 @@ func (l *listener) shedIdle() bool {
 func (s *leanSet) oldest(st leanState) (c net.Conn, parked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q := &s.waitq[st-leanIdle]
-	lc := q.head
-	if lc == nil {
+	lc, ok := s.waitq[st-leanIdle].pop()
+	if !ok {
 		return nil, false
 	}
 	if lc.park == parkParked {
@@ -300,7 +299,6 @@ func (s *leanSet) oldest(st leanState) (c net.Conn, parked bool) {
 		return nil, true
 	}
 	// Waiting on its goroutine, whose read fails with the close.
-	q.unlink(lc)
 	return lc.c, false
 }
 
@@ -309,20 +307,16 @@ func (s *leanSet) oldest(st leanState) (c net.Conn, parked bool) {
 // connections between requests; the one idle longest first.
 type idleSet struct {
 	mu sync.Mutex // protects the fields below and each idleNode's links
-	// head and tail are the queue of idle connections, linked through
-	// their idleNodes' prev and next, the one idle longest at the head.
-	head, tail *idleNode
+	q  waitQueue[net.Conn]
 	// nodes are the idleNodes of the net/http servers' connections
 	// (connState), from their first StateIdle to their StateClosed.
 	nodes map[net.Conn]*idleNode
 }
 
 // idleNode is a connection's place in an idleSet: its HTTP/2
-// connection's (h2Front.idle), or one connState keeps in nodes.
-type idleNode struct {
-	c          net.Conn
-	prev, next *idleNode
-}
+// connection's (h2Front.idle), or one connState keeps in nodes; v is the
+// connection.
+type idleNode = waitLink[net.Conn]
 
 // connState is the http.Server's ConnState hook: it keeps idleSet.
 func (s *idleSet) connState(c net.Conn, st http.ConnState) {
@@ -334,7 +328,7 @@ func (s *idleSet) connState(c net.Conn, st http.ConnState) {
 		if s.nodes == nil {
 			s.nodes = map[net.Conn]*idleNode{}
 		}
-		n = &idleNode{c: c}
+		n = &idleNode{v: c}
 		s.nodes[c] = n
 	case n == nil:
 		return
@@ -355,34 +349,12 @@ func (s *idleSet) setIdle(n *idleNode, idle bool) {
 
 // setIdleLocked is setIdle, called with s.mu held.
 func (s *idleSet) setIdleLocked(n *idleNode, idle bool) {
-	queued := s.head == n || n.prev != nil
 	switch {
-	case idle && !queued:
-		n.prev, n.next = s.tail, nil
-		if s.tail != nil {
-			s.tail.next = n
-		} else {
-			s.head = n
-		}
-		s.tail = n
-	case !idle && queued:
-		s.unlinkLocked(n)
+	case idle && n.q == nil:
+		s.q.push(n)
+	case !idle:
+		n.unqueue()
 	}
-}
-
-// unlinkLocked takes n, queued, out of the queue. Called with s.mu held.
-func (s *idleSet) unlinkLocked(n *idleNode) {
-	if n.prev != nil {
-		n.prev.next = n.next
-	} else {
-		s.head = n.next
-	}
-	if n.next != nil {
-		n.next.prev = n.prev
-	} else {
-		s.tail = n.prev
-	}
-	n.prev, n.next = nil, nil
 }
 
 // oldest takes the connection idle longest out of the queue, so that it
@@ -390,10 +362,6 @@ func (s *idleSet) unlinkLocked(n *idleNode) {
 func (s *idleSet) oldest() net.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.head
-	if n == nil {
-		return nil
-	}
-	s.unlinkLocked(n)
-	return n.c
+	c, _ := s.q.pop()
+	return c
 }

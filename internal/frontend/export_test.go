@@ -91,8 +91,8 @@ func (s *idleSet) all() []net.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var conns []net.Conn
-	for n := s.head; n != nil; n = n.next {
-		conns = append(conns, n.c)
+	for n := s.q.head; n != nil; n = n.next {
+		conns = append(conns, n.v)
 	}
 	return conns
 }

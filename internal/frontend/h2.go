@@ -86,7 +86,7 @@ func (s *h2Set) drain(ctx context.Context) {
 func (l *listener) serveH2(c net.Conn) {
 	keepAliveOn(c)
 	f := &h2Front{l: l, remote: c.RemoteAddr().String(), local: c.LocalAddr().String()}
-	f.idle.c = c
+	f.idle.v = c
 	if ap, err := netip.ParseAddrPort(f.remote); err == nil {
 		f.peer = ap.Addr().Unmap()
 	}

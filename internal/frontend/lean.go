@@ -90,12 +90,10 @@ type leanConn struct {
 	// prev and next link the set's connections (leanSet.conns), guarded
 	// by its mutex.
 	prev, next *leanConn
-	// waitq is the set's waiting queue lc is in (leanSet.waitq: that of
-	// its state), nil if none; wprev and wnext link it there. Guarded by
-	// the set's mutex.
-	waitq        *leanQueue
-	wprev, wnext *leanConn
-	over         bool // beyond maxConnections (see track)
+	// wait is lc's place in the set's waiting queue of its state
+	// (leanSet.waitq), if it is in one. Guarded by the set's mutex.
+	wait waitLink[*leanConn]
+	over bool // beyond maxConnections (see track)
 	// served is set once a request was read (owned by the loop).
 	served bool
 	// probed is set once TCP keep-alive probes were turned on because
@@ -168,7 +166,7 @@ type leanSet struct {
 	// event has come since they began (see wait), one queue per state
 	// (leanIdle, leanNew), the one that began waiting first at the head:
 	// the order maxConnections sheds them in (shedIdle).
-	waitq [2]leanQueue
+	waitq [2]waitQueue[*leanConn]
 	// draining is set by drain, under mu; add, park and setState read it
 	// under mu (so a connection is never added or parked after drain
 	// looked), the writer's isDraining without it (a late "Connection:
@@ -725,6 +723,7 @@ func (s *leanSet) add(lc *leanConn) bool {
 	if s.draining.Load() {
 		return false
 	}
+	lc.wait.v = lc
 	lc.next = s.conns
 	if s.conns != nil {
 		s.conns.prev = lc
@@ -870,52 +869,13 @@ func (s *leanSet) ready(tokens []uint64) {
 // with s.mu held.
 func (s *leanSet) unpark(lc *leanConn) {
 	lc.park = parkNone
-	lc.unqueue()
-}
-
-// leanQueue is a queue of waiting connections, linked through their
-// wprev and wnext: pushing and taking out one is no allocation and no map
-// operation.
-type leanQueue struct{ head, tail *leanConn }
-
-// push puts lc, in no queue, at q's tail.
-func (q *leanQueue) push(lc *leanConn) {
-	lc.wprev, lc.wnext, lc.waitq = q.tail, nil, q
-	if q.tail != nil {
-		q.tail.wnext = lc
-	} else {
-		q.head = lc
-	}
-	q.tail = lc
-}
-
-// unlink takes lc, in q, out of it.
-func (q *leanQueue) unlink(lc *leanConn) {
-	if lc.wprev != nil {
-		lc.wprev.wnext = lc.wnext
-	} else {
-		q.head = lc.wnext
-	}
-	if lc.wnext != nil {
-		lc.wnext.wprev = lc.wprev
-	} else {
-		q.tail = lc.wprev
-	}
-	lc.wprev, lc.wnext, lc.waitq = nil, nil, nil
-}
-
-// unqueue takes lc out of the waiting queue it is in, if any. Called
-// with the set's mutex held.
-func (lc *leanConn) unqueue() {
-	if q := lc.waitq; q != nil {
-		q.unlink(lc)
-	}
+	lc.wait.unqueue()
 }
 
 // setStateLocked records lc's state, out of any waiting queue. Called
 // with s.mu held.
 func (s *leanSet) setStateLocked(lc *leanConn, st leanState) {
-	lc.unqueue()
+	lc.wait.unqueue()
 	lc.state = st
 }
 
@@ -926,11 +886,11 @@ func (s *leanSet) setStateLocked(lc *leanConn, st leanState) {
 // Called with s.mu held.
 func (s *leanSet) wait(lc *leanConn, st leanState) {
 	if lc.state != st {
-		lc.unqueue()
+		lc.wait.unqueue()
 		lc.state = st
 	}
-	if lc.waitq == nil {
-		s.waitq[st-leanIdle].push(lc)
+	if lc.wait.q == nil {
+		s.waitq[st-leanIdle].push(&lc.wait)
 	}
 }
 
@@ -968,7 +928,7 @@ func (s *leanSet) remove(lc *leanConn) {
 		}
 		lc.prev, lc.next = nil, nil
 		s.nconns--
-		lc.unqueue()
+		lc.wait.unqueue()
 	}
 	registered := ok && lc.token != 0 && s.registered[lc.token] == lc
 	if registered {

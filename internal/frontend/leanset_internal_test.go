@@ -78,12 +78,13 @@ func TestLeanSetWaitQueue(t *testing.T) {
 		t.Helper()
 		q := &s.waitq[st-leanIdle]
 		var got []int
-		var last *leanConn
-		for lc := q.head; lc != nil; lc = lc.wnext {
-			if lc.wprev != last || lc.waitq != q {
+		var last *waitLink[*leanConn]
+		for l := q.head; l != nil; l = l.next {
+			lc := l.v
+			if l.prev != last || l.q != q || &lc.wait != l {
 				t.Fatalf("queue %d: connection %d linked wrong", st, len(got))
 			}
-			last = lc
+			last = l
 			for i := range lcs {
 				if lcs[i] == lc {
 					got = append(got, i)
